@@ -1,0 +1,47 @@
+# The README's two commands are `make run` and `make test`; the rest serve them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install assets bench check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The embedded default: SQLite in var/, eager tasks, mail to the console, demo data.
+run: export DEBUG = true
+run: $(STAMP)
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Portal: http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+# The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.
+# Needs Redis at REDIS_TEST_URL (default redis://127.0.0.1:6379/15) and /usr/bin/chromium.
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+check: $(STAMP)
+	DEBUG=true $(PY) manage.py check
+
+# Refresh the vendored front-end files from the npm registry (versions in package.json).
+assets:
+	npm ci --no-audit --no-fund
+	mkdir -p static/vendor/bootstrap static/vendor/htmx
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js static/vendor/bootstrap/
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx/
+	# The source maps are not shipped; drop the references so collectstatic's manifest does not look for them.
+	sed -i '/sourceMappingURL/d' static/vendor/bootstrap/* static/vendor/htmx/*
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,63 @@
+"""Demo data for accounts: CoC staff in every group and agencies with every
+persona. Idempotent: re-running finds the same rows by email and name.
+
+Other apps build on these with `demo_user` and `demo_organization`. Every
+address is at example.org; no real person's name is used.
+"""
+
+from django.contrib.auth.models import Group
+
+from .models import CoCGroup, Membership, Organization, Persona, User
+
+DEMO_PASSWORD = "demo-portal-2026"
+
+# (persona shown to the newcomer, email), in the order they are printed.
+LOGINS: list[tuple[str, str]] = []
+
+
+def demo_organization(name: str) -> Organization:
+    organization, _ = Organization.objects.get_or_create(name=name)
+    return organization
+
+
+def demo_user(email: str, full_name: str, *, label: str | None = None, staff_groups=(), superuser=False,
+              memberships=()) -> User:
+    """Create or refresh a demo login; `memberships` is [(organization, persona)]."""
+    user, created = User.objects.get_or_create(email=email, defaults={"full_name": full_name})
+    if created or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
+    user.full_name = full_name
+    user.is_staff = bool(staff_groups) or superuser
+    user.is_superuser = superuser
+    user.save()
+    if staff_groups:
+        user.groups.set(Group.objects.filter(name__in=[g.value for g in staff_groups]))
+    for organization, persona in memberships:
+        Membership.objects.get_or_create(user=user, organization=organization, persona=persona)
+    if label and (label, email) not in LOGINS:
+        LOGINS.append((label, email))
+    return user
+
+
+def seed(stdout) -> None:
+    demo_user("admin@example.org", "Avery Admin", label="CoC system admin (superuser)", superuser=True,
+              staff_groups=[CoCGroup.SYSTEM_ADMIN])
+    demo_user("implementation@example.org", "Jordan Implementer", label="CoC implementation team",
+              staff_groups=[CoCGroup.IMPLEMENTATION])
+    demo_user("trainer@example.org", "Riley Trainer", label="CoC training staff", staff_groups=[CoCGroup.TRAINING])
+    demo_user("provisioning@example.org", "Casey Provisioner", label="CoC provisioning staff",
+              staff_groups=[CoCGroup.PROVISIONING])
+    demo_user("matcher@example.org", "Morgan Matcher", label="CES matcher (CES team)",
+              staff_groups=[CoCGroup.CES_TEAM])
+
+    harbor = demo_organization("Harbor Light Housing")
+    demo_user("director@harbor.example.org", "Dana Director", label="Executive Director (Harbor Light Housing)",
+              memberships=[(harbor, Persona.EXECUTIVE_DIRECTOR)])
+    demo_user("manager@harbor.example.org", "Pat Manager", label="Program Manager (Harbor Light Housing)",
+              memberships=[(harbor, Persona.PROGRAM_MANAGER)])
+    demo_user("agencyadmin@harbor.example.org", "Alex Agencyadmin",
+              label="Agency Administrator (Harbor Light Housing)",
+              memberships=[(harbor, Persona.AGENCY_ADMINISTRATOR)])
+    demo_user("staff@harbor.example.org", "Sam Staff", label="End user / housing provider staff (Harbor Light Housing)",
+              memberships=[(harbor, Persona.STAFF)])
+    stdout.write(f"accounts: {User.objects.count()} users, {Organization.objects.count()} agencies")

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The small shared core: audit events, the notification outbox, the
+    business-day calendar and private documents. Every app may use it; it
+    uses no app."""
+
+    name = "hmis_portal.core"
+    label = "core"
+    verbose_name = "Portal core"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from hmis_portal import schedule
+
+        # Beat reads its schedule from the database; keep it equal to the one
+        # place the jobs are declared (hmis_portal/schedule.py).
+        post_migrate.connect(schedule.sync_beat_schedule, sender=self, dispatch_uid="core.sync_beat_schedule")

@@ -1,0 +1,118 @@
+"""Private documents: signed agreements, acknowledgements, certificates.
+
+Files are checked by their content (magic bytes, never the name), limited in
+size, stored in the "private" storage (no public URL) under a random name, and
+served only through `document_response`, which the caller reaches after its
+own access check, as an attachment.
+"""
+
+import mimetypes
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404
+from django.utils.deconstruct import deconstructible
+from django.utils.functional import LazyObject
+from django.template.defaultfilters import filesizeformat
+
+# The signature each accepted type starts with, and the extension it is stored under.
+SIGNATURES = {
+    "pdf": (b"%PDF-",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpg": (b"\xff\xd8\xff",),
+}
+KIND_LABELS = {"pdf": "PDF", "png": "PNG", "jpg": "JPEG"}
+
+
+class PrivateStorage(LazyObject):
+    def _setup(self):
+        self._wrapped = storages["private"]
+
+
+private_storage = PrivateStorage()
+
+
+def sniff_kind(head: bytes) -> str | None:
+    for kind, prefixes in SIGNATURES.items():
+        if any(head.startswith(prefix) for prefix in prefixes):
+            return kind
+    return None
+
+
+def validate_document(uploaded) -> str:
+    """Check an uploaded file; return its kind ("pdf", "png", "jpg") or raise
+    ValidationError with a message a person can act on."""
+    if uploaded is None or uploaded.size == 0:
+        raise ValidationError("The file is empty. Scan or export the signed document again and upload it.")
+    if uploaded.size > settings.DOCUMENT_MAX_BYTES:
+        raise ValidationError(
+            f"The file is {filesizeformat(uploaded.size)}; the limit is "
+            f"{filesizeformat(settings.DOCUMENT_MAX_BYTES)}. Scan at a lower resolution or as a PDF."
+        )
+    uploaded.seek(0)
+    head = uploaded.read(16)
+    uploaded.seek(0)
+    kind = sniff_kind(head)
+    if kind is None:
+        raise ValidationError("This file is not a PDF, PNG or JPEG, whatever its name says. Upload the scan itself.")
+    return kind
+
+
+@deconstructible
+class RandomName:
+    """upload_to: a random name under `folder`, never the uploader's file name."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def __call__(self, instance, filename):
+        kind = getattr(instance, "_document_kind", "bin")
+        return f"{self.folder}/{uuid.uuid4().hex}.{kind}"
+
+    def __eq__(self, other):
+        return isinstance(other, RandomName) and other.folder == self.folder
+
+
+class DocumentField(forms.FileField):
+    """A form field that accepts only PDF, PNG or JPEG scans within the size limit."""
+
+    default_help_text = "PDF, PNG or JPEG scan."
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("help_text", f"{self.default_help_text} Up to {filesizeformat(settings.DOCUMENT_MAX_BYTES)}.")
+        kwargs.setdefault("widget", forms.ClearableFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        uploaded = super().clean(data, initial)
+        if uploaded:
+            uploaded.document_kind = validate_document(uploaded)
+        return uploaded
+
+
+def attach(instance, field_name: str, uploaded) -> None:
+    """Put a validated upload on a model's private FileField, under a random
+    name with the extension of its real kind."""
+    kind = getattr(uploaded, "document_kind", None) or validate_document(uploaded)
+    instance._document_kind = kind
+    getattr(instance, field_name).save(f"upload.{kind}", uploaded, save=False)
+
+
+def document_response(fieldfile, download_name: str) -> FileResponse:
+    """Serve a private file as an attachment. Call only after an access check."""
+    if not fieldfile:
+        raise Http404("No document")
+    try:
+        handle = fieldfile.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("Document missing from storage") from exc
+    extension = fieldfile.name.rsplit(".", 1)[-1]
+    content_type = mimetypes.types_map.get(f".{extension}", "application/octet-stream")
+    response = FileResponse(handle, as_attachment=True, filename=f"{download_name}.{extension}",
+                            content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

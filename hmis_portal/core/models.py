@@ -1,0 +1,100 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEvent(models.Model):
+    """One state change: who did what to which object, from what to what, and why.
+
+    Written by every state-changing service in the same transaction as the
+    change itself, so an event exists exactly when the change does.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when a scheduled job acted.",
+    )
+    verb = models.CharField(max_length=80)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("content_type", "object_id")
+    object_repr = models.CharField("object", max_length=200)
+    from_state = models.CharField("from", max_length=80, blank=True)
+    to_state = models.CharField("to", max_length=80, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField("when", default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "created_at"])]
+
+    def __str__(self):
+        who = self.actor or "system"
+        change = f" {self.from_state} → {self.to_state}" if self.from_state or self.to_state else ""
+        return f"{who} {self.verb} {self.object_repr}{change}"
+
+    @property
+    def actor_label(self):
+        return str(self.actor) if self.actor_id else "Scheduled job"
+
+
+class Notification(models.Model):
+    """The outbox: a row per message, written in the transaction that causes it.
+
+    Delivery happens after commit through Celery; a message whose queueing
+    failed (broker down) or whose sending failed stays pending and is picked
+    up by the periodic delivery job, so nothing is lost and, because each
+    delivery claims its row with a conditional update, nothing is sent twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    link = models.CharField(max_length=300, blank=True, help_text="Portal path the message points to.")
+    # Scheduled jobs name each message ("provisioning-overdue:42:2026-11-21:user7")
+    # so a re-run of the same job on the same day queues nothing new.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="core_notification_due")]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to_email} ({self.get_status_display()})"
+
+
+class Holiday(models.Model):
+    """A day the CoC's office is closed, in addition to the US federal holidays
+    (observed dates) that the business-day calendar always excludes."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self):
+        return f"{self.name} ({self.date:%a %b %-d, %Y})"

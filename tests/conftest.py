@@ -1,0 +1,82 @@
+import tempfile
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+def pytest_configure(config):
+    # Uploaded documents go to a throw-away folder, never the developer's var/.
+    private = tempfile.mkdtemp(prefix="hmis-private-")
+    storages = dict(django_settings.STORAGES)
+    storages["private"] = {**storages["private"], "OPTIONS": {"location": private}}
+    storages["default"] = {**storages["default"], "OPTIONS": {"location": private, "base_url": None}}
+    django_settings.STORAGES = storages
+    django_settings.PRIVATE_MEDIA_ROOT = private
+
+
+def pytest_collection_modifyitems(config, items):
+    vendor = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    if vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL); skipped on SQLite only")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(request, settings):
+    """Tasks run in-process unless a test is about the real worker."""
+    from hmis_portal.celery import app
+
+    if "worker" in request.keywords:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _mail_backend(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def other_organization(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def owner(organization):
+    """The agency's Executive Director."""
+    return MembershipFactory(organization=organization, persona="executive_director").user
+
+
+@pytest.fixture
+def member(organization):
+    """Staff at the agency, with no special persona."""
+    return MembershipFactory(organization=organization, persona="staff").user
+
+
+@pytest.fixture
+def outsider(other_organization):
+    """Holds every persona, at another agency."""
+    user = UserFactory()
+    for persona in ("executive_director", "program_manager", "agency_administrator", "staff"):
+        MembershipFactory(user=user, organization=other_organization, persona=persona)
+    return user
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"

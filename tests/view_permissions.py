@@ -1,0 +1,68 @@
+"""The one permission test every portal view goes through (STYLE §7).
+
+Each app lists its views in `tests/<app>/view_cases.py` as `CASES`, a list of
+`ViewCase`. `tests/test_view_permissions.py` then checks, for every case:
+anonymous → sent to sign in; a person of another agency → 404; each persona
+of the agency → allowed only if the case names it (403 otherwise); CoC staff
+→ allowed only in the groups the case names. A URL of the portal with no
+case (and not in EXEMPT) fails the suite, so a new view cannot skip it.
+"""
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import tests
+
+PERSONAS = ("executive_director", "program_manager", "agency_administrator", "staff")
+
+
+@dataclass
+class ViewCase:
+    url_name: str
+    # Builds what the view needs for `organization` and returns the URL kwargs.
+    build: Callable = lambda organization: {}
+    # Agency personas allowed; "any" means every member of the agency.
+    personas: tuple | str = ()
+    # CoC staff groups allowed (superusers always are).
+    coc_groups: tuple = ()
+    method: str = "get"
+    # POST data, built from the URL kwargs; the check is about access, so
+    # the data may be invalid (a re-shown form counts as allowed).
+    data: Callable = lambda kwargs: {}
+    # A view about no agency's object (a CoC-wide list): outsiders are
+    # members with no persona here, so they get the persona rule, not 404.
+    agency_object: bool = True
+    id: str = field(default="")
+
+    def __post_init__(self):
+        self.id = self.id or f"{self.url_name}:{self.method}"
+
+    def allows(self, persona: str) -> bool:
+        return self.personas == "any" or persona in self.personas
+
+
+# URL names that need no case, and why.
+EXEMPT = {
+    "home": "every signed-in person's own page; tested in tests/accounts",
+    "healthz": "public by design; tested in tests/core",
+    "login": "public", "logout": "public", "password_reset": "public", "password_reset_done": "public",
+    "password_reset_confirm": "public", "password_reset_complete": "public",
+    "password_change": "own account only", "password_change_done": "own account only",
+}
+
+
+def all_cases() -> list[ViewCase]:
+    cases = []
+    for module in pkgutil.iter_modules(tests.__path__):
+        if not module.ispkg:
+            continue
+        try:
+            view_cases = importlib.import_module(f"tests.{module.name}.view_cases")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tests.{module.name}.view_cases":
+                raise
+            continue
+        cases.extend(view_cases.CASES)
+    return cases
