@@ -29,6 +29,13 @@ JOBS = [
         minute="*/5",
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
+    Job(
+        name="agreement-expiry-and-renewal",
+        task="onboarding.tasks.agreement_expiry_and_renewal",
+        minute="15",
+        hour="6",
+        description="Expire Organization Agreements past their term; remind agencies before theirs ends.",
+    ),
 ]
 
 
