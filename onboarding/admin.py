@@ -74,7 +74,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         obj = get_object_or_404(self.model, pk=object_id)
         if not request.user.has_perm(perm):
             raise PermissionDenied
-        form = form_class(request.POST or None)
+        form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             return self._run(request, obj, lambda: call(obj, **form.cleaned_data), success)
         context = {**self.admin_site.each_context(request), "title": title, "form": form, "object": obj,

@@ -79,7 +79,7 @@ def agreement_upload(request, slug):
     if current is not None and current.status == OrganizationAgreement.Status.SUBMITTED:
         messages.info(request, "Your agreement is already waiting for the CoC's countersignature.")
         return redirect("onboarding:agreement-detail", current.pk)
-    form = AgreementUploadForm(request.POST or None, request.FILES or None)
+    form = AgreementUploadForm(request.POST if request.method == "POST" else None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -148,7 +148,7 @@ def ces_roles(request, slug):
     organization = access_organization(request.user, slug)
     require_persona(request.user, organization, [Persona.PROGRAM_MANAGER], "name the organization's CES roles")
     current = [link.role for link in selectors.ces_roles(organization)]
-    form = CESRolesForm(request.POST or None, initial={"roles": current})
+    form = CESRolesForm(request.POST if request.method == "POST" else None, initial={"roles": current})
     if request.method == "POST" and form.is_valid():
         try:
             services.ces_roles_set(actor=request.user, organization=organization, roles=form.cleaned_data["roles"])
@@ -165,7 +165,7 @@ def program_request(request, slug):
     organization = access_organization(request.user, slug)
     require_persona(request.user, organization, [Persona.PROGRAM_MANAGER], "request program setup")
     allowed = selectors.agreement_submitted(organization)
-    form = ProgramRequestForm(request.POST or None)
+    form = ProgramRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             program = services.program_setup_request(actor=request.user, organization=organization,
