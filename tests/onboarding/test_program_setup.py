@@ -177,3 +177,32 @@ def test_participating_needs_an_executed_agreement_and_a_confirmed_program(organ
     assert not selectors.confirmed_programs(organization).exists()
     ProgramFactory(organization=organization, setup_status=SetupStatus.CONFIRMED)
     assert selectors.participation_stage(organization) == "participating"
+
+
+def test_admin_pages_render_for_the_implementation_team(client, organization, implementer):
+    from tests.onboarding.factories import add_copy
+
+    agreement = AgreementFactory(organization=organization)
+    add_copy(agreement)
+    program = ProgramFactory(organization=organization)
+    client.force_login(implementer)
+    for url in (reverse("admin:onboarding_organizationagreement_changelist"),
+                reverse("admin:onboarding_organizationagreement_change", args=[agreement.pk]),
+                reverse("admin:onboarding_organizationagreement_return", args=[agreement.pk]),
+                reverse("admin:onboarding_program_changelist") + "?setup_status__exact=requested",
+                reverse("admin:onboarding_program_change", args=[program.pk]),
+                reverse("admin:onboarding_program_complete", args=[program.pk]),
+                reverse("admin:onboarding_cesorganizationrole_changelist"),
+                reverse("admin:onboarding_onboardingpolicy_changelist")):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get(reverse("admin:onboarding_organizationagreement_change", args=[agreement.pk])).content.decode()
+    assert "Countersign (execute)" in page and "Download copy 1" in page
+    # CES team staff may look but not countersign.
+    client.force_login(StaffFactory(groups=["CES team"]))
+    page = client.get(reverse("admin:onboarding_organizationagreement_change", args=[agreement.pk])).content.decode()
+    assert "Countersign (execute)" not in page
+    assert client.post(reverse("admin:onboarding_organizationagreement_countersign",
+                               args=[agreement.pk])).status_code == 403
+    agreement.refresh_from_db()
+    assert agreement.status == OrganizationAgreement.Status.SUBMITTED
