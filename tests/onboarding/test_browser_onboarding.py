@@ -21,7 +21,7 @@ def switch_to(page, live_server, email):
     sign_in(page, live_server, email)
 
 
-def test_an_agency_goes_from_no_agreement_to_participating(browser_page, live_server):
+def test_an_agency_goes_from_no_agreement_to_participating(browser_page, live_server, policy_rows):
     page = browser_page
     organization = OrganizationFactory(name="Juniper Housing Alliance")
     director = MembershipFactory(organization=organization, persona="executive_director",

@@ -16,7 +16,7 @@ from tests.onboarding.factories import AgreementFactory
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_staff_countersigning_at_once_execute_it_once():
+def test_two_staff_countersigning_at_once_execute_it_once(policy_rows):
     agreement = AgreementFactory()
     staff = [StaffFactory(groups=["CoC implementation"]), StaffFactory(groups=["CoC training"])]
     barrier = threading.Barrier(2)
@@ -46,7 +46,7 @@ def test_two_staff_countersigning_at_once_execute_it_once():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_uploads_at_once_start_one_agreement(organization, owner):
+def test_two_uploads_at_once_start_one_agreement(policy_rows, organization, owner):
     import datetime as dt
 
     from django.core.files.uploadedfile import SimpleUploadedFile
