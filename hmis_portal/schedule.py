@@ -29,6 +29,12 @@ JOBS = [
         minute="*/5",
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
+    Job(
+        name="referral-timeliness",
+        task="referrals.tasks.referral_timeliness_sweep",
+        minute="*/15",
+        description="Alert providers of overdue CES referrals, escalate to the CES team, move unanswered ones.",
+    ),
 ]
 
 

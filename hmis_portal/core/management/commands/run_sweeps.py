@@ -26,6 +26,9 @@ class Command(BaseCommand):
         unknown = set(only) - {job.name for job in JOBS}
         if unknown:
             raise CommandError(f"Unknown job(s): {', '.join(sorted(unknown))}")
+        # Celery's autodiscovery is lazy (it runs when a worker starts); load
+        # every app's tasks module so the jobs resolve in this process too.
+        current_app.loader.import_default_modules()
         for job in JOBS:
             if only and job.name not in only:
                 continue
