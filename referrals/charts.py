@@ -6,6 +6,10 @@ from django.utils.html import format_html, format_html_join
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 720, 240, 40, 30, 10
 
 
+def _n(value: float) -> str:
+    return f"{value:.1f}"
+
+
 def timeliness_chart(figures) -> str:
     if not figures:
         return ""
@@ -15,8 +19,8 @@ def timeliness_chart(figures) -> str:
     grid = format_html_join(
         "", '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#dee2e6"/><text x="{}" y="{}" font-size="10" '
             'text-anchor="end" fill="#6c757d">{}%</text>',
-        ((PAD_LEFT, WIDTH, PAD_TOP + plot_h * (1 - p / 100), PAD_TOP + plot_h * (1 - p / 100), PAD_LEFT - 4,
-          PAD_TOP + plot_h * (1 - p / 100) + 3, p) for p in (0, 25, 50, 75, 100)),
+        ((PAD_LEFT, WIDTH, _n(PAD_TOP + plot_h * (1 - p / 100)), _n(PAD_TOP + plot_h * (1 - p / 100)), PAD_LEFT - 4,
+          _n(PAD_TOP + plot_h * (1 - p / 100) + 3), p) for p in (0, 25, 50, 75, 100)),
     )
     bars = []
     for i, figure in enumerate(figures):
@@ -24,17 +28,17 @@ def timeliness_chart(figures) -> str:
         label = figure.month.strftime("%b %y")
         if figure.share is None:
             bars.append(format_html(
-                '<text x="{:.1f}" y="{}" font-size="10" text-anchor="middle" fill="#6c757d">–</text>',
-                x + bar_w / 2, PAD_TOP + plot_h - 4))
+                '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#6c757d">–</text>',
+                _n(x + bar_w / 2), PAD_TOP + plot_h - 4))
         else:
             h = plot_h * figure.share
             bars.append(format_html(
-                '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{}: {}% of {} '
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}% of {} '
                 'changes within standard</title></rect>',
-                x, PAD_TOP + plot_h - h, bar_w, h, "#198754" if figure.share >= 0.8 else "#dc3545", label,
+                _n(x), _n(PAD_TOP + plot_h - h), _n(bar_w), _n(h), "#198754" if figure.share >= 0.8 else "#dc3545", label,
                 round(figure.share * 100), figure.changes))
-        bars.append(format_html('<text x="{:.1f}" y="{}" font-size="10" text-anchor="middle">{}</text>',
-                                x + bar_w / 2, HEIGHT - 10, label))
+        bars.append(format_html('<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
+                                _n(x + bar_w / 2), HEIGHT - 10, label))
     return format_html(
         '<svg role="img" aria-labelledby="chart-title" viewBox="0 0 {} {}" class="w-100" '
         'xmlns="http://www.w3.org/2000/svg"><title id="chart-title">Share of need-status changes made within '

@@ -20,7 +20,7 @@ from onboarding.models import Program
 from . import selectors, services
 from .charts import timeliness_chart
 from .forms import MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
-from .models import NeedStatus, Referral, ReferralTransition
+from .models import NeedStatus, ReferralTransition
 
 PAGE_SIZE = 50
 
@@ -140,7 +140,7 @@ def _apply(request, referral, form, form_name, action):
             return redirect(referral)
     referral.refresh_from_db()
     return render(request, "referrals/detail.html", _detail_context(request, referral, **{form_name: form}),
-                  status=400)
+                  status=200)
 
 
 @login_required
@@ -208,7 +208,7 @@ def create(request):
             messages.success(request, f"Referral created: client {referral.hmis_client_id} to "
                                       f"{referral.program.name}.")
             return redirect(referral)
-    return render(request, "referrals/create.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "referrals/create.html", {"form": form})
 
 
 @login_required
@@ -227,8 +227,7 @@ def rerefer(request, pk):
         else:
             messages.success(request, f"Client re-referred to {new.program.name}.")
             return redirect(new)
-    return render(request, "referrals/rerefer.html", {"form": form, "referral": referral},
-                  status=400 if form.errors else 200)
+    return render(request, "referrals/rerefer.html", {"form": form, "referral": referral})
 
 
 @login_required
