@@ -2,6 +2,7 @@
 and another to overdue and escalated by `run_sweeps --at`, in Chromium."""
 
 import datetime as dt
+import importlib
 import re
 
 import pytest
@@ -13,9 +14,25 @@ from referrals.models import Referral
 from tests.browser import sign_in
 from tests.referrals.factories import ProgramFactory, make_referral, matcher, provider_staff
 
-# The live server needs committed data; the serialized rollback restores the
-# need statuses and program types the migrations loaded (a flush empties them).
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def policy_rows(transactional_db):
+    """The live server needs committed data, and a transactional test's flush
+    empties what the data migrations loaded: load it again (each loader is
+    idempotent) — CoC staff groups, program types, need statuses."""
+    from django.apps import apps
+
+    for module, functions in [
+        ("accounts.migrations.0002_coc_staff_groups", ["create_groups", "load_policy"]),
+        ("onboarding.migrations.0002_default_program_types", ["load"]),
+        ("referrals.migrations.0002_default_need_statuses", ["load"]),
+        ("referrals.migrations.0003_ces_team_permissions", ["grant_permissions"]),
+    ]:
+        loaded = importlib.import_module(module)
+        for name in functions:
+            getattr(loaded, name)(apps, None)
 
 
 def sign_out(page):
