@@ -65,13 +65,13 @@ def run(total: int) -> None:
             INSERT INTO referrals_referral (program_id, hmis_client_id, contact_name, contact_phone, contact_email,
                 contact_notes, status_id, status_entered_at, referred_at, is_open, due_at, escalate_at,
                 overdue_notified_at, escalated_at, transfer_reason, version)
-            SELECT {p0} + (g % {np}), 'B' || g, 'Client', '555-0100', '', '',
-                CASE WHEN g % 10 = 0 THEN (ARRAY{open_ids})[1 + g % {len(open_ids)}]
-                     ELSE (ARRAY{closed_ids})[1 + g % {len(closed_ids)}] END,
-                now() - (g % 400) * interval '1 day', now() - (g % 400) * interval '1 day',
-                g % 10 = 0,
-                CASE WHEN g % 10 = 0 THEN now() + ((g % 41) - 20) * interval '1 day' END,
-                CASE WHEN g % 10 = 0 THEN now() + ((g % 41) - 16) * interval '1 day' END,
+            SELECT {p0} + (g %% {np}), 'B' || g, 'Client', '555-0100', '', '',
+                CASE WHEN g %% 10 = 0 THEN (ARRAY{open_ids})[1 + g %% {len(open_ids)}]
+                     ELSE (ARRAY{closed_ids})[1 + g %% {len(closed_ids)}] END,
+                now() - (g %% 400) * interval '1 day', now() - (g %% 400) * interval '1 day',
+                g %% 10 = 0,
+                CASE WHEN g %% 10 = 0 THEN now() + ((g %% 41) - 20) * interval '1 day' END,
+                CASE WHEN g %% 10 = 0 THEN now() + ((g %% 41) - 16) * interval '1 day' END,
                 NULL, NULL, '', 1
             FROM generate_series(1, %s) AS g""", [total])
         cursor.execute("ANALYZE referrals_referral")
