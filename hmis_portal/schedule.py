@@ -36,6 +36,12 @@ JOBS = [
         hour="6",
         description="Expire Organization Agreements past their term; remind agencies before theirs ends.",
     ),
+    Job(
+        name="referral-timeliness",
+        task="referrals.tasks.referral_timeliness_sweep",
+        minute="*/15",
+        description="Alert providers of overdue CES referrals, escalate to the CES team, move unanswered ones.",
+    ),
 ]
 
 

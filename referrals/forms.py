@@ -1,0 +1,70 @@
+from django import forms
+
+from onboarding.models import Program
+
+from .models import NeedStatus, Referral
+
+
+class VersionedForm(forms.Form):
+    """Carries the referral's version the page was loaded with: a stale page
+    (someone else changed the referral since) saves nothing."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ReferralCreateForm(forms.ModelForm):
+    program = forms.ModelChoiceField(
+        queryset=Program.objects.select_related("organization").order_by("organization__name", "name"),
+        label="Housing provider's program")
+
+    class Meta:
+        model = Referral
+        fields = ["program", "hmis_client_id", "contact_name", "contact_phone", "contact_email", "contact_notes"]
+        widgets = {"contact_notes": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "hmis_client_id": "The client's unique identifier in HMIS. No other identifying data is stored.",
+            "contact_name": "Only what the provider needs to reach the client.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].label_from_instance = lambda p: f"{p.organization} — {p.name}"
+
+
+class StatusChangeForm(VersionedForm):
+    to_status = forms.ModelChoiceField(queryset=NeedStatus.objects.none(), label="New need status",
+                                       empty_label="Choose a status")
+    enrollment_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                                      help_text="Required when the client is enrolled.")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text="What happened; required for declines and rematches.")
+
+    def __init__(self, *args, choices=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Offer what the person may choose, but accept any status on POST:
+        # the service decides and says clearly why a choice is not allowed.
+        self.fields["to_status"].queryset = NeedStatus.objects.all()
+        if choices is not None:
+            self.fields["to_status"].choices = [("", "Choose a status")] + [(s.pk, s.name) for s in choices]
+
+    def clean_to_status(self):
+        return self.cleaned_data["to_status"]
+
+
+class MoveInForm(VersionedForm):
+    move_in_date = forms.DateField(label="Housing move-in date", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class TransferForm(VersionedForm):
+    reason = forms.CharField(label="Reason for the transfer", widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RereferForm(VersionedForm):
+    program = forms.ModelChoiceField(
+        queryset=Program.objects.select_related("organization").order_by("organization__name", "name"),
+        label="Re-refer to program")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].label_from_instance = lambda p: f"{p.organization} — {p.name}"

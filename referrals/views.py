@@ -1,0 +1,314 @@
+"""Views only parse input and call selectors and services (STYLE §2)."""
+
+import csv
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import Organization
+from hmis_portal.core import calendar
+from onboarding.models import Program
+
+from . import selectors, services
+from .charts import timeliness_chart
+from .forms import MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
+from .models import NeedStatus, ReferralTransition
+
+PAGE_SIZE = 50
+
+
+def _require_ces_team(user):
+    if not services.is_ces_team(user):
+        raise PermissionDenied("Only the CES team may do this.")
+
+
+def _messages_from(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [message for messages_ in error.message_dict.values() for message in messages_]
+    return list(error.messages)
+
+
+@login_required
+def counts(request):
+    """Seed 001, step 1: the counts report of incoming referrals."""
+    selectors.require_referral_worker(request.user)
+    now = timezone.now()
+    ces = services.is_ces_team(request.user)
+    return render(request, "referrals/counts.html", {
+        "report": selectors.counts_report(request.user, now=now),
+        "is_ces_team": ces,
+        "overdue_total": selectors.overdue_referrals(request.user, now=now).count() if ces else None,
+        "returned_total": selectors.referral_list(request.user, queue="returned").count() if ces else None,
+        "now": now,
+    })
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+def referral_list(request):
+    selectors.require_referral_worker(request.user)
+    params = request.GET
+    filters = {
+        "program": _int_or_none(params.get("program")),
+        "status": _int_or_none(params.get("status")),
+        "organization": _int_or_none(params.get("organization")),
+        "due": params.get("due") if params.get("due") in ("overdue", "soon") else None,
+        "queue": params.get("queue") if params.get("queue") in ("returned", "closed") else None,
+        "client_id": params.get("client") or None,
+    }
+    now = timezone.now()
+    page = Paginator(selectors.referral_list(request.user, now=now, **filters), PAGE_SIZE).get_page(params.get("page"))
+    program = Program.objects.select_related("organization").filter(pk=filters["program"]).first() \
+        if filters["program"] else None
+    status = NeedStatus.objects.filter(pk=filters["status"]).first() if filters["status"] else None
+    query = params.copy()
+    query.pop("page", None)
+    return render(request, "referrals/list.html", {
+        "page": page, "filters": filters, "program": program, "status": status, "now": now,
+        "query": query.urlencode(), "is_ces_team": services.is_ces_team(request.user),
+    })
+
+
+@login_required
+def overdue(request):
+    """Every overdue referral across providers, most late first (CES team)."""
+    _require_ces_team(request.user)
+    now = timezone.now()
+    page = Paginator(selectors.overdue_referrals(request.user, now=now), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "referrals/overdue.html", {"page": page, "now": now})
+
+
+def _detail_context(request, referral, **forms):
+    user = request.user
+    ces = services.is_ces_team(user)
+    provider = services.works_for_provider(user, referral)
+    choices = selectors.next_statuses(user, referral)
+    initial = {"version": referral.version}
+    context = {
+        "referral": referral,
+        "history": selectors.history(referral),
+        "is_ces_team": ces,
+        "is_provider": provider,
+        "now": timezone.now(),
+        "today": calendar.local_date(),
+        "status_form": forms.get("status_form") or (StatusChangeForm(initial=initial, choices=choices)
+                                                    if choices else None),
+        "move_in_form": forms.get("move_in_form") or (
+            MoveInForm(initial={**initial, "move_in_date": referral.move_in_date})
+            if provider and referral.enrollment_date else None),
+        "transfer_form": forms.get("transfer_form") or (
+            TransferForm(initial=initial)
+            if provider and referral.transfer_requested_at is None and not referral.awaiting_rereferral
+            and not referral.rereferred and (referral.is_open or referral.status.accepts_client) else None),
+        "can_rerefer": ces and referral.awaiting_rereferral,
+    }
+    return context
+
+
+@login_required
+def detail(request, pk):
+    referral = selectors.access_referral(request.user, pk)
+    return render(request, "referrals/detail.html", _detail_context(request, referral))
+
+
+def _apply(request, referral, form, form_name, action):
+    """Run a service for a valid form; on a refusal, show the page again with
+    the message and nothing changed."""
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except ValidationError as error:
+            for message in _messages_from(error):
+                messages.error(request, message)
+            if "changed since you opened" in " ".join(_messages_from(error)):
+                return redirect(referral)  # reload: show the referral as it is now
+        else:
+            return redirect(referral)
+    referral.refresh_from_db()
+    return render(request, "referrals/detail.html", _detail_context(request, referral, **{form_name: form}),
+                  status=200)
+
+
+@login_required
+@require_POST
+def change_status(request, pk):
+    referral = selectors.access_referral(request.user, pk)
+    form = StatusChangeForm(request.POST, choices=selectors.next_statuses(request.user, referral))
+
+    def action(data):
+        services.referral_change_status(actor=request.user, referral_id=referral.pk, to_status=data["to_status"],
+                                        note=data["note"], expected_version=data["version"],
+                                        enrollment_date=data["enrollment_date"])
+        messages.success(request, f"Need status set to “{data['to_status']}”.")
+
+    return _apply(request, referral, form, "status_form", action)
+
+
+@login_required
+@require_POST
+def record_move_in(request, pk):
+    referral = selectors.access_referral(request.user, pk)
+    if not services.works_for_provider(request.user, referral):
+        raise PermissionDenied("Only the housing provider's staff record the move-in date.")
+    form = MoveInForm(request.POST)
+
+    def action(data):
+        services.referral_record_move_in(actor=request.user, referral_id=referral.pk,
+                                         move_in_date=data["move_in_date"], expected_version=data["version"])
+        messages.success(request, "Housing move-in date recorded.")
+
+    return _apply(request, referral, form, "move_in_form", action)
+
+
+@login_required
+@require_POST
+def request_transfer(request, pk):
+    referral = selectors.access_referral(request.user, pk)
+    if not services.works_for_provider(request.user, referral):
+        raise PermissionDenied("Only the housing provider's staff request a transfer.")
+    form = TransferForm(request.POST)
+
+    def action(data):
+        services.referral_request_transfer(actor=request.user, referral_id=referral.pk, reason=data["reason"],
+                                           expected_version=data["version"])
+        messages.success(request, "Transfer requested. The CES team will re-refer the client.")
+
+    return _apply(request, referral, form, "transfer_form", action)
+
+
+@login_required
+def create(request):
+    _require_ces_team(request.user)
+    form = ReferralCreateForm(request.POST or None, initial={"hmis_client_id": request.GET.get("client", "")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = form.cleaned_data
+            referral = services.referral_create(
+                actor=request.user, program=data["program"], hmis_client_id=data["hmis_client_id"],
+                contact_name=data["contact_name"], contact_phone=data["contact_phone"],
+                contact_email=data["contact_email"], contact_notes=data["contact_notes"])
+        except ValidationError as error:
+            for message in _messages_from(error):
+                form.add_error(None, message)
+        else:
+            messages.success(request, f"Referral created: client {referral.hmis_client_id} to "
+                                      f"{referral.program.name}.")
+            return redirect(referral)
+    return render(request, "referrals/create.html", {"form": form})
+
+
+@login_required
+def rerefer(request, pk):
+    referral = selectors.access_referral(request.user, pk)
+    _require_ces_team(request.user)
+    form = RereferForm(request.POST or None, initial={"version": referral.version})
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = services.referral_rerefer(actor=request.user, referral_id=referral.pk,
+                                            program=form.cleaned_data["program"], note=form.cleaned_data["note"],
+                                            expected_version=form.cleaned_data["version"])
+        except ValidationError as error:
+            for message in _messages_from(error):
+                form.add_error(None, message)
+        else:
+            messages.success(request, f"Client re-referred to {new.program.name}.")
+            return redirect(new)
+    return render(request, "referrals/rerefer.html", {"form": form, "referral": referral})
+
+
+@login_required
+def timeliness(request):
+    """Monthly timeliness per provider, as a chart and a table."""
+    selectors.require_referral_worker(request.user)
+    organizations = list(selectors.referral_organizations(request.user).order_by("name"))
+    chosen = request.GET.get("agency")
+    if chosen:
+        organization = get_object_or_404(Organization, pk__in=[o.pk for o in organizations], slug=chosen)
+    else:
+        organization = organizations[0] if organizations else None
+    figures, statuses = selectors.monthly_timeliness(organization) if organization else ([], [])
+    rows = [
+        {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
+    ]
+    return render(request, "referrals/timeliness.html", {
+        "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
+        "chart": timeliness_chart(figures),
+    })
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def export(request):
+    """CSV of referrals with their status history and HUD 4.20.D referral
+    result, for CoC reporting. No contact details: reporting needs none."""
+    _require_ces_team(request.user)
+    start = _parse_date(request.GET.get("from"))
+    end = _parse_date(request.GET.get("to"))
+    queryset = (selectors.visible_referrals(request.user)
+                .select_related("program__organization", "program__program_type", "status", "referred_by")
+                .prefetch_related(Prefetch("transitions", queryset=ReferralTransition.objects.select_related(
+                    "from_status", "to_status", "actor").order_by("made_at", "id")))
+                .order_by("referred_at", "id"))
+    if start:
+        queryset = queryset.filter(referred_at__gte=calendar.start_of_day(start))
+    if end:
+        queryset = queryset.filter(referred_at__lt=calendar.end_of_day(end))
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow([
+            "referral_id", "hmis_client_id", "agency", "program", "program_type", "referred_at", "referred_by",
+            "need_status", "open", "status_since", "due_at", "enrollment_date", "housing_move_in_date",
+            "hud_4_20_d_referral_result", "hud_4_20_d_referral_result_label", "transfer_requested_at",
+            "transfer_reason", "rereferred_from", "status_history",
+        ])
+        for referral in queryset.iterator(chunk_size=2000):
+            status = referral.status
+            result = status.referral_result if status.is_final else None
+            history = " | ".join(
+                f"{calendar.local_date(t.made_at).isoformat()} {timezone.localtime(t.made_at):%H:%M} "
+                f"{t.from_status.name if t.from_status else 'referred'} -> {t.to_status.name} "
+                f"({t.actor_label}){': ' + t.note if t.note else ''}"
+                for t in referral.transitions.all()
+            )
+            yield writer.writerow([
+                referral.pk, referral.hmis_client_id, referral.program.organization.name, referral.program.name,
+                referral.program.program_type.name, timezone.localtime(referral.referred_at).isoformat(),
+                referral.referred_by or "", status.name, "yes" if referral.is_open else "no",
+                timezone.localtime(referral.status_entered_at).isoformat(),
+                timezone.localtime(referral.due_at).isoformat() if referral.due_at else "",
+                referral.enrollment_date or "", referral.move_in_date or "", result or "",
+                NeedStatus.ReferralResult(result).label if result else "",
+                timezone.localtime(referral.transfer_requested_at).isoformat() if referral.transfer_requested_at
+                else "", referral.transfer_reason, referral.rereferred_from_id or "", history,
+            ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _parse_date(value):
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,41 @@
+"""Referral test helpers: programs, CES matchers, and referrals made through
+the service (so every referral has its stored deadlines and first transition)."""
+
+import factory
+
+from onboarding.models import Program, ProgramType
+from referrals import services
+from referrals.models import NeedStatus
+from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory
+
+
+class ProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Program
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Housing Program {n}")
+    program_type = factory.LazyFunction(lambda: ProgramType.objects.get(code="permanent-housing"))
+
+
+def matcher():
+    return StaffFactory(groups=["CES team"], full_name="Casey Matcher")
+
+
+def provider_staff(organization, persona="staff"):
+    return MembershipFactory(organization=organization, persona=persona).user
+
+
+_counter = iter(range(10_000, 10_000_000))
+
+
+def make_referral(program=None, *, actor=None, client_id=None, at=None, **contact):
+    program = program or ProgramFactory()
+    return services.referral_create(
+        actor=actor or matcher(), program=program, hmis_client_id=client_id or f"C{next(_counter)}",
+        contact_name=contact.get("contact_name", "Jamie"), contact_phone=contact.get("contact_phone", "555-0199"),
+        contact_email=contact.get("contact_email", ""), contact_notes=contact.get("contact_notes", ""), at=at)
+
+
+def status(code) -> NeedStatus:
+    return NeedStatus.objects.get(code=code)

@@ -1,0 +1,45 @@
+from tests.referrals.factories import ProgramFactory, make_referral, status
+from tests.view_permissions import ViewCase
+
+CES = ("CES team",)
+
+
+def _referral(organization):
+    return {"pk": make_referral(ProgramFactory(organization=organization)).pk}
+
+
+def _returned_referral(organization):
+    from referrals import services
+    from tests.referrals.factories import matcher
+
+    referral = make_referral(ProgramFactory(organization=organization))
+    services.referral_change_status(actor=matcher(), referral_id=referral.pk, to_status=status("did-not-respond"))
+    return {"pk": referral.pk}
+
+
+CASES = [
+    # The counts report, the lists and the timeliness chart: every member of
+    # a housing provider (narrowed to their agency) and the CES team.
+    ViewCase("referrals:counts", personas="any", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:list", personas="any", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:timeliness", personas="any", coc_groups=CES, agency_object=False),
+    # CES team only, across providers.
+    ViewCase("referrals:overdue", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:create", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:create", coc_groups=CES, agency_object=False, method="post",
+             data=lambda kwargs: {"hmis_client_id": ""}),
+    ViewCase("referrals:export", coc_groups=CES, agency_object=False),
+    # One referral: those working it (the provider's staff, the CES team).
+    ViewCase("referrals:detail", build=_referral, personas="any", coc_groups=CES),
+    ViewCase("referrals:change-status", build=_referral, personas="any", coc_groups=CES, method="post",
+             data=lambda kwargs: {"version": 1, "to_status": status("attempting-contact").pk}),
+    # The move-in date and the transfer request are the provider's.
+    ViewCase("referrals:move-in", build=_referral, personas="any", method="post",
+             data=lambda kwargs: {"version": 1, "move_in_date": "2026-01-01"}),
+    ViewCase("referrals:transfer", build=_referral, personas="any", method="post",
+             data=lambda kwargs: {"version": 1, "reason": "Needs an accessible unit"}),
+    # Re-referring is the CES team's.
+    ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES),
+    ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES, method="post",
+             data=lambda kwargs: {"version": 2}),
+]
