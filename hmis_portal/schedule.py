@@ -29,6 +29,37 @@ JOBS = [
         minute="*/5",
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
+    # Seed 002: shortly after midnight in the CoC's time zone, so "no login by
+    # the end of the day" is judged on a finished day.
+    Job(
+        name="hmis-inactivity-sweep",
+        task="accounts.tasks.hmis_inactivity_sweep",
+        minute="5",
+        hour="0",
+        description="HMIS accounts: Inactive after 30 days without login or no login on the day of reactivation; "
+                    "retraining after 90 days.",
+    ),
+    Job(
+        name="hmis-reactivation-deadlines",
+        task="accounts.tasks.reactivation_deadlines",
+        minute="10",
+        hour="0",
+        description="Escalate reactivation requests past their provisioning deadline.",
+    ),
+    Job(
+        name="hmis-inactivity-reminders",
+        task="accounts.tasks.hmis_inactivity_reminders",
+        minute="0",
+        hour="7",
+        description="Remind users 7 and 1 days (policy) before their HMIS account goes Inactive.",
+    ),
+    Job(
+        name="hmis-login-reminders",
+        task="accounts.tasks.hmis_login_reminders",
+        minute="5",
+        hour="7",
+        description="Login reminders on the 1st and 15th (policy) for users who opted in (seed 002).",
+    ),
 ]
 
 
