@@ -187,3 +187,75 @@ class HMISAccount(models.Model):
 
     def __str__(self):
         return self.hmis_username
+
+
+class ProvisioningWork(models.Model):
+    """What the provisioning queue and its deadline sweep need of any request
+    CoC provisioning staff must act on within the policy's business days
+    (seed 000: "access in three (3) business days"). Access requests use it;
+    another kind of request (reactivations) subclasses it and is listed in
+    `accounts.provisioning.QUEUE_MODELS`."""
+
+    ready_at = models.DateTimeField("ready for provisioning at", null=True, blank=True)
+    provisioning_due_on = models.DateField("provisioning deadline", null=True, blank=True, db_index=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    provisioned_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The local date the deadline sweep last flagged or escalated it: its
+    # claim, so that two runs on one day act once.
+    last_flagged_on = models.DateField(null=True, blank=True)
+
+    # Subclasses name themselves in the queue ("access request").
+    queue_kind = "request"
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        """Rows that are ready and not yet provisioned (override when the
+        subclass's statuses say so differently)."""
+        return cls.objects.filter(ready_at__isnull=False, provisioned_at__isnull=True,
+                                  provisioning_due_on__isnull=False)
+
+
+class AccessRequest(ProvisioningWork):
+    """A Program Manager or Agency Administrator asks for a person's HMIS
+    access with one or more CES roles (seed 000, step 3). Its checklist is
+    derived from the training policy; it becomes ready by itself when every
+    item is met, never by someone ticking a box."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Gathering requirements"
+        READY = "ready", "Ready for provisioning"
+        PROVISIONED = "provisioned", "Access granted"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    LIVE = (Status.OPEN, Status.READY)
+    queue_kind = "access request"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
+    new_hmis_user = models.BooleanField(
+        "new HMIS user", default=True, help_text="New users take HMIS 10 and sign the HMIS 10 Acknowledgement."
+    )
+    roles = models.ManyToManyField("training.CESRole", related_name="access_requests")
+    programs = models.ManyToManyField("onboarding.Program", blank=True, related_name="access_requests")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    hmis_username = models.CharField("HMIS username granted", max_length=150, blank=True)
+    hmis_role = models.CharField("HMIS role granted", max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["open", "ready"]),
+                                    name="one_live_access_request_per_user"),
+        ]
+
+    def __str__(self):
+        return f"HMIS access for {self.user} ({self.organization})"
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        return cls.objects.filter(status=cls.Status.READY)

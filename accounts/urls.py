@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import access_views, views
 from .forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -13,4 +13,10 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("agencies/<slug:slug>/", views.organization_detail, name="organization-detail"),
+    path("my-access/", access_views.my_access, name="my-access"),
+    path("agencies/<slug:slug>/users/", access_views.agency_users, name="agency-users"),
+    path("agencies/<slug:slug>/users/new/", access_views.access_request_new, name="access-request-new"),
+    path("agencies/<slug:slug>/users/<int:pk>/", access_views.access_request_detail, name="access-request-detail"),
+    path("provisioning/", access_views.provisioning_queue, name="provisioning-queue"),
+    path("provisioning/sla/", access_views.provisioning_sla, name="provisioning-sla"),
 ]
