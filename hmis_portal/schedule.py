@@ -29,6 +29,13 @@ JOBS = [
         minute="*/5",
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
+    Job(
+        name="provisioning-deadlines",
+        task="accounts.tasks.sweep_provisioning_deadlines",
+        minute="0",
+        hour="7",
+        description="Flag HMIS access requests due today; escalate overdue ones to provisioning and system admins.",
+    ),
 ]
 
 

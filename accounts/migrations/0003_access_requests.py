@@ -41,3 +41,33 @@ class Migration(migrations.Migration):
             },
         ),
     ]
+
+
+# CoC staff groups' admin permissions for access requests and the training
+# app (accounts.groups.grant): training staff keep the policy, sessions and
+# reviews; provisioning staff grant access; system admins do both.
+TRAINING_POLICY = ["course", "cesrole", "accesscapability", "requiredform"]
+TRAINING_RECORDS = ["trainingsession", "registration", "completion", "certificate", "formsubmission"]
+
+
+def _perms(verbs, models):
+    return [f"{verb}_{model}" for model in models for verb in verbs]
+
+
+def grant_groups(apps, schema_editor):
+    from accounts.groups import grant
+
+    training_staff = (_perms(["view", "add", "change", "delete"], TRAINING_POLICY)
+                      + _perms(["view", "add", "change", "delete"], ["trainingsession"])
+                      + _perms(["view", "change"], ["registration", "certificate", "formsubmission"])
+                      + ["view_completion"])
+    read_all = _perms(["view"], TRAINING_POLICY + TRAINING_RECORDS)
+    grant(apps, {
+        "CoC training": {"training": training_staff, "accounts": ["view_accessrequest"]},
+        "CoC provisioning": {"training": read_all, "accounts": ["view_accessrequest", "change_accessrequest"]},
+        "CoC system admin": {"training": training_staff, "accounts": ["view_accessrequest", "change_accessrequest"]},
+        "CoC implementation": {"training": _perms(["view"], TRAINING_POLICY), "accounts": ["view_accessrequest"]},
+    })
+
+
+Migration.operations.append(migrations.RunPython(grant_groups, migrations.RunPython.noop))
