@@ -89,14 +89,14 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
     for role in policy.misfit_roles(roles, agency_type_ids):
         types = ", ".join(t.name for t in role.program_types.all())
         errors.setdefault("roles", []).append(
-            f"{role.name} needs a {types} program, and {organization} has none. Ask the implementation team to "
+            f"{role.name} needs a program of type {types}, and {organization} has none. Ask the implementation team to "
             f"set one up (step 2) or choose another role.")
     if not errors:
         chosen_type_ids = {p.program_type_id for p in programs}
         for role in policy.misfit_roles(roles, chosen_type_ids):
             types = ", ".join(t.name for t in role.program_types.all())
             errors.setdefault("programs", []).append(
-                f"{role.name} works in a {types} program: tick the program this person will work in.")
+                f"{role.name} works in a program of type {types}: tick the program this person will work in.")
         fitting = [p for p in programs if any(r.fits(p.program_type_id) for r in roles if not r.any_program_type)]
         if not any(r.any_program_type for r in roles) and len(fitting) != len(programs):
             extra = ", ".join(p.name for p in programs if p not in fitting)
