@@ -10,14 +10,13 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.calendar import BusinessCalendar, local_date
+from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
 
 from .models import AccessPolicy, CoCGroup, HMISAccount, Membership, Persona, ReactivationRequest, User
@@ -34,17 +33,18 @@ def agency_administrators(organization_id: int) -> list[User]:
 
 
 def provisioning_staff() -> list[User]:
-    group = Group.objects.filter(name=CoCGroup.PROVISIONING.value).first()
-    if group is None:
-        return []
-    return list(User.objects.filter(groups=group, is_active=True, is_staff=True))
+    from .services import coc_group_members
+
+    return list(coc_group_members(CoCGroup.PROVISIONING))
 
 
-def provisioning_deadline(ready_at: dt.datetime, policy: AccessPolicy | None = None) -> dt.date:
-    """The same deadline as a new user's access: within N business days of
-    becoming ready (seed 000: "Obtain access in three (3) business days")."""
-    policy = policy or AccessPolicy.current()
-    return BusinessCalendar.load().add_business_days(ready_at, policy.provisioning_business_days)
+def provisioning_deadline(ready_at: dt.datetime) -> dt.date:
+    """The same deadline as a new user's access: within the policy's business
+    days of becoming ready (seed 000: "Obtain access in three (3) business
+    days"), from the shared provisioning machinery."""
+    from .services import provisioning_due_date
+
+    return provisioning_due_date(ready_at)
 
 
 def days_since(day: dt.date | None, today: dt.date) -> int | None:
@@ -152,13 +152,13 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             raise ValidationError("This HMIS account is Active; there is nothing to reactivate.")
         waiting = account.retraining_required
         request = ReactivationRequest(
-            account=account, requested_by=actor, requested_at=at, note=note.strip(),
+            account=account, user=account.user, organization_id=account.organization_id, requested_by=actor, requested_at=at, note=note.strip(),
             status=(ReactivationRequest.Status.WAITING_FOR_RETRAINING if waiting
                     else ReactivationRequest.Status.READY),
         )
         if not waiting:
             request.ready_at = at
-            request.due_on = provisioning_deadline(at, policy)
+            request.provisioning_due_on = provisioning_deadline(at)
         request.full_clean()
         try:
             with transaction.atomic():
@@ -182,7 +182,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             _tell_provisioning_ready(request)
             notify(recipients=[account.user], subject="Reactivation of your HMIS account was requested",
                    body=(f"Provisioning staff will reactivate {account.hmis_username} by the end of "
-                         f"{request.due_on:%A, %B %-d}. After reactivation you must log in to HMIS the same day, "
+                         f"{request.provisioning_due_on:%A, %B %-d}. After reactivation you must log in to HMIS the same day, "
                          "or the account goes Inactive again at midnight."),
                    link=link)
     return request
@@ -191,7 +191,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
 def _tell_provisioning_ready(request: ReactivationRequest) -> None:
     notify(recipients=provisioning_staff(), subject=f"Reactivate HMIS account {request.account.hmis_username}",
            body=(f"A reactivation request for {request.account.hmis_username} ({request.account.organization}) is "
-                 f"ready. Due by the end of {request.due_on:%A, %B %-d}."),
+                 f"ready. Due by the end of {request.provisioning_due_on:%A, %B %-d}."),
            link=reverse("hmis-accounts-dashboard"))
 
 
@@ -216,14 +216,44 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
         if request is not None:
             request.status = ReactivationRequest.Status.READY
             request.ready_at = at
-            request.due_on = provisioning_deadline(at)
-            request.save(update_fields=["status", "ready_at", "due_on"])
+            request.provisioning_due_on = provisioning_deadline(at)
+            request.save(update_fields=["status", "ready_at", "provisioning_due_on"])
             record_event(actor=actor, subject=request, verb="retraining completed",
                          from_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label,
                          to_state=ReactivationRequest.Status.READY.label)
             request.account = account
             _tell_provisioning_ready(request)
     return account
+
+
+def retraining_progress(account: HMISAccount) -> list[tuple]:
+    """(course, completed on) for each assigned retraining course; the date is
+    None until the user completes it on or after retraining became required."""
+    from training.models import Completion
+
+    courses = list(account.retraining_courses.all())
+    if not courses:
+        return []
+    since = account.retraining_required_on or dt.date.min
+    done = {}
+    for course_id, completed_on in Completion.objects.filter(
+        user_id=account.user_id, course__in=courses, completed_on__gte=since
+    ).values_list("course_id", "completed_on"):
+        done[course_id] = max(done.get(course_id, completed_on), completed_on)
+    return [(course, done.get(course.pk)) for course in courses]
+
+
+def retraining_refresh(user, *, actor=None) -> None:
+    """Called whenever a training completion is recorded for `user`
+    (`accounts.services.refresh_for_user`): once every assigned retraining
+    course is done, the retraining is recorded and a waiting reactivation
+    joins the provisioning queue."""
+    account = HMISAccount.objects.filter(user=user, retraining_required=True).first()
+    if account is None:
+        return
+    progress = retraining_progress(account)
+    if progress and all(completed_on is not None for _, completed_on in progress):
+        hmis_account_record_retraining(actor=actor, account=account)
 
 
 def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRequest,
@@ -259,9 +289,9 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
         account.save(update_fields=["status", "reactivated_at", "must_log_in_by", "inactivity_counted_from",
                                     "inactive_since", "inactive_reason"])
         request.status = ReactivationRequest.Status.REACTIVATED
-        request.processed_by = actor
-        request.processed_at = at
-        request.save(update_fields=["status", "processed_by", "processed_at"])
+        request.provisioned_by = actor
+        request.provisioned_at = at
+        request.save(update_fields=["status", "provisioned_by", "provisioned_at"])
         deadline = ("by midnight tonight" if must_log_in_by == today
                     else f"by the end of {must_log_in_by:%A, %B %-d}")
         record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
@@ -292,10 +322,11 @@ def reactivation_request_decline(*, actor: User, reactivation_request: Reactivat
             raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
         previous = request.get_status_display()
         request.status = ReactivationRequest.Status.DECLINED
-        request.processed_by = actor
-        request.processed_at = at or timezone.now()
+        request.declined_by = actor
+        request.declined_at = at or timezone.now()
         request.decline_reason = reason
-        request.save(update_fields=["status", "processed_by", "processed_at", "decline_reason"])
+        request.provisioning_due_on = None  # out of the provisioning queue and its deadline sweep
+        request.save(update_fields=["status", "declined_by", "declined_at", "decline_reason", "provisioning_due_on"])
         record_event(actor=actor, subject=request, verb="declined", from_state=previous,
                      to_state=request.get_status_display(), reason=reason)
         notify(recipients=[request.requested_by, request.account.user],

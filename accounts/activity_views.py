@@ -88,7 +88,7 @@ def hmis_account_request_reactivation(request, pk):
     else:
         if reactivation.status == ReactivationRequest.Status.READY:
             messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
-                                      f"process it by the end of {reactivation.due_on:%A, %B %-d}.")
+                                      f"process it by the end of {reactivation.provisioning_due_on:%A, %B %-d}.")
         else:
             messages.info(request, f"Reactivation of {account.hmis_username} requested. The HMIS Basic Navigation "
                                    "Training Series must be retaken first; the request then goes to provisioning.")

@@ -127,10 +127,16 @@ class HMISAccountAdmin(admin.ModelAdmin):
 
 @admin.register(ReactivationRequest)
 class ReactivationRequestAdmin(admin.ModelAdmin):
-    list_display = ("account", "status", "requested_by", "requested_at", "due_on", "processed_by")
+    """Reactivations reach provisioning staff through the provisioning queue,
+    whose links open this page; the buttons call the same services as the
+    portal's HMIS accounts page."""
+
+    change_form_template = "accounts/admin/reactivationrequest_change_form.html"
+    list_display = ("account", "organization", "status", "requested_by", "requested_at", "provisioning_due_on",
+                    "provisioned_by")
     list_filter = ("status",)
-    search_fields = ("account__hmis_username", "account__user__email", "account__organization__name")
-    list_select_related = ("account", "requested_by", "processed_by")
+    search_fields = ("account__hmis_username", "user__email", "user__full_name", "organization__name")
+    list_select_related = ("account", "organization", "requested_by", "provisioned_by")
     readonly_fields = [f.name for f in ReactivationRequest._meta.fields]
     actions = ["reactivate"]
     inlines = [AuditTimelineInline]
@@ -140,6 +146,40 @@ class ReactivationRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("<int:pk>/process/", self.admin_site.admin_view(self.process_view),
+                 name="accounts_reactivationrequest_process"),
+            *super().get_urls(),
+        ]
+
+    def process_view(self, request, pk):
+        from django.core.exceptions import PermissionDenied, ValidationError
+        from django.http import HttpResponseNotAllowed
+        from django.shortcuts import get_object_or_404, redirect
+
+        from .activity import hmis_account_reactivate, reactivation_request_decline
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        reactivation = get_object_or_404(ReactivationRequest, pk=pk)
+        try:
+            if request.POST.get("decision") == "decline":
+                reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
+                                             reason=request.POST.get("reason", ""))
+                self.message_user(request, "Declined; the agency and the user have been told.", messages.SUCCESS)
+            else:
+                hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
+                self.message_user(request, f"{reactivation.account} is Active again; the user was told to log in "
+                                           "today.", messages.SUCCESS)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        return redirect("admin:accounts_reactivationrequest_change", pk)
 
     @admin.action(description="Reactivate the selected accounts", permissions=["change"])
     def reactivate(self, request, queryset):
@@ -156,3 +196,102 @@ class ReactivationRequestAdmin(admin.ModelAdmin):
                 messages.error(request, f"{reactivation.account}: {' '.join(exc.messages)}")
         if done:
             messages.success(request, f"{done} account(s) reactivated; each user was told to log in today.")
+
+
+# --- access requests: the provisioning staff's side ------------------------
+
+from django import forms  # noqa: E402
+from django.contrib import messages  # noqa: E402
+from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
+from django.shortcuts import get_object_or_404, redirect  # noqa: E402
+from django.template.response import TemplateResponse  # noqa: E402
+from django.urls import path, reverse  # noqa: E402
+from django.utils.html import format_html, format_html_join  # noqa: E402
+
+from .models import AccessRequest  # noqa: E402
+
+
+class GrantForm(forms.Form):
+    hmis_username = forms.CharField(label="HMIS username", max_length=150)
+    hmis_role = forms.CharField(label="HMIS role", max_length=80,
+                                help_text="The highest-ranked of the user's CES roles, unless you have a reason.")
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = ("user", "organization", "status", "provisioning_due_on", "ready_at", "provisioned_at")
+    list_filter = ("status", "organization")
+    search_fields = ("user__email", "user__full_name", "organization__name", "hmis_username")
+    list_select_related = ("user", "organization")
+    ordering = ("provisioning_due_on", "-created_at")
+    fields = ("user", "organization", "new_hmis_user", "status", "checklist", "grant", "ready_at",
+              "provisioning_due_on", "provisioned_at", "provisioned_by", "hmis_username", "hmis_role",
+              "requested_by", "created_at")
+    readonly_fields = fields
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="checklist")
+    def checklist(self, obj):
+        from .checklist import build_checklist
+
+        result = build_checklist(obj)
+        rows = format_html_join(
+            "", "<li>{} {} — {}</li>",
+            (("✔" if item.done else "✘", item.label, item.status) for item in result.items),
+        )
+        return format_html("<ul>{}</ul><p>HMIS role to provision: <strong>{}</strong></p>", rows,
+                           result.hmis_role or "—")
+
+    @admin.display(description="grant access")
+    def grant(self, obj):
+        if obj.status != AccessRequest.Status.READY:
+            return "Only a request that is ready for provisioning can be granted."
+        return format_html('<a class="button" href="{}">Grant HMIS access</a>',
+                           reverse("admin:accounts_accessrequest_grant", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/grant/", self.admin_site.admin_view(self.grant_view), name="accounts_accessrequest_grant"),
+            *super().get_urls(),
+        ]
+
+    def grant_view(self, request, pk):
+        from .checklist import build_checklist
+        from .services import access_request_grant
+
+        if not request.user.has_perm("accounts.change_accessrequest"):
+            raise PermissionDenied
+        access_request = get_object_or_404(AccessRequest.objects.select_related("user", "organization"), pk=pk)
+        checklist = build_checklist(access_request)
+        change_url = reverse("admin:accounts_accessrequest_change", args=[pk])
+        if request.method == "POST":
+            form = GrantForm(request.POST)
+            if form.is_valid():
+                try:
+                    access_request_grant(actor=request.user, access_request_id=pk, **form.cleaned_data)
+                except ValidationError as exc:
+                    self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                else:
+                    self.message_user(request, f"HMIS access granted to {access_request.user}; the user and the "
+                                               "agency have been told.", messages.SUCCESS)
+                    return redirect(change_url)
+        else:
+            username = access_request.user.email.split("@")[0]
+            form = GrantForm(initial={"hmis_username": username, "hmis_role": checklist.hmis_role})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Grant HMIS access to {access_request.user}",
+            "opts": self.model._meta,
+            "original": access_request,
+            "access_request": access_request,
+            "checklist": checklist,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "accounts/admin/grant_access.html", context)

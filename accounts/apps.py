@@ -1,11 +1,18 @@
-import datetime as dt
-
 from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and organizations"
+
+    def ready(self):
+        from onboarding.signals import participation_changed
+
+        from . import receivers, tasks  # noqa: F401 - run_sweeps looks tasks up by name
+
+        # Steps 1 and 2 gate step 3 (seed 000): an agreement or program change
+        # re-evaluates the agency's access requests.
+        participation_changed.connect(receivers.participation_changed, dispatch_uid="accounts.access_requests")
 
     def seed_demo(self, stdout):
         from . import demo
@@ -14,49 +21,6 @@ class AccountsConfig(AppConfig):
         demo.seed_hmis_activity(stdout)
 
     def open_tasks(self, user):
-        """The user's own HMIS account when it needs them; Agency
-        Administrators' accounts at risk; provisioning's reactivations."""
-        from django.urls import reverse
+        from . import activity_work, work
 
-        from hmis_portal.core.calendar import local_date
-        from hmis_portal.core.work import OpenTask
-
-        from . import selectors
-        from .access import in_coc_group
-        from .models import AccessPolicy, HMISAccount, ReactivationRequest
-
-        if not user.is_authenticated:
-            return []
-        tasks = []
-        today = local_date()
-        account = selectors.own_hmis_account(user)
-        if account is not None:
-            policy = AccessPolicy.current()
-            activity = selectors.account_activity(account, policy, today)
-            url = reverse("hmis-account-status")
-            if account.status == HMISAccount.Status.INACTIVE:
-                tasks.append(OpenTask("Your HMIS account is Inactive", url, section="HMIS account",
-                                      detail="Request reactivation, or see where your request stands."))
-            elif account.must_log_in_by is not None:
-                tasks.append(OpenTask("Log in to HMIS today to keep your reactivated account", url,
-                                      section="HMIS account", due=account.must_log_in_by))
-            elif activity.at_risk and activity.inactive_on:
-                tasks.append(OpenTask("Log in to HMIS to stay Active", url, section="HMIS account",
-                                      due=activity.inactive_on - dt.timedelta(days=1)))
-        for organization in selectors.organizations_with_persona(user, selectors.AGENCY_ACCOUNT_VIEWERS):
-            rows = selectors.agency_accounts(organization, today=today)
-            at_risk = sum(1 for row in rows if row.at_risk)
-            inactive = sum(1 for row in rows if row.account.status == HMISAccount.Status.INACTIVE
-                           and row.open_request is None)
-            if at_risk or inactive:
-                tasks.append(OpenTask(f"HMIS accounts at {organization}: {at_risk} at risk, {inactive} Inactive",
-                                      reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}),
-                                      section="HMIS accounts"))
-        if in_coc_group(user, *selectors.PROVISIONING_GROUPS):
-            ready = ReactivationRequest.objects.filter(status=ReactivationRequest.Status.READY)
-            count = ready.count()
-            if count:
-                first_due = ready.order_by("due_on").values_list("due_on", flat=True).first()
-                tasks.append(OpenTask(f"{count} HMIS reactivation(s) to process", reverse("hmis-accounts-dashboard"),
-                                      section="Provisioning", due=first_due, overdue=first_due < today))
-        return tasks
+        return work.open_tasks(user) + activity_work.open_tasks(user)

@@ -117,6 +117,7 @@ def seed_hmis_activity(stdout) -> None:
             "must_log_in_by": None, "reactivated_at": None,
         }
         account, _ = HMISAccount.objects.update_or_create(hmis_username=username, defaults=values)
+        account.retraining_courses.set(policy.retraining_courses.all() if retraining else [])
         return account
 
     for username, full_name, days in DEMO_HMIS_ACCOUNTS:
@@ -137,10 +138,12 @@ def seed_hmis_activity(stdout) -> None:
     })
     if not account.reactivation_requests.exists():
         ReactivationRequest.objects.create(
-            account=account, requested_by=admin, requested_at=reactivated_at - dt.timedelta(hours=20),
+            account=account, user=sam, organization=harbor, requested_by=admin,
+            requested_at=reactivated_at - dt.timedelta(hours=20),
             status=ReactivationRequest.Status.REACTIVATED, ready_at=reactivated_at - dt.timedelta(hours=20),
-            due_on=today, processed_by=User.objects.filter(email="provisioning@example.org").first(),
-            processed_at=reactivated_at)
+            provisioning_due_on=today,
+            provisioned_by=User.objects.filter(email="provisioning@example.org").first(),
+            provisioned_at=reactivated_at)
     # The 31-day account's agency administrator has asked for reactivation:
     # it waits in provisioning's queue.
     okafor = HMISAccount.objects.get(hmis_username="harbor.okafor")
@@ -148,8 +151,9 @@ def seed_hmis_activity(stdout) -> None:
         from .activity import provisioning_deadline
 
         asked = start_of_day(today) + dt.timedelta(hours=8)
-        ReactivationRequest.objects.create(account=okafor, requested_by=admin, requested_at=asked,
+        ReactivationRequest.objects.create(account=okafor, user=okafor.user, organization=harbor,
+                                           requested_by=admin, requested_at=asked,
                                            status=ReactivationRequest.Status.READY, ready_at=asked,
-                                           due_on=provisioning_deadline(asked, policy))
+                                           provisioning_due_on=provisioning_deadline(asked))
     stdout.write(f"accounts: {HMISAccount.objects.count()} HMIS accounts "
                  "(10, 29, 31, 89, 91 days since last login; one reactivated today)")

@@ -163,6 +163,12 @@ class AccessPolicy(models.Model):
         default=7,
         help_text="Agencies see a user as at risk this many days (or fewer) before going Inactive or needing retraining.",
     )
+    # Seed 002: after 90 days "you will also have to retake the HMIS Basic
+    # Navigation Training Series"; which courses that is, is the CoC's choice.
+    retraining_courses = models.ManyToManyField(
+        "training.Course", blank=True, related_name="+",
+        help_text="Courses assigned again when retraining is required; all must be completed before reactivation.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "access policy"
@@ -258,6 +264,10 @@ class HMISAccount(models.Model):
         "reactivation (seed 002)."
     )
     retraining_required_on = models.DateField(null=True, blank=True)
+    retraining_courses = models.ManyToManyField(
+        "training.Course", blank=True, related_name="+",
+        help_text="The courses assigned when retraining became required (the policy's at that time).",
+    )
     login_reminders = models.BooleanField(
         "login reminders", default=False,
         help_text="The user asked to be reminded to log in on the policy's days of the month (seed 002: 1st and 15th).",
@@ -299,12 +309,85 @@ class HMISAccount(models.Model):
         super().save(*args, **kwargs)
 
 
-class ReactivationRequest(models.Model):
+class ProvisioningWork(models.Model):
+    """What the provisioning queue and its deadline sweep need of any request
+    CoC provisioning staff must act on within the policy's business days
+    (seed 000: "access in three (3) business days"). Access requests use it;
+    another kind of request (reactivations) subclasses it and is listed in
+    `accounts.provisioning.QUEUE_MODELS`."""
+
+    ready_at = models.DateTimeField("ready for provisioning at", null=True, blank=True)
+    provisioning_due_on = models.DateField("provisioning deadline", null=True, blank=True, db_index=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    provisioned_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The local date the deadline sweep last flagged or escalated it: its
+    # claim, so that two runs on one day act once.
+    last_flagged_on = models.DateField(null=True, blank=True)
+
+    # Subclasses name themselves in the queue ("access request").
+    queue_kind = "request"
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        """Rows that are ready and not yet provisioned (override when the
+        subclass's statuses say so differently)."""
+        return cls.objects.filter(ready_at__isnull=False, provisioned_at__isnull=True,
+                                  provisioning_due_on__isnull=False)
+
+
+class AccessRequest(ProvisioningWork):
+    """A Program Manager or Agency Administrator asks for a person's HMIS
+    access with one or more CES roles (seed 000, step 3). Its checklist is
+    derived from the training policy; it becomes ready by itself when every
+    item is met, never by someone ticking a box."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Gathering requirements"
+        READY = "ready", "Ready for provisioning"
+        PROVISIONED = "provisioned", "Access granted"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    LIVE = (Status.OPEN, Status.READY)
+    queue_kind = "access request"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
+    new_hmis_user = models.BooleanField(
+        "new HMIS user", default=True, help_text="New users take HMIS 10 and sign the HMIS 10 Acknowledgement."
+    )
+    roles = models.ManyToManyField("training.CESRole", related_name="access_requests")
+    programs = models.ManyToManyField("onboarding.Program", blank=True, related_name="access_requests")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    hmis_username = models.CharField("HMIS username granted", max_length=150, blank=True)
+    hmis_role = models.CharField("HMIS role granted", max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["open", "ready"]),
+                                    name="one_live_access_request_per_user"),
+        ]
+
+    def __str__(self):
+        return f"HMIS access for {self.user} ({self.organization})"
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        return cls.objects.filter(status=cls.Status.READY)
+
+
+class ReactivationRequest(ProvisioningWork):
     """A request to make an Inactive HMIS account Active again (seed 002).
 
-    Asked for by the agency administrator or the user; it joins the
-    provisioning queue with the provisioning deadline once it is ready, which
-    is at once, or, when retraining is required, when the retraining is done.
+    Asked for by the agency administrator or the user. It joins the
+    provisioning queue (`accounts.provisioning`) with the same business-day
+    deadline as new access once it is ready: at once, or, when retraining is
+    required, when the assigned retraining courses are completed.
     """
 
     class Status(models.TextChoices):
@@ -314,27 +397,30 @@ class ReactivationRequest(models.Model):
         DECLINED = "declined", "Declined"
 
     OPEN = (Status.WAITING_FOR_RETRAINING, Status.READY)
+    queue_kind = "reactivation"
 
     account = models.ForeignKey(HMISAccount, on_delete=models.CASCADE, related_name="reactivation_requests")
+    # The account's user and agency, copied so the shared queue, its sweep
+    # and `restrict` read them like an access request's.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reactivation_requests")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="reactivation_requests")
     requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
     note = models.TextField(blank=True)
     status = models.CharField(max_length=30, choices=Status.choices)
-    ready_at = models.DateTimeField(null=True, blank=True)
-    due_on = models.DateField("provisioning deadline", null=True, blank=True)
-    processed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    processed_at = models.DateTimeField(null=True, blank=True)
+    declined_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    declined_at = models.DateTimeField(null=True, blank=True)
     decline_reason = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["due_on", "requested_at"]
+        ordering = ["provisioning_due_on", "requested_at"]
         constraints = [
             # One open request per account: a double submit, or the user and
             # the agency administrator asking at once, finds the first one.
             models.UniqueConstraint(fields=["account"], condition=Q(status__in=["waiting_for_retraining", "ready"]),
                                     name="one_open_reactivation_request"),
         ]
-        indexes = [models.Index(fields=["status", "due_on"], name="reactivation_queue")]
+        indexes = [models.Index(fields=["status", "provisioning_due_on"], name="reactivation_queue")]
 
     def __str__(self):
         return f"Reactivation of {self.account} ({self.get_status_display()})"
@@ -342,3 +428,7 @@ class ReactivationRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        return cls.objects.filter(status=cls.Status.READY)

@@ -176,11 +176,11 @@ def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.
         account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
     if waiting:
         ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
-            status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, due_on=None)
+            status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_on=None)
         record_events(actor=None, subjects=waiting, verb="retraining required",
                       from_state=ReactivationRequest.Status.READY.label,
                       to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)
-    assign_retraining(batch, at=at)
+    assign_retraining(batch, policy=policy)
     queue_messages(_messages_to_user_and_administrators(
         batch, key=f"hmis-retraining:{today.isoformat()}", subject="HMIS retraining required",
         body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login for {policy.retraining_after_days} "
@@ -190,8 +190,18 @@ def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.
     return changed
 
 
-def assign_retraining(batch: list[HMISAccount], *, at: dt.datetime) -> None:
-    """Hook for assigning the retraining courses (training policy)."""
+def assign_retraining(batch: list[HMISAccount], *, policy: AccessPolicy) -> None:
+    """Assign the policy's retraining courses (seed 002: the HMIS Basic
+    Navigation Training Series) to each account of the batch: one delete and
+    one insert into the assignment table, whatever the batch size."""
+    course_ids = list(policy.retraining_courses.values_list("pk", flat=True))
+    Assignment = HMISAccount.retraining_courses.through
+    ids = [account.pk for account in batch]
+    Assignment.objects.filter(hmisaccount_id__in=ids).delete()
+    Assignment.objects.bulk_create(
+        [Assignment(hmisaccount_id=pk, course_id=course_id) for pk in ids for course_id in course_ids],
+        batch_size=1000, ignore_conflicts=True,
+    )
 
 
 # ---------------------------------------------------------------- reminders
@@ -258,24 +268,3 @@ def send_login_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -> in
                 for a in batch
             )
     return queued
-
-
-def flag_overdue_reactivations(*, at: dt.datetime) -> int:
-    """A reactivation past its provisioning deadline is escalated to the
-    provisioning staff once per request."""
-    from .activity import provisioning_staff
-
-    today = local_date(at)
-    overdue = list(ReactivationRequest.objects.filter(status=ReactivationRequest.Status.READY, due_on__lt=today)
-                   .select_related("account", "account__organization").order_by("due_on", "pk")[:500])
-    staff = provisioning_staff()
-    link = reverse("hmis-accounts-dashboard")
-    with transaction.atomic():
-        queue_messages(
-            Message(person, f"Overdue: reactivate {r.account.hmis_username}",
-                    (f"The reactivation of {r.account.hmis_username} ({r.account.organization}) was due by the end of "
-                     f"{r.due_on:%A, %B %-d} and has not been processed."),
-                    link, f"reactivation-overdue:{r.pk}:{r.due_on.isoformat()}")
-            for r in overdue for person in staff
-        )
-    return len(overdue)

@@ -1,9 +1,18 @@
-"""Celery entry points for HMIS account activity: thin, each calls a service."""
+"""Celery entry points for accounts: thin, each calls a service."""
 
 from celery import shared_task
 
 from hmis_portal.core import outbox
 from hmis_portal.core.calendar import as_of
+
+from . import provisioning
+
+
+@shared_task(ignore_result=True)
+def sweep_provisioning_deadlines(at: str | None = None) -> str:
+    """Daily: flag requests due today, escalate overdue ones (once per day each)."""
+    counts = provisioning.sweep_deadlines(moment=as_of(at))
+    return f"{counts['due_today']} flagged due today, {counts['overdue']} escalated overdue"
 
 
 @shared_task(ignore_result=True)
@@ -33,10 +42,3 @@ def hmis_login_reminders(at: str | None = None) -> str:
     from .sweeps import send_login_reminders
 
     return f"{send_login_reminders(at=as_of(at))} login reminder(s) queued"
-
-
-@shared_task(ignore_result=True)
-def reactivation_deadlines(at: str | None = None) -> str:
-    from .sweeps import flag_overdue_reactivations
-
-    return f"{flag_overdue_reactivations(at=as_of(at))} overdue reactivation(s) escalated"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import activity_views, views
+from . import access_views, activity_views, views
 from .forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -29,4 +29,10 @@ urlpatterns = [
     path("hmis-accounts/reactivations/<int:pk>/decline/", activity_views.reactivation_decline,
          name="reactivation-decline"),
     path("agencies/<slug:slug>/hmis-accounts/", activity_views.agency_hmis_accounts, name="agency-hmis-accounts"),
+    path("my-access/", access_views.my_access, name="my-access"),
+    path("agencies/<slug:slug>/users/", access_views.agency_users, name="agency-users"),
+    path("agencies/<slug:slug>/users/new/", access_views.access_request_new, name="access-request-new"),
+    path("agencies/<slug:slug>/users/<int:pk>/", access_views.access_request_detail, name="access-request-detail"),
+    path("provisioning/", access_views.provisioning_queue, name="provisioning-queue"),
+    path("provisioning/sla/", access_views.provisioning_sla, name="provisioning-sla"),
 ]

@@ -40,13 +40,6 @@ JOBS = [
                     "retraining after 90 days.",
     ),
     Job(
-        name="hmis-reactivation-deadlines",
-        task="accounts.tasks.reactivation_deadlines",
-        minute="10",
-        hour="0",
-        description="Escalate reactivation requests past their provisioning deadline.",
-    ),
-    Job(
         name="hmis-inactivity-reminders",
         task="accounts.tasks.hmis_inactivity_reminders",
         minute="0",
@@ -59,6 +52,14 @@ JOBS = [
         minute="5",
         hour="7",
         description="Login reminders on the 1st and 15th (policy) for users who opted in (seed 002).",
+    ),
+    Job(
+        name="provisioning-deadlines",
+        task="accounts.tasks.sweep_provisioning_deadlines",
+        minute="0",
+        hour="7",
+        description="Flag HMIS access and reactivation requests due today; escalate overdue ones to provisioning "
+                    "and system admins.",
     ),
 ]
 

@@ -1,5 +1,27 @@
+"""Steps 1 and 2 of seed 000: the Organization Agreement and HMIS program setup.
+
+State changes happen only in `onboarding.services`; reads in
+`onboarding.selectors`. The participation stage is derived from these rows,
+never stored, so it cannot drift from the agreement and programs it sums up.
+"""
+
+import datetime as dt
+
+import calendar
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from hmis_portal.core.documents import RandomName, private_storage
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """`day` moved by whole months, clamped to the month's last day (Jan 31 + 1 → Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 class ProgramType(models.Model):
@@ -23,17 +45,249 @@ class ProgramType(models.Model):
         return self.name
 
 
+class CESOrganizationRole(models.Model):
+    """A role an organization plays in CES (seed 000, step 2.3): Assessment
+    Only; Housing Navigation/Case Management; Housing Provider. Rows CoC staff
+    edit; an organization names one or more."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True, help_text="Off to stop offering the role to agencies.")
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name = "CES organization role"
+
+    def __str__(self):
+        return self.name
+
+
+class OrganizationCESRole(models.Model):
+    """That an organization plays a CES role, as named by its Program Manager."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="ces_roles")
+    role = models.ForeignKey(CESOrganizationRole, on_delete=models.PROTECT, related_name="organizations")
+    named_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    named_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["role__sort_order", "role__name"]
+        verbose_name = "organization's CES role"
+        constraints = [models.UniqueConstraint(fields=["organization", "role"], name="unique_ces_role_per_agency")]
+
+    def __str__(self):
+        return f"{self.organization}: {self.role}"
+
+
+class OnboardingPolicy(models.Model):
+    """The CoC's numbers for steps 1 and 2. One row; CoC staff edit it in the
+    admin. LA's defaults: agreements have no term (seed 000 names none)."""
+
+    agreement_term_months = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="How long an executed agreement lasts, in months. Empty: agreements do not expire. "
+                  "(A CoC that renews every year, like seed 003's, uses 12.)",
+    )
+    renewal_reminder_days = models.CharField(
+        max_length=50, default="60,30,7",
+        help_text="Days before an agreement expires on which the agency is reminded to renew, comma-separated.",
+    )
+    status_list_public = models.BooleanField(
+        "CES Participation Status List is public", default=False,
+        help_text="On: anyone may see the list and its downloads without signing in.",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "onboarding policy"
+
+    def __str__(self):
+        return "Onboarding policy"
+
+    @classmethod
+    def current(cls) -> "OnboardingPolicy":
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+    @property
+    def reminder_days(self) -> list[int]:
+        return sorted({int(part) for part in self.renewal_reminder_days.split(",") if part.strip().isdigit()},
+                      reverse=True)
+
+    def expiry_for(self, executed_on: dt.date) -> dt.date | None:
+        """The last day an agreement executed on `executed_on` is in force."""
+        if not self.agreement_term_months:
+            return None
+        return add_months(executed_on, self.agreement_term_months) - dt.timedelta(days=1)
+
+
+class OrganizationAgreement(models.Model):
+    """An organization's HMIS Organization Agreement (seed 000, step 1).
+
+    The Executive Director or Authorized Representative signs their section and
+    uploads the scan; CoC staff countersign the CoC Representative section
+    (executed) or return it with a reason. Each upload is kept as an
+    `AgreementCopy`; a returned agreement gets a corrected copy and is
+    submitted again. A renewal is a new agreement (`renewal_of` the old one).
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft (not yet submitted)"
+        SUBMITTED = "submitted", "Submitted, awaiting CoC countersignature"
+        RETURNED = "returned", "Returned to the agency for correction"
+        EXECUTED = "executed", "Executed"
+        EXPIRED = "expired", "Expired"
+
+    # An agency has at most one agreement being worked on at a time.
+    OPEN_STATUSES = (Status.DRAFT, Status.SUBMITTED, Status.RETURNED)
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="agreements")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    renewal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="renewals")
+    # The Executive Director / Authorized Representative section, as on the current copy.
+    signer_name = models.CharField("signed by", max_length=150, blank=True)
+    signer_title = models.CharField("signer's title", max_length=150, blank=True)
+    signed_on = models.DateField("signing date", null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # The CoC Representative section.
+    countersigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+",
+                                         verbose_name="countersigned by (CoC Representative)")
+    countersigned_at = models.DateTimeField(null=True, blank=True)
+    returned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    returned_at = models.DateTimeField(null=True, blank=True)
+    return_reason = models.TextField(blank=True, help_text="What the agency must correct; the agency sees it.")
+    expires_on = models.DateField(null=True, blank=True,
+                                  help_text="Last day in force; empty when the CoC's policy sets no term.")
+    expired_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "organization agreement"
+        permissions = [("countersign_organizationagreement", "Can countersign or return organization agreements")]
+        constraints = [
+            # A second agreement while one is pending is refused by the
+            # service; this makes two racing uploads unable to both succeed.
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(status__in=["draft", "submitted", "returned"]),
+                name="one_open_agreement_per_agency",
+            )
+        ]
+
+    def __str__(self):
+        return f"Organization Agreement #{self.pk} — {self.organization}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def in_force_on(self, day: dt.date) -> bool:
+        return self.status == self.Status.EXECUTED and (self.expires_on is None or self.expires_on >= day)
+
+    @property
+    def current_copy(self):
+        copies = list(self.copies.all())
+        return max(copies, key=lambda c: c.version) if copies else None
+
+
+class AgreementCopy(models.Model):
+    """One uploaded scan of an agreement. Never replaced or deleted: a
+    corrected copy is a new version, so the history of what was signed stays."""
+
+    agreement = models.ForeignKey(OrganizationAgreement, on_delete=models.CASCADE, related_name="copies")
+    version = models.PositiveSmallIntegerField()
+    document = models.FileField(storage=private_storage, upload_to=RandomName("agreements"), max_length=200)
+    signer_name = models.CharField("signed by", max_length=150)
+    signer_title = models.CharField("signer's title", max_length=150)
+    signed_on = models.DateField("signing date")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["agreement", "-version"]
+        verbose_name = "agreement copy"
+        verbose_name_plural = "agreement copies"
+        constraints = [models.UniqueConstraint(fields=["agreement", "version"], name="unique_agreement_copy_version")]
+
+    def __str__(self):
+        return f"Copy {self.version} of agreement #{self.agreement_id}"
+
+
 class Program(models.Model):
-    """An agency's HMIS program linked to CES."""
+    """An agency's HMIS program linked to CES, and its setup request (seed 000,
+    step 2.4–2.5): requested by the Program Manager, worked by the CoC's
+    implementation team, confirmed by the Program Manager."""
+
+    class SetupStatus(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        IN_PROGRESS = "in_progress", "Setup in progress"
+        NEEDS_INFORMATION = "needs_information", "Needs information from the agency"
+        SETUP_COMPLETE = "setup_complete", "Setup complete, awaiting the agency's confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+
+    class RequestKind(models.TextChoices):
+        CREATE = "create", "Create a new HMIS program"
+        MODIFY = "modify", "Modify an existing HMIS program"
+
+    # Waiting on the CoC's implementation team.
+    COC_STATUSES = (SetupStatus.REQUESTED, SetupStatus.IN_PROGRESS)
+    # Waiting on the agency's Program Manager.
+    AGENCY_STATUSES = (SetupStatus.NEEDS_INFORMATION, SetupStatus.SETUP_COMPLETE)
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="programs")
     name = models.CharField(max_length=200)
     program_type = models.ForeignKey(ProgramType, on_delete=models.PROTECT, related_name="programs")
     created_at = models.DateTimeField(default=timezone.now)
+    request_kind = models.CharField(max_length=10, choices=RequestKind.choices, default=RequestKind.CREATE)
+    existing_hmis_program = models.CharField(
+        "existing HMIS program name or ID", max_length=200, blank=True,
+        help_text="For a modification: the program as it is named in HMIS today.")
+    details = models.TextField("what the program does", blank=True)
+    setup_status = models.CharField(max_length=20, choices=SetupStatus.choices, default=SetupStatus.REQUESTED,
+                                    db_index=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    question = models.TextField(blank=True, help_text="The implementation team's open question to the agency.")
+    answer = models.TextField(blank=True, help_text="The Program Manager's answer to the last question.")
+    hmis_program_id = models.CharField("HMIS program ID", max_length=100, blank=True)
+    setup_completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                           on_delete=models.SET_NULL, related_name="+")
+    setup_completed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["organization__name", "name"]
+        verbose_name = "program (setup request)"
+        verbose_name_plural = "programs (setup requests)"
+        permissions = [("work_program_setup", "Can work the program setup queue")]
         constraints = [models.UniqueConstraint(fields=["organization", "name"], name="unique_program_name_per_agency")]
 
     def __str__(self):
         return f"{self.name} ({self.organization})"
+
+
+class ParticipationStage(models.TextChoices):
+    """An organization's place in steps 1–2 (derived; see selectors.participation_stage)."""
+
+    NOT_STARTED = "not_started", "Not started"
+    AGREEMENT_SUBMITTED = "agreement_submitted", "Agreement submitted"
+    AGREEMENT_EXECUTED = "agreement_executed", "Agreement executed"
+    PROGRAM_SETUP = "program_setup", "Program setup in progress"
+    PARTICIPATING = "participating", "Participating"
+    AGREEMENT_EXPIRED = "agreement_expired", "Agreement expired (renewal needed)"

@@ -23,6 +23,19 @@ def fill_clocks(apps, schema_editor):
         account.save(update_fields=["inactivity_counted_from", "retraining_counted_from", "calendar_token"])
 
 
+def load_retraining_policy(apps, schema_editor):
+    """Seed 002: after 90 days without a login the user retakes "the HMIS
+    Basic Navigation Training Series" (the CoC's online new-user series)."""
+    Course = apps.get_model("training", "Course")
+    AccessPolicy = apps.get_model("accounts", "AccessPolicy")
+    course, _ = Course.objects.get_or_create(
+        code="hmis-basic-navigation",
+        defaults={"title": "HMIS Basic Navigation Training Series", "delivery": "online", "sort_order": 5},
+    )
+    policy, _ = AccessPolicy.objects.get_or_create(pk=1)
+    policy.retraining_courses.add(course)
+
+
 def grant(apps, schema_editor):
     from accounts.groups import grant as grant_permissions
 
@@ -36,6 +49,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_coc_staff_groups"),
+        ("training", "0002_la_default_policy"),
     ]
 
     operations = [
@@ -144,26 +158,43 @@ class Migration(migrations.Migration):
             model_name="hmisaccount",
             index=models.Index(fields=["status", "retraining_required"], name="hmis_account_status"),
         ),
+        migrations.AddField(
+            model_name="accesspolicy",
+            name="retraining_courses",
+            field=models.ManyToManyField(blank=True, help_text="Courses assigned again when retraining is required; all must be completed before reactivation.", related_name="+", to="training.course"),
+        ),
+        migrations.AddField(
+            model_name="hmisaccount",
+            name="retraining_courses",
+            field=models.ManyToManyField(blank=True, help_text="The courses assigned when retraining became required (the policy's at that time).", related_name="+", to="training.course"),
+        ),
         migrations.CreateModel(
             name="ReactivationRequest",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("ready_at", models.DateTimeField(blank=True, null=True, verbose_name="ready for provisioning at")),
+                ("provisioning_due_on", models.DateField(blank=True, db_index=True, null=True, verbose_name="provisioning deadline")),
+                ("provisioned_at", models.DateTimeField(blank=True, null=True)),
+                ("last_flagged_on", models.DateField(blank=True, null=True)),
                 ("requested_at", models.DateTimeField(default=timezone.now)),
                 ("note", models.TextField(blank=True)),
                 ("status", models.CharField(choices=[("waiting_for_retraining", "Waiting for retraining"), ("ready", "Ready for provisioning"), ("reactivated", "Reactivated"), ("declined", "Declined")], max_length=30)),
-                ("ready_at", models.DateTimeField(blank=True, null=True)),
-                ("due_on", models.DateField(blank=True, null=True, verbose_name="provisioning deadline")),
-                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("declined_at", models.DateTimeField(blank=True, null=True)),
                 ("decline_reason", models.TextField(blank=True)),
                 ("account", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="reactivation_requests", to="accounts.hmisaccount")),
-                ("processed_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL)),
+                ("declined_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL)),
+                ("organization", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="reactivation_requests", to="accounts.organization")),
+                ("provisioned_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL)),
                 ("requested_by", models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL)),
+                ("user", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="reactivation_requests", to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["due_on", "requested_at"],
-                "indexes": [models.Index(fields=["status", "due_on"], name="reactivation_queue")],
+                "ordering": ["provisioning_due_on", "requested_at"],
+                "abstract": False,
+                "indexes": [models.Index(fields=["status", "provisioning_due_on"], name="reactivation_queue")],
                 "constraints": [models.UniqueConstraint(condition=models.Q(("status__in", ["waiting_for_retraining", "ready"])), fields=("account",), name="one_open_reactivation_request")],
             },
         ),
+        migrations.RunPython(load_retraining_policy, migrations.RunPython.noop),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]
