@@ -1,2 +1,3 @@
-"""Benchmarks against PostgreSQL: `python -m benchmarks` runs every module;
-`python -m benchmarks.<name>` runs one. Each needs DATABASE_URL set."""
+"""Benchmarks: each module of this package is runnable on its own
+(`python -m benchmarks.<name>`); `python -m benchmarks` (`make bench`) runs
+them all. They need PostgreSQL: set DATABASE_URL."""

@@ -1,10 +1,27 @@
-"""Run every benchmark module in this package, each as if run with -m."""
+"""Run every benchmark module in this package, one after the other."""
 
+import importlib
 import pkgutil
-import runpy
+import sys
 
 import benchmarks
 
-for module in sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if not m.name.startswith("_")):
-    print(f"== benchmarks.{module}")
-    runpy.run_module(f"benchmarks.{module}", run_name="__main__")
+
+def main() -> int:
+    failed = 0
+    for module in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
+        if module.name.startswith("_"):
+            continue
+        print(f"== benchmarks.{module.name}", flush=True)
+        runner = getattr(importlib.import_module(f"benchmarks.{module.name}"), "main", None)
+        if runner is None:
+            continue
+        try:
+            runner()
+        except SystemExit as exit_:
+            failed += bool(exit_.code)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -42,6 +42,38 @@ JOBS = [
         minute="*/15",
         description="Alert providers of overdue CES referrals, escalate to the CES team, move unanswered ones.",
     ),
+    # Seed 002: shortly after midnight in the CoC's time zone, so "no login by
+    # the end of the day" is judged on a finished day.
+    Job(
+        name="hmis-inactivity-sweep",
+        task="accounts.tasks.hmis_inactivity_sweep",
+        minute="5",
+        hour="0",
+        description="HMIS accounts: Inactive after 30 days without login or no login on the day of reactivation; "
+                    "retraining after 90 days.",
+    ),
+    Job(
+        name="hmis-inactivity-reminders",
+        task="accounts.tasks.hmis_inactivity_reminders",
+        minute="0",
+        hour="7",
+        description="Remind users 7 and 1 days (policy) before their HMIS account goes Inactive.",
+    ),
+    Job(
+        name="hmis-login-reminders",
+        task="accounts.tasks.hmis_login_reminders",
+        minute="5",
+        hour="7",
+        description="Login reminders on the 1st and 15th (policy) for users who opted in (seed 002).",
+    ),
+    Job(
+        name="provisioning-deadlines",
+        task="accounts.tasks.sweep_provisioning_deadlines",
+        minute="0",
+        hour="7",
+        description="Flag HMIS access and reactivation requests due today; escalate overdue ones to provisioning "
+                    "and system admins.",
+    ),
 ]
 
 

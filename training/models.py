@@ -1,1 +1,253 @@
-from django.db import models  # noqa: F401
+"""The CoC's training policy (seed 000, step 3; SPEC §4), sessions, completions
+and the user forms.
+
+Everything in the first half of this file is policy: rows CoC staff edit in
+the admin, loaded with LA's defaults by migration 0002. Nothing in code names
+a particular course or role.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from hmis_portal.core.documents import RandomName, private_storage
+
+
+class Course(models.Model):
+    class Delivery(models.TextChoices):
+        WEBINAR = "webinar", "Webinar"
+        CLASSROOM = "classroom", "Classroom"
+        ONLINE = "online", "Online, self-paced"
+
+    code = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=150, unique=True)
+    hours = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True,
+                                help_text="Length in hours; empty when the CoC does not state it.")
+    delivery = models.CharField(max_length=20, choices=Delivery.choices, default=Delivery.CLASSROOM)
+    new_users_only = models.BooleanField(
+        default=False, help_text="Required only of people who are new to HMIS (seed 000: HMIS 10)."
+    )
+    also_satisfies = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="satisfied_by",
+        help_text="Completing this course also completes these (HMIS 509 full class covers its first half).",
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "title"]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def label(self) -> str:
+        hours = f"{self.hours.normalize():f} h" if self.hours is not None else ""
+        parts = [p for p in (hours, self.get_delivery_display().lower()) if p]
+        return f"{self.title} ({', '.join(parts)})" if parts else self.title
+
+
+class CESRole(models.Model):
+    """An individual's role in CES (seed 000, step 3), with its rank: a person
+    with several roles is provisioned the highest-ranked one's HMIS role
+    ("the highest, appropriate level of access")."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=120, unique=True)
+    access_rank = models.PositiveSmallIntegerField(
+        unique=True, help_text="Higher means more access. The highest of a user's roles decides the HMIS role."
+    )
+    hmis_role = models.CharField("HMIS role provided", max_length=80)
+    any_program_type = models.BooleanField(
+        default=False, help_text="The role fits an agency with any program (Community Coordinator, Matcher)."
+    )
+    program_types = models.ManyToManyField(
+        "onboarding.ProgramType", blank=True, related_name="ces_roles",
+        help_text="Program types this role belongs to (ignored when 'any program type' is on).",
+    )
+    required_courses = models.ManyToManyField(Course, blank=True, related_name="required_by_roles")
+
+    class Meta:
+        ordering = ["access_rank"]
+        verbose_name = "CES role"
+
+    def __str__(self):
+        return self.name
+
+    def fits(self, program_type_id) -> bool:
+        return self.any_program_type or program_type_id in {t.pk for t in self.program_types.all()}
+
+
+class AccessCapability(models.Model):
+    """A row of seed 000's access matrix: what each role may do in HMIS."""
+
+    name = models.CharField(max_length=150, unique=True)
+    roles = models.ManyToManyField(CESRole, blank=True, related_name="capabilities")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name = "access matrix row"
+
+    def __str__(self):
+        return self.name
+
+
+class RequiredForm(models.Model):
+    """A signed form a user must upload before access (seed 000: HMIS 10
+    Acknowledgement for new users, User Agreement for everyone; seed 003 would
+    add a User Policy and Responsibilities form)."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    new_users_only = models.BooleanField(default=False)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "title"]
+
+    def __str__(self):
+        return self.title
+
+
+class TrainingSession(models.Model):
+    """A session of a course, scheduled by CoC training staff in the admin."""
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    capacity = models.PositiveIntegerField(help_text="Seats; registrations beyond it join the waitlist.")
+    webinar_url = models.URLField("webinar link", blank=True)
+    location = models.CharField("place", max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    cancelled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+
+    def __str__(self):
+        local = timezone.localtime(self.starts_at)
+        return f"{self.course.title} — {local:%a %b %-d, %Y %-I:%M %p}"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The session must end after it starts."})
+        if not self.webinar_url and not self.location:
+            raise ValidationError("Give a webinar link or a place, so people know where to go.")
+        if self.capacity is not None and self.capacity < 1:
+            raise ValidationError({"capacity": "A session needs at least one seat."})
+
+    @property
+    def where(self) -> str:
+        return self.webinar_url or self.location
+
+
+class Registration(models.Model):
+    class Status(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        WAITLISTED = "waitlisted", "Waitlisted"
+        CANCELLED = "cancelled", "Cancelled"
+        ATTENDED = "attended", "Attended"
+
+    ACTIVE = (Status.REGISTERED, Status.WAITLISTED, Status.ATTENDED)
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="registrations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registrations")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REGISTERED)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session__starts_at", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "user"], condition=~Q(status="cancelled"),
+                                    name="one_live_registration_per_session"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.session} ({self.get_status_display()})"
+
+
+class Completion(models.Model):
+    """A course a person has completed, kept per person (not per request) so
+    that an existing HMIS user does not retake what they already have."""
+
+    class Source(models.TextChoices):
+        ATTENDANCE = "attendance", "Attendance recorded"
+        CERTIFICATE = "certificate", "Certificate verified"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="completions")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="completions")
+    completed_on = models.DateField()
+    source = models.CharField(max_length=12, choices=Source.choices)
+    registration = models.OneToOneField(Registration, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="completion")
+    certificate = models.OneToOneField("Certificate", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="completion")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-completed_on", "-pk"]
+
+    def __str__(self):
+        return f"{self.user} completed {self.course} on {self.completed_on}"
+
+
+class Review(models.TextChoices):
+    SUBMITTED = "submitted", "Awaiting verification"
+    VERIFIED = "verified", "Verified"
+    RETURNED = "returned", "Returned"
+    SUPERSEDED = "superseded", "Replaced by a newer upload"
+
+
+class Certificate(models.Model):
+    """A completion certificate the user uploads instead of attending a
+    session; training staff verify it (or return it, e.g. wrong course)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificates")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
+    completed_on = models.DateField("date on the certificate")
+    document = models.FileField(storage=private_storage, upload_to=RandomName("certificates"))
+    status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
+    reason = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.course} certificate of {self.user}"
+
+
+class FormSubmission(models.Model):
+    """One uploaded version of a user's signed form. A new upload is a new
+    version; training staff verify it or return it with a reason."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="form_submissions")
+    form = models.ForeignKey(RequiredForm, on_delete=models.PROTECT, related_name="submissions")
+    version = models.PositiveIntegerField()
+    document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"))
+    status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
+    reason = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+        verbose_name = "user form"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "form", "version"], name="one_form_version"),
+        ]
+
+    def __str__(self):
+        return f"{self.form} of {self.user} (version {self.version})"

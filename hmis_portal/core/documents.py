@@ -31,6 +31,12 @@ class PrivateStorage(LazyObject):
     def _setup(self):
         self._wrapped = storages["private"]
 
+    def deconstruct(self):
+        # Migrations name the lazy storage itself, not the concrete backend
+        # with this checkout's folder, so they do not change with the machine
+        # (or with the test settings) they were made on.
+        return ("hmis_portal.core.documents.PrivateStorage", (), {})
+
 
 private_storage = PrivateStorage()
 

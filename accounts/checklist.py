@@ -1,0 +1,171 @@
+"""The user's checklist for an access request, derived from the training policy
+and the person's records (seed 000, step 3; SPEC §3.3). Shown to the user, to
+the agency and to CoC staff, and the only thing readiness is decided on.
+
+`build_checklists` loads everything for many requests in a constant number of
+queries.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch
+from django.urls import reverse
+
+from training import policy
+from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review
+
+
+@dataclass
+class ChecklistItem:
+    kind: str  # "agreement", "programs", "course", "form"
+    label: str
+    done: bool
+    status: str
+    action_label: str = ""
+    action_url: str = ""
+    obj: object = None
+
+
+@dataclass
+class Checklist:
+    request: object
+    items: list[ChecklistItem] = field(default_factory=list)
+    hmis_role: str = ""
+    highest_role: object = None
+
+    @property
+    def ready(self) -> bool:
+        return all(item.done for item in self.items)
+
+    @property
+    def blockers(self) -> list[ChecklistItem]:
+        return [item for item in self.items if not item.done]
+
+    @property
+    def blocker_text(self) -> str:
+        return "; ".join(item.label for item in self.blockers)
+
+
+def participation_state(organization) -> tuple[bool, set[int]]:
+    """(agreement executed?, ids of confirmed programs): steps 1 and 2, which
+    seed 000 says must be complete before step 3."""
+    from onboarding import selectors
+
+    return (
+        bool(selectors.agreement_executed(organization)),
+        set(selectors.confirmed_programs(organization).values_list("pk", flat=True)),
+    )
+
+
+def _prefetch_requests(requests):
+    from .models import AccessRequest
+
+    ids = [r.pk for r in requests]
+    return list(
+        AccessRequest.objects.filter(pk__in=ids)
+        .select_related("user", "organization", "requested_by")
+        .prefetch_related("roles__required_courses__also_satisfies", "roles__program_types",
+                          "programs__program_type")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def build_checklists(requests) -> list[Checklist]:
+    requests = _prefetch_requests(requests)
+    if not requests:
+        return []
+    user_ids = {r.user_id for r in requests}
+    completions = defaultdict(list)
+    for completion in Completion.objects.filter(user_id__in=user_ids).select_related("course").prefetch_related(
+            "course__also_satisfies"):
+        completions[completion.user_id].append(completion)
+    registrations = defaultdict(list)
+    for registration in Registration.objects.filter(
+            user_id__in=user_ids, status__in=[Registration.Status.REGISTERED, Registration.Status.WAITLISTED],
+    ).select_related("session"):
+        registrations[registration.user_id].append(registration)
+    certificates = defaultdict(list)
+    for certificate in Certificate.objects.filter(user_id__in=user_ids, status__in=[Review.SUBMITTED,
+                                                                                   Review.RETURNED]):
+        certificates[certificate.user_id].append(certificate)
+    submissions = defaultdict(list)
+    for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(status=Review.SUPERSEDED):
+        submissions[submission.user_id].append(submission)
+    forms = list(RequiredForm.objects.all())
+    participation = {}
+    for request in requests:
+        if request.organization_id not in participation:
+            participation[request.organization_id] = participation_state(request.organization)
+    return [
+        _checklist(request, participation[request.organization_id], completions[request.user_id],
+                   registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms)
+        for request in requests
+    ]
+
+
+def build_checklist(request) -> Checklist:
+    return build_checklists([request])[0]
+
+
+def _checklist(request, participation, completions, registrations, certificates, submissions, forms) -> Checklist:
+    executed, confirmed_ids = participation
+    roles = list(request.roles.all())
+    new_user = request.new_hmis_user
+    checklist = Checklist(request=request, hmis_role=policy.hmis_role_for(roles),
+                          highest_role=policy.highest_role(roles))
+    items = checklist.items
+    items.append(ChecklistItem(
+        "agreement", "Organization Agreement executed", executed,
+        "Executed" if executed else f"{request.organization}'s Organization Agreement is not executed yet (step 1).",
+    ))
+    programs = list(request.programs.all())
+    unconfirmed = [p for p in programs if p.pk not in confirmed_ids]
+    names = ", ".join(p.name for p in programs) or "none named"
+    items.append(ChecklistItem(
+        "programs", f"Program setup confirmed ({names})", not unconfirmed,
+        "Confirmed" if not unconfirmed else
+        "Not confirmed yet (step 2): " + ", ".join(p.name for p in unconfirmed),
+    ))
+
+    done_courses = policy.completed_course_ids(completions)
+    by_course = {c.course_id: c for c in completions}
+    for course in policy.required_courses(roles, new_user=new_user):
+        done = course.pk in done_courses
+        action_label = action_url = ""
+        if done:
+            completion = by_course.get(course.pk) or next(
+                (c for c in completions if course in c.course.also_satisfies.all()), None)
+            status = (f"Completed {completion.completed_on:%b %-d, %Y} ({completion.get_source_display().lower()})"
+                      if completion else "Completed")
+        else:
+            pending = [r for r in registrations if r.session.course_id == course.pk]
+            certificate = next((c for c in certificates if c.course_id == course.pk), None)
+            if certificate and certificate.status == Review.SUBMITTED:
+                status = "Certificate uploaded, awaiting verification by CoC training staff"
+            elif pending:
+                registration = pending[0]
+                status = f"{registration.get_status_display()} for {registration.session}"
+            elif certificate and certificate.status == Review.RETURNED:
+                status = f"Certificate returned: {certificate.reason}"
+                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
+            else:
+                status = "Not registered yet"
+                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
+        items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course))
+
+    for form in policy.required_forms(forms, new_user=new_user):
+        mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
+        latest = mine[0] if mine else None
+        upload_url = reverse("training:form-upload", kwargs={"code": form.code})
+        if latest is None:
+            status, done, label = "Not uploaded yet", False, "Upload"
+        elif latest.status == Review.VERIFIED:
+            status, done, label = f"Verified (version {latest.version})", True, ""
+        elif latest.status == Review.RETURNED:
+            status, done, label = f"Returned: {latest.reason}", False, "Upload a corrected copy"
+        else:
+            status, done, label = f"Version {latest.version} uploaded, awaiting verification", False, ""
+        items.append(ChecklistItem("form", f"Signed {form.title}", done, status, label,
+                                   upload_url if label else "", form))
+    return checklist

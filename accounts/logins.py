@@ -1,0 +1,139 @@
+"""Reading the HMIS system's login report (CSV: HMIS username, last login
+time), for the admin upload and `manage.py import_hmis_logins`.
+
+The whole file is validated before anything is applied: each bad row is
+reported with its line number, and the caller applies nothing unless the
+person chose to apply the good rows anyway. Looking up usernames is
+set-based (one query per thousand names), never a query per row.
+"""
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from hmis_portal.core.calendar import coc_timezone
+
+from .models import HMISAccount
+
+USERNAME_HEADERS = {"hmis username", "username", "user name", "user", "hmis user name", "login"}
+LOGIN_HEADERS = {"last login time", "last login", "last login date", "last login at", "last_login",
+                 "last_login_at", "last login date/time", "last login date time"}
+DATE_FORMATS = ("%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S",
+                "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M", "%m/%d/%Y", "%m/%d/%y")
+LOOKUP_CHUNK = 900  # under SQLite's bound-parameter limit
+# The report comes from another system's clock: a login a few minutes "in
+# the future" is clock skew, more than that is a wrong column or date.
+FUTURE_SKEW = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    username: str
+    problem: str
+
+
+@dataclass
+class LoginReport:
+    logins: dict[str, dt.datetime] = field(default_factory=dict)
+    bad_rows: list[BadRow] = field(default_factory=list)
+    rows: int = 0
+    never_logged_in: int = 0
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.bad_rows
+
+
+def _normalise(header: str) -> str:
+    return " ".join(header.strip().lower().replace("_", " ").split())
+
+
+def parse_login_time(text: str) -> dt.datetime:
+    """A moment from the report; times without an offset are the CoC's local time."""
+    text = text.strip()
+    moment = None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        for fmt in DATE_FORMATS:
+            try:
+                moment = dt.datetime.strptime(text.upper(), fmt)
+                break
+            except ValueError:
+                continue
+    if moment is None:
+        raise ValueError(f"“{text}” is not a date and time (use e.g. 2026-11-20 14:30 or 11/20/2026 2:30 PM)")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, coc_timezone())
+    return moment
+
+
+def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
+                      progress: Callable[[int], None] | None = None) -> LoginReport:
+    """Validate a whole report. Raises ValidationError when the file itself
+    is unusable (no header naming the two columns)."""
+    now = now or timezone.now()
+    report = LoginReport()
+    reader = csv.reader(lines)
+    header = None
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            header = [_normalise(cell) for cell in row]
+            break
+    if header is None:
+        raise ValidationError("The file is empty. Upload the HMIS login report as CSV.")
+    try:
+        username_col = next(i for i, name in enumerate(header) if name in USERNAME_HEADERS)
+        login_col = next(i for i, name in enumerate(header) if name in LOGIN_HEADERS)
+    except StopIteration:
+        raise ValidationError("The first line must name the columns “HMIS username” and “last login time”; "
+                              f"this file's first line is: {', '.join(header)[:200]}") from None
+
+    pending: dict[str, tuple[int, dt.datetime | None]] = {}
+    for row in reader:
+        if progress:
+            progress(1)
+        if not any(cell.strip() for cell in row):
+            continue
+        report.rows += 1
+        line = reader.line_num
+        username = row[username_col].strip() if len(row) > username_col else ""
+        login_text = row[login_col].strip() if len(row) > login_col else ""
+        if not username:
+            report.bad_rows.append(BadRow(line, "", "The HMIS username is empty."))
+            continue
+        if not login_text:
+            # Listed but never logged in: nothing to record for this user.
+            pending.setdefault(username, (line, None))
+            continue
+        try:
+            moment = parse_login_time(login_text)
+        except ValueError as exc:
+            report.bad_rows.append(BadRow(line, username, str(exc)))
+            continue
+        if moment > now + FUTURE_SKEW:
+            report.bad_rows.append(BadRow(line, username, f"The last login {login_text} is in the future."))
+            continue
+        previous = pending.get(username)
+        if previous is None or previous[1] is None or moment > previous[1]:
+            pending[username] = (line, moment)
+
+    usernames = list(pending)
+    known = set()
+    for start in range(0, len(usernames), LOOKUP_CHUNK):
+        known.update(HMISAccount.objects.filter(hmis_username__in=usernames[start:start + LOOKUP_CHUNK])
+                     .values_list("hmis_username", flat=True))
+    for username, (line, moment) in pending.items():
+        if username not in known:
+            report.bad_rows.append(BadRow(line, username, f"No HMIS account has the username “{username}”."))
+        elif moment is None:
+            report.never_logged_in += 1
+        else:
+            report.logins[username] = moment
+    report.bad_rows.sort(key=lambda bad: bad.line)
+    return report

@@ -1,0 +1,212 @@
+"""CoC training staff work here: the policy rows, sessions, attendance, and
+verifying certificates and forms. Every state change calls a service."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+
+from hmis_portal.core.admin import AuditTimelineInline
+
+from . import services
+from .models import (AccessCapability, Certificate, CESRole, Completion, Course, FormSubmission, Registration,
+                     RequiredForm, TrainingSession)
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(required=False, label="Reason (when returning)",
+                             widget=forms.TextInput(attrs={"size": 50}))
+
+
+def _run(modeladmin, request, queryset, call, done_message):
+    """Call a service per selected row; report each refusal as it is."""
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj)
+            done += 1
+        except ValidationError as exc:
+            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
+    if done:
+        modeladmin.message_user(request, done_message.format(n=done), messages.SUCCESS)
+
+
+# --- policy --------------------------------------------------------------
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ("title", "code", "hours", "delivery", "new_users_only", "sort_order")
+    list_editable = ("sort_order",)
+    search_fields = ("title", "code")
+    filter_horizontal = ("also_satisfies",)
+
+
+@admin.register(CESRole)
+class CESRoleAdmin(admin.ModelAdmin):
+    list_display = ("name", "access_rank", "hmis_role", "any_program_type", "courses", "types")
+    search_fields = ("name", "hmis_role")
+    filter_horizontal = ("program_types", "required_courses")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("required_courses", "program_types")
+
+    @admin.display(description="trainings")
+    def courses(self, obj):
+        return "; ".join(c.title for c in obj.required_courses.all())
+
+    @admin.display(description="program types")
+    def types(self, obj):
+        return "any" if obj.any_program_type else ", ".join(t.name for t in obj.program_types.all())
+
+
+@admin.register(AccessCapability)
+class AccessCapabilityAdmin(admin.ModelAdmin):
+    list_display = ("name", "role_names", "sort_order")
+    list_editable = ("sort_order",)
+    filter_horizontal = ("roles",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("roles")
+
+    @admin.display(description="roles")
+    def role_names(self, obj):
+        return ", ".join(r.name for r in obj.roles.all())
+
+
+@admin.register(RequiredForm)
+class RequiredFormAdmin(admin.ModelAdmin):
+    list_display = ("title", "code", "new_users_only", "sort_order")
+
+
+# --- sessions and attendance ---------------------------------------------
+
+class RegistrationInline(admin.TabularInline):
+    model = Registration
+    fields = ("user", "status", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TrainingSession)
+class TrainingSessionAdmin(admin.ModelAdmin):
+    list_display = ("course", "starts_at", "capacity", "where", "cancelled")
+    list_filter = ("course", "cancelled")
+    date_hierarchy = "starts_at"
+    list_select_related = ("course",)
+    fields = ("course", "starts_at", "ends_at", "capacity", "webinar_url", "location", "notes", "cancelled",
+              "attendance_link")
+    readonly_fields = ("attendance_link",)
+    inlines = [RegistrationInline]
+
+    @admin.display(description="attendance")
+    def attendance_link(self, obj):
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:training_registration_changelist") + f"?session__id__exact={obj.pk}"
+        return format_html('<a href="{}">Record attendance for this session</a>', url)
+
+
+@admin.register(Registration)
+class RegistrationAdmin(admin.ModelAdmin):
+    list_display = ("user", "session", "status", "created_at")
+    list_filter = ("status", "session__course")
+    search_fields = ("user__email", "user__full_name")
+    list_select_related = ("user", "session__course")
+    readonly_fields = ("session", "user", "status", "created_at", "updated_at")
+    actions = ["record_attendance"]
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Record attendance (completes the course)", permissions=["change"])
+    def record_attendance(self, request, queryset):
+        _run(self, request, queryset,
+             lambda r: services.registration_record_attendance(actor=request.user, registration_id=r.pk),
+             "Attendance recorded for {n} person(s).")
+
+
+@admin.register(Completion)
+class CompletionAdmin(admin.ModelAdmin):
+    list_display = ("user", "course", "completed_on", "source", "recorded_by")
+    list_filter = ("course", "source")
+    search_fields = ("user__email", "user__full_name")
+    list_select_related = ("user", "course", "recorded_by")
+    readonly_fields = [f.name for f in Completion._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ReviewAdmin(admin.ModelAdmin):
+    action_form = ReasonActionForm
+    list_filter = ("status",)
+    search_fields = ("user__email", "user__full_name")
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="document")
+    def document_link(self, obj):
+        if not obj.pk or not obj.document:
+            return "—"
+        return format_html('<a href="{}">Download</a>', reverse(self.document_url, args=[obj.pk]))
+
+
+@admin.register(Certificate)
+class CertificateAdmin(ReviewAdmin):
+    list_display = ("user", "course", "completed_on", "status", "submitted_at")
+    list_filter = ("status", "course")
+    list_select_related = ("user", "course")
+    fields = ("user", "course", "completed_on", "document_link", "status", "reason", "submitted_at",
+              "reviewed_by", "reviewed_at")
+    readonly_fields = fields
+    document_url = "training:certificate-document"
+    actions = ["verify", "return_with_reason"]
+
+    @admin.action(description="Verify (the course counts as complete)", permissions=["change"])
+    def verify(self, request, queryset):
+        _run(self, request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
+             "{n} certificate(s) verified.")
+
+    @admin.action(description="Return with the reason given (e.g. wrong course)", permissions=["change"])
+    def return_with_reason(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        _run(self, request, queryset,
+             lambda c: services.certificate_return(actor=request.user, certificate_id=c.pk, reason=reason),
+             "{n} certificate(s) returned.")
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(ReviewAdmin):
+    list_display = ("user", "form", "version", "status", "submitted_at")
+    list_filter = ("status", "form")
+    list_select_related = ("user", "form")
+    fields = ("user", "form", "version", "document_link", "status", "reason", "submitted_at", "reviewed_by",
+              "reviewed_at")
+    readonly_fields = fields
+    document_url = "training:form-document"
+    actions = ["verify", "return_with_reason"]
+
+    @admin.action(description="Verify", permissions=["change"])
+    def verify(self, request, queryset):
+        _run(self, request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
+             "{n} form(s) verified.")
+
+    @admin.action(description="Return with the reason given", permissions=["change"])
+    def return_with_reason(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        _run(self, request, queryset,
+             lambda s: services.form_return(actor=request.user, submission_id=s.pk, reason=reason),
+             "{n} form(s) returned.")

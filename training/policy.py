@@ -1,0 +1,59 @@
+"""What the policy rows mean for one user: the courses and forms they need and
+the HMIS role to provision (seed 000, step 3; SPEC §4). Pure functions over
+prefetched rows, so a list of many users costs no query per user."""
+
+from collections.abc import Iterable
+
+from .models import Course, RequiredForm
+
+
+def highest_role(roles: Iterable):
+    """Seed 000: "If the user has more than one role, they will receive the
+    highest, appropriate level of access" — the role with the highest rank."""
+    roles = list(roles)
+    return max(roles, key=lambda role: role.access_rank) if roles else None
+
+
+def hmis_role_for(roles: Iterable) -> str:
+    role = highest_role(roles)
+    return role.hmis_role if role else ""
+
+
+def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
+    """Every course the roles require, each once; new-users-only courses
+    (HMIS 10) only for new HMIS users; a course another required course
+    already covers (509 first half under 509 full) is dropped.
+
+    Roles must come with `required_courses__also_satisfies` prefetched."""
+    courses: dict[int, Course] = {}
+    for role in roles:
+        for course in role.required_courses.all():
+            if course.new_users_only and not new_user:
+                continue
+            courses[course.pk] = course
+    covered = {inner.pk for course in courses.values() for inner in course.also_satisfies.all()}
+    return sorted((c for pk, c in courses.items() if pk not in covered), key=lambda c: (c.sort_order, c.title))
+
+
+def required_forms(forms: Iterable[RequiredForm], *, new_user: bool) -> list[RequiredForm]:
+    return [form for form in forms if new_user or not form.new_users_only]
+
+
+def completed_course_ids(completions: Iterable, courses_by_id: dict[int, Course] | None = None) -> set[int]:
+    """The courses a person's completions count for, including those a
+    completed course also satisfies. Completions need `course__also_satisfies`
+    prefetched."""
+    done = set()
+    for completion in completions:
+        done.add(completion.course_id)
+        done.update(inner.pk for inner in completion.course.also_satisfies.all())
+    return done
+
+
+def misfit_roles(roles: Iterable, program_type_ids: set[int]) -> list:
+    """Roles none of the given program types fits (roles need `program_types`
+    prefetched)."""
+    return [
+        role for role in roles
+        if not role.any_program_type and not ({t.pk for t in role.program_types.all()} & program_type_ids)
+    ]

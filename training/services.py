@@ -1,0 +1,251 @@
+"""Every state change of training records and user forms (STYLE §2). Each
+change that can complete a checklist item re-evaluates the person's access
+requests (`accounts.services.refresh_for_user`) in the same transaction."""
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.urls import reverse
+from django.utils import timezone
+
+from hmis_portal.core.audit import record_event
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.documents import attach
+from hmis_portal.core.outbox import notify
+
+from .models import (Certificate, Completion, Course, FormSubmission, Registration, RequiredForm, Review,
+                     TrainingSession)
+
+
+def _refresh(user, actor):
+    from accounts.services import refresh_for_user
+
+    refresh_for_user(user, actor=actor)
+
+
+def _my_access():
+    return reverse("my-access")
+
+
+# --- sessions and registrations ---------------------------------------
+
+def _seats_taken(session) -> int:
+    return session.registrations.filter(status__in=[Registration.Status.REGISTERED,
+                                                    Registration.Status.ATTENDED]).count()
+
+
+def session_register(*, actor, session_id: int) -> Registration:
+    """Register `actor` for a session: a seat if one is free, else the
+    waitlist. Registering twice returns the existing registration."""
+    with transaction.atomic():
+        # Lock the session: seats are counted and taken under one lock.
+        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        existing = session.registrations.filter(user=actor).exclude(status=Registration.Status.CANCELLED).first()
+        if existing is not None:
+            return existing
+        if session.cancelled:
+            raise ValidationError("This session was cancelled. Choose another session.")
+        if session.starts_at <= timezone.now():
+            raise ValidationError("This session has already started. Choose a later session.")
+        status = (Registration.Status.REGISTERED if _seats_taken(session) < session.capacity
+                  else Registration.Status.WAITLISTED)
+        try:
+            with transaction.atomic():
+                registration = Registration.objects.create(session=session, user=actor, status=status)
+        except IntegrityError:
+            return session.registrations.filter(user=actor).exclude(status=Registration.Status.CANCELLED).get()
+        record_event(actor=actor, subject=registration, verb="registered", to_state=status)
+        when = timezone.localtime(session.starts_at)
+        notify(recipients=[actor],
+               subject=f"{'Registered' if status == Registration.Status.REGISTERED else 'Waitlisted'}: {session.course}",
+               body=(f"You are {registration.get_status_display().lower()} for {session.course} on "
+                     f"{when:%A %B %-d at %-I:%M %p}. Where: {session.where}."
+                     + (" You will be told if a seat opens." if status == Registration.Status.WAITLISTED else "")),
+               link=_my_access())
+        _refresh(actor, actor)
+    return registration
+
+
+def registration_cancel(*, actor, registration_id: int) -> Registration:
+    """Cancel a registration; a freed seat goes to the first on the waitlist."""
+    with transaction.atomic():
+        registration = Registration.objects.select_related("session").get(pk=registration_id)
+        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=registration.session_id)
+        registration = Registration.objects.select_for_update().get(pk=registration_id)
+        if registration.status == Registration.Status.CANCELLED:
+            return registration
+        if registration.status == Registration.Status.ATTENDED:
+            raise ValidationError("Attendance is already recorded for this session; it cannot be cancelled.")
+        old = registration.status
+        registration.status = Registration.Status.CANCELLED
+        registration.updated_at = timezone.now()
+        registration.save(update_fields=["status", "updated_at"])
+        record_event(actor=actor, subject=registration, verb="cancelled registration", from_state=old,
+                     to_state=registration.status)
+        if old == Registration.Status.REGISTERED:
+            _promote_waitlist(session)
+        _refresh(registration.user, actor)
+    return registration
+
+
+def _promote_waitlist(session) -> None:
+    free = session.capacity - _seats_taken(session)
+    waiting = list(session.registrations.select_for_update().filter(status=Registration.Status.WAITLISTED)
+                   .select_related("user").order_by("created_at", "pk")[:max(free, 0)])
+    for registration in waiting:
+        registration.status = Registration.Status.REGISTERED
+        registration.updated_at = timezone.now()
+        registration.save(update_fields=["status", "updated_at"])
+        record_event(actor=None, subject=registration, verb="promoted from the waitlist",
+                     from_state=Registration.Status.WAITLISTED, to_state=registration.status)
+        notify(recipients=[registration.user], subject=f"A seat opened: {session.course}",
+               body=f"A seat opened and you are now registered for {session}. Where: {session.where}.",
+               link=_my_access())
+
+
+def registration_record_attendance(*, actor, registration_id: int) -> Registration:
+    """CoC training staff record that a person attended: the course is complete.
+    Recording it twice changes nothing and says so."""
+    with transaction.atomic():
+        registration = Registration.objects.select_for_update().select_related("session__course", "user").get(
+            pk=registration_id)
+        if registration.status == Registration.Status.ATTENDED:
+            raise ValidationError(f"Attendance of {registration.user} at {registration.session} is already "
+                                  "recorded; nothing changed.")
+        if registration.status == Registration.Status.CANCELLED:
+            raise ValidationError(f"{registration.user} cancelled this registration; register them again first.")
+        if registration.session.starts_at > timezone.now():
+            raise ValidationError(f"{registration.session} has not started yet; record attendance after it.")
+        old = registration.status
+        registration.status = Registration.Status.ATTENDED
+        registration.updated_at = timezone.now()
+        registration.save(update_fields=["status", "updated_at"])
+        Completion.objects.create(user=registration.user, course=registration.session.course,
+                                  completed_on=local_date(registration.session.starts_at),
+                                  source=Completion.Source.ATTENDANCE, registration=registration, recorded_by=actor)
+        record_event(actor=actor, subject=registration, verb="recorded attendance", from_state=old,
+                     to_state=registration.status)
+        notify(recipients=[registration.user], subject=f"Completed: {registration.session.course}",
+               body=f"CoC training staff recorded your attendance at {registration.session}.", link=_my_access())
+        _refresh(registration.user, actor)
+    return registration
+
+
+# --- certificates -------------------------------------------------------
+
+def certificate_submit(*, actor, course: Course, completed_on: dt.date, document) -> Certificate:
+    if completed_on > local_date():
+        raise ValidationError({"completed_on": "The date on the certificate cannot be in the future."})
+    with transaction.atomic():
+        certificate = Certificate(user=actor, course=course, completed_on=completed_on)
+        attach(certificate, "document", document)
+        certificate.save()
+        # An earlier upload still waiting for review is replaced by this one.
+        Certificate.objects.filter(user=actor, course=course, status=Review.SUBMITTED).exclude(
+            pk=certificate.pk).update(status=Review.SUPERSEDED)
+        record_event(actor=actor, subject=certificate, verb="uploaded certificate", to_state=certificate.status)
+        _refresh(actor, actor)
+    return certificate
+
+
+def certificate_verify(*, actor, certificate_id: int) -> Certificate:
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().select_related("course", "user").get(pk=certificate_id)
+        if certificate.status != Review.SUBMITTED:
+            raise ValidationError(f"{certificate} is {certificate.get_status_display().lower()}; nothing changed.")
+        certificate.status = Review.VERIFIED
+        certificate.reviewed_by, certificate.reviewed_at = actor, timezone.now()
+        certificate.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        Completion.objects.create(user=certificate.user, course=certificate.course,
+                                  completed_on=certificate.completed_on, source=Completion.Source.CERTIFICATE,
+                                  certificate=certificate, recorded_by=actor)
+        record_event(actor=actor, subject=certificate, verb="verified certificate", from_state=Review.SUBMITTED,
+                     to_state=certificate.status)
+        notify(recipients=[certificate.user], subject=f"Certificate verified: {certificate.course}",
+               body=f"Your {certificate.course} certificate is verified; the course counts as complete.",
+               link=_my_access())
+        _refresh(certificate.user, actor)
+    return certificate
+
+
+def certificate_return(*, actor, certificate_id: int, reason: str) -> Certificate:
+    """Reject a certificate (wrong course, unreadable, …) with a reason the
+    user can act on."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Give a reason, so the person knows what to fix.")
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().select_related("course", "user").get(pk=certificate_id)
+        if certificate.status != Review.SUBMITTED:
+            raise ValidationError(f"{certificate} is {certificate.get_status_display().lower()}; nothing changed.")
+        certificate.status = Review.RETURNED
+        certificate.reason = reason
+        certificate.reviewed_by, certificate.reviewed_at = actor, timezone.now()
+        certificate.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+        record_event(actor=actor, subject=certificate, verb="returned certificate", from_state=Review.SUBMITTED,
+                     to_state=certificate.status, reason=reason)
+        notify(recipients=[certificate.user], subject=f"Certificate returned: {certificate.course}",
+               body=f"Your {certificate.course} certificate was returned: {reason}", link=_my_access())
+    return certificate
+
+
+# --- user forms ----------------------------------------------------------
+
+def form_submit(*, actor, form: RequiredForm, document) -> FormSubmission:
+    """Upload a new version of a signed form. Once a version is verified,
+    nothing more is needed."""
+    with transaction.atomic():
+        previous = FormSubmission.objects.select_for_update().filter(user=actor, form=form)
+        if previous.filter(status=Review.VERIFIED).exists():
+            raise ValidationError(f"Your {form.title} is already verified; there is nothing to upload.")
+        version = (previous.aggregate(v=Max("version"))["v"] or 0) + 1
+        submission = FormSubmission(user=actor, form=form, version=version)
+        attach(submission, "document", document)
+        try:
+            with transaction.atomic():
+                submission.save()
+        except IntegrityError as exc:
+            raise ValidationError("Another upload of this form arrived at the same moment; reload the page.") from exc
+        previous.filter(status=Review.SUBMITTED).exclude(pk=submission.pk).update(status=Review.SUPERSEDED)
+        record_event(actor=actor, subject=submission, verb="uploaded form", to_state=submission.status,
+                     data={"version": version})
+        _refresh(actor, actor)
+    return submission
+
+
+def form_verify(*, actor, submission_id: int) -> FormSubmission:
+    with transaction.atomic():
+        submission = FormSubmission.objects.select_for_update().select_related("form", "user").get(pk=submission_id)
+        if submission.status != Review.SUBMITTED:
+            raise ValidationError(f"{submission} is {submission.get_status_display().lower()}; nothing changed.")
+        submission.status = Review.VERIFIED
+        submission.reviewed_by, submission.reviewed_at = actor, timezone.now()
+        submission.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        record_event(actor=actor, subject=submission, verb="verified form", from_state=Review.SUBMITTED,
+                     to_state=submission.status)
+        notify(recipients=[submission.user], subject=f"{submission.form} verified",
+               body=f"CoC training staff verified your {submission.form}.", link=_my_access())
+        _refresh(submission.user, actor)
+    return submission
+
+
+def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Give a reason, so the person knows what to fix.")
+    with transaction.atomic():
+        submission = FormSubmission.objects.select_for_update().select_related("form", "user").get(pk=submission_id)
+        if submission.status != Review.SUBMITTED:
+            raise ValidationError(f"{submission} is {submission.get_status_display().lower()}; nothing changed.")
+        submission.status = Review.RETURNED
+        submission.reason = reason
+        submission.reviewed_by, submission.reviewed_at = actor, timezone.now()
+        submission.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+        record_event(actor=actor, subject=submission, verb="returned form", from_state=Review.SUBMITTED,
+                     to_state=submission.status, reason=reason)
+        notify(recipients=[submission.user], subject=f"{submission.form} returned",
+               body=f"Your {submission.form} (version {submission.version}) was returned: {reason}. "
+                    "Upload a corrected copy.", link=_my_access())
+    return submission

@@ -1,0 +1,145 @@
+"""The user's side of training: sessions, registering (waitlist, cancel,
+.ics), certificates and signed forms. CoC staff work in the admin."""
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from hmis_portal.core.documents import document_response
+
+from . import selectors, services
+from .forms import CertificateForm, FormUploadForm
+from .models import Course, FormSubmission, Registration, RequiredForm, Review
+
+
+def _agency_person(user):
+    """Training records belong to agency staff; CoC staff have none."""
+    if user.is_staff:
+        raise PermissionDenied("CoC staff manage sessions and records in the admin.")
+
+
+@login_required
+def sessions(request):
+    course_code = request.GET.get("course") or None
+    course = Course.objects.filter(code=course_code).first() if course_code else None
+    return render(request, "training/sessions.html", {
+        "sessions": selectors.upcoming_sessions(course_code=course.code if course else None),
+        "course": course,
+        "registrations": selectors.my_registrations(request.user) if not request.user.is_staff else [],
+        "registered_session_ids": set(selectors.my_registrations(request.user).values_list("session_id", flat=True)),
+        "can_register": not request.user.is_staff,
+    })
+
+
+@login_required
+@require_POST
+def session_register(request, pk):
+    _agency_person(request.user)
+    session = get_object_or_404(selectors.upcoming_sessions(), pk=pk)
+    try:
+        registration = services.session_register(actor=request.user, session_id=session.pk)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if registration.status == Registration.Status.WAITLISTED:
+            messages.warning(request, f"{session} is full: you are on the waitlist and will be told if a seat opens.")
+        else:
+            messages.success(request, f"You are registered for {session}.")
+    return redirect("training:sessions")
+
+
+@login_required
+@require_POST
+def registration_cancel(request, pk):
+    registration = selectors.access_registration(request.user, pk)
+    try:
+        services.registration_cancel(actor=request.user, registration_id=registration.pk)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Your registration for {registration.session} is cancelled.")
+    return redirect("training:sessions")
+
+
+def _ics_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+@login_required
+def registration_ics(request, pk):
+    registration = selectors.access_registration(request.user, pk)
+    session = registration.session
+    fmt = "%Y%m%dT%H%M%SZ"
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//HMIS Portal//Training//EN", "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:training-registration-{registration.pk}@hmis-portal",
+        f"DTSTAMP:{timezone.now().astimezone(dt.timezone.utc):{fmt}}",
+        f"DTSTART:{session.starts_at.astimezone(dt.timezone.utc):{fmt}}",
+        f"DTEND:{session.ends_at.astimezone(dt.timezone.utc):{fmt}}",
+        f"SUMMARY:{_ics_text(session.course.title)}",
+        f"LOCATION:{_ics_text(session.where)}",
+    ]
+    if session.webinar_url:
+        lines.append(f"URL:{session.webinar_url}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    response = HttpResponse("\r\n".join(lines) + "\r\n", content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{session.course.code}-{session.starts_at:%Y%m%d}.ics"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_upload(request):
+    _agency_person(request.user)
+    initial = {}
+    if request.GET.get("course"):
+        initial["course"] = Course.objects.filter(code=request.GET["course"]).first()
+    form = CertificateForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.certificate_submit(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Certificate uploaded. CoC training staff will verify it.")
+            return redirect("my-access")
+    return render(request, "training/certificate_upload.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def form_upload(request, code):
+    _agency_person(request.user)
+    required = get_object_or_404(RequiredForm, code=code)
+    form = FormUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.form_submit(actor=request.user, form=required, document=form.cleaned_data["document"])
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, f"{required} uploaded. CoC training staff will verify it.")
+            return redirect("my-access")
+    versions = FormSubmission.objects.filter(user=request.user, form=required).order_by("-version")
+    return render(request, "training/form_upload.html", {"form": form, "required": required, "versions": versions,
+                                                         "verified": versions.filter(status=Review.VERIFIED).exists()})
+
+
+@login_required
+def certificate_document(request, pk):
+    certificate = selectors.access_certificate(request.user, pk)
+    return document_response(certificate.document, f"certificate-{certificate.course.code}-{certificate.pk}")
+
+
+@login_required
+def form_document(request, pk):
+    submission = selectors.access_form_submission(request.user, pk)
+    return document_response(submission.document, f"{submission.form.code}-v{submission.version}")
