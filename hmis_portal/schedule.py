@@ -30,6 +30,13 @@ JOBS = [
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
     Job(
+        name="agreement-expiry-and-renewal",
+        task="onboarding.tasks.agreement_expiry_and_renewal",
+        minute="15",
+        hour="6",
+        description="Expire Organization Agreements past their term; remind agencies before theirs ends.",
+    ),
+    Job(
         name="provisioning-deadlines",
         task="accounts.tasks.sweep_provisioning_deadlines",
         minute="0",

@@ -150,6 +150,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Locally and under tests whitenoise serves straight from static/; production
+# serves the collected, hashed, compressed files.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG or RUNNING_TESTS
 
 # Uploaded documents hold signatures and client-adjacent data: they live in a
 # storage with no public URL and are served only by views that check access.

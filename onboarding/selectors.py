@@ -4,6 +4,8 @@
 000: "Step 1 and Step 2 must be completed prior to Step 3").
 """
 
+from dataclasses import dataclass
+
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -95,3 +97,169 @@ def agreement_copies(agreement) -> QuerySet[AgreementCopy]:
 def organization_agreements(organization) -> QuerySet[OrganizationAgreement]:
     return organization.agreements.select_related("countersigned_by").prefetch_related(
         Prefetch("copies", queryset=AgreementCopy.objects.order_by("-version")))
+
+
+# --- the CES Participation Status List ----------------------------------------------------------------------------
+
+@dataclass
+class StatusRow:
+    organization: object
+    stage: ParticipationStage
+    roles: list
+    programs: list
+    agreement: OrganizationAgreement | None  # the most relevant one: open, else in force, else latest
+
+    @property
+    def stage_label(self) -> str:
+        return self.stage.label
+
+    @property
+    def agreement_label(self) -> str:
+        return self.agreement.get_status_display() if self.agreement else "No agreement"
+
+
+def _headline_agreement(agreements, today):
+    open_ = [a for a in agreements if a.is_open]
+    if open_:
+        return open_[0]
+    in_force = [a for a in agreements if a.in_force_on(today)]
+    if in_force:
+        return in_force[0]
+    return agreements[0] if agreements else None
+
+
+def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
+    """Every organization with its CES roles, programs and stage, filtered.
+
+    Four queries whatever the number of organizations (asserted in tests).
+    """
+    from accounts.models import Organization
+
+    today = today or local_date()
+    organizations = Organization.objects.prefetch_related(
+        Prefetch("agreements", queryset=OrganizationAgreement.objects.order_by("-created_at", "-id")),
+        Prefetch("programs", queryset=Program.objects.select_related("program_type").order_by("name")),
+        Prefetch("ces_roles", queryset=OrganizationCESRole.objects.select_related("role")),
+    ).order_by("name")
+    if q:
+        organizations = organizations.filter(Q(name__icontains=q) | Q(programs__name__icontains=q)).distinct()
+    if role is not None:
+        organizations = organizations.filter(ces_roles__role=role)
+    if program_type is not None:
+        organizations = organizations.filter(programs__program_type=program_type).distinct()
+    rows = []
+    for organization in organizations:
+        agreements = list(organization.agreements.all())
+        programs = list(organization.programs.all())
+        row = StatusRow(
+            organization=organization,
+            stage=stage_from(agreements, programs, today=today),
+            roles=[link.role for link in organization.ces_roles.all()],
+            programs=programs,
+            agreement=_headline_agreement(agreements, today),
+        )
+        if stage and row.stage != stage:
+            continue
+        rows.append(row)
+    return rows
+
+
+# --- queues: what waits on whom, with age in business days ---------------------------------------------------------
+
+@dataclass
+class QueueItem:
+    obj: object
+    title: str
+    since: object
+    age: int  # business days waiting
+
+
+def _aged(objects, title, calendar, today):
+    return [QueueItem(obj=o, title=title(o), since=o.status_changed_at,
+                      age=calendar.business_days_between(local_date(o.status_changed_at), today)) for o in objects]
+
+
+def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
+    """What waits on CoC staff: agreements to countersign and program setup
+    requests, oldest first, each with its age in business days."""
+    from hmis_portal.core.calendar import BusinessCalendar
+
+    today = today or local_date()
+    calendar = BusinessCalendar.load()
+    queue = {"agreements": [], "programs": []}
+    if user.has_perm("onboarding.countersign_organizationagreement"):
+        agreements = restrict(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.SUBMITTED)
+                              .select_related("organization").order_by("status_changed_at"), user)
+        queue["agreements"] = _aged(agreements, lambda a: f"{a.organization} — Organization Agreement",
+                                    calendar, today)
+    if user.has_perm("onboarding.work_program_setup"):
+        programs = restrict(Program.objects.filter(setup_status__in=Program.COC_STATUSES)
+                            .select_related("organization", "program_type").order_by("status_changed_at"), user)
+        queue["programs"] = _aged(programs, lambda p: f"{p.organization} — {p.name} ({p.program_type})",
+                                  calendar, today)
+    return queue
+
+
+def agency_queue(user, *, today=None) -> list[dict]:
+    """What waits on agency staff in steps 1–2, by persona, for the home page
+    and the organization's page. A few queries per organization the person
+    belongs to (a person belongs to one or two)."""
+    from django.urls import reverse
+
+    from accounts.models import Membership, Persona
+
+    from hmis_portal.core.calendar import BusinessCalendar
+
+    from .models import OnboardingPolicy
+
+    today = today or local_date()
+    calendar = None
+    items = []
+    personas_by_org = {}
+    for membership in Membership.objects.filter(user=user).select_related("organization"):
+        personas_by_org.setdefault(membership.organization, set()).add(membership.persona)
+    if not personas_by_org:
+        return items
+    calendar = BusinessCalendar.load()
+    policy = OnboardingPolicy.current()
+    for organization, personas in personas_by_org.items():
+        agreements = list(organization.agreements.order_by("-created_at", "-id"))
+        programs = list(organization.programs.select_related("program_type"))
+        open_ = next((a for a in agreements if a.is_open), None)
+        in_force = next((a for a in agreements if a.in_force_on(today)), None)
+
+        def add(title, url, since=None, detail="", due=None):
+            age = calendar.business_days_between(local_date(since), today) if since else None
+            items.append({"organization": organization, "title": title, "url": url, "age": age,
+                          "detail": detail, "due": due})
+
+        if Persona.EXECUTIVE_DIRECTOR in personas:
+            upload = reverse("onboarding:agreement-upload", args=[organization.slug])
+            if open_ and open_.status == OrganizationAgreement.Status.RETURNED:
+                add("Upload a corrected Organization Agreement", reverse("onboarding:agreement-detail",
+                    args=[open_.pk]), open_.status_changed_at, detail=f"Returned: {open_.return_reason}")
+            elif open_ and open_.status == OrganizationAgreement.Status.DRAFT:
+                add("Submit your Organization Agreement", reverse("onboarding:agreement-detail", args=[open_.pk]),
+                    open_.status_changed_at)
+            elif not open_ and not in_force:
+                add("Sign and upload the Organization Agreement", upload,
+                    detail="Step 1 of joining HMIS for CES.")
+            elif (not open_ and in_force and in_force.expires_on and policy.reminder_days
+                  and (in_force.expires_on - today).days <= max(policy.reminder_days)):
+                add("Renew the Organization Agreement", upload, due=in_force.expires_on,
+                    detail=f"The current agreement ends {in_force.expires_on:%b %-d, %Y}.")
+        if Persona.PROGRAM_MANAGER in personas:
+            submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
+            if submitted and not organization.ces_roles.exists():
+                add("Name the organization's CES roles", reverse("onboarding:ces-roles", args=[organization.slug]))
+            if submitted and not programs:
+                add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
+            for program in programs:
+                if program.setup_status == Program.SetupStatus.NEEDS_INFORMATION:
+                    add(f"Answer the implementation team about {program.name}",
+                        reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at,
+                        detail=program.question)
+                elif program.setup_status == Program.SetupStatus.SETUP_COMPLETE:
+                    add(f"Confirm the setup of {program.name}",
+                        reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at)
+    return items

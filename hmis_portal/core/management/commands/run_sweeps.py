@@ -1,9 +1,9 @@
 import datetime as dt
 
-from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.module_loading import import_string
 
 from hmis_portal.schedule import JOBS
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         for job in JOBS:
             if only and job.name not in only:
                 continue
-            task = current_app.tasks[job.task]
+            task = import_string(job.task)
             # Called in this process, synchronously: the same code beat runs on a worker.
             summary = task(at=moment.isoformat() if moment else None)
             self.stdout.write(f"{job.name}: {summary}")

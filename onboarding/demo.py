@@ -1,0 +1,111 @@
+"""Demo agencies at every stage of steps 1 and 2, built through the services
+so each has a real history. Idempotent: an agency that already has an
+agreement or a program is left as it is. Invented names, example.org only."""
+
+import datetime as dt
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.demo import demo_organization, demo_user
+from accounts.models import Persona, User
+
+from . import services
+from .models import CESOrganizationRole, OrganizationAgreement, ProgramType
+
+# A minimal, valid one-page PDF standing in for a scanned agreement.
+DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
+            b"endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _scan():
+    return SimpleUploadedFile("signed-agreement.pdf", DEMO_PDF, content_type="application/pdf")
+
+
+# name, domain, stage
+AGENCIES = [
+    ("Harbor Light Housing", "harbor", "participating"),
+    ("Cedar Grove Outreach", "cedargrove", "not_started"),
+    ("Willow Creek Youth Services", "willowcreek", "draft"),
+    ("Mesa Verde Family Services", "mesaverde", "submitted"),
+    ("Riverbend Community Shelter", "riverbend", "returned"),
+    ("Sunrise Assessment Collaborative", "sunrise", "executed"),
+    ("Lantern House Transitional Living", "lantern", "setup_in_progress"),
+    ("Northstar Housing Partners", "northstar", "ready_to_confirm"),
+]
+
+
+def _people(name, domain):
+    organization = demo_organization(name)
+    # Harbor Light's people come from accounts' demo data.
+    director = User.objects.filter(email=f"director@{domain}.example.org").first() or demo_user(
+        f"director@{domain}.example.org", f"{name.split()[0]} Director",
+        label=f"Executive Director ({name})", memberships=[(organization, Persona.EXECUTIVE_DIRECTOR)])
+    manager = User.objects.filter(email=f"manager@{domain}.example.org").first() or demo_user(
+        f"manager@{domain}.example.org", f"{name.split()[0]} Manager",
+        label=f"Program Manager ({name})", memberships=[(organization, Persona.PROGRAM_MANAGER)])
+    return organization, director, manager
+
+
+def _role(code):
+    return CESOrganizationRole.objects.get(code=code)
+
+
+def _type(code):
+    return ProgramType.objects.get(code=code)
+
+
+def seed(stdout) -> None:
+    implementer = User.objects.get(email="implementation@example.org")
+    signed = dt.date.today() - dt.timedelta(days=3)
+    built = 0
+    for name, domain, stage in AGENCIES:
+        organization, director, manager = _people(name, domain)
+        if organization.agreements.exists() or organization.programs.exists() or stage == "not_started":
+            continue
+        built += 1
+        agreement = services.agreement_upload(
+            actor=director, organization=organization, upload=_scan(), signer_name=director.full_name,
+            signer_title="Executive Director", signed_on=signed, submit=stage != "draft")
+        if stage in ("draft", "submitted"):
+            continue
+        if stage == "returned":
+            services.agreement_return(actor=implementer, agreement=agreement,
+                                      reason="Page 3 is missing the Executive Director's signature. "
+                                             "Sign page 3 and upload the whole agreement again.")
+            continue
+        services.agreement_countersign(actor=implementer, agreement=agreement)
+        if stage == "executed":
+            services.ces_roles_set(actor=manager, organization=organization, roles=[_role("assessment-only")])
+            continue
+        if stage == "participating":
+            services.ces_roles_set(actor=manager, organization=organization,
+                                   roles=[_role("housing-navigation"), _role("housing-provider")])
+            housing = services.program_setup_request(
+                actor=manager, organization=organization, name="Harbor Light Permanent Supportive Housing",
+                program_type=_type("permanent-housing"), details="Forty scattered-site PSH units.")
+            services.program_setup_confirm(actor=manager, program=housing)
+            navigation = services.program_setup_request(
+                actor=manager, organization=organization, name="Harbor Light Navigation Center",
+                program_type=_type("access-center"), details="Walk-in access center with housing navigation.")
+            services.program_setup_start(actor=implementer, program=navigation)
+            services.program_setup_complete(actor=implementer, program=navigation, hmis_program_id="HL-1042")
+            services.program_setup_confirm(actor=manager, program=navigation)
+        elif stage == "setup_in_progress":
+            services.ces_roles_set(actor=manager, organization=organization, roles=[_role("housing-navigation")])
+            shelter = services.program_setup_request(
+                actor=manager, organization=organization, name="Lantern House Bridge Housing",
+                program_type=_type("transitional-housing"), request_kind="modify",
+                existing_hmis_program="Lantern House TH (2019)")
+            services.program_setup_start(actor=implementer, program=shelter)
+            outreach = services.program_setup_request(
+                actor=manager, organization=organization, name="Lantern Street Outreach",
+                program_type=_type("outreach"))
+            services.program_setup_ask(actor=implementer, program=outreach,
+                                       question="Which Service Planning Areas does the outreach team cover?")
+        elif stage == "ready_to_confirm":
+            services.ces_roles_set(actor=manager, organization=organization, roles=[_role("housing-provider")])
+            services.program_setup_request(
+                actor=manager, organization=organization, name="Northstar Rapid Placement Apartments",
+                program_type=_type("permanent-housing"))
+    stdout.write(f"onboarding: {built} demo agencies built; "
+                 f"{OrganizationAgreement.objects.count()} agreements")

@@ -1,0 +1,90 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.documents import DocumentField
+
+from .models import CESOrganizationRole, ParticipationStage, Program, ProgramType
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AgreementUploadForm(forms.Form):
+    """The ED/Authorized Representative's section of the agreement, and its scan (seed 000, step 1.1)."""
+
+    signer_name = forms.CharField(label="Signed by (name)", max_length=150)
+    signer_title = forms.CharField(label="Signer's title", max_length=150,
+                                   help_text="Executive Director or the Authorized Representative's title.")
+    signed_on = forms.DateField(label="Signing date", widget=DateInput)
+    document = DocumentField(label="Signed agreement (scan)")
+
+    def clean_signed_on(self):
+        signed_on = self.cleaned_data["signed_on"]
+        if signed_on > local_date():
+            raise ValidationError("The signing date cannot be in the future.")
+        return signed_on
+
+
+class CESRolesForm(forms.Form):
+    roles = forms.ModelMultipleChoiceField(
+        label="The organization's role(s) in CES", queryset=CESOrganizationRole.objects.filter(active=True),
+        widget=forms.CheckboxSelectMultiple, help_text="Choose one or more. The roles decide which programs are set up.",
+        error_messages={"required": "Choose at least one CES role."},
+    )
+
+
+class ProgramRequestForm(forms.Form):
+    name = forms.CharField(label="Program name", max_length=200)
+    program_type = forms.ModelChoiceField(queryset=ProgramType.objects.all(), empty_label=None,
+                                          help_text="Permanent Housing programs need no setup modification.")
+    request_kind = forms.ChoiceField(label="Request", choices=Program.RequestKind.choices,
+                                     widget=forms.RadioSelect, initial=Program.RequestKind.CREATE)
+    existing_hmis_program = forms.CharField(label="Existing HMIS program name or ID", max_length=200,
+                                            required=False, help_text="Only for a modification.")
+    details = forms.CharField(label="What the program does", required=False,
+                              widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("request_kind") == Program.RequestKind.MODIFY and not data.get("existing_hmis_program"):
+            self.add_error("existing_hmis_program", "Name the HMIS program to modify.")
+        return data
+
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ProblemForm(forms.Form):
+    problem = forms.CharField(label="What is wrong with the setup?", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ReturnForm(forms.Form):
+    reason = forms.CharField(label="What must the agency correct?", widget=forms.Textarea(attrs={"rows": 4}),
+                             help_text="The agency sees this.")
+
+
+class QuestionForm(forms.Form):
+    question = forms.CharField(label="Question for the Program Manager", widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class CompleteForm(forms.Form):
+    hmis_program_id = forms.CharField(label="HMIS program ID", max_length=100, required=False)
+
+
+class StatusListFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False,
+                        widget=forms.TextInput(attrs={"placeholder": "Organization or program", "type": "search"}))
+    stage = forms.ChoiceField(label="Stage", required=False, choices=[("", "Any stage"), *ParticipationStage.choices])
+    role = forms.ModelChoiceField(label="CES role", required=False, queryset=CESOrganizationRole.objects.all(),
+                                  empty_label="Any role", to_field_name="code")
+    program_type = forms.ModelChoiceField(label="Program type", required=False, queryset=ProgramType.objects.all(),
+                                          empty_label="Any program type", to_field_name="code")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            css = "form-select form-select-sm" if isinstance(field.widget, forms.Select) else "form-control form-control-sm"
+            field.widget.attrs["class"] = css

@@ -1,0 +1,513 @@
+"""Every state change of steps 1 and 2 (STYLE §2).
+
+Each function runs in one transaction, locks the row it changes, checks the
+transition is allowed (ValidationError with a message a person can act on
+otherwise), saves with update_fields, writes the audit event, queues the
+notification to whoever must act next, and sends `participation_changed`.
+Portal views, admin actions and the expiry job all call these.
+"""
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import has_persona
+from accounts.models import Membership, Persona
+from hmis_portal.core import documents
+from hmis_portal.core.audit import record_event
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.outbox import notify
+
+from .models import (AgreementCopy, CESOrganizationRole, OnboardingPolicy, OrganizationAgreement,
+                     OrganizationCESRole, Program, ProgramType)
+from .signals import participation_changed
+
+Status = OrganizationAgreement.Status
+SetupStatus = Program.SetupStatus
+
+AGREEMENT_SIGNERS = (Persona.EXECUTIVE_DIRECTOR,)
+PROGRAM_MANAGERS = (Persona.PROGRAM_MANAGER,)
+
+
+# --- who is told ---------------------------------------------------------------------------------------------------
+
+def coc_staff_with(perm: str):
+    """Active CoC staff holding `app_label.codename` through a group or directly."""
+    app_label, codename = perm.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+    if permission is None:
+        return get_user_model().objects.none()
+    return get_user_model().objects.filter(is_active=True, is_staff=True).filter(
+        Q(groups__permissions=permission) | Q(user_permissions=permission)
+    ).distinct().order_by("pk")
+
+
+def agency_people(organization, personas):
+    return [m.user for m in Membership.objects.filter(
+        organization=organization, persona__in=list(personas), user__is_active=True
+    ).select_related("user").order_by("user_id")]
+
+
+def _changed(organization):
+    participation_changed.send(sender=OrganizationAgreement, organization=organization)
+
+
+def _require(actor, organization, personas, action):
+    if not has_persona(actor, organization, personas):
+        labels = " or ".join(Persona(p).label for p in personas)
+        raise PermissionDenied(f"Only the agency's {labels} may {action}.")
+
+
+# --- step 1: the Organization Agreement ---------------------------------------------------------------------------
+
+def _validate_signing(signer_name: str, signer_title: str, signed_on: dt.date | None) -> None:
+    errors = {}
+    if not (signer_name or "").strip():
+        errors["signer_name"] = "Enter the name of the person who signed the agreement."
+    if not (signer_title or "").strip():
+        errors["signer_title"] = "Enter the signer's title."
+    if signed_on is None:
+        errors["signed_on"] = "Enter the date the agreement was signed."
+    elif signed_on > local_date():
+        errors["signed_on"] = "The signing date cannot be in the future."
+    if errors:
+        raise ValidationError(errors)
+
+
+def agreement_upload(*, actor, organization, upload, signer_name: str, signer_title: str, signed_on: dt.date,
+                     submit: bool = True) -> OrganizationAgreement:
+    """The ED/Authorized Representative uploads a signed scan (seed 000, step 1.1).
+
+    With no agreement being worked on, this starts one (a renewal when one is
+    in force); on a draft or a returned agreement it adds a corrected copy,
+    keeping every earlier one. With `submit`, the agreement goes to CoC staff.
+    Nothing is written when the file or the signing details are wrong.
+    """
+    _require(actor, organization, AGREEMENT_SIGNERS, "upload the Organization Agreement")
+    _validate_signing(signer_name, signer_title, signed_on)
+    kind = documents.validate_document(upload)  # before anything is written
+    upload.document_kind = kind
+    with transaction.atomic():
+        # Lock the organization's open agreement, if any, so two uploads at once
+        # add versions one after the other (the unique constraint catches a
+        # second agreement being created at the same moment).
+        agreement = (OrganizationAgreement.objects.select_for_update()
+                     .filter(organization=organization, status__in=OrganizationAgreement.OPEN_STATUSES).first())
+        if agreement is not None and agreement.status == Status.SUBMITTED:
+            raise ValidationError(
+                "An agreement is already waiting for the CoC's countersignature. You can upload a corrected copy "
+                "if CoC staff return it.")
+        created = agreement is None
+        if created:
+            in_force = (OrganizationAgreement.objects.filter(organization=organization, status=Status.EXECUTED)
+                        .order_by("-countersigned_at").first())
+            agreement = OrganizationAgreement(organization=organization, created_by=actor, renewal_of=in_force)
+            try:
+                with transaction.atomic():
+                    agreement.save()
+            except IntegrityError as exc:
+                raise ValidationError("Another agreement for this agency was just started; reload the page.") from exc
+            record_event(actor=actor, subject=agreement, verb="started agreement", to_state=Status.DRAFT,
+                         reason=f"Renewal of agreement #{in_force.pk}" if in_force else "")
+        version = (agreement.copies.aggregate(v=Max("version"))["v"] or 0) + 1
+        copy = AgreementCopy(agreement=agreement, version=version, signer_name=signer_name.strip(),
+                             signer_title=signer_title.strip(), signed_on=signed_on, uploaded_by=actor,
+                             size=upload.size)
+        documents.attach(copy, "document", upload)
+        copy.full_clean(exclude=["document"])
+        copy.save()
+        agreement.signer_name, agreement.signer_title, agreement.signed_on = (
+            copy.signer_name, copy.signer_title, copy.signed_on)
+        agreement.save(update_fields=["signer_name", "signer_title", "signed_on"])
+        record_event(actor=actor, subject=agreement, verb=f"uploaded copy {version}",
+                     reason=f"Signed by {copy.signer_name}, {copy.signer_title}, on {copy.signed_on:%b %-d, %Y}")
+        if submit:
+            _submit(actor, agreement)
+    return agreement
+
+
+def agreement_submit(*, actor, agreement: OrganizationAgreement) -> OrganizationAgreement:
+    """Send a draft or a corrected returned agreement to CoC staff."""
+    _require(actor, agreement.organization, AGREEMENT_SIGNERS, "submit the Organization Agreement")
+    with transaction.atomic():
+        agreement = OrganizationAgreement.objects.select_for_update().select_related("organization").get(
+            pk=agreement.pk)
+        _submit(actor, agreement)
+    return agreement
+
+
+def _submit(actor, agreement):
+    if agreement.status == Status.SUBMITTED:
+        raise ValidationError("This agreement was already submitted; it is waiting for the CoC's countersignature.")
+    if agreement.status not in (Status.DRAFT, Status.RETURNED):
+        raise ValidationError(f"An agreement that is {agreement.get_status_display().lower()} cannot be submitted.")
+    if not agreement.copies.exists():
+        raise ValidationError("Upload the signed agreement before submitting it.")
+    if agreement.status == Status.RETURNED:
+        latest = agreement.copies.order_by("-version").first()
+        if agreement.returned_at and latest.uploaded_at <= agreement.returned_at:
+            raise ValidationError("Upload a corrected copy before submitting the agreement again.")
+    previous = agreement.status
+    now = timezone.now()
+    agreement.status = Status.SUBMITTED
+    agreement.submitted_by, agreement.submitted_at, agreement.status_changed_at = actor, now, now
+    agreement.save(update_fields=["status", "submitted_by", "submitted_at", "status_changed_at"])
+    record_event(actor=actor, subject=agreement, verb="submitted agreement", from_state=previous,
+                 to_state=Status.SUBMITTED)
+    notify(
+        recipients=coc_staff_with("onboarding.countersign_organizationagreement"),
+        subject=f"Organization Agreement to countersign: {agreement.organization}",
+        body=(f"{agreement.organization} submitted its signed Organization Agreement "
+              f"(signed by {agreement.signer_name}, {agreement.signer_title}). Review it and countersign the "
+              "CoC Representative section, or return it with a reason."),
+        link=reverse("admin:onboarding_organizationagreement_change", args=[agreement.pk]),
+    )
+    _changed(agreement.organization)
+
+
+def _lock_for_staff(agreement_pk):
+    return OrganizationAgreement.objects.select_for_update().select_related("organization").get(pk=agreement_pk)
+
+
+def _require_countersigner(actor):
+    if not (actor.is_active and actor.is_staff and actor.has_perm("onboarding.countersign_organizationagreement")):
+        raise PermissionDenied("Only CoC staff who countersign agreements may do this.")
+
+
+def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> OrganizationAgreement:
+    """CoC staff sign the CoC Representative section: the agreement is executed.
+
+    A double-click, or two staff at once, finds the row already executed
+    (the lock makes the second wait for the first) and changes nothing.
+    """
+    _require_countersigner(actor)
+    with transaction.atomic():
+        agreement = _lock_for_staff(agreement.pk)
+        if agreement.status == Status.EXECUTED:
+            raise ValidationError(
+                f"This agreement was already countersigned by {agreement.countersigned_by} on "
+                f"{timezone.localtime(agreement.countersigned_at):%b %-d, %Y at %-I:%M %p}.")
+        if agreement.status != Status.SUBMITTED:
+            raise ValidationError(f"Only a submitted agreement can be countersigned; this one is "
+                                  f"{agreement.get_status_display().lower()}.")
+        now = timezone.now()
+        policy = OnboardingPolicy.current()
+        agreement.status = Status.EXECUTED
+        agreement.countersigned_by, agreement.countersigned_at, agreement.status_changed_at = actor, now, now
+        agreement.expires_on = policy.expiry_for(local_date(now))
+        agreement.save(update_fields=["status", "countersigned_by", "countersigned_at", "status_changed_at",
+                                      "expires_on"])
+        record_event(actor=actor, subject=agreement, verb="countersigned agreement", from_state=Status.SUBMITTED,
+                     to_state=Status.EXECUTED,
+                     reason=f"In force until {agreement.expires_on:%b %-d, %Y}" if agreement.expires_on else "")
+        notify(
+            recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+            subject=f"Your Organization Agreement is executed — {agreement.organization}",
+            body=("The CoC countersigned your Organization Agreement (step 1 is complete). Your Program Manager "
+                  "can now name the organization's CES roles and request program setup (step 2)."),
+            link=reverse("onboarding:participation", args=[agreement.organization.slug]),
+        )
+        _changed(agreement.organization)
+    return agreement
+
+
+def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) -> OrganizationAgreement:
+    """CoC staff send the agreement back with what to correct; the agency uploads a corrected copy."""
+    _require_countersigner(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say what the agency must correct; they will see it."})
+    with transaction.atomic():
+        agreement = _lock_for_staff(agreement.pk)
+        if agreement.status != Status.SUBMITTED:
+            raise ValidationError(f"Only a submitted agreement can be returned; this one is "
+                                  f"{agreement.get_status_display().lower()}.")
+        now = timezone.now()
+        agreement.status = Status.RETURNED
+        agreement.returned_by, agreement.returned_at, agreement.status_changed_at = actor, now, now
+        agreement.return_reason = reason
+        agreement.save(update_fields=["status", "returned_by", "returned_at", "status_changed_at", "return_reason"])
+        record_event(actor=actor, subject=agreement, verb="returned agreement", from_state=Status.SUBMITTED,
+                     to_state=Status.RETURNED, reason=reason)
+        notify(
+            recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS),
+            subject=f"Your Organization Agreement was returned — {agreement.organization}",
+            body=f"The CoC returned your Organization Agreement for correction:\n\n{reason}\n\n"
+                 "Upload a corrected, signed copy to submit it again.",
+            link=reverse("onboarding:agreement-detail", args=[agreement.pk]),
+        )
+        _changed(agreement.organization)
+    return agreement
+
+
+def agreement_expire(*, agreement_pk: int, today: dt.date) -> bool:
+    """The expiry job: an executed agreement past its last day expires. True when this call expired it."""
+    with transaction.atomic():
+        agreement = _lock_for_staff(agreement_pk)
+        if agreement.status != Status.EXECUTED or agreement.expires_on is None or agreement.expires_on >= today:
+            return False
+        now = timezone.now()
+        agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
+        agreement.save(update_fields=["status", "expired_at", "status_changed_at"])
+        record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
+                     to_state=Status.EXPIRED, reason=f"Term ended on {agreement.expires_on:%b %-d, %Y}")
+        renewed = OrganizationAgreement.objects.filter(
+            organization=agreement.organization, status=Status.EXECUTED).exclude(pk=agreement.pk).exists()
+        if not renewed:
+            notify(
+                recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+                subject=f"Your Organization Agreement has expired — {agreement.organization}",
+                body=("Your Organization Agreement's term has ended. Sign and upload a new agreement to keep "
+                      "participating in HMIS for CES."),
+                link=reverse("onboarding:participation", args=[agreement.organization.slug]),
+                dedupe_key=f"agreement-expired:{agreement.pk}",
+            )
+        _changed(agreement.organization)
+    return True
+
+
+def agreement_remind_renewal(*, agreement: OrganizationAgreement, days_left: int, tier: int) -> int:
+    """Remind the agency that its agreement ends in `days_left` days. Once per agreement and reminder tier."""
+    return len(notify(
+        recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS),
+        subject=f"Renew your Organization Agreement — it ends {agreement.expires_on:%b %-d, %Y}",
+        body=(f"{agreement.organization}'s Organization Agreement ends on {agreement.expires_on:%B %-d, %Y} "
+              f"({days_left} days from now). Sign a new agreement and upload it so your participation continues."),
+        link=reverse("onboarding:agreement-upload", args=[agreement.organization.slug]),
+        dedupe_key=f"agreement-renewal:{agreement.pk}:{agreement.expires_on}:{tier}",
+    ))
+
+
+# --- step 2: CES roles and program setup --------------------------------------------------------------------------
+
+def ces_roles_set(*, actor, organization, roles) -> list[CESOrganizationRole]:
+    """The Program Manager names the organization's CES roles (one or more; seed 000, step 2.3)."""
+    _require(actor, organization, PROGRAM_MANAGERS, "name the organization's CES roles")
+    roles = list(roles)
+    if not roles:
+        raise ValidationError({"roles": "Choose at least one CES role."})
+    if any(not role.active for role in roles):
+        raise ValidationError({"roles": "One of the chosen roles is no longer offered."})
+    with transaction.atomic():
+        # Serialize edits of one organization's roles through its row.
+        type(organization).objects.select_for_update().get(pk=organization.pk)
+        current = {link.role_id: link for link in OrganizationCESRole.objects.filter(organization=organization)}
+        wanted = {role.pk: role for role in roles}
+        if set(current) == set(wanted):
+            return roles
+        before = ", ".join(sorted(link.role.name for link in current.values()))
+        OrganizationCESRole.objects.filter(organization=organization).exclude(role_id__in=wanted).delete()
+        OrganizationCESRole.objects.bulk_create([
+            OrganizationCESRole(organization=organization, role=role, named_by=actor)
+            for pk, role in wanted.items() if pk not in current
+        ])
+        after = ", ".join(sorted(role.name for role in roles))
+        record_event(actor=actor, subject=organization, verb="named CES roles", from_state=before[:80],
+                     to_state=after[:80], reason=after)
+    return roles
+
+
+def program_setup_request(*, actor, organization, name: str, program_type: ProgramType,
+                          request_kind: str = Program.RequestKind.CREATE, existing_hmis_program: str = "",
+                          details: str = "") -> Program:
+    """The Program Manager asks the implementation team to create or modify a program (seed 000, step 2.4).
+
+    Only once the agreement is submitted (issue 3). Permanent Housing needs no
+    setup modification (seed 000), so such a program goes straight to
+    ready-to-confirm.
+    """
+    from .selectors import agreement_submitted
+
+    _require(actor, organization, PROGRAM_MANAGERS, "request program setup")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter the program's name."})
+    if request_kind == Program.RequestKind.MODIFY and not existing_hmis_program.strip():
+        raise ValidationError({"existing_hmis_program": "Name the HMIS program to modify."})
+    with transaction.atomic():
+        type(organization).objects.select_for_update().get(pk=organization.pk)
+        if not agreement_submitted(organization):
+            raise ValidationError("Program setup can be requested once the Organization Agreement is submitted.")
+        if Program.objects.filter(organization=organization, name__iexact=name).exists():
+            raise ValidationError({"name": "This agency already has a program with this name."})
+        now = timezone.now()
+        needs_setup = program_type.needs_setup_modification
+        program = Program(
+            organization=organization, name=name, program_type=program_type, request_kind=request_kind,
+            existing_hmis_program=existing_hmis_program.strip(), details=details.strip(), requested_by=actor,
+            setup_status=SetupStatus.REQUESTED if needs_setup else SetupStatus.SETUP_COMPLETE,
+            status_changed_at=now, created_at=now,
+        )
+        if not needs_setup:
+            program.setup_completed_at = now
+        program.full_clean()
+        program.save()
+        record_event(actor=actor, subject=program, verb="requested program setup", to_state=program.setup_status,
+                     reason="" if needs_setup else f"{program_type} programs need no setup modification.")
+        if needs_setup:
+            notify(
+                recipients=coc_staff_with("onboarding.work_program_setup"),
+                subject=f"Program setup requested: {program.name} ({organization})",
+                body=f"{organization} asks to {program.get_request_kind_display().lower()}: {program.name} "
+                     f"({program_type}).",
+                link=reverse("admin:onboarding_program_change", args=[program.pk]),
+            )
+        else:
+            _tell_program_manager_to_confirm(program)
+        _changed(organization)
+    return program
+
+
+def _tell_program_manager_to_confirm(program):
+    notify(
+        recipients=agency_people(program.organization, PROGRAM_MANAGERS),
+        subject=f"Confirm the setup of {program.name}",
+        body=(f"The HMIS setup of {program.name} ({program.program_type}) is ready. Check it and confirm it is "
+              "valid, or report a problem."),
+        link=reverse("onboarding:program-detail", args=[program.pk]),
+    )
+
+
+def _lock_program(program_pk):
+    return Program.objects.select_for_update().select_related("organization", "program_type").get(pk=program_pk)
+
+
+def _require_implementation(actor):
+    if not (actor.is_active and actor.is_staff and actor.has_perm("onboarding.work_program_setup")):
+        raise PermissionDenied("Only the CoC's implementation team may work program setup.")
+
+
+def _move(actor, program, to_state, *, verb, reason="", extra_fields=()):
+    previous = program.setup_status
+    program.setup_status = to_state
+    program.status_changed_at = timezone.now()
+    program.save(update_fields=["setup_status", "status_changed_at", *extra_fields])
+    record_event(actor=actor, subject=program, verb=verb, from_state=previous, to_state=to_state, reason=reason)
+    _changed(program.organization)
+
+
+def program_setup_start(*, actor, program: Program) -> Program:
+    """The implementation team picks up a request."""
+    _require_implementation(actor)
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status == SetupStatus.IN_PROGRESS:
+            raise ValidationError("This setup is already in progress.")
+        if program.setup_status != SetupStatus.REQUESTED:
+            raise ValidationError(f"Only a requested setup can be started; this one is "
+                                  f"{program.get_setup_status_display().lower()}.")
+        _move(actor, program, SetupStatus.IN_PROGRESS, verb="started program setup")
+    return program
+
+
+def program_setup_ask(*, actor, program: Program, question: str) -> Program:
+    """The implementation team needs information from the Program Manager."""
+    _require_implementation(actor)
+    question = (question or "").strip()
+    if not question:
+        raise ValidationError({"question": "Write the question the Program Manager must answer."})
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status not in Program.COC_STATUSES:
+            raise ValidationError(f"A setup that is {program.get_setup_status_display().lower()} cannot be "
+                                  "sent back with a question.")
+        program.question, program.answer = question, ""
+        _move(actor, program, SetupStatus.NEEDS_INFORMATION, verb="asked for information", reason=question,
+              extra_fields=("question", "answer"))
+        notify(
+            recipients=agency_people(program.organization, PROGRAM_MANAGERS),
+            subject=f"The HMIS implementation team has a question about {program.name}",
+            body=f"{question}\n\nAnswer it in the portal so setup can continue.",
+            link=reverse("onboarding:program-detail", args=[program.pk]),
+        )
+    return program
+
+
+def program_setup_answer(*, actor, program: Program, answer: str) -> Program:
+    """The Program Manager answers; the request goes back to the implementation team."""
+    _require(actor, program.organization, PROGRAM_MANAGERS, "answer the implementation team")
+    answer = (answer or "").strip()
+    if not answer:
+        raise ValidationError({"answer": "Write your answer."})
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status != SetupStatus.NEEDS_INFORMATION:
+            raise ValidationError("There is no open question on this program; your answer was already sent.")
+        program.answer = answer
+        _move(actor, program, SetupStatus.IN_PROGRESS, verb="answered question", reason=answer,
+              extra_fields=("answer",))
+        notify(
+            recipients=coc_staff_with("onboarding.work_program_setup"),
+            subject=f"Answer received: {program.name} ({program.organization})",
+            body=f"Question: {program.question}\n\nAnswer: {answer}",
+            link=reverse("admin:onboarding_program_change", args=[program.pk]),
+        )
+    return program
+
+
+def program_setup_complete(*, actor, program: Program, hmis_program_id: str = "") -> Program:
+    """The implementation team finished the setup; the Program Manager must confirm it (seed 000, step 2.5)."""
+    _require_implementation(actor)
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status == SetupStatus.SETUP_COMPLETE:
+            raise ValidationError("This setup is already marked complete.")
+        if program.setup_status not in Program.COC_STATUSES:
+            raise ValidationError(f"A setup that is {program.get_setup_status_display().lower()} cannot be "
+                                  "marked complete.")
+        program.setup_completed_by, program.setup_completed_at = actor, timezone.now()
+        fields = ["setup_completed_by", "setup_completed_at"]
+        if hmis_program_id.strip():
+            program.hmis_program_id = hmis_program_id.strip()
+            fields.append("hmis_program_id")
+        _move(actor, program, SetupStatus.SETUP_COMPLETE, verb="completed program setup", extra_fields=fields)
+        _tell_program_manager_to_confirm(program)
+    return program
+
+
+def program_setup_confirm(*, actor, program: Program) -> Program:
+    """The Program Manager confirms the setup is valid: the program is confirmed."""
+    _require(actor, program.organization, PROGRAM_MANAGERS, "confirm program setup")
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status == SetupStatus.CONFIRMED:
+            raise ValidationError("This program's setup is already confirmed.")
+        if program.setup_status != SetupStatus.SETUP_COMPLETE:
+            raise ValidationError("The implementation team has not finished this setup yet.")
+        program.confirmed_by, program.confirmed_at = actor, timezone.now()
+        _move(actor, program, SetupStatus.CONFIRMED, verb="confirmed program setup",
+              extra_fields=("confirmed_by", "confirmed_at"))
+        notify(
+            recipients=agency_people(program.organization, (Persona.AGENCY_ADMINISTRATOR,)),
+            subject=f"{program.name} is set up and confirmed",
+            body="Program setup is confirmed (step 2). Users of this program can now be identified for training "
+                 "and access (step 3).",
+            link=reverse("onboarding:participation", args=[program.organization.slug]),
+        )
+    return program
+
+
+def program_setup_report_problem(*, actor, program: Program, problem: str) -> Program:
+    """The Program Manager finds the setup not valid; it goes back to the implementation team."""
+    _require(actor, program.organization, PROGRAM_MANAGERS, "report a problem with program setup")
+    problem = (problem or "").strip()
+    if not problem:
+        raise ValidationError({"problem": "Describe what is wrong with the setup."})
+    with transaction.atomic():
+        program = _lock_program(program.pk)
+        if program.setup_status != SetupStatus.SETUP_COMPLETE:
+            raise ValidationError("Only a setup marked complete can be sent back.")
+        _move(actor, program, SetupStatus.IN_PROGRESS, verb="reported a setup problem", reason=problem)
+        notify(
+            recipients=coc_staff_with("onboarding.work_program_setup"),
+            subject=f"Setup problem reported: {program.name} ({program.organization})",
+            body=problem,
+            link=reverse("admin:onboarding_program_change", args=[program.pk]),
+        )
+    return program

@@ -1,0 +1,53 @@
+"""The CES Participation Status List as a CoC would publish it (seed 000 links
+"CES_Participation_Status.xlsx"): a title row, the date, a bold frozen header
+with a filter, one row per program (an organization with none gets one row),
+and columns wide enough to read."""
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+TITLE = "CES Participation Status List"
+HEADERS = ["Organization", "CES Role(s)", "Program", "Program Type", "Program Setup Status",
+           "Organization Agreement", "Participation Stage"]
+WIDTHS = [40, 45, 40, 34, 30, 38, 28]
+HEADER_ROW = 3
+
+
+def flat_rows(rows):
+    for row in rows:
+        roles = "; ".join(role.name for role in row.roles)
+        common = (row.organization.name, roles)
+        tail = (row.agreement_label, row.stage_label)
+        if not row.programs:
+            yield (*common, "", "", "", *tail)
+        for program in row.programs:
+            yield (*common, program.name, program.program_type.name, program.get_setup_status_display(), *tail)
+
+
+def status_list_workbook(rows, *, today) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Participation Status"
+    sheet["A1"] = TITLE
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A2"] = f"As of {today:%B %-d, %Y}"
+    sheet["A2"].font = Font(italic=True)
+    fill = PatternFill("solid", fgColor="1F4E78")
+    for column, header in enumerate(HEADERS, start=1):
+        cell = sheet.cell(row=HEADER_ROW, column=column, value=header)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = fill
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        sheet.column_dimensions[get_column_letter(column)].width = WIDTHS[column - 1]
+    count = 0
+    for count, values in enumerate(flat_rows(rows), start=1):
+        sheet.append(values)
+    # Keep the header in view while scrolling, and let readers filter.
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    sheet.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(HEADERS))}{HEADER_ROW + max(count, 1)}"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

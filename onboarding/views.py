@@ -1,0 +1,305 @@
+"""Portal pages for steps 1 and 2. Views parse, check access, and call a
+service; they change nothing themselves (STYLE §2)."""
+
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import (access_organization, has_persona, is_coc_staff, require_persona,
+                             visible_organizations)
+from accounts.models import Persona
+from hmis_portal.core.audit import events_for
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.documents import document_response
+
+from . import selectors, services, spreadsheet
+from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, ProblemForm, ProgramRequestForm,
+                    StatusListFilterForm)
+from .models import OnboardingPolicy, OrganizationAgreement, Program
+
+# Who at an agency may see the signed agreement itself.
+AGREEMENT_READERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
+
+
+def _require_coc_reader(user, perm):
+    """CoC staff see onboarding objects when their group grants the model's view permission."""
+    if is_coc_staff(user) and not user.has_perm(perm):
+        raise PermissionDenied("Your CoC staff group does not look after onboarding.")
+
+
+def _apply_errors(form, exc: ValidationError):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)
+
+
+@login_required
+def participation(request, slug):
+    """An organization's steps 1 and 2: agreement, CES roles, programs, stage."""
+    organization = access_organization(request.user, slug)
+    _require_coc_reader(request.user, "onboarding.view_program")
+    agreements = list(selectors.organization_agreements(organization))
+    programs = list(organization.programs.select_related("program_type").order_by("name"))
+    today = local_date()
+    personas = set() if is_coc_staff(request.user) else {
+        p for p in AGREEMENT_READERS + (Persona.STAFF,) if has_persona(request.user, organization, [p])}
+    return render(request, "onboarding/participation.html", {
+        "organization": organization,
+        "agreements": agreements,
+        "open_agreement": next((a for a in agreements if a.is_open), None),
+        "in_force": next((a for a in agreements if a.in_force_on(today)), None),
+        "programs": programs,
+        "roles": selectors.ces_roles(organization),
+        "stage": selectors.stage_from(agreements, programs, today=today),
+        "can_sign": Persona.EXECUTIVE_DIRECTOR in personas,
+        "is_program_manager": Persona.PROGRAM_MANAGER in personas,
+        "can_read_agreements": bool(personas & set(AGREEMENT_READERS)) or is_coc_staff(request.user),
+        "can_request_programs": selectors.agreement_submitted(organization),
+        "tasks": [t for t in selectors.agency_queue(request.user) if t["organization"] == organization],
+        "events": events_for(organization),
+    })
+
+
+@login_required
+def agreement_upload(request, slug):
+    organization = access_organization(request.user, slug)
+    require_persona(request.user, organization, [Persona.EXECUTIVE_DIRECTOR], "upload the Organization Agreement")
+    current = selectors.open_agreement(organization)
+    if current is not None and current.status == OrganizationAgreement.Status.SUBMITTED:
+        messages.info(request, "Your agreement is already waiting for the CoC's countersignature.")
+        return redirect("onboarding:agreement-detail", current.pk)
+    form = AgreementUploadForm(request.POST if request.method == "POST" else None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            agreement = services.agreement_upload(
+                actor=request.user, organization=organization, upload=data["document"],
+                signer_name=data["signer_name"], signer_title=data["signer_title"], signed_on=data["signed_on"],
+                submit=request.POST.get("action") != "draft",
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            if agreement.status == OrganizationAgreement.Status.SUBMITTED:
+                messages.success(request, "Your signed agreement was submitted. CoC staff will countersign it.")
+            else:
+                messages.success(request, "Your agreement was saved as a draft. Submit it when it is ready.")
+            return redirect("onboarding:agreement-detail", agreement.pk)
+    return render(request, "onboarding/agreement_upload.html",
+                  {"organization": organization, "form": form, "current": current})
+
+
+def _agreement_for_reader(request, pk):
+    agreement = selectors.access_agreement(request.user, pk)
+    if is_coc_staff(request.user):
+        _require_coc_reader(request.user, "onboarding.view_organizationagreement")
+    else:
+        require_persona(request.user, agreement.organization, AGREEMENT_READERS, "see the signed agreement")
+    return agreement
+
+
+@login_required
+def agreement_detail(request, pk):
+    agreement = _agreement_for_reader(request, pk)
+    return render(request, "onboarding/agreement_detail.html", {
+        "agreement": agreement,
+        "organization": agreement.organization,
+        "copies": selectors.agreement_copies(agreement),
+        "can_sign": has_persona(request.user, agreement.organization, [Persona.EXECUTIVE_DIRECTOR]),
+        "events": events_for(agreement),
+    })
+
+
+@login_required
+@require_POST
+def agreement_submit(request, pk):
+    agreement = selectors.access_agreement(request.user, pk)
+    require_persona(request.user, agreement.organization, [Persona.EXECUTIVE_DIRECTOR],
+                    "submit the Organization Agreement")
+    try:
+        services.agreement_submit(actor=request.user, agreement=agreement)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Your signed agreement was submitted. CoC staff will countersign it.")
+    return redirect("onboarding:agreement-detail", agreement.pk)
+
+
+@login_required
+def agreement_copy(request, pk, version):
+    agreement = _agreement_for_reader(request, pk)
+    copy = get_object_or_404(agreement.copies, version=version)
+    return document_response(copy.document, f"organization-agreement-{agreement.organization.slug}-v{version}")
+
+
+@login_required
+def ces_roles(request, slug):
+    organization = access_organization(request.user, slug)
+    require_persona(request.user, organization, [Persona.PROGRAM_MANAGER], "name the organization's CES roles")
+    current = [link.role for link in selectors.ces_roles(organization)]
+    form = CESRolesForm(request.POST if request.method == "POST" else None, initial={"roles": current})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ces_roles_set(actor=request.user, organization=organization, roles=form.cleaned_data["roles"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "The organization's CES roles are saved.")
+            return redirect("onboarding:participation", organization.slug)
+    return render(request, "onboarding/ces_roles.html", {"organization": organization, "form": form})
+
+
+@login_required
+def program_request(request, slug):
+    organization = access_organization(request.user, slug)
+    require_persona(request.user, organization, [Persona.PROGRAM_MANAGER], "request program setup")
+    allowed = selectors.agreement_submitted(organization)
+    form = ProgramRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            program = services.program_setup_request(actor=request.user, organization=organization,
+                                                     **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            if program.setup_status == Program.SetupStatus.SETUP_COMPLETE:
+                messages.success(request, f"{program.program_type} programs need no setup modification: "
+                                          "confirm the setup when you have checked it.")
+            else:
+                messages.success(request, "Your program setup request was sent to the HMIS implementation team.")
+            return redirect("onboarding:program-detail", program.pk)
+    return render(request, "onboarding/program_request.html",
+                  {"organization": organization, "form": form, "allowed": allowed})
+
+
+def _program_for_reader(request, pk):
+    program = selectors.access_program(request.user, pk)
+    _require_coc_reader(request.user, "onboarding.view_program")
+    return program
+
+
+@login_required
+def program_detail(request, pk):
+    program = _program_for_reader(request, pk)
+    is_pm = has_persona(request.user, program.organization, [Persona.PROGRAM_MANAGER])
+    return render(request, "onboarding/program_detail.html", {
+        "program": program,
+        "organization": program.organization,
+        "is_program_manager": is_pm,
+        "answer_form": AnswerForm(),
+        "problem_form": ProblemForm(),
+        "events": events_for(program),
+    })
+
+
+def _program_action(request, pk, action, form_class=None, success=""):
+    program = selectors.access_program(request.user, pk)
+    require_persona(request.user, program.organization, [Persona.PROGRAM_MANAGER], "do this")
+    kwargs = {}
+    if form_class is not None:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return redirect("onboarding:program-detail", program.pk)
+        kwargs = form.cleaned_data
+    try:
+        action(actor=request.user, program=program, **kwargs)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, success)
+    return redirect("onboarding:program-detail", program.pk)
+
+
+@login_required
+@require_POST
+def program_answer(request, pk):
+    return _program_action(request, pk, services.program_setup_answer, AnswerForm,
+                           "Your answer was sent to the implementation team.")
+
+
+@login_required
+@require_POST
+def program_confirm(request, pk):
+    return _program_action(request, pk, services.program_setup_confirm, None, "Program setup confirmed.")
+
+
+@login_required
+@require_POST
+def program_report_problem(request, pk):
+    return _program_action(request, pk, services.program_setup_report_problem, ProblemForm,
+                           "The problem was sent to the implementation team.")
+
+
+# --- the CES Participation Status List ----------------------------------------------------------------------------
+
+def _status_list_rows(request):
+    """The list is for signed-in users unless CoC staff made it public (policy)."""
+    if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
+        return None, None
+    form = StatusListFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.status_list(q=filters.get("q", ""), stage=filters.get("stage", ""),
+                                 role=filters.get("role"), program_type=filters.get("program_type"))
+    return form, rows
+
+
+def status_list(request):
+    form, rows = _status_list_rows(request)
+    if rows is None:
+        return redirect_to_login(request.get_full_path())
+    # Link the rows of agencies the person may open (their own; all for CoC staff).
+    linked = set(visible_organizations(request.user).values_list("pk", flat=True)) if request.user.is_authenticated \
+        else set()
+    return render(request, "onboarding/status_list.html",
+                  {"form": form, "rows": rows, "query": request.GET.urlencode(), "today": local_date(),
+                   "linked": linked})
+
+
+def status_list_xlsx(request):
+    _, rows = _status_list_rows(request)
+    if rows is None:
+        return redirect_to_login(request.get_full_path())
+    today = local_date()
+    response = HttpResponse(
+        spreadsheet.status_list_workbook(rows, today=today),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{today:%Y-%m-%d}.xlsx"'
+    return response
+
+
+def status_list_csv(request):
+    _, rows = _status_list_rows(request)
+    if rows is None:
+        return redirect_to_login(request.get_full_path())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(spreadsheet.HEADERS)
+    writer.writerows(spreadsheet.flat_rows(rows))
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{local_date():%Y-%m-%d}.csv"'
+    return response
+
+
+# --- CoC staff dashboard ------------------------------------------------------------------------------------------
+
+@login_required
+def coc_queue(request):
+    """What waits on CoC staff in steps 1–2, with age in business days. The work itself is done in the admin."""
+    user = request.user
+    if not (is_coc_staff(user) and (user.has_perm("onboarding.countersign_organizationagreement")
+                                    or user.has_perm("onboarding.work_program_setup"))):
+        raise PermissionDenied("Only CoC staff who countersign agreements or set up programs work these queues.")
+    return render(request, "onboarding/coc_queue.html", {"queue": selectors.coc_queue(user)})

@@ -1,0 +1,129 @@
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django_celery_beat.models import PeriodicTask
+
+from hmis_portal.schedule import JOBS, sync_beat_schedule
+
+ROOT = Path(settings.BASE_DIR)
+pytestmark = pytest.mark.django_db
+
+
+def run_sweeps(*args):
+    out = StringIO()
+    call_command("run_sweeps", *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_run_sweeps_prints_one_summary_line_per_job():
+    lines = run_sweeps("--at", "2026-12-01T00:05")
+    assert [line.split(":", 1)[0] for line in lines] == [job.name for job in JOBS]
+    assert all(line.split(":", 1)[1].strip() for line in lines)
+
+
+def test_run_sweeps_passes_the_moment_to_each_job(monkeypatch):
+    seen = {}
+    from django.utils.module_loading import import_string
+
+    task = import_string(JOBS[0].task)
+    monkeypatch.setattr(task, "run", lambda at=None: seen.setdefault("at", at) and "ok")
+    run_sweeps("--at", "2026-12-01T00:05", "--only", JOBS[0].name)
+    assert seen["at"] == "2026-12-01T00:05:00-08:00"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--at", "first of December"], "not an ISO datetime"),
+    (["--only", "no-such-job"], "Unknown job"),
+])
+def test_run_sweeps_refuses_bad_input(args, message):
+    with pytest.raises(CommandError, match=message):
+        run_sweeps(*args)
+
+
+def test_beat_schedule_matches_the_declared_jobs():
+    PeriodicTask.objects.create(name="retired-job", task="nowhere.task", interval=None,
+                                crontab=PeriodicTask.objects.first().crontab)
+    sync_beat_schedule()
+    sync_beat_schedule()  # idempotent
+    enabled = dict(PeriodicTask.objects.filter(enabled=True).values_list("name", "task"))
+    assert enabled == {job.name: job.task for job in JOBS}
+    assert not PeriodicTask.objects.get(name="retired-job").enabled
+
+
+def test_seed_demo_is_idempotent():
+    from django.apps import apps
+
+    call_command("seed_demo", stdout=StringIO())
+
+    def snapshot():
+        return {m._meta.label: m.objects.count() for m in apps.get_models()
+                if m._meta.app_label in {"accounts", "onboarding", "training", "referrals"}}
+
+    first = snapshot()
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert snapshot() == first
+    assert "admin@example.org" in out.getvalue() and "Demo logins" in out.getvalue()
+    from accounts.models import User
+
+    assert not User.objects.exclude(email__endswith="example.org").exists()
+
+
+def test_healthz_reports_database_and_broker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["broker"] == {"ok": True, "mode": "eager"}
+
+
+def test_healthz_is_503_when_the_broker_is_unreachable(client, settings):
+    from hmis_portal.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app._pool = None
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = previous
+        app._pool = None
+    assert response.status_code == 503
+    assert response.json()["broker"]["ok"] is False
+
+
+def _manage(*args, env):
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+PRODUCTION = {
+    "SECRET_KEY": "k3y-for-the-deploy-check-only-1f9a7c2e4b6d8a0c3e5f7a9b1d3f5a7c9e1b3d5",
+    "ALLOWED_HOSTS": "hmis.example.org",
+    "DEBUG": "false",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+}
+
+
+def test_check_deploy_is_silent_with_production_values():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNINGS" not in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_without_a_required_setting_stops_with_a_clear_error(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{missing} is not set" in result.stderr
