@@ -15,6 +15,12 @@ from django.utils import timezone
 from hmis_portal.core.documents import RandomName, private_storage
 
 
+def private_document_storage():
+    """The private storage, as a callable: migrations then name this function
+    instead of freezing one machine's storage path into the migration."""
+    return private_storage
+
+
 class Course(models.Model):
     class Delivery(models.TextChoices):
         WEBINAR = "webinar", "Webinar"
@@ -212,7 +218,7 @@ class Certificate(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificates")
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
     completed_on = models.DateField("date on the certificate")
-    document = models.FileField(storage=private_storage, upload_to=RandomName("certificates"))
+    document = models.FileField(storage=private_document_storage, upload_to=RandomName("certificates"))
     status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
     reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
@@ -234,7 +240,7 @@ class FormSubmission(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="form_submissions")
     form = models.ForeignKey(RequiredForm, on_delete=models.PROTECT, related_name="submissions")
     version = models.PositiveIntegerField()
-    document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"))
+    document = models.FileField(storage=private_document_storage, upload_to=RandomName("user-forms"))
     status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
     reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
