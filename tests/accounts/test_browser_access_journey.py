@@ -31,11 +31,16 @@ def _switch(page, live_server, email, password="test-password-1"):
     sign_in(page, live_server, email, password)
 
 
+def _submit(page, locator):
+    """Click something that submits a form and wait for the next page."""
+    with page.expect_navigation():
+        locator.click()
+
+
 def _admin_action(page, pk, action):
     page.locator(f'input[name="_selected_action"][value="{pk}"]').check()
     page.select_option('select[name="action"]', action)
-    page.locator('button[name="index"]').click()
-    page.wait_for_load_state()
+    _submit(page, page.locator('button[name="index"]'))
 
 
 def test_new_user_identified_trained_verified_and_provisioned(browser_page, live_server, tmp_path):
@@ -60,8 +65,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.get_by_label("New HMIS user", exact=False).check()
     page.get_by_label("Housing Navigator / Case Manager", exact=False).check()
     page.get_by_label("Bridge Shelter (Emergency Shelter)").check()
-    page.get_by_role("button", name="Identify user").click()
-    page.wait_for_load_state()
+    _submit(page, page.get_by_role("button", name="Identify user"))
     assert _status(page) == "Gathering requirements"
     assert page.get_by_test_id("hmis-role").inner_text() == "CES_Standard"
     assert "not executed yet" in _row(page, "Organization Agreement executed").inner_text()
@@ -75,28 +79,26 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.goto(f"{live_server.url}{link}")
     page.locator("#id_new_password1").fill(NEW_PASSWORD)
     page.locator("#id_new_password2").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Save the new password").click()
-    page.wait_for_load_state()
+    _submit(page, page.get_by_role("button", name="Save the new password"))
     sign_in(page, live_server, "taylor@example.org", NEW_PASSWORD)
     page.goto(f"{live_server.url}/my-access/")
     assert "Not registered yet" in _row(page, "HMIS 10").inner_text()
 
     # 3. They register for HMIS 10, upload a 509 certificate and both forms.
     _row(page, "HMIS 10 (3 h").get_by_role("link", name="Register for a session").click()
-    page.get_by_role("button", name=re.compile("Register for HMIS 10")).click()
-    page.wait_for_load_state()
+    _submit(page, page.get_by_role("button", name=re.compile("Register for HMIS 10")))
     assert page.get_by_text(f"You are registered for").is_visible()
     page.goto(f"{live_server.url}/my-access/")
     assert "Registered for HMIS 10" in _row(page, "HMIS 10 (3 h").inner_text()
     _row(page, "HMIS 509 full class").get_by_role("link", name="Upload a certificate").click()
     page.get_by_label("Date on the certificate").fill("2026-10-01")
     page.locator("input[name=document]").set_input_files(str(scan))
-    page.get_by_role("button", name="Upload certificate").click()
+    _submit(page, page.get_by_role("button", name="Upload certificate"))
     assert "awaiting verification" in _row(page, "HMIS 509 full class").inner_text()
     for form in ("Signed HMIS 10 Acknowledgement", "Signed User Agreement"):
         _row(page, form).get_by_role("link", name="Upload").click()
         page.locator("input[name=document]").set_input_files(str(scan))
-        page.get_by_role("button", name="Upload").click()
+        _submit(page, page.get_by_role("button", name="Upload", exact=True))
         assert "awaiting verification" in _row(page, form).inner_text()
 
     # 4. Training staff, in the admin: attendance (after the session), the certificate, the forms.
@@ -114,8 +116,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     for submission in request.user.form_submissions.all():
         page.locator(f'input[name="_selected_action"][value="{submission.pk}"]').check()
     page.select_option('select[name="action"]', "verify")
-    page.locator('button[name="index"]').click()
-    page.wait_for_load_state()
+    _submit(page, page.locator('button[name="index"]'))
     assert page.get_by_text("2 form(s) verified.").is_visible()
 
     # 5. Trainings and forms are done, but steps 1 and 2 still gate the request.
@@ -146,8 +147,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.get_by_role("link", name="Grant HMIS access").click()
     assert page.get_by_label("HMIS role").input_value() == "CES_Standard"
     page.get_by_label("HMIS username").fill("tnewhire")
-    page.get_by_role("button", name="Grant access").click()
-    page.wait_for_load_state()
+    _submit(page, page.get_by_role("button", name="Grant access"))
     assert page.get_by_text("HMIS access granted to Taylor Newhire").is_visible()
     account = HMISAccount.objects.get(user=request.user)
     assert (account.hmis_username, account.hmis_role, account.organization) == ("tnewhire", "CES_Standard", agency)
