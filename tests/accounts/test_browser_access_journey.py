@@ -12,9 +12,10 @@ from accounts.models import AccessRequest, HMISAccount
 from hmis_portal.core.models import Notification
 from tests.browser import sign_in
 from tests.factories import MembershipFactory, StaffFactory
-from tests.training.factories import PDF, program, session
+from tests.training.factories import PDF, ensure_policy, program, session
 
-pytestmark = pytest.mark.browser
+# Transactional tests flush the database; restore the policy rows migrations loaded.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 NEW_PASSWORD = "a-long-new-password-42"
 
 
@@ -47,6 +48,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     from onboarding.models import OrganizationAgreement, Program
     from onboarding.signals import participation_changed
 
+    ensure_policy()
     page = browser_page
     manager = MembershipFactory(persona="program_manager")
     agency = manager.organization
