@@ -280,12 +280,15 @@ def test_a_username_of_another_person_is_refused(agency, trainer, provisioner):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_staff_granting_at_once_grant_once(organization):
     import threading
 
     from django.db import connection
 
+    from tests.training.factories import ensure_policy
+
+    ensure_policy()
     participating(organization, "access-center")
     trainer = StaffFactory(groups=["CoC training"])
     request = finish_everything(identify(organization, programs=_programs(organization, "access-center")), trainer)

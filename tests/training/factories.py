@@ -96,3 +96,22 @@ def finish_everything(access_request, staff):
             services.form_verify(actor=staff, submission_id=submission.pk)
     access_request.refresh_from_db()
     return access_request
+
+
+def ensure_policy():
+    """Reload what migrations load (program types, training policy, staff
+    groups and their permissions): a transactional test that ran earlier
+    flushed them. Every loader is idempotent."""
+    import importlib
+
+    from django.apps import apps
+
+    def migration(name):
+        return importlib.import_module(name)
+
+    migration("onboarding.migrations.0002_default_program_types").load(apps, None)
+    migration("training.migrations.0002_la_default_policy").load(apps, None)
+    accounts_groups = migration("accounts.migrations.0002_coc_staff_groups")
+    accounts_groups.create_groups(apps, None)
+    accounts_groups.load_policy(apps, None)
+    migration("accounts.migrations.0003_access_requests").grant_groups(apps, None)
