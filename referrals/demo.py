@@ -24,8 +24,8 @@ from .models import NeedStatus, Referral
 PROGRAMS = {
     "harbor-psh": ("Harbor Light Housing", "Harbor Light Permanent Supportive Housing", "permanent-housing"),
     "harbor-rrh": ("Harbor Light Housing", "Harbor Light Rapid Rehousing", "permanent-housing"),
-    "cedar": ("Cedar Grove Community Services", "Cedar Grove Family Housing", "permanent-housing"),
-    "mesa": ("Mesa Verde Housing Collaborative", "Mesa Verde Transitional Housing", "transitional-housing"),
+    "cedar": ("Oak Hollow Housing Services", "Oak Hollow Family Housing", "permanent-housing"),
+    "mesa": ("Pine Ridge Housing Collaborative", "Pine Ridge Transitional Housing", "transitional-housing"),
 }
 
 # (program key, client ID, [(status code or action, days ago)...]); the first
@@ -75,10 +75,10 @@ def seed(stdout) -> None:
     programs = _programs()
     harbor_staff = demo_user("staff@harbor.example.org", "Sam Staff",
                              memberships=[(programs["harbor-psh"].organization, Persona.STAFF)])
-    cedar_staff = demo_user("housing@cedargrove.example.org", "Lee Housing",
-                            label="Housing provider staff (Cedar Grove Community Services)",
+    cedar_staff = demo_user("housing@oakhollow.example.org", "Lee Housing",
+                            label="Housing provider staff (Oak Hollow Housing Services)",
                             memberships=[(programs["cedar"].organization, Persona.STAFF)])
-    mesa_staff = demo_user("housing@mesaverde.example.org", "Robin Housing",
+    mesa_staff = demo_user("housing@pineridge.example.org", "Robin Housing",
                            memberships=[(programs["mesa"].organization, Persona.STAFF)])
     staff_for = {"harbor-psh": harbor_staff, "harbor-rrh": harbor_staff, "cedar": cedar_staff, "mesa": mesa_staff}
     statuses = {s.code: s for s in NeedStatus.objects.all()}

@@ -8,6 +8,9 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 
 def pytest_configure(config):
+    # Thousands of test users: a deliberately slow password hash would
+    # dominate the suite's time and prove nothing.
+    django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploaded documents go to a throw-away folder, never the developer's var/.
     private = tempfile.mkdtemp(prefix="hmis-private-")
     storages = dict(django_settings.STORAGES)
@@ -78,6 +81,15 @@ def outsider(other_organization):
 
 
 @pytest.fixture
+def policy_rows(transactional_db):
+    """For transactional tests without a browser (threads, the worker): the
+    CoC policy rows the data migrations load, which a flush empties."""
+    from tests import migration_rows
+
+    migration_rows.reload()
+
+
+@pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
 
@@ -101,6 +113,9 @@ def _chromium():
 
 @pytest.fixture
 def browser_page(_chromium, live_server, transactional_db):
+    from tests import migration_rows
+
+    migration_rows.reload()
     context = _chromium.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -49,6 +49,7 @@ def test_an_agency_goes_from_no_agreement_to_participating(browser_page, live_se
 
     # CoC staff countersign in the admin, reached from their queue.
     switch_to(page, live_server, implementer.email)
+    page.get_by_role("button", name="CoC work").click()
     page.get_by_role("link", name="Onboarding queues").click()
     page.get_by_role("link", name="Juniper Housing Alliance — Organization Agreement").click()
     page.get_by_role("button", name="Countersign (execute)").click()

@@ -2,7 +2,6 @@
 and another to overdue and escalated by `run_sweeps --at`, in Chromium."""
 
 import datetime as dt
-import importlib
 import re
 
 import pytest
@@ -18,21 +17,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(autouse=True)
-def policy_rows(transactional_db):
-    """The live server needs committed data, and a transactional test's flush
-    empties what the data migrations loaded: load it again (each loader is
-    idempotent) — CoC staff groups, program types, need statuses."""
-    from django.apps import apps
-
-    for module, functions in [
-        ("accounts.migrations.0002_coc_staff_groups", ["create_groups", "load_policy"]),
-        ("onboarding.migrations.0002_default_program_types", ["load"]),
-        ("referrals.migrations.0002_default_need_statuses", ["load"]),
-        ("referrals.migrations.0003_ces_team_permissions", ["grant_permissions"]),
-    ]:
-        loaded = importlib.import_module(module)
-        for name in functions:
-            getattr(loaded, name)(apps, None)
+def _policy(policy_rows):
+    """The live server needs the need statuses and groups a flush empties."""
 
 
 def sign_out(page):

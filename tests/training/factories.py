@@ -99,19 +99,8 @@ def finish_everything(access_request, staff):
 
 
 def ensure_policy():
-    """Reload what migrations load (program types, training policy, staff
-    groups and their permissions): a transactional test that ran earlier
-    flushed them. Every loader is idempotent."""
-    import importlib
+    """Reload what migrations load: a transactional test that ran earlier
+    flushed them (see tests/migration_rows.py)."""
+    from tests import migration_rows
 
-    from django.apps import apps
-
-    def migration(name):
-        return importlib.import_module(name)
-
-    migration("onboarding.migrations.0002_default_program_types").load(apps, None)
-    migration("training.migrations.0002_la_default_policy").load(apps, None)
-    accounts_groups = migration("accounts.migrations.0002_coc_staff_groups")
-    accounts_groups.create_groups(apps, None)
-    accounts_groups.load_policy(apps, None)
-    migration("accounts.migrations.0003_access_requests").grant_groups(apps, None)
+    migration_rows.reload()

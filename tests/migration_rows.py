@@ -1,0 +1,28 @@
+"""What the data migrations load (staff groups and permissions, program
+types, CES roles, training policy, need statuses, policy rows), loaded again.
+
+A transactional test (the live server, threads) starts from a flushed
+database; every loader here is idempotent, so calling `reload()` first gives
+it the same CoC policy a migrated database has."""
+
+import importlib
+
+from django.apps import apps
+
+LOADERS = [
+    ("accounts.migrations.0002_coc_staff_groups", ["create_groups", "load_policy"]),
+    ("onboarding.migrations.0002_default_program_types", ["load"]),
+    ("training.migrations.0002_la_default_policy", ["load"]),
+    ("accounts.migrations.0003_access_requests", ["grant_groups"]),
+    ("accounts.migrations.0003_hmis_account_activity", ["load_retraining_policy", "grant"]),
+    ("onboarding.migrations.0004_ces_roles_policy_and_groups", ["load_roles_and_policy", "grant_groups"]),
+    ("referrals.migrations.0002_default_need_statuses", ["load"]),
+    ("referrals.migrations.0003_ces_team_permissions", ["grant_permissions"]),
+]
+
+
+def reload() -> None:
+    for module_name, functions in LOADERS:
+        module = importlib.import_module(module_name)
+        for name in functions:
+            getattr(module, name)(apps, None)
