@@ -27,7 +27,7 @@ from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
 
 from .models import AccessPolicy, HMISAccount, Membership, Persona, ReactivationRequest
-from .notices import Message, queue_messages
+from hmis_portal.core.outbox import Message, notify_many
 
 BATCH_SIZE = 1000
 
@@ -122,7 +122,7 @@ def _deactivate(batch: list[HMISAccount], *, at: dt.datetime, today: dt.date, re
     )
     record_events(actor=None, subjects=batch, verb="made inactive", from_state="Active", to_state="Inactive",
                   reason=explanation)
-    queue_messages(_messages_to_user_and_administrators(
+    notify_many(_messages_to_user_and_administrators(
         batch, key=f"hmis-inactive:{today.isoformat()}", subject="HMIS account is now Inactive", body=body))
     return changed
 
@@ -181,7 +181,7 @@ def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.
                       from_state=ReactivationRequest.Status.READY.label,
                       to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)
     assign_retraining(batch, policy=policy)
-    queue_messages(_messages_to_user_and_administrators(
+    notify_many(_messages_to_user_and_administrators(
         batch, key=f"hmis-retraining:{today.isoformat()}", subject="HMIS retraining required",
         body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login for {policy.retraining_after_days} "
                         "days. Before it can be reactivated, the HMIS Basic Navigation Training Series must be "
@@ -226,7 +226,7 @@ def send_inactivity_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) 
             last_pk = batch[-1].pk
             plural = "s" if days_before != 1 else ""
             with transaction.atomic():
-                queued += queue_messages(
+                queued += notify_many(
                     Message(a.user, f"Log in to HMIS within {days_before} day{plural} to stay Active",
                             (f"Your HMIS account {a.hmis_username} goes Inactive on {goes_inactive:%A, %B %-d} "
                              f"unless you log in to HMIS before then (no login for {policy.inactive_after_days} "
@@ -259,7 +259,7 @@ def send_login_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -> in
             break
         last_pk = batch[-1].pk
         with transaction.atomic():
-            queued += queue_messages(
+            queued += notify_many(
                 Message(a.user, "Reminder: log in to HMIS",
                         (f"This is your reminder to log in to HMIS as {a.hmis_username}. Logging in at least every "
                          f"{policy.inactive_after_days} days keeps your account Active (seed 002 suggests the 1st "

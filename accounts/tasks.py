@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-from hmis_portal.core import outbox
 from hmis_portal.core.calendar import as_of
 
 from . import provisioning
@@ -13,14 +12,6 @@ def sweep_provisioning_deadlines(at: str | None = None) -> str:
     """Daily: flag requests due today, escalate overdue ones (once per day each)."""
     counts = provisioning.sweep_deadlines(moment=as_of(at))
     return f"{counts['due_today']} flagged due today, {counts['overdue']} escalated overdue"
-
-
-@shared_task(ignore_result=True)
-def deliver_notifications(ids: list[int]) -> None:
-    # One task per sweep batch rather than per message; each delivery still
-    # claims its row, so a retry or a second worker sends nothing twice.
-    for pk in ids:
-        outbox.deliver(pk)
 
 
 @shared_task(ignore_result=True)

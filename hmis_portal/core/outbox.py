@@ -11,6 +11,7 @@ two workers, or a retry racing the first attempt, send a message once.
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -73,6 +74,58 @@ def _queue_delivery(notification_id: int) -> None:
     except Exception:  # noqa: BLE001 - any broker failure leaves the row pending
         log.warning("Broker unreachable; notification %s stays pending for the delivery job", notification_id,
                     exc_info=True)
+
+
+@dataclass(frozen=True)
+class Message:
+    recipient: object  # a User
+    subject: str
+    body: str
+    link: str
+    dedupe_key: str
+
+
+def notify_many(messages: Iterable[Message]) -> int:
+    """`notify` for a sweep's batch: one insert for many messages, each with a
+    dedupe key (unique in the outbox), so a re-run queues nothing twice.
+    Returns how many were new. Call inside the transaction that causes them."""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    stamp = timezone.now()
+    rows, keys = [], []
+    for message in messages:
+        email = message.recipient.email
+        if not email:
+            continue
+        key = f"{message.dedupe_key}:{email}"[:200]
+        full_link = f"{base}{message.link}" if message.link.startswith("/") else message.link
+        rows.append(Notification(
+            recipient=message.recipient, to_email=email, subject=message.subject[:200],
+            body=f"{message.body}\n\n{full_link}".rstrip() if full_link else message.body,
+            link=message.link, dedupe_key=key, created_at=stamp, next_attempt_at=stamp,
+        ))
+        keys.append(key)
+    if not rows:
+        return 0
+    # ignore_conflicts: a message with the same key (an earlier run, or a
+    # concurrent one) is kept as it is and not queued again.
+    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    new_ids = []
+    for start in range(0, len(keys), 500):
+        new_ids.extend(Notification.objects.filter(
+            dedupe_key__in=keys[start:start + 500], created_at=stamp, status=Notification.Status.PENDING
+        ).values_list("pk", flat=True))
+    if new_ids:
+        transaction.on_commit(lambda ids=tuple(new_ids): _queue_batch_delivery(ids))
+    return len(new_ids)
+
+
+def _queue_batch_delivery(ids) -> None:
+    from .tasks import deliver_notifications
+
+    try:
+        deliver_notifications.apply_async((list(ids),), retry=False)
+    except Exception:  # noqa: BLE001 - broker down: the periodic delivery job sends them later
+        log.warning("Broker unreachable; %s notifications stay pending for the delivery job", len(ids))
 
 
 def deliver(notification_id: int, *, now: dt.datetime | None = None) -> bool:
