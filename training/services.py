@@ -150,14 +150,31 @@ def certificate_submit(*, actor, course: Course, completed_on: dt.date, document
     return certificate
 
 
+def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
+    """Lock one upload awaiting review and move it to `to_status` (verified or
+    returned). A second click, or another staff member who got there first,
+    finds it no longer awaiting review: nothing changes."""
+    upload = queryset.select_for_update().get(pk=pk)
+    if upload.status != Review.SUBMITTED:
+        raise ValidationError(f"{upload} is {upload.get_status_display().lower()}; nothing changed.")
+    upload.status = to_status
+    upload.reason = reason
+    upload.reviewed_by, upload.reviewed_at = actor, timezone.now()
+    upload.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+    return upload
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Give a reason, so the person knows what to fix.")
+    return reason
+
+
 def certificate_verify(*, actor, certificate_id: int) -> Certificate:
     with transaction.atomic():
-        certificate = Certificate.objects.select_for_update().select_related("course", "user").get(pk=certificate_id)
-        if certificate.status != Review.SUBMITTED:
-            raise ValidationError(f"{certificate} is {certificate.get_status_display().lower()}; nothing changed.")
-        certificate.status = Review.VERIFIED
-        certificate.reviewed_by, certificate.reviewed_at = actor, timezone.now()
-        certificate.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        certificate = _review(Certificate.objects.select_related("course", "user"), certificate_id, actor=actor,
+                              to_status=Review.VERIFIED)
         Completion.objects.create(user=certificate.user, course=certificate.course,
                                   completed_on=certificate.completed_on, source=Completion.Source.CERTIFICATE,
                                   certificate=certificate, recorded_by=actor)
@@ -173,17 +190,10 @@ def certificate_verify(*, actor, certificate_id: int) -> Certificate:
 def certificate_return(*, actor, certificate_id: int, reason: str) -> Certificate:
     """Reject a certificate (wrong course, unreadable, …) with a reason the
     user can act on."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError("Give a reason, so the person knows what to fix.")
+    reason = _required_reason(reason)
     with transaction.atomic():
-        certificate = Certificate.objects.select_for_update().select_related("course", "user").get(pk=certificate_id)
-        if certificate.status != Review.SUBMITTED:
-            raise ValidationError(f"{certificate} is {certificate.get_status_display().lower()}; nothing changed.")
-        certificate.status = Review.RETURNED
-        certificate.reason = reason
-        certificate.reviewed_by, certificate.reviewed_at = actor, timezone.now()
-        certificate.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+        certificate = _review(Certificate.objects.select_related("course", "user"), certificate_id, actor=actor,
+                              to_status=Review.RETURNED, reason=reason)
         record_event(actor=actor, subject=certificate, verb="returned certificate", from_state=Review.SUBMITTED,
                      to_state=certificate.status, reason=reason)
         notify(recipients=[certificate.user], subject=f"Certificate returned: {certificate.course}",
@@ -217,12 +227,8 @@ def form_submit(*, actor, form: RequiredForm, document) -> FormSubmission:
 
 def form_verify(*, actor, submission_id: int) -> FormSubmission:
     with transaction.atomic():
-        submission = FormSubmission.objects.select_for_update().select_related("form", "user").get(pk=submission_id)
-        if submission.status != Review.SUBMITTED:
-            raise ValidationError(f"{submission} is {submission.get_status_display().lower()}; nothing changed.")
-        submission.status = Review.VERIFIED
-        submission.reviewed_by, submission.reviewed_at = actor, timezone.now()
-        submission.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        submission = _review(FormSubmission.objects.select_related("form", "user"), submission_id, actor=actor,
+                             to_status=Review.VERIFIED)
         record_event(actor=actor, subject=submission, verb="verified form", from_state=Review.SUBMITTED,
                      to_state=submission.status)
         notify(recipients=[submission.user], subject=f"{submission.form} verified",
@@ -232,17 +238,10 @@ def form_verify(*, actor, submission_id: int) -> FormSubmission:
 
 
 def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError("Give a reason, so the person knows what to fix.")
+    reason = _required_reason(reason)
     with transaction.atomic():
-        submission = FormSubmission.objects.select_for_update().select_related("form", "user").get(pk=submission_id)
-        if submission.status != Review.SUBMITTED:
-            raise ValidationError(f"{submission} is {submission.get_status_display().lower()}; nothing changed.")
-        submission.status = Review.RETURNED
-        submission.reason = reason
-        submission.reviewed_by, submission.reviewed_at = actor, timezone.now()
-        submission.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+        submission = _review(FormSubmission.objects.select_related("form", "user"), submission_id, actor=actor,
+                             to_status=Review.RETURNED, reason=reason)
         record_event(actor=actor, subject=submission, verb="returned form", from_state=Review.SUBMITTED,
                      to_state=submission.status, reason=reason)
         notify(recipients=[submission.user], subject=f"{submission.form} returned",
