@@ -1,11 +1,13 @@
-from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
 import secrets
 
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
+
+from hmis_portal.core.models import PolicyRow, day_list
 
 
 class UserManager(BaseUserManager):
@@ -127,7 +129,7 @@ class CoCGroup(models.TextChoices):
     SYSTEM_ADMIN = "CoC system admin", "CoC system administrators"
 
 
-class AccessPolicy(models.Model):
+class AccessPolicy(PolicyRow):
     """The CoC's numbers for user access and staying active (seed 000, seed 002).
 
     One row; CoC staff edit it in the admin. Loaded with LA's defaults.
@@ -176,18 +178,13 @@ class AccessPolicy(models.Model):
     def __str__(self):
         return "Access policy"
 
-    @classmethod
-    def current(cls) -> "AccessPolicy":
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
-
     @property
     def reminder_days(self) -> list[int]:
-        return _day_list(self.reminder_days_before, reverse=True)
+        return day_list(self.reminder_days_before, reverse=True)
 
     @property
     def login_reminder_days(self) -> list[int]:
-        return [day for day in _day_list(self.login_reminder_days_of_month) if 1 <= day <= 31]
+        return [day for day in day_list(self.login_reminder_days_of_month) if 1 <= day <= 31]
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -203,10 +200,6 @@ class AccessPolicy(models.Model):
             errors["retraining_after_days"] = "Retraining is required later than going Inactive."
         if errors:
             raise ValidationError(errors)
-
-
-def _day_list(text: str, reverse: bool = False) -> list[int]:
-    return sorted({int(part) for part in text.split(",") if part.strip().isdigit()}, reverse=reverse)
 
 
 def new_calendar_token() -> str:

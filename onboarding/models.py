@@ -5,15 +5,16 @@ State changes happen only in `onboarding.services`; reads in
 never stored, so it cannot drift from the agreement and programs it sums up.
 """
 
+import calendar
 import datetime as dt
 
-import calendar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from hmis_portal.core.documents import RandomName, private_storage
+from hmis_portal.core.models import PolicyRow, day_list
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -82,7 +83,7 @@ class OrganizationCESRole(models.Model):
         return f"{self.organization}: {self.role}"
 
 
-class OnboardingPolicy(models.Model):
+class OnboardingPolicy(PolicyRow):
     """The CoC's numbers for steps 1 and 2. One row; CoC staff edit it in the
     admin. LA's defaults: agreements have no term (seed 000 names none)."""
 
@@ -106,15 +107,9 @@ class OnboardingPolicy(models.Model):
     def __str__(self):
         return "Onboarding policy"
 
-    @classmethod
-    def current(cls) -> "OnboardingPolicy":
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
-
     @property
     def reminder_days(self) -> list[int]:
-        return sorted({int(part) for part in self.renewal_reminder_days.split(",") if part.strip().isdigit()},
-                      reverse=True)
+        return day_list(self.renewal_reminder_days, reverse=True)
 
     def expiry_for(self, executed_on: dt.date) -> dt.date | None:
         """The last day an agreement executed on `executed_on` is in force."""

@@ -19,6 +19,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from hmis_portal.core.models import PolicyRow
+
 
 class NeedStatus(models.Model):
     """A referral need status and its timeliness standard. Rows CoC staff edit;
@@ -106,7 +108,7 @@ class NeedStatus(models.Model):
         return f"Within {self.standard_days} {kind} day{'s' if self.standard_days != 1 else ''} {start}"
 
 
-class ReferralPolicy(models.Model):
+class ReferralPolicy(PolicyRow):
     """The CoC's numbers for referral timeliness. One row, edited in the admin."""
 
     escalation_margin_days = models.PositiveSmallIntegerField(
@@ -122,11 +124,6 @@ class ReferralPolicy(models.Model):
 
     def __str__(self):
         return "Referral policy"
-
-    @classmethod
-    def current(cls) -> "ReferralPolicy":
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
 
 
 class Referral(models.Model):

@@ -98,3 +98,22 @@ class Holiday(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.date:%a %b %-d, %Y})"
+
+
+class PolicyRow(models.Model):
+    """Base of the CoC's one-row policy tables (the numbers of seed 000/001/002
+    that CoC staff edit in the admin): the row is created with its defaults
+    the first time it is asked for."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def current(cls):
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+def day_list(text: str, *, reverse: bool = False) -> list[int]:
+    """Policy days written as "7,1": distinct whole numbers, sorted."""
+    return sorted({int(part) for part in text.split(",") if part.strip().isdigit()}, reverse=reverse)
