@@ -6,7 +6,7 @@ each) by set-based inserts (generate_series), about 5% of them crossing a
 threshold today (3% reach day 30, 1% day 90, 1% were reactivated yesterday
 and never logged in), then reports:
 
-- the sweep (`accounts.sweeps.run_inactivity_sweep`: batches of 1,000, row
+- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of 1,000, row
   locks, one audit event and its outbox messages per changed account): wall
   time, peak Python memory (tracemalloc, in a separate pass because tracing
   slows Python down) and the process's peak RSS;
@@ -158,7 +158,7 @@ def _plain_sql(at, today):
     """The same changes as the sweep, as a few set-based statements."""
     from django.contrib.contenttypes.models import ContentType
 
-    from accounts.models import AccessPolicy, HMISAccount
+    from hmis_access.models import AccessPolicy, HMISAccount
 
     policy = AccessPolicy.current()
     content_type = ContentType.objects.get_for_model(HMISAccount).pk
@@ -235,7 +235,7 @@ def _run(n: int) -> None:
     from django.core.management import call_command
     from django.db import transaction
 
-    from accounts.sweeps import run_inactivity_sweep
+    from hmis_access.sweeps import run_inactivity_sweep
     from hmis_portal.core.calendar import local_date, start_of_day
 
     print(f"Migrating a scratch database and creating {n:,} HMIS accounts…", flush=True)

@@ -46,7 +46,7 @@ JOBS = [
     # the end of the day" is judged on a finished day.
     Job(
         name="hmis-inactivity-sweep",
-        task="accounts.tasks.hmis_inactivity_sweep",
+        task="hmis_access.tasks.hmis_inactivity_sweep",
         minute="5",
         hour="0",
         description="HMIS accounts: Inactive after 30 days without login or no login on the day of reactivation; "
@@ -54,21 +54,21 @@ JOBS = [
     ),
     Job(
         name="hmis-inactivity-reminders",
-        task="accounts.tasks.hmis_inactivity_reminders",
+        task="hmis_access.tasks.hmis_inactivity_reminders",
         minute="0",
         hour="7",
         description="Remind users 7 and 1 days (policy) before their HMIS account goes Inactive.",
     ),
     Job(
         name="hmis-login-reminders",
-        task="accounts.tasks.hmis_login_reminders",
+        task="hmis_access.tasks.hmis_login_reminders",
         minute="5",
         hour="7",
         description="Login reminders on the 1st and 15th (policy) for users who opted in (seed 002).",
     ),
     Job(
         name="provisioning-deadlines",
-        task="accounts.tasks.sweep_provisioning_deadlines",
+        task="hmis_access.tasks.sweep_provisioning_deadlines",
         minute="0",
         hour="7",
         description="Flag HMIS access and reactivation requests due today; escalate overdue ones to provisioning "

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "accounts",
     "onboarding",
     "training",
+    "hmis_access",
     "referrals",
 ]
 

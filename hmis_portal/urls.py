@@ -14,6 +14,7 @@ admin.site.index_title = "CoC staff administration"
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("hmis_access.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("training/", include("training.urls")),
     path("referrals/", include("referrals.urls")),

@@ -3,7 +3,8 @@
 import factory
 from django.contrib.auth.models import Group
 
-from accounts.models import HMISAccount, Membership, Organization, User
+from accounts.models import Membership, Organization, User
+from hmis_access.models import HMISAccount
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -10,11 +10,11 @@ import importlib
 from django.apps import apps
 
 LOADERS = [
-    ("accounts.migrations.0002_coc_staff_groups", ["create_groups", "load_policy"]),
+    ("accounts.migrations.0002_coc_staff_groups", ["create_groups"]),
     ("onboarding.migrations.0002_default_program_types", ["load"]),
     ("training.migrations.0002_la_default_policy", ["load"]),
     ("accounts.migrations.0003_access_requests", ["grant_groups"]),
-    ("accounts.migrations.0003_hmis_account_activity", ["load_retraining_policy", "grant"]),
+    ("hmis_access.migrations.0002_policy_and_groups", ["load_policy", "grant_groups"]),
     ("onboarding.migrations.0004_ces_roles_policy_and_groups", ["load_roles_and_policy", "grant_groups"]),
     ("referrals.migrations.0002_default_need_statuses", ["load"]),
     ("referrals.migrations.0003_ces_team_permissions", ["grant_permissions"]),

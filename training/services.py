@@ -1,6 +1,6 @@
 """Every state change of training records and user forms (STYLE §2). Each
 change that can complete a checklist item re-evaluates the person's access
-requests (`accounts.services.refresh_for_user`) in the same transaction."""
+requests (the `training_record_changed` signal) in the same transaction."""
 
 import datetime as dt
 
@@ -17,12 +17,11 @@ from hmis_portal.core.outbox import notify
 
 from .models import (Certificate, Completion, Course, FormSubmission, Registration, RequiredForm, Review,
                      TrainingSession)
+from .signals import training_record_changed
 
 
 def _refresh(user, actor):
-    from accounts.services import refresh_for_user
-
-    refresh_for_user(user, actor=actor)
+    training_record_changed.send(sender=Completion, user=user, actor=actor)
 
 
 def _my_access():

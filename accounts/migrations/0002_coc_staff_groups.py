@@ -14,6 +14,8 @@ EVERY_GROUP_SEES = {
 }
 
 
+# The permissions on HMIS accounts and the access policy, granted here when
+# those models lived in accounts, are granted by hmis_access 0002.
 def create_groups(apps, schema_editor):
     grant(apps, {name: EVERY_GROUP_SEES for name in (IMPLEMENTATION, TRAINING, PROVISIONING, CES_TEAM, SYSTEM_ADMIN)})
     grant(
@@ -21,13 +23,9 @@ def create_groups(apps, schema_editor):
         {
             IMPLEMENTATION: {"accounts": ["add_organization", "change_organization", "add_membership",
                                           "change_membership", "delete_membership"]},
-            PROVISIONING: {"accounts": ["view_hmisaccount", "change_hmisaccount", "view_accesspolicy"]},
-            TRAINING: {"accounts": ["view_hmisaccount"]},
             SYSTEM_ADMIN: {
                 "accounts": ["add_user", "change_user", "add_organization", "change_organization",
-                             "add_membership", "change_membership", "delete_membership",
-                             "view_accesspolicy", "change_accesspolicy",
-                             "view_hmisaccount", "change_hmisaccount"],
+                             "add_membership", "change_membership", "delete_membership"],
                 "core": ["add_holiday", "change_holiday", "delete_holiday", "view_notification",
                          "change_notification"],
             },

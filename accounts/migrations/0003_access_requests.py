@@ -63,10 +63,11 @@ def grant_groups(apps, schema_editor):
                       + ["view_completion"])
     read_all = _perms(["view"], TRAINING_POLICY + TRAINING_RECORDS)
     grant(apps, {
-        "CoC training": {"training": training_staff, "accounts": ["view_accessrequest"]},
-        "CoC provisioning": {"training": read_all, "accounts": ["view_accessrequest", "change_accessrequest"]},
-        "CoC system admin": {"training": training_staff, "accounts": ["view_accessrequest", "change_accessrequest"]},
-        "CoC implementation": {"training": _perms(["view"], TRAINING_POLICY), "accounts": ["view_accessrequest"]},
+        # Access-request permissions: hmis_access 0002.
+        "CoC training": {"training": training_staff},
+        "CoC provisioning": {"training": read_all},
+        "CoC system admin": {"training": training_staff},
+        "CoC implementation": {"training": _perms(["view"], TRAINING_POLICY)},
     })
 
 

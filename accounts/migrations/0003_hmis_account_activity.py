@@ -9,7 +9,12 @@ from django.conf import settings
 from django.db import migrations, models
 from django.utils import timezone
 
-import accounts.models
+
+
+def new_calendar_token():
+    # Was accounts.models.new_calendar_token; HMIS accounts now live in the
+    # hmis_access app, and a migration of accounts imports nothing above it.
+    return secrets.token_urlsafe(24)
 
 
 def fill_clocks(apps, schema_editor):
@@ -34,16 +39,6 @@ def load_retraining_policy(apps, schema_editor):
     )
     policy, _ = AccessPolicy.objects.get_or_create(pk=1)
     policy.retraining_courses.add(course)
-
-
-def grant(apps, schema_editor):
-    from accounts.groups import grant as grant_permissions
-
-    grant_permissions(apps, {
-        "CoC provisioning": {"accounts": ["view_reactivationrequest", "change_reactivationrequest"]},
-        "CoC system admin": {"accounts": ["view_reactivationrequest", "change_reactivationrequest"]},
-        "CoC training": {"accounts": ["view_reactivationrequest"]},
-    })
 
 
 class Migration(migrations.Migration):
@@ -97,7 +92,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="hmisaccount",
             name="calendar_token",
-            field=models.CharField(default=accounts.models.new_calendar_token, editable=False, max_length=64, unique=True),
+            field=models.CharField(default=new_calendar_token, editable=False, max_length=64, unique=True),
         ),
         migrations.AddField(
             model_name="hmisaccount",
@@ -196,5 +191,4 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(load_retraining_policy, migrations.RunPython.noop),
-        migrations.RunPython(grant, migrations.RunPython.noop),
     ]

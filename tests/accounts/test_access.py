@@ -50,8 +50,8 @@ def test_inactive_people_see_nothing(organization):
 
 
 @pytest.mark.parametrize("group, can, cannot", [
-    (CoCGroup.IMPLEMENTATION, "accounts.change_organization", "accounts.change_accesspolicy"),
-    (CoCGroup.PROVISIONING, "accounts.change_hmisaccount", "accounts.change_organization"),
+    (CoCGroup.IMPLEMENTATION, "accounts.change_organization", "hmis_access.change_accesspolicy"),
+    (CoCGroup.PROVISIONING, "hmis_access.change_hmisaccount", "accounts.change_organization"),
     (CoCGroup.SYSTEM_ADMIN, "core.add_holiday", "core.delete_auditevent"),
     (CoCGroup.CES_TEAM, "accounts.view_organization", "accounts.change_user"),
     (CoCGroup.TRAINING, "accounts.view_user", "accounts.change_user"),

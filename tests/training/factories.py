@@ -5,7 +5,7 @@ import datetime as dt
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from accounts.services import access_request_create
+from hmis_access.services import access_request_create
 from tests.factories import MembershipFactory
 
 PDF = b"%PDF-1.4\n% test\n"
@@ -52,7 +52,7 @@ def manager_of(organization):
 
 def identify(organization, *, role_codes=("housing-navigator",), programs=(), email=None, new_user=True,
              actor=None, name="Robin Example"):
-    from accounts.models import AccessRequest
+    from hmis_access.models import AccessRequest
 
     count = AccessRequest.objects.count()
     return access_request_create(
@@ -81,7 +81,7 @@ def complete(user, *course_codes):
 def finish_everything(access_request, staff):
     """Complete every course and verify every form of a request's checklist,
     through the services (so readiness is re-evaluated as in real use)."""
-    from accounts.checklist import build_checklist
+    from hmis_access.checklist import build_checklist
     from training import services
     from training.models import Certificate
 

@@ -105,7 +105,7 @@ def test_a_verified_certificate_completes_the_course_and_what_it_covers(organiza
     certificate = services.certificate_submit(actor=request.user, course=Course.objects.get(code="hmis-509-full"),
                                               completed_on=dt.date(2026, 10, 1), document=pdf())
     services.certificate_verify(actor=trainer, certificate_id=certificate.pk)
-    from accounts.checklist import build_checklist
+    from hmis_access.checklist import build_checklist
 
     item = next(i for i in build_checklist(request).items if i.kind == "course" and "509" in i.label)
     assert item.label.startswith("HMIS 509 first half") and item.done

@@ -1,0 +1,351 @@
+"""Services for HMIS account activity (seed 002, SPEC §3.5): recording HMIS
+logins, reactivation requests and their processing, retraining, and the
+user's reminder settings. Every state change here is one function that locks
+its row, checks the transition, writes an audit event and queues its
+notifications in the same transaction (STYLE §2). The daily sweeps are in
+`hmis_access.sweeps`.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from hmis_portal.core.audit import record_event
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.outbox import notify
+
+from accounts.models import CoCGroup, Membership, Persona, User
+from .models import AccessPolicy, HMISAccount, ReactivationRequest
+
+LOGIN_BATCH_SIZE = 1000
+
+
+# ---------------------------------------------------------------- helpers
+
+def agency_administrators(organization_id: int) -> list[User]:
+    return [m.user for m in Membership.objects.filter(
+        organization_id=organization_id, persona=Persona.AGENCY_ADMINISTRATOR, user__is_active=True
+    ).select_related("user")]
+
+
+def provisioning_staff() -> list[User]:
+    from .services import coc_group_members
+
+    return list(coc_group_members(CoCGroup.PROVISIONING))
+
+
+def provisioning_deadline(ready_at: dt.datetime) -> dt.date:
+    """The same deadline as a new user's access: within the policy's business
+    days of becoming ready (seed 000: "Obtain access in three (3) business
+    days"), from the shared provisioning machinery."""
+    from .services import provisioning_due_date
+
+    return provisioning_due_date(ready_at)
+
+
+def days_since(day: dt.date | None, today: dt.date) -> int | None:
+    return None if day is None else (today - day).days
+
+
+def inactive_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+    """The local date the sweep makes this Active account Inactive if nobody
+    logs in before then (None when already Inactive)."""
+    if account.status != HMISAccount.Status.ACTIVE:
+        return None
+    if account.must_log_in_by is not None:
+        return account.must_log_in_by + dt.timedelta(days=1)
+    return account.inactivity_counted_from + dt.timedelta(days=policy.inactive_after_days)
+
+
+def retraining_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+    if account.retraining_required:
+        return None
+    return account.retraining_counted_from + dt.timedelta(days=policy.retraining_after_days)
+
+
+# ---------------------------------------------------------------- logins
+
+@dataclass
+class LoginResult:
+    updated: int = 0
+    unchanged: int = 0
+
+    def summary(self) -> str:
+        return f"{self.updated} account(s) updated, {self.unchanged} already had that login or a later one"
+
+
+def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = LOGIN_BATCH_SIZE,
+                       progress: Callable[[int], None] | None = None) -> LoginResult:
+    """Apply `logins` ({HMIS username: last login moment}) in batches.
+
+    Set-based: one locking select and one bulk update per batch, whatever its
+    size. Idempotent and monotonic: a login that is not later than the one
+    recorded changes nothing, so re-importing a file (or an older file) never
+    moves a last login backwards. Unknown usernames are the caller's to
+    report; they are ignored here.
+    """
+    result = LoginResult()
+    usernames = sorted(logins)
+    fields = ["last_hmis_login_at", "inactivity_counted_from", "retraining_counted_from", "must_log_in_by"]
+    for start in range(0, len(usernames), batch_size):
+        chunk = usernames[start:start + batch_size]
+        with transaction.atomic():
+            # Locked in primary-key order, like the sweep, so an import and a
+            # sweep running at once never deadlock; the sweep re-checks its
+            # condition after waiting and skips an account that just logged in.
+            accounts = list(
+                HMISAccount.objects.select_for_update().filter(hmis_username__in=chunk).order_by("pk")
+                .only("pk", "hmis_username", *fields, "reactivated_at")
+            )
+            changed = []
+            for account in accounts:
+                moment = logins[account.hmis_username]
+                if account.last_hmis_login_at is not None and moment <= account.last_hmis_login_at:
+                    result.unchanged += 1
+                    continue
+                day = local_date(moment)
+                account.last_hmis_login_at = moment
+                account.inactivity_counted_from = max(account.inactivity_counted_from, day)
+                account.retraining_counted_from = max(account.retraining_counted_from, day)
+                if account.must_log_in_by is not None and (account.reactivated_at is None
+                                                           or moment >= account.reactivated_at):
+                    # Logged in after reactivation: the same-day rule is met (seed 002).
+                    account.must_log_in_by = None
+                changed.append(account)
+            HMISAccount.objects.bulk_update(changed, fields, batch_size=batch_size)
+            result.updated += len(changed)
+        if progress:
+            progress(len(chunk))
+    return result
+
+
+# ---------------------------------------------------------------- reactivation
+
+def may_request_reactivation(user, account: HMISAccount) -> bool:
+    if not user.is_authenticated:
+        return False
+    if account.user_id == user.pk:
+        return True
+    return Membership.objects.filter(user=user, organization_id=account.organization_id,
+                                     persona=Persona.AGENCY_ADMINISTRATOR).exists()
+
+
+def reactivation_request_create(*, actor: User, account: HMISAccount, note: str = "",
+                                at: dt.datetime | None = None) -> ReactivationRequest:
+    """The agency administrator (or the user) asks for an Inactive account to
+    be made Active again. A second request while one is open returns the
+    open one (double submit, or the user and the administrator at once)."""
+    at = at or timezone.now()
+    if not may_request_reactivation(actor, account):
+        raise PermissionDenied("Only the account's user or the agency's Agency Administrator may request reactivation.")
+    policy = AccessPolicy.current()
+    with transaction.atomic():
+        account = HMISAccount.objects.select_for_update().select_related("user").get(pk=account.pk)
+        existing = account.reactivation_requests.filter(status__in=ReactivationRequest.OPEN).first()
+        if existing is not None:
+            return existing
+        if account.status != HMISAccount.Status.INACTIVE:
+            raise ValidationError("This HMIS account is Active; there is nothing to reactivate.")
+        waiting = account.retraining_required
+        request = ReactivationRequest(
+            account=account, user=account.user, organization_id=account.organization_id, requested_by=actor, requested_at=at, note=note.strip(),
+            status=(ReactivationRequest.Status.WAITING_FOR_RETRAINING if waiting
+                    else ReactivationRequest.Status.READY),
+        )
+        if not waiting:
+            request.ready_at = at
+            request.provisioning_due_on = provisioning_deadline(at)
+        request.full_clean()
+        try:
+            with transaction.atomic():
+                request.save()
+        except IntegrityError:
+            # The one-open-request constraint: someone else's request won.
+            return account.reactivation_requests.get(status__in=ReactivationRequest.OPEN)
+        record_event(actor=actor, subject=request, verb="requested reactivation", to_state=request.get_status_display(),
+                     reason=request.note)
+        record_event(actor=actor, subject=account, verb="reactivation requested", reason=request.note)
+        link = reverse("hmis-account-status")
+        if waiting:
+            notify(recipients=[account.user, *agency_administrators(account.organization_id)],
+                   subject="HMIS reactivation waits for retraining",
+                   body=(f"The HMIS account {account.hmis_username} has had no login for "
+                         f"{policy.retraining_after_days} days or more, so the HMIS Basic Navigation Training Series "
+                         "must be retaken before it can be reactivated (seed 002). The request goes to provisioning "
+                         "staff as soon as the retraining is complete."),
+                   link=link)
+        else:
+            _tell_provisioning_ready(request)
+            notify(recipients=[account.user], subject="Reactivation of your HMIS account was requested",
+                   body=(f"Provisioning staff will reactivate {account.hmis_username} by the end of "
+                         f"{request.provisioning_due_on:%A, %B %-d}. After reactivation you must log in to HMIS the same day, "
+                         "or the account goes Inactive again at midnight."),
+                   link=link)
+    return request
+
+
+def _tell_provisioning_ready(request: ReactivationRequest) -> None:
+    notify(recipients=provisioning_staff(), subject=f"Reactivate HMIS account {request.account.hmis_username}",
+           body=(f"A reactivation request for {request.account.hmis_username} ({request.account.organization}) is "
+                 f"ready. Due by the end of {request.provisioning_due_on:%A, %B %-d}."),
+           link=reverse("hmis-accounts-dashboard"))
+
+
+def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.datetime | None = None
+                                   ) -> HMISAccount:
+    """CoC training staff record that the user retook the HMIS Basic Navigation
+    Training Series; an open request waiting for it joins the provisioning
+    queue with its deadline counted from now."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        account = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        if not account.retraining_required:
+            return account  # already recorded (double submit) or never required
+        account.retraining_required = False
+        account.retraining_required_on = None
+        account.retraining_counted_from = max(account.retraining_counted_from, local_date(at))
+        account.save(update_fields=["retraining_required", "retraining_required_on", "retraining_counted_from"])
+        record_event(actor=actor, subject=account, verb="retraining completed", from_state="Retraining required",
+                     to_state="Retrained")
+        request = (ReactivationRequest.objects.select_for_update()
+                   .filter(account=account, status=ReactivationRequest.Status.WAITING_FOR_RETRAINING).first())
+        if request is not None:
+            request.status = ReactivationRequest.Status.READY
+            request.ready_at = at
+            request.provisioning_due_on = provisioning_deadline(at)
+            request.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            record_event(actor=actor, subject=request, verb="retraining completed",
+                         from_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label,
+                         to_state=ReactivationRequest.Status.READY.label)
+            request.account = account
+            _tell_provisioning_ready(request)
+    return account
+
+
+def retraining_progress(account: HMISAccount) -> list[tuple]:
+    """(course, completed on) for each assigned retraining course; the date is
+    None until the user completes it on or after retraining became required."""
+    from training.models import Completion
+
+    courses = list(account.retraining_courses.all())
+    if not courses:
+        return []
+    since = account.retraining_required_on or dt.date.min
+    done = {}
+    for course_id, completed_on in Completion.objects.filter(
+        user_id=account.user_id, course__in=courses, completed_on__gte=since
+    ).values_list("course_id", "completed_on"):
+        done[course_id] = max(done.get(course_id, completed_on), completed_on)
+    return [(course, done.get(course.pk)) for course in courses]
+
+
+def retraining_refresh(user, *, actor=None) -> None:
+    """Called whenever a training completion is recorded for `user`
+    (`hmis_access.services.refresh_for_user`): once every assigned retraining
+    course is done, the retraining is recorded and a waiting reactivation
+    joins the provisioning queue."""
+    account = HMISAccount.objects.filter(user=user, retraining_required=True).first()
+    if account is None:
+        return
+    progress = retraining_progress(account)
+    if progress and all(completed_on is not None for _, completed_on in progress):
+        hmis_account_record_retraining(actor=actor, account=account)
+
+
+def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRequest,
+                            at: dt.datetime | None = None) -> ReactivationRequest:
+    """Provisioning staff make the account Active again. Under the retraining
+    limit directly; over it only once the retraining is recorded (seed 002).
+    The user must then log in by the end of the day (policy), or the sweep at
+    midnight makes the account Inactive again, and is told so now."""
+    at = at or timezone.now()
+    policy = AccessPolicy.current()
+    with transaction.atomic():
+        # Account first, then request: the same order as every other writer.
+        account = HMISAccount.objects.select_for_update().get(pk=reactivation_request.account_id)
+        request = ReactivationRequest.objects.select_for_update().get(pk=reactivation_request.pk)
+        if request.status == ReactivationRequest.Status.REACTIVATED:
+            return request  # a double submit: already done
+        if request.status != ReactivationRequest.Status.READY:
+            raise ValidationError(f"This request is {request.get_status_display().lower()}; only a request ready "
+                                  "for provisioning can be reactivated.")
+        if account.retraining_required:
+            raise ValidationError("The user must retake the HMIS Basic Navigation Training Series before "
+                                  "reactivation (no login for 90 days or more).")
+        if account.status != HMISAccount.Status.INACTIVE:
+            raise ValidationError("This HMIS account is already Active.")
+        today = local_date(at)
+        must_log_in_by = today + dt.timedelta(days=policy.reactivation_login_days)
+        account.status = HMISAccount.Status.ACTIVE
+        account.reactivated_at = at
+        account.must_log_in_by = must_log_in_by
+        account.inactivity_counted_from = max(account.inactivity_counted_from, today)
+        account.inactive_since = None
+        account.inactive_reason = ""
+        account.save(update_fields=["status", "reactivated_at", "must_log_in_by", "inactivity_counted_from",
+                                    "inactive_since", "inactive_reason"])
+        request.status = ReactivationRequest.Status.REACTIVATED
+        request.provisioned_by = actor
+        request.provisioned_at = at
+        request.save(update_fields=["status", "provisioned_by", "provisioned_at"])
+        deadline = ("by midnight tonight" if must_log_in_by == today
+                    else f"by the end of {must_log_in_by:%A, %B %-d}")
+        record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
+                     reason=f"Must log in to HMIS {deadline}.")
+        record_event(actor=actor, subject=request, verb="reactivated",
+                     from_state=ReactivationRequest.Status.READY.label,
+                     to_state=ReactivationRequest.Status.REACTIVATED.label)
+        user = User.objects.get(pk=account.user_id)
+        notify(recipients=[user, request.requested_by],
+               subject="Your HMIS account is Active again — log in today",
+               body=(f"The HMIS account {account.hmis_username} has been reactivated. Log in to HMIS {deadline}: "
+                     "if there is no login by then, the account is made Inactive again at midnight (seed 002)."),
+               link=reverse("hmis-account-status"))
+    return request
+
+
+def reactivation_request_decline(*, actor: User, reactivation_request: ReactivationRequest, reason: str,
+                                 at: dt.datetime | None = None) -> ReactivationRequest:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Say why the request is declined; the agency sees the reason.")
+    with transaction.atomic():
+        request = ReactivationRequest.objects.select_for_update().select_related("account").get(
+            pk=reactivation_request.pk)
+        if request.status == ReactivationRequest.Status.DECLINED:
+            return request
+        if not request.is_open:
+            raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
+        previous = request.get_status_display()
+        request.status = ReactivationRequest.Status.DECLINED
+        request.declined_by = actor
+        request.declined_at = at or timezone.now()
+        request.decline_reason = reason
+        request.provisioning_due_on = None  # out of the provisioning queue and its deadline sweep
+        request.save(update_fields=["status", "declined_by", "declined_at", "decline_reason", "provisioning_due_on"])
+        record_event(actor=actor, subject=request, verb="declined", from_state=previous,
+                     to_state=request.get_status_display(), reason=reason)
+        notify(recipients=[request.requested_by, request.account.user],
+               subject=f"Reactivation of {request.account.hmis_username} was declined",
+               body=f"Reason: {reason}", link=reverse("hmis-account-status"))
+    return request
+
+
+# ---------------------------------------------------------------- the user's settings
+
+def hmis_account_set_login_reminders(*, actor: User, account: HMISAccount, enabled: bool) -> HMISAccount:
+    if account.user_id != actor.pk:
+        raise PermissionDenied("Only the account's user chooses their reminders.")
+    with transaction.atomic():
+        account = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        if account.login_reminders == enabled:
+            return account
+        account.login_reminders = enabled
+        account.save(update_fields=["login_reminders"])
+        record_event(actor=actor, subject=account, verb="login reminders turned " + ("on" if enabled else "off"))
+    return account

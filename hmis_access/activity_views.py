@@ -1,0 +1,165 @@
+"""Portal pages for HMIS account activity (seed 002, SPEC §3.5): the user's
+own account, the agency's accounts at risk, CoC staff's overview, and the
+reactivation and retraining actions. Views parse and call a service."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from hmis_portal.core.audit import events_for
+from hmis_portal.core.calendar import local_date
+
+from . import activity, selectors
+from accounts.access import access_organization, has_persona, in_coc_group
+from accounts.models import Persona
+from .ics import login_calendar
+from .models import AccessPolicy, HMISAccount, ReactivationRequest
+
+STAFF_GROUPS = (*selectors.PROVISIONING_GROUPS, *selectors.RETRAINING_GROUPS)
+
+
+@login_required
+@require_GET
+def hmis_account_status(request):
+    """The user's own HMIS account: status and days since the last login."""
+    account = selectors.own_hmis_account(request.user)
+    context = {"account": account}
+    if account is not None:
+        policy = AccessPolicy.current()
+        context.update(
+            policy=policy,
+            activity=selectors.account_activity(account, policy, local_date(), selectors.open_request_for(account)),
+            feed_url=request.build_absolute_uri(
+                reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})),
+            events=events_for(account)[:20],
+        )
+    return render(request, "hmis_access/hmis_account_status.html", context)
+
+
+@login_required
+@require_POST
+def hmis_account_reminders(request):
+    account = selectors.own_hmis_account(request.user)
+    if account is None:
+        raise Http404("You have no HMIS account.")
+    enabled = request.POST.get("login_reminders") == "on"
+    activity.hmis_account_set_login_reminders(actor=request.user, account=account, enabled=enabled)
+    messages.success(request, "Login reminders are on." if enabled else "Login reminders are off.")
+    return redirect("hmis-account-status")
+
+
+def _calendar_response(account: HMISAccount) -> HttpResponse:
+    response = HttpResponse(login_calendar(account, today=local_date()), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="hmis-login-reminders.ics"'
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def hmis_account_calendar(request):
+    account = selectors.own_hmis_account(request.user)
+    if account is None:
+        raise Http404("You have no HMIS account.")
+    return _calendar_response(account)
+
+
+@require_GET
+def hmis_account_calendar_feed(request, token):
+    """The subscription URL a calendar app polls without signing in: the
+    unguessable token is the credential, and it reveals only the reminder
+    dates of one account."""
+    account = get_object_or_404(HMISAccount, calendar_token=token)
+    return _calendar_response(account)
+
+
+@login_required
+@require_POST
+def hmis_account_request_reactivation(request, pk):
+    account = selectors.access_hmis_account_for_reactivation(request.user, pk)
+    try:
+        reactivation = activity.reactivation_request_create(actor=request.user, account=account,
+                                                            note=request.POST.get("note", "")[:2000])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if reactivation.status == ReactivationRequest.Status.READY:
+            messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
+                                      f"process it by the end of {reactivation.provisioning_due_on:%A, %B %-d}.")
+        else:
+            messages.info(request, f"Reactivation of {account.hmis_username} requested. The HMIS Basic Navigation "
+                                   "Training Series must be retaken first; the request then goes to provisioning.")
+    if account.user_id == request.user.pk:
+        return redirect("hmis-account-status")
+    return redirect("agency-hmis-accounts", slug=account.organization.slug)
+
+
+@login_required
+@require_GET
+def agency_hmis_accounts(request, slug):
+    """The agency's HMIS accounts: Inactive ones and those at risk first."""
+    organization = access_organization(request.user, slug, personas=selectors.AGENCY_ACCOUNT_VIEWERS)
+    rows = selectors.agency_accounts(organization, today=local_date())
+    return render(request, "hmis_access/agency_hmis_accounts.html", {
+        "organization": organization,
+        "rows": rows,
+        "policy": AccessPolicy.current(),
+        "can_request": has_persona(request.user, organization, [Persona.AGENCY_ADMINISTRATOR]),
+        "at_risk_count": sum(1 for row in rows if row.at_risk),
+    })
+
+
+@login_required
+@require_GET
+def hmis_accounts_dashboard(request):
+    """CoC staff: counts by status and the accounts to act on."""
+    if not in_coc_group(request.user, *STAFF_GROUPS):
+        raise PermissionDenied("This page is for CoC provisioning and training staff.")
+    today = local_date()
+    return render(request, "hmis_access/hmis_accounts_dashboard.html", {
+        "overview": selectors.staff_overview(request.user, today=today),
+        "today": today,
+        "can_reactivate": in_coc_group(request.user, *selectors.PROVISIONING_GROUPS),
+        "can_record_retraining": in_coc_group(request.user, *selectors.RETRAINING_GROUPS),
+    })
+
+
+@login_required
+@require_POST
+def reactivation_reactivate(request, pk):
+    reactivation = selectors.access_reactivation_request(request.user, pk)
+    try:
+        activity.hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{reactivation.account.hmis_username} is Active again; the user was told to log "
+                                  "in today.")
+    return redirect("hmis-accounts-dashboard")
+
+
+@login_required
+@require_POST
+def reactivation_decline(request, pk):
+    reactivation = selectors.access_reactivation_request(request.user, pk)
+    try:
+        activity.reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
+                                              reason=request.POST.get("reason", "")[:2000])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The reactivation of {reactivation.account.hmis_username} was declined.")
+    return redirect("hmis-accounts-dashboard")
+
+
+@login_required
+@require_POST
+def hmis_account_retraining_complete(request, pk):
+    account = selectors.access_hmis_account_for_retraining(request.user, pk)
+    activity.hmis_account_record_retraining(actor=request.user, account=account)
+    messages.success(request, f"Retraining recorded for {account.hmis_username}.")
+    return redirect("hmis-accounts-dashboard")

@@ -1,0 +1,45 @@
+"""Home-page tasks for HMIS account activity (seed 002). Reactivations to
+process reach provisioning staff through the shared provisioning queue
+(`hmis_access.work`)."""
+
+import datetime as dt
+
+from django.urls import reverse
+
+from accounts.access import organizations_where
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.work import OpenTask
+
+from . import selectors
+from .models import AccessPolicy, HMISAccount
+
+
+def open_tasks(user) -> list[OpenTask]:
+    if not user.is_authenticated:
+        return []
+    tasks = []
+    today = local_date()
+    policy = AccessPolicy.current()
+    account = selectors.own_hmis_account(user)
+    if account is not None:
+        activity = selectors.account_activity(account, policy, today)
+        url = reverse("hmis-account-status")
+        if account.status == HMISAccount.Status.INACTIVE:
+            tasks.append(OpenTask("Your HMIS account is Inactive", url, section="HMIS account",
+                                  detail="Request reactivation, or see where your request stands."))
+        elif account.must_log_in_by is not None:
+            tasks.append(OpenTask("Log in to HMIS today to keep your reactivated account", url,
+                                  section="HMIS account", due=account.must_log_in_by))
+        elif activity.at_risk and activity.inactive_on:
+            tasks.append(OpenTask("Log in to HMIS to stay Active", url, section="HMIS account",
+                                  due=activity.inactive_on - dt.timedelta(days=1)))
+    for organization in organizations_where(user, selectors.AGENCY_ACCOUNT_VIEWERS):
+        rows = selectors.agency_accounts(organization, today=today)
+        at_risk = sum(1 for row in rows if row.at_risk)
+        inactive = sum(1 for row in rows if row.account.status == HMISAccount.Status.INACTIVE
+                       and row.open_request is None)
+        if at_risk or inactive:
+            tasks.append(OpenTask(f"HMIS accounts at {organization}: {at_risk} at risk, {inactive} Inactive",
+                                  reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}),
+                                  section="HMIS accounts"))
+    return tasks

@@ -1,0 +1,240 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from hmis_portal.core.admin import AuditTimelineInline
+
+from .activity import hmis_account_reactivate, reactivation_request_decline, record_hmis_logins
+from .checklist import build_checklist
+from .logins import read_login_report
+from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
+from .services import access_request_grant
+
+
+@admin.register(AccessPolicy)
+class AccessPolicyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return not AccessPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LoginReportForm(forms.Form):
+    report = forms.FileField(label="HMIS login report (CSV)",
+                             help_text="Columns: HMIS username, last login time. Times without a zone are the CoC's.")
+    apply_good_rows = forms.BooleanField(
+        required=False, label="If some rows are bad, apply the good rows anyway",
+        help_text="Otherwise nothing is applied while any row is bad.")
+
+
+@admin.register(HMISAccount)
+class HMISAccountAdmin(admin.ModelAdmin):
+    change_list_template = "hmis_access/admin/hmisaccount_change_list.html"
+    list_display = ("hmis_username", "user", "organization", "hmis_role", "status", "retraining_required",
+                    "last_hmis_login_at", "inactivity_counted_from", "must_log_in_by")
+    list_filter = ("status", "retraining_required", "login_reminders", "hmis_role", "organization")
+    search_fields = ("hmis_username", "user__email", "user__full_name", "organization__name")
+    list_select_related = ("user", "organization")
+    autocomplete_fields = ("user", "organization")
+    # Status and the clocks change only through the services (sweeps, login
+    # import, reactivation), each audited; the admin shows them.
+    readonly_fields = ("status", "last_hmis_login_at", "inactivity_counted_from", "retraining_counted_from",
+                       "must_log_in_by", "reactivated_at", "inactive_since", "inactive_reason",
+                       "retraining_required", "retraining_required_on")
+    exclude = ("login_reminders",)
+    inlines = [AuditTimelineInline]
+
+    def get_urls(self):
+        return [
+            path("import-logins/", self.admin_site.admin_view(self.import_logins_view),
+                 name="hmis_access_hmisaccount_import_logins"),
+            *super().get_urls(),
+        ]
+
+    def import_logins_view(self, request):
+        """Upload the HMIS login report: check the whole file, list bad rows by
+        line, and apply nothing unless every row is good or the person chose to
+        apply the good ones."""
+
+
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        report = None
+        form = LoginReportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["report"]
+            try:
+                text = upload.read().decode("utf-8-sig")
+                report = read_login_report(text.splitlines())
+            except UnicodeDecodeError:
+                form.add_error("report", "This is not a UTF-8 text (CSV) file. Export the report as CSV.")
+            except ValidationError as exc:
+                form.add_error("report", exc)
+            else:
+                if report.bad_rows and not form.cleaned_data["apply_good_rows"]:
+                    messages.error(request, f"{len(report.bad_rows)} bad row(s) of {report.rows}: nothing was "
+                                            "applied. Fix the file, or tick “apply the good rows anyway”.")
+                else:
+                    result = record_hmis_logins(report.logins)
+                    skipped = f"; {len(report.bad_rows)} bad row(s) skipped" if report.bad_rows else ""
+                    messages.success(request, f"{report.rows} row(s) read: {result.summary()}{skipped}.")
+                    if not report.bad_rows:
+                        return redirect("admin:hmis_access_hmisaccount_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload the HMIS login report",
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "hmis_access/admin/import_logins.html", context)
+
+
+@admin.register(ReactivationRequest)
+class ReactivationRequestAdmin(admin.ModelAdmin):
+    """Reactivations reach provisioning staff through the provisioning queue,
+    whose links open this page; the buttons call the same services as the
+    portal's HMIS accounts page."""
+
+    change_form_template = "hmis_access/admin/reactivationrequest_change_form.html"
+    list_display = ("account", "organization", "status", "requested_by", "requested_at", "provisioning_due_on",
+                    "provisioned_by")
+    list_filter = ("status",)
+    search_fields = ("account__hmis_username", "user__email", "user__full_name", "organization__name")
+    list_select_related = ("account", "organization", "requested_by", "provisioned_by")
+    readonly_fields = [f.name for f in ReactivationRequest._meta.fields]
+    actions = ["reactivate"]
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request):
+        return False  # asked for in the portal by the agency or the user
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/process/", self.admin_site.admin_view(self.process_view),
+                 name="hmis_access_reactivationrequest_process"),
+            *super().get_urls(),
+        ]
+
+    def process_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        reactivation = get_object_or_404(ReactivationRequest, pk=pk)
+        try:
+            if request.POST.get("decision") == "decline":
+                reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
+                                             reason=request.POST.get("reason", ""))
+                self.message_user(request, "Declined; the agency and the user have been told.", messages.SUCCESS)
+            else:
+                hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
+                self.message_user(request, f"{reactivation.account} is Active again; the user was told to log in "
+                                           "today.", messages.SUCCESS)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        return redirect("admin:hmis_access_reactivationrequest_change", pk)
+
+    @admin.action(description="Reactivate the selected accounts", permissions=["change"])
+    def reactivate(self, request, queryset):
+        done = 0
+        for reactivation in queryset.order_by("account_id"):
+            try:
+                hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
+                done += 1
+            except ValidationError as exc:
+                messages.error(request, f"{reactivation.account}: {' '.join(exc.messages)}")
+        if done:
+            messages.success(request, f"{done} account(s) reactivated; each user was told to log in today.")
+
+
+# --- access requests: the provisioning staff's side ------------------------
+
+class GrantForm(forms.Form):
+    hmis_username = forms.CharField(label="HMIS username", max_length=150)
+    hmis_role = forms.CharField(label="HMIS role", max_length=80,
+                                help_text="The highest-ranked of the user's CES roles, unless you have a reason.")
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = ("user", "organization", "status", "provisioning_due_on", "ready_at", "provisioned_at")
+    list_filter = ("status", "organization")
+    search_fields = ("user__email", "user__full_name", "organization__name", "hmis_username")
+    list_select_related = ("user", "organization")
+    ordering = ("provisioning_due_on", "-created_at")
+    fields = ("user", "organization", "new_hmis_user", "status", "checklist", "grant", "ready_at",
+              "provisioning_due_on", "provisioned_at", "provisioned_by", "hmis_username", "hmis_role",
+              "requested_by", "created_at")
+    readonly_fields = fields
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="checklist")
+    def checklist(self, obj):
+        result = build_checklist(obj)
+        rows = format_html_join(
+            "", "<li>{} {} — {}</li>",
+            (("✔" if item.done else "✘", item.label, item.status) for item in result.items),
+        )
+        return format_html("<ul>{}</ul><p>HMIS role to provision: <strong>{}</strong></p>", rows,
+                           result.hmis_role or "—")
+
+    @admin.display(description="grant access")
+    def grant(self, obj):
+        if obj.status != AccessRequest.Status.READY:
+            return "Only a request that is ready for provisioning can be granted."
+        return format_html('<a class="button" href="{}">Grant HMIS access</a>',
+                           reverse("admin:hmis_access_accessrequest_grant", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/grant/", self.admin_site.admin_view(self.grant_view), name="hmis_access_accessrequest_grant"),
+            *super().get_urls(),
+        ]
+
+    def grant_view(self, request, pk):
+        if not request.user.has_perm("hmis_access.change_accessrequest"):
+            raise PermissionDenied
+        access_request = get_object_or_404(AccessRequest.objects.select_related("user", "organization"), pk=pk)
+        checklist = build_checklist(access_request)
+        change_url = reverse("admin:hmis_access_accessrequest_change", args=[pk])
+        if request.method == "POST":
+            form = GrantForm(request.POST)
+            if form.is_valid():
+                try:
+                    access_request_grant(actor=request.user, access_request_id=pk, **form.cleaned_data)
+                except ValidationError as exc:
+                    self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                else:
+                    self.message_user(request, f"HMIS access granted to {access_request.user}; the user and the "
+                                               "agency have been told.", messages.SUCCESS)
+                    return redirect(change_url)
+        else:
+            username = access_request.user.email.split("@")[0]
+            form = GrantForm(initial={"hmis_username": username, "hmis_role": checklist.hmis_role})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Grant HMIS access to {access_request.user}",
+            "opts": self.model._meta,
+            "original": access_request,
+            "access_request": access_request,
+            "checklist": checklist,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "hmis_access/admin/grant_access.html", context)

@@ -1,0 +1,29 @@
+from django.apps import AppConfig
+
+
+class HMISAccessConfig(AppConfig):
+    name = "hmis_access"
+    verbose_name = "HMIS access"
+
+    def ready(self):
+        from onboarding.signals import participation_changed
+        from training.signals import training_record_changed
+
+        from . import receivers, tasks  # noqa: F401 - run_sweeps looks tasks up by name
+
+        # Steps 1 and 2 gate step 3 (seed 000): an agreement or program change
+        # re-evaluates the agency's access requests.
+        participation_changed.connect(receivers.participation_changed, dispatch_uid="hmis_access.participation")
+        # A completed training or a verified form may complete a checklist.
+        training_record_changed.connect(receivers.training_record_changed, dispatch_uid="hmis_access.training")
+
+    def seed_demo(self, stdout):
+        from . import demo
+
+        demo.seed_access_requests(stdout)
+        demo.seed_hmis_activity(stdout)
+
+    def open_tasks(self, user):
+        from . import activity_work, work
+
+        return work.open_tasks(user) + activity_work.open_tasks(user)

@@ -1,0 +1,204 @@
+"""Demo data for HMIS access: users at every point of the checklist (some
+overdue) and HMIS accounts at every point of the inactivity rules, with
+reactivations. Idempotent."""
+
+import datetime as dt
+
+from django.utils import timezone
+
+from accounts.demo import demo_organization, demo_user
+from accounts.models import CoCGroup, Persona, User
+from hmis_portal.core.calendar import add_business_days, local_date, start_of_day
+from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
+from training.models import Certificate, Course, CESRole, Registration, Review, TrainingSession
+
+from .activity import provisioning_deadline
+from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
+from .services import access_request_create, access_request_grant, refresh_for_user
+
+# (HMIS username, full name, days since last login) — seed 002's thresholds
+# on either side: 10 (fine), 29 (last day), 31 (Inactive), 89 (Inactive, last
+# day before retraining), 91 (Inactive, retraining required).
+DEMO_HMIS_ACCOUNTS = [
+    ("harbor.rivera", "Robin Rivera", 10),
+    ("harbor.nguyen", "Quinn Nguyen", 29),
+    ("harbor.okafor", "Jesse Okafor", 31),
+    ("harbor.lindqvist", "Taylor Lindqvist", 89),
+    ("harbor.moreau", "Drew Moreau", 91),
+]
+
+
+def seed_hmis_activity(stdout) -> None:
+    """HMIS accounts at 10, 29, 31, 89 and 91 days since their last login and
+    one reactivated today, in the state the daily sweep leaves them.
+
+    Idempotent: each run puts the same accounts back to the same number of
+    days before today (the demo is about "now"), without duplicating rows.
+    """
+    policy = AccessPolicy.current()
+    harbor = demo_organization("Harbor Light Housing")
+    today = local_date()
+    admin = demo_user("agencyadmin@harbor.example.org", "Alex Agencyadmin",
+                      memberships=[(harbor, Persona.AGENCY_ADMINISTRATOR)])
+
+    def put(username, full_name, days, label=None):
+        email = f"{username.replace('harbor.', '')}@harbor.example.org"
+        user = demo_user(email, full_name, label=label, memberships=[(harbor, Persona.STAFF)])
+        last_day = today - dt.timedelta(days=days)
+        last_login = start_of_day(last_day) + dt.timedelta(hours=10)
+        inactive = days >= policy.inactive_after_days
+        retraining = days >= policy.retraining_after_days
+        values = {
+            "user": user, "organization": harbor, "hmis_role": "CES_Standard",
+            "provisioned_at": last_login - dt.timedelta(days=120),
+            "last_hmis_login_at": last_login,
+            "inactivity_counted_from": last_day, "retraining_counted_from": last_day,
+            "status": HMISAccount.Status.INACTIVE if inactive else HMISAccount.Status.ACTIVE,
+            "inactive_since": (start_of_day(last_day + dt.timedelta(days=policy.inactive_after_days))
+                               + dt.timedelta(minutes=5)) if inactive else None,
+            "inactive_reason": HMISAccount.InactiveReason.NO_LOGIN if inactive else "",
+            "retraining_required": retraining,
+            "retraining_required_on": last_day + dt.timedelta(days=policy.retraining_after_days) if retraining else None,
+            "must_log_in_by": None, "reactivated_at": None,
+        }
+        account, _ = HMISAccount.objects.update_or_create(hmis_username=username, defaults=values)
+        account.retraining_courses.set(policy.retraining_courses.all() if retraining else [])
+        return account
+
+    for username, full_name, days in DEMO_HMIS_ACCOUNTS:
+        put(username, full_name, days, label=f"HMIS user, {days} days since last login" if days in (29, 31) else None)
+    # Sam Staff, the demo end user, was reactivated this morning and has not
+    # logged in yet: the sweep at midnight makes the account Inactive again.
+    sam = demo_user("staff@harbor.example.org", "Sam Staff", memberships=[(harbor, Persona.STAFF)])
+    reactivated_at = min(start_of_day(today) + dt.timedelta(hours=9), timezone.now())
+    last_day = today - dt.timedelta(days=40)
+    account, _ = HMISAccount.objects.update_or_create(hmis_username="harbor.sam", defaults={
+        "user": sam, "organization": harbor, "hmis_role": "CES_Housing_Provider",
+        "provisioned_at": start_of_day(today - dt.timedelta(days=200)),
+        "last_hmis_login_at": start_of_day(last_day) + dt.timedelta(hours=11),
+        "inactivity_counted_from": today, "retraining_counted_from": last_day,
+        "status": HMISAccount.Status.ACTIVE, "inactive_since": None, "inactive_reason": "",
+        "retraining_required": False, "retraining_required_on": None,
+        "reactivated_at": reactivated_at, "must_log_in_by": today + dt.timedelta(days=policy.reactivation_login_days),
+    })
+    if not account.reactivation_requests.exists():
+        ReactivationRequest.objects.create(
+            account=account, user=sam, organization=harbor, requested_by=admin,
+            requested_at=reactivated_at - dt.timedelta(hours=20),
+            status=ReactivationRequest.Status.REACTIVATED, ready_at=reactivated_at - dt.timedelta(hours=20),
+            provisioning_due_on=today,
+            provisioned_by=User.objects.filter(email="provisioning@example.org").first(),
+            provisioned_at=reactivated_at)
+    # The 31-day account's agency administrator has asked for reactivation:
+    # it waits in provisioning's queue.
+    okafor = HMISAccount.objects.get(hmis_username="harbor.okafor")
+    if not okafor.reactivation_requests.exists():
+        asked = start_of_day(today) + dt.timedelta(hours=8)
+        ReactivationRequest.objects.create(account=okafor, user=okafor.user, organization=harbor,
+                                           requested_by=admin, requested_at=asked,
+                                           status=ReactivationRequest.Status.READY, ready_at=asked,
+                                           provisioning_due_on=provisioning_deadline(asked))
+    stdout.write(f"accounts: {HMISAccount.objects.count()} HMIS accounts "
+                 "(10, 29, 31, 89, 91 days since last login; one reactivated today)")
+
+
+def _request(agency, requester, email, name, roles, programs, *, new_user=True):
+    existing = AccessRequest.objects.filter(user__email=email).first()
+    if existing:
+        return existing, False
+    request = access_request_create(actor=requester, organization=agency, full_name=name, email=email,
+                                    new_hmis_user=new_user, roles=CESRole.objects.filter(code__in=roles),
+                                    programs=programs)
+    return request, True
+
+
+def seed_access_requests(stdout):
+    """Users at every point of the HMIS access checklist, some overdue."""
+    hmis10 = TrainingSession.objects.get(notes="demo:hmis10")
+    full = TrainingSession.objects.get(notes="demo:hmis509")
+    past = TrainingSession.objects.get(notes="demo:hmis10-past")
+
+    agency, programs = _participating_agency()
+    manager = demo_user("manager@northside.example.org", "Quinn Northside",
+                        label="Program Manager (Northside Community Services)",
+                        memberships=[(agency, Persona.PROGRAM_MANAGER)])
+    demo_user("agencyadmin@northside.example.org", "Jamie Keeper",
+              label="Agency Administrator (Northside Community Services)",
+              memberships=[(agency, Persona.AGENCY_ADMINISTRATOR)])
+    nav, outreach, ph = programs["access-center"], programs["outreach"], programs["permanent-housing"]
+
+    # 1. Just identified: nothing done yet.
+    _request(agency, manager, "new.user@northside.example.org", "Casey Newcomer", ["housing-navigator"], [nav])
+    # 2. Registered for HMIS 10, waitlisted for the full 509 class.
+    r, created = _request(agency, manager, "registered@northside.example.org", "Drew Learner",
+                          ["housing-navigator"], [nav])
+    if created:
+        Registration.objects.create(session=hmis10, user=r.user)
+        for filler in ("seat.one@northside.example.org", "seat.two@northside.example.org"):
+            Registration.objects.get_or_create(session=full, user=demo_user(filler, "Seat Holder"))
+        Registration.objects.create(session=full, user=r.user, status=Registration.Status.WAITLISTED)
+    # 3. Attended HMIS 10 two days ago (attendance not yet recorded) and
+    #    uploaded a 102 certificate awaiting verification.
+    r, created = _request(agency, manager, "outreach.worker@northside.example.org", "Emery Walker",
+                          ["outreach"], [outreach])
+    if created:
+        Registration.objects.create(session=past, user=r.user)
+        cert = Certificate(user=r.user, course=Course.objects.get(code="hmis-102"),
+                           completed_on=local_date() - dt.timedelta(days=5))
+        cert._document_kind = "pdf"
+        cert.document.save("demo.pdf", _document(), save=False)
+        cert.save()
+    # 4. Trainings done, User Agreement returned with a reason.
+    r, created = _request(agency, manager, "returned.form@northside.example.org", "Finley Signer",
+                          ["housing-navigator"], [nav])
+    if created:
+        _complete(r.user, "hmis-10", "hmis-509-full")
+        _form(r.user, "hmis-10-acknowledgement", Review.VERIFIED)
+        _form(r.user, "user-agreement", Review.RETURNED, "The signature page is missing; scan every page.")
+    # 5. Everything uploaded, forms awaiting verification by training staff.
+    r, created = _request(agency, manager, "awaiting.review@northside.example.org", "Harper Waiting",
+                          ["housing-navigator"], [nav])
+    if created:
+        _complete(r.user, "hmis-10", "hmis-509-full")
+        _form(r.user, "hmis-10-acknowledgement")
+        _form(r.user, "user-agreement")
+    # 6–8. Ready: one due in the future, two overdue. An existing HMIS user
+    #      (no HMIS 10) who is both Housing Provider and Matcher → CES_Matcher.
+    for email, name, roles, progs, new_user, ready_days_ago in [
+        ("ready@northside.example.org", "Indigo Ready", ["housing-provider"], [ph], False, 0),
+        ("overdue@northside.example.org", "Jules Overdue", ["housing-navigator"], [nav], True, 9),
+        ("matcher.overdue@northside.example.org", "Kai Matcher", ["housing-provider", "community-matcher"], [ph],
+         False, 6),
+    ]:
+        r, created = _request(agency, manager, email, name, roles, progs, new_user=new_user)
+        if created:
+            _complete(r.user, "hmis-10", "hmis-509-full", "hmis-511", "hmis-510")
+            _form(r.user, "hmis-10-acknowledgement", Review.VERIFIED)
+            _form(r.user, "user-agreement", Review.VERIFIED)
+            refresh_for_user(r.user)
+            ready_at = timezone.now() - dt.timedelta(days=ready_days_ago)
+            AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
+                                                         provisioning_due_on=add_business_days(ready_at, 3))
+    # 9. Provisioned last month, on time and late, for the SLA figure.
+    admin = demo_user("provisioning@example.org", "Casey Provisioner", staff_groups=[CoCGroup.PROVISIONING])
+    for email, name, late in [("granted@northside.example.org", "Lane Granted", False),
+                              ("granted.late@northside.example.org", "Morgan Late", True)]:
+        r, created = _request(agency, manager, email, name, ["housing-provider"], [ph], new_user=False)
+        if created:
+            _complete(r.user, "hmis-511")
+            _form(r.user, "user-agreement", Review.VERIFIED)
+            refresh_for_user(r.user)
+            ready_at = timezone.now() - dt.timedelta(days=40)
+            due = add_business_days(ready_at, 3)
+            AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at, provisioning_due_on=due)
+            granted_at = ready_at + dt.timedelta(days=8 if late else 1)
+            access_request_grant(actor=admin, access_request_id=r.pk, hmis_username=email.split("@")[0],
+                                 hmis_role="CES_Housing_Provider", now=granted_at)
+    demo_user("new.user@northside.example.org", "Casey Newcomer", label="End user with an open checklist (Northside)")
+
+    # Steps 1–2 not done: identified, but gated on the agreement and setup.
+    eastgate, program = _pending_agency()
+    lead = demo_user("manager@eastgate.example.org", "Rowan Eastgate", label="Program Manager (Eastgate, steps 1–2 open)",
+                     memberships=[(eastgate, Persona.PROGRAM_MANAGER)])
+    _request(eastgate, lead, "outreach@eastgate.example.org", "Sage Outreach", ["outreach"], [program])
+    stdout.write(f"HMIS access: {AccessRequest.objects.count()} access requests")

@@ -1,0 +1,30 @@
+from django import forms
+
+from training.models import CESRole
+
+
+class AccessRequestForm(forms.Form):
+    """The Program Manager or Agency Administrator identifies a user and their
+    CES roles (seed 000, step 3.1). The service checks the rules."""
+
+    full_name = forms.CharField(label="Full name", max_length=150)
+    email = forms.EmailField(label="Work email address")
+    new_hmis_user = forms.TypedChoiceField(
+        label="Is this person new to HMIS?", coerce=lambda v: v == "new", widget=forms.RadioSelect,
+        choices=[("new", "New HMIS user (takes HMIS 10 and signs the HMIS 10 Acknowledgement)"),
+                 ("existing", "Existing HMIS user")],
+    )
+    roles = forms.ModelMultipleChoiceField(label="CES roles", queryset=None, widget=forms.CheckboxSelectMultiple,
+                                           help_text="One or more. The person gets the highest role's access.")
+    programs = forms.ModelMultipleChoiceField(label="Programs this person works in", queryset=None, required=False,
+                                              widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.fields["roles"].queryset = CESRole.objects.prefetch_related("program_types")
+        self.fields["roles"].label_from_instance = lambda role: (
+            f"{role.name} — {'any program type' if role.any_program_type else ', '.join(t.name for t in role.program_types.all())}"
+        )
+        self.fields["programs"].queryset = organization.programs.select_related("program_type").order_by("name")
+        self.fields["programs"].label_from_instance = lambda p: f"{p.name} ({p.program_type})"

@@ -1,0 +1,75 @@
+import sys
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from hmis_access.activity import record_hmis_logins
+from hmis_access.logins import read_login_report
+
+
+class ProgressBar:
+    """A plain text progress bar on stderr (only when it is a terminal, or
+    when asked), so a large report shows it is moving."""
+
+    def __init__(self, stream, total: int, label: str, enabled: bool):
+        self.stream, self.total, self.label, self.enabled = stream, max(total, 1), label, enabled
+        self.done = 0
+        self._shown = -1
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if not self.enabled:
+            return
+        percent = min(100, self.done * 100 // self.total)
+        if percent != self._shown:
+            self._shown = percent
+            filled = percent * 30 // 100
+            self.stream.write(f"\r{self.label:<10} [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}% "
+                              f"{min(self.done, self.total)}/{self.total}")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class Command(BaseCommand):
+    help = ("Record last HMIS logins from the HMIS login report (CSV with the columns HMIS username and last login "
+            "time). The whole file is checked first; if any row is bad, nothing is applied unless --apply-good-rows.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="path to the CSV login report")
+        parser.add_argument("--apply-good-rows", action="store_true",
+                            help="apply the good rows even if some rows are bad (the bad ones are listed)")
+        parser.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+        parser.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+
+    def handle(self, *args, file, apply_good_rows=False, progress=False, no_progress=False, **options):
+        show = not no_progress and (progress or sys.stderr.isatty())
+        try:
+            with open(file, newline="", encoding="utf-8-sig") as handle:
+                total_lines = sum(1 for _ in handle)
+                handle.seek(0)
+                bar = ProgressBar(self.stderr, max(total_lines - 1, 1), "Checking", show)
+                report = read_login_report(handle, progress=bar)
+                bar.close()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise CommandError(f"{file} is not a UTF-8 text (CSV) file.") from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+
+        for bad in report.bad_rows:
+            self.stderr.write(f"line {bad.line}: {bad.username or '(no username)'}: {bad.problem}")
+        if report.bad_rows and not apply_good_rows:
+            raise CommandError(
+                f"{len(report.bad_rows)} bad row(s) of {report.rows}; nothing was applied. Fix the file, or run again "
+                "with --apply-good-rows to apply the other rows.")
+        bar = ProgressBar(self.stderr, len(report.logins), "Applying", show)
+        result = record_hmis_logins(report.logins, progress=bar)
+        bar.close()
+        skipped = f", {len(report.bad_rows)} bad row(s) skipped" if report.bad_rows else ""
+        self.stdout.write(f"{report.rows} row(s) read: {result.summary()}, {report.never_logged_in} never logged in"
+                          f"{skipped}.")

@@ -1,0 +1,316 @@
+"""HMIS access: what a person needs to get into HMIS and stay there.
+
+Access requests and their provisioning deadline (seed 000, step 3), HMIS
+accounts and the inactivity rules (seed 002), and reactivation. The tables
+kept their names from when these models lived in `accounts`, so a database
+upgrades in place (migration 0001 moves only Django's state).
+"""
+
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.models import PolicyRow, day_list
+
+
+class AccessPolicy(PolicyRow):
+    """The CoC's numbers for user access and staying active (seed 000, seed 002).
+
+    One row; CoC staff edit it in the admin. Loaded with LA's defaults.
+    """
+
+    provisioning_business_days = models.PositiveSmallIntegerField(
+        default=3, help_text="Access is granted within this many business days of a request becoming ready."
+    )
+    inactive_after_days = models.PositiveSmallIntegerField(
+        default=30, help_text="An HMIS account with no login for this many days becomes Inactive."
+    )
+    retraining_after_days = models.PositiveSmallIntegerField(
+        default=90, help_text="With no login for this many days, the user must retake the basic training."
+    )
+    reminder_days_before = models.CharField(
+        max_length=50,
+        default="7,1",
+        help_text="Days before going Inactive on which the user is reminded, comma-separated.",
+    )
+    # Seed 002: "We suggest you set a reminder to log in on the 1st and 15th of every month".
+    login_reminder_days_of_month = models.CharField(
+        max_length=50,
+        default="1,15",
+        help_text="Days of the month on which users who opt in are reminded to log in to HMIS, comma-separated.",
+    )
+    # Seed 002: after reactivation "you will need to log into your account within a limited time frame";
+    # SPEC §3.5 makes that the same day (0): no login by the end of the day → Inactive again at midnight.
+    reactivation_login_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Days after the day of reactivation by whose end the user must log in (0: that same day).",
+    )
+    at_risk_within_days = models.PositiveSmallIntegerField(
+        default=7,
+        help_text="Agencies see a user as at risk this many days (or fewer) before going Inactive or needing retraining.",
+    )
+    # Seed 002: after 90 days "you will also have to retake the HMIS Basic
+    # Navigation Training Series"; which courses that is, is the CoC's choice.
+    retraining_courses = models.ManyToManyField(
+        "training.Course", blank=True, related_name="+",
+        help_text="Courses assigned again when retraining is required; all must be completed before reactivation.",
+    )
+
+    class Meta:
+        db_table = "accounts_accesspolicy"
+        verbose_name = verbose_name_plural = "access policy"
+
+    def __str__(self):
+        return "Access policy"
+
+    @property
+    def reminder_days(self) -> list[int]:
+        return day_list(self.reminder_days_before, reverse=True)
+
+    @property
+    def login_reminder_days(self) -> list[int]:
+        return [day for day in day_list(self.login_reminder_days_of_month) if 1 <= day <= 31]
+
+    def clean(self):
+        errors = {}
+        for name in ("reminder_days_before", "login_reminder_days_of_month"):
+            parts = [part.strip() for part in getattr(self, name).split(",") if part.strip()]
+            if any(not part.isdigit() for part in parts):
+                errors[name] = "Use whole numbers separated by commas, e.g. 7,1."
+        if any(day >= self.inactive_after_days for day in self.reminder_days):
+            errors["reminder_days_before"] = "Each reminder must come before the account goes Inactive."
+        if self.retraining_after_days <= self.inactive_after_days:
+            errors["retraining_after_days"] = "Retraining is required later than going Inactive."
+        if errors:
+            raise ValidationError(errors)
+
+
+def new_calendar_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class HMISAccount(models.Model):
+    """A person's account in the CoC's HMIS, once provisioned.
+
+    Created when provisioning staff grant access; its last HMIS login drives
+    the inactivity rules of seed 002. The two "counted from" dates are the
+    local dates (CoC time zone) the 30-day and 90-day clocks run from; they
+    are kept by the services (login import, reactivation) so that the daily
+    sweep finds what is due with one indexed range query (SPEC §4: last login
+    on date D → Inactive on D+30, retraining on D+90).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    class InactiveReason(models.TextChoices):
+        NO_LOGIN = "no_login", "No HMIS login within the inactivity limit"
+        NO_LOGIN_AFTER_REACTIVATION = "no_login_after_reactivation", "No HMIS login on the day of reactivation"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="hmis_account")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="hmis_accounts")
+    hmis_username = models.CharField("HMIS username", max_length=150, unique=True)
+    hmis_role = models.CharField("HMIS role", max_length=80)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    provisioned_at = models.DateTimeField(default=timezone.now)
+    last_hmis_login_at = models.DateTimeField("last HMIS login", null=True, blank=True)
+
+    # The 30-day clock: the latest of the last login's local date, the
+    # provisioning date and the reactivation date.
+    inactivity_counted_from = models.DateField(
+        "inactivity counted from", help_text="Local date the no-login days are counted from (last login, "
+        "provisioning or reactivation, whichever is latest)."
+    )
+    # The 90-day clock: the latest of the last login's local date, the
+    # provisioning date and the last retraining (seed 002: 90 days without
+    # a login). A reactivation without retraining does not restart it.
+    retraining_counted_from = models.DateField(
+        "retraining counted from", help_text="Local date the days towards retraining are counted from."
+    )
+    must_log_in_by = models.DateField(
+        null=True, blank=True,
+        help_text="Set on reactivation: with no HMIS login by the end of this date the account is Inactive again.",
+    )
+    reactivated_at = models.DateTimeField(null=True, blank=True)
+    inactive_since = models.DateTimeField(null=True, blank=True)
+    inactive_reason = models.CharField(max_length=40, choices=InactiveReason.choices, blank=True)
+    retraining_required = models.BooleanField(
+        default=False, help_text="No login for the retraining limit: the basic training must be retaken before "
+        "reactivation (seed 002)."
+    )
+    retraining_required_on = models.DateField(null=True, blank=True)
+    retraining_courses = models.ManyToManyField(
+        "training.Course", blank=True, related_name="+",
+        help_text="The courses assigned when retraining became required (the policy's at that time).",
+    )
+    login_reminders = models.BooleanField(
+        "login reminders", default=False,
+        help_text="The user asked to be reminded to log in on the policy's days of the month (seed 002: 1st and 15th).",
+    )
+    calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token, editable=False)
+
+    class Meta:
+        db_table = "accounts_hmisaccount"
+        ordering = ["hmis_username"]
+        verbose_name = "HMIS account"
+        indexes = [
+            # Each sweep reads one of these partial indexes in key order, so a
+            # day's due accounts are found without scanning the active ones.
+            models.Index(fields=["inactivity_counted_from", "id"], name="hmis_inactivity_due",
+                         condition=Q(status="active", must_log_in_by__isnull=True)),
+            models.Index(fields=["must_log_in_by", "id"], name="hmis_reactivation_login_due",
+                         condition=Q(status="active", must_log_in_by__isnull=False)),
+            models.Index(fields=["retraining_counted_from", "id"], name="hmis_retraining_due",
+                         condition=Q(retraining_required=False)),
+            models.Index(fields=["id"], name="hmis_login_reminder_opt_in",
+                         condition=Q(status="active", login_reminders=True)),
+            models.Index(fields=["organization", "status"], name="hmis_account_org_status"),
+            models.Index(fields=["status", "retraining_required"], name="hmis_account_status"),
+        ]
+
+    def __str__(self):
+        return self.hmis_username
+
+    def save(self, *args, **kwargs):
+        # Accounts created by provisioning (or a factory) start both clocks at
+        # their last login or, before any, at the provisioning date.
+        if self.inactivity_counted_from is None or self.retraining_counted_from is None:
+            start = local_date(self.last_hmis_login_at or self.provisioned_at)
+            if self.inactivity_counted_from is None:
+                self.inactivity_counted_from = start
+            if self.retraining_counted_from is None:
+                self.retraining_counted_from = start
+        super().save(*args, **kwargs)
+
+
+class ProvisioningWork(models.Model):
+    """What the provisioning queue and its deadline sweep need of any request
+    CoC provisioning staff must act on within the policy's business days
+    (seed 000: "access in three (3) business days"). Access requests use it;
+    another kind of request (reactivations) subclasses it and is listed in
+    `hmis_access.provisioning.QUEUE_MODELS`."""
+
+    ready_at = models.DateTimeField("ready for provisioning at", null=True, blank=True)
+    provisioning_due_on = models.DateField("provisioning deadline", null=True, blank=True, db_index=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    provisioned_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The local date the deadline sweep last flagged or escalated it: its
+    # claim, so that two runs on one day act once.
+    last_flagged_on = models.DateField(null=True, blank=True)
+
+    # Subclasses name themselves in the queue ("access request").
+    queue_kind = "request"
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        """Rows that are ready and not yet provisioned (override when the
+        subclass's statuses say so differently)."""
+        return cls.objects.filter(ready_at__isnull=False, provisioned_at__isnull=True,
+                                  provisioning_due_on__isnull=False)
+
+
+class AccessRequest(ProvisioningWork):
+    """A Program Manager or Agency Administrator asks for a person's HMIS
+    access with one or more CES roles (seed 000, step 3). Its checklist is
+    derived from the training policy; it becomes ready by itself when every
+    item is met, never by someone ticking a box."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Gathering requirements"
+        READY = "ready", "Ready for provisioning"
+        PROVISIONED = "provisioned", "Access granted"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    LIVE = (Status.OPEN, Status.READY)
+    queue_kind = "access request"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
+    new_hmis_user = models.BooleanField(
+        "new HMIS user", default=True, help_text="New users take HMIS 10 and sign the HMIS 10 Acknowledgement."
+    )
+    roles = models.ManyToManyField("training.CESRole", related_name="access_requests")
+    programs = models.ManyToManyField("onboarding.Program", blank=True, related_name="access_requests")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    hmis_username = models.CharField("HMIS username granted", max_length=150, blank=True)
+    hmis_role = models.CharField("HMIS role granted", max_length=80, blank=True)
+
+    class Meta:
+        db_table = "accounts_accessrequest"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["open", "ready"]),
+                                    name="one_live_access_request_per_user"),
+        ]
+
+    def __str__(self):
+        return f"HMIS access for {self.user} ({self.organization})"
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        return cls.objects.filter(status=cls.Status.READY)
+
+
+class ReactivationRequest(ProvisioningWork):
+    """A request to make an Inactive HMIS account Active again (seed 002).
+
+    Asked for by the agency administrator or the user. It joins the
+    provisioning queue (`hmis_access.provisioning`) with the same business-day
+    deadline as new access once it is ready: at once, or, when retraining is
+    required, when the assigned retraining courses are completed.
+    """
+
+    class Status(models.TextChoices):
+        WAITING_FOR_RETRAINING = "waiting_for_retraining", "Waiting for retraining"
+        READY = "ready", "Ready for provisioning"
+        REACTIVATED = "reactivated", "Reactivated"
+        DECLINED = "declined", "Declined"
+
+    OPEN = (Status.WAITING_FOR_RETRAINING, Status.READY)
+    queue_kind = "reactivation"
+
+    account = models.ForeignKey(HMISAccount, on_delete=models.CASCADE, related_name="reactivation_requests")
+    # The account's user and agency, copied so the shared queue, its sweep
+    # and `restrict` read them like an access request's.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reactivation_requests")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="reactivation_requests")
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=30, choices=Status.choices)
+    declined_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    declined_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "accounts_reactivationrequest"
+        ordering = ["provisioning_due_on", "requested_at"]
+        constraints = [
+            # One open request per account: a double submit, or the user and
+            # the agency administrator asking at once, finds the first one.
+            models.UniqueConstraint(fields=["account"], condition=Q(status__in=["waiting_for_retraining", "ready"]),
+                                    name="one_open_reactivation_request"),
+        ]
+        indexes = [models.Index(fields=["status", "provisioning_due_on"], name="reactivation_queue")]
+
+    def __str__(self):
+        return f"Reactivation of {self.account} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @classmethod
+    def awaiting_provisioning(cls):
+        return cls.objects.filter(status=cls.Status.READY)

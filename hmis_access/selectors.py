@@ -1,0 +1,148 @@
+"""Reads about HMIS accounts and reactivations, narrowed to the person asking."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+
+from accounts.access import in_coc_group, require_persona, restrict
+from accounts.models import CoCGroup, Persona
+from hmis_portal.core.calendar import local_date
+
+from .models import AccessPolicy, HMISAccount, ReactivationRequest
+
+
+# ---------------------------------------------------------------- HMIS account activity (seed 002)
+
+AGENCY_ACCOUNT_VIEWERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
+PROVISIONING_GROUPS = (CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN)
+RETRAINING_GROUPS = (CoCGroup.TRAINING, CoCGroup.SYSTEM_ADMIN)
+
+
+@dataclass(frozen=True)
+class AccountActivity:
+    """What a person is shown about one HMIS account."""
+
+    account: HMISAccount
+    days_since_login: int | None
+    inactive_on: dt.date | None
+    days_to_inactive: int | None
+    retraining_on: dt.date | None
+    days_to_retraining: int | None
+    open_request: ReactivationRequest | None
+    at_risk: bool
+
+
+def account_activity(account: HMISAccount, policy: AccessPolicy, today: dt.date,
+                     open_request: ReactivationRequest | None = None) -> AccountActivity:
+    from .activity import inactive_on, retraining_on
+
+    goes_inactive = inactive_on(account, policy)
+    needs_retraining = retraining_on(account, policy)
+    last_login = local_date(account.last_hmis_login_at) if account.last_hmis_login_at else None
+    to_inactive = (goes_inactive - today).days if goes_inactive else None
+    to_retraining = (needs_retraining - today).days if needs_retraining else None
+    window = policy.at_risk_within_days
+    # "At risk": within the policy's days of a threshold (going Inactive, or
+    # needing retraining), seed 002's setbacks the agency can still prevent.
+    at_risk = (to_inactive is not None and to_inactive <= window) or (
+        to_retraining is not None and to_retraining <= window)
+    return AccountActivity(
+        account=account,
+        days_since_login=(today - last_login).days if last_login else None,
+        inactive_on=goes_inactive, days_to_inactive=to_inactive,
+        retraining_on=needs_retraining, days_to_retraining=to_retraining,
+        open_request=open_request, at_risk=at_risk,
+    )
+
+
+def own_hmis_account(user) -> HMISAccount | None:
+    return HMISAccount.objects.select_related("organization").filter(user=user).first()
+
+
+def open_request_for(account: HMISAccount) -> ReactivationRequest | None:
+    return account.reactivation_requests.filter(status__in=ReactivationRequest.OPEN).first()
+
+
+def agency_accounts(organization, *, today: dt.date) -> list[AccountActivity]:
+    """Every HMIS account at an agency, at-risk and Inactive first. Three
+    queries whatever the number of accounts."""
+    policy = AccessPolicy.current()
+    accounts = list(HMISAccount.objects.filter(organization=organization).select_related("user"))
+    open_requests = {r.account_id: r for r in ReactivationRequest.objects.filter(
+        account__organization=organization, status__in=ReactivationRequest.OPEN)}
+    rows = [account_activity(a, policy, today, open_requests.get(a.pk)) for a in accounts]
+    return sorted(rows, key=lambda r: (
+        r.account.status == HMISAccount.Status.ACTIVE and not r.at_risk,
+        r.account.status == HMISAccount.Status.ACTIVE,
+        r.days_to_inactive if r.days_to_inactive is not None else 10**6,
+        r.account.hmis_username,
+    ))
+
+
+def access_hmis_account_for_reactivation(user, pk: int) -> HMISAccount:
+    """The account if `user` may ask for its reactivation: its own user, or an
+    Agency Administrator of its agency (403); another agency's is a 404."""
+    account = get_object_or_404(restrict(HMISAccount.objects.select_related("user", "organization"), user), pk=pk)
+    if account.user_id != user.pk:
+        require_persona(user, account.organization, [Persona.AGENCY_ADMINISTRATOR], "request reactivation")
+    return account
+
+
+def access_reactivation_request(user, pk: int) -> ReactivationRequest:
+    """For provisioning staff; any agency person gets 404 (not their object
+    to process) or 403 (a member of the account's agency)."""
+    request = get_object_or_404(
+        restrict(ReactivationRequest.objects.select_related("account", "account__user", "account__organization"),
+                 user, organization_field="account__organization"), pk=pk)
+    if not in_coc_group(user, *PROVISIONING_GROUPS):
+        raise PermissionDenied("Only CoC provisioning staff process reactivations.")
+    return request
+
+
+def access_hmis_account_for_retraining(user, pk: int) -> HMISAccount:
+    account = get_object_or_404(restrict(HMISAccount.objects.select_related("user"), user), pk=pk)
+    if not in_coc_group(user, *RETRAINING_GROUPS):
+        raise PermissionDenied("Only CoC training staff record retraining.")
+    return account
+
+
+@dataclass(frozen=True)
+class StaffOverview:
+    counts: dict
+    ready: list
+    waiting_for_retraining: list
+    going_inactive_soon: int
+    total: int
+
+
+def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
+    """CoC staff: accounts counted by status, and what to act on: reactivation
+    requests ready for provisioning (deadline first) and those waiting for
+    retraining. A fixed number of queries."""
+    policy = AccessPolicy.current()
+    accounts = restrict(HMISAccount.objects.all(), user)
+    counts = accounts.aggregate(
+        active=Count("pk", filter=Q(status=HMISAccount.Status.ACTIVE)),
+        inactive=Count("pk", filter=Q(status=HMISAccount.Status.INACTIVE, retraining_required=False)),
+        retraining=Count("pk", filter=Q(retraining_required=True)),
+        awaiting_login=Count("pk", filter=Q(status=HMISAccount.Status.ACTIVE, must_log_in_by__isnull=False)),
+        total=Count("pk"),
+    )
+    soon = accounts.filter(
+        status=HMISAccount.Status.ACTIVE, must_log_in_by__isnull=True,
+        inactivity_counted_from__lte=today - dt.timedelta(days=policy.inactive_after_days - policy.at_risk_within_days),
+    ).count()
+    requests = restrict(ReactivationRequest.objects.filter(status__in=ReactivationRequest.OPEN),
+                        user, organization_field="account__organization").select_related(
+        "account", "account__user", "account__organization", "requested_by").order_by("provisioning_due_on", "requested_at")
+    requests = list(requests[:limit])
+    return StaffOverview(
+        counts=counts,
+        ready=[r for r in requests if r.status == ReactivationRequest.Status.READY],
+        waiting_for_retraining=[r for r in requests if r.status == ReactivationRequest.Status.WAITING_FOR_RETRAINING],
+        going_inactive_soon=soon,
+        total=counts["total"],
+    )

@@ -1,0 +1,297 @@
+"""Every state change of access requests and HMIS accounts (STYLE §2).
+
+The provisioning deadline machinery (`provisioning_due_date`,
+`awaiting_provisioning_recipients`) is shared with other requests CoC
+provisioning staff act on (reactivations, issue 6).
+"""
+
+import datetime as dt
+
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from hmis_portal.core.audit import record_event
+from hmis_portal.core.calendar import add_business_days, local_date
+from hmis_portal.core.outbox import notify
+
+from accounts.models import CoCGroup, Membership, Persona, User
+from .models import AccessPolicy, AccessRequest, HMISAccount
+
+AGENCY_REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
+
+
+# --- the provisioning deadline --------------------------------------------
+
+def provisioning_due_date(ready_at: dt.datetime | dt.date) -> dt.date:
+    """The date by the end of which access is due: the policy's number of
+    business days after the local date of `ready_at` (seed 000: "within 3
+    business days"; SPEC §4). The ready date itself never counts, so a
+    request that becomes ready on a weekend or holiday counts from the next
+    business day."""
+    return add_business_days(ready_at, AccessPolicy.current().provisioning_business_days)
+
+
+def coc_group_members(*groups: CoCGroup):
+    return User.objects.filter(is_active=True, is_staff=True, groups__name__in=[g.value for g in groups]).distinct()
+
+
+def agency_contacts(organization):
+    """The agency's Program Managers and Agency Administrators."""
+    return User.objects.filter(
+        is_active=True, memberships__organization=organization, memberships__persona__in=AGENCY_REQUESTERS,
+    ).distinct()
+
+
+def _request_link(access_request) -> str:
+    return reverse("access-request-detail", kwargs={"slug": access_request.organization.slug,
+                                                    "pk": access_request.pk})
+
+
+# --- identifying a user ---------------------------------------------------
+
+def password_set_link(user) -> str:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+
+
+def access_request_create(*, actor, organization, full_name: str, email: str, new_hmis_user: bool, roles,
+                          programs) -> AccessRequest:
+    """A Program Manager or Agency Administrator identifies a user and their
+    CES roles (seed 000, step 3.1). Raises ValidationError, changing nothing,
+    when a role does not fit the agency's programs, the email belongs to
+    someone elsewhere, or the person already has a request or HMIS access."""
+    from training import policy
+
+    email = (email or "").strip().lower()
+    full_name = (full_name or "").strip()
+    roles, programs = list(roles), list(programs)
+    errors = {}
+    if not full_name:
+        errors["full_name"] = "Give the person's full name."
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = "Give the person's work email address."
+    if not roles:
+        errors["roles"] = "Choose at least one CES role."
+    if any(p.organization_id != organization.pk for p in programs):
+        errors["programs"] = f"Choose only programs of {organization}."
+    if errors:
+        raise ValidationError(errors)
+
+    agency_type_ids = set(organization.programs.values_list("program_type_id", flat=True))
+    for role in policy.misfit_roles(roles, agency_type_ids):
+        types = ", ".join(t.name for t in role.program_types.all())
+        errors.setdefault("roles", []).append(
+            f"{role.name} needs a program of type {types}, and {organization} has none. Ask the implementation team to "
+            f"set one up (step 2) or choose another role.")
+    if not errors:
+        chosen_type_ids = {p.program_type_id for p in programs}
+        for role in policy.misfit_roles(roles, chosen_type_ids):
+            types = ", ".join(t.name for t in role.program_types.all())
+            errors.setdefault("programs", []).append(
+                f"{role.name} works in a program of type {types}: tick the program this person will work in.")
+        fitting = [p for p in programs if any(r.fits(p.program_type_id) for r in roles if not r.any_program_type)]
+        if not any(r.any_program_type for r in roles) and len(fitting) != len(programs):
+            extra = ", ".join(p.name for p in programs if p not in fitting)
+            errors.setdefault("programs", []).append(f"None of the chosen roles works in {extra}. Untick it.")
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(email__iexact=email).first()
+        created = user is None
+        if user is not None:
+            if user.is_staff:
+                raise ValidationError({"email": "That address belongs to CoC staff; CoC staff are not requested here."})
+            if not user.memberships.filter(organization=organization).exists():
+                raise ValidationError({"email": (
+                    "That email address is already used by a person at another agency. A person's portal login "
+                    "belongs to one agency: use their address at your agency, or ask the CoC's HMIS support.")})
+            live = user.access_requests.filter(status__in=AccessRequest.LIVE).first()
+            if live is not None:
+                raise ValidationError({"email": (
+                    f"{user} already has an open access request ({live.get_status_display().lower()}); "
+                    "open it from your agency's user list.")})
+            account = HMISAccount.objects.filter(user=user).first()
+            if account is not None and account.status == HMISAccount.Status.ACTIVE:
+                raise ValidationError({"email": f"{user} already has HMIS access (username {account.hmis_username})."})
+        else:
+            user = User.objects.create_user(email=email, full_name=full_name)
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            Membership.objects.create(user=user, organization=organization, persona=Persona.STAFF)
+        access_request = AccessRequest(organization=organization, user=user, new_hmis_user=new_hmis_user,
+                                       requested_by=actor)
+        access_request.full_clean(exclude=["roles", "programs"])
+        try:
+            with transaction.atomic():
+                access_request.save()
+        except IntegrityError as exc:
+            # Two submits of the same form at once: the constraint lets one through.
+            raise ValidationError({"email": f"{user} already has an open access request."}) from exc
+        access_request.roles.set(roles)
+        access_request.programs.set(programs)
+        record_event(actor=actor, subject=access_request, verb="identified user", to_state=access_request.status,
+                     data={"roles": [r.code for r in roles], "programs": [p.pk for p in programs],
+                           "new_hmis_user": new_hmis_user})
+        link = _request_link(access_request)
+        if created or not user.has_usable_password():
+            body = (f"{actor} at {organization} has asked for HMIS access for you. Set a password for the HMIS "
+                    "Portal with the link below; the portal then shows your checklist: the trainings to attend "
+                    "and the forms to sign.")
+            notify(recipients=[user], subject="Your HMIS Portal login", body=body, link=password_set_link(user))
+        else:
+            notify(recipients=[user], subject="HMIS access requested for you",
+                   body=f"{actor} at {organization} has asked for HMIS access for you. Your checklist is in the "
+                        "portal.", link=reverse("my-access"))
+        access_request_refresh(access_request=access_request)
+    return access_request
+
+
+def access_request_withdraw(*, actor, access_request_id: int, reason: str = "") -> AccessRequest:
+    with transaction.atomic():
+        access_request = AccessRequest.objects.select_for_update().get(pk=access_request_id)
+        if access_request.status not in AccessRequest.LIVE:
+            raise ValidationError(f"This request is {access_request.get_status_display().lower()}; nothing to withdraw.")
+        old = access_request.status
+        access_request.status = AccessRequest.Status.WITHDRAWN
+        access_request.provisioning_due_on = None
+        access_request.save(update_fields=["status", "provisioning_due_on"])
+        record_event(actor=actor, subject=access_request, verb="withdrew", from_state=old,
+                     to_state=access_request.status, reason=reason)
+    return access_request
+
+
+# --- readiness ------------------------------------------------------------
+
+def access_request_refresh(*, access_request, actor=None, now: dt.datetime | None = None) -> AccessRequest:
+    """Re-evaluate one request against its checklist. Open → ready (setting
+    the provisioning deadline) when every item is met; ready → open again if
+    an item stops being met before access is granted. Called on every
+    relevant change; a no-op when nothing changed."""
+    from .checklist import build_checklist
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = AccessRequest.objects.select_for_update().filter(pk=access_request.pk,
+                                                                  status__in=AccessRequest.LIVE).first()
+        if locked is None:
+            return access_request
+        checklist = build_checklist(locked)
+        if checklist.ready and locked.status == AccessRequest.Status.OPEN:
+            locked.status = AccessRequest.Status.READY
+            locked.ready_at = now
+            locked.provisioning_due_on = provisioning_due_date(now)
+            locked.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            record_event(actor=actor, subject=locked, verb="became ready for provisioning",
+                         from_state=AccessRequest.Status.OPEN, to_state=locked.status,
+                         reason=f"Every item of the checklist is met; due by {locked.provisioning_due_on:%a %b %-d, %Y}.",
+                         data={"hmis_role": checklist.hmis_role})
+            notify(recipients=coc_group_members(CoCGroup.PROVISIONING),
+                   subject=f"HMIS access ready to provision: {locked.user}",
+                   body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
+                         f"Due by the end of {locked.provisioning_due_on:%A %B %-d, %Y}."),
+                   link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
+            notify(recipients=[locked.user, *agency_contacts(locked.organization)],
+                   subject=f"Checklist complete: {locked.user}",
+                   body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access "
+                         f"by {locked.provisioning_due_on:%A %B %-d, %Y}."),
+                   link=_request_link(locked))
+        elif not checklist.ready and locked.status == AccessRequest.Status.READY:
+            locked.status = AccessRequest.Status.OPEN
+            locked.ready_at = None
+            locked.provisioning_due_on = None
+            locked.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            record_event(actor=actor, subject=locked, verb="no longer ready", from_state=AccessRequest.Status.READY,
+                         to_state=locked.status, reason=f"Waiting on: {checklist.blocker_text}")
+        return locked
+
+
+def refresh_for_user(user, *, actor=None) -> None:
+    for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
+        access_request_refresh(access_request=access_request, actor=actor)
+    # A completed retraining (seed 002) lets a waiting reactivation through.
+    from .activity import retraining_refresh
+
+    retraining_refresh(user, actor=actor)
+
+
+def refresh_for_organization(organization, *, actor=None) -> None:
+    for access_request in AccessRequest.objects.filter(organization=organization, status__in=AccessRequest.LIVE):
+        access_request_refresh(access_request=access_request, actor=actor)
+
+
+# --- granting access ------------------------------------------------------
+
+def access_request_grant(*, actor, access_request_id: int, hmis_username: str, hmis_role: str,
+                         now: dt.datetime | None = None) -> AccessRequest:
+    """Provisioning staff record the HMIS account they created. Only a ready
+    request can be granted; a second grant (double submit, or two staff at
+    once) finds it already granted and changes nothing."""
+    hmis_username = (hmis_username or "").strip()
+    hmis_role = (hmis_role or "").strip()
+    if not hmis_username or not hmis_role:
+        raise ValidationError("Give both the HMIS username and the HMIS role.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The row lock serializes concurrent grants: the second waits here and
+        # then sees the first one's result.
+        access_request = AccessRequest.objects.select_for_update().select_related("user", "organization").get(
+            pk=access_request_id)
+        if access_request.status == AccessRequest.Status.PROVISIONED:
+            who = access_request.provisioned_by or "another staff member"
+            raise ValidationError(
+                f"Access was already granted by {who} at {timezone.localtime(access_request.provisioned_at):%b %-d, %Y %-I:%M %p} "
+                f"(username {access_request.hmis_username}). Nothing changed.")
+        if access_request.status != AccessRequest.Status.READY:
+            from .checklist import build_checklist
+
+            blockers = build_checklist(access_request).blocker_text or access_request.get_status_display()
+            raise ValidationError(f"This request is not ready for provisioning. Still waiting on: {blockers}. "
+                                  "Nothing changed.")
+        taken = HMISAccount.objects.filter(hmis_username__iexact=hmis_username).exclude(user=access_request.user)
+        if taken.exists():
+            raise ValidationError(f"The HMIS username {hmis_username} belongs to another person. Nothing changed.")
+        account = HMISAccount.objects.select_for_update().filter(user=access_request.user).first()
+        if account is None:
+            account = HMISAccount(user=access_request.user)
+        account.organization = access_request.organization
+        account.hmis_username = hmis_username
+        account.hmis_role = hmis_role
+        account.status = HMISAccount.Status.ACTIVE
+        account.provisioned_at = now
+        try:
+            with transaction.atomic():
+                account.save()
+        except IntegrityError as exc:
+            raise ValidationError(f"The HMIS username {hmis_username} was just taken. Nothing changed.") from exc
+        access_request.status = AccessRequest.Status.PROVISIONED
+        access_request.provisioned_at = now
+        access_request.provisioned_by = actor
+        access_request.hmis_username = hmis_username
+        access_request.hmis_role = hmis_role
+        access_request.save(update_fields=["status", "provisioned_at", "provisioned_by", "hmis_username",
+                                           "hmis_role"])
+        on_time = local_date(now) <= access_request.provisioning_due_on
+        record_event(actor=actor, subject=access_request, verb="granted HMIS access",
+                     from_state=AccessRequest.Status.READY, to_state=access_request.status,
+                     reason=f"{hmis_username} as {hmis_role}" + ("" if on_time else " (after the deadline)"))
+        record_event(actor=actor, subject=account, verb="provisioned", to_state=account.status,
+                     reason=f"{hmis_role}, request #{access_request.pk}")
+        notify(recipients=[access_request.user], subject="Your HMIS access is ready",
+               body=(f"Your HMIS account is ready. Username: {hmis_username}; role: {hmis_role}. Log in to HMIS "
+                     "at least every 30 days so it stays active."),
+               link=reverse("my-access"))
+        notify(recipients=agency_contacts(access_request.organization),
+               subject=f"HMIS access granted: {access_request.user}",
+               body=f"{access_request.user} now has HMIS access as {hmis_role} (username {hmis_username}).",
+               link=_request_link(access_request))
+    return access_request

@@ -1,0 +1,35 @@
+"""Celery entry points for HMIS access: thin, each calls a service."""
+
+from celery import shared_task
+
+from hmis_portal.core.calendar import as_of
+
+from . import provisioning
+
+
+@shared_task(ignore_result=True)
+def sweep_provisioning_deadlines(at: str | None = None) -> str:
+    """Daily: flag requests due today, escalate overdue ones (once per day each)."""
+    counts = provisioning.sweep_deadlines(moment=as_of(at))
+    return f"{counts['due_today']} flagged due today, {counts['overdue']} escalated overdue"
+
+
+@shared_task(ignore_result=True)
+def hmis_inactivity_sweep(at: str | None = None) -> str:
+    from .sweeps import run_inactivity_sweep
+
+    return run_inactivity_sweep(at=as_of(at)).summary()
+
+
+@shared_task(ignore_result=True)
+def hmis_inactivity_reminders(at: str | None = None) -> str:
+    from .sweeps import send_inactivity_reminders
+
+    return f"{send_inactivity_reminders(at=as_of(at))} reminder(s) queued"
+
+
+@shared_task(ignore_result=True)
+def hmis_login_reminders(at: str | None = None) -> str:
+    from .sweeps import send_login_reminders
+
+    return f"{send_login_reminders(at=as_of(at))} login reminder(s) queued"

@@ -1,0 +1,47 @@
+"""Home-page tasks for access requests (hmis_portal.core.work)."""
+
+from django.urls import reverse
+
+from hmis_portal.core.calendar import local_date
+from hmis_portal.core.work import OpenTask
+
+from accounts.access import in_coc_group, is_coc_staff
+from accounts.models import CoCGroup, Persona
+from .models import AccessRequest
+
+QUEUE_TASK_LIMIT = 20
+
+
+def open_tasks(user) -> list[OpenTask]:
+    if not user.is_authenticated:
+        return []
+    tasks = []
+    today = local_date()
+    if is_coc_staff(user):
+        if in_coc_group(user, CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN):
+            from .provisioning import provisioning_queue
+
+            for entry in provisioning_queue(today=today)[:QUEUE_TASK_LIMIT]:
+                tasks.append(OpenTask(
+                    title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
+                    url=entry.admin_url, section="Provisioning", due=entry.due_on, overdue=entry.overdue,
+                    detail=f"{entry.kind.capitalize()}, ready since {entry.item.ready_at:%b %-d}"))
+        return tasks
+    from .checklist import build_checklists
+
+    mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)
+    for checklist in build_checklists(mine):
+        left = len(checklist.blockers)
+        tasks.append(OpenTask(title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
+                              url=reverse("my-access"), section="HMIS access", detail=checklist.blocker_text))
+    leads = user.memberships.filter(persona__in=[Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR]
+                                    ).select_related("organization")
+    for membership in {m.organization_id: m for m in leads}.values():
+        waiting = AccessRequest.objects.filter(organization_id=membership.organization_id,
+                                               status=AccessRequest.Status.OPEN).count()
+        if waiting:
+            tasks.append(OpenTask(
+                title=f"{waiting} user{'s' if waiting != 1 else ''} working through the HMIS access checklist",
+                url=reverse("agency-users", kwargs={"slug": membership.organization.slug}), section="HMIS access",
+                detail=f"At {membership.organization}: see who is waiting on what."))
+    return tasks

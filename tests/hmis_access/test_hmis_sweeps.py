@@ -1,0 +1,209 @@
+"""The daily HMIS account sweeps (seed 002; SPEC §4: inactivity days are the
+CoC's calendar dates, DST moves nothing)."""
+
+import datetime as dt
+
+import pytest
+
+from hmis_access import sweeps
+from hmis_access.models import AccessPolicy, HMISAccount, ReactivationRequest
+from hmis_portal.core.models import AuditEvent, Notification
+from tests.hmis_access.hmis import account_last_login, agency_admin, local, sweep
+
+pytestmark = pytest.mark.django_db
+
+Active, Inactive = HMISAccount.Status.ACTIVE, HMISAccount.Status.INACTIVE
+
+
+def _status(account):
+    account.refresh_from_db()
+    return account.status
+
+
+# Last login late in the evening, local time: the UTC date is already the
+# next day, so a sweep that counted UTC dates would be a day late.
+# (start date, name) — the 30 days cross the autumn and the spring DST
+# changes in America/Los_Angeles, or none.
+STARTS = [
+    (dt.date(2026, 10, 20), "across the November DST change"),
+    (dt.date(2026, 2, 20), "across the March DST change"),
+    (dt.date(2026, 6, 10), "no DST change"),
+]
+
+
+@pytest.mark.parametrize("start", [s for s, _ in STARTS], ids=[n for _, n in STARTS])
+@pytest.mark.parametrize("days, expected", [(29, Active), (30, Inactive), (31, Inactive)])
+def test_inactive_on_local_day_30(start, days, expected):
+    account = account_last_login(local(start, 23, 45))
+    sweep(local(start + dt.timedelta(days=days), 0, 5).isoformat())
+    assert _status(account) == expected
+
+
+@pytest.mark.parametrize("start", [s for s, _ in STARTS], ids=[n for _, n in STARTS])
+def test_still_active_at_the_last_minute_of_day_29(start):
+    account = account_last_login(local(start, 0, 1))
+    sweep(local(start + dt.timedelta(days=29), 23, 59).isoformat())
+    assert _status(account) == Active
+    sweep(local(start + dt.timedelta(days=30), 0, 0).isoformat())
+    assert _status(account) == Inactive
+
+
+@pytest.mark.parametrize("start", [dt.date(2026, 1, 1), dt.date(2026, 9, 1)],
+                         ids=["across the March DST change", "across the November DST change"])
+@pytest.mark.parametrize("days, expected", [(89, False), (90, True), (91, True)])
+def test_retraining_on_local_day_90(start, days, expected):
+    account = account_last_login(local(start, 23, 30))
+    sweep(local(start + dt.timedelta(days=days), 0, 5).isoformat())
+    account.refresh_from_db()
+    assert account.retraining_required is expected
+    # By day 89 it has long been Inactive; retraining is a second setback.
+    assert account.status == Inactive
+    if expected:
+        assert account.retraining_required_on == start + dt.timedelta(days=days)
+        policy = AccessPolicy.current()
+        assert set(account.retraining_courses.all()) == set(policy.retraining_courses.all())
+        assert account.retraining_courses.filter(code="hmis-basic-navigation").exists()
+
+
+def test_the_user_and_the_agency_administrators_are_told_once():
+    start = dt.date(2026, 3, 1)
+    account = account_last_login(local(start, 12))
+    admin = agency_admin(account.organization)
+    at = local(start + dt.timedelta(days=30), 0, 5).isoformat()
+    sweep(at)
+    sweep(at)  # the same run again: nothing more
+    sweep(local(start + dt.timedelta(days=31), 0, 5).isoformat())  # and the next day
+    recipients = sorted(Notification.objects.filter(subject__contains="Inactive").values_list("to_email", flat=True))
+    assert recipients == sorted([account.user.email, admin.email])
+    assert AuditEvent.objects.filter(verb="made inactive", object_id=str(account.pk)).count() == 1
+
+
+def test_messages_are_delivered_after_commit(django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    start = dt.date(2026, 3, 1)
+    account = account_last_login(local(start, 12))
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
+    assert [m.to for m in mail.outbox] == [[account.user.email]]
+    assert "Inactive" in mail.outbox[0].subject
+    assert Notification.objects.get().status == Notification.Status.SENT
+
+
+def test_a_login_moves_the_day_of_inactivity():
+    from hmis_access.activity import record_hmis_logins
+
+    start = dt.date(2026, 5, 1)
+    account = account_last_login(local(start, 9))
+    record_hmis_logins({account.hmis_username: local(start + dt.timedelta(days=20), 8)})
+    sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
+    assert _status(account) == Active
+    sweep(local(start + dt.timedelta(days=50), 0, 5).isoformat())
+    assert _status(account) == Inactive
+
+
+def test_an_account_never_logged_in_counts_from_provisioning():
+    from tests.factories import HMISAccountFactory
+
+    start = dt.date(2026, 5, 1)
+    account = HMISAccountFactory(provisioned_at=local(start, 15), last_hmis_login_at=None)
+    sweep(local(start + dt.timedelta(days=29), 0, 5).isoformat())
+    assert _status(account) == Active
+    sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
+    assert _status(account) == Inactive
+
+
+def test_killed_half_way_and_run_again_gives_the_same_result_and_sends_nothing_twice():
+    start = dt.date(2026, 4, 1)
+    due = [account_last_login(local(start, 10)) for _ in range(7)]
+    fine = account_last_login(local(start + dt.timedelta(days=5), 10))
+    at = local(start + dt.timedelta(days=30), 0, 5)
+    # "Killed" after two committed batches of two accounts.
+    partial = sweeps.run_inactivity_sweep(at=at, batch_size=2, max_batches=2)
+    assert partial.inactive == 4
+    assert HMISAccount.objects.filter(status=Inactive).count() == 4
+    messages_after_partial = Notification.objects.count()
+    rest = sweeps.run_inactivity_sweep(at=at, batch_size=2)
+    assert rest.inactive == 3
+    again = sweeps.run_inactivity_sweep(at=at, batch_size=2)
+    assert again.inactive == 0
+    assert {a.pk for a in due} == set(HMISAccount.objects.filter(status=Inactive).values_list("pk", flat=True))
+    assert _status(fine) == Active
+    assert Notification.objects.count() == messages_after_partial + 3
+    assert AuditEvent.objects.filter(verb="made inactive").count() == 7
+    keys = list(Notification.objects.values_list("dedupe_key", flat=True))
+    assert len(keys) == len(set(keys)) == 7
+
+
+def test_the_sweep_changes_a_batch_with_a_bounded_number_of_queries(django_assert_max_num_queries):
+    start = dt.date(2026, 4, 1)
+    for _ in range(30):
+        account = account_last_login(local(start, 10))
+    agency_admin(account.organization)
+    at = local(start + dt.timedelta(days=30), 0, 5)
+    # One batch of 30: the same handful of queries as a batch of 1 would need.
+    with django_assert_max_num_queries(20):
+        result = sweeps.run_inactivity_sweep(at=at, batch_size=100)
+    assert result.inactive == 30
+
+
+def test_a_ready_reactivation_waits_again_when_retraining_becomes_required():
+    from hmis_access.activity import reactivation_request_create
+
+    start = dt.date(2026, 1, 5)
+    account = account_last_login(local(start, 10))
+    sweep(local(start + dt.timedelta(days=85), 0, 5).isoformat())
+    request = reactivation_request_create(actor=account.user, account=account, at=local(start + dt.timedelta(days=85), 9))
+    assert request.status == ReactivationRequest.Status.READY
+    sweep(local(start + dt.timedelta(days=90), 0, 5).isoformat())
+    request.refresh_from_db()
+    assert request.status == ReactivationRequest.Status.WAITING_FOR_RETRAINING
+    assert request.provisioning_due_on is None
+
+
+# --- reminders -------------------------------------------------------------
+
+@pytest.mark.parametrize("days, reminded", [(22, False), (23, True), (24, False), (28, False), (29, True)])
+def test_reminders_7_and_1_days_before_day_30(days, reminded):
+    start = dt.date(2026, 10, 10)  # day 29 falls after the November DST change
+    account = account_last_login(local(start, 23, 50))
+    at = local(start + dt.timedelta(days=days), 7).isoformat()
+    sweep(at, "hmis-inactivity-reminders")
+    sweep(at, "hmis-inactivity-reminders")
+    sent = list(Notification.objects.filter(to_email=account.user.email))
+    assert len(sent) == (1 if reminded else 0)
+    if reminded:
+        goes_inactive = start + dt.timedelta(days=30)
+        assert f"{goes_inactive:%B} {goes_inactive.day}" in sent[0].body
+
+
+@pytest.mark.parametrize("day, reminded", [(1, True), (2, False), (14, False), (15, True), (30, False)])
+def test_login_reminders_on_the_1st_and_15th_for_those_who_opt_in(day, reminded):
+    today = dt.date(2026, 11, day)
+    opted_in = account_last_login(local(today - dt.timedelta(days=3), 9), login_reminders=True)
+    account_last_login(local(today - dt.timedelta(days=3), 9), login_reminders=False)
+    sweep(local(today, 7, 5).isoformat(), "hmis-login-reminders")
+    sweep(local(today, 7, 5).isoformat(), "hmis-login-reminders")
+    assert list(Notification.objects.values_list("to_email", flat=True)) == (
+        [opted_in.user.email] if reminded else [])
+
+
+def test_a_reminder_day_past_the_month_s_end_falls_on_its_last_day():
+    policy = AccessPolicy.current()
+    policy.login_reminder_days_of_month = "15,31"
+    policy.save()
+    assert sweeps.is_login_reminder_day(dt.date(2026, 11, 30), policy)
+    assert not sweeps.is_login_reminder_day(dt.date(2026, 12, 30), policy)
+    assert sweeps.is_login_reminder_day(dt.date(2026, 12, 31), policy)
+
+
+def test_thresholds_are_policy():
+    policy = AccessPolicy.current()
+    policy.inactive_after_days = 45
+    policy.save()
+    start = dt.date(2026, 7, 1)
+    account = account_last_login(local(start, 10))
+    sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
+    assert _status(account) == Active
+    sweep(local(start + dt.timedelta(days=45), 0, 5).isoformat())
+    assert _status(account) == Inactive

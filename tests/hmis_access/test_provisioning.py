@@ -1,0 +1,174 @@
+"""The provisioning queue, the deadline sweep, the SLA figure, and the
+agency's pages (query counts, clear messages)."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from hmis_access.models import AccessRequest
+from hmis_access.provisioning import monthly_sla, provisioning_queue
+from hmis_access.services import access_request_grant
+from hmis_portal.core.models import AuditEvent, Notification
+from tests.factories import MembershipFactory, StaffFactory
+from tests.training.factories import finish_everything, identify, manager_of, participating
+
+pytestmark = pytest.mark.django_db
+LA = zoneinfo.ZoneInfo("America/Los_Angeles")
+
+
+@pytest.fixture
+def agency(organization):
+    participating(organization, "access-center")
+    return organization
+
+
+@pytest.fixture
+def trainer():
+    return StaffFactory(groups=["CoC training"])
+
+
+def _ready(agency, trainer, when):
+    with time_machine.travel(when):
+        return finish_everything(identify(agency, programs=list(agency.programs.all())), trainer)
+
+
+def test_queue_is_ordered_by_deadline_with_business_days_left(agency, trainer):
+    later = _ready(agency, trainer, dt.datetime(2026, 11, 30, 10, tzinfo=LA))   # due Thu Dec 3
+    sooner = _ready(agency, trainer, dt.datetime(2026, 11, 24, 10, tzinfo=LA))  # due Mon Nov 30
+    entries = provisioning_queue(today=dt.date(2026, 12, 1))
+    assert [e.item.pk for e in entries] == [sooner.pk, later.pk]
+    assert [(e.due_on, e.business_days_left, e.overdue) for e in entries] == [
+        (dt.date(2026, 11, 30), -1, True), (dt.date(2026, 12, 3), 2, False)]
+
+
+def test_sweep_flags_due_today_and_escalates_overdue_once_per_day(agency, trainer):
+    provisioning = StaffFactory(groups=["CoC provisioning"])
+    admin = StaffFactory(groups=["CoC system admin"])
+    due_today = _ready(agency, trainer, dt.datetime(2026, 11, 25, 9, tzinfo=LA))   # due Dec 1
+    overdue = _ready(agency, trainer, dt.datetime(2026, 11, 20, 9, tzinfo=LA))     # due Nov 27
+    Notification.objects.all().delete()
+
+    for _ in range(2):  # a re-run the same day sends nothing new
+        call_command("run_sweeps", "--at", "2026-12-01T07:00", "--only", "provisioning-deadlines")
+    overdue_mail = Notification.objects.filter(subject__startswith="OVERDUE")
+    assert set(overdue_mail.values_list("to_email", flat=True)) == {provisioning.email, admin.email}
+    assert overdue_mail.count() == 2
+    due_mail = Notification.objects.filter(subject__startswith="Due today")
+    assert list(due_mail.values_list("to_email", flat=True)) == [provisioning.email]
+    assert AuditEvent.objects.filter(verb="escalated overdue provisioning", object_id=str(overdue.pk)).count() == 1
+    assert AuditEvent.objects.filter(verb="flagged due today", object_id=str(due_today.pk)).count() == 1
+
+    # The next day both are overdue and escalated again, once.
+    call_command("run_sweeps", "--at", "2026-12-02T07:00", "--only", "provisioning-deadlines")
+    call_command("run_sweeps", "--at", "2026-12-02T15:00", "--only", "provisioning-deadlines")
+    assert Notification.objects.filter(subject__startswith="OVERDUE").count() == 6
+    assert AuditEvent.objects.filter(verb="escalated overdue provisioning").count() == 3
+
+
+def test_sweep_ignores_granted_and_open_requests(agency, trainer):
+    granted = _ready(agency, trainer, dt.datetime(2026, 11, 20, 9, tzinfo=LA))
+    access_request_grant(actor=StaffFactory(groups=["CoC provisioning"]), access_request_id=granted.pk,
+                         hmis_username="u1", hmis_role="CES_Standard")
+    identify(agency, programs=list(agency.programs.all()))
+    Notification.objects.all().delete()
+    call_command("run_sweeps", "--at", "2026-12-01T07:00", "--only", "provisioning-deadlines")
+    assert not Notification.objects.exists()
+
+
+def test_monthly_sla_share_on_time_and_median_business_days(agency, trainer):
+    staff = StaffFactory(groups=["CoC provisioning"])
+    # Ready Mon Nov 2 (due Thu Nov 5): granted Nov 4 (2 days), Nov 10 (late, 6 days), Nov 5 (3 days).
+    for granted_on in (dt.date(2026, 11, 4), dt.date(2026, 11, 10), dt.date(2026, 11, 5)):
+        request = _ready(agency, trainer, dt.datetime(2026, 11, 2, 9, tzinfo=LA))
+        access_request_grant(actor=staff, access_request_id=request.pk, hmis_username=f"u{request.pk}",
+                             hmis_role="CES_Standard", now=dt.datetime.combine(granted_on, dt.time(11), tzinfo=LA))
+    (november,) = monthly_sla(today=dt.date(2026, 11, 30))
+    assert (november.month, november.provisioned, november.on_time) == (dt.date(2026, 11, 1), 3, 2)
+    assert november.median_business_days == 3
+    assert round(november.on_time_share, 3) == 0.667
+
+
+def test_agency_users_list_shows_blockers_in_constant_queries(client, agency, trainer,
+                                                               django_assert_max_num_queries):
+    lead = manager_of(agency)
+    for _ in range(2):
+        identify(agency, programs=list(agency.programs.all()))
+    client.force_login(lead)
+    url = reverse("agency-users", kwargs={"slug": agency.slug})
+    with django_assert_max_num_queries(30) as few:
+        client.get(url)
+    for _ in range(5):
+        identify(agency, programs=list(agency.programs.all()))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(url)
+    assert response.content.decode().count("HMIS 10 (3 h, webinar)") == 7
+
+
+def test_provisioning_queue_page_in_constant_queries(client, agency, trainer, django_assert_max_num_queries):
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    _ready(agency, trainer, timezone.now() - dt.timedelta(days=20))
+    with django_assert_max_num_queries(30) as few:
+        client.get(reverse("provisioning-queue"))
+    for _ in range(4):
+        _ready(agency, trainer, timezone.now() - dt.timedelta(days=20))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("provisioning-queue"))
+    assert response.content.decode().count("Overdue by") == 5
+
+
+def test_the_identify_form_shows_a_clear_message_and_changes_nothing(client, agency, outsider):
+    lead = manager_of(agency)
+    client.force_login(lead)
+    from training.models import CESRole
+
+    response = client.post(reverse("access-request-new", kwargs={"slug": agency.slug}), {
+        "full_name": "Someone", "email": outsider.email, "new_hmis_user": "new",
+        "roles": [CESRole.objects.get(code="housing-navigator").pk],
+        "programs": [agency.programs.get().pk]})
+    assert response.status_code == 200
+    assert "already used by a person at another agency" in response.content.decode()
+    response = client.post(reverse("access-request-new", kwargs={"slug": agency.slug}), {
+        "full_name": "Someone", "email": "someone@example.org", "new_hmis_user": "new",
+        "roles": [CESRole.objects.get(code="housing-provider").pk], "programs": []})
+    assert "needs a program of type Permanent Housing" in response.content.decode()
+    assert not AccessRequest.objects.exists()
+
+
+def test_the_user_sees_their_own_checklist_but_not_a_colleague_s(client, agency):
+    mine = identify(agency, programs=list(agency.programs.all()))
+    theirs = identify(agency, programs=list(agency.programs.all()))
+    client.force_login(mine.user)
+    page = client.get(reverse("my-access")).content.decode()
+    assert "HMIS 509 full class" in page and "CES_Standard" in page
+    own = client.get(reverse("access-request-detail", kwargs={"slug": agency.slug, "pk": mine.pk}))
+    assert own.status_code == 200
+    other = client.get(reverse("access-request-detail", kwargs={"slug": agency.slug, "pk": theirs.pk}))
+    assert other.status_code == 403
+
+
+def test_home_page_tasks_for_the_user_the_agency_and_provisioning(client, agency, trainer):
+    request = identify(agency, programs=list(agency.programs.all()))
+    client.force_login(request.user)
+    assert "Finish your HMIS access checklist (4 items left)" in client.get(reverse("home")).content.decode()
+    client.force_login(manager_of(agency))
+    assert "1 user working through the HMIS access checklist" in client.get(reverse("home")).content.decode()
+    finish_everything(request, trainer)
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    assert f"Grant HMIS access to {request.user}" in client.get(reverse("home")).content.decode()
+
+
+def test_admin_grant_view_refuses_a_request_that_is_not_ready(client, agency):
+    request = identify(agency, programs=list(agency.programs.all()))
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    response = client.post(reverse("admin:hmis_access_accessrequest_grant", args=[request.pk]),
+                           {"hmis_username": "x", "hmis_role": "CES_Standard"}, follow=True)
+    assert "not ready for provisioning" in response.content.decode()
+    request.refresh_from_db()
+    assert request.status == "open"
+    client.force_login(StaffFactory(groups=["CoC training"]))
+    assert client.get(reverse("admin:hmis_access_accessrequest_grant", args=[request.pk])).status_code == 403
