@@ -26,6 +26,7 @@ run: $(STAMP)
 # The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.
 # Needs Redis at REDIS_TEST_URL (default redis://127.0.0.1:6379/15) and /usr/bin/chromium.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

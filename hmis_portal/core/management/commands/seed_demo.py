@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from hmis_portal.core.demo import DEMO_PASSWORD, LOGINS
+
 
 class Command(BaseCommand):
     help = "Load demo data for every app (idempotent: run it twice, get the same data) and print the logins."
@@ -13,8 +15,6 @@ class Command(BaseCommand):
                 seeder = getattr(config, "seed_demo", None)
                 if seeder is not None:
                     seeder(self.stdout)
-        from accounts.demo import DEMO_PASSWORD, LOGINS
-
         self.stdout.write("")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}) at {settings.PORTAL_BASE_URL}/accounts/login/")
         width = max(len(label) for label, _ in LOGINS)
