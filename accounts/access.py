@@ -1,28 +1,70 @@
-"""Who may see and do what, in one place (STYLE §4).
+"""Who may see and do what: every rule of the portal, in one place (STYLE §4).
 
-Agency staff see their own organizations' objects; CoC staff with the model's
-view permission see every organization's; a CoC staff member may instead be
-given view permission on particular organizations (django-guardian object
-permissions: a regional lead who looks after some agencies). Anything outside
-what a person may see is a 404, never a 403: the response does not say that
-the object exists. A member of the right agency who lacks the persona an
-action needs gets a 403.
+Views, services, selectors, the admin and templates all ask the predicates
+below; none writes its own check. Three kinds of rule:
 
-Every app's `access_*` helper narrows its queryset with `restrict` and fetches
-with `get_object_or_404`, so a view never fetches an object unchecked.
+- **Agency people** act through their personas at an agency (Executive
+  Director, Program Manager, Agency Administrator, staff). Anything of an
+  agency a person is not a member of is a 404, never a 403: the response does
+  not say the object exists. A member who lacks the persona gets a 403.
+- **CoC staff** act through their CoC group: `WORK` below says which groups
+  do which kind of work, and that table is the one mechanism (the Django admin
+  asks it too, through `may_admin`). A CoC staff member may be limited to
+  chosen agencies with django-guardian object permissions on the agency (a
+  regional lead); otherwise they see every agency.
+- **Separation of duties**: nobody approves their own work. CoC staff hold no
+  agency memberships, nobody countersigns an agreement they submitted or for
+  an agency they belong to, and nobody grants HMIS access to themselves.
+
+The predicates take objects and read their attributes; this module imports no
+later stage (SPEC §5), so an HMIS account is reached as `user.hmis_account`.
 """
 
 from collections.abc import Iterable
+from enum import Enum
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from guardian.shortcuts import get_objects_for_user
 
-from .models import CoCGroup, Membership, Organization, Persona
+from .models import CoCGroup, Membership, Organization, Persona, User
 
 ORGANIZATION_VIEW_PERM = "accounts.view_organization"
 
+ED, PM, AA, STAFF = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR,
+                     Persona.STAFF)
+AGENCY_LEADS = (ED, PM, AA)
+IMPL, TRAINING, PROVISIONING, CES, SYSADMIN = (CoCGroup.IMPLEMENTATION, CoCGroup.TRAINING, CoCGroup.PROVISIONING,
+                                               CoCGroup.CES_TEAM, CoCGroup.SYSTEM_ADMIN)
+
+
+class Work(Enum):
+    """The kinds of work CoC staff do, each done by the groups named. Every
+    CoC staff permission in the portal and the admin is one of these."""
+
+    COUNTERSIGN = (IMPL, SYSADMIN)              # countersign or return Organization Agreements (seed 000 step 1)
+    READ_AGREEMENTS = (IMPL, SYSADMIN)          # open signed agreement copies of any agency
+    PROGRAM_SETUP = (IMPL, SYSADMIN)            # work the program setup queue (step 2)
+    MANAGE_AGENCIES = (IMPL, SYSADMIN)          # add agencies and their people (never themselves)
+    ONBOARDING_POLICY = (IMPL, SYSADMIN)        # edit the agreement term, CES organization roles, program types
+    TRAINING_RECORDS = (TRAINING, SYSADMIN)     # sessions, attendance, certificates, forms, retraining
+    TRAINING_POLICY = (TRAINING, SYSADMIN)      # courses, CES roles, required forms
+    READ_USER_FORMS = (TRAINING, PROVISIONING, SYSADMIN)  # open users' certificates and signed forms
+    USER_ACCESS = (TRAINING, PROVISIONING, SYSADMIN)      # see agencies' users and their checklists
+    PROVISION = (PROVISIONING, SYSADMIN)        # grant HMIS access, process reactivations, import logins
+    ACCESS_POLICY = (SYSADMIN,)                 # provisioning days, inactivity thresholds
+    HMIS_ACCOUNTS = (PROVISIONING, TRAINING, SYSADMIN)    # see HMIS accounts and the inactivity overview
+    REFERRALS = (CES,)                          # create referrals, CES-team statuses, every agency's referrals
+    REFERRAL_POLICY = (CES, SYSADMIN)           # need statuses and timeliness standards
+    SYSTEM = (SYSADMIN,)                        # holidays, the outbox, object permissions, staff accounts
+
+    @property
+    def groups(self) -> tuple[CoCGroup, ...]:
+        return self.value
+
+
+# --- who someone is -----------------------------------------------------------------------------
 
 def is_coc_staff(user) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
@@ -36,6 +78,51 @@ def in_coc_group(user, *groups: CoCGroup) -> bool:
     names = {group.value for group in groups}
     return any(group.name in names for group in user.groups.all())
 
+
+def does(user, work: Work) -> bool:
+    """CoC staff whose group does `work`."""
+    return in_coc_group(user, *work.groups)
+
+
+def staff_doing(work: Work) -> QuerySet:
+    """Everyone who does `work` (for notifications): the one recipients rule
+    for CoC staff, so an email goes exactly to those who may act on it."""
+    return User.objects.filter(is_active=True, is_staff=True,
+                               groups__name__in=[g.value for g in work.groups]).distinct().order_by("pk")
+
+
+def personas_at(user, organization) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return set(Membership.objects.filter(user=user, organization=getattr(organization, "pk", organization))
+               .values_list("persona", flat=True))
+
+
+def has_persona(user, organization, personas: Iterable[str]) -> bool:
+    return bool(personas_at(user, organization) & set(personas))
+
+
+def is_member(user, organization) -> bool:
+    return bool(personas_at(user, organization))
+
+
+def agency_people(organization, personas: Iterable[str] = (ED, PM, AA, STAFF)) -> list:
+    """An agency's active people with one of `personas` (for notifications)."""
+    return [m.user for m in Membership.objects.filter(
+        organization=organization, persona__in=list(personas), user__is_active=True
+    ).select_related("user").order_by("user_id").distinct()]
+
+
+def organizations_where(user, personas: Iterable[str]) -> QuerySet[Organization]:
+    """The organizations at which `user` holds one of `personas`."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(
+        Q(memberships__user=user) & Q(memberships__persona__in=list(personas))
+    ).distinct()
+
+
+# --- what someone may see ----------------------------------------------------------------------
 
 def visible_organizations(user) -> QuerySet[Organization]:
     """Organizations whose objects `user` may see."""
@@ -58,35 +145,6 @@ def restrict(queryset: QuerySet, user, organization_field: str = "organization")
     return queryset.filter(**{f"{organization_field}__in": visible_organizations(user).values("pk")})
 
 
-def personas_at(user, organization) -> set[str]:
-    if not user.is_authenticated:
-        return set()
-    return set(
-        Membership.objects.filter(user=user, organization=organization).values_list("persona", flat=True)
-    )
-
-
-def has_persona(user, organization, personas: Iterable[str]) -> bool:
-    return bool(personas_at(user, organization) & set(personas))
-
-
-def require_persona(user, organization, personas: Iterable[str], action: str = "do this") -> None:
-    """403 unless `user` holds one of `personas` at `organization`."""
-    personas = list(personas)
-    if not has_persona(user, organization, personas):
-        labels = " or ".join(Persona(p).label for p in personas)
-        raise PermissionDenied(f"Only the agency's {labels} may {action}.")
-
-
-def organizations_where(user, personas: Iterable[str]) -> QuerySet[Organization]:
-    """The organizations at which `user` holds one of `personas`."""
-    if not user.is_authenticated:
-        return Organization.objects.none()
-    return Organization.objects.filter(
-        Q(memberships__user=user) & Q(memberships__persona__in=list(personas))
-    ).distinct()
-
-
 def access_organization(user, slug: str, personas: Iterable[str] | None = None) -> Organization:
     """The organization `slug` if `user` may see it (404 otherwise), and, when
     `personas` is given, holds one of them there (403 otherwise)."""
@@ -94,3 +152,274 @@ def access_organization(user, slug: str, personas: Iterable[str] | None = None) 
     if personas is not None:
         require_persona(user, organization, personas)
     return organization
+
+
+def require(allowed: bool, message: str) -> None:
+    """403 with `message` unless `allowed`: how views and services apply a predicate."""
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def require_persona(user, organization, personas: Iterable[str], action: str = "do this") -> None:
+    """403 unless `user` holds one of `personas` at `organization`."""
+    personas = list(personas)
+    labels = " or ".join(Persona(p).label for p in personas)
+    require(has_persona(user, organization, personas), f"Only the agency's {labels} may {action}.")
+
+
+# --- step 1: the Organization Agreement ---------------------------------------------------------
+
+def can_sign_agreement(user, organization) -> bool:
+    """Seed 000: the Executive Director or Authorized Representative signs and uploads it."""
+    return has_persona(user, organization, [ED])
+
+
+def can_read_agreements(user, organization) -> bool:
+    """Signed agreement copies: the agency's leads, and the CoC staff who countersign."""
+    return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.READ_AGREEMENTS)
+
+
+def countersign_refusal(user, agreement) -> str:
+    """Why `user` may not countersign or return `agreement` ('' when they may)."""
+    if not does(user, Work.COUNTERSIGN):
+        return "Only the CoC's implementation team and system administrators countersign agreements."
+    if agreement.submitted_by_id == user.pk or any(
+            copy.uploaded_by_id == user.pk for copy in agreement.copies.all()):
+        return "You submitted this agreement; another CoC staff member must countersign it."
+    if is_member(user, agreement.organization_id):
+        return "You belong to this agency; a CoC staff member outside it must countersign its agreement."
+    return ""
+
+
+def can_countersign(user, agreement) -> bool:
+    return not countersign_refusal(user, agreement)
+
+
+# --- step 2: program setup ----------------------------------------------------------------------
+
+def can_manage_programs(user, organization) -> bool:
+    """Seed 000: the Program Manager names the CES roles, requests and confirms setup."""
+    return has_persona(user, organization, [PM])
+
+
+def can_work_program_setup(user) -> bool:
+    return does(user, Work.PROGRAM_SETUP)
+
+
+def can_see_participation(user, organization) -> bool:
+    return is_member(user, organization) or is_coc_staff(user)
+
+
+def can_work_onboarding_queue(user) -> bool:
+    return does(user, Work.COUNTERSIGN) or does(user, Work.PROGRAM_SETUP)
+
+
+# --- step 3: users, training, forms, HMIS access -----------------------------------------------
+
+def can_identify_users(user, organization) -> bool:
+    """Seed 000 step 3.1: the Program Manager (or Agency Administrator) identifies users."""
+    return has_persona(user, organization, [PM, AA])
+
+
+def can_see_user_access(user, organization) -> bool:
+    return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.USER_ACCESS)
+
+
+def can_read_user_document(user, owner, organization_ids: Iterable[int]) -> bool:
+    """A person's certificates and signed forms: the person, the leads of an
+    agency they belong to, and the CoC staff who verify or provision."""
+    if user.pk == owner.pk:
+        return True
+    if is_coc_staff(user):
+        return does(user, Work.READ_USER_FORMS)
+    return any(has_persona(user, organization_id, AGENCY_LEADS) for organization_id in organization_ids)
+
+
+def can_review_training(user) -> bool:
+    return does(user, Work.TRAINING_RECORDS)
+
+
+def can_register_for_training(user) -> bool:
+    return user.is_authenticated and not is_coc_staff(user)
+
+
+def grant_refusal(user, access_request) -> str:
+    if not does(user, Work.PROVISION):
+        return "Only CoC provisioning staff and system administrators grant HMIS access."
+    if access_request.user_id == user.pk:
+        return "Nobody grants HMIS access to themselves; another provisioning staff member must."
+    return ""
+
+
+def can_grant(user, access_request) -> bool:
+    return not grant_refusal(user, access_request)
+
+
+def can_provision(user) -> bool:
+    return does(user, Work.PROVISION)
+
+
+def can_see_hmis_accounts(user, organization=None) -> bool:
+    if organization is None:
+        return does(user, Work.HMIS_ACCOUNTS)
+    return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.HMIS_ACCOUNTS)
+
+
+def can_request_reactivation(user, account) -> bool:
+    """Seed 002: the agency administrator asks for reactivation, or the user."""
+    return account.user_id == user.pk or has_persona(user, account.organization_id, [AA])
+
+
+def can_record_retraining(user) -> bool:
+    return does(user, Work.TRAINING_RECORDS)
+
+
+# --- CES referrals (seed 001) --------------------------------------------------------------------
+
+REFERRAL_LEADS = (PM,)
+
+
+def works_referrals(user, organization) -> bool:
+    """Client data of an agency's referrals (SPEC §4, "Who sees client data"):
+    its people who hold granted, active HMIS access at that agency with a role
+    that works referrals, plus its Program Manager."""
+    if not user.is_authenticated or is_coc_staff(user):
+        return False
+    organization_id = getattr(organization, "pk", organization)
+    if has_persona(user, organization_id, REFERRAL_LEADS):
+        return True
+    if not is_member(user, organization_id):
+        return False
+    try:
+        account = user.hmis_account
+    except ObjectDoesNotExist:
+        return False
+    return (account.organization_id == organization_id and account.status == "active"
+            and account.hmis_role in referral_hmis_roles())
+
+
+def referral_hmis_roles() -> set[str]:
+    """HMIS roles that work referrals: those of the CoC's CES roles marked so
+    (policy rows in training; read by name, as this module sits below it)."""
+    from django.apps import apps
+
+    CESRole = apps.get_model("training", "CESRole")
+    return set(CESRole.objects.filter(works_referrals=True).values_list("hmis_role", flat=True))
+
+
+def can_see_referral_counts(user, organization) -> bool:
+    """Counts without client data: any member of the provider agency."""
+    return is_member(user, organization) or does(user, Work.REFERRALS)
+
+
+def can_work_referral(user, referral) -> bool:
+    return works_referrals(user, referral.program.organization_id) or does(user, Work.REFERRALS)
+
+
+def can_match(user) -> bool:
+    """Create referrals, re-refer, set CES-team-only statuses: the CES team."""
+    return does(user, Work.REFERRALS)
+
+
+# --- people and memberships --------------------------------------------------------------------
+
+def membership_refusal(actor, organization, person) -> str:
+    """Why `actor` may not add or remove `person`'s membership at `organization`."""
+    if person.is_staff:
+        return "CoC staff hold no agency memberships (nobody approves their own agency's work)."
+    if actor.pk == person.pk and is_coc_staff(actor):
+        return "Nobody gives themselves an agency membership."
+    if does(actor, Work.MANAGE_AGENCIES) or has_persona(actor, organization, [PM, AA]):
+        return ""
+    return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, manage its people."
+
+
+# --- the audit trail ---------------------------------------------------------------------------
+
+# Which work lets CoC staff read the history of objects of each model: the
+# history of a referral tells the client's story, so only the CES team reads it.
+HISTORY_READERS = {
+    "accounts.organization": None,          # None: every CoC group
+    "accounts.user": (Work.SYSTEM,),
+    "accounts.membership": (Work.MANAGE_AGENCIES, Work.SYSTEM),
+    "onboarding.organizationagreement": (Work.COUNTERSIGN,),
+    "onboarding.program": (Work.PROGRAM_SETUP,),
+    "onboarding.organizationcesrole": (Work.PROGRAM_SETUP,),
+    "training.registration": (Work.TRAINING_RECORDS,),
+    "training.trainingsession": (Work.TRAINING_RECORDS,),
+    "training.certificate": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
+    "training.formsubmission": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
+    "hmis_access.accessrequest": (Work.USER_ACCESS,),
+    "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS,),
+    "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS,),
+    "referrals.referral": (Work.REFERRALS,),
+}
+
+
+def history_models_for(user) -> list[str] | None:
+    """The `app_label.model` labels whose audit events `user` may read in the
+    admin's list; None for all (superusers)."""
+    if not is_coc_staff(user):
+        return []
+    if user.is_superuser:
+        return None
+    return [label for label, works in HISTORY_READERS.items()
+            if works is None or any(does(user, work) for work in works)]
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+# For each model in the admin: the work that may view it, and the work that
+# may change it. Adding and deleting are the admin class's own business (most
+# state lives in services and cannot be added or deleted by hand).
+ADMIN = {
+    "accounts.user": (Work.MANAGE_AGENCIES, Work.SYSTEM),
+    "accounts.organization": (None, Work.MANAGE_AGENCIES),
+    "core.auditevent": (None, None),
+    "core.notification": (Work.SYSTEM, Work.SYSTEM),
+    "core.holiday": (None, Work.SYSTEM),
+    "onboarding.organizationagreement": (Work.COUNTERSIGN, Work.COUNTERSIGN),
+    "onboarding.program": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
+    "onboarding.programtype": (None, Work.ONBOARDING_POLICY),
+    "onboarding.cesorganizationrole": (None, Work.ONBOARDING_POLICY),
+    "onboarding.organizationcesrole": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
+    "onboarding.onboardingpolicy": (None, Work.ONBOARDING_POLICY),
+    "training.course": (None, Work.TRAINING_POLICY),
+    "training.cesrole": (None, Work.TRAINING_POLICY),
+    "training.accesscapability": (None, Work.TRAINING_POLICY),
+    "training.requiredform": (None, Work.TRAINING_POLICY),
+    "training.trainingsession": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
+    "training.registration": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
+    "training.completion": (Work.USER_ACCESS, None),
+    "training.certificate": (Work.READ_USER_FORMS, Work.TRAINING_RECORDS),
+    "training.formsubmission": (Work.READ_USER_FORMS, Work.TRAINING_RECORDS),
+    "hmis_access.accesspolicy": (Work.PROVISION, Work.ACCESS_POLICY),
+    "hmis_access.accessrequest": (Work.USER_ACCESS, Work.PROVISION),
+    "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS, Work.PROVISION),
+    "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS, Work.PROVISION),
+    "referrals.needstatus": (None, Work.REFERRAL_POLICY),
+    "referrals.referralpolicy": (None, Work.REFERRAL_POLICY),
+    "referrals.referral": (Work.REFERRALS, Work.REFERRALS),
+}
+
+
+def may_admin(user, action: str, label: str) -> bool:
+    """May `user` view or change (`action`) objects of model `label` in the
+    admin? CoC staff only; a view rule of None means every CoC group; a model
+    not in the table is for superusers."""
+    if not is_coc_staff(user):
+        return False
+    if user.is_superuser:
+        return True
+    rule = ADMIN.get(label)
+    if rule is None:
+        return False
+    view, change = rule
+    if action == "change":
+        return change is not None and does(user, change)
+    return view is None or does(user, view) or (change is not None and does(user, change))
+
+
+def can_manage_object_permissions(user) -> bool:
+    """Giving a CoC staff member per-agency view (guardian's page): system admins only."""
+    return does(user, Work.SYSTEM)

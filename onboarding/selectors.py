@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
-from accounts.access import restrict
-from hmis_portal.core.calendar import local_date
+from accounts.access import Work, can_work_program_setup, does, restrict
+from accounts.models import Membership, Organization, Persona
+from hmis_portal.core.calendar import BusinessCalendar, local_date
 
-from .models import (AgreementCopy, OrganizationAgreement, OrganizationCESRole, ParticipationStage, Program)
+from .models import (AgreementCopy, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
+                     Program)
 
 
 def executed_agreements(organization, *, on=None) -> QuerySet[OrganizationAgreement]:
@@ -47,7 +50,7 @@ def open_agreement(organization) -> OrganizationAgreement | None:
 
 
 def agreement_submitted(organization) -> bool:
-    """A program setup request needs the agreement submitted at least (issue 3)."""
+    """A program setup request needs the agreement submitted at least (step 1 before step 2)."""
     return OrganizationAgreement.objects.filter(
         organization=organization,
         status__in=[OrganizationAgreement.Status.SUBMITTED, OrganizationAgreement.Status.EXECUTED],
@@ -133,8 +136,6 @@ def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, t
 
     Four queries whatever the number of organizations (asserted in tests).
     """
-    from accounts.models import Organization
-
     today = today or local_date()
     organizations = Organization.objects.prefetch_related(
         Prefetch("agreements", queryset=OrganizationAgreement.objects.order_by("-created_at", "-id")),
@@ -182,17 +183,15 @@ def _aged(objects, title, calendar, today):
 def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
     """What waits on CoC staff: agreements to countersign and program setup
     requests, oldest first, each with its age in business days."""
-    from hmis_portal.core.calendar import BusinessCalendar
-
     today = today or local_date()
     calendar = BusinessCalendar.load()
     queue = {"agreements": [], "programs": []}
-    if user.has_perm("onboarding.countersign_organizationagreement"):
+    if does(user, Work.COUNTERSIGN):
         agreements = restrict(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.SUBMITTED)
                               .select_related("organization").order_by("status_changed_at"), user)
         queue["agreements"] = _aged(agreements, lambda a: f"{a.organization} — Organization Agreement",
                                     calendar, today)
-    if user.has_perm("onboarding.work_program_setup"):
+    if can_work_program_setup(user):
         programs = restrict(Program.objects.filter(setup_status__in=Program.COC_STATUSES)
                             .select_related("organization", "program_type").order_by("status_changed_at"), user)
         queue["programs"] = _aged(programs, lambda p: f"{p.organization} — {p.name} ({p.program_type})",
@@ -204,14 +203,6 @@ def agency_queue(user, *, today=None) -> list[dict]:
     """What waits on agency staff in steps 1–2, by persona, for the home page
     and the organization's page. A few queries per organization the person
     belongs to (a person belongs to one or two)."""
-    from django.urls import reverse
-
-    from accounts.models import Membership, Persona
-
-    from hmis_portal.core.calendar import BusinessCalendar
-
-    from .models import OnboardingPolicy
-
     today = today or local_date()
     calendar = None
     items = []

@@ -9,16 +9,15 @@ Portal views, admin actions and the expiry job all call these.
 
 import datetime as dt
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import has_persona
-from accounts.models import Membership, Persona
+from accounts.access import (Work, agency_people, can_work_program_setup, countersign_refusal, does, require,
+                             require_persona, staff_doing)
+from accounts.models import Persona
 from hmis_portal.core import documents
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
@@ -26,6 +25,7 @@ from hmis_portal.core.outbox import notify
 
 from .models import (AgreementCopy, CESOrganizationRole, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
+from .selectors import agreement_submitted
 from .signals import participation_changed
 
 Status = OrganizationAgreement.Status
@@ -35,33 +35,10 @@ AGREEMENT_SIGNERS = (Persona.EXECUTIVE_DIRECTOR,)
 PROGRAM_MANAGERS = (Persona.PROGRAM_MANAGER,)
 
 
-# --- who is told ---------------------------------------------------------------------------------------------------
-
-def coc_staff_with(perm: str):
-    """Active CoC staff holding `app_label.codename` through a group or directly."""
-    app_label, codename = perm.split(".")
-    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-    if permission is None:
-        return get_user_model().objects.none()
-    return get_user_model().objects.filter(is_active=True, is_staff=True).filter(
-        Q(groups__permissions=permission) | Q(user_permissions=permission)
-    ).distinct().order_by("pk")
-
-
-def agency_people(organization, personas):
-    return [m.user for m in Membership.objects.filter(
-        organization=organization, persona__in=list(personas), user__is_active=True
-    ).select_related("user").order_by("user_id")]
-
-
 def _changed(organization):
     participation_changed.send(sender=OrganizationAgreement, organization=organization)
 
 
-def _require(actor, organization, personas, action):
-    if not has_persona(actor, organization, personas):
-        labels = " or ".join(Persona(p).label for p in personas)
-        raise PermissionDenied(f"Only the agency's {labels} may {action}.")
 
 
 # --- step 1: the Organization Agreement ---------------------------------------------------------------------------
@@ -89,7 +66,7 @@ def agreement_upload(*, actor, organization, upload, signer_name: str, signer_ti
     keeping every earlier one. With `submit`, the agreement goes to CoC staff.
     Nothing is written when the file or the signing details are wrong.
     """
-    _require(actor, organization, AGREEMENT_SIGNERS, "upload the Organization Agreement")
+    require_persona(actor, organization, AGREEMENT_SIGNERS, "upload the Organization Agreement")
     _validate_signing(signer_name, signer_title, signed_on)
     kind = documents.validate_document(upload)  # before anything is written
     upload.document_kind = kind
@@ -134,7 +111,7 @@ def agreement_upload(*, actor, organization, upload, signer_name: str, signer_ti
 
 def agreement_submit(*, actor, agreement: OrganizationAgreement) -> OrganizationAgreement:
     """Send a draft or a corrected returned agreement to CoC staff."""
-    _require(actor, agreement.organization, AGREEMENT_SIGNERS, "submit the Organization Agreement")
+    require_persona(actor, agreement.organization, AGREEMENT_SIGNERS, "submit the Organization Agreement")
     with transaction.atomic():
         agreement = OrganizationAgreement.objects.select_for_update().select_related("organization").get(
             pk=agreement.pk)
@@ -161,7 +138,7 @@ def _submit(actor, agreement):
     record_event(actor=actor, subject=agreement, verb="submitted agreement", from_state=previous,
                  to_state=Status.SUBMITTED)
     notify(
-        recipients=coc_staff_with("onboarding.countersign_organizationagreement"),
+        recipients=staff_doing(Work.COUNTERSIGN),
         subject=f"Organization Agreement to countersign: {agreement.organization}",
         body=(f"{agreement.organization} submitted its signed Organization Agreement "
               f"(signed by {agreement.signer_name}, {agreement.signer_title}). Review it and countersign the "
@@ -175,9 +152,11 @@ def _lock_for_staff(agreement_pk):
     return OrganizationAgreement.objects.select_for_update().select_related("organization").get(pk=agreement_pk)
 
 
-def _require_countersigner(actor):
-    if not (actor.is_active and actor.is_staff and actor.has_perm("onboarding.countersign_organizationagreement")):
-        raise PermissionDenied("Only CoC staff who countersign agreements may do this.")
+def _require_countersigner(actor, agreement):
+    """Checked after the lock, on the row as it is: nobody countersigns or
+    returns an agreement they submitted, or one of their own agency."""
+    refusal = countersign_refusal(actor, agreement)
+    require(not refusal, refusal)
 
 
 def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> OrganizationAgreement:
@@ -186,9 +165,10 @@ def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> Organiz
     A double-click, or two staff at once, finds the row already executed
     (the lock makes the second wait for the first) and changes nothing.
     """
-    _require_countersigner(actor)
+    require(does(actor, Work.COUNTERSIGN), countersign_refusal(actor, agreement))
     with transaction.atomic():
         agreement = _lock_for_staff(agreement.pk)
+        _require_countersigner(actor, agreement)
         if agreement.status == Status.EXECUTED:
             raise ValidationError(
                 f"This agreement was already countersigned by {agreement.countersigned_by} on "
@@ -219,12 +199,13 @@ def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> Organiz
 
 def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) -> OrganizationAgreement:
     """CoC staff send the agreement back with what to correct; the agency uploads a corrected copy."""
-    _require_countersigner(actor)
+    require(does(actor, Work.COUNTERSIGN), countersign_refusal(actor, agreement))
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say what the agency must correct; they will see it."})
     with transaction.atomic():
         agreement = _lock_for_staff(agreement.pk)
+        _require_countersigner(actor, agreement)
         if agreement.status != Status.SUBMITTED:
             raise ValidationError(f"Only a submitted agreement can be returned; this one is "
                                   f"{agreement.get_status_display().lower()}.")
@@ -288,7 +269,7 @@ def agreement_remind_renewal(*, agreement: OrganizationAgreement, days_left: int
 
 def ces_roles_set(*, actor, organization, roles) -> list[CESOrganizationRole]:
     """The Program Manager names the organization's CES roles (one or more; seed 000, step 2.3)."""
-    _require(actor, organization, PROGRAM_MANAGERS, "name the organization's CES roles")
+    require_persona(actor, organization, PROGRAM_MANAGERS, "name the organization's CES roles")
     roles = list(roles)
     if not roles:
         raise ValidationError({"roles": "Choose at least one CES role."})
@@ -310,6 +291,7 @@ def ces_roles_set(*, actor, organization, roles) -> list[CESOrganizationRole]:
         after = ", ".join(sorted(role.name for role in roles))
         record_event(actor=actor, subject=organization, verb="named CES roles", from_state=before[:80],
                      to_state=after[:80], reason=after)
+        _changed(organization)
     return roles
 
 
@@ -318,13 +300,11 @@ def program_setup_request(*, actor, organization, name: str, program_type: Progr
                           details: str = "") -> Program:
     """The Program Manager asks the implementation team to create or modify a program (seed 000, step 2.4).
 
-    Only once the agreement is submitted (issue 3). Permanent Housing needs no
+    Only once the agreement is submitted (step 1 first). Permanent Housing needs no
     setup modification (seed 000), so such a program goes straight to
     ready-to-confirm.
     """
-    from .selectors import agreement_submitted
-
-    _require(actor, organization, PROGRAM_MANAGERS, "request program setup")
+    require_persona(actor, organization, PROGRAM_MANAGERS, "request program setup")
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter the program's name."})
@@ -352,7 +332,7 @@ def program_setup_request(*, actor, organization, name: str, program_type: Progr
                      reason="" if needs_setup else f"{program_type} programs need no setup modification.")
         if needs_setup:
             notify(
-                recipients=coc_staff_with("onboarding.work_program_setup"),
+                recipients=staff_doing(Work.PROGRAM_SETUP),
                 subject=f"Program setup requested: {program.name} ({organization})",
                 body=f"{organization} asks to {program.get_request_kind_display().lower()}: {program.name} "
                      f"({program_type}).",
@@ -378,9 +358,16 @@ def _lock_program(program_pk):
     return Program.objects.select_for_update().select_related("organization", "program_type").get(pk=program_pk)
 
 
+def _require_agreement_submitted(organization):
+    """Seed 000: step 2 follows step 1. Setup is worked only while the agency's
+    agreement is submitted or executed (a returned one must come back first)."""
+    if not agreement_submitted(organization):
+        raise ValidationError(f"{organization} has no submitted Organization Agreement; program setup waits for "
+                              "it (step 1 comes first).")
+
+
 def _require_implementation(actor):
-    if not (actor.is_active and actor.is_staff and actor.has_perm("onboarding.work_program_setup")):
-        raise PermissionDenied("Only the CoC's implementation team may work program setup.")
+    require(can_work_program_setup(actor), "Only the CoC's implementation team may work program setup.")
 
 
 def _move(actor, program, to_state, *, verb, reason="", extra_fields=()):
@@ -402,6 +389,7 @@ def program_setup_start(*, actor, program: Program) -> Program:
         if program.setup_status != SetupStatus.REQUESTED:
             raise ValidationError(f"Only a requested setup can be started; this one is "
                                   f"{program.get_setup_status_display().lower()}.")
+        _require_agreement_submitted(program.organization)
         _move(actor, program, SetupStatus.IN_PROGRESS, verb="started program setup")
     return program
 
@@ -431,7 +419,7 @@ def program_setup_ask(*, actor, program: Program, question: str) -> Program:
 
 def program_setup_answer(*, actor, program: Program, answer: str) -> Program:
     """The Program Manager answers; the request goes back to the implementation team."""
-    _require(actor, program.organization, PROGRAM_MANAGERS, "answer the implementation team")
+    require_persona(actor, program.organization, PROGRAM_MANAGERS, "answer the implementation team")
     answer = (answer or "").strip()
     if not answer:
         raise ValidationError({"answer": "Write your answer."})
@@ -443,7 +431,7 @@ def program_setup_answer(*, actor, program: Program, answer: str) -> Program:
         _move(actor, program, SetupStatus.IN_PROGRESS, verb="answered question", reason=answer,
               extra_fields=("answer",))
         notify(
-            recipients=coc_staff_with("onboarding.work_program_setup"),
+            recipients=staff_doing(Work.PROGRAM_SETUP),
             subject=f"Answer received: {program.name} ({program.organization})",
             body=f"Question: {program.question}\n\nAnswer: {answer}",
             link=reverse("admin:onboarding_program_change", args=[program.pk]),
@@ -461,6 +449,7 @@ def program_setup_complete(*, actor, program: Program, hmis_program_id: str = ""
         if program.setup_status not in Program.COC_STATUSES:
             raise ValidationError(f"A setup that is {program.get_setup_status_display().lower()} cannot be "
                                   "marked complete.")
+        _require_agreement_submitted(program.organization)
         program.setup_completed_by, program.setup_completed_at = actor, timezone.now()
         fields = ["setup_completed_by", "setup_completed_at"]
         if hmis_program_id.strip():
@@ -473,7 +462,7 @@ def program_setup_complete(*, actor, program: Program, hmis_program_id: str = ""
 
 def program_setup_confirm(*, actor, program: Program) -> Program:
     """The Program Manager confirms the setup is valid: the program is confirmed."""
-    _require(actor, program.organization, PROGRAM_MANAGERS, "confirm program setup")
+    require_persona(actor, program.organization, PROGRAM_MANAGERS, "confirm program setup")
     with transaction.atomic():
         program = _lock_program(program.pk)
         if program.setup_status == SetupStatus.CONFIRMED:
@@ -495,7 +484,7 @@ def program_setup_confirm(*, actor, program: Program) -> Program:
 
 def program_setup_report_problem(*, actor, program: Program, problem: str) -> Program:
     """The Program Manager finds the setup not valid; it goes back to the implementation team."""
-    _require(actor, program.organization, PROGRAM_MANAGERS, "report a problem with program setup")
+    require_persona(actor, program.organization, PROGRAM_MANAGERS, "report a problem with program setup")
     problem = (problem or "").strip()
     if not problem:
         raise ValidationError({"problem": "Describe what is wrong with the setup."})
@@ -505,7 +494,7 @@ def program_setup_report_problem(*, actor, program: Program, problem: str) -> Pr
             raise ValidationError("Only a setup marked complete can be sent back.")
         _move(actor, program, SetupStatus.IN_PROGRESS, verb="reported a setup problem", reason=problem)
         notify(
-            recipients=coc_staff_with("onboarding.work_program_setup"),
+            recipients=staff_doing(Work.PROGRAM_SETUP),
             subject=f"Setup problem reported: {program.name} ({program.organization})",
             body=problem,
             link=reverse("admin:onboarding_program_change", args=[program.pk]),

@@ -7,53 +7,33 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.access import (access_organization, has_persona, is_coc_staff, require_persona,
-                             visible_organizations)
+from accounts import access
+from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
+from hmis_portal.core.errors import apply_to_form
 
 from . import selectors, services, spreadsheet
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, ProblemForm, ProgramRequestForm,
                     StatusListFilterForm)
 from .models import OnboardingPolicy, OrganizationAgreement, Program
 
-# Who at an agency may see the signed agreement itself.
-AGREEMENT_READERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-
-
-def _require_coc_reader(user, perm):
-    """CoC staff see onboarding objects when their group grants the model's view permission."""
-    if is_coc_staff(user) and not user.has_perm(perm):
-        raise PermissionDenied("Your CoC staff group does not look after onboarding.")
-
-
-def _apply_errors(form, exc: ValidationError):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
-    else:
-        for message in exc.messages:
-            form.add_error(None, message)
 
 
 @login_required
 def participation(request, slug):
     """An organization's steps 1 and 2: agreement, CES roles, programs, stage."""
     organization = access_organization(request.user, slug)
-    _require_coc_reader(request.user, "onboarding.view_program")
     agreements = list(selectors.organization_agreements(organization))
     programs = list(organization.programs.select_related("program_type").order_by("name"))
     today = local_date()
-    personas = set() if is_coc_staff(request.user) else {
-        p for p in AGREEMENT_READERS + (Persona.STAFF,) if has_persona(request.user, organization, [p])}
     return render(request, "onboarding/participation.html", {
         "organization": organization,
         "agreements": agreements,
@@ -62,9 +42,9 @@ def participation(request, slug):
         "programs": programs,
         "roles": selectors.ces_roles(organization),
         "stage": selectors.stage_from(agreements, programs, today=today),
-        "can_sign": Persona.EXECUTIVE_DIRECTOR in personas,
-        "is_program_manager": Persona.PROGRAM_MANAGER in personas,
-        "can_read_agreements": bool(personas & set(AGREEMENT_READERS)) or is_coc_staff(request.user),
+        "can_sign": access.can_sign_agreement(request.user, organization),
+        "is_program_manager": access.can_manage_programs(request.user, organization),
+        "can_read_agreements": access.can_read_agreements(request.user, organization),
         "can_request_programs": selectors.agreement_submitted(organization),
         "tasks": [t for t in selectors.agency_queue(request.user) if t["organization"] == organization],
         "events": events_for(organization),
@@ -89,7 +69,7 @@ def agreement_upload(request, slug):
                 submit=request.POST.get("action") != "draft",
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_to_form(form, exc)
         else:
             if agreement.status == OrganizationAgreement.Status.SUBMITTED:
                 messages.success(request, "Your signed agreement was submitted. CoC staff will countersign it.")
@@ -102,10 +82,8 @@ def agreement_upload(request, slug):
 
 def _agreement_for_reader(request, pk):
     agreement = selectors.access_agreement(request.user, pk)
-    if is_coc_staff(request.user):
-        _require_coc_reader(request.user, "onboarding.view_organizationagreement")
-    else:
-        require_persona(request.user, agreement.organization, AGREEMENT_READERS, "see the signed agreement")
+    require(access.can_read_agreements(request.user, agreement.organization),
+            "Signed agreements are for the agency's leads and the CoC staff who countersign them.")
     return agreement
 
 
@@ -116,7 +94,7 @@ def agreement_detail(request, pk):
         "agreement": agreement,
         "organization": agreement.organization,
         "copies": selectors.agreement_copies(agreement),
-        "can_sign": has_persona(request.user, agreement.organization, [Persona.EXECUTIVE_DIRECTOR]),
+        "can_sign": access.can_sign_agreement(request.user, agreement.organization),
         "events": events_for(agreement),
     })
 
@@ -153,7 +131,7 @@ def ces_roles(request, slug):
         try:
             services.ces_roles_set(actor=request.user, organization=organization, roles=form.cleaned_data["roles"])
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_to_form(form, exc)
         else:
             messages.success(request, "The organization's CES roles are saved.")
             return redirect("onboarding:participation", organization.slug)
@@ -171,7 +149,7 @@ def program_request(request, slug):
             program = services.program_setup_request(actor=request.user, organization=organization,
                                                      **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_to_form(form, exc)
         else:
             if program.setup_status == Program.SetupStatus.SETUP_COMPLETE:
                 messages.success(request, f"{program.program_type} programs need no setup modification: "
@@ -183,16 +161,10 @@ def program_request(request, slug):
                   {"organization": organization, "form": form, "allowed": allowed})
 
 
-def _program_for_reader(request, pk):
-    program = selectors.access_program(request.user, pk)
-    _require_coc_reader(request.user, "onboarding.view_program")
-    return program
-
-
 @login_required
 def program_detail(request, pk):
-    program = _program_for_reader(request, pk)
-    is_pm = has_persona(request.user, program.organization, [Persona.PROGRAM_MANAGER])
+    program = selectors.access_program(request.user, pk)
+    is_pm = access.can_manage_programs(request.user, program.organization)
     return render(request, "onboarding/program_detail.html", {
         "program": program,
         "organization": program.organization,
@@ -298,8 +270,6 @@ def status_list_csv(request):
 @login_required
 def coc_queue(request):
     """What waits on CoC staff in steps 1–2, with age in business days. The work itself is done in the admin."""
-    user = request.user
-    if not (is_coc_staff(user) and (user.has_perm("onboarding.countersign_organizationagreement")
-                                    or user.has_perm("onboarding.work_program_setup"))):
-        raise PermissionDenied("Only CoC staff who countersign agreements or set up programs work these queues.")
-    return render(request, "onboarding/coc_queue.html", {"queue": selectors.coc_queue(user)})
+    require(access.can_work_onboarding_queue(request.user),
+            "Only CoC staff who countersign agreements or set up programs work these queues.")
+    return render(request, "onboarding/coc_queue.html", {"queue": selectors.coc_queue(request.user)})

@@ -67,6 +67,11 @@ class CESRole(models.Model):
         help_text="Program types this role belongs to (ignored when 'any program type' is on).",
     )
     required_courses = models.ManyToManyField(Course, blank=True, related_name="required_by_roles")
+    # SPEC §4: client data of referrals is for people whose granted HMIS role
+    # works referrals (Housing Provider, the least access, and up).
+    works_referrals = models.BooleanField(
+        default=True, help_text="People granted this role's HMIS role at an agency work its CES referrals and see "
+                                "the clients' details.")
 
     class Meta:
         ordering = ["access_rank"]

@@ -50,3 +50,14 @@ class ProgramFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Program {n}")
     program_type = factory.LazyFunction(lambda: ProgramType.objects.get(code="emergency-shelter"))
     setup_status = Program.SetupStatus.REQUESTED
+
+
+    @factory.post_generation
+    def submitted_agreement(program, create, extracted, **kwargs):
+        """A setup request exists only once the agency's agreement is submitted
+        (step 1 first): an agency with no agreement gets an executed one. Pass
+        submitted_agreement=False to build a program without."""
+        if not create or extracted is False:
+            return
+        if not program.organization.agreements.exists():
+            executed_agreement(program.organization)

@@ -206,7 +206,7 @@ def test_countersigning_executes_the_agreement_and_tells_the_agency(organization
 def test_a_double_countersign_changes_nothing_the_second_time(organization, countersigner):
     agreement = AgreementFactory(organization=organization)
     services.agreement_countersign(actor=countersigner, agreement=agreement)
-    other = StaffFactory(groups=["CoC training"])
+    other = StaffFactory(groups=["CoC system admin"])
     with pytest.raises(ValidationError, match="already countersigned"):
         services.agreement_countersign(actor=other, agreement=agreement)
     agreement.refresh_from_db()

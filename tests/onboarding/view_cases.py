@@ -3,6 +3,7 @@ from tests.onboarding.factories import AgreementFactory, ProgramFactory, add_cop
 from tests.view_permissions import ViewCase
 
 EVERY_GROUP = ("CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin")
+COUNTERSIGNERS = ("CoC implementation", "CoC system admin")
 READERS = ("executive_director", "program_manager", "agency_administrator")
 
 
@@ -23,10 +24,11 @@ CASES = [
     ViewCase("onboarding:agreement-upload", build=lambda o: {"slug": o.slug}, personas=("executive_director",)),
     ViewCase("onboarding:agreement-upload", build=lambda o: {"slug": o.slug}, personas=("executive_director",),
              method="post", data=lambda kw: {"signer_name": ""}),
+    # Signed agreements: the agency's leads, and only the CoC staff who countersign.
     ViewCase("onboarding:agreement-detail", build=lambda o: {"pk": _agreement(o).pk}, personas=READERS,
-             coc_groups=EVERY_GROUP),
+             coc_groups=COUNTERSIGNERS),
     ViewCase("onboarding:agreement-copy", build=lambda o: {"pk": _agreement(o).pk, "version": 1}, personas=READERS,
-             coc_groups=EVERY_GROUP),
+             coc_groups=COUNTERSIGNERS),
     ViewCase("onboarding:agreement-submit",
              build=lambda o: {"pk": _agreement(o, OrganizationAgreement.Status.DRAFT).pk},
              personas=("executive_director",), method="post"),
@@ -51,6 +53,6 @@ CASES = [
     ViewCase("onboarding:status-list-xlsx", personas="any", coc_groups=EVERY_GROUP, agency_object=False),
     ViewCase("onboarding:status-list-csv", personas="any", coc_groups=EVERY_GROUP, agency_object=False),
     # CoC staff who countersign or set up programs.
-    ViewCase("onboarding:coc-queue", coc_groups=("CoC implementation", "CoC training", "CoC system admin"),
+    ViewCase("onboarding:coc-queue", coc_groups=("CoC implementation", "CoC system admin"),
              agency_object=False),
 ]

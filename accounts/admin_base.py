@@ -1,0 +1,114 @@
+"""The admin as a client of the authorization module and the services (STYLE §4).
+
+`PortalAdmin` asks `accounts.access.may_admin` whether a person may view or
+change a model, instead of Django's model permissions, so the admin and the
+portal answer from the same table. State changes in the admin are buttons and
+actions that call a service: `transition_urls` wires a button to a small view,
+and `run_each` runs an action row by row, reporting each refusal.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from hmis_portal.core.errors import REFUSALS, refusal_messages
+
+from . import access
+
+
+def _label(opts) -> str:
+    return f"{opts.app_label}.{opts.model_name}"
+
+
+class PortalAdmin(admin.ModelAdmin):
+    # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
+    transitions: dict = {}
+
+    def has_module_permission(self, request):
+        return access.may_admin(request.user, "view", _label(self.opts))
+
+    def has_view_permission(self, request, obj=None):
+        return access.may_admin(request.user, "view", _label(self.opts))
+
+    def has_change_permission(self, request, obj=None):
+        return access.may_admin(request.user, "change", _label(self.opts))
+
+    def has_add_permission(self, request, *args):
+        return access.may_admin(request.user, "change", _label(self.opts))
+
+    def has_delete_permission(self, request, obj=None):
+        return access.may_admin(request.user, "change", _label(self.opts))
+
+    # --- buttons on the change page ------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        extra = [path(f"<path:object_id>/{name}/", self.admin_site.admin_view(getattr(self, f"{name}_view")),
+                      name=f"{info[0]}_{info[1]}_{name}") for name in self.transitions]
+        return extra + super().get_urls()
+
+    def change_url(self, obj) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+
+    def _allowed_object(self, request, object_id, name):
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        allowed = self.transitions[name]
+        if not (self.has_view_permission(request, obj) and allowed(request.user, obj)):
+            raise PermissionDenied
+        return obj
+
+    def run(self, request, call, success: str) -> bool:
+        try:
+            call()
+        except REFUSALS as exc:
+            self.message_user(request, " ".join(refusal_messages(exc)), messages.ERROR)
+            return False
+        self.message_user(request, success, messages.SUCCESS)
+        return True
+
+    def post_transition(self, request, object_id, name, call, success):
+        """A button that posts: call the service, back to the change page."""
+        obj = self._allowed_object(request, object_id, name)
+        if request.method == "POST":
+            self.run(request, lambda: call(obj), success)
+        return HttpResponseRedirect(self.change_url(obj))
+
+    def form_transition(self, request, object_id, name, form_class, title, call, success,
+                        template="admin/portal_transition_form.html"):
+        """A button that asks for input first (a reason, a question)."""
+        obj = self._allowed_object(request, object_id, name)
+        form = form_class(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if self.run(request, lambda: call(obj, **form.cleaned_data), success):
+                return HttpResponseRedirect(self.change_url(obj))
+        context = {**self.admin_site.each_context(request), "title": title, "form": form, "object": obj,
+                   "opts": self.opts, "original": obj}
+        return TemplateResponse(request, template, context)
+
+    def run_each(self, request, queryset, call, done: str) -> None:
+        """An action: the service per selected row, in primary-key order (the
+        order the sweeps lock in); each refusal is reported as it is."""
+        count, problems = 0, []
+        for obj in queryset.order_by("pk"):
+            try:
+                call(obj)
+                count += 1
+            except REFUSALS as exc:
+                problems.append(f"{obj}: {' '.join(refusal_messages(exc))}")
+        if count:
+            self.message_user(request, done.format(n=count), messages.SUCCESS)
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+
+
+class PolicyAdmin(PortalAdmin):
+    """A one-row policy table: edited, never added twice or deleted."""
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request) and not self.model.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
