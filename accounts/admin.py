@@ -1,20 +1,84 @@
-from django.contrib import admin, messages
+"""People, agencies and the core's records in the admin, each behind the
+authorization module: memberships change only through the services (audited,
+never for CoC staff), guardian's per-agency permissions only for system
+admins, and the audit trail only about what a group's work needs."""
+
+from django import forms
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from guardian.admin import GuardedModelAdmin
 
-from hmis_portal.core.admin import AuditTimelineInline
+from hmis_portal.core.admin import AuditEventAdmin, AuditTimelineInline, HolidayAdmin, NotificationAdmin
+from hmis_portal.core.models import AuditEvent, Holiday, Notification
 
+from . import access, services
+from .admin_base import PortalAdmin
 from .models import Membership, Organization, User
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """Refuses, with the reason, what the services would refuse: a CoC staff
+    member's membership, or one given by someone who may not."""
+
+    actor = None
+
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            if not form.has_changed() or not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            person = form.cleaned_data.get("user") or getattr(form.instance, "user", None)
+            organization = form.cleaned_data.get("organization") or getattr(form.instance, "organization", None)
+            if person is None or organization is None:
+                continue
+            refusal = access.membership_refusal(self.actor, organization, person)
+            if refusal:
+                raise ValidationError(refusal)
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ("user",)
+    fields = ("user", "organization", "persona")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        return type("ActorMembershipFormSet", (formset,), {"actor": request.user})
+
+    def has_view_permission(self, request, obj=None):
+        return access.may_admin(request.user, "view", "accounts.organization")
+
+    def has_change_permission(self, request, obj=None):
+        return access.does(request.user, access.Work.MANAGE_AGENCIES)
+
+    has_add_permission = has_delete_permission = has_change_permission
+
+
+class MembershipsThroughServices:
+    """Memberships edited inline are saved through the audited services."""
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            services.membership_remove(actor=request.user, membership=membership)
+        for membership, _changed in formset.changed_objects:
+            old = Membership.objects.get(pk=membership.pk)
+            services.membership_remove(actor=request.user, membership=old)
+            services.membership_add(actor=request.user, organization=membership.organization,
+                                    person=membership.user, persona=membership.persona)
+        for membership in formset.new_objects:
+            services.membership_add(actor=request.user, organization=membership.organization,
+                                    person=membership.user, persona=membership.persona)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(MembershipsThroughServices, PortalAdmin, BaseUserAdmin):
     ordering = ("full_name", "email")
     list_display = ("email", "full_name", "is_staff", "is_active", "last_login")
     list_filter = ("is_staff", "is_active", "groups", "memberships__persona")
@@ -27,11 +91,80 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
     inlines = [MembershipInline]
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not access.does(request.user, access.Work.SYSTEM):
+            # CoC staff accounts, groups and permissions are the system admins' alone.
+            return [(name, options) for name, options in fieldsets if name != "Access"]
+        return fieldsets
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if access.does(request.user, access.Work.SYSTEM):
+            return queryset
+        # The implementation team looks after agency people, not CoC staff.
+        return queryset.filter(is_staff=False)
+
 
 @admin.register(Organization)
-class OrganizationAdmin(GuardedModelAdmin):
-    # GuardedModelAdmin: object permissions let a regional lead see chosen agencies.
+class OrganizationAdmin(MembershipsThroughServices, PortalAdmin, GuardedModelAdmin):
+    # Object permissions let a regional lead see chosen agencies; only system
+    # admins hand them out.
+    change_form_template = "admin/accounts/organization/change_form.html"
     list_display = ("name", "created_at")
     search_fields = ("name",)
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline, AuditTimelineInline]
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["can_manage_object_permissions"] = access.can_manage_object_permissions(request.user)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def _object_permissions(self, request):
+        if not access.can_manage_object_permissions(request.user):
+            raise PermissionDenied
+
+    def obj_perms_manage_view(self, request, object_pk):
+        self._object_permissions(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._object_permissions(request)
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._object_permissions(request)
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+
+# --- the core's records, behind the same rules ------------------------------------------------
+
+for model in (AuditEvent, Notification, Holiday):
+    admin.site.unregister(model)
+
+
+@admin.register(AuditEvent)
+class AuthorizedAuditEventAdmin(AuditEventAdmin, PortalAdmin):
+    """The audit list shows only events about objects the person's work
+    needs: a referral's history (the client's story) to the CES team alone."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        labels = access.history_models_for(request.user)
+        if labels is None:
+            return queryset
+        pairs = [label.split(".") for label in labels]
+        allowed = Q(pk__in=[])
+        for app_label, model in pairs:
+            allowed |= Q(content_type__app_label=app_label, content_type__model=model)
+        return queryset.filter(allowed)
+
+
+@admin.register(Notification)
+class AuthorizedNotificationAdmin(NotificationAdmin, PortalAdmin):
+    pass
+
+
+@admin.register(Holiday)
+class AuthorizedHolidayAdmin(HolidayAdmin, PortalAdmin):
+    pass
