@@ -106,11 +106,10 @@ def is_member(user, organization) -> bool:
     return bool(personas_at(user, organization))
 
 
-def agency_people(organization, personas: Iterable[str] = (ED, PM, AA, STAFF)) -> list:
-    """An agency's active people with one of `personas` (for notifications)."""
-    return [m.user for m in Membership.objects.filter(
-        organization=organization, persona__in=list(personas), user__is_active=True
-    ).select_related("user").order_by("user_id").distinct()]
+def agency_people(organization, personas: Iterable[str] = (ED, PM, AA, STAFF)) -> QuerySet:
+    """An agency's active people with one of `personas`, each once (for notifications)."""
+    return User.objects.filter(is_active=True, memberships__organization=organization,
+                               memberships__persona__in=list(personas)).distinct().order_by("pk")
 
 
 def organizations_where(user, personas: Iterable[str]) -> QuerySet[Organization]:

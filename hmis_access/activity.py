@@ -15,12 +15,15 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import Work, agency_people, can_request_reactivation, require, staff_doing
+from accounts.models import CoCGroup, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
+from training.models import Completion
 
-from accounts.models import CoCGroup, Membership, Persona, User
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
+from .provisioning import provisioning_due_date
 
 LOGIN_BATCH_SIZE = 1000
 
@@ -28,24 +31,16 @@ LOGIN_BATCH_SIZE = 1000
 # ---------------------------------------------------------------- helpers
 
 def agency_administrators(organization_id: int) -> list[User]:
-    return [m.user for m in Membership.objects.filter(
-        organization_id=organization_id, persona=Persona.AGENCY_ADMINISTRATOR, user__is_active=True
-    ).select_related("user")]
+    return list(agency_people(organization_id, [Persona.AGENCY_ADMINISTRATOR]))
 
 
 def provisioning_staff() -> list[User]:
-    from .services import coc_group_members
-
-    return list(coc_group_members(CoCGroup.PROVISIONING))
+    return list(staff_doing(Work.PROVISION).filter(groups__name=CoCGroup.PROVISIONING.value))
 
 
-def provisioning_deadline(ready_at: dt.datetime) -> dt.date:
-    """The same deadline as a new user's access: within the policy's business
-    days of becoming ready (seed 000: "Obtain access in three (3) business
-    days"), from the shared provisioning machinery."""
-    from .services import provisioning_due_date
-
-    return provisioning_due_date(ready_at)
+# The same deadline as a new user's access: within the policy's business days
+# of becoming ready (seed 000: "Obtain access in three (3) business days").
+provisioning_deadline = provisioning_due_date
 
 
 def days_since(day: dt.date | None, today: dt.date) -> int | None:
@@ -126,23 +121,14 @@ def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = L
 
 # ---------------------------------------------------------------- reactivation
 
-def may_request_reactivation(user, account: HMISAccount) -> bool:
-    if not user.is_authenticated:
-        return False
-    if account.user_id == user.pk:
-        return True
-    return Membership.objects.filter(user=user, organization_id=account.organization_id,
-                                     persona=Persona.AGENCY_ADMINISTRATOR).exists()
-
-
 def reactivation_request_create(*, actor: User, account: HMISAccount, note: str = "",
                                 at: dt.datetime | None = None) -> ReactivationRequest:
     """The agency administrator (or the user) asks for an Inactive account to
     be made Active again. A second request while one is open returns the
     open one (double submit, or the user and the administrator at once)."""
     at = at or timezone.now()
-    if not may_request_reactivation(actor, account):
-        raise PermissionDenied("Only the account's user or the agency's Agency Administrator may request reactivation.")
+    require(actor.is_authenticated and can_request_reactivation(actor, account),
+            "Only the account's user or the agency's Agency Administrator may request reactivation.")
     policy = AccessPolicy.current()
     with transaction.atomic():
         account = HMISAccount.objects.select_for_update().select_related("user").get(pk=account.pk)
@@ -230,8 +216,6 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
 def retraining_progress(account: HMISAccount) -> list[tuple]:
     """(course, completed on) for each assigned retraining course; the date is
     None until the user completes it on or after retraining became required."""
-    from training.models import Completion
-
     courses = list(account.retraining_courses.all())
     if not courses:
         return []

@@ -4,7 +4,7 @@ reactivation and retraining actions. Views parse and call a service."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,14 +13,13 @@ from django.views.decorators.http import require_GET, require_POST
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
 
-from . import activity, selectors
-from accounts.access import access_organization, has_persona, in_coc_group
+from accounts import access
+from accounts.access import access_organization, require
 from accounts.models import Persona
+
+from . import activity, selectors
 from .ics import login_calendar
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
-
-STAFF_GROUPS = (*selectors.PROVISIONING_GROUPS, *selectors.RETRAINING_GROUPS)
-
 
 @login_required
 @require_GET
@@ -102,13 +101,15 @@ def hmis_account_request_reactivation(request, pk):
 @require_GET
 def agency_hmis_accounts(request, slug):
     """The agency's HMIS accounts: Inactive ones and those at risk first."""
-    organization = access_organization(request.user, slug, personas=selectors.AGENCY_ACCOUNT_VIEWERS)
+    organization = access_organization(request.user, slug)
+    require(access.can_see_hmis_accounts(request.user, organization),
+            "The agency's HMIS accounts are for its leads and the CoC's provisioning and training staff.")
     rows = selectors.agency_accounts(organization, today=local_date())
     return render(request, "hmis_access/agency_hmis_accounts.html", {
         "organization": organization,
         "rows": rows,
         "policy": AccessPolicy.current(),
-        "can_request": has_persona(request.user, organization, [Persona.AGENCY_ADMINISTRATOR]),
+        "can_request": access.has_persona(request.user, organization, [Persona.AGENCY_ADMINISTRATOR]),
         "at_risk_count": sum(1 for row in rows if row.at_risk),
     })
 
@@ -117,14 +118,13 @@ def agency_hmis_accounts(request, slug):
 @require_GET
 def hmis_accounts_dashboard(request):
     """CoC staff: counts by status and the accounts to act on."""
-    if not in_coc_group(request.user, *STAFF_GROUPS):
-        raise PermissionDenied("This page is for CoC provisioning and training staff.")
+    require(access.can_see_hmis_accounts(request.user), "This page is for CoC provisioning and training staff.")
     today = local_date()
     return render(request, "hmis_access/hmis_accounts_dashboard.html", {
         "overview": selectors.staff_overview(request.user, today=today),
         "today": today,
-        "can_reactivate": in_coc_group(request.user, *selectors.PROVISIONING_GROUPS),
-        "can_record_retraining": in_coc_group(request.user, *selectors.RETRAINING_GROUPS),
+        "can_reactivate": access.can_provision(request.user),
+        "can_record_retraining": access.can_record_retraining(request.user),
     })
 
 

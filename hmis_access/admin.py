@@ -7,22 +7,22 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts import access
+from accounts.admin_base import PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
+from hmis_portal.core.errors import REFUSALS, refusal_messages
 
-from .activity import hmis_account_reactivate, reactivation_request_decline, record_hmis_logins
+from .activity import (hmis_account_reactivate, hmis_account_record_retraining, reactivation_request_decline,
+                       record_hmis_logins)
 from .checklist import build_checklist
 from .logins import read_login_report
 from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
-from .services import access_request_grant
+from .services import access_request_grant, granted_roles
 
 
 @admin.register(AccessPolicy)
-class AccessPolicyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return not AccessPolicy.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class AccessPolicyAdmin(PolicyAdmin):
+    pass
 
 
 class LoginReportForm(forms.Form):
@@ -34,21 +34,43 @@ class LoginReportForm(forms.Form):
 
 
 @admin.register(HMISAccount)
-class HMISAccountAdmin(admin.ModelAdmin):
+class HMISAccountAdmin(PortalAdmin):
+    """Read-only: accounts are created by granting access, and their status
+    and clocks change through the services (sweeps, login import,
+    reactivation, retraining), each audited. Provisioning staff act through
+    the login import and the actions below."""
+
     change_list_template = "hmis_access/admin/hmisaccount_change_list.html"
     list_display = ("hmis_username", "user", "organization", "hmis_role", "status", "retraining_required",
                     "last_hmis_login_at", "inactivity_counted_from", "must_log_in_by")
     list_filter = ("status", "retraining_required", "login_reminders", "hmis_role", "organization")
     search_fields = ("hmis_username", "user__email", "user__full_name", "organization__name")
     list_select_related = ("user", "organization")
-    autocomplete_fields = ("user", "organization")
-    # Status and the clocks change only through the services (sweeps, login
-    # import, reactivation), each audited; the admin shows them.
-    readonly_fields = ("status", "last_hmis_login_at", "inactivity_counted_from", "retraining_counted_from",
-                       "must_log_in_by", "reactivated_at", "inactive_since", "inactive_reason",
-                       "retraining_required", "retraining_required_on")
-    exclude = ("login_reminders",)
+    fields = ("user", "organization", "hmis_username", "hmis_role", "status", "provisioned_at",
+              "last_hmis_login_at", "inactivity_counted_from", "retraining_counted_from", "must_log_in_by",
+              "reactivated_at", "inactive_since", "inactive_reason", "retraining_required", "retraining_required_on")
+    readonly_fields = fields
     inlines = [AuditTimelineInline]
+    actions = ["record_retraining"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is view-only; "change" means the import and the actions.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.action(description="Record the retraining as completed", permissions=["retraining"])
+    def record_retraining(self, request, queryset):
+        self.run_each(request, queryset.filter(retraining_required=True),
+                      lambda account: hmis_account_record_retraining(actor=request.user, account=account),
+                      "Retraining recorded for {n} account(s).")
+
+    def has_retraining_permission(self, request):
+        return access.can_record_retraining(request.user)
 
     def get_urls(self):
         return [
@@ -63,7 +85,7 @@ class HMISAccountAdmin(admin.ModelAdmin):
         apply the good ones."""
 
 
-        if not self.has_change_permission(request):
+        if not access.can_provision(request.user):
             raise PermissionDenied
         report = None
         form = LoginReportForm(request.POST or None, request.FILES or None)
@@ -97,7 +119,7 @@ class HMISAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReactivationRequest)
-class ReactivationRequestAdmin(admin.ModelAdmin):
+class ReactivationRequestAdmin(PortalAdmin):
     """Reactivations reach provisioning staff through the provisioning queue,
     whose links open this page; the buttons call the same services as the
     portal's HMIS accounts page."""
@@ -112,7 +134,7 @@ class ReactivationRequestAdmin(admin.ModelAdmin):
     actions = ["reactivate"]
     inlines = [AuditTimelineInline]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, *args):
         return False  # asked for in the portal by the agency or the user
 
     def has_delete_permission(self, request, obj=None):
@@ -128,7 +150,7 @@ class ReactivationRequestAdmin(admin.ModelAdmin):
     def process_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
+        if not access.can_provision(request.user):
             raise PermissionDenied
         reactivation = get_object_or_404(ReactivationRequest, pk=pk)
         try:
@@ -140,33 +162,32 @@ class ReactivationRequestAdmin(admin.ModelAdmin):
                 hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
                 self.message_user(request, f"{reactivation.account} is Active again; the user was told to log in "
                                            "today.", messages.SUCCESS)
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        except REFUSALS as exc:
+            self.message_user(request, " ".join(refusal_messages(exc)), messages.ERROR)
         return redirect("admin:hmis_access_reactivationrequest_change", pk)
 
     @admin.action(description="Reactivate the selected accounts", permissions=["change"])
     def reactivate(self, request, queryset):
-        done = 0
-        for reactivation in queryset.order_by("account_id"):
-            try:
-                hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
-                done += 1
-            except ValidationError as exc:
-                messages.error(request, f"{reactivation.account}: {' '.join(exc.messages)}")
-        if done:
-            messages.success(request, f"{done} account(s) reactivated; each user was told to log in today.")
+        self.run_each(request, queryset,
+                      lambda reactivation: hmis_account_reactivate(actor=request.user, reactivation_request=reactivation),
+                      "{n} account(s) reactivated; each user was told to log in.")
 
 
 # --- access requests: the provisioning staff's side ------------------------
 
 class GrantForm(forms.Form):
     hmis_username = forms.CharField(label="HMIS username", max_length=150)
-    hmis_role = forms.CharField(label="HMIS role", max_length=80,
-                                help_text="The highest-ranked of the user's CES roles, unless you have a reason.")
+    hmis_role = forms.ChoiceField(label="HMIS role", choices=(),
+                                  help_text="The highest-ranked of the user's CES roles, unless you have a reason.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The CoC's roles (policy rows), so no made-up role can be granted.
+        self.fields["hmis_role"].choices = [(role, role) for role in granted_roles()]
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(admin.ModelAdmin):
+class AccessRequestAdmin(PortalAdmin):
     list_display = ("user", "organization", "status", "provisioning_due_on", "ready_at", "provisioned_at")
     list_filter = ("status", "organization")
     search_fields = ("user__email", "user__full_name", "organization__name", "hmis_username")
@@ -178,7 +199,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [AuditTimelineInline]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, *args):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -194,10 +215,17 @@ class AccessRequestAdmin(admin.ModelAdmin):
         return format_html("<ul>{}</ul><p>HMIS role to provision: <strong>{}</strong></p>", rows,
                            result.hmis_role or "—")
 
+    def get_readonly_fields(self, request, obj=None):
+        self._viewer = request.user  # the grant button below shows only to whom may grant
+        return super().get_readonly_fields(request, obj)
+
     @admin.display(description="grant access")
     def grant(self, obj):
         if obj.status != AccessRequest.Status.READY:
             return "Only a request that is ready for provisioning can be granted."
+        refusal = access.grant_refusal(self._viewer, obj)
+        if refusal:
+            return refusal
         return format_html('<a class="button" href="{}">Grant HMIS access</a>',
                            reverse("admin:hmis_access_accessrequest_grant", args=[obj.pk]))
 
@@ -208,9 +236,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
         ]
 
     def grant_view(self, request, pk):
-        if not request.user.has_perm("hmis_access.change_accessrequest"):
-            raise PermissionDenied
         access_request = get_object_or_404(AccessRequest.objects.select_related("user", "organization"), pk=pk)
+        if not access.can_grant(request.user, access_request):
+            raise PermissionDenied(access.grant_refusal(request.user, access_request))
         checklist = build_checklist(access_request)
         change_url = reverse("admin:hmis_access_accessrequest_change", args=[pk])
         if request.method == "POST":
@@ -218,8 +246,8 @@ class AccessRequestAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     access_request_grant(actor=request.user, access_request_id=pk, **form.cleaned_data)
-                except ValidationError as exc:
-                    self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                except REFUSALS as exc:
+                    self.message_user(request, " ".join(refusal_messages(exc)), messages.ERROR)
                 else:
                     self.message_user(request, f"HMIS access granted to {access_request.user}; the user and the "
                                                "agency have been told.", messages.SUCCESS)

@@ -14,16 +14,27 @@ from django.apps import apps
 from django.db.models import Q
 from django.urls import reverse
 
+from accounts.access import Work, staff_doing
+from accounts.models import CoCGroup
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.calendar import BusinessCalendar, local_date, start_of_day
+from hmis_portal.core.calendar import BusinessCalendar, add_business_days, local_date, start_of_day
 from hmis_portal.core.outbox import notify
 
-from accounts.models import CoCGroup
+from .models import AccessPolicy
 
 QUEUE_MODELS = ["hmis_access.AccessRequest", "hmis_access.ReactivationRequest"]
 # A sweep handles at most this many items per kind per run; the next run
 # (or a re-run) picks up the rest.
 SWEEP_BATCH = 500
+
+
+def provisioning_due_date(ready_at: dt.datetime | dt.date) -> dt.date:
+    """The date by the end of which access is due: the policy's number of
+    business days after the local date of `ready_at` (seed 000: "within 3
+    business days"; SPEC §4). The ready date itself never counts, so a
+    request that becomes ready on a weekend or holiday counts from the next
+    business day."""
+    return add_business_days(ready_at, AccessPolicy.current().provisioning_business_days)
 
 
 def queue_models():
@@ -73,11 +84,11 @@ def sweep_deadlines(*, moment: dt.datetime) -> dict:
     day. The conditional update on `last_flagged_on` is the claim (two runs
     at once act once), and the outbox dedupe keys make a re-run after a crash
     send nothing twice."""
-    from .services import coc_group_members
-
     today = local_date(moment)
-    provisioning = list(coc_group_members(CoCGroup.PROVISIONING))
-    escalation = list(coc_group_members(CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN))
+    # Looked up once per run, not per item: due today goes to the
+    # provisioning staff; overdue escalates to everyone who may grant.
+    escalation = list(staff_doing(Work.PROVISION))
+    provisioning = list(staff_doing(Work.PROVISION).filter(groups__name=CoCGroup.PROVISIONING.value))
     counts = {"due_today": 0, "overdue": 0}
     for model in queue_models():
         due = (model.awaiting_provisioning()

@@ -3,22 +3,20 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 
-from accounts.access import in_coc_group, require_persona, restrict
-from accounts.models import CoCGroup, Persona
+from accounts import access
+from accounts.access import require, restrict
 from hmis_portal.core.calendar import local_date
 
+from .activity import inactive_on, retraining_on
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
 
 
 # ---------------------------------------------------------------- HMIS account activity (seed 002)
 
-AGENCY_ACCOUNT_VIEWERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-PROVISIONING_GROUPS = (CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN)
-RETRAINING_GROUPS = (CoCGroup.TRAINING, CoCGroup.SYSTEM_ADMIN)
+AGENCY_ACCOUNT_VIEWERS = access.AGENCY_LEADS
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,6 @@ class AccountActivity:
 
 def account_activity(account: HMISAccount, policy: AccessPolicy, today: dt.date,
                      open_request: ReactivationRequest | None = None) -> AccountActivity:
-    from .activity import inactive_on, retraining_on
-
     goes_inactive = inactive_on(account, policy)
     needs_retraining = retraining_on(account, policy)
     last_login = local_date(account.last_hmis_login_at) if account.last_hmis_login_at else None
@@ -86,8 +82,8 @@ def access_hmis_account_for_reactivation(user, pk: int) -> HMISAccount:
     """The account if `user` may ask for its reactivation: its own user, or an
     Agency Administrator of its agency (403); another agency's is a 404."""
     account = get_object_or_404(restrict(HMISAccount.objects.select_related("user", "organization"), user), pk=pk)
-    if account.user_id != user.pk:
-        require_persona(user, account.organization, [Persona.AGENCY_ADMINISTRATOR], "request reactivation")
+    require(access.can_request_reactivation(user, account),
+            "Only the account's user or the agency's Agency Administrator may request reactivation.")
     return account
 
 
@@ -97,15 +93,13 @@ def access_reactivation_request(user, pk: int) -> ReactivationRequest:
     request = get_object_or_404(
         restrict(ReactivationRequest.objects.select_related("account", "account__user", "account__organization"),
                  user, organization_field="account__organization"), pk=pk)
-    if not in_coc_group(user, *PROVISIONING_GROUPS):
-        raise PermissionDenied("Only CoC provisioning staff process reactivations.")
+    require(access.can_provision(user), "Only CoC provisioning staff process reactivations.")
     return request
 
 
 def access_hmis_account_for_retraining(user, pk: int) -> HMISAccount:
     account = get_object_or_404(restrict(HMISAccount.objects.select_related("user"), user), pk=pk)
-    if not in_coc_group(user, *RETRAINING_GROUPS):
-        raise PermissionDenied("Only CoC training staff record retraining.")
+    require(access.can_record_retraining(user), "Only CoC training staff record retraining.")
     return account
 
 

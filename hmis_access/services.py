@@ -1,9 +1,5 @@
-"""Every state change of access requests and HMIS accounts (STYLE §2).
-
-The provisioning deadline machinery (`provisioning_due_date`,
-`awaiting_provisioning_recipients`) is shared with other requests CoC
-provisioning staff act on (reactivations, issue 6).
-"""
+"""Every state change of access requests (STYLE §2): identifying a user,
+readiness against the checklist, and granting HMIS access."""
 
 import datetime as dt
 
@@ -16,36 +12,20 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from accounts.access import Work, agency_people, grant_refusal, require, staff_doing
+from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.calendar import add_business_days, local_date
+from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
+from training import policy
+from training.models import CESRole
 
-from accounts.models import CoCGroup, Membership, Persona, User
-from .models import AccessPolicy, AccessRequest, HMISAccount
+from .activity import retraining_refresh
+from .checklist import build_checklist
+from .models import AccessRequest, HMISAccount
+from .provisioning import provisioning_due_date
 
 AGENCY_REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-
-
-# --- the provisioning deadline --------------------------------------------
-
-def provisioning_due_date(ready_at: dt.datetime | dt.date) -> dt.date:
-    """The date by the end of which access is due: the policy's number of
-    business days after the local date of `ready_at` (seed 000: "within 3
-    business days"; SPEC §4). The ready date itself never counts, so a
-    request that becomes ready on a weekend or holiday counts from the next
-    business day."""
-    return add_business_days(ready_at, AccessPolicy.current().provisioning_business_days)
-
-
-def coc_group_members(*groups: CoCGroup):
-    return User.objects.filter(is_active=True, is_staff=True, groups__name__in=[g.value for g in groups]).distinct()
-
-
-def agency_contacts(organization):
-    """The agency's Program Managers and Agency Administrators."""
-    return User.objects.filter(
-        is_active=True, memberships__organization=organization, memberships__persona__in=AGENCY_REQUESTERS,
-    ).distinct()
 
 
 def _request_link(access_request) -> str:
@@ -67,8 +47,6 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
     CES roles (seed 000, step 3.1). Raises ValidationError, changing nothing,
     when a role does not fit the agency's programs, the email belongs to
     someone elsewhere, or the person already has a request or HMIS access."""
-    from training import policy
-
     email = (email or "").strip().lower()
     full_name = (full_name or "").strip()
     roles, programs = list(roles), list(programs)
@@ -177,8 +155,6 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
     the provisioning deadline) when every item is met; ready → open again if
     an item stops being met before access is granted. Called on every
     relevant change; a no-op when nothing changed."""
-    from .checklist import build_checklist
-
     now = now or timezone.now()
     with transaction.atomic():
         locked = AccessRequest.objects.select_for_update().filter(pk=access_request.pk,
@@ -195,12 +171,12 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
                          from_state=AccessRequest.Status.OPEN, to_state=locked.status,
                          reason=f"Every item of the checklist is met; due by {locked.provisioning_due_on:%a %b %-d, %Y}.",
                          data={"hmis_role": checklist.hmis_role})
-            notify(recipients=coc_group_members(CoCGroup.PROVISIONING),
+            notify(recipients=staff_doing(Work.PROVISION),
                    subject=f"HMIS access ready to provision: {locked.user}",
                    body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
                          f"Due by the end of {locked.provisioning_due_on:%A %B %-d, %Y}."),
                    link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
-            notify(recipients=[locked.user, *agency_contacts(locked.organization)],
+            notify(recipients=[locked.user, *agency_people(locked.organization, AGENCY_REQUESTERS)],
                    subject=f"Checklist complete: {locked.user}",
                    body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access "
                          f"by {locked.provisioning_due_on:%A %B %-d, %Y}."),
@@ -219,8 +195,6 @@ def refresh_for_user(user, *, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
     # A completed retraining (seed 002) lets a waiting reactivation through.
-    from .activity import retraining_refresh
-
     retraining_refresh(user, actor=actor)
 
 
@@ -231,6 +205,11 @@ def refresh_for_organization(organization, *, actor=None) -> None:
 
 # --- granting access ------------------------------------------------------
 
+def granted_roles() -> list[str]:
+    """The HMIS roles provisioning may grant: the CoC's CES roles' (policy rows), least access first."""
+    return list(dict.fromkeys(CESRole.objects.order_by("access_rank").values_list("hmis_role", flat=True)))
+
+
 def access_request_grant(*, actor, access_request_id: int, hmis_username: str, hmis_role: str,
                          now: dt.datetime | None = None) -> AccessRequest:
     """Provisioning staff record the HMIS account they created. Only a ready
@@ -240,20 +219,23 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
     hmis_role = (hmis_role or "").strip()
     if not hmis_username or not hmis_role:
         raise ValidationError("Give both the HMIS username and the HMIS role.")
+    if hmis_role not in granted_roles():
+        raise ValidationError({"hmis_role": f"{hmis_role} is not one of the CoC's HMIS roles. Nothing changed."})
     now = now or timezone.now()
     with transaction.atomic():
         # The row lock serializes concurrent grants: the second waits here and
-        # then sees the first one's result.
-        access_request = AccessRequest.objects.select_for_update().select_related("user", "organization").get(
-            pk=access_request_id)
+        # then sees the first one's result. Only the request's own row is
+        # locked (no join), so the re-check after the wait cannot drop it.
+        access_request = AccessRequest.objects.select_for_update(of=("self",)).select_related(
+            "user", "organization").get(pk=access_request_id)
+        refusal = grant_refusal(actor, access_request)
+        require(not refusal, refusal)
         if access_request.status == AccessRequest.Status.PROVISIONED:
             who = access_request.provisioned_by or "another staff member"
             raise ValidationError(
                 f"Access was already granted by {who} at {timezone.localtime(access_request.provisioned_at):%b %-d, %Y %-I:%M %p} "
                 f"(username {access_request.hmis_username}). Nothing changed.")
         if access_request.status != AccessRequest.Status.READY:
-            from .checklist import build_checklist
-
             blockers = build_checklist(access_request).blocker_text or access_request.get_status_display()
             raise ValidationError(f"This request is not ready for provisioning. Still waiting on: {blockers}. "
                                   "Nothing changed.")
@@ -290,7 +272,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
                body=(f"Your HMIS account is ready. Username: {hmis_username}; role: {hmis_role}. Log in to HMIS "
                      "at least every 30 days so it stays active."),
                link=reverse("my-access"))
-        notify(recipients=agency_contacts(access_request.organization),
+        notify(recipients=agency_people(access_request.organization, AGENCY_REQUESTERS),
                subject=f"HMIS access granted: {access_request.user}",
                body=f"{access_request.user} now has HMIS access as {hmis_role} (username {hmis_username}).",
                link=_request_link(access_request))

@@ -4,32 +4,24 @@ and SLA figure. Views parse and call services; access lives in selectors."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import access
+from accounts.access import access_organization, require, restrict
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.errors import apply_to_form
 
 from . import provisioning, services
-from accounts.access import access_organization, in_coc_group, require_persona, restrict
 from .checklist import build_checklist, build_checklists
 from .forms import AccessRequestForm
-from accounts.models import CoCGroup, Persona
 from .models import AccessRequest
 
-AGENCY_VIEWERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-COC_VIEWERS = (CoCGroup.TRAINING, CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN)
-QUEUE_VIEWERS = (CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN)
-
-
-def _agency_or_coc(user, organization):
-    if user.is_staff:
-        if not in_coc_group(user, *COC_VIEWERS):
-            raise PermissionDenied("Only CoC training, provisioning and system admin staff see user access.")
-    else:
-        require_persona(user, organization, AGENCY_VIEWERS, "see the agency's user access")
+def _require_user_access_viewer(user, organization):
+    require(access.can_see_user_access(user, organization),
+            "The agency's user access is for its leads and the CoC's training, provisioning and system admin staff.")
 
 
 @login_required
@@ -44,10 +36,9 @@ def my_access(request):
 @login_required
 def agency_users(request, slug):
     organization = access_organization(request.user, slug)
-    _agency_or_coc(request.user, organization)
+    _require_user_access_viewer(request.user, organization)
     checklists = build_checklists(AccessRequest.objects.filter(organization=organization))
-    can_request = (not request.user.is_staff) and bool(
-        set(REQUESTERS) & {m.persona for m in request.user.memberships.filter(organization=organization)})
+    can_request = access.can_identify_users(request.user, organization)
     return render(request, "hmis_access/agency_users.html",
                   {"organization": organization, "checklists": checklists, "can_request": can_request})
 
@@ -56,20 +47,15 @@ def agency_users(request, slug):
 @require_http_methods(["GET", "POST"])
 def access_request_new(request, slug):
     organization = access_organization(request.user, slug)
-    if request.user.is_staff:
-        raise PermissionDenied("Users are identified by their agency's Program Manager or Agency Administrator.")
-    require_persona(request.user, organization, REQUESTERS, "identify users for HMIS access")
+    require(access.can_identify_users(request.user, organization),
+            "Users are identified by their agency's Program Manager or Agency Administrator.")
     form = AccessRequestForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
             access_request = services.access_request_create(actor=request.user, organization=organization,
                                                             **form.cleaned_data)
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, exc.messages)
+            apply_to_form(form, exc)
         else:
             messages.success(request, f"{access_request.user} was identified; they have been emailed a link to "
                                       "set a password and see their checklist.")
@@ -83,7 +69,7 @@ def access_request_detail(request, slug, pk):
     access_request = get_object_or_404(restrict(AccessRequest.objects.all(), request.user), pk=pk,
                                        organization=organization)
     if access_request.user_id != request.user.pk:
-        _agency_or_coc(request.user, organization)
+        _require_user_access_viewer(request.user, organization)
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
@@ -91,8 +77,7 @@ def access_request_detail(request, slug, pk):
 
 
 def _require_queue_viewer(user):
-    if not in_coc_group(user, *QUEUE_VIEWERS):
-        raise PermissionDenied("Only CoC provisioning staff and system admins see the provisioning queue.")
+    require(access.can_provision(user), "Only CoC provisioning staff and system admins see the provisioning queue.")
 
 
 @login_required

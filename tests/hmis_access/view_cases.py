@@ -40,9 +40,11 @@ CASES += [
     ViewCase("hmis-account-calendar", personas=(), coc_groups=(), agency_object=False),
     ViewCase("hmis-account-reminders", personas=(), coc_groups=(), agency_object=False, method="post",
              data=lambda kwargs: {"login_reminders": "on"}),
-    # The agency's accounts and users at risk: its leads, not its staff.
+    # The agency's accounts and users at risk: its leads, not its staff, and
+    # the CoC staff who look after HMIS accounts.
     ViewCase("agency-hmis-accounts", build=lambda organization: {"slug": organization.slug},
-             personas=("executive_director", "program_manager", "agency_administrator")),
+             personas=("executive_director", "program_manager", "agency_administrator"),
+             coc_groups=("CoC provisioning", "CoC training", "CoC system admin")),
     # Reactivation is asked for by the Agency Administrator (or the user, tested in test_reactivation).
     ViewCase("hmis-account-request-reactivation", build=_inactive_account, personas=("agency_administrator",),
              method="post", data=lambda kwargs: {"note": "Back from leave"}),
