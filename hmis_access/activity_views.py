@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,6 +18,7 @@ from accounts.access import access_organization, require
 from accounts.models import Persona
 
 from . import activity, selectors
+from .calendar_link import calendar_feed_account, calendar_link_reset
 from .ics import login_calendar
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
 
@@ -71,9 +72,24 @@ def hmis_account_calendar(request):
 def hmis_account_calendar_feed(request, token):
     """The subscription URL a calendar app polls without signing in: the
     unguessable token is the credential, and it reveals only the reminder
-    dates of one account."""
-    account = get_object_or_404(HMISAccount, calendar_token=token)
+    dates of one live account."""
+    account = calendar_feed_account(token)
+    if account is None:
+        raise Http404("No such calendar.")
     return _calendar_response(account)
+
+
+@login_required
+@require_POST
+def hmis_account_calendar_reset(request):
+    """The owner replaces their subscription link; the old one stops at once."""
+    account = selectors.own_hmis_account(request.user)
+    if account is None:
+        raise Http404("You have no HMIS account.")
+    calendar_link_reset(actor=request.user, account=account)
+    messages.success(request, "Your calendar link was reset. The old address no longer works: subscribe to the new "
+                              "one below in your calendar app.")
+    return redirect("hmis-account-status")
 
 
 @login_required

@@ -6,6 +6,7 @@ kept their names from when these models lived in `accounts`, so a database
 upgrades in place (migration 0001 moves only Django's state).
 """
 
+import re
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -92,6 +93,11 @@ class AccessPolicy(PolicyRow):
 
 def new_calendar_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+# What a calendar token can look like (token_urlsafe's alphabet, at most the
+# column's length): anything else in a feed URL is refused before a query.
+CALENDAR_TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class HMISAccount(models.Model):

@@ -9,6 +9,8 @@ urlpatterns = [
     path("hmis-account/calendar.ics", activity_views.hmis_account_calendar, name="hmis-account-calendar"),
     path("hmis-account/calendar/<str:token>.ics", activity_views.hmis_account_calendar_feed,
          name="hmis-account-calendar-feed"),
+    path("hmis-account/calendar/reset/", activity_views.hmis_account_calendar_reset,
+         name="hmis-account-calendar-reset"),
     path("hmis-accounts/", activity_views.hmis_accounts_dashboard, name="hmis-accounts-dashboard"),
     path("hmis-accounts/<int:pk>/reactivation/", activity_views.hmis_account_request_reactivation,
          name="hmis-account-request-reactivation"),

@@ -3,8 +3,9 @@
 Each job is a Celery task that takes an optional `at` (an ISO datetime: the
 moment the job acts as of; now when omitted), does a bounded, idempotent pass,
 and returns a one-line summary. Celery beat runs them from the database
-schedule that `sync_beat_schedule` keeps equal to this list (after every
-migrate); `manage.py run_sweeps [--at …]` runs them all once, in this order.
+schedule, where `sync_beat_schedule` (after every migrate) adds each job that
+has no entry yet; from then on the entry is CoC staff's to retime or disable in
+the admin. `manage.py run_sweeps [--at …]` runs them all once, in this order.
 Times are in the CoC's time zone (settings.CELERY_TIMEZONE).
 """
 
@@ -77,15 +78,43 @@ JOBS = [
 ]
 
 
-def sync_beat_schedule(**kwargs):
-    """Make django-celery-beat's PeriodicTask rows match JOBS: create or update
-    each job, and disable rows for jobs that are no longer declared."""
+def _known_tasks() -> set[str]:
+    from hmis_portal.celery import app
+
+    # Import every app's tasks module, as a worker does, so that the registry
+    # holds every task a beat entry can name.
+    app.loader.import_default_modules()
+    return set(app.tasks)
+
+
+def _moved_to(task: str, declared: str | None, known: set[str]) -> str | None:
+    """Where a task that no longer exists went: the task declared for the
+    entry's job, or else the one known task of the same name in another app
+    (`accounts.tasks.hmis_inactivity_sweep` → `hmis_access.tasks.hmis_inactivity_sweep`)."""
+    if declared in known:
+        return declared
+    same_name = [name for name in known if name.rsplit(".", 1)[-1] == task.rsplit(".", 1)[-1]]
+    return same_name[0] if len(same_name) == 1 else None
+
+
+def sync_beat_schedule(*, verbosity: int = 1, stdout=None, using: str = "default", **kwargs) -> list[str]:
+    """Give every job in JOBS a django-celery-beat entry, after every migrate.
+
+    An entry that exists is never overwritten: CoC staff retime and disable
+    jobs in the admin, and a deploy must not undo that. Only an entry naming a
+    task that no longer exists (its code moved to another app) gets the task's
+    new path, keeping its schedule. Entries the code does not declare (a job
+    renamed or retired in code) are reported for staff to retire, not changed.
+    Returns the report, one line per thing done or to look at."""
     from django.conf import settings
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-    names = set()
+    report = []
+    entries = {entry.name: entry for entry in PeriodicTask.objects.using(using).all()}
     for job in JOBS:
-        schedule, _ = CrontabSchedule.objects.get_or_create(
+        if job.name in entries:
+            continue
+        schedule, _ = CrontabSchedule.objects.using(using).get_or_create(
             minute=job.minute,
             hour=job.hour,
             day_of_month=job.day_of_month,
@@ -93,10 +122,31 @@ def sync_beat_schedule(**kwargs):
             day_of_week="*",
             timezone=settings.CELERY_TIMEZONE,
         )
-        PeriodicTask.objects.update_or_create(
-            name=job.name,
-            defaults={"task": job.task, "crontab": schedule, "interval": None, "enabled": True,
-                      "description": job.description},
-        )
-        names.add(job.name)
-    PeriodicTask.objects.exclude(name__in=names).exclude(name__startswith="celery.").update(enabled=False)
+        # save() (not a bulk write) so a running beat sees the change.
+        PeriodicTask(name=job.name, task=job.task, crontab=schedule, description=job.description).save(using=using)
+        report.append(f"{job.name}: added ({job.task})")
+
+    declared = {job.name: job.task for job in JOBS}
+    known = _known_tasks()
+    for name, entry in sorted(entries.items()):
+        if name.startswith("celery."):  # Celery's own housekeeping entries
+            continue
+        if entry.task not in known:
+            new_task = _moved_to(entry.task, declared.get(name), known)
+            if new_task is None:
+                report.append(f"{name}: runs {entry.task}, which does not exist; fix or delete it in the admin")
+                continue
+            report.append(f"{name}: task moved, {entry.task} → {new_task}")
+            entry.task = new_task
+            entry.save(update_fields=["task"], using=using)
+        if name not in declared:
+            report.append(f"{name}: not declared in hmis_portal/schedule.py (renamed or retired?); "
+                          f"{'enabled' if entry.enabled else 'disabled'}, left as it is")
+        elif entry.task != declared[name]:
+            report.append(f"{name}: runs {entry.task}, the code declares {declared[name]}; left as it is")
+
+    if stdout is not None and verbosity >= 1 and report:
+        stdout.write("Beat schedule:")
+        for line in report:
+            stdout.write(f"  {line}")
+    return report

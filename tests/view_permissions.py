@@ -51,7 +51,7 @@ EXEMPT = {
     "password_reset_confirm": "public", "password_reset_complete": "public",
     "password_change": "own account only", "password_change_done": "own account only",
     "hmis-account-calendar-feed": "calendar apps poll it without a session: its secret token is the credential; "
-                                  "tested in tests/accounts/test_hmis_views.py",
+                                  "tested in tests/hmis_access/test_calendar_feed.py",
 }
 
 

@@ -1,17 +1,15 @@
 """The user's side of training: sessions, registering (waitlist, cancel,
 .ics), certificates and signed forms. CoC staff work in the admin."""
 
-import datetime as dt
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hmis_portal.core.documents import document_response
+from hmis_portal.core.ics import CalendarEvent, calendar_file
 
 from . import selectors, services
 from .forms import CertificateForm, FormUploadForm
@@ -67,29 +65,19 @@ def registration_cancel(request, pk):
     return redirect("training:sessions")
 
 
-def _ics_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
-
 @login_required
 def registration_ics(request, pk):
     registration = selectors.access_registration(request.user, pk)
     session = registration.session
-    fmt = "%Y%m%dT%H%M%SZ"
-    lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//HMIS Portal//Training//EN", "METHOD:PUBLISH",
-        "BEGIN:VEVENT",
-        f"UID:training-registration-{registration.pk}@hmis-portal",
-        f"DTSTAMP:{timezone.now().astimezone(dt.timezone.utc):{fmt}}",
-        f"DTSTART:{session.starts_at.astimezone(dt.timezone.utc):{fmt}}",
-        f"DTEND:{session.ends_at.astimezone(dt.timezone.utc):{fmt}}",
-        f"SUMMARY:{_ics_text(session.course.title)}",
-        f"LOCATION:{_ics_text(session.where)}",
-    ]
-    if session.webinar_url:
-        lines.append(f"URL:{session.webinar_url}")
-    lines += ["END:VEVENT", "END:VCALENDAR"]
-    response = HttpResponse("\r\n".join(lines) + "\r\n", content_type="text/calendar; charset=utf-8")
+    event = CalendarEvent(
+        uid=f"training-registration-{registration.pk}@hmis-portal",
+        summary=session.course.title,
+        start=session.starts_at,
+        end=session.ends_at,
+        location=session.where,
+        url=session.webinar_url,
+    )
+    response = HttpResponse(calendar_file([event], product="Training"), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{session.course.code}-{session.starts_at:%Y%m%d}.ics"'
     return response
 

@@ -36,10 +36,12 @@ CASES += [
     # page saying there is none if they have none).
     ViewCase("hmis-account-status", personas="any", coc_groups=ALL_COC, agency_object=False),
     # Only with an HMIS account of one's own: the people this test signs in
-    # have none, so every one of them gets 404 (with an account: test_hmis_views).
+    # have none, so every one of them gets 404 (with an account: test_hmis_reactivation,
+    # test_calendar_feed).
     ViewCase("hmis-account-calendar", personas=(), coc_groups=(), agency_object=False),
     ViewCase("hmis-account-reminders", personas=(), coc_groups=(), agency_object=False, method="post",
              data=lambda kwargs: {"login_reminders": "on"}),
+    ViewCase("hmis-account-calendar-reset", personas=(), coc_groups=(), agency_object=False, method="post"),
     # The agency's accounts and users at risk: its leads, not its staff, and
     # the CoC staff who look after HMIS accounts.
     ViewCase("agency-hmis-accounts", build=lambda organization: {"slug": organization.slug},

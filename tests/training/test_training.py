@@ -2,8 +2,10 @@
 
 import datetime as dt
 
+import icalendar
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -141,15 +143,32 @@ def test_forms_are_versioned_returned_with_a_reason_and_verified(organization, t
 
 
 def test_the_ics_file_describes_the_session(client, organization):
+    course = Course.objects.get(code="hmis-511")
+    # The longest title staff can give a course, with letters of more than one
+    # octet: every line is still folded to 75 octets.
+    course.title = ("HMIS 511 — Coordinated Entry System assessments, matching, référencement "
+                    "and the housing navigator's role in the by-name list ")[:150]
+    course.save(update_fields=["title"])
     seats = session("hmis-511", location="")
     (person,) = _people(organization, 1)
     registration = services.session_register(actor=person, session_id=seats.pk)
     client.force_login(person)
     response = client.get(reverse("training:registration-ics", args=[registration.pk]))
-    body = response.content.decode()
     assert response["Content-Type"].startswith("text/calendar")
-    assert "BEGIN:VEVENT" in body and "SUMMARY:HMIS 511" in body
-    assert f"DTSTART:{seats.starts_at.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}" in body
+    body = response.content
+    lines = body.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 75 and any(line.startswith(b" ") for line in lines)
+    calendar = icalendar.Calendar.from_ical(body)
+    assert str(calendar["VERSION"]) == "2.0" and "Training" in str(calendar["PRODID"])
+    (event,) = calendar.events
+    assert str(event["UID"]) == f"training-registration-{registration.pk}@hmis-portal"
+    assert str(event["SUMMARY"]) == course.title
+    assert str(event["LOCATION"]) == str(event["URL"]) == seats.webinar_url
+    # The same moments, written in the CoC's time zone (with its VTIMEZONE).
+    assert event.start == seats.starts_at.replace(microsecond=0)
+    assert event.end == seats.ends_at.replace(microsecond=0)
+    assert event.start.tzinfo.key == settings.TIME_ZONE
+    assert not calendar.get_missing_tzids()
 
 
 def test_someone_else_s_registration_is_a_404(client, organization):
