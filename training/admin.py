@@ -2,12 +2,12 @@
 verifying certificates and forms. Every state change calls a service."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_base import PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 
 from . import services
@@ -20,23 +20,10 @@ class ReasonActionForm(ActionForm):
                              widget=forms.TextInput(attrs={"size": 50}))
 
 
-def _run(modeladmin, request, queryset, call, done_message):
-    """Call a service per selected row; report each refusal as it is."""
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj)
-            done += 1
-        except ValidationError as exc:
-            modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
-    if done:
-        modeladmin.message_user(request, done_message.format(n=done), messages.SUCCESS)
-
-
 # --- policy --------------------------------------------------------------
 
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
+class CourseAdmin(PortalAdmin):
     list_display = ("title", "code", "hours", "delivery", "new_users_only", "sort_order")
     list_editable = ("sort_order",)
     search_fields = ("title", "code")
@@ -44,7 +31,7 @@ class CourseAdmin(admin.ModelAdmin):
 
 
 @admin.register(CESRole)
-class CESRoleAdmin(admin.ModelAdmin):
+class CESRoleAdmin(PortalAdmin):
     list_display = ("name", "access_rank", "hmis_role", "any_program_type", "courses", "types")
     search_fields = ("name", "hmis_role")
     filter_horizontal = ("program_types", "required_courses")
@@ -62,7 +49,7 @@ class CESRoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessCapability)
-class AccessCapabilityAdmin(admin.ModelAdmin):
+class AccessCapabilityAdmin(PortalAdmin):
     list_display = ("name", "role_names", "sort_order")
     list_editable = ("sort_order",)
     filter_horizontal = ("roles",)
@@ -76,11 +63,18 @@ class AccessCapabilityAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequiredForm)
-class RequiredFormAdmin(admin.ModelAdmin):
+class RequiredFormAdmin(PortalAdmin):
     list_display = ("title", "code", "new_users_only", "sort_order")
 
 
 # --- sessions and attendance ---------------------------------------------
+
+class SessionCancelForm(forms.Form):
+    reason = forms.CharField(label="Reason (registrants will see it)", max_length=500)
+
+
+class SessionSeatsForm(forms.Form):
+    capacity = forms.IntegerField(label="Seats", min_value=1, max_value=10000)
 
 class RegistrationInline(admin.TabularInline):
     model = Registration
@@ -95,15 +89,42 @@ class RegistrationInline(admin.TabularInline):
 
 
 @admin.register(TrainingSession)
-class TrainingSessionAdmin(admin.ModelAdmin):
+class TrainingSessionAdmin(PortalAdmin):
+    """Seats and cancellation change through the services (registrants told,
+    the waitlist promoted, audited): the buttons on the change page."""
+
+    change_form_template = "training/admin/session_change_form.html"
+    transitions = {"cancel": lambda user, session: not session.cancelled,
+                   "seats": lambda user, session: not session.cancelled}
     list_display = ("course", "starts_at", "capacity", "where", "cancelled")
     list_filter = ("course", "cancelled")
     date_hierarchy = "starts_at"
     list_select_related = ("course",)
     fields = ("course", "starts_at", "ends_at", "capacity", "webinar_url", "location", "notes", "cancelled",
               "attendance_link")
-    readonly_fields = ("attendance_link",)
     inlines = [RegistrationInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ("cancelled", "attendance_link")
+        return ("capacity", "cancelled", "attendance_link")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel it instead: registrants are told
+
+    def cancel_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "cancel", SessionCancelForm, "Cancel this session",
+            lambda session, reason: services.session_cancel(actor=request.user, session_id=session.pk,
+                                                            reason=reason),
+            "Session cancelled; everyone registered or waitlisted was told.")
+
+    def seats_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "seats", SessionSeatsForm, "Change the number of seats",
+            lambda session, capacity: services.session_set_capacity(actor=request.user, session_id=session.pk,
+                                                                    capacity=capacity),
+            "Seats changed; anyone moved up from the waitlist was told.")
 
     @admin.display(description="attendance")
     def attendance_link(self, obj):
@@ -114,7 +135,7 @@ class TrainingSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
+class RegistrationAdmin(PortalAdmin):
     list_display = ("user", "session", "status", "created_at")
     list_filter = ("status", "session__course")
     search_fields = ("user__email", "user__full_name")
@@ -128,13 +149,13 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Record attendance (completes the course)", permissions=["change"])
     def record_attendance(self, request, queryset):
-        _run(self, request, queryset,
+        self.run_each(request, queryset,
              lambda r: services.registration_record_attendance(actor=request.user, registration_id=r.pk),
              "Attendance recorded for {n} person(s).")
 
 
 @admin.register(Completion)
-class CompletionAdmin(admin.ModelAdmin):
+class CompletionAdmin(PortalAdmin):
     list_display = ("user", "course", "completed_on", "source", "recorded_by")
     list_filter = ("course", "source")
     search_fields = ("user__email", "user__full_name")
@@ -145,7 +166,7 @@ class CompletionAdmin(admin.ModelAdmin):
         return False
 
 
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(PortalAdmin):
     action_form = ReasonActionForm
     list_filter = ("status",)
     search_fields = ("user__email", "user__full_name")
@@ -177,13 +198,13 @@ class CertificateAdmin(ReviewAdmin):
 
     @admin.action(description="Verify (the course counts as complete)", permissions=["change"])
     def verify(self, request, queryset):
-        _run(self, request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
+        self.run_each(request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
              "{n} certificate(s) verified.")
 
     @admin.action(description="Return with the reason given (e.g. wrong course)", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
-        _run(self, request, queryset,
+        self.run_each(request, queryset,
              lambda c: services.certificate_return(actor=request.user, certificate_id=c.pk, reason=reason),
              "{n} certificate(s) returned.")
 
@@ -201,12 +222,12 @@ class FormSubmissionAdmin(ReviewAdmin):
 
     @admin.action(description="Verify", permissions=["change"])
     def verify(self, request, queryset):
-        _run(self, request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
+        self.run_each(request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
              "{n} form(s) verified.")
 
     @admin.action(description="Return with the reason given", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
-        _run(self, request, queryset,
+        self.run_each(request, queryset,
              lambda s: services.form_return(actor=request.user, submission_id=s.pk, reason=reason),
              "{n} form(s) returned.")

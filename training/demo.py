@@ -10,8 +10,7 @@ from django.utils import timezone
 from accounts.demo import demo_organization
 from hmis_portal.core.calendar import local_date
 
-from .models import (Certificate, Completion, Course, CESRole, FormSubmission, Registration, RequiredForm, Review,
-                     TrainingSession)
+from .models import Completion, Course, FormSubmission, RequiredForm, Review, TrainingSession
 
 PDF = b"%PDF-1.4\n% demo document\n"
 

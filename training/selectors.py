@@ -1,18 +1,14 @@
 """Reads of training records, narrowed to what the person may see (STYLE §4)."""
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import in_coc_group, restrict
-from accounts.models import CoCGroup, Persona
+from accounts.access import can_read_user_document, is_coc_staff, require, restrict
+from accounts.models import Organization
 
 from .models import Certificate, FormSubmission, Registration, TrainingSession
-
-DOCUMENT_VIEWERS = (Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
-COC_DOCUMENT_VIEWERS = (CoCGroup.TRAINING, CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN)
-
 
 def upcoming_sessions(*, course_code: str | None = None):
     sessions = (TrainingSession.objects.filter(starts_at__gt=timezone.now(), cancelled=False)
@@ -35,24 +31,19 @@ def access_registration(user, pk) -> Registration:
 
 
 def _access_document(model, user, pk):
-    """The owner, the owner's agency leads, and CoC training, provisioning and
-    system admin staff may open a person's certificate or form; anyone else at
-    another agency gets a 404."""
+    """The owner, the leads of an agency the owner belongs to, and the CoC
+    staff who verify or provision may open a person's certificate or form
+    (`accounts.access.can_read_user_document`). Someone who cannot see any of
+    the owner's agencies gets a 404: the document's existence is not told."""
     obj = get_object_or_404(model.objects.select_related("user"), pk=pk)
     if obj.user_id == user.pk:
         return obj
-    if user.is_staff:
-        if in_coc_group(user, *COC_DOCUMENT_VIEWERS):
-            return obj
-        raise PermissionDenied("Only CoC training, provisioning and system admin staff open these documents.")
-    visible = restrict(obj.user.memberships.all(), user)
-    if not visible.exists():
-        from django.http import Http404
-
+    organization_ids = list(obj.user.memberships.values_list("organization_id", flat=True))
+    if not is_coc_staff(user) and not restrict(Organization.objects.filter(pk__in=organization_ids), user,
+                                               organization_field="pk").exists():
         raise Http404("No document")
-    if not visible.filter(organization__memberships__user=user,
-                          organization__memberships__persona__in=DOCUMENT_VIEWERS).exists():
-        raise PermissionDenied("Only the person, their agency's leads and CoC staff open this document.")
+    require(can_read_user_document(user, obj.user, organization_ids),
+            "Only the person, their agency's leads and the CoC's training and provisioning staff open this document.")
     return obj
 
 

@@ -10,6 +10,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import can_review_training, require
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import attach
@@ -104,12 +105,71 @@ def _promote_waitlist(session) -> None:
                link=_my_access())
 
 
+def session_cancel(*, actor, session_id: int, reason: str) -> TrainingSession:
+    """Training staff cancel a session: every registrant and waitlisted person
+    is released and told why, so nobody still shows as registered for it."""
+    require(can_review_training(actor), "Only CoC training staff cancel sessions.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the session is cancelled; registrants will see it."})
+    with transaction.atomic():
+        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        if session.cancelled:
+            raise ValidationError("This session is already cancelled; nothing changed.")
+        session.cancelled = True
+        session.save(update_fields=["cancelled"])
+        record_event(actor=actor, subject=session, verb="cancelled session", from_state="scheduled",
+                     to_state="cancelled", reason=reason)
+        released = list(session.registrations.select_for_update().filter(
+            status__in=[Registration.Status.REGISTERED, Registration.Status.WAITLISTED]).select_related("user"))
+        now = timezone.now()
+        for registration in released:
+            old = registration.status
+            registration.status, registration.updated_at = Registration.Status.CANCELLED, now
+            registration.save(update_fields=["status", "updated_at"])
+            record_event(actor=actor, subject=registration, verb="released: session cancelled", from_state=old,
+                         to_state=registration.status, reason=reason)
+        notify(recipients=[r.user for r in released], subject=f"Cancelled: {session.course}",
+               body=(f"{session} was cancelled: {reason}\n\nRegister for another session of {session.course} "
+                     "in the portal."),
+               link=reverse("training:sessions") + f"?course={session.course.code}")
+        for registration in released:
+            _refresh(registration.user, actor)
+    return session
+
+
+def session_set_capacity(*, actor, session_id: int, capacity: int) -> TrainingSession:
+    """Training staff change the number of seats; new seats go to the
+    waitlist in order. Fewer seats than people registered is refused (cancel
+    registrations first, so nobody loses a seat silently)."""
+    require(can_review_training(actor), "Only CoC training staff change a session's seats.")
+    if capacity is None or capacity < 1:
+        raise ValidationError({"capacity": "A session needs at least one seat."})
+    with transaction.atomic():
+        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        if session.cancelled:
+            raise ValidationError("This session is cancelled; its seats cannot change.")
+        if capacity == session.capacity:
+            return session
+        taken = _seats_taken(session)
+        if capacity < taken:
+            raise ValidationError({"capacity": f"{taken} people hold seats; give at least {taken} seats or cancel "
+                                               "registrations first."})
+        old = session.capacity
+        session.capacity = capacity
+        session.save(update_fields=["capacity"])
+        record_event(actor=actor, subject=session, verb="changed seats", from_state=str(old), to_state=str(capacity))
+        _promote_waitlist(session)
+    return session
+
+
 def registration_record_attendance(*, actor, registration_id: int) -> Registration:
     """CoC training staff record that a person attended: the course is complete.
     Recording it twice changes nothing and says so."""
+    require(can_review_training(actor), "Only CoC training staff record attendance.")
     with transaction.atomic():
-        registration = Registration.objects.select_for_update().select_related("session__course", "user").get(
-            pk=registration_id)
+        registration = Registration.objects.select_for_update(of=("self",)).select_related(
+            "session__course", "user").get(pk=registration_id)
         if registration.status == Registration.Status.ATTENDED:
             raise ValidationError(f"Attendance of {registration.user} at {registration.session} is already "
                                   "recorded; nothing changed.")
@@ -153,7 +213,11 @@ def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
     """Lock one upload awaiting review and move it to `to_status` (verified or
     returned). A second click, or another staff member who got there first,
     finds it no longer awaiting review: nothing changes."""
-    upload = queryset.select_for_update().get(pk=pk)
+    require(can_review_training(actor), "Only CoC training staff verify or return certificates and forms.")
+    # Only the upload's own row is locked: a join in FOR UPDATE would be
+    # re-checked after waiting and could drop the row.
+    upload = queryset.select_for_update(of=("self",)).get(pk=pk)
+    require(upload.user_id != actor.pk, "Nobody verifies their own certificate or form.")
     if upload.status != Review.SUBMITTED:
         raise ValidationError(f"{upload} is {upload.get_status_display().lower()}; nothing changed.")
     upload.status = to_status

@@ -3,11 +3,12 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.access import can_register_for_training, require
 from hmis_portal.core.documents import document_response
 from hmis_portal.core.ics import CalendarEvent, calendar_file
 
@@ -18,8 +19,7 @@ from .models import Course, FormSubmission, Registration, RequiredForm, Review
 
 def _agency_person(user):
     """Training records belong to agency staff; CoC staff have none."""
-    if user.is_staff:
-        raise PermissionDenied("CoC staff manage sessions and records in the admin.")
+    require(can_register_for_training(user), "CoC staff manage sessions and records in the admin.")
 
 
 @login_required
@@ -29,9 +29,9 @@ def sessions(request):
     return render(request, "training/sessions.html", {
         "sessions": selectors.upcoming_sessions(course_code=course.code if course else None),
         "course": course,
-        "registrations": selectors.my_registrations(request.user) if not request.user.is_staff else [],
+        "registrations": selectors.my_registrations(request.user) if can_register_for_training(request.user) else [],
         "registered_session_ids": set(selectors.my_registrations(request.user).values_list("session_id", flat=True)),
-        "can_register": not request.user.is_staff,
+        "can_register": can_register_for_training(request.user),
     })
 
 

@@ -6,8 +6,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import in_coc_group
-from accounts.models import CoCGroup
+from accounts.access import can_review_training
 from hmis_portal.core.work import OpenTask
 
 from .models import Certificate, FormSubmission, Registration, Review, TrainingSession
@@ -16,7 +15,7 @@ ATTENDANCE_WINDOW = dt.timedelta(days=14)
 
 
 def open_tasks(user) -> list[OpenTask]:
-    if not in_coc_group(user, CoCGroup.TRAINING, CoCGroup.SYSTEM_ADMIN):
+    if not can_review_training(user):
         return []
     tasks = []
     certificates = Certificate.objects.filter(status=Review.SUBMITTED).count()
