@@ -9,7 +9,6 @@ queries.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch
 from django.urls import reverse
 
 from training import policy

@@ -120,7 +120,6 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
         record_event(actor=actor, subject=access_request, verb="identified user", to_state=access_request.status,
                      data={"roles": [r.code for r in roles], "programs": [p.pk for p in programs],
                            "new_hmis_user": new_hmis_user})
-        link = _request_link(access_request)
         if created or not user.has_usable_password():
             body = (f"{actor} at {organization} has asked for HMIS access for you. Set a password for the HMIS "
                     "Portal with the link below; the portal then shows your checklist: the trainings to attend "

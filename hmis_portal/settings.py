@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     # The shared core first: every app may use it, it uses no app.
     "hmis_portal.core",
+    # Sign-in rules (second factor, idle timeout, lockout key, headers): shared too.
+    "hmis_portal.signin",
     # One app per stage of the CoC's process (SPEC §5); demo data and home-page
     # tasks are gathered from them in this order.
     "accounts",
@@ -65,6 +68,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outside the rest so that it also marks the redirects they return.
+    "hmis_portal.signin.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "hmis_portal.signin.middleware.IdleTimeoutMiddleware",
+    "hmis_portal.signin.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks, so that it sees the outcome of every login.
     "axes.middleware.AxesMiddleware",
@@ -91,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "hmis_portal.core.context_processors.portal",
+                "hmis_portal.signin.context_processors.sign_in",
             ],
         },
     },
@@ -129,17 +138,24 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Lock a user name out after repeated failures from one address (SPEC §7, bad input).
+# The name is the email address as sign-in reads it (any case), the address is
+# the client's, read through TRUSTED_PROXY_COUNT proxies (hmis_portal/signin/lockout.py).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_USERNAME_CALLABLE = "hmis_portal.signin.lockout.username"
+AXES_CLIENT_IP_CALLABLE = "hmis_portal.signin.lockout.client_ip"
+# How many proxies of our own stand in front of the portal, each appending to
+# X-Forwarded-For. 0: the connection's address is the client's and the header
+# is ignored. The docker-compose shape (Caddy in front) is 1.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
-# CoC staff reach client-adjacent data through the admin: a second factor is
-# required there unless switched off for a local demo.
-ADMIN_REQUIRES_OTP = env.bool("ADMIN_REQUIRES_OTP", default=not (DEBUG or RUNNING_TESTS))
+# Two factors: CoC staff always, for the whole portal and the admin alike, and
+# agency users when the sign-in policy says so or they turned it on
+# (hmis_portal/signin/middleware.py, the one gate).
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="HMIS Portal")
 
 LANGUAGE_CODE = "en-us"
@@ -217,10 +233,16 @@ PORTAL_NAME = env("PORTAL_NAME", default="HMIS Portal")
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-# Security. Production defaults are strict; a deployment behind a TLS proxy
-# passes X-Forwarded-Proto.
+# Security. Production defaults are strict.
 _secure = not (DEBUG or RUNNING_TESTS)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says the request came over HTTPS. Anyone can send it, so it
+# is believed only when a TLS proxy is in front (BEHIND_TLS_PROXY) and the
+# portal cannot be reached but through it (docker-compose: web is not
+# published, gunicorn's --forwarded-allow-ips names the proxy alone).
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# The container's health check asks over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_secure)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure)
@@ -230,8 +252,26 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# The longest a session lasts however active (a working day); the idle
+# timeout is the CoC's sign-in policy (IdleTimeoutMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (scripts are static files), so nothing an
+# attacker slips into a page can run; no framing, no form posting elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,

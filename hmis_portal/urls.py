@@ -1,13 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
 from hmis_portal.core import views as core_views
 
-if settings.ADMIN_REQUIRES_OTP:
-    # CoC staff sign in to the admin with a second factor (django-otp).
-    admin.site.__class__ = OTPAdminSite
+# The admin needs the second factor like every portal page: the sign-in
+# middleware (hmis_portal/signin) asks for it before any view runs.
 admin.site.site_header = f"{settings.PORTAL_NAME} — CoC staff"
 admin.site.site_title = settings.PORTAL_NAME
 admin.site.index_title = "CoC staff administration"
@@ -15,6 +13,7 @@ admin.site.index_title = "CoC staff administration"
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("hmis_access.urls")),
+    path("", include("hmis_portal.signin.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("training/", include("training.urls")),
     path("referrals/", include("referrals.urls")),

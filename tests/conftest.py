@@ -121,3 +121,12 @@ def browser_page(_chromium, live_server, transactional_db):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def client():
+    """A test client whose `force_login` also completes the second factor
+    for people who need one (tests/two_factor.py)."""
+    from tests.two_factor import PortalClient
+
+    return PortalClient()

@@ -4,7 +4,10 @@ Each app lists its views in `tests/<app>/view_cases.py` as `CASES`, a list of
 `ViewCase`. `tests/test_view_permissions.py` then checks, for every case:
 anonymous → sent to sign in; a person of another agency → 404; each persona
 of the agency → allowed only if the case names it (403 otherwise); CoC staff
-→ allowed only in the groups the case names. A URL of the portal with no
+→ allowed only in the groups the case names. People sign in with the
+`client` fixture's `force_login`, which also completes the second factor for
+those who need one (tests/two_factor.py); tests/signin checks that a password
+alone reaches none of these views. A URL of the portal with no
 case (and not in EXEMPT) fails the suite, so a new view cannot skip it.
 """
 
@@ -50,6 +53,12 @@ EXEMPT = {
     "login": "public", "logout": "public", "password_reset": "public", "password_reset_done": "public",
     "password_reset_confirm": "public", "password_reset_complete": "public",
     "password_change": "own account only", "password_change_done": "own account only",
+    "two-factor": "own account only; tested in tests/signin",
+    "two-factor-setup": "own account only; tested in tests/signin",
+    "two-factor-verify": "own account only; tested in tests/signin",
+    "two-factor-recovery-codes": "own account only; tested in tests/signin",
+    "two-factor-disable": "own account only; tested in tests/signin",
+    "stay-signed-in": "own session only; tested in tests/signin",
     "hmis-account-calendar-feed": "calendar apps poll it without a session: its secret token is the credential; "
                                   "tested in tests/hmis_access/test_calendar_feed.py",
 }

@@ -1,0 +1,12 @@
+from .middleware import RULES, seconds_left
+
+
+def sign_in(request):
+    """The idle-timeout warning's numbers for base.html (signed-in people only)."""
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    if not (user and user.is_authenticated and session is not None and RULES in session):
+        return {}
+    rules = session[RULES]
+    return {"IDLE": {"seconds_left": seconds_left(request), "idle_minutes": rules["idle_minutes"],
+                     "warning_minutes": rules["warning_minutes"]}}
