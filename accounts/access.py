@@ -26,9 +26,11 @@ from enum import Enum
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
 
 from .models import CoCGroup, Membership, Organization, Persona, User
+from .signin.models import SignInPolicy
 
 ORGANIZATION_VIEW_PERM = "accounts.view_organization"
 
@@ -333,6 +335,29 @@ def membership_refusal(actor, organization, person) -> str:
     return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, manage its people."
 
 
+# --- signing in ----------------------------------------------------------------------------------
+
+def has_two_factor_device(user) -> bool:
+    return any(True for _ in devices_for_user(user, confirmed=True))
+
+
+def two_factor_required(user, policy: SignInPolicy | None = None) -> bool:
+    """CoC staff reach every agency's documents and client referrals: always.
+    Agency users: when the CoC's policy says so, or once they turned it on."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    policy = policy or SignInPolicy.current()
+    return policy.require_two_factor_for_agency_users or has_two_factor_device(user)
+
+
+def two_factor_optional(user, policy: SignInPolicy | None = None) -> bool:
+    """May this person turn the second factor off again?"""
+    policy = policy or SignInPolicy.current()
+    return not (user.is_staff or policy.require_two_factor_for_agency_users)
+
+
 # --- the audit trail ---------------------------------------------------------------------------
 
 # Which work lets CoC staff read the history of objects of each model: the
@@ -372,11 +397,14 @@ def history_models_for(user) -> list[str] | None:
 # may change it. Adding and deleting are the admin class's own business (most
 # state lives in services and cannot be added or deleted by hand).
 ADMIN = {
-    "accounts.user": (Work.MANAGE_AGENCIES, Work.SYSTEM),
+    # Agency people, yes; CoC staff accounts and groups only for system
+    # admins (UserAdmin narrows the list and the fields).
+    "accounts.user": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
     "accounts.organization": (None, Work.MANAGE_AGENCIES),
     "core.auditevent": (None, None),
     "core.notification": (Work.SYSTEM, Work.SYSTEM),
     "core.holiday": (None, Work.SYSTEM),
+    "signin.signinpolicy": (None, Work.SYSTEM),
     "onboarding.organizationagreement": (Work.COUNTERSIGN, Work.COUNTERSIGN),
     "onboarding.program": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
     "onboarding.programtype": (None, Work.ONBOARDING_POLICY),

@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     # The shared core first: every app may use it, it uses no app.
     "hmis_portal.core",
     # Sign-in rules (second factor, idle timeout, lockout key, headers): shared too.
-    "hmis_portal.signin",
+    "accounts.signin",
     # One app per stage of the CoC's process (SPEC §5); demo data and home-page
     # tasks are gathered from them in this order.
     "accounts",
@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside the rest so that it also marks the redirects they return.
-    "hmis_portal.signin.middleware.SecurityHeadersMiddleware",
+    "accounts.signin.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,8 +78,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "hmis_portal.signin.middleware.IdleTimeoutMiddleware",
-    "hmis_portal.signin.middleware.TwoFactorMiddleware",
+    "accounts.signin.middleware.IdleTimeoutMiddleware",
+    "accounts.signin.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks, so that it sees the outcome of every login.
     "axes.middleware.AxesMiddleware",
@@ -99,7 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "hmis_portal.core.context_processors.portal",
-                "hmis_portal.signin.context_processors.sign_in",
+                "accounts.signin.context_processors.sign_in",
             ],
         },
     },
@@ -139,15 +139,15 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Lock a user name out after repeated failures from one address (SPEC §7, bad input).
 # The name is the email address as sign-in reads it (any case), the address is
-# the client's, read through TRUSTED_PROXY_COUNT proxies (hmis_portal/signin/lockout.py).
+# the client's, read through TRUSTED_PROXY_COUNT proxies (accounts/signin/lockout.py).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "hmis_portal.signin.lockout.username"
-AXES_CLIENT_IP_CALLABLE = "hmis_portal.signin.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.signin.lockout.username"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.lockout.client_ip"
 # How many proxies of our own stand in front of the portal, each appending to
 # X-Forwarded-For. 0: the connection's address is the client's and the header
 # is ignored. The docker-compose shape (Caddy in front) is 1.
@@ -155,7 +155,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Two factors: CoC staff always, for the whole portal and the admin alike, and
 # agency users when the sign-in policy says so or they turned it on
-# (hmis_portal/signin/middleware.py, the one gate).
+# (accounts/signin/middleware.py, the one gate).
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="HMIS Portal")
 
 LANGUAGE_CODE = "en-us"

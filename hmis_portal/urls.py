@@ -5,7 +5,7 @@ from django.urls import include, path
 from hmis_portal.core import views as core_views
 
 # The admin needs the second factor like every portal page: the sign-in
-# middleware (hmis_portal/signin) asks for it before any view runs.
+# middleware (accounts/signin) asks for it before any view runs.
 admin.site.site_header = f"{settings.PORTAL_NAME} — CoC staff"
 admin.site.site_title = settings.PORTAL_NAME
 admin.site.index_title = "CoC staff administration"
@@ -13,7 +13,7 @@ admin.site.index_title = "CoC staff administration"
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("hmis_access.urls")),
-    path("", include("hmis_portal.signin.urls")),
+    path("", include("accounts.signin.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("training/", include("training.urls")),
     path("referrals/", include("referrals.urls")),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from accounts.access import in_coc_group
-from accounts.models import CoCGroup
+from accounts import access
+from accounts.admin_base import PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
@@ -10,7 +10,7 @@ CONTACT_FIELDS = ("contact_name", "contact_phone", "contact_email", "contact_not
 
 
 @admin.register(NeedStatus)
-class NeedStatusAdmin(admin.ModelAdmin):
+class NeedStatusAdmin(PortalAdmin):
     list_display = ("name", "set_by", "standard_label", "is_initial", "is_final", "returns_to_matching",
                     "referral_result", "sort_order")
     list_editable = ("sort_order",)
@@ -36,12 +36,8 @@ class NeedStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReferralPolicy)
-class ReferralPolicyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return not ReferralPolicy.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReferralPolicyAdmin(PolicyAdmin):
+    pass
 
 
 class TransitionInline(admin.TabularInline):
@@ -56,7 +52,7 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(PortalAdmin):
     """Read-only: referrals change through the portal's services (one audited
     transition each). Contact details only for the CES team (SPEC §3.4)."""
 
@@ -69,14 +65,14 @@ class ReferralAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = [f.name for f in Referral._meta.fields if f.name != "id"]
-        if not in_coc_group(request.user, CoCGroup.CES_TEAM):
+        if not access.can_match(request.user):
             fields = [f for f in fields if f not in CONTACT_FIELDS]
         return fields
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, *args):
         return False
 
     def has_change_permission(self, request, obj=None):

@@ -29,7 +29,7 @@ def sign_in(page, live_server, email, password=PASSWORD):
     sign-in, as each code works once)."""
     from django.contrib.auth import get_user_model
 
-    from hmis_portal.signin.rules import two_factor_required
+    from accounts.access import two_factor_required
     from tests.two_factor import authenticator, current_code
 
     user = get_user_model().objects.filter(email__iexact=email).first()

@@ -15,7 +15,7 @@ from django_otp import login as otp_login
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from hmis_portal.signin.rules import two_factor_required
+from accounts.access import two_factor_required
 
 
 def authenticator(user, name="Phone") -> TOTPDevice:

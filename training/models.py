@@ -210,14 +210,10 @@ class Review(models.TextChoices):
     SUPERSEDED = "superseded", "Replaced by a newer upload"
 
 
-class Certificate(models.Model):
-    """A completion certificate the user uploads instead of attending a
-    session; training staff verify it (or return it, e.g. wrong course)."""
+class ReviewedUpload(models.Model):
+    """What certificates and signed forms share: an upload that training
+    staff verify or return with a reason (`training.services._review`)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificates")
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
-    completed_on = models.DateField("date on the certificate")
-    document = models.FileField(storage=private_storage, upload_to=RandomName("certificates"))
     status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
     reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
@@ -226,13 +222,26 @@ class Certificate(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
+
+
+class Certificate(ReviewedUpload):
+    """A completion certificate the user uploads instead of attending a
+    session; training staff verify it (or return it, e.g. wrong course)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificates")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="certificates")
+    completed_on = models.DateField("date on the certificate")
+    document = models.FileField(storage=private_storage, upload_to=RandomName("certificates"))
+
+    class Meta:
         ordering = ["-submitted_at", "-pk"]
 
     def __str__(self):
         return f"{self.course} certificate of {self.user}"
 
 
-class FormSubmission(models.Model):
+class FormSubmission(ReviewedUpload):
     """One uploaded version of a user's signed form. A new upload is a new
     version; training staff verify it or return it with a reason."""
 
@@ -240,12 +249,6 @@ class FormSubmission(models.Model):
     form = models.ForeignKey(RequiredForm, on_delete=models.PROTECT, related_name="submissions")
     version = models.PositiveIntegerField()
     document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"))
-    status = models.CharField(max_length=12, choices=Review.choices, default=Review.SUBMITTED)
-    reason = models.TextField(blank=True)
-    submitted_at = models.DateTimeField(default=timezone.now)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-submitted_at", "-pk"]

@@ -55,7 +55,7 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Retry the selected failed or pending messages now")
+    @admin.action(description="Retry the selected failed or pending messages now", permissions=["change"])
     def retry_now(self, request, queryset):
         ids = list(queryset.exclude(status=Notification.Status.SENT).values_list("pk", flat=True))
         Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, attempts=0)

@@ -18,7 +18,7 @@ from tests.onboarding.factories import AgreementFactory
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_countersigning_at_once_execute_it_once(policy_rows):
     agreement = AgreementFactory()
-    staff = [StaffFactory(groups=["CoC implementation"]), StaffFactory(groups=["CoC training"])]
+    staff = [StaffFactory(groups=["CoC implementation"]), StaffFactory(groups=["CoC system admin"])]
     barrier = threading.Barrier(2)
     outcomes = []
 

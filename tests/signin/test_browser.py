@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from hmis_portal.signin.models import SignInPolicy
+from accounts.signin.models import SignInPolicy
 from tests.browser import PASSWORD
 from tests.factories import StaffFactory, UserFactory
 from tests.two_factor import current_code

@@ -70,7 +70,7 @@ def test_with_no_proxy_a_spoofed_forwarded_for_is_ignored(client, settings):
 
 
 def test_the_client_address_comes_from_the_configured_chain(rf, settings):
-    from hmis_portal.signin.lockout import client_ip
+    from accounts.signin.lockout import client_ip
 
     request = rf.get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="192.0.2.1, 198.51.100.7, 10.1.1.1")
     settings.TRUSTED_PROXY_COUNT = 0

@@ -7,7 +7,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from hmis_portal.signin.models import SignInPolicy
+from accounts.signin.models import SignInPolicy
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

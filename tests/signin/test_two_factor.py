@@ -13,7 +13,7 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from hmis_portal.signin.models import SignInPolicy
+from accounts.signin.models import SignInPolicy
 from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
 from tests.two_factor import PortalClient, authenticator, current_code
 from tests.view_permissions import all_cases

@@ -20,10 +20,11 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.access import has_two_factor_device, two_factor_optional, two_factor_required
+
 from . import services
 from .forms import CodeForm
 from .middleware import record_activity
-from .rules import has_two_factor_device, two_factor_optional, two_factor_required
 
 
 def _next(request) -> str:

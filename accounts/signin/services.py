@@ -7,9 +7,8 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.access import two_factor_optional
 from hmis_portal.core.audit import record_event
-
-from .rules import two_factor_optional
 
 RECOVERY_CODE_COUNT = 10
 AUTHENTICATOR_NAME = "Authenticator app"

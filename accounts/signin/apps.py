@@ -4,9 +4,9 @@ from django.apps import AppConfig
 class SignInConfig(AppConfig):
     """How people sign in and how long they stay signed in: the second factor,
     the lockout's key, the idle timeout and the security headers. Shared like
-    the core: it uses no app of the CoC's process."""
+    the core, and its rules (who needs a second factor) are in accounts.access."""
 
-    name = "hmis_portal.signin"
+    name = "accounts.signin"
     label = "signin"
     verbose_name = "Sign-in"
 

@@ -20,9 +20,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from accounts.access import has_two_factor_device, two_factor_required
 
 from .models import SignInPolicy
-from .rules import has_two_factor_device, two_factor_required
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 LAST_ACTIVITY = "signin_last_activity"
