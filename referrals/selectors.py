@@ -203,43 +203,60 @@ def _parse_cursor(text):
     return value, pk
 
 
-def _beyond(column, descending, value, pk) -> Q:
-    """Rows after (value, pk) in the order `column` (nulls last), id."""
-    later, id_later = ("lt", "lt") if descending else ("gt", "gt")
-    if value is None:
-        return Q(**{f"{column}__isnull": True, f"pk__{id_later}": pk})
-    return (Q(**{f"{column}__{later}": value}) | Q(**{column: value, f"pk__{id_later}": pk})
-            | Q(**{f"{column}__isnull": True}))
+def _ordered(queryset, column, descending, reverse=False):
+    """Rows with `column` set, in the list's order (or its reverse). Plain
+    ASC/DESC, so PostgreSQL walks the (column, id) index either way."""
+    down = descending != reverse
+    return queryset.filter(**{f"{column}__isnull": False}).order_by(
+        F(column).desc() if down else F(column).asc(), "-pk" if down else "pk")
 
 
-def _before(column, descending, value, pk) -> Q:
-    """Rows before (value, pk) in the same order."""
-    earlier, id_earlier = ("gt", "gt") if descending else ("lt", "lt")
-    if value is None:
-        return Q(**{f"{column}__isnull": False}) | Q(**{f"{column}__isnull": True, f"pk__{id_earlier}": pk})
-    return Q(**{f"{column}__{earlier}": value}) | Q(**{column: value, f"pk__{id_earlier}": pk})
+def _unset(queryset, column, descending, reverse=False):
+    """Rows without `column` (no deadline), which come last, by id."""
+    down = descending != reverse
+    return queryset.filter(**{f"{column}__isnull": True}).order_by("-pk" if down else "pk")
+
+
+def _past(column, descending, value, pk, reverse=False) -> Q:
+    """Rows strictly after (value, pk), or before it with `reverse`: a range
+    on the column (the index bound) and the id for rows sharing its value."""
+    down = descending != reverse
+    op, strict = ("lte", "lt") if down else ("gte", "gt")
+    return Q(**{f"{column}__{op}": value}) & (Q(**{f"{column}__{strict}": value}) | Q(**{f"pk__{strict}": pk}))
 
 
 def keyset_page(queryset, *, column: str, descending: bool, after: str | None = None, before: str | None = None,
                 size: int = 50) -> KeysetPage:
-    """A page of `queryset` in the order (column nulls last, id), both
-    descending or both ascending: the first page, the page after the cursor
-    `after`, or the page before the cursor `before`. One query."""
-    forward = [F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True),
-               "-pk" if descending else "pk"]
-    backward = [F(column).asc(nulls_first=True) if descending else F(column).desc(nulls_first=True),
-                "pk" if descending else "-pk"]
+    """A page of `queryset` ordered by `column` then id (both descending or
+    both ascending; rows without the column last): the first page, the page
+    after the cursor `after`, or the one before the cursor `before`. One index
+    range read, two where a page crosses into the rows without the column."""
+    want = size + 1
     start_after, end_before = _parse_cursor(after), _parse_cursor(before)
     if end_before is not None:
-        rows = list(queryset.filter(_before(column, descending, *end_before)).order_by(*backward)[: size + 1])
-        has_previous, rows = len(rows) > size, rows[:size][::-1]
-        has_next = True
+        value, pk = end_before
+        if value is None:
+            rows = list(_unset(queryset, column, descending, reverse=True)
+                        .filter(**{f"pk__{'gt' if descending else 'lt'}": pk})[:want])
+            if len(rows) < want:
+                rows += list(_ordered(queryset, column, descending, reverse=True)[: want - len(rows)])
+        else:
+            rows = list(_ordered(queryset, column, descending, reverse=True)
+                        .filter(_past(column, descending, value, pk, reverse=True))[:want])
+        has_previous, rows, has_next = len(rows) > size, rows[:size][::-1], True
     else:
-        if start_after is not None:
-            queryset = queryset.filter(_beyond(column, descending, *start_after))
-        rows = list(queryset.order_by(*forward)[: size + 1])
-        has_next, rows = len(rows) > size, rows[:size]
-        has_previous = start_after is not None
+        value, pk = start_after if start_after is not None else (dt.datetime.min, None)
+        rows = []
+        if start_after is None:
+            rows = list(_ordered(queryset, column, descending)[:want])
+        elif value is not None:
+            rows = list(_ordered(queryset, column, descending).filter(_past(column, descending, value, pk))[:want])
+        if len(rows) < want:
+            unset = _unset(queryset, column, descending)
+            if start_after is not None and value is None:
+                unset = unset.filter(**{f"pk__{'lt' if descending else 'gt'}": pk})
+            rows += list(unset[: want - len(rows)])
+        has_next, rows, has_previous = len(rows) > size, rows[:size], start_after is not None
     return KeysetPage(rows, has_next=has_next and bool(rows), has_previous=has_previous and bool(rows),
                       next_cursor=_cursor(rows[-1], column) if rows else "",
                       previous_cursor=_cursor(rows[0], column) if rows else "")

@@ -269,10 +269,13 @@ def test_lists_page_by_keyset_through_every_row_in_order(client, monkeypatch):
         services.referral_change_status(actor=staff, referral_id=referral.pk,
                                         to_status=status("declined-by-provider"), note="No unit")
     services.referral_request_transfer(actor=staff, referral_id=made[0].pk, reason="Needs an accessible unit")
+    # Two in a status without a standard (no deadline): listed last.
+    Referral.objects.filter(pk__in=[made[2].pk, made[4].pk]).update(due_at=None)
     client.force_login(ces)
     url = reverse("referrals:list")
     open_rows = _page_through(client, url)
-    expected = list(Referral.objects.filter(is_open=True).order_by("due_at", "id").values_list("pk", flat=True))
+    expected = (list(Referral.objects.filter(is_open=True, due_at__isnull=False).order_by("due_at", "id")
+                     .values_list("pk", flat=True)) + [made[2].pk, made[4].pk])
     assert open_rows == expected and len(expected) == 6
     closed = _page_through(client, url, {"queue": "closed"})
     assert closed == list(Referral.objects.filter(is_open=False).order_by("-closed_at", "-id")
