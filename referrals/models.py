@@ -169,7 +169,7 @@ class Referral(models.Model):
     # services rather than computed on read, so the CES team's "returned for
     # re-referral" queue and count read a small partial index instead of
     # every referral ever made.
-    awaiting_rereferral = models.BooleanField(default=False, editable=False)
+    awaiting_rereferral = models.BooleanField(default=False, db_default=False, editable=False)
     # Every change bumps it; forms carry the version they were loaded with so
     # a stale page changes nothing (two people working one referral).
     version = models.PositiveIntegerField(default=1)

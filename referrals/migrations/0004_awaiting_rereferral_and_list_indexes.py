@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='referral',
             name='awaiting_rereferral',
-            field=models.BooleanField(default=False, editable=False),
+            field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.RunPython(mark_awaiting, migrations.RunPython.noop),
         migrations.AddIndex(
