@@ -6,11 +6,11 @@ class ReferralsConfig(AppConfig):
     verbose_name = "CES referrals"
 
     def open_tasks(self, user):
-        """The provider's counts on the home page (seed 001: "Receive referrals
-        through Counts Reports"): overdue and awaiting-response referrals per
-        program; for the CES team, overdue referrals and returned clients."""
-        from urllib.parse import urlencode
-
+        """What waits on the home page (seed 001: "Receive referrals through
+        Counts Reports"), summarized whatever the number of programs: for a
+        provider, how many programs have overdue referrals and how many new
+        referrals await a response; for the CES team, overdue referrals and
+        returned clients. The counts report has the detail."""
         from django.db.models import Count, Q
         from django.urls import reverse
         from django.utils import timezone
@@ -28,7 +28,7 @@ class ReferralsConfig(AppConfig):
         tasks = []
         if services.is_ces_team(user):
             overdue = selectors.overdue_referrals(user, now=now).count()
-            returned = selectors.referral_list(user, queue="returned").count()
+            returned = selectors.returned_for_rereferral(user).count()
             if overdue:
                 tasks.append(OpenTask(f"{overdue} overdue referral{'s' if overdue != 1 else ''} across providers",
                                       reverse("referrals:overdue"), section="CES referrals", overdue=True))
@@ -37,23 +37,22 @@ class ReferralsConfig(AppConfig):
                                       f"{list_url}?queue=returned", section="CES referrals"))
             return tasks
         initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
-        rows = (selectors.visible_referrals(user).filter(is_open=True)
-                .values("program_id", "program__name")
-                .annotate(overdue=Count("id", filter=Q(due_at__lte=now)),
-                          waiting=Count("id", filter=Q(status_id=initial)))
-                .order_by("program__name"))
-        for row in rows:
-            if row["overdue"]:
-                tasks.append(OpenTask(
-                    f"{row['overdue']} overdue referral{'s' if row['overdue'] != 1 else ''} to {row['program__name']}",
-                    f"{list_url}?{urlencode({'program': row['program_id'], 'due': 'overdue'})}",
-                    section="CES referrals", overdue=True))
-            if row["waiting"]:
-                tasks.append(OpenTask(
-                    f"{row['waiting']} new referral{'s' if row['waiting'] != 1 else ''} to {row['program__name']} "
-                    "awaiting your response",
-                    f"{list_url}?{urlencode({'program': row['program_id'], 'status': initial})}",
-                    section="CES referrals"))
+        # One aggregate per program, on the counts report's index; summed here.
+        rows = list(selectors.visible_referrals(user).filter(is_open=True).values("program_id")
+                    .annotate(overdue=Count("due_at", filter=Q(due_at__lte=now)),
+                              waiting=Count("status_id", filter=Q(status_id=initial)))
+                    .order_by())
+        late_programs = sum(1 for row in rows if row["overdue"])
+        overdue = sum(row["overdue"] for row in rows)
+        waiting = sum(row["waiting"] for row in rows)
+        if late_programs:
+            tasks.append(OpenTask(
+                f"{late_programs} program{'s have' if late_programs != 1 else ' has'} overdue referrals "
+                f"({overdue} in all)", f"{list_url}?due=overdue", section="CES referrals", overdue=True))
+        if waiting:
+            tasks.append(OpenTask(
+                f"{waiting} new referral{'s' if waiting != 1 else ''} awaiting your response",
+                f"{list_url}?status={initial}", section="CES referrals"))
         return tasks
 
     def seed_demo(self, stdout):

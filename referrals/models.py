@@ -164,6 +164,12 @@ class Referral(models.Model):
     rereferred_from = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL,
                                            related_name="rereferral")
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Returned to the CES team (a status that returns to matching, or a
+    # transfer request, seed 001) and not yet re-referred. Kept by the
+    # services rather than computed on read, so the CES team's "returned for
+    # re-referral" queue and count read a small partial index instead of
+    # every referral ever made.
+    awaiting_rereferral = models.BooleanField(default=False, db_default=False, editable=False)
     # Every change bumps it; forms carry the version they were loaded with so
     # a stale page changes nothing (two people working one referral).
     version = models.PositiveIntegerField(default=1)
@@ -175,18 +181,26 @@ class Referral(models.Model):
             models.UniqueConstraint(fields=["program", "hmis_client_id"], condition=Q(is_open=True),
                                     name="one_open_referral_per_client_program"),
         ]
+        # Each index names the query it serves; benchmarks/referrals.py prints
+        # the plan of each of those queries and checks the index is used.
         indexes = [
             # Counts report: open referrals grouped by program and status, with
-            # due-soon/overdue counts from due_at (index-only scan).
+            # due-soon/overdue counts from due_at (index-only scan, COUNT(*)).
             models.Index(fields=["program", "status", "due_at"], condition=Q(is_open=True),
                          name="referral_open_counts"),
-            # Overdue list across all providers, most late first.
-            models.Index(fields=["due_at"], condition=Q(is_open=True), name="referral_open_due"),
+            # Open and overdue lists, most late first, a page at a time (keyset on due_at, id).
+            models.Index(fields=["due_at", "id"], condition=Q(is_open=True), name="referral_open_due"),
+            # Closed list, most recently closed first (keyset on closed_at, id).
+            models.Index(fields=["closed_at", "id"], condition=Q(is_open=False), name="referral_closed"),
+            # Returned for re-referral: the CES team's queue and its count.
+            models.Index(fields=["status_entered_at", "id"], condition=Q(awaiting_rereferral=True),
+                         name="referral_awaiting_rereferral"),
             # The sweep: what became overdue or reached the escalation margin and was not yet alerted.
             models.Index(fields=["due_at"], condition=Q(is_open=True, overdue_notified_at__isnull=True),
                          name="referral_overdue_unnotified"),
             models.Index(fields=["escalate_at"], condition=Q(is_open=True, escalated_at__isnull=True),
                          name="referral_escalation_pending"),
+            # Finding a client's referrals by HMIS client ID (the list's search).
             models.Index(fields=["hmis_client_id"], name="referral_client"),
         ]
 
@@ -208,12 +222,6 @@ class Referral(models.Model):
         except Referral.DoesNotExist:
             return False
 
-    @property
-    def awaiting_rereferral(self) -> bool:
-        """Returned to the CES team (a status that returns to matching, or a
-        transfer request) and not yet re-referred."""
-        returned = self.status.returns_to_matching or self.transfer_requested_at is not None
-        return returned and not self.rereferred
 
 
 class ReferralTransition(models.Model):

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -82,8 +82,9 @@ class ProgramCounts:
 def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None
                   ) -> list[ProgramCounts]:
     """Seed 001's counts report: open referrals per program and need status,
-    with due-soon and overdue counts. One aggregate on the partial index
-    `referral_open_counts`, then the programs and statuses it names."""
+    with due-soon and overdue counts. One aggregate, an index-only scan of the
+    partial index `referral_open_counts` (COUNT(*) and counts of due_at, all
+    columns of the index), then the programs and statuses it names."""
     now = now or timezone.now()
     soon = due_soon_bound(now, ReferralPolicy.current())
     queryset = visible_referrals(user).filter(is_open=True)
@@ -91,8 +92,8 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
         queryset = queryset.filter(program__organization=organization)
     aggregates = list(
         queryset.values("program_id", "status_id")
-        .annotate(total=Count("id"), overdue=Count("id", filter=Q(due_at__lte=now)),
-                  due_soon=Count("id", filter=Q(due_at__gt=now, due_at__lte=soon)))
+        .annotate(total=Count("*"), overdue=Count("due_at", filter=Q(due_at__lte=now)),
+                  due_soon=Count("due_at", filter=Q(due_at__gt=now, due_at__lte=soon)))
         .order_by()
     )
     if not aggregates:
@@ -109,20 +110,34 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
     return sorted(report.values(), key=lambda e: (e.program.organization.name, e.program.name))
 
 
+def returned_for_rereferral(user):
+    """Clients back with the CES team and not yet re-referred, most recently
+    returned first (partial index `referral_awaiting_rereferral`)."""
+    return visible_referrals(user).filter(awaiting_rereferral=True)
+
+
+# Each list's order: its first column (nulls last) and the id, both in one
+# direction, so that a page is found from the last row of the one before
+# (keyset) on the index that has the same columns, however deep the page.
+LIST_ORDER = {
+    "open": ("due_at", False),          # referral_open_due
+    "closed": ("closed_at", True),      # referral_closed
+    "returned": ("status_entered_at", True),  # referral_awaiting_rereferral
+}
+
+
 def referral_list(user, *, now: dt.datetime | None = None, program=None, status=None, due=None, queue=None,
                   organization=None, client_id=None):
-    """The filtered list a count links to. Ordered by deadline (most late
-    first); the view paginates it."""
+    """The filtered list a count links to (use `ReferralFilter` for request
+    input). The view pages it with `keyset_page`."""
     now = now or timezone.now()
     queryset = visible_referrals(user).select_related("program__organization", "status")
     if queue == "returned":
-        # Back with the CES team and not yet re-referred.
-        queryset = queryset.filter(Q(status__returns_to_matching=True) | Q(transfer_requested_at__isnull=False),
-                                   rereferral__isnull=True).order_by("-status_entered_at", "-id")
+        queryset = queryset.filter(awaiting_rereferral=True)
     elif queue == "closed":
-        queryset = queryset.filter(is_open=False).order_by("-closed_at", "-id")
+        queryset = queryset.filter(is_open=False)
     else:
-        queryset = queryset.filter(is_open=True).order_by("due_at", "id")
+        queryset = queryset.filter(is_open=True)
     if program:
         queryset = queryset.filter(program_id=program)
     if status:
@@ -143,7 +158,108 @@ def overdue_referrals(user, *, now: dt.datetime | None = None):
     `referral_open_due`)."""
     now = now or timezone.now()
     return (visible_referrals(user).filter(is_open=True, due_at__lte=now)
-            .select_related("program__organization", "status").order_by("due_at", "id"))
+            .select_related("program__organization", "status"))
+
+
+@dataclass
+class KeysetPage:
+    """One page of a list, found from the row before it (or after it, going
+    back) instead of by counting rows with OFFSET: the same few index reads on
+    page 1 or page 20,000 of a million referrals."""
+
+    rows: list
+    has_next: bool
+    has_previous: bool
+    next_cursor: str = ""
+    previous_cursor: str = ""
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def _cursor(row, column) -> str:
+    value = getattr(row, column)
+    return f"{value.isoformat() if value is not None else ''}~{row.pk}"
+
+
+def _parse_cursor(text):
+    """(value, id) from a cursor, or None for a cursor that is not one of ours."""
+    if not text or "~" not in text:
+        return None
+    value, _, pk = text.rpartition("~")
+    try:
+        pk = int(pk)
+        value = dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if not 0 < pk < 2**63 or (value is not None and value.tzinfo is None):
+        return None
+    return value, pk
+
+
+def _ordered(queryset, column, descending, reverse=False):
+    """Rows with `column` set, in the list's order (or its reverse). Plain
+    ASC/DESC, so PostgreSQL walks the (column, id) index either way."""
+    down = descending != reverse
+    return queryset.filter(**{f"{column}__isnull": False}).order_by(
+        F(column).desc() if down else F(column).asc(), "-pk" if down else "pk")
+
+
+def _unset(queryset, column, descending, reverse=False):
+    """Rows without `column` (no deadline), which come last, by id."""
+    down = descending != reverse
+    return queryset.filter(**{f"{column}__isnull": True}).order_by("-pk" if down else "pk")
+
+
+def _past(column, descending, value, pk, reverse=False) -> Q:
+    """Rows strictly after (value, pk), or before it with `reverse`: a range
+    on the column (the index bound) and the id for rows sharing its value."""
+    down = descending != reverse
+    op, strict = ("lte", "lt") if down else ("gte", "gt")
+    return Q(**{f"{column}__{op}": value}) & (Q(**{f"{column}__{strict}": value}) | Q(**{f"pk__{strict}": pk}))
+
+
+def keyset_page(queryset, *, column: str, descending: bool, after: str | None = None, before: str | None = None,
+                size: int = 50) -> KeysetPage:
+    """A page of `queryset` ordered by `column` then id (both descending or
+    both ascending; rows without the column last): the first page, the page
+    after the cursor `after`, or the one before the cursor `before`. One index
+    range read, two where a page crosses into the rows without the column."""
+    want = size + 1
+    start_after, end_before = _parse_cursor(after), _parse_cursor(before)
+    if end_before is not None:
+        value, pk = end_before
+        if value is None:
+            rows = list(_unset(queryset, column, descending, reverse=True)
+                        .filter(**{f"pk__{'gt' if descending else 'lt'}": pk})[:want])
+            if len(rows) < want:
+                rows += list(_ordered(queryset, column, descending, reverse=True)[: want - len(rows)])
+        else:
+            rows = list(_ordered(queryset, column, descending, reverse=True)
+                        .filter(_past(column, descending, value, pk, reverse=True))[:want])
+        has_previous, rows, has_next = len(rows) > size, rows[:size][::-1], True
+    else:
+        value, pk = start_after if start_after is not None else (dt.datetime.min, None)
+        rows = []
+        if start_after is None:
+            rows = list(_ordered(queryset, column, descending)[:want])
+        elif value is not None:
+            rows = list(_ordered(queryset, column, descending).filter(_past(column, descending, value, pk))[:want])
+        if len(rows) < want:
+            unset = _unset(queryset, column, descending)
+            if start_after is not None and value is None:
+                unset = unset.filter(**{f"pk__{'lt' if descending else 'gt'}": pk})
+            rows += list(unset[: want - len(rows)])
+        has_next, rows, has_previous = len(rows) > size, rows[:size], start_after is not None
+    return KeysetPage(rows, has_next=has_next and bool(rows), has_previous=has_previous and bool(rows),
+                      next_cursor=_cursor(rows[-1], column) if rows else "",
+                      previous_cursor=_cursor(rows[0], column) if rows else "")
 
 
 def history(referral: Referral):

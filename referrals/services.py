@@ -22,7 +22,7 @@ from hmis_portal.core.outbox import notify
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
 
 STATUS_FIELDS = ["status", "status_entered_at", "is_open", "due_at", "escalate_at", "overdue_notified_at",
-                 "escalated_at", "closed_at", "enrollment_date", "version"]
+                 "escalated_at", "closed_at", "enrollment_date", "awaiting_rereferral", "version"]
 
 
 # --- who is who -------------------------------------------------------------
@@ -41,6 +41,16 @@ def works_for_provider(user, referral: Referral) -> bool:
 def provider_staff(organization_id):
     User = get_user_model()
     return User.objects.filter(memberships__organization_id=organization_id, is_active=True).distinct()
+
+
+def provider_staff_of(organization_ids):
+    """(agency id, user id, email) of every active person of these agencies:
+    `provider_staff` for a batch of agencies in one query."""
+    from accounts.models import Membership
+
+    return (Membership.objects.filter(organization_id__in=organization_ids, user__is_active=True)
+            .order_by("organization_id", "user_id").values_list("organization_id", "user_id", "user__email")
+            .distinct())
 
 
 def ces_team_members():
@@ -83,7 +93,16 @@ def _stale_guard(referral: Referral, expected_version) -> None:
 
 
 def _lock(referral_id) -> Referral:
-    return Referral.objects.select_for_update().select_related("status", "program").get(pk=referral_id)
+    """The referral's own row, locked, as it is after any change that was
+    holding the lock.
+
+    No join in the locking statement: when PostgreSQL has waited for another
+    transaction's lock, it re-checks the joined rows as they were before that
+    change, finds the old status row no longer matching, and returns nothing
+    (a Referral.DoesNotExist, a server error for the second of two people
+    moving the same referral). Its status and program are read after the
+    lock, so callers re-check the state as it is now."""
+    return Referral.objects.select_for_update().get(pk=referral_id)
 
 
 def _enter_status(referral: Referral, status: NeedStatus, *, actor, at: dt.datetime, note: str,
@@ -113,6 +132,8 @@ def _enter_status(referral: Referral, status: NeedStatus, *, actor, at: dt.datet
     referral.overdue_notified_at = None
     referral.escalated_at = None
     referral.closed_at = at if status.is_final else None
+    if status.returns_to_matching:
+        referral.awaiting_rereferral = True
     referral.version += 1
     referral.save(update_fields=STATUS_FIELDS)
     record_event(actor=actor, subject=referral, verb="changed need status", from_state=previous.name,
@@ -202,8 +223,9 @@ def referral_rerefer(*, actor, referral_id, program, note: str = "", expected_ve
             contact_notes=contact.get("contact_notes", old.contact_notes),
             rereferred_from=old,
         )
+        old.awaiting_rereferral = False
         old.version += 1
-        old.save(update_fields=["version"])
+        old.save(update_fields=["awaiting_rereferral", "version"])
         record_event(actor=actor, subject=old, verb="re-referred", reason=f"To {program}. {note}".strip())
     return new
 
@@ -318,9 +340,10 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
         referral.transfer_requested_at = at
         referral.transfer_requested_by = actor
         referral.transfer_reason = reason
+        referral.awaiting_rereferral = True
         referral.version += 1
         referral.save(update_fields=["transfer_requested_at", "transfer_requested_by", "transfer_reason",
-                                     "version"])
+                                     "awaiting_rereferral", "version"])
         record_event(actor=actor, subject=referral, verb="requested a transfer", reason=reason)
         notify(recipients=ces_team_members(), subject=f"Transfer requested: referral {referral.pk}",
                body=f"{referral.program} asks the CES team to transfer a client. Reason: {reason}",
@@ -333,73 +356,8 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
 def sweep_timeliness(*, now: dt.datetime) -> dict:
     """Alert the provider when a referral becomes overdue, the CES team when it
     is overdue by the escalation margin, and, where the status says so, move a
-    referral whose provider did not respond (SPEC §4).
+    referral whose provider did not respond (SPEC §4). Set-based, at most
+    `sweep_batch_size` of each kind per run: see `referrals.sweep`."""
+    from .sweep import sweep_timeliness as run
 
-    Set-based selection on the partial indexes, then one locked, re-checked
-    unit of work per referral, at most `sweep_batch_size` of each kind per
-    run (the next run continues). The `*_at` stamps and the outbox dedupe
-    keys make a second run, or a run killed half way and re-run, send nothing
-    twice.
-    """
-    policy = ReferralPolicy.current()
-    business = calendar.BusinessCalendar.load()
-    counts = {"overdue": 0, "escalated": 0, "moved": 0}
-    overdue_ids = list(
-        Referral.objects.filter(is_open=True, overdue_notified_at__isnull=True, due_at__lte=now)
-        .order_by("due_at").values_list("pk", flat=True)[: policy.sweep_batch_size]
-    )
-    for pk in overdue_ids:
-        with transaction.atomic():
-            referral = _lock(pk)
-            if not (referral.is_open and referral.overdue_notified_at is None and referral.due_at
-                    and referral.due_at <= now):
-                continue  # moved on since we selected it
-            notify(
-                recipients=provider_staff(referral.program.organization_id),
-                subject=f"Overdue CES referral: {referral.program.name}",
-                body=(f"A referral to {referral.program.name} has been in “{referral.status}” past its "
-                      f"timeliness standard ({referral.status.standard_label().lower()}). Update its need status."),
-                link=_link(referral),
-                dedupe_key=f"referral-overdue:{referral.pk}:{referral.status_entered_at.isoformat()}",
-            )
-            referral.overdue_notified_at = now
-            referral.save(update_fields=["overdue_notified_at"])
-            record_event(actor=None, subject=referral, verb="became overdue", to_state=referral.status.name)
-            counts["overdue"] += 1
-    escalate_ids = list(
-        Referral.objects.filter(is_open=True, escalated_at__isnull=True, escalate_at__lte=now)
-        .order_by("escalate_at").values_list("pk", flat=True)[: policy.sweep_batch_size]
-    )
-    for pk in escalate_ids:
-        with transaction.atomic():
-            referral = _lock(pk)
-            if not (referral.is_open and referral.escalated_at is None and referral.escalate_at
-                    and referral.escalate_at <= now):
-                continue
-            status = referral.status
-            entered = referral.status_entered_at.isoformat()
-            move_to = status.no_response_status
-            notify(
-                recipients=ces_team_members(),
-                subject=f"Escalated: referral {referral.pk} overdue at {referral.program}",
-                body=(f"The referral has been in “{status}” {policy.escalation_margin_days} business day(s) past "
-                      f"its standard."
-                      + (f" It was moved to “{move_to}”; re-refer the client." if move_to else "")),
-                link=_link(referral),
-                dedupe_key=f"referral-escalated:{referral.pk}:{entered}",
-            )
-            referral.escalated_at = now
-            referral.save(update_fields=["escalated_at"])
-            record_event(actor=None, subject=referral, verb="escalated to the CES team", to_state=status.name)
-            counts["escalated"] += 1
-            if move_to is not None:
-                _enter_status(referral, move_to, actor=None, at=now, policy=policy, business=business,
-                              note=f"The provider did not respond within the standard for “{status}” and the "
-                                   f"escalation margin.")
-                notify(recipients=provider_staff(referral.program.organization_id),
-                       subject=f"Referral returned to the CES team: {referral.program.name}",
-                       body=f"The referral was not updated in time and is now “{move_to}”.",
-                       link=_link(referral),
-                       dedupe_key=f"referral-moved:{referral.pk}:{entered}")
-                counts["moved"] += 1
-    return counts
+    return run(now=now)

@@ -19,10 +19,12 @@ from onboarding.models import Program
 
 from . import selectors, services
 from .charts import timeliness_chart
+from .filtersets import ReferralFilter
 from .forms import MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
-from .models import NeedStatus, ReferralTransition
+from .models import NeedStatus, Referral, ReferralTransition
 
 PAGE_SIZE = 50
+COUNTS_PAGE_SIZE = 25  # programs per page of the counts report
 
 
 def _require_ces_team(user):
@@ -38,48 +40,60 @@ def _messages_from(error: ValidationError) -> list[str]:
 
 @login_required
 def counts(request):
-    """Seed 001, step 1: the counts report of incoming referrals."""
+    """Seed 001, step 1: the counts report of incoming referrals, a page of
+    programs at a time."""
     selectors.require_referral_worker(request.user)
     now = timezone.now()
     ces = services.is_ces_team(request.user)
+    report = selectors.counts_report(request.user, now=now)
     return render(request, "referrals/counts.html", {
-        "report": selectors.counts_report(request.user, now=now),
+        "report": Paginator(report, COUNTS_PAGE_SIZE).get_page(request.GET.get("page")),
         "is_ces_team": ces,
-        "overdue_total": selectors.overdue_referrals(request.user, now=now).count() if ces else None,
-        "returned_total": selectors.referral_list(request.user, queue="returned").count() if ces else None,
+        # The CES team sees every provider: its overdue total is the report's.
+        "overdue_total": sum(entry.overdue for entry in report) if ces else None,
+        "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
         "now": now,
     })
 
 
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def _page_query(params, **cursor) -> str:
+    query = params.copy()
+    for key in ("after", "before", "page"):
+        query.pop(key, None)
+    query.update(cursor)
+    return query.urlencode()
+
+
+def _keyset(request, queryset, *, column, descending):
+    page = selectors.keyset_page(queryset, column=column, descending=descending, after=request.GET.get("after"),
+                                 before=request.GET.get("before"), size=PAGE_SIZE)
+    page.next_query = _page_query(request.GET, after=page.next_cursor)
+    page.previous_query = _page_query(request.GET, before=page.previous_cursor)
+    return page
 
 
 @login_required
 def referral_list(request):
     selectors.require_referral_worker(request.user)
-    params = request.GET
-    filters = {
-        "program": _int_or_none(params.get("program")),
-        "status": _int_or_none(params.get("status")),
-        "organization": _int_or_none(params.get("organization")),
-        "due": params.get("due") if params.get("due") in ("overdue", "soon") else None,
-        "queue": params.get("queue") if params.get("queue") in ("returned", "closed") else None,
-        "client_id": params.get("client") or None,
-    }
     now = timezone.now()
-    page = Paginator(selectors.referral_list(request.user, now=now, **filters), PAGE_SIZE).get_page(params.get("page"))
-    program = Program.objects.select_related("organization").filter(pk=filters["program"]).first() \
-        if filters["program"] else None
-    status = NeedStatus.objects.filter(pk=filters["status"]).first() if filters["status"] else None
-    query = params.copy()
-    query.pop("page", None)
+    filterset = ReferralFilter(request.GET, queryset=Referral.objects.none())
+    valid = filterset.is_valid()
+    filters = filterset.form.cleaned_data if valid else {}
+    queue = filters.get("queue") or "open"
+    queryset = filterset.filter_queryset(selectors.referral_list(
+        request.user, now=now, due=filters.get("due") or None, queue=queue)) if valid else Referral.objects.none()
+    column, descending = selectors.LIST_ORDER[queue]
+    program = status = None
+    if filters.get("program"):
+        program = Program.objects.select_related("organization").filter(pk=filters["program"]).first()
+    if filters.get("status"):
+        status = NeedStatus.objects.filter(pk=filters["status"]).first()
     return render(request, "referrals/list.html", {
-        "page": page, "filters": filters, "program": program, "status": status, "now": now,
-        "query": query.urlencode(), "is_ces_team": services.is_ces_team(request.user),
+        "page": _keyset(request, queryset, column=column, descending=descending),
+        "filters": {**filters, "queue": queue if queue != "open" else None, "client_id": filters.get("client")},
+        "errors": [] if valid else [f"{filterset.form.fields[name].label}: {' '.join(errors)}"
+                                    for name, errors in filterset.form.errors.items()],
+        "program": program, "status": status, "now": now, "is_ces_team": services.is_ces_team(request.user),
     })
 
 
@@ -88,7 +102,7 @@ def overdue(request):
     """Every overdue referral across providers, most late first (CES team)."""
     _require_ces_team(request.user)
     now = timezone.now()
-    page = Paginator(selectors.overdue_referrals(request.user, now=now), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _keyset(request, selectors.overdue_referrals(request.user, now=now), column="due_at", descending=False)
     return render(request, "referrals/overdue.html", {"page": page, "now": now})
 
 

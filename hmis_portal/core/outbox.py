@@ -171,3 +171,11 @@ def deliver_pending(*, now: dt.datetime | None = None, limit: int = 500) -> dict
     )
     sent = sum(deliver(pk, now=now) for pk in due)
     return {"due": len(due), "sent": sent}
+
+
+def deliver_after_commit(ids) -> None:
+    """For rows a set-based sweep inserted itself (INSERT … SELECT): deliver
+    them in one task once the caller's transaction commits."""
+    ids = tuple(ids)
+    if ids:
+        transaction.on_commit(lambda: _queue_batch_delivery(ids))

@@ -57,7 +57,7 @@ def test_a_referral_goes_from_matched_to_enrolled_with_move_in(browser_page, liv
 
     # The provider finds it from the home page and works it.
     sign_in(page, live_server, staff.email)
-    page.get_by_role("link", name=re.compile("1 new referral to Bayside Permanent Housing")).click()
+    page.get_by_role("link", name=re.compile("1 new referral awaiting your response")).click()
     page.get_by_role("link", name=re.compile(r"Referral \d+")).click()
     assert page.get_by_text("555-0123").is_visible()
     choose_status(page, "CES: Attempted/Attempting Contact", note="Called, left a message")

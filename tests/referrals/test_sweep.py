@@ -89,3 +89,122 @@ def test_the_sweep_is_bounded_per_run():
     assert Referral.objects.filter(overdue_notified_at__isnull=False).count() == 2
     sweep("2026-01-08T00:20")
     assert Referral.objects.filter(overdue_notified_at__isnull=False).count() == 3
+
+
+def sweep_state() -> dict:
+    """Everything the sweep writes, without row ids and wall-clock stamps, so
+    two ways of sweeping can be compared row for row."""
+    from hmis_portal.core.models import AuditEvent
+    from referrals.models import ReferralTransition
+
+    referrals = sorted(Referral.objects.values_list(
+        "pk", "status_id", "status_entered_at", "is_open", "due_at", "escalate_at", "overdue_notified_at",
+        "escalated_at", "closed_at", "version"))
+    transitions = sorted(ReferralTransition.objects.values_list(
+        "referral_id", "from_status_id", "to_status_id", "actor_id", "made_at", "note", "from_due_at",
+        "within_standard", "days_in_status"), key=repr)
+    events = sorted(AuditEvent.objects.values_list(
+        "actor_id", "verb", "content_type_id", "object_id", "object_repr", "from_state", "to_state", "reason"),
+        key=repr)
+    notifications = sorted(Notification.objects.values_list(
+        "recipient_id", "to_email", "subject", "body", "link", "dedupe_key", "status"), key=repr)
+    return {
+        "referrals": referrals, "transitions": transitions, "events": events, "notifications": notifications,
+        "overdue_alerts": sum(1 for e in events if e[1] == "became overdue"),
+        "escalated": sum(1 for e in events if e[1] == "escalated to the CES team"),
+    }
+
+
+def _backlog():
+    """Referrals of two agencies, due one after the other: at the moment used
+    below all are overdue and past the escalation margin, in the same order."""
+    from referrals.models import ReferralPolicy
+
+    ReferralPolicy.objects.filter(pk=1).update(sweep_batch_size=6)
+    ces = matcher()
+    programs = [ProgramFactory(), ProgramFactory()]
+    for program in programs:
+        provider_staff(program.organization)
+        provider_staff(program.organization)
+    attempting = []
+    for day in (5, 6, 7, 8, 9):
+        for program in programs:
+            referral = make_referral(program, actor=ces, at=dt.datetime(2026, 1, day, 10, 0, tzinfo=LA))
+            if day == 9:
+                attempting.append(referral)
+    # Two are in a status with its own standard and no policy move.
+    for referral in attempting:
+        services.referral_change_status(actor=ces, referral_id=referral.pk, to_status=status("attempting-contact"),
+                                        at=dt.datetime(2026, 1, 9, 11, 0, tzinfo=LA))
+    return dt.datetime(2026, 2, 10, 0, 5, tzinfo=LA)
+
+
+def _outcome_of(now, *batch_sizes):
+    """The rows after sweeps with these batch sizes, run one after the
+    other; everything rolled back afterwards."""
+    from django.db import transaction
+
+    from referrals.models import ReferralPolicy
+
+    with transaction.atomic():
+        for size in batch_sizes:
+            ReferralPolicy.objects.filter(pk=1).update(sweep_batch_size=size)
+            services.sweep_timeliness(now=now)
+        state = sweep_state()
+        transaction.set_rollback(True)
+    return state
+
+
+def test_two_runs_or_a_run_split_in_two_make_exactly_the_rows_of_one_run():
+    now = _backlog()
+    once = _outcome_of(now, 10)
+    assert once["overdue_alerts"] == 10 and once["escalated"] == 10
+    assert sum(1 for t in once["transitions"] if t[3] is None) == 8  # moved by policy: the matched ones
+    assert _outcome_of(now, 10, 10) == once
+    # Split across two calls (two workers, or a run killed after its first batch and run again).
+    assert _outcome_of(now, 5, 5) == once
+    assert _outcome_of(now, 3, 3, 3, 3) == once
+    # What one run sent, each once.
+    keys = [n[5] for n in once["notifications"] if n[5]]
+    assert len(keys) == len(set(keys))
+    assert sum(1 for k in keys if k.startswith("referral-overdue:")) == 20  # two staff per agency
+    assert sum(1 for k in keys if k.startswith("referral-escalated:")) == 10  # one CES team member
+
+
+def test_a_run_killed_half_way_changes_nothing_and_the_next_run_does_it_all(monkeypatch):
+    from referrals import sweep as sweep_module
+
+    now = _backlog()
+    once = _outcome_of(now, 10)
+    before = sweep_state()
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(sweep_module, "_insert_notifications", killed)
+    with pytest.raises(RuntimeError):
+        services.sweep_timeliness(now=now)
+    assert sweep_state() == before
+    monkeypatch.undo()
+    assert _outcome_of(now, 10) == once
+
+
+def test_the_sweep_is_a_constant_number_of_statements(django_assert_max_num_queries):
+    now = _backlog()
+    with django_assert_max_num_queries(40) as small:
+        services.sweep_timeliness(now=now)
+    from referrals.models import Referral as R
+
+    R.objects.update(overdue_notified_at=None, escalated_at=None)
+    program = ProgramFactory()
+    provider_staff(program.organization)
+    for _ in range(30):
+        make_referral(program, at=dt.datetime(2026, 1, 5, 10, 0, tzinfo=LA))
+    from referrals.models import ReferralPolicy
+
+    ReferralPolicy.objects.filter(pk=1).update(sweep_batch_size=100)
+    due = R.objects.filter(is_open=True, due_at__lte=now).count()
+    assert due > 30
+    with django_assert_max_num_queries(len(small.captured_queries) + 2):
+        result = services.sweep_timeliness(now=now)
+    assert result["overdue"] == due
