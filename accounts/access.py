@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
@@ -77,8 +77,11 @@ def in_coc_group(user, *groups: CoCGroup) -> bool:
         return False
     if user.is_superuser:
         return True
-    names = {group.value for group in groups}
-    return any(group.name in names for group in user.groups.all())
+    # Cached on the user object for the request, as Django caches permissions
+    # (`_perm_cache`): several checks on one page cost one query.
+    if not hasattr(user, "_coc_group_names"):
+        user._coc_group_names = set(user.groups.values_list("name", flat=True))
+    return bool(user._coc_group_names & {group.value for group in groups})
 
 
 def does(user, work: Work) -> bool:
@@ -280,25 +283,6 @@ def can_record_retraining(user) -> bool:
 REFERRAL_LEADS = (PM,)
 
 
-def works_referrals(user, organization) -> bool:
-    """Client data of an agency's referrals (SPEC §4, "Who sees client data"):
-    its people who hold granted, active HMIS access at that agency with a role
-    that works referrals, plus its Program Manager."""
-    if not user.is_authenticated or is_coc_staff(user):
-        return False
-    organization_id = getattr(organization, "pk", organization)
-    if has_persona(user, organization_id, REFERRAL_LEADS):
-        return True
-    if not is_member(user, organization_id):
-        return False
-    try:
-        account = user.hmis_account
-    except ObjectDoesNotExist:
-        return False
-    return (account.organization_id == organization_id and account.status == "active"
-            and account.hmis_role in referral_hmis_roles())
-
-
 def referral_hmis_roles() -> set[str]:
     """HMIS roles that work referrals: those of the CoC's CES roles marked so
     (policy rows in training; read by name, as this module sits below it)."""
@@ -308,17 +292,73 @@ def referral_hmis_roles() -> set[str]:
     return set(CESRole.objects.filter(works_referrals=True).values_list("hmis_role", flat=True))
 
 
-def can_see_referral_counts(user, organization) -> bool:
-    """Counts without client data: any member of the provider agency."""
-    return is_member(user, organization) or does(user, Work.REFERRALS)
+def referral_agencies(user) -> QuerySet[Organization]:
+    """The agencies whose referrals (client data) `user` works (SPEC §4, "Who
+    sees client data"): the CES team, every agency it may see; an agency's
+    Program Manager, that agency; anyone else only the agency where they hold
+    granted, active HMIS access with a role that works referrals, and only
+    while they are still a member there."""
+    if not user.is_authenticated or not user.is_active:
+        return Organization.objects.none()
+    if does(user, Work.REFERRALS):
+        return restrict(Organization.objects.all(), user, organization_field="pk")
+    if is_coc_staff(user):
+        return Organization.objects.none()
+    leads = Q(memberships__user=user, memberships__persona__in=REFERRAL_LEADS)
+    try:
+        account = user.hmis_account
+    except ObjectDoesNotExist:
+        account = None
+    if account is not None and account.status == "active" and account.hmis_role in referral_hmis_roles():
+        leads |= Q(pk=account.organization_id, memberships__user=user)
+    return Organization.objects.filter(leads).distinct()
+
+
+def works_referrals(user, organization) -> bool:
+    """The provider side: someone of `organization` who works its referrals
+    (the CES team sees them too, but does not act as the provider)."""
+    if is_coc_staff(user):
+        return False
+    return referral_agencies(user).filter(pk=getattr(organization, "pk", organization)).exists()
+
+
+def referral_workers(organization_ids: Iterable[int]) -> list[tuple[int, int, str]]:
+    """(agency id, user id, email) of everyone who works the referrals of these
+    agencies, each once: who is told of a new or overdue referral. Two
+    queries whatever the number of agencies."""
+    organization_ids = list(organization_ids)
+    rows = set(Membership.objects.filter(
+        organization_id__in=organization_ids, persona__in=REFERRAL_LEADS, user__is_active=True, user__is_staff=False,
+    ).values_list("organization_id", "user_id", "user__email"))
+    from django.apps import apps
+
+    HMISAccount = apps.get_model("hmis_access", "HMISAccount")
+    rows |= set(HMISAccount.objects.filter(
+        organization_id__in=organization_ids, status="active", hmis_role__in=referral_hmis_roles(),
+        user__is_active=True, user__is_staff=False,
+        user__memberships__organization_id=F("organization_id"),
+    ).values_list("organization_id", "user_id", "user__email"))
+    return sorted(rows)
+
+
+def can_see_referral_counts(user, organization=None) -> bool:
+    """Counts without client data: any member of a provider agency, and the CES team."""
+    if does(user, Work.REFERRALS):
+        return True
+    if is_coc_staff(user) or not user.is_authenticated:
+        return False
+    return is_member(user, organization) if organization is not None else user.memberships.exists()
 
 
 def can_work_referral(user, referral) -> bool:
-    return works_referrals(user, referral.program.organization_id) or does(user, Work.REFERRALS)
+    """Act as the housing provider on a referral: move its need status, record
+    enrollment and move-in, ask for a transfer."""
+    return works_referrals(user, referral.program.organization_id)
 
 
 def can_match(user) -> bool:
-    """Create referrals, re-refer, set CES-team-only statuses: the CES team."""
+    """Create referrals, re-refer, set CES-team-only statuses, see every
+    agency's overdue list and the export: the CES team."""
     return does(user, Work.REFERRALS)
 
 

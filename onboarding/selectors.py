@@ -31,6 +31,27 @@ def agreement_executed(organization, *, on=None) -> bool:
     return executed_agreements(organization, on=on).exists()
 
 
+def referable_programs(*, on=None) -> QuerySet[Program]:
+    """Programs that may receive CES referrals (SPEC §4): confirmed programs of
+    agencies whose Organization Agreement is executed and in force."""
+    day = on or local_date()
+    in_force = OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.EXECUTED).filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+    return Program.objects.filter(setup_status=Program.SetupStatus.CONFIRMED,
+                                  organization__in=in_force.values("organization"))
+
+
+def referral_refusal(program, *, on=None) -> str:
+    """Why `program` may not receive referrals ('' when it may)."""
+    if program.setup_status != Program.SetupStatus.CONFIRMED:
+        return (f"{program.name} cannot receive referrals: its HMIS setup is "
+                f"{program.get_setup_status_display().lower()}, not confirmed by the agency.")
+    if not agreement_executed(program.organization, on=on):
+        return (f"{program.name} cannot receive referrals: {program.organization} has no executed Organization "
+                "Agreement in force.")
+    return ""
+
+
 def confirmed_programs(organization) -> QuerySet[Program]:
     """Step 2's result: the organization's programs whose setup its Program Manager confirmed."""
     return Program.objects.filter(organization=organization, setup_status=Program.SetupStatus.CONFIRMED

@@ -9,13 +9,15 @@ timeliness chart.
 
 import datetime as dt
 
+from django.apps import apps
 from django.utils import timezone
 
 from accounts.demo import demo_organization, demo_user
 from accounts.models import CoCGroup, Persona
 from hmis_portal.core import calendar
 from hmis_portal.core.models import Notification
-from onboarding.models import Program, ProgramType
+from onboarding.models import OrganizationAgreement, Program, ProgramType
+from onboarding.selectors import agreement_executed
 
 from . import services
 from .models import NeedStatus, Referral
@@ -60,13 +62,32 @@ CONTACT_NOTES = "Usually at the Access Center weekday mornings; the housing navi
 
 
 def _programs():
+    """The providers' programs, made referable: confirmed setup at agencies
+    whose agreement is executed (referrals go nowhere else)."""
     programs = {}
     for key, (agency, name, type_code) in PROGRAMS.items():
+        organization = demo_organization(agency)
+        if not agreement_executed(organization):
+            OrganizationAgreement.objects.create(
+                organization=organization, status=OrganizationAgreement.Status.EXECUTED,
+                signer_name="Demo Director", signer_title="Executive Director", signed_on=calendar.local_date(),
+                countersigned_at=timezone.now())
         program, _ = Program.objects.get_or_create(
-            organization=demo_organization(agency), name=name,
-            defaults={"program_type": ProgramType.objects.get(code=type_code)})
+            organization=organization, name=name,
+            defaults={"program_type": ProgramType.objects.get(code=type_code),
+                      "setup_status": Program.SetupStatus.CONFIRMED})
         programs[key] = program
     return programs
+
+
+def _housing_provider_access(user, organization, username):
+    """Provider staff work referrals with granted, active HMIS access at their
+    agency (SPEC §4). HMIS accounts belong to a later stage, so the model is
+    looked up by name rather than imported."""
+    HMISAccount = apps.get_model("hmis_access", "HMISAccount")
+    if not HMISAccount.objects.filter(user=user).exists():
+        HMISAccount.objects.create(user=user, organization=organization, hmis_username=username,
+                                   hmis_role="CES_Housing_Provider", last_hmis_login_at=timezone.now())
 
 
 def seed(stdout) -> None:
@@ -80,6 +101,8 @@ def seed(stdout) -> None:
                             memberships=[(programs["cedar"].organization, Persona.STAFF)])
     mesa_staff = demo_user("housing@pineridge.example.org", "Robin Housing",
                            memberships=[(programs["mesa"].organization, Persona.STAFF)])
+    _housing_provider_access(cedar_staff, programs["cedar"].organization, "oakhollow.housing")
+    _housing_provider_access(mesa_staff, programs["mesa"].organization, "pineridge.housing")
     staff_for = {"harbor-psh": harbor_staff, "harbor-rrh": harbor_staff, "cedar": cedar_staff, "mesa": mesa_staff}
     statuses = {s.code: s for s in NeedStatus.objects.all()}
     first_notification = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -1,6 +1,7 @@
 from django import forms
 
 from onboarding.models import Program
+from onboarding.selectors import referable_programs
 
 from .models import NeedStatus, Referral
 
@@ -14,8 +15,8 @@ class VersionedForm(forms.Form):
 
 class ReferralCreateForm(forms.ModelForm):
     program = forms.ModelChoiceField(
-        queryset=Program.objects.select_related("organization").order_by("organization__name", "name"),
-        label="Housing provider's program")
+        queryset=Program.objects.none(), label="Housing provider's program",
+        help_text="Confirmed programs of agencies whose Organization Agreement is executed.")
 
     class Meta:
         model = Referral
@@ -28,6 +29,8 @@ class ReferralCreateForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = referable_programs().select_related("organization").order_by(
+            "organization__name", "name")
         self.fields["program"].label_from_instance = lambda p: f"{p.organization} — {p.name}"
 
 
@@ -61,10 +64,12 @@ class TransferForm(VersionedForm):
 
 class RereferForm(VersionedForm):
     program = forms.ModelChoiceField(
-        queryset=Program.objects.select_related("organization").order_by("organization__name", "name"),
-        label="Re-refer to program")
+        queryset=Program.objects.none(), label="Re-refer to program",
+        help_text="Confirmed programs of agencies whose Organization Agreement is executed.")
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = referable_programs().select_related("organization").order_by(
+            "organization__name", "name")
         self.fields["program"].label_from_instance = lambda p: f"{p.organization} — {p.name}"

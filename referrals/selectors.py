@@ -11,12 +11,11 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import is_coc_staff, restrict
+from accounts.access import can_see_referral_counts, is_coc_staff, referral_agencies, require, restrict
 from accounts.models import Organization
 from hmis_portal.core import calendar
 from onboarding.models import Program
@@ -26,18 +25,34 @@ from .services import is_ces_team
 
 
 def visible_referrals(user):
-    queryset = Referral.objects.all()
-    if not user.is_authenticated or (is_coc_staff(user) and not is_ces_team(user)):
-        return queryset.none()
-    return restrict(queryset, user, organization_field="program__organization")
+    """Referrals with their client data: the CES team's, or those of the
+    agencies where `user` works referrals (`accounts.access.referral_agencies`)."""
+    if is_ces_team(user):
+        return restrict(Referral.objects.all(), user, organization_field="program__organization")
+    return Referral.objects.filter(program__organization__in=referral_agencies(user))
+
+
+def counted_referrals(user):
+    """Referrals as counts only (no client data): every member of the
+    provider agency sees how many wait, and the CES team all of them."""
+    if is_ces_team(user):
+        return visible_referrals(user)
+    if is_coc_staff(user) or not user.is_authenticated:
+        return Referral.objects.none()
+    return Referral.objects.filter(program__organization__memberships__user=user)
+
+
+def require_referral_counts(user) -> None:
+    require(can_see_referral_counts(user), "Referrals are for housing provider staff and the CES team.")
 
 
 def require_referral_worker(user) -> None:
-    """403 for someone who neither works at an agency nor is on the CES team."""
-    if is_ces_team(user):
-        return
-    if is_coc_staff(user) or not user.memberships.exists():
-        raise PermissionDenied("Referrals are for housing provider staff and the CES team.")
+    """403 for someone who works no agency's referrals: client data is for the
+    people who hold granted, active HMIS access with a role that works
+    referrals, the agency's Program Manager, and the CES team."""
+    require(is_ces_team(user) or referral_agencies(user).exists(),
+            "Referrals' client details are for people with active HMIS access at the provider agency, its "
+            "Program Manager, and the CES team. Your agency's counts are on the counts report.")
 
 
 def access_referral(user, pk) -> Referral:
@@ -87,7 +102,7 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
     columns of the index), then the programs and statuses it names."""
     now = now or timezone.now()
     soon = due_soon_bound(now, ReferralPolicy.current())
-    queryset = visible_referrals(user).filter(is_open=True)
+    queryset = counted_referrals(user).filter(is_open=True)
     if organization is not None:
         queryset = queryset.filter(program__organization=organization)
     aggregates = list(

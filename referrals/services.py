@@ -13,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import in_coc_group, is_coc_staff
-from accounts.models import CoCGroup
+from accounts.access import Work, can_match, can_work_referral, referral_workers, staff_doing
 from hmis_portal.core import calendar
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.outbox import notify
+from onboarding.selectors import referral_refusal
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
 
@@ -25,37 +25,34 @@ STATUS_FIELDS = ["status", "status_entered_at", "is_open", "due_at", "escalate_a
                  "escalated_at", "closed_at", "enrollment_date", "awaiting_rereferral", "version"]
 
 
-# --- who is who -------------------------------------------------------------
+# --- who is who (the rules are accounts.access's) ----------------------------
 
 def is_ces_team(user) -> bool:
-    return in_coc_group(user, CoCGroup.CES_TEAM)
+    return can_match(user)
 
 
 def works_for_provider(user, referral: Referral) -> bool:
-    """A member (any persona) of the agency that owns the referral's program."""
-    if not user.is_authenticated or is_coc_staff(user):
-        return False
-    return user.memberships.filter(organization_id=referral.program.organization_id).exists()
+    """Someone who works the referrals of the agency that owns the program:
+    granted, active HMIS access there with a role that works referrals, or its
+    Program Manager (SPEC §4)."""
+    return can_work_referral(user, referral)
 
 
 def provider_staff(organization_id):
-    User = get_user_model()
-    return User.objects.filter(memberships__organization_id=organization_id, is_active=True).distinct()
+    """Who at the provider agency is told of its referrals (the same people
+    who may open them)."""
+    return get_user_model().objects.filter(
+        pk__in=[user_id for _, user_id, _ in referral_workers([organization_id])]).order_by("pk")
 
 
 def provider_staff_of(organization_ids):
-    """(agency id, user id, email) of every active person of these agencies:
-    `provider_staff` for a batch of agencies in one query."""
-    from accounts.models import Membership
-
-    return (Membership.objects.filter(organization_id__in=organization_ids, user__is_active=True)
-            .order_by("organization_id", "user_id").values_list("organization_id", "user_id", "user__email")
-            .distinct())
+    """(agency id, user id, email) of everyone told of these agencies'
+    referrals: `provider_staff` for a batch of agencies."""
+    return referral_workers(organization_ids)
 
 
 def ces_team_members():
-    User = get_user_model()
-    return User.objects.filter(groups__name=CoCGroup.CES_TEAM.value, is_active=True, is_staff=True).distinct()
+    return staff_doing(Work.REFERRALS)
 
 
 # --- timeliness ---------------------------------------------------------------
@@ -161,6 +158,9 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
     if not (contact_phone or contact_email or contact_notes):
         raise ValidationError("Give the provider at least one way to reach the client: a phone, an email, "
                               "or where and through whom they can be found.")
+    refusal = referral_refusal(program)
+    if refusal:
+        raise ValidationError({"program": refusal})
     initial = NeedStatus.objects.filter(is_initial=True).first()
     if initial is None:
         raise ValidationError("No need status is marked initial. Ask a CoC system administrator to mark one.")

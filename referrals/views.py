@@ -41,8 +41,9 @@ def _messages_from(error: ValidationError) -> list[str]:
 @login_required
 def counts(request):
     """Seed 001, step 1: the counts report of incoming referrals, a page of
-    programs at a time."""
-    selectors.require_referral_worker(request.user)
+    programs at a time. Counts only: every member of a provider agency sees
+    them; the lists and client details behind them are for who works referrals."""
+    selectors.require_referral_counts(request.user)
     now = timezone.now()
     ces = services.is_ces_team(request.user)
     report = selectors.counts_report(request.user, now=now)
@@ -53,6 +54,7 @@ def counts(request):
         "overdue_total": sum(entry.overdue for entry in report) if ces else None,
         "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
         "now": now,
+        "works_referrals": services.is_ces_team(request.user) or selectors.referral_agencies(request.user).exists(),
     })
 
 
@@ -246,8 +248,8 @@ def rerefer(request, pk):
 
 @login_required
 def timeliness(request):
-    """Monthly timeliness per provider, as a chart and a table."""
-    selectors.require_referral_worker(request.user)
+    """Monthly timeliness per provider, as a chart and a table (figures, no client data)."""
+    selectors.require_referral_counts(request.user)
     organizations = list(selectors.referral_organizations(request.user).order_by("name"))
     chosen = request.GET.get("agency")
     if chosen:
@@ -259,6 +261,7 @@ def timeliness(request):
         {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
     ]
     return render(request, "referrals/timeliness.html", {
+        "works_referrals": services.is_ces_team(request.user) or selectors.referral_agencies(request.user).exists(),
         "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
         "chart": timeliness_chart(figures),
     })

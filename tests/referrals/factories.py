@@ -6,7 +6,7 @@ import factory
 from onboarding.models import Program, ProgramType
 from referrals import services
 from referrals.models import NeedStatus
-from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory
+from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):
@@ -16,14 +16,29 @@ class ProgramFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     name = factory.Sequence(lambda n: f"Housing Program {n}")
     program_type = factory.LazyFunction(lambda: ProgramType.objects.get(code="permanent-housing"))
+    # Referrals go only to confirmed programs of agencies whose agreement is executed.
+    setup_status = Program.SetupStatus.CONFIRMED
+
+    @factory.post_generation
+    def executed_agreement(program, create, extracted, **kwargs):
+        if create and extracted is not False and not program.organization.agreements.filter(
+                status="executed").exists():
+            from tests.onboarding.factories import executed_agreement as make_executed
+
+            make_executed(program.organization)
 
 
 def matcher():
     return StaffFactory(groups=["CES team"], full_name="Casey Matcher")
 
 
-def provider_staff(organization, persona="staff"):
-    return MembershipFactory(organization=organization, persona=persona).user
+def provider_staff(organization, persona="staff", hmis_role="CES_Housing_Provider"):
+    """A person of the provider agency who works its referrals: staff with
+    granted, active HMIS access there (a Program Manager needs none)."""
+    user = MembershipFactory(organization=organization, persona=persona).user
+    if persona == "staff" and hmis_role:
+        HMISAccountFactory(user=user, organization=organization, hmis_role=hmis_role)
+    return user
 
 
 _counter = iter(range(10_000, 10_000_000))

@@ -2,6 +2,7 @@ from tests.referrals.factories import ProgramFactory, make_referral, status
 from tests.view_permissions import ViewCase
 
 CES = ("CES team",)
+WORKERS = ("program_manager",)
 
 
 def _referral(organization):
@@ -18,11 +19,14 @@ def _returned_referral(organization):
 
 
 CASES = [
-    # The counts report, the lists and the timeliness chart: every member of
-    # a housing provider (narrowed to their agency) and the CES team.
+    # The counts report and the timeliness chart (figures only): every member
+    # of a housing provider (narrowed to their agency) and the CES team.
     ViewCase("referrals:counts", personas="any", coc_groups=CES, agency_object=False),
-    ViewCase("referrals:list", personas="any", coc_groups=CES, agency_object=False),
     ViewCase("referrals:timeliness", personas="any", coc_groups=CES, agency_object=False),
+    # Client data: people with granted, active HMIS access at the agency with a
+    # role that works referrals (tests/referrals/test_client_data_gate.py;
+    # these signed-in members have none), its Program Manager, the CES team.
+    ViewCase("referrals:list", personas=WORKERS, coc_groups=CES, agency_object=False),
     # CES team only, across providers.
     ViewCase("referrals:overdue", coc_groups=CES, agency_object=False),
     ViewCase("referrals:create", coc_groups=CES, agency_object=False),
@@ -30,13 +34,13 @@ CASES = [
              data=lambda kwargs: {"hmis_client_id": ""}),
     ViewCase("referrals:export", coc_groups=CES, agency_object=False),
     # One referral: those working it (the provider's staff, the CES team).
-    ViewCase("referrals:detail", build=_referral, personas="any", coc_groups=CES),
-    ViewCase("referrals:change-status", build=_referral, personas="any", coc_groups=CES, method="post",
+    ViewCase("referrals:detail", build=_referral, personas=WORKERS, coc_groups=CES),
+    ViewCase("referrals:change-status", build=_referral, personas=WORKERS, coc_groups=CES, method="post",
              data=lambda kwargs: {"version": 1, "to_status": status("attempting-contact").pk}),
     # The move-in date and the transfer request are the provider's.
-    ViewCase("referrals:move-in", build=_referral, personas="any", method="post",
+    ViewCase("referrals:move-in", build=_referral, personas=WORKERS, method="post",
              data=lambda kwargs: {"version": 1, "move_in_date": "2026-01-01"}),
-    ViewCase("referrals:transfer", build=_referral, personas="any", method="post",
+    ViewCase("referrals:transfer", build=_referral, personas=WORKERS, method="post",
              data=lambda kwargs: {"version": 1, "reason": "Needs an accessible unit"}),
     # Re-referring is the CES team's.
     ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES),
