@@ -91,6 +91,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "hmis_portal.core.context_processors.portal",
             ],
+            # |deadline, |moment and |day word dates one way on every page and email.
+            "builtins": ["hmis_portal.core.templatetags.portal_dates"],
         },
     },
 ]
