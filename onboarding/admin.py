@@ -4,6 +4,7 @@ the same service as anything else; the service locks the row and checks the
 status, so a double-click or two staff at once change it once."""
 
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -98,7 +99,7 @@ class WorkflowAdmin(admin.ModelAdmin):
             except (ValidationError, PermissionDenied) as exc:
                 problems.append(f"{obj}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
         if done:
-            self.message_user(request, f"{done} {verb}.", messages.SUCCESS)
+            self.message_user(request, f"{done} {verb.format(s=pluralize(done))}.", messages.SUCCESS)
         for problem in problems:
             self.message_user(request, problem, messages.WARNING)
 
@@ -145,7 +146,7 @@ class OrganizationAgreementAdmin(WorkflowAdmin):
     def countersign_selected(self, request, queryset):
         self._bulk(request, queryset,
                    lambda a: services.agreement_countersign(actor=request.user, agreement=a),
-                   "agreement(s) countersigned")
+                   "agreement{s} countersigned")
 
     def has_countersign_permission(self, request):
         return request.user.has_perm("onboarding.countersign_organizationagreement")
@@ -204,7 +205,7 @@ class ProgramAdmin(WorkflowAdmin):
     @admin.action(description="Mark the selected requests in progress", permissions=["work_setup"])
     def start_selected(self, request, queryset):
         self._bulk(request, queryset, lambda p: services.program_setup_start(actor=request.user, program=p),
-                   "setup request(s) marked in progress")
+                   "setup request{s} marked in progress")
 
     def has_work_setup_permission(self, request):
         return request.user.has_perm("onboarding.work_program_setup")

@@ -10,6 +10,7 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from accounts.access import in_coc_group, is_coc_staff
 from accounts.models import CoCGroup
 from hmis_portal.core import calendar
 from hmis_portal.core.audit import record_event
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.outbox import notify
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
@@ -258,7 +260,7 @@ def _check_enrollment_date(referral: Referral, enrollment_date: dt.date, at: dt.
         raise ValidationError({"enrollment_date": "The enrollment date cannot be in the future."})
     if enrollment_date < calendar.local_date(referral.referred_at):
         raise ValidationError({"enrollment_date": "The enrollment date cannot be before the referral "
-                                                  f"({calendar.local_date(referral.referred_at):%b %-d, %Y})."})
+                                                  f"({day_text(referral.referred_at)})."})
 
 
 def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expected_version=None,
@@ -275,7 +277,7 @@ def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expect
             raise ValidationError("Record the enrollment first: the move-in date comes after enrollment.")
         if move_in_date < referral.enrollment_date:
             raise ValidationError({"move_in_date": "The housing move-in date cannot be before the enrollment "
-                                                   f"date ({referral.enrollment_date:%b %-d, %Y})."})
+                                                   f"date ({day_text(referral.enrollment_date)})."})
         if move_in_date > calendar.local_date(at):
             raise ValidationError({"move_in_date": "The housing move-in date cannot be in the future."})
         if referral.move_in_date == move_in_date:
@@ -382,7 +384,7 @@ def sweep_timeliness(*, now: dt.datetime) -> dict:
             notify(
                 recipients=ces_team_members(),
                 subject=f"Escalated: referral {referral.pk} overdue at {referral.program}",
-                body=(f"The referral has been in “{status}” {policy.escalation_margin_days} business day(s) past "
+                body=(f"The referral has been in “{status}” {policy.escalation_margin_days} business day{pluralize(policy.escalation_margin_days)} past "
                       f"its standard."
                       + (f" It was moved to “{move_to}”; re-refer the client." if move_to else "")),
                 link=_link(referral),

@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -30,7 +31,7 @@ def _run(modeladmin, request, queryset, call, done_message):
         except ValidationError as exc:
             modeladmin.message_user(request, " ".join(exc.messages), messages.ERROR)
     if done:
-        modeladmin.message_user(request, done_message.format(n=done), messages.SUCCESS)
+        modeladmin.message_user(request, done_message.format(n=done, s=pluralize(done)), messages.SUCCESS)
 
 
 # --- policy --------------------------------------------------------------
@@ -130,7 +131,7 @@ class RegistrationAdmin(admin.ModelAdmin):
     def record_attendance(self, request, queryset):
         _run(self, request, queryset,
              lambda r: services.registration_record_attendance(actor=request.user, registration_id=r.pk),
-             "Attendance recorded for {n} person(s).")
+             "Attendance recorded for {n} registration{s}.")
 
 
 @admin.register(Completion)
@@ -178,14 +179,14 @@ class CertificateAdmin(ReviewAdmin):
     @admin.action(description="Verify (the course counts as complete)", permissions=["change"])
     def verify(self, request, queryset):
         _run(self, request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
-             "{n} certificate(s) verified.")
+             "{n} certificate{s} verified.")
 
     @admin.action(description="Return with the reason given (e.g. wrong course)", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
         _run(self, request, queryset,
              lambda c: services.certificate_return(actor=request.user, certificate_id=c.pk, reason=reason),
-             "{n} certificate(s) returned.")
+             "{n} certificate{s} returned.")
 
 
 @admin.register(FormSubmission)
@@ -202,11 +203,11 @@ class FormSubmissionAdmin(ReviewAdmin):
     @admin.action(description="Verify", permissions=["change"])
     def verify(self, request, queryset):
         _run(self, request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
-             "{n} form(s) verified.")
+             "{n} form{s} verified.")
 
     @admin.action(description="Return with the reason given", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
         _run(self, request, queryset,
              lambda s: services.form_return(actor=request.user, submission_id=s.pk, reason=reason),
-             "{n} form(s) returned.")
+             "{n} form{s} returned.")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
 from hmis_portal.core.outbox import notify
 
@@ -57,11 +58,10 @@ def session_register(*, actor, session_id: int) -> Registration:
         except IntegrityError:
             return session.registrations.filter(user=actor).exclude(status=Registration.Status.CANCELLED).get()
         record_event(actor=actor, subject=registration, verb="registered", to_state=status)
-        when = timezone.localtime(session.starts_at)
         notify(recipients=[actor],
                subject=f"{'Registered' if status == Registration.Status.REGISTERED else 'Waitlisted'}: {session.course}",
                body=(f"You are {registration.get_status_display().lower()} for {session.course} on "
-                     f"{when:%A %B %-d at %-I:%M %p}. Where: {session.where}."
+                     f"{moment_text(session.starts_at)}. Where: {session.where}."
                      + (" You will be told if a seat opens." if status == Registration.Status.WAITLISTED else "")),
                link=_my_access())
         _refresh(actor, actor)

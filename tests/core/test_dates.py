@@ -67,6 +67,6 @@ def test_another_year_is_named():
 
 
 def test_template_filters_need_no_load_and_leave_blanks_blank():
-    rendered = Template("{{ d|deadline }}|{{ m|moment }}|{{ m|day }}|{{ none|deadline }}").render(
+    rendered = Template("{{ d|deadline }}|{{ m|moment }}|{{ m|day }}|{{ none|deadline }}|{{ d|deadline_before }}").render(
         Context({"d": dt.date(2026, 11, 25), "m": dt.datetime(2026, 11, 25, 7, tzinfo=UTC), "none": None}))
-    assert rendered == "Due by end of Wed, Nov 25|11:00 PM Tue, Nov 24|Tue, Nov 24|"
+    assert rendered == "Due by end of Wed, Nov 25|11:00 PM Tue, Nov 24|Tue, Nov 24||Due by end of Tue, Nov 24"
