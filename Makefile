@@ -18,9 +18,10 @@ install: $(STAMP)
 run: export DEBUG = true
 run: $(STAMP)
 	mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	@$(PY) manage.py migrate --noinput --verbosity 0
 	@echo "Portal: http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
+	@# Last before the server starts: the demo logins (demo mail waits in the outbox).
+	@$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.

@@ -2,17 +2,27 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.template.defaultfilters import pluralize
+
+from hmis_portal.core import outbox
+from hmis_portal.core.models import Notification
 
 
 class Command(BaseCommand):
     help = "Load demo data for every app (idempotent: run it twice, get the same data) and print the logins."
 
     def handle(self, *args, **options):
-        with transaction.atomic():
+        # The demo's messages stay pending in the outbox (admin: Notifications)
+        # rather than flooding the console before the logins.
+        with outbox.held(), transaction.atomic():
             for config in apps.get_app_configs():
                 seeder = getattr(config, "seed_demo", None)
                 if seeder is not None:
                     seeder(self.stdout)
+        pending = Notification.objects.filter(status=Notification.Status.PENDING).count()
+        if pending:
+            self.stdout.write(f"{pending} demo message{pluralize(pending)} wait in the outbox (admin: Notifications); "
+                              "the delivery job sends them.")
         from accounts.demo import DEMO_PASSWORD, LOGINS
 
         self.stdout.write("")
