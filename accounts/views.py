@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from hmis_portal.core.audit import events_for
@@ -6,6 +7,16 @@ from hmis_portal.core.work import open_tasks_for
 
 from . import selectors
 from .access import access_organization, is_coc_staff
+from .access_views import _agency_or_coc
+from .selectors import AGENCY_ACCOUNT_VIEWERS
+
+
+def _allowed(check, *args) -> bool:
+    try:
+        check(*args)
+    except PermissionDenied:
+        return False
+    return True
 
 
 @login_required
@@ -34,5 +45,8 @@ def organization_detail(request, slug):
             "organization": organization,
             "members": selectors.organization_members(organization),
             "events": events_for(organization),
+            # The same checks as the two agency pages, so their links show only to those they serve.
+            "can_see_hmis_accounts": _allowed(access_organization, request.user, slug, AGENCY_ACCOUNT_VIEWERS),
+            "can_see_users": _allowed(_agency_or_coc, request.user, organization),
         },
     )

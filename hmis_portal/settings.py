@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "hmis_portal.core.context_processors.portal",
+                "hmis_portal.core.context_processors.menu",
             ],
             # |deadline, |moment and |day word dates one way on every page and email.
             "builtins": ["hmis_portal.core.templatetags.portal_dates"],

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.access import restrict
+from accounts.access import is_coc_staff, restrict
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
 
@@ -264,3 +264,9 @@ def agency_queue(user, *, today=None) -> list[dict]:
                     add(f"Confirm the setup of {program.name}",
                         reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at)
     return items
+
+
+def works_coc_queue(user) -> bool:
+    """CoC staff who countersign agreements or set up programs: the onboarding queues are theirs."""
+    return is_coc_staff(user) and (user.has_perm("onboarding.countersign_organizationagreement")
+                                   or user.has_perm("onboarding.work_program_setup"))

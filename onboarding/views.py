@@ -299,7 +299,6 @@ def status_list_csv(request):
 def coc_queue(request):
     """What waits on CoC staff in steps 1–2, with age in business days. The work itself is done in the admin."""
     user = request.user
-    if not (is_coc_staff(user) and (user.has_perm("onboarding.countersign_organizationagreement")
-                                    or user.has_perm("onboarding.work_program_setup"))):
+    if not selectors.works_coc_queue(user):
         raise PermissionDenied("Only CoC staff who countersign agreements or set up programs work these queues.")
     return render(request, "onboarding/coc_queue.html", {"queue": selectors.coc_queue(user)})
