@@ -121,7 +121,7 @@ class RegistrationAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "user__full_name")
     list_select_related = ("user", "session__course")
     readonly_fields = ("session", "user", "status", "created_at", "updated_at")
-    actions = ["record_attendance"]
+    actions = ["record_attendance", "record_no_show"]
     inlines = [AuditTimelineInline]
 
     def has_add_permission(self, request):
@@ -132,6 +132,12 @@ class RegistrationAdmin(admin.ModelAdmin):
         _run(self, request, queryset,
              lambda r: services.registration_record_attendance(actor=request.user, registration_id=r.pk),
              "Attendance recorded for {n} registration{s}.")
+
+    @admin.action(description="Record no-show (did not attend; the course stays to do)", permissions=["change"])
+    def record_no_show(self, request, queryset):
+        _run(self, request, queryset,
+             lambda r: services.registration_record_no_show(actor=request.user, registration_id=r.pk),
+             "No-show recorded for {n} registration{s}.")
 
 
 @admin.register(Completion)
@@ -167,7 +173,7 @@ class ReviewAdmin(admin.ModelAdmin):
 
 @admin.register(Certificate)
 class CertificateAdmin(ReviewAdmin):
-    list_display = ("user", "course", "completed_on", "status", "submitted_at")
+    list_display = ("user", "course", "completed_on", "status", "submitted_at", "document_link")
     list_filter = ("status", "course")
     list_select_related = ("user", "course")
     fields = ("user", "course", "completed_on", "document_link", "status", "reason", "submitted_at",
@@ -191,7 +197,7 @@ class CertificateAdmin(ReviewAdmin):
 
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(ReviewAdmin):
-    list_display = ("user", "form", "version", "status", "submitted_at")
+    list_display = ("user", "form", "version", "status", "submitted_at", "document_link")
     list_filter = ("status", "form")
     list_select_related = ("user", "form")
     fields = ("user", "form", "version", "document_link", "status", "reason", "submitted_at", "reviewed_by",

@@ -151,6 +151,7 @@ class Registration(models.Model):
         WAITLISTED = "waitlisted", "Waitlisted"
         CANCELLED = "cancelled", "Cancelled"
         ATTENDED = "attended", "Attended"
+        NO_SHOW = "no_show", "No-show"
 
     ACTIVE = (Status.REGISTERED, Status.WAITLISTED, Status.ATTENDED)
 
