@@ -18,9 +18,10 @@ install: $(STAMP)
 run: export DEBUG = true
 run: $(STAMP)
 	mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	@$(PY) manage.py migrate --noinput --verbosity 0
 	@echo "Portal: http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
+	@# Last before the server starts: the demo logins (demo mail waits in the outbox).
+	@$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.
@@ -38,11 +39,12 @@ check: $(STAMP)
 # Refresh the vendored front-end files from the npm registry (versions in package.json).
 assets:
 	npm ci --no-audit --no-fund
-	mkdir -p static/vendor/bootstrap static/vendor/htmx
+	mkdir -p static/vendor/bootstrap tests/vendor
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js static/vendor/bootstrap/
-	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx/
 	# The source maps are not shipped; drop the references so collectstatic's manifest does not look for them.
-	sed -i '/sourceMappingURL/d' static/vendor/bootstrap/* static/vendor/htmx/*
+	sed -i '/sourceMappingURL/d' static/vendor/bootstrap/*
+	# axe-core is for the accessibility browser test only: the test injects it from tests/, no page loads it.
+	cp node_modules/axe-core/axe.min.js tests/vendor/
 
 clean:
 	rm -rf $(VENV) var staticfiles

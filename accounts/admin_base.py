@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -90,7 +91,8 @@ class PortalAdmin(admin.ModelAdmin):
 
     def run_each(self, request, queryset, call, done: str) -> None:
         """An action: the service per selected row, in primary-key order (the
-        order the sweeps lock in); each refusal is reported as it is."""
+        order the sweeps lock in); each refusal is reported as it is. `done`
+        may use {n} (how many) and {s} (a plural s)."""
         count, problems = 0, []
         for obj in queryset.order_by("pk"):
             try:
@@ -99,7 +101,7 @@ class PortalAdmin(admin.ModelAdmin):
             except REFUSALS as exc:
                 problems.append(f"{obj}: {' '.join(refusal_messages(exc))}")
         if count:
-            self.message_user(request, done.format(n=count), messages.SUCCESS)
+            self.message_user(request, done.format(n=count, s=pluralize(count)), messages.SUCCESS)
         for problem in problems:
             self.message_user(request, problem, messages.WARNING)
 

@@ -4,7 +4,7 @@ from django.shortcuts import render
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.work import open_tasks_for
 
-from . import selectors
+from . import access, selectors
 from .access import access_organization, is_coc_staff
 
 
@@ -34,5 +34,8 @@ def organization_detail(request, slug):
             "organization": organization,
             "members": selectors.organization_members(organization),
             "events": events_for(organization),
+            # The same predicates as the two agency pages, so their links show only to those they serve.
+            "can_see_hmis_accounts": access.can_see_hmis_accounts(request.user, organization),
+            "can_see_users": access.can_see_user_access(request.user, organization),
         },
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,7 +72,8 @@ class LoginResult:
     unchanged: int = 0
 
     def summary(self) -> str:
-        return f"{self.updated} account(s) updated, {self.unchanged} already had that login or a later one"
+        return (f"{self.updated} account{pluralize(self.updated)} updated, {self.unchanged} already had that login "
+                "or a later one")
 
 
 def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = LOGIN_BATCH_SIZE,

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -67,7 +68,7 @@ class HMISAccountAdmin(PortalAdmin):
     def record_retraining(self, request, queryset):
         self.run_each(request, queryset.filter(retraining_required=True),
                       lambda account: hmis_account_record_retraining(actor=request.user, account=account),
-                      "Retraining recorded for {n} account(s).")
+                      "Retraining recorded for {n} account{s}.")
 
     def has_retraining_permission(self, request):
         return access.can_record_retraining(request.user)
@@ -100,12 +101,12 @@ class HMISAccountAdmin(PortalAdmin):
                 form.add_error("report", exc)
             else:
                 if report.bad_rows and not form.cleaned_data["apply_good_rows"]:
-                    messages.error(request, f"{len(report.bad_rows)} bad row(s) of {report.rows}: nothing was "
+                    messages.error(request, f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}: nothing was "
                                             "applied. Fix the file, or tick “apply the good rows anyway”.")
                 else:
                     result = record_hmis_logins(report.logins)
-                    skipped = f"; {len(report.bad_rows)} bad row(s) skipped" if report.bad_rows else ""
-                    messages.success(request, f"{report.rows} row(s) read: {result.summary()}{skipped}.")
+                    skipped = f"; {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
+                    messages.success(request, f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}{skipped}.")
                     if not report.bad_rows:
                         return redirect("admin:hmis_access_hmisaccount_changelist")
         context = {
@@ -170,7 +171,7 @@ class ReactivationRequestAdmin(PortalAdmin):
     def reactivate(self, request, queryset):
         self.run_each(request, queryset,
                       lambda reactivation: hmis_account_reactivate(actor=request.user, reactivation_request=reactivation),
-                      "{n} account(s) reactivated; each user was told to log in.")
+                      "{n} account{s} reactivated; each user was told to log in.")
 
 
 # --- access requests: the provisioning staff's side ------------------------

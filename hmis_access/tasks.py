@@ -1,6 +1,7 @@
 """Celery entry points for HMIS access: thin, each calls a service."""
 
 from celery import shared_task
+from django.template.defaultfilters import pluralize
 
 from hmis_portal.core.calendar import as_of
 
@@ -25,11 +26,13 @@ def hmis_inactivity_sweep(at: str | None = None) -> str:
 def hmis_inactivity_reminders(at: str | None = None) -> str:
     from .sweeps import send_inactivity_reminders
 
-    return f"{send_inactivity_reminders(at=as_of(at))} reminder(s) queued"
+    sent = send_inactivity_reminders(at=as_of(at))
+    return f"{sent} reminder{pluralize(sent)} queued"
 
 
 @shared_task(ignore_result=True)
 def hmis_login_reminders(at: str | None = None) -> str:
     from .sweeps import send_login_reminders
 
-    return f"{send_login_reminders(at=as_of(at))} login reminder(s) queued"
+    sent = send_login_reminders(at=as_of(at))
+    return f"{sent} login reminder{pluralize(sent)} queued"

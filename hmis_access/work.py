@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.work import OpenTask
 
 from accounts.access import in_coc_group, is_coc_staff
@@ -25,7 +26,7 @@ def open_tasks(user) -> list[OpenTask]:
                 tasks.append(OpenTask(
                     title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
                     url=entry.admin_url, section="Provisioning", due=entry.due_on, overdue=entry.overdue,
-                    detail=f"{entry.kind.capitalize()}, ready since {entry.item.ready_at:%b %-d}"))
+                    detail=f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
     from .checklist import build_checklists
 

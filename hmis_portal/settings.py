@@ -100,7 +100,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "hmis_portal.core.context_processors.portal",
                 "accounts.signin.context_processors.sign_in",
+                "accounts.context_processors.menu",
             ],
+            # |deadline, |moment and |day word dates one way on every page and email.
+            "builtins": ["hmis_portal.core.templatetags.portal_dates"],
         },
     },
 ]

@@ -85,7 +85,7 @@ class OrganizationAgreementAdmin(PortalAdmin):
     @admin.action(description="Countersign the selected submitted agreements", permissions=["countersign"])
     def countersign_selected(self, request, queryset):
         self.run_each(request, queryset, lambda a: services.agreement_countersign(actor=request.user, agreement=a),
-                      "{n} agreement(s) countersigned.")
+                      "{n} agreement{s} countersigned.")
 
     def has_countersign_permission(self, request):
         return access.does(request.user, access.Work.COUNTERSIGN)
@@ -149,7 +149,7 @@ class ProgramAdmin(PortalAdmin):
     @admin.action(description="Mark the selected requests in progress", permissions=["work_setup"])
     def start_selected(self, request, queryset):
         self.run_each(request, queryset, lambda p: services.program_setup_start(actor=request.user, program=p),
-                      "{n} setup request(s) marked in progress.")
+                      "{n} setup request{s} marked in progress.")
 
     def has_work_setup_permission(self, request):
         return access.can_work_program_setup(request.user)

@@ -7,6 +7,7 @@ class OnboardingConfig(AppConfig):
 
     def open_tasks(self, user):
         """Steps 1–2 work that waits on this person, for the home page."""
+        from django.template.defaultfilters import pluralize
         from django.urls import reverse
 
         from accounts.access import is_coc_staff
@@ -19,19 +20,20 @@ class OnboardingConfig(AppConfig):
         if is_coc_staff(user):
             queue = selectors.coc_queue(user)
             tasks = []
-            for key, label in (("agreements", "Organization Agreement(s) to countersign"),
-                               ("programs", "program setup request(s) to work")):
+            for key, noun, rest in (("agreements", "Organization Agreement", "to countersign"),
+                                    ("programs", "program setup request", "to work")):
                 items = queue[key]
                 if items:
-                    tasks.append(OpenTask(title=f"{len(items)} {label}", url=reverse("onboarding:coc-queue"),
-                                          section="Onboarding",
-                                          detail=f"Oldest waiting {max(i.age for i in items)} business day(s)."))
+                    oldest = max(i.age for i in items)
+                    tasks.append(OpenTask(title=f"{len(items)} {noun}{pluralize(len(items))} {rest}",
+                                          url=reverse("onboarding:coc-queue"), section="Onboarding",
+                                          detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
             return tasks
         return [
             OpenTask(title=f"{item['title']} — {item['organization']}", url=item["url"], section="Onboarding",
                      detail=" ".join(filter(None, [
                          item["detail"],
-                         f"Waiting {item['age']} business day(s)." if item["age"] is not None else ""])),
+                         f"Waiting {item['age']} business day{pluralize(item['age'])}." if item["age"] is not None else ""])),
                      due=item["due"])
             for item in selectors.agency_queue(user)
         ]

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.demo import demo_organization, demo_user
 from accounts.models import Persona, User
+from hmis_portal.core.calendar import local_date
 
 from . import services
 from .models import CESOrganizationRole, OrganizationAgreement, ProgramType
@@ -56,7 +57,7 @@ def _type(code):
 
 def seed(stdout) -> None:
     implementer = User.objects.get(email="implementation@example.org")
-    signed = dt.date.today() - dt.timedelta(days=3)
+    signed = local_date() - dt.timedelta(days=3)  # the CoC's date, not the server's
     built = 0
     for name, domain, stage in AGENCIES:
         organization, director, manager = _people(name, domain)

@@ -29,7 +29,7 @@ class AgreementUploadForm(forms.Form):
 
 class CESRolesForm(forms.Form):
     roles = forms.ModelMultipleChoiceField(
-        label="The organization's role(s) in CES", queryset=CESOrganizationRole.objects.filter(active=True),
+        label="The organization's roles in CES", queryset=CESOrganizationRole.objects.filter(active=True),
         widget=forms.CheckboxSelectMultiple, help_text="Choose one or more. The roles decide which programs are set up.",
         error_messages={"required": "Choose at least one CES role."},
     )

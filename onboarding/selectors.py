@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.access import Work, can_work_program_setup, does, restrict
 from accounts.models import Membership, Organization, Persona
 from hmis_portal.core.calendar import BusinessCalendar, local_date
+from hmis_portal.core.dates import day_text
 
 from .models import (AgreementCopy, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
                      Program)
@@ -259,7 +260,7 @@ def agency_queue(user, *, today=None) -> list[dict]:
             elif (not open_ and in_force and in_force.expires_on and policy.reminder_days
                   and (in_force.expires_on - today).days <= max(policy.reminder_days)):
                 add("Renew the Organization Agreement", upload, due=in_force.expires_on,
-                    detail=f"The current agreement ends {in_force.expires_on:%b %-d, %Y}.")
+                    detail=f"The current agreement ends {day_text(in_force.expires_on)}.")
         if Persona.PROGRAM_MANAGER in personas:
             submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
             if submitted and not organization.ces_roles.exists():

@@ -12,6 +12,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from accounts.models import Persona
 from hmis_portal.core import documents
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
 
 from .models import (AgreementCopy, CESOrganizationRole, OnboardingPolicy, OrganizationAgreement,
@@ -103,7 +105,7 @@ def agreement_upload(*, actor, organization, upload, signer_name: str, signer_ti
             copy.signer_name, copy.signer_title, copy.signed_on)
         agreement.save(update_fields=["signer_name", "signer_title", "signed_on"])
         record_event(actor=actor, subject=agreement, verb=f"uploaded copy {version}",
-                     reason=f"Signed by {copy.signer_name}, {copy.signer_title}, on {copy.signed_on:%b %-d, %Y}")
+                     reason=f"Signed by {copy.signer_name}, {copy.signer_title}, on {day_text(copy.signed_on)}")
         if submit:
             _submit(actor, agreement)
     return agreement
@@ -172,7 +174,7 @@ def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> Organiz
         if agreement.status == Status.EXECUTED:
             raise ValidationError(
                 f"This agreement was already countersigned by {agreement.countersigned_by} on "
-                f"{timezone.localtime(agreement.countersigned_at):%b %-d, %Y at %-I:%M %p}.")
+                f"{moment_text(agreement.countersigned_at)}.")
         if agreement.status != Status.SUBMITTED:
             raise ValidationError(f"Only a submitted agreement can be countersigned; this one is "
                                   f"{agreement.get_status_display().lower()}.")
@@ -185,7 +187,7 @@ def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> Organiz
                                       "expires_on"])
         record_event(actor=actor, subject=agreement, verb="countersigned agreement", from_state=Status.SUBMITTED,
                      to_state=Status.EXECUTED,
-                     reason=f"In force until {agreement.expires_on:%b %-d, %Y}" if agreement.expires_on else "")
+                     reason=f"In force until {day_text(agreement.expires_on)}" if agreement.expires_on else "")
         notify(
             recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
             subject=f"Your Organization Agreement is executed — {agreement.organization}",
@@ -237,7 +239,7 @@ def agreement_expire(*, agreement_pk: int, today: dt.date) -> bool:
         agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
         agreement.save(update_fields=["status", "expired_at", "status_changed_at"])
         record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
-                     to_state=Status.EXPIRED, reason=f"Term ended on {agreement.expires_on:%b %-d, %Y}")
+                     to_state=Status.EXPIRED, reason=f"Term ended on {day_text(agreement.expires_on)}")
         renewed = OrganizationAgreement.objects.filter(
             organization=agreement.organization, status=Status.EXECUTED).exclude(pk=agreement.pk).exists()
         if not renewed:
@@ -257,9 +259,9 @@ def agreement_remind_renewal(*, agreement: OrganizationAgreement, days_left: int
     """Remind the agency that its agreement ends in `days_left` days. Once per agreement and reminder tier."""
     return len(notify(
         recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS),
-        subject=f"Renew your Organization Agreement — it ends {agreement.expires_on:%b %-d, %Y}",
-        body=(f"{agreement.organization}'s Organization Agreement ends on {agreement.expires_on:%B %-d, %Y} "
-              f"({days_left} days from now). Sign a new agreement and upload it so your participation continues."),
+        subject=f"Renew your Organization Agreement — it ends {day_text(agreement.expires_on)}",
+        body=(f"{agreement.organization}'s Organization Agreement ends on {day_text(agreement.expires_on)} "
+              f"({days_left} day{pluralize(days_left)} from now). Sign a new agreement and upload it so your participation continues."),
         link=reverse("onboarding:agreement-upload", args=[agreement.organization.slug]),
         dedupe_key=f"agreement-renewal:{agreement.pk}:{agreement.expires_on}:{tier}",
     ))

@@ -1,6 +1,7 @@
 import datetime as dt
 
 from celery import shared_task
+from django.template.defaultfilters import pluralize
 
 from hmis_portal.core.calendar import as_of, local_date
 
@@ -42,4 +43,4 @@ def agreement_expiry_and_renewal(at: str | None = None) -> str:
             days_left = (agreement.expires_on - today).days
             tier = min(d for d in days if d >= days_left)
             reminded += services.agreement_remind_renewal(agreement=agreement, days_left=days_left, tier=tier)
-    return f"{expired} agreement(s) expired, {reminded} renewal reminder(s) queued"
+    return f"{expired} agreement{pluralize(expired)} expired, {reminded} renewal reminder{pluralize(reminded)} queued"

@@ -10,6 +10,7 @@ timeliness chart.
 import datetime as dt
 
 from django.apps import apps
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.demo import demo_organization, demo_user
@@ -136,4 +137,4 @@ def seed(stdout) -> None:
         created += 1
     # The demo's messages describe a made-up past: drop them before they are sent.
     Notification.objects.filter(pk__gt=first_notification, link__startswith="/referrals/").delete()
-    stdout.write(f"referrals: {created} demo referral(s) created, {Referral.objects.count()} in all")
+    stdout.write(f"referrals: {created} demo referral{pluralize(created)} created, {Referral.objects.count()} in all")

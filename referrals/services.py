@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.access import Work, can_match, can_work_referral, referral_workers, staff_doing
 from hmis_portal.core import calendar
 from hmis_portal.core.audit import record_event
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.outbox import notify
 from onboarding.selectors import referral_refusal
 
@@ -280,7 +281,7 @@ def _check_enrollment_date(referral: Referral, enrollment_date: dt.date, at: dt.
         raise ValidationError({"enrollment_date": "The enrollment date cannot be in the future."})
     if enrollment_date < calendar.local_date(referral.referred_at):
         raise ValidationError({"enrollment_date": "The enrollment date cannot be before the referral "
-                                                  f"({calendar.local_date(referral.referred_at):%b %-d, %Y})."})
+                                                  f"({day_text(referral.referred_at)})."})
 
 
 def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expected_version=None,
@@ -297,7 +298,7 @@ def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expect
             raise ValidationError("Record the enrollment first: the move-in date comes after enrollment.")
         if move_in_date < referral.enrollment_date:
             raise ValidationError({"move_in_date": "The housing move-in date cannot be before the enrollment "
-                                                   f"date ({referral.enrollment_date:%b %-d, %Y})."})
+                                                   f"date ({day_text(referral.enrollment_date)})."})
         if move_in_date > calendar.local_date(at):
             raise ValidationError({"move_in_date": "The housing move-in date cannot be in the future."})
         if referral.move_in_date == move_in_date:

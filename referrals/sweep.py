@@ -33,6 +33,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -216,7 +217,7 @@ class TimelinessSweep:
                 move_to = self.statuses.get(status.no_response_status_id)
                 texts.append((program_id, status_id, 0,
                               f"Escalated: referral {{id}} overdue at {programs[program_id]}",
-                              f"The referral has been in “{status}” {margin} business day(s) past its standard."
+                              f"The referral has been in “{status}” {margin} business day{pluralize(margin)} past its standard."
                               + (f" It was moved to “{move_to}”; re-refer the client." if move_to else "")))
             new = _insert_notifications(self, ids, texts, self.ces_team(), key="referral-escalated")
             moved = 0

@@ -141,7 +141,7 @@ class RegistrationAdmin(PortalAdmin):
     search_fields = ("user__email", "user__full_name")
     list_select_related = ("user", "session__course")
     readonly_fields = ("session", "user", "status", "created_at", "updated_at")
-    actions = ["record_attendance"]
+    actions = ["record_attendance", "record_no_show"]
     inlines = [AuditTimelineInline]
 
     def has_add_permission(self, request):
@@ -151,7 +151,13 @@ class RegistrationAdmin(PortalAdmin):
     def record_attendance(self, request, queryset):
         self.run_each(request, queryset,
              lambda r: services.registration_record_attendance(actor=request.user, registration_id=r.pk),
-             "Attendance recorded for {n} person(s).")
+             "Attendance recorded for {n} registration{s}.")
+
+    @admin.action(description="Record no-show (did not attend; the course stays to do)", permissions=["change"])
+    def record_no_show(self, request, queryset):
+        self.run_each(request, queryset,
+             lambda r: services.registration_record_no_show(actor=request.user, registration_id=r.pk),
+             "No-show recorded for {n} registration{s}.")
 
 
 @admin.register(Completion)
@@ -187,7 +193,7 @@ class ReviewAdmin(PortalAdmin):
 
 @admin.register(Certificate)
 class CertificateAdmin(ReviewAdmin):
-    list_display = ("user", "course", "completed_on", "status", "submitted_at")
+    list_display = ("user", "course", "completed_on", "status", "submitted_at", "document_link")
     list_filter = ("status", "course")
     list_select_related = ("user", "course")
     fields = ("user", "course", "completed_on", "document_link", "status", "reason", "submitted_at",
@@ -199,19 +205,19 @@ class CertificateAdmin(ReviewAdmin):
     @admin.action(description="Verify (the course counts as complete)", permissions=["change"])
     def verify(self, request, queryset):
         self.run_each(request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
-             "{n} certificate(s) verified.")
+             "{n} certificate{s} verified.")
 
     @admin.action(description="Return with the reason given (e.g. wrong course)", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
         self.run_each(request, queryset,
              lambda c: services.certificate_return(actor=request.user, certificate_id=c.pk, reason=reason),
-             "{n} certificate(s) returned.")
+             "{n} certificate{s} returned.")
 
 
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(ReviewAdmin):
-    list_display = ("user", "form", "version", "status", "submitted_at")
+    list_display = ("user", "form", "version", "status", "submitted_at", "document_link")
     list_filter = ("status", "form")
     list_select_related = ("user", "form")
     fields = ("user", "form", "version", "document_link", "status", "reason", "submitted_at", "reviewed_by",
@@ -223,11 +229,11 @@ class FormSubmissionAdmin(ReviewAdmin):
     @admin.action(description="Verify", permissions=["change"])
     def verify(self, request, queryset):
         self.run_each(request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
-             "{n} form(s) verified.")
+             "{n} form{s} verified.")
 
     @admin.action(description="Return with the reason given", permissions=["change"])
     def return_with_reason(self, request, queryset):
         reason = request.POST.get("reason", "")
         self.run_each(request, queryset,
              lambda s: services.form_return(actor=request.user, submission_id=s.pk, reason=reason),
-             "{n} form(s) returned.")
+             "{n} form{s} returned.")

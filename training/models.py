@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import RandomName, private_storage
 
 
@@ -134,8 +135,7 @@ class TrainingSession(models.Model):
         ordering = ["starts_at", "pk"]
 
     def __str__(self):
-        local = timezone.localtime(self.starts_at)
-        return f"{self.course.title} — {local:%a %b %-d, %Y %-I:%M %p}"
+        return f"{self.course.title} — {moment_text(self.starts_at)}"
 
     def clean(self):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
@@ -156,6 +156,7 @@ class Registration(models.Model):
         WAITLISTED = "waitlisted", "Waitlisted"
         CANCELLED = "cancelled", "Cancelled"
         ATTENDED = "attended", "Attended"
+        NO_SHOW = "no_show", "No-show"
 
     ACTIVE = (Status.REGISTERED, Status.WAITLISTED, Status.ATTENDED)
 

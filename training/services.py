@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.access import can_review_training, require
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
 from hmis_portal.core.outbox import notify
 
@@ -57,11 +58,10 @@ def session_register(*, actor, session_id: int) -> Registration:
         except IntegrityError:
             return session.registrations.filter(user=actor).exclude(status=Registration.Status.CANCELLED).get()
         record_event(actor=actor, subject=registration, verb="registered", to_state=status)
-        when = timezone.localtime(session.starts_at)
         notify(recipients=[actor],
                subject=f"{'Registered' if status == Registration.Status.REGISTERED else 'Waitlisted'}: {session.course}",
                body=(f"You are {registration.get_status_display().lower()} for {session.course} on "
-                     f"{when:%A %B %-d at %-I:%M %p}. Where: {session.where}."
+                     f"{moment_text(session.starts_at)}. Where: {session.where}."
                      + (" You will be told if a seat opens." if status == Registration.Status.WAITLISTED else "")),
                link=_my_access())
         _refresh(actor, actor)
@@ -76,7 +76,7 @@ def registration_cancel(*, actor, registration_id: int) -> Registration:
         registration = Registration.objects.select_for_update().get(pk=registration_id)
         if registration.status == Registration.Status.CANCELLED:
             return registration
-        if registration.status == Registration.Status.ATTENDED:
+        if registration.status in (Registration.Status.ATTENDED, Registration.Status.NO_SHOW):
             raise ValidationError("Attendance is already recorded for this session; it cannot be cancelled.")
         old = registration.status
         registration.status = Registration.Status.CANCELLED
@@ -163,20 +163,58 @@ def session_set_capacity(*, actor, session_id: int, capacity: int) -> TrainingSe
     return session
 
 
+def _lock_for_outcome(registration_id: int) -> Registration:
+    """The registration, locked, if its attendance can be recorded now."""
+    registration = Registration.objects.select_for_update(of=("self",)).select_related(
+        "session__course", "user").get(pk=registration_id)
+    if registration.status in (Registration.Status.ATTENDED, Registration.Status.NO_SHOW):
+        raise ValidationError(f"{registration.user} is recorded as {registration.get_status_display().lower()} "
+                              f"at {registration.session}: attendance is already recorded; nothing changed.")
+    if registration.status == Registration.Status.CANCELLED:
+        raise ValidationError(f"{registration.user} cancelled this registration; register them again first.")
+    if registration.session.starts_at > timezone.now():
+        raise ValidationError(f"{registration.session} has not started yet; record attendance after it.")
+    return registration
+
+
+def _release_for_completed_course(*, user, course, actor, keep: Registration | None = None) -> None:
+    """A person who completed `course` needs none of its upcoming sessions: their
+    seats and waitlist places go back, and the waitlists move up."""
+    places = list(Registration.objects.filter(
+        user=user, session__course=course, session__starts_at__gt=timezone.now(),
+        status__in=[Registration.Status.REGISTERED, Registration.Status.WAITLISTED],
+    ).exclude(pk=getattr(keep, "pk", None)).values_list("pk", "session_id"))
+    released = []
+    # Sessions locked in primary-key order, as in registration_cancel, so two releases cannot deadlock.
+    for pk, session_id in sorted(places, key=lambda p: p[1]):
+        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        registration = Registration.objects.select_for_update().get(pk=pk)
+        if registration.status not in (Registration.Status.REGISTERED, Registration.Status.WAITLISTED):
+            continue  # cancelled meanwhile
+        old = registration.status
+        registration.status = Registration.Status.CANCELLED
+        registration.updated_at = timezone.now()
+        registration.save(update_fields=["status", "updated_at"])
+        record_event(actor=actor, subject=registration, verb="released registration: course completed",
+                     from_state=old, to_state=registration.status, reason=f"{course} is complete.")
+        released.append(session)
+        if old == Registration.Status.REGISTERED:
+            _promote_waitlist(session)
+    if released:
+        notify(recipients=[user], subject=f"Released: your other {course} sessions",
+               body=(f"{course} is complete, so your place in "
+                     + "; ".join(moment_text(s.starts_at) for s in released)
+                     + " was given to someone waiting."),
+               link=_my_access())
+
+
 def registration_record_attendance(*, actor, registration_id: int) -> Registration:
-    """CoC training staff record that a person attended: the course is complete.
+    """CoC training staff record that a person attended: the course is complete,
+    and the person's places in its other upcoming sessions are released.
     Recording it twice changes nothing and says so."""
     require(can_review_training(actor), "Only CoC training staff record attendance.")
     with transaction.atomic():
-        registration = Registration.objects.select_for_update(of=("self",)).select_related(
-            "session__course", "user").get(pk=registration_id)
-        if registration.status == Registration.Status.ATTENDED:
-            raise ValidationError(f"Attendance of {registration.user} at {registration.session} is already "
-                                  "recorded; nothing changed.")
-        if registration.status == Registration.Status.CANCELLED:
-            raise ValidationError(f"{registration.user} cancelled this registration; register them again first.")
-        if registration.session.starts_at > timezone.now():
-            raise ValidationError(f"{registration.session} has not started yet; record attendance after it.")
+        registration = _lock_for_outcome(registration_id)
         old = registration.status
         registration.status = Registration.Status.ATTENDED
         registration.updated_at = timezone.now()
@@ -188,6 +226,28 @@ def registration_record_attendance(*, actor, registration_id: int) -> Registrati
                      to_state=registration.status)
         notify(recipients=[registration.user], subject=f"Completed: {registration.session.course}",
                body=f"CoC training staff recorded your attendance at {registration.session}.", link=_my_access())
+        _release_for_completed_course(user=registration.user, course=registration.session.course, actor=actor,
+                                      keep=registration)
+        _refresh(registration.user, actor)
+    return registration
+
+
+def registration_record_no_show(*, actor, registration_id: int) -> Registration:
+    """CoC training staff record that a registered person did not come: the
+    course is not complete, and the person is asked to choose another session."""
+    require(can_review_training(actor), "Only CoC training staff record attendance.")
+    with transaction.atomic():
+        registration = _lock_for_outcome(registration_id)
+        old = registration.status
+        registration.status = Registration.Status.NO_SHOW
+        registration.updated_at = timezone.now()
+        registration.save(update_fields=["status", "updated_at"])
+        record_event(actor=actor, subject=registration, verb="recorded no-show", from_state=old,
+                     to_state=registration.status)
+        notify(recipients=[registration.user], subject=f"Missed: {registration.session.course}",
+               body=(f"CoC training staff recorded that you did not attend {registration.session}. "
+                     f"Register for another {registration.session.course} session to complete the course."),
+               link=reverse("training:sessions") + f"?course={registration.session.course.code}")
         _refresh(registration.user, actor)
     return registration
 
@@ -246,6 +306,7 @@ def certificate_verify(*, actor, certificate_id: int) -> Certificate:
         notify(recipients=[certificate.user], subject=f"Certificate verified: {certificate.course}",
                body=f"Your {certificate.course} certificate is verified; the course counts as complete.",
                link=_my_access())
+        _release_for_completed_course(user=certificate.user, course=certificate.course, actor=actor)
         _refresh(certificate.user, actor)
     return certificate
 

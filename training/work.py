@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.db.models import Count, Q
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,12 +21,12 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     certificates = Certificate.objects.filter(status=Review.SUBMITTED).count()
     if certificates:
-        tasks.append(OpenTask(f"Verify {certificates} completion certificate(s)",
+        tasks.append(OpenTask(f"Verify {certificates} completion certificate{pluralize(certificates)}",
                               reverse("admin:training_certificate_changelist") + "?status__exact=submitted",
                               section="Training"))
     forms = FormSubmission.objects.filter(status=Review.SUBMITTED).count()
     if forms:
-        tasks.append(OpenTask(f"Verify {forms} signed user form(s)",
+        tasks.append(OpenTask(f"Verify {forms} signed user form{pluralize(forms)}",
                               reverse("admin:training_formsubmission_changelist") + "?status__exact=submitted",
                               section="Training"))
     now = timezone.now()
@@ -36,5 +37,5 @@ def open_tasks(user) -> list[OpenTask]:
     for session in sessions:
         tasks.append(OpenTask(f"Record attendance: {session}",
                               reverse("admin:training_registration_changelist") + f"?session__id__exact={session.pk}",
-                              section="Training", detail=f"{session.unrecorded} registration(s) not yet recorded"))
+                              section="Training", detail=f"{session.unrecorded} registration{pluralize(session.unrecorded)} not yet recorded"))
     return tasks

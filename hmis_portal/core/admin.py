@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.template.defaultfilters import pluralize
 
 from . import outbox
 from .models import AuditEvent, Holiday, Notification
@@ -60,7 +61,7 @@ class NotificationAdmin(admin.ModelAdmin):
         ids = list(queryset.exclude(status=Notification.Status.SENT).values_list("pk", flat=True))
         Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, attempts=0)
         sent = sum(outbox.deliver(pk) for pk in ids)
-        messages.info(request, f"{sent} of {len(ids)} message(s) sent.")
+        messages.info(request, f"{sent} of {len(ids)} message{pluralize(len(ids))} sent.")
 
 
 @admin.register(Holiday)

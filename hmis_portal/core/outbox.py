@@ -8,6 +8,8 @@ delivery claims its row with a conditional UPDATE (healthchecks' pattern), so
 two workers, or a retry racing the first attempt, send a message once.
 """
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 from collections.abc import Iterable
@@ -25,6 +27,20 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 # A worker that claimed a message and died is presumed gone after this long.
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+# Set while messages are written but not handed to Celery (see `held`).
+_holding = contextvars.ContextVar("outbox_holding", default=False)
+
+
+@contextlib.contextmanager
+def held():
+    """Write messages without queuing their delivery: they stay pending and go
+    out with the next `deliver_pending` run. Demo seeding uses it so that
+    `make run` does not print hundreds of demo emails before the logins."""
+    token = _holding.set(True)
+    try:
+        yield
+    finally:
+        _holding.reset(token)
 
 
 def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", dedupe_key: str | None = None
@@ -62,7 +78,8 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
             # A concurrent run of the same job queued it first.
             continue
         created.append(message)
-        transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk))
+        if not _holding.get():
+            transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk))
     return created
 
 
@@ -114,7 +131,7 @@ def notify_many(messages: Iterable[Message]) -> int:
         new_ids.extend(Notification.objects.filter(
             dedupe_key__in=keys[start:start + 500], created_at=stamp, status=Notification.Status.PENDING
         ).values_list("pk", flat=True))
-    if new_ids:
+    if new_ids and not _holding.get():
         transaction.on_commit(lambda ids=tuple(new_ids): _queue_batch_delivery(ids))
     return len(new_ids)
 

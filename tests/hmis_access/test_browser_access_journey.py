@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from hmis_access.models import AccessRequest, HMISAccount
+from hmis_portal.core.dates import deadline_text
 from hmis_portal.core.models import Notification
 from tests.browser import sign_in
 from tests.factories import MembershipFactory, StaffFactory
@@ -110,16 +111,16 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.goto(f"{live_server.url}/admin/training/registration/")
     registration = request.user.registrations.get()
     _admin_action(page, registration.pk, "record_attendance")
-    assert page.get_by_text("Attendance recorded for 1 person(s).").is_visible()
+    assert page.get_by_text("Attendance recorded for 1 registration.").is_visible()
     page.goto(f"{live_server.url}/admin/training/certificate/")
     _admin_action(page, request.user.certificates.get().pk, "verify")
-    assert page.get_by_text("1 certificate(s) verified.").is_visible()
+    assert page.get_by_text("1 certificate verified.").is_visible()
     page.goto(f"{live_server.url}/admin/training/formsubmission/")
     for submission in request.user.form_submissions.all():
         page.locator(f'input[name="_selected_action"][value="{submission.pk}"]').check()
     page.select_option('select[name="action"]', "verify")
     _submit(page, page.locator('button[name="index"]'))
-    assert page.get_by_text("2 form(s) verified.").is_visible()
+    assert page.get_by_text("2 forms verified.").is_visible()
 
     # 5. Trainings and forms are done, but steps 1 and 2 still gate the request.
     _switch(page, live_server, "taylor@example.org", NEW_PASSWORD)
@@ -140,7 +141,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.reload()
     assert _status(page) == "Ready for provisioning"
     request.refresh_from_db()
-    assert page.get_by_text(f"{request.provisioning_due_on:%B} {request.provisioning_due_on.day}").is_visible()
+    assert page.get_by_text(deadline_text(request.provisioning_due_on)).is_visible()
 
     # 6. Provisioning staff see it in the queue and grant access in the admin.
     _switch(page, live_server, provisioner.email)

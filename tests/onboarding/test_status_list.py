@@ -130,9 +130,9 @@ def test_coc_staff_see_their_queues_with_age_in_business_days(client):
     assert f"{agreement.organization} — Organization Agreement" in page
     assert f"{program.organization} — {program.name}" in page
     assert "<td>4</td>" in page
-    assert [t.title for t in tasks] == ["1 Organization Agreement(s) to countersign",
-                                        "1 program setup request(s) to work"]
-    assert tasks[0].detail == "Oldest waiting 4 business day(s)."
+    assert [t.title for t in tasks] == ["1 Organization Agreement to countersign",
+                                        "1 program setup request to work"]
+    assert tasks[0].detail == "Oldest waiting 4 business days."
     # Training staff do not countersign (agreements are the implementation team's).
     assert open_tasks_for(StaffFactory(groups=["CoC training"])) == []
     assert open_tasks_for(StaffFactory(groups=["CES team"])) == []

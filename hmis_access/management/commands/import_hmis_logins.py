@@ -2,6 +2,7 @@ import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from hmis_access.activity import record_hmis_logins
 from hmis_access.logins import read_login_report
@@ -65,11 +66,11 @@ class Command(BaseCommand):
             self.stderr.write(f"line {bad.line}: {bad.username or '(no username)'}: {bad.problem}")
         if report.bad_rows and not apply_good_rows:
             raise CommandError(
-                f"{len(report.bad_rows)} bad row(s) of {report.rows}; nothing was applied. Fix the file, or run again "
+                f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}; nothing was applied. Fix the file, or run again "
                 "with --apply-good-rows to apply the other rows.")
         bar = ProgressBar(self.stderr, len(report.logins), "Applying", show)
         result = record_hmis_logins(report.logins, progress=bar)
         bar.close()
-        skipped = f", {len(report.bad_rows)} bad row(s) skipped" if report.bad_rows else ""
-        self.stdout.write(f"{report.rows} row(s) read: {result.summary()}, {report.never_logged_in} never logged in"
+        skipped = f", {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
+        self.stdout.write(f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}, {report.never_logged_in} never logged in"
                           f"{skipped}.")

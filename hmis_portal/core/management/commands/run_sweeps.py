@@ -1,6 +1,7 @@
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
@@ -25,7 +26,7 @@ class Command(BaseCommand):
                 moment = timezone.make_aware(moment, timezone.get_default_timezone())
         unknown = set(only) - {job.name for job in JOBS}
         if unknown:
-            raise CommandError(f"Unknown job(s): {', '.join(sorted(unknown))}")
+            raise CommandError(f"Unknown job{pluralize(len(unknown))}: {', '.join(sorted(unknown))}")
         for job in JOBS:
             if only and job.name not in only:
                 continue

@@ -2,19 +2,28 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
+from hmis_portal.core import outbox
 from hmis_portal.core.demo import DEMO_PASSWORD, LOGINS
+from hmis_portal.core.models import Notification
 
 
 class Command(BaseCommand):
     help = "Load demo data for every app (idempotent: run it twice, get the same data) and print the logins."
 
     def handle(self, *args, **options):
-        with transaction.atomic():
+        # The demo's messages stay pending in the outbox (admin: Notifications)
+        # rather than flooding the console before the logins.
+        with outbox.held(), transaction.atomic():
             for config in apps.get_app_configs():
                 seeder = getattr(config, "seed_demo", None)
                 if seeder is not None:
                     seeder(self.stdout)
+        pending = Notification.objects.filter(status=Notification.Status.PENDING).count()
+        if pending:
+            self.stdout.write(f"{pending} demo message{pluralize(pending)} wait in the outbox (admin: Notifications); "
+                              "the delivery job sends them.")
         self.stdout.write("")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}) at {settings.PORTAL_BASE_URL}/accounts/login/")
         width = max(len(label) for label, _ in LOGINS)

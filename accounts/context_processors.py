@@ -1,0 +1,26 @@
+"""`menu.<link>` in every template: whether the signed-in person may open
+that menu page, asked of the same predicates the views use, so a menu link
+never leads to a 403."""
+
+from django.utils.functional import SimpleLazyObject
+
+from . import access
+
+
+def _menu_for(user) -> dict[str, bool]:
+    staff = access.is_coc_staff(user)
+    return {
+        "referrals": access.can_see_referral_counts(user),
+        "coc_queue": access.can_work_onboarding_queue(user),
+        "provisioning_queue": access.can_provision(user),
+        "hmis_accounts": access.can_see_hmis_accounts(user),
+        "admin": staff,
+        "own_access": not staff,
+    }
+
+
+def menu(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"menu": SimpleLazyObject(lambda: _menu_for(user))}

@@ -1,0 +1,91 @@
+"""Every portal page a demo persona reaches from the menu and the home page
+passes axe-core's WCAG 2.1 AA rules (no serious or critical violation) and
+does not scroll sideways on a 390 px wide phone.
+
+axe-core is injected from tests/vendor (refreshed by `make assets` from the
+npm package pinned in package.json); no page loads it, nothing is fetched.
+The Django admin is not crawled: it is Django's own, for CoC staff on desktops.
+"""
+
+import re
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from accounts.models import User
+from hmis_portal.core.demo import LOGINS
+from tests.two_factor import PortalClient as Client
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
+AXE_RUN = """() => axe.run(document, {
+    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+    resultTypes: ['violations'],
+}).then(r => r.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v => ({
+    id: v.id, targets: v.nodes.map(n => n.target.join(' ')),
+})))"""
+# The innermost elements that stick out past the right edge, to say what overflows.
+OVERFLOWING = """(w) => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1
+    && !e.closest('.table-responsive') && ![...e.children].some(c => c.getBoundingClientRect().right > w + 1))
+    .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className.split(' ').join('.') : ''))"""
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
+HREF = re.compile(r'href="(/[^"#]*)"')
+# Known violations still to fix, as (page, rule): empty means none is accepted.
+KNOWN: set[tuple[str, str]] = set()
+
+
+def _portal_links(html: str) -> set[str]:
+    links = {link.replace("&amp;", "&") for link in HREF.findall(html)}
+    return {link for link in links if not link.startswith(("/static/", "/admin/", "/accounts/logout"))}
+
+
+def _pages_for(client: Client) -> list[str]:
+    """Home, and the HTML pages the menu and the home page link to."""
+    home = client.get("/")
+    pages = ["/"]
+    for link in sorted(_portal_links(home.content.decode()) - {"/"}):
+        response = client.get(link)
+        if response.status_code == 200 and response["Content-Type"].startswith("text/html"):
+            pages.append(link)
+    return pages
+
+
+@pytest.fixture
+def demo(policy_rows):
+    call_command("seed_demo", stdout=StringIO())
+
+
+def test_every_menu_and_home_page_is_accessible_and_fits_a_phone(demo, _chromium, live_server):
+    # axe is injected as a script of its own; the portal's CSP rightly forbids that.
+    context = _chromium.new_context(base_url=live_server.url, viewport=DESKTOP, bypass_csp=True)
+    page = context.new_page()
+    found, wide, seen = [], [], set()
+    try:
+        for _, email in LOGINS:
+            client = Client()
+            client.force_login(User.objects.get(email=email))
+            context.clear_cookies()
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                                  "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+            # Each page once; the home page and menu once per persona (they differ by person).
+            for url in [u for u in _pages_for(client) if u == "/" or u not in seen]:
+                seen.add(url)
+                page.set_viewport_size(DESKTOP)
+                page.goto(url)
+                page.add_script_tag(path=str(AXE))
+                for violation in page.evaluate(AXE_RUN):
+                    found.append((url, violation["id"], email, violation["targets"][:3]))
+                page.set_viewport_size(PHONE)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if width > PHONE["width"]:
+                    wide.append((url, width, email, page.evaluate(OVERFLOWING, PHONE["width"])))
+    finally:
+        context.close()
+    assert len(seen) > 10  # the crawl reached the portal, not only a login page
+    unexpected = [f for f in found if (re.sub(r"\d+", "<n>", f[0]), f[1]) not in KNOWN]
+    assert unexpected == [], "\n".join(map(str, unexpected))
+    assert wide == [], "\n".join(map(str, wide))

@@ -1,0 +1,38 @@
+"""`make run` ends with the demo logins: seeding prints a short summary, no mail, no task logs."""
+
+import logging
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from hmis_portal.core.demo import LOGINS
+from hmis_portal.core import outbox
+from hmis_portal.core.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_output_is_short_and_ends_with_the_logins(capsys, caplog, settings,
+                                                           django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    out = StringIO()
+    # Run what waits for the commit, as `make run` would.
+    with caplog.at_level(logging.INFO), django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=out)
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err == ""  # no email went to the console
+    assert not [r for r in caplog.records if r.name.startswith(("celery", "kombu"))]
+    lines = out.getvalue().rstrip("\n").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
+    assert start < 12, lines[:start]  # a few summary lines before the logins
+    assert lines[start + 1:] == [line for line in lines[start + 1:] if line.startswith("  ")]
+    assert len(lines) - start - 1 == len(LOGINS)
+    assert "admin@example.org" in lines[start + 1]
+    # The demo's messages are kept, pending, for the delivery job.
+    pending = Notification.objects.filter(status=Notification.Status.PENDING)
+    assert pending.exists() and not Notification.objects.filter(status=Notification.Status.SENT).exists()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    waiting = pending.count()
+    assert outbox.deliver_pending()["sent"] == waiting == len(mail.outbox)
