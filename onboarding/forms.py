@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import DocumentField
+from hmis_portal.core.inputs import BoundedDateField, IdMultipleChoiceField
 
 from .models import CESOrganizationRole, ParticipationStage, Program, ProgramType
 
@@ -17,7 +18,7 @@ class AgreementUploadForm(forms.Form):
     signer_name = forms.CharField(label="Signed by (name)", max_length=150)
     signer_title = forms.CharField(label="Signer's title", max_length=150,
                                    help_text="Executive Director or the Authorized Representative's title.")
-    signed_on = forms.DateField(label="Signing date", widget=DateInput)
+    signed_on = BoundedDateField(label="Signing date", widget=DateInput)
     document = DocumentField(label="Signed agreement (scan)")
 
     def clean_signed_on(self):
@@ -28,7 +29,7 @@ class AgreementUploadForm(forms.Form):
 
 
 class CESRolesForm(forms.Form):
-    roles = forms.ModelMultipleChoiceField(
+    roles = IdMultipleChoiceField(
         label="The organization's role(s) in CES", queryset=CESOrganizationRole.objects.filter(active=True),
         widget=forms.CheckboxSelectMultiple, help_text="Choose one or more. The roles decide which programs are set up.",
         error_messages={"required": "Choose at least one CES role."},

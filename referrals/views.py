@@ -1,7 +1,6 @@
 """Views only parse input and call selectors and services (STYLE §2)."""
 
 import csv
-import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
-from hmis_portal.core import calendar
+from hmis_portal.core import calendar, inputs
 from onboarding.models import Program
 
 from . import selectors, services
@@ -51,21 +50,14 @@ def counts(request):
     })
 
 
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @login_required
 def referral_list(request):
     selectors.require_referral_worker(request.user)
     params = request.GET
     filters = {
-        "program": _int_or_none(params.get("program")),
-        "status": _int_or_none(params.get("status")),
-        "organization": _int_or_none(params.get("organization")),
+        "program": inputs.parse_id(params.get("program")),
+        "status": inputs.parse_id(params.get("status")),
+        "organization": inputs.parse_id(params.get("organization")),
         "due": params.get("due") if params.get("due") in ("overdue", "soon") else None,
         "queue": params.get("queue") if params.get("queue") in ("returned", "closed") else None,
         "client_id": params.get("client") or None,
@@ -260,8 +252,8 @@ def export(request):
     """CSV of referrals with their status history and HUD 4.20.D referral
     result, for CoC reporting. No contact details: reporting needs none."""
     _require_ces_team(request.user)
-    start = _parse_date(request.GET.get("from"))
-    end = _parse_date(request.GET.get("to"))
+    start = inputs.parse_date(request.GET.get("from"))
+    end = inputs.parse_date(request.GET.get("to"))
     queryset = (selectors.visible_referrals(request.user)
                 .select_related("program__organization", "program__program_type", "status", "referred_by")
                 .prefetch_related(Prefetch("transitions", queryset=ReferralTransition.objects.select_related(
@@ -305,10 +297,3 @@ def export(request):
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _parse_date(value):
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
