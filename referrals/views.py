@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
+from hmis_portal.core.exports import safe_row
 from onboarding.models import Program
 
 from . import selectors, services
@@ -263,6 +264,8 @@ def export(request):
         queryset = queryset.filter(referred_at__gte=calendar.start_of_day(start))
     if end:
         queryset = queryset.filter(referred_at__lt=calendar.end_of_day(end))
+    # Names, reasons and notes are typed by people: nothing in them may run as
+    # a formula when the file is opened in a spreadsheet.
     writer = csv.writer(_Echo())
 
     def rows():
@@ -281,7 +284,7 @@ def export(request):
                 f"({t.actor_label}){': ' + t.note if t.note else ''}"
                 for t in referral.transitions.all()
             )
-            yield writer.writerow([
+            yield writer.writerow(safe_row([
                 referral.pk, referral.hmis_client_id, referral.program.organization.name, referral.program.name,
                 referral.program.program_type.name, timezone.localtime(referral.referred_at).isoformat(),
                 referral.referred_by or "", status.name, "yes" if referral.is_open else "no",
@@ -291,7 +294,7 @@ def export(request):
                 NeedStatus.ReferralResult(result).label if result else "",
                 timezone.localtime(referral.transfer_requested_at).isoformat() if referral.transfer_requested_at
                 else "", referral.transfer_reason, referral.rereferred_from_id or "", history,
-            ])
+            ]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
