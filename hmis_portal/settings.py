@@ -180,6 +180,15 @@ STORAGES = {
 }
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Uploads are streamed: a request under 2.5 MB stays in memory, a larger file
+# goes to a temporary file that stops growing at DOCUMENT_MAX_BYTES (the form
+# then says the file is too big). Form fields besides files are capped by
+# DATA_UPLOAD_MAX_MEMORY_SIZE above.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "hmis_portal.core.documents.SizeLimitedUploadHandler",
+]
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # Celery: Redis as broker when REDIS_URL is set, otherwise every task runs
