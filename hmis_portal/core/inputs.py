@@ -58,15 +58,6 @@ class BoundedDateField(forms.DateField):
     default_validators = [validate_date]
 
 
-class IdChoiceField(forms.ModelChoiceField):
-    """A ModelChoiceField whose submitted id is checked to be an id before any query."""
-
-    def to_python(self, value):
-        if value not in self.empty_values and self.to_field_name is None and parse_id(value) is None:
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
-        return super().to_python(value)
-
-
 class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
     """A ModelMultipleChoiceField that refuses anything but ids before its
     `pk__in` query (which SQLite cannot run with a 30-digit number)."""

@@ -119,3 +119,13 @@ def test_a_nul_byte_in_any_form_value_is_a_400_even_signed_out(client):
 def test_ordinary_text_still_passes(client):
     client.force_login(matcher())
     assert client.get("/referrals/list/?client=C%C3%A9-100").status_code == 200
+
+
+def test_control_characters_in_onboarding_text_are_a_form_error():
+    from onboarding.forms import AnswerForm, ProgramRequestForm
+
+    assert AnswerForm({"answer": "Escape \x1b[31m red"}).errors["answer"] == [
+        "Remove the invisible control characters from this text."]
+    assert AnswerForm({"answer": "Line one\r\n\tLine two"}).is_valid()
+    form = ProgramRequestForm({"name": "Safe\x07 Haven", "program_type": "1", "request_kind": "create"})
+    assert "name" in form.errors
