@@ -16,8 +16,7 @@ def deliver_notification(notification_id: int) -> None:
 def deliver_notifications(ids: list[int]) -> None:
     # One task per change or sweep batch rather than per message; each delivery
     # still claims its row, so a retry or a second worker sends nothing twice.
-    for pk in ids:
-        outbox.deliver(pk)
+    outbox.deliver_batch(ids)
 
 
 @shared_task(ignore_result=True)

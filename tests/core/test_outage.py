@@ -213,3 +213,38 @@ def test_retry_now_makes_a_message_due_at_once(monkeypatch):
         assert outbox.retry_now(actor=None, ids=[message.pk]) == 1
     message.refresh_from_db()
     assert message.status == Notification.Status.PENDING and message.next_attempt_at <= timezone.now()
+
+
+def test_a_hanging_mail_server_holds_a_batch_for_one_timeout_not_one_per_message(settings):
+    users = UserFactory.create_batch(22)
+    created = outbox.notify(recipients=users, subject="New referral", body="b")
+    with silent_server() as port:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 1
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        started = time.monotonic()
+        assert outbox.deliver_batch([m.pk for m in created]) == 0
+        batch_took = time.monotonic() - started
+        started = time.monotonic()
+        result = outbox.deliver_pending()
+        run_took = time.monotonic() - started
+    assert batch_took < 2.5
+    # The delivery job gives up after a few failures in a row, and does not re-queue itself.
+    assert result == {"due": 21, "sent": 0, "more": False} and run_took < outbox.STOP_AFTER_FAILURES + 2
+    assert Notification.objects.filter(status=Notification.Status.PENDING).count() == 22
+    assert Notification.objects.filter(attempts=1).count() == 1 + outbox.STOP_AFTER_FAILURES
+
+
+def test_a_task_out_of_time_puts_its_message_back_and_stops(monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    first, second = outbox.notify(recipients=["a@example.org", "b@example.org"], subject="s", body="b")
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(outbox, "send_mail", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        outbox.deliver_batch([first.pk, second.pk])
+    statuses = dict(Notification.objects.values_list("pk", "status"))
+    assert statuses == {first.pk: Notification.Status.PENDING, second.pk: Notification.Status.PENDING}
