@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 
+
 class EmailAuthenticationForm(AuthenticationForm):
     """Sign in with an email address. The error never says which of the two
     was wrong."""

@@ -1,5 +1,6 @@
 from django import forms
 
+from hmis_portal.core.inputs import IdMultipleChoiceField
 from training.models import CESRole
 
 
@@ -14,9 +15,9 @@ class AccessRequestForm(forms.Form):
         choices=[("new", "New HMIS user (takes HMIS 10 and signs the HMIS 10 Acknowledgement)"),
                  ("existing", "Existing HMIS user")],
     )
-    roles = forms.ModelMultipleChoiceField(label="CES roles", queryset=None, widget=forms.CheckboxSelectMultiple,
+    roles = IdMultipleChoiceField(label="CES roles", queryset=None, widget=forms.CheckboxSelectMultiple,
                                            help_text="One or more. The person gets the highest role's access.")
-    programs = forms.ModelMultipleChoiceField(label="Programs this person works in", queryset=None, required=False,
+    programs = IdMultipleChoiceField(label="Programs this person works in", queryset=None, required=False,
                                               widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, organization, **kwargs):

@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the database: a NUL byte anywhere is a 400.
+    "hmis_portal.core.inputs.RejectNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside the rest so that it also marks the redirects they return.
     "accounts.signin.middleware.SecurityHeadersMiddleware",
@@ -198,6 +200,15 @@ STORAGES = {
 }
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Uploads are streamed: a request under 2.5 MB stays in memory, a larger file
+# goes to a temporary file that stops growing at DOCUMENT_MAX_BYTES (the form
+# then says the file is too big). Form fields besides files are capped by
+# DATA_UPLOAD_MAX_MEMORY_SIZE above.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "hmis_portal.core.documents.SizeLimitedUploadHandler",
+]
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # Celery: Redis as broker when REDIS_URL is set, otherwise every task runs
@@ -210,15 +221,52 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A web request must not hang on a broker that is down: the outbox keeps the
-# message and the periodic delivery job sends it later.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "max_retries": 1}
+# A web request must not hang on a broker that is down or frozen: a publish is
+# tried once (no retries) and each socket operation waits at most a second or
+# two; the outbox keeps the message and the periodic delivery job sends it later.
+BROKER_SOCKET_TIMEOUT = env.float("BROKER_SOCKET_TIMEOUT", default=2.0)
+BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=1.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": BROKER_SOCKET_TIMEOUT,
+    "socket_connect_timeout": BROKER_CONNECT_TIMEOUT,
+    "max_retries": 0,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT
+# No result backend is used (results are ignored); should one be set, it gets
+# the same bounds.
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_CONNECT_TIMEOUT
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 0}}
+# A task that hangs (a mail server that accepts and never answers, a lock)
+# must not hold a worker process forever: soft limit raises in the task, the
+# hard limit replaces the process. Periodic jobs (sweeps) get longer limits.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+SWEEP_SOFT_TIME_LIMIT = env.int("SWEEP_SOFT_TIME_LIMIT", default=600)
+SWEEP_TIME_LIMIT = env.int("SWEEP_TIME_LIMIT", default=660)
+# A task whose worker process dies (killed, out of memory, hard time limit) is
+# put back on the queue rather than acknowledged and lost. This is safe because
+# every task is idempotent: deliveries claim their row with a conditional
+# UPDATE, sweeps change only rows still in the old state and write
+# notifications with dedupe keys.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+
+
+def _sweep_annotations():
+    from hmis_portal.schedule import JOBS
+
+    limits = {"soft_time_limit": SWEEP_SOFT_TIME_LIMIT, "time_limit": SWEEP_TIME_LIMIT}
+    return {job.task: limits for job in JOBS}
+
+
+CELERY_TASK_ANNOTATIONS = _sweep_annotations()
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+         "OPTIONS": {"socket_timeout": BROKER_SOCKET_TIMEOUT, "socket_connect_timeout": BROKER_CONNECT_TIMEOUT}}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -228,6 +276,10 @@ CACHES = {
 # to the console otherwise.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 globals().update(EMAIL_CONFIG)
+# A mail server that accepts a connection and never answers must not hold a
+# worker: every SMTP operation gives up after this many seconds, and the
+# message is retried later.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="hmis-portal@example.org")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000")

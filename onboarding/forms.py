@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import DocumentField
+from hmis_portal.core.inputs import BoundedDateField, IdMultipleChoiceField, TextValidationMixin
 
 from .models import CESOrganizationRole, ParticipationStage, Program, ProgramType
 
@@ -11,13 +12,13 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class AgreementUploadForm(forms.Form):
+class AgreementUploadForm(TextValidationMixin, forms.Form):
     """The ED/Authorized Representative's section of the agreement, and its scan (seed 000, step 1.1)."""
 
     signer_name = forms.CharField(label="Signed by (name)", max_length=150)
     signer_title = forms.CharField(label="Signer's title", max_length=150,
                                    help_text="Executive Director or the Authorized Representative's title.")
-    signed_on = forms.DateField(label="Signing date", widget=DateInput)
+    signed_on = BoundedDateField(label="Signing date", widget=DateInput)
     document = DocumentField(label="Signed agreement (scan)")
 
     def clean_signed_on(self):
@@ -28,14 +29,14 @@ class AgreementUploadForm(forms.Form):
 
 
 class CESRolesForm(forms.Form):
-    roles = forms.ModelMultipleChoiceField(
+    roles = IdMultipleChoiceField(
         label="The organization's roles in CES", queryset=CESOrganizationRole.objects.filter(active=True),
         widget=forms.CheckboxSelectMultiple, help_text="Choose one or more. The roles decide which programs are set up.",
         error_messages={"required": "Choose at least one CES role."},
     )
 
 
-class ProgramRequestForm(forms.Form):
+class ProgramRequestForm(TextValidationMixin, forms.Form):
     name = forms.CharField(label="Program name", max_length=200)
     program_type = forms.ModelChoiceField(queryset=ProgramType.objects.all(), empty_label=None,
                                           help_text="Permanent Housing programs need no setup modification.")
@@ -53,24 +54,24 @@ class ProgramRequestForm(forms.Form):
         return data
 
 
-class AnswerForm(forms.Form):
+class AnswerForm(TextValidationMixin, forms.Form):
     answer = forms.CharField(label="Your answer", widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class ProblemForm(forms.Form):
+class ProblemForm(TextValidationMixin, forms.Form):
     problem = forms.CharField(label="What is wrong with the setup?", widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class ReturnForm(forms.Form):
+class ReturnForm(TextValidationMixin, forms.Form):
     reason = forms.CharField(label="What must the agency correct?", widget=forms.Textarea(attrs={"rows": 4}),
                              help_text="The agency sees this.")
 
 
-class QuestionForm(forms.Form):
+class QuestionForm(TextValidationMixin, forms.Form):
     question = forms.CharField(label="Question for the Program Manager", widget=forms.Textarea(attrs={"rows": 4}))
 
 
-class CompleteForm(forms.Form):
+class CompleteForm(TextValidationMixin, forms.Form):
     hmis_program_id = forms.CharField(label="HMIS program ID", max_length=100, required=False)
 
 

@@ -9,6 +9,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from hmis_portal.core.exports import safe_row
+
 TITLE = "CES Participation Status List"
 HEADERS = ["Organization", "CES Role(s)", "Program", "Program Type", "Program Setup Status",
            "Organization Agreement", "Participation Stage"]
@@ -17,6 +19,13 @@ HEADER_ROW = 3
 
 
 def flat_rows(rows):
+    """The list's rows as cell values, with any text that a spreadsheet would
+    run as a formula (names are typed by agencies) neutralized."""
+    for values in _values(rows):
+        yield safe_row(values)
+
+
+def _values(rows):
     for row in rows:
         roles = "; ".join(role.name for role in row.roles)
         common = (row.organization.name, roles)

@@ -1,7 +1,6 @@
 """Views only parse input and call selectors and services (STYLE §2)."""
 
 import csv
-import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
-from hmis_portal.core import calendar
+from hmis_portal.core import calendar, inputs
+from hmis_portal.core.exports import safe_row
 from onboarding.models import Program
 
 from . import selectors, services
@@ -277,8 +277,8 @@ def export(request):
     """CSV of referrals with their status history and HUD 4.20.D referral
     result, for CoC reporting. No contact details: reporting needs none."""
     _require_ces_team(request.user)
-    start = _parse_date(request.GET.get("from"))
-    end = _parse_date(request.GET.get("to"))
+    start = inputs.parse_date(request.GET.get("from"))
+    end = inputs.parse_date(request.GET.get("to"))
     queryset = (selectors.visible_referrals(request.user)
                 .select_related("program__organization", "program__program_type", "status", "referred_by")
                 .prefetch_related(Prefetch("transitions", queryset=ReferralTransition.objects.select_related(
@@ -288,6 +288,8 @@ def export(request):
         queryset = queryset.filter(referred_at__gte=calendar.start_of_day(start))
     if end:
         queryset = queryset.filter(referred_at__lt=calendar.end_of_day(end))
+    # Names, reasons and notes are typed by people: nothing in them may run as
+    # a formula when the file is opened in a spreadsheet.
     writer = csv.writer(_Echo())
 
     def rows():
@@ -306,7 +308,7 @@ def export(request):
                 f"({t.actor_label}){': ' + t.note if t.note else ''}"
                 for t in referral.transitions.all()
             )
-            yield writer.writerow([
+            yield writer.writerow(safe_row([
                 referral.pk, referral.hmis_client_id, referral.program.organization.name, referral.program.name,
                 referral.program.program_type.name, timezone.localtime(referral.referred_at).isoformat(),
                 referral.referred_by or "", status.name, "yes" if referral.is_open else "no",
@@ -316,16 +318,9 @@ def export(request):
                 NeedStatus.ReferralResult(result).label if result else "",
                 timezone.localtime(referral.transfer_requested_at).isoformat() if referral.transfer_requested_at
                 else "", referral.transfer_reason, referral.rereferred_from_id or "", history,
-            ])
+            ]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _parse_date(value):
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None

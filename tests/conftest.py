@@ -18,6 +18,9 @@ def pytest_configure(config):
     storages["default"] = {**storages["default"], "OPTIONS": {"location": private, "base_url": None}}
     django_settings.STORAGES = storages
     django_settings.PRIVATE_MEDIA_ROOT = private
+    # The suite never depends on the caller's shell: a REDIS_URL exported there
+    # must not put the cache (or, below, the tasks) on somebody's Redis.
+    django_settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,6 +43,7 @@ def _celery_eager(request, settings):
         return
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     yield
     app.conf.task_always_eager = previous
 

@@ -1,13 +1,14 @@
 from django import forms
 
 from hmis_portal.core.documents import DocumentField
+from hmis_portal.core.inputs import BoundedDateField
 
 from .models import Course
 
 
 class CertificateForm(forms.Form):
     course = forms.ModelChoiceField(queryset=Course.objects.all(), label="Course the certificate is for")
-    completed_on = forms.DateField(label="Date on the certificate", widget=forms.DateInput(attrs={"type": "date"}))
+    completed_on = BoundedDateField(label="Date on the certificate", widget=forms.DateInput(attrs={"type": "date"}))
     document = DocumentField(label="Certificate")
 
 

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.db.models import Count
 from django.template.defaultfilters import pluralize
 
 from . import outbox
@@ -56,12 +57,23 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        # What system administrators watch during a mail outage: how many
+        # messages wait and how many have failed (they are still retried hourly).
+        counts = dict(Notification.objects.filter(
+            status__in=[Notification.Status.PENDING, Notification.Status.FAILED, Notification.Status.SENDING]
+        ).order_by().values("status").annotate(n=Count("pk")).values_list("status", "n"))
+        extra_context = {**(extra_context or {}), "outbox_counts": [
+            (label, counts.get(value, 0)) for value, label in Notification.Status.choices if value != "sent"]}
+        return super().changelist_view(request, extra_context=extra_context)
+
     @admin.action(description="Retry the selected failed or pending messages now", permissions=["change"])
     def retry_now(self, request, queryset):
-        ids = list(queryset.exclude(status=Notification.Status.SENT).values_list("pk", flat=True))
-        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.PENDING, attempts=0)
-        sent = sum(outbox.deliver(pk) for pk in ids)
-        messages.info(request, f"{sent} of {len(ids)} message{pluralize(len(ids))} sent.")
+        selected = list(queryset.values_list("pk", flat=True))
+        queued = outbox.retry_now(actor=request.user, ids=selected)
+        skipped = len(selected) - queued
+        note = f" {skipped} sent or being sent now were left alone." if skipped else ""
+        messages.info(request, f"{queued} message{pluralize(queued)} queued for delivery now.{note}")
 
 
 @admin.register(Holiday)

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import FileResponse, Http404
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import LazyObject
@@ -48,9 +49,33 @@ def sniff_kind(head: bytes) -> str | None:
     return None
 
 
+class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
+    """Streams an upload to a temporary file but stops writing once it passes
+    DOCUMENT_MAX_BYTES: the rest is counted and dropped, never held in memory
+    or on disk. The file then reports its real size and `over_limit`, so the
+    form says how big it was and nothing is stored. (Small requests are kept
+    in memory by Django's MemoryFileUploadHandler, listed before this one.)"""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received <= settings.DOCUMENT_MAX_BYTES:
+            self.file.write(raw_data)
+        return None  # nothing for later handlers: this one holds the file
+
+    def file_complete(self, file_size):
+        uploaded = super().file_complete(min(file_size, self.received))
+        uploaded.size = self.received
+        uploaded.over_limit = self.received > settings.DOCUMENT_MAX_BYTES
+        return uploaded
+
+
 def validate_document(uploaded) -> str:
     """Check an uploaded file; return its kind ("pdf", "png", "jpg") or raise
-    ValidationError with a message a person can act on."""
+    ValidationError with a message a person can act on. Reads 16 bytes at most."""
     if uploaded is None or uploaded.size == 0:
         raise ValidationError("The file is empty. Scan or export the signed document again and upload it.")
     if uploaded.size > settings.DOCUMENT_MAX_BYTES:

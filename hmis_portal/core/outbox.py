@@ -1,23 +1,32 @@
 """The notification outbox (SPEC §5).
 
 `notify` writes one `Notification` row per recipient inside the caller's
-transaction and asks Celery to deliver it once that transaction commits. If
-the broker is unreachable then, the row simply stays pending: the periodic
-`deliver_pending_notifications` job sends it when the broker is back. Each
-delivery claims its row with a conditional UPDATE (healthchecks' pattern), so
-two workers, or a retry racing the first attempt, send a message once.
+transaction and asks Celery to deliver them once that transaction commits. If
+the broker is unreachable or frozen then, the rows simply stay pending: the
+periodic `deliver_pending_notifications` job sends them when the broker is
+back. Each delivery claims its row with a conditional UPDATE (healthchecks'
+pattern), so two workers, or a retry racing the first attempt, send a message
+once.
+
+Queueing never holds up the request that caused the message: one publish per
+committed change, bounded by the broker's socket timeouts (settings), and
+after a failed publish this process skips the broker for a short while, so a
+change notifying twenty people during an outage costs one timeout, not twenty.
 """
 
 import contextlib
 import contextvars
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Notification
@@ -41,6 +50,22 @@ def held():
         yield
     finally:
         _holding.reset(token)
+
+
+# After MAX_ATTEMPTS (about four hours of backoff) a message is marked failed,
+# which the admin counts, but it is not abandoned: a mail outage can outlast
+# the backoff. It is tried again this often, for this long after it was written.
+FAILED_RETRY_EVERY = dt.timedelta(hours=1)
+FAILED_RETRY_FOR = dt.timedelta(days=7)
+# The delivery job sends in batches until nothing is due or its time budget is
+# spent (then it queues itself again), well inside its Celery time limit.
+BATCH_SIZE = 200
+TIME_BUDGET_SECONDS = 240
+# After a failed publish, this process leaves the broker alone for this long;
+# the delivery job sends what was not queued.
+BROKER_BACKOFF_SECONDS = 30
+
+_broker_down_until = 0.0
 
 
 def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", dedupe_key: str | None = None
@@ -78,19 +103,34 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
             # A concurrent run of the same job queued it first.
             continue
         created.append(message)
-        if not _holding.get():
-            transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk))
+    if created and not _holding.get():
+        # One publish for the whole change, however many people it tells.
+        transaction.on_commit(lambda ids=tuple(m.pk for m in created): _queue_batch_delivery(ids))
     return created
 
 
-def _queue_delivery(notification_id: int) -> None:
-    from .tasks import deliver_notification
-
+def publish(task, args=(), **options) -> bool:
+    """Queue a Celery task without ever blocking or failing the caller: no
+    retries, the broker's socket timeouts bound the wait, and after a failure
+    the broker is skipped for BROKER_BACKOFF_SECONDS. False when not queued;
+    callers rely on the periodic delivery job for that case."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        log.warning("Broker recently unreachable; %s not queued, the delivery job will catch up", task.name)
+        return False
     try:
-        deliver_notification.apply_async((notification_id,), retry=False)
-    except Exception:  # noqa: BLE001 - any broker failure leaves the row pending
-        log.warning("Broker unreachable; notification %s stays pending for the delivery job", notification_id,
-                    exc_info=True)
+        task.apply_async(args, retry=False, **options)
+    except Exception:  # noqa: BLE001 - any broker failure leaves the rows pending
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        log.warning("Broker unreachable; %s not queued, the delivery job will catch up", task.name, exc_info=True)
+        return False
+    return True
+
+
+def broker_reset() -> None:
+    """Forget a recorded broker failure (tests, and the worker after a restart)."""
+    global _broker_down_until
+    _broker_down_until = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,22 +177,42 @@ def notify_many(messages: Iterable[Message]) -> int:
 
 
 def _queue_batch_delivery(ids) -> None:
-    from .tasks import deliver_notifications
+    from .tasks import deliver_notification, deliver_notifications
 
-    try:
-        deliver_notifications.apply_async((list(ids),), retry=False)
-    except Exception:  # noqa: BLE001 - broker down: the periodic delivery job sends them later
-        log.warning("Broker unreachable; %s notifications stay pending for the delivery job", len(ids))
+    if len(ids) == 1:
+        publish(deliver_notification, (ids[0],))
+    else:
+        publish(deliver_notifications, (list(ids),))
+
+
+SENT, SKIPPED, FAILED_NOW = "sent", "skipped", "failed"
+# A run of the delivery job stops after this many failures in a row: the mail
+# server is down or hanging, and each further try would cost EMAIL_TIMEOUT.
+STOP_AFTER_FAILURES = 3
 
 
 def deliver(notification_id: int, *, now: dt.datetime | None = None) -> bool:
     """Send one pending message. True when this call sent it."""
-    now = now or timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=Notification.Status.PENDING, next_attempt_at__lte=now
-    ).update(status=Notification.Status.SENDING, claimed_at=now)
+    return _send(notification_id, now=now or timezone.now()) == SENT
+
+
+def deliver_batch(ids) -> int:
+    """Send the messages of one change or sweep batch; at the first failure
+    leave the rest pending for the delivery job rather than wait out the mail
+    server's timeout once per message. Returns how many were sent."""
+    sent = 0
+    for pk in ids:
+        outcome = _send(pk, now=timezone.now())
+        if outcome == FAILED_NOW:
+            break
+        sent += outcome == SENT
+    return sent
+
+
+def _send(notification_id: int, *, now: dt.datetime) -> str:
+    claimed = _due(now).filter(pk=notification_id).update(status=Notification.Status.SENDING, claimed_at=now)
     if claimed != 1:
-        return False  # already sent, being sent, or not due yet
+        return SKIPPED  # already sent, being sent, or not due yet
     message = Notification.objects.get(pk=notification_id)
     try:
         send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email])
@@ -163,36 +223,85 @@ def deliver(notification_id: int, *, now: dt.datetime | None = None) -> bool:
             status=Notification.Status.FAILED if failed else Notification.Status.PENDING,
             attempts=attempts,
             last_error=str(exc)[:2000],
-            # Push the next try out so a bad address cannot spin the loop.
-            next_attempt_at=now + dt.timedelta(minutes=2**attempts),
+            # Push the next try out so a bad address cannot spin the loop; a
+            # failed message is still tried again, hourly (see FAILED_RETRY_EVERY).
+            next_attempt_at=now + (FAILED_RETRY_EVERY if failed else dt.timedelta(minutes=2**attempts)),
             claimed_at=None,
         )
         log.warning("Notification %s failed (attempt %s): %s", message.pk, attempts, exc)
-        return False
+        if isinstance(exc, SoftTimeLimitExceeded):
+            raise  # the task is out of time: the row is back to pending, stop here
+        return FAILED_NOW
     Notification.objects.filter(pk=message.pk).update(
         status=Notification.Status.SENT, sent_at=timezone.now(), attempts=message.attempts + 1, last_error=""
     )
-    return True
+    return SENT
 
 
-def deliver_pending(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
-    """Deliver what is due, including messages whose worker died mid-send."""
+def _due(now: dt.datetime):
+    """Pending messages that are due, and failed ones still within the window
+    in which they are retried (a mail outage that outlasted the backoff)."""
+    return Notification.objects.filter(
+        Q(status=Notification.Status.PENDING)
+        | Q(status=Notification.Status.FAILED, created_at__gte=now - FAILED_RETRY_FOR),
+        next_attempt_at__lte=now,
+    )
+
+
+def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = None,
+                    budget_seconds: float | None = None) -> dict:
+    """Deliver everything that is due, in batches, including messages whose
+    worker died mid-send. Stops when nothing is due or the time budget is
+    spent; `more` then says the caller should run again at once."""
     now = now or timezone.now()
     Notification.objects.filter(
         status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
     ).update(status=Notification.Status.PENDING, claimed_at=None)
-    due = list(
-        Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    sent = sum(deliver(pk, now=now) for pk in due)
-    return {"due": len(due), "sent": sent}
+    batch_size = batch_size or BATCH_SIZE
+    deadline = time.monotonic() + (TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
+    due = sent = failures = 0
+    while True:
+        # Each pass either sends a row or pushes its next attempt past `now`,
+        # so the next query never sees it again: the loop ends.
+        ids = list(_due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:batch_size])
+        due += len(ids)
+        for pk in ids:
+            outcome = _send(pk, now=now)
+            sent += outcome == SENT
+            failures = failures + 1 if outcome == FAILED_NOW else 0
+            if failures >= STOP_AFTER_FAILURES:
+                # The mail server is down: the next beat tick tries again.
+                return {"due": due, "sent": sent, "more": False}
+            if time.monotonic() >= deadline:
+                return {"due": due, "sent": sent, "more": True}
+        if len(ids) < batch_size:
+            return {"due": due, "sent": sent, "more": False}
+
+
+def retry_now(*, actor, ids) -> int:
+    """An administrator's "retry now": failed or pending messages become due
+    at once (never rows being sent right now, which would send them twice),
+    audited, and queued for delivery. Returns how many were queued."""
+    from .audit import record_event
+
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(Notification.objects.select_for_update().filter(
+            pk__in=list(ids), status__in=[Notification.Status.PENDING, Notification.Status.FAILED]
+        ).order_by("pk"))
+        for row in rows:
+            record_event(actor=actor, subject=row, verb="notification retried", from_state=row.status,
+                         to_state=Notification.Status.PENDING)
+        Notification.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=Notification.Status.PENDING, next_attempt_at=now, claimed_at=None)
+        if rows:
+            transaction.on_commit(lambda pks=tuple(row.pk for row in rows): _queue_batch_delivery(pks))
+    return len(rows)
 
 
 def deliver_after_commit(ids) -> None:
     """For rows a set-based sweep inserted itself (INSERT … SELECT): deliver
     them in one task once the caller's transaction commits."""
     ids = tuple(ids)
-    if ids:
+    if ids and not _holding.get():
         transaction.on_commit(lambda: _queue_batch_delivery(ids))

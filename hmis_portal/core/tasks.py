@@ -2,6 +2,10 @@ from celery import shared_task
 
 from . import outbox
 
+# Every task here may run twice (acks_late with task_reject_on_worker_lost puts
+# a task back on the queue when its worker dies): each delivery claims its row
+# with a conditional UPDATE first, so a second run sends nothing twice.
+
 
 @shared_task(ignore_result=True)
 def deliver_notification(notification_id: int) -> None:
@@ -10,10 +14,9 @@ def deliver_notification(notification_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def deliver_notifications(ids: list[int]) -> None:
-    # One task per sweep batch rather than per message; each delivery still
-    # claims its row, so a retry or a second worker sends nothing twice.
-    for pk in ids:
-        outbox.deliver(pk)
+    # One task per change or sweep batch rather than per message; each delivery
+    # still claims its row, so a retry or a second worker sends nothing twice.
+    outbox.deliver_batch(ids)
 
 
 @shared_task(ignore_result=True)
@@ -21,4 +24,9 @@ def deliver_pending_notifications(at: str | None = None) -> str:
     # Delivery always runs on the real clock: `at` only moves policy sweeps,
     # and a message queued now must not wait for a simulated date.
     result = outbox.deliver_pending()
-    return f"{result['sent']} sent of {result['due']} due"
+    if result["more"]:
+        # The time budget ran out with messages still due: carry on at once
+        # rather than waiting for the next beat tick.
+        outbox.publish(deliver_pending_notifications)
+    more = "; more queued" if result["more"] else ""
+    return f"{result['sent']} sent of {result['due']} due{more}"

@@ -2,6 +2,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -78,7 +80,8 @@ def test_seed_demo_is_idempotent():
     assert not User.objects.exclude(email__endswith="example.org").exists()
 
 
-def test_healthz_reports_database_and_broker(client):
+def test_healthz_reports_database_and_broker(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # whatever REDIS_URL the caller's shell exports
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -103,9 +106,67 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, settings):
     assert response.json()["broker"]["ok"] is False
 
 
+def test_healthz_answers_503_within_two_seconds_when_the_broker_is_frozen(client, settings):
+    from hmis_portal.celery import app
+    from tests.faults import silent_server
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = app.conf.broker_url
+    with silent_server() as port:
+        app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+        started = time.monotonic()
+        try:
+            response = client.get("/healthz")
+        finally:
+            app.conf.broker_url = previous
+        took = time.monotonic() - started
+    assert response.status_code == 503 and response.json()["broker"]["ok"] is False
+    assert took < 2
+
+
+def test_healthz_answers_503_within_two_seconds_when_the_database_hangs(client, monkeypatch, settings):
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    release = threading.Event()
+    real_cursor = BaseDatabaseWrapper.cursor
+
+    def frozen(self):
+        if threading.current_thread().name == "healthz-database":
+            release.wait(10)  # a server that never answers
+        return real_cursor(self)
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "cursor", frozen)
+    started = time.monotonic()
+    try:
+        response = client.get("/healthz")
+        took = time.monotonic() - started
+        # While the stuck check is still waiting, the next poll answers at once.
+        again = time.monotonic()
+        assert client.get("/healthz").status_code == 503
+        assert time.monotonic() - again < 0.5
+    finally:
+        release.set()
+    assert response.status_code == 503 and response.json()["database"] == {"ok": False, "error": "Timeout"}
+    assert took < 2
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and client.get("/healthz").status_code != 200:
+        time.sleep(0.05)
+    assert client.get("/healthz").status_code == 200
+
+
+# What a child process may inherit from the shell running the tests: enough to
+# start Python, nothing that configures the portal (REDIS_URL, DATABASE_URL,
+# EMAIL_URL, DEBUG...), so the outcome never depends on who runs the suite.
+INHERITED = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT"}
+
+
+def clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k in INHERITED}
+
+
 def _manage(*args, env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean_env(), **env},
                           capture_output=True, text=True, timeout=120)
 
 

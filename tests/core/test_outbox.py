@@ -67,11 +67,11 @@ def test_a_failed_send_is_retried_later_and_then_sent_once(monkeypatch):
     assert (message.status, message.attempts) == (Notification.Status.PENDING, 1)
     assert message.next_attempt_at > now and "SMTP server down" in message.last_error
     # Not due yet: the delivery job leaves it alone.
-    assert outbox.deliver_pending(now=now) == {"due": 0, "sent": 0}
+    assert outbox.deliver_pending(now=now) == {"due": 0, "sent": 0, "more": False}
     monkeypatch.undo()
     later = message.next_attempt_at + dt.timedelta(seconds=1)
-    assert outbox.deliver_pending(now=later) == {"due": 1, "sent": 1}
-    assert outbox.deliver_pending(now=later) == {"due": 0, "sent": 0}
+    assert outbox.deliver_pending(now=later) == {"due": 1, "sent": 1, "more": False}
+    assert outbox.deliver_pending(now=later) == {"due": 0, "sent": 0, "more": False}
     assert len(mail.outbox) == 1
 
 
@@ -79,5 +79,5 @@ def test_a_message_whose_worker_died_mid_send_is_picked_up_again():
     [message] = outbox.notify(recipients=["someone@example.org"], subject="s", body="b")
     stale = timezone.now() - outbox.CLAIM_TIMEOUT - dt.timedelta(minutes=1)
     Notification.objects.filter(pk=message.pk).update(status=Notification.Status.SENDING, claimed_at=stale)
-    assert outbox.deliver_pending() == {"due": 1, "sent": 1}
+    assert outbox.deliver_pending() == {"due": 1, "sent": 1, "more": False}
     assert len(mail.outbox) == 1

@@ -1,5 +1,3 @@
-import datetime as dt
-
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 from django.utils import timezone

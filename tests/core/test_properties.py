@@ -1,0 +1,203 @@
+"""Property-based: whatever a person (or a script) puts in a portal form or a
+list filter, the answer is never a 5xx, and input the portal refuses writes
+nothing. Runs on SQLite and PostgreSQL; kept small (25 examples a target)."""
+
+import datetime as dt
+
+import pytest
+from django import forms
+from django.apps import apps
+from django.contrib import messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.utils import ContextList
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import MembershipFactory, OrganizationFactory
+from tests.onboarding.factories import PDF, AgreementFactory
+from tests.referrals.factories import ProgramFactory, make_referral, matcher
+
+pytestmark = pytest.mark.django_db
+quick = settings(max_examples=25, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+EDGES = ["", " ", "\x00", "a\x00b", "0", "-1", "1", str(2**31 - 1), str(2**31), str(2**63), str(10**30),
+         "9999-12-31", "0001-01-01", "2026-02-30", "1e309", "NaN", "=1+1", "@SUM(A1)", "%00", "\u202e", "x" * 5000]
+VALUE = st.one_of(
+    st.sampled_from(EDGES),
+    st.text(max_size=40),
+    st.integers(min_value=-10**40, max_value=10**40).map(str),
+    st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)).map(dt.date.isoformat),
+)
+VALUES = st.lists(VALUE, max_size=3)
+FILE = st.builds(
+    lambda content, name: SimpleUploadedFile(name, content, content_type="application/pdf"),
+    st.one_of(st.sampled_from([PDF, b"", b"GIF89a" + b"0" * 32, b"\x89PNG\r\n\x1a\n" + b"0" * 32]),
+              st.binary(max_size=64)),
+    st.sampled_from(["scan.pdf", "scan.exe", ".pdf", "a" * 200 + ".pdf", "scan\u202efdp.exe"]),
+)
+
+
+def row_counts():
+    return {m._meta.label: m.objects.count() for m in apps.get_models()
+            if m._meta.app_label in {"accounts", "onboarding", "training", "referrals", "core"}}
+
+
+def refused(response) -> bool:
+    """The portal said no: a 400, a page with form errors, or an error message."""
+    if response.status_code == 400:
+        return True
+    context = response.context
+    contexts = [] if context is None else list(context) if isinstance(context, ContextList) else [context]
+    values = [value for each in contexts for value in each.flatten().values()]
+    if any(isinstance(v, forms.BaseForm) and v.is_bound and v.errors for v in values):
+        return True
+    return any(m.level == messages.ERROR for m in messages.get_messages(response.wsgi_request))
+
+
+def post(client, url, data):
+    before = row_counts()
+    response = client.post(url, data)
+    assert response.status_code < 500
+    if refused(response):
+        assert row_counts() == before, f"refused input wrote rows: {data!r}"
+    return response
+
+
+def get(client, url, params):
+    before = row_counts()
+    response = client.get(url, params)
+    assert response.status_code < 500
+    if hasattr(response, "streaming_content"):
+        b"".join(response.streaming_content)  # errors while streaming count too
+    assert row_counts() == before
+    return response
+
+
+# --- onboarding ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def agency():
+    organization = OrganizationFactory()
+    AgreementFactory(organization=organization)  # submitted: programs may be requested
+    director = MembershipFactory(organization=organization, persona="executive_director").user
+    manager = MembershipFactory(organization=organization, persona="program_manager").user
+    program = ProgramFactory(organization=organization)
+    return organization, director, manager, program
+
+
+@quick
+@given(signer_name=VALUE, signer_title=VALUE, signed_on=VALUE, document=FILE, action=st.sampled_from(["", "draft"]))
+def test_agreement_upload(client, agency, signer_name, signer_title, signed_on, document, action):
+    organization, director, _, _ = agency
+    client.force_login(director)
+    post(client, f"/onboarding/agencies/{organization.slug}/agreement/upload/", {
+        "signer_name": signer_name, "signer_title": signer_title, "signed_on": signed_on, "document": document,
+        "action": action})
+
+
+@quick
+@given(roles=VALUES)
+def test_ces_roles(client, agency, roles):
+    organization, _, manager, _ = agency
+    client.force_login(manager)
+    post(client, f"/onboarding/agencies/{organization.slug}/ces-roles/", {"roles": roles})
+
+
+@quick
+@given(name=VALUE, program_type=VALUE, request_kind=VALUE, existing=VALUE, details=VALUE)
+def test_program_request(client, agency, name, program_type, request_kind, existing, details):
+    organization, _, manager, _ = agency
+    client.force_login(manager)
+    post(client, f"/onboarding/agencies/{organization.slug}/programs/request/", {
+        "name": name, "program_type": program_type, "request_kind": request_kind,
+        "existing_hmis_program": existing, "details": details})
+
+
+@quick
+@given(answer=VALUE, problem=VALUE)
+def test_program_answer_and_problem(client, agency, answer, problem):
+    _, _, manager, program = agency
+    client.force_login(manager)
+    post(client, f"/onboarding/programs/{program.pk}/answer/", {"answer": answer})
+    post(client, f"/onboarding/programs/{program.pk}/report-problem/", {"problem": problem})
+
+
+@quick
+@given(q=VALUE, stage=VALUE, role=VALUE, program_type=VALUE, fmt=st.sampled_from(["/", ".xlsx", ".csv"]))
+def test_status_list_filters_and_exports(client, agency, q, stage, role, program_type, fmt):
+    client.force_login(agency[1])
+    get(client, f"/onboarding/participation-status{fmt}",
+        {"q": q, "stage": stage, "role": role, "program_type": program_type})
+
+
+# --- training --------------------------------------------------------------------------------------------------
+
+@quick
+@given(course=VALUE)
+def test_training_sessions_filter(client, course):
+    client.force_login(MembershipFactory().user)
+    get(client, "/training/sessions/", {"course": course})
+
+
+@quick
+@given(course=VALUE, completed_on=VALUE, document=FILE)
+def test_certificate_upload(client, course, completed_on, document):
+    client.force_login(MembershipFactory().user)
+    get(client, "/training/certificates/upload/", {"course": course})
+    post(client, "/training/certificates/upload/",
+         {"course": course, "completed_on": completed_on, "document": document})
+
+
+@quick
+@given(document=FILE, code=st.sampled_from(["user-agreement", "no-such-form"]))
+def test_form_upload(client, document, code):
+    client.force_login(MembershipFactory().user)
+    post(client, f"/training/forms/{code}/upload/", {"document": document})
+
+
+# --- referrals -------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def referral_desk():
+    ces = matcher()
+    program = ProgramFactory()
+    provider = MembershipFactory(organization=program.organization, persona="staff").user
+    referral = make_referral(program, actor=ces)
+    return ces, provider, program, referral
+
+
+@quick
+@given(program=VALUE, status=VALUE, organization=VALUE, due=VALUE, queue=VALUE, client_id=VALUE, page=VALUE)
+def test_referral_list_filters(client, referral_desk, program, status, organization, due, queue, client_id, page):
+    client.force_login(referral_desk[0])
+    get(client, "/referrals/list/", {"program": program, "status": status, "organization": organization,
+                                     "due": due, "queue": queue, "client": client_id, "page": page})
+
+
+@quick
+@given(start=VALUE, end=VALUE, agency=VALUE)
+def test_referral_export_and_timeliness(client, referral_desk, start, end, agency):
+    client.force_login(referral_desk[0])
+    get(client, "/referrals/export.csv", {"from": start, "to": end})
+    get(client, "/referrals/timeliness/", {"agency": agency})
+
+
+@quick
+@given(program=VALUE, client_id=VALUE, name=VALUE, phone=VALUE, email=VALUE, notes=VALUE)
+def test_referral_create(client, referral_desk, program, client_id, name, phone, email, notes):
+    client.force_login(referral_desk[0])
+    post(client, "/referrals/new/", {"program": program, "hmis_client_id": client_id, "contact_name": name,
+                                     "contact_phone": phone, "contact_email": email, "contact_notes": notes})
+
+
+@quick
+@given(to_status=VALUE, enrollment_date=VALUE, note=VALUE, version=VALUE, move_in=VALUE, reason=VALUE)
+def test_referral_status_change_move_in_and_transfer(client, referral_desk, to_status, enrollment_date, note,
+                                                     version, move_in, reason):
+    _, provider, _, referral = referral_desk
+    client.force_login(provider)
+    post(client, f"/referrals/{referral.pk}/status/", {"to_status": to_status, "enrollment_date": enrollment_date,
+                                                        "note": note, "version": version})
+    post(client, f"/referrals/{referral.pk}/move-in/", {"move_in_date": move_in, "version": version})
+    post(client, f"/referrals/{referral.pk}/transfer/", {"reason": reason, "version": version})
