@@ -96,6 +96,13 @@ def staff_doing(work: Work) -> QuerySet:
                                groups__name__in=[g.value for g in work.groups]).distinct().order_by("pk")
 
 
+def provisioning_staff() -> QuerySet:
+    """Who is told first of provisioning work (due today, reactivations to
+    process): the provisioning group; overdue work escalates to everyone
+    who may grant (`staff_doing(Work.PROVISION)`)."""
+    return staff_doing(Work.PROVISION).filter(groups__name=PROVISIONING.value)
+
+
 def personas_at(user, organization) -> set[str]:
     if not user.is_authenticated:
         return set()

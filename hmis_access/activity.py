@@ -16,8 +16,8 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import Work, agency_people, can_request_reactivation, require, staff_doing
-from accounts.models import CoCGroup, Persona, User
+from accounts.access import agency_people, can_request_reactivation, provisioning_staff as coc_provisioning_staff, require
+from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
@@ -36,7 +36,7 @@ def agency_administrators(organization_id: int) -> list[User]:
 
 
 def provisioning_staff() -> list[User]:
-    return list(staff_doing(Work.PROVISION).filter(groups__name=CoCGroup.PROVISIONING.value))
+    return list(coc_provisioning_staff())
 
 
 # The same deadline as a new user's access: within the policy's business days

@@ -14,8 +14,7 @@ from django.apps import apps
 from django.db.models import Q
 from django.urls import reverse
 
-from accounts.access import Work, staff_doing
-from accounts.models import CoCGroup
+from accounts.access import Work, provisioning_staff, staff_doing
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import BusinessCalendar, add_business_days, local_date, start_of_day
 from hmis_portal.core.outbox import notify
@@ -88,7 +87,7 @@ def sweep_deadlines(*, moment: dt.datetime) -> dict:
     # Looked up once per run, not per item: due today goes to the
     # provisioning staff; overdue escalates to everyone who may grant.
     escalation = list(staff_doing(Work.PROVISION))
-    provisioning = list(staff_doing(Work.PROVISION).filter(groups__name=CoCGroup.PROVISIONING.value))
+    provisioning = list(provisioning_staff())
     counts = {"due_today": 0, "overdue": 0}
     for model in queue_models():
         due = (model.awaiting_provisioning()

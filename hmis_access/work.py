@@ -2,13 +2,15 @@
 
 from django.urls import reverse
 
+from accounts.access import can_provision, is_coc_staff
+from accounts.models import Persona
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.work import OpenTask
 
-from accounts.access import in_coc_group, is_coc_staff
-from accounts.models import CoCGroup, Persona
+from .checklist import build_checklists
 from .models import AccessRequest
+from .provisioning import provisioning_queue
 
 QUEUE_TASK_LIMIT = 20
 
@@ -19,17 +21,13 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     today = local_date()
     if is_coc_staff(user):
-        if in_coc_group(user, CoCGroup.PROVISIONING, CoCGroup.SYSTEM_ADMIN):
-            from .provisioning import provisioning_queue
-
+        if can_provision(user):
             for entry in provisioning_queue(today=today)[:QUEUE_TASK_LIMIT]:
                 tasks.append(OpenTask(
                     title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
                     url=entry.admin_url, section="Provisioning", due=entry.due_on, overdue=entry.overdue,
                     detail=f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
-    from .checklist import build_checklists
-
     mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)
     for checklist in build_checklists(mine):
         left = len(checklist.blockers)

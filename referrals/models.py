@@ -15,8 +15,10 @@ referrals.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from hmis_portal.core.models import PolicyRow
@@ -93,8 +95,6 @@ class NeedStatus(models.Model):
         return self.referral_result == self.ReferralResult.CLIENT_ACCEPTED
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.is_final and self.referral_result is None:
             raise ValidationError({"referral_result": "A final status needs its HUD 4.20.D referral result."})
         if self.is_final and self.standard_days is not None:
@@ -208,8 +208,6 @@ class Referral(models.Model):
         return f"Referral {self.pk} of client {self.hmis_client_id} to {self.program.name}"
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
         return reverse("referrals:detail", args=[self.pk])
 
     def is_overdue(self, now=None) -> bool:
