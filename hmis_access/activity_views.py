@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.errors import message_refusal
 
 from accounts import access
 from accounts.access import access_organization, require
@@ -100,7 +101,7 @@ def hmis_account_request_reactivation(request, pk):
         reactivation = activity.reactivation_request_create(actor=request.user, account=account,
                                                             note=request.POST.get("note", "")[:2000])
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         if reactivation.status == ReactivationRequest.Status.READY:
             messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
@@ -151,7 +152,7 @@ def reactivation_reactivate(request, pk):
     try:
         activity.hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         messages.success(request, f"{reactivation.account.hmis_username} is Active again; the user was told to log "
                                   "in today.")
@@ -166,7 +167,7 @@ def reactivation_decline(request, pk):
         activity.reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
                                               reason=request.POST.get("reason", "")[:2000])
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         messages.success(request, f"The reactivation of {reactivation.account.hmis_username} was declined.")
     return redirect("hmis-accounts-dashboard")

@@ -18,7 +18,7 @@ from accounts.models import Persona
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
-from hmis_portal.core.errors import apply_to_form
+from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, ProblemForm, ProgramRequestForm,
@@ -108,7 +108,7 @@ def agreement_submit(request, pk):
     try:
         services.agreement_submit(actor=request.user, agreement=agreement)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         messages.success(request, "Your signed agreement was submitted. CoC staff will countersign it.")
     return redirect("onboarding:agreement-detail", agreement.pk)
@@ -188,7 +188,7 @@ def _program_action(request, pk, action, form_class=None, success=""):
     try:
         action(actor=request.user, program=program, **kwargs)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         messages.success(request, success)
     return redirect("onboarding:program-detail", program.pk)

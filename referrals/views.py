@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
+from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_messages
 from hmis_portal.core.exports import safe_row
 from onboarding.models import Program
 
@@ -30,12 +31,6 @@ COUNTS_PAGE_SIZE = 25  # programs per page of the counts report
 def _require_ces_team(user):
     if not services.is_ces_team(user):
         raise PermissionDenied("Only the CES team may do this.")
-
-
-def _messages_from(error: ValidationError) -> list[str]:
-    if hasattr(error, "error_dict"):
-        return [message for messages_ in error.message_dict.values() for message in messages_]
-    return list(error.messages)
 
 
 @login_required
@@ -148,9 +143,8 @@ def _apply(request, referral, form, form_name, action):
         try:
             action(form.cleaned_data)
         except ValidationError as error:
-            for message in _messages_from(error):
-                messages.error(request, message)
-            if "changed since you opened" in " ".join(_messages_from(error)):
+            message_refusal(request, error)
+            if "changed since you opened" in " ".join(refusal_messages(error)):
                 return redirect(referral)  # reload: show the referral as it is now
         else:
             return redirect(referral)
@@ -218,8 +212,7 @@ def create(request):
                 contact_name=data["contact_name"], contact_phone=data["contact_phone"],
                 contact_email=data["contact_email"], contact_notes=data["contact_notes"])
         except ValidationError as error:
-            for message in _messages_from(error):
-                form.add_error(None, message)
+            apply_to_form(form, error)
         else:
             messages.success(request, f"Referral created: client {referral.hmis_client_id} to "
                                       f"{referral.program.name}.")
@@ -238,8 +231,7 @@ def rerefer(request, pk):
                                             program=form.cleaned_data["program"], note=form.cleaned_data["note"],
                                             expected_version=form.cleaned_data["version"])
         except ValidationError as error:
-            for message in _messages_from(error):
-                form.add_error(None, message)
+            apply_to_form(form, error)
         else:
             messages.success(request, f"Client re-referred to {new.program.name}.")
             return redirect(new)

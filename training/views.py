@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import can_register_for_training, require
 from hmis_portal.core.documents import document_response
+from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.ics import CalendarEvent, calendar_file
 
 from . import selectors, services
@@ -43,7 +44,7 @@ def session_register(request, pk):
     try:
         registration = services.session_register(actor=request.user, session_id=session.pk)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         if registration.status == Registration.Status.WAITLISTED:
             messages.warning(request, f"{session} is full: you are on the waitlist and will be told if a seat opens.")
@@ -59,7 +60,7 @@ def registration_cancel(request, pk):
     try:
         services.registration_cancel(actor=request.user, registration_id=registration.pk)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        message_refusal(request, exc)
     else:
         messages.success(request, f"Your registration for {registration.session} is cancelled.")
     return redirect("training:sessions")
@@ -94,8 +95,7 @@ def certificate_upload(request):
         try:
             services.certificate_submit(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_to_form(form, exc)
         else:
             messages.success(request, "Certificate uploaded. CoC training staff will verify it.")
             return redirect("my-access")
@@ -112,7 +112,7 @@ def form_upload(request, code):
         try:
             services.form_submit(actor=request.user, form=required, document=form.cleaned_data["document"])
         except ValidationError as exc:
-            form.add_error(None, exc.messages)
+            apply_to_form(form, exc)
         else:
             messages.success(request, f"{required} uploaded. CoC training staff will verify it.")
             return redirect("my-access")
