@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from hmis_portal.core.audit import events_for
+from hmis_portal.core.audit import events_for_all
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.errors import message_refusal
 
@@ -21,7 +21,7 @@ from accounts.models import Persona
 from . import activity, selectors
 from .calendar_link import calendar_feed_account, calendar_link_reset
 from .ics import login_calendar
-from .models import AccessPolicy, HMISAccount, ReactivationRequest
+from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
 
 @login_required
 @require_GET
@@ -36,7 +36,10 @@ def hmis_account_status(request):
             activity=selectors.account_activity(account, policy, local_date(), selectors.open_request_for(account)),
             feed_url=request.build_absolute_uri(
                 reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})),
-            events=events_for(account)[:20],
+            # The account's whole story: provisioning, inactivity and every
+            # reactivation and access request about it.
+            events=events_for_all([account, *account.reactivation_requests.all(),
+                                   *AccessRequest.objects.filter(user=account.user)])[:50],
         )
     return render(request, "hmis_access/hmis_account_status.html", context)
 

@@ -2,6 +2,7 @@
 transaction (STYLE §2), and every object page shows `events_for(obj)`."""
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
 
 from .models import AuditEvent
 
@@ -53,3 +54,13 @@ def events_for(subject):
         content_type=ContentType.objects.get_for_model(subject, for_concrete_model=False),
         object_id=str(subject.pk),
     ).select_related("actor")
+
+
+def events_for_all(subjects):
+    """One timeline for several objects (an HMIS account and the requests
+    about it), newest first."""
+    condition = Q(pk__in=[])
+    for subject in subjects:
+        condition |= Q(content_type=ContentType.objects.get_for_model(subject, for_concrete_model=False),
+                       object_id=str(subject.pk))
+    return AuditEvent.objects.filter(condition).select_related("actor")

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -43,6 +45,31 @@ class AuditEvent(models.Model):
     @property
     def actor_label(self):
         return str(self.actor) if self.actor_id else "Scheduled job"
+
+    # States are stored as codes ("setup_complete"); people read the labels
+    # of the subject's choices ("Setup complete"), whatever the model.
+    @property
+    def from_label(self):
+        return state_label(self.content_type_id, self.from_state)
+
+    @property
+    def to_label(self):
+        return state_label(self.content_type_id, self.to_state)
+
+
+def state_label(content_type_id: int, code: str) -> str:
+    if not code:
+        return code
+    return _choice_labels(ContentType.objects.get_for_id(content_type_id).model_class()).get(code, code)
+
+
+@functools.lru_cache(maxsize=None)
+def _choice_labels(model) -> dict:
+    labels = {}
+    for field in model._meta.get_fields() if model else ():
+        for value, label in getattr(field, "choices", None) or ():
+            labels.setdefault(str(value), str(label))
+    return labels
 
 
 class Notification(models.Model):

@@ -1,0 +1,36 @@
+"""History reads as people speak: state labels, not codes; an HMIS account's
+page tells its whole story, requests included."""
+
+import pytest
+from django.urls import reverse
+
+from hmis_access import activity
+from hmis_portal.core.audit import record_event
+from tests.factories import HMISAccountFactory, MembershipFactory
+from tests.onboarding.factories import ProgramFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_history_rows_show_labels_not_codes(client, organization):
+    manager = MembershipFactory(organization=organization, persona="program_manager").user
+    program = ProgramFactory(organization=organization)
+    record_event(actor=None, subject=program, verb="completed program setup", from_state="in_progress",
+                 to_state="setup_complete")
+    client.force_login(manager)
+    page = client.get(reverse("onboarding:program-detail", args=[program.pk])).content.decode()
+    assert "setup_complete" not in page and "in_progress" not in page
+    assert "Setup complete" in page
+
+
+def test_the_hmis_account_page_shows_inactivity_and_the_reactivation_request(client, organization):
+    account = HMISAccountFactory(organization=organization, status="inactive")
+    MembershipFactory(user=account.user, organization=organization, persona="staff")
+    record_event(actor=None, subject=account, verb="became inactive", from_state="active", to_state="inactive")
+    activity.reactivation_request_create(actor=account.user, account=account, note="Back from leave")
+    client.force_login(account.user)
+    page = client.get(reverse("hmis-account-status")).content.decode()
+    assert "Nothing has happened yet" not in page
+    assert "Became inactive" in page
+    # The request's own event (only recorded on the request) is on the account's page.
+    assert "Requested reactivation" in page
