@@ -349,3 +349,52 @@ def monthly_timeliness(organization: Organization, *, months: int = 12, now: dt.
         for month, b in buckets.items()
     ]
     return figures, statuses
+
+
+@dataclass
+class ProviderScore:
+    """One housing provider on the CES team's scorecard."""
+
+    organization: Organization
+    open: int
+    overdue: int
+    months: list  # [(first day of month, changes, within standard)], oldest first
+
+    @property
+    def share(self) -> float | None:
+        changes = sum(m[1] for m in self.months)
+        return round(100 * sum(m[2] for m in self.months) / changes) if changes else None
+
+
+def provider_scorecard(user, *, months: int = 3, now: dt.datetime | None = None) -> tuple[list, list]:
+    """The CES team's view across providers: open and overdue referrals by
+    agency, and per month the share of need-status changes made within the
+    standard. Two aggregate queries and one for the agencies, whatever the
+    number of providers or referrals."""
+    now = now or timezone.now()
+    today = calendar.local_date(now)
+    firsts = [today.replace(day=1)]
+    for _ in range(months - 1):
+        firsts.insert(0, (firsts[0] - dt.timedelta(days=1)).replace(day=1))
+    referrals = visible_referrals(user)
+    open_counts = {row["program__organization"]: row for row in referrals.filter(is_open=True).values(
+        "program__organization").annotate(open=Count("*"), overdue=Count("due_at", filter=Q(due_at__lte=now)))
+        .order_by()}
+    changes = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    rows = (ReferralTransition.objects.filter(
+        referral__in=referrals, from_status__isnull=False, within_standard__isnull=False,
+        made_at__gte=calendar.start_of_day(firsts[0]))
+        .values_list("referral__program__organization", "made_at", "within_standard"))
+    for organization_id, made_at, within in rows:
+        bucket = changes[organization_id][calendar.local_date(made_at).replace(day=1)]
+        bucket[0] += 1
+        bucket[1] += bool(within)
+    ids = set(open_counts) | set(changes)
+    scores = [
+        ProviderScore(organization, open_counts.get(organization.pk, {}).get("open", 0),
+                      open_counts.get(organization.pk, {}).get("overdue", 0),
+                      [(first, *changes[organization.pk][first]) for first in firsts])
+        for organization in Organization.objects.filter(pk__in=ids).order_by("name")
+    ]
+    scores.sort(key=lambda s: (-s.overdue, s.organization.name))
+    return scores, firsts

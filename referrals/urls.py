@@ -10,6 +10,7 @@ urlpatterns = [
     path("overdue/", views.overdue, name="overdue"),
     path("new/", views.create, name="create"),
     path("timeliness/", views.timeliness, name="timeliness"),
+    path("providers/", views.providers, name="providers"),
     path("export.csv", views.export, name="export"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.change_status, name="change-status"),

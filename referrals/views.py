@@ -239,6 +239,17 @@ def rerefer(request, pk):
 
 
 @login_required
+def providers(request):
+    """The CES team's scorecard across housing providers: overdue referrals by
+    agency and the share of changes within standard, month by month."""
+    _require_ces_team(request.user)
+    scores, months = selectors.provider_scorecard(request.user)
+    return render(request, "referrals/providers.html", {
+        "page": Paginator(scores, COUNTS_PAGE_SIZE).get_page(request.GET.get("page")), "months": months,
+        "is_ces_team": True})
+
+
+@login_required
 def timeliness(request):
     """Monthly timeliness per provider, as a chart and a table (figures, no client data)."""
     selectors.require_referral_counts(request.user)

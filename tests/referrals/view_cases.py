@@ -29,6 +29,7 @@ CASES = [
     ViewCase("referrals:list", personas=WORKERS, coc_groups=CES, agency_object=False),
     # CES team only, across providers.
     ViewCase("referrals:overdue", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:providers", coc_groups=CES, agency_object=False),
     ViewCase("referrals:create", coc_groups=CES, agency_object=False),
     ViewCase("referrals:create", coc_groups=CES, agency_object=False, method="post",
              data=lambda kwargs: {"hmis_client_id": ""}),
