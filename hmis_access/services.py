@@ -102,7 +102,14 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
             if account is not None and account.status == HMISAccount.Status.ACTIVE:
                 raise ValidationError({"email": f"{user} already has HMIS access (username {account.hmis_username})."})
         else:
-            user = User.objects.create_user(email=email, full_name=full_name)
+            try:
+                # Two leads identifying the same new person at once: the
+                # unique email lets one through; the other is told, not a 500.
+                with transaction.atomic():
+                    user = User.objects.create_user(email=email, full_name=full_name)
+            except IntegrityError as exc:
+                raise ValidationError({"email": f"{email} was already identified a moment ago by someone else at your "
+                                                "agency; open them from your agency's user list."}) from exc
             user.set_unusable_password()
             user.save(update_fields=["password"])
             Membership.objects.create(user=user, organization=organization, persona=Persona.STAFF)

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from hmis_access.checklist import build_checklist
 from accounts.models import Membership, User
 from hmis_access.models import AccessRequest, HMISAccount
-from hmis_access.services import access_request_grant, provisioning_due_date, refresh_for_organization
+from hmis_access.services import (access_request_create, access_request_grant, provisioning_due_date,
+                                  refresh_for_organization)
 from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
 from tests.training.factories import (agreement, complete, finish_everything, identify, manager_of, participating,
@@ -317,3 +318,45 @@ def test_two_staff_granting_at_once_grant_once(organization):
     assert any("already granted" in o for o in outcomes)
     assert HMISAccount.objects.count() == 1
     assert AuditEvent.objects.filter(verb="granted HMIS access").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_identifying_the_same_new_person_twice_at_once_identifies_them_once(organization):
+    import threading
+
+    from django.db import connection
+
+    from tests.training.factories import ensure_policy
+
+    ensure_policy()
+    participating(organization, "access-center")
+    programs = _programs(organization, "access-center")
+    managers = [MembershipFactory(organization=organization, persona=persona).user
+                for persona in ("program_manager", "agency_administrator")]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def identify_once(actor):
+        try:
+            barrier.wait()
+            access_request_create(actor=actor, organization=organization, full_name="Twice Person",
+                                  email="twice@agency.example.org", new_hmis_user=True,
+                                  roles=roles("housing-navigator"), programs=programs)
+            outcomes.append("identified")
+        except ValidationError as exc:
+            outcomes.append(" ".join(exc.messages))
+        except Exception as exc:  # noqa: BLE001 - the point: nothing else may escape
+            outcomes.append(f"error: {exc.__class__.__name__}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=identify_once, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("identified") == 1, outcomes
+    assert any("already" in o for o in outcomes if o != "identified"), outcomes
+    assert AccessRequest.objects.filter(user__email="twice@agency.example.org").count() == 1
+    assert AuditEvent.objects.filter(verb="identified user").count() == 1
