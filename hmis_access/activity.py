@@ -20,6 +20,7 @@ from accounts.access import agency_people, can_request_reactivation, provisionin
 from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
@@ -253,10 +254,12 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
     policy = AccessPolicy.current()
     with transaction.atomic():
         # Account first, then request: the same order as every other writer.
-        account = HMISAccount.objects.select_for_update().get(pk=reactivation_request.account_id)
-        request = ReactivationRequest.objects.select_for_update().get(pk=reactivation_request.pk)
+        account = HMISAccount.objects.select_for_update(of=("self",)).get(pk=reactivation_request.account_id)
+        request = ReactivationRequest.objects.select_for_update(of=("self",)).get(pk=reactivation_request.pk)
         if request.status == ReactivationRequest.Status.REACTIVATED:
-            return request  # a double submit: already done
+            # A double submit, or two staff at once: the second is told, nothing changes.
+            raise ValidationError(f"{account} was already reactivated by {request.provisioned_by or 'another staff member'} "
+                                  f"at {moment_text(request.provisioned_at)}; nothing changed.")
         if request.status != ReactivationRequest.Status.READY:
             raise ValidationError(f"This request is {request.get_status_display().lower()}; only a request ready "
                                   "for provisioning can be reactivated.")

@@ -64,7 +64,8 @@ def test_reactivation_under_90_days_tells_the_user_to_log_in_today(provisioner):
     account = _inactive(40)
     request = activity.reactivation_request_create(actor=account.user, account=account)
     activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
-    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)  # double submit
+    with pytest.raises(ValidationError, match="already reactivated"):  # a double submit changes nothing
+        activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
     account.refresh_from_db()
     request.refresh_from_db()
     assert account.status == HMISAccount.Status.ACTIVE

@@ -1,0 +1,119 @@
+"""Concurrent twins of the state changes: two people (or one double click)
+making the same change at the same moment. Each time exactly one change and
+one audit event happen, and the other person gets a clear refusal, never an
+error. PostgreSQL only: SQLite serializes writers and cannot race."""
+
+import threading
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.utils import timezone
+
+from hmis_portal.core.models import AuditEvent
+from tests.factories import HMISAccountFactory, MembershipFactory, StaffFactory
+from tests.training.factories import pdf, session
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(*calls):
+    """Run the calls at the same moment; each outcome is "done", the
+    refusal's message, or "error: <class>" (which the tests never accept)."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait(timeout=10)
+            call()
+            outcomes[index] = "done"
+        except (ValidationError, PermissionDenied) as exc:
+            outcomes[index] = " ".join(getattr(exc, "messages", [str(exc)]))
+        except Exception as exc:  # noqa: BLE001 - any other exception is the failure under test
+            outcomes[index] = f"error: {exc.__class__.__name__}: {exc}"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(o is None or o.startswith("error") for o in outcomes), outcomes
+    return outcomes
+
+
+def test_two_trainers_verify_one_certificate_once(policy_rows, organization):
+    from training import services
+    from training.models import Certificate, Completion, Course
+
+    person = MembershipFactory(organization=organization, persona="staff").user
+    certificate = services.certificate_submit(actor=person, course=Course.objects.get(code="hmis-10"),
+                                              completed_on=timezone.localdate(), document=pdf())
+    trainers = [StaffFactory(groups=["CoC training"]) for _ in range(2)]
+    outcomes = race(*[lambda t=t: services.certificate_verify(actor=t, certificate_id=certificate.pk)
+                      for t in trainers])
+    assert outcomes.count("done") == 1
+    assert Certificate.objects.get(pk=certificate.pk).status == "verified"
+    assert Completion.objects.filter(user=person, course__code="hmis-10").count() == 1
+
+
+def test_two_people_take_the_last_seat_one_is_waitlisted(policy_rows, organization):
+    from training import services
+    from training.models import Registration
+
+    seats = session("hmis-10", capacity=1)
+    people = [MembershipFactory(organization=organization, persona="staff").user for _ in range(2)]
+    race(*[lambda p=p: services.session_register(actor=p, session_id=seats.pk) for p in people])
+    assert sorted(Registration.objects.values_list("status", flat=True)) == ["registered", "waitlisted"]
+
+
+def test_two_implementers_start_one_setup_once(policy_rows, organization):
+    from onboarding import services
+    from tests.onboarding.factories import ProgramFactory
+
+    program = ProgramFactory(organization=organization)
+    staff = [StaffFactory(groups=["CoC implementation"]) for _ in range(2)]
+    outcomes = race(*[lambda s=s: services.program_setup_start(actor=s, program=program) for s in staff])
+    assert outcomes.count("done") == 1 and any("already in progress" in o for o in outcomes)
+    assert AuditEvent.objects.filter(verb="started program setup").count() == 1
+
+
+def test_two_provisioners_reactivate_one_account_once(policy_rows, organization):
+    from hmis_access import activity
+    from hmis_access.models import ReactivationRequest
+
+    account = HMISAccountFactory(organization=organization, status="inactive")
+    MembershipFactory(user=account.user, organization=organization, persona="staff")
+    request = activity.reactivation_request_create(actor=account.user, account=account)
+    assert request.status == ReactivationRequest.Status.READY
+    staff = [StaffFactory(groups=["CoC provisioning"]) for _ in range(2)]
+    outcomes = race(*[lambda s=s: activity.hmis_account_reactivate(actor=s, reactivation_request=request)
+                      for s in staff])
+    assert outcomes.count("done") == 1 and any("already reactivated" in o for o in outcomes)
+    assert AuditEvent.objects.filter(verb="reactivated", object_id=str(account.pk)).count() == 1
+
+
+def test_a_double_click_on_cancel_session_cancels_once(policy_rows, organization):
+    from training import services
+
+    seats = session("hmis-10")
+    trainer = StaffFactory(groups=["CoC training"])
+    outcomes = race(*[lambda: services.session_cancel(actor=trainer, session_id=seats.pk, reason="Room closed")
+                      for _ in range(2)])
+    assert outcomes.count("done") == 1 and any("already cancelled" in o for o in outcomes)
+    assert AuditEvent.objects.filter(verb="cancelled session").count() == 1
+
+
+def test_adding_the_same_person_twice_at_once_makes_one_membership(policy_rows, organization):
+    from accounts import services
+    from accounts.models import Membership
+    from tests.factories import UserFactory
+
+    person = UserFactory()
+    implementers = [StaffFactory(groups=["CoC implementation"]) for _ in range(2)]
+    race(*[lambda s=s: services.membership_add(actor=s, organization=organization, person=person,
+                                               persona="program_manager") for s in implementers])
+    assert Membership.objects.filter(user=person, organization=organization).count() == 1
+    assert AuditEvent.objects.filter(verb="added a person").count() == 1
