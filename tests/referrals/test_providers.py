@@ -43,3 +43,15 @@ def test_the_scorecard_costs_the_same_at_any_number_of_providers(client, django_
         make_referral(ProgramFactory(), actor=ces)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("referrals:providers"))
+
+
+def test_the_export_takes_a_date_range_from_the_page(client):
+    ces = matcher()
+    old = make_referral(ProgramFactory(), actor=ces, at=timezone.now() - dt.timedelta(days=60))
+    new = make_referral(ProgramFactory(), actor=ces)
+    client.force_login(ces)
+    page = client.get(reverse("referrals:providers")).content.decode()
+    assert 'name="from"' in page and 'name="to"' in page
+    since = (timezone.localdate() - dt.timedelta(days=7)).isoformat()
+    body = b"".join(client.get(reverse("referrals:export"), {"from": since}).streaming_content).decode()
+    assert new.hmis_client_id in body and old.hmis_client_id not in body
