@@ -20,6 +20,7 @@ from accounts.access import Work, agency_people, can_request_reactivation, requi
 from accounts.models import CoCGroup, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
@@ -171,8 +172,9 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             _tell_provisioning_ready(request)
             notify(recipients=[account.user], subject="Reactivation of your HMIS account was requested",
                    body=(f"Provisioning staff will reactivate {account.hmis_username} by the end of "
-                         f"{request.provisioning_due_on:%A, %B %-d}. After reactivation you must log in to HMIS the same day, "
-                         "or the account goes Inactive again at midnight."),
+                         f"{day_text(request.provisioning_due_on)}. After reactivation you must log in to HMIS within "
+                         f"{policy.reactivation_login_hours} hour{pluralize(policy.reactivation_login_hours)}, or the "
+                         "account goes Inactive again."),
                    link=link)
     return request
 
@@ -247,8 +249,8 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
                             at: dt.datetime | None = None) -> ReactivationRequest:
     """Provisioning staff make the account Active again. Under the retraining
     limit directly; over it only once the retraining is recorded (seed 002).
-    The user must then log in by the end of the day (policy), or the sweep at
-    midnight makes the account Inactive again, and is told so now."""
+    The user must then log in within the policy's hours, or the nightly sweep
+    after the window makes the account Inactive again, and is told so now."""
     at = at or timezone.now()
     policy = AccessPolicy.current()
     with transaction.atomic():
@@ -266,31 +268,35 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
         if account.status != HMISAccount.Status.INACTIVE:
             raise ValidationError("This HMIS account is already Active.")
         today = local_date(at)
-        must_log_in_by = today + dt.timedelta(days=policy.reactivation_login_days)
+        # SPEC §3.5: the window is the policy's hours from this moment, so a
+        # reactivation at 5:40 PM still leaves the user a fair time to log in.
+        must_log_in_before = at + dt.timedelta(hours=policy.reactivation_login_hours)
         account.status = HMISAccount.Status.ACTIVE
         account.reactivated_at = at
-        account.must_log_in_by = must_log_in_by
+        account.must_log_in_before = must_log_in_before
+        account.must_log_in_by = local_date(must_log_in_before)
         account.inactivity_counted_from = max(account.inactivity_counted_from, today)
         account.inactive_since = None
         account.inactive_reason = ""
-        account.save(update_fields=["status", "reactivated_at", "must_log_in_by", "inactivity_counted_from",
-                                    "inactive_since", "inactive_reason"])
+        account.save(update_fields=["status", "reactivated_at", "must_log_in_before", "must_log_in_by",
+                                    "inactivity_counted_from", "inactive_since", "inactive_reason"])
         request.status = ReactivationRequest.Status.REACTIVATED
         request.provisioned_by = actor
         request.provisioned_at = at
         request.save(update_fields=["status", "provisioned_by", "provisioned_at"])
-        deadline = ("by midnight tonight" if must_log_in_by == today
-                    else f"by the end of {must_log_in_by:%A, %B %-d}")
+        deadline = f"before {moment_text(must_log_in_before)}"
         record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
                      reason=f"Must log in to HMIS {deadline}.")
         record_event(actor=actor, subject=request, verb="reactivated",
                      from_state=ReactivationRequest.Status.READY.label,
                      to_state=ReactivationRequest.Status.REACTIVATED.label)
         user = User.objects.get(pk=account.user_id)
+        hours = policy.reactivation_login_hours
         notify(recipients=[user, request.requested_by],
-               subject="Your HMIS account is Active again — log in today",
-               body=(f"The HMIS account {account.hmis_username} has been reactivated. Log in to HMIS {deadline}: "
-                     "if there is no login by then, the account is made Inactive again at midnight (seed 002)."),
+               subject="Your HMIS account is Active again — log in to keep it",
+               body=(f"The HMIS account {account.hmis_username} has been reactivated. Log in to HMIS {deadline} "
+                     f"(within {hours} hour{pluralize(hours)}): if there is no login by then, the account is made "
+                     "Inactive again."),
                link=reverse("hmis-account-status"))
     return request
 

@@ -25,6 +25,7 @@ from django.urls import reverse
 
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text, moment_text
 
 from accounts.models import Membership, Persona
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
@@ -44,7 +45,7 @@ class SweepResult:
 
     def summary(self) -> str:
         return (f"{self.inactive} made Inactive (no login), {self.inactive_after_reactivation} made Inactive again "
-                f"(no login on the day of reactivation), {self.retraining} now need retraining")
+                f"(no login in time after reactivation), {self.retraining} now need retraining")
 
 
 def due_for_inactivity(today: dt.date, policy: AccessPolicy) -> QuerySet[HMISAccount]:
@@ -128,6 +129,12 @@ def _deactivate(batch: list[HMISAccount], *, at: dt.datetime, today: dt.date, re
     return changed
 
 
+def _before(account: HMISAccount) -> str:
+    if account.must_log_in_before is not None:
+        return f"before {moment_text(account.must_log_in_before)}"
+    return f"by the end of {day_text(account.must_log_in_by)}"
+
+
 def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None
                          ) -> SweepResult:
     policy = AccessPolicy.current()
@@ -139,9 +146,9 @@ def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_b
         due_after_reactivation(today),
         lambda batch: _deactivate(
             batch, at=at, today=today, reason=HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION,
-            explanation="No HMIS login by the end of the day of reactivation (seed 002).",
-            body=lambda a: (f"The HMIS account {a.hmis_username} was reactivated but nobody logged in to HMIS by the "
-                            f"end of {a.must_log_in_by:%B %-d}, so it is Inactive again (seed 002). {how_to}"),
+            explanation=f"No HMIS login within {policy.reactivation_login_hours} hours of reactivation.",
+            body=lambda a: (f"The HMIS account {a.hmis_username} was reactivated but nobody logged in to HMIS "
+                            f"{_before(a)}, so it is Inactive again. {how_to}"),
         ),
         batch_size=batch_size, max_batches=max_batches,
     )
