@@ -164,9 +164,9 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             notify(recipients=[account.user, *agency_administrators(account.organization_id)],
                    subject="HMIS reactivation waits for retraining",
                    body=(f"The HMIS account {account.hmis_username} has had no login for "
-                         f"{policy.retraining_after_days} days or more, so the HMIS Basic Navigation Training Series "
-                         "must be retaken before it can be reactivated (seed 002). The request goes to provisioning "
-                         "staff as soon as the retraining is complete."),
+                         f"{policy.retraining_after_days} days or more, so {policy.retraining_title} must be retaken "
+                         "before it can be reactivated. The request goes to provisioning staff as soon as the "
+                         "retraining is complete."),
                    link=link)
         else:
             _tell_provisioning_ready(request)
@@ -263,8 +263,8 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
             raise ValidationError(f"This request is {request.get_status_display().lower()}; only a request ready "
                                   "for provisioning can be reactivated.")
         if account.retraining_required:
-            raise ValidationError("The user must retake the HMIS Basic Navigation Training Series before "
-                                  "reactivation (no login for 90 days or more).")
+            raise ValidationError(f"The user must retake {policy.retraining_title} before reactivation (no login "
+                                  f"for {policy.retraining_after_days} days or more).")
         if account.status != HMISAccount.Status.INACTIVE:
             raise ValidationError("This HMIS account is already Active.")
         today = local_date(at)

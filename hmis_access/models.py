@@ -12,6 +12,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 from django.utils import timezone
 
 from accounts.models import Organization, User
@@ -70,6 +71,15 @@ class AccessPolicy(PolicyRow):
 
     def __str__(self):
         return "Access policy"
+
+    @cached_property
+    def retraining_title(self) -> str:
+        """The retraining courses by their titles, as people read them
+        ("HMIS Basic Navigation Training Series" in LA)."""
+        titles = [course.title for course in self.retraining_courses.all()]
+        if not titles:
+            return "the basic HMIS training"
+        return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
 
     @property
     def reminder_days(self) -> list[int]:
@@ -158,7 +168,7 @@ class HMISAccount(models.Model):
     inactive_reason = models.CharField(max_length=40, choices=InactiveReason.choices, blank=True)
     retraining_required = models.BooleanField(
         default=False, help_text="No login for the retraining limit: the basic training must be retaken before "
-        "reactivation (seed 002)."
+        "reactivation."
     )
     retraining_required_on = models.DateField(null=True, blank=True)
     retraining_courses = models.ManyToManyField(
@@ -167,7 +177,7 @@ class HMISAccount(models.Model):
     )
     login_reminders = models.BooleanField(
         "login reminders", default=False,
-        help_text="The user asked to be reminded to log in on the policy's days of the month (seed 002: 1st and 15th).",
+        help_text="The user asked to be reminded to log in on the policy's days of the month.",
     )
     calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token, editable=False)
 

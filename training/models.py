@@ -28,7 +28,7 @@ class Course(models.Model):
                                 help_text="Length in hours; empty when the CoC does not state it.")
     delivery = models.CharField(max_length=20, choices=Delivery.choices, default=Delivery.CLASSROOM)
     new_users_only = models.BooleanField(
-        default=False, help_text="Required only of people who are new to HMIS (seed 000: HMIS 10)."
+        default=False, help_text="Required only of people who are new to HMIS (HMIS 10 in LA)."
     )
     also_satisfies = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="satisfied_by",
