@@ -20,7 +20,7 @@ from accounts.access import agency_people, can_request_reactivation, provisionin
 from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.dates import moment_text
+from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
@@ -164,16 +164,17 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             notify(recipients=[account.user, *agency_administrators(account.organization_id)],
                    subject="HMIS reactivation waits for retraining",
                    body=(f"The HMIS account {account.hmis_username} has had no login for "
-                         f"{policy.retraining_after_days} days or more, so the HMIS Basic Navigation Training Series "
-                         "must be retaken before it can be reactivated (seed 002). The request goes to provisioning "
-                         "staff as soon as the retraining is complete."),
+                         f"{policy.retraining_after_days} days or more, so {policy.retraining_title} must be retaken "
+                         "before it can be reactivated. The request goes to provisioning staff as soon as the "
+                         "retraining is complete."),
                    link=link)
         else:
             _tell_provisioning_ready(request)
             notify(recipients=[account.user], subject="Reactivation of your HMIS account was requested",
                    body=(f"Provisioning staff will reactivate {account.hmis_username} by the end of "
-                         f"{request.provisioning_due_on:%A, %B %-d}. After reactivation you must log in to HMIS the same day, "
-                         "or the account goes Inactive again at midnight."),
+                         f"{day_text(request.provisioning_due_on)}. After reactivation you must log in to HMIS within "
+                         f"{policy.reactivation_login_hours} hour{pluralize(policy.reactivation_login_hours)}, or the "
+                         "account goes Inactive again."),
                    link=link)
     return request
 
@@ -248,8 +249,8 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
                             at: dt.datetime | None = None) -> ReactivationRequest:
     """Provisioning staff make the account Active again. Under the retraining
     limit directly; over it only once the retraining is recorded (seed 002).
-    The user must then log in by the end of the day (policy), or the sweep at
-    midnight makes the account Inactive again, and is told so now."""
+    The user must then log in within the policy's hours, or the nightly sweep
+    after the window makes the account Inactive again, and is told so now."""
     at = at or timezone.now()
     policy = AccessPolicy.current()
     with transaction.atomic():
@@ -264,36 +265,40 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
             raise ValidationError(f"This request is {request.get_status_display().lower()}; only a request ready "
                                   "for provisioning can be reactivated.")
         if account.retraining_required:
-            raise ValidationError("The user must retake the HMIS Basic Navigation Training Series before "
-                                  "reactivation (no login for 90 days or more).")
+            raise ValidationError(f"The user must retake {policy.retraining_title} before reactivation (no login "
+                                  f"for {policy.retraining_after_days} days or more).")
         if account.status != HMISAccount.Status.INACTIVE:
             raise ValidationError("This HMIS account is already Active.")
         today = local_date(at)
-        must_log_in_by = today + dt.timedelta(days=policy.reactivation_login_days)
+        # SPEC §3.5: the window is the policy's hours from this moment, so a
+        # reactivation at 5:40 PM still leaves the user a fair time to log in.
+        must_log_in_before = at + dt.timedelta(hours=policy.reactivation_login_hours)
         account.status = HMISAccount.Status.ACTIVE
         account.reactivated_at = at
-        account.must_log_in_by = must_log_in_by
+        account.must_log_in_before = must_log_in_before
+        account.must_log_in_by = local_date(must_log_in_before)
         account.inactivity_counted_from = max(account.inactivity_counted_from, today)
         account.inactive_since = None
         account.inactive_reason = ""
-        account.save(update_fields=["status", "reactivated_at", "must_log_in_by", "inactivity_counted_from",
-                                    "inactive_since", "inactive_reason"])
+        account.save(update_fields=["status", "reactivated_at", "must_log_in_before", "must_log_in_by",
+                                    "inactivity_counted_from", "inactive_since", "inactive_reason"])
         request.status = ReactivationRequest.Status.REACTIVATED
         request.provisioned_by = actor
         request.provisioned_at = at
         request.save(update_fields=["status", "provisioned_by", "provisioned_at"])
-        deadline = ("by midnight tonight" if must_log_in_by == today
-                    else f"by the end of {must_log_in_by:%A, %B %-d}")
+        deadline = f"before {moment_text(must_log_in_before)}"
         record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
                      reason=f"Must log in to HMIS {deadline}.")
         record_event(actor=actor, subject=request, verb="reactivated",
                      from_state=ReactivationRequest.Status.READY.label,
                      to_state=ReactivationRequest.Status.REACTIVATED.label)
         user = User.objects.get(pk=account.user_id)
+        hours = policy.reactivation_login_hours
         notify(recipients=[user, request.requested_by],
-               subject="Your HMIS account is Active again — log in today",
-               body=(f"The HMIS account {account.hmis_username} has been reactivated. Log in to HMIS {deadline}: "
-                     "if there is no login by then, the account is made Inactive again at midnight (seed 002)."),
+               subject="Your HMIS account is Active again — log in to keep it",
+               body=(f"The HMIS account {account.hmis_username} has been reactivated. Log in to HMIS {deadline} "
+                     f"(within {hours} hour{pluralize(hours)}): if there is no login by then, the account is made "
+                     "Inactive again."),
                link=reverse("hmis-account-status"))
     return request
 

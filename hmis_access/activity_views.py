@@ -8,10 +8,12 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from hmis_portal.core.audit import events_for_all
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.errors import message_refusal
 
 from accounts import access
@@ -108,10 +110,11 @@ def hmis_account_request_reactivation(request, pk):
     else:
         if reactivation.status == ReactivationRequest.Status.READY:
             messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
-                                      f"process it by the end of {reactivation.provisioning_due_on:%A, %B %-d}.")
+                                      f"process it by the end of {day_text(reactivation.provisioning_due_on)}.")
         else:
-            messages.info(request, f"Reactivation of {account.hmis_username} requested. The HMIS Basic Navigation "
-                                   "Training Series must be retaken first; the request then goes to provisioning.")
+            messages.info(request, f"Reactivation of {account.hmis_username} requested. "
+                                   f"{capfirst(AccessPolicy.current().retraining_title)} must be retaken first; the "
+                                   "request then goes to provisioning.")
     if account.user_id == request.user.pk:
         return redirect("hmis-account-status")
     return redirect("agency-hmis-accounts", slug=account.organization.slug)

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from accounts.access import organizations_where
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
@@ -28,8 +29,9 @@ def open_tasks(user) -> list[OpenTask]:
             tasks.append(OpenTask("Your HMIS account is Inactive", url, section="HMIS account",
                                   detail="Request reactivation, or see where your request stands."))
         elif account.must_log_in_by is not None:
-            tasks.append(OpenTask("Log in to HMIS today to keep your reactivated account", url,
-                                  section="HMIS account", due=account.must_log_in_by))
+            before = account.must_log_in_before
+            tasks.append(OpenTask("Log in to HMIS to keep your reactivated account", url, section="HMIS account",
+                                  detail=f"Log in before {moment_text(before)}." if before else ""))
         elif activity.at_risk and activity.inactive_on:
             tasks.append(OpenTask("Log in to HMIS to stay Active", url, section="HMIS account",
                                   due=activity.inactive_on - dt.timedelta(days=1)))

@@ -141,6 +141,10 @@ class ReactivationRequestAdmin(PortalAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "policy": AccessPolicy.current()}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self):
         return [
             path("<int:pk>/process/", self.admin_site.admin_view(self.process_view),
@@ -161,8 +165,8 @@ class ReactivationRequestAdmin(PortalAdmin):
                 self.message_user(request, "Declined; the agency and the user have been told.", messages.SUCCESS)
             else:
                 hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
-                self.message_user(request, f"{reactivation.account} is Active again; the user was told to log in "
-                                           "today.", messages.SUCCESS)
+                self.message_user(request, f"{reactivation.account} is Active again; the user was told when to log "
+                                           "in by.", messages.SUCCESS)
         except REFUSALS as exc:
             self.message_user(request, " ".join(refusal_messages(exc)), messages.ERROR)
         return redirect("admin:hmis_access_reactivationrequest_change", pk)

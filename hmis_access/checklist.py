@@ -129,7 +129,8 @@ def _checklist(request, participation, completions, registrations, certificates,
 
     done_courses = policy.completed_course_ids(completions)
     by_course = {c.course_id: c for c in completions}
-    for course in policy.required_courses(roles, new_user=new_user):
+    courses = policy.required_courses(roles, new_user=new_user)
+    for course in courses:
         done = course.pk in done_courses
         action_label = action_url = ""
         if done:
@@ -153,7 +154,7 @@ def _checklist(request, participation, completions, registrations, certificates,
                 action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
         items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course))
 
-    for form in policy.required_forms(forms, new_user=new_user):
+    for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
         latest = mine[0] if mine else None
         upload_url = reverse("training:form-upload", kwargs={"code": form.code})

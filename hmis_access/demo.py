@@ -68,7 +68,8 @@ def seed_hmis_activity(stdout) -> None:
     for username, full_name, days in DEMO_HMIS_ACCOUNTS:
         put(username, full_name, days, label=f"HMIS user, {days} days since last login" if days in (29, 31) else None)
     # Sam Staff, the demo end user, was reactivated this morning and has not
-    # logged in yet: the sweep at midnight makes the account Inactive again.
+    # logged in yet: the first sweep after the policy's window makes the
+    # account Inactive again.
     sam = demo_user("staff@harbor.example.org", "Sam Staff", memberships=[(harbor, Persona.STAFF)])
     reactivated_at = min(start_of_day(today) + dt.timedelta(hours=9), timezone.now())
     last_day = today - dt.timedelta(days=40)
@@ -79,7 +80,9 @@ def seed_hmis_activity(stdout) -> None:
         "inactivity_counted_from": today, "retraining_counted_from": last_day,
         "status": HMISAccount.Status.ACTIVE, "inactive_since": None, "inactive_reason": "",
         "retraining_required": False, "retraining_required_on": None,
-        "reactivated_at": reactivated_at, "must_log_in_by": today + dt.timedelta(days=policy.reactivation_login_days),
+        "reactivated_at": reactivated_at,
+        "must_log_in_before": reactivated_at + dt.timedelta(hours=policy.reactivation_login_hours),
+        "must_log_in_by": local_date(reactivated_at + dt.timedelta(hours=policy.reactivation_login_hours)),
     })
     if not account.reactivation_requests.exists():
         ReactivationRequest.objects.create(

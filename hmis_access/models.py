@@ -12,6 +12,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 from django.utils import timezone
 
 from accounts.models import Organization, User
@@ -46,10 +47,12 @@ class AccessPolicy(PolicyRow):
         help_text="Days of the month on which users who opt in are reminded to log in to HMIS, comma-separated.",
     )
     # Seed 002: after reactivation "you will need to log into your account within a limited time frame";
-    # SPEC §3.5 makes that the same day (0): no login by the end of the day → Inactive again at midnight.
-    reactivation_login_days = models.PositiveSmallIntegerField(
-        default=0,
-        help_text="Days after the day of reactivation by whose end the user must log in (0: that same day).",
+    # the seed names no length. SPEC §3.5: the window is policy, in hours, so that someone reactivated
+    # late in the day still gets a fair window.
+    reactivation_login_hours = models.PositiveSmallIntegerField(
+        default=48,
+        help_text="Hours after reactivation within which the user must log in to HMIS, or the account is "
+                  "made Inactive again by the next nightly sweep.",
     )
     at_risk_within_days = models.PositiveSmallIntegerField(
         default=7,
@@ -68,6 +71,15 @@ class AccessPolicy(PolicyRow):
 
     def __str__(self):
         return "Access policy"
+
+    @cached_property
+    def retraining_title(self) -> str:
+        """The retraining courses by their titles, as people read them
+        ("HMIS Basic Navigation Training Series" in LA)."""
+        titles = [course.title for course in self.retraining_courses.all()]
+        if not titles:
+            return "the basic HMIS training"
+        return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
 
     @property
     def reminder_days(self) -> list[int]:
@@ -117,7 +129,7 @@ class HMISAccount(models.Model):
 
     class InactiveReason(models.TextChoices):
         NO_LOGIN = "no_login", "No HMIS login within the inactivity limit"
-        NO_LOGIN_AFTER_REACTIVATION = "no_login_after_reactivation", "No HMIS login on the day of reactivation"
+        NO_LOGIN_AFTER_REACTIVATION = "no_login_after_reactivation", "No HMIS login in time after reactivation"
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="hmis_account")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="hmis_accounts")
@@ -139,16 +151,24 @@ class HMISAccount(models.Model):
     retraining_counted_from = models.DateField(
         "retraining counted from", help_text="Local date the days towards retraining are counted from."
     )
+    # Set on reactivation: the moment the policy's window ends, and its local
+    # date, which the nightly sweep reads on its index (the first sweep after
+    # that date makes the account Inactive again). Only meaningful while
+    # must_log_in_by is set: a login or the sweep clears that one.
+    must_log_in_before = models.DateTimeField(
+        null=True, blank=True, help_text="Set on reactivation: the user must log in to HMIS before this moment.",
+    )
     must_log_in_by = models.DateField(
         null=True, blank=True,
-        help_text="Set on reactivation: with no HMIS login by the end of this date the account is Inactive again.",
+        help_text="The local date of 'must log in before': with no HMIS login by the end of it the nightly sweep "
+                  "makes the account Inactive again.",
     )
     reactivated_at = models.DateTimeField(null=True, blank=True)
     inactive_since = models.DateTimeField(null=True, blank=True)
     inactive_reason = models.CharField(max_length=40, choices=InactiveReason.choices, blank=True)
     retraining_required = models.BooleanField(
         default=False, help_text="No login for the retraining limit: the basic training must be retaken before "
-        "reactivation (seed 002)."
+        "reactivation."
     )
     retraining_required_on = models.DateField(null=True, blank=True)
     retraining_courses = models.ManyToManyField(
@@ -157,7 +177,7 @@ class HMISAccount(models.Model):
     )
     login_reminders = models.BooleanField(
         "login reminders", default=False,
-        help_text="The user asked to be reminded to log in on the policy's days of the month (seed 002: 1st and 15th).",
+        help_text="The user asked to be reminded to log in on the policy's days of the month.",
     )
     calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token, editable=False)
 

@@ -22,7 +22,7 @@ from training.models import CESRole
 
 from .activity import retraining_refresh
 from .checklist import build_checklist
-from .models import AccessRequest, HMISAccount
+from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import provisioning_due_date
 
 AGENCY_REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
@@ -276,7 +276,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
                      reason=f"{hmis_role}, request #{access_request.pk}")
         notify(recipients=[access_request.user], subject="Your HMIS access is ready",
                body=(f"Your HMIS account is ready. Username: {hmis_username}; role: {hmis_role}. Log in to HMIS "
-                     "at least every 30 days so it stays active."),
+                     f"at least every {AccessPolicy.current().inactive_after_days} days so it stays active."),
                link=reverse("my-access"))
         notify(recipients=agency_people(access_request.organization, AGENCY_REQUESTERS),
                subject=f"HMIS access granted: {access_request.user}",

@@ -25,6 +25,7 @@ from django.urls import reverse
 
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text, moment_text
 
 from accounts.models import Membership, Persona
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
@@ -44,7 +45,7 @@ class SweepResult:
 
     def summary(self) -> str:
         return (f"{self.inactive} made Inactive (no login), {self.inactive_after_reactivation} made Inactive again "
-                f"(no login on the day of reactivation), {self.retraining} now need retraining")
+                f"(no login in time after reactivation), {self.retraining} now need retraining")
 
 
 def due_for_inactivity(today: dt.date, policy: AccessPolicy) -> QuerySet[HMISAccount]:
@@ -128,6 +129,12 @@ def _deactivate(batch: list[HMISAccount], *, at: dt.datetime, today: dt.date, re
     return changed
 
 
+def _before(account: HMISAccount) -> str:
+    if account.must_log_in_before is not None:
+        return f"before {moment_text(account.must_log_in_before)}"
+    return f"by the end of {day_text(account.must_log_in_by)}"
+
+
 def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None
                          ) -> SweepResult:
     policy = AccessPolicy.current()
@@ -139,9 +146,9 @@ def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_b
         due_after_reactivation(today),
         lambda batch: _deactivate(
             batch, at=at, today=today, reason=HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION,
-            explanation="No HMIS login by the end of the day of reactivation (seed 002).",
-            body=lambda a: (f"The HMIS account {a.hmis_username} was reactivated but nobody logged in to HMIS by the "
-                            f"end of {a.must_log_in_by:%B %-d}, so it is Inactive again (seed 002). {how_to}"),
+            explanation=f"No HMIS login within {policy.reactivation_login_hours} hours of reactivation.",
+            body=lambda a: (f"The HMIS account {a.hmis_username} was reactivated but nobody logged in to HMIS "
+                            f"{_before(a)}, so it is Inactive again. {how_to}"),
         ),
         batch_size=batch_size, max_batches=max_batches,
     )
@@ -149,10 +156,10 @@ def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_b
         due_for_inactivity(today, policy),
         lambda batch: _deactivate(
             batch, at=at, today=today, reason=HMISAccount.InactiveReason.NO_LOGIN,
-            explanation=f"No HMIS login for {policy.inactive_after_days} days (seed 002).",
+            explanation=f"No HMIS login for {policy.inactive_after_days} days.",
             body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login since "
                             f"{a.inactivity_counted_from:%B %-d, %Y}, {policy.inactive_after_days} days, so it is now "
-                            f"Inactive and cannot be used (seed 002). {how_to}"),
+                            f"Inactive and cannot be used. {how_to}"),
         ),
         batch_size=batch_size, max_batches=max_batches,
     )
@@ -170,8 +177,8 @@ def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.
         retraining_required=True, retraining_required_on=today
     )
     record_events(actor=None, subjects=batch, verb="retraining required", from_state="", to_state="Retraining required",
-                  reason=f"No HMIS login for {policy.retraining_after_days} days: the HMIS Basic Navigation Training "
-                         "Series must be retaken before reactivation (seed 002).")
+                  reason=f"No HMIS login for {policy.retraining_after_days} days: {policy.retraining_title} must be "
+                         "retaken before reactivation.")
     # A request that was ready now has to wait for the retraining too.
     waiting = list(ReactivationRequest.objects.select_for_update().filter(
         account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
@@ -185,8 +192,7 @@ def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.
     notify_many(_messages_to_user_and_administrators(
         batch, key=f"hmis-retraining:{today.isoformat()}", subject="HMIS retraining required",
         body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login for {policy.retraining_after_days} "
-                        "days. Before it can be reactivated, the HMIS Basic Navigation Training Series must be "
-                        "retaken (seed 002)."),
+                        f"days. Before it can be reactivated, {policy.retraining_title} must be retaken."),
     ))
     return changed
 
@@ -231,7 +237,7 @@ def send_inactivity_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) 
                     Message(a.user, f"Log in to HMIS within {days_before} day{plural} to stay Active",
                             (f"Your HMIS account {a.hmis_username} goes Inactive on {goes_inactive:%A, %B %-d} "
                              f"unless you log in to HMIS before then (no login for {policy.inactive_after_days} "
-                             "days, seed 002)."),
+                             "days)."),
                             reverse("hmis-account-status"),
                             f"inactivity-reminder:{a.pk}:{goes_inactive.isoformat()}:{days_before}")
                     for a in batch
@@ -263,8 +269,7 @@ def send_login_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -> in
             queued += notify_many(
                 Message(a.user, "Reminder: log in to HMIS",
                         (f"This is your reminder to log in to HMIS as {a.hmis_username}. Logging in at least every "
-                         f"{policy.inactive_after_days} days keeps your account Active (seed 002 suggests the 1st "
-                         "and 15th of every month)."),
+                         f"{policy.inactive_after_days} days keeps your account Active."),
                         reverse("hmis-account-status"), f"login-reminder:{a.pk}:{today.isoformat()}")
                 for a in batch
             )

@@ -50,22 +50,22 @@ JOBS = [
         task="hmis_access.tasks.hmis_inactivity_sweep",
         minute="5",
         hour="0",
-        description="HMIS accounts: Inactive after 30 days without login or no login on the day of reactivation; "
-                    "retraining after 90 days.",
+        description="HMIS accounts: Inactive after the access policy's days without login, or no login within its "
+                    "hours after reactivation; retraining after its retraining days.",
     ),
     Job(
         name="hmis-inactivity-reminders",
         task="hmis_access.tasks.hmis_inactivity_reminders",
         minute="0",
         hour="7",
-        description="Remind users 7 and 1 days (policy) before their HMIS account goes Inactive.",
+        description="Remind users on the access policy's days before their HMIS account goes Inactive.",
     ),
     Job(
         name="hmis-login-reminders",
         task="hmis_access.tasks.hmis_login_reminders",
         minute="5",
         hour="7",
-        description="Login reminders on the 1st and 15th (policy) for users who opted in (seed 002).",
+        description="Login reminders on the access policy's days of the month for users who opted in.",
     ),
     Job(
         name="provisioning-deadlines",

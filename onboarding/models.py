@@ -35,7 +35,7 @@ class ProgramType(models.Model):
     description = models.TextField(blank=True)
     needs_setup_modification = models.BooleanField(
         default=True,
-        help_text="Off for program types the implementation team need not modify (seed 000: Permanent Housing).",
+        help_text="Off for program types the implementation team need not modify (Permanent Housing in LA).",
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
@@ -90,7 +90,7 @@ class OnboardingPolicy(PolicyRow):
     agreement_term_months = models.PositiveSmallIntegerField(
         null=True, blank=True,
         help_text="How long an executed agreement lasts, in months. Empty: agreements do not expire. "
-                  "(A CoC that renews every year, like seed 003's, uses 12.)",
+                  "(A CoC that renews every year uses 12.)",
     )
     renewal_reminder_days = models.CharField(
         max_length=50, default="60,30,7",

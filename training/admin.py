@@ -64,7 +64,8 @@ class AccessCapabilityAdmin(PortalAdmin):
 
 @admin.register(RequiredForm)
 class RequiredFormAdmin(PortalAdmin):
-    list_display = ("title", "code", "new_users_only", "sort_order")
+    list_display = ("title", "code", "course", "new_users_only", "sort_order")
+    list_select_related = ("course",)
 
 
 # --- sessions and attendance ---------------------------------------------

@@ -28,7 +28,7 @@ class Course(models.Model):
                                 help_text="Length in hours; empty when the CoC does not state it.")
     delivery = models.CharField(max_length=20, choices=Delivery.choices, default=Delivery.CLASSROOM)
     new_users_only = models.BooleanField(
-        default=False, help_text="Required only of people who are new to HMIS (seed 000: HMIS 10)."
+        default=False, help_text="Required only of people who are new to HMIS (HMIS 10 in LA)."
     )
     also_satisfies = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="satisfied_by",
@@ -109,6 +109,12 @@ class RequiredForm(models.Model):
     title = models.CharField(max_length=150, unique=True)
     description = models.TextField(blank=True)
     new_users_only = models.BooleanField(default=False)
+    # Seed 000: the HMIS 10 Acknowledgement is signed after HMIS 10, so it is
+    # asked of exactly the people whose checklist has HMIS 10 on it.
+    course = models.ForeignKey(
+        Course, null=True, blank=True, on_delete=models.PROTECT, related_name="forms",
+        help_text="Required only of people who must take this course; empty: of everyone.",
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

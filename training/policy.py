@@ -35,8 +35,15 @@ def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
     return sorted((c for pk, c in courses.items() if pk not in covered), key=lambda c: (c.sort_order, c.title))
 
 
-def required_forms(forms: Iterable[RequiredForm], *, new_user: bool) -> list[RequiredForm]:
-    return [form for form in forms if new_user or not form.new_users_only]
+def required_forms(forms: Iterable[RequiredForm], *, new_user: bool, courses: Iterable[Course]) -> list[RequiredForm]:
+    """The forms of a person whose required courses are `courses` (from
+    `required_courses`): a form tied to a course only when that course is
+    among them, a new-users-only form only for new HMIS users."""
+    course_ids = {course.pk for course in courses}
+    return [
+        form for form in forms
+        if (new_user or not form.new_users_only) and (form.course_id is None or form.course_id in course_ids)
+    ]
 
 
 def completed_course_ids(completions: Iterable, courses_by_id: dict[int, Course] | None = None) -> set[int]:

@@ -138,6 +138,19 @@ def test_new_user_checklist_lists_hmis_10_the_acknowledgement_and_the_highest_ro
     assert checklist.hmis_role == "CES_Standard"
 
 
+def test_a_new_housing_provider_signs_no_hmis_10_acknowledgement_for_a_course_they_never_take(agency):
+    request = identify(agency, role_codes=("housing-provider",), programs=_programs(agency, "permanent-housing"))
+    labels = [i.label.split(" (")[0] for i in build_checklist(request).items]
+    assert labels == ["Organization Agreement executed", "Program setup confirmed", "HMIS 511",
+                      "Signed User Agreement"]
+
+
+def test_a_new_navigator_takes_hmis_10_and_signs_its_acknowledgement(agency):
+    request = identify(agency, role_codes=("housing-navigator",), programs=_programs(agency, "access-center"))
+    labels = [i.label.split(" (")[0] for i in build_checklist(request).items]
+    assert "HMIS 10" in labels and "Signed HMIS 10 Acknowledgement" in labels
+
+
 def test_existing_user_checklist_has_no_hmis_10_and_keeps_what_they_completed(agency):
     person = MembershipFactory(organization=agency).user
     complete(person, "hmis-509-full")

@@ -60,46 +60,72 @@ def test_an_active_account_cannot_be_reactivated():
         activity.reactivation_request_create(actor=account.user, account=account)
 
 
-def test_reactivation_under_90_days_tells_the_user_to_log_in_today(provisioner):
+def test_reactivation_under_90_days_tells_the_user_the_moment_to_log_in_by(provisioner):
+    from hmis_access.models import AccessPolicy
+    from hmis_portal.core.dates import moment_text
+
     account = _inactive(40)
     request = activity.reactivation_request_create(actor=account.user, account=account)
-    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
+    at = local(local_date(), 9, 0)
+    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request, at=at)
     with pytest.raises(ValidationError, match="already reactivated"):  # a double submit changes nothing
-        activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
+        activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request, at=at)
     account.refresh_from_db()
     request.refresh_from_db()
+    hours = AccessPolicy.current().reactivation_login_hours
+    assert hours == 48
     assert account.status == HMISAccount.Status.ACTIVE
-    assert account.must_log_in_by == local_date()
+    assert account.must_log_in_before == at + dt.timedelta(hours=hours)
     assert request.status == ReactivationRequest.Status.REACTIVATED and request.provisioned_by == provisioner
     told = Notification.objects.get(to_email=account.user.email, subject__contains="Active again")
-    assert "midnight" in told.body
+    assert moment_text(account.must_log_in_before) in told.body
+    assert "midnight" not in told.body and "seed 00" not in told.body
     assert AuditEvent.objects.filter(verb="reactivated", object_id=str(account.pk),
                                      content_type__model="hmisaccount").count() == 1
     assert request not in [e.item for e in provisioning_queue()]
 
 
-def test_no_login_by_the_end_of_the_day_makes_it_inactive_again_at_midnight(provisioner):
+def test_reactivated_at_5_40_pm_is_still_active_at_midnight_and_inactive_after_the_window(provisioner):
     account = _inactive(40)
     request = activity.reactivation_request_create(actor=account.user, account=account)
-    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
     today = local_date()
+    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request, at=local(today, 17, 40))
+    for days in (1, 2):  # the sweeps shortly after the next two midnights, inside the 48 hours
+        sweep(local(today + dt.timedelta(days=days), 0, 5).isoformat())
+        account.refresh_from_db()
+        assert account.status == HMISAccount.Status.ACTIVE
+    sweep(local(today + dt.timedelta(days=3), 0, 5).isoformat())
+    account.refresh_from_db()
+    assert account.status == HMISAccount.Status.INACTIVE
+    assert account.inactive_reason == HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION
+
+
+def test_the_window_is_the_policy_s_hours(provisioner):
+    from hmis_access.models import AccessPolicy
+
+    AccessPolicy.objects.filter(pk=AccessPolicy.current().pk).update(reactivation_login_hours=4)
+    account = _inactive(40)
+    request = activity.reactivation_request_create(actor=account.user, account=account)
+    today = local_date()
+    activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request, at=local(today, 9, 0))
+    account.refresh_from_db()
+    assert account.must_log_in_before == local(today, 13, 0)
     sweep(local(today, 23, 59).isoformat())
     account.refresh_from_db()
     assert account.status == HMISAccount.Status.ACTIVE
     sweep(local(today + dt.timedelta(days=1), 0, 5).isoformat())
     account.refresh_from_db()
     assert account.status == HMISAccount.Status.INACTIVE
-    assert account.inactive_reason == HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION
 
 
-def test_a_login_on_the_day_of_reactivation_keeps_it_active(provisioner):
+def test_a_login_within_the_window_keeps_it_active(provisioner):
     from django.utils import timezone
 
     account = _inactive(40)
     request = activity.reactivation_request_create(actor=account.user, account=account)
     activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
     activity.record_hmis_logins({account.hmis_username: timezone.now()})
-    sweep(local(local_date() + dt.timedelta(days=1), 0, 5).isoformat())
+    sweep(local(local_date() + dt.timedelta(days=3), 0, 5).isoformat())
     account.refresh_from_db()
     assert account.status == HMISAccount.Status.ACTIVE
 

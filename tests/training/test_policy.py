@@ -76,11 +76,21 @@ def test_a_course_required_by_several_roles_is_counted_once_and_the_full_class_c
     assert [c.title for c in courses] == ["HMIS 10", "HMIS 509 full class", "HMIS 510"]
 
 
-def test_forms_hmis_10_acknowledgement_only_for_new_users():
-    forms = list(RequiredForm.objects.all())
-    assert [f.title for f in policy.required_forms(forms, new_user=True)] == ["HMIS 10 Acknowledgement",
-                                                                            "User Agreement"]
-    assert [f.title for f in policy.required_forms(forms, new_user=False)] == ["User Agreement"]
+def test_forms_hmis_10_acknowledgement_only_for_new_users_who_take_hmis_10():
+    forms = list(RequiredForm.objects.select_related("course"))
+    navigator = policy.required_courses([_role("housing-navigator")], new_user=True)
+    assert [f.title for f in policy.required_forms(forms, new_user=True, courses=navigator)] == [
+        "HMIS 10 Acknowledgement", "User Agreement"]
+    existing = policy.required_courses([_role("housing-navigator")], new_user=False)
+    assert [f.title for f in policy.required_forms(forms, new_user=False, courses=existing)] == ["User Agreement"]
+
+
+def test_the_hmis_10_acknowledgement_belongs_to_hmis_10():
+    assert RequiredForm.objects.get(code="hmis-10-acknowledgement").course.code == "hmis-10"
+    assert RequiredForm.objects.get(code="user-agreement").course is None
+    provider = policy.required_courses([_role("housing-provider")], new_user=True)
+    forms = list(RequiredForm.objects.select_related("course"))
+    assert [f.title for f in policy.required_forms(forms, new_user=True, courses=provider)] == ["User Agreement"]
 
 
 ACCESS_MATRIX = {
