@@ -16,7 +16,8 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import agency_people, can_request_reactivation, provisioning_staff as coc_provisioning_staff, require
+from accounts.access import agency_people, can_provision, can_request_reactivation, require
+from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
@@ -251,6 +252,7 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
     limit directly; over it only once the retraining is recorded (seed 002).
     The user must then log in within the policy's hours, or the nightly sweep
     after the window makes the account Inactive again, and is told so now."""
+    require(can_provision(actor), "Only CoC provisioning staff process reactivations.")
     at = at or timezone.now()
     policy = AccessPolicy.current()
     with transaction.atomic():
@@ -308,11 +310,17 @@ def reactivation_request_decline(*, actor: User, reactivation_request: Reactivat
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why the request is declined; the agency sees the reason.")
+    require(can_provision(actor), "Only CoC provisioning staff process reactivations.")
     with transaction.atomic():
-        request = ReactivationRequest.objects.select_for_update().select_related("account").get(
+        # Account first, then request, with no join in the lock: the order
+        # every writer of both uses, so a decline and a reactivation at once
+        # wait for each other instead of deadlocking.
+        HMISAccount.objects.select_for_update(of=("self",)).get(pk=reactivation_request.account_id)
+        request = ReactivationRequest.objects.select_for_update(of=("self",)).select_related("account").get(
             pk=reactivation_request.pk)
         if request.status == ReactivationRequest.Status.DECLINED:
-            return request
+            raise ValidationError(f"This request was already declined by {request.declined_by or 'another staff member'}; "
+                                  "nothing changed.")
         if not request.is_open:
             raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
         previous = request.get_status_display()

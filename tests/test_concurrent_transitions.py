@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from hmis_portal.core.audit import events_for
 from hmis_portal.core.models import AuditEvent
 from tests.factories import HMISAccountFactory, MembershipFactory, StaffFactory
 from tests.training.factories import pdf, session
@@ -92,7 +93,7 @@ def test_two_provisioners_reactivate_one_account_once(policy_rows, organization)
     outcomes = race(*[lambda s=s: activity.hmis_account_reactivate(actor=s, reactivation_request=request)
                       for s in staff])
     assert outcomes.count("done") == 1 and any("already reactivated" in o for o in outcomes)
-    assert AuditEvent.objects.filter(verb="reactivated", object_id=str(account.pk)).count() == 1
+    assert events_for(account).filter(verb="reactivated").count() == 1
 
 
 def test_a_double_click_on_cancel_session_cancels_once(policy_rows, organization):
@@ -117,3 +118,63 @@ def test_adding_the_same_person_twice_at_once_makes_one_membership(policy_rows, 
                                                persona="program_manager") for s in implementers])
     assert Membership.objects.filter(user=person, organization=organization).count() == 1
     assert AuditEvent.objects.filter(verb="added a person").count() == 1
+
+
+def test_countersign_and_return_at_once_do_one_of_them(policy_rows):
+    from onboarding import services
+    from onboarding.models import OrganizationAgreement
+    from tests.onboarding.factories import AgreementFactory
+
+    agreement = AgreementFactory()
+    staff = [StaffFactory(groups=["CoC implementation"]) for _ in range(2)]
+    outcomes = race(lambda: services.agreement_countersign(actor=staff[0], agreement=agreement),
+                    lambda: services.agreement_return(actor=staff[1], agreement=agreement, reason="Page 2 unsigned"))
+    assert outcomes.count("done") == 1
+    status = OrganizationAgreement.objects.get(pk=agreement.pk).status
+    assert status in ("executed", "returned")
+    assert events_for(agreement).filter(verb__in=["countersigned agreement", "returned agreement"]).count() == 1
+
+
+def test_verify_and_return_of_one_form_at_once_do_one_of_them(policy_rows, organization):
+    from training import services
+    from training.models import FormSubmission, RequiredForm
+
+    person = MembershipFactory(organization=organization, persona="staff").user
+    submission = services.form_submit(actor=person, form=RequiredForm.objects.get(code="user-agreement"),
+                                      document=pdf())
+    trainers = [StaffFactory(groups=["CoC training"]) for _ in range(2)]
+    outcomes = race(lambda: services.form_verify(actor=trainers[0], submission_id=submission.pk),
+                    lambda: services.form_return(actor=trainers[1], submission_id=submission.pk, reason="Unsigned"))
+    assert outcomes.count("done") == 1
+    assert FormSubmission.objects.get(pk=submission.pk).status in ("verified", "returned")
+
+
+def test_reactivate_and_decline_at_once_do_one_of_them(policy_rows, organization):
+    from hmis_access import activity
+    from hmis_access.models import ReactivationRequest
+
+    account = HMISAccountFactory(organization=organization, status="inactive")
+    MembershipFactory(user=account.user, organization=organization, persona="staff")
+    request = activity.reactivation_request_create(actor=account.user, account=account)
+    staff = [StaffFactory(groups=["CoC provisioning"]) for _ in range(2)]
+    outcomes = race(lambda: activity.hmis_account_reactivate(actor=staff[0], reactivation_request=request),
+                    lambda: activity.reactivation_request_decline(actor=staff[1], reactivation_request=request,
+                                                                  reason="Left the agency"))
+    assert outcomes.count("done") == 1
+    assert ReactivationRequest.objects.get(pk=request.pk).status in ("reactivated", "declined")
+
+
+def test_two_leads_withdraw_one_request_once(policy_rows, organization):
+    from hmis_access.models import AccessRequest
+    from hmis_access.services import access_request_withdraw
+    from tests.training.factories import identify, participating
+
+    participating(organization, "access-center")
+    request = identify(organization, programs=list(organization.programs.all()))
+    leads = [MembershipFactory(organization=organization, persona=p).user
+             for p in ("program_manager", "agency_administrator")]
+    outcomes = race(*[lambda lead=lead: access_request_withdraw(actor=lead, access_request_id=request.pk)
+                      for lead in leads])
+    assert outcomes.count("done") == 1
+    assert AccessRequest.objects.get(pk=request.pk).status == "withdrawn"
+    assert events_for(request).filter(verb="withdrew").count() == 1
