@@ -282,6 +282,8 @@ class ParticipationStage(models.TextChoices):
 
     NOT_STARTED = "not_started", "Not started"
     AGREEMENT_SUBMITTED = "agreement_submitted", "Agreement submitted"
+    # Waits on the agency's Executive Director, not on the CoC.
+    AGREEMENT_RETURNED = "agreement_returned", "Agreement returned for correction"
     AGREEMENT_EXECUTED = "agreement_executed", "Agreement executed"
     PROGRAM_SETUP = "program_setup", "Program setup in progress"
     PARTICIPATING = "participating", "Participating"

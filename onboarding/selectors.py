@@ -89,8 +89,10 @@ def stage_from(agreements, programs, *, today) -> ParticipationStage:
         if programs:
             return ParticipationStage.PROGRAM_SETUP
         return ParticipationStage.AGREEMENT_EXECUTED
-    if any(a.status in (Status.SUBMITTED, Status.RETURNED) for a in agreements):
+    if any(a.status == Status.SUBMITTED for a in agreements):
         return ParticipationStage.AGREEMENT_SUBMITTED
+    if any(a.status == Status.RETURNED for a in agreements):
+        return ParticipationStage.AGREEMENT_RETURNED
     if any(a.status == Status.EXPIRED or (a.status == Status.EXECUTED and not a.in_force_on(today))
            for a in agreements):
         return ParticipationStage.AGREEMENT_EXPIRED
