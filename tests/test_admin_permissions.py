@@ -21,6 +21,7 @@ OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "
 EXPECTED = {
     "accounts.user": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "accounts.organization": (EVERY, {IMPL, SYS}, {}),
+    "accounts.invitation": ({IMPL, SYS}, {IMPL, SYS}, {"resend_selected": {IMPL, SYS}, "revoke_selected": {IMPL, SYS}}),
     "signin.signinpolicy": (EVERY, {SYS}, {}),
     "core.auditevent": (EVERY, set(), {}),
     "core.notification": ({SYS}, {SYS}, {"retry_now": {SYS}}),
