@@ -10,12 +10,12 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from accounts.access import Work, can_work_program_setup, does, restrict
+from accounts.access import Work, can_accept_join_requests, can_work_program_setup, does, restrict
 from accounts.models import Membership, Organization, Persona
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
 
-from .models import (AgreementCopy, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
+from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
                      Program)
 
 
@@ -209,7 +209,10 @@ def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
     requests, oldest first, each with its age in business days."""
     today = today or local_date()
     calendar = BusinessCalendar.load()
-    queue = {"agreements": [], "programs": []}
+    queue = {"agreements": [], "programs": [], "join_requests": []}
+    if can_accept_join_requests(user):
+        waiting = JoinRequest.objects.filter(status=JoinRequest.Status.REQUESTED).order_by("status_changed_at")
+        queue["join_requests"] = _aged(waiting, lambda j: f"{j.organization_name} — request to join", calendar, today)
     if does(user, Work.COUNTERSIGN):
         agreements = restrict(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.SUBMITTED)
                               .select_related("organization").order_by("status_changed_at"), user)
@@ -278,3 +281,11 @@ def agency_queue(user, *, today=None) -> list[dict]:
                     add(f"Confirm the setup of {program.name}",
                         reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at)
     return items
+
+
+def access_join_request(user, pk) -> JoinRequest:
+    """A request to join: for those who decide on them (403 for other people)."""
+    from accounts.access import require
+
+    require(can_accept_join_requests(user), "Only the CoC's implementation team decides on requests to join.")
+    return get_object_or_404(JoinRequest.objects.select_related("organization", "decided_by"), pk=pk)

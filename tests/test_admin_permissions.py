@@ -32,6 +32,7 @@ EXPECTED = {
     "onboarding.cesorganizationrole": (EVERY, {IMPL, SYS}, {}),
     "onboarding.organizationcesrole": ({IMPL, SYS}, set(), {}),
     "onboarding.onboardingpolicy": (EVERY, {IMPL, SYS}, {}),
+    "onboarding.joinrequest": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "training.course": (EVERY, {TRAIN, SYS}, {}),
     "training.cesrole": (EVERY, {TRAIN, SYS}, {}),
     "training.accesscapability": (EVERY, {TRAIN, SYS}, {}),
