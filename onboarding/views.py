@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
 from hmis_portal.core.audit import events_for
@@ -42,6 +43,10 @@ def participation(request, slug):
         "programs": programs,
         "roles": selectors.ces_roles(organization),
         "stage": selectors.stage_from(agreements, programs, today=today),
+        "steps": selectors.progress(organization, agreements, programs, today=today),
+        "members": account_selectors.organization_members(organization),
+        "can_see_users": access.can_see_user_access(request.user, organization),
+        "can_invite": access.can_invite(request.user, organization),
         "can_sign": access.can_sign_agreement(request.user, organization),
         "is_program_manager": access.can_manage_programs(request.user, organization),
         "can_read_agreements": access.can_read_agreements(request.user, organization),
