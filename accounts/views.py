@@ -136,7 +136,9 @@ def invitation_accept(request, token):
     response = render(request, "accounts/invitation_accept.html", {
         "invitation": invitation if not refusal else None, "refusal": refusal, "form": form, "existing": existing,
     }, status=404 if invitation is None else 200)
-    # The token is the credential: keep it out of Referer headers.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is the credential: keep it out of Referer headers to other
+    # sites ("no-referrer" would make the browser's own POST carry a null
+    # Origin, which CSRF protection refuses).
+    response["Referrer-Policy"] = "same-origin"
     return response
 

@@ -137,7 +137,7 @@ def test_the_page_sets_the_password_and_refuses_a_used_link(client, organization
     url = reverse("invitation-accept", args=[invitation.token])
     page = client.get(url)
     assert page.status_code == 200 and "Laurel Family Services" in page.content.decode()
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     weak = client.post(url, {"full_name": "Nia", "password1": "short", "password2": "short"})
     assert weak.status_code == 200 and not User.objects.filter(email="new@laurel.example.org").exists()
     done = client.post(url, {"full_name": "Nia", "password1": PASSWORD, "password2": PASSWORD})
