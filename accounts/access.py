@@ -382,6 +382,52 @@ def membership_refusal(actor, organization, person) -> str:
     return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, manage its people."
 
 
+# --- invitations and joining (seed 000: an agency and its leads come in without a superuser) ----------
+
+# The personas an agency's Program Manager or Agency Administrator may invite
+# to their own agency; the implementation team may invite any persona.
+AGENCY_INVITABLE = (STAFF, AA)
+
+
+def invitable_personas(actor, organization) -> list[str]:
+    """The personas `actor` may invite someone to at `organization`."""
+    if does(actor, Work.MANAGE_AGENCIES):
+        return list(Persona.values)
+    if is_coc_staff(actor):
+        return []
+    if has_persona(actor, organization, [PM, AA]):
+        return [p.value for p in AGENCY_INVITABLE]
+    return []
+
+
+def can_invite(actor, organization) -> bool:
+    return bool(invitable_personas(actor, organization))
+
+
+def invitation_refusal(actor, organization, persona: str, email: str) -> str:
+    """Why `actor` may not invite `email` as `persona` at `organization` ('' when they may)."""
+    if User.objects.filter(email__iexact=email, is_staff=True).exists():
+        return "That address belongs to CoC staff, who hold no agency memberships."
+    allowed = invitable_personas(actor, organization)
+    if not allowed:
+        return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, " \
+               "invite its people."
+    if persona not in allowed:
+        return f"You may invite {' or '.join(Persona(p).label for p in allowed)} only; the CoC's " \
+               "implementation team invites the agency's other leads."
+    return ""
+
+
+def can_manage_invitation(actor, invitation) -> bool:
+    """Resend or revoke: whoever may send that invitation now."""
+    return not invitation_refusal(actor, invitation.organization, invitation.persona, invitation.email)
+
+
+def can_accept_join_requests(user) -> bool:
+    """Accept or decline an organization's request to join: the implementation team."""
+    return does(user, Work.MANAGE_AGENCIES)
+
+
 # --- signing in ----------------------------------------------------------------------------------
 
 def has_two_factor_device(user) -> bool:
@@ -413,6 +459,8 @@ HISTORY_READERS = {
     "accounts.organization": None,          # None: every CoC group
     "accounts.user": (Work.SYSTEM,),
     "accounts.membership": (Work.MANAGE_AGENCIES, Work.SYSTEM),
+    "accounts.invitation": (Work.MANAGE_AGENCIES,),
+    "onboarding.joinrequest": (Work.MANAGE_AGENCIES,),
     "onboarding.organizationagreement": (Work.COUNTERSIGN,),
     "onboarding.program": (Work.PROGRAM_SETUP,),
     "onboarding.organizationcesrole": (Work.PROGRAM_SETUP,),
@@ -448,6 +496,7 @@ ADMIN = {
     # admins (UserAdmin narrows the list and the fields).
     "accounts.user": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
     "accounts.organization": (None, Work.MANAGE_AGENCIES),
+    "accounts.invitation": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
     "core.auditevent": (None, None),
     "core.notification": (Work.SYSTEM, Work.SYSTEM),
     "core.holiday": (None, Work.SYSTEM),
@@ -458,6 +507,7 @@ ADMIN = {
     "onboarding.cesorganizationrole": (None, Work.ONBOARDING_POLICY),
     "onboarding.organizationcesrole": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
     "onboarding.onboardingpolicy": (None, Work.ONBOARDING_POLICY),
+    "onboarding.joinrequest": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
     "training.course": (None, Work.TRAINING_POLICY),
     "training.cesrole": (None, Work.TRAINING_POLICY),
     "training.accesscapability": (None, Work.TRAINING_POLICY),

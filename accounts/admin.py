@@ -15,7 +15,8 @@ from hmis_portal.core.models import AuditEvent, Holiday, Notification
 
 from . import access, services
 from .admin_base import PortalAdmin
-from .models import Membership, Organization, User
+from .forms import InvitationForm
+from .models import Invitation, Membership, Organization, Persona, User
 
 
 class MembershipFormSet(forms.BaseInlineFormSet):
@@ -115,10 +116,20 @@ class OrganizationAdmin(MembershipsThroughServices, PortalAdmin, GuardedModelAdm
     search_fields = ("name",)
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline, AuditTimelineInline]
+    transitions = {"invite": access.can_invite}
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["can_manage_object_permissions"] = access.can_manage_object_permissions(request.user)
+        obj = context.get("original")
+        context["can_invite"] = bool(obj and obj.pk and access.can_invite(request.user, obj))
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def invite_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "invite", AdminInvitationForm, "Invite someone to the agency",
+            lambda organization, **data: services.invitation_send(actor=request.user, organization=organization,
+                                                                  **data),
+            "Invitation emailed.")
 
     def _object_permissions(self, request):
         if not access.can_manage_object_permissions(request.user):
@@ -135,6 +146,44 @@ class OrganizationAdmin(MembershipsThroughServices, PortalAdmin, GuardedModelAdm
     def obj_perms_manage_group_view(self, request, object_pk, group_id):
         self._object_permissions(request)
         return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+
+class AdminInvitationForm(InvitationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, personas=Persona.values, **kwargs)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(PortalAdmin):
+    """Invitations are sent from an agency's page (here: its change page's
+    "Invite someone" button); this list resends or revokes them."""
+
+    list_display = ("email", "organization", "persona", "invited_by", "sent_at", "expires_at", "status")
+    list_filter = ("persona",)
+    search_fields = ("email", "organization__name")
+    list_select_related = ("organization", "invited_by")
+    readonly_fields = [f.name for f in Invitation._meta.fields if f.name != "token_hash"]
+    exclude = ("token_hash",)
+    actions = ["resend_selected", "revoke_selected"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_manage_permission(self, request):
+        return access.does(request.user, access.Work.MANAGE_AGENCIES)
+
+    @admin.action(description="Resend the selected invitations (a new link each)", permissions=["manage"])
+    def resend_selected(self, request, queryset):
+        self.run_each(request, queryset, lambda i: services.invitation_resend(actor=request.user, invitation=i),
+                      "{n} invitation{s} resent.")
+
+    @admin.action(description="Revoke the selected invitations", permissions=["manage"])
+    def revoke_selected(self, request, queryset):
+        self.run_each(request, queryset, lambda i: services.invitation_revoke(actor=request.user, invitation=i),
+                      "{n} invitation{s} revoked.")
 
 
 # --- the core's records, behind the same rules ------------------------------------------------

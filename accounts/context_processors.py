@@ -16,6 +16,8 @@ def _menu_for(user) -> dict[str, bool]:
         "hmis_accounts": access.can_see_hmis_accounts(user),
         "admin": staff,
         "own_access": not staff,
+        # Each agency the person belongs to: its progress page (any member may open it).
+        "agencies": [] if staff else list(access.organizations_where(user, access.Persona.values).order_by("name")),
     }
 
 

@@ -123,3 +123,55 @@ class CoCGroup(models.TextChoices):
     PROVISIONING = "CoC provisioning", "CoC provisioning staff"
     CES_TEAM = "CES team", "CES team (matchers)"
     SYSTEM_ADMIN = "CoC system admin", "CoC system administrators"
+
+
+class Invitation(models.Model):
+    """An email asking someone to join an agency's people with a persona.
+
+    Only a hash of the link's token is stored: the link works once, until it
+    expires or is revoked; resending makes a new link (the old one stops
+    working). Accepting sets the person's password and adds the membership."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    email = models.EmailField()
+    full_name = models.CharField(max_length=150, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    persona = models.CharField(max_length=32, choices=Persona.choices)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two clicks on "Invite" make one invitation (the second resends it).
+            models.UniqueConstraint(fields=["organization", "email", "persona"],
+                                    condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                                    name="one_open_invitation_per_persona"),
+        ]
+
+    def __str__(self):
+        return f"{self.email} as {self.get_persona_display()} at {self.organization}"
+
+    def status_on(self, moment) -> "Invitation.Status":
+        if self.accepted_at:
+            return self.Status.ACCEPTED
+        if self.revoked_at:
+            return self.Status.REVOKED
+        if self.expires_at <= moment:
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+    @property
+    def status(self) -> "Invitation.Status":
+        return self.status_on(timezone.now())

@@ -13,4 +13,8 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("agencies/<slug:slug>/", views.organization_detail, name="organization-detail"),
+    path("agencies/<slug:slug>/invite/", views.organization_invite, name="organization-invite"),
+    path("invitations/<int:pk>/resend/", views.invitation_resend, name="invitation-resend"),
+    path("invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation-revoke"),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
 ]

@@ -13,8 +13,8 @@ from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 
 from . import services
-from .forms import CompleteForm, QuestionForm, ReturnForm
-from .models import (AgreementCopy, CESOrganizationRole, OnboardingPolicy, OrganizationAgreement,
+from .forms import CompleteForm, JoinAcceptForm, JoinDeclineForm, QuestionForm, ReturnForm
+from .models import (AgreementCopy, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
 
 
@@ -192,3 +192,37 @@ class OrganizationCESRoleAdmin(PortalAdmin):
 @admin.register(OnboardingPolicy)
 class OnboardingPolicyAdmin(PolicyAdmin):
     list_display = ("__str__", "agreement_term_months", "renewal_reminder_days", "status_list_public")
+
+
+@admin.register(JoinRequest)
+class JoinRequestAdmin(PortalAdmin):
+    """Organizations asking to join: accept (creates the agency, invites its
+    leads) or decline with a reason, through the same services as the portal."""
+
+    change_form_template = "onboarding/admin/joinrequest_change_form.html"
+    transitions = {"accept": lambda user, j: access.can_accept_join_requests(user),
+                   "decline": lambda user, j: access.can_accept_join_requests(user)}
+    list_display = ("organization_name", "contact_name", "contact_email", "status", "created_at", "organization")
+    list_filter = ("status",)
+    search_fields = ("organization_name", "contact_name", "contact_email")
+    list_select_related = ("organization",)
+    readonly_fields = [f.name for f in JoinRequest._meta.fields] + ["ces_roles"]
+    inlines = [AuditTimelineInline]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def accept_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "accept", JoinAcceptForm, "Accept: create the agency and invite its leads",
+            lambda j, **data: services.join_request_accept(actor=request.user, join_request=j, **data),
+            "The agency was created; its Executive Director and Program Manager were invited by email.")
+
+    def decline_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "decline", JoinDeclineForm, "Decline the request to join",
+            lambda j, reason: services.join_request_decline(actor=request.user, join_request=j, reason=reason),
+            "The request was declined and the contact told why.")

@@ -89,3 +89,31 @@ class StatusListFilterForm(forms.Form):
         for name, field in self.fields.items():
             css = "form-select form-select-sm" if isinstance(field.widget, forms.Select) else "form-control form-control-sm"
             field.widget.attrs["class"] = css
+
+
+class JoinRequestForm(TextValidationMixin, forms.Form):
+    """The public "Join HMIS" page: an organization asks to take part."""
+
+    organization_name = forms.CharField(label="Organization name", max_length=200)
+    contact_name = forms.CharField(label="Your name", max_length=150,
+                                   help_text="The Executive Director or Authorized Representative, who will sign "
+                                             "the HMIS Organization Agreement.")
+    contact_email = forms.EmailField(label="Your email address", max_length=254)
+    phone = forms.CharField(label="Phone (optional)", max_length=40, required=False)
+    ces_roles = IdMultipleChoiceField(label="CES roles you expect to play", required=False,
+                                      queryset=CESOrganizationRole.objects.filter(active=True),
+                                      widget=forms.CheckboxSelectMultiple)
+    note = forms.CharField(label="Anything the CoC should know", required=False, max_length=4000,
+                           widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class JoinAcceptForm(TextValidationMixin, forms.Form):
+    program_manager_email = forms.EmailField(
+        label="Program Manager's email", max_length=254,
+        help_text="Invited as the agency's Program Manager; may be the contact's own address.")
+    program_manager_name = forms.CharField(label="Program Manager's name", max_length=150, required=False)
+
+
+class JoinDeclineForm(TextValidationMixin, forms.Form):
+    reason = forms.CharField(label="Why the request is declined", widget=forms.Textarea(attrs={"rows": 4}),
+                             help_text="Emailed to the contact.")

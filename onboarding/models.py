@@ -282,7 +282,47 @@ class ParticipationStage(models.TextChoices):
 
     NOT_STARTED = "not_started", "Not started"
     AGREEMENT_SUBMITTED = "agreement_submitted", "Agreement submitted"
+    # Waits on the agency's Executive Director, not on the CoC.
+    AGREEMENT_RETURNED = "agreement_returned", "Agreement returned for correction"
     AGREEMENT_EXECUTED = "agreement_executed", "Agreement executed"
     PROGRAM_SETUP = "program_setup", "Program setup in progress"
     PARTICIPATING = "participating", "Participating"
     AGREEMENT_EXPIRED = "agreement_expired", "Agreement expired (renewal needed)"
+
+
+class JoinRequest(models.Model):
+    """An organization asking to take part in HMIS for CES (seed 000, before
+    step 1), from the public "Join HMIS" page. The implementation team
+    accepts it (the agency is created and its Executive Director and Program
+    Manager invited) or declines it with a reason."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    organization_name = models.CharField(max_length=200)
+    contact_name = models.CharField("contact's name", max_length=150,
+                                    help_text="The Executive Director or Authorized Representative.")
+    contact_email = models.EmailField("contact's email")
+    phone = models.CharField(max_length=40, blank=True)
+    ces_roles = models.ManyToManyField(CESOrganizationRole, blank=True, related_name="+",
+                                       verbose_name="CES roles it expects")
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decline_reason = models.TextField(blank=True)
+    program_manager_email = models.EmailField(blank=True)
+    organization = models.ForeignKey("accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", help_text="The agency created on acceptance.")
+
+    class Meta:
+        ordering = ["status", "created_at"]
+        verbose_name = "request to join"
+        verbose_name_plural = "requests to join"
+
+    def __str__(self):
+        return f"{self.organization_name} (request to join)"

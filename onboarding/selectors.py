@@ -8,14 +8,15 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.access import Work, can_work_program_setup, does, restrict
+from accounts.access import Work, can_accept_join_requests, can_work_program_setup, does, restrict
 from accounts.models import Membership, Organization, Persona
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
 
-from .models import (AgreementCopy, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
+from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
                      Program)
 
 
@@ -89,8 +90,10 @@ def stage_from(agreements, programs, *, today) -> ParticipationStage:
         if programs:
             return ParticipationStage.PROGRAM_SETUP
         return ParticipationStage.AGREEMENT_EXECUTED
-    if any(a.status in (Status.SUBMITTED, Status.RETURNED) for a in agreements):
+    if any(a.status == Status.SUBMITTED for a in agreements):
         return ParticipationStage.AGREEMENT_SUBMITTED
+    if any(a.status == Status.RETURNED for a in agreements):
+        return ParticipationStage.AGREEMENT_RETURNED
     if any(a.status == Status.EXPIRED or (a.status == Status.EXECUTED and not a.in_force_on(today))
            for a in agreements):
         return ParticipationStage.AGREEMENT_EXPIRED
@@ -207,7 +210,10 @@ def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
     requests, oldest first, each with its age in business days."""
     today = today or local_date()
     calendar = BusinessCalendar.load()
-    queue = {"agreements": [], "programs": []}
+    queue = {"agreements": [], "programs": [], "join_requests": []}
+    if can_accept_join_requests(user):
+        waiting = JoinRequest.objects.filter(status=JoinRequest.Status.REQUESTED).order_by("status_changed_at")
+        queue["join_requests"] = _aged(waiting, lambda j: f"{j.organization_name} — request to join", calendar, today)
     if does(user, Work.COUNTERSIGN):
         agreements = restrict(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.SUBMITTED)
                               .select_related("organization").order_by("status_changed_at"), user)
@@ -276,3 +282,79 @@ def agency_queue(user, *, today=None) -> list[dict]:
                     add(f"Confirm the setup of {program.name}",
                         reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at)
     return items
+
+
+def access_join_request(user, pk) -> JoinRequest:
+    """A request to join: for those who decide on them (403 for other people)."""
+    from accounts.access import require
+
+    require(can_accept_join_requests(user), "Only the CoC's implementation team decides on requests to join.")
+    return get_object_or_404(JoinRequest.objects.select_related("organization", "decided_by"), pk=pk)
+
+
+# --- an agency's progress through steps 1 → 2 → 3 ---------------------------------------------------------------
+
+@dataclass
+class StepProgress:
+    number: int
+    title: str
+    done: bool
+    state: str          # what is true now
+    waiting_on: str = ""  # whom the next move waits on, by name where the agency has one
+    since: object = None
+
+
+def _names(organization, persona) -> str:
+    from accounts.access import agency_people
+
+    people = list(agency_people(organization, [persona]))
+    label = Persona(persona).label.split(" /")[0]
+    if not people:
+        return f"the agency's {label} (nobody has this role yet)"
+    return f"the {label}, " + ", ".join(p.full_name or p.email for p in people)
+
+
+def progress(organization, agreements, programs, *, today) -> list[StepProgress]:
+    """Steps 1–3 as done / waiting on whom, from the (prefetched) agreements and programs."""
+    Status = OrganizationAgreement.Status
+    ed, pm = Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER
+    in_force = next((a for a in agreements if a.in_force_on(today)), None)
+    open_ = next((a for a in agreements if a.is_open), None)
+    if in_force and not (open_ and open_.status == Status.RETURNED):
+        step1 = StepProgress(1, "Organization Agreement", True, "Executed", since=in_force.countersigned_at)
+    elif open_ and open_.status == Status.SUBMITTED:
+        step1 = StepProgress(1, "Organization Agreement", False, "Submitted",
+                             "the CoC's implementation team, to countersign it", open_.status_changed_at)
+    elif open_ and open_.status == Status.RETURNED:
+        step1 = StepProgress(1, "Organization Agreement", False,
+                             "Returned — waiting on the Executive Director to upload a corrected copy",
+                             _names(organization, ed), open_.status_changed_at)
+    elif open_:
+        step1 = StepProgress(1, "Organization Agreement", False, "Draft, not yet submitted",
+                             _names(organization, ed), open_.status_changed_at)
+    else:
+        step1 = StepProgress(1, "Organization Agreement", False, "Not signed yet", _names(organization, ed))
+    confirmed = [p for p in programs if p.setup_status == Program.SetupStatus.CONFIRMED]
+    with_coc = [p for p in programs if p.setup_status in Program.COC_STATUSES]
+    with_agency = [p for p in programs if p.setup_status in Program.AGENCY_STATUSES]
+    submitted = in_force is not None or (open_ is not None and open_.status == Status.SUBMITTED)
+    if confirmed and not with_coc and not with_agency:
+        step2 = StepProgress(2, "HMIS program setup", True, f"{len(confirmed)} program{pluralize(len(confirmed))} "
+                                                           "confirmed")
+    elif with_agency:
+        step2 = StepProgress(2, "HMIS program setup", False, ", ".join(p.name for p in with_agency),
+                             _names(organization, pm), min(p.status_changed_at for p in with_agency))
+    elif with_coc:
+        step2 = StepProgress(2, "HMIS program setup", False, ", ".join(p.name for p in with_coc),
+                             "the CoC's implementation team, to set the programs up",
+                             min(p.status_changed_at for p in with_coc))
+    elif submitted:
+        step2 = StepProgress(2, "HMIS program setup", False, "No program requested yet", _names(organization, pm))
+    else:
+        step2 = StepProgress(2, "HMIS program setup", False,
+                             "Can start once the Organization Agreement is submitted", _names(organization, ed))
+    step3 = StepProgress(3, "Users, training and HMIS access", False,
+                         "Can start once steps 1 and 2 are done" if not (in_force and confirmed) else
+                         "Identify users; they train, sign their forms and get HMIS access",
+                         _names(organization, pm) if in_force and confirmed else "")
+    return [step1, step2, step3]

@@ -15,17 +15,19 @@ from django.db.models import Max
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
-from accounts.access import (Work, agency_people, can_work_program_setup, countersign_refusal, does, require,
-                             require_persona, staff_doing)
-from accounts.models import Persona
+from accounts.access import (Work, agency_people, can_accept_join_requests, can_work_program_setup,
+                             countersign_refusal, does, require, require_persona, staff_doing)
+from accounts.models import Organization, Persona
+from accounts.services import invitation_send
 from hmis_portal.core import documents
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
 
-from .models import (AgreementCopy, CESOrganizationRole, OnboardingPolicy, OrganizationAgreement,
+from .models import (AgreementCopy, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
 from .selectors import agreement_submitted
 from .signals import participation_changed
@@ -502,3 +504,103 @@ def program_setup_report_problem(*, actor, program: Program, problem: str) -> Pr
             link=reverse("admin:onboarding_program_change", args=[program.pk]),
         )
     return program
+
+
+# --- joining: an organization asks, the implementation team accepts or declines ---------------------------------
+
+def join_request_create(*, organization_name: str, contact_name: str, contact_email: str, phone: str = "",
+                        ces_roles=(), note: str = "") -> JoinRequest:
+    """From the public "Join HMIS" page. The same organization and contact
+    asking again while a request waits is the same request (a double submit)."""
+    organization_name, contact_email = organization_name.strip(), contact_email.strip().lower()
+    with transaction.atomic():
+        existing = JoinRequest.objects.filter(organization_name__iexact=organization_name,
+                                              contact_email__iexact=contact_email,
+                                              status=JoinRequest.Status.REQUESTED).first()
+        if existing is not None:
+            return existing
+        join_request = JoinRequest(organization_name=organization_name, contact_name=contact_name.strip(),
+                                   contact_email=contact_email, phone=phone.strip(), note=note.strip())
+        join_request.full_clean()
+        join_request.save()
+        join_request.ces_roles.set(ces_roles)
+        record_event(actor=None, subject=join_request, verb="asked to join", to_state=JoinRequest.Status.REQUESTED,
+                     reason=f"{contact_name} <{contact_email}>")
+        notify(recipients=staff_doing(Work.MANAGE_AGENCIES),
+               subject=f"{organization_name} asks to join HMIS for CES",
+               body=f"{contact_name} ({contact_email}) asks for {organization_name} to take part in HMIS for CES. "
+                    "Accept it to create the agency and invite its Executive Director and Program Manager, or "
+                    "decline it with a reason.",
+               link=reverse("onboarding:join-request", args=[join_request.pk]))
+        notify(recipients=[contact_email], subject="We received your request to join HMIS",
+               body=f"Thank you. The CoC's HMIS implementation team will review the request for "
+                    f"{organization_name} and email you at this address.")
+    return join_request
+
+
+def _lock_join_request(join_request) -> JoinRequest:
+    return JoinRequest.objects.select_for_update(of=("self",)).get(pk=join_request.pk)
+
+
+def join_request_accept(*, actor, join_request: JoinRequest, program_manager_email: str,
+                        program_manager_name: str = "") -> Organization:
+    """Create the agency and invite its Executive Director (the contact) and
+    Program Manager by email. Accepting twice creates one agency: the second
+    finds the request accepted and returns the same agency."""
+    require(can_accept_join_requests(actor), "Only the CoC's implementation team accepts requests to join.")
+    with transaction.atomic():
+        locked = _lock_join_request(join_request)
+        if locked.status == JoinRequest.Status.ACCEPTED:
+            return locked.organization
+        if locked.status == JoinRequest.Status.DECLINED:
+            raise ValidationError("This request was declined; the organization may ask again.")
+        name = locked.organization_name
+        if (Organization.objects.filter(name__iexact=name).exists()
+                or Organization.objects.filter(slug=slugify(name)[:200]).exists()):
+            raise ValidationError(f"An agency named {name} already exists. Invite its people from its page, or "
+                                  "decline this request saying so.")
+        organization = Organization(name=name)
+        organization.full_clean(exclude=["slug"])
+        organization.save()
+        locked.status = JoinRequest.Status.ACCEPTED
+        locked.status_changed_at = timezone.now()
+        locked.decided_by = actor
+        locked.organization = organization
+        locked.program_manager_email = program_manager_email.strip().lower()
+        locked.save(update_fields=["status", "status_changed_at", "decided_by", "organization",
+                                   "program_manager_email"])
+        record_event(actor=actor, subject=locked, verb="accepted", from_state=JoinRequest.Status.REQUESTED,
+                     to_state=JoinRequest.Status.ACCEPTED, reason=f"created {organization}")
+        record_event(actor=actor, subject=organization, verb="created the agency", reason="from its request to join")
+        invitation_send(actor=actor, organization=organization, email=locked.contact_email,
+                        persona=Persona.EXECUTIVE_DIRECTOR, full_name=locked.contact_name)
+        same = locked.program_manager_email == locked.contact_email
+        invitation_send(actor=actor, organization=organization, email=locked.program_manager_email,
+                        persona=Persona.PROGRAM_MANAGER,
+                        full_name=locked.contact_name if same else program_manager_name)
+    return organization
+
+
+def join_request_decline(*, actor, join_request: JoinRequest, reason: str) -> JoinRequest:
+    """Decline with a reason the contact is emailed. Declining twice changes nothing."""
+    require(can_accept_join_requests(actor), "Only the CoC's implementation team declines requests to join.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the request is declined; the contact is told."})
+    with transaction.atomic():
+        locked = _lock_join_request(join_request)
+        if locked.status == JoinRequest.Status.DECLINED:
+            return locked
+        if locked.status == JoinRequest.Status.ACCEPTED:
+            raise ValidationError("This request was already accepted.")
+        locked.status = JoinRequest.Status.DECLINED
+        locked.status_changed_at = timezone.now()
+        locked.decided_by = actor
+        locked.decline_reason = reason
+        locked.save(update_fields=["status", "status_changed_at", "decided_by", "decline_reason"])
+        record_event(actor=actor, subject=locked, verb="declined", from_state=JoinRequest.Status.REQUESTED,
+                     to_state=JoinRequest.Status.DECLINED, reason=reason)
+        notify(recipients=[locked.contact_email], subject="Your request to join HMIS",
+               body=f"The CoC's HMIS implementation team declined the request for {locked.organization_name}:"
+                    f"\n\n{reason}")
+    return locked

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
 from hmis_portal.core.audit import events_for
@@ -21,9 +22,9 @@ from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
-from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, ProblemForm, ProgramRequestForm,
-                    StatusListFilterForm)
-from .models import OnboardingPolicy, OrganizationAgreement, Program
+from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
+                    JoinRequestForm, ProblemForm, ProgramRequestForm, StatusListFilterForm)
+from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
 
 
 
@@ -42,6 +43,10 @@ def participation(request, slug):
         "programs": programs,
         "roles": selectors.ces_roles(organization),
         "stage": selectors.stage_from(agreements, programs, today=today),
+        "steps": selectors.progress(organization, agreements, programs, today=today),
+        "members": account_selectors.organization_members(organization),
+        "can_see_users": access.can_see_user_access(request.user, organization),
+        "can_invite": access.can_invite(request.user, organization),
         "can_sign": access.can_sign_agreement(request.user, organization),
         "is_program_manager": access.can_manage_programs(request.user, organization),
         "can_read_agreements": access.can_read_agreements(request.user, organization),
@@ -272,4 +277,57 @@ def coc_queue(request):
     """What waits on CoC staff in steps 1–2, with age in business days. The work itself is done in the admin."""
     require(access.can_work_onboarding_queue(request.user),
             "Only CoC staff who countersign agreements or set up programs work these queues.")
-    return render(request, "onboarding/coc_queue.html", {"queue": selectors.coc_queue(request.user)})
+    return render(request, "onboarding/coc_queue.html", {
+        "queue": selectors.coc_queue(request.user),
+        "can_accept_join_requests": access.can_accept_join_requests(request.user)})
+
+
+# --- joining ------------------------------------------------------------------------------------------------------
+
+def join(request):
+    """The public "Join HMIS" page: an organization asks to take part (no sign-in)."""
+    form = JoinRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.join_request_create(**form.cleaned_data)
+        except ValidationError as exc:
+            apply_to_form(form, exc)
+        else:
+            return render(request, "onboarding/join_received.html",
+                          {"organization_name": form.cleaned_data["organization_name"],
+                           "email": form.cleaned_data["contact_email"]})
+    return render(request, "onboarding/join.html", {"form": form})
+
+
+@login_required
+def join_request(request, pk):
+    """The implementation team accepts (creating the agency and inviting its
+    leads) or declines (with a reason) an organization's request to join."""
+    join_request = selectors.access_join_request(request.user, pk)
+    accept_form = JoinAcceptForm(request.POST if request.POST.get("action") == "accept" else None,
+                                 initial={"program_manager_email": join_request.contact_email})
+    decline_form = JoinDeclineForm(request.POST if request.POST.get("action") == "decline" else None)
+    if request.method == "POST":
+        form = accept_form if request.POST.get("action") == "accept" else decline_form
+        if form.is_valid():
+            try:
+                if form is accept_form:
+                    organization = services.join_request_accept(actor=request.user, join_request=join_request,
+                                                                **form.cleaned_data)
+                else:
+                    services.join_request_decline(actor=request.user, join_request=join_request,
+                                                  **form.cleaned_data)
+            except ValidationError as exc:
+                apply_to_form(form, exc)
+            else:
+                if form is accept_form:
+                    messages.success(request, f"{organization} was created; its Executive Director and Program "
+                                              "Manager were invited by email.")
+                    return redirect("onboarding:participation", organization.slug)
+                messages.success(request, "The request was declined and the contact told why.")
+                return redirect("onboarding:coc-queue")
+    return render(request, "onboarding/join_request.html", {
+        "join_request": join_request, "accept_form": accept_form, "decline_form": decline_form,
+        "events": events_for(join_request),
+        "is_open": join_request.status == JoinRequest.Status.REQUESTED,
+    })

@@ -21,6 +21,7 @@ OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "
 EXPECTED = {
     "accounts.user": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "accounts.organization": (EVERY, {IMPL, SYS}, {}),
+    "accounts.invitation": ({IMPL, SYS}, {IMPL, SYS}, {"resend_selected": {IMPL, SYS}, "revoke_selected": {IMPL, SYS}}),
     "signin.signinpolicy": (EVERY, {SYS}, {}),
     "core.auditevent": (EVERY, set(), {}),
     "core.notification": ({SYS}, {SYS}, {"retry_now": {SYS}}),
@@ -31,6 +32,7 @@ EXPECTED = {
     "onboarding.cesorganizationrole": (EVERY, {IMPL, SYS}, {}),
     "onboarding.organizationcesrole": ({IMPL, SYS}, set(), {}),
     "onboarding.onboardingpolicy": (EVERY, {IMPL, SYS}, {}),
+    "onboarding.joinrequest": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "training.course": (EVERY, {TRAIN, SYS}, {}),
     "training.cesrole": (EVERY, {TRAIN, SYS}, {}),
     "training.accesscapability": (EVERY, {TRAIN, SYS}, {}),

@@ -59,6 +59,10 @@ EXEMPT = {
     "two-factor-recovery-codes": "own account only; tested in tests/signin",
     "two-factor-disable": "own account only; tested in tests/signin",
     "stay-signed-in": "own session only; tested in tests/signin",
+    "onboarding:join": "the public page where an organization asks to join, before anyone of it has an account; "
+                       "tested in tests/onboarding/test_join.py",
+    "invitation-accept": "the link emailed to an invited person, before they have an account: its single-use "
+                         "token is the credential; tested in tests/accounts/test_invitations.py",
     "hmis-account-calendar-feed": "calendar apps poll it without a session: its secret token is the credential; "
                                   "tested in tests/hmis_access/test_calendar_feed.py",
 }

@@ -23,6 +23,12 @@ class SignInPolicy(PolicyRow):
         help_text="How long before that the page warns them, with a button to stay signed in.",
     )
 
+    invitation_days = models.PositiveIntegerField(
+        default=14, validators=[MinValueValidator(1)],
+        help_text="How long the link in an email inviting someone to the portal works; a resent invitation "
+                  "gets a new link for as long again.",
+    )
+
     class Meta:
         verbose_name = "sign-in policy"
         verbose_name_plural = "sign-in policy"

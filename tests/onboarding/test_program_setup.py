@@ -153,7 +153,7 @@ def test_admin_buttons_move_the_setup_and_a_double_click_is_harmless(client, org
         (None, [], "not_started"),
         ("draft", [], "not_started"),
         ("submitted", [], "agreement_submitted"),
-        ("returned", [], "agreement_submitted"),
+        ("returned", [], "agreement_returned"),
         ("submitted", ["requested"], "agreement_submitted"),
         ("executed", [], "agreement_executed"),
         ("executed", ["in_progress"], "program_setup"),

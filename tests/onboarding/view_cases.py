@@ -56,3 +56,20 @@ CASES = [
     ViewCase("onboarding:coc-queue", coc_groups=("CoC implementation", "CoC system admin"),
              agency_object=False),
 ]
+
+
+def _join_request(organization):
+    from onboarding.models import JoinRequest
+
+    return JoinRequest.objects.create(organization_name=f"Newcomer {organization.pk}", contact_name="Ada",
+                                      contact_email=f"ada{organization.pk}@example.org")
+
+
+CASES += [
+    # Requests to join are decided by the implementation team (and system admins).
+    ViewCase("onboarding:join-request", build=lambda o: {"pk": _join_request(o).pk},
+             coc_groups=("CoC implementation", "CoC system admin"), agency_object=False),
+    ViewCase("onboarding:join-request", build=lambda o: {"pk": _join_request(o).pk},
+             coc_groups=("CoC implementation", "CoC system admin"), agency_object=False, method="post",
+             data=lambda kw: {"action": "decline", "reason": ""}),
+]

@@ -1,0 +1,127 @@
+"""An organization asks to join; the implementation team accepts (agency created, leads invited) or declines."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from accounts.models import Invitation, Organization
+from hmis_portal.core.audit import events_for
+from hmis_portal.core.models import Notification
+from onboarding import services
+from onboarding.models import CESOrganizationRole, JoinRequest
+from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def implementer():
+    return StaffFactory(groups=["CoC implementation"], email="implementer@example.org")
+
+
+def ask(**overrides):
+    data = {"organization_name": "Poplar Youth Services", "contact_name": "Rae Poplar",
+            "contact_email": "rae@poplar.example.org", "phone": "", "ces_roles": [], "note": ""}
+    return services.join_request_create(**{**data, **overrides})
+
+
+def test_the_public_page_records_a_request_for_the_implementation_team(client, implementer):
+    page = client.get(reverse("onboarding:join"))
+    assert page.status_code == 200 and "Ask to join" in page.content.decode()
+    role = CESOrganizationRole.objects.get(code="housing-provider")
+    response = client.post(reverse("onboarding:join"), {
+        "organization_name": "Poplar Youth Services", "contact_name": "Rae Poplar",
+        "contact_email": "Rae@Poplar.example.org", "ces_roles": [role.pk], "note": "Youth shelter in SPA 2"})
+    assert response.status_code == 200 and "was received" in response.content.decode()
+    join_request = JoinRequest.objects.get()
+    assert join_request.contact_email == "rae@poplar.example.org"
+    assert list(join_request.ces_roles.all()) == [role]
+    assert Notification.objects.filter(to_email="implementer@example.org", subject__contains="Poplar").exists()
+    assert Notification.objects.filter(to_email="rae@poplar.example.org").exists()
+    # Sent twice (a double click): one request.
+    client.post(reverse("onboarding:join"), {"organization_name": "Poplar Youth Services",
+                                             "contact_name": "Rae Poplar", "contact_email": "rae@poplar.example.org"})
+    assert JoinRequest.objects.count() == 1
+
+
+def test_the_public_page_validates_its_input(client):
+    response = client.post(reverse("onboarding:join"), {"organization_name": "Bad\x07name", "contact_name": "",
+                                                        "contact_email": "not-an-address"})
+    assert response.status_code == 200 and not JoinRequest.objects.exists()
+    form = response.context["form"]
+    assert {"organization_name", "contact_name", "contact_email"} <= set(form.errors)
+
+
+def test_accepting_creates_the_agency_and_invites_its_leads_once(implementer):
+    join_request = ask()
+    organization = services.join_request_accept(actor=implementer, join_request=join_request,
+                                                program_manager_email="pm@poplar.example.org")
+    assert organization.name == "Poplar Youth Services"
+    invited = set(Invitation.objects.values_list("email", "persona"))
+    assert invited == {("rae@poplar.example.org", "executive_director"), ("pm@poplar.example.org", "program_manager")}
+    again = services.join_request_accept(actor=implementer, join_request=join_request,
+                                         program_manager_email="pm@poplar.example.org")
+    assert again == organization and Organization.objects.filter(name="Poplar Youth Services").count() == 1
+    assert Invitation.objects.count() == 2
+    assert [e.verb for e in events_for(join_request)] == ["accepted", "asked to join"]
+
+
+def test_the_program_manager_may_be_the_contact(implementer):
+    services.join_request_accept(actor=implementer, join_request=ask(),
+                                 program_manager_email="rae@poplar.example.org")
+    assert set(Invitation.objects.values_list("persona", flat=True)) == {"executive_director", "program_manager"}
+
+
+def test_an_existing_agency_name_is_a_clear_error(implementer):
+    OrganizationFactory(name="poplar youth services")
+    with pytest.raises(ValidationError, match="already exists"):
+        services.join_request_accept(actor=implementer, join_request=ask(),
+                                     program_manager_email="pm@poplar.example.org")
+    assert JoinRequest.objects.get().status == "requested" and not Invitation.objects.exists()
+
+
+def test_only_the_implementation_team_accepts_or_declines(implementer):
+    join_request = ask()
+    for person in (StaffFactory(groups=["CoC training"]),
+                   MembershipFactory(persona="program_manager").user):
+        with pytest.raises(PermissionDenied):
+            services.join_request_accept(actor=person, join_request=join_request, program_manager_email="a@b.org")
+        with pytest.raises(PermissionDenied):
+            services.join_request_decline(actor=person, join_request=join_request, reason="No.")
+
+
+def test_declining_needs_a_reason_and_tells_the_contact(implementer):
+    join_request = ask()
+    with pytest.raises(ValidationError):
+        services.join_request_decline(actor=implementer, join_request=join_request, reason="  ")
+    services.join_request_decline(actor=implementer, join_request=join_request,
+                                  reason="Not in our Continuum's area.")
+    note = Notification.objects.filter(to_email="rae@poplar.example.org").latest("pk")
+    assert "Not in our Continuum's area." in note.body
+    with pytest.raises(ValidationError, match="declined"):
+        services.join_request_accept(actor=implementer, join_request=join_request, program_manager_email="a@b.org")
+    assert not Organization.objects.filter(name="Poplar Youth Services").exists()
+
+
+def test_the_queue_shows_requests_and_the_page_accepts(client, implementer):
+    join_request = ask()
+    client.force_login(implementer)
+    queue = client.get(reverse("onboarding:coc-queue")).content.decode()
+    assert "Poplar Youth Services — request to join" in queue
+    url = reverse("onboarding:join-request", args=[join_request.pk])
+    response = client.post(url, {"action": "accept", "program_manager_email": "pm@poplar.example.org"})
+    organization = Organization.objects.get(name="Poplar Youth Services")
+    assert response.status_code == 302 and response["Location"] == reverse("onboarding:participation",
+                                                                            args=[organization.slug])
+
+
+def test_the_admin_accepts_and_declines(client, implementer):
+    first, second = ask(), ask(organization_name="Aspen Outreach")
+    client.force_login(implementer)
+    change = client.get(reverse("admin:onboarding_joinrequest_change", args=[first.pk])).content.decode()
+    assert "Accept and invite" in change
+    client.post(reverse("admin:onboarding_joinrequest_accept", args=[first.pk]),
+                {"program_manager_email": "pm@poplar.example.org"})
+    client.post(reverse("admin:onboarding_joinrequest_decline", args=[second.pk]), {"reason": "Duplicate."})
+    assert dict(JoinRequest.objects.values_list("organization_name", "status")) == {
+        "Poplar Youth Services": "accepted", "Aspen Outreach": "declined"}
