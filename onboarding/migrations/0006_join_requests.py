@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0006_invitations'),
-        ('onboarding', '0004_ces_roles_policy_and_groups'),
+        ('onboarding', '0005_help_texts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
