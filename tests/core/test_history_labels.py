@@ -34,3 +34,22 @@ def test_the_hmis_account_page_shows_inactivity_and_the_reactivation_request(cli
     assert "Became inactive" in page
     # The request's own event (only recorded on the request) is on the account's page.
     assert "Requested reactivation" in page
+
+
+def test_the_agency_page_shows_its_agreements_and_programs_history(client, organization):
+    from onboarding import services
+    from tests.onboarding.factories import AgreementFactory, add_copy
+    from tests.factories import StaffFactory
+
+    director = MembershipFactory(organization=organization, persona="executive_director").user
+    agreement = AgreementFactory(organization=organization)
+    add_copy(agreement)
+    services.agreement_return(actor=StaffFactory(groups=["CoC implementation"]), agreement=agreement,
+                              reason="Page 2 is missing")
+    program = ProgramFactory(organization=organization, name="Oak Shelter")
+    record_event(actor=None, subject=program, verb="started program setup", from_state="requested",
+                 to_state="in_progress")
+    client.force_login(director)
+    page = client.get(reverse("onboarding:participation", args=[organization.slug])).content.decode()
+    assert "Returned agreement" in page and "Page 2 is missing" in page
+    assert "Started program setup" in page and "Requested → Setup in progress" in page
