@@ -27,3 +27,14 @@ class HMISAccessConfig(AppConfig):
         from . import activity_work, work
 
         return work.open_tasks(user) + activity_work.open_tasks(user)
+
+    def agency_history_subjects(self, organization, user):
+        """The agency's access requests and HMIS accounts, for those who see its user access."""
+        from accounts.access import can_see_user_access
+
+        from .models import AccessRequest, HMISAccount
+
+        if not can_see_user_access(user, organization):
+            return []
+        return [*AccessRequest.objects.filter(organization=organization),
+                *HMISAccount.objects.filter(organization=organization)]

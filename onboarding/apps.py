@@ -42,3 +42,12 @@ class OnboardingConfig(AppConfig):
         from . import demo
 
         demo.seed(stdout)
+
+    def agency_history_subjects(self, organization, user):
+        """The agency's programs, and its agreements for those who may read them."""
+        from accounts.access import can_read_agreements
+
+        subjects = list(organization.programs.all())
+        if can_read_agreements(user, organization):
+            subjects += list(organization.agreements.all())
+        return subjects

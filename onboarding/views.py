@@ -16,7 +16,7 @@ from accounts import access
 from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
-from hmis_portal.core.audit import events_for, events_for_all
+from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
@@ -52,10 +52,7 @@ def participation(request, slug):
         "can_read_agreements": access.can_read_agreements(request.user, organization),
         "can_request_programs": selectors.agreement_submitted(organization),
         "tasks": [t for t in selectors.agency_queue(request.user) if t["organization"] == organization],
-        # The agency's whole story: its own events, its programs', and its
-        # agreements' for those who may read the agreements.
-        "events": events_for_all([organization, *programs, *(
-            agreements if access.can_read_agreements(request.user, organization) else [])])[:100],
+        "events": agency_history(organization, request.user),
     })
 
 

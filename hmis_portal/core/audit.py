@@ -1,6 +1,7 @@
 """Audit events: every state-changing service calls `record_event` inside its
 transaction (STYLE §2), and every object page shows `events_for(obj)`."""
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
@@ -64,3 +65,16 @@ def events_for_all(subjects):
         condition |= Q(content_type=ContentType.objects.get_for_model(subject, for_concrete_model=False),
                        object_id=str(subject.pk))
     return AuditEvent.objects.filter(condition).select_related("actor")
+
+
+def agency_history(organization, user, *, limit: int = 100):
+    """An agency's whole story for `user`: its own events and those of the
+    objects each app says belong to it and `user` may read. Apps contribute by
+    defining `agency_history_subjects(self, organization, user)` on their
+    AppConfig (as they do `open_tasks`), so no earlier app imports a later one."""
+    subjects = [organization]
+    for config in apps.get_app_configs():
+        provider = getattr(config, "agency_history_subjects", None)
+        if provider is not None:
+            subjects.extend(provider(organization, user))
+    return events_for_all(subjects)[:limit]

@@ -53,3 +53,17 @@ def test_the_agency_page_shows_its_agreements_and_programs_history(client, organ
     page = client.get(reverse("onboarding:participation", args=[organization.slug])).content.decode()
     assert "Returned agreement" in page and "Page 2 is missing" in page
     assert "Started program setup" in page and "Requested → Setup in progress" in page
+
+
+def test_the_agency_page_shows_its_people_s_access_to_its_leads_only(client, organization):
+    from tests.training.factories import identify, participating
+
+    participating(organization, "access-center")
+    identify(organization, programs=list(organization.programs.all()))
+    director = MembershipFactory(organization=organization, persona="executive_director").user
+    colleague = MembershipFactory(organization=organization, persona="staff").user
+    url = reverse("onboarding:participation", args=[organization.slug])
+    client.force_login(director)
+    assert "Identified user" in client.get(url).content.decode()
+    client.force_login(colleague)
+    assert "Identified user" not in client.get(url).content.decode()
