@@ -38,3 +38,30 @@ class HMISAccessConfig(AppConfig):
             return []
         return [*AccessRequest.objects.filter(organization=organization),
                 *HMISAccount.objects.filter(organization=organization)]
+
+    def agency_step_three(self, organization):
+        """(what is true now, whom it waits on, done) for the agency page's step 3."""
+        from django.db.models import Count, Min, Q
+        from django.template.defaultfilters import pluralize
+
+        from hmis_portal.core.dates import deadline_text
+
+        from .models import AccessRequest
+
+        counts = AccessRequest.objects.filter(organization=organization).aggregate(
+            open=Count("pk", filter=Q(status=AccessRequest.Status.OPEN)),
+            ready=Count("pk", filter=Q(status=AccessRequest.Status.READY)),
+            granted=Count("pk", filter=Q(status=AccessRequest.Status.PROVISIONED)),
+            due=Min("provisioning_due_on", filter=Q(status=AccessRequest.Status.READY)))
+        if not (counts["open"] or counts["ready"] or counts["granted"]):
+            return None
+        parts = []
+        if counts["open"]:
+            parts.append(f"{counts['open']} user{pluralize(counts['open'])} working through the checklist")
+        if counts["ready"]:
+            parts.append(f"{counts['ready']} ready for provisioning ({deadline_text(counts['due']).lower()})")
+        if counts["granted"]:
+            parts.append(f"{counts['granted']} with HMIS access")
+        waiting = ("the CoC's provisioning staff, to grant access" if counts["ready"]
+                   else "the users and their trainings and forms" if counts["open"] else "")
+        return "; ".join(parts), waiting, not counts["open"] and not counts["ready"]

@@ -6,6 +6,7 @@
 
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
@@ -357,4 +358,13 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
                          "Can start once steps 1 and 2 are done" if not (in_force and confirmed) else
                          "Identify users; they train, sign their forms and get HMIS access",
                          _names(organization, pm) if in_force and confirmed else "")
+    if in_force and confirmed:
+        # Step 3 belongs to a later app, which reports it through its
+        # AppConfig (`agency_step_three`) rather than being imported here.
+        for config in apps.get_app_configs():
+            report = getattr(config, "agency_step_three", None)
+            summary = report(organization) if report is not None else None
+            if summary:
+                state, waiting_on, done = summary
+                step3 = StepProgress(3, "Users, training and HMIS access", done, state, waiting_on or step3.waiting_on)
     return [step1, step2, step3]

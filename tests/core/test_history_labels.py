@@ -67,3 +67,19 @@ def test_the_agency_page_shows_its_people_s_access_to_its_leads_only(client, org
     assert "Identified user" in client.get(url).content.decode()
     client.force_login(colleague)
     assert "Identified user" not in client.get(url).content.decode()
+
+
+def test_the_agency_page_counts_step_three(client, organization):
+    from tests.training.factories import finish_everything, identify, participating
+    from tests.factories import StaffFactory
+
+    participating(organization, "access-center")
+    programs = list(organization.programs.all())
+    identify(organization, programs=programs)
+    finish_everything(identify(organization, programs=programs), StaffFactory(groups=["CoC training"]))
+    director = MembershipFactory(organization=organization, persona="executive_director").user
+    client.force_login(director)
+    page = client.get(reverse("onboarding:participation", args=[organization.slug])).content.decode()
+    assert "1 user working through the checklist" in page
+    assert "1 ready for provisioning (due by end of" in page
+    assert "provisioning staff, to grant access" in page
