@@ -369,6 +369,14 @@ def can_match(user) -> bool:
     return does(user, Work.REFERRALS)
 
 
+# --- finding agencies and people ----------------------------------------------------------------
+
+def can_search_agencies(user) -> bool:
+    """CoC staff look agencies and their people up across the CoC (each
+    only among the agencies they may see)."""
+    return is_coc_staff(user)
+
+
 # --- people and memberships --------------------------------------------------------------------
 
 def membership_refusal(actor, organization, person) -> str:

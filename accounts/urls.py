@@ -12,6 +12,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("agencies/", views.search, name="agency-search"),
     path("agencies/<slug:slug>/", views.organization_detail, name="organization-detail"),
     path("agencies/<slug:slug>/invite/", views.organization_invite, name="organization-invite"),
     path("invitations/<int:pk>/resend/", views.invitation_resend, name="invitation-resend"),

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
@@ -30,6 +29,16 @@ def home(request):
             "staff_groups": [group.name for group in user.groups.all()] if is_coc_staff(user) else [],
         },
     )
+
+
+@login_required
+def search(request):
+    """CoC staff: find an agency or a person across the CoC."""
+    access.require(access.can_search_agencies(request.user), "Searching every agency is for CoC staff.")
+    query = request.GET.get("q", "")[:100]
+    agencies, people = selectors.search_agencies_and_people(request.user, query)
+    return render(request, "accounts/search.html", {"query": query, "agencies": agencies, "people": people,
+                                                    "limit": selectors.SEARCH_LIMIT})
 
 
 @login_required
@@ -115,8 +124,8 @@ def invitation_accept(request, token):
     if not refusal and request.method == "POST" and (existing is not None or form.is_valid()):
         data = form.cleaned_data if existing is None else {}
         try:
-            person = services.invitation_accept(token=token, full_name=data.get("full_name", ""),
-                                                password=data.get("password1", ""), signed_in=request.user)
+            services.invitation_accept(token=token, full_name=data.get("full_name", ""),
+                                       password=data.get("password1", ""), signed_in=request.user)
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 apply_to_form(form, exc)

@@ -34,4 +34,7 @@ CASES += [
              coc_groups=AGENCY_MANAGERS, method="post"),
     ViewCase("invitation-revoke", build=lambda o: {"pk": _invitation(o).pk}, personas=INVITERS,
              coc_groups=AGENCY_MANAGERS, method="post"),
+    # CoC staff find agencies and people across the CoC.
+    ViewCase("agency-search", coc_groups=("CoC implementation", "CoC training", "CoC provisioning", "CES team",
+                                          "CoC system admin"), agency_object=False),
 ]
