@@ -456,7 +456,8 @@ def _check_statuses(pack, statuses):
     for row in statuses:
         path = row["_path"]
         if row["code"] in row["allowed_next"]:
-            pack.error(path + ("allowed_next",), f"“{row['code']}” lists itself as allowed next.")
+            pack.error(path + ("allowed_next", row["allowed_next"].index(row["code"])),
+                       f"“{row['code']}” lists itself as allowed next.")
         if row["no_response_status"] == row["code"]:
             pack.error(path + ("no_response_status",), "a status cannot move to itself when nobody responds.")
         if row["is_final"]:

@@ -1,5 +1,6 @@
 from django.apps import apps
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.template.defaultfilters import pluralize
@@ -12,7 +13,13 @@ from hmis_portal.core.models import Notification
 class Command(BaseCommand):
     help = "Load demo data for every app (idempotent: run it twice, get the same data) and print the logins."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--pack", default="la",
+                            help="The policy pack loaded first (default la); see load_policy.")
+
+    def handle(self, *args, pack="la", **options):
+        # By name, not by import: the core uses no app.
+        call_command("load_policy", pack, stdout=self.stdout, stderr=self.stderr)
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
         with outbox.held(), transaction.atomic():
