@@ -226,3 +226,10 @@ def test_a_broken_pack_exits_with_code_1(tmp_path):
     with pytest.raises(CommandError) as raised:
         call_command("load_policy", str(path), "--dry-run", stdout=io.StringIO(), stderr=io.StringIO())
     assert raised.value.returncode == 1
+
+
+def test_seed_demo_loads_the_named_pack_first():
+    out = io.StringIO()
+    call_command("seed_demo", "--pack", "mo-bos", stdout=out)
+    assert "Policy pack mo-bos: " in out.getvalue()
+    assert Course.objects.get(code="data-standards").active and not Course.objects.get(code="hmis-10").active

@@ -1,3 +1,5 @@
+import io
+
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
@@ -18,8 +20,11 @@ class Command(BaseCommand):
                             help="The policy pack loaded first (default la); see load_policy.")
 
     def handle(self, *args, pack="la", **options):
-        # By name, not by import: the core uses no app.
-        call_command("load_policy", pack, stdout=self.stdout, stderr=self.stderr)
+        # By name, not by import: the core uses no app. One summary line
+        # here keeps `make run`'s output short; load_policy alone prints it all.
+        report = io.StringIO()
+        call_command("load_policy", pack, stdout=report, stderr=self.stderr)
+        self.stdout.write(f"Policy pack {pack}: {report.getvalue().strip().splitlines()[-1]}")
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
         with outbox.held(), transaction.atomic():
