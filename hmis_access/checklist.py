@@ -91,7 +91,7 @@ def build_checklists(requests) -> list[Checklist]:
     submissions = defaultdict(list)
     for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(status=Review.SUPERSEDED):
         submissions[submission.user_id].append(submission)
-    forms = list(RequiredForm.objects.all())
+    forms = list(RequiredForm.objects.filter(active=True))
     participation = {}
     for request in requests:
         if request.organization_id not in participation:

@@ -23,7 +23,8 @@ class AccessRequestForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.organization = organization
-        self.fields["roles"].queryset = CESRole.objects.prefetch_related("program_types")
+        # Retired roles are not offered; requests that already name one keep it.
+        self.fields["roles"].queryset = CESRole.objects.filter(active=True).prefetch_related("program_types")
         self.fields["roles"].label_from_instance = lambda role: (
             f"{role.name} — {'any program type' if role.any_program_type else ', '.join(t.name for t in role.program_types.all())}"
         )

@@ -46,7 +46,7 @@ class StatusChangeForm(VersionedForm):
         super().__init__(*args, **kwargs)
         # Offer what the person may choose, but accept any status on POST:
         # the service decides and says clearly why a choice is not allowed.
-        self.fields["to_status"].queryset = NeedStatus.objects.all()
+        self.fields["to_status"].queryset = NeedStatus.objects.filter(active=True)
         if choices is not None:
             self.fields["to_status"].choices = [("", "Choose a status")] + [(s.pk, s.name) for s in choices]
 

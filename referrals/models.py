@@ -74,6 +74,8 @@ class NeedStatus(models.Model):
         verbose_name="when the provider does not respond, move to",
         help_text="When a referral is still in this status at the escalation margin, the sweep moves it here.")
     sort_order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(
+        default=True, help_text="Off to stop offering the status; referrals already in it keep it and can leave it.")
 
     class Meta:
         ordering = ["sort_order", "name"]

@@ -285,7 +285,7 @@ def next_statuses(user, referral: Referral) -> list[NeedStatus]:
     """What the person may move the referral to from where it is."""
     if referral.status.is_final:
         return []
-    allowed = referral.status.allowed_next.order_by("sort_order", "name")
+    allowed = referral.status.allowed_next.filter(active=True).order_by("sort_order", "name")
     if not is_ces_team(user):
         allowed = allowed.exclude(set_by=NeedStatus.SetBy.CES_TEAM)
     return list(allowed)

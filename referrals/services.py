@@ -162,7 +162,7 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
     refusal = referral_refusal(program)
     if refusal:
         raise ValidationError({"program": refusal})
-    initial = NeedStatus.objects.filter(is_initial=True).first()
+    initial = NeedStatus.objects.filter(is_initial=True, active=True).first()
     if initial is None:
         raise ValidationError("No need status is marked initial. Ask a CoC system administrator to mark one.")
     at = at or timezone.now()
@@ -245,7 +245,8 @@ def referral_change_status(*, actor, referral_id, to_status: NeedStatus, note: s
         current = referral.status
         if current.is_final:
             raise ValidationError(f"This referral is closed (“{current}”); its need status no longer changes.")
-        if not current.allowed_next.filter(pk=to_status.pk).exists():
+        # A retired status is offered to nobody; a referral already in one can still leave it.
+        if not current.allowed_next.filter(pk=to_status.pk, active=True).exists():
             raise ValidationError(f"A referral in “{current}” cannot move to “{to_status}”. "
                                   "Choose one of the statuses offered.")
         if to_status.ces_team_only and not ces:
@@ -332,7 +333,7 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
             raise ValidationError("This referral is already back with the CES team.")
         if referral.is_open:
             target = referral.status.allowed_next.filter(
-                returns_to_matching=True, set_by=NeedStatus.SetBy.HOUSING_PROVIDER).first()
+                active=True, returns_to_matching=True, set_by=NeedStatus.SetBy.HOUSING_PROVIDER).first()
             if target is None:
                 raise ValidationError(f"From “{referral.status}” a transfer cannot be requested.")
             _enter_status(referral, target, actor=actor, at=at, note=f"Transfer requested: {reason}")

@@ -35,6 +35,8 @@ class Course(models.Model):
         help_text="Completing this course also completes these (HMIS 509 full class covers its first half).",
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(
+        default=True, help_text="Off to stop requiring the course of anyone new; records that name it are kept.")
 
     class Meta:
         ordering = ["sort_order", "title"]
@@ -73,6 +75,8 @@ class CESRole(models.Model):
     works_referrals = models.BooleanField(
         default=True, help_text="People granted this role's HMIS role at an agency work its CES referrals and see "
                                 "the clients' details.")
+    active = models.BooleanField(
+        default=True, help_text="Off to stop offering the role on new access requests; existing ones keep it.")
 
     class Meta:
         ordering = ["access_rank"]
@@ -116,6 +120,8 @@ class RequiredForm(models.Model):
         help_text="Required only of people who must take this course; empty: of everyone.",
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(
+        default=True, help_text="Off to stop asking anyone for the form; uploads already made are kept.")
 
     class Meta:
         ordering = ["sort_order", "title"]

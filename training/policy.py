@@ -28,7 +28,8 @@ def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
     courses: dict[int, Course] = {}
     for role in roles:
         for course in role.required_courses.all():
-            if course.new_users_only and not new_user:
+            # A retired course is required of nobody any more; completions of it are kept.
+            if not course.active or (course.new_users_only and not new_user):
                 continue
             courses[course.pk] = course
     covered = {inner.pk for course in courses.values() for inner in course.also_satisfies.all()}
@@ -38,11 +39,12 @@ def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
 def required_forms(forms: Iterable[RequiredForm], *, new_user: bool, courses: Iterable[Course]) -> list[RequiredForm]:
     """The forms of a person whose required courses are `courses` (from
     `required_courses`): a form tied to a course only when that course is
-    among them, a new-users-only form only for new HMIS users."""
+    among them, a new-users-only form only for new HMIS users, a retired form
+    never."""
     course_ids = {course.pk for course in courses}
     return [
         form for form in forms
-        if (new_user or not form.new_users_only) and (form.course_id is None or form.course_id in course_ids)
+        if form.active and (new_user or not form.new_users_only) and (form.course_id is None or form.course_id in course_ids)
     ]
 
 

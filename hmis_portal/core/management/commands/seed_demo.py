@@ -1,5 +1,8 @@
+import io
+
 from django.apps import apps
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.template.defaultfilters import pluralize
@@ -12,7 +15,16 @@ from hmis_portal.core.models import Notification
 class Command(BaseCommand):
     help = "Load demo data for every app (idempotent: run it twice, get the same data) and print the logins."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--pack", default="la",
+                            help="The policy pack loaded first (default la); see load_policy.")
+
+    def handle(self, *args, pack="la", **options):
+        # By name, not by import: the core uses no app. One summary line
+        # here keeps `make run`'s output short; load_policy alone prints it all.
+        report = io.StringIO()
+        call_command("load_policy", pack, stdout=report, stderr=self.stderr)
+        self.stdout.write(f"Policy pack {pack}: {report.getvalue().strip().splitlines()[-1]}")
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
         with outbox.held(), transaction.atomic():

@@ -1,0 +1,652 @@
+"""Policy packs: a CoC's whole process as one data file (SPEC §3.6).
+
+A pack is a JSON file in `policy_packs/` (or anywhere, given by path) with the
+CoC's courses, CES roles, user forms, need statuses and the numbers of its
+access, onboarding and referral policies. `load_policy` checks the whole pack
+first and writes nothing when any of it is wrong, naming the file, the line
+and the place in the pack of each mistake; then, in one transaction, it
+updates or creates each row by its code and retires (never deletes) the rows
+of that kind the pack does not name, so every record that points at them
+keeps working. A section the pack leaves out leaves that kind of row alone.
+
+This module sits in hmis_access, the last layer, because it is the one that
+sees every policy model; referrals' models are looked up by name since
+hmis_access does not import referrals.
+
+Need statuses: `allowed_next` must not contain a cycle. A referral that goes
+back to matching ends (its status is final) and the client gets a new
+referral, so no path through `allowed_next` ever needs to come back to a
+status it left.
+"""
+
+import bisect
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from hmis_portal.core.audit import record_event
+from onboarding.models import OnboardingPolicy, ProgramType
+from training.models import CESRole, Course, RequiredForm
+
+from .models import AccessPolicy
+
+PACK_DIR = Path(settings.BASE_DIR) / "policy_packs"
+NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+CODE = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+class PackError(Exception):
+    def __init__(self, messages):
+        super().__init__("\n".join(messages))
+        self.messages = list(messages)
+
+
+def resolve(name_or_file: str) -> Path:
+    """A pack name (`la`) is a file in `policy_packs/`; anything else is a path."""
+    if NAME.fullmatch(name_or_file):
+        return PACK_DIR / f"{name_or_file}.json"
+    return Path(name_or_file)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PACK_DIR.glob("*.json"))
+
+
+# --- reading, with the line of every value ------------------------------------
+
+_WS = re.compile(r"\s*")
+
+
+def _lines_of(text: str) -> dict[tuple, int]:
+    """The line of every key and array item of a JSON document that already
+    parsed, by its path (a tuple of keys and indexes)."""
+    newlines = [i for i, c in enumerate(text) if c == "\n"]
+    decoder = json.JSONDecoder()
+    lines: dict[tuple, int] = {}
+
+    def line(i):
+        return bisect.bisect_right(newlines, i - 1) + 1
+
+    def skip(i):
+        return _WS.match(text, i).end()
+
+    def value(i, path):
+        i = skip(i)
+        lines.setdefault(path, line(i))
+        if text[i] == "{":
+            i = skip(i + 1)
+            if text[i] == "}":
+                return i + 1
+            while True:
+                i = skip(i)
+                key_line = line(i)
+                key, i = json.decoder.scanstring(text, i + 1)
+                lines[path + (key,)] = key_line
+                i = skip(i) + 1  # the colon
+                i = skip(value(i, path + (key,)))
+                if text[i] == "}":
+                    return i + 1
+                i += 1  # the comma
+        if text[i] == "[":
+            i = skip(i + 1)
+            if text[i] == "]":
+                return i + 1
+            index = 0
+            while True:
+                i = skip(value(i, path + (index,)))
+                index += 1
+                if text[i] == "]":
+                    return i + 1
+                i += 1
+        _, end = decoder.raw_decode(text, i)
+        return end
+
+    value(0, ())
+    return lines
+
+
+def _where(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(the pack)"
+
+
+@dataclass
+class Pack:
+    path: Path
+    data: dict
+    lines: dict
+    errors: list = field(default_factory=list)
+
+    def error(self, path: tuple, message: str):
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        self.errors.append(f"{self.path}:{self.lines.get(probe, 1)}: {_where(path)}: {message}")
+
+
+def read(name_or_file: str) -> Pack:
+    path = resolve(name_or_file)
+    if not path.is_file():
+        known = ", ".join(available())
+        raise PackError([f"{path}: no such policy pack (packs shipped: {known})."])
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PackError([f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})."]) from None
+    if not isinstance(data, dict):
+        raise PackError([f"{path}:1: a pack is a JSON object with sections (courses, ces_roles, ...)."])
+    return Pack(path, data, _lines_of(text))
+
+
+# --- what a pack may say ----------------------------------------------------
+
+def _choices(choices):
+    return {"choices": [value for value, _ in choices]}
+
+
+COURSE_FIELDS = {
+    "code": {"type": "code", "required": True},
+    "title": {"type": "text", "required": True},
+    "hours": {"type": "hours", "default": None, "null": True},
+    "delivery": {"type": "text", "default": Course.Delivery.CLASSROOM, **_choices(Course.Delivery.choices)},
+    "new_users_only": {"type": "bool", "default": False},
+    "also_satisfies": {"type": "codes", "default": []},
+    "sort_order": {"type": "count0"},
+}
+ROLE_FIELDS = {
+    "code": {"type": "code", "required": True},
+    "name": {"type": "text", "required": True},
+    "access_rank": {"type": "count", "required": True},
+    "hmis_role": {"type": "text", "required": True},
+    "any_program_type": {"type": "bool", "default": False},
+    "program_types": {"type": "codes", "default": []},
+    "required_courses": {"type": "codes", "default": []},
+    "works_referrals": {"type": "bool", "default": True},
+}
+FORM_FIELDS = {
+    "code": {"type": "code", "required": True},
+    "title": {"type": "text", "required": True},
+    "description": {"type": "text", "default": "", "blank": True},
+    "new_users_only": {"type": "bool", "default": False},
+    "course": {"type": "code", "default": None, "null": True},
+    "sort_order": {"type": "count0"},
+}
+
+
+def _status_fields():
+    NeedStatus = apps.get_model("referrals", "NeedStatus")
+    return {
+        "code": {"type": "code", "required": True},
+        "name": {"type": "text", "required": True},
+        "description": {"type": "text", "default": "", "blank": True},
+        "set_by": {"type": "text", "default": "provider", **_choices(NeedStatus.SetBy.choices)},
+        "standard_days": {"type": "count", "default": None, "null": True},
+        "day_kind": {"type": "text", "default": "business", **_choices(NeedStatus.DayKind.choices)},
+        "counted_from": {"type": "text", "default": "status", **_choices(NeedStatus.CountedFrom.choices)},
+        "is_initial": {"type": "bool", "default": False},
+        "is_final": {"type": "bool", "default": False},
+        "returns_to_matching": {"type": "bool", "default": False},
+        "requires_reason": {"type": "bool", "default": False},
+        "referral_result": {"type": "count", "default": None, "null": True,
+                            **_choices(NeedStatus.ReferralResult.choices)},
+        "allowed_next": {"type": "codes", "default": []},
+        "no_response_status": {"type": "code", "default": None, "null": True},
+        "sort_order": {"type": "count0"},
+    }
+
+
+# The numbers of the one-row policies a pack may set; a pack sets only those it names.
+ACCESS_POLICY_FIELDS = {
+    "provisioning_business_days": {"type": "count"},
+    "inactive_after_days": {"type": "count"},
+    "retraining_after_days": {"type": "count"},
+    "reminder_days_before": {"type": "daylist"},
+    "login_reminder_days_of_month": {"type": "daylist"},
+    "reactivation_login_hours": {"type": "count"},
+    "at_risk_within_days": {"type": "count0"},
+    "retraining_courses": {"type": "codes"},
+}
+ONBOARDING_POLICY_FIELDS = {
+    "agreement_term_months": {"type": "count", "null": True},
+    "renewal_reminder_days": {"type": "daylist"},
+    "status_list_public": {"type": "bool"},
+}
+REFERRAL_POLICY_FIELDS = {
+    "escalation_margin_days": {"type": "count0"},
+    "due_soon_days": {"type": "count0"},
+    "sweep_batch_size": {"type": "count"},
+}
+
+
+def _check_value(pack, path, value, spec):
+    """The value converted for the model, or None after recording an error."""
+    kind = spec["type"]
+    if value is None:
+        if spec.get("null"):
+            return None
+        pack.error(path, "must not be empty.")
+        return None
+    if kind in ("text", "code"):
+        if not isinstance(value, str) or (not value.strip() and not spec.get("blank")):
+            pack.error(path, "must be a non-empty text." if kind == "text" else "must be a code (a text).")
+            return None
+        if kind == "code" and not CODE.fullmatch(value):
+            pack.error(path, f"“{value}” is not a code: use letters, digits and hyphens.")
+            return None
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            pack.error(path, "must be true or false.")
+            return None
+    elif kind in ("count", "count0"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            pack.error(path, "must be a whole number.")
+            return None
+        if value < 1 and kind == "count":
+            pack.error(path, f"must be 1 or more, not {value}.")
+            return None
+        if value < 0:
+            pack.error(path, f"must not be negative ({value}).")
+            return None
+        if value > 32767:
+            pack.error(path, f"{value} is too large.")
+            return None
+    elif kind == "hours":
+        try:
+            hours = Decimal(str(value)) if not isinstance(value, bool) else None
+        except InvalidOperation:
+            hours = None
+        if hours is None or not hours.is_finite() or hours <= 0 or hours >= 1000 or hours != round(hours, 1):
+            pack.error(path, f"must be a number of hours above 0 with at most one decimal, not {value!r}.")
+            return None
+        return hours
+    elif kind == "codes":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            pack.error(path, "must be a list of codes.")
+            return None
+        if len(set(value)) != len(value):
+            pack.error(path, "names a code twice.")
+            return None
+    elif kind == "daylist":
+        parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else None
+        if not parts or any(not p.isdigit() or int(p) < 1 for p in parts):
+            pack.error(path, f"must be whole numbers of 1 or more separated by commas, like \"7,1\", not {value!r}.")
+            return None
+    if "choices" in spec and value not in spec["choices"]:
+        pack.error(path, f"{value!r} is not one of {', '.join(map(repr, spec['choices']))}.")
+        return None
+    return value
+
+
+def _check_rows(pack, section, fields, unique=("code",)) -> list[dict] | None:
+    rows = pack.data.get(section)
+    if rows is None:
+        return None
+    if not isinstance(rows, list):
+        pack.error((section,), "must be a list.")
+        return []
+    checked, seen = [], {name: {} for name in unique}
+    for index, row in enumerate(rows):
+        path = (section, index)
+        if not isinstance(row, dict):
+            pack.error(path, "must be an object.")
+            continue
+        for key in row:
+            if key not in fields:
+                pack.error(path + (key,), f"unknown field “{key}” (known: {', '.join(fields)}).")
+        values, ok = {}, True
+        for name, spec in fields.items():
+            if name not in row:
+                if spec.get("required"):
+                    pack.error(path, f"“{name}” is missing.")
+                    ok = False
+                elif "default" in spec:
+                    values[name] = spec["default"]
+                continue
+            value = _check_value(pack, path + (name,), row[name], spec)
+            if value is None and not (row[name] is None and spec.get("null")):
+                ok = False
+            values[name] = value
+        values.setdefault("sort_order", index)
+        for name in unique:
+            if name in values and values[name] is not None:
+                if values[name] in seen[name]:
+                    pack.error(path + (name,), f"{values[name]!r} is also used by {section}[{seen[name][values[name]]}].")
+                    ok = False
+                seen[name][values[name]] = index
+        if ok:
+            values["_path"] = path
+            checked.append(values)
+    return checked
+
+
+def _check_policy(pack, section, fields) -> dict | None:
+    values = pack.data.get(section)
+    if values is None:
+        return None
+    if not isinstance(values, dict):
+        pack.error((section,), "must be an object.")
+        return {}
+    checked = {}
+    for key, value in values.items():
+        if key not in fields:
+            pack.error((section, key), f"unknown field “{key}” (known: {', '.join(fields)}).")
+            continue
+        converted = _check_value(pack, (section, key), value, fields[key])
+        if converted is not None or (value is None and fields[key].get("null")):
+            checked[key] = converted
+    return checked
+
+
+def _refs(pack, rows, name, known, what):
+    for row in rows:
+        value = row.get(name)
+        for index, code in enumerate(value if isinstance(value, list) else [value] if value else []):
+            path = row["_path"] + ((name, index) if isinstance(value, list) else (name,))
+            if code not in known:
+                pack.error(path, f"unknown {what} “{code}”.")
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in `graph`, as the codes along it, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+@dataclass
+class Checked:
+    courses: list | None
+    roles: list | None
+    forms: list | None
+    statuses: list | None
+    access_policy: dict | None
+    onboarding_policy: dict | None
+    referral_policy: dict | None
+
+
+SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "need_statuses",
+            "access_policy", "onboarding_policy", "referral_policy")
+
+
+def check(pack: Pack) -> Checked:
+    """Every mistake in the pack, before anything is written (PackError)."""
+    NeedStatus = apps.get_model("referrals", "NeedStatus")
+    for key in pack.data:
+        if key not in SECTIONS:
+            pack.error((key,), f"unknown section “{key}” (known: {', '.join(SECTIONS)}).")
+    courses = _check_rows(pack, "courses", COURSE_FIELDS, unique=("code", "title"))
+    roles = _check_rows(pack, "ces_roles", ROLE_FIELDS, unique=("code", "name", "access_rank"))
+    forms = _check_rows(pack, "required_forms", FORM_FIELDS, unique=("code", "title"))
+    statuses = _check_rows(pack, "need_statuses", _status_fields(), unique=("code", "name"))
+    access = _check_policy(pack, "access_policy", ACCESS_POLICY_FIELDS)
+    onboarding = _check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS)
+    referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
+
+    # Courses a pack may refer to: its own, or (when it has no course section) the active ones.
+    course_codes = ({row["code"] for row in courses} if courses is not None
+                    else set(Course.objects.filter(active=True).values_list("code", flat=True)))
+    if courses:
+        _refs(pack, courses, "also_satisfies", course_codes, "course")
+        for row in courses:
+            if row["code"] in row["also_satisfies"]:
+                pack.error(row["_path"] + ("also_satisfies",), "a course cannot satisfy itself.")
+    if roles:
+        _refs(pack, roles, "required_courses", course_codes, "course")
+        _refs(pack, roles, "program_types", set(ProgramType.objects.values_list("code", flat=True)), "program type")
+        for row in roles:
+            if not row["any_program_type"] and not row["program_types"]:
+                pack.error(row["_path"], "a role needs program types, or \"any_program_type\": true.")
+    if forms:
+        _refs(pack, forms, "course", course_codes, "course (a form tied to a course the pack does not have)")
+    if access and "retraining_courses" in access:
+        _refs(pack, [{"_path": ("access_policy",), "retraining_courses": access["retraining_courses"]}],
+              "retraining_courses", course_codes, "course")
+    if statuses is not None:
+        _check_statuses(pack, statuses)
+    if access:
+        _check_access_numbers(pack, access)
+    for rows, model, unique in ((courses, Course, "title"), (roles, CESRole, "name"), (forms, RequiredForm, "title"),
+                                (statuses, NeedStatus, "name")):
+        for row in rows or ():
+            other = model.objects.filter(**{unique: row[unique]}).exclude(code=row["code"]).first()
+            if other is not None:
+                pack.error(row["_path"] + (unique,), f"“{row[unique]}” is already the {unique} of "
+                                                     f"{model._meta.verbose_name} “{other.code}”; give it that code "
+                                                     f"or another {unique}.")
+    if pack.errors:
+        raise PackError(pack.errors)
+    return Checked(courses, roles, forms, statuses, access, onboarding, referral)
+
+
+def _check_statuses(pack, statuses):
+    codes = {row["code"] for row in statuses}
+    _refs(pack, statuses, "allowed_next", codes, "need status")
+    _refs(pack, statuses, "no_response_status", codes, "need status")
+    initial = [row for row in statuses if row["is_initial"]]
+    if statuses and len(initial) != 1:
+        pack.error(("need_statuses",), f"exactly one need status must be initial, not {len(initial)}.")
+    for row in statuses:
+        path = row["_path"]
+        if row["code"] in row["allowed_next"]:
+            pack.error(path + ("allowed_next", row["allowed_next"].index(row["code"])),
+                       f"“{row['code']}” lists itself as allowed next.")
+        if row["no_response_status"] == row["code"]:
+            pack.error(path + ("no_response_status",), "a status cannot move to itself when nobody responds.")
+        if row["is_final"]:
+            if row["is_initial"]:
+                pack.error(path + ("is_final",), "the initial status cannot be final.")
+            if row["referral_result"] is None:
+                pack.error(path, "a final status needs its HUD 4.20.D referral_result (1, 2 or 3).")
+            if row["standard_days"] is not None:
+                pack.error(path + ("standard_days",), "a final status has no timeliness standard.")
+            if row["allowed_next"]:
+                pack.error(path + ("allowed_next",), "a final status closes the referral: nothing comes next.")
+        if row["returns_to_matching"] and not row["is_final"]:
+            pack.error(path + ("returns_to_matching",), "a status that returns the client to matching is final.")
+    cycle = _cycle({row["code"]: [c for c in row["allowed_next"] if c != row["code"] and c in codes]
+                    for row in statuses})
+    if cycle:
+        row = next(r for r in statuses if r["code"] == cycle[0])
+        pack.error(row["_path"] + ("allowed_next",),
+                   "these statuses lead back to each other: " + " → ".join(cycle)
+                   + ". A referral only moves forward; to try again it returns to matching.")
+
+
+def _check_access_numbers(pack, access):
+    current = AccessPolicy.objects.filter(pk=1).first() or AccessPolicy()
+    inactive = access.get("inactive_after_days", current.inactive_after_days)
+    retraining = access.get("retraining_after_days", current.retraining_after_days)
+    if inactive and retraining and retraining <= inactive:
+        key = "retraining_after_days" if "retraining_after_days" in access else "inactive_after_days"
+        pack.error(("access_policy", key), f"retraining ({retraining} days) must come later than going "
+                                           f"Inactive ({inactive} days).")
+    reminders = access.get("reminder_days_before", current.reminder_days_before if "inactive_after_days" in access
+                           else None)
+    if reminders and inactive:
+        late = [int(p) for p in reminders.split(",") if p.strip().isdigit() and int(p) >= inactive]
+        if late:
+            pack.error(("access_policy", "reminder_days_before" if "reminder_days_before" in access
+                        else "inactive_after_days"),
+                       f"each reminder must come before the account goes Inactive ({inactive} days), not {late}.")
+
+
+# --- loading ------------------------------------------------------------------
+
+@dataclass
+class Report:
+    lines: list = field(default_factory=list)
+    changes: int = 0
+
+    def kind(self, label, added, changed, retired, unchanged):
+        self.changes += len(added) + len(changed) + len(retired)
+        self.lines.append(f"{label}: {len(added)} added, {len(changed)} changed, {len(retired)} retired, "
+                          f"{unchanged} unchanged")
+        for verb, items in (("added", added), ("changed", changed), ("retired", retired)):
+            for item in items:
+                self.lines.append(f"  {verb}: {item}")
+
+
+def _codes(manager):
+    return sorted(manager.values_list("code", flat=True))
+
+
+def _sync(report, label, model, rows, scalar, m2m=(), fks=(), before_write=None):
+    """Update or create each row by code, then retire the rest. `m2m` and
+    `fks` are (field, model) pairs resolved by code after every row exists."""
+    if rows is None:
+        return {}
+    existing = {obj.code: obj for obj in model.objects.all()}
+    added, changed, unchanged = [], [], 0
+    plans = []
+    for row in rows:
+        defaults = {name: row[name] for name in scalar if name in row}
+        defaults["active"] = True
+        obj = existing.get(row["code"])
+        differs = [name for name, value in defaults.items() if obj is None or getattr(obj, name) != value]
+        if obj is not None:
+            differs += [name for name, _ in m2m if _codes(getattr(obj, name)) != sorted(row[name])]
+            differs += [name for name, _ in fks
+                        if (getattr(obj, name).code if getattr(obj, f"{name}_id") else None) != row[name]]
+        plans.append((row, defaults, obj, differs))
+    retired = [obj for code, obj in existing.items() if obj.active and code not in {r["code"] for r in rows}]
+    if before_write:
+        before_write(rows, retired)
+    objs = {}
+    for row, defaults, obj, differs in plans:
+        if obj is None or differs:
+            objs[row["code"]], created = model.objects.update_or_create(code=row["code"], defaults=defaults)
+            verb = "added from policy pack" if created else "changed by policy pack"
+            record_event(actor=None, subject=objs[row["code"]], verb=verb, data={"fields": differs})
+            (added if created else changed).append(row["code"] if created else f"{row['code']} ({', '.join(differs)})")
+        else:
+            objs[row["code"]] = obj
+            unchanged += 1
+    for obj in retired:
+        obj.active = False
+        obj.save(update_fields=["active"])
+        record_event(actor=None, subject=obj, verb="retired by policy pack", from_state="active", to_state="retired")
+    everything = {obj.code: obj for obj in model.objects.all()}
+    for row, _, _, _ in plans:
+        obj = objs[row["code"]]
+        for name, target in m2m:
+            getattr(obj, name).set([_target(target, code, everything) for code in row[name]])
+        for name, target in fks:
+            value = _target(target, row[name], everything) if row[name] else None
+            if getattr(obj, f"{name}_id") != (value.pk if value else None):
+                setattr(obj, name, value)
+                obj.save(update_fields=[name])
+    report.kind(label, added, changed, [obj.code for obj in retired], unchanged)
+    return objs
+
+
+def _target(model, code, own):
+    if model is None:
+        return own[code]
+    return model.objects.get(code=code)
+
+
+def _policy(report, label, policy, values, m2m=()):
+    if values is None:
+        return
+    changed, fields = [], []
+    for name, value in values.items():
+        if name in m2m:
+            if _codes(getattr(policy, name)) != sorted(value):
+                getattr(policy, name).set(Course.objects.filter(code__in=value))
+                changed.append(f"{name} → {', '.join(value) or 'none'}")
+        elif getattr(policy, name) != value:
+            changed.append(f"{name} {getattr(policy, name)} → {value}")
+            setattr(policy, name, value)
+            fields.append(name)
+    if fields:
+        policy.save(update_fields=fields)
+    if changed:
+        record_event(actor=None, subject=policy, verb="changed by policy pack", data={"changes": changed})
+        report.changes += len(changed)
+        report.lines.append(f"{label}: changed " + "; ".join(changed))
+    else:
+        report.lines.append(f"{label}: unchanged")
+
+
+def _make_room_for_ranks(rows, retired):
+    """access_rank is unique: a role outside the pack that holds a rank the
+    pack wants, and a pack role whose rank moves, first step above every rank
+    in use; the pack's ranks are then free to write."""
+    wanted = {row["code"]: row["access_rank"] for row in rows}
+    top = max([*wanted.values(), *CESRole.objects.values_list("access_rank", flat=True), 0])
+    movers = [role for role in CESRole.objects.order_by("access_rank")
+              if role.code not in wanted and role.access_rank in wanted.values()
+              or role.code in wanted and role.access_rank != wanted[role.code]]
+    for offset, role in enumerate(movers, start=1):
+        role.access_rank = top + offset
+        role.save(update_fields=["access_rank"])
+
+
+def _one_initial(rows, retired):
+    NeedStatus = apps.get_model("referrals", "NeedStatus")
+    initial = next(row["code"] for row in rows if row["is_initial"])
+    NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
+
+
+def load(name_or_file: str, *, dry_run: bool = False) -> Report:
+    """Check the pack, then load it in one transaction (rolled back on a dry run)."""
+    pack = read(name_or_file)
+    checked = check(pack)
+    NeedStatus = apps.get_model("referrals", "NeedStatus")
+    ReferralPolicy = apps.get_model("referrals", "ReferralPolicy")
+    report = Report()
+    try:
+        with transaction.atomic():
+            _sync(report, "courses", Course, checked.courses,
+                  ["title", "hours", "delivery", "new_users_only", "sort_order"], m2m=[("also_satisfies", None)])
+            _sync(report, "CES roles", CESRole, checked.roles,
+                  ["name", "access_rank", "hmis_role", "any_program_type", "works_referrals"],
+                  m2m=[("program_types", ProgramType), ("required_courses", Course)],
+                  before_write=_make_room_for_ranks)
+            _sync(report, "user forms", RequiredForm, checked.forms,
+                  ["title", "description", "new_users_only", "sort_order"], fks=[("course", Course)])
+            _sync(report, "need statuses", NeedStatus, checked.statuses,
+                  ["name", "description", "set_by", "standard_days", "day_kind", "counted_from", "is_initial",
+                   "is_final", "returns_to_matching", "requires_reason", "referral_result", "sort_order"],
+                  m2m=[("allowed_next", None)], fks=[("no_response_status", None)], before_write=_one_initial)
+            _policy(report, "access policy", AccessPolicy.current(), checked.access_policy,
+                    m2m=("retraining_courses",))
+            _policy(report, "onboarding policy", OnboardingPolicy.current(), checked.onboarding_policy)
+            _policy(report, "referral policy", ReferralPolicy.current(), checked.referral_policy)
+            if dry_run:
+                transaction.set_rollback(True)
+    except IntegrityError as error:
+        raise PackError([f"{pack.path}: the pack clashes with rows in the database: {error}"]) from None
+    report.lines.append("Nothing changed." if not report.changes else
+                        f"{report.changes} change{'s' if report.changes != 1 else ''}.")
+    if dry_run:
+        report.lines.append("Dry run: nothing was saved.")
+    return report
