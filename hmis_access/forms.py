@@ -1,7 +1,7 @@
 from django import forms
 
 from hmis_portal.core.inputs import IdMultipleChoiceField
-from training.models import CESRole
+from training.models import CESRole, Course, RequiredForm
 
 
 class AccessRequestForm(forms.Form):
@@ -12,8 +12,7 @@ class AccessRequestForm(forms.Form):
     email = forms.EmailField(label="Work email address")
     new_hmis_user = forms.TypedChoiceField(
         label="Is this person new to HMIS?", coerce=lambda v: v == "new", widget=forms.RadioSelect,
-        choices=[("new", "New HMIS user (takes HMIS 10 and signs the HMIS 10 Acknowledgement)"),
-                 ("existing", "Existing HMIS user")],
+        choices=[("new", "New HMIS user"), ("existing", "Existing HMIS user")],
     )
     roles = IdMultipleChoiceField(label="CES roles", queryset=None, widget=forms.CheckboxSelectMultiple,
                                            help_text="One or more. The person gets the highest role's access.")
@@ -23,6 +22,12 @@ class AccessRequestForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.organization = organization
+        # What a new user does more is the CoC's policy (courses and forms for new users only).
+        extra = [*Course.objects.filter(active=True, new_users_only=True).values_list("title", flat=True),
+                 *RequiredForm.objects.filter(active=True, new_users_only=True).values_list("title", flat=True)]
+        if extra:
+            self.fields["new_hmis_user"].choices = [
+                ("new", f"New HMIS user (also: {', '.join(extra)})"), ("existing", "Existing HMIS user")]
         # Retired roles are not offered; requests that already name one keep it.
         self.fields["roles"].queryset = CESRole.objects.filter(active=True).prefetch_related("program_types")
         self.fields["roles"].label_from_instance = lambda role: (
