@@ -51,7 +51,8 @@ def sniff_kind(head: bytes) -> str | None:
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
     """Streams an upload to a temporary file but stops writing once it passes
-    DOCUMENT_MAX_BYTES: the rest is counted and dropped, never held in memory
+    the largest upload the portal takes (DOCUMENT_MAX_BYTES, or
+    LOGIN_REPORT_MAX_BYTES for the login report): the rest is counted and dropped, never held in memory
     or on disk. The file then reports its real size and `over_limit`, so the
     form says how big it was and nothing is stored. (Small requests are kept
     in memory by Django's MemoryFileUploadHandler, listed before this one.)"""
@@ -62,15 +63,19 @@ class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
-        if self.received <= settings.DOCUMENT_MAX_BYTES:
+        if self.received <= max_upload_bytes():
             self.file.write(raw_data)
         return None  # nothing for later handlers: this one holds the file
 
     def file_complete(self, file_size):
         uploaded = super().file_complete(min(file_size, self.received))
         uploaded.size = self.received
-        uploaded.over_limit = self.received > settings.DOCUMENT_MAX_BYTES
+        uploaded.over_limit = self.received > max_upload_bytes()
         return uploaded
+
+
+def max_upload_bytes() -> int:
+    return max(settings.DOCUMENT_MAX_BYTES, getattr(settings, "LOGIN_REPORT_MAX_BYTES", 0))
 
 
 def validate_document(uploaded) -> str:
