@@ -291,3 +291,17 @@ def test_the_messages_read_as_before():
     assert retrain.body.startswith(f"The HMIS account {accounts[5].hmis_username} has had no HMIS login for 90 days.")
     assert AuditEvent.objects.filter(verb="made inactive", object_id=str(account.pk), object_repr=account.hmis_username,
                                      from_state="Active", to_state="Inactive", actor=None).count() == 1
+
+
+def test_the_account_table_keeps_only_the_indexes_its_queries_read():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("index definitions are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'accounts_hmisaccount'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert not [name for name in names if name.endswith("_like")]
+    assert "hmis_account_status" not in names
+    assert {"hmis_inactivity_due", "hmis_reactivation_login_due", "hmis_retraining_due",
+            "hmis_login_reminder_opt_in", "hmis_account_org_status"} <= names
