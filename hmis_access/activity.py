@@ -104,14 +104,16 @@ def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = L
                        "login_day date NOT NULL)")
         try:
             _load_logins(cursor, rows, postgres=postgres)
+            cursor.execute(f"SELECT count(*) FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username")
+            found = cursor.fetchone()[0]
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start:start + batch_size]
                 with transaction.atomic():
-                    updated, found = _apply_logins(cursor, chunk[0][0], chunk[-1][0], postgres=postgres)
-                result.updated += updated
-                result.unchanged += found - updated
+                    result.updated += _apply_logins(cursor, chunk[0][0], chunk[-1][0], postgres=postgres)
                 if progress:
                     progress(len(chunk))
+            # Found but not later (a login can only have moved forwards since).
+            result.unchanged = found - result.updated
         finally:
             cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
     counts = {**(report or {}), "updated": result.updated, "unchanged": result.unchanged}
@@ -145,31 +147,29 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> tuple[int, int]:
-    """One batch: (accounts changed, accounts found). The accounts are locked
-    in primary-key order first, like every other writer, so an import never
-    deadlocks with a reactivation or another import; the sweep skips what
-    the import holds."""
+def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
+    """One batch in one statement; returns how many accounts changed. Its
+    accounts are locked in primary-key order (the subquery's FOR UPDATE),
+    like every other writer, so an import never deadlocks with a
+    reactivation or another import; the sweep skips what the import holds."""
     greatest = "GREATEST" if postgres else "MAX"
     lock = " FOR UPDATE OF a" if postgres else ""
-    cursor.execute(f"SELECT a.id FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username "
-                   f"WHERE l.n BETWEEN %s AND %s ORDER BY a.id{lock}", [first, last])
-    found = len(cursor.fetchall())
-    if not found:
-        return 0, 0
-    # As the per-account rule: the clocks run from the later of their date and
-    # the login's local date; a login at or after the reactivation meets the
-    # same-day rule (seed 002).
+    # As the per-account rule: only a later login changes anything; the
+    # clocks run from the later of their date and the login's local date; a
+    # login at or after the reactivation meets the same-day rule (seed 002).
     cursor.execute(
-        f"UPDATE {ACCOUNTS} SET last_hmis_login_at = l.login_at, "
-        f"inactivity_counted_from = {greatest}(inactivity_counted_from, l.login_day), "
-        f"retraining_counted_from = {greatest}(retraining_counted_from, l.login_day), "
-        f"must_log_in_by = CASE WHEN reactivated_at IS NULL OR l.login_at >= reactivated_at THEN NULL "
+        f"UPDATE {ACCOUNTS} SET last_hmis_login_at = d.login_at, "
+        f"inactivity_counted_from = {greatest}(inactivity_counted_from, d.login_day), "
+        f"retraining_counted_from = {greatest}(retraining_counted_from, d.login_day), "
+        f"must_log_in_by = CASE WHEN reactivated_at IS NULL OR d.login_at >= reactivated_at THEN NULL "
         f"ELSE must_log_in_by END "
-        f"FROM {LOGINS} l WHERE l.hmis_username = {ACCOUNTS}.hmis_username AND l.n BETWEEN %s AND %s "
-        f"AND ({ACCOUNTS}.last_hmis_login_at IS NULL OR l.login_at > {ACCOUNTS}.last_hmis_login_at)",
+        f"FROM (SELECT a.id, l.login_at, l.login_day "
+        f"FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username "
+        f"WHERE l.n BETWEEN %s AND %s AND (a.last_hmis_login_at IS NULL OR l.login_at > a.last_hmis_login_at) "
+        f"ORDER BY a.id{lock}) d "
+        f"WHERE {ACCOUNTS}.id = d.id",
         [first, last])
-    return cursor.rowcount, found
+    return cursor.rowcount
 
 
 # ---------------------------------------------------------------- reactivation
