@@ -127,6 +127,7 @@ class HMISSweep:
         self.status_link = reverse("hmis-account-status")
         self._administrators: dict[int, list[tuple]] = {}
         self._course_ids: list[int] | None = None
+        self._after: dict[str, tuple] = {}
 
     # --- what is read once per run --------------------------------------------
 
@@ -179,6 +180,14 @@ class HMISSweep:
               size: int) -> list[_Claimed]:
         """Change up to `size` due accounts, earliest clock first, and return
         them with the clock's value before the change."""
+        # Keyset: each batch starts after the last one's (clock, id), so it
+        # never walks again over index entries the run already claimed (they
+        # stay in the partial index, dead, until vacuum). An account skipped
+        # because someone held it is left for the next run.
+        after = self._after.get(order)
+        if after is not None:
+            due = f"({due}) AND ({order}, id) > (%s, %s)"
+            due_params = [*due_params, _date(after[0]), after[1]]
         select = f"SELECT id, {clock} FROM {ACCOUNTS} WHERE {due} ORDER BY {order}, id LIMIT %s"
         if connection.features.has_select_for_update_skip_locked:
             rows = _execute(
@@ -196,8 +205,11 @@ class HMISSweep:
             rows = [(pk, user_id, organization_id, clocks[pk]) for pk, user_id, organization_id in _execute(
                 f"UPDATE {ACCOUNTS} SET {changes} WHERE id IN ({marks}) RETURNING id, user_id, organization_id",
                 [*change_params, *params])]
-        return sorted((_Claimed(pk, user_id, organization_id, _day(day))
-                       for pk, user_id, organization_id, day in rows), key=lambda c: c.id)
+        claimed = sorted((_Claimed(pk, user_id, organization_id, _day(day))
+                          for pk, user_id, organization_id, day in rows), key=lambda c: c.id)
+        if claimed:
+            self._after[order] = max((c.clock, c.id) for c in claimed)
+        return claimed
 
     def lapsed_after_reactivation(self, size: int) -> int:
         # Index hmis_reactivation_login_due: (must_log_in_by, id) WHERE active AND must_log_in_by IS NOT NULL.
