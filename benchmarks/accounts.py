@@ -1,4 +1,4 @@
-"""The daily HMIS account sweep at scale (issue 6).
+"""The daily HMIS account sweep and the login import at scale.
 
 Creates a scratch PostgreSQL database next to DATABASE_URL's, fills it with
 1,000,000 HMIS accounts (users, 1,000 agencies with an agency administrator
@@ -6,16 +6,22 @@ each) by set-based inserts (generate_series), about 5% of them crossing a
 threshold today (3% reach day 30, 1% day 90, 1% were reactivated yesterday
 and never logged in), then reports:
 
-- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of 1,000, row
-  locks, one audit event and its outbox messages per changed account): wall
-  time, peak Python memory (tracemalloc, in a separate pass because tracing
-  slows Python down) and the process's peak RSS;
+- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of 1,000,
+  claimed with SKIP LOCKED, audit and outbox written with INSERT … SELECT):
+  wall time and the process's peak RSS;
 - the plain SQL statements that make the same changes (three UPDATEs, the
-  audit and outbox INSERTs, the retraining assignments), as a floor.
+  audit and outbox INSERTs, the retraining assignments), as a floor;
+- the login import (`hmis_access.activity.record_hmis_logins`) of a report
+  naming every account, against its floor: COPY and one UPDATE … FROM.
 
-The data is put back between passes, and the passes' results are compared.
+The data is put back between passes, and the passes' rows are compared
+(md5 over the accounts, the audit events and the outbox, ids and insertion
+moments left out): the floor must write exactly what the portal writes.
+`EXPLAIN` of the sweep's selections shows which index serves each.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hmis .venv/bin/python -m benchmarks.accounts [--accounts N]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hmis .venv/bin/python -m benchmarks.accounts [--big]
+
+100,000 accounts by default; --big: 1,000,000 (and the sweep at 3,000,000).
 """
 
 import argparse
@@ -23,7 +29,6 @@ import os
 import resource
 import sys
 import time
-import tracemalloc
 
 ORGANIZATIONS = 1000
 
@@ -139,68 +144,202 @@ def _restore():
 
 
 def _outcome():
+    """md5 of every row the sweep or the import writes (ids of the new rows and
+    their insertion moments left out), and the counts."""
     from django.db import connection
 
+    queries = {
+        "accounts": """SELECT md5(string_agg(concat_ws('|', id, status, last_hmis_login_at, inactivity_counted_from,
+                              retraining_counted_from, must_log_in_by, inactive_since, inactive_reason,
+                              retraining_required, retraining_required_on), ',' ORDER BY id)), count(*)
+                       FROM accounts_hmisaccount""",
+        "audit events": """SELECT md5(string_agg(x, ',' ORDER BY x)), count(*) FROM (
+                           SELECT concat_ws('|', actor_id, verb, content_type_id, object_id, object_repr, from_state,
+                                  to_state, reason, data::text) x FROM core_auditevent
+                           WHERE verb <> 'imported the HMIS login report') e""",
+        "outbox": """SELECT md5(string_agg(x, ',' ORDER BY x)), count(*) FROM (
+                     SELECT concat_ws('|', recipient_id, to_email, subject, body, link, dedupe_key, status) x
+                     FROM core_notification) n""",
+        "retraining assignments": """SELECT md5(string_agg(hmisaccount_id || ':' || course_id, ','
+                                     ORDER BY hmisaccount_id, course_id)), count(*)
+                                     FROM accounts_hmisaccount_retraining_courses""",
+    }
+    found = {}
     with connection.cursor() as cursor:
-        cursor.execute("""SELECT status, retraining_required, inactive_reason, count(*) FROM accounts_hmisaccount
-                          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
-        states = cursor.fetchall()
-        cursor.execute("SELECT count(*) FROM core_auditevent")
-        audits = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM core_notification")
-        messages = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM accounts_hmisaccount_retraining_courses")
-        assignments = cursor.fetchone()[0]
-    return states, audits, messages, assignments
+        for name, query in queries.items():
+            cursor.execute(query)
+            found[name] = tuple(cursor.fetchone())
+    return found
+
+
+def _kinds(policy):
+    """What each kind of change writes, as the sweep words it: (kind, verb,
+    from, to, reason, subject, dedupe key prefix, text before the username,
+    text after it up to the date, the date's format, text after the date)."""
+    how_to = "Ask your agency administrator to request reactivation in the portal."
+    return [
+        ("lapsed", "made inactive", "Active", "Inactive",
+         f"No HMIS login within {policy.reactivation_login_hours} hours of reactivation.",
+         "HMIS account is now Inactive",
+         "hmis-inactive", "The HMIS account ", " was reactivated but nobody logged in to HMIS by the end of ",
+         "FMMonth FMDD", f", so it is Inactive again. {how_to}"),
+        ("idle", "made inactive", "Active", "Inactive",
+         f"No HMIS login for {policy.inactive_after_days} days.", "HMIS account is now Inactive",
+         "hmis-inactive", "The HMIS account ", " has had no HMIS login since ", "FMMonth FMDD, YYYY",
+         f", {policy.inactive_after_days} days, so it is now Inactive and cannot be used. {how_to}"),
+        ("retrain", "retraining required", "", "Retraining required",
+         f"No HMIS login for {policy.retraining_after_days} days: {policy.retraining_title} must be retaken "
+         "before reactivation.", "HMIS retraining required", "hmis-retraining",
+         "The HMIS account ", f" has had no HMIS login for {policy.retraining_after_days} days. Before it can be "
+         f"reactivated, {policy.retraining_title} must be retaken.", "", ""),
+    ]
 
 
 def _plain_sql(at, today):
-    """The same changes as the sweep, as a few set-based statements."""
+    """The same changes as the sweep, as a few set-based statements over the
+    whole table, writing exactly the sweep's rows."""
+    import datetime as dt
+
+    from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
+    from django.urls import reverse
 
     from hmis_access.models import AccessPolicy, HMISAccount
 
     policy = AccessPolicy.current()
-    content_type = ContentType.objects.get_for_model(HMISAccount).pk
-    params = {"at": at, "today": today, "inactive": today.toordinal() - policy.inactive_after_days,
-              "retrain": today.toordinal() - policy.retraining_after_days, "ct": content_type}
-    # Dates as ordinals keep the statements free of interval arithmetic.
-    params["inactive_on"] = __import__("datetime").date.fromordinal(params.pop("inactive"))
-    params["retrain_on"] = __import__("datetime").date.fromordinal(params.pop("retrain"))
+    marker = "bench-marker-slug"
+    prefix, suffix = reverse("agency-hmis-accounts", kwargs={"slug": marker}).split(marker)
+    params = {"at": at, "today": today, "ct": ContentType.objects.get_for_model(HMISAccount).pk,
+              "inactive_on": today - dt.timedelta(days=policy.inactive_after_days),
+              "retrain_on": today - dt.timedelta(days=policy.retraining_after_days),
+              "base": settings.PORTAL_BASE_URL.rstrip("/"), "status_link": reverse("hmis-account-status"),
+              "prefix": prefix, "suffix": suffix, "policy": policy.pk, "day": today.isoformat()}
+    kinds = _kinds(policy)
+    values = ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(kinds))
+    _sql(f"""CREATE TEMP TABLE kinds (kind, verb, from_state, to_state, reason, subject, key, head, middle, format,
+                                      tail) ON COMMIT DROP AS VALUES {values}""",
+         [value for kind in kinds for value in kind])
     _sql("""CREATE TEMP TABLE changed ON COMMIT DROP AS
             WITH lapsed AS (
-                UPDATE accounts_hmisaccount SET status = 'inactive', inactive_since = %(at)s,
-                       inactive_reason = 'no_login_after_reactivation', must_log_in_by = NULL
-                WHERE status = 'active' AND must_log_in_by IS NOT NULL AND must_log_in_by < %(today)s
-                RETURNING id, user_id, organization_id, hmis_username, 'made inactive' AS verb)
+                UPDATE accounts_hmisaccount a SET status = 'inactive', inactive_since = %(at)s,
+                       inactive_reason = 'no_login_after_reactivation', must_log_in_by = NULL, must_log_in_before = NULL
+                FROM accounts_hmisaccount o
+                WHERE o.id = a.id AND a.status = 'active' AND a.must_log_in_by IS NOT NULL
+                  AND a.must_log_in_by < %(today)s
+                RETURNING a.id, a.user_id, a.organization_id, a.hmis_username, 'lapsed' AS kind, o.must_log_in_by AS day)
             SELECT * FROM lapsed""", params)
     _sql("""WITH idle AS (
                 UPDATE accounts_hmisaccount SET status = 'inactive', inactive_since = %(at)s,
-                       inactive_reason = 'no_login'
+                       inactive_reason = 'no_login', must_log_in_by = NULL, must_log_in_before = NULL
                 WHERE status = 'active' AND must_log_in_by IS NULL AND inactivity_counted_from <= %(inactive_on)s
-                RETURNING id, user_id, organization_id, hmis_username, 'made inactive' AS verb)
+                RETURNING id, user_id, organization_id, hmis_username, 'idle', inactivity_counted_from)
             INSERT INTO changed SELECT * FROM idle""", params)
     _sql("""WITH retrain AS (
                 UPDATE accounts_hmisaccount SET retraining_required = true, retraining_required_on = %(today)s
                 WHERE NOT retraining_required AND retraining_counted_from <= %(retrain_on)s
-                RETURNING id, user_id, organization_id, hmis_username, 'retraining required' AS verb)
+                RETURNING id, user_id, organization_id, hmis_username, 'retrain', NULL::date)
             INSERT INTO changed SELECT * FROM retrain""", params)
-    _sql("""INSERT INTO core_auditevent (verb, content_type_id, object_id, object_repr, from_state, to_state,
-                                         reason, data, created_at)
-            SELECT verb, %(ct)s, id::text, hmis_username, '', '', '', '{}'::jsonb, %(at)s FROM changed""", params)
-    _sql("""INSERT INTO core_notification (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts,
-                                           next_attempt_at, last_error, created_at)
-            SELECT r.user_id, u.email, c.verb, c.hmis_username, '/hmis-account/',
-                   c.verb || ':' || %(today)s || ':' || c.id || ':' || u.email, 'pending', 0, now(), '', now()
-            FROM changed c
-            JOIN LATERAL (SELECT c.user_id UNION
-                          SELECT m.user_id FROM accounts_membership m
-                          WHERE m.organization_id = c.organization_id AND m.persona = 'agency_administrator') r
-              ON true
-            JOIN accounts_user u ON u.id = r.user_id""", params)
+    _sql("""INSERT INTO core_auditevent (actor_id, verb, content_type_id, object_id, object_repr, from_state,
+                                         to_state, reason, data, created_at)
+            SELECT NULL, k.verb, %(ct)s, c.id::text, left(c.hmis_username, 200), k.from_state, k.to_state, k.reason,
+                   '{}'::jsonb, now()
+            FROM changed c JOIN kinds k USING (kind)""", params)
+    text = ("k.head || c.hmis_username || k.middle || "
+            "CASE WHEN c.day IS NULL THEN '' ELSE to_char(c.day, k.format) END || k.tail")
+    _sql(f"""INSERT INTO core_notification (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts,
+                                            next_attempt_at, last_error, created_at)
+             SELECT u.id, u.email, k.subject, {text} || E'\\n\\n' || %(base)s || %(status_link)s, %(status_link)s,
+                    left(k.key || ':' || %(day)s || ':' || c.id || ':' || u.email, 200), 'pending', 0, now(), '', now()
+             FROM changed c JOIN kinds k USING (kind) JOIN accounts_user u ON u.id = c.user_id
+             WHERE u.email <> ''
+             ON CONFLICT (dedupe_key) DO NOTHING""", params)
+    _sql(f"""INSERT INTO core_notification (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts,
+                                            next_attempt_at, last_error, created_at)
+             SELECT u.id, u.email, left(k.subject || ': ' || c.hmis_username, 200),
+                    {text} || E'\\n\\n' || %(base)s || %(prefix)s || o.slug || %(suffix)s,
+                    %(prefix)s || o.slug || %(suffix)s,
+                    left(k.key || ':' || %(day)s || ':' || c.id || ':' || u.email, 200), 'pending', 0, now(), '',
+                    now()
+             FROM changed c JOIN kinds k USING (kind)
+             JOIN accounts_membership m ON m.organization_id = c.organization_id
+                  AND m.persona = 'agency_administrator' AND m.user_id <> c.user_id
+             JOIN accounts_user u ON u.id = m.user_id AND u.is_active AND u.email <> ''
+             JOIN accounts_organization o ON o.id = c.organization_id
+             ON CONFLICT (dedupe_key) DO NOTHING""", params)
     _sql("""INSERT INTO accounts_hmisaccount_retraining_courses (hmisaccount_id, course_id)
             SELECT c.id, p.course_id FROM changed c CROSS JOIN accounts_accesspolicy_retraining_courses p
-            WHERE c.verb = 'retraining required' AND p.accesspolicy_id = 1""")
+            WHERE c.kind = 'retrain' AND p.accesspolicy_id = %(policy)s""", params)
+
+
+def _report_logins(n: int, today):
+    """A login report naming every account: most logged in again since
+    (0-6 days ago, 11:00 local), every tenth with an older login than the one
+    recorded (which must not move backwards)."""
+    import datetime as dt
+
+    from hmis_portal.core.calendar import start_of_day
+
+    logins = {}
+    for g in range(1, n + 1):
+        days = 200 if g % 10 == 7 else g % 7
+        logins[f"bench{g}"] = start_of_day(today - dt.timedelta(days=days)) + dt.timedelta(hours=11)
+    return logins
+
+
+def _plain_import(logins):
+    """The floor of the login import: COPY into a temporary table, one UPDATE … FROM."""
+    import io
+
+    from django.db import connection
+
+    from hmis_portal.core.calendar import local_date
+
+    buffer = io.StringIO()
+    for name, moment in logins.items():
+        buffer.write(f"{name}\t{moment.isoformat()}\t{local_date(moment).isoformat()}\n")
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE report (hmis_username varchar(150), login_at timestamptz, login_day date) "
+                       "ON COMMIT DROP")
+        cursor.cursor.copy_expert("COPY report FROM STDIN", buffer)
+        cursor.execute("""
+            UPDATE accounts_hmisaccount a SET last_hmis_login_at = r.login_at,
+                   inactivity_counted_from = GREATEST(a.inactivity_counted_from, r.login_day),
+                   retraining_counted_from = GREATEST(a.retraining_counted_from, r.login_day),
+                   must_log_in_by = CASE WHEN a.reactivated_at IS NULL OR r.login_at >= a.reactivated_at THEN NULL
+                                         ELSE a.must_log_in_by END,
+                   must_log_in_before = CASE WHEN a.reactivated_at IS NULL OR r.login_at >= a.reactivated_at
+                                             THEN NULL ELSE a.must_log_in_before END
+            FROM report r
+            WHERE r.hmis_username = a.hmis_username
+              AND (a.last_hmis_login_at IS NULL OR r.login_at > a.last_hmis_login_at)""")
+
+
+def _explain(today):
+    """Which index serves each of the sweep's selections (the claim's inner SELECT)."""
+    import datetime as dt
+
+    from django.db import connection
+
+    from hmis_access.models import AccessPolicy
+
+    policy = AccessPolicy.current()
+    selections = {
+        "reactivated, no login": ("status = 'active' AND must_log_in_by IS NOT NULL AND must_log_in_by < %s "
+                                  "ORDER BY must_log_in_by, id", [today]),
+        "no login (inactivity)": ("status = 'active' AND must_log_in_by IS NULL AND inactivity_counted_from <= %s "
+                                  "ORDER BY inactivity_counted_from, id",
+                                  [today - dt.timedelta(days=policy.inactive_after_days)]),
+        "no login (retraining)": ("NOT retraining_required AND retraining_counted_from <= %s "
+                                  "ORDER BY retraining_counted_from, id",
+                                  [today - dt.timedelta(days=policy.retraining_after_days)]),
+    }
+    with connection.cursor() as cursor:
+        for name, (where, params) in selections.items():
+            cursor.execute(f"EXPLAIN SELECT id FROM accounts_hmisaccount WHERE {where} LIMIT 1000 "
+                           "FOR UPDATE SKIP LOCKED", params)
+            plan = [row[0] for row in cursor.fetchall()]
+            print(f"  EXPLAIN {name}: " + " / ".join(line.strip() for line in plan if "Scan" in line), flush=True)
 
 
 def _queue_without_a_worker():
@@ -218,72 +357,107 @@ def _rss_mb() -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=None, help="one size instead of the defaults")
+    parser.add_argument("--big", action="store_true", help="1,000,000 accounts, and the sweep at 3,000,000")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv if argv is not None else [a for a in sys.argv[1:] if a.startswith("--")])
+    if args.accounts:
+        plan = [(args.accounts, True)]
+    elif args.big:
+        plan = [(1_000_000, True), (3_000_000, False)]
+    else:
+        plan = [(100_000, True)]
     config, scratch = _configure()
+    failed = False
     try:
-        _run(args.accounts)
+        for n, with_import in plan:
+            failed |= _run(n, with_import=with_import)
     finally:
         if not args.keep:
             _drop(config, scratch)
+    if failed:
+        raise SystemExit(1)
 
 
-def _run(n: int) -> None:
-    import datetime as dt
-
+def _reset_database():
+    """An empty scratch database for the next size."""
     from django.core.management import call_command
+    from django.db import connection
+
+    _sql("DROP SCHEMA public CASCADE")
+    _sql("CREATE SCHEMA public")
+    connection.close()
+    call_command("migrate", verbosity=0)
+
+
+def _timed(step) -> float:
     from django.db import transaction
 
+    started = time.perf_counter()
+    with transaction.atomic():
+        step()
+    return time.perf_counter() - started
+
+
+def _compare(name, portal, floor) -> bool:
+    same = portal == floor
+    print(f"  same rows as the floor (md5 over accounts, audit events, outbox): {'yes' if same else 'NO'}")
+    for table, (digest, count) in portal.items():
+        print(f"    {table:<24} {count:>10,} rows  md5 {digest}"
+              + ("" if floor[table] == (digest, count) else f"   floor: {floor[table]}"))
+    return same
+
+
+def _run(n: int, *, with_import: bool) -> bool:
+    """True when a floor's rows differ from the portal's."""
+    import datetime as dt
+
+    from hmis_access.activity import record_hmis_logins
     from hmis_access.sweeps import run_inactivity_sweep
     from hmis_portal.core.calendar import local_date, start_of_day
 
-    print(f"Migrating a scratch database and creating {n:,} HMIS accounts…", flush=True)
-    call_command("migrate", verbosity=0)
+    print(f"\nMigrating a scratch database and creating {n:,} HMIS accounts…", flush=True)
+    _reset_database()
     _queue_without_a_worker()
     today = local_date()
     at = start_of_day(today) + dt.timedelta(minutes=5)
     started = time.perf_counter()
     _fill(n, today)
     print(f"  data created in {time.perf_counter() - started:.1f} s", flush=True)
+    _explain(today)
 
-    rss_before = _rss_mb()
     started = time.perf_counter()
     result = run_inactivity_sweep(at=at)
     sweep_seconds = time.perf_counter() - started
-    rss_after = _rss_mb()
-    sweep_outcome = _outcome()
+    rss = _rss_mb()
+    portal = _outcome()
     changed = result.inactive + result.inactive_after_reactivation + result.retraining
+    _restore()
+    sql_seconds = _timed(lambda: _plain_sql(at, today))
+    floor = _outcome()
+    print(f"\nHMIS inactivity sweep over {n:,} accounts, {changed:,} changed: {result.summary()}")
+    print(f"  portal (batches of 1,000)  {sweep_seconds:8.2f} s   floor (set-based SQL) {sql_seconds:8.2f} s   "
+          f"ratio {sweep_seconds / sql_seconds:.2f}x   peak RSS {rss:.0f} MiB", flush=True)
+    failed = not _compare("sweep", portal, floor)
+    if not with_import:
+        return failed
 
     _restore()
+    logins = _report_logins(n, today)
     started = time.perf_counter()
-    with transaction.atomic():
-        _plain_sql(at, today)
-    sql_seconds = time.perf_counter() - started
-    sql_outcome = _outcome()
-
+    imported = record_hmis_logins(logins)
+    import_seconds = time.perf_counter() - started
+    rss = _rss_mb()
+    portal = _outcome()
     _restore()
-    tracemalloc.start()
-    run_inactivity_sweep(at=at)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-
-    same = sweep_outcome == sql_outcome
-    print(f"\nHMIS inactivity sweep over {n:,} accounts, {changed:,} changed ({changed / n:.1%}): "
-          f"{result.summary()}")
-    print(f"  {'sweep (batches of 1,000, audit + outbox)':<46} {sweep_seconds:8.2f} s  "
-          f"{changed / sweep_seconds:10,.0f} accounts/s")
-    print(f"  {'plain SQL, same changes (set-based)':<46} {sql_seconds:8.2f} s  "
-          f"{changed / sql_seconds:10,.0f} accounts/s")
-    print(f"  sweep / plain SQL: {sweep_seconds / sql_seconds:.1f}x")
-    print(f"  peak Python memory in the sweep (tracemalloc): {peak / 1024 / 1024:.1f} MiB")
-    print(f"  process peak RSS: {rss_before:.0f} MiB before the sweep, {rss_after:.0f} MiB after")
-    print(f"  audit events {sweep_outcome[1]:,}, outbox messages {sweep_outcome[2]:,}, "
-          f"retraining assignments {sweep_outcome[3]:,}")
-    print(f"  same final state as the plain SQL: {'yes' if same else 'NO'}")
-    if not same:
-        print(f"    sweep: {sweep_outcome}\n    sql:   {sql_outcome}")
-        raise SystemExit(1)
+    sql_seconds = _timed(lambda: _plain_import(logins))
+    floor = _outcome()
+    # The import's own audit event is the portal's extra: the floor writes none.
+    print(f"\nLogin report import, {len(logins):,} rows: {imported.summary()}")
+    print(f"  portal (COPY, UPDATE … FROM per 1,000) {import_seconds:8.2f} s   floor (COPY, one UPDATE … FROM) "
+          f"{sql_seconds:8.2f} s   ratio {import_seconds / sql_seconds:.2f}x   peak RSS {rss:.0f} MiB", flush=True)
+    failed |= not _compare("import", portal, floor)
+    return failed
 
 
 if __name__ == "__main__":

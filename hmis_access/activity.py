@@ -7,11 +7,13 @@ notifications in the same transaction (STYLE §2). The daily sweeps are in
 """
 
 import datetime as dt
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, transaction
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +22,7 @@ from accounts.access import agency_people, can_provision, can_request_reactivati
 from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
+from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
@@ -79,48 +82,98 @@ class LoginResult:
 
 
 def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = LOGIN_BATCH_SIZE,
-                       progress: Callable[[int], None] | None = None) -> LoginResult:
+                       progress: Callable[[int], None] | None = None, actor: User | None = None,
+                       report: Mapping[str, int] | None = None) -> LoginResult:
     """Apply `logins` ({HMIS username: last login moment}) in batches.
 
-    Set-based: one locking select and one bulk update per batch, whatever its
-    size. Idempotent and monotonic: a login that is not later than the one
-    recorded changes nothing, so re-importing a file (or an older file) never
-    moves a last login backwards. Unknown usernames are the caller's to
-    report; they are ignored here.
+    Set-based: the logins go into a temporary table (PostgreSQL: COPY), then
+    each batch of usernames is one `UPDATE … FROM` that locks and changes
+    its accounts. Idempotent and monotonic: a login that is not later than
+    the one recorded changes nothing, so re-importing a file (or an older
+    file) never moves a last login backwards. Unknown usernames are the
+    caller's to report; they are ignored here. Each import is audited: one
+    event by `actor` (None: a scheduled or command-line import) with its
+    counts, and the report's from `report`.
     """
     result = LoginResult()
     usernames = sorted(logins)
-    fields = ["last_hmis_login_at", "inactivity_counted_from", "retraining_counted_from", "must_log_in_by"]
-    for start in range(0, len(usernames), batch_size):
-        chunk = usernames[start:start + batch_size]
-        with transaction.atomic():
-            # Locked in primary-key order, like the sweep, so an import and a
-            # sweep running at once never deadlock; the sweep re-checks its
-            # condition after waiting and skips an account that just logged in.
-            accounts = list(
-                HMISAccount.objects.select_for_update().filter(hmis_username__in=chunk).order_by("pk")
-                .only("pk", "hmis_username", *fields, "reactivated_at")
-            )
-            changed = []
-            for account in accounts:
-                moment = logins[account.hmis_username]
-                if account.last_hmis_login_at is not None and moment <= account.last_hmis_login_at:
-                    result.unchanged += 1
-                    continue
-                day = local_date(moment)
-                account.last_hmis_login_at = moment
-                account.inactivity_counted_from = max(account.inactivity_counted_from, day)
-                account.retraining_counted_from = max(account.retraining_counted_from, day)
-                if account.must_log_in_by is not None and (account.reactivated_at is None
-                                                           or moment >= account.reactivated_at):
-                    # Logged in after reactivation: the same-day rule is met (seed 002).
-                    account.must_log_in_by = None
-                changed.append(account)
-            HMISAccount.objects.bulk_update(changed, fields, batch_size=batch_size)
-            result.updated += len(changed)
-        if progress:
-            progress(len(chunk))
+    rows = [(n, name, logins[name], local_date(logins[name])) for n, name in enumerate(usernames, start=1)]
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {LOGINS} (n integer PRIMARY KEY, hmis_username varchar(150) NOT NULL, "
+                       f"login_at {'timestamp with time zone' if postgres else 'datetime'} NOT NULL, "
+                       "login_day date NOT NULL)")
+        try:
+            _load_logins(cursor, rows, postgres=postgres)
+            cursor.execute(f"SELECT count(*) FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username")
+            found = cursor.fetchone()[0]
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                with transaction.atomic():
+                    result.updated += _apply_logins(cursor, chunk[0][0], chunk[-1][0], postgres=postgres)
+                if progress:
+                    progress(len(chunk))
+            # Found but not later (a login can only have moved forwards since).
+            result.unchanged = found - result.updated
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
+    counts = {**(report or {}), "updated": result.updated, "unchanged": result.unchanged}
+    AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None, verb="imported the HMIS login report",
+        content_type=ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False), object_id="",
+        object_repr="HMIS login report", reason=result.summary(), data=counts)
     return result
+
+
+LOGINS = "hmis_login_import"
+ACCOUNTS = HMISAccount._meta.db_table
+
+
+def _load_logins(cursor, rows, *, postgres: bool) -> None:
+    if postgres:
+        # COPY: one round trip for the whole report.
+        buffer = io.StringIO()
+        for n, name, moment, day in rows:
+            buffer.write(f"{n}\t{_copy_text(name)}\t{moment.isoformat()}\t{day.isoformat()}\n")
+        buffer.seek(0)
+        cursor.cursor.copy_expert(f"COPY {LOGINS} (n, hmis_username, login_at, login_day) FROM STDIN", buffer)
+        cursor.execute(f"ANALYZE {LOGINS}")
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    cursor.executemany(f"INSERT INTO {LOGINS} (n, hmis_username, login_at, login_day) VALUES (%s, %s, %s, %s)",
+                       [(n, name, adapt(moment), day.isoformat()) for n, name, moment, day in rows])
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
+    """One batch in one statement; returns how many accounts changed. Its
+    accounts are locked in primary-key order (the subquery's FOR UPDATE),
+    like every other writer, so an import never deadlocks with a
+    reactivation or another import; the sweep skips what the import holds."""
+    greatest = "GREATEST" if postgres else "MAX"
+    lock = " FOR UPDATE OF a" if postgres else ""
+    # As the per-account rule: only a later login changes anything; the
+    # clocks run from the later of their date and the login's local date; a
+    # login at or after the reactivation meets the window after reactivation.
+    cursor.execute(
+        f"UPDATE {ACCOUNTS} SET last_hmis_login_at = d.login_at, "
+        f"inactivity_counted_from = {greatest}(inactivity_counted_from, d.login_day), "
+        f"retraining_counted_from = {greatest}(retraining_counted_from, d.login_day), "
+        f"must_log_in_by = CASE WHEN reactivated_at IS NULL OR d.login_at >= reactivated_at THEN NULL "
+        f"ELSE must_log_in_by END, "
+        f"must_log_in_before = CASE WHEN reactivated_at IS NULL OR d.login_at >= reactivated_at THEN NULL "
+        f"ELSE must_log_in_before END "
+        f"FROM (SELECT a.id, l.login_at, l.login_day "
+        f"FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username "
+        f"WHERE l.n BETWEEN %s AND %s AND (a.last_hmis_login_at IS NULL OR l.login_at > a.last_hmis_login_at) "
+        f"ORDER BY a.id{lock}) d "
+        f"WHERE {ACCOUNTS}.id = d.id",
+        [first, last])
+    return cursor.rowcount
 
 
 # ---------------------------------------------------------------- reactivation

@@ -1,9 +1,12 @@
+import io
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
-from django.template.defaultfilters import pluralize
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -93,18 +96,25 @@ class HMISAccountAdmin(PortalAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["report"]
             try:
-                text = upload.read().decode("utf-8-sig")
-                report = read_login_report(text.splitlines())
+                if getattr(upload, "over_limit", False) or upload.size > settings.LOGIN_REPORT_MAX_BYTES:
+                    raise ValidationError(
+                        f"The file is {filesizeformat(upload.size)}; the limit is "
+                        f"{filesizeformat(settings.LOGIN_REPORT_MAX_BYTES)}. Upload the login report only (CSV).")
+                upload.seek(0)
+                # Read as it streams from the uploaded file, never all at once.
+                report = read_login_report(io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""))
             except UnicodeDecodeError:
+                report = None
                 form.add_error("report", "This is not a UTF-8 text (CSV) file. Export the report as CSV.")
             except ValidationError as exc:
+                report = None
                 form.add_error("report", exc)
             else:
                 if report.bad_rows and not form.cleaned_data["apply_good_rows"]:
                     messages.error(request, f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}: nothing was "
                                             "applied. Fix the file, or tick “apply the good rows anyway”.")
                 else:
-                    result = record_hmis_logins(report.logins)
+                    result = record_hmis_logins(report.logins, actor=request.user, report=report.counts())
                     skipped = f"; {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
                     messages.success(request, f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}{skipped}.")
                     if not report.bad_rows:

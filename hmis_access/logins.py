@@ -28,6 +28,10 @@ LOOKUP_CHUNK = 900  # under SQLite's bound-parameter limit
 # The report comes from another system's clock: a login a few minutes "in
 # the future" is clock skew, more than that is a wrong column or date.
 FUTURE_SKEW = dt.timedelta(minutes=10)
+# The longest cell a login report has any use for (a username is at most
+# 150 characters): a longer one means this is not the report.
+MAX_FIELD = 1000
+USERNAME_MAX = HMISAccount._meta.get_field("hmis_username").max_length
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class LoginReport:
     @property
     def is_valid(self) -> bool:
         return not self.bad_rows
+
+    def counts(self) -> dict[str, int]:
+        """What the import's audit event records of the report."""
+        return {"rows": self.rows, "bad_rows": len(self.bad_rows), "never_logged_in": self.never_logged_in,
+                "logins": len(self.logins)}
 
 
 def _normalise(header: str) -> str:
@@ -77,11 +86,27 @@ def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
                       progress: Callable[[int], None] | None = None) -> LoginReport:
     """Validate a whole report. Raises ValidationError when the file itself
     is unusable (no header naming the two columns)."""
-    now = now or timezone.now()
+    try:
+        return _read(lines, now=now or timezone.now(), progress=progress)
+    except csv.Error as exc:
+        # A cell longer than csv's own limit, a NUL byte, …
+        raise ValidationError(f"This is not a CSV login report: {exc}.") from None
+
+
+def _cells(reader):
+    for row in reader:
+        if any(len(cell) > MAX_FIELD for cell in row):
+            raise ValidationError(f"Line {reader.line_num} has a value longer than {MAX_FIELD:,} characters; "
+                                  "this is not the HMIS login report. Export the report as CSV again.")
+        yield row
+
+
+def _read(lines, *, now, progress) -> LoginReport:
     report = LoginReport()
     reader = csv.reader(lines)
+    rows = _cells(reader)
     header = None
-    for row in reader:
+    for row in rows:
         if any(cell.strip() for cell in row):
             header = [_normalise(cell) for cell in row]
             break
@@ -95,7 +120,7 @@ def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
                               f"this file's first line is: {', '.join(header)[:200]}") from None
 
     pending: dict[str, tuple[int, dt.datetime | None]] = {}
-    for row in reader:
+    for row in rows:
         if progress:
             progress(1)
         if not any(cell.strip() for cell in row):
@@ -106,6 +131,10 @@ def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
         login_text = row[login_col].strip() if len(row) > login_col else ""
         if not username:
             report.bad_rows.append(BadRow(line, "", "The HMIS username is empty."))
+            continue
+        if len(username) > USERNAME_MAX:
+            report.bad_rows.append(BadRow(line, username[:40] + "…",
+                                          f"The HMIS username is longer than {USERNAME_MAX} characters."))
             continue
         if not login_text:
             # Listed but never logged in: nothing to record for this user.

@@ -196,8 +196,8 @@ class HMISAccount(models.Model):
                          condition=Q(retraining_required=False)),
             models.Index(fields=["id"], name="hmis_login_reminder_opt_in",
                          condition=Q(status="active", login_reminders=True)),
+            # An agency's accounts by status (agency pages and dashboards).
             models.Index(fields=["organization", "status"], name="hmis_account_org_status"),
-            models.Index(fields=["status", "retraining_required"], name="hmis_account_status"),
         ]
 
     def __str__(self):

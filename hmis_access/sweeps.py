@@ -1,33 +1,50 @@
-"""The daily HMIS account sweeps (seed 002, SPEC §3.5 and §4).
+"""The daily HMIS account sweeps (seed 002, SPEC §3.5 and §4), set-based
+like the referral timeliness sweep (STYLE §5).
 
-Each sweep is set-based: an indexed range query on one of HMISAccount's
-partial indexes selects what is due, and the accounts are changed in bounded
-batches, each in its own transaction: rows locked in primary-key order, one
-conditional UPDATE for the batch, one audit event per changed account (one
-insert) and its messages (one insert, dedupe keys). A batch commits whole or
-not at all, so a sweep killed half-way and run again finishes the rest and
-sends nothing twice; a second run finds nothing due.
+Each of the three sweeps (reactivated accounts nobody logged in to, accounts
+with no login for the inactivity limit, accounts reaching the retraining
+limit) works in bounded batches, one transaction each:
+
+1. claim: one `UPDATE … FROM (SELECT … ORDER BY clock, id LIMIT n FOR UPDATE
+   SKIP LOCKED)` changes the batch and RETURNs it; the selection reads one of
+   HMISAccount's partial indexes in key order;
+2. the audit events and the outbox rows are written with `INSERT … SELECT`
+   over the claimed ids (outbox rows `ON CONFLICT (dedupe_key) DO NOTHING`):
+   the people to tell and their links are read once per run per agency;
+3. commit, then the new messages go to the workers in one task.
+
+A batch commits whole or not at all, so a sweep killed half-way and run again
+finishes the rest and sends nothing twice (the dedupe keys are the ones the
+per-account code wrote); a second run finds nothing due. `SKIP LOCKED`: an
+account a login import or a reactivation holds right now is left for the
+next run rather than waited for, so the sweep cannot deadlock with them.
 
 Days are the CoC's calendar dates: last login (or provisioning, or
 reactivation) on local date D → Inactive on the sweep of D+30, retraining on
 D+90, whatever the UTC offset did in between.
+
+The statements are the same on PostgreSQL and SQLite ≥ 3.35 (RETURNING,
+ON CONFLICT, UPDATE … FROM); SQLite has no row locks (a writer holds the
+whole database), so the claim there has no `FOR UPDATE SKIP LOCKED`.
 """
 
 import calendar as month_calendar
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from hmis_portal.core import outbox
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.models import AuditEvent, Notification
 
-from accounts.models import Membership, Persona
+from accounts.models import Membership, Organization, Persona, User
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
 from hmis_portal.core.outbox import Message, notify_many
 
@@ -35,6 +52,13 @@ BATCH_SIZE = 1000
 
 Active = HMISAccount.Status.ACTIVE
 Inactive = HMISAccount.Status.INACTIVE
+
+ACCOUNTS = HMISAccount._meta.db_table
+USERS = User._meta.db_table
+EVENTS = AuditEvent._meta.db_table
+OUTBOX = Notification._meta.db_table
+ASSIGNMENTS = HMISAccount.retraining_courses.through._meta.db_table
+HOW_TO = "Ask your agency administrator to request reactivation in the portal."
 
 
 @dataclass
@@ -48,167 +72,287 @@ class SweepResult:
                 f"(no login in time after reactivation), {self.retraining} now need retraining")
 
 
-def due_for_inactivity(today: dt.date, policy: AccessPolicy) -> QuerySet[HMISAccount]:
-    # Index hmis_inactivity_due: (inactivity_counted_from, id) WHERE active AND must_log_in_by IS NULL.
-    return HMISAccount.objects.filter(
-        status=Active, must_log_in_by__isnull=True,
-        inactivity_counted_from__lte=today - dt.timedelta(days=policy.inactive_after_days),
-    )
+def _db(value):
+    """A datetime as the database takes it in a raw statement."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
-def due_after_reactivation(today: dt.date) -> QuerySet[HMISAccount]:
-    # Index hmis_reactivation_login_due: (must_log_in_by, id) WHERE active AND must_log_in_by IS NOT NULL.
-    return HMISAccount.objects.filter(status=Active, must_log_in_by__isnull=False, must_log_in_by__lt=today)
+def _date(value):
+    """A date as the database takes it in a raw statement."""
+    return connection.ops.adapt_datefield_value(value)
 
 
-def due_for_retraining(today: dt.date, policy: AccessPolicy) -> QuerySet[HMISAccount]:
-    # Index hmis_retraining_due: (retraining_counted_from, id) WHERE NOT retraining_required.
-    return HMISAccount.objects.filter(
-        retraining_required=False,
-        retraining_counted_from__lte=today - dt.timedelta(days=policy.retraining_after_days),
-    )
+def _day(value) -> dt.date | None:
+    """A date column as a raw cursor returns it (SQLite: text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
-def in_batches(due: QuerySet[HMISAccount], apply: Callable[[list[HMISAccount]], int], *,
-               batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
-    """Run `apply` over the due accounts, a batch per transaction, walking the
-    primary key upwards (keyset) so every batch makes progress."""
-    changed, last_pk, batches = 0, 0, 0
-    while max_batches is None or batches < max_batches:
-        with transaction.atomic():
-            # FOR UPDATE in primary-key order (saleor's lock_objects): the
-            # sweep, a login import and a reactivation lock in the same order
-            # and cannot deadlock. PostgreSQL re-checks the WHERE clause after
-            # waiting for a lock, so an account that has just logged in, or
-            # was changed by a concurrent run, drops out of the batch.
-            batch = list(
-                due.filter(pk__gt=last_pk).order_by("pk").select_related("user", "organization")
-                .select_for_update(of=("self",))[:batch_size]
-            )
-            if not batch:
+def _in(ids) -> tuple[str, list]:
+    return ", ".join(["%s"] * len(ids)), list(ids)
+
+
+def _values(rows) -> tuple[str, list]:
+    """A VALUES list (columns column1, column2, … on both databases)."""
+    one = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return "(VALUES " + ", ".join([one] * len(rows)) + ")", [value for row in rows for value in row]
+
+
+def _execute(sql, params) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    user_id: int
+    organization_id: int
+    clock: dt.date | None  # the date the message names (before the claim changed it)
+
+
+class HMISSweep:
+    """One run of the sweeps as of `at`. What every batch needs is read once
+    per run: the policy, the content type, the links, and each agency's
+    administrators (as they are when the run first meets the agency)."""
+
+    def __init__(self, *, at: dt.datetime, policy: AccessPolicy | None = None):
+        self.at = at
+        self.today = local_date(at)
+        self.policy = policy or AccessPolicy.current()
+        self.content_type = ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False).pk
+        self.base = settings.PORTAL_BASE_URL.rstrip("/")
+        self.status_link = reverse("hmis-account-status")
+        self._administrators: dict[int, list[tuple]] = {}
+        self._course_ids: list[int] | None = None
+        self._after: dict[str, tuple] = {}
+
+    # --- what is read once per run --------------------------------------------
+
+    def administrators(self, organization_ids) -> list[tuple]:
+        """(agency id, user id, email, link to the agency's HMIS accounts) of
+        each active Agency Administrator of these agencies."""
+        missing = sorted(set(organization_ids) - set(self._administrators))
+        if missing:
+            for organization_id in missing:
+                self._administrators[organization_id] = []
+            found = list(Membership.objects.filter(
+                organization_id__in=missing, persona=Persona.AGENCY_ADMINISTRATOR, user__is_active=True,
+            ).order_by("organization_id", "user_id").values_list("organization_id", "user_id", "user__email"))
+            slugs = dict(Organization.objects.filter(pk__in={row[0] for row in found}).values_list("pk", "slug"))
+            links = {pk: reverse("agency-hmis-accounts", kwargs={"slug": slug}) for pk, slug in slugs.items()}
+            for organization_id, user_id, email in found:
+                if email:
+                    self._administrators[organization_id].append(
+                        (organization_id, user_id, email, links[organization_id]))
+        return [row for organization_id in sorted(set(organization_ids))
+                for row in self._administrators[organization_id]]
+
+    def course_ids(self) -> list[int]:
+        if self._course_ids is None:
+            self._course_ids = list(self.policy.retraining_courses.order_by("pk").values_list("pk", flat=True))
+        return self._course_ids
+
+    # --- the three sweeps -----------------------------------------------------
+
+    def run(self, *, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> SweepResult:
+        result = SweepResult()
+        result.inactive_after_reactivation = self._in_batches(self.lapsed_after_reactivation, batch_size, max_batches)
+        result.inactive = self._in_batches(self.inactive, batch_size, max_batches)
+        result.retraining = self._in_batches(self.retraining, batch_size, max_batches)
+        return result
+
+    @staticmethod
+    def _in_batches(apply, batch_size: int, max_batches: int | None) -> int:
+        changed = batches = 0
+        while max_batches is None or batches < max_batches:
+            with transaction.atomic():
+                done = apply(batch_size)
+            if not done:
                 break
-            last_pk = batch[-1].pk
-            changed += apply(batch)
-        batches += 1
-    return changed
+            changed += done
+            batches += 1
+        return changed
 
+    def claim(self, *, due: str, due_params: list, order: str, clock: str, changes: str, change_params: list,
+              size: int) -> list[_Claimed]:
+        """Change up to `size` due accounts, earliest clock first, and return
+        them with the clock's value before the change."""
+        # Keyset: each batch starts after the last one's (clock, id), so it
+        # never walks again over index entries the run already claimed (they
+        # stay in the partial index, dead, until vacuum). An account skipped
+        # because someone held it is left for the next run.
+        after = self._after.get(order)
+        if after is not None:
+            due = f"({due}) AND ({order}, id) > (%s, %s)"
+            due_params = [*due_params, _date(after[0]), after[1]]
+        select = f"SELECT id, {clock} FROM {ACCOUNTS} WHERE {due} ORDER BY {order}, id LIMIT %s"
+        if connection.features.has_select_for_update_skip_locked:
+            rows = _execute(
+                f"UPDATE {ACCOUNTS} SET {changes} FROM ({select} FOR UPDATE SKIP LOCKED) due (due_id, due_clock) "
+                f"WHERE {ACCOUNTS}.id = due.due_id "
+                f"RETURNING {ACCOUNTS}.id, {ACCOUNTS}.user_id, {ACCOUNTS}.organization_id, due.due_clock",
+                [*change_params, *due_params, size])
+        else:
+            # SQLite: RETURNING names only the changed table, and a writer
+            # holds the whole database, so the selection is read first.
+            clocks = dict(_execute(select, [*due_params, size]))
+            if not clocks:
+                return []
+            marks, params = _in(sorted(clocks))
+            rows = [(pk, user_id, organization_id, clocks[pk]) for pk, user_id, organization_id in _execute(
+                f"UPDATE {ACCOUNTS} SET {changes} WHERE id IN ({marks}) RETURNING id, user_id, organization_id",
+                [*change_params, *params])]
+        claimed = sorted((_Claimed(pk, user_id, organization_id, _day(day))
+                          for pk, user_id, organization_id, day in rows), key=lambda c: c.id)
+        if claimed:
+            self._after[order] = max((c.clock, c.id) for c in claimed)
+        return claimed
 
-def _administrators_by_organization(organization_ids) -> dict[int, list]:
-    found = defaultdict(list)
-    for membership in Membership.objects.filter(
-        organization_id__in=set(organization_ids), persona=Persona.AGENCY_ADMINISTRATOR, user__is_active=True
-    ).select_related("user"):
-        found[membership.organization_id].append(membership.user)
-    return found
+    def lapsed_after_reactivation(self, size: int) -> int:
+        # Index hmis_reactivation_login_due: (must_log_in_by, id) WHERE active AND must_log_in_by IS NOT NULL.
+        claimed = self.claim(
+            due="status = %s AND must_log_in_by IS NOT NULL AND must_log_in_by < %s",
+            due_params=[Active, _date(self.today)], order="must_log_in_by", clock="must_log_in_by",
+            changes=("status = %s, inactive_since = %s, inactive_reason = %s, must_log_in_by = NULL, "
+                     "must_log_in_before = NULL"),
+            change_params=[Inactive, _db(self.at), HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION],
+            size=size)
+        if claimed:
+            self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
+                         reason=f"No HMIS login within {self.policy.reactivation_login_hours} hours of reactivation.")
+            self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
+                       subject="HMIS account is now Inactive",
+                       body=lambda day: ("The HMIS account ", (
+                           f" was reactivated but nobody logged in to HMIS by the end of {day:%B %-d}, so it is "
+                           f"Inactive again. {HOW_TO}")))
+        return len(claimed)
 
+    def inactive(self, size: int) -> int:
+        # Index hmis_inactivity_due: (inactivity_counted_from, id) WHERE active AND must_log_in_by IS NULL.
+        days = self.policy.inactive_after_days
+        claimed = self.claim(
+            due="status = %s AND must_log_in_by IS NULL AND inactivity_counted_from <= %s",
+            due_params=[Active, _date(self.today - dt.timedelta(days=days))],
+            order="inactivity_counted_from", clock="inactivity_counted_from",
+            changes=("status = %s, inactive_since = %s, inactive_reason = %s, must_log_in_by = NULL, "
+                     "must_log_in_before = NULL"),
+            change_params=[Inactive, _db(self.at), HMISAccount.InactiveReason.NO_LOGIN], size=size)
+        if claimed:
+            self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
+                         reason=f"No HMIS login for {days} days.")
+            self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
+                       subject="HMIS account is now Inactive",
+                       body=lambda day: ("The HMIS account ", (
+                           f" has had no HMIS login since {day:%B %-d, %Y}, {days} days, so it is now Inactive "
+                           f"and cannot be used. {HOW_TO}")))
+        return len(claimed)
 
-def _messages_to_user_and_administrators(batch, *, key: str, subject: str, body: Callable[[HMISAccount], str]):
-    administrators = _administrators_by_organization(a.organization_id for a in batch)
-    status_link = reverse("hmis-account-status")
-    for account in batch:
-        text = body(account)
-        yield Message(account.user, subject, text, status_link, f"{key}:{account.pk}")
-        for admin in administrators.get(account.organization_id, ()):
-            if admin.pk != account.user_id:
-                agency_link = reverse("agency-hmis-accounts", kwargs={"slug": account.organization.slug})
-                yield Message(admin, f"{subject}: {account.hmis_username}", text, agency_link,
-                              f"{key}:{account.pk}")
+    def retraining(self, size: int) -> int:
+        # Index hmis_retraining_due: (retraining_counted_from, id) WHERE NOT retraining_required.
+        days = self.policy.retraining_after_days
+        claimed = self.claim(
+            due="NOT retraining_required AND retraining_counted_from <= %s",
+            due_params=[_date(self.today - dt.timedelta(days=days))],
+            order="retraining_counted_from", clock="retraining_counted_from",
+            changes="retraining_required = %s, retraining_required_on = %s",
+            change_params=[True, _date(self.today)], size=size)
+        if not claimed:
+            return 0
+        ids = [c.id for c in claimed]
+        self._events(claimed, verb="retraining required", from_state="", to_state="Retraining required",
+                     reason=f"No HMIS login for {days} days: {self.policy.retraining_title} must be retaken "
+                            "before reactivation.")
+        # A request that was ready now has to wait for the retraining too (rare: the ORM).
+        waiting = list(ReactivationRequest.objects.select_for_update().filter(
+            account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
+        if waiting:
+            ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
+                status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_on=None)
+            record_events(actor=None, subjects=waiting, verb="retraining required",
+                          from_state=ReactivationRequest.Status.READY.label,
+                          to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)
+        self._assign_retraining(ids)
+        self._tell(claimed, key=f"hmis-retraining:{self.today.isoformat()}", subject="HMIS retraining required",
+                   body=lambda day: ("The HMIS account ", (
+                       f" has had no HMIS login for {days} days. Before it can be reactivated, "
+                       f"{self.policy.retraining_title} must be retaken.")), by_clock=False)
+        return len(claimed)
 
+    # --- set-based writes -----------------------------------------------------
 
-def _deactivate(batch: list[HMISAccount], *, at: dt.datetime, today: dt.date, reason: str, explanation: str,
-                body: Callable[[HMISAccount], str]) -> int:
-    ids = [account.pk for account in batch]
-    # Conditional: only rows still Active change (healthchecks' claim).
-    changed = HMISAccount.objects.filter(pk__in=ids, status=Active).update(
-        status=Inactive, inactive_since=at, inactive_reason=reason, must_log_in_by=None
-    )
-    record_events(actor=None, subjects=batch, verb="made inactive", from_state="Active", to_state="Inactive",
-                  reason=explanation)
-    notify_many(_messages_to_user_and_administrators(
-        batch, key=f"hmis-inactive:{today.isoformat()}", subject="HMIS account is now Inactive", body=body))
-    return changed
+    def _events(self, claimed: list[_Claimed], *, verb: str, from_state: str, to_state: str, reason: str) -> None:
+        """One audit event per account (as `record_events(actor=None, …)`)."""
+        marks, params = _in([c.id for c in claimed])
+        _execute(
+            f"INSERT INTO {EVENTS} (actor_id, verb, content_type_id, object_id, object_repr, from_state, to_state, "
+            f"reason, data, created_at) "
+            f"SELECT NULL, %s, %s, CAST(a.id AS TEXT), SUBSTR(a.hmis_username, 1, 200), %s, %s, %s, '{{}}', %s "
+            f"FROM {ACCOUNTS} a WHERE a.id IN ({marks}) ORDER BY a.id",
+            [verb, self.content_type, from_state, to_state, reason, _db(timezone.now()), *params])
 
+    def _assign_retraining(self, ids: list[int]) -> None:
+        """The policy's retraining courses for each account: one delete, one insert."""
+        marks, params = _in(ids)
+        _execute(f"DELETE FROM {ASSIGNMENTS} WHERE hmisaccount_id IN ({marks})", params)
+        courses = self.course_ids()
+        if courses:
+            table, course_params = _values([(pk,) for pk in courses])
+            _execute(f"INSERT INTO {ASSIGNMENTS} (hmisaccount_id, course_id) "
+                     f"SELECT a.id, c.column1 FROM {ACCOUNTS} a CROSS JOIN {table} c "
+                     f"WHERE a.id IN ({marks}) ORDER BY a.id, c.column1 ON CONFLICT DO NOTHING",
+                     [*course_params, *params])
 
-def _before(account: HMISAccount) -> str:
-    if account.must_log_in_before is not None:
-        return f"before {moment_text(account.must_log_in_before)}"
-    return f"by the end of {day_text(account.must_log_in_by)}"
+    def _tell(self, claimed: list[_Claimed], *, key: str, subject: str, body, by_clock: bool = True) -> None:
+        """The account's user and its agency's administrators, one outbox row
+        each (as `notify_many`: key `<key>:<account id>:<email>`). `body(day)`
+        gives the text before and after the username; accounts are grouped by
+        the date it names (a daily run: one group)."""
+        groups = defaultdict(list)
+        for c in claimed:
+            groups[c.clock if by_clock else None].append(c)
+        new = []
+        stamp = _db(timezone.now())
+        for day, group in sorted(groups.items(), key=lambda item: item[0] or dt.date.min):
+            head, tail = body(day)
+            marks, params = _in([c.id for c in group])
+            common = ["pending", 0, stamp, "", stamp]
+            new += [row[0] for row in _execute(
+                f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
+                f"next_attempt_at, claimed_at, last_error, created_at, sent_at) "
+                f"SELECT u.id, u.email, %s, %s || a.hmis_username || %s, %s, "
+                f"SUBSTR(%s || a.id || ':' || u.email, 1, 200), %s, %s, %s, NULL, %s, %s, NULL "
+                f"FROM {ACCOUNTS} a JOIN {USERS} u ON u.id = a.user_id "
+                f"WHERE a.id IN ({marks}) AND u.email <> '' ORDER BY a.id "
+                f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                [subject[:200], head, f"{tail}\n\n{self.base}{self.status_link}", self.status_link, f"{key}:",
+                 *common, *params])]
+            administrators = self.administrators({c.organization_id for c in group})
+            if not administrators:
+                continue
+            people, people_params = _values(administrators)
+            new += [row[0] for row in _execute(
+                f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
+                f"next_attempt_at, claimed_at, last_error, created_at, sent_at) "
+                f"SELECT r.column2, r.column3, SUBSTR(%s || a.hmis_username, 1, 200), "
+                f"%s || a.hmis_username || %s || r.column4, r.column4, "
+                f"SUBSTR(%s || a.id || ':' || r.column3, 1, 200), %s, %s, %s, NULL, %s, %s, NULL "
+                f"FROM {ACCOUNTS} a JOIN {people} r ON r.column1 = a.organization_id "
+                f"WHERE a.id IN ({marks}) AND r.column2 <> a.user_id ORDER BY a.id, r.column2 "
+                f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                [f"{subject}: ", head, f"{tail}\n\n{self.base}", f"{key}:", *common, *people_params, *params])]
+        if new:
+            outbox.deliver_after_commit(new)
 
 
 def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None
                          ) -> SweepResult:
-    policy = AccessPolicy.current()
-    today = local_date(at)
-    result = SweepResult()
-    how_to = "Ask your agency administrator to request reactivation in the portal."
-
-    result.inactive_after_reactivation = in_batches(
-        due_after_reactivation(today),
-        lambda batch: _deactivate(
-            batch, at=at, today=today, reason=HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION,
-            explanation=f"No HMIS login within {policy.reactivation_login_hours} hours of reactivation.",
-            body=lambda a: (f"The HMIS account {a.hmis_username} was reactivated but nobody logged in to HMIS "
-                            f"{_before(a)}, so it is Inactive again. {how_to}"),
-        ),
-        batch_size=batch_size, max_batches=max_batches,
-    )
-    result.inactive = in_batches(
-        due_for_inactivity(today, policy),
-        lambda batch: _deactivate(
-            batch, at=at, today=today, reason=HMISAccount.InactiveReason.NO_LOGIN,
-            explanation=f"No HMIS login for {policy.inactive_after_days} days.",
-            body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login since "
-                            f"{a.inactivity_counted_from:%B %-d, %Y}, {policy.inactive_after_days} days, so it is now "
-                            f"Inactive and cannot be used. {how_to}"),
-        ),
-        batch_size=batch_size, max_batches=max_batches,
-    )
-    result.retraining = in_batches(
-        due_for_retraining(today, policy),
-        lambda batch: _require_retraining(batch, at=at, today=today, policy=policy),
-        batch_size=batch_size, max_batches=max_batches,
-    )
-    return result
-
-
-def _require_retraining(batch: list[HMISAccount], *, at: dt.datetime, today: dt.date, policy: AccessPolicy) -> int:
-    ids = [account.pk for account in batch]
-    changed = HMISAccount.objects.filter(pk__in=ids, retraining_required=False).update(
-        retraining_required=True, retraining_required_on=today
-    )
-    record_events(actor=None, subjects=batch, verb="retraining required", from_state="", to_state="Retraining required",
-                  reason=f"No HMIS login for {policy.retraining_after_days} days: {policy.retraining_title} must be "
-                         "retaken before reactivation.")
-    # A request that was ready now has to wait for the retraining too.
-    waiting = list(ReactivationRequest.objects.select_for_update().filter(
-        account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
-    if waiting:
-        ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
-            status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_on=None)
-        record_events(actor=None, subjects=waiting, verb="retraining required",
-                      from_state=ReactivationRequest.Status.READY.label,
-                      to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)
-    assign_retraining(batch, policy=policy)
-    notify_many(_messages_to_user_and_administrators(
-        batch, key=f"hmis-retraining:{today.isoformat()}", subject="HMIS retraining required",
-        body=lambda a: (f"The HMIS account {a.hmis_username} has had no HMIS login for {policy.retraining_after_days} "
-                        f"days. Before it can be reactivated, {policy.retraining_title} must be retaken."),
-    ))
-    return changed
-
-
-def assign_retraining(batch: list[HMISAccount], *, policy: AccessPolicy) -> None:
-    """Assign the policy's retraining courses (seed 002: the HMIS Basic
-    Navigation Training Series) to each account of the batch: one delete and
-    one insert into the assignment table, whatever the batch size."""
-    course_ids = list(policy.retraining_courses.values_list("pk", flat=True))
-    Assignment = HMISAccount.retraining_courses.through
-    ids = [account.pk for account in batch]
-    Assignment.objects.filter(hmisaccount_id__in=ids).delete()
-    Assignment.objects.bulk_create(
-        [Assignment(hmisaccount_id=pk, course_id=course_id) for pk in ids for course_id in course_ids],
-        batch_size=1000, ignore_conflicts=True,
-    )
+    """The daily run: reactivated accounts with no login that day, then
+    accounts with no login for the inactivity limit, then the retraining
+    limit. `max_batches` (per sweep) bounds a run; the next run goes on."""
+    return HMISSweep(at=at).run(batch_size=batch_size, max_batches=max_batches)
 
 
 # ---------------------------------------------------------------- reminders

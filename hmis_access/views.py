@@ -5,6 +5,7 @@ and SLA figure. Views parse and call services; access lives in selectors."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -18,6 +19,9 @@ from . import provisioning, services
 from .checklist import build_checklist, build_checklists
 from .forms import AccessRequestForm
 from .models import AccessRequest
+
+AGENCY_USERS_PAGE_SIZE = 50
+
 
 def _require_user_access_viewer(user, organization):
     require(access.can_see_user_access(user, organization),
@@ -37,10 +41,12 @@ def my_access(request):
 def agency_users(request, slug):
     organization = access_organization(request.user, slug)
     _require_user_access_viewer(request.user, organization)
-    checklists = build_checklists(AccessRequest.objects.filter(organization=organization))
+    page = Paginator(AccessRequest.objects.filter(organization=organization).order_by("-created_at", "-pk"),
+                     AGENCY_USERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    checklists = build_checklists(page.object_list)
     can_request = access.can_identify_users(request.user, organization)
     return render(request, "hmis_access/agency_users.html",
-                  {"organization": organization, "checklists": checklists, "can_request": can_request})
+                  {"organization": organization, "checklists": checklists, "page": page, "can_request": can_request})
 
 
 @login_required

@@ -199,6 +199,10 @@ STORAGES = {
     },
 }
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# The HMIS login report (CSV, about 35 bytes a user): room for a million users.
+LOGIN_REPORT_MAX_BYTES = env.int("LOGIN_REPORT_MAX_BYTES", default=64 * 1024 * 1024)
+# Pages whose uploads stream up to another limit than DOCUMENT_MAX_BYTES.
+UPLOAD_MAX_BYTES_BY_VIEW = {"admin:hmis_access_hmisaccount_import_logins": LOGIN_REPORT_MAX_BYTES}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Uploads are streamed: a request under 2.5 MB stays in memory, a larger file
 # goes to a temporary file that stops growing at DOCUMENT_MAX_BYTES (the form

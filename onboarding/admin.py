@@ -3,6 +3,8 @@ agreements, and work the program setup queue. Every button and action calls
 the same service as anything else; the service locks the row and checks the
 status, so a double-click or two staff at once change it once."""
 
+import contextvars
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,8 +20,37 @@ from .models import (AgreementCopy, CESOrganizationRole, JoinRequest, Onboarding
                      OrganizationCESRole, Program, ProgramType)
 
 
+# The calendar of the changelist being drawn: loaded at most once per page,
+# not once per row (its holidays are one query).
+_page_calendar: contextvars.ContextVar[list | None] = contextvars.ContextVar("page_calendar", default=None)
+
+
+def _calendar() -> BusinessCalendar:
+    held = _page_calendar.get()
+    if held is None:
+        return BusinessCalendar.load()
+    if not held:
+        held.append(BusinessCalendar.load())
+    return held[0]
+
+
 def _age(obj):
-    return BusinessCalendar.load().business_days_between(local_date(obj.status_changed_at), local_date())
+    return _calendar().business_days_between(local_date(obj.status_changed_at), local_date())
+
+
+class OneCalendarPerPage:
+    """For admins whose list shows business days: the page is drawn (its rows'
+    values computed) with one business calendar, read on first use."""
+
+    def changelist_view(self, request, extra_context=None):
+        token = _page_calendar.set([])
+        try:
+            response = super().changelist_view(request, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            return response
+        finally:
+            _page_calendar.reset(token)
 
 
 class AgreementCopyInline(admin.TabularInline):
@@ -40,7 +71,7 @@ class AgreementCopyInline(admin.TabularInline):
 
 
 @admin.register(OrganizationAgreement)
-class OrganizationAgreementAdmin(PortalAdmin):
+class OrganizationAgreementAdmin(OneCalendarPerPage, PortalAdmin):
     change_form_template = "onboarding/admin/agreement_change_form.html"
     # Separation of duties: not for an agreement one submitted, or of one's own agency.
     transitions = {"countersign": access.can_countersign, "return": access.can_countersign}
@@ -92,7 +123,7 @@ class OrganizationAgreementAdmin(PortalAdmin):
 
 
 @admin.register(Program)
-class ProgramAdmin(PortalAdmin):
+class ProgramAdmin(OneCalendarPerPage, PortalAdmin):
     """The implementation team's queue: filter by setup status; oldest first."""
 
     change_form_template = "onboarding/admin/program_change_form.html"

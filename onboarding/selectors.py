@@ -7,6 +7,7 @@
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
@@ -157,23 +158,22 @@ def _headline_agreement(agreements, today):
     return agreements[0] if agreements else None
 
 
-def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
-    """Every organization with its CES roles, programs and stage, filtered.
-
-    Four queries whatever the number of organizations (asserted in tests).
-    """
-    today = today or local_date()
+def _status_organizations(*, q: str = "", role=None, program_type=None):
     organizations = Organization.objects.prefetch_related(
         Prefetch("agreements", queryset=OrganizationAgreement.objects.order_by("-created_at", "-id")),
         Prefetch("programs", queryset=Program.objects.select_related("program_type").order_by("name")),
         Prefetch("ces_roles", queryset=OrganizationCESRole.objects.select_related("role")),
-    ).order_by("name")
+    ).order_by("name", "pk")
     if q:
         organizations = organizations.filter(Q(name__icontains=q) | Q(programs__name__icontains=q)).distinct()
     if role is not None:
         organizations = organizations.filter(ces_roles__role=role)
     if program_type is not None:
         organizations = organizations.filter(programs__program_type=program_type).distinct()
+    return organizations
+
+
+def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
     rows = []
     for organization in organizations:
         agreements = list(organization.agreements.all())
@@ -189,6 +189,28 @@ def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, t
             continue
         rows.append(row)
     return rows
+
+
+def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
+    """Every organization with its CES roles, programs and stage, filtered.
+
+    Four queries whatever the number of organizations (asserted in tests).
+    """
+    return _status_rows(_status_organizations(q=q, role=role, program_type=program_type), stage=stage,
+                        today=today or local_date())
+
+
+def status_list_page(*, number, per_page: int, q: str = "", stage: str = "", role=None, program_type=None,
+                     today=None) -> Page:
+    """One page of `status_list`: the page's organizations only (a count and
+    four queries), unless a stage is chosen, which is known only row by row."""
+    today = today or local_date()
+    if stage:
+        return Paginator(status_list(q=q, stage=stage, role=role, program_type=program_type, today=today),
+                         per_page).get_page(number)
+    page = Paginator(_status_organizations(q=q, role=role, program_type=program_type), per_page).get_page(number)
+    page.object_list = _status_rows(page.object_list, stage="", today=today)
+    return page
 
 
 # --- queues: what waits on whom, with age in business days ---------------------------------------------------------

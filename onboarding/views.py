@@ -232,16 +232,27 @@ def _status_list_rows(request):
     return form, rows
 
 
+STATUS_LIST_PAGE_SIZE = 100
+
+
 def status_list(request):
-    form, rows = _status_list_rows(request)
-    if rows is None:
+    """The list a page at a time (the spreadsheet and CSV have every row)."""
+    if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return redirect_to_login(request.get_full_path())
+    form = StatusListFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE,
+                                      q=filters.get("q", ""), stage=filters.get("stage", ""),
+                                      role=filters.get("role"), program_type=filters.get("program_type"))
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    linked = set(visible_organizations(request.user).values_list("pk", flat=True)) if request.user.is_authenticated \
-        else set()
+    shown = [row.organization.pk for row in page.object_list]
+    linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True)) \
+        if request.user.is_authenticated else set()
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(request, "onboarding/status_list.html",
-                  {"form": form, "rows": rows, "query": request.GET.urlencode(), "today": local_date(),
-                   "linked": linked})
+                  {"form": form, "rows": page.object_list, "page": page, "query": query.urlencode(),
+                   "today": local_date(), "linked": linked})
 
 
 def status_list_xlsx(request):

@@ -51,7 +51,8 @@ def sniff_kind(head: bytes) -> str | None:
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
     """Streams an upload to a temporary file but stops writing once it passes
-    DOCUMENT_MAX_BYTES: the rest is counted and dropped, never held in memory
+    the limit of the page it is sent to (DOCUMENT_MAX_BYTES, or the page's
+    own in UPLOAD_MAX_BYTES_BY_VIEW): the rest is counted and dropped, never held in memory
     or on disk. The file then reports its real size and `over_limit`, so the
     form says how big it was and nothing is stored. (Small requests are kept
     in memory by Django's MemoryFileUploadHandler, listed before this one.)"""
@@ -59,17 +60,20 @@ class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.received = 0
+        match = getattr(self.request, "resolver_match", None)
+        self.limit = getattr(settings, "UPLOAD_MAX_BYTES_BY_VIEW", {}).get(
+            match.view_name if match else None, settings.DOCUMENT_MAX_BYTES)
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
-        if self.received <= settings.DOCUMENT_MAX_BYTES:
+        if self.received <= self.limit:
             self.file.write(raw_data)
         return None  # nothing for later handlers: this one holds the file
 
     def file_complete(self, file_size):
         uploaded = super().file_complete(min(file_size, self.received))
         uploaded.size = self.received
-        uploaded.over_limit = self.received > settings.DOCUMENT_MAX_BYTES
+        uploaded.over_limit = self.received > self.limit
         return uploaded
 
 

@@ -180,3 +180,53 @@ def test_staff_without_change_permission_cannot_upload(client):
     client.force_login(StaffFactory(groups=["CES team"]))
     response = client.get(reverse("admin:hmis_access_hmisaccount_import_logins"))
     assert response.status_code == 403
+
+
+def test_an_import_in_the_admin_is_audited_with_its_counts(client, accounts):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from hmis_portal.core.models import AuditEvent
+
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    url = reverse("admin:hmis_access_hmisaccount_import_logins")
+    client.post(url, {"report": SimpleUploadedFile("r.csv", BAD.encode()), "apply_good_rows": "on"})
+    event = AuditEvent.objects.get(verb="imported the HMIS login report")
+    assert event.actor == staff
+    assert event.data == {"rows": 5, "bad_rows": 4, "never_logged_in": 0, "logins": 1, "updated": 1, "unchanged": 0}
+    client.post(url, {"report": SimpleUploadedFile("r.csv", GOOD.encode())})
+    again = AuditEvent.objects.filter(verb="imported the HMIS login report").order_by("pk").last()
+    assert (again.data["updated"], again.data["unchanged"]) == (2, 1)
+
+
+@pytest.mark.parametrize("length", [5_000, 200_000])
+def test_a_huge_field_is_refused_with_a_clear_message(client, accounts, length):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    url = reverse("admin:hmis_access_hmisaccount_import_logins")
+    text = GOOD + "x" * length + ",2026-11-10 08:15\n"
+    response = client.post(url, {"report": SimpleUploadedFile("r.csv", text.encode())})
+    assert response.status_code == 200
+    assert "this is not the HMIS login report" in response.content.decode() or (
+        "This is not a CSV login report" in response.content.decode())
+    assert _logins()["avery.one"] == local(dt.date(2026, 10, 1), 9)
+
+
+def test_a_username_longer_than_any_account_s_is_a_bad_row(accounts):
+    report = read_login_report(["HMIS username,last login time", "y" * 151 + ",2026-11-10 08:15"],
+                               now=local(dt.date(2026, 11, 20), 12))
+    assert [bad.problem for bad in report.bad_rows] == ["The HMIS username is longer than 150 characters."]
+
+
+def test_a_report_over_the_size_limit_is_refused_while_streaming(client, accounts, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.LOGIN_REPORT_MAX_BYTES = 200
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    url = reverse("admin:hmis_access_hmisaccount_import_logins")
+    text = GOOD + "".join(f"avery.one,2026-11-0{n % 9 + 1} 08:15\n" for n in range(20))
+    response = client.post(url, {"report": SimpleUploadedFile("r.csv", text.encode())})
+    assert response.status_code == 200
+    assert "the limit is 200" in response.content.decode()
+    assert _logins()["avery.one"] == local(dt.date(2026, 10, 1), 9)

@@ -207,3 +207,101 @@ def test_thresholds_are_policy():
     assert _status(account) == Active
     sweep(local(start + dt.timedelta(days=45), 0, 5).isoformat())
     assert _status(account) == Inactive
+
+
+# --- set-based: the same rows however the sweep is run -----------------------
+
+def _rows():
+    """Everything the sweep writes, without ids and insertion moments."""
+    from hmis_access.models import HMISAccount as Account
+
+    accounts = sorted(Account.objects.values_list(
+        "pk", "status", "inactive_since", "inactive_reason", "must_log_in_by", "retraining_required",
+        "retraining_required_on"))
+    events = sorted(AuditEvent.objects.values_list(
+        "actor_id", "verb", "object_id", "object_repr", "from_state", "to_state", "reason", "data").order_by())
+    messages = sorted(Notification.objects.values_list(
+        "recipient_id", "to_email", "subject", "body", "link", "dedupe_key", "status", "attempts").order_by())
+    assignments = sorted(Account.retraining_courses.through.objects.values_list("hmisaccount_id", "course_id"))
+    return accounts, events, messages, assignments
+
+
+def _mixed_accounts(today):
+    from tests.factories import MembershipFactory
+
+    accounts = [account_last_login(local(today - dt.timedelta(days=30 + i % 3), 10)) for i in range(5)]
+    accounts += [account_last_login(local(today - dt.timedelta(days=90), 10)) for _ in range(2)]
+    lapsed = account_last_login(local(today - dt.timedelta(days=50), 10))
+    HMISAccount.objects.filter(pk=lapsed.pk).update(must_log_in_by=today - dt.timedelta(days=1),
+                                                    inactivity_counted_from=today - dt.timedelta(days=1))
+    account_last_login(local(today - dt.timedelta(days=3), 10))  # not due
+    admin = agency_admin(accounts[0].organization)
+    MembershipFactory(user=admin, organization=accounts[1].organization, persona="agency_administrator")
+    # An administrator who is also one of the due users is told once, as the user.
+    MembershipFactory(user=accounts[2].user, organization=accounts[2].organization, persona="agency_administrator")
+    return accounts, lapsed, admin
+
+
+def test_one_run_two_runs_and_a_split_run_write_the_same_rows():
+    from django.db import transaction
+
+    today = dt.date(2026, 6, 15)
+    at = local(today, 0, 5)
+    _mixed_accounts(today)
+    outcomes = []
+    for runs in ([{}], [{}, {}], [{"batch_size": 2, "max_batches": 1}, {"batch_size": 2}],
+                 [{"batch_size": 1, "max_batches": 2}, {"batch_size": 3, "max_batches": 1}, {}]):
+        with transaction.atomic():
+            for options in runs:
+                sweeps.run_inactivity_sweep(at=at, **options)
+            outcomes.append(_rows())
+            transaction.set_rollback(True)
+    assert outcomes[0][0] != []
+    assert len(outcomes[0][1]) == 10  # 5 + 2 + 1 made inactive, 2 retraining required
+    assert all(outcome == outcomes[0] for outcome in outcomes[1:])
+
+
+def test_the_messages_read_as_before():
+    from django.conf import settings
+    from django.urls import reverse
+
+    today = dt.date(2026, 6, 15)
+    at = local(today, 0, 5)
+    accounts, lapsed, admin = _mixed_accounts(today)
+    sweeps.run_inactivity_sweep(at=at)
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    account = accounts[0]
+    mine = Notification.objects.get(to_email=account.user.email)
+    assert mine.subject == "HMIS account is now Inactive"
+    assert mine.body == (
+        f"The HMIS account {account.hmis_username} has had no HMIS login since "
+        f"{today - dt.timedelta(days=30):%B %-d, %Y}, 30 days, so it is now Inactive and cannot be used. "
+        "Ask your agency administrator to request reactivation in the portal.\n\n"
+        f"{base}{reverse('hmis-account-status')}")
+    assert mine.dedupe_key == f"hmis-inactive:{today.isoformat()}:{account.pk}:{account.user.email}"
+    theirs = Notification.objects.get(to_email=admin.email, dedupe_key__contains=f":{account.pk}:")
+    assert theirs.subject == f"HMIS account is now Inactive: {account.hmis_username}"
+    assert theirs.link == reverse("agency-hmis-accounts", kwargs={"slug": account.organization.slug})
+    assert theirs.body.endswith(f"\n\n{base}{theirs.link}")
+    again = Notification.objects.get(to_email=lapsed.user.email)
+    day = today - dt.timedelta(days=1)
+    assert f"nobody logged in to HMIS by the end of {day:%B %-d}, so it is Inactive again" in again.body
+    assert not Notification.objects.filter(to_email=accounts[2].user.email, subject__contains=":").exists()
+    retrain = Notification.objects.get(to_email=accounts[5].user.email, subject="HMIS retraining required")
+    assert retrain.body.startswith(f"The HMIS account {accounts[5].hmis_username} has had no HMIS login for 90 days.")
+    assert AuditEvent.objects.filter(verb="made inactive", object_id=str(account.pk), object_repr=account.hmis_username,
+                                     from_state="Active", to_state="Inactive", actor=None).count() == 1
+
+
+def test_the_account_table_keeps_only_the_indexes_its_queries_read():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("index definitions are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'accounts_hmisaccount'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert not [name for name in names if name.endswith("_like")]
+    assert "hmis_account_status" not in names
+    assert {"hmis_inactivity_due", "hmis_reactivation_login_due", "hmis_retraining_due",
+            "hmis_login_reminder_opt_in", "hmis_account_org_status"} <= names
