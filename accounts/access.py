@@ -217,10 +217,6 @@ def can_work_program_setup(user) -> bool:
     return does(user, Work.PROGRAM_SETUP)
 
 
-def can_see_participation(user, organization) -> bool:
-    return is_member(user, organization) or is_coc_staff(user)
-
-
 def can_work_onboarding_queue(user) -> bool:
     return does(user, Work.COUNTERSIGN) or does(user, Work.PROGRAM_SETUP)
 
