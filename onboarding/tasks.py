@@ -17,7 +17,7 @@ RENEWAL_SENT = [OrganizationAgreement.Status.SUBMITTED, OrganizationAgreement.St
 @shared_task(ignore_result=True)
 def agreement_expiry_and_renewal(at: str | None = None) -> str:
     """Expire executed agreements past their last day, and remind agencies
-    whose agreement ends in one of the policy's reminder days (issue 3).
+    whose agreement ends in one of the policy's reminder days.
 
     Idempotent: expiring re-checks each row under lock, and each reminder has
     a dedupe key per agreement and reminder day, so a re-run sends nothing twice.
