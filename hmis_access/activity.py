@@ -24,7 +24,7 @@ from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.dates import day_text, deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
@@ -236,7 +236,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
 def _tell_provisioning_ready(request: ReactivationRequest) -> None:
     notify(recipients=provisioning_staff(), subject=f"Reactivate HMIS account {request.account.hmis_username}",
            body=(f"A reactivation request for {request.account.hmis_username} ({request.account.organization}) is "
-                 f"ready. Due by the end of {request.provisioning_due_on:%A, %B %-d}."),
+                 f"ready. {deadline_text(request.provisioning_due_on)}."),
            link=reverse("hmis-accounts-dashboard"))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
+from hmis_portal.core.dates import day_text
 from training import policy
 from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review
 
@@ -136,7 +137,7 @@ def _checklist(request, participation, completions, registrations, certificates,
         if done:
             completion = by_course.get(course.pk) or next(
                 (c for c in completions if course in c.course.also_satisfies.all()), None)
-            status = (f"Completed {completion.completed_on:%b %-d, %Y} ({completion.get_source_display().lower()})"
+            status = (f"Completed {day_text(completion.completed_on)} ({completion.get_source_display().lower()})"
                       if completion else "Completed")
         else:
             pending = [r for r in registrations if r.session.course_id == course.pk]

@@ -17,6 +17,7 @@ from django.urls import reverse
 from accounts.access import Work, provisioning_staff, staff_doing
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import BusinessCalendar, add_business_days, local_date, start_of_day
+from hmis_portal.core.dates import day_text, deadline_text
 from hmis_portal.core.outbox import notify
 
 from .models import AccessPolicy
@@ -105,10 +106,10 @@ def sweep_deadlines(*, moment: dt.datetime) -> dict:
             if overdue:
                 counts["overdue"] += 1
                 record_event(actor=None, subject=item, verb="escalated overdue provisioning",
-                             reason=f"Due {item.provisioning_due_on:%b %-d, %Y}; still not provisioned on {today:%b %-d}.")
+                             reason=f"{deadline_text(item.provisioning_due_on)}; still not provisioned on {day_text(today)}.")
                 notify(recipients=escalation, subject=f"OVERDUE: HMIS {model.queue_kind} for {who}",
-                       body=(f"The {model.queue_kind} for {who} was due by the end of "
-                             f"{item.provisioning_due_on:%A %B %-d, %Y} and is still not provisioned."),
+                       body=(f"The {model.queue_kind} for {who} is still not provisioned. "
+                             f"{deadline_text(item.provisioning_due_on)}."),
                        link=link, dedupe_key=f"provisioning-overdue:{model._meta.model_name}:{item.pk}:{today}")
             else:
                 counts["due_today"] += 1

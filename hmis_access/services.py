@@ -16,6 +16,7 @@ from accounts.access import Work, agency_people, grant_refusal, require, staff_d
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
@@ -175,17 +176,17 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
             locked.save(update_fields=["status", "ready_at", "provisioning_due_on"])
             record_event(actor=actor, subject=locked, verb="became ready for provisioning",
                          from_state=AccessRequest.Status.OPEN, to_state=locked.status,
-                         reason=f"Every item of the checklist is met; due by {locked.provisioning_due_on:%a %b %-d, %Y}.",
+                         reason=f"Every item of the checklist is met. {deadline_text(locked.provisioning_due_on)}.",
                          data={"hmis_role": checklist.hmis_role})
             notify(recipients=staff_doing(Work.PROVISION),
                    subject=f"HMIS access ready to provision: {locked.user}",
                    body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
-                         f"Due by the end of {locked.provisioning_due_on:%A %B %-d, %Y}."),
+                         f"{deadline_text(locked.provisioning_due_on)}."),
                    link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
             notify(recipients=[locked.user, *agency_people(locked.organization, AGENCY_REQUESTERS)],
                    subject=f"Checklist complete: {locked.user}",
-                   body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access "
-                         f"by {locked.provisioning_due_on:%A %B %-d, %Y}."),
+                   body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
+                         f"{deadline_text(locked.provisioning_due_on)}."),
                    link=_request_link(locked))
         elif not checklist.ready and locked.status == AccessRequest.Status.READY:
             locked.status = AccessRequest.Status.OPEN
@@ -239,7 +240,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
         if access_request.status == AccessRequest.Status.PROVISIONED:
             who = access_request.provisioned_by or "another staff member"
             raise ValidationError(
-                f"Access was already granted by {who} at {timezone.localtime(access_request.provisioned_at):%b %-d, %Y %-I:%M %p} "
+                f"Access was already granted by {who} at {moment_text(access_request.provisioned_at)} "
                 f"(username {access_request.hmis_username}). Nothing changed.")
         if access_request.status != AccessRequest.Status.READY:
             blockers = build_checklist(access_request).blocker_text or access_request.get_status_display()

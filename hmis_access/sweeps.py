@@ -42,6 +42,7 @@ from django.utils import timezone
 from hmis_portal.core import outbox
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.models import AuditEvent, Notification
 
 from accounts.models import Membership, Organization, Persona, User
@@ -379,7 +380,7 @@ def send_inactivity_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) 
             with transaction.atomic():
                 queued += notify_many(
                     Message(a.user, f"Log in to HMIS within {days_before} day{plural} to stay Active",
-                            (f"Your HMIS account {a.hmis_username} goes Inactive on {goes_inactive:%A, %B %-d} "
+                            (f"Your HMIS account {a.hmis_username} goes Inactive on {day_text(goes_inactive)} "
                              f"unless you log in to HMIS before then (no login for {policy.inactive_after_days} "
                              "days)."),
                             reverse("hmis-account-status"),

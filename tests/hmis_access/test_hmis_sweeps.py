@@ -7,6 +7,7 @@ import pytest
 
 from hmis_access import sweeps
 from hmis_access.models import AccessPolicy, HMISAccount, ReactivationRequest
+from hmis_portal.core.dates import day_text
 from hmis_portal.core.models import AuditEvent, Notification
 from tests.hmis_access.hmis import account_last_login, agency_admin, local, sweep
 
@@ -174,7 +175,7 @@ def test_reminders_7_and_1_days_before_day_30(days, reminded):
     assert len(sent) == (1 if reminded else 0)
     if reminded:
         goes_inactive = start + dt.timedelta(days=30)
-        assert f"{goes_inactive:%B} {goes_inactive.day}" in sent[0].body
+        assert f"goes Inactive on {day_text(goes_inactive)}" in sent[0].body
 
 
 @pytest.mark.parametrize("day, reminded", [(1, True), (2, False), (14, False), (15, True), (30, False)])
