@@ -5,7 +5,7 @@ from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import DocumentField
 from hmis_portal.core.inputs import BoundedDateField, IdMultipleChoiceField, TextValidationMixin
 
-from .models import CESOrganizationRole, ParticipationStage, Program, ProgramType
+from .models import CESOrganizationRole, Program, ProgramType
 
 
 class DateInput(forms.DateInput):
@@ -73,22 +73,6 @@ class QuestionForm(TextValidationMixin, forms.Form):
 
 class CompleteForm(TextValidationMixin, forms.Form):
     hmis_program_id = forms.CharField(label="HMIS program ID", max_length=100, required=False)
-
-
-class StatusListFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False,
-                        widget=forms.TextInput(attrs={"placeholder": "Organization or program", "type": "search"}))
-    stage = forms.ChoiceField(label="Stage", required=False, choices=[("", "Any stage"), *ParticipationStage.choices])
-    role = forms.ModelChoiceField(label="CES role", required=False, queryset=CESOrganizationRole.objects.all(),
-                                  empty_label="Any role", to_field_name="code")
-    program_type = forms.ModelChoiceField(label="Program type", required=False, queryset=ProgramType.objects.all(),
-                                          empty_label="Any program type", to_field_name="code")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
-            css = "form-select form-select-sm" if isinstance(field.widget, forms.Select) else "form-control form-control-sm"
-            field.widget.attrs["class"] = css
 
 
 class JoinRequestForm(TextValidationMixin, forms.Form):

@@ -18,6 +18,7 @@ from accounts.models import Membership, Organization, Persona
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
 
+from .filtersets import StatusListFilter
 from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
                      Program)
 
@@ -159,18 +160,17 @@ def _headline_agreement(agreements, today):
 
 
 def _status_organizations(*, q: str = "", role=None, program_type=None):
-    organizations = Organization.objects.prefetch_related(
+    """The organizations the filters keep (`onboarding.filtersets.StatusListFilter`
+    does the filtering), with what each row shows prefetched."""
+    data = {"q": q, "role": getattr(role, "code", role) or "",
+            "program_type": getattr(program_type, "code", program_type) or ""}
+    filtered = StatusListFilter(data, queryset=Organization.objects.all())
+    organizations = filtered.qs if filtered.is_valid() else Organization.objects.none()
+    return organizations.prefetch_related(
         Prefetch("agreements", queryset=OrganizationAgreement.objects.order_by("-created_at", "-id")),
         Prefetch("programs", queryset=Program.objects.select_related("program_type").order_by("name")),
         Prefetch("ces_roles", queryset=OrganizationCESRole.objects.select_related("role")),
     ).order_by("name", "pk")
-    if q:
-        organizations = organizations.filter(Q(name__icontains=q) | Q(programs__name__icontains=q)).distinct()
-    if role is not None:
-        organizations = organizations.filter(ces_roles__role=role)
-    if program_type is not None:
-        organizations = organizations.filter(programs__program_type=program_type).distinct()
-    return organizations
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:

@@ -22,8 +22,9 @@ from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
+from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
-                    JoinRequestForm, ProblemForm, ProgramRequestForm, StatusListFilterForm)
+                    JoinRequestForm, ProblemForm, ProgramRequestForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
 
 
@@ -225,8 +226,9 @@ def _status_list_rows(request):
     """The list is for signed-in users unless CoC staff made it public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return None, None
-    form = StatusListFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filterset = StatusListFilter(request.GET or None)
+    form = filterset.form
+    filters = form.cleaned_data if filterset.is_valid() else {}
     rows = selectors.status_list(q=filters.get("q", ""), stage=filters.get("stage", ""),
                                  role=filters.get("role"), program_type=filters.get("program_type"))
     return form, rows
@@ -239,8 +241,9 @@ def status_list(request):
     """The list a page at a time (the spreadsheet and CSV have every row)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return redirect_to_login(request.get_full_path())
-    form = StatusListFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filterset = StatusListFilter(request.GET or None)
+    form = filterset.form
+    filters = form.cleaned_data if filterset.is_valid() else {}
     page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE,
                                       q=filters.get("q", ""), stage=filters.get("stage", ""),
                                       role=filters.get("role"), program_type=filters.get("program_type"))

@@ -1,0 +1,40 @@
+"""The CES Participation Status List's filters (search, CES role, program
+type, stage), from the query string. The stage is derived row by row from the
+agreements and programs, so it is validated here and applied by the selector."""
+
+import django_filters
+from django import forms
+from django.db.models import Q
+
+from accounts.models import Organization
+
+from .models import CESOrganizationRole, ParticipationStage, ProgramType
+
+
+class StatusListFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(label="Search", method="filter_search", max_length=100,
+                                  widget=forms.TextInput(attrs={"placeholder": "Organization or program",
+                                                                "type": "search"}))
+    stage = django_filters.ChoiceFilter(label="Stage", choices=ParticipationStage.choices, empty_label="Any stage",
+                                        method="filter_stage")
+    role = django_filters.ModelChoiceFilter(label="CES role", queryset=CESOrganizationRole.objects.all(),
+                                            to_field_name="code", field_name="ces_roles__role", empty_label="Any role")
+    program_type = django_filters.ModelChoiceFilter(label="Program type", queryset=ProgramType.objects.all(),
+                                                    to_field_name="code", field_name="programs__program_type",
+                                                    distinct=True, empty_label="Any program type")
+
+    class Meta:
+        model = Organization
+        fields = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            field.widget.attrs["class"] = ("form-select form-select-sm" if isinstance(field.widget, forms.Select)
+                                           else "form-control form-control-sm")
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(programs__name__icontains=value)).distinct()
+
+    def filter_stage(self, queryset, name, value):
+        return queryset  # derived per row: `selectors.status_list` applies it
