@@ -136,6 +136,12 @@ def _read(lines, *, now, progress) -> LoginReport:
             report.bad_rows.append(BadRow(line, username[:40] + "…",
                                           f"The HMIS username is longer than {USERNAME_MAX} characters."))
             continue
+        if any(ord(ch) < 32 for ch in username + login_text):
+            # A NUL or other control character is no username or time (and
+            # PostgreSQL refuses NUL in text): a bad row, never a server error.
+            report.bad_rows.append(BadRow(line, username.encode("unicode_escape").decode()[:40],
+                                          "The row contains a control character (such as NUL)."))
+            continue
         if not login_text:
             # Listed but never logged in: nothing to record for this user.
             pending.setdefault(username, (line, None))

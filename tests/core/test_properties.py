@@ -10,6 +10,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.utils import ContextList
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -201,3 +202,42 @@ def test_referral_status_change_move_in_and_transfer(client, referral_desk, to_s
                                                         "note": note, "version": version})
     post(client, f"/referrals/{referral.pk}/move-in/", {"move_in_date": move_in, "version": version})
     post(client, f"/referrals/{referral.pk}/transfer/", {"reason": reason, "version": version})
+
+
+# --- HMIS access -------------------------------------------------------------------------------------------------
+
+def hmis_row_counts():
+    return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label == "hmis_access"}
+
+
+@quick
+@given(full_name=VALUE, email=VALUE, new_user=st.sampled_from(["new", "existing", "", "maybe"]), roles=VALUES,
+       programs=VALUES)
+def test_identify_user(client, full_name, email, new_user, roles, programs):
+    from tests.training.factories import participating
+
+    organization = OrganizationFactory()
+    participating(organization, "access-center")
+    client.force_login(MembershipFactory(organization=organization, persona="program_manager").user)
+    before = hmis_row_counts()
+    response = post(client, reverse("access-request-new", kwargs={"slug": organization.slug}),
+                    {"full_name": full_name, "email": email, "new_hmis_user": new_user, "roles": roles,
+                     "programs": programs})
+    assert response.status_code in (200, 302, 400)  # 400: a NUL byte, refused before any view
+    if refused(response):
+        assert hmis_row_counts() == before
+
+
+@quick
+@given(rows=st.lists(st.tuples(VALUE, VALUE), max_size=4), header=st.sampled_from(
+    ["HMIS username,Last login", "username,last login time", "", "\x00,\x00", "a" * 300]),
+       apply_good=st.sampled_from(["", "on"]))
+def test_login_report_import(client, rows, header, apply_good):
+    from tests.factories import StaffFactory
+
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    text = "\n".join([header, *(f"{a},{b}" for a, b in rows)])
+    report = SimpleUploadedFile("logins.csv", text.encode("utf-8", "surrogatepass"), content_type="text/csv")
+    response = client.post(reverse("admin:hmis_access_hmisaccount_import_logins"),
+                           {"report": report, "apply_good_rows": apply_good})
+    assert response.status_code in (200, 302, 400)  # a report, errors, done, or a refused NUL byte

@@ -230,3 +230,13 @@ def test_a_report_over_the_size_limit_is_refused_while_streaming(client, account
     assert response.status_code == 200
     assert "the limit is 200" in response.content.decode()
     assert _logins()["avery.one"] == local(dt.date(2026, 10, 1), 9)
+
+
+def test_a_control_character_in_a_row_is_a_bad_row_not_a_server_error(tmp_path, accounts):
+    from hmis_access.logins import read_login_report
+
+    report = read_login_report(["HMIS username,Last login", "nul\x00name,2026-11-01 09:00",
+                                f"{accounts[0].hmis_username},2026-11-01 09:00\x01"])
+    assert [bad.line for bad in report.bad_rows] == [2, 3]
+    assert all("control character" in bad.problem for bad in report.bad_rows)
+    assert report.logins == {}
