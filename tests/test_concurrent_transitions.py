@@ -3,15 +3,12 @@ making the same change at the same moment. Each time exactly one change and
 one audit event happen, and the other person gets a clear refusal, never an
 error. PostgreSQL only: SQLite serializes writers and cannot race."""
 
-import threading
-
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.models import AuditEvent
+from tests.concurrency import race as run_at_once
 from tests.factories import HMISAccountFactory, MembershipFactory, StaffFactory
 from tests.training.factories import pdf, session
 
@@ -19,31 +16,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def race(*calls):
-    """Run the calls at the same moment; each outcome is "done", the
-    refusal's message, or "error: <class>" (which the tests never accept)."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            call()
-            outcomes[index] = "done"
-        except (ValidationError, PermissionDenied) as exc:
-            outcomes[index] = " ".join(getattr(exc, "messages", [str(exc)]))
-        except Exception as exc:  # noqa: BLE001 - any other exception is the failure under test
-            outcomes[index] = f"error: {exc.__class__.__name__}: {exc}"
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    """`tests.concurrency.race`, accepting no outcome but a change or a clear refusal."""
+    outcomes = run_at_once(*calls)
     assert not any(o is None or o.startswith("error") for o in outcomes), outcomes
     return outcomes
-
 
 def test_two_trainers_verify_one_certificate_once(policy_rows, organization):
     from training import services

@@ -8,44 +8,18 @@ import threading
 import time
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.urls import reverse
 
 from hmis_portal.core.models import AuditEvent, Notification
 from referrals import services
 from referrals.models import Referral, ReferralPolicy
+from tests.concurrency import race
 from tests.referrals.factories import ProgramFactory, make_referral, matcher, provider_staff, status
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 STALE = "changed since you opened the page"
-
-
-def race(*calls):
-    """Run the calls at once, each in its own thread and connection; return
-    each one's outcome: "ok" or the message of its refusal."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            call()
-            outcomes[index] = "ok"
-        except ValidationError as exc:
-            outcomes[index] = " ".join(exc.messages)
-        except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
-            outcomes[index] = f"error: {exc!r}"
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
 
 
 def test_two_provider_staff_moving_the_same_referral_move_it_once(policy_rows):
@@ -60,7 +34,7 @@ def test_two_provider_staff_moving_the_same_referral_move_it_once(policy_rows):
             lambda: services.referral_change_status(actor=second, referral_id=referral.pk, expected_version=version,
                                                     to_status=status("engaged")),
         )
-        assert sorted(outcomes)[1] == "ok", outcomes
+        assert sorted(outcomes)[1] == "done", outcomes
         assert STALE in sorted(outcomes)[0], outcomes
         referral.refresh_from_db()
         assert referral.transitions.count() == 2  # referred, and the one move
@@ -88,7 +62,7 @@ def test_a_double_click_on_the_status_form_gets_a_message_not_an_error(policy_ro
         return call
 
     outcomes = race(post(0), post(1))
-    assert outcomes == ["ok", "ok"], outcomes
+    assert outcomes == ["done", "done"], outcomes
     assert [r.status_code for r in responses] == [302, 302]
     said = [" ".join(str(m) for m in get_messages(r.wsgi_request)) for r in responses]
     assert sum("Need status set to" in s for s in said) == 1, said
@@ -107,7 +81,7 @@ def test_a_double_submit_of_a_new_referral_creates_one(policy_rows):
                                  contact_phone="555-0100")
 
     outcomes = race(create, create)
-    assert sorted(outcomes)[1] == "ok", outcomes
+    assert sorted(outcomes)[1] == "done", outcomes
     assert "already has an open referral" in sorted(outcomes)[0], outcomes
     (referral,) = Referral.objects.filter(hmis_client_id="HC-RACE")
     assert AuditEvent.objects.filter(verb="referred", object_id=str(referral.pk)).count() == 1
@@ -134,7 +108,7 @@ def test_a_double_submit_of_the_move_in_date_records_it_once(policy_rows):
                                          expected_version=version)
 
     outcomes = race(record, record)
-    assert sorted(outcomes)[1] == "ok" and STALE in sorted(outcomes)[0], outcomes
+    assert sorted(outcomes)[1] == "done" and STALE in sorted(outcomes)[0], outcomes
     assert AuditEvent.objects.filter(verb="recorded housing move-in date", object_id=str(referral.pk)).count() == 1
 
 
@@ -150,7 +124,7 @@ def test_a_double_submit_of_a_transfer_request_requests_it_once(policy_rows):
                                            expected_version=version)
 
     outcomes = race(transfer, transfer)
-    assert sorted(outcomes)[1] == "ok" and STALE in sorted(outcomes)[0], outcomes
+    assert sorted(outcomes)[1] == "done" and STALE in sorted(outcomes)[0], outcomes
     assert AuditEvent.objects.filter(verb="requested a transfer", object_id=str(referral.pk)).count() == 1
     assert Notification.objects.filter(to_email=ces.email, subject__startswith="Transfer requested").count() == 1
 
@@ -175,7 +149,7 @@ def test_the_sweep_skips_a_referral_being_moved_and_escalates_the_rest(policy_ro
                                                 at=dt.datetime(2026, 1, 10, 0, 1, tzinfo=LA))
                 locked.set()
                 release.wait(timeout=20)  # the provider's transaction is still open while the sweep runs
-            outcome.append("ok")
+            outcome.append("done")
         finally:
             connection.close()
 
@@ -189,7 +163,7 @@ def test_the_sweep_skips_a_referral_being_moved_and_escalates_the_rest(policy_ro
     finally:
         release.set()
         thread.join(timeout=30)
-    assert outcome == ["ok"]
+    assert outcome == ["done"]
     assert result == {"overdue": 3, "escalated": 3, "moved": 3}
     for referral in referrals[1:]:
         referral.refresh_from_db()
@@ -215,7 +189,7 @@ def test_two_sweeps_at_once_make_the_same_changes_as_one(policy_rows):
             make_referral(program, at=dt.datetime(2026, 1, day, 10, 0, tzinfo=LA))
     now = dt.datetime(2026, 1, 20, 0, 5, tzinfo=LA)
     outcomes = race(lambda: services.sweep_timeliness(now=now), lambda: services.sweep_timeliness(now=now))
-    assert outcomes == ["ok", "ok"]
+    assert outcomes == ["done", "done"]
     services.sweep_timeliness(now=now)  # whatever a busy worker skipped
     state = sweep_state()
     assert state["escalated"] == 6 and state["overdue_alerts"] == 6
