@@ -154,3 +154,64 @@ def test_two_leads_withdraw_one_request_once(policy_rows, organization):
     assert outcomes.count("done") == 1
     assert AccessRequest.objects.get(pk=request.pk).status == "withdrawn"
     assert events_for(request).filter(verb="withdrew").count() == 1
+
+
+def test_a_double_click_on_an_invitation_link_joins_once(policy_rows, organization):
+    import re
+
+    from accounts import services
+    from accounts.models import Membership
+    from hmis_portal.core.models import Notification
+
+    implementer = StaffFactory(groups=["CoC implementation"])
+    services.invitation_send(actor=implementer, organization=organization, email="twice@laurel.example.org",
+                             persona="program_manager")
+    body = Notification.objects.filter(to_email="twice@laurel.example.org").latest("pk").body
+    token = re.search(r"/invitations/([^/\s]+)/", body).group(1)
+    outcomes = race(*[lambda: services.invitation_accept(token=token, full_name="Twice Laurel",
+                                                         password="a-long-demo-passphrase-2026")
+                      for _ in range(2)])
+    assert outcomes.count("done") == 1
+    assert Membership.objects.filter(user__email="twice@laurel.example.org", organization=organization).count() == 1
+
+
+def test_two_implementers_accept_one_join_request_once(policy_rows):
+    from accounts.models import Organization
+    from onboarding import services
+
+    request = services.join_request_create(organization_name="Willow Bend Housing", contact_name="Robin Willow",
+                                           contact_email="robin@willowbend.example.org")
+    staff = [StaffFactory(groups=["CoC implementation"]) for _ in range(2)]
+    race(*[lambda s=s: services.join_request_accept(actor=s, join_request=request,
+                                                    program_manager_email="pm@willowbend.example.org")
+           for s in staff])
+    assert Organization.objects.filter(name="Willow Bend Housing").count() == 1
+    assert events_for(request).filter(verb="accepted").count() == 1
+    assert AuditEvent.objects.filter(verb="created the agency").count() == 1
+
+
+def test_two_program_managers_confirm_one_setup_once(policy_rows, organization):
+    from onboarding import services
+    from onboarding.models import Program
+    from tests.onboarding.factories import ProgramFactory
+
+    program = ProgramFactory(organization=organization, setup_status="setup_complete")
+    managers = [MembershipFactory(organization=organization, persona="program_manager").user for _ in range(2)]
+    outcomes = race(*[lambda m=m: services.program_setup_confirm(actor=m, program=program) for m in managers])
+    assert outcomes.count("done") == 1
+    assert Program.objects.get(pk=program.pk).setup_status == "confirmed"
+    assert events_for(program).filter(verb__icontains="confirm").count() == 1
+
+
+def test_a_registration_cancelled_twice_at_once_frees_one_seat(policy_rows, organization):
+    from training import services
+    from training.models import Registration
+
+    seats = session("hmis-10", capacity=1)
+    holder, waiting = [MembershipFactory(organization=organization, persona="staff").user for _ in range(2)]
+    registration = services.session_register(actor=holder, session_id=seats.pk)
+    services.session_register(actor=waiting, session_id=seats.pk)
+    race(*[lambda: services.registration_cancel(actor=holder, registration_id=registration.pk) for _ in range(2)])
+    assert Registration.objects.get(pk=registration.pk).status == "cancelled"
+    assert Registration.objects.get(user=waiting).status == "registered"
+    assert events_for(registration).filter(verb="cancelled registration").count() == 1

@@ -241,3 +241,25 @@ def test_login_report_import(client, rows, header, apply_good):
     response = client.post(reverse("admin:hmis_access_hmisaccount_import_logins"),
                            {"report": report, "apply_good_rows": apply_good})
     assert response.status_code in (200, 302, 400)  # a report, errors, done, or a refused NUL byte
+
+
+# --- joining and invitations ---------------------------------------------------------------------------------
+
+@quick
+@given(name=VALUE, contact=VALUE, email=VALUE, phone=VALUE, roles=VALUES, note=VALUE)
+def test_join_request(client, name, contact, email, phone, roles, note):
+    response = post(client, reverse("onboarding:join"), {
+        "organization_name": name, "contact_name": contact, "contact_email": email, "phone": phone,
+        "ces_roles": roles, "note": note})
+    assert response.status_code in (200, 302, 400)
+
+
+@quick
+@given(full_name=VALUE, email=VALUE, persona=st.one_of(st.sampled_from(
+    ["staff", "agency_administrator", "executive_director", "program_manager"]), VALUE))
+def test_invite_someone(client, full_name, email, persona):
+    organization = OrganizationFactory()
+    client.force_login(MembershipFactory(organization=organization, persona="program_manager").user)
+    response = post(client, reverse("organization-invite", kwargs={"slug": organization.slug}),
+                    {"full_name": full_name, "email": email, "persona": persona})
+    assert response.status_code in (200, 302, 400, 403)
