@@ -15,18 +15,18 @@ class ReferralsConfig(AppConfig):
         from django.urls import reverse
         from django.utils import timezone
 
-        from accounts.access import is_coc_staff
+        from accounts.access import can_match, is_coc_staff
         from hmis_portal.core.work import OpenTask
 
-        from . import selectors, services
+        from . import selectors
         from .models import NeedStatus
 
-        if not user.is_authenticated or (is_coc_staff(user) and not services.is_ces_team(user)):
+        if not user.is_authenticated or (is_coc_staff(user) and not can_match(user)):
             return []
         now = timezone.now()
         list_url = reverse("referrals:list")
         tasks = []
-        if services.is_ces_team(user):
+        if can_match(user):
             overdue = selectors.overdue_referrals(user, now=now).count()
             returned = selectors.returned_for_rereferral(user).count()
             if overdue:

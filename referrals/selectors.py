@@ -15,19 +15,18 @@ from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import can_see_referral_counts, is_coc_staff, referral_agencies, require, restrict
+from accounts.access import can_match, can_see_referral_counts, is_coc_staff, referral_agencies, require, restrict
 from accounts.models import Organization
 from hmis_portal.core import calendar
 from onboarding.models import Program
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
-from .services import is_ces_team
 
 
 def visible_referrals(user):
     """Referrals with their client data: the CES team's, or those of the
     agencies where `user` works referrals (`accounts.access.referral_agencies`)."""
-    if is_ces_team(user):
+    if can_match(user):
         return restrict(Referral.objects.all(), user, organization_field="program__organization")
     return Referral.objects.filter(program__organization__in=referral_agencies(user))
 
@@ -35,7 +34,7 @@ def visible_referrals(user):
 def counted_referrals(user):
     """Referrals as counts only (no client data): every member of the
     provider agency sees how many wait, and the CES team all of them."""
-    if is_ces_team(user):
+    if can_match(user):
         return visible_referrals(user)
     if is_coc_staff(user) or not user.is_authenticated:
         return Referral.objects.none()
@@ -50,7 +49,7 @@ def require_referral_worker(user) -> None:
     """403 for someone who works no agency's referrals: client data is for the
     people who hold granted, active HMIS access with a role that works
     referrals, the agency's Program Manager, and the CES team."""
-    require(is_ces_team(user) or referral_agencies(user).exists(),
+    require(can_match(user) or referral_agencies(user).exists(),
             "Referrals' client details are for people with active HMIS access at the provider agency, its "
             "Program Manager, and the CES team. Your agency's counts are on the counts report.")
 
@@ -286,14 +285,14 @@ def next_statuses(user, referral: Referral) -> list[NeedStatus]:
     if referral.status.is_final:
         return []
     allowed = referral.status.allowed_next.filter(active=True).order_by("sort_order", "name")
-    if not is_ces_team(user):
+    if not can_match(user):
         allowed = allowed.exclude(set_by=NeedStatus.SetBy.CES_TEAM)
     return list(allowed)
 
 
 def referral_organizations(user):
     """The agencies whose timeliness `user` may see."""
-    if is_ces_team(user):
+    if can_match(user):
         return restrict(Organization.objects.filter(programs__referrals__isnull=False).distinct(), user,
                         organization_field="pk")
     if is_coc_staff(user):

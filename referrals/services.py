@@ -28,17 +28,6 @@ STATUS_FIELDS = ["status", "status_entered_at", "is_open", "due_at", "escalate_a
 
 # --- who is who (the rules are accounts.access's) ----------------------------
 
-def is_ces_team(user) -> bool:
-    return can_match(user)
-
-
-def works_for_provider(user, referral: Referral) -> bool:
-    """Someone who works the referrals of the agency that owns the program:
-    granted, active HMIS access there with a role that works referrals, or its
-    Program Manager (SPEC §4)."""
-    return can_work_referral(user, referral)
-
-
 def provider_staff(organization_id):
     """Who at the provider agency is told of its referrals (the same people
     who may open them)."""
@@ -151,7 +140,7 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
     """A CES matcher refers a client to a housing provider's program. It starts
     at the initial need status (seed 001: "CES: Matched: Awaiting response by
     Housing Provider")."""
-    if actor is not None and not is_ces_team(actor):
+    if actor is not None and not can_match(actor):
         raise PermissionDenied("Only the CES team creates referrals.")
     hmis_client_id = (hmis_client_id or "").strip()
     if not hmis_client_id:
@@ -208,7 +197,7 @@ def referral_rerefer(*, actor, referral_id, program, note: str = "", expected_ve
                      ) -> Referral:
     """The CES team re-refers a client the provider returned (a status that
     returns to matching, or a transfer request, seed 001) to another program."""
-    if not is_ces_team(actor):
+    if not can_match(actor):
         raise PermissionDenied("Only the CES team re-refers clients.")
     with transaction.atomic():
         old = _lock(referral_id)
@@ -239,8 +228,8 @@ def referral_change_status(*, actor, referral_id, to_status: NeedStatus, note: s
     with transaction.atomic():
         referral = _lock(referral_id)
         _stale_guard(referral, expected_version)
-        ces = is_ces_team(actor)
-        if not (ces or works_for_provider(actor, referral)):
+        ces = can_match(actor)
+        if not (ces or can_work_referral(actor, referral)):
             raise PermissionDenied("Only the provider's staff and the CES team change this referral's status.")
         current = referral.status
         if current.is_final:
@@ -293,7 +282,7 @@ def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expect
     with transaction.atomic():
         referral = _lock(referral_id)
         _stale_guard(referral, expected_version)
-        if not works_for_provider(actor, referral):
+        if not can_work_referral(actor, referral):
             raise PermissionDenied("Only the housing provider's staff record the move-in date.")
         if referral.enrollment_date is None:
             raise ValidationError("Record the enrollment first: the move-in date comes after enrollment.")
@@ -323,7 +312,7 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
     with transaction.atomic():
         referral = _lock(referral_id)
         _stale_guard(referral, expected_version)
-        if not works_for_provider(actor, referral):
+        if not can_work_referral(actor, referral):
             raise PermissionDenied("Only the housing provider's staff request a transfer.")
         if not reason:
             raise ValidationError({"reason": "Say why the client needs a transfer."})

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.access import can_match, can_work_referral
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
 from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_messages
@@ -29,7 +30,7 @@ COUNTS_PAGE_SIZE = 25  # programs per page of the counts report
 
 
 def _require_ces_team(user):
-    if not services.is_ces_team(user):
+    if not can_match(user):
         raise PermissionDenied("Only the CES team may do this.")
 
 
@@ -40,7 +41,7 @@ def counts(request):
     them; the lists and client details behind them are for who works referrals."""
     selectors.require_referral_counts(request.user)
     now = timezone.now()
-    ces = services.is_ces_team(request.user)
+    ces = can_match(request.user)
     report = selectors.counts_report(request.user, now=now)
     return render(request, "referrals/counts.html", {
         "report": Paginator(report, COUNTS_PAGE_SIZE).get_page(request.GET.get("page")),
@@ -49,7 +50,7 @@ def counts(request):
         "overdue_total": sum(entry.overdue for entry in report) if ces else None,
         "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
         "now": now,
-        "works_referrals": services.is_ces_team(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
     })
 
 
@@ -90,7 +91,7 @@ def referral_list(request):
         "filters": {**filters, "queue": queue if queue != "open" else None, "client_id": filters.get("client")},
         "errors": [] if valid else [f"{filterset.form.fields[name].label}: {' '.join(errors)}"
                                     for name, errors in filterset.form.errors.items()],
-        "program": program, "status": status, "now": now, "is_ces_team": services.is_ces_team(request.user),
+        "program": program, "status": status, "now": now, "is_ces_team": can_match(request.user),
     })
 
 
@@ -105,8 +106,8 @@ def overdue(request):
 
 def _detail_context(request, referral, **forms):
     user = request.user
-    ces = services.is_ces_team(user)
-    provider = services.works_for_provider(user, referral)
+    ces = can_match(user)
+    provider = can_work_referral(user, referral)
     choices = selectors.next_statuses(user, referral)
     initial = {"version": referral.version}
     context = {
@@ -172,7 +173,7 @@ def change_status(request, pk):
 @require_POST
 def record_move_in(request, pk):
     referral = selectors.access_referral(request.user, pk)
-    if not services.works_for_provider(request.user, referral):
+    if not can_work_referral(request.user, referral):
         raise PermissionDenied("Only the housing provider's staff record the move-in date.")
     form = MoveInForm(request.POST)
 
@@ -188,7 +189,7 @@ def record_move_in(request, pk):
 @require_POST
 def request_transfer(request, pk):
     referral = selectors.access_referral(request.user, pk)
-    if not services.works_for_provider(request.user, referral):
+    if not can_work_referral(request.user, referral):
         raise PermissionDenied("Only the housing provider's staff request a transfer.")
     form = TransferForm(request.POST)
 
@@ -264,7 +265,7 @@ def timeliness(request):
         {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
     ]
     return render(request, "referrals/timeliness.html", {
-        "works_referrals": services.is_ces_team(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
         "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
         "chart": timeliness_chart(figures),
     })
