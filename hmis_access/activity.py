@@ -24,12 +24,12 @@ from accounts.models import Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.dates import day_text, deadline_text, moment_text
+from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
 from .models import AccessPolicy, HMISAccount, ReactivationRequest
-from .provisioning import provisioning_due_date
+from .provisioning import provisioning_due
 
 LOGIN_BATCH_SIZE = 1000
 
@@ -45,8 +45,9 @@ def provisioning_staff() -> list[User]:
 
 
 # The same deadline as a new user's access: within the policy's business days
-# of becoming ready (seed 000: "Obtain access in three (3) business days").
-provisioning_deadline = provisioning_due_date
+# or hours of becoming ready (seed 000: "Obtain access in three (3) business
+# days"; seed 004: "within 24 – 48" hours).
+provisioning_deadline = provisioning_due
 
 
 def days_since(day: dt.date | None, today: dt.date) -> int | None:
@@ -202,7 +203,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
         )
         if not waiting:
             request.ready_at = at
-            request.provisioning_due_on = provisioning_deadline(at)
+            request.provisioning_due_at = provisioning_deadline(at)
         request.full_clean()
         try:
             with transaction.atomic():
@@ -225,8 +226,8 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
         else:
             _tell_provisioning_ready(request)
             notify(recipients=[account.user], subject="Reactivation of your HMIS account was requested",
-                   body=(f"Provisioning staff will reactivate {account.hmis_username} by the end of "
-                         f"{day_text(request.provisioning_due_on)}. After reactivation you must log in to HMIS within "
+                   body=(f"Provisioning staff will reactivate {account.hmis_username}. "
+                         f"{deadline_text(request.provisioning_due_at)}. After reactivation you must log in to HMIS within "
                          f"{policy.reactivation_login_hours} hour{pluralize(policy.reactivation_login_hours)}, or the "
                          "account goes Inactive again."),
                    link=link)
@@ -236,7 +237,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
 def _tell_provisioning_ready(request: ReactivationRequest) -> None:
     notify(recipients=provisioning_staff(), subject=f"Reactivate HMIS account {request.account.hmis_username}",
            body=(f"A reactivation request for {request.account.hmis_username} ({request.account.organization}) is "
-                 f"ready. {deadline_text(request.provisioning_due_on)}."),
+                 f"ready. {deadline_text(request.provisioning_due_at)}."),
            link=reverse("hmis-accounts-dashboard"))
 
 
@@ -261,8 +262,8 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
         if request is not None:
             request.status = ReactivationRequest.Status.READY
             request.ready_at = at
-            request.provisioning_due_on = provisioning_deadline(at)
-            request.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            request.provisioning_due_at = provisioning_deadline(at)
+            request.save(update_fields=["status", "ready_at", "provisioning_due_at"])
             record_event(actor=actor, subject=request, verb="retraining completed",
                          from_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label,
                          to_state=ReactivationRequest.Status.READY.label)
@@ -381,8 +382,8 @@ def reactivation_request_decline(*, actor: User, reactivation_request: Reactivat
         request.declined_by = actor
         request.declined_at = at or timezone.now()
         request.decline_reason = reason
-        request.provisioning_due_on = None  # out of the provisioning queue and its deadline sweep
-        request.save(update_fields=["status", "declined_by", "declined_at", "decline_reason", "provisioning_due_on"])
+        request.provisioning_due_at = None  # out of the provisioning queue and its deadline sweep
+        request.save(update_fields=["status", "declined_by", "declined_at", "decline_reason", "provisioning_due_at"])
         record_event(actor=actor, subject=request, verb="declined", from_state=previous,
                      to_state=request.get_status_display(), reason=reason)
         notify(recipients=[request.requested_by, request.account.user],

@@ -8,12 +8,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from hmis_portal.core.audit import events_for_all
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.dates import day_text
+from hmis_portal.core.dates import deadline_text
 from hmis_portal.core.errors import message_refusal
 
 from accounts import access
@@ -110,7 +111,7 @@ def hmis_account_request_reactivation(request, pk):
     else:
         if reactivation.status == ReactivationRequest.Status.READY:
             messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
-                                      f"process it by the end of {day_text(reactivation.provisioning_due_on)}.")
+                                      f"process it. {deadline_text(reactivation.provisioning_due_at)}.")
         else:
             messages.info(request, f"Reactivation of {account.hmis_username} requested. "
                                    f"{capfirst(AccessPolicy.current().retraining_title)} must be retaken first; the "
@@ -142,10 +143,12 @@ def agency_hmis_accounts(request, slug):
 def hmis_accounts_dashboard(request):
     """CoC staff: counts by status and the accounts to act on."""
     require(access.can_see_hmis_accounts(request.user), "This page is for CoC provisioning and training staff.")
-    today = local_date()
+    now = timezone.now()
+    today = local_date(now)
     return render(request, "hmis_access/hmis_accounts_dashboard.html", {
         "overview": selectors.staff_overview(request.user, today=today),
         "today": today,
+        "now": now,
         "can_reactivate": access.can_provision(request.user),
         "can_record_retraining": access.can_record_retraining(request.user),
     })

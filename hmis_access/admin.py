@@ -136,7 +136,7 @@ class ReactivationRequestAdmin(PortalAdmin):
     portal's HMIS accounts page."""
 
     change_form_template = "hmis_access/admin/reactivationrequest_change_form.html"
-    list_display = ("account", "organization", "status", "requested_by", "requested_at", "provisioning_due_on",
+    list_display = ("account", "organization", "status", "requested_by", "requested_at", "provisioning_due_at",
                     "provisioned_by")
     list_filter = ("status",)
     search_fields = ("account__hmis_username", "user__email", "user__full_name", "organization__name")
@@ -203,13 +203,13 @@ class GrantForm(forms.Form):
 
 @admin.register(AccessRequest)
 class AccessRequestAdmin(PortalAdmin):
-    list_display = ("user", "organization", "status", "provisioning_due_on", "ready_at", "provisioned_at")
+    list_display = ("user", "organization", "status", "provisioning_due_at", "ready_at", "provisioned_at")
     list_filter = ("status", "organization")
     search_fields = ("user__email", "user__full_name", "organization__name", "hmis_username")
     list_select_related = ("user", "organization")
-    ordering = ("provisioning_due_on", "-created_at")
+    ordering = ("provisioning_due_at", "-created_at")
     fields = ("user", "organization", "new_hmis_user", "status", "checklist", "grant", "ready_at",
-              "provisioning_due_on", "provisioned_at", "provisioned_by", "hmis_username", "hmis_role",
+              "provisioning_due_at", "provisioned_at", "provisioned_by", "hmis_username", "hmis_role",
               "requested_by", "created_at")
     readonly_fields = fields
     inlines = [AuditTimelineInline]

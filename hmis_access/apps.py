@@ -52,14 +52,15 @@ class HMISAccessConfig(AppConfig):
             open=Count("pk", filter=Q(status=AccessRequest.Status.OPEN)),
             ready=Count("pk", filter=Q(status=AccessRequest.Status.READY)),
             granted=Count("pk", filter=Q(status=AccessRequest.Status.PROVISIONED)),
-            due=Min("provisioning_due_on", filter=Q(status=AccessRequest.Status.READY)))
+            due=Min("provisioning_due_at", filter=Q(status=AccessRequest.Status.READY)))
         if not (counts["open"] or counts["ready"] or counts["granted"]):
             return None
         parts = []
         if counts["open"]:
             parts.append(f"{counts['open']} user{pluralize(counts['open'])} working through the checklist")
         if counts["ready"]:
-            parts.append(f"{counts['ready']} ready for provisioning ({deadline_text(counts['due']).lower()})")
+            due = deadline_text(counts["due"])
+            parts.append(f"{counts['ready']} ready for provisioning ({due[0].lower()}{due[1:]})")
         if counts["granted"]:
             parts.append(f"{counts['granted']} with HMIS access")
         waiting = ("the CoC's provisioning staff, to grant access" if counts["ready"]

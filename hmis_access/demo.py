@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.demo import demo_organization, demo_user
 from accounts.models import CoCGroup, Persona, User
-from hmis_portal.core.calendar import add_business_days, local_date, start_of_day
+from hmis_portal.core.calendar import end_of_day, local_date, start_of_day
 from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
 from training.models import Certificate, Course, CESRole, Registration, Review, TrainingSession
 
@@ -89,7 +89,7 @@ def seed_hmis_activity(stdout) -> None:
             account=account, user=sam, organization=harbor, requested_by=admin,
             requested_at=reactivated_at - dt.timedelta(hours=20),
             status=ReactivationRequest.Status.REACTIVATED, ready_at=reactivated_at - dt.timedelta(hours=20),
-            provisioning_due_on=today,
+            provisioning_due_at=end_of_day(today),
             provisioned_by=User.objects.filter(email="provisioning@example.org").first(),
             provisioned_at=reactivated_at)
     # The 31-day account's agency administrator has asked for reactivation:
@@ -100,7 +100,7 @@ def seed_hmis_activity(stdout) -> None:
         ReactivationRequest.objects.create(account=okafor, user=okafor.user, organization=harbor,
                                            requested_by=admin, requested_at=asked,
                                            status=ReactivationRequest.Status.READY, ready_at=asked,
-                                           provisioning_due_on=provisioning_deadline(asked))
+                                           provisioning_due_at=provisioning_deadline(asked))
     stdout.write(f"accounts: {HMISAccount.objects.count()} HMIS accounts "
                  "(10, 29, 31, 89, 91 days since last login; one reactivated today)")
 
@@ -181,7 +181,7 @@ def seed_access_requests(stdout):
             refresh_for_user(r.user)
             ready_at = timezone.now() - dt.timedelta(days=ready_days_ago)
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
-                                                         provisioning_due_on=add_business_days(ready_at, 3))
+                                                         provisioning_due_at=provisioning_deadline(ready_at))
     # 9. Provisioned last month, on time and late, for the SLA figure.
     admin = demo_user("provisioning@example.org", "Casey Provisioner", staff_groups=[CoCGroup.PROVISIONING])
     for email, name, late in [("granted@northside.example.org", "Lane Granted", False),
@@ -192,8 +192,8 @@ def seed_access_requests(stdout):
             _form(r.user, "user-agreement", Review.VERIFIED)
             refresh_for_user(r.user)
             ready_at = timezone.now() - dt.timedelta(days=40)
-            due = add_business_days(ready_at, 3)
-            AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at, provisioning_due_on=due)
+            AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
+                                                         provisioning_due_at=provisioning_deadline(ready_at))
             granted_at = ready_at + dt.timedelta(days=8 if late else 1)
             access_request_grant(actor=admin, access_request_id=r.pk, hmis_username=email.split("@")[0],
                                  hmis_role="CES_Housing_Provider", now=granted_at)

@@ -10,6 +10,7 @@ import re
 import secrets
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.functional import cached_property
@@ -20,14 +21,31 @@ from hmis_portal.core.calendar import local_date
 from hmis_portal.core.models import PolicyRow, day_list
 
 
+# A provisioning deadline in hours longer than this is a typing mistake (a
+# deadline that long is written in business days).
+MAX_PROVISIONING_HOURS = 720
+
+
 class AccessPolicy(PolicyRow):
     """The CoC's numbers for user access and staying active (seed 000, seed 002).
 
     One row; CoC staff edit it in the admin. Loaded with LA's defaults.
     """
 
+    # The provisioning deadline is counted one of two ways, exactly one of
+    # these is set: business days (seed 000: "within 3 business days", by the
+    # end of the Nth business day after the ready date, SPEC §4) or clock
+    # hours (seed 004: "within 24 – 48 [hours]", elapsed hours from the moment
+    # the request became ready, weekends included).
     provisioning_business_days = models.PositiveSmallIntegerField(
-        default=3, help_text="Access is granted within this many business days of a request becoming ready."
+        default=3, null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Access is granted by the end of this many business days after a request becomes ready. "
+                  "Leave empty when the deadline is in hours.",
+    )
+    provisioning_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_PROVISIONING_HOURS)],
+        help_text="Access is granted within this many hours (clock hours, weekends included) of a request "
+                  "becoming ready. Leave empty when the deadline is in business days.",
     )
     inactive_after_days = models.PositiveSmallIntegerField(
         default=30, help_text="An HMIS account with no login for this many days becomes Inactive."
@@ -68,6 +86,12 @@ class AccessPolicy(PolicyRow):
     class Meta:
         db_table = "accounts_accesspolicy"
         verbose_name = verbose_name_plural = "access policy"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(provisioning_business_days__isnull=False, provisioning_hours__isnull=True)
+                           | Q(provisioning_business_days__isnull=True, provisioning_hours__isnull=False)),
+                name="provisioning_deadline_in_days_or_hours"),
+        ]
 
     def __str__(self):
         return "Access policy"
@@ -82,6 +106,17 @@ class AccessPolicy(PolicyRow):
         return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
 
     @property
+    def provisioning_in_hours(self) -> bool:
+        """True when the provisioning deadline is clock hours from ready,
+        False when it is the end of a business day."""
+        return self.provisioning_hours is not None
+
+    @property
+    def provisioning_unit(self) -> str:
+        """How provisioning times are counted, in the words people read."""
+        return "hours" if self.provisioning_in_hours else "business days"
+
+    @property
     def reminder_days(self) -> list[int]:
         return day_list(self.reminder_days_before, reverse=True)
 
@@ -91,6 +126,10 @@ class AccessPolicy(PolicyRow):
 
     def clean(self):
         errors = {}
+        if (self.provisioning_business_days is None) == (self.provisioning_hours is None):
+            errors["provisioning_hours"] = ("Give the provisioning deadline either in business days or in hours, "
+                                            "not both." if self.provisioning_hours is not None
+                                            else "Give the provisioning deadline in business days or in hours.")
         for name in ("reminder_days_before", "login_reminder_days_of_month"):
             parts = [part.strip() for part in getattr(self, name).split(",") if part.strip()]
             if any(not part.isdigit() for part in parts):
@@ -217,18 +256,26 @@ class HMISAccount(models.Model):
 
 class ProvisioningWork(models.Model):
     """What the provisioning queue and its deadline sweep need of any request
-    CoC provisioning staff must act on within the policy's business days
-    (seed 000: "access in three (3) business days"). Access requests use it;
+    CoC provisioning staff must act on within the policy's deadline
+    (seed 000: "access in three (3) business days"; seed 004: "within 24 – 48"
+    hours). Access requests use it;
     another kind of request (reactivations) subclasses it and is listed in
     `hmis_access.provisioning.QUEUE_MODELS`."""
 
     ready_at = models.DateTimeField("ready for provisioning at", null=True, blank=True)
-    provisioning_due_on = models.DateField("provisioning deadline", null=True, blank=True, db_index=True)
+    # The moment the deadline is missed, set when the request becomes ready
+    # (hmis_access.provisioning.provisioning_due): for a business-day deadline
+    # the end of the due day (local midnight after it, calendar.end_of_day),
+    # for an hour deadline ready_at plus the hours. Each subclass indexes it
+    # for its queue and the deadline sweep.
+    provisioning_due_at = models.DateTimeField("provisioning deadline", null=True, blank=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
     provisioned_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # The local date the deadline sweep last flagged or escalated it: its
-    # claim, so that two runs on one day act once.
+    # The local dates the deadline sweep last flagged it due today and last
+    # escalated it overdue: its claims, so that two runs on one day act once
+    # of each kind (an hour deadline can be both due and missed in one day).
     last_flagged_on = models.DateField(null=True, blank=True)
+    last_escalated_on = models.DateField(null=True, blank=True)
 
     # Subclasses name themselves in the queue ("access request").
     queue_kind = "request"
@@ -241,7 +288,7 @@ class ProvisioningWork(models.Model):
         """Rows that are ready and not yet provisioned (override when the
         subclass's statuses say so differently)."""
         return cls.objects.filter(ready_at__isnull=False, provisioned_at__isnull=True,
-                                  provisioning_due_on__isnull=False)
+                                  provisioning_due_at__isnull=False)
 
 
 class AccessRequest(ProvisioningWork):
@@ -279,6 +326,11 @@ class AccessRequest(ProvisioningWork):
             models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["open", "ready"]),
                                     name="one_live_access_request_per_user"),
         ]
+        indexes = [
+            # The provisioning queue and the deadline sweep: ready requests by deadline.
+            models.Index(fields=["provisioning_due_at", "id"], name="access_request_due",
+                         condition=Q(status="ready")),
+        ]
 
     def __str__(self):
         return f"HMIS access for {self.user} ({self.organization})"
@@ -292,8 +344,8 @@ class ReactivationRequest(ProvisioningWork):
     """A request to make an Inactive HMIS account Active again (seed 002).
 
     Asked for by the agency administrator or the user. It joins the
-    provisioning queue (`hmis_access.provisioning`) with the same business-day
-    deadline as new access once it is ready: at once, or, when retraining is
+    provisioning queue (`hmis_access.provisioning`) with the same deadline
+    as new access once it is ready: at once, or, when retraining is
     required, when the assigned retraining courses are completed.
     """
 
@@ -321,14 +373,15 @@ class ReactivationRequest(ProvisioningWork):
 
     class Meta:
         db_table = "accounts_reactivationrequest"
-        ordering = ["provisioning_due_on", "requested_at"]
+        ordering = ["provisioning_due_at", "requested_at"]
         constraints = [
             # One open request per account: a double submit, or the user and
             # the agency administrator asking at once, finds the first one.
             models.UniqueConstraint(fields=["account"], condition=Q(status__in=["waiting_for_retraining", "ready"]),
                                     name="one_open_reactivation_request"),
         ]
-        indexes = [models.Index(fields=["status", "provisioning_due_on"], name="reactivation_queue")]
+        # The staff overview (open requests by deadline), the provisioning queue and the deadline sweep.
+        indexes = [models.Index(fields=["status", "provisioning_due_at"], name="reactivation_queue")]
 
     def __str__(self):
         return f"Reactivation of {self.account} ({self.get_status_display()})"

@@ -34,7 +34,7 @@ from hmis_portal.core.audit import record_event
 from onboarding.models import OnboardingPolicy, ProgramType
 from training.models import CESRole, Course, RequiredForm
 
-from .models import AccessPolicy
+from .models import MAX_PROVISIONING_HOURS, AccessPolicy
 
 PACK_DIR = Path(settings.BASE_DIR) / "policy_packs"
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -206,7 +206,9 @@ def _status_fields():
 
 # The numbers of the one-row policies a pack may set; a pack sets only those it names.
 ACCESS_POLICY_FIELDS = {
+    # Exactly one of these two: the provisioning deadline in business days or in clock hours.
     "provisioning_business_days": {"type": "count"},
+    "provisioning_hours": {"type": "count", "max": MAX_PROVISIONING_HOURS},
     "inactive_after_days": {"type": "count"},
     "retraining_after_days": {"type": "count"},
     "reminder_days_before": {"type": "daylist"},
@@ -256,8 +258,9 @@ def _check_value(pack, path, value, spec):
         if value < 0:
             pack.error(path, f"must not be negative ({value}).")
             return None
-        if value > 32767:
-            pack.error(path, f"{value} is too large.")
+        if value > spec.get("max", 32767):
+            pack.error(path, f"{value} is too large (at most {spec['max']})." if "max" in spec
+                       else f"{value} is too large.")
             return None
     elif kind == "hours":
         try:
@@ -431,6 +434,8 @@ def check(pack: Pack) -> Checked:
               "retraining_courses", course_codes, "course")
     if statuses is not None:
         _check_statuses(pack, statuses)
+    if access is not None and isinstance(pack.data.get("access_policy"), dict):
+        _check_provisioning_deadline(pack, access)
     if access:
         _check_access_numbers(pack, access)
     for rows, model, unique in ((courses, Course, "title"), (roles, CESRole, "name"), (forms, RequiredForm, "title"),
@@ -478,6 +483,25 @@ def _check_statuses(pack, statuses):
         pack.error(row["_path"] + ("allowed_next",),
                    "these statuses lead back to each other: " + " → ".join(cycle)
                    + ". A referral only moves forward; to try again it returns to matching.")
+
+
+DEADLINE_KEYS = ("provisioning_business_days", "provisioning_hours")
+
+
+def _check_provisioning_deadline(pack, access):
+    """The deadline is in business days or in hours: the section names exactly
+    one, and loading it empties the other (the policy row holds one)."""
+    given = [key for key in DEADLINE_KEYS if key in pack.data["access_policy"]]
+    if len(given) == 2:
+        pack.error(("access_policy", "provisioning_hours"),
+                   "give the provisioning deadline in business days or in hours, not both "
+                   "(remove provisioning_business_days or provisioning_hours).")
+    elif not given:
+        pack.error(("access_policy",), "the provisioning deadline is missing: give provisioning_business_days "
+                                       "(by the end of that business day) or provisioning_hours (clock hours).")
+    elif given[0] in access:
+        other = DEADLINE_KEYS[1 - DEADLINE_KEYS.index(given[0])]
+        access[other] = None
 
 
 def _check_access_numbers(pack, access):

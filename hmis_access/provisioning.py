@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.access import Work, provisioning_staff, staff_doing
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.calendar import BusinessCalendar, add_business_days, local_date, start_of_day
+from hmis_portal.core.calendar import (BusinessCalendar, add_business_days, by_end_of_day, deadline_day, end_of_day,
+                                       local_date, start_of_day)
 from hmis_portal.core.dates import day_text, deadline_text
 from hmis_portal.core.outbox import notify
 
@@ -28,13 +30,21 @@ QUEUE_MODELS = ["hmis_access.AccessRequest", "hmis_access.ReactivationRequest"]
 SWEEP_BATCH = 500
 
 
-def provisioning_due_date(ready_at: dt.datetime | dt.date) -> dt.date:
-    """The date by the end of which access is due: the policy's number of
-    business days after the local date of `ready_at` (seed 000: "within 3
-    business days"; SPEC §4). The ready date itself never counts, so a
-    request that becomes ready on a weekend or holiday counts from the next
-    business day."""
-    return add_business_days(ready_at, AccessPolicy.current().provisioning_business_days)
+def provisioning_due(ready_at: dt.datetime, *, policy: AccessPolicy | None = None) -> dt.datetime:
+    """The moment a request that became ready at `ready_at` is overdue, by the
+    policy's deadline:
+
+    - business days (seed 000: "within 3 business days"; SPEC §4): the end of
+      the Nth business day after the local date of `ready_at` (the ready date
+      itself never counts, so a request ready on a weekend or holiday counts
+      from the next business day), i.e. local midnight after that day;
+    - clock hours (seed 004: "within 24 – 48"): `ready_at` plus that many
+      elapsed hours, weekends and holidays included. The sum is taken in UTC,
+      so a daylight-saving change does not add or take away an hour."""
+    policy = policy or AccessPolicy.current()
+    if policy.provisioning_in_hours:
+        return ready_at.astimezone(dt.UTC) + dt.timedelta(hours=policy.provisioning_hours)
+    return end_of_day(add_business_days(ready_at, policy.provisioning_business_days))
 
 
 def queue_models():
@@ -49,74 +59,100 @@ def _admin_url(obj) -> str:
 class QueueEntry:
     item: object
     kind: str
-    due_on: dt.date
-    business_days_left: int
+    due_at: dt.datetime
+    overdue: bool
+    due_today: bool
+    # Business days left for a deadline at the end of a day, whole hours left
+    # for a deadline in hours; negative when overdue.
+    left: int
+    left_unit: str
     admin_url: str
 
     @property
-    def overdue(self) -> bool:
-        return self.business_days_left < 0
+    def left_text(self) -> str:
+        """ "2 business days", "5 hours" (the size of `left`)."""
+        count = abs(self.left)
+        unit = self.left_unit if count != 1 else self.left_unit.removesuffix("s")
+        return f"{count} {unit}"
 
-    @property
-    def due_today(self) -> bool:
-        return self.business_days_left == 0
+
+def is_overdue(due_at: dt.datetime, now: dt.datetime) -> bool:
+    """A deadline is missed from its due moment on (`provisioning_due_at` is
+    the exclusive end: local midnight after the due day, or the hour)."""
+    return now >= due_at
 
 
-def provisioning_queue(*, today: dt.date | None = None) -> list[QueueEntry]:
-    """Every item awaiting provisioning, earliest deadline first, with business
-    days left (negative when overdue). One query per kind."""
-    today = today or local_date()
+def queue_entry(item, kind: str, *, now: dt.datetime, calendar: BusinessCalendar) -> QueueEntry:
+    due_at = item.provisioning_due_at
+    today = local_date(now)
+    overdue = is_overdue(due_at, now)
+    if by_end_of_day(due_at):
+        left, unit = calendar.business_days_between(today, deadline_day(due_at)), "business days"
+    else:
+        seconds = (due_at - now).total_seconds()
+        left, unit = int(seconds // 3600) if seconds >= 0 else -int(-seconds // 3600), "hours"
+    return QueueEntry(item, kind, due_at, overdue, not overdue and deadline_day(due_at) == today,
+                      left, unit, _admin_url(item))
+
+
+def provisioning_queue(*, now: dt.datetime | None = None) -> list[QueueEntry]:
+    """Every item awaiting provisioning, earliest deadline first, with the time
+    left (negative when overdue). One query per kind."""
+    now = now or timezone.now()
     calendar = BusinessCalendar.load()
     entries = []
     for model in queue_models():
         rows = model.awaiting_provisioning().select_related("user", "organization").order_by(
-            "provisioning_due_on", "ready_at", "pk")
+            "provisioning_due_at", "pk")
         for item in rows:
-            entries.append(QueueEntry(item, model.queue_kind, item.provisioning_due_on,
-                                      calendar.business_days_between(today, item.provisioning_due_on),
-                                      _admin_url(item)))
-    return sorted(entries, key=lambda e: (e.due_on, e.item.ready_at))
+            entries.append(queue_entry(item, model.queue_kind, now=now, calendar=calendar))
+    return sorted(entries, key=lambda e: (e.due_at, e.item.ready_at))
 
 
 def sweep_deadlines(*, moment: dt.datetime) -> dict:
-    """Flag items due today to the provisioning group; escalate overdue ones to
-    the provisioning group and the system admins — once per item per local
-    day. The conditional update on `last_flagged_on` is the claim (two runs
-    at once act once), and the outbox dedupe keys make a re-run after a crash
-    send nothing twice."""
+    """Flag items due later today to the provisioning group; escalate overdue
+    ones to the provisioning group and the system admins — each once per item
+    per local day (an hour deadline may be flagged in the morning and
+    escalated in the afternoon of the same day). The conditional update on
+    `last_flagged_on` / `last_escalated_on` is the claim (two runs at once act
+    once), and the outbox dedupe keys make a re-run after a crash send nothing
+    twice."""
     today = local_date(moment)
     # Looked up once per run, not per item: due today goes to the
     # provisioning staff; overdue escalates to everyone who may grant.
     escalation = list(staff_doing(Work.PROVISION))
     provisioning = list(provisioning_staff())
     counts = {"due_today": 0, "overdue": 0}
+    not_flagged = Q(last_flagged_on__isnull=True) | Q(last_flagged_on__lt=today)
+    not_escalated = Q(last_escalated_on__isnull=True) | Q(last_escalated_on__lt=today)
     for model in queue_models():
-        due = (model.awaiting_provisioning()
-               .filter(provisioning_due_on__lte=today)
-               .filter(Q(last_flagged_on__isnull=True) | Q(last_flagged_on__lt=today))
-               .select_related("user", "organization").order_by("provisioning_due_on", "pk")[:SWEEP_BATCH])
-        for item in due:
-            claimed = model.objects.filter(pk=item.pk).filter(
-                Q(last_flagged_on__isnull=True) | Q(last_flagged_on__lt=today)).update(last_flagged_on=today)
-            if claimed != 1:
+        # Both read the model's (deadline) index: due by the end of today and
+        # not yet flagged today, or missed and not yet escalated today.
+        waiting = model.awaiting_provisioning().select_related("user", "organization")
+        due = list(waiting.filter(provisioning_due_at__gt=moment, provisioning_due_at__lte=end_of_day(today))
+                   .filter(not_flagged).order_by("provisioning_due_at", "pk")[:SWEEP_BATCH])
+        missed = list(waiting.filter(provisioning_due_at__lte=moment)
+                      .filter(not_escalated).order_by("provisioning_due_at", "pk")[:SWEEP_BATCH])
+        for item in missed:
+            if model.objects.filter(not_escalated, pk=item.pk).update(last_escalated_on=today) != 1:
                 continue
-            overdue = item.provisioning_due_on < today
-            link = _admin_url(item)
+            counts["overdue"] += 1
             who = f"{item.user} ({item.organization})"
-            if overdue:
-                counts["overdue"] += 1
-                record_event(actor=None, subject=item, verb="escalated overdue provisioning",
-                             reason=f"{deadline_text(item.provisioning_due_on)}; still not provisioned on {day_text(today)}.")
-                notify(recipients=escalation, subject=f"OVERDUE: HMIS {model.queue_kind} for {who}",
-                       body=(f"The {model.queue_kind} for {who} is still not provisioned. "
-                             f"{deadline_text(item.provisioning_due_on)}."),
-                       link=link, dedupe_key=f"provisioning-overdue:{model._meta.model_name}:{item.pk}:{today}")
-            else:
-                counts["due_today"] += 1
-                record_event(actor=None, subject=item, verb="flagged due today")
-                notify(recipients=provisioning, subject=f"Due today: HMIS {model.queue_kind} for {who}",
-                       body=f"The {model.queue_kind} for {who} is due by the end of today.",
-                       link=link, dedupe_key=f"provisioning-due:{model._meta.model_name}:{item.pk}:{today}")
+            record_event(actor=None, subject=item, verb="escalated overdue provisioning",
+                         reason=f"{deadline_text(item.provisioning_due_at)}; still not provisioned on {day_text(today)}.")
+            notify(recipients=escalation, subject=f"OVERDUE: HMIS {model.queue_kind} for {who}",
+                   body=(f"The {model.queue_kind} for {who} is still not provisioned. "
+                         f"{deadline_text(item.provisioning_due_at)}."),
+                   link=_admin_url(item), dedupe_key=f"provisioning-overdue:{model._meta.model_name}:{item.pk}:{today}")
+        for item in due:
+            if model.objects.filter(not_flagged, pk=item.pk).update(last_flagged_on=today) != 1:
+                continue
+            counts["due_today"] += 1
+            who = f"{item.user} ({item.organization})"
+            record_event(actor=None, subject=item, verb="flagged due today")
+            notify(recipients=provisioning, subject=f"Due today: HMIS {model.queue_kind} for {who}",
+                   body=f"The {model.queue_kind} for {who} is due today. {deadline_text(item.provisioning_due_at)}.",
+                   link=_admin_url(item), dedupe_key=f"provisioning-due:{model._meta.model_name}:{item.pk}:{today}")
     return counts
 
 
@@ -125,7 +161,9 @@ class MonthFigure:
     month: dt.date
     provisioned: int
     on_time: int
-    median_business_days: float | None
+    # In the policy's unit: business days for a business-day deadline, hours
+    # for an hour deadline (AccessPolicy.provisioning_unit).
+    median_time: float | None
 
     @property
     def on_time_share(self) -> float | None:
@@ -134,24 +172,27 @@ class MonthFigure:
 
 def monthly_sla(*, months: int = 12, today: dt.date | None = None) -> list[MonthFigure]:
     """Per month of provisioning (CoC dates): how many were provisioned, the
-    share on time (by the end of their due date) and the median business days
-    from ready to provisioned. One query per kind, bounded to `months`."""
+    share on time (provisioned before the deadline's moment) and the median
+    time from ready to provisioned, in business days or hours as the policy
+    counts its deadline. One query per kind, bounded to `months`."""
     today = today or local_date()
+    in_hours = AccessPolicy.current().provisioning_in_hours
     first = (today.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     calendar = BusinessCalendar.load()
-    buckets: dict[dt.date, list[tuple[bool, int]]] = {}
+    buckets: dict[dt.date, list[tuple[bool, float]]] = {}
     for model in queue_models():
         rows = model.objects.filter(provisioned_at__gte=start_of_day(first), ready_at__isnull=False,
-                                    provisioning_due_on__isnull=False).values_list(
-            "ready_at", "provisioned_at", "provisioning_due_on")
-        for ready_at, provisioned_at, due_on in rows:
+                                    provisioning_due_at__isnull=False).values_list(
+            "ready_at", "provisioned_at", "provisioning_due_at")
+        for ready_at, provisioned_at, due_at in rows:
             day = local_date(provisioned_at)
             if day < first:
                 continue
-            days = calendar.business_days_between(local_date(ready_at), day)
-            buckets.setdefault(day.replace(day=1), []).append((day <= due_on, days))
+            taken = ((provisioned_at - ready_at).total_seconds() / 3600 if in_hours
+                     else calendar.business_days_between(local_date(ready_at), day))
+            buckets.setdefault(day.replace(day=1), []).append((not is_overdue(due_at, provisioned_at), taken))
     return [
         MonthFigure(month, len(values), sum(1 for ok, _ in values if ok),
-                    statistics.median(d for _, d in values) if values else None)
+                    round(statistics.median(t for _, t in values), 1) if values else None)
         for month, values in sorted(buckets.items(), reverse=True)
     ]

@@ -131,7 +131,7 @@ def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
     ).count()
     requests = restrict(ReactivationRequest.objects.filter(status__in=ReactivationRequest.OPEN),
                         user, organization_field="account__organization").select_related(
-        "account", "account__user", "account__organization", "requested_by").order_by("provisioning_due_on", "requested_at")
+        "account", "account__user", "account__organization", "requested_by").order_by("provisioning_due_at", "requested_at")
     requests = list(requests[:limit])
     return StaffOverview(
         counts=counts,

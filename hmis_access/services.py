@@ -15,7 +15,6 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.access import Work, agency_people, grant_refusal, require, staff_doing
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training import policy
@@ -24,7 +23,7 @@ from training.models import CESRole
 from .activity import retraining_refresh
 from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest, HMISAccount
-from .provisioning import provisioning_due_date
+from .provisioning import is_overdue, provisioning_due
 
 AGENCY_REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
 
@@ -148,8 +147,8 @@ def access_request_withdraw(*, actor, access_request_id: int, reason: str = "") 
             raise ValidationError(f"This request is {access_request.get_status_display().lower()}; nothing to withdraw.")
         old = access_request.status
         access_request.status = AccessRequest.Status.WITHDRAWN
-        access_request.provisioning_due_on = None
-        access_request.save(update_fields=["status", "provisioning_due_on"])
+        access_request.provisioning_due_at = None
+        access_request.save(update_fields=["status", "provisioning_due_at"])
         record_event(actor=actor, subject=access_request, verb="withdrew", from_state=old,
                      to_state=access_request.status, reason=reason)
     return access_request
@@ -172,27 +171,27 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
         if checklist.ready and locked.status == AccessRequest.Status.OPEN:
             locked.status = AccessRequest.Status.READY
             locked.ready_at = now
-            locked.provisioning_due_on = provisioning_due_date(now)
-            locked.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            locked.provisioning_due_at = provisioning_due(now)
+            locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
             record_event(actor=actor, subject=locked, verb="became ready for provisioning",
                          from_state=AccessRequest.Status.OPEN, to_state=locked.status,
-                         reason=f"Every item of the checklist is met. {deadline_text(locked.provisioning_due_on)}.",
+                         reason=f"Every item of the checklist is met. {deadline_text(locked.provisioning_due_at)}.",
                          data={"hmis_role": checklist.hmis_role})
             notify(recipients=staff_doing(Work.PROVISION),
                    subject=f"HMIS access ready to provision: {locked.user}",
                    body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
-                         f"{deadline_text(locked.provisioning_due_on)}."),
+                         f"{deadline_text(locked.provisioning_due_at)}."),
                    link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
             notify(recipients=[locked.user, *agency_people(locked.organization, AGENCY_REQUESTERS)],
                    subject=f"Checklist complete: {locked.user}",
                    body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
-                         f"{deadline_text(locked.provisioning_due_on)}."),
+                         f"{deadline_text(locked.provisioning_due_at)}."),
                    link=_request_link(locked))
         elif not checklist.ready and locked.status == AccessRequest.Status.READY:
             locked.status = AccessRequest.Status.OPEN
             locked.ready_at = None
-            locked.provisioning_due_on = None
-            locked.save(update_fields=["status", "ready_at", "provisioning_due_on"])
+            locked.provisioning_due_at = None
+            locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
             record_event(actor=actor, subject=locked, verb="no longer ready", from_state=AccessRequest.Status.READY,
                          to_state=locked.status, reason=f"Waiting on: {checklist.blocker_text}")
         return locked
@@ -269,7 +268,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
         access_request.hmis_role = hmis_role
         access_request.save(update_fields=["status", "provisioned_at", "provisioned_by", "hmis_username",
                                            "hmis_role"])
-        on_time = local_date(now) <= access_request.provisioning_due_on
+        on_time = not is_overdue(access_request.provisioning_due_at, now)
         record_event(actor=actor, subject=access_request, verb="granted HMIS access",
                      from_state=AccessRequest.Status.READY, to_state=access_request.status,
                      reason=f"{hmis_username} as {hmis_role}" + ("" if on_time else " (after the deadline)"))

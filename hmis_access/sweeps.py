@@ -271,7 +271,7 @@ class HMISSweep:
             account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
         if waiting:
             ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
-                status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_on=None)
+                status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_at=None)
             record_events(actor=None, subjects=waiting, verb="retraining required",
                           from_state=ReactivationRequest.Status.READY.label,
                           to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts import access
@@ -18,7 +19,7 @@ from hmis_portal.core.errors import apply_to_form
 from . import provisioning, services
 from .checklist import build_checklist, build_checklists
 from .forms import AccessRequestForm
-from .models import AccessRequest
+from .models import AccessPolicy, AccessRequest
 
 AGENCY_USERS_PAGE_SIZE = 50
 
@@ -89,12 +90,13 @@ def _require_queue_viewer(user):
 @login_required
 def provisioning_queue(request):
     _require_queue_viewer(request.user)
-    today = local_date()
+    now = timezone.now()
     return render(request, "hmis_access/provisioning_queue.html",
-                  {"entries": provisioning.provisioning_queue(today=today), "today": today})
+                  {"entries": provisioning.provisioning_queue(now=now), "today": local_date(now)})
 
 
 @login_required
 def provisioning_sla(request):
     _require_queue_viewer(request.user)
-    return render(request, "hmis_access/provisioning_sla.html", {"months": provisioning.monthly_sla()})
+    return render(request, "hmis_access/provisioning_sla.html", {"months": provisioning.monthly_sla(),
+                                                                 "policy": AccessPolicy.current()})

@@ -4,7 +4,6 @@ from django.urls import reverse
 
 from accounts.access import can_provision, is_coc_staff
 from accounts.models import Persona
-from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.work import OpenTask
 
@@ -19,13 +18,12 @@ def open_tasks(user) -> list[OpenTask]:
     if not user.is_authenticated:
         return []
     tasks = []
-    today = local_date()
     if is_coc_staff(user):
         if can_provision(user):
-            for entry in provisioning_queue(today=today)[:QUEUE_TASK_LIMIT]:
+            for entry in provisioning_queue()[:QUEUE_TASK_LIMIT]:
                 tasks.append(OpenTask(
                     title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
-                    url=entry.admin_url, section="Provisioning", due=entry.due_on, overdue=entry.overdue,
+                    url=entry.admin_url, section="Provisioning", due=entry.due_at, overdue=entry.overdue,
                     detail=f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
     mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)

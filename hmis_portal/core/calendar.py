@@ -39,6 +39,20 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return start_of_day(day + dt.timedelta(days=1))
 
 
+def by_end_of_day(due: dt.datetime) -> bool:
+    """True when a stored deadline moment is the end of a local day (local
+    midnight: how `end_of_day` stores "by the end of the day"), False when it
+    names a time of day (a deadline in hours)."""
+    return timezone.localtime(due, coc_timezone()).time() == dt.time.min
+
+
+def deadline_day(due: dt.datetime) -> dt.date:
+    """The local day a deadline moment falls in: for the end of a day (local
+    midnight) the day that ends, otherwise the moment's own date."""
+    day = local_date(due)
+    return day - dt.timedelta(days=1) if by_end_of_day(due) else day
+
+
 @lru_cache(maxsize=64)
 def _federal_holidays(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.US(years=year, observed=True).keys())

@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from .calendar import coc_timezone, local_date
+from .calendar import by_end_of_day, coc_timezone, deadline_day, local_date
 
 
 def _day(day: dt.date) -> str:
@@ -32,14 +32,15 @@ def moment_text(moment: dt.datetime) -> str:
 
 
 def deadline_text(due: dt.date | dt.datetime) -> str:
-    """A deadline: "Due by end of Wed, Nov 25".
+    """A deadline, the one wording of every page and email: a day reads
+    "Due by end of Wed, Nov 25", a moment "Due by 3:40 PM Tue, Nov 24".
 
     A date means by the end of that local day. A moment that falls on local
-    midnight is the exclusive end of the day before (how deadlines are stored:
-    calendar.end_of_day), so it reads as that day; any other moment is named."""
+    midnight is the exclusive end of the day before (how day deadlines are
+    stored: calendar.end_of_day), so it reads as that day; any other moment (a
+    deadline in hours) is named in local time."""
     if isinstance(due, dt.datetime):
-        local = timezone.localtime(due, coc_timezone())
-        if local.time() != dt.time.min:
-            return f"Due by {moment_text(local)}"
-        due = local.date() - dt.timedelta(days=1)
+        if not by_end_of_day(due):
+            return f"Due by {moment_text(due)}"
+        due = deadline_day(due)
     return f"Due by end of {_day(due)}"

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.apps import apps
 
+from .calendar import end_of_day
+
 
 @dataclass(frozen=True)
 class OpenTask:
@@ -17,8 +19,20 @@ class OpenTask:
     url: str
     section: str = "To do"
     detail: str = ""
-    due: dt.date | None = None
+    # A day (due by its end) or a moment (a deadline in hours); shown with
+    # dates.deadline_text either way.
+    due: dt.date | dt.datetime | None = None
     overdue: bool = False
+
+    @property
+    def due_moment(self) -> dt.datetime | None:
+        """`due` as the moment it is missed, so days and moments sort together."""
+        if self.due is None or isinstance(self.due, dt.datetime):
+            return self.due
+        return end_of_day(self.due)
+
+
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def open_tasks_for(user) -> list[OpenTask]:
@@ -28,4 +42,4 @@ def open_tasks_for(user) -> list[OpenTask]:
         if provider is not None:
             found.extend(provider(user))
     # Overdue first, then by due date; undated last.
-    return sorted(found, key=lambda t: (not t.overdue, t.due or dt.date.max, t.title))
+    return sorted(found, key=lambda t: (not t.overdue, t.due_moment or _NEVER, t.title))

@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from hmis_access.checklist import build_checklist
 from accounts.models import Membership, User
 from hmis_access.models import AccessRequest, HMISAccount
-from hmis_access.services import (access_request_create, access_request_grant, provisioning_due_date,
+from hmis_access.services import (access_request_create, access_request_grant, provisioning_due,
                                   refresh_for_organization)
+from hmis_portal.core.calendar import end_of_day
 from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
 from tests.training.factories import (agreement, complete, finish_everything, identify, manager_of, participating,
@@ -183,7 +184,7 @@ def test_ready_only_when_steps_1_and_2_and_every_item_are_met(organization, trai
     Program.objects.filter(pk=navigation.pk).update(setup_status="confirmed")
     participation_changed.send(sender=Program, organization=organization)
     request.refresh_from_db()
-    assert request.status == "ready" and request.provisioning_due_on is not None
+    assert request.status == "ready" and request.provisioning_due_at is not None
     assert AuditEvent.objects.filter(verb="became ready for provisioning", object_id=str(request.pk)).count() == 1
 
 
@@ -193,7 +194,7 @@ def test_readiness_is_lost_when_the_agreement_stops_being_in_force(agency, train
     agency.agreements.update(status="expired")
     refresh_for_organization(agency)
     request.refresh_from_db()
-    assert request.status == "open" and request.provisioning_due_on is None
+    assert request.status == "open" and request.provisioning_due_at is None
 
 
 def test_the_last_verified_form_makes_the_request_ready_and_tells_provisioning(agency, trainer, provisioner):
@@ -212,7 +213,7 @@ def test_the_last_verified_form_makes_the_request_ready_and_tells_provisioning(a
         services.form_verify(actor=trainer, submission_id=submission.pk)
     person_request.refresh_from_db()
     assert person_request.status == "ready"
-    assert person_request.provisioning_due_on == dt.date(2026, 12, 1)
+    assert person_request.provisioning_due_at == end_of_day(dt.date(2026, 12, 1))
     assert Notification.objects.filter(to_email=provisioner.email, subject__contains="ready to provision").exists()
 
 
@@ -235,16 +236,16 @@ def test_the_last_verified_form_makes_the_request_ready_and_tells_provisioning(a
     (dt.datetime(2026, 12, 24, 16, 0, tzinfo=LA), dt.date(2026, 12, 30)),
 ])
 def test_provisioning_due_date(ready_at, due):
-    assert provisioning_due_date(ready_at) == due
+    assert provisioning_due(ready_at) == end_of_day(due)
 
 
 def test_the_deadline_follows_the_policy_and_the_coc_s_own_closures():
     from hmis_access.models import AccessPolicy
 
     Holiday.objects.create(date=dt.date(2026, 11, 27), name="Day after Thanksgiving")
-    assert provisioning_due_date(dt.datetime(2026, 11, 25, 9, tzinfo=LA)) == dt.date(2026, 12, 2)
+    assert provisioning_due(dt.datetime(2026, 11, 25, 9, tzinfo=LA)) == end_of_day(dt.date(2026, 12, 2))
     AccessPolicy.objects.filter(pk=1).update(provisioning_business_days=1)
-    assert provisioning_due_date(dt.datetime(2026, 11, 25, 9, tzinfo=LA)) == dt.date(2026, 11, 30)
+    assert provisioning_due(dt.datetime(2026, 11, 25, 9, tzinfo=LA)) == end_of_day(dt.date(2026, 11, 30))
 
 
 # --- granting ------------------------------------------------------------

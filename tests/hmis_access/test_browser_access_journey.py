@@ -141,7 +141,7 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.reload()
     assert _status(page) == "Ready for provisioning"
     request.refresh_from_db()
-    assert page.get_by_text(deadline_text(request.provisioning_due_on)).is_visible()
+    assert page.get_by_text(deadline_text(request.provisioning_due_at)).is_visible()
 
     # 6. Provisioning staff see it in the queue and grant access in the admin.
     _switch(page, live_server, provisioner.email)

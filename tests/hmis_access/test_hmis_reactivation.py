@@ -10,7 +10,7 @@ from django.urls import reverse
 from hmis_access import activity
 from hmis_access.models import HMISAccount, ReactivationRequest
 from hmis_access.provisioning import provisioning_queue
-from hmis_access.services import provisioning_due_date
+from hmis_access.services import provisioning_due
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.models import AuditEvent, Notification
 from tests.hmis_access.hmis import account_last_login, agency_admin, local, sweep
@@ -38,7 +38,7 @@ def test_the_agency_administrator_asks_and_it_joins_the_provisioning_queue_with_
     admin = agency_admin(account.organization)
     request = activity.reactivation_request_create(actor=admin, account=account)
     assert request.status == ReactivationRequest.Status.READY
-    assert request.provisioning_due_on == provisioning_due_date(request.ready_at)
+    assert request.provisioning_due_at == provisioning_due(request.ready_at)
     entries = [e for e in provisioning_queue() if e.kind == "reactivation"]
     assert [e.item.pk for e in entries] == [request.pk]
     assert Notification.objects.filter(to_email=provisioner.email).exists()
@@ -142,7 +142,7 @@ def test_over_90_days_the_request_waits_for_the_retraining_courses(provisioner):
     assert account.retraining_required
     request = activity.reactivation_request_create(actor=account.user, account=account)
     assert request.status == ReactivationRequest.Status.WAITING_FOR_RETRAINING
-    assert request.provisioning_due_on is None
+    assert request.provisioning_due_at is None
     assert request not in [e.item for e in provisioning_queue()]
     with pytest.raises(ValidationError, match="only a request ready"):
         activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
@@ -165,7 +165,7 @@ def test_over_90_days_the_request_waits_for_the_retraining_courses(provisioner):
     account.refresh_from_db()
     assert not account.retraining_required
     assert request.status == ReactivationRequest.Status.READY
-    assert request.provisioning_due_on == provisioning_due_date(request.ready_at)
+    assert request.provisioning_due_at == provisioning_due(request.ready_at)
     activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
     account.refresh_from_db()
     assert account.status == HMISAccount.Status.ACTIVE

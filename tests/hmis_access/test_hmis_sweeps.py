@@ -159,7 +159,7 @@ def test_a_ready_reactivation_waits_again_when_retraining_becomes_required():
     sweep(local(start + dt.timedelta(days=90), 0, 5).isoformat())
     request.refresh_from_db()
     assert request.status == ReactivationRequest.Status.WAITING_FOR_RETRAINING
-    assert request.provisioning_due_on is None
+    assert request.provisioning_due_at is None
 
 
 # --- reminders -------------------------------------------------------------

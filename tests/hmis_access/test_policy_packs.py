@@ -35,7 +35,7 @@ def load(name, *args):
 
 def counts():
     return {model.__name__: (model.objects.count(), model.objects.filter(active=True).count()) for model in KINDS} | {
-        "provisioning": AccessPolicy.current().provisioning_business_days}
+        "provisioning": (AccessPolicy.current().provisioning_business_days, AccessPolicy.current().provisioning_hours)}
 
 
 def test_la_on_a_freshly_migrated_database_changes_nothing():
@@ -55,7 +55,9 @@ def test_each_pack_loads_and_a_second_load_changes_nothing(name):
         c["code"] for c in pack["courses"]}
     assert set(RequiredForm.objects.filter(active=True).values_list("title", flat=True)) == {
         f["title"] for f in pack["required_forms"]}
-    assert AccessPolicy.current().provisioning_business_days == pack["access_policy"]["provisioning_business_days"]
+    policy = AccessPolicy.current()
+    assert (policy.provisioning_business_days, policy.provisioning_hours) == (
+        pack["access_policy"].get("provisioning_business_days"), pack["access_policy"].get("provisioning_hours"))
     assert load(name).splitlines()[-1] == "Nothing changed."
 
 
@@ -69,9 +71,11 @@ def test_mo_bos_requires_its_two_trainings_and_its_form_of_every_role():
     assert AccessPolicy.current().provisioning_business_days == 3
 
 
-def test_agency_admin_provisions_within_two_business_days_and_asks_for_the_user_agreement():
+def test_agency_admin_provisions_within_48_clock_hours_and_asks_for_the_user_agreement():
+    # seed 004: "allow System Administrator to create user account within 24 – 48" hours.
     load("agency-admin")
-    assert AccessPolicy.current().provisioning_business_days == 2
+    policy = AccessPolicy.current()
+    assert (policy.provisioning_business_days, policy.provisioning_hours) == (None, 48)
     assert list(RequiredForm.objects.filter(active=True).values_list("title", flat=True)) == ["User Agreement"]
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from hmis_access.models import AccessRequest
 from hmis_access.provisioning import monthly_sla, provisioning_queue
 from hmis_access.services import access_request_grant
+from hmis_portal.core.calendar import end_of_day
 from hmis_portal.core.models import AuditEvent, Notification
 from tests.factories import MembershipFactory, StaffFactory
 from tests.training.factories import finish_everything, identify, manager_of, participating
@@ -40,10 +41,11 @@ def _ready(agency, trainer, when):
 def test_queue_is_ordered_by_deadline_with_business_days_left(agency, trainer):
     later = _ready(agency, trainer, dt.datetime(2026, 11, 30, 10, tzinfo=LA))   # due Thu Dec 3
     sooner = _ready(agency, trainer, dt.datetime(2026, 11, 24, 10, tzinfo=LA))  # due Mon Nov 30
-    entries = provisioning_queue(today=dt.date(2026, 12, 1))
+    entries = provisioning_queue(now=dt.datetime(2026, 12, 1, 9, tzinfo=LA))
     assert [e.item.pk for e in entries] == [sooner.pk, later.pk]
-    assert [(e.due_on, e.business_days_left, e.overdue) for e in entries] == [
-        (dt.date(2026, 11, 30), -1, True), (dt.date(2026, 12, 3), 2, False)]
+    assert [(e.due_at, e.left, e.left_text, e.overdue) for e in entries] == [
+        (end_of_day(dt.date(2026, 11, 30)), -1, "1 business day", True),
+        (end_of_day(dt.date(2026, 12, 3)), 2, "2 business days", False)]
 
 
 def test_sweep_flags_due_today_and_escalates_overdue_once_per_day(agency, trainer):
@@ -89,7 +91,7 @@ def test_monthly_sla_share_on_time_and_median_business_days(agency, trainer):
                              hmis_role="CES_Standard", now=dt.datetime.combine(granted_on, dt.time(11), tzinfo=LA))
     (november,) = monthly_sla(today=dt.date(2026, 11, 30))
     assert (november.month, november.provisioned, november.on_time) == (dt.date(2026, 11, 1), 3, 2)
-    assert november.median_business_days == 3
+    assert november.median_time == 3
     assert round(november.on_time_share, 3) == 0.667
 
 
