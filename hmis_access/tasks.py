@@ -10,7 +10,7 @@ from . import provisioning
 
 @shared_task(ignore_result=True)
 def sweep_provisioning_deadlines(at: str | None = None) -> str:
-    """Daily: flag requests due today, escalate overdue ones (once per day each)."""
+    """Hourly: flag requests due today, escalate overdue ones (each once per day)."""
     counts = provisioning.sweep_deadlines(moment=as_of(at))
     return f"{counts['due_today']} flagged due today, {counts['overdue']} escalated overdue"
 

@@ -67,13 +67,15 @@ JOBS = [
         hour="7",
         description="Login reminders on the access policy's days of the month for users who opted in.",
     ),
+    # Hourly, so that a deadline in hours (seed 004) is escalated within the
+    # hour it is missed; each request is still flagged and escalated at most
+    # once a day.
     Job(
         name="provisioning-deadlines",
         task="hmis_access.tasks.sweep_provisioning_deadlines",
         minute="0",
-        hour="7",
         description="Flag HMIS access and reactivation requests due today; escalate overdue ones to provisioning "
-                    "and system admins.",
+                    "and system admins (each at most once a day).",
     ),
 ]
 

@@ -19,6 +19,7 @@ FORBIDDEN = [
     (re.compile(r"seed 00\d", re.I), "an internal reference"),
     (re.compile(r"\b(30|90) days\b", re.I), "a day count that is policy"),
     (re.compile(r"\b(three \(3\)|3) business days\b", re.I), "a business-day count that is policy"),
+    (re.compile(r"\b(24|48) (clock )?hours\b", re.I), "an hour count that is policy"),
     (re.compile(r"HMIS Basic Navigation", re.I), "a course title that is policy"),
     (re.compile(r"\bsame day\b|\bat midnight\b", re.I), "a reactivation window that is policy"),
 ]

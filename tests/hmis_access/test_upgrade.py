@@ -58,3 +58,39 @@ def test_an_existing_database_keeps_its_hmis_accounts_requests_permissions_and_h
     assert provisioning.permissions.filter(content_type__app_label="hmis_access",
                                            codename="change_hmisaccount").exists()
     assert Group.objects.filter(name="CoC provisioning").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_keep_their_due_date_as_the_end_of_that_local_day_and_today_s_escalation(policy_rows):
+    import zoneinfo
+
+    from hmis_access.models import AccessPolicy, AccessRequest, ReactivationRequest
+    from hmis_portal.core.calendar import end_of_day
+    from tests.factories import HMISAccountFactory, OrganizationFactory, UserFactory
+
+    la = zoneinfo.ZoneInfo("America/Los_Angeles")
+    before = [("hmis_access", "0006_fewer_account_indexes")]
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    agency, person, other = OrganizationFactory(), UserFactory(), UserFactory()
+    account = HMISAccountFactory(organization=agency, user=other, status="inactive")
+    old = _migrate(before)
+    OldRequest = old.get_model("hmis_access", "AccessRequest")
+    OldReactivation = old.get_model("hmis_access", "ReactivationRequest")
+    ready = dt.datetime(2026, 11, 25, 9, tzinfo=la)
+    # Escalated on Dec 2 (after its due date) and flagged due today on Dec 1.
+    escalated = OldRequest.objects.create(organization_id=agency.pk, user_id=person.pk, status="ready", ready_at=ready,
+                                          provisioning_due_on=dt.date(2026, 12, 1), last_flagged_on=dt.date(2026, 12, 2))
+    flagged = OldReactivation.objects.create(account_id=account.pk, user_id=other.pk, organization_id=agency.pk,
+                                             requested_by_id=other.pk, status="ready", ready_at=ready,
+                                             provisioning_due_on=dt.date(2026, 12, 1),
+                                             last_flagged_on=dt.date(2026, 12, 1))
+    _migrate(leaves)
+
+    upgraded = AccessRequest.objects.get(pk=escalated.pk)
+    assert upgraded.provisioning_due_at == end_of_day(dt.date(2026, 12, 1)) == dt.datetime(2026, 12, 2, tzinfo=la)
+    assert (upgraded.last_flagged_on, upgraded.last_escalated_on) == (dt.date(2026, 12, 2), dt.date(2026, 12, 2))
+    reactivation = ReactivationRequest.objects.get(pk=flagged.pk)
+    assert reactivation.provisioning_due_at == end_of_day(dt.date(2026, 12, 1))
+    assert (reactivation.last_flagged_on, reactivation.last_escalated_on) == (dt.date(2026, 12, 1), None)
+    policy = AccessPolicy.current()
+    assert (policy.provisioning_business_days, policy.provisioning_hours) == (3, None)
