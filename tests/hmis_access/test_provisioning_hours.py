@@ -361,3 +361,22 @@ def test_the_queue_and_the_sweep_read_the_deadline_index(model, index):
     with transaction.atomic():
         for name, queryset in queries.items():
             assert index in _plan(queryset), name
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sweeps_at_once_flag_and_escalate_an_hour_deadline_once(organization):
+    from hmis_access.provisioning import sweep_deadlines
+    from tests.concurrency import race
+    from tests.training.factories import ensure_policy
+
+    ensure_policy()
+    in_hours(48)
+    participating(organization, "access-center")
+    provisioner = StaffFactory(groups=["CoC provisioning"])
+    request = _ready(organization, StaffFactory(groups=["CoC training"]), FRIDAY_3_40_PM)
+    for moment in (dt.datetime(2026, 11, 22, 7, tzinfo=LA), dt.datetime(2026, 11, 22, 16, tzinfo=LA)):
+        assert race(lambda: sweep_deadlines(moment=moment), lambda: sweep_deadlines(moment=moment)) == ["done", "done"]
+    assert AuditEvent.objects.filter(verb="flagged due today", object_id=str(request.pk)).count() == 1
+    assert AuditEvent.objects.filter(verb="escalated overdue provisioning", object_id=str(request.pk)).count() == 1
+    assert Notification.objects.filter(to_email=provisioner.email, subject__startswith="OVERDUE").count() == 1
