@@ -37,6 +37,7 @@ EXPECTED = {
     "training.cesrole": (EVERY, {TRAIN, SYS}, {}),
     "training.accesscapability": (EVERY, {TRAIN, SYS}, {}),
     "training.requiredform": (EVERY, {TRAIN, SYS}, {}),
+    "training.formtemplate": ({TRAIN, PROV, SYS}, {TRAIN, SYS}, {}),
     "training.trainingsession": ({TRAIN, SYS}, {TRAIN, SYS}, {}),
     "training.registration": ({TRAIN, SYS}, {TRAIN, SYS}, {"record_attendance": {TRAIN, SYS},
                                                           "record_no_show": {TRAIN, SYS}}),
