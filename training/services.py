@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.access import (can_manage_form_templates, can_review_training, can_sign_form_as, form_signer_refusal,
                              require)
-from accounts.models import Organization
+from accounts.models import User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
@@ -355,12 +355,14 @@ def form_page_url(form: RequiredForm, owner, recipient) -> str:
 
 
 def _signers_for(role: str, owner):
-    from accounts.access import agency_people
-
+    """Who signs in `role`'s place for `owner`: the user, or the people with
+    that persona at the user's agencies (the same rule as form_signer_refusal)."""
     if role == Signer.USER:
         return [owner]
-    organizations = owner.memberships.values("organization_id")
-    return list(agency_people(Organization.objects.filter(pk__in=organizations), [role]))
+    return list(User.objects.filter(
+        is_active=True, is_staff=False, memberships__persona=role,
+        memberships__organization__in=owner.memberships.values("organization_id"),
+    ).exclude(pk=owner.pk).distinct().order_by("pk"))
 
 
 def current_template(form: RequiredForm) -> FormTemplate | None:
@@ -394,8 +396,9 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
         if refusal:
             later = next((r for r in roles[position + 1:] if can_sign_form_as(actor, owner, r)), None)
             if later is not None:
-                raise ValidationError(f"{_role_label(role).capitalize()} signs {form.title} before you; you will be "
-                                      "told when it is your turn. Nothing changed.")
+                who = "The user" if role == Signer.USER else f"The agency's {Signer(role).label}"
+                raise ValidationError(f"{who} signs {form.title} before you; you will be told when it is your "
+                                      "turn. Nothing changed.")
             raise PermissionDenied(refusal)
         if method == FormSignature.Method.PORTAL:
             if not form.in_portal:

@@ -122,7 +122,12 @@ def _form_page(request, required, owner):
                     services.form_submit(actor=request.user, form=required, owner=owner,
                                          document=form.cleaned_data["document"])
             except ValidationError as exc:
-                apply_to_form(form, exc)
+                # A field to correct stays on the form; a refusal of the turn (not yours yet,
+                # already signed) is a message, as the form is not shown then.
+                if hasattr(exc, "error_dict"):
+                    apply_to_form(form, exc)
+                else:
+                    message_refusal(request, exc)
             except PermissionDenied as exc:
                 message_refusal(request, exc)
             else:
