@@ -119,6 +119,9 @@ class FormTemplateAdmin(PortalAdmin):
     list_select_related = ("form", "uploaded_by")
     inlines = [AuditTimelineInline]
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("form", "document", "note", "resign_required")
