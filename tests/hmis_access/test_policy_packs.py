@@ -252,6 +252,17 @@ def test_seed_demo_loads_the_named_pack_first():
     assert Course.objects.get(code="data-standards").active and not Course.objects.get(code="hmis-10").active
 
 
+def test_seed_demo_under_agency_admin_has_a_user_agreement_mid_signing_and_runs_twice():
+    from training.models import FormSubmission, FormTemplate
+
+    for _ in range(2):
+        call_command("seed_demo", "--pack", "agency-admin", stdout=io.StringIO())
+    midway = FormSubmission.objects.get(user__email="mid.signing@northside.example.org")
+    assert (midway.form.code, midway.status, midway.version) == ("user-agreement", "signing", 1)
+    assert [s.role for s in midway.signatures.all()] == ["user"]
+    assert FormTemplate.objects.filter(form=midway.form).count() == 1
+
+
 def test_a_signer_named_twice_is_refused_at_its_place(tmp_path):
     path = _broken(tmp_path, lambda p: p["required_forms"][0].update(signers=["user", "agency_administrator",
                                                                               "user"]))
