@@ -185,6 +185,20 @@ def can_sign_agreement(user, organization) -> bool:
     return has_persona(user, organization, [ED])
 
 
+def can_download_agreement_template(user) -> bool:
+    """The blank Organization Agreement is never public: Executive Directors
+    (who sign it) and the CoC staff who set it or countersign it."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_coc_staff(user):
+        return does(user, Work.COUNTERSIGN) or does(user, Work.ONBOARDING_POLICY)
+    return user.memberships.filter(persona=ED).exists()
+
+
+def can_manage_agreement_templates(user) -> bool:
+    return does(user, Work.ONBOARDING_POLICY)
+
+
 def can_read_agreements(user, organization) -> bool:
     """Signed agreement copies: the agency's leads, and the CoC staff who countersign."""
     return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.READ_AGREEMENTS)
@@ -520,6 +534,7 @@ HISTORY_READERS = {
     "accounts.invitation": (Work.MANAGE_AGENCIES,),
     "onboarding.joinrequest": (Work.MANAGE_AGENCIES,),
     "onboarding.organizationagreement": (Work.COUNTERSIGN,),
+    "onboarding.agreementtemplate": (Work.ONBOARDING_POLICY,),
     "onboarding.program": (Work.PROGRAM_SETUP,),
     "onboarding.organizationcesrole": (Work.PROGRAM_SETUP,),
     "training.registration": (Work.TRAINING_RECORDS,),
@@ -561,6 +576,7 @@ ADMIN = {
     "core.holiday": (None, Work.SYSTEM),
     "signin.signinpolicy": (None, Work.SYSTEM),
     "onboarding.organizationagreement": (Work.COUNTERSIGN, Work.COUNTERSIGN),
+    "onboarding.agreementtemplate": (Work.COUNTERSIGN, Work.ONBOARDING_POLICY),
     "onboarding.program": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
     "onboarding.programtype": (None, Work.ONBOARDING_POLICY),
     "onboarding.cesorganizationrole": (None, Work.ONBOARDING_POLICY),

@@ -27,6 +27,7 @@ EXPECTED = {
     "core.notification": ({SYS}, {SYS}, {"retry_now": {SYS}}),
     "core.holiday": (EVERY, {SYS}, {}),
     "onboarding.organizationagreement": ({IMPL, SYS}, {IMPL, SYS}, {"countersign_selected": {IMPL, SYS}}),
+    "onboarding.agreementtemplate": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "onboarding.program": ({IMPL, SYS}, {IMPL, SYS}, {"start_selected": {IMPL, SYS}}),
     "onboarding.programtype": (EVERY, {IMPL, SYS}, {}),
     "onboarding.cesorganizationrole": (EVERY, {IMPL, SYS}, {}),
