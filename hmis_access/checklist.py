@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from hmis_portal.core.dates import day_text
 from training import policy
-from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review
+from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review, Signer
 from training.selectors import current_templates
 
 
@@ -175,8 +175,6 @@ def _form_item(form, latest, owner) -> ChecklistItem:
     """A form's row: verified counts; otherwise who signed, and whose turn it
     is (seed 004: the user, then the Agency Administrator, then the Executive
     Director; or the agency files it)."""
-    from training.models import Signer
-
     roles = form.signer_roles
     verb = "Sign" if form.signing == form.Signing.PORTAL else (
         "Sign or upload" if form.signing == form.Signing.EITHER else "Upload")
@@ -191,11 +189,16 @@ def _form_item(form, latest, owner) -> ChecklistItem:
     elif latest.status == Review.RETURNED:
         status, next_role = f"Returned: {latest.reason}", roles[0]
         verb = "Upload a corrected copy" if verb == "Upload" and len(roles) == 1 else verb
-    elif latest.status == Review.SIGNING:
-        signed = sorted(latest.signatures.all(), key=lambda sig: sig.position)
-        next_role = roles[len(signed)]
-        status = (f"Signed by {len(signed)} of {len(roles)}; next: "
+    elif latest.status == Review.SIGNING and len(latest.signatures.all()) < len(roles):
+        signed = len(latest.signatures.all())
+        next_role = roles[signed]
+        status = (f"Signed by {signed} of {len(roles)}; next: "
                   f"{'the user' if next_role == Signer.USER else Signer(next_role).label}")
+    elif latest.status == Review.SIGNING:
+        # The CoC changed the form's signers while it was being signed.
+        status = "Signers changed while it was being signed; CoC training staff return it to start again"
+    elif len(roles) > 1:
+        status = f"Version {latest.version} signed by all {len(roles)}, awaiting verification"
     else:
         status = f"Version {latest.version} uploaded, awaiting verification"
     own_turn = next_role == Signer.USER

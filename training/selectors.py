@@ -103,7 +103,7 @@ def form_progress(form, owner) -> FormProgress:
     if not progress.complete:
         if latest is None or latest.status == Review.RETURNED:
             progress.next_role = roles[0]
-        elif latest.status == Review.SIGNING:
+        elif latest.status == Review.SIGNING and len(progress.signatures) < len(roles):
             progress.next_role = roles[len(progress.signatures)]
         elif latest.status == Review.SUBMITTED and len(roles) == 1:
             progress.next_role = roles[0]  # a new upload replaces the one awaiting review

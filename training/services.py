@@ -272,7 +272,7 @@ def certificate_submit(*, actor, course: Course, completed_on: dt.date, document
     return certificate
 
 
-def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
+def _review(queryset, pk: int, *, actor, to_status: str, reason: str = "", from_statuses=(Review.SUBMITTED,)):
     """Lock one upload awaiting review and move it to `to_status` (verified or
     returned). A second click, or another staff member who got there first,
     finds it no longer awaiting review: nothing changes."""
@@ -281,8 +281,9 @@ def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
     # re-checked after waiting and could drop the row.
     upload = queryset.select_for_update(of=("self",)).get(pk=pk)
     require(upload.user_id != actor.pk, "Nobody verifies their own certificate or form.")
-    if upload.status != Review.SUBMITTED:
+    if upload.status not in from_statuses:
         raise ValidationError(f"{upload} is {upload.get_status_display().lower()}; nothing changed.")
+    upload.from_status = upload.status
     upload.status = to_status
     upload.reason = reason
     upload.reviewed_by, upload.reviewed_at = actor, timezone.now()
@@ -391,6 +392,9 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
         if any(sig.signer_id == actor.pk for sig in signatures):
             raise ValidationError(f"You have already signed {owner}'s {form.title}; nothing changed.")
         position = len(signatures)
+        if position >= len(roles):
+            raise ValidationError(f"The signers of {form.title} changed while it was being signed; CoC training "
+                                  "staff return it so the signing starts again.")
         role = roles[position]
         refusal = form_signer_refusal(actor, owner, role)
         if refusal:
@@ -551,9 +555,11 @@ def form_verify(*, actor, submission_id: int) -> FormSubmission:
 def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
     reason = _required_reason(reason)
     with transaction.atomic():
+        # A form still being signed may be returned too: the signing starts again.
         submission = _review(FormSubmission.objects.select_related("form", "user"), submission_id, actor=actor,
-                             to_status=Review.RETURNED, reason=reason)
-        record_event(actor=actor, subject=submission, verb="returned form", from_state=Review.SUBMITTED,
+                             to_status=Review.RETURNED, reason=reason, from_statuses=(Review.SUBMITTED,
+                                                                                      Review.SIGNING))
+        record_event(actor=actor, subject=submission, verb="returned form", from_state=submission.from_status,
                      to_state=submission.status, reason=reason)
         form, owner = submission.form, submission.user
         # The signing starts again with the first signer (who files the form).

@@ -283,3 +283,19 @@ def test_blank_forms_are_for_their_signers_and_the_coc_staff_who_read_forms(peop
     client.logout()
     assert client.get(url).status_code == 302
     assert request_form.templates.count() == 1
+
+
+def test_a_form_being_signed_can_be_returned_and_signers_changed_meanwhile_is_a_clear_refusal(people):
+    form = three_signers()
+    blank_form("user-agreement")
+    user, aa = people["user"], people["aa"]
+    submission = sign(user, form, user)
+    sign(aa, form, user)
+    RequiredForm.objects.filter(pk=form.pk).update(signers=["user", "agency_administrator"])
+    form.refresh_from_db()
+    assert "Signers changed" in _agreement_item(people).status
+    with pytest.raises(ValidationError, match="changed while it was being signed"):
+        sign(people["ed"], form, user)
+    services.form_return(actor=StaffFactory(groups=["CoC training"]), submission_id=submission.pk,
+                         reason="The signers changed")
+    assert sign(user, form, user).version == 2
