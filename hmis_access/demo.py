@@ -139,8 +139,8 @@ def _form_mid_signing(agency, manager, program):
     if form is None or not form.templates.exists() or not CESRole.objects.filter(code="housing-navigator",
                                                                                  active=True).exists():
         return
+    # No printed login: the list of logins is the same whatever pack is loaded.
     demo_user("executive.director@northside.example.org", "Robin Northside",
-              label="Executive Director (Northside Community Services)",
               memberships=[(agency, Persona.EXECUTIVE_DIRECTOR)])
     r, _ = _request(agency, manager, "mid.signing@northside.example.org", "Noel Midway", ["housing-navigator"],
                     [program])
