@@ -185,6 +185,20 @@ def can_sign_agreement(user, organization) -> bool:
     return has_persona(user, organization, [ED])
 
 
+def can_download_agreement_template(user) -> bool:
+    """The blank Organization Agreement is never public: Executive Directors
+    (who sign it) and the CoC staff who set it or countersign it."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_coc_staff(user):
+        return does(user, Work.COUNTERSIGN) or does(user, Work.ONBOARDING_POLICY)
+    return user.memberships.filter(persona=ED).exists()
+
+
+def can_manage_agreement_templates(user) -> bool:
+    return does(user, Work.ONBOARDING_POLICY)
+
+
 def can_read_agreements(user, organization) -> bool:
     """Signed agreement copies: the agency's leads, and the CoC staff who countersign."""
     return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.READ_AGREEMENTS)
@@ -240,6 +254,60 @@ def can_read_user_document(user, owner, organization_ids: Iterable[int]) -> bool
     if is_coc_staff(user):
         return does(user, Work.READ_USER_FORMS)
     return any(has_persona(user, organization_id, AGENCY_LEADS) for organization_id in organization_ids)
+
+
+# A user's forms are signed in order by roles (training.models.Signer): the
+# user themself ("user"), or a persona of the user's agency (seed 004: the
+# Agency Administrator and the Executive Director sign the User Agreement
+# after the user; the Agency Administrator files the User Request Form).
+USER_SIGNER = "user"
+
+
+def _role_label(role: str) -> str:
+    return "the user" if role == USER_SIGNER else f"the agency's {Persona(role).label}"
+
+
+def form_signer_refusal(actor, owner, role: str) -> str:
+    """Why `actor` may not sign (or file) `owner`'s form as `role` ('' when
+    they may). Nobody signs in another's place: the user's place is the
+    user's own; an agency place is for a member of one of the user's agencies
+    holding that persona, and never the user themself."""
+    if not actor.is_authenticated or is_coc_staff(actor):
+        return "CoC staff do not sign users' forms; they verify them."
+    if role == USER_SIGNER:
+        if actor.pk != owner.pk:
+            return f"Only {owner} signs here as the user; nobody signs in another's place."
+        return ""
+    if actor.pk == owner.pk:
+        return f"This place is for {_role_label(role)}; nobody signs their own form for their agency."
+    if not Membership.objects.filter(user=actor, persona=role,
+                                     organization__memberships__user=owner).exists():
+        return f"Only {_role_label(role)} of {owner}'s agency signs here."
+    return ""
+
+
+def can_sign_form_as(actor, owner, role: str) -> bool:
+    return not form_signer_refusal(actor, owner, role)
+
+
+def can_download_form_template(user, roles: Iterable[str]) -> bool:
+    """A form's blank versions are never public: the CoC staff who set the
+    forms or read users' forms, and signed-in agency people who may have to
+    sign it (an agency's people sign as the user; a persona named among its
+    signers signs for the agency)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_coc_staff(user):
+        return does(user, Work.TRAINING_POLICY) or does(user, Work.READ_USER_FORMS)
+    roles = set(roles)
+    if USER_SIGNER in roles and user.memberships.exists():
+        return True
+    return user.memberships.filter(persona__in=list(roles - {USER_SIGNER})).exists()
+
+
+def can_manage_form_templates(user) -> bool:
+    """Uploading a new blank version of a form is training policy."""
+    return does(user, Work.TRAINING_POLICY)
 
 
 def can_review_training(user) -> bool:
@@ -466,12 +534,14 @@ HISTORY_READERS = {
     "accounts.invitation": (Work.MANAGE_AGENCIES,),
     "onboarding.joinrequest": (Work.MANAGE_AGENCIES,),
     "onboarding.organizationagreement": (Work.COUNTERSIGN,),
+    "onboarding.agreementtemplate": (Work.ONBOARDING_POLICY,),
     "onboarding.program": (Work.PROGRAM_SETUP,),
     "onboarding.organizationcesrole": (Work.PROGRAM_SETUP,),
     "training.registration": (Work.TRAINING_RECORDS,),
     "training.trainingsession": (Work.TRAINING_RECORDS,),
     "training.certificate": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
     "training.formsubmission": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
+    "training.formtemplate": (Work.TRAINING_POLICY,),
     "hmis_access.accessrequest": (Work.USER_ACCESS,),
     "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS,),
     "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS,),
@@ -506,6 +576,7 @@ ADMIN = {
     "core.holiday": (None, Work.SYSTEM),
     "signin.signinpolicy": (None, Work.SYSTEM),
     "onboarding.organizationagreement": (Work.COUNTERSIGN, Work.COUNTERSIGN),
+    "onboarding.agreementtemplate": (Work.COUNTERSIGN, Work.ONBOARDING_POLICY),
     "onboarding.program": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
     "onboarding.programtype": (None, Work.ONBOARDING_POLICY),
     "onboarding.cesorganizationrole": (None, Work.ONBOARDING_POLICY),
@@ -516,6 +587,7 @@ ADMIN = {
     "training.cesrole": (None, Work.TRAINING_POLICY),
     "training.accesscapability": (None, Work.TRAINING_POLICY),
     "training.requiredform": (None, Work.TRAINING_POLICY),
+    "training.formtemplate": (Work.READ_USER_FORMS, Work.TRAINING_POLICY),
     "training.trainingsession": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
     "training.registration": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
     "training.completion": (Work.USER_ACCESS, None),

@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from hmis_portal.core.dates import day_text
 from training import policy
-from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review
+from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review, Signer
+from training.selectors import current_templates
 
 
 @dataclass
@@ -25,6 +26,11 @@ class ChecklistItem:
     action_label: str = ""
     action_url: str = ""
     obj: object = None
+    # Forms: whose turn it is (a role of training.models.Signer, "" when
+    # nobody's), where the agency's signer acts, and the blank to download.
+    next_role: str = ""
+    agency_url: str = ""
+    template: object = None
 
 
 @dataclass
@@ -90,9 +96,13 @@ def build_checklists(requests) -> list[Checklist]:
                                                                                    Review.RETURNED]):
         certificates[certificate.user_id].append(certificate)
     submissions = defaultdict(list)
-    for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(status=Review.SUPERSEDED):
+    for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(
+            status=Review.SUPERSEDED).prefetch_related("signatures"):
         submissions[submission.user_id].append(submission)
     forms = list(RequiredForm.objects.filter(active=True))
+    templates = current_templates(forms)
+    for form in forms:
+        form.current_template = templates.get(form.pk)
     participation = {}
     for request in requests:
         if request.organization_id not in participation:
@@ -157,16 +167,46 @@ def _checklist(request, participation, completions, registrations, certificates,
 
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
-        latest = mine[0] if mine else None
-        upload_url = reverse("training:form-upload", kwargs={"code": form.code})
-        if latest is None:
-            status, done, label = "Not uploaded yet", False, "Upload"
-        elif latest.status == Review.VERIFIED:
-            status, done, label = f"Verified (version {latest.version})", True, ""
-        elif latest.status == Review.RETURNED:
-            status, done, label = f"Returned: {latest.reason}", False, "Upload a corrected copy"
-        else:
-            status, done, label = f"Version {latest.version} uploaded, awaiting verification", False, ""
-        items.append(ChecklistItem("form", f"Signed {form.title}", done, status, label,
-                                   upload_url if label else "", form))
+        items.append(_form_item(form, mine[0] if mine else None, request.user))
     return checklist
+
+
+def _form_item(form, latest, owner) -> ChecklistItem:
+    """A form's row: verified counts; otherwise who signed, and whose turn it
+    is (seed 004: the user, then the Agency Administrator, then the Executive
+    Director; or the agency files it)."""
+    roles = form.signer_roles
+    verb = "Sign" if form.signing == form.Signing.PORTAL else (
+        "Sign or upload" if form.signing == form.Signing.EITHER else "Upload")
+    filer = "" if form.filed_by == Signer.USER else Signer(form.filed_by).label
+    label = f"{form.title} (filed by the agency's {filer})" if filer else f"Signed {form.title}"
+    next_role, done = "", False
+    if latest is None:
+        status, next_role = ("Not filed yet" if filer else "Not signed yet" if verb == "Sign" else
+                             "Not uploaded yet"), roles[0]
+    elif latest.status == Review.VERIFIED:
+        status, done = f"Verified (version {latest.version})", True
+    elif latest.status == Review.RETURNED:
+        status, next_role = f"Returned: {latest.reason}", roles[0]
+        verb = "Upload a corrected copy" if verb == "Upload" and len(roles) == 1 else verb
+    elif latest.status == Review.SIGNING and len(latest.signatures.all()) < len(roles):
+        signed = len(latest.signatures.all())
+        next_role = roles[signed]
+        status = (f"Signed by {signed} of {len(roles)}; next: "
+                  f"{'the user' if next_role == Signer.USER else Signer(next_role).label}")
+    elif latest.status == Review.SIGNING:
+        # The CoC changed the form's signers while it was being signed.
+        status = "Signers changed while it was being signed; CoC training staff return it to start again"
+    elif len(roles) > 1:
+        status = f"Version {latest.version} signed by all {len(roles)}, awaiting verification"
+    else:
+        status = f"Version {latest.version} uploaded, awaiting verification"
+    own_turn = next_role == Signer.USER
+    url = reverse("training:form-upload", kwargs={"code": form.code})
+    item = ChecklistItem("form", label, done, status, verb if own_turn else "", url if own_turn else "", form)
+    item.next_role = next_role
+    item.template = getattr(form, "current_template", None)
+    if next_role and not own_turn:
+        item.agency_url = reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk})
+        item.action_label = "File" if filer and not latest else verb
+    return item

@@ -10,7 +10,8 @@ from accounts.demo import demo_organization, demo_user
 from accounts.models import CoCGroup, Persona, User
 from hmis_portal.core.calendar import end_of_day, local_date, start_of_day
 from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
-from training.models import Certificate, Course, CESRole, Registration, Review, TrainingSession
+from training.models import (Certificate, Course, CESRole, FormSubmission, Registration, RequiredForm, Review,
+                             TrainingSession)
 
 from .activity import provisioning_deadline
 from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
@@ -115,6 +116,38 @@ def _request(agency, requester, email, name, roles, programs, *, new_user=True):
     return request, True
 
 
+def _meet_policy(request):
+    """Whatever else the loaded policy asks of a request shown as ready (under
+    LA's, nothing: the records above are its checklist)."""
+    from training import policy
+
+    roles = list(request.roles.prefetch_related("required_courses__also_satisfies"))
+    courses = policy.required_courses(roles, new_user=request.new_hmis_user)
+    _complete(request.user, *[course.code for course in courses])
+    for form in policy.required_forms(RequiredForm.objects.filter(active=True), new_user=request.new_hmis_user,
+                                      courses=courses):
+        _form(request.user, form.code, Review.VERIFIED)
+
+
+def _form_mid_signing(agency, manager, program):
+    """With a policy whose forms have several signers (the agency-admin pack):
+    a user who signed in the portal, waiting on the agency's next signer."""
+    from training.services import form_sign
+
+    form = next((f for f in RequiredForm.objects.filter(active=True, signing__in=["portal", "either"])
+                 if len(f.signer_roles) > 1 and f.signer_roles[0] == "user"), None)
+    if form is None or not form.templates.exists() or not CESRole.objects.filter(code="housing-navigator",
+                                                                                 active=True).exists():
+        return
+    # No printed login: the list of logins is the same whatever pack is loaded.
+    demo_user("executive.director@northside.example.org", "Robin Northside",
+              memberships=[(agency, Persona.EXECUTIVE_DIRECTOR)])
+    r, _ = _request(agency, manager, "mid.signing@northside.example.org", "Noel Midway", ["housing-navigator"],
+                    [program])
+    if not FormSubmission.objects.filter(user=r.user, form=form).exclude(status=Review.RETURNED).exists():
+        form_sign(actor=r.user, form=form, owner=r.user, typed_name=r.user.full_name, attested=True)
+
+
 def seed_access_requests(stdout):
     """Users at every point of the HMIS access checklist, some overdue."""
     hmis10 = TrainingSession.objects.get(notes="demo:hmis10")
@@ -178,6 +211,7 @@ def seed_access_requests(stdout):
             _complete(r.user, "hmis-10", "hmis-509-full", "hmis-511", "hmis-510")
             _form(r.user, "hmis-10-acknowledgement", Review.VERIFIED)
             _form(r.user, "user-agreement", Review.VERIFIED)
+            _meet_policy(r)
             refresh_for_user(r.user)
             ready_at = timezone.now() - dt.timedelta(days=ready_days_ago)
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
@@ -190,6 +224,7 @@ def seed_access_requests(stdout):
         if created:
             _complete(r.user, "hmis-511")
             _form(r.user, "user-agreement", Review.VERIFIED)
+            _meet_policy(r)
             refresh_for_user(r.user)
             ready_at = timezone.now() - dt.timedelta(days=40)
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
@@ -198,6 +233,7 @@ def seed_access_requests(stdout):
             access_request_grant(actor=admin, access_request_id=r.pk, hmis_username=email.split("@")[0],
                                  hmis_role="CES_Housing_Provider", now=granted_at)
     demo_user("new.user@northside.example.org", "Casey Newcomer", label="End user with an open checklist (Northside)")
+    _form_mid_signing(agency, manager, nav)
 
     # Steps 1–2 not done: identified, but gated on the agreement and setup.
     eastgate, program = _pending_agency()

@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 
 from hmis_portal.core.audit import record_event
 from onboarding.models import OnboardingPolicy, ProgramType
-from training.models import CESRole, Course, RequiredForm
+from training.models import CESRole, Course, RequiredForm, Signer
 
 from .models import MAX_PROVISIONING_HOURS, AccessPolicy
 
@@ -178,6 +178,12 @@ FORM_FIELDS = {
     "description": {"type": "text", "default": "", "blank": True},
     "new_users_only": {"type": "bool", "default": False},
     "course": {"type": "code", "default": None, "null": True},
+    # Seed 004: who files the form, who signs it in order, and how they sign.
+    "filed_by": {"type": "text", "default": Signer.USER, **_choices(Signer.choices)},
+    "signers": {"type": "signers", "default": []},
+    "signing": {"type": "text", "default": RequiredForm.Signing.UPLOAD, **_choices(RequiredForm.Signing.choices)},
+    "attestation": {"type": "text", "default": "", "blank": True},
+    "verify_portal_signatures": {"type": "bool", "default": True},
     "sort_order": {"type": "count0"},
 }
 
@@ -277,6 +283,24 @@ def _check_value(pack, path, value, spec):
             return None
         if len(set(value)) != len(value):
             pack.error(path, "names a code twice.")
+            return None
+    elif kind == "signers":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            pack.error(path, f"must be a list of signers in order ({', '.join(Signer.values)}).")
+            return None
+        if not value:
+            pack.error(path, "names no signer: list who signs, in order, or leave “signers” out so whoever "
+                             "files the form signs it alone.")
+            return None
+        ok = True
+        for index, role in enumerate(value):
+            if role not in Signer.values:
+                pack.error(path + (index,), f"unknown persona “{role}” (known: {', '.join(Signer.values)}).")
+                ok = False
+            elif role in value[:index]:
+                pack.error(path + (index,), f"“{role}” signs once; it is named twice.")
+                ok = False
+        if not ok:
             return None
     elif kind == "daylist":
         parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else None
@@ -429,6 +453,7 @@ def check(pack: Pack) -> Checked:
                 pack.error(row["_path"], "a role needs program types, or \"any_program_type\": true.")
     if forms:
         _refs(pack, forms, "course", course_codes, "course (a form tied to a course the pack does not have)")
+        _check_signing(pack, forms)
     if access and "retraining_courses" in access:
         _refs(pack, [{"_path": ("access_policy",), "retraining_courses": access["retraining_courses"]}],
               "retraining_courses", course_codes, "course")
@@ -449,6 +474,16 @@ def check(pack: Pack) -> Checked:
     if pack.errors:
         raise PackError(pack.errors)
     return Checked(courses, roles, forms, statuses, access, onboarding, referral)
+
+
+def _check_signing(pack, forms):
+    for row in forms:
+        path = row["_path"]
+        if row["signers"] and row["signers"][0] != row["filed_by"]:
+            pack.error(path + ("signers", 0), f"the first signer is whoever files the form (“{row['filed_by']}”), "
+                                              f"not “{row['signers'][0]}”.")
+        if row["signing"] != RequiredForm.Signing.UPLOAD and not row["attestation"].strip():
+            pack.error(path + ("signing",), "signing in the portal needs the “attestation” each signer ticks.")
 
 
 def _check_statuses(pack, statuses):
@@ -656,7 +691,8 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],
                   before_write=_make_room_for_ranks)
             _sync(report, "user forms", RequiredForm, checked.forms,
-                  ["title", "description", "new_users_only", "sort_order"], fks=[("course", Course)])
+                  ["title", "description", "new_users_only", "filed_by", "signers", "signing", "attestation",
+                   "verify_portal_signatures", "sort_order"], fks=[("course", Course)])
             _sync(report, "need statuses", NeedStatus, checked.statuses,
                   ["name", "description", "set_by", "standard_days", "day_kind", "counted_from", "is_initial",
                    "is_final", "returns_to_matching", "requires_reason", "referral_result", "sort_order"],

@@ -47,7 +47,8 @@ def agency_users(request, slug):
     checklists = build_checklists(page.object_list)
     can_request = access.can_identify_users(request.user, organization)
     return render(request, "hmis_access/agency_users.html",
-                  {"organization": organization, "checklists": checklists, "page": page, "can_request": can_request})
+                  {"organization": organization, "checklists": checklists, "page": page, "can_request": can_request,
+                   "viewer_personas": access.personas_at(request.user, organization)})
 
 
 @login_required
@@ -80,6 +81,8 @@ def access_request_detail(request, slug, pk):
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
+        "viewer_personas": access.personas_at(request.user, organization) if access_request.user_id != request.user.pk
+        else set(),
     })
 
 

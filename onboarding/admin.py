@@ -5,6 +5,7 @@ status, so a double-click or two staff at once change it once."""
 
 import contextvars
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -13,10 +14,11 @@ from accounts import access
 from accounts.admin_base import PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.calendar import BusinessCalendar, local_date
+from hmis_portal.core.documents import DocumentField
 
 from . import services
 from .forms import CompleteForm, JoinAcceptForm, JoinDeclineForm, QuestionForm, ReturnForm
-from .models import (AgreementCopy, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
+from .models import (AgreementCopy, AgreementTemplate, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
 
 
@@ -257,3 +259,44 @@ class JoinRequestAdmin(PortalAdmin):
             request, object_id, "decline", JoinDeclineForm, "Decline the request to join",
             lambda j, reason: services.join_request_decline(actor=request.user, join_request=j, reason=reason),
             "The request was declined and the contact told why.")
+
+
+class AgreementTemplateAdminForm(forms.ModelForm):
+    document = DocumentField(label="Blank agreement")
+
+    class Meta:
+        model = AgreementTemplate
+        fields = ("document", "note", "resign_required")
+
+
+@admin.register(AgreementTemplate)
+class AgreementTemplateAdmin(PortalAdmin):
+    """A new blank version goes through the service (numbered, hashed,
+    audited; agreements awaiting countersignature returned when they must be
+    signed again). Versions are never edited or deleted."""
+
+    form = AgreementTemplateAdminForm
+    list_display = ("version", "uploaded_at", "uploaded_by", "resign_required", "note")
+    list_select_related = ("uploaded_by",)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("document", "note", "resign_required")
+        return ("version", "sha256", "note", "resign_required", "uploaded_by", "uploaded_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = services.agreement_template_upload(
+            actor=request.user, document=form.cleaned_data["document"],
+            resign_required=form.cleaned_data["resign_required"], note=form.cleaned_data["note"])
+        obj.pk, obj.version, obj.document, obj.sha256 = created.pk, created.version, created.document, created.sha256
+
+    def save_related(self, request, form, formsets, change):
+        pass

@@ -11,7 +11,7 @@ from accounts.models import Persona, User
 from hmis_portal.core.calendar import local_date
 
 from . import services
-from .models import CESOrganizationRole, OrganizationAgreement, ProgramType
+from .models import AgreementTemplate, CESOrganizationRole, OrganizationAgreement, ProgramType
 
 # A minimal, valid one-page PDF standing in for a scanned agreement.
 DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
@@ -57,6 +57,9 @@ def _type(code):
 
 def seed(stdout) -> None:
     implementer = User.objects.get(email="implementation@example.org")
+    if not AgreementTemplate.objects.exists():
+        blank = SimpleUploadedFile("blank-agreement.pdf", DEMO_PDF, content_type="application/pdf")
+        services.agreement_template_upload(actor=implementer, document=blank, note="First version")
     signed = local_date() - dt.timedelta(days=3)  # the CoC's date, not the server's
     built = 0
     for name, domain, stage in AGENCIES:

@@ -196,6 +196,35 @@ class OrganizationAgreement(models.Model):
         return max(copies, key=lambda c: c.version) if copies else None
 
 
+class AgreementTemplate(models.Model):
+    """A version of the blank Organization Agreement, uploaded by the CoC's
+    implementation team: what the Executive Director downloads and signs. A new
+    version leaves agreements signed on earlier ones in force; with
+    `resign_required`, agreements awaiting countersignature on an earlier
+    version are returned to be signed on the new one
+    (`onboarding.services.agreement_template_upload`)."""
+
+    version = models.PositiveIntegerField(unique=True)
+    document = models.FileField(storage=private_storage, upload_to=RandomName("agreement-templates"))
+    sha256 = models.CharField("SHA-256", max_length=64)
+    resign_required = models.BooleanField("signed copies of earlier versions must be signed again", default=False)
+    note = models.CharField(max_length=300, blank=True, help_text="What changed in this version.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "blank agreement version"
+
+    def __str__(self):
+        return f"Organization Agreement (blank, version {self.version})"
+
+    @classmethod
+    def current(cls):
+        return cls.objects.order_by("-version").first()
+
+
 class AgreementCopy(models.Model):
     """One uploaded scan of an agreement. Never replaced or deleted: a
     corrected copy is a new version, so the history of what was signed stays."""
@@ -210,6 +239,9 @@ class AgreementCopy(models.Model):
                                     related_name="+")
     uploaded_at = models.DateTimeField(default=timezone.now)
     size = models.PositiveIntegerField(default=0)
+    # The blank version current when the copy was uploaded: the one the signer was given.
+    template = models.ForeignKey(AgreementTemplate, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="copies")
 
     class Meta:
         ordering = ["agreement", "-version"]

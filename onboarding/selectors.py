@@ -390,3 +390,9 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
                 state, waiting_on, done = summary
                 step3 = StepProgress(3, "Users, training and HMIS access", done, state, waiting_on or step3.waiting_on)
     return [step1, step2, step3]
+
+
+def current_agreement_template():
+    from .models import AgreementTemplate
+
+    return AgreementTemplate.current()

@@ -27,7 +27,7 @@ from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
 
-from .models import (AgreementCopy, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
+from .models import (AgreementCopy, AgreementTemplate, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
 from .selectors import agreement_submitted
 from .signals import participation_changed
@@ -99,7 +99,7 @@ def agreement_upload(*, actor, organization, upload, signer_name: str, signer_ti
         version = (agreement.copies.aggregate(v=Max("version"))["v"] or 0) + 1
         copy = AgreementCopy(agreement=agreement, version=version, signer_name=signer_name.strip(),
                              signer_title=signer_title.strip(), signed_on=signed_on, uploaded_by=actor,
-                             size=upload.size)
+                             size=upload.size, template=AgreementTemplate.current())
         documents.attach(copy, "document", upload)
         copy.full_clean(exclude=["document"])
         copy.save()
@@ -604,3 +604,42 @@ def join_request_decline(*, actor, join_request: JoinRequest, reason: str) -> Jo
                body=f"The CoC's HMIS implementation team declined the request for {locked.organization_name}:"
                     f"\n\n{reason}")
     return locked
+
+
+def agreement_template_upload(*, actor, document, resign_required: bool = False, note: str = "") -> AgreementTemplate:
+    """The implementation team uploads the current blank Organization
+    Agreement. Agreements in force stay in force (their renewal is signed on
+    the new version); with `resign_required`, agreements awaiting
+    countersignature on an earlier version are returned to be signed again."""
+    import hashlib
+
+    from accounts.access import can_manage_agreement_templates, require
+
+    require(can_manage_agreement_templates(actor), "Only the CoC's implementation team uploads the blank agreement.")
+    kind = documents.validate_document(document)
+    document.document_kind = kind
+    digest = hashlib.sha256()
+    document.seek(0)
+    for chunk in document.chunks():
+        digest.update(chunk)
+    document.seek(0)
+    with transaction.atomic():
+        version = (AgreementTemplate.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        template = AgreementTemplate(version=version, sha256=digest.hexdigest(), resign_required=resign_required,
+                                     note=(note or "").strip()[:300], uploaded_by=actor)
+        documents.attach(template, "document", document)
+        try:
+            with transaction.atomic():
+                template.save()
+        except IntegrityError as exc:
+            raise ValidationError("Another blank version was uploaded at the same moment; reload the page.") from exc
+        record_event(actor=actor, subject=template, verb="uploaded blank agreement", to_state=f"version {version}",
+                     data={"sha256": template.sha256, "resign_required": resign_required})
+        if resign_required:
+            waiting = (OrganizationAgreement.objects.filter(status=Status.SUBMITTED)
+                       .exclude(copies__template=template).order_by("pk"))
+            for agreement in waiting:
+                agreement_return(actor=actor, agreement=agreement,
+                                 reason=f"A new version of the Organization Agreement (version {version}) must be "
+                                        "signed; download it from the portal, sign it and upload it.")
+    return template

@@ -16,6 +16,7 @@ urlpatterns = [
     path("agencies/<slug:slug>/ces-roles/", views.ces_roles, name="ces-roles"),
     path("agencies/<slug:slug>/programs/request/", views.program_request, name="program-request"),
     path("agreements/<int:pk>/", views.agreement_detail, name="agreement-detail"),
+    path("agreements/blank/", views.agreement_template, name="agreement-template"),
     path("agreements/<int:pk>/submit/", views.agreement_submit, name="agreement-submit"),
     path("agreements/<int:pk>/copies/<int:version>/", views.agreement_copy, name="agreement-copy"),
     path("programs/<int:pk>/", views.program_detail, name="program-detail"),

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -83,7 +83,19 @@ def agreement_upload(request, slug):
                 messages.success(request, "Your agreement was saved as a draft. Submit it when it is ready.")
             return redirect("onboarding:agreement-detail", agreement.pk)
     return render(request, "onboarding/agreement_upload.html",
-                  {"organization": organization, "form": form, "current": current})
+                  {"organization": organization, "form": form, "current": current,
+                   "template": selectors.current_agreement_template()})
+
+
+@login_required
+def agreement_template(request):
+    """The current blank Organization Agreement, for those who sign or countersign it."""
+    require(access.can_download_agreement_template(request.user),
+            "The blank agreement is for Executive Directors and the CoC's implementation team.")
+    template = selectors.current_agreement_template()
+    if template is None:
+        raise Http404("No blank agreement yet")
+    return document_response(template.document, f"organization-agreement-blank-v{template.version}")
 
 
 def _agreement_for_reader(request, pk):

@@ -215,3 +215,56 @@ def test_a_registration_cancelled_twice_at_once_frees_one_seat(policy_rows, orga
     assert Registration.objects.get(pk=registration.pk).status == "cancelled"
     assert Registration.objects.get(user=waiting).status == "registered"
     assert events_for(registration).filter(verb="cancelled registration").count() == 1
+
+
+def _three_signers(organization):
+    from tests.training.factories import blank_form
+    from training.models import RequiredForm
+
+    RequiredForm.objects.filter(code="user-agreement").update(
+        signers=["user", "agency_administrator", "executive_director"], signing="either",
+        attestation="I agree to the User Agreement.", verify_portal_signatures=False)
+    blank_form("user-agreement")
+    return RequiredForm.objects.get(code="user-agreement")
+
+
+def test_a_double_submitted_portal_signature_signs_once(policy_rows, organization):
+    from training import services
+    from training.models import FormSignature, FormSubmission
+
+    form = _three_signers(organization)
+    person = MembershipFactory(organization=organization, persona="staff").user
+
+    def sign():
+        services.form_sign(actor=person, form=form, owner=person, typed_name=person.full_name, attested=True)
+
+    outcomes = race(sign, sign)
+    assert outcomes.count("done") == 1, outcomes
+    assert FormSubmission.objects.filter(user=person).count() == 1
+    assert FormSignature.objects.filter(signer=person).count() == 1
+    assert AuditEvent.objects.filter(verb="signed form in the portal").count() == 1
+
+
+def test_two_agency_administrators_take_one_place_once(policy_rows, organization):
+    from training import services
+    from training.models import FormSignature
+
+    form = _three_signers(organization)
+    person = MembershipFactory(organization=organization, persona="staff").user
+    admins = [MembershipFactory(organization=organization, persona="agency_administrator").user for _ in range(2)]
+    submission = services.form_sign(actor=person, form=form, owner=person, typed_name=person.full_name,
+                                    attested=True)
+    outcomes = race(*[lambda a=a: services.form_sign(actor=a, form=form, owner=person, typed_name=a.full_name,
+                                                     attested=True) for a in admins])
+    assert outcomes.count("done") == 1, outcomes
+    assert list(FormSignature.objects.filter(submission=submission).values_list("position", flat=True)) == [0, 1]
+
+
+def test_two_blank_versions_uploaded_at_once_get_two_numbers(policy_rows, organization):
+    from tests.training.factories import blank_form
+    from training.models import FormTemplate
+
+    trainers = [StaffFactory(groups=["CoC training"]) for _ in range(2)]
+    outcomes = race(*[lambda t=t: blank_form("user-agreement", actor=t) for t in trainers])
+    assert outcomes == ["done", "done"]
+    assert sorted(FormTemplate.objects.values_list("version", flat=True)) == [1, 2]

@@ -9,10 +9,11 @@ from django.utils.html import format_html
 
 from accounts.admin_base import PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
+from hmis_portal.core.documents import DocumentField
 
 from . import services
-from .models import (AccessCapability, Certificate, CESRole, Completion, Course, FormSubmission, Registration,
-                     RequiredForm, TrainingSession)
+from .models import (AccessCapability, Certificate, CESRole, Completion, Course, FormSignature, FormSubmission,
+                     FormTemplate, Registration, RequiredForm, Signer, TrainingSession, validate_signers)
 
 
 class ReasonActionForm(ActionForm):
@@ -62,10 +63,93 @@ class AccessCapabilityAdmin(PortalAdmin):
         return ", ".join(r.name for r in obj.roles.all())
 
 
+class SignersField(forms.CharField):
+    """The form's signers in order, typed as roles separated by commas."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+    def validate(self, value):
+        validate_signers(value)
+
+
+class RequiredFormAdminForm(forms.ModelForm):
+    signers = SignersField(
+        required=False, help_text="In order, separated by commas: " + ", ".join(
+            f"{value} ({label})" for value, label in Signer.choices) + ". Empty: whoever files the form, alone.")
+
+    class Meta:
+        model = RequiredForm
+        fields = "__all__"
+
+
 @admin.register(RequiredForm)
 class RequiredFormAdmin(PortalAdmin):
-    list_display = ("title", "code", "course", "new_users_only", "sort_order")
+    form = RequiredFormAdminForm
+    list_display = ("title", "code", "course", "new_users_only", "filed_by", "signer_list", "signing", "sort_order")
     list_select_related = ("course",)
+
+    @admin.display(description="signers")
+    def signer_list(self, obj):
+        return " → ".join(Signer(role).label for role in obj.signer_roles)
+
+
+class FormTemplateAdminForm(forms.ModelForm):
+    document = DocumentField(label="Blank form")
+
+    class Meta:
+        model = FormTemplate
+        fields = ("form", "document", "note", "resign_required")
+
+
+@admin.register(FormTemplate)
+class FormTemplateAdmin(PortalAdmin):
+    """A new blank version goes through the service (numbered, hashed,
+    audited; earlier signed copies returned when they must be signed again).
+    Versions are never edited or deleted: signatures point at them."""
+
+    form = FormTemplateAdminForm
+    list_display = ("form", "version", "uploaded_at", "uploaded_by", "resign_required", "document_link")
+    list_filter = ("form",)
+    list_select_related = ("form", "uploaded_by")
+    inlines = [AuditTimelineInline]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("form", "document", "note", "resign_required")
+        return ("form", "version", "document_link", "sha256", "note", "resign_required", "uploaded_by",
+                "uploaded_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = services.form_template_upload(
+            actor=request.user, form_id=form.cleaned_data["form"].pk, document=form.cleaned_data["document"],
+            resign_required=form.cleaned_data["resign_required"], note=form.cleaned_data["note"])
+        obj.pk, obj.version, obj.document, obj.sha256 = created.pk, created.version, created.document, created.sha256
+
+    def save_related(self, request, form, formsets, change):
+        pass  # nothing related but the audit timeline, which is read-only
+
+    @admin.display(description="document")
+    def document_link(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="{}">Download</a>', reverse("training:form-template-document", args=[obj.pk]))
 
 
 # --- sessions and attendance ---------------------------------------------
@@ -216,8 +300,25 @@ class CertificateAdmin(ReviewAdmin):
              "{n} certificate{s} returned.")
 
 
+class FormSignatureInline(admin.TabularInline):
+    """Who signed, in order, with what they typed and attested and the SHA-256 of what they signed."""
+
+    model = FormSignature
+    fields = ("position", "role", "signer", "method", "typed_name", "attestation", "sha256", "signed_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(ReviewAdmin):
+    inlines = [FormSignatureInline, AuditTimelineInline]
     list_display = ("user", "form", "version", "status", "submitted_at", "document_link")
     list_filter = ("status", "form")
     list_select_related = ("user", "form")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.demo import demo_organization
 from hmis_portal.core.calendar import local_date
 
-from .models import Completion, Course, FormSubmission, RequiredForm, Review, TrainingSession
+from .models import Completion, Course, FormSubmission, FormTemplate, RequiredForm, Review, TrainingSession
 
 PDF = b"%PDF-1.4\n% demo document\n"
 
@@ -85,4 +85,17 @@ def seed(stdout):
     _session("hmis511", "hmis-511", days=5, hours=1)
     _session("hmis510", "hmis-510", days=6, hours=2)
     _session("hmis10-past", "hmis-10", days=-2)
+    _blank_forms()
     stdout.write(f"training: {TrainingSession.objects.count()} sessions")
+
+
+def _blank_forms():
+    """Version 1 of each active form's blank document, so the download links work."""
+    import hashlib
+
+    for form in RequiredForm.objects.filter(active=True, templates__isnull=True):
+        template = FormTemplate(form=form, version=1, sha256=hashlib.sha256(PDF).hexdigest(),
+                                note="First version")
+        template._document_kind = "pdf"
+        template.document.save("demo.pdf", _document(), save=False)
+        template.save()

@@ -14,3 +14,14 @@ class CertificateForm(forms.Form):
 
 class FormUploadForm(forms.Form):
     document = DocumentField(label="Signed form")
+
+
+class FormSignForm(forms.Form):
+    """Signing in the portal: the signer's full name, typed, and the attestation ticked."""
+
+    typed_name = forms.CharField(label="Type your full name to sign", max_length=150)
+    attested = forms.BooleanField(required=False)
+
+    def __init__(self, *args, attestation: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["attested"].label = attestation or "I attest to the statement above."

@@ -104,10 +104,41 @@ class AccessCapability(models.Model):
         return self.name
 
 
+class Signer(models.TextChoices):
+    """Who files or signs a user's form: the user themself, or one of the
+    agency's personas at the user's agency (seed 004: the User Agreement is
+    signed by the user, the Agency Administrator and the Executive Director;
+    the Agency Administrator files the User Request Form)."""
+
+    USER = "user", "The user"
+    AGENCY_ADMINISTRATOR = "agency_administrator", "Agency Administrator"
+    EXECUTIVE_DIRECTOR = "executive_director", "Executive Director / Authorized Representative"
+    PROGRAM_MANAGER = "program_manager", "Program Manager"
+
+
+def validate_signers(value) -> None:
+    """A signer list: roles of `Signer`, each once; empty means the filer alone."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("Signers are a list of roles.")
+    unknown = [v for v in value if v not in Signer.values]
+    if unknown:
+        raise ValidationError(f"Unknown signer {', '.join(unknown)} (known: {', '.join(Signer.values)}).")
+    if len(set(value)) != len(value):
+        raise ValidationError("A role signs once: it is named twice.")
+
+
 class RequiredForm(models.Model):
     """A signed form a user must upload before access (seed 000: HMIS 10
     Acknowledgement for new users, User Agreement for everyone; seed 003 would
-    add a User Policy and Responsibilities form)."""
+    add a User Policy and Responsibilities form).
+
+    Its signers sign in order (`signers`; empty: whoever files it, alone), in
+    the portal or by uploading a scanned signed copy, as `signing` allows."""
+
+    class Signing(models.TextChoices):
+        UPLOAD = "upload", "Upload a scanned signed copy"
+        PORTAL = "portal", "Sign in the portal"
+        EITHER = "either", "Sign in the portal or upload a scanned copy"
 
     code = models.SlugField(max_length=50, unique=True)
     title = models.CharField(max_length=150, unique=True)
@@ -119,6 +150,23 @@ class RequiredForm(models.Model):
         Course, null=True, blank=True, on_delete=models.PROTECT, related_name="forms",
         help_text="Required only of people who must take this course; empty: of everyone.",
     )
+    filed_by = models.CharField(
+        max_length=30, choices=Signer.choices, default=Signer.USER,
+        help_text="Who files the form for the user: the user, or a persona of the user's agency (the user then "
+                  "sees it on their checklist but cannot file it).")
+    signers = models.JSONField(
+        default=list, blank=True, validators=[validate_signers],
+        help_text="Who signs, in order, each a role: user, agency_administrator, executive_director, "
+                  "program_manager. The first is whoever files the form. Empty: the filer alone.")
+    signing = models.CharField(max_length=10, choices=Signing.choices, default=Signing.UPLOAD,
+                               help_text="How each signer signs.")
+    attestation = models.TextField(
+        blank=True, help_text="What a signer attests by ticking the box when signing in the portal, e.g. "
+                              "\u201cI have read this agreement and agree to its terms.\u201d")
+    verify_portal_signatures = models.BooleanField(
+        "training staff verify forms signed in the portal", default=True,
+        help_text="Off: a form every signer signed in the portal is complete with the last signature. Uploaded "
+                  "copies are always verified.")
     sort_order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(
         default=True, help_text="Off to stop asking anyone for the form; uploads already made are kept.")
@@ -128,6 +176,56 @@ class RequiredForm(models.Model):
 
     def __str__(self):
         return self.title
+
+    def clean(self):
+        errors = {}
+        roles = list(self.signers or [])
+        if roles and roles[0] != self.filed_by:
+            errors["signers"] = (f"The first signer is whoever files the form ({Signer(self.filed_by).label}); "
+                                 "put that role first or change who files it.")
+        if self.signing != self.Signing.UPLOAD and not self.attestation.strip():
+            errors["attestation"] = "Signing in the portal needs the text each signer attests to."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def signer_roles(self) -> list[str]:
+        """The roles that sign, in order."""
+        return list(self.signers) or [self.filed_by]
+
+    @property
+    def in_portal(self) -> bool:
+        return self.signing in (self.Signing.PORTAL, self.Signing.EITHER)
+
+    @property
+    def by_upload(self) -> bool:
+        return self.signing in (self.Signing.UPLOAD, self.Signing.EITHER)
+
+
+class FormTemplate(models.Model):
+    """A version of a form's blank document, uploaded by CoC staff: what
+    people download and sign. A new version leaves copies signed on earlier
+    versions valid unless `resign_required`: then forms of earlier versions
+    are signed again (`training.services.form_template_upload`)."""
+
+    form = models.ForeignKey(RequiredForm, on_delete=models.PROTECT, related_name="templates")
+    version = models.PositiveIntegerField()
+    document = models.FileField(storage=private_storage, upload_to=RandomName("form-templates"))
+    sha256 = models.CharField("SHA-256", max_length=64)
+    resign_required = models.BooleanField(
+        "signed copies of earlier versions must be signed again", default=False)
+    note = models.CharField(max_length=300, blank=True, help_text="What changed in this version.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["form", "-version"]
+        verbose_name = "blank form version"
+        constraints = [models.UniqueConstraint(fields=["form", "version"], name="one_form_template_version")]
+
+    def __str__(self):
+        return f"{self.form} (blank, version {self.version})"
 
 
 class TrainingSession(models.Model):
@@ -217,6 +315,7 @@ class Completion(models.Model):
 
 
 class Review(models.TextChoices):
+    SIGNING = "signing", "Being signed"
     SUBMITTED = "submitted", "Awaiting verification"
     VERIFIED = "verified", "Verified"
     RETURNED = "returned", "Returned"
@@ -261,7 +360,11 @@ class FormSubmission(ReviewedUpload):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="form_submissions")
     form = models.ForeignKey(RequiredForm, on_delete=models.PROTECT, related_name="submissions")
     version = models.PositiveIntegerField()
-    document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"))
+    # The latest scanned copy; empty when every signer signed in the portal.
+    document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"), blank=True)
+    # The blank version the signers signed (in the portal, or downloaded to sign on paper).
+    template = models.ForeignKey(FormTemplate, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="submissions")
 
     class Meta:
         ordering = ["-submitted_at", "-pk"]
@@ -272,3 +375,35 @@ class FormSubmission(ReviewedUpload):
 
     def __str__(self):
         return f"{self.form} of {self.user} (version {self.version})"
+
+
+class FormSignature(models.Model):
+    """One signer's signature on one version of a user's form, in the order
+    of the form's signers. Kept with what they signed: the typed name, the
+    attestation they ticked, the moment and the SHA-256 of the exact document
+    (the blank version signed in the portal, or the uploaded scan)."""
+
+    class Method(models.TextChoices):
+        PORTAL = "portal", "Signed in the portal"
+        UPLOAD = "upload", "Uploaded a scanned signed copy"
+
+    submission = models.ForeignKey(FormSubmission, on_delete=models.CASCADE, related_name="signatures")
+    position = models.PositiveSmallIntegerField(help_text="0 for the first signer.")
+    role = models.CharField(max_length=30, choices=Signer.choices)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="form_signatures")
+    method = models.CharField(max_length=10, choices=Method.choices)
+    typed_name = models.CharField(max_length=150, blank=True)
+    attestation = models.TextField(blank=True)
+    document = models.FileField(storage=private_storage, upload_to=RandomName("user-forms"), blank=True)
+    sha256 = models.CharField("SHA-256 of the signed document", max_length=64)
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["submission", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "position"], name="one_signature_per_place"),
+            models.UniqueConstraint(fields=["submission", "signer"], name="one_signature_per_person"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_role_display()} signature on {self.submission}"

@@ -5,10 +5,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import can_read_user_document, is_coc_staff, require, restrict
-from accounts.models import Organization
+from dataclasses import dataclass, field
 
-from .models import Certificate, FormSubmission, Registration, TrainingSession
+from accounts.access import can_read_user_document, is_coc_staff, require, restrict
+from accounts.models import Organization, User
+
+from .models import Certificate, FormSubmission, FormTemplate, Registration, Review, Signer, TrainingSession
+
 
 def upcoming_sessions(*, course_code: str | None = None):
     sessions = (TrainingSession.objects.filter(starts_at__gt=timezone.now(), cancelled=False)
@@ -36,15 +39,83 @@ def _access_document(model, user, pk):
     (`accounts.access.can_read_user_document`). Someone who cannot see any of
     the owner's agencies gets a 404: the document's existence is not told."""
     obj = get_object_or_404(model.objects.select_related("user"), pk=pk)
-    if obj.user_id == user.pk:
-        return obj
-    organization_ids = list(obj.user.memberships.values_list("organization_id", flat=True))
+    _access_person(user, obj.user)
+    return obj
+
+
+def _access_person(user, owner) -> None:
+    if owner.pk == user.pk:
+        return
+    organization_ids = list(owner.memberships.values_list("organization_id", flat=True))
     if not is_coc_staff(user) and not restrict(Organization.objects.filter(pk__in=organization_ids), user,
                                                organization_field="pk").exists():
         raise Http404("No document")
-    require(can_read_user_document(user, obj.user, organization_ids),
+    require(can_read_user_document(user, owner, organization_ids),
             "Only the person, their agency's leads and the CoC's training and provisioning staff open this document.")
-    return obj
+
+
+def access_form_owner(user, user_id: int):
+    """The person whose forms an agency lead signs or files: someone of an
+    agency `user` may see (404 otherwise), a lead there (403 otherwise)."""
+    owner = get_object_or_404(User, pk=user_id, is_staff=False)
+    _access_person(user, owner)
+    return owner
+
+
+@dataclass
+class FormProgress:
+    """Where one person's form stands: its versions, the one being signed (or
+    the latest), who signed it and when, and whose turn it is."""
+
+    form: object
+    owner: object
+    versions: list = field(default_factory=list)
+    latest: object = None
+    signatures: list = field(default_factory=list)
+    next_role: str = ""
+    complete: bool = False
+
+    @property
+    def next_label(self) -> str:
+        if not self.next_role:
+            return ""
+        return "the user" if self.next_role == Signer.USER else f"the agency's {Signer(self.next_role).label}"
+
+    @property
+    def places(self) -> list[dict]:
+        signed = {sig.position: sig for sig in self.signatures}
+        return [{"role": role, "label": Signer(role).label, "signature": signed.get(i),
+                 "next": role == self.next_role and i == len(self.signatures)}
+                for i, role in enumerate(self.form.signer_roles)]
+
+
+def form_progress(form, owner) -> FormProgress:
+    versions = list(FormSubmission.objects.filter(user=owner, form=form).prefetch_related("signatures__signer")
+                    .order_by("-version"))
+    progress = FormProgress(form=form, owner=owner, versions=versions)
+    live = [v for v in versions if v.status != Review.SUPERSEDED]
+    latest = live[0] if live else None
+    progress.latest = latest
+    progress.complete = any(v.status == Review.VERIFIED for v in versions)
+    roles = form.signer_roles
+    if latest is not None and latest.status in (Review.SIGNING, Review.SUBMITTED, Review.VERIFIED):
+        progress.signatures = list(latest.signatures.all())
+    if not progress.complete:
+        if latest is None or latest.status == Review.RETURNED:
+            progress.next_role = roles[0]
+        elif latest.status == Review.SIGNING and len(progress.signatures) < len(roles):
+            progress.next_role = roles[len(progress.signatures)]
+        elif latest.status == Review.SUBMITTED and len(roles) == 1:
+            progress.next_role = roles[0]  # a new upload replaces the one awaiting review
+    return progress
+
+
+def current_templates(forms) -> dict[int, FormTemplate]:
+    """The current blank version of each form, by form id (one query)."""
+    current = {}
+    for template in FormTemplate.objects.filter(form__in=list(forms)).order_by("form_id", "-version"):
+        current.setdefault(template.form_id, template)
+    return current
 
 
 def access_certificate(user, pk) -> Certificate:

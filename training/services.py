@@ -3,22 +3,25 @@ change that can complete a checklist item re-evaluates the person's access
 requests (the `training_record_changed` signal) in the same transaction."""
 
 import datetime as dt
+import hashlib
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import can_review_training, require
+from accounts.access import (can_manage_form_templates, can_review_training, can_sign_form_as, form_signer_refusal,
+                             require)
+from accounts.models import User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
 from hmis_portal.core.outbox import notify
 
-from .models import (Certificate, Completion, Course, FormSubmission, Registration, RequiredForm, Review,
-                     TrainingSession)
+from .models import (Certificate, Completion, Course, FormSignature, FormSubmission, FormTemplate, Registration,
+                     RequiredForm, Review, Signer, TrainingSession)
 from .signals import training_record_changed
 
 
@@ -269,7 +272,7 @@ def certificate_submit(*, actor, course: Course, completed_on: dt.date, document
     return certificate
 
 
-def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
+def _review(queryset, pk: int, *, actor, to_status: str, reason: str = "", from_statuses=(Review.SUBMITTED,)):
     """Lock one upload awaiting review and move it to `to_status` (verified or
     returned). A second click, or another staff member who got there first,
     finds it no longer awaiting review: nothing changes."""
@@ -278,8 +281,9 @@ def _review(queryset, pk: int, *, actor, to_status: str, reason: str = ""):
     # re-checked after waiting and could drop the row.
     upload = queryset.select_for_update(of=("self",)).get(pk=pk)
     require(upload.user_id != actor.pk, "Nobody verifies their own certificate or form.")
-    if upload.status != Review.SUBMITTED:
+    if upload.status not in from_statuses:
         raise ValidationError(f"{upload} is {upload.get_status_display().lower()}; nothing changed.")
+    upload.from_status = upload.status
     upload.status = to_status
     upload.reason = reason
     upload.reviewed_by, upload.reviewed_at = actor, timezone.now()
@@ -325,28 +329,215 @@ def certificate_return(*, actor, certificate_id: int, reason: str) -> Certificat
     return certificate
 
 
-# --- user forms ----------------------------------------------------------
+# --- user forms: signing in order, filing, blank versions -------------------
 
-def form_submit(*, actor, form: RequiredForm, document) -> FormSubmission:
-    """Upload a new version of a signed form. Once a version is verified,
-    nothing more is needed."""
+def _sha256(uploaded) -> str:
+    digest = hashlib.sha256()
+    uploaded.seek(0)
+    for chunk in uploaded.chunks():
+        digest.update(chunk)
+    uploaded.seek(0)
+    return digest.hexdigest()
+
+
+def _same_name(typed: str, name: str) -> bool:
+    return " ".join((typed or "").split()).casefold() == " ".join((name or "").split()).casefold()
+
+
+def _role_label(role: str) -> str:
+    return Signer(role).label if role != Signer.USER else "the user"
+
+
+def form_page_url(form: RequiredForm, owner, recipient) -> str:
+    """Where `recipient` signs or files `owner`'s form: their own page, or the agency's page of the user."""
+    if recipient.pk == owner.pk:
+        return reverse("training:form-upload", kwargs={"code": form.code})
+    return reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk})
+
+
+def _signers_for(role: str, owner):
+    """Who signs in `role`'s place for `owner`: the user, or the people with
+    that persona at the user's agencies (the same rule as form_signer_refusal)."""
+    if role == Signer.USER:
+        return [owner]
+    return list(User.objects.filter(
+        is_active=True, is_staff=False, memberships__persona=role,
+        memberships__organization__in=owner.memberships.values("organization_id"),
+    ).exclude(pk=owner.pk).distinct().order_by("pk"))
+
+
+def current_template(form: RequiredForm) -> FormTemplate | None:
+    return form.templates.order_by("-version").first()
+
+
+def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = "", attested: bool = False,
+          document=None) -> FormSubmission:
+    """Add `actor`'s signature to `owner`'s form, in the next place of the
+    form's signers. Starts a new version when none is being signed (the
+    first signer only); completes it with the last signature."""
+    roles = form.signer_roles
     with transaction.atomic():
-        previous = FormSubmission.objects.select_for_update().filter(user=actor, form=form)
-        if previous.filter(status=Review.VERIFIED).exists():
-            raise ValidationError(f"Your {form.title} is already verified; there is nothing to upload.")
-        version = (previous.aggregate(v=Max("version"))["v"] or 0) + 1
-        submission = FormSubmission(user=actor, form=form, version=version)
-        attach(submission, "document", document)
+        # Every version of this person's form, locked (own rows only): two
+        # signers at once, or a double submit, queue here and the second
+        # finds the place already taken.
+        versions = list(FormSubmission.objects.select_for_update(of=("self",)).filter(user=owner, form=form)
+                        .order_by("-version"))
+        if any(v.status == Review.VERIFIED for v in versions):
+            raise ValidationError(f"{owner}'s {form.title} is already verified; there is nothing to upload or sign.")
+        latest = versions[0] if versions else None
+        signing = latest if latest is not None and latest.status == Review.SIGNING else None
+        if latest is not None and latest.status == Review.SUBMITTED and len(roles) > 1:
+            raise ValidationError(f"Everyone has signed {owner}'s {form.title}; CoC training staff verify it now.")
+        signatures = list(signing.signatures.all()) if signing else []
+        if any(sig.signer_id == actor.pk for sig in signatures):
+            raise ValidationError(f"You have already signed {owner}'s {form.title}; nothing changed.")
+        position = len(signatures)
+        if position >= len(roles):
+            raise ValidationError(f"The signers of {form.title} changed while it was being signed; CoC training "
+                                  "staff return it so the signing starts again.")
+        role = roles[position]
+        refusal = form_signer_refusal(actor, owner, role)
+        if refusal:
+            later = next((r for r in roles[position + 1:] if can_sign_form_as(actor, owner, r)), None)
+            if later is not None:
+                who = "The user" if role == Signer.USER else f"The agency's {Signer(role).label}"
+                raise ValidationError(f"{who} signs {form.title} before you; you will be told when it is your "
+                                      "turn. Nothing changed.")
+            raise PermissionDenied(refusal)
+        if method == FormSignature.Method.PORTAL:
+            if not form.in_portal:
+                raise ValidationError(f"{form.title} is signed by uploading a scanned signed copy.")
+            if not _same_name(typed_name, actor.full_name):
+                raise ValidationError({"typed_name": f"Type your full name exactly as it is on your account "
+                                                     f"({actor.full_name}) to sign."})
+            if not attested:
+                raise ValidationError({"attested": "Tick the box to attest to the statement before signing."})
+        elif not form.by_upload:
+            raise ValidationError(f"{form.title} is signed in the portal, not by upload.")
+        template = signing.template if signing and signing.template_id else current_template(form)
+        if method == FormSignature.Method.PORTAL and template is None:
+            raise ValidationError(f"The blank {form.title} is not available yet, so it cannot be signed in the "
+                                  "portal; CoC training staff upload it first.")
+        if signing is None:
+            version = (latest.version if latest else 0) + 1
+            signing = FormSubmission(user=owner, form=form, version=version, status=Review.SIGNING,
+                                     template=template)
+            try:
+                with transaction.atomic():
+                    signing.save()
+            except IntegrityError as exc:
+                raise ValidationError("Someone signed this form at the same moment; reload the page.") from exc
+        signature = FormSignature(submission=signing, position=position, role=role, signer=actor, method=method)
+        if method == FormSignature.Method.PORTAL:
+            signature.typed_name = " ".join(typed_name.split())
+            signature.attestation = form.attestation
+            signature.sha256 = template.sha256
+        else:
+            signature.sha256 = _sha256(document)
+            attach(signature, "document", document)
+            attach(signing, "document", document)
         try:
             with transaction.atomic():
-                submission.save()
+                signature.save()
         except IntegrityError as exc:
-            raise ValidationError("Another upload of this form arrived at the same moment; reload the page.") from exc
-        previous.filter(status=Review.SUBMITTED).exclude(pk=submission.pk).update(status=Review.SUPERSEDED)
-        record_event(actor=actor, subject=submission, verb="uploaded form", to_state=submission.status,
-                     data={"version": version})
-        _refresh(actor, actor)
-    return submission
+            raise ValidationError("Someone signed this form at the same moment; reload the page.") from exc
+        old = signing.status
+        done = position + 1 == len(roles)
+        fields = ["document"] if method == FormSignature.Method.UPLOAD else []
+        if done:
+            methods = {sig.method for sig in signatures} | {method}
+            needs_review = FormSignature.Method.UPLOAD in methods or form.verify_portal_signatures
+            signing.status = Review.SUBMITTED if needs_review else Review.VERIFIED
+            signing.submitted_at = timezone.now()
+            fields += ["status", "submitted_at"]
+            if not needs_review:
+                signing.reviewed_at = signing.submitted_at
+                fields.append("reviewed_at")
+        if fields:
+            signing.save(update_fields=fields)
+        if done:
+            # A version still being signed, or an earlier upload awaiting review, is replaced by this one.
+            FormSubmission.objects.filter(user=owner, form=form, status__in=[Review.SUBMITTED, Review.SIGNING]
+                                          ).exclude(pk=signing.pk).update(status=Review.SUPERSEDED)
+        record_event(actor=actor, subject=signing,
+                     verb="signed form in the portal" if method == FormSignature.Method.PORTAL else "uploaded form",
+                     from_state=old if position else "", to_state=signing.status,
+                     data={"version": signing.version, "place": position + 1, "role": role, "method": method,
+                           "sha256": signature.sha256, "typed_name": signature.typed_name,
+                           "attestation": signature.attestation,
+                           "blank_version": template.version if template else None,
+                           "signed_at": signature.signed_at.isoformat()})
+        if not done:
+            nxt = roles[position + 1]
+            recipients = _signers_for(nxt, owner)
+            for recipient in recipients:
+                notify(recipients=[recipient], subject=f"Your signature is needed: {form.title} of {owner}",
+                       body=(f"{actor} signed {owner}'s {form.title}. You sign it next, as "
+                             f"{_role_label(nxt)}."), link=form_page_url(form, owner, recipient))
+        elif signing.status == Review.VERIFIED:
+            notify(recipients=[owner], subject=f"{form.title} signed by everyone",
+                   body=f"Everyone who signs your {form.title} has signed it; it counts as complete.",
+                   link=_my_access())
+        _refresh(owner, actor)
+    return signing
+
+
+def form_sign(*, actor, form: RequiredForm, owner, typed_name: str, attested: bool) -> FormSubmission:
+    """Sign `owner`'s form in the portal: the typed full name must be the
+    signer's name on their account, and the attestation ticked."""
+    return _sign(actor=actor, form=form, owner=owner, method=FormSignature.Method.PORTAL, typed_name=typed_name,
+                 attested=attested)
+
+
+def form_submit(*, actor, form: RequiredForm, document, owner=None) -> FormSubmission:
+    """Upload a scanned signed copy of a form: the user's own (owner omitted),
+    or, for the agency's signers and filers, `owner`'s. Once a version is
+    complete, nothing more is needed."""
+    return _sign(actor=actor, form=form, owner=owner or actor, method=FormSignature.Method.UPLOAD,
+                 document=document)
+
+
+def form_template_upload(*, actor, form_id: int, document, resign_required: bool = False,
+                         note: str = "") -> FormTemplate:
+    """CoC staff upload the current blank version of a form. Copies signed on
+    earlier versions stay valid, unless `resign_required`: then every version
+    of the form signed (or being signed) on an earlier blank is returned, and
+    its person's request needs the form again."""
+    require(can_manage_form_templates(actor), "Only CoC training staff upload blank forms.")
+    with transaction.atomic():
+        form = RequiredForm.objects.select_for_update().get(pk=form_id)
+        version = (form.templates.aggregate(v=Max("version"))["v"] or 0) + 1
+        template = FormTemplate(form=form, version=version, uploaded_by=actor, resign_required=resign_required,
+                                note=(note or "").strip()[:300], sha256=_sha256(document))
+        attach(template, "document", document)
+        template.save()
+        record_event(actor=actor, subject=template, verb="uploaded blank form", to_state=f"version {version}",
+                     data={"sha256": template.sha256, "resign_required": resign_required})
+        if resign_required:
+            _return_earlier_versions(actor=actor, template=template)
+    return template
+
+
+def _return_earlier_versions(*, actor, template: FormTemplate) -> None:
+    reason = f"A new version of the {template.form.title} (version {template.version}) must be signed."
+    affected = list(FormSubmission.objects.select_for_update(of=("self",)).filter(
+        form=template.form, status__in=[Review.SIGNING, Review.SUBMITTED, Review.VERIFIED],
+    ).exclude(template=template).order_by("pk"))
+    owners = {}
+    for submission in affected:
+        old = submission.status
+        submission.status, submission.reason = Review.RETURNED, reason
+        submission.reviewed_by, submission.reviewed_at = actor, timezone.now()
+        submission.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+        record_event(actor=actor, subject=submission, verb="returned form: new version to sign", from_state=old,
+                     to_state=submission.status, reason=reason)
+        owners[submission.user_id] = submission.user
+    for owner in owners.values():
+        notify(recipients=_signers_for(template.form.signer_roles[0], owner),
+               subject=f"Sign the new {template.form.title}",
+               body=f"{reason} Download it from the portal and sign it again.",
+               link=form_page_url(template.form, owner, owner))
+        _refresh(owner, actor)
 
 
 def form_verify(*, actor, submission_id: int) -> FormSubmission:
@@ -364,11 +555,20 @@ def form_verify(*, actor, submission_id: int) -> FormSubmission:
 def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
     reason = _required_reason(reason)
     with transaction.atomic():
+        # A form still being signed may be returned too: the signing starts again.
         submission = _review(FormSubmission.objects.select_related("form", "user"), submission_id, actor=actor,
-                             to_status=Review.RETURNED, reason=reason)
-        record_event(actor=actor, subject=submission, verb="returned form", from_state=Review.SUBMITTED,
+                             to_status=Review.RETURNED, reason=reason, from_statuses=(Review.SUBMITTED,
+                                                                                      Review.SIGNING))
+        record_event(actor=actor, subject=submission, verb="returned form", from_state=submission.from_status,
                      to_state=submission.status, reason=reason)
-        notify(recipients=[submission.user], subject=f"{submission.form} returned",
-               body=f"Your {submission.form} (version {submission.version}) was returned: {reason}. "
-                    "Upload a corrected copy.", link=_my_access())
+        form, owner = submission.form, submission.user
+        # The signing starts again with the first signer (who files the form).
+        for recipient in _signers_for(form.signer_roles[0], owner):
+            whose = "Your" if recipient.pk == owner.pk else f"{owner}’s"
+            notify(recipients=[recipient], subject=f"{form} returned",
+                   body=(f"{whose} {form} "
+                         f"(version {submission.version}) was returned: {reason}. "
+                         + ("Upload a corrected copy." if len(form.signer_roles) == 1 else
+                            "The signing starts again from the first signer.")),
+                   link=form_page_url(form, owner, recipient) if recipient.pk != owner.pk else _my_access())
     return submission

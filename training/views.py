@@ -3,19 +3,19 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.access import can_register_for_training, require
+from accounts.access import can_download_form_template, can_register_for_training, can_sign_form_as, require
 from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.ics import CalendarEvent, calendar_file
 
 from . import selectors, services
-from .forms import CertificateForm, FormUploadForm
-from .models import Course, FormSubmission, Registration, RequiredForm, Review
+from .forms import CertificateForm, FormSignForm, FormUploadForm
+from .models import Course, FormSignature, FormTemplate, RequiredForm, Registration, Review, Signer
 
 
 def _agency_person(user):
@@ -102,23 +102,85 @@ def certificate_upload(request):
     return render(request, "training/certificate_upload.html", {"form": form})
 
 
+def _form_page(request, required, owner):
+    """One person's form: its blank version to download, who has signed and
+    who is next, and, for the next signer, the portal signature or the upload
+    the form's policy allows. The services decide who may sign."""
+    own = owner.pk == request.user.pk
+    upload = FormUploadForm(request.POST or None, request.FILES or None) if required.by_upload else None
+    sign = FormSignForm(request.POST or None, attestation=required.attestation) if required.in_portal else None
+    if request.method == "POST":
+        signing = "typed_name" in request.POST and sign is not None
+        form = sign if signing else upload
+        if form is None:
+            messages.error(request, f"{required} is not signed that way.")
+        elif form.is_valid():
+            try:
+                if signing:
+                    services.form_sign(actor=request.user, form=required, owner=owner, **form.cleaned_data)
+                else:
+                    services.form_submit(actor=request.user, form=required, owner=owner,
+                                         document=form.cleaned_data["document"])
+            except ValidationError as exc:
+                # A field to correct stays on the form; a refusal of the turn (not yours yet,
+                # already signed) is a message, as the form is not shown then.
+                if hasattr(exc, "error_dict"):
+                    apply_to_form(form, exc)
+                else:
+                    message_refusal(request, exc)
+            except PermissionDenied as exc:
+                message_refusal(request, exc)
+            else:
+                progress = selectors.form_progress(required, owner)
+                if progress.complete:
+                    messages.success(request, f"{required} signed by everyone; it is complete.")
+                elif progress.latest and progress.latest.status == Review.SUBMITTED:
+                    messages.success(request, f"{required} {'signed' if signing else 'uploaded'}. CoC training "
+                                              "staff will verify it.")
+                else:
+                    messages.success(request, f"{required} signed. Next to sign: "
+                                              f"{Signer(progress.next_role).label}; they have been told.")
+                return redirect("my-access") if own else redirect(request.path)
+    progress = selectors.form_progress(required, owner)
+    template = services.current_template(required)
+    may_act = bool(progress.next_role) and can_sign_form_as(request.user, owner, progress.next_role)
+    return render(request, "training/form_upload.html", {
+        "required": required, "owner": owner, "own": own, "progress": progress, "versions": progress.versions,
+        "verified": progress.complete, "template": template, "may_act": may_act, "form": upload, "sign_form": sign,
+    })
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def form_upload(request, code):
+    """The signed-in person's own form."""
     _agency_person(request.user)
     required = get_object_or_404(RequiredForm, code=code)
-    form = FormUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.form_submit(actor=request.user, form=required, document=form.cleaned_data["document"])
-        except ValidationError as exc:
-            apply_to_form(form, exc)
-        else:
-            messages.success(request, f"{required} uploaded. CoC training staff will verify it.")
-            return redirect("my-access")
-    versions = FormSubmission.objects.filter(user=request.user, form=required).order_by("-version")
-    return render(request, "training/form_upload.html", {"form": form, "required": required, "versions": versions,
-                                                         "verified": versions.filter(status=Review.VERIFIED).exists()})
+    return _form_page(request, required, request.user)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def form_person(request, code, user_id):
+    """Another person's form, for the agency's signers and filer (and to look at, for its leads)."""
+    owner = selectors.access_form_owner(request.user, user_id)
+    required = get_object_or_404(RequiredForm, code=code, active=True)
+    return _form_page(request, required, owner)
+
+
+@login_required
+def form_template_document(request, pk):
+    template = get_object_or_404(FormTemplate.objects.select_related("form"), pk=pk)
+    require(can_download_form_template(request.user, template.form.signer_roles),
+            "Blank forms are for the people who sign them and CoC staff.")
+    return document_response(template.document, f"{template.form.code}-blank-v{template.version}")
+
+
+@login_required
+def signature_document(request, pk):
+    signature = get_object_or_404(FormSignature.objects.select_related("submission__form"), pk=pk)
+    submission = selectors.access_form_submission(request.user, signature.submission_id)
+    return document_response(signature.document, f"{submission.form.code}-v{submission.version}-{signature.position + 1}")
 
 
 @login_required

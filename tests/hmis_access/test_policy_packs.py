@@ -76,7 +76,14 @@ def test_agency_admin_provisions_within_48_clock_hours_and_asks_for_the_user_agr
     load("agency-admin")
     policy = AccessPolicy.current()
     assert (policy.provisioning_business_days, policy.provisioning_hours) == (None, 48)
-    assert list(RequiredForm.objects.filter(active=True).values_list("title", flat=True)) == ["User Agreement"]
+    assert list(RequiredForm.objects.filter(active=True).values_list("title", flat=True)) == [
+        "User Agreement", "User Request Form"]
+    agreement = RequiredForm.objects.get(code="user-agreement")
+    assert agreement.signer_roles == ["user", "agency_administrator", "executive_director"]
+    assert agreement.in_portal and agreement.by_upload and not agreement.verify_portal_signatures
+    request_form = RequiredForm.objects.get(code="user-request-form")
+    assert (request_form.filed_by, request_form.signer_roles, request_form.signing) == (
+        "agency_administrator", ["agency_administrator"], "upload")
 
 
 def test_la_then_mo_bos_then_la_keeps_every_record_and_reactivates_la_rows(organization):
@@ -193,6 +200,16 @@ def test_the_good_example_pack_loads(tmp_path):
      "access_policy.retraining_after_days", "must come later than going Inactive"),
     (lambda p: p["ces_roles"][0].update(access_rank=0), '"access_rank"',
      "ces_roles[0].access_rank", "must be 1 or more, not 0"),
+    (lambda p: p["required_forms"][0].update(signers=["user", "case_worker"]), '"case_worker"',
+     "required_forms[0].signers[1]", "unknown persona “case_worker”"),
+    (lambda p: p["required_forms"][0].update(signers=[]), '"signers"',
+     "required_forms[0].signers", "names no signer"),
+    (lambda p: p["required_forms"][0].update(signers=["executive_director", "user"]), '"executive_director"',
+     "required_forms[0].signers[0]", "the first signer is whoever files the form"),
+    (lambda p: p["required_forms"][0].update(filed_by="janitor"), '"filed_by"',
+     "required_forms[0].filed_by", "'janitor' is not one of"),
+    (lambda p: p["required_forms"][0].update(signing="portal"), '"signing"',
+     "required_forms[0].signing", "needs the “attestation”"),
 ])
 def test_a_broken_pack_names_file_and_line_and_loads_nothing(tmp_path, change, marker, where, message):
     path = _broken(tmp_path, change)
@@ -237,3 +254,24 @@ def test_seed_demo_loads_the_named_pack_first():
     call_command("seed_demo", "--pack", "mo-bos", stdout=out)
     assert "Policy pack mo-bos: " in out.getvalue()
     assert Course.objects.get(code="data-standards").active and not Course.objects.get(code="hmis-10").active
+
+
+def test_seed_demo_under_agency_admin_has_a_user_agreement_mid_signing_and_runs_twice():
+    from training.models import FormSubmission, FormTemplate
+
+    for _ in range(2):
+        call_command("seed_demo", "--pack", "agency-admin", stdout=io.StringIO())
+    midway = FormSubmission.objects.get(user__email="mid.signing@northside.example.org")
+    assert (midway.form.code, midway.status, midway.version) == ("user-agreement", "signing", 1)
+    assert [s.role for s in midway.signatures.all()] == ["user"]
+    assert FormTemplate.objects.filter(form=midway.form).count() == 1
+
+
+def test_a_signer_named_twice_is_refused_at_its_place(tmp_path):
+    path = _broken(tmp_path, lambda p: p["required_forms"][0].update(signers=["user", "agency_administrator",
+                                                                              "user"]))
+    line = _line_of(path, '"user"', 2)
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
+    assert f"{path}:{line}: required_forms[0].signers[2]: “user” signs once" in err.getvalue(), err.getvalue()

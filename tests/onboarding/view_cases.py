@@ -17,7 +17,22 @@ def _program(organization, status):
     return ProgramFactory(organization=organization, setup_status=status, question="Which SPAs?")
 
 
+def _blank_agreement(organization):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from onboarding.services import agreement_template_upload
+    from tests.factories import StaffFactory
+    from tests.onboarding.factories import PDF
+
+    agreement_template_upload(actor=StaffFactory(groups=["CoC implementation"]),
+                              document=SimpleUploadedFile("blank.pdf", PDF, content_type="application/pdf"))
+    return {}
+
+
 CASES = [
+    # The blank agreement: the Executive Directors who sign it, the CoC staff who countersign or set it.
+    ViewCase("onboarding:agreement-template", build=_blank_agreement, personas=("executive_director",),
+             coc_groups=COUNTERSIGNERS, agency_object=False),
     # An agency's steps 1–2 page: every member; CoC staff look after all agencies.
     ViewCase("onboarding:participation", build=lambda o: {"slug": o.slug}, personas="any", coc_groups=EVERY_GROUP),
     # Only the Executive Director / Authorized Representative signs (seed 000, step 1.1).

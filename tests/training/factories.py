@@ -15,6 +15,17 @@ def pdf(name="scan.pdf"):
     return SimpleUploadedFile(name, PDF, content_type="application/pdf")
 
 
+def blank_form(code, *, resign_required=False, actor=None):
+    """A new blank version of a form, uploaded by CoC training staff."""
+    from tests.factories import StaffFactory
+    from training.models import RequiredForm
+    from training.services import form_template_upload
+
+    return form_template_upload(actor=actor or StaffFactory(groups=["CoC training"]),
+                                form_id=RequiredForm.objects.get(code=code).pk, document=pdf("blank.pdf"),
+                                resign_required=resign_required)
+
+
 def agreement(organization, status="executed"):
     from onboarding.models import OrganizationAgreement
 

@@ -41,6 +41,23 @@ def _form_submission(organization):
     return {"pk": form_submit(actor=person, form=RequiredForm.objects.get(code="user-agreement"), document=pdf()).pk}
 
 
+def _person(organization):
+    person = MembershipFactory(organization=organization).user
+    return {"code": "user-agreement", "user_id": person.pk}
+
+
+def _signature(organization):
+    from training.models import FormSignature
+
+    return {"pk": FormSignature.objects.get(submission_id=_form_submission(organization)["pk"]).pk}
+
+
+def _blank(organization):
+    from tests.training.factories import blank_form
+
+    return {"pk": blank_form("user-agreement").pk}
+
+
 CASES = [
     # Anyone signed in sees the upcoming sessions.
     ViewCase("training:sessions", personas="any", coc_groups=ALL_GROUPS, agency_object=False),
@@ -58,4 +75,11 @@ CASES = [
     # A person's documents: them, their agency's leads, CoC staff who verify or provision.
     ViewCase("training:certificate-document", build=_certificate, personas=LEADS, coc_groups=DOCUMENT_GROUPS),
     ViewCase("training:form-document", build=_form_submission, personas=LEADS, coc_groups=DOCUMENT_GROUPS),
+    ViewCase("training:signature-document", build=_signature, personas=LEADS, coc_groups=DOCUMENT_GROUPS),
+    # Another person's form: their agency's leads see it (and its signers sign there); CoC staff who read forms.
+    ViewCase("training:form-person", build=_person, personas=LEADS, coc_groups=DOCUMENT_GROUPS),
+    ViewCase("training:form-person", build=_person, personas=LEADS, coc_groups=DOCUMENT_GROUPS, method="post"),
+    # A blank form: agency people who may sign it, and CoC staff who set or read forms; never public.
+    ViewCase("training:form-template-document", build=_blank, personas="any", coc_groups=DOCUMENT_GROUPS,
+             agency_object=False),
 ]
