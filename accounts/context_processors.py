@@ -11,6 +11,7 @@ def _menu_for(user) -> dict[str, bool]:
     staff = access.is_coc_staff(user)
     return {
         "referrals": access.can_see_referral_counts(user),
+        "partnerships": access.can_see_partnerships(user),
         "coc_queue": access.can_work_onboarding_queue(user),
         "provisioning_queue": access.can_provision(user),
         "hmis_accounts": access.can_see_hmis_accounts(user),
