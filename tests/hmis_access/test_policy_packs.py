@@ -69,6 +69,18 @@ def test_mo_bos_requires_its_two_trainings_and_its_form_of_every_role():
     assert AccessPolicy.current().provisioning_business_days == 3
 
 
+def test_mo_bos_sets_the_data_partners_entry_deadline():
+    from partnerships.models import PartnershipPolicy
+
+    policy = PartnershipPolicy.current()
+    policy.entry_business_days = 5
+    policy.save()
+    out = load("mo-bos")
+    assert "data partnership policy: changed entry_business_days 5 → 3" in out
+    assert PartnershipPolicy.current().entry_business_days == 3
+    assert "data partnership policy: unchanged" in load("mo-bos")
+
+
 def test_agency_admin_provisions_within_two_business_days_and_asks_for_the_user_agreement():
     load("agency-admin")
     assert AccessPolicy.current().provisioning_business_days == 2
@@ -189,6 +201,14 @@ def test_the_good_example_pack_loads(tmp_path):
      "access_policy.retraining_after_days", "must come later than going Inactive"),
     (lambda p: p["ces_roles"][0].update(access_rank=0), '"access_rank"',
      "ces_roles[0].access_rank", "must be 1 or more, not 0"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": 0}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "must be 1 or more, not 0"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": 61}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "61 is too large (at most 60)"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": "3"}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "must be a whole number"),
+    (lambda p: p.update(partnership_policy={"entry_days": 3}), '"entry_days"',
+     "partnership_policy.entry_days", "unknown field “entry_days”"),
 ])
 def test_a_broken_pack_names_file_and_line_and_loads_nothing(tmp_path, change, marker, where, message):
     path = _broken(tmp_path, change)
