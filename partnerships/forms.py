@@ -32,8 +32,15 @@ class ProposeForm(TextValidationMixin, forms.Form):
 
 
 class ReasonForm(TextValidationMixin, forms.Form):
-    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Both agencies see this.")
+    """Ending a partnership (the portal's page and the admin's button)."""
+
+    reason = forms.CharField(label="Why end the partnership?", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 3}), help_text="Both agencies see this.")
+
+
+class DeclineForm(ReasonForm):
+    reason = forms.CharField(label="Why do you decline?", max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="The agency sees this.")
 
 
 class BatchForm(TextValidationMixin, forms.Form):

@@ -15,9 +15,9 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from accounts.access import (can_end_partnership, can_propose_partnership, can_record_entry, can_send_intakes,
-                             intake_enterers, partnership_deciders, partnership_decision_refusal,
-                             partnership_directors, require, staff_doing, Work)
+from accounts.access import (ED, Work, agency_people, can_end_partnership, can_propose_partnership,
+                             can_record_entry, can_send_intakes, intake_enterers, partnership_deciders,
+                             partnership_decision_refusal, partnership_directors, require, staff_doing)
 from hmis_portal.core import calendar, documents
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text, deadline_text, moment_text
@@ -128,7 +128,8 @@ def partnership_accept(*, actor, partnership_id, at: dt.datetime | None = None) 
                      to_state=Status.ACTIVE)
         policy = PartnershipPolicy.current()
         days = policy.entry_business_days
-        notify(recipients=partnership_directors(partnership).exclude(pk=actor.pk),
+        # The agency's people send the intakes from now on: each of them is told.
+        notify(recipients=agency_people(partnership.agency_id).exclude(pk=actor.pk),
                subject=f"Data partnership with {partnership.partner} accepted",
                body=(f"{partnership.partner} accepted the data partnership. Send your intakes to them as soon as "
                      f"you can and record each batch: it must be entered into HMIS within {days} business "
@@ -152,7 +153,8 @@ def partnership_decline(*, actor, partnership_id, reason: str, at: dt.datetime |
         partnership.save(update_fields=["status", "decided_by", "decided_at", "decline_reason"])
         record_event(actor=actor, subject=partnership, verb="declined data partnership", from_state=Status.PROPOSED,
                      to_state=Status.DECLINED, reason=reason)
-        notify(recipients=partnership_directors(partnership).exclude(pk=actor.pk),
+        # The agency's Executive Director may propose again, to this partner or another.
+        notify(recipients=agency_people(partnership.agency_id, [ED]).exclude(pk=actor.pk),
                subject=f"Data partnership declined by {partnership.partner}",
                body=f"{partnership.partner} declined the data partnership. Reason: {reason}",
                link=partnership.get_absolute_url())

@@ -14,7 +14,7 @@ from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services
-from .forms import BatchForm, EnteredForm, ProposeForm, ReasonForm
+from .forms import BatchForm, DeclineForm, EnteredForm, ProposeForm, ReasonForm
 from .models import DataPartnership, PartnershipPolicy
 
 PAGE_SIZE = 25
@@ -96,7 +96,7 @@ def _detail(request, partnership, status=200, **forms):
         "can_end": can_end,
         "can_read_moa": access.can_read_moa(user, partnership),
         "can_enter": access.can_record_entry(user, partnership),
-        "decline_form": forms.get("decline_form") or (ReasonForm(prefix="decline") if can_decide else None),
+        "decline_form": forms.get("decline_form") or (DeclineForm(prefix="decline") if can_decide else None),
         "end_form": forms.get("end_form") or (ReasonForm(prefix="end") if can_end else None),
         "batch_form": forms.get("batch_form") or (BatchForm() if can_send else None),
         "entered_form": EnteredForm(),
@@ -152,7 +152,7 @@ def decline(request, pk):
     partnership = selectors.access_partnership(request.user, pk)
     access.require(access.can_decide_partnership(request.user, partnership),
                    access.partnership_decision_refusal(request.user, partnership))
-    form = ReasonForm(request.POST, prefix="decline")
+    form = DeclineForm(request.POST, prefix="decline")
     if not form.is_valid():
         return _detail(request, partnership, decline_form=form)
     return _run(request, partnership,

@@ -102,12 +102,15 @@ def test_a_declined_or_ended_partnership_can_be_proposed_again():
 
 def test_the_partners_executive_director_accepts():
     partnership = propose()
-    partner_ed = director(partnership.partner)
+    partner_ed, sender, partner_staff = director(partnership.partner), person(partnership.agency), person(
+        partnership.partner)
     services.partnership_accept(actor=partner_ed, partnership_id=partnership.pk)
     partnership.refresh_from_db()
     assert partnership.status == Status.ACTIVE and partnership.decided_by == partner_ed
     assert events(partnership, "accepted data partnership") == 1
-    assert recipients("accepted") == {partnership.proposed_by.email}
+    # The agency's people, who send the intakes from now on.
+    assert recipients("accepted") == {partnership.proposed_by.email, sender.email}
+    assert partner_staff.email not in recipients("accepted")
 
 
 def test_accepting_twice_says_so_and_changes_nothing():
