@@ -249,3 +249,20 @@ def test_other_coc_staff_see_no_partnerships(client):
     active()
     client.force_login(coc_staff("CoC training"))
     assert client.get(reverse("partnerships:list")).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/partnerships/99999999999999999999/", "/partnerships/2147483648/moa/",
+                                  "/partnerships/batches/99999999999999999999/entered/"])
+def test_a_huge_id_in_the_address_is_a_404(client, path):
+    client.force_login(coc_staff("CoC implementation"))
+    response = client.post(path, {}) if path.endswith("entered/") else client.get(path)
+    assert response.status_code == 404
+
+
+def test_a_nul_byte_in_a_batch_note_is_a_400_and_changes_nothing(client):
+    partnership = active()
+    client.force_login(person(partnership.agency))
+    response = client.post(reverse("partnerships:batch-new", args=[partnership.pk]),
+                           {"received_at": "2026-01-06T10:00", "intake_count": "2", "note": "a\x00b"})
+    assert response.status_code == 400
+    assert not IntakeBatch.objects.exists()
