@@ -114,3 +114,16 @@ def test_two_sweeps_at_once_flag_each_batch_once(policy_rows):
     sweep_entry_deadlines(now=now)
     assert AuditEvent.objects.filter(verb="became overdue").count() == 6
     assert AuditEvent.objects.filter(verb="escalated to CoC staff").count() == 6
+
+
+def test_both_agencies_ending_at_once_end_it_once(policy_rows):
+    for _ in range(3):
+        partnership = active()
+        outcomes = race(
+            lambda: services.partnership_end(actor=partnership.proposed_by, partnership_id=partnership.pk,
+                                             reason="Joined HMIS."),
+            lambda: services.partnership_end(actor=partnership.decided_by, partnership_id=partnership.pk,
+                                             reason="No capacity."))
+        assert sorted(outcomes)[1] == "done", outcomes
+        assert "already ended" in sorted(outcomes)[0], outcomes
+        assert _verbs(partnership, "ended data partnership") == 1
