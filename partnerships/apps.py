@@ -13,12 +13,24 @@ class PartnershipsConfig(AppConfig):
         from django.urls import reverse
         from django.utils import timezone
 
-        from accounts.access import ED, is_coc_staff, organizations_where
+        from accounts.access import ED, is_coc_staff, organizations_where, sees_every_partnership
         from hmis_portal.core.work import OpenTask
 
         from .models import DataPartnership, IntakeBatch
 
-        if not user.is_authenticated or is_coc_staff(user):
+        if not user.is_authenticated:
+            return []
+        if sees_every_partnership(user):
+            from . import selectors
+
+            overdue = IntakeBatch.objects.filter(
+                entered_at__isnull=True, due_at__lte=timezone.now(), partnership__status=DataPartnership.Status.ACTIVE,
+                partnership__in=selectors.visible_partnerships(user).values("pk")).count()
+            if not overdue:
+                return []
+            return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",
+                             reverse("partnerships:list"), section="Data partnerships", overdue=True)]
+        if is_coc_staff(user):
             return []
         tasks = []
         for partnership in (DataPartnership.objects.filter(

@@ -266,3 +266,27 @@ def test_a_nul_byte_in_a_batch_note_is_a_400_and_changes_nothing(client):
                            {"received_at": "2026-01-06T10:00", "intake_count": "2", "note": "a\x00b"})
     assert response.status_code == 400
     assert not IntakeBatch.objects.exists()
+
+
+def test_the_home_page_says_what_waits(client):
+    from hmis_portal.core.work import open_tasks_for as every_task
+
+    def open_tasks_for(user):
+        return [t for t in every_task(user) if t.section == "Data partnerships"]
+
+    proposal = propose()
+    partner_ed = director(proposal.partner)
+    assert [t.title for t in open_tasks_for(partner_ed)] == [
+        f"Data partnership proposed by {proposal.agency}: accept or decline"]
+    assert open_tasks_for(proposal.proposed_by) == []
+    partnership = active()
+    enterer = person(partnership.partner)
+    tz = calendar.coc_timezone()
+    batch(partnership, received_at=dt.datetime(2026, 10, 2, 16, 0, tzinfo=tz),
+          at=dt.datetime(2026, 10, 2, 17, 0, tzinfo=tz))
+    batch(partnership)
+    [task] = open_tasks_for(enterer)
+    assert task.title == f"2 intake batches from {partnership.agency} to enter into HMIS (1 overdue)" and task.overdue
+    [staff_task] = open_tasks_for(coc_staff("CoC implementation"))
+    assert staff_task.title == "1 overdue intake batch across data partners"
+    assert open_tasks_for(coc_staff("CES team")) == []
