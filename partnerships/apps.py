@@ -54,6 +54,18 @@ class PartnershipsConfig(AppConfig):
                 url, section="Data partnerships", overdue=bool(overdue)))
         return tasks
 
+    def agency_history_subjects(self, organization, user):
+        """The agency's data partnerships, on either side, for those who may see them."""
+        from django.db.models import Q
+
+        from accounts.access import can_see_agency_partnerships
+
+        from .models import DataPartnership
+
+        if not can_see_agency_partnerships(user, organization):
+            return []
+        return list(DataPartnership.objects.filter(Q(agency=organization) | Q(partner=organization)))
+
     def seed_demo(self, stdout):
         from . import demo
 

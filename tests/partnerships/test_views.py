@@ -290,3 +290,11 @@ def test_the_home_page_says_what_waits(client):
     [staff_task] = open_tasks_for(coc_staff("CoC implementation"))
     assert staff_task.title == "1 overdue intake batch across data partners"
     assert open_tasks_for(coc_staff("CES team")) == []
+
+
+def test_the_agency_history_tells_its_partnerships(client):
+    partnership = active()
+    client.force_login(partnership.proposed_by)
+    page = client.get(reverse("onboarding:participation", args=[partnership.agency.slug])).content.decode()
+    assert "Accepted data partnership" in page and "Waiting for the partner agency → Active" in page
+    assert reverse("partnerships:agency", args=[partnership.agency.slug]) in page
