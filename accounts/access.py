@@ -376,13 +376,15 @@ def sees_every_partnership(user) -> bool:
     return does(user, Work.DATA_PARTNERSHIPS)
 
 
-def can_see_partnerships(user) -> bool:
-    """The data partnerships page: the CoC staff who look after them, and any agency member."""
+def can_see_partnerships(user, *, organizations=None) -> bool:
+    """The data partnerships page: the CoC staff who look after them, and any
+    agency member. `organizations`: the person's agencies when already read
+    (the menu has them), saving a query on every page."""
     if sees_every_partnership(user):
         return True
     if is_coc_staff(user) or not user.is_authenticated:
         return False
-    return user.memberships.exists()
+    return bool(organizations) if organizations is not None else user.memberships.exists()
 
 
 def can_see_agency_partnerships(user, organization) -> bool:
