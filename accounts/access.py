@@ -59,6 +59,7 @@ class Work(Enum):
     HMIS_ACCOUNTS = (PROVISIONING, TRAINING, SYSADMIN)    # see HMIS accounts and the inactivity overview
     REFERRALS = (CES,)                          # create referrals, CES-team statuses, every agency's referrals
     REFERRAL_POLICY = (CES, SYSADMIN)           # need statuses and timeliness standards
+    DATA_PARTNERSHIPS = (IMPL, SYSADMIN)        # every agency's data partnerships (MOAs), end one, entry deadlines
     SYSTEM = (SYSADMIN,)                        # holidays, the outbox, object permissions, staff accounts
 
     @property
@@ -433,6 +434,105 @@ def can_match(user) -> bool:
     return does(user, Work.REFERRALS)
 
 
+# --- data partnerships (seed 003, step 3) -------------------------------------------------------
+#
+# An agency that does not use HMIS signs an MOA with a partner agency that
+# enters its Coordinated Entry intakes into HMIS on its behalf. Both agencies'
+# people see the partnership; the implementation team sees every one.
+
+def sees_every_partnership(user) -> bool:
+    return does(user, Work.DATA_PARTNERSHIPS)
+
+
+def can_see_partnerships(user, *, organizations=None) -> bool:
+    """The data partnerships page: the CoC staff who look after them, and any
+    agency member. `organizations`: the person's agencies when already read
+    (the menu has them), saving a query on every page."""
+    if sees_every_partnership(user):
+        return True
+    if is_coc_staff(user) or not user.is_authenticated:
+        return False
+    return bool(organizations) if organizations is not None else user.memberships.exists()
+
+
+def can_see_agency_partnerships(user, organization) -> bool:
+    return sees_every_partnership(user) or (not is_coc_staff(user) and is_member(user, organization))
+
+
+def can_see_partnership(user, partnership) -> bool:
+    """A partnership, its intake batches and its timeliness: the people of
+    either agency, and the CoC staff who look after partnerships."""
+    if sees_every_partnership(user):
+        return True
+    if is_coc_staff(user):
+        return False
+    return is_member(user, partnership.agency_id) or is_member(user, partnership.partner_id)
+
+
+def can_propose_partnership(user, organization) -> bool:
+    """The agency's Executive Director signs the MOA and proposes the partnership."""
+    return has_persona(user, organization, [ED])
+
+
+def partnership_decision_refusal(user, partnership) -> str:
+    """Why `user` may not accept or decline `partnership` ('' when they may)."""
+    if not has_persona(user, partnership.partner_id, [ED]):
+        return "Only the partner agency's Executive Director accepts or declines a data partnership."
+    if partnership.proposed_by_id == user.pk:
+        return "You proposed this partnership; the partner agency's Executive Director must decide on it."
+    return ""
+
+
+def can_decide_partnership(user, partnership) -> bool:
+    return not partnership_decision_refusal(user, partnership)
+
+
+def can_end_partnership(user, partnership) -> bool:
+    """Either agency's Executive Director, or the CoC staff who look after partnerships."""
+    return (sees_every_partnership(user) or has_persona(user, partnership.agency_id, [ED])
+            or has_persona(user, partnership.partner_id, [ED]))
+
+
+def can_read_moa(user, partnership) -> bool:
+    """The signed MOA: the leads of either agency and the CoC staff who look after partnerships."""
+    return (sees_every_partnership(user) or has_persona(user, partnership.agency_id, AGENCY_LEADS)
+            or has_persona(user, partnership.partner_id, AGENCY_LEADS))
+
+
+def can_send_intakes(user, partnership) -> bool:
+    """Record that a batch of intakes went to the partner: the non-HMIS agency's people."""
+    return not is_coc_staff(user) and is_member(user, partnership.agency_id)
+
+
+def can_record_entry(user, partnership) -> bool:
+    """Record that a batch was entered into HMIS: the partner agency's people."""
+    return not is_coc_staff(user) and is_member(user, partnership.partner_id)
+
+
+def partnership_deciders(partnership) -> QuerySet:
+    """Who is told of a proposal: whoever may accept or decline it."""
+    return agency_people(partnership.partner_id, [ED]).exclude(pk=partnership.proposed_by_id)
+
+
+def partnership_directors(partnership) -> QuerySet:
+    """Both agencies' Executive Directors (an answer, an end)."""
+    return User.objects.filter(is_active=True, memberships__organization_id__in=[partnership.agency_id,
+                                                                                 partnership.partner_id],
+                               memberships__persona=ED).distinct().order_by("pk")
+
+
+def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
+    """For each partner agency, its active people, who record intakes as
+    entered into HMIS (told of a new or overdue batch). One query."""
+    people: dict[int, list] = {pk: [] for pk in organization_ids}
+    rows = (Membership.objects.filter(organization_id__in=list(people), user__is_active=True, user__is_staff=False)
+            .select_related("user").order_by("organization_id", "user_id"))
+    for membership in rows:
+        if all(u.pk != membership.user_id for u in people[membership.organization_id]):
+            people[membership.organization_id].append(membership.user)
+    return people
+
+
 # --- finding agencies and people ----------------------------------------------------------------
 
 def can_search_agencies(user) -> bool:
@@ -546,6 +646,8 @@ HISTORY_READERS = {
     "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS,),
     "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS,),
     "referrals.referral": (Work.REFERRALS,),
+    "partnerships.datapartnership": (Work.DATA_PARTNERSHIPS,),
+    "partnerships.intakebatch": (Work.DATA_PARTNERSHIPS,),
 }
 
 
@@ -600,6 +702,9 @@ ADMIN = {
     "referrals.needstatus": (None, Work.REFERRAL_POLICY),
     "referrals.referralpolicy": (None, Work.REFERRAL_POLICY),
     "referrals.referral": (Work.REFERRALS, Work.REFERRALS),
+    "partnerships.partnershippolicy": (None, Work.DATA_PARTNERSHIPS),
+    "partnerships.datapartnership": (Work.DATA_PARTNERSHIPS, None),
+    "partnerships.intakebatch": (Work.DATA_PARTNERSHIPS, None),
 }
 
 

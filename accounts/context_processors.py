@@ -9,15 +9,17 @@ from . import access
 
 def _menu_for(user) -> dict[str, bool]:
     staff = access.is_coc_staff(user)
+    # Each agency the person belongs to: its progress page (any member may open it).
+    agencies = [] if staff else list(access.organizations_where(user, access.Persona.values).order_by("name"))
     return {
         "referrals": access.can_see_referral_counts(user),
+        "partnerships": access.can_see_partnerships(user, organizations=agencies),
         "coc_queue": access.can_work_onboarding_queue(user),
         "provisioning_queue": access.can_provision(user),
         "hmis_accounts": access.can_see_hmis_accounts(user),
         "admin": staff,
         "own_access": not staff,
-        # Each agency the person belongs to: its progress page (any member may open it).
-        "agencies": [] if staff else list(access.organizations_where(user, access.Persona.values).order_by("name")),
+        "agencies": agencies,
     }
 
 

@@ -54,6 +54,7 @@ def organization_detail(request, slug):
             # The same predicates as the two agency pages, so their links show only to those they serve.
             "can_see_hmis_accounts": access.can_see_hmis_accounts(request.user, organization),
             "can_see_users": access.can_see_user_access(request.user, organization),
+            "can_see_partnerships": access.can_see_agency_partnerships(request.user, organization),
             "invite_form": _invite_form(request.user, organization),
             # Those whose persona the person may invite are the ones they may resend or revoke.
             "invitations": selectors.open_invitations(organization).filter(

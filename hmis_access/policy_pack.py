@@ -2,7 +2,7 @@
 
 A pack is a JSON file in `policy_packs/` (or anywhere, given by path) with the
 CoC's courses, CES roles, user forms, need statuses and the numbers of its
-access, onboarding and referral policies. `load_policy` checks the whole pack
+access, onboarding, referral and data partnership policies. `load_policy` checks the whole pack
 first and writes nothing when any of it is wrong, naming the file, the line
 and the place in the pack of each mistake; then, in one transaction, it
 updates or creates each row by its code and retires (never deletes) the rows
@@ -10,8 +10,8 @@ of that kind the pack does not name, so every record that points at them
 keeps working. A section the pack leaves out leaves that kind of row alone.
 
 This module sits in hmis_access, the last layer, because it is the one that
-sees every policy model; referrals' models are looked up by name since
-hmis_access does not import referrals.
+sees every policy model; referrals' and data partnerships' models are looked
+up by name since hmis_access imports neither (they sit beside it).
 
 Need statuses: `allowed_next` must not contain a cycle. A referral that goes
 back to matching ends (its status is final) and the client gets a new
@@ -233,6 +233,12 @@ REFERRAL_POLICY_FIELDS = {
     "due_soon_days": {"type": "count0"},
     "sweep_batch_size": {"type": "count"},
 }
+# Seed 003: a data partner enters an agency's intakes within N business days.
+PARTNERSHIP_POLICY_FIELDS = {
+    "entry_business_days": {"type": "count", "max": 60},
+    "escalation_margin_days": {"type": "count0", "max": 60},
+    "sweep_batch_size": {"type": "count"},
+}
 
 
 def _check_value(pack, path, value, spec):
@@ -417,10 +423,11 @@ class Checked:
     access_policy: dict | None
     onboarding_policy: dict | None
     referral_policy: dict | None
+    partnership_policy: dict | None = None
 
 
 SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "need_statuses",
-            "access_policy", "onboarding_policy", "referral_policy")
+            "access_policy", "onboarding_policy", "referral_policy", "partnership_policy")
 
 
 def check(pack: Pack) -> Checked:
@@ -436,6 +443,7 @@ def check(pack: Pack) -> Checked:
     access = _check_policy(pack, "access_policy", ACCESS_POLICY_FIELDS)
     onboarding = _check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS)
     referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
+    partnership = _check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
 
     # Courses a pack may refer to: its own, or (when it has no course section) the active ones.
     course_codes = ({row["code"] for row in courses} if courses is not None
@@ -473,7 +481,7 @@ def check(pack: Pack) -> Checked:
                                                      f"or another {unique}.")
     if pack.errors:
         raise PackError(pack.errors)
-    return Checked(courses, roles, forms, statuses, access, onboarding, referral)
+    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership)
 
 
 def _check_signing(pack, forms):
@@ -681,6 +689,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     checked = check(pack)
     NeedStatus = apps.get_model("referrals", "NeedStatus")
     ReferralPolicy = apps.get_model("referrals", "ReferralPolicy")
+    PartnershipPolicy = apps.get_model("partnerships", "PartnershipPolicy")
     report = Report()
     try:
         with transaction.atomic():
@@ -701,6 +710,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
                     m2m=("retraining_courses",))
             _policy(report, "onboarding policy", OnboardingPolicy.current(), checked.onboarding_policy)
             _policy(report, "referral policy", ReferralPolicy.current(), checked.referral_policy)
+            _policy(report, "data partnership policy", PartnershipPolicy.current(), checked.partnership_policy)
             if dry_run:
                 transaction.set_rollback(True)
     except IntegrityError as error:

@@ -43,6 +43,15 @@ JOBS = [
         minute="*/15",
         description="Alert providers of overdue CES referrals, escalate to the CES team, move unanswered ones.",
     ),
+    # Seed 003: data partners enter intakes within the policy's business days.
+    Job(
+        name="intake-entry-deadlines",
+        task="partnerships.tasks.intake_entry_sweep",
+        minute="20",
+        hour="7",
+        description="Flag intake batches a data partner has not entered into HMIS by their deadline; escalate to "
+                    "CoC staff after the data partnership policy's margin.",
+    ),
     # Seed 002: shortly after midnight in the CoC's time zone, so "no login by
     # the end of the day" is judged on a finished day.
     Job(

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "training",
     "hmis_access",
     "referrals",
+    "partnerships",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ urlpatterns = [
     path("onboarding/", include("onboarding.urls")),
     path("training/", include("training.urls")),
     path("referrals/", include("referrals.urls")),
+    path("partnerships/", include("partnerships.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

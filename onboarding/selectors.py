@@ -36,6 +36,15 @@ def agreement_executed(organization, *, on=None) -> bool:
     return executed_agreements(organization, on=on).exists()
 
 
+def participating_organizations(*, on=None) -> QuerySet[Organization]:
+    """Organizations whose Organization Agreement is executed and in force on
+    `on`: they participate in HMIS (and may enter data for a partner agency)."""
+    day = on or local_date()
+    in_force = OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.EXECUTED).filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+    return Organization.objects.filter(pk__in=in_force.values("organization"))
+
+
 def referable_programs(*, on=None) -> QuerySet[Program]:
     """Programs that may receive CES referrals (SPEC §4): confirmed programs of
     agencies whose Organization Agreement is executed and in force."""

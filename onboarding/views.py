@@ -47,6 +47,7 @@ def participation(request, slug):
         "steps": selectors.progress(organization, agreements, programs, today=today),
         "members": account_selectors.organization_members(organization),
         "can_see_users": access.can_see_user_access(request.user, organization),
+        "can_see_partnerships": access.can_see_agency_partnerships(request.user, organization),
         "can_invite": access.can_invite(request.user, organization),
         "can_sign": access.can_sign_agreement(request.user, organization),
         "is_program_manager": access.can_manage_programs(request.user, organization),

@@ -15,7 +15,7 @@ from tests.factories import MembershipFactory, StaffFactory
 IMPL, TRAIN, PROV, CES, SYS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team",
                                "CoC system admin")
 EVERY = {IMPL, TRAIN, PROV, CES, SYS}
-OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "referrals"}
+OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "referrals", "partnerships"}
 
 # model: (groups who open the list, groups who may change, {action: groups who see it})
 EXPECTED = {
@@ -54,6 +54,9 @@ EXPECTED = {
     "referrals.needstatus": (EVERY, {CES, SYS}, {}),
     "referrals.referralpolicy": (EVERY, {CES, SYS}, {}),
     "referrals.referral": ({CES}, set(), {}),
+    "partnerships.partnershippolicy": (EVERY, {IMPL, SYS}, {}),
+    "partnerships.datapartnership": ({IMPL, SYS}, set(), {}),
+    "partnerships.intakebatch": ({IMPL, SYS}, set(), {}),
 }
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals"]
+PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships"]
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -31,3 +31,16 @@ def test_a_back_import_breaks_the_build(tmp_path):
 
     assert result.returncode != 0
     assert "training.shortcut -> hmis_access.services" in result.stdout
+
+
+def test_nothing_imports_data_partnerships(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    # Referrals (beside it in the top layer) reaching into data partnerships.
+    (tmp_path / "referrals" / "shortcut.py").write_text("from partnerships.models import IntakeBatch\n")
+
+    result = _lint(tmp_path)
+
+    assert result.returncode != 0
+    assert "referrals.shortcut -> partnerships.models" in result.stdout

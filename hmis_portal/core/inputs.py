@@ -58,6 +58,19 @@ class BoundedDateField(forms.DateField):
     default_validators = [validate_date]
 
 
+def validate_moment(value) -> None:
+    if value and not MIN_DATE <= value.date() <= MAX_DATE:
+        raise ValidationError(f"Enter a date between {MIN_DATE:%Y} and {MAX_DATE:%Y}.", code="date_range")
+
+
+class BoundedDateTimeField(forms.DateTimeField):
+    """A date and time typed in the CoC's local time (`<input type="datetime-local">`),
+    made aware in the CoC's time zone, in years MIN_DATE … MAX_DATE."""
+
+    default_validators = [validate_moment]
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
 class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
     """A ModelMultipleChoiceField that refuses anything but ids before its
     `pk__in` query (which SQLite cannot run with a 30-digit number)."""

@@ -71,6 +71,18 @@ def test_mo_bos_requires_its_two_trainings_and_its_form_of_every_role():
     assert AccessPolicy.current().provisioning_business_days == 3
 
 
+def test_mo_bos_sets_the_data_partners_entry_deadline():
+    from partnerships.models import PartnershipPolicy
+
+    policy = PartnershipPolicy.current()
+    policy.entry_business_days = 5
+    policy.save()
+    out = load("mo-bos")
+    assert "data partnership policy: changed entry_business_days 5 → 3" in out
+    assert PartnershipPolicy.current().entry_business_days == 3
+    assert "data partnership policy: unchanged" in load("mo-bos")
+
+
 def test_agency_admin_provisions_within_48_clock_hours_and_asks_for_the_user_agreement():
     # seed 004: "allow System Administrator to create user account within 24 – 48" hours.
     load("agency-admin")
@@ -210,6 +222,14 @@ def test_the_good_example_pack_loads(tmp_path):
      "required_forms[0].filed_by", "'janitor' is not one of"),
     (lambda p: p["required_forms"][0].update(signing="portal"), '"signing"',
      "required_forms[0].signing", "needs the “attestation”"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": 0}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "must be 1 or more, not 0"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": 61}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "61 is too large (at most 60)"),
+    (lambda p: p.update(partnership_policy={"entry_business_days": "3"}), '"entry_business_days"',
+     "partnership_policy.entry_business_days", "must be a whole number"),
+    (lambda p: p.update(partnership_policy={"entry_days": 3}), '"entry_days"',
+     "partnership_policy.entry_days", "unknown field “entry_days”"),
 ])
 def test_a_broken_pack_names_file_and_line_and_loads_nothing(tmp_path, change, marker, where, message):
     path = _broken(tmp_path, change)

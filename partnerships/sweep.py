@@ -1,0 +1,110 @@
+"""The entry-deadline sweep, set-based (STYLE §5), in the house style of
+`referrals.sweep`.
+
+Each run flags at most `sweep_batch_size` intake batches that passed their
+entry deadline without being recorded as entered (the partner agency's
+people are told) and escalates as many that passed the escalation margin
+(CoC staff who look after partnerships are told). Each of the two is one
+transaction:
+
+1. claim: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
+   RETURNING id` stamps the batch rows and says which it holds;
+2. one insert of their audit events and one of their outbox rows, each
+   message with a dedupe key (`intake-overdue:<id>`), so nothing is sent twice;
+3. commit; the new messages go to the workers in one task.
+
+Idempotent however it is run: a batch is claimed only while its stamp is
+empty; a run killed half way rolls back and the next one does it; two workers
+take disjoint rows (`SKIP LOCKED`), and a batch someone is recording as
+entered at that moment is skipped, not waited for. Only batches of active
+partnerships are chased: an ended partnership's batches keep their record.
+"""
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.template.defaultfilters import pluralize
+
+from accounts.access import Work, intake_enterers, staff_doing
+from hmis_portal.core.audit import record_events
+from hmis_portal.core.dates import deadline_text, moment_text
+from hmis_portal.core.outbox import Message, notify_many
+
+from .models import DataPartnership, IntakeBatch, PartnershipPolicy
+
+BATCH = IntakeBatch._meta.db_table
+PARTNERSHIP = DataPartnership._meta.db_table
+
+
+def _claim(*, stamp: str, deadline: str, now: dt.datetime, size: int) -> list[int]:
+    """Stamp up to `size` unentered batches of active partnerships whose
+    `deadline` passed and whose `stamp` is empty, most late first. Served by
+    the partial indexes `intake_overdue_unflagged` and `intake_escalation_pending`."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    moment = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {BATCH} SET {stamp} = %s WHERE id IN ("
+            f"SELECT id FROM {BATCH} WHERE entered_at IS NULL AND {stamp} IS NULL AND {deadline} <= %s "
+            f"AND partnership_id IN (SELECT id FROM {PARTNERSHIP} WHERE status = %s) "
+            f"ORDER BY {deadline}, id LIMIT %s{skip_locked}) RETURNING id",
+            [moment, moment, DataPartnership.Status.ACTIVE, size])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _claimed(ids) -> list[IntakeBatch]:
+    return list(IntakeBatch.objects.filter(pk__in=ids).select_related("partnership__agency", "partnership__partner")
+                .order_by("pk"))
+
+
+def _what(batch: IntakeBatch) -> str:
+    count = batch.intake_count
+    return (f"{count} intake{pluralize(count)} {batch.partnership.agency} sent at {moment_text(batch.received_at)}"
+            + (f" (reference {batch.reference})" if batch.reference else ""))
+
+
+def flag_overdue(*, now: dt.datetime, size: int) -> int:
+    with transaction.atomic():
+        ids = _claim(stamp="overdue_notified_at", deadline="due_at", now=now, size=size)
+        if not ids:
+            return 0
+        batches = _claimed(ids)
+        record_events(actor=None, subjects=batches, verb="became overdue", from_state="sent", to_state="overdue")
+        people = intake_enterers({batch.partnership.partner_id for batch in batches})
+        notify_many(
+            Message(recipient=person,
+                    subject=f"Overdue: intakes from {batch.partnership.agency} not yet entered into HMIS",
+                    body=(f"{_what(batch)} are not yet recorded as entered into HMIS. "
+                          f"{deadline_text(batch.due_at)}. Enter them and record the batch as entered."),
+                    link=batch.get_absolute_url(), dedupe_key=f"intake-overdue:{batch.pk}")
+            for batch in batches for person in people[batch.partnership.partner_id])
+    return len(ids)
+
+
+def escalate(*, now: dt.datetime, size: int, margin: int) -> int:
+    with transaction.atomic():
+        ids = _claim(stamp="escalated_at", deadline="escalate_at", now=now, size=size)
+        if not ids:
+            return 0
+        batches = _claimed(ids)
+        record_events(actor=None, subjects=batches, verb="escalated to CoC staff", from_state="overdue",
+                      to_state="escalated")
+        staff = list(staff_doing(Work.DATA_PARTNERSHIPS))
+        notify_many(
+            Message(recipient=person,
+                    subject=f"Escalated: {batch.partnership.partner} has not entered intakes from "
+                            f"{batch.partnership.agency}",
+                    body=(f"{_what(batch)} to {batch.partnership.partner} are still not entered into HMIS, "
+                          f"{margin} business day{pluralize(margin)} after the deadline "
+                          f"({deadline_text(batch.due_at).lower()})."),
+                    link=batch.get_absolute_url(), dedupe_key=f"intake-escalated:{batch.pk}")
+            for batch in batches for person in staff)
+    return len(ids)
+
+
+def sweep_entry_deadlines(*, now: dt.datetime) -> dict:
+    """One run: a batch of overdue flags, then a batch of escalations."""
+    policy = PartnershipPolicy.current()
+    flagged = flag_overdue(now=now, size=policy.sweep_batch_size)
+    escalated = escalate(now=now, size=policy.sweep_batch_size, margin=policy.escalation_margin_days)
+    return {"flagged": flagged, "escalated": escalated}
