@@ -525,8 +525,16 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
             return existing
         join_request = JoinRequest(organization_name=organization_name, contact_name=contact_name.strip(),
                                    contact_email=contact_email, phone=phone.strip(), note=note.strip())
-        join_request.full_clean()
-        join_request.save()
+        # The one-waiting-request constraint is the database's to check (below):
+        # checked here too, a request committed a moment ago would be a form error.
+        join_request.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                join_request.save()
+        except IntegrityError:
+            # The same request sent at the same moment (a double click): theirs stands.
+            return JoinRequest.objects.get(organization_name__iexact=organization_name,
+                                           contact_email__iexact=contact_email, status=JoinRequest.Status.REQUESTED)
         join_request.ces_roles.set(ces_roles)
         record_event(actor=None, subject=join_request, verb="asked to join", to_state=JoinRequest.Status.REQUESTED,
                      reason=f"{contact_name} <{contact_email}>")

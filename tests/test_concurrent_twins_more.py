@@ -614,3 +614,16 @@ def test_two_seat_changes_and_a_registration_at_once_never_overbook(policy_rows,
     race(lambda: services.session_set_capacity(actor=trainer, session_id=seats.pk, capacity=2),
          lambda: services.session_register(actor=people[1], session_id=seats.pk))
     assert Registration.objects.filter(session=seats, status="registered").count() == 2
+
+
+def test_the_same_request_to_join_sent_twice_at_once_is_one_request(policy_rows):
+    from onboarding import services
+    from onboarding.models import JoinRequest
+
+    for n in range(TRIES):
+        race(*[lambda: services.join_request_create(
+            organization_name=f"Cedar Housing {n}", contact_name="Lee Cedar", contact_email="lee@cedar.example.org")
+            for _ in range(2)])
+        assert JoinRequest.objects.filter(organization_name=f"Cedar Housing {n}").count() == 1
+        (request,) = JoinRequest.objects.filter(organization_name=f"Cedar Housing {n}")
+        assert events_for(request).filter(verb="asked to join").count() == 1
