@@ -558,7 +558,7 @@ def _require_own_decision(actor, locked: JoinRequest) -> None:
     """A repeat of one's own decision (a double click) changes nothing; someone
     else's decision is not reported back as this person's."""
     if locked.decided_by_id != actor.pk:
-        raise ValidationError(f"This request was just {locked.get_status_display().lower()} by "
+        raise ValidationError(f"This request was already {locked.get_status_display().lower()} by "
                               f"{locked.decided_by or 'the CoC'} ({moment_text(locked.status_changed_at)}); "
                               "nothing changed.")
 

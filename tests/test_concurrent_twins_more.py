@@ -534,7 +534,7 @@ def test_two_declines_at_once_decline_once_and_tell_the_second(policy_rows):
     a, b = _implementers()
     one_done(race(lambda: services.join_request_decline(actor=a, join_request=request, reason="Not in the CoC"),
                   lambda: services.join_request_decline(actor=b, join_request=request, reason="Duplicate")),
-             "was just declined")
+             "was already declined")
     assert events_for(request).filter(verb="declined").count() == 1
     assert Notification.objects.filter(subject="Your request to join HMIS").count() == 1
 
@@ -546,7 +546,7 @@ def test_two_accepts_at_once_tell_the_second_it_was_just_accepted(policy_rows):
     a, b = _implementers()
     one_done(race(*[lambda s=s: services.join_request_accept(actor=s, join_request=request,
                                                              program_manager_email="pm@willowbend.example.org")
-                    for s in (a, b)]), "was just accepted")
+                    for s in (a, b)]), "was already accepted")
     assert events_for(request).filter(verb="accepted").count() == 1
 
 

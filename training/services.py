@@ -76,7 +76,8 @@ def registration_cancel(*, actor, registration_id: int) -> Registration:
     """Cancel a registration; a freed seat goes to the first on the waitlist."""
     with transaction.atomic():
         registration = Registration.objects.select_related("session").get(pk=registration_id)
-        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=registration.session_id)
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(
+            pk=registration.session_id)
         registration = Registration.objects.select_for_update().get(pk=registration_id)
         if registration.status == Registration.Status.CANCELLED:
             return registration
