@@ -625,3 +625,30 @@ def test_the_same_request_to_join_sent_twice_at_once_is_one_request(policy_rows)
         assert JoinRequest.objects.filter(organization_name=f"Cedar Housing {n}").count() == 1
         (request,) = JoinRequest.objects.filter(organization_name=f"Cedar Housing {n}")
         assert events_for(request).filter(verb="asked to join").count() == 1
+
+
+def test_attendance_and_the_person_cancelling_at_once_do_one_of_them(policy_rows, organization):
+    from training import services
+    from training.models import Completion, Registration
+
+    for _ in range(TRIES):
+        registration = _started_registration(organization)
+        (trainer,) = _trainers(1)
+        one_done(race(lambda: services.registration_record_attendance(actor=trainer, registration_id=registration.pk),
+                      lambda: services.registration_cancel(actor=registration.user, registration_id=registration.pk)),
+                 "Attendance is already recorded", "cancelled this registration")
+        status = Registration.objects.get(pk=registration.pk).status
+        assert status in ("attended", "cancelled")
+        assert Completion.objects.filter(registration=registration).count() == (status == "attended")
+
+
+def test_seats_changed_while_the_session_is_cancelled_never_fail(policy_rows):
+    from training import services
+    from training.models import TrainingSession
+
+    seats = session("hmis-10", capacity=1)
+    a, b = _trainers()
+    outcomes = race(lambda: services.session_set_capacity(actor=a, session_id=seats.pk, capacity=3),
+                    lambda: services.session_cancel(actor=b, session_id=seats.pk, reason="Room closed"))
+    assert outcomes[1] == "done" and (outcomes[0] == "done" or "cancelled" in outcomes[0]), outcomes
+    assert TrainingSession.objects.get(pk=seats.pk).cancelled
