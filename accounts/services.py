@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hmis_portal.core.audit import record_event
-from hmis_portal.core.dates import day_text
+from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
 
@@ -150,11 +150,16 @@ def invitation_resend(*, actor, invitation: Invitation) -> Invitation:
             raise ValidationError("This invitation was already accepted.")
         if locked.revoked_at:
             raise ValidationError("This invitation was revoked; send a new one.")
+        if invitation.sent_at and locked.sent_at != invitation.sent_at:
+            # Someone (or a double click) resent it since the caller read it:
+            # a second new link would only kill the one just emailed.
+            raise ValidationError(f"A new link was just emailed to {locked.email} ({moment_text(locked.sent_at)}); "
+                                  "nothing changed.")
         return _resend(actor, locked, timezone.now())
 
 
 def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
-    """The link stops working. Revoking twice changes nothing."""
+    """The link stops working. Revoking twice changes nothing the second time and says so."""
     require(can_manage_invitation(actor, invitation),
             "Only those who may invite this person to the agency revoke the invitation.")
     with transaction.atomic():
@@ -162,7 +167,9 @@ def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
         if locked.accepted_at:
             raise ValidationError("This invitation was already accepted; remove the person's role instead.")
         if locked.revoked_at:
-            return locked
+            # Changes nothing, and says so: whoever clicked second did not revoke it.
+            raise ValidationError(f"This invitation was already revoked ({moment_text(locked.revoked_at)}); its link "
+                                  "no longer works.")
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
         record_event(actor=actor, subject=locked.organization, verb="revoked an invitation",

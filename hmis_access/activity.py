@@ -248,9 +248,14 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
     queue with its deadline counted from now."""
     at = at or timezone.now()
     with transaction.atomic():
-        account = HMISAccount.objects.select_for_update().get(pk=account.pk)
-        if not account.retraining_required:
-            return account  # already recorded (double submit) or never required
+        locked = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        if not locked.retraining_required:
+            if account.retraining_required:
+                # The caller saw it required: someone recorded it meanwhile.
+                raise ValidationError(f"Retraining for {locked.hmis_username} was already recorded; nothing "
+                                      "changed.")
+            return locked  # never required, or already recorded when the caller read it
+        account = locked
         account.retraining_required = False
         account.retraining_required_on = None
         account.retraining_counted_from = max(account.retraining_counted_from, local_date(at))
@@ -297,7 +302,10 @@ def retraining_refresh(user, *, actor=None) -> None:
         return
     progress = retraining_progress(account)
     if progress and all(completed_on is not None for _, completed_on in progress):
-        hmis_account_record_retraining(actor=actor, account=account)
+        try:
+            hmis_account_record_retraining(actor=actor, account=account)
+        except ValidationError:
+            pass  # CoC staff recorded it at the same moment: it is recorded
 
 
 def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRequest,

@@ -93,9 +93,13 @@ def hmis_account_calendar_reset(request):
     account = selectors.own_hmis_account(request.user)
     if account is None:
         raise Http404("You have no HMIS account.")
-    calendar_link_reset(actor=request.user, account=account)
-    messages.success(request, "Your calendar link was reset. The old address no longer works: subscribe to the new "
-                              "one below in your calendar app.")
+    try:
+        calendar_link_reset(actor=request.user, account=account)
+    except ValidationError as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, "Your calendar link was reset. The old address no longer works: subscribe to "
+                                  "the new one below in your calendar app.")
     return redirect("hmis-account-status")
 
 
@@ -186,6 +190,10 @@ def reactivation_decline(request, pk):
 @require_POST
 def hmis_account_retraining_complete(request, pk):
     account = selectors.access_hmis_account_for_retraining(request.user, pk)
-    activity.hmis_account_record_retraining(actor=request.user, account=account)
-    messages.success(request, f"Retraining recorded for {account.hmis_username}.")
+    try:
+        activity.hmis_account_record_retraining(actor=request.user, account=account)
+    except ValidationError as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, f"Retraining recorded for {account.hmis_username}.")
     return redirect("hmis-accounts-dashboard")

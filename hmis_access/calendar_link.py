@@ -6,7 +6,7 @@ it serves only a live account of an active user, and its owner can replace it
 the old one stops at once.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from accounts.models import User
@@ -32,7 +32,12 @@ def calendar_link_reset(*, actor: User, account: HMISAccount) -> HMISAccount:
     if account.user_id != actor.pk:
         raise PermissionDenied("Only the account's user resets their calendar link.")
     with transaction.atomic():
-        account = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        locked = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.calendar_token != account.calendar_token:
+            # Reset since the caller read it (a double click): the link just
+            # made is the one to keep, so it is not replaced again.
+            raise ValidationError("Your calendar link was just reset; subscribe to the address shown below.")
+        account = locked
         account.calendar_token = new_calendar_token()
         account.save(update_fields=["calendar_token"])
         # Never the token itself: the audit trail is read by CoC staff, and

@@ -158,6 +158,9 @@ AXES_CLIENT_IP_CALLABLE = "accounts.signin.lockout.client_ip"
 # X-Forwarded-For. 0: the connection's address is the client's and the header
 # is ignored. The docker-compose shape (Caddy in front) is 1.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The public Join page: requests to join one client address may send an hour
+# (counted in the cache, per address as the lockout reads it).
+JOIN_REQUESTS_PER_HOUR = env.int("JOIN_REQUESTS_PER_HOUR", default=10)
 
 # Two factors: CoC staff always, for the whole portal and the admin alike, and
 # agency users when the sign-in policy says so or they turned it on

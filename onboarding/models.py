@@ -11,6 +11,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from hmis_portal.core.documents import RandomName, private_storage
@@ -355,6 +356,13 @@ class JoinRequest(models.Model):
         ordering = ["status", "created_at"]
         verbose_name = "request to join"
         verbose_name_plural = "requests to join"
+        constraints = [
+            # One waiting request per organization and contact: the same form
+            # sent twice at once (a double click) cannot make two.
+            models.UniqueConstraint(Lower("organization_name"), Lower("contact_email"),
+                                    condition=models.Q(status="requested"),
+                                    name="one_waiting_join_request_per_contact"),
+        ]
 
     def __str__(self):
         return f"{self.organization_name} (request to join)"

@@ -359,7 +359,11 @@ def _tell_program_manager_to_confirm(program):
 
 
 def _lock_program(program_pk):
-    return Program.objects.select_for_update().select_related("organization", "program_type").get(pk=program_pk)
+    # Only the program's own row: locking the joined agency and program type
+    # too would make every setup of that type, at any agency, wait for this one
+    # (and block new programs of the type, whose insert needs a key-share lock).
+    return Program.objects.select_for_update(of=("self",)).select_related(
+        "organization", "program_type").get(pk=program_pk)
 
 
 def _require_agreement_submitted(organization):
@@ -521,8 +525,16 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
             return existing
         join_request = JoinRequest(organization_name=organization_name, contact_name=contact_name.strip(),
                                    contact_email=contact_email, phone=phone.strip(), note=note.strip())
-        join_request.full_clean()
-        join_request.save()
+        # The one-waiting-request constraint is the database's to check (below):
+        # checked here too, a request committed a moment ago would be a form error.
+        join_request.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                join_request.save()
+        except IntegrityError:
+            # The same request sent at the same moment (a double click): theirs stands.
+            return JoinRequest.objects.get(organization_name__iexact=organization_name,
+                                           contact_email__iexact=contact_email, status=JoinRequest.Status.REQUESTED)
         join_request.ces_roles.set(ces_roles)
         record_event(actor=None, subject=join_request, verb="asked to join", to_state=JoinRequest.Status.REQUESTED,
                      reason=f"{contact_name} <{contact_email}>")
@@ -542,6 +554,15 @@ def _lock_join_request(join_request) -> JoinRequest:
     return JoinRequest.objects.select_for_update(of=("self",)).get(pk=join_request.pk)
 
 
+def _require_own_decision(actor, locked: JoinRequest) -> None:
+    """A repeat of one's own decision (a double click) changes nothing; someone
+    else's decision is not reported back as this person's."""
+    if locked.decided_by_id != actor.pk:
+        raise ValidationError(f"This request was already {locked.get_status_display().lower()} by "
+                              f"{locked.decided_by or 'the CoC'} ({moment_text(locked.status_changed_at)}); "
+                              "nothing changed.")
+
+
 def join_request_accept(*, actor, join_request: JoinRequest, program_manager_email: str,
                         program_manager_name: str = "") -> Organization:
     """Create the agency and invite its Executive Director (the contact) and
@@ -551,6 +572,7 @@ def join_request_accept(*, actor, join_request: JoinRequest, program_manager_ema
     with transaction.atomic():
         locked = _lock_join_request(join_request)
         if locked.status == JoinRequest.Status.ACCEPTED:
+            _require_own_decision(actor, locked)
             return locked.organization
         if locked.status == JoinRequest.Status.DECLINED:
             raise ValidationError("This request was declined; the organization may ask again.")
@@ -590,6 +612,7 @@ def join_request_decline(*, actor, join_request: JoinRequest, reason: str) -> Jo
     with transaction.atomic():
         locked = _lock_join_request(join_request)
         if locked.status == JoinRequest.Status.DECLINED:
+            _require_own_decision(actor, locked)
             return locked
         if locked.status == JoinRequest.Status.ACCEPTED:
             raise ValidationError("This request was already accepted.")

@@ -3,10 +3,13 @@ service; they change nothing themselves (STYLE §2)."""
 
 import csv
 import io
+import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +19,7 @@ from accounts import access
 from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
+from accounts.signin.lockout import client_ip
 from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
@@ -26,6 +30,8 @@ from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
+
+logger = logging.getLogger(__name__)
 
 
 
@@ -311,9 +317,30 @@ def coc_queue(request):
 
 # --- joining ------------------------------------------------------------------------------------------------------
 
+JOIN_LIMIT_MESSAGE = ("Many requests to join have come from your address in the last hour, so this one was not "
+                      "sent. Try again in an hour, or email the CoC's HMIS team.")
+
+
+def _join_allowed(request) -> bool:
+    """The public page writes without a sign-in, so each client address may
+    send only JOIN_REQUESTS_PER_HOUR requests an hour. The address is the one
+    the sign-in lockout counts (X-Forwarded-For is believed only from our own
+    proxies), so a script cannot reset its count by inventing a header."""
+    key = f"join-requests:{client_ip(request) or 'unknown'}"
+    try:
+        cache.add(key, 0, timeout=3600)
+        return cache.incr(key) <= settings.JOIN_REQUESTS_PER_HOUR
+    except Exception:  # noqa: BLE001 - the cache down must not take the page down with it
+        logger.warning("join page rate limit unavailable; request allowed", exc_info=True)
+        return True
+
+
 def join(request):
     """The public "Join HMIS" page: an organization asks to take part (no sign-in)."""
     form = JoinRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid() and not _join_allowed(request):
+        form.add_error(None, JOIN_LIMIT_MESSAGE)
+        return render(request, "onboarding/join.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             services.join_request_create(**form.cleaned_data)

@@ -53,6 +53,15 @@ def _mail_backend(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: counts kept there (the Join
+    page's per-address limit) never carry over from another test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def organization(db):
     return OrganizationFactory()

@@ -44,8 +44,11 @@ def session_register(*, actor, session_id: int) -> Registration:
     """Register `actor` for a session: a seat if one is free, else the
     waitlist. Registering twice returns the existing registration."""
     with transaction.atomic():
-        # Lock the session: seats are counted and taken under one lock.
-        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        # Lock the session: seats are counted and taken under one lock. Only the
+        # session's row: locking its course too would make every change to any
+        # session of the course wait here, and deadlock with an attendance that
+        # releases the person's other sessions of the course.
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
         existing = session.registrations.filter(user=actor).exclude(status=Registration.Status.CANCELLED).first()
         if existing is not None:
             return existing
@@ -75,7 +78,8 @@ def registration_cancel(*, actor, registration_id: int) -> Registration:
     """Cancel a registration; a freed seat goes to the first on the waitlist."""
     with transaction.atomic():
         registration = Registration.objects.select_related("session").get(pk=registration_id)
-        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=registration.session_id)
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(
+            pk=registration.session_id)
         registration = Registration.objects.select_for_update().get(pk=registration_id)
         if registration.status == Registration.Status.CANCELLED:
             return registration
@@ -116,7 +120,7 @@ def session_cancel(*, actor, session_id: int, reason: str) -> TrainingSession:
     if not reason:
         raise ValidationError({"reason": "Say why the session is cancelled; registrants will see it."})
     with transaction.atomic():
-        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
         if session.cancelled:
             raise ValidationError("This session is already cancelled; nothing changed.")
         session.cancelled = True
@@ -149,7 +153,7 @@ def session_set_capacity(*, actor, session_id: int, capacity: int) -> TrainingSe
     if capacity is None or capacity < 1:
         raise ValidationError({"capacity": "A session needs at least one seat."})
     with transaction.atomic():
-        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
         if session.cancelled:
             raise ValidationError("This session is cancelled; its seats cannot change.")
         if capacity == session.capacity:
@@ -173,6 +177,8 @@ def _lock_for_outcome(registration_id: int) -> Registration:
     if registration.status in (Registration.Status.ATTENDED, Registration.Status.NO_SHOW):
         raise ValidationError(f"{registration.user} is recorded as {registration.get_status_display().lower()} "
                               f"at {registration.session}: attendance is already recorded; nothing changed.")
+    if registration.session.cancelled:
+        raise ValidationError(f"{registration.session} was cancelled; nothing changed.")
     if registration.status == Registration.Status.CANCELLED:
         raise ValidationError(f"{registration.user} cancelled this registration; register them again first.")
     if registration.session.starts_at > timezone.now():
@@ -190,7 +196,7 @@ def _release_for_completed_course(*, user, course, actor, keep: Registration | N
     released = []
     # Sessions locked in primary-key order, as in registration_cancel, so two releases cannot deadlock.
     for pk, session_id in sorted(places, key=lambda p: p[1]):
-        session = TrainingSession.objects.select_for_update().select_related("course").get(pk=session_id)
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
         registration = Registration.objects.select_for_update().get(pk=pk)
         if registration.status not in (Registration.Status.REGISTERED, Registration.Status.WAITLISTED):
             continue  # cancelled meanwhile
@@ -261,6 +267,9 @@ def certificate_submit(*, actor, course: Course, completed_on: dt.date, document
     if completed_on > local_date():
         raise ValidationError({"completed_on": "The date on the certificate cannot be in the future."})
     with transaction.atomic():
+        # One upload at a time per person: two at once would each supersede
+        # only what was committed before them and leave two waiting for review.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
         certificate = Certificate(user=actor, course=course, completed_on=completed_on)
         attach(certificate, "document", document)
         certificate.save()

@@ -71,7 +71,8 @@ def test_a_revoked_link_is_refused(organization, implementer):
     invitation = services.invitation_send(actor=implementer, organization=organization,
                                           email="aa@laurel.example.org", persona="agency_administrator")
     services.invitation_revoke(actor=implementer, invitation=invitation)
-    services.invitation_revoke(actor=implementer, invitation=invitation)  # twice: nothing more
+    with pytest.raises(ValidationError, match="already revoked"):  # twice: nothing more, and it says so
+        services.invitation_revoke(actor=implementer, invitation=invitation)
     assert [e.verb for e in events_for(organization)].count("revoked an invitation") == 1
     with pytest.raises(ValidationError, match="withdrawn"):
         services.invitation_accept(token=invitation.token, full_name="Ann", password=PASSWORD)

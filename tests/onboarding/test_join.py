@@ -125,3 +125,62 @@ def test_the_admin_accepts_and_declines(client, implementer):
     client.post(reverse("admin:onboarding_joinrequest_decline", args=[second.pk]), {"reason": "Duplicate."})
     assert dict(JoinRequest.objects.values_list("organization_name", "status")) == {
         "Poplar Youth Services": "accepted", "Aspen Outreach": "declined"}
+
+
+# --- the public page's limit per client address --------------------------------------------------------------------
+
+def _ask_page(client, n, **extra):
+    return client.post(reverse("onboarding:join"), {
+        "organization_name": f"Cedar Housing {n}", "contact_name": "Lee Cedar",
+        "contact_email": f"lee{n}@cedar.example.org"}, **extra)
+
+
+def test_the_public_page_takes_a_bounded_number_of_requests_an_hour_from_one_address(client, settings):
+    import datetime as dt
+
+    import time_machine
+
+    settings.JOIN_REQUESTS_PER_HOUR = 2
+    assert [_ask_page(client, n).status_code for n in range(2)] == [200, 200]
+    refused = _ask_page(client, 2)
+    assert refused.status_code == 429
+    assert "Many requests to join have come from your address" in refused.content.decode()
+    assert JoinRequest.objects.count() == 2
+    # Input with errors is not counted, and gets its errors, not the limit.
+    wrong = client.post(reverse("onboarding:join"), {"organization_name": "", "contact_email": "x"})
+    assert wrong.status_code == 200 and "Many requests" not in wrong.content.decode()
+    # Another address is counted on its own.
+    assert _ask_page(client, 3, REMOTE_ADDR="203.0.113.9").status_code == 200
+    with time_machine.travel(dt.timedelta(hours=1, minutes=1)):  # an hour later the count has expired
+        assert _ask_page(client, 4).status_code == 200
+    assert JoinRequest.objects.count() == 4
+
+
+def test_an_invented_forwarded_for_header_does_not_reset_the_count(client, settings):
+    settings.JOIN_REQUESTS_PER_HOUR = 2
+    settings.TRUSTED_PROXY_COUNT = 0
+    answers = [_ask_page(client, n, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(4)]
+    assert answers == [200, 200, 429, 429]
+    assert JoinRequest.objects.count() == 2
+
+
+def test_behind_our_proxy_the_client_address_it_reports_is_counted(client, settings):
+    settings.JOIN_REQUESTS_PER_HOUR = 1
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The proxy appends the address it received the request from; what the client
+    # put to its left is ignored, so a forged first entry changes nothing.
+    first = _ask_page(client, 0, HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7")
+    forged = _ask_page(client, 1, HTTP_X_FORWARDED_FOR="10.8.8.8, 198.51.100.7")
+    other = _ask_page(client, 2, HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert [first.status_code, forged.status_code, other.status_code] == [200, 429, 200]
+
+
+def test_with_the_cache_down_the_page_still_takes_requests(client, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unavailable")
+
+    monkeypatch.setattr(cache, "add", down)
+    assert _ask_page(client, 0).status_code == 200
+    assert JoinRequest.objects.count() == 1
