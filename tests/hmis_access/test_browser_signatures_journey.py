@@ -4,6 +4,7 @@ user, then the Agency Administrator, then the Executive Director (an
 out-of-turn signature is refused), the Agency Administrator files the User
 Request Form, training staff verify it, and provisioning grants access."""
 
+import datetime as dt
 import io
 import re
 
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from hmis_access.models import AccessRequest, HMISAccount
+from hmis_portal.core.dates import deadline_text
 from hmis_portal.core.models import Notification
 from tests.browser import PASSWORD, sign_in
 from tests.factories import MembershipFactory, StaffFactory
@@ -140,9 +142,16 @@ def test_user_agreement_signed_in_order_and_request_form_filed_by_the_agency(bro
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.READY
 
+    # The pack's deadline is 48 clock hours (seed 004: "within 24 – 48"), so
+    # the queue names the moment, not the end of a business day.
+    assert request.provisioning_due_at == request.ready_at + dt.timedelta(hours=48)
+
     # 7. Provisioning grants access.
     _switch(page, live_server, provisioner.email)
     page.goto(f"{live_server.url}/provisioning/")
+    queue_row = page.get_by_role("row").filter(has_text="Sam Newuser")
+    assert deadline_text(request.provisioning_due_at) in queue_row.inner_text()
+    assert "Due by end of" not in queue_row.inner_text()
     page.get_by_role("link", name="Sam Newuser").click()
     page.get_by_role("link", name="Grant HMIS access").click()
     assert page.get_by_label("HMIS role").input_value() == "CES_Standard"
