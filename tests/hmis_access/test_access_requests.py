@@ -296,7 +296,8 @@ def test_a_username_of_another_person_is_refused(agency, trainer, provisioner):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("policy_rows")
 def test_two_staff_granting_at_once_grant_once(organization):
     import threading
 
@@ -335,7 +336,8 @@ def test_two_staff_granting_at_once_grant_once(organization):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("policy_rows")
 def test_identifying_the_same_new_person_twice_at_once_identifies_them_once(organization):
     import threading
 

@@ -16,7 +16,7 @@ from tests.factories import MembershipFactory, StaffFactory
 from tests.training.factories import PDF, ensure_policy, program, session
 
 # Transactional tests flush the database; restore the policy rows migrations loaded.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NEW_PASSWORD = "a-long-new-password-42"
 
 

@@ -21,7 +21,7 @@ from tests.hmis_access.test_browser_access_journey import _admin_action, _row, _
 from tests.training.factories import PDF, identify, participating
 from training.models import FormSignature, FormSubmission, Review
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _sign(page, name):

@@ -364,7 +364,8 @@ def test_the_queue_and_the_sweep_read_the_deadline_index(model, index):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("policy_rows")
 def test_two_sweeps_at_once_flag_and_escalate_an_hour_deadline_once(organization):
     from hmis_access.provisioning import sweep_deadlines
     from tests.concurrency import race
