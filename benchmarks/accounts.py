@@ -352,6 +352,33 @@ def _explain(today):
             print(f"  EXPLAIN {name}: " + " / ".join(line.strip() for line in plan if "Scan" in line), flush=True)
 
 
+def _explain_outbox():
+    """The plans of the queries that read the outbox's dedupe key, over the
+    sweep's outbox: each uses the unique index (no `_like` copy needed)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT dedupe_key FROM core_notification ORDER BY id LIMIT 3")
+        keys = [row[0] for row in cursor.fetchall()]
+        if not keys:
+            return
+        queries = {
+            "notify (one key)": ("SELECT 1 FROM core_notification WHERE dedupe_key = %s LIMIT 1", [keys[0]]),
+            "notify_many (keys)": ("SELECT id FROM core_notification WHERE dedupe_key IN (%s, %s, %s) "
+                                   "AND status = 'pending'", keys),
+            "sweep insert": ("INSERT INTO core_notification (to_email, subject, body, link, dedupe_key, status, "
+                             "attempts, next_attempt_at, last_error, created_at) "
+                             "SELECT to_email, subject, body, link, dedupe_key, status, attempts, now(), '', now() "
+                             "FROM core_notification WHERE dedupe_key = %s ON CONFLICT (dedupe_key) DO NOTHING",
+                             [keys[0]]),
+        }
+        for name, (query, params) in queries.items():
+            cursor.execute(f"EXPLAIN {query}", params)
+            plan = [row[0].strip() for row in cursor.fetchall()]
+            shown = [line.split("  (")[0].lstrip("-> ") for line in plan if "Scan" in line or "Arbiter" in line]
+            print(f"  EXPLAIN outbox {name}: " + " / ".join(shown), flush=True)
+
+
 def _queue_without_a_worker():
     # Delivery is a worker's job, not the sweep's: queue to an in-memory
     # broker nobody consumes, as a real deployment queues to Redis.
@@ -572,6 +599,7 @@ def _run(n: int, *, with_import: bool) -> bool:
     sweep_seconds = time.perf_counter() - started
     rss = _rss_mb()
     portal = _outcome()
+    _explain_outbox()
     changed = result.inactive + result.inactive_after_reactivation + result.retraining
     _restore()
     sql_seconds = _timed(lambda: _plain_sql(at, today))
