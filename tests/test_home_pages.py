@@ -10,11 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
-from hmis_access.models import AccessRequest, HMISAccount
-from onboarding.models import JoinRequest, OrganizationAgreement, Program, ProgramType
-from referrals.models import NeedStatus, Referral
+from hmis_access.models import HMISAccount
+from onboarding.models import Program, ProgramType
 from tests.factories import MembershipFactory, StaffFactory
+from tests.scale import grow
 from tests.referrals.factories import matcher, provider_staff
 from tests.training.factories import participating
 
@@ -41,52 +40,6 @@ def _person(persona, organization):
     return user
 
 
-def _grow(organization, start, stop):
-    """Rows straight into the tables, of every kind a home page counts."""
-    from training.models import Certificate, Course
-
-    now, today = timezone.now(), timezone.localdate()
-    kinds = [Program.SetupStatus.CONFIRMED, Program.SetupStatus.SETUP_COMPLETE,
-             Program.SetupStatus.NEEDS_INFORMATION, Program.SetupStatus.REQUESTED]
-    housing = ProgramType.objects.get(code="permanent-housing")
-    programs = Program.objects.bulk_create([
-        Program(organization=organization, name=f"Grown program {n}", program_type=housing,
-                setup_status=kinds[n % 4], question="Which site?") for n in range(start, stop)])
-    confirmed = [p for p in programs if p.setup_status == Program.SetupStatus.CONFIRMED] or list(
-        organization.programs.filter(setup_status=Program.SetupStatus.CONFIRMED))
-    initial = NeedStatus.objects.get(is_initial=True)
-    Referral.objects.bulk_create([
-        Referral(program=confirmed[n % len(confirmed)], hmis_client_id=f"G{n}", contact_name="C", status=initial,
-                 due_at=now - dt.timedelta(days=1) if n % 2 else now + dt.timedelta(days=1))
-        for n in range(start, stop)])
-    users = User.objects.bulk_create([User(email=f"grown{n}@example.org", full_name=f"Grown Person {n}")
-                                      for n in range(start, stop)])
-    Membership.objects.bulk_create([Membership(user=u, organization=organization, persona="staff") for u in users])
-    HMISAccount.objects.bulk_create([
-        HMISAccount(user=u, organization=organization, hmis_username=f"grown{n}", hmis_role="CES_Standard",
-                    status=HMISAccount.Status.INACTIVE if n % 3 == 0 else HMISAccount.Status.ACTIVE,
-                    provisioned_at=now - dt.timedelta(days=400), last_hmis_login_at=now - dt.timedelta(days=n % 40),
-                    inactivity_counted_from=today - dt.timedelta(days=n % 40),
-                    retraining_counted_from=today - dt.timedelta(days=n % 40), calendar_token=f"grown{n}")
-        for n, u in zip(range(start, stop), users)])
-    AccessRequest.objects.bulk_create([
-        AccessRequest(organization=organization, user=u,
-                      status=AccessRequest.Status.READY if n % 2 else AccessRequest.Status.OPEN,
-                      ready_at=now - dt.timedelta(days=n % 5) if n % 2 else None,
-                      provisioning_due_on=today + dt.timedelta(days=n % 5 - 2) if n % 2 else None)
-        for n, u in zip(range(start, stop), users)])
-    agencies = Organization.objects.bulk_create([Organization(name=f"Grown Agency {n}", slug=f"grown-agency-{n}")
-                                                 for n in range(start, stop)])
-    OrganizationAgreement.objects.bulk_create([
-        OrganizationAgreement(organization=a, status=OrganizationAgreement.Status.SUBMITTED, submitted_at=now)
-        for a in agencies])
-    JoinRequest.objects.bulk_create([JoinRequest(organization_name=f"Joining {n}", contact_name="Pat",
-                                                 contact_email=f"join{n}@example.org") for n in range(start, stop)])
-    course = Course.objects.order_by("pk").first()
-    Certificate.objects.bulk_create([Certificate(user=u, course=course, completed_on=today,
-                                                 document="certificates/grown.pdf") for u in users])
-
-
 def _home(client):
     with CaptureQueriesContext(connection) as captured:
         response = client.get(reverse("home"))
@@ -99,10 +52,10 @@ def test_the_home_page_costs_the_same_at_10_and_1000_rows(client, organization, 
     participating(organization, "permanent-housing")
     user = _person(persona, organization)
     client.force_login(user)
-    _grow(organization, 0, 10)
+    grow(organization, 0, 10)
     _home(client)  # warm the per-process caches
     small, at_10 = _home(client)
-    _grow(organization, 10, 1000)
+    grow(organization, 10, 1000)
     large, at_1000 = _home(client)
     assert at_1000 <= at_10, f"{persona}: {at_10} queries at 10 rows, {at_1000} at 1,000"
     if persona == "CoC provisioning":
@@ -119,7 +72,7 @@ def test_the_home_page_costs_the_same_at_10_and_1000_rows(client, organization, 
 def test_the_program_manager_reads_counts_for_many_programs(client, organization):
     participating(organization, "permanent-housing")
     client.force_login(_person("program_manager", organization))
-    _grow(organization, 0, 1000)
+    grow(organization, 0, 1000)
     page, _ = _home(client)
     assert "Confirm the setup of 250 programs" in page
     assert "Answer the implementation team about 250 programs" in page
@@ -143,7 +96,7 @@ def test_the_home_page_counts_hmis_accounts_as_the_agency_page_lists_them(organi
     from hmis_access import selectors
     from hmis_portal.core.calendar import local_date
 
-    _grow(organization, 0, 120)
+    grow(organization, 0, 120)
     today = local_date()
     rows = selectors.agency_accounts(organization, today=today)
     counts = selectors.agency_account_counts([organization], today=today)[organization.pk]
