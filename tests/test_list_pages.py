@@ -108,7 +108,7 @@ def test_every_admin_list_costs_the_same_at_10_and_1000_rows(client, organizatio
     client.get(url)
     _, at_10 = _get(client, url)
     grow(organization, 10, 1000)
-    assert model.objects.count() >= 300, label
+    assert model.objects.count() >= 150, label  # reactivation requests: one in six accounts
     _, at_1000 = _get(client, url)
     assert at_1000 <= at_10, f"{label}: {at_10} queries at 10 rows, {at_1000} at 1,000"
 
