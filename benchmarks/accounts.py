@@ -11,6 +11,11 @@ and never logged in), then reports:
   wall time and the process's peak RSS;
 - the plain SQL statements that make the same changes (three UPDATEs, the
   audit and outbox INSERTs, the retraining assignments), as a floor;
+- the same sweep split into chunks over ranges of account ids (the daily
+  job `hmis_access.tasks.hmis_inactivity_sweep`, settings.SWEEP_CHUNKS): run
+  in this process (eager tasks), then taken by 1 and by 2 real Celery worker
+  processes that the benchmark starts on a Redis server of its own (a spare
+  port), times bounded, stopped at the end;
 - the login import (`hmis_access.activity.record_hmis_logins`) of a report
   naming every account, against its floor: COPY and one UPDATE … FROM.
 
@@ -175,17 +180,18 @@ def _outcome():
 def _kinds(policy):
     """What each kind of change writes, as the sweep words it: (kind, verb,
     from, to, reason, subject, dedupe key prefix, text before the username,
-    text after it up to the date, the date's format, text after the date)."""
+    text after it up to the date, the date's format — `day_text`'s "Wed, Nov 25",
+    the year added in SQL when it is not this one — and text after the date)."""
     how_to = "Ask your agency administrator to request reactivation in the portal."
     return [
         ("lapsed", "made inactive", "Active", "Inactive",
          f"No HMIS login within {policy.reactivation_login_hours} hours of reactivation.",
          "HMIS account is now Inactive",
          "hmis-inactive", "The HMIS account ", " was reactivated but nobody logged in to HMIS by the end of ",
-         "FMMonth FMDD", f", so it is Inactive again. {how_to}"),
+         "Dy, Mon FMDD", f", so it is Inactive again. {how_to}"),
         ("idle", "made inactive", "Active", "Inactive",
          f"No HMIS login for {policy.inactive_after_days} days.", "HMIS account is now Inactive",
-         "hmis-inactive", "The HMIS account ", " has had no HMIS login since ", "FMMonth FMDD, YYYY",
+         "hmis-inactive", "The HMIS account ", " has had no HMIS login since ", "Dy, Mon FMDD",
          f", {policy.inactive_after_days} days, so it is now Inactive and cannot be used. {how_to}"),
         ("retrain", "retraining required", "", "Retraining required",
          f"No HMIS login for {policy.retraining_after_days} days: {policy.retraining_title} must be retaken "
@@ -205,6 +211,7 @@ def _plain_sql(at, today):
     from django.urls import reverse
 
     from hmis_access.models import AccessPolicy, HMISAccount
+    from hmis_portal.core.calendar import local_date
 
     policy = AccessPolicy.current()
     marker = "bench-marker-slug"
@@ -213,7 +220,8 @@ def _plain_sql(at, today):
               "inactive_on": today - dt.timedelta(days=policy.inactive_after_days),
               "retrain_on": today - dt.timedelta(days=policy.retraining_after_days),
               "base": settings.PORTAL_BASE_URL.rstrip("/"), "status_link": reverse("hmis-account-status"),
-              "prefix": prefix, "suffix": suffix, "policy": policy.pk, "day": today.isoformat()}
+              "prefix": prefix, "suffix": suffix, "policy": policy.pk, "day": today.isoformat(),
+              "year": local_date().year}
     kinds = _kinds(policy)
     values = ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(kinds))
     _sql(f"""CREATE TEMP TABLE kinds (kind, verb, from_state, to_state, reason, subject, key, head, middle, format,
@@ -245,7 +253,9 @@ def _plain_sql(at, today):
                    '{}'::jsonb, now()
             FROM changed c JOIN kinds k USING (kind)""", params)
     text = ("k.head || c.hmis_username || k.middle || "
-            "CASE WHEN c.day IS NULL THEN '' ELSE to_char(c.day, k.format) END || k.tail")
+            "CASE WHEN c.day IS NULL THEN '' ELSE to_char(c.day, k.format) END || "
+            "CASE WHEN c.day IS NULL OR extract(year FROM c.day) = %(year)s THEN '' ELSE to_char(c.day, ', YYYY') END "
+            "|| k.tail")
     _sql(f"""INSERT INTO core_notification (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts,
                                             next_attempt_at, last_error, created_at)
              SELECT u.id, u.email, k.subject, {text} || E'\\n\\n' || %(base)s || %(status_link)s, %(status_link)s,
@@ -342,6 +352,33 @@ def _explain(today):
             print(f"  EXPLAIN {name}: " + " / ".join(line.strip() for line in plan if "Scan" in line), flush=True)
 
 
+def _explain_outbox():
+    """The plans of the queries that read the outbox's dedupe key, over the
+    sweep's outbox: each uses the unique index (no `_like` copy needed)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT dedupe_key FROM core_notification ORDER BY id LIMIT 3")
+        keys = [row[0] for row in cursor.fetchall()]
+        if not keys:
+            return
+        queries = {
+            "notify (one key)": ("SELECT 1 FROM core_notification WHERE dedupe_key = %s LIMIT 1", [keys[0]]),
+            "notify_many (keys)": ("SELECT id FROM core_notification WHERE dedupe_key IN (%s, %s, %s) "
+                                   "AND status = 'pending'", keys),
+            "sweep insert": ("INSERT INTO core_notification (to_email, subject, body, link, dedupe_key, status, "
+                             "attempts, next_attempt_at, last_error, created_at) "
+                             "SELECT to_email, subject, body, link, dedupe_key, status, attempts, now(), '', now() "
+                             "FROM core_notification WHERE dedupe_key = %s ON CONFLICT (dedupe_key) DO NOTHING",
+                             [keys[0]]),
+        }
+        for name, (query, params) in queries.items():
+            cursor.execute(f"EXPLAIN {query}", params)
+            plan = [row[0].strip() for row in cursor.fetchall()]
+            shown = [line.split("  (")[0].lstrip("-> ") for line in plan if "Scan" in line or "Arbiter" in line]
+            print(f"  EXPLAIN outbox {name}: " + " / ".join(shown), flush=True)
+
+
 def _queue_without_a_worker():
     # Delivery is a worker's job, not the sweep's: queue to an in-memory
     # broker nobody consumes, as a real deployment queues to Redis.
@@ -349,6 +386,132 @@ def _queue_without_a_worker():
 
     app.conf.task_always_eager = False
     app.conf.broker_url = "memory://"
+
+
+SWEEP_QUEUE = "bench-sweep"
+
+
+def _use_broker(url: str, *, eager: bool = False) -> None:
+    from hmis_portal.celery import app
+
+    app.conf.broker_url = url
+    app.conf.task_always_eager = eager
+    # The chunks go to a queue only the benchmark's workers read; the
+    # deliveries the chunks queue go to the default one, which nobody reads
+    # here, so the outbox stays as the sweep wrote it (compared by md5).
+    app.conf.task_routes = {"hmis_access.tasks.hmis_inactivity_sweep_chunk": {"queue": SWEEP_QUEUE}}
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+    # Forget the pools bound to the previous broker (kombu keeps one per URL).
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def _start_workers(count: int, broker: str, log) -> list:
+    """`count` Celery worker processes (one task at a time each) on the
+    scratch database, reading the chunk queue; waits until each answers."""
+    import subprocess
+
+    from hmis_portal.celery import app
+
+    env = {**os.environ, "REDIS_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false"}
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "hmis_portal", "worker", "--concurrency", "1", "--pool", "prefork",
+         "-Q", SWEEP_QUEUE, "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        env=env, stdout=log, stderr=subprocess.STDOUT) for i in range(count)]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(app.control.ping(timeout=0.5) or []) >= count:
+            return workers
+        if any(w.poll() is not None for w in workers):
+            break
+    _stop_workers(workers)
+    raise RuntimeError(f"{count} Celery worker(s) did not start (see their log)")
+
+
+def _stop_workers(workers) -> None:
+    import subprocess
+
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+
+
+def _warm_up(at, broker: str) -> None:
+    """The daily job as of a year earlier, when nothing is due: each worker
+    process imports the sweep and connects to the database before the timed
+    run. Waits until the queue is empty and no worker is busy."""
+    import datetime as dt
+
+    import redis as redis_client
+
+    from hmis_access.tasks import hmis_inactivity_sweep
+    from hmis_portal.celery import app
+
+    hmis_inactivity_sweep(at=(at - dt.timedelta(days=365)).isoformat())
+    queue = redis_client.Redis.from_url(broker)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        busy = app.control.inspect(timeout=0.5).active() or {}
+        if not queue.llen(SWEEP_QUEUE) and not any(busy.values()):
+            return
+        time.sleep(0.1)
+
+
+def _split_on_workers(count: int, at, changed: int, limit: float) -> float:
+    """Seconds from queueing the daily job's chunks until the last chunk's
+    changes are committed (its audit events counted), with `count` workers.
+    Worker start-up and a warm-up run (nothing due) are not counted."""
+    from django.db import connection
+
+    from hmis_access.tasks import hmis_inactivity_sweep
+    from tests.faults import OwnRedis
+
+    redis = OwnRedis().start()
+    log = open(f"/tmp/benchmarks-accounts-workers-{os.getpid()}.log", "a")
+    workers = []
+    try:
+        _use_broker(redis.url)
+        workers = _start_workers(count, redis.url, log)
+        _warm_up(at, redis.url)
+        started = time.perf_counter()
+        hmis_inactivity_sweep(at=at.isoformat())
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM core_auditevent")
+                if cursor.fetchone()[0] >= changed:
+                    return time.perf_counter() - started
+            if time.perf_counter() - started > limit:
+                raise RuntimeError(f"the chunks did not finish within {limit:.0f} s with {count} worker(s)")
+            time.sleep(0.02)
+    finally:
+        _stop_workers(workers)
+        _queue_without_a_worker()
+        redis.stop()
+        log.close()
+
+
+def _split_in_process(at) -> float:
+    """The daily job with eager tasks: the chunks run here, one after the other."""
+    from hmis_access.tasks import hmis_inactivity_sweep
+
+    from hmis_portal.core import outbox
+
+    _use_broker("memory://", eager=True)
+    try:
+        # Eager delivery would send the messages here; held, they stay
+        # pending as on a deployment where the workers deliver them.
+        with outbox.held():
+            started = time.perf_counter()
+            hmis_inactivity_sweep(at=at.isoformat())
+            return time.perf_counter() - started
+    finally:
+        _queue_without_a_worker()
 
 
 def _rss_mb() -> float:
@@ -408,6 +571,33 @@ def _compare(name, portal, floor) -> bool:
     return same
 
 
+def _split_passes(n: int, at, changed: int, sweep_seconds: float, sql_seconds: float, floor, single_same: bool
+                  ) -> bool:
+    """The split sweep in this process and on 1 and 2 workers; True when
+    any pass's rows differ from the floor's."""
+    from django.conf import settings
+
+    chunks = settings.SWEEP_CHUNKS
+    passes = [("in this process (eager)", lambda: _split_in_process(at))]
+    passes += [(f"{count} worker{'s' if count > 1 else ''}",
+                lambda count=count: _split_on_workers(count, at, changed, limit=max(120.0, 20 * sweep_seconds)))
+               for count in (1, 2)]
+    print(f"\nThe same sweep split into {chunks} chunks over account ids ({n:,} accounts; 2 cores shared):")
+    print(f"  {'run':<34} {'seconds':>8} {'vs floor':>9} {'vs one run':>11}  same rows")
+    print(f"  {'floor (set-based SQL)':<34} {sql_seconds:8.2f} {1:8.2f}x {sql_seconds / sweep_seconds:10.2f}x  -")
+    print(f"  {'one run (batches of 1,000)':<34} {sweep_seconds:8.2f} {sweep_seconds / sql_seconds:8.2f}x "
+          f"{1:10.2f}x  {'yes' if single_same else 'NO'}", flush=True)
+    failed = False
+    for name, run in passes:
+        _restore()
+        seconds = run()
+        same = _outcome() == floor
+        failed |= not same
+        print(f"  {'split, ' + name:<34} {seconds:8.2f} {seconds / sql_seconds:8.2f}x "
+              f"{seconds / sweep_seconds:10.2f}x  {'yes' if same else 'NO'}", flush=True)
+    return failed
+
+
 def _run(n: int, *, with_import: bool) -> bool:
     """True when a floor's rows differ from the portal's."""
     import datetime as dt
@@ -431,6 +621,7 @@ def _run(n: int, *, with_import: bool) -> bool:
     sweep_seconds = time.perf_counter() - started
     rss = _rss_mb()
     portal = _outcome()
+    _explain_outbox()
     changed = result.inactive + result.inactive_after_reactivation + result.retraining
     _restore()
     sql_seconds = _timed(lambda: _plain_sql(at, today))
@@ -439,6 +630,7 @@ def _run(n: int, *, with_import: bool) -> bool:
     print(f"  portal (batches of 1,000)  {sweep_seconds:8.2f} s   floor (set-based SQL) {sql_seconds:8.2f} s   "
           f"ratio {sweep_seconds / sql_seconds:.2f}x   peak RSS {rss:.0f} MiB", flush=True)
     failed = not _compare("sweep", portal, floor)
+    failed |= _split_passes(n, at, changed, sweep_seconds, sql_seconds, floor, single_same=not failed)
     if not with_import:
         return failed
 

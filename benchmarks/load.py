@@ -10,6 +10,10 @@ sends requests from a few client threads for a bounded time. For each page it
 prints requests per second, p50 and p99 latency and errors, next to a minimal
 signed-in page of the same server (the password change form) as the
 baseline. Everything it starts it stops, and the database is dropped.
+
+`--agency N` grows the Program Manager's agency first (N HMIS accounts and
+their people, N/10 programs, 10·N referrals, straight into the tables), so the
+home page is measured at a large agency's size as well as the demo's.
 """
 
 import argparse
@@ -56,6 +60,39 @@ for email in sys.argv[1:]:
     otp_login(request, device)
     session.save()
     print(email, session.session_key)
+"""
+
+
+GROW = """
+import datetime as dt, sys
+from django.utils import timezone
+from accounts.models import Membership, User
+from hmis_access.models import HMISAccount
+from onboarding.models import Program, ProgramType
+from referrals.models import NeedStatus, Referral
+email, n = sys.argv[1], int(sys.argv[2])
+organization = Membership.objects.filter(user__email=email, persona="program_manager").first().organization
+now, today = timezone.now(), timezone.localdate()
+users = User.objects.bulk_create([User(email=f"load{i}@example.org", full_name=f"Load Person {i}", password="!")
+                                  for i in range(n)])
+Membership.objects.bulk_create([Membership(user=u, organization=organization, persona="staff") for u in users])
+HMISAccount.objects.bulk_create([HMISAccount(
+    user=u, organization=organization, hmis_username=f"load{i}", hmis_role="CES_Standard",
+    status="inactive" if i % 100 >= 30 else "active", provisioned_at=now - dt.timedelta(days=400),
+    last_hmis_login_at=now - dt.timedelta(days=i % 100), inactivity_counted_from=today - dt.timedelta(days=i % 100),
+    retraining_counted_from=today - dt.timedelta(days=i % 100), retraining_required=i % 100 >= 90,
+    calendar_token=f"load{i}") for i, u in enumerate(users)])
+housing = ProgramType.objects.get(code="permanent-housing")
+programs = Program.objects.bulk_create([Program(
+    organization=organization, name=f"Load program {i}", program_type=housing,
+    setup_status=Program.SetupStatus.CONFIRMED if i % 3 else Program.SetupStatus.SETUP_COMPLETE)
+    for i in range(max(1, n // 10))])
+initial = NeedStatus.objects.get(is_initial=True)
+Referral.objects.bulk_create([Referral(
+    program=programs[i % len(programs)], hmis_client_id=f"L{i}", contact_name="Client", status=initial,
+    is_open=i % 3 == 0, due_at=now - dt.timedelta(days=1) if i % 2 else now + dt.timedelta(days=2))
+    for i in range(10 * n)], batch_size=5000)
+print(organization, n)
 """
 
 
@@ -124,6 +161,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.load")
     parser.add_argument("--seconds", type=float, default=5.0, help="per page (bounded: at most 60)")
     parser.add_argument("--clients", type=int, default=4, help="client threads (at most 16)")
+    parser.add_argument("--agency", type=int, default=0,
+                        help="grow the Program Manager's agency to this many HMIS accounts (at most 100000)")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     seconds, clients = min(args.seconds, 60.0), min(args.clients, 16)
     base = os.environ.get("DATABASE_URL", "")
@@ -141,6 +180,13 @@ def main(argv=None) -> int:
     try:
         _manage(env, "migrate", "--noinput", "-v0")
         _manage(env, "seed_demo")
+        if args.agency:
+            manager = next(email for label, email, _ in PAGES if label.startswith("home"))
+            subprocess.run(
+                [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+                 "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", manager,
+                 str(min(args.agency, 100_000))],
+                cwd=ROOT, env=env, input=GROW, text=True, capture_output=True, check=True, timeout=600)
         _manage(env, "collectstatic", "--noinput", "-v0")
         emails = sorted({email for _, email, _ in PAGES})
         signed_in = subprocess.run(
@@ -158,7 +204,8 @@ def main(argv=None) -> int:
                 break
             except OSError:
                 time.sleep(0.1)
-        print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL; {clients} clients, {seconds:.0f} s per page")
+        grown = f"; the Program Manager's agency grown to {args.agency:,} HMIS accounts" if args.agency else ""
+        print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL; {clients} clients, {seconds:.0f} s per page{grown}")
         print(f"{'page':32} {'req/s':>7} {'×base':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         baseline = None
         for label, email, path in PAGES:

@@ -3,7 +3,8 @@ against the plain set-based SQL that gives the same result (its floor).
 
     DATABASE_URL=postgres://... .venv/bin/python -m benchmarks.referrals [--sizes 100000] [--big]
 
-Works in a throw-away test database (test_<name>), created and dropped here.
+Works in a throw-away database (<name>_referrals_bench), created and dropped
+here: not test_<name>, which the test suite on the same DATABASE_URL uses.
 Referrals are inserted set-based with generate_series over 200 programs of 50
 agencies (3 provider staff each, 5 CES matchers): 90% closed, 10% open, with
 deadlines around now. As in a running CoC, referrals that went overdue or
@@ -66,6 +67,7 @@ def main(argv=None) -> int:
         print("benchmarks.referrals needs PostgreSQL: set DATABASE_URL=postgres://…")
         return 1
     setup_test_environment()
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{connection.settings_dict['NAME']}_referrals_bench"
     # Delivery is the workers' job, not the sweep's: queue the tasks (in
     # memory) instead of running them in this process.
     from celery import current_app
@@ -82,6 +84,21 @@ def main(argv=None) -> int:
 
 
 # --- helpers ------------------------------------------------------------------
+
+def _verify_second_factor(client, user) -> None:
+    """CoC staff see client data only with two factors: the session is marked
+    verified with an authenticator device, as after a sign-in."""
+    from django.test import RequestFactory
+    from django_otp import login as otp_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="Benchmark", defaults={"confirmed": True})
+    session = client.session
+    request = RequestFactory().get("/")
+    request.session, request.user = session, user
+    otp_login(request, device)
+    session.save()
+
 
 def _sql(statement, params=None):
     from django.db import connection
@@ -452,6 +469,7 @@ def run(total: int, repeat: int) -> bool:
     ces = User.objects.get(email="matcher0@example.org")
     client = Client()
     client.force_login(ces)
+    _verify_second_factor(client, ces)
     url = reverse("referrals:counts")
     page_times, page_sql, request_sql, report = [], [], [], None
     for _ in range(repeat + 1):

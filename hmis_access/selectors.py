@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 
 from accounts import access
@@ -76,6 +76,35 @@ def agency_accounts(organization, *, today: dt.date) -> list[AccountActivity]:
         r.days_to_inactive if r.days_to_inactive is not None else 10**6,
         r.account.hmis_username,
     ))
+
+
+@dataclass(frozen=True)
+class AgencyAccountCounts:
+    organization_id: int
+    at_risk: int
+    inactive: int
+
+
+def agency_account_counts(organizations, *, today: dt.date) -> dict[int, AgencyAccountCounts]:
+    """For the home page: each agency's HMIS accounts at risk and Inactive
+    with no open reactivation request, as `agency_accounts` counts them, in
+    one aggregate query whatever the number of accounts or agencies."""
+    policy = AccessPolicy.current()
+    soon = today + dt.timedelta(days=policy.at_risk_within_days)
+    active = Q(status=HMISAccount.Status.ACTIVE)
+    # activity.inactive_on and retraining_on, within the policy's window.
+    going_inactive = active & (
+        Q(must_log_in_by__isnull=False, must_log_in_by__lte=soon - dt.timedelta(days=1))
+        | Q(must_log_in_by__isnull=True,
+            inactivity_counted_from__lte=soon - dt.timedelta(days=policy.inactive_after_days)))
+    going_retraining = Q(retraining_required=False,
+                         retraining_counted_from__lte=soon - dt.timedelta(days=policy.retraining_after_days))
+    open_request = ReactivationRequest.objects.filter(account=OuterRef("pk"), status__in=ReactivationRequest.OPEN)
+    rows = (HMISAccount.objects.filter(organization__in=organizations).values("organization_id")
+            .annotate(at_risk=Count("pk", filter=going_inactive | going_retraining),
+                      inactive=Count("pk", filter=Q(status=HMISAccount.Status.INACTIVE) & ~Exists(open_request)))
+            .order_by())
+    return {row["organization_id"]: AgencyAccountCounts(**row) for row in rows}
 
 
 def access_hmis_account_for_reactivation(user, pk: int) -> HMISAccount:

@@ -13,6 +13,14 @@ limit) works in bounded batches, one transaction each:
    the people to tell and their links are read once per run per agency;
 3. commit, then the new messages go to the workers in one task.
 
+A run can be split into chunks over ranges of account ids
+(`account_ranges`, `run_inactivity_sweep(ids=…)`) that several workers take
+at once (`hmis_access.tasks.hmis_inactivity_sweep` queues them as a group):
+each account is in one range, and what a sweep does to an account depends on
+that account's row alone, so the chunks together write the same rows as one
+run. A chunk run twice, or by two workers at once, changes nothing the second
+time: the claim skips what another holds and re-checks what it locks.
+
 A batch commits whole or not at all, so a sweep killed half-way and run again
 finishes the rest and sends nothing twice (the dedupe keys are the ones the
 per-account code wrote); a second run finds nothing due. `SKIP LOCKED`: an
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,6 +76,11 @@ class SweepResult:
     inactive: int = 0
     inactive_after_reactivation: int = 0
     retraining: int = 0
+
+    def __add__(self, other: "SweepResult") -> "SweepResult":
+        return SweepResult(self.inactive + other.inactive,
+                           self.inactive_after_reactivation + other.inactive_after_reactivation,
+                           self.retraining + other.retraining)
 
     def summary(self) -> str:
         return (f"{self.inactive} made Inactive (no login), {self.inactive_after_reactivation} made Inactive again "
@@ -119,8 +133,9 @@ class HMISSweep:
     per run: the policy, the content type, the links, and each agency's
     administrators (as they are when the run first meets the agency)."""
 
-    def __init__(self, *, at: dt.datetime, policy: AccessPolicy | None = None):
+    def __init__(self, *, at: dt.datetime, policy: AccessPolicy | None = None, ids: tuple[int, int] | None = None):
         self.at = at
+        self.ids = ids  # (first, last) account id of a chunk; None: every account
         self.today = local_date(at)
         self.policy = policy or AccessPolicy.current()
         self.content_type = ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False).pk
@@ -185,6 +200,11 @@ class HMISSweep:
         # never walks again over index entries the run already claimed (they
         # stay in the partial index, dead, until vacuum). An account skipped
         # because someone held it is left for the next run.
+        if self.ids is not None:
+            # A chunk: the range is checked on the clock index's entries
+            # (id is its second column), so a chunk reads no other chunk's rows.
+            due = f"({due}) AND id BETWEEN %s AND %s"
+            due_params = [*due_params, *self.ids]
         after = self._after.get(order)
         if after is not None:
             due = f"({due}) AND ({order}, id) > (%s, %s)"
@@ -227,7 +247,7 @@ class HMISSweep:
             self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
                        subject="HMIS account is now Inactive",
                        body=lambda day: ("The HMIS account ", (
-                           f" was reactivated but nobody logged in to HMIS by the end of {day:%B %-d}, so it is "
+                           f" was reactivated but nobody logged in to HMIS by the end of {day_text(day)}, so it is "
                            f"Inactive again. {HOW_TO}")))
         return len(claimed)
 
@@ -247,7 +267,7 @@ class HMISSweep:
             self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
                        subject="HMIS account is now Inactive",
                        body=lambda day: ("The HMIS account ", (
-                           f" has had no HMIS login since {day:%B %-d, %Y}, {days} days, so it is now Inactive "
+                           f" has had no HMIS login since {day_text(day)}, {days} days, so it is now Inactive "
                            f"and cannot be used. {HOW_TO}")))
         return len(claimed)
 
@@ -348,12 +368,25 @@ class HMISSweep:
             outbox.deliver_after_commit(new)
 
 
-def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None
-                         ) -> SweepResult:
+def run_inactivity_sweep(*, at: dt.datetime, batch_size: int = BATCH_SIZE, max_batches: int | None = None,
+                         ids: tuple[int, int] | None = None) -> SweepResult:
     """The daily run: reactivated accounts with no login that day, then
     accounts with no login for the inactivity limit, then the retraining
-    limit. `max_batches` (per sweep) bounds a run; the next run goes on."""
-    return HMISSweep(at=at).run(batch_size=batch_size, max_batches=max_batches)
+    limit. `max_batches` (per sweep) bounds a run; the next run goes on.
+    `ids` (first, last): only the accounts in that range of ids (a chunk)."""
+    return HMISSweep(at=at, ids=ids).run(batch_size=batch_size, max_batches=max_batches)
+
+
+def account_ranges(parts: int) -> list[tuple[int, int]]:
+    """Up to `parts` ranges (first, last) of account ids, of equal width, that
+    together cover every account: the chunks of a split run (an account
+    created after they are read waits for the next run)."""
+    bounds = HMISAccount.objects.aggregate(first=Min("pk"), last=Max("pk"))
+    first, last = bounds["first"], bounds["last"]
+    if first is None:
+        return []
+    width = -(-(last - first + 1) // max(1, parts))
+    return [(start, min(start + width - 1, last)) for start in range(first, last + 1, width)]
 
 
 # ---------------------------------------------------------------- reminders

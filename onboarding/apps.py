@@ -18,14 +18,13 @@ class OnboardingConfig(AppConfig):
         if not user.is_authenticated:
             return []
         if is_coc_staff(user):
-            queue = selectors.coc_queue(user)
+            counts = selectors.coc_queue_counts(user)
             tasks = []
             for key, noun, rest in (("agreements", "Organization Agreement", "to countersign"),
                                     ("programs", "program setup request", "to work")):
-                items = queue[key]
-                if items:
-                    oldest = max(i.age for i in items)
-                    tasks.append(OpenTask(title=f"{len(items)} {noun}{pluralize(len(items))} {rest}",
+                if key in counts:
+                    waiting, oldest = counts[key]
+                    tasks.append(OpenTask(title=f"{waiting} {noun}{pluralize(waiting)} {rest}",
                                           url=reverse("onboarding:coc-queue"), section="Onboarding",
                                           detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
             return tasks

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -237,26 +237,59 @@ def _aged(objects, title, calendar, today):
                       age=calendar.business_days_between(local_date(o.status_changed_at), today)) for o in objects]
 
 
+def _coc_work(user) -> dict[str, QuerySet]:
+    """What waits on CoC staff, by kind, as far as this person does it."""
+    work = {}
+    if can_accept_join_requests(user):
+        work["join_requests"] = JoinRequest.objects.filter(status=JoinRequest.Status.REQUESTED)
+    if does(user, Work.COUNTERSIGN):
+        work["agreements"] = restrict(OrganizationAgreement.objects.filter(
+            status=OrganizationAgreement.Status.SUBMITTED).select_related("organization"), user)
+    if can_work_program_setup(user):
+        work["programs"] = restrict(Program.objects.filter(setup_status__in=Program.COC_STATUSES)
+                                    .select_related("organization", "program_type"), user)
+    return work
+
+
+QUEUE_TITLES = {
+    "join_requests": lambda j: f"{j.organization_name} — request to join",
+    "agreements": lambda a: f"{a.organization} — Organization Agreement",
+    "programs": lambda p: f"{p.organization} — {p.name} ({p.program_type})",
+}
+
+
 def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
     """What waits on CoC staff: agreements to countersign and program setup
     requests, oldest first, each with its age in business days."""
     today = today or local_date()
     calendar = BusinessCalendar.load()
     queue = {"agreements": [], "programs": [], "join_requests": []}
-    if can_accept_join_requests(user):
-        waiting = JoinRequest.objects.filter(status=JoinRequest.Status.REQUESTED).order_by("status_changed_at")
-        queue["join_requests"] = _aged(waiting, lambda j: f"{j.organization_name} — request to join", calendar, today)
-    if does(user, Work.COUNTERSIGN):
-        agreements = restrict(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.SUBMITTED)
-                              .select_related("organization").order_by("status_changed_at"), user)
-        queue["agreements"] = _aged(agreements, lambda a: f"{a.organization} — Organization Agreement",
-                                    calendar, today)
-    if can_work_program_setup(user):
-        programs = restrict(Program.objects.filter(setup_status__in=Program.COC_STATUSES)
-                            .select_related("organization", "program_type").order_by("status_changed_at"), user)
-        queue["programs"] = _aged(programs, lambda p: f"{p.organization} — {p.name} ({p.program_type})",
-                                  calendar, today)
+    for key, waiting in _coc_work(user).items():
+        queue[key] = _aged(waiting.order_by("status_changed_at"), QUEUE_TITLES[key], calendar, today)
     return queue
+
+
+def coc_queue_counts(user, *, today=None) -> dict[str, tuple[int, int]]:
+    """For the home page: (how many, the oldest's age in business days) of each
+    kind of work in `coc_queue`, one aggregate each whatever the queue's length."""
+    today = today or local_date()
+    counts = {}
+    calendar = None
+    for key, waiting in _coc_work(user).items():
+        found = waiting.select_related(None).aggregate(n=Count("pk"), oldest=Min("status_changed_at"))
+        if found["n"]:
+            calendar = calendar or BusinessCalendar.load()
+            counts[key] = (found["n"], calendar.business_days_between(local_date(found["oldest"]), today))
+    return counts
+
+
+# What a Program Manager does about a program in each setup status (the home
+# page's wording for one program, and for several).
+WAITING_ON_PROGRAM_MANAGER = {
+    Program.SetupStatus.NEEDS_INFORMATION: ("Answer the implementation team about {}",
+                                            "Answer the implementation team about {} programs"),
+    Program.SetupStatus.SETUP_COMPLETE: ("Confirm the setup of {}", "Confirm the setup of {} programs"),
+}
 
 
 def agency_queue(user, *, today=None) -> list[dict]:
@@ -275,7 +308,6 @@ def agency_queue(user, *, today=None) -> list[dict]:
     policy = OnboardingPolicy.current()
     for organization, personas in personas_by_org.items():
         agreements = list(organization.agreements.order_by("-created_at", "-id"))
-        programs = list(organization.programs.select_related("program_type"))
         open_ = next((a for a in agreements if a.is_open), None)
         in_force = next((a for a in agreements if a.in_force_on(today)), None)
 
@@ -303,16 +335,25 @@ def agency_queue(user, *, today=None) -> list[dict]:
             submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
             if submitted and not organization.ces_roles.exists():
                 add("Name the organization's CES roles", reverse("onboarding:ces-roles", args=[organization.slug]))
-            if submitted and not programs:
+            if submitted and not organization.programs.exists():
                 add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
-            for program in programs:
-                if program.setup_status == Program.SetupStatus.NEEDS_INFORMATION:
-                    add(f"Answer the implementation team about {program.name}",
-                        reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at,
-                        detail=program.question)
-                elif program.setup_status == Program.SetupStatus.SETUP_COMPLETE:
-                    add(f"Confirm the setup of {program.name}",
-                        reverse("onboarding:program-detail", args=[program.pk]), program.status_changed_at)
+            # One program is named; several are summed up (the agency's
+            # participation page lists them): the same few queries and lines
+            # whatever the number of programs.
+            counts = dict(organization.programs.filter(setup_status__in=list(WAITING_ON_PROGRAM_MANAGER))
+                          .values_list("setup_status").annotate(n=Count("pk")).order_by())
+            for status, (one, several) in WAITING_ON_PROGRAM_MANAGER.items():
+                if not counts.get(status):
+                    continue
+                oldest = organization.programs.filter(setup_status=status).order_by("status_changed_at", "pk").first()
+                if counts[status] == 1:
+                    add(one.format(oldest.name), reverse("onboarding:program-detail", args=[oldest.pk]),
+                        oldest.status_changed_at,
+                        detail=oldest.question if status == Program.SetupStatus.NEEDS_INFORMATION else "")
+                else:
+                    add(several.format(counts[status]),
+                        reverse("onboarding:participation", args=[organization.slug]) + "#step2-heading",
+                        oldest.status_changed_at, detail=f"Waiting longest: {oldest.name}.")
     return items
 
 

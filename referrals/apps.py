@@ -37,14 +37,13 @@ class ReferralsConfig(AppConfig):
                                       f"{list_url}?queue=returned", section="CES referrals"))
             return tasks
         initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
-        # One aggregate per program, on the counts report's index; summed here.
-        rows = list(selectors.visible_referrals(user).filter(is_open=True).values("program_id")
-                    .annotate(overdue=Count("due_at", filter=Q(due_at__lte=now)),
-                              waiting=Count("status_id", filter=Q(status_id=initial)))
-                    .order_by())
-        late_programs = sum(1 for row in rows if row["overdue"])
-        overdue = sum(row["overdue"] for row in rows)
-        waiting = sum(row["waiting"] for row in rows)
+        # One aggregate row, on the counts report's index, whatever the
+        # number of programs or referrals.
+        found = selectors.visible_referrals(user).filter(is_open=True).aggregate(
+            late_programs=Count("program_id", filter=Q(due_at__lte=now), distinct=True),
+            overdue=Count("pk", filter=Q(due_at__lte=now)),
+            waiting=Count("pk", filter=Q(status_id=initial)))
+        late_programs, overdue, waiting = found["late_programs"], found["overdue"], found["waiting"]
         if late_programs:
             tasks.append(OpenTask(
                 f"{late_programs} program{'s have' if late_programs != 1 else ' has'} overdue referrals "

@@ -74,3 +74,91 @@ def test_the_status_list_is_paged_in_constant_queries_and_the_downloads_keep_eve
     assert "q=Paged&amp;page=3" in second.content.decode()
     csv = client.get(reverse("onboarding:status-list-csv")).content.decode()
     assert csv.count("Paged Agency") == 1000
+
+
+# --- every list at 10 rows and at 1,000 ----------------------------------------
+
+ALL_GROUPS = ["CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin"]
+# One row by design (the CoC's settings), or the CoC's own short lists of
+# policy (tens of rows, loaded from a policy pack): no 1,000-row case.
+NOT_LONG = {"signin.signinpolicy", "onboarding.onboardingpolicy", "hmis_access.accesspolicy",
+            "referrals.referralpolicy", "onboarding.programtype", "onboarding.cesorganizationrole",
+            "onboarding.organizationcesrole", "training.course", "training.cesrole", "training.accesscapability",
+            "training.requiredform", "referrals.needstatus"}
+
+
+def _admin_models():
+    from django.contrib import admin
+
+    from tests.test_admin_permissions import OURS
+
+    return sorted(model._meta.label_lower for model in admin.site._registry if model._meta.app_label in OURS)
+
+
+@pytest.mark.parametrize("label", [label for label in _admin_models() if label not in NOT_LONG])
+def test_every_admin_list_costs_the_same_at_10_and_1000_rows(client, organization, label):
+    from django.apps import apps
+
+    from tests.scale import grow
+
+    model = apps.get_model(label)
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    client.force_login(StaffFactory(groups=ALL_GROUPS))
+    grow(organization, 0, 10)
+    client.get(url)
+    _, at_10 = _get(client, url)
+    grow(organization, 10, 1000)
+    assert model.objects.count() >= 150, label  # reactivation requests: one in six accounts
+    _, at_1000 = _get(client, url)
+    assert at_1000 <= at_10, f"{label}: {at_10} queries at 10 rows, {at_1000} at 1,000"
+
+
+def test_every_admin_list_is_measured_or_named_as_short():
+    assert NOT_LONG <= set(_admin_models())
+
+
+def _portal_lists(organization):
+    """(name, who, url) of each portal list page not measured elsewhere."""
+    from tests.referrals.factories import matcher
+    from tests.training.factories import manager_of
+
+    provisioner = StaffFactory(groups=["CoC provisioning"])
+    manager = manager_of(organization)
+    slug = organization.slug
+    from tests.factories import MembershipFactory
+
+    administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
+    return [
+        ("CoC queue", StaffFactory(groups=["CoC implementation"]), reverse("onboarding:coc-queue")),
+        ("agency participation", manager, reverse("onboarding:participation", args=[slug])),
+        ("agency page", manager, reverse("organization-detail", args=[slug])),
+        ("agency search", StaffFactory(groups=["CoC implementation"]), reverse("agency-search") + "?q=Grown"),
+        ("training sessions", administrator, reverse("training:sessions")),
+        ("HMIS accounts (CoC)", provisioner, reverse("hmis-accounts-dashboard")),
+        ("agency HMIS accounts", administrator, reverse("agency-hmis-accounts", args=[slug])),
+        ("provisioning queue", provisioner, reverse("provisioning-queue")),
+        ("provisioning timeliness", provisioner, reverse("provisioning-sla")),
+        ("provider scorecard", matcher(), reverse("referrals:providers")),
+    ]
+
+
+PORTAL_LISTS = ["CoC queue", "agency participation", "agency page", "agency search", "training sessions",
+                "HMIS accounts (CoC)", "agency HMIS accounts", "provisioning queue", "provisioning timeliness",
+                "provider scorecard"]
+
+
+@pytest.mark.parametrize("page", PORTAL_LISTS)
+def test_every_portal_list_costs_the_same_at_10_and_1000_rows(client, organization, page):
+    from tests.scale import grow
+    from tests.training.factories import participating
+
+    participating(organization, "permanent-housing")
+    found = {name: (user, url) for name, user, url in _portal_lists(organization)}
+    user, url = found[page]
+    client.force_login(user)
+    grow(organization, 0, 10)
+    client.get(url)
+    _, at_10 = _get(client, url)
+    grow(organization, 10, 1000)
+    _, at_1000 = _get(client, url)
+    assert at_1000 <= at_10, f"{page}: {at_10} queries at 10 rows, {at_1000} at 1,000"

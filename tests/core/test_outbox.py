@@ -81,3 +81,24 @@ def test_a_message_whose_worker_died_mid_send_is_picked_up_again():
     Notification.objects.filter(pk=message.pk).update(status=Notification.Status.SENDING, claimed_at=stale)
     assert outbox.deliver_pending() == {"due": 1, "sent": 1, "more": False}
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.postgres
+def test_the_dedupe_key_has_only_its_unique_index():
+    """Every query on the key is an equality or a conflict (the unique index
+    serves both): no pattern-matching `_like` copy for every insert to keep up."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'core_notification' "
+                       "AND indexdef LIKE '%%(dedupe_key%%'")
+        indexes = dict(cursor.fetchall())
+        assert list(indexes) == ["core_notification_dedupe_key_key"], indexes
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN SELECT 1 FROM core_notification WHERE dedupe_key = 'k' LIMIT 1")
+        assert "core_notification_dedupe_key_key" in " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("EXPLAIN INSERT INTO core_notification (to_email, subject, body, link, dedupe_key, status, "
+                       "attempts, next_attempt_at, last_error, created_at) VALUES ('a@example.org', 's', 'b', '', "
+                       "'k', 'pending', 0, now(), '', now()) ON CONFLICT (dedupe_key) DO NOTHING")
+        assert "Conflict Arbiter Indexes: core_notification_dedupe_key_key" in [
+            row[0].strip() for row in cursor.fetchall()]

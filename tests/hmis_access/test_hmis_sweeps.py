@@ -262,7 +262,7 @@ def test_one_run_two_runs_and_a_split_run_write_the_same_rows():
     assert all(outcome == outcomes[0] for outcome in outcomes[1:])
 
 
-def test_the_messages_read_as_before():
+def test_the_messages_read_as_before_with_dates_in_the_coc_s_wording():
     from django.conf import settings
     from django.urls import reverse
 
@@ -276,7 +276,7 @@ def test_the_messages_read_as_before():
     assert mine.subject == "HMIS account is now Inactive"
     assert mine.body == (
         f"The HMIS account {account.hmis_username} has had no HMIS login since "
-        f"{today - dt.timedelta(days=30):%B %-d, %Y}, 30 days, so it is now Inactive and cannot be used. "
+        f"{day_text(today - dt.timedelta(days=30))}, 30 days, so it is now Inactive and cannot be used. "
         "Ask your agency administrator to request reactivation in the portal.\n\n"
         f"{base}{reverse('hmis-account-status')}")
     assert mine.dedupe_key == f"hmis-inactive:{today.isoformat()}:{account.pk}:{account.user.email}"
@@ -286,7 +286,7 @@ def test_the_messages_read_as_before():
     assert theirs.body.endswith(f"\n\n{base}{theirs.link}")
     again = Notification.objects.get(to_email=lapsed.user.email)
     day = today - dt.timedelta(days=1)
-    assert f"nobody logged in to HMIS by the end of {day:%B %-d}, so it is Inactive again" in again.body
+    assert f"nobody logged in to HMIS by the end of {day_text(day)}, so it is Inactive again" in again.body
     assert not Notification.objects.filter(to_email=accounts[2].user.email, subject__contains=":").exists()
     retrain = Notification.objects.get(to_email=accounts[5].user.email, subject="HMIS retraining required")
     assert retrain.body.startswith(f"The HMIS account {accounts[5].hmis_username} has had no HMIS login for 90 days.")
@@ -306,3 +306,111 @@ def test_the_account_table_keeps_only_the_indexes_its_queries_read():
     assert "hmis_account_status" not in names
     assert {"hmis_inactivity_due", "hmis_reactivation_login_due", "hmis_retraining_due",
             "hmis_login_reminder_opt_in", "hmis_account_org_status"} <= names
+
+
+# --- split into chunks over ranges of account ids -----------------------------
+
+def test_one_chunk_and_several_chunks_write_the_same_rows(settings):
+    from django.db import transaction
+
+    from hmis_access.tasks import hmis_inactivity_sweep
+
+    today = dt.date(2026, 6, 15)
+    at = local(today, 0, 5)
+    _mixed_accounts(today)
+    outcomes = []
+    for parts in (1, 2, 3, 20):
+        with transaction.atomic():
+            ranges = sweeps.account_ranges(parts)
+            assert len(ranges) == min(parts, HMISAccount.objects.count())
+            for first, last in ranges:
+                sweeps.run_inactivity_sweep(at=at, ids=(first, last), batch_size=2)
+            outcomes.append(_rows())
+            transaction.set_rollback(True)
+    # The daily job itself: a group of chunks, run here (eager tasks).
+    settings.SWEEP_CHUNKS = 3
+    with transaction.atomic():
+        summary = hmis_inactivity_sweep(at=at.isoformat())
+        outcomes.append(_rows())
+        transaction.set_rollback(True)
+    assert summary == ("7 made Inactive (no login), 1 made Inactive again (no login in time after reactivation), "
+                       "2 now need retraining")
+    assert len(outcomes[0][1]) == 10
+    assert all(outcome == outcomes[0] for outcome in outcomes[1:])
+
+
+def test_a_chunk_acts_only_on_its_own_accounts():
+    today = dt.date(2026, 6, 15)
+    accounts, lapsed, admin = _mixed_accounts(today)
+    first, second = sweeps.account_ranges(2)
+    result = sweeps.run_inactivity_sweep(at=local(today, 0, 5), ids=first)
+    changed = {int(pk) for pk in AuditEvent.objects.values_list("object_id", flat=True)}
+    assert changed and all(first[0] <= pk <= first[1] for pk in changed)
+    assert result.inactive + result.inactive_after_reactivation + result.retraining == len(
+        AuditEvent.objects.filter(verb__in=["made inactive", "retraining required"]))
+    assert not HMISAccount.objects.filter(pk__gte=second[0], status=Inactive, inactive_reason="no_login").exists()
+
+
+def test_a_chunk_killed_and_run_again_gives_the_same_rows(monkeypatch):
+    from django.db import transaction
+
+    today = dt.date(2026, 6, 15)
+    at = local(today, 0, 5)
+    _mixed_accounts(today)
+    with transaction.atomic():
+        for first, last in sweeps.account_ranges(2):
+            sweeps.run_inactivity_sweep(at=at, ids=(first, last))
+        expected = _rows()
+        transaction.set_rollback(True)
+
+    first, second = sweeps.account_ranges(2)
+    # The first chunk's worker dies after one committed batch, in the middle
+    # of its second one (after the claim, before the messages).
+    tell = sweeps.HMISSweep._tell
+    calls = []
+
+    def dies_on_the_second_batch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return tell(self, *args, **kwargs)
+
+    monkeypatch.setattr(sweeps.HMISSweep, "_tell", dies_on_the_second_batch)
+    with pytest.raises(SystemExit):
+        sweeps.run_inactivity_sweep(at=at, ids=first, batch_size=1)
+    monkeypatch.setattr(sweeps.HMISSweep, "_tell", tell)
+    assert 0 < AuditEvent.objects.count() < len(expected[1])
+    # The chunk is delivered again (acks late), and runs to the end.
+    sweeps.run_inactivity_sweep(at=at, ids=first)
+    sweeps.run_inactivity_sweep(at=at, ids=second)
+    sweeps.run_inactivity_sweep(at=at, ids=first)  # and once more: nothing
+    assert _rows() == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_accounts_at_once_act_once(policy_rows):
+    from tests.concurrency import race
+
+    today = dt.date(2026, 6, 15)
+    at = local(today, 0, 5)
+    accounts = [account_last_login(local(today - dt.timedelta(days=30), 10)) for _ in range(12)]
+    accounts += [account_last_login(local(today - dt.timedelta(days=90), 10)) for _ in range(4)]
+    agency_admin(accounts[0].organization)
+    whole = sweeps.account_ranges(1)[0]
+    half = sweeps.account_ranges(2)[0]
+    # The same chunk twice (a redelivered task next to the first), and a chunk
+    # overlapping a whole run, small batches so they interleave.
+    outcomes = race(lambda: sweeps.run_inactivity_sweep(at=at, ids=whole, batch_size=2),
+                    lambda: sweeps.run_inactivity_sweep(at=at, ids=whole, batch_size=2),
+                    lambda: sweeps.run_inactivity_sweep(at=at, ids=half, batch_size=1))
+    assert outcomes == ["done"] * 3
+    made_inactive = list(AuditEvent.objects.filter(verb="made inactive").values_list("object_id", flat=True))
+    assert sorted(made_inactive) == sorted(str(a.pk) for a in accounts)
+    retraining = list(AuditEvent.objects.filter(verb="retraining required").values_list("object_id", flat=True))
+    assert sorted(retraining) == sorted(str(a.pk) for a in accounts[12:])
+    # One message per account and recipient: the user, and the administrator
+    # of the first account's agency.
+    assert Notification.objects.filter(subject="HMIS account is now Inactive").count() == 16
+    assert Notification.objects.filter(subject="HMIS retraining required").count() == 4
+    assert not HMISAccount.objects.filter(status=Active).exists()

@@ -1,0 +1,85 @@
+"""Rows of every kind, straight into the tables, for tests that compare a
+page at 10 rows with the same page at 1,000 (home pages, lists, the admin)."""
+
+import datetime as dt
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from accounts.models import Invitation, Membership, Organization, User
+from hmis_access.models import AccessRequest, HMISAccount, ReactivationRequest
+from hmis_portal.core.models import AuditEvent, Holiday, Notification
+from onboarding.models import JoinRequest, OrganizationAgreement, Program, ProgramType
+from referrals.models import NeedStatus, Referral
+
+
+def grow(organization, start, stop):
+    """Rows straight into the tables, of every kind a home page counts."""
+    from training.models import Certificate, Completion, Course, FormSubmission, Registration, RequiredForm, \
+        TrainingSession
+
+    now, today = timezone.now(), timezone.localdate()
+    kinds = [Program.SetupStatus.CONFIRMED, Program.SetupStatus.SETUP_COMPLETE,
+             Program.SetupStatus.NEEDS_INFORMATION, Program.SetupStatus.REQUESTED]
+    housing = ProgramType.objects.get(code="permanent-housing")
+    programs = Program.objects.bulk_create([
+        Program(organization=organization, name=f"Grown program {n}", program_type=housing,
+                setup_status=kinds[n % 4], question="Which site?") for n in range(start, stop)])
+    confirmed = [p for p in programs if p.setup_status == Program.SetupStatus.CONFIRMED] or list(
+        organization.programs.filter(setup_status=Program.SetupStatus.CONFIRMED))
+    initial = NeedStatus.objects.get(is_initial=True)
+    Referral.objects.bulk_create([
+        Referral(program=confirmed[n % len(confirmed)], hmis_client_id=f"G{n}", contact_name="C", status=initial,
+                 due_at=now - dt.timedelta(days=1) if n % 2 else now + dt.timedelta(days=1))
+        for n in range(start, stop)])
+    users = User.objects.bulk_create([User(email=f"grown{n}@example.org", full_name=f"Grown Person {n}")
+                                      for n in range(start, stop)])
+    Membership.objects.bulk_create([Membership(user=u, organization=organization, persona="staff") for u in users])
+    HMISAccount.objects.bulk_create([
+        HMISAccount(user=u, organization=organization, hmis_username=f"grown{n}", hmis_role="CES_Standard",
+                    status=HMISAccount.Status.INACTIVE if n % 3 == 0 else HMISAccount.Status.ACTIVE,
+                    provisioned_at=now - dt.timedelta(days=400), last_hmis_login_at=now - dt.timedelta(days=n % 40),
+                    inactivity_counted_from=today - dt.timedelta(days=n % 40),
+                    retraining_counted_from=today - dt.timedelta(days=n % 40), calendar_token=f"grown{n}")
+        for n, u in zip(range(start, stop), users)])
+    AccessRequest.objects.bulk_create([
+        AccessRequest(organization=organization, user=u,
+                      status=AccessRequest.Status.READY if n % 2 else AccessRequest.Status.OPEN,
+                      ready_at=now - dt.timedelta(days=n % 5) if n % 2 else None,
+                      provisioning_due_on=today + dt.timedelta(days=n % 5 - 2) if n % 2 else None)
+        for n, u in zip(range(start, stop), users)])
+    agencies = Organization.objects.bulk_create([Organization(name=f"Grown Agency {n}", slug=f"grown-agency-{n}")
+                                                 for n in range(start, stop)])
+    OrganizationAgreement.objects.bulk_create([
+        OrganizationAgreement(organization=a, status=OrganizationAgreement.Status.SUBMITTED, submitted_at=now)
+        for a in agencies])
+    JoinRequest.objects.bulk_create([JoinRequest(organization_name=f"Joining {n}", contact_name="Pat",
+                                                 contact_email=f"join{n}@example.org") for n in range(start, stop)])
+    course = Course.objects.order_by("pk").first()
+    Certificate.objects.bulk_create([Certificate(user=u, course=course, completed_on=today,
+                                                 document="certificates/grown.pdf") for u in users])
+    form = RequiredForm.objects.order_by("pk").first()
+    FormSubmission.objects.bulk_create([FormSubmission(user=u, form=form, version=1, document="user-forms/grown.pdf")
+                                        for u in users])
+    Completion.objects.bulk_create([Completion(user=u, course=course, completed_on=today,
+                                               source=Completion.Source.ATTENDANCE) for u in users])
+    sessions = TrainingSession.objects.bulk_create([
+        TrainingSession(course=course, starts_at=now + dt.timedelta(days=n % 30 - 10),
+                        ends_at=now + dt.timedelta(days=n % 30 - 10, hours=3), capacity=20)
+        for n in range(start, stop)])
+    Registration.objects.bulk_create([Registration(session=s, user=u) for s, u in zip(sessions, users)])
+    inactive = HMISAccount.objects.filter(hmis_username__in=[f"grown{n}" for n in range(start, stop) if n % 6 == 0])
+    ReactivationRequest.objects.bulk_create([
+        ReactivationRequest(account=a, user_id=a.user_id, organization=organization, requested_by_id=a.user_id,
+                            status=ReactivationRequest.Status.READY, ready_at=now,
+                            provisioning_due_on=today + dt.timedelta(days=2)) for a in inactive])
+    Invitation.objects.bulk_create([
+        Invitation(email=f"invited{n}@example.org", organization=organization, persona="staff",
+                   token_hash=f"{n:064d}", expires_at=now + dt.timedelta(days=7)) for n in range(start, stop)])
+    Holiday.objects.bulk_create([Holiday(date=dt.date(2031, 1, 1) + dt.timedelta(days=n), name=f"Grown day {n}")
+                                 for n in range(start, stop)])
+    kind = ContentType.objects.get_for_model(HMISAccount)
+    AuditEvent.objects.bulk_create([AuditEvent(verb="grown", content_type=kind, object_id=str(n),
+                                               object_repr=f"grown{n}") for n in range(start, stop)])
+    Notification.objects.bulk_create([Notification(to_email=f"grown{n}@example.org", subject="Grown", body="b",
+                                                   status=Notification.Status.SENT) for n in range(start, stop)])

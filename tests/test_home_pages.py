@@ -1,0 +1,105 @@
+"""Every persona's home page summarizes: the same number of queries, and about
+the same page, whether the agency and the CoC have 10 of everything or 1,000
+(programs, referrals, HMIS accounts, access requests, agreements, uploads)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from hmis_access.models import HMISAccount
+from onboarding.models import Program, ProgramType
+from tests.factories import MembershipFactory, StaffFactory
+from tests.scale import grow
+from tests.referrals.factories import matcher, provider_staff
+from tests.training.factories import participating
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ["executive_director", "program_manager", "agency_administrator", "staff", "housing provider",
+            "CES team", "CoC provisioning", "CoC implementation", "CoC training"]
+
+
+def _person(persona, organization):
+    if persona == "housing provider":
+        return provider_staff(organization)
+    if persona == "CES team":
+        return matcher()
+    if persona.startswith("CoC "):
+        return StaffFactory(groups=[persona])
+    user = MembershipFactory(organization=organization, persona=persona).user
+    if persona == "staff":
+        # An end user with an account at risk and a request in progress.
+        HMISAccount.objects.create(user=user, organization=organization, hmis_username=f"own{user.pk}",
+                                   hmis_role="CES_Standard", provisioned_at=timezone.now() - dt.timedelta(days=200),
+                                   last_hmis_login_at=timezone.now() - dt.timedelta(days=27),
+                                   calendar_token=f"own{user.pk}")
+    return user
+
+
+def _home(client):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("home"))
+    assert response.status_code == 200
+    return response.content.decode(), len(captured)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_home_page_costs_the_same_at_10_and_1000_rows(client, organization, persona):
+    participating(organization, "permanent-housing")
+    user = _person(persona, organization)
+    client.force_login(user)
+    grow(organization, 0, 10)
+    _home(client)  # warm the per-process caches
+    small, at_10 = _home(client)
+    grow(organization, 10, 1000)
+    large, at_1000 = _home(client)
+    assert at_1000 <= at_10, f"{persona}: {at_10} queries at 10 rows, {at_1000} at 1,000"
+    if persona == "CoC provisioning":
+        # The grants due first, each a person to act on, up to a fixed number.
+        from hmis_access.work import QUEUE_TASK_LIMIT
+
+        assert large.count("Grant HMIS access to") == QUEUE_TASK_LIMIT
+    else:
+        # A summary, not a list: the page grows by a few lines at most.
+        assert len(large) - len(small) < 6_000, f"{persona}: {len(small)} → {len(large)} characters"
+        assert "Grown program 5" not in large and "Grown Person 5" not in large
+
+
+def test_the_program_manager_reads_counts_for_many_programs(client, organization):
+    participating(organization, "permanent-housing")
+    client.force_login(_person("program_manager", organization))
+    grow(organization, 0, 1000)
+    page, _ = _home(client)
+    assert "Confirm the setup of 250 programs" in page
+    assert "Answer the implementation team about 250 programs" in page
+    assert "programs have overdue referrals" in page
+    assert "HMIS accounts at " in page
+
+
+def test_one_program_waiting_is_named(client, organization):
+    participating(organization, "permanent-housing")
+    client.force_login(_person("program_manager", organization))
+    program = Program.objects.create(organization=organization, name="Harbor Shelter",
+                                     program_type=ProgramType.objects.get(code="emergency-shelter"),
+                                     setup_status=Program.SetupStatus.SETUP_COMPLETE)
+    page, _ = _home(client)
+    assert "Confirm the setup of Harbor Shelter" in page
+    assert reverse("onboarding:program-detail", args=[program.pk]) in page
+
+
+def test_the_home_page_counts_hmis_accounts_as_the_agency_page_lists_them(organization):
+    """The database's counts are the agency page's rows, counted."""
+    from hmis_access import selectors
+    from hmis_portal.core.calendar import local_date
+
+    grow(organization, 0, 120)
+    today = local_date()
+    rows = selectors.agency_accounts(organization, today=today)
+    counts = selectors.agency_account_counts([organization], today=today)[organization.pk]
+    assert counts.at_risk == sum(1 for row in rows if row.at_risk) > 0
+    assert counts.inactive == sum(1 for row in rows if row.account.status == HMISAccount.Status.INACTIVE
+                                  and row.open_request is None) > 0
