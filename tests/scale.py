@@ -10,6 +10,7 @@ from accounts.models import Invitation, Membership, Organization, User
 from hmis_access.models import AccessRequest, HMISAccount, ReactivationRequest
 from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from onboarding.models import JoinRequest, OrganizationAgreement, Program, ProgramType
+from partnerships.models import DataPartnership, IntakeBatch
 from referrals.models import NeedStatus, Referral
 
 
@@ -46,13 +47,23 @@ def grow(organization, start, stop):
         AccessRequest(organization=organization, user=u,
                       status=AccessRequest.Status.READY if n % 2 else AccessRequest.Status.OPEN,
                       ready_at=now - dt.timedelta(days=n % 5) if n % 2 else None,
-                      provisioning_due_on=today + dt.timedelta(days=n % 5 - 2) if n % 2 else None)
+                      provisioning_due_at=now + dt.timedelta(days=n % 5 - 2) if n % 2 else None)
         for n, u in zip(range(start, stop), users)])
     agencies = Organization.objects.bulk_create([Organization(name=f"Grown Agency {n}", slug=f"grown-agency-{n}")
                                                  for n in range(start, stop)])
     OrganizationAgreement.objects.bulk_create([
         OrganizationAgreement(organization=a, status=OrganizationAgreement.Status.SUBMITTED, submitted_at=now)
         for a in agencies])
+    # Each grown agency sends its intakes to this one, half of them overdue.
+    partnerships = DataPartnership.objects.bulk_create([
+        DataPartnership(agency=a, partner=organization, status=DataPartnership.Status.ACTIVE,
+                        moa="partnership-moas/grown.pdf", moa_signed_on=today, proposed_at=now, decided_at=now)
+        for a in agencies])
+    IntakeBatch.objects.bulk_create([
+        IntakeBatch(partnership=p, received_at=now - dt.timedelta(days=5), intake_count=1 + n % 7, recorded_at=now,
+                    due_at=now - dt.timedelta(days=1) if n % 2 else now + dt.timedelta(days=1),
+                    escalate_at=now + dt.timedelta(days=2))
+        for n, p in zip(range(start, stop), partnerships)])
     JoinRequest.objects.bulk_create([JoinRequest(organization_name=f"Joining {n}", contact_name="Pat",
                                                  contact_email=f"join{n}@example.org") for n in range(start, stop)])
     course = Course.objects.order_by("pk").first()
@@ -72,7 +83,7 @@ def grow(organization, start, stop):
     ReactivationRequest.objects.bulk_create([
         ReactivationRequest(account=a, user_id=a.user_id, organization=organization, requested_by_id=a.user_id,
                             status=ReactivationRequest.Status.READY, ready_at=now,
-                            provisioning_due_on=today + dt.timedelta(days=2)) for a in inactive])
+                            provisioning_due_at=now + dt.timedelta(days=2)) for a in inactive])
     Invitation.objects.bulk_create([
         Invitation(email=f"invited{n}@example.org", organization=organization, persona="staff",
                    token_hash=f"{n:064d}", expires_at=now + dt.timedelta(days=7)) for n in range(start, stop)])

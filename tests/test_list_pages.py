@@ -84,7 +84,9 @@ ALL_GROUPS = ["CoC implementation", "CoC training", "CoC provisioning", "CES tea
 NOT_LONG = {"signin.signinpolicy", "onboarding.onboardingpolicy", "hmis_access.accesspolicy",
             "referrals.referralpolicy", "onboarding.programtype", "onboarding.cesorganizationrole",
             "onboarding.organizationcesrole", "training.course", "training.cesrole", "training.accesscapability",
-            "training.requiredform", "referrals.needstatus"}
+            "training.requiredform", "referrals.needstatus", "partnerships.partnershippolicy",
+            # Blank versions of the agreement and of each form: a few a year.
+            "onboarding.agreementtemplate", "training.formtemplate"}
 
 
 def _admin_models():
