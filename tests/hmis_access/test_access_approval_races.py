@@ -13,7 +13,9 @@ from tests.concurrency import race as run_at_once
 from tests.factories import StaffFactory
 from tests.training.factories import identify, participating
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# Serialized rollback, like the other transactional tests of this folder: the
+# rows migrations load are restored after each test, for the tests after it.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def race(*calls):
@@ -23,7 +25,7 @@ def race(*calls):
 
 
 @pytest.fixture
-def waiting(policy_rows, organization):
+def waiting(organization):
     AccessPolicy.current()
     AccessPolicy.objects.filter(pk=1).update(access_requests_need_approval=True)
     programs = participating(organization, "access-center")
