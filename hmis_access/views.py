@@ -85,9 +85,12 @@ def access_request_detail(request, slug, pk):
                                        organization=organization)
     if access_request.user_id != request.user.pk:
         _require_user_access_viewer(request.user, organization)
+    awaiting = (access_request.status == AccessRequest.Status.AWAITING_APPROVAL
+                and access.can_work_access_approvals(request.user))
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
+        "decide": awaiting, "approval_refusal": access.approval_refusal(request.user, access_request) if awaiting else "",
     })
 
 

@@ -282,6 +282,18 @@ def test_the_queue_approves_and_declines_in_the_portal(agency, approval_on, prov
     assert "No access request waits for approval" in client.get(reverse("access-approvals")).content.decode()
 
 
+def test_the_request_page_offers_the_decision_to_approvers_only(agency, approval_on, provisioner, client):
+    request = _identify(agency)
+    url = reverse("access-request-detail", args=[agency.slug, request.pk])
+    client.force_login(provisioner)
+    page = client.get(url).content.decode()
+    assert reverse("access-request-approve", args=[request.pk]) in page
+    client.force_login(StaffFactory(groups=["CoC training"]))
+    assert reverse("access-request-approve", args=[request.pk]) not in client.get(url).content.decode()
+    client.force_login(request.requested_by)
+    assert reverse("access-request-approve", args=[request.pk]) not in client.get(url).content.decode()
+
+
 def test_the_queue_shows_a_refusal_instead_of_buttons(agency, approval_on, provisioner, client):
     request = _identify(agency)
     AccessRequest.objects.filter(pk=request.pk).update(requested_by=provisioner)
