@@ -16,11 +16,19 @@ from django.utils import timezone
 from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount
 from hmis_portal.core.models import Notification
 from tests.browser import sign_in
+from tests.core.test_browser_accessibility import AXE, AXE_RUN
 from tests.factories import MembershipFactory, StaffFactory
 from tests.hmis_access.test_browser_access_journey import NEW_PASSWORD, _admin_action, _row, _status, _submit, _switch
 from tests.training.factories import PDF, agreement, ensure_policy, program, session
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def _accessible(page):
+    """The pages only this step has (the demo's crawl runs under the LA pack) pass axe-core too."""
+    # Evaluated through the browser's tooling, which the pages' script policy does not govern.
+    page.evaluate(AXE.read_text() + "\n;undefined")
+    assert page.evaluate(AXE_RUN) == [], page.url
 
 
 def test_mo_bos_authorized_representative_request_approved_trained_and_provisioned(browser_page, live_server,
@@ -68,6 +76,7 @@ def test_mo_bos_authorized_representative_request_approved_trained_and_provision
     assert page.get_by_test_id("awaiting-approval").is_visible()
     assert page.get_by_role("link", name="Upload").count() == 0
     assert page.get_by_role("link", name="Register for a session").count() == 0
+    _accessible(page)
 
     # 3. A CoC provisioning staff member approves it from the portal's queue (menu: CoC work).
     _switch(page, live_server, provisioner.email)
@@ -75,6 +84,7 @@ def test_mo_bos_authorized_representative_request_approved_trained_and_provision
     page.get_by_role("link", name="Access requests to approve").click()
     row = page.get_by_test_id(f"approval-{request.pk}")
     assert "Morgan Ozark" in row.inner_text() and agency.name in row.inner_text()
+    _accessible(page)
     _submit(page, row.get_by_role("button", name="Approve"))
     assert page.get_by_text("was approved").is_visible()
     told = Notification.objects.get(to_email="morgan@example.org", subject="Your HMIS access request was approved")
