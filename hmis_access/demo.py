@@ -113,8 +113,11 @@ def _requester(agency, lead):
         return lead
     persona = personas[0]
     domain = lead.email.split("@")[1]
-    return demo_user(f"{persona.replace('_', '.')}@{domain}", f"{agency.name.split()[0]} {Persona(persona).label.split(' /')[0]}",
-                     label=f"{Persona(persona).label} ({agency})", memberships=[(agency, persona)])
+    # No printed login (the demo's login list is the default pack's); seed
+    # output names it instead.
+    return demo_user(f"{persona.replace('_', '.')}@{domain}",
+                     f"{agency.name.split()[0]} {Persona(persona).label.split(' /')[0]}",
+                     memberships=[(agency, persona)])
 
 
 def _approver():
@@ -230,3 +233,6 @@ def seed_access_requests(stdout):
                      memberships=[(eastgate, Persona.PROGRAM_MANAGER)])
     _request(eastgate, lead, "outreach@eastgate.example.org", "Sage Outreach", ["outreach"], [program])
     stdout.write(f"HMIS access: {AccessRequest.objects.count()} access requests")
+    requester = _requester(agency, manager)
+    if requester != manager:
+        stdout.write(f"  Under this policy {requester.email} asks for Northside's HMIS access.")
