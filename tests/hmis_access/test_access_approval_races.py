@@ -13,8 +13,9 @@ from tests.concurrency import race as run_at_once
 from tests.factories import StaffFactory
 from tests.training.factories import identify, participating
 
-# Serialized rollback, like the other transactional tests of this folder: the
-# rows migrations load are restored after each test, for the tests after it.
+# Serialized rollback, like the other transactional tests of this folder, so
+# the tests after these find the migrated rows; `policy_rows` reloads them for
+# these tests when an earlier transactional test flushed them.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -25,7 +26,7 @@ def race(*calls):
 
 
 @pytest.fixture
-def waiting(organization):
+def waiting(policy_rows, organization):
     AccessPolicy.current()
     AccessPolicy.objects.filter(pk=1).update(access_requests_need_approval=True)
     programs = participating(organization, "access-center")
