@@ -55,6 +55,9 @@ class Work(Enum):
     READ_USER_FORMS = (TRAINING, PROVISIONING, SYSADMIN)  # open users' certificates and signed forms
     USER_ACCESS = (TRAINING, PROVISIONING, SYSADMIN)      # see agencies' users and their checklists
     PROVISION = (PROVISIONING, SYSADMIN)        # grant HMIS access, process reactivations, import logins
+    # Where the CoC's access policy has an approval step (seed 003: "After the
+    # UAR is approved ..."): the provisioning staff who later grant access.
+    APPROVE_ACCESS = (PROVISIONING, SYSADMIN)   # approve or decline new access requests
     ACCESS_POLICY = (SYSADMIN,)                 # provisioning days, inactivity thresholds
     HMIS_ACCOUNTS = (PROVISIONING, TRAINING, SYSADMIN)    # see HMIS accounts and the inactivity overview
     REFERRALS = (CES,)                          # create referrals, CES-team statuses, every agency's referrals
@@ -238,9 +241,65 @@ def can_work_onboarding_queue(user) -> bool:
 
 # --- step 3: users, training, forms, HMIS access -----------------------------------------------
 
-def can_identify_users(user, organization) -> bool:
-    """Seed 000 step 3.1: the Program Manager (or Agency Administrator) identifies users."""
-    return has_persona(user, organization, [PM, AA])
+def access_requesters() -> list[str]:
+    """The agency personas who may ask for a person's HMIS access: the CoC's
+    access policy (seed 000 step 3.1: the Program Manager or Agency
+    Administrator; seed 003: the Authorized Representative). Read by name,
+    as this module sits below HMIS access."""
+    from django.apps import apps
+
+    return apps.get_model("hmis_access", "AccessPolicy").current().requester_personas
+
+
+def access_requests_need_approval() -> bool:
+    """Whether the CoC's staff approve new access requests (seed 003), read by name like `access_requesters`."""
+    from django.apps import apps
+
+    return apps.get_model("hmis_access", "AccessPolicy").current().access_requests_need_approval
+
+
+def persona_labels(personas: Iterable[str]) -> str:
+    """"Program Manager or Agency Administrator", for messages a person reads."""
+    return " or ".join(Persona(p).label for p in personas) or "nobody (the CoC's access policy names no one)"
+
+
+def can_identify_users(user, organization, personas: Iterable[str] | None = None) -> bool:
+    """Ask for a person's HMIS access: the personas of the CoC's access policy
+    (`personas` when the caller already read them)."""
+    return has_persona(user, organization, access_requesters() if personas is None else personas)
+
+
+def _member_organization_ids(user) -> set[int]:
+    # Cached on the user object for the request, like the CoC groups: a
+    # queue of requests asks it once, not once a row.
+    if not hasattr(user, "_member_organization_ids"):
+        user._member_organization_ids = set(Membership.objects.filter(user=user).values_list("organization_id",
+                                                                                             flat=True))
+    return user._member_organization_ids
+
+
+def approval_refusal(user, access_request) -> str:
+    """Why `user` may not approve or decline `access_request` ('' when they
+    may). Nobody approves their own work: not a request they made, nor one of
+    their own agency, nor their own access."""
+    if not does(user, Work.APPROVE_ACCESS):
+        return "Only the CoC's provisioning staff and system administrators approve access requests."
+    if access_request.user_id == user.pk:
+        return "Nobody approves their own access request; another CoC staff member must."
+    if access_request.requested_by_id == user.pk:
+        return "You asked for this access; another CoC staff member must approve it."
+    if access_request.organization_id in _member_organization_ids(user):
+        return "You belong to this agency; a CoC staff member outside it must approve its access requests."
+    return ""
+
+
+def can_approve_access(user, access_request) -> bool:
+    return not approval_refusal(user, access_request)
+
+
+def can_work_access_approvals(user) -> bool:
+    """The queue of access requests awaiting the CoC's approval."""
+    return does(user, Work.APPROVE_ACCESS)
 
 
 def can_see_user_access(user, organization) -> bool:

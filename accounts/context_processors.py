@@ -16,6 +16,8 @@ def _menu_for(user) -> dict[str, bool]:
         "partnerships": access.can_see_partnerships(user, organizations=agencies),
         "coc_queue": access.can_work_onboarding_queue(user),
         "provisioning_queue": access.can_provision(user),
+        # Only where the CoC's access policy has the approval step.
+        "access_approvals": access.can_work_access_approvals(user) and access.access_requests_need_approval(),
         "hmis_accounts": access.can_see_hmis_accounts(user),
         "admin": staff,
         "own_access": not staff,

@@ -13,6 +13,8 @@ from django.utils.html import format_html, format_html_join
 
 from accounts import access
 from accounts.admin_base import PolicyAdmin, PortalAdmin
+from accounts.models import Persona
+from hmis_portal.core.inputs import TextValidationMixin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.errors import REFUSALS, refusal_messages
 
@@ -21,12 +23,31 @@ from .activity import (hmis_account_reactivate, hmis_account_record_retraining, 
 from .checklist import build_checklist
 from .logins import read_login_report
 from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
-from .services import access_request_grant, granted_roles
+from .services import access_request_approve, access_request_decline, access_request_grant, granted_roles
+
+
+class AccessPolicyForm(forms.ModelForm):
+    """Who may request access as ticked personas (stored as their codes)."""
+
+    access_requesters = forms.MultipleChoiceField(
+        label="Who may request access", choices=Persona.choices, widget=forms.CheckboxSelectMultiple,
+        help_text="The agency personas who ask for a person's HMIS access.")
+
+    class Meta:
+        model = AccessPolicy
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["access_requesters"] = self.instance.requester_personas
+
+    def clean_access_requesters(self):
+        return ",".join(self.cleaned_data["access_requesters"])
 
 
 @admin.register(AccessPolicy)
 class AccessPolicyAdmin(PolicyAdmin):
-    pass
+    form = AccessPolicyForm
 
 
 class LoginReportForm(forms.Form):
@@ -201,8 +222,20 @@ class GrantForm(forms.Form):
         self.fields["hmis_role"].choices = [(role, role) for role in granted_roles()]
 
 
+class ApproveForm(forms.Form):
+    """Nothing to ask: the page confirms the approval."""
+
+
+class DeclineForm(TextValidationMixin, forms.Form):
+    reason = forms.CharField(label="Why the request is declined", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 4}), help_text="The agency is told.")
+
+
 @admin.register(AccessRequest)
 class AccessRequestAdmin(PortalAdmin):
+    change_form_template = "hmis_access/admin/accessrequest_change_form.html"
+    # Separation of duties: not a request one made, nor of one's own agency, nor one's own.
+    transitions = {"approve": access.can_approve_access, "decline": access.can_approve_access}
     list_display = ("user", "organization", "status", "provisioning_due_at", "ready_at", "provisioned_at")
     list_filter = ("status", "organization")
     search_fields = ("user__email", "user__full_name", "organization__name", "hmis_username")
@@ -210,15 +243,25 @@ class AccessRequestAdmin(PortalAdmin):
     ordering = ("provisioning_due_at", "-created_at")
     fields = ("user", "organization", "new_hmis_user", "status", "checklist", "grant", "ready_at",
               "provisioning_due_at", "provisioned_at", "provisioned_by", "hmis_username", "hmis_role",
-              "requested_by", "created_at")
+              "requested_by", "created_at", "decided_by", "decided_at", "decline_reason")
     readonly_fields = fields
     inlines = [AuditTimelineInline]
+    actions = ["approve_selected"]
 
     def has_add_permission(self, request, *args):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Approve the selected requests awaiting CoC approval", permissions=["approve"])
+    def approve_selected(self, request, queryset):
+        self.run_each(request, queryset,
+                      lambda r: access_request_approve(actor=request.user, access_request_id=r.pk),
+                      "{n} request{s} approved; each user was told what comes next.")
+
+    def has_approve_permission(self, request):
+        return access.can_work_access_approvals(request.user)
 
     @admin.display(description="checklist")
     def checklist(self, obj):
@@ -243,6 +286,25 @@ class AccessRequestAdmin(PortalAdmin):
             return refusal
         return format_html('<a class="button" href="{}">Grant HMIS access</a>',
                            reverse("admin:hmis_access_accessrequest_grant", args=[obj.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        awaiting = obj is not None and obj.status == AccessRequest.Status.AWAITING_APPROVAL
+        extra_context = {**(extra_context or {}), "awaiting_approval": awaiting,
+                         "approval_refusal": access.approval_refusal(request.user, obj) if awaiting else ""}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def approve_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "approve", ApproveForm, "Approve the access request",
+            lambda r: access_request_approve(actor=request.user, access_request_id=r.pk),
+            "Approved: the user was told which trainings and forms come next, and the requester was told.")
+
+    def decline_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "decline", DeclineForm, "Decline the access request",
+            lambda r, reason: access_request_decline(actor=request.user, access_request_id=r.pk, reason=reason),
+            "Declined; the agency was told why.")
 
     def get_urls(self):
         return [

@@ -49,13 +49,16 @@ class HMISAccessConfig(AppConfig):
         from .models import AccessRequest
 
         counts = AccessRequest.objects.filter(organization=organization).aggregate(
+            awaiting=Count("pk", filter=Q(status=AccessRequest.Status.AWAITING_APPROVAL)),
             open=Count("pk", filter=Q(status=AccessRequest.Status.OPEN)),
             ready=Count("pk", filter=Q(status=AccessRequest.Status.READY)),
             granted=Count("pk", filter=Q(status=AccessRequest.Status.PROVISIONED)),
             due=Min("provisioning_due_at", filter=Q(status=AccessRequest.Status.READY)))
-        if not (counts["open"] or counts["ready"] or counts["granted"]):
+        if not (counts["awaiting"] or counts["open"] or counts["ready"] or counts["granted"]):
             return None
         parts = []
+        if counts["awaiting"]:
+            parts.append(f"{counts['awaiting']} request{pluralize(counts['awaiting'])} awaiting the CoC's approval")
         if counts["open"]:
             parts.append(f"{counts['open']} user{pluralize(counts['open'])} working through the checklist")
         if counts["ready"]:
@@ -64,5 +67,6 @@ class HMISAccessConfig(AppConfig):
         if counts["granted"]:
             parts.append(f"{counts['granted']} with HMIS access")
         waiting = ("the CoC's provisioning staff, to grant access" if counts["ready"]
-                   else "the users and their trainings and forms" if counts["open"] else "")
-        return "; ".join(parts), waiting, not counts["open"] and not counts["ready"]
+                   else "the users and their trainings and forms" if counts["open"]
+                   else "the CoC's provisioning staff, to approve the requests" if counts["awaiting"] else "")
+        return "; ".join(parts), waiting, not counts["awaiting"] and not counts["open"] and not counts["ready"]

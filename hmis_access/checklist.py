@@ -125,6 +125,19 @@ def _checklist(request, participation, completions, registrations, certificates,
     checklist = Checklist(request=request, hmis_role=policy.hmis_role_for(roles),
                           highest_role=policy.highest_role(roles))
     items = checklist.items
+    # Where the CoC's policy has an approval step (seed 003), the request's
+    # own state says so: a request made before the step was turned on never
+    # waits for it, and one approved keeps the line after the switch is off.
+    awaiting = request.status == request.Status.AWAITING_APPROVAL
+    if awaiting or request.decided_at is not None:
+        if awaiting:
+            status = "Waiting for CoC staff to approve the request; trainings and forms start after that"
+        elif request.status == request.Status.DECLINED:
+            status = f"Declined {day_text(request.decided_at)}: {request.decline_reason}"
+        else:
+            status = f"Approved {day_text(request.decided_at)}"
+        items.append(ChecklistItem("approval", "CoC approval of the request",
+                                   not awaiting and request.status != request.Status.DECLINED, status))
     items.append(ChecklistItem(
         "agreement", "Organization Agreement executed", executed,
         "Executed" if executed else f"{request.organization}'s Organization Agreement is not executed yet (step 1).",

@@ -15,7 +15,7 @@ from training.models import (Certificate, Course, CESRole, FormSubmission, Regis
 
 from .activity import provisioning_deadline
 from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
-from .services import access_request_create, access_request_grant, refresh_for_user
+from .services import access_request_approve, access_request_create, access_request_grant, refresh_for_user
 
 # (HMIS username, full name, days since last login) — seed 002's thresholds
 # on either side: 10 (fine), 29 (last day), 31 (Inactive), 89 (Inactive, last
@@ -106,13 +106,37 @@ def seed_hmis_activity(stdout) -> None:
                  "(10, 29, 31, 89, 91 days since last login; one reactivated today)")
 
 
-def _request(agency, requester, email, name, roles, programs, *, new_user=True):
+def _requester(agency, lead):
+    """`lead`, or, when the CoC's access policy names other personas (seed
+    003: the Authorized Representative), a demo person of the first of them."""
+    personas = AccessPolicy.current().requester_personas
+    if lead.memberships.filter(organization=agency, persona__in=personas).exists():
+        return lead
+    persona = personas[0]
+    domain = lead.email.split("@")[1]
+    # No printed login (the demo's login list is the default pack's); seed
+    # output names it instead.
+    return demo_user(f"{persona.replace('_', '.')}@{domain}",
+                     f"{agency.name.split()[0]} {Persona(persona).label.split(' /')[0]}",
+                     memberships=[(agency, persona)])
+
+
+def _approver():
+    return demo_user("provisioning@example.org", "Casey Provisioner", staff_groups=[CoCGroup.PROVISIONING])
+
+
+def _request(agency, requester, email, name, roles, programs, *, new_user=True, approve=True):
+    """An access request made as the policy says; where the CoC approves new
+    requests, approved at once by the demo provisioning staff (unless
+    `approve` is False: it waits for approval)."""
     existing = AccessRequest.objects.filter(user__email=email).first()
     if existing:
         return existing, False
-    request = access_request_create(actor=requester, organization=agency, full_name=name, email=email,
-                                    new_hmis_user=new_user, roles=CESRole.objects.filter(code__in=roles),
-                                    programs=programs)
+    request = access_request_create(actor=_requester(agency, requester), organization=agency, full_name=name,
+                                    email=email, new_hmis_user=new_user,
+                                    roles=CESRole.objects.filter(code__in=roles), programs=programs)
+    if approve and request.status == AccessRequest.Status.AWAITING_APPROVAL:
+        request = access_request_approve(actor=_approver(), access_request_id=request.pk)
     return request, True
 
 
@@ -163,6 +187,10 @@ def seed_access_requests(stdout):
               memberships=[(agency, Persona.AGENCY_ADMINISTRATOR)])
     nav, outreach, ph = programs["access-center"], programs["outreach"], programs["permanent-housing"]
 
+    # 0. Where the CoC approves new requests (seed 003): one waiting for it.
+    if AccessPolicy.current().access_requests_need_approval:
+        _request(agency, manager, "awaiting.approval@northside.example.org", "Nico Pending", ["housing-navigator"],
+                 [nav], approve=False)
     # 1. Just identified: nothing done yet.
     _request(agency, manager, "new.user@northside.example.org", "Casey Newcomer", ["housing-navigator"], [nav])
     # 2. Registered for HMIS 10, waitlisted for the full 509 class.
@@ -217,7 +245,7 @@ def seed_access_requests(stdout):
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
                                                          provisioning_due_at=provisioning_deadline(ready_at))
     # 9. Provisioned last month, on time and late, for the SLA figure.
-    admin = demo_user("provisioning@example.org", "Casey Provisioner", staff_groups=[CoCGroup.PROVISIONING])
+    admin = _approver()
     for email, name, late in [("granted@northside.example.org", "Lane Granted", False),
                               ("granted.late@northside.example.org", "Morgan Late", True)]:
         r, created = _request(agency, manager, email, name, ["housing-provider"], [ph], new_user=False)
@@ -241,3 +269,6 @@ def seed_access_requests(stdout):
                      memberships=[(eastgate, Persona.PROGRAM_MANAGER)])
     _request(eastgate, lead, "outreach@eastgate.example.org", "Sage Outreach", ["outreach"], [program])
     stdout.write(f"HMIS access: {AccessRequest.objects.count()} access requests")
+    requester = _requester(agency, manager)
+    if requester != manager:
+        stdout.write(f"  Under this policy {requester.email} asks for Northside's HMIS access.")

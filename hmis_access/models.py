@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils import timezone
 
-from accounts.models import Organization, User
+from accounts.models import Organization, Persona, User
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.models import PolicyRow, day_list
 
@@ -83,6 +83,23 @@ class AccessPolicy(PolicyRow):
         help_text="Courses assigned again when retraining is required; all must be completed before reactivation.",
     )
 
+    # Who asks for a person's HMIS access (seed 000 step 3.1: the Program
+    # Manager or Agency Administrator; seed 003: the agency's Authorized
+    # Representative submits the User Access Request; seed 004: the Agency
+    # Administrator submits the User Request Form).
+    access_requesters = models.CharField(
+        "who may request access", max_length=200, default="program_manager,agency_administrator",
+        help_text="The agency personas who may ask for a person's HMIS access, comma-separated "
+                  "(executive_director, program_manager, agency_administrator, staff).",
+    )
+    # Seed 003: "After the UAR is approved, the new End User will receive
+    # notification ... to submit the User Policy form, complete the trainings".
+    access_requests_need_approval = models.BooleanField(
+        "access requests need CoC approval", default=False,
+        help_text="CoC staff approve (or decline) each new access request before the user's trainings and forms "
+                  "start, and before the provisioning deadline can begin.",
+    )
+
     class Meta:
         db_table = "accounts_accesspolicy"
         verbose_name = verbose_name_plural = "access policy"
@@ -117,6 +134,12 @@ class AccessPolicy(PolicyRow):
         return "hours" if self.provisioning_in_hours else "business days"
 
     @property
+    def requester_personas(self) -> list[str]:
+        """The personas of `access_requesters`, as stored (unknown ones dropped)."""
+        parts = [part.strip() for part in self.access_requesters.split(",") if part.strip()]
+        return [part for part in dict.fromkeys(parts) if part in Persona.values]
+
+    @property
     def reminder_days(self) -> list[int]:
         return day_list(self.reminder_days_before, reverse=True)
 
@@ -138,6 +161,11 @@ class AccessPolicy(PolicyRow):
             errors["reminder_days_before"] = "Each reminder must come before the account goes Inactive."
         if self.retraining_after_days <= self.inactive_after_days:
             errors["retraining_after_days"] = "Retraining is required later than going Inactive."
+        requesters = [part.strip() for part in self.access_requesters.split(",") if part.strip()]
+        unknown = [part for part in requesters if part not in Persona.values]
+        if unknown or not requesters:
+            errors["access_requesters"] = (f"Unknown persona {', '.join(unknown)}; " if unknown else "") + \
+                f"name one or more of {', '.join(Persona.values)}."
         if errors:
             raise ValidationError(errors)
 
@@ -298,12 +326,15 @@ class AccessRequest(ProvisioningWork):
     item is met, never by someone ticking a box."""
 
     class Status(models.TextChoices):
+        # Only where the CoC's policy has an approval step (seed 003).
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting CoC approval"
         OPEN = "open", "Gathering requirements"
         READY = "ready", "Ready for provisioning"
         PROVISIONED = "provisioned", "Access granted"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        DECLINED = "declined", "Declined by the CoC"
 
-    LIVE = (Status.OPEN, Status.READY)
+    LIVE = (Status.AWAITING_APPROVAL, Status.OPEN, Status.READY)
     queue_kind = "access request"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
@@ -313,9 +344,14 @@ class AccessRequest(ProvisioningWork):
     )
     roles = models.ManyToManyField("training.CESRole", related_name="access_requests")
     programs = models.ManyToManyField("onboarding.Program", blank=True, related_name="access_requests")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # The CoC's approval (or decline), where its policy has that step.
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name="approved or declined by")
+    decided_at = models.DateTimeField("approved or declined at", null=True, blank=True)
+    decline_reason = models.TextField(blank=True)
     hmis_username = models.CharField("HMIS username granted", max_length=150, blank=True)
     hmis_role = models.CharField("HMIS role granted", max_length=80, blank=True)
 
@@ -323,7 +359,8 @@ class AccessRequest(ProvisioningWork):
         db_table = "accounts_accessrequest"
         ordering = ["-created_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["open", "ready"]),
+            models.UniqueConstraint(fields=["user"],
+                                    condition=models.Q(status__in=["awaiting_approval", "open", "ready"]),
                                     name="one_live_access_request_per_user"),
         ]
         indexes = [

@@ -30,6 +30,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts.models import Persona
 from hmis_portal.core.audit import record_event
 from onboarding.models import OnboardingPolicy, ProgramType
 from training.models import CESRole, Course, RequiredForm, Signer
@@ -222,6 +223,9 @@ ACCESS_POLICY_FIELDS = {
     "reactivation_login_hours": {"type": "count"},
     "at_risk_within_days": {"type": "count0"},
     "retraining_courses": {"type": "codes"},
+    # Who asks for a person's access, and whether CoC staff approve it first (seed 003).
+    "access_requesters": {"type": "personas"},
+    "access_requests_need_approval": {"type": "bool"},
 }
 ONBOARDING_POLICY_FIELDS = {
     "agreement_term_months": {"type": "count", "null": True},
@@ -308,6 +312,20 @@ def _check_value(pack, path, value, spec):
                 ok = False
         if not ok:
             return None
+    elif kind == "personas":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            pack.error(path, f"must be a list of personas ({', '.join(Persona.values)}).")
+            return None
+        if not value:
+            pack.error(path, f"name at least one persona ({', '.join(Persona.values)}).")
+            return None
+        unknown = [(index, v) for index, v in enumerate(value) if v not in Persona.values]
+        for index, v in unknown:
+            pack.error(path + (index,), f"unknown persona “{v}” (known: {', '.join(Persona.values)}).")
+        if len(set(value)) != len(value):
+            pack.error(path, "names a persona twice.")
+            return None
+        return None if unknown else ",".join(value)
     elif kind == "daylist":
         parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else None
         if not parts or any(not p.isdigit() or int(p) < 1 for p in parts):

@@ -12,10 +12,12 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.access import Work, agency_people, grant_refusal, require, staff_doing
+from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal, persona_labels,
+                             require, staff_doing)
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
+from hmis_portal.core.inputs import has_control_characters
 from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
@@ -25,7 +27,9 @@ from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import is_overdue, provisioning_due
 
-AGENCY_REQUESTERS = (Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR)
+def _requesters(organization):
+    """The agency's people who ask for access under the CoC's policy: told of readiness and grants."""
+    return agency_people(organization, AccessPolicy.current().requester_personas)
 
 
 def _request_link(access_request) -> str:
@@ -43,10 +47,16 @@ def password_set_link(user) -> str:
 
 def access_request_create(*, actor, organization, full_name: str, email: str, new_hmis_user: bool, roles,
                           programs) -> AccessRequest:
-    """A Program Manager or Agency Administrator identifies a user and their
+    """A person of the agency (the personas of the CoC's access policy: the
+    Program Manager or Agency Administrator in LA) identifies a user and their
     CES roles (seed 000, step 3.1). Raises ValidationError, changing nothing,
     when a role does not fit the agency's programs, the email belongs to
-    someone elsewhere, or the person already has a request or HMIS access."""
+    someone elsewhere, or the person already has a request or HMIS access.
+    Where the policy has an approval step (seed 003) the request waits for
+    CoC staff before the checklist starts."""
+    access_policy = AccessPolicy.current()
+    require(can_identify_users(actor, organization, access_policy.requester_personas),
+            f"HMIS access is requested by the agency's {persona_labels(access_policy.requester_personas)}.")
     email = (email or "").strip().lower()
     full_name = (full_name or "").strip()
     roles, programs = list(roles), list(programs)
@@ -113,8 +123,11 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
             user.set_unusable_password()
             user.save(update_fields=["password"])
             Membership.objects.create(user=user, organization=organization, persona=Persona.STAFF)
+        needs_approval = access_policy.access_requests_need_approval
         access_request = AccessRequest(organization=organization, user=user, new_hmis_user=new_hmis_user,
-                                       requested_by=actor)
+                                       requested_by=actor,
+                                       status=AccessRequest.Status.AWAITING_APPROVAL if needs_approval
+                                       else AccessRequest.Status.OPEN)
         access_request.full_clean(exclude=["roles", "programs"])
         try:
             with transaction.atomic():
@@ -127,16 +140,132 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
         record_event(actor=actor, subject=access_request, verb="identified user", to_state=access_request.status,
                      data={"roles": [r.code for r in roles], "programs": [p.pk for p in programs],
                            "new_hmis_user": new_hmis_user})
+        if needs_approval:
+            next_step = ("CoC staff approve the request first; you will be told when to start your trainings "
+                         "and forms.")
+            notify(recipients=staff_doing(Work.APPROVE_ACCESS),
+                   subject=f"HMIS access request to approve: {user}",
+                   body=f"{actor} at {organization} asks for HMIS access for {user}. Approve or decline it.",
+                   link=reverse("access-approvals"))
+        else:
+            next_step = "Your checklist is in the portal."
         if created or not user.has_usable_password():
             body = (f"{actor} at {organization} has asked for HMIS access for you. Set a password for the HMIS "
                     "Portal with the link below; the portal then shows your checklist: the trainings to attend "
-                    "and the forms to sign.")
+                    "and the forms to sign." + (f" {next_step}" if needs_approval else ""))
             notify(recipients=[user], subject="Your HMIS Portal login", body=body, link=password_set_link(user))
         else:
             notify(recipients=[user], subject="HMIS access requested for you",
-                   body=f"{actor} at {organization} has asked for HMIS access for you. Your checklist is in the "
-                        "portal.", link=reverse("my-access"))
+                   body=f"{actor} at {organization} has asked for HMIS access for you. {next_step}",
+                   link=reverse("my-access"))
         access_request_refresh(access_request=access_request)
+    return access_request
+
+
+# --- the CoC's approval, where its policy has one (seed 003) -----------------
+
+def _lock_request(access_request_id: int) -> AccessRequest:
+    # The bare row, no join: PostgreSQL re-checks a joined row after waiting
+    # for the lock and could drop it; related rows are read after.
+    return AccessRequest.objects.select_for_update(of=("self",)).get(pk=access_request_id)
+
+
+def _not_awaiting(access_request) -> str:
+    """Why a request that no longer waits for approval cannot be decided again."""
+    who = access_request.decided_by or "another staff member"
+    if access_request.status == AccessRequest.Status.DECLINED:
+        return (f"This request was already declined by {who} at {moment_text(access_request.decided_at)}. "
+                "Nothing changed.")
+    if access_request.status == AccessRequest.Status.WITHDRAWN:
+        return "This request was withdrawn by the agency. Nothing changed."
+    if access_request.decided_at is not None:
+        return (f"This request was already approved by {who} at {moment_text(access_request.decided_at)}. "
+                "Nothing changed.")
+    return "This request does not wait for the CoC's approval. Nothing changed."
+
+
+def _next_steps(checklist) -> str:
+    """What the user does next, in the policy's own titles (seed 003: the User
+    Policy and Responsibilities form, Security & Privacy Awareness, Data Standards)."""
+    courses = [item.obj.title for item in checklist.blockers if item.kind == "course"]
+    forms = [item.obj.title for item in checklist.blockers if item.kind == "form"]
+    parts = []
+    if forms:
+        parts.append("submit the signed " + " and ".join(forms))
+    if courses:
+        parts.append("complete " + ", ".join(courses[:-1]) + (" and " if len(courses) > 1 else "") + courses[-1])
+    if not parts:
+        return "Every training and form on your checklist is already done; CoC staff will grant access."
+    return "Next: " + "; ".join(parts) + ". Your checklist in the portal shows how (sessions, uploads)."
+
+
+def access_request_approve(*, actor, access_request_id: int, now: dt.datetime | None = None) -> AccessRequest:
+    """CoC staff approve a request awaiting approval: it starts gathering its
+    checklist (and can become ready, which starts the provisioning deadline,
+    only from now). The user is told what to do next and the requester that it
+    was approved. A second approval (double submit, or two staff at once)
+    finds it decided and changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        access_request = _lock_request(access_request_id)
+        refusal = approval_refusal(actor, access_request)
+        require(not refusal, refusal)
+        if access_request.status != AccessRequest.Status.AWAITING_APPROVAL:
+            raise ValidationError(_not_awaiting(access_request))
+        access_request.status = AccessRequest.Status.OPEN
+        access_request.decided_by = actor
+        access_request.decided_at = now
+        access_request.save(update_fields=["status", "decided_by", "decided_at"])
+        record_event(actor=actor, subject=access_request, verb="approved",
+                     from_state=AccessRequest.Status.AWAITING_APPROVAL, to_state=access_request.status)
+        user, organization = access_request.user, access_request.organization
+        steps = _next_steps(build_checklist(access_request))
+        if user.has_usable_password():
+            notify(recipients=[user], subject="Your HMIS access request was approved",
+                   body=f"The CoC approved the request for your HMIS access at {organization}. {steps}",
+                   link=reverse("my-access"))
+        else:
+            notify(recipients=[user], subject="Your HMIS access request was approved",
+                   body=(f"The CoC approved the request for your HMIS access at {organization}. {steps} Set a "
+                         "password for the HMIS Portal with the link below to see your checklist."),
+                   link=password_set_link(user))
+        if access_request.requested_by_id:
+            notify(recipients=[access_request.requested_by], subject=f"HMIS access request approved: {user}",
+                   body=f"The CoC approved the HMIS access request for {user}. They have been told what to do next.",
+                   link=_request_link(access_request))
+        access_request_refresh(access_request=access_request, actor=actor, now=now)
+    return access_request
+
+
+def access_request_decline(*, actor, access_request_id: int, reason: str,
+                           now: dt.datetime | None = None) -> AccessRequest:
+    """CoC staff decline a request awaiting approval, with a reason the
+    requester is told. Declining twice changes nothing."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the request is declined; the agency is told."})
+    if len(reason) > 2000:
+        raise ValidationError({"reason": "Keep the reason to 2,000 characters."})
+    if has_control_characters(reason):
+        raise ValidationError({"reason": "Remove the invisible control characters from the reason."})
+    with transaction.atomic():
+        access_request = _lock_request(access_request_id)
+        refusal = approval_refusal(actor, access_request)
+        require(not refusal, refusal)
+        if access_request.status != AccessRequest.Status.AWAITING_APPROVAL:
+            raise ValidationError(_not_awaiting(access_request))
+        access_request.status = AccessRequest.Status.DECLINED
+        access_request.decided_by = actor
+        access_request.decided_at = now or timezone.now()
+        access_request.decline_reason = reason
+        access_request.save(update_fields=["status", "decided_by", "decided_at", "decline_reason"])
+        record_event(actor=actor, subject=access_request, verb="declined",
+                     from_state=AccessRequest.Status.AWAITING_APPROVAL, to_state=access_request.status, reason=reason)
+        if access_request.requested_by_id:
+            notify(recipients=[access_request.requested_by],
+                   subject=f"HMIS access request declined: {access_request.user}",
+                   body=f"The CoC declined the HMIS access request for {access_request.user}.\n\nReason: {reason}",
+                   link=_request_link(access_request))
     return access_request
 
 
@@ -182,7 +311,7 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
                    body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
                          f"{deadline_text(locked.provisioning_due_at)}."),
                    link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
-            notify(recipients=[locked.user, *agency_people(locked.organization, AGENCY_REQUESTERS)],
+            notify(recipients=[locked.user, *_requesters(locked.organization)],
                    subject=f"Checklist complete: {locked.user}",
                    body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
                          f"{deadline_text(locked.provisioning_due_at)}."),
@@ -278,7 +407,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
                body=(f"Your HMIS account is ready. Username: {hmis_username}; role: {hmis_role}. Log in to HMIS "
                      f"at least every {AccessPolicy.current().inactive_after_days} days so it stays active."),
                link=reverse("my-access"))
-        notify(recipients=agency_people(access_request.organization, AGENCY_REQUESTERS),
+        notify(recipients=_requesters(access_request.organization),
                subject=f"HMIS access granted: {access_request.user}",
                body=f"{access_request.user} now has HMIS access as {hmis_role} (username {hmis_username}).",
                link=_request_link(access_request))

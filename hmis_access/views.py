@@ -8,13 +8,13 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import access
 from accounts.access import access_organization, require, restrict
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.errors import apply_to_form
+from hmis_portal.core.errors import REFUSALS, apply_to_form, message_refusal
 
 from . import provisioning, services
 from .checklist import build_checklist, build_checklists
@@ -22,6 +22,7 @@ from .forms import AccessRequestForm
 from .models import AccessPolicy, AccessRequest
 
 AGENCY_USERS_PAGE_SIZE = 50
+APPROVALS_PAGE_SIZE = 50
 
 
 def _require_user_access_viewer(user, organization):
@@ -33,9 +34,12 @@ def _require_user_access_viewer(user, organization):
 def my_access(request):
     """The signed-in person's own checklist(s) and HMIS account."""
     requests = AccessRequest.objects.filter(user=request.user).exclude(status=AccessRequest.Status.WITHDRAWN)
+    requests = requests.exclude(status=AccessRequest.Status.DECLINED)
     checklists = build_checklists(requests)
     account = getattr(request.user, "hmis_account", None) if not request.user.is_staff else None
-    return render(request, "hmis_access/my_access.html", {"checklists": checklists, "account": account})
+    return render(request, "hmis_access/my_access.html", {
+        "checklists": checklists, "account": account,
+        "requesters": access.persona_labels(AccessPolicy.current().requester_personas)})
 
 
 @login_required
@@ -55,8 +59,9 @@ def agency_users(request, slug):
 @require_http_methods(["GET", "POST"])
 def access_request_new(request, slug):
     organization = access_organization(request.user, slug)
-    require(access.can_identify_users(request.user, organization),
-            "Users are identified by their agency's Program Manager or Agency Administrator.")
+    personas = AccessPolicy.current().requester_personas
+    require(access.can_identify_users(request.user, organization, personas),
+            f"Users are identified by their agency's {access.persona_labels(personas)}.")
     form = AccessRequestForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
@@ -65,8 +70,12 @@ def access_request_new(request, slug):
         except ValidationError as exc:
             apply_to_form(form, exc)
         else:
-            messages.success(request, f"{access_request.user} was identified; they have been emailed a link to "
-                                      "set a password and see their checklist.")
+            if access_request.status == AccessRequest.Status.AWAITING_APPROVAL:
+                messages.success(request, f"{access_request.user} was identified. The request now waits for the "
+                                          "CoC's approval; you are told when it is decided.")
+            else:
+                messages.success(request, f"{access_request.user} was identified; they have been emailed a link to "
+                                          "set a password and see their checklist.")
             return redirect("access-request-detail", slug=organization.slug, pk=access_request.pk)
     return render(request, "hmis_access/access_request_form.html", {"organization": organization, "form": form})
 
@@ -78,11 +87,14 @@ def access_request_detail(request, slug, pk):
                                        organization=organization)
     if access_request.user_id != request.user.pk:
         _require_user_access_viewer(request.user, organization)
+    awaiting = (access_request.status == AccessRequest.Status.AWAITING_APPROVAL
+                and access.can_work_access_approvals(request.user))
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
         "viewer_personas": access.personas_at(request.user, organization) if access_request.user_id != request.user.pk
         else set(),
+        "decide": awaiting, "approval_refusal": access.approval_refusal(request.user, access_request) if awaiting else "",
     })
 
 
@@ -94,8 +106,11 @@ def _require_queue_viewer(user):
 def provisioning_queue(request):
     _require_queue_viewer(request.user)
     now = timezone.now()
+    awaiting = restrict(AccessRequest.objects.filter(status=AccessRequest.Status.AWAITING_APPROVAL),
+                        request.user).count()
     return render(request, "hmis_access/provisioning_queue.html",
-                  {"entries": provisioning.provisioning_queue(now=now), "today": local_date(now)})
+                  {"entries": provisioning.provisioning_queue(now=now), "today": local_date(now),
+                   "awaiting_approval": awaiting, "can_approve": access.can_work_access_approvals(request.user)})
 
 
 @login_required
@@ -103,3 +118,60 @@ def provisioning_sla(request):
     _require_queue_viewer(request.user)
     return render(request, "hmis_access/provisioning_sla.html", {"months": provisioning.monthly_sla(),
                                                                  "policy": AccessPolicy.current()})
+
+
+# --- the CoC's approval of new requests, where its policy has one (seed 003) ---
+
+def _require_approver(user):
+    require(access.can_work_access_approvals(user),
+            "Only CoC provisioning staff and system admins approve access requests.")
+
+
+@login_required
+@require_GET
+def access_approvals(request):
+    """Requests awaiting the CoC's approval, oldest first, each with approve
+    and decline (with a reason), unless this person may not decide it."""
+    _require_approver(request.user)
+    waiting = (restrict(AccessRequest.objects.filter(status=AccessRequest.Status.AWAITING_APPROVAL), request.user)
+               .select_related("user", "organization", "requested_by").prefetch_related("roles", "programs")
+               .order_by("created_at", "pk"))
+    page = Paginator(waiting, APPROVALS_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(r, access.approval_refusal(request.user, r)) for r in page.object_list]
+    return render(request, "hmis_access/access_approvals.html", {"rows": rows, "page": page})
+
+
+def _awaiting_request(user, pk):
+    """Another agency's request is a 404; an agency person of its own agency gets 403."""
+    access_request = get_object_or_404(restrict(AccessRequest.objects.select_related("user"), user), pk=pk)
+    _require_approver(user)
+    return access_request
+
+
+@login_required
+@require_POST
+def access_request_approve(request, pk):
+    access_request = _awaiting_request(request.user, pk)
+    try:
+        services.access_request_approve(actor=request.user, access_request_id=access_request.pk)
+    except REFUSALS as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, f"The access request for {access_request.user} was approved; they have been told "
+                                  "what to do next.")
+    return redirect("access-approvals")
+
+
+@login_required
+@require_POST
+def access_request_decline(request, pk):
+    access_request = _awaiting_request(request.user, pk)
+    try:
+        services.access_request_decline(actor=request.user, access_request_id=access_request.pk,
+                                        reason=request.POST.get("reason", "")[:2001])
+    except REFUSALS as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, f"The access request for {access_request.user} was declined; the agency was told "
+                                  "why.")
+    return redirect("access-approvals")

@@ -2,13 +2,12 @@
 
 from django.urls import reverse
 
-from accounts.access import can_provision, is_coc_staff
-from accounts.models import Persona
+from accounts.access import approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.work import OpenTask
 
 from .checklist import build_checklists
-from .models import AccessRequest
+from .models import AccessPolicy, AccessRequest
 from .provisioning import provisioning_queue
 
 QUEUE_TASK_LIMIT = 20
@@ -19,6 +18,16 @@ def open_tasks(user) -> list[OpenTask]:
         return []
     tasks = []
     if is_coc_staff(user):
+        if can_work_access_approvals(user):
+            waiting = (restrict(AccessRequest.objects.filter(status=AccessRequest.Status.AWAITING_APPROVAL), user)
+                       .select_related("user", "organization", "requested_by").order_by("created_at", "pk"))
+            for request in waiting[:QUEUE_TASK_LIMIT]:
+                if approval_refusal(user, request):
+                    continue  # another staff member's to decide (their own agency's, or their own request)
+                tasks.append(OpenTask(
+                    title=f"Approve or decline HMIS access for {request.user} ({request.organization})",
+                    url=reverse("access-approvals"), section="Access approvals",
+                    detail=f"Requested by {request.requested_by or 'the agency'} on {day_text(request.created_at)}"))
         if can_provision(user):
             for entry in provisioning_queue()[:QUEUE_TASK_LIMIT]:
                 tasks.append(OpenTask(
@@ -31,7 +40,7 @@ def open_tasks(user) -> list[OpenTask]:
         left = len(checklist.blockers)
         tasks.append(OpenTask(title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
                               url=reverse("my-access"), section="HMIS access", detail=checklist.blocker_text))
-    leads = user.memberships.filter(persona__in=[Persona.PROGRAM_MANAGER, Persona.AGENCY_ADMINISTRATOR]
+    leads = user.memberships.filter(persona__in=AccessPolicy.current().requester_personas
                                     ).select_related("organization")
     for membership in {m.organization_id: m for m in leads}.values():
         waiting = AccessRequest.objects.filter(organization_id=membership.organization_id,

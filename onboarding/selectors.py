@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.access import Work, can_accept_join_requests, can_work_program_setup, does, restrict
+from accounts.access import Work, access_requesters, can_accept_join_requests, can_work_program_setup, does, restrict
 from accounts.models import Membership, Organization, Persona
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
@@ -429,7 +429,9 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
     step3 = StepProgress(3, "Users, training and HMIS access", False,
                          "Can start once steps 1 and 2 are done" if not (in_force and confirmed) else
                          "Identify users; they train, sign their forms and get HMIS access",
-                         _names(organization, pm) if in_force and confirmed else "")
+                         # Who asks for access is the CoC's access policy (seed 003: the Authorized Representative).
+                         " or ".join(_names(organization, p) for p in access_requesters())
+                         if in_force and confirmed else "")
     if in_force and confirmed:
         # Step 3 belongs to a later app, which reports it through its
         # AppConfig (`agency_step_three`) rather than being imported here.

@@ -48,7 +48,7 @@ EXPECTED = {
     "training.formsubmission": ({TRAIN, PROV, SYS}, {TRAIN, SYS},
                                 {"verify": {TRAIN, SYS}, "return_with_reason": {TRAIN, SYS}}),
     "hmis_access.accesspolicy": ({PROV, SYS}, {SYS}, {}),
-    "hmis_access.accessrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {}),
+    "hmis_access.accessrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"approve_selected": {PROV, SYS}}),
     "hmis_access.hmisaccount": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"record_retraining": {TRAIN, SYS}}),
     "hmis_access.reactivationrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"reactivate": {PROV, SYS}}),
     "referrals.needstatus": (EVERY, {CES, SYS}, {}),

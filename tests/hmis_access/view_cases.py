@@ -92,3 +92,23 @@ CASES += [
     ViewCase("provisioning-queue", coc_groups=QUEUE_GROUPS, agency_object=False),
     ViewCase("provisioning-sla", coc_groups=QUEUE_GROUPS, agency_object=False),
 ]
+
+
+# --- the CoC's approval of new requests (seed 003) ----------------------------
+
+def _awaiting_request(organization):
+    from hmis_access.models import AccessRequest
+
+    kwargs = _access_request(organization)
+    AccessRequest.objects.filter(pk=kwargs["pk"]).update(status=AccessRequest.Status.AWAITING_APPROVAL)
+    return {"pk": kwargs["pk"]}
+
+
+CASES += [
+    # Provisioning staff and system admins approve or decline; agency people
+    # of the request's agency get 403, of another agency 404.
+    ViewCase("access-approvals", coc_groups=QUEUE_GROUPS, agency_object=False),
+    ViewCase("access-request-approve", build=_awaiting_request, coc_groups=QUEUE_GROUPS, method="post"),
+    ViewCase("access-request-decline", build=_awaiting_request, coc_groups=QUEUE_GROUPS, method="post",
+             data=lambda kwargs: {"reason": "Not one of the agency's staff"}),
+]

@@ -61,13 +61,26 @@ def manager_of(organization):
     return existing.user if existing else MembershipFactory(organization=organization, persona="program_manager").user
 
 
+def requester_of(organization):
+    """Someone of the agency who may ask for access under the CoC's access
+    policy: the Program Manager in LA, the Executive Director in mo-bos."""
+    from accounts.models import Membership
+    from hmis_access.models import AccessPolicy
+
+    personas = AccessPolicy.current().requester_personas
+    if "program_manager" in personas:
+        return manager_of(organization)
+    existing = Membership.objects.filter(organization=organization, persona=personas[0]).first()
+    return existing.user if existing else MembershipFactory(organization=organization, persona=personas[0]).user
+
+
 def identify(organization, *, role_codes=("housing-navigator",), programs=(), email=None, new_user=True,
              actor=None, name="Robin Example"):
     from hmis_access.models import AccessRequest
 
     count = AccessRequest.objects.count()
     return access_request_create(
-        actor=actor or manager_of(organization), organization=organization, full_name=name,
+        actor=actor or requester_of(organization), organization=organization, full_name=name,
         email=email or f"identified{count}-{organization.pk}@example.org", new_hmis_user=new_user,
         roles=roles(*role_codes), programs=list(programs))
 
