@@ -13,10 +13,9 @@ from tests.concurrency import race as run_at_once
 from tests.factories import StaffFactory
 from tests.training.factories import identify, participating
 
-# Serialized rollback, like the other transactional tests of this folder, so
-# the tests after these find the migrated rows; `policy_rows` reloads them for
-# these tests when an earlier transactional test flushed them.
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Transactional: `policy_rows` reloads what the data migrations load, which an
+# earlier transactional test's flush emptied.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def race(*calls):

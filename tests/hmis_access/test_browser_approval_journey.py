@@ -21,7 +21,7 @@ from tests.factories import MembershipFactory, StaffFactory
 from tests.hmis_access.test_browser_access_journey import NEW_PASSWORD, _admin_action, _row, _status, _submit, _switch
 from tests.training.factories import PDF, agreement, ensure_policy, program, session
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _accessible(page):
