@@ -289,6 +289,21 @@ def _label():
             "CASE WHEN s.counted_from = 'status' THEN 'of entering the status' ELSE 'of the referral' END")
 
 
+# Who is told of an agency's referrals (accounts.access.referral_workers): its
+# Program Managers, and its members with active HMIS access in a role that
+# works referrals; never CoC staff.
+WORKERS = """
+    SELECT DISTINCT organization_id, id, email FROM (
+        SELECT m.organization_id, u.id, u.email FROM accounts_membership m JOIN accounts_user u ON u.id = m.user_id
+        WHERE m.persona = 'program_manager' AND u.is_active AND NOT u.is_staff
+        UNION
+        SELECT a.organization_id, u.id, u.email FROM accounts_hmisaccount a JOIN accounts_user u ON u.id = a.user_id
+        JOIN accounts_membership m ON m.user_id = u.id AND m.organization_id = a.organization_id
+        WHERE a.status = 'active' AND u.is_active AND NOT u.is_staff
+          AND a.hmis_role IN (SELECT hmis_role FROM training_cesrole WHERE works_referrals)) w
+    WHERE email <> ''"""
+
+
 def sweep_floor(now, base: str, batch: int, margin: int, ces_group_id: int, content_type_id: int):
     """The sweep's changes as plain SQL in one transaction (default policy
     statuses: the no-response status is final, so moved referrals get no
@@ -318,9 +333,7 @@ def sweep_floor(now, base: str, batch: int, margin: int, ces_group_id: int, cont
                        || u.email, 200), 'pending', 0, now(), NULL, '', now(), NULL
                 FROM f_over o JOIN referrals_referral r ON r.id = o.id
                 JOIN onboarding_program p ON p.id = r.program_id JOIN referrals_needstatus s ON s.id = r.status_id
-                JOIN (SELECT DISTINCT m.organization_id, u.id, u.email FROM accounts_membership m
-                      JOIN accounts_user u ON u.id = m.user_id WHERE u.is_active AND u.email <> '') u
-                  ON u.organization_id = p.organization_id
+                JOIN ({WORKERS}) u ON u.organization_id = p.organization_id
                 ON CONFLICT (dedupe_key) DO NOTHING""", [base])
 
         _sql("""CREATE TEMP TABLE f_esc ON COMMIT DROP AS
@@ -341,7 +354,7 @@ def sweep_floor(now, base: str, batch: int, margin: int, ces_group_id: int, cont
                     attempts, next_attempt_at, claimed_at, last_error, created_at, sent_at)
                 SELECT u.id, u.email,
                        left('Escalated: referral ' || r.id || ' overdue at ' || p.name || ' (' || o.name || ')', 200),
-                       'The referral has been in “' || s.name || '” ' || %s || ' business day(s) past its standard.'
+                       'The referral has been in “' || s.name || '” ' || %s || ' business day' || CASE WHEN %s <> 1 THEN 's' ELSE '' END || ' past its standard.'
                        || coalesce(' It was moved to “' || t.name || '”; re-refer the client.', '')
                        || E'\\n\\n' || %s || {link},
                        {link}, left('referral-escalated:' || r.id || ':' || {_iso('r.status_entered_at')} || ':'
@@ -352,7 +365,7 @@ def sweep_floor(now, base: str, batch: int, margin: int, ces_group_id: int, cont
                 CROSS JOIN (SELECT DISTINCT u.id, u.email FROM accounts_user u
                             JOIN accounts_user_groups g ON g.user_id = u.id
                             WHERE g.group_id = %s AND u.is_active AND u.is_staff AND u.email <> '') u
-                ON CONFLICT (dedupe_key) DO NOTHING""", [margin, base, ces_group_id])
+                ON CONFLICT (dedupe_key) DO NOTHING""", [margin, margin, base, ces_group_id])
         # The policy's move for those whose status names a no-response status.
         _sql("""INSERT INTO referrals_referraltransition (referral_id, from_status_id, to_status_id, actor_id, made_at,
                     note, from_due_at, within_standard, days_in_status)
@@ -381,9 +394,7 @@ def sweep_floor(now, base: str, batch: int, margin: int, ces_group_id: int, cont
                        || u.email, 200), 'pending', 0, now(), NULL, '', now(), NULL
                 FROM f_esc e JOIN referrals_referral r ON r.id = e.id
                 JOIN onboarding_program p ON p.id = r.program_id JOIN referrals_needstatus t ON t.id = e.move_to
-                JOIN (SELECT DISTINCT m.organization_id, u.id, u.email FROM accounts_membership m
-                      JOIN accounts_user u ON u.id = m.user_id WHERE u.is_active AND u.email <> '') u
-                  ON u.organization_id = p.organization_id
+                JOIN ({WORKERS}) u ON u.organization_id = p.organization_id
                 ON CONFLICT (dedupe_key) DO NOTHING""", [base])
         _sql("""UPDATE referrals_referral r SET status_id = e.move_to, status_entered_at = %s,
                     is_open = NOT t.is_final, due_at = NULL, escalate_at = NULL, overdue_notified_at = NULL,

@@ -199,6 +199,17 @@ def _next_steps(checklist) -> str:
     return "Next: " + "; ".join(parts) + ". Your checklist in the portal shows how (sessions, uploads)."
 
 
+def _lock_awaiting(actor, access_request_id: int) -> AccessRequest:
+    """The locked request, if this person may decide it and it still awaits
+    the CoC's approval; a second decision is told who made the first."""
+    access_request = _lock_request(access_request_id)
+    refusal = approval_refusal(actor, access_request)
+    require(not refusal, refusal)
+    if access_request.status != AccessRequest.Status.AWAITING_APPROVAL:
+        raise ValidationError(_not_awaiting(access_request))
+    return access_request
+
+
 def access_request_approve(*, actor, access_request_id: int, now: dt.datetime | None = None) -> AccessRequest:
     """CoC staff approve a request awaiting approval: it starts gathering its
     checklist (and can become ready, which starts the provisioning deadline,
@@ -207,11 +218,7 @@ def access_request_approve(*, actor, access_request_id: int, now: dt.datetime | 
     finds it decided and changes nothing."""
     now = now or timezone.now()
     with transaction.atomic():
-        access_request = _lock_request(access_request_id)
-        refusal = approval_refusal(actor, access_request)
-        require(not refusal, refusal)
-        if access_request.status != AccessRequest.Status.AWAITING_APPROVAL:
-            raise ValidationError(_not_awaiting(access_request))
+        access_request = _lock_awaiting(actor, access_request_id)
         access_request.status = AccessRequest.Status.OPEN
         access_request.decided_by = actor
         access_request.decided_at = now
@@ -249,11 +256,7 @@ def access_request_decline(*, actor, access_request_id: int, reason: str,
     if has_control_characters(reason):
         raise ValidationError({"reason": "Remove the invisible control characters from the reason."})
     with transaction.atomic():
-        access_request = _lock_request(access_request_id)
-        refusal = approval_refusal(actor, access_request)
-        require(not refusal, refusal)
-        if access_request.status != AccessRequest.Status.AWAITING_APPROVAL:
-            raise ValidationError(_not_awaiting(access_request))
+        access_request = _lock_awaiting(actor, access_request_id)
         access_request.status = AccessRequest.Status.DECLINED
         access_request.decided_by = actor
         access_request.decided_at = now or timezone.now()
