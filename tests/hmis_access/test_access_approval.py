@@ -115,7 +115,9 @@ def test_the_access_policy_admin_ticks_personas(client):
     url = reverse("admin:hmis_access_accesspolicy_change", args=[AccessPolicy.current().pk])
     page = client.get(url).content.decode()
     assert 'value="program_manager"' in page and "checked" in page
-    data = {f.name: getattr(AccessPolicy.current(), f.name) for f in AccessPolicy._meta.concrete_fields
+    # An empty field (the deadline in hours, when it is in business days) posts as "".
+    data = {f.name: "" if getattr(AccessPolicy.current(), f.name) is None else getattr(AccessPolicy.current(), f.name)
+            for f in AccessPolicy._meta.concrete_fields
             if f.name not in ("id", "access_requesters", "access_requests_need_approval")}
     data.update(access_requesters=["executive_director", "agency_administrator"], access_requests_need_approval="on")
     response = client.post(url, data)
