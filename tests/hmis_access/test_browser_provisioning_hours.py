@@ -8,6 +8,7 @@ from hmis_access.models import AccessPolicy
 from hmis_portal.core.dates import deadline_text
 from tests.browser import sign_in
 from tests.factories import StaffFactory
+from tests.hmis_access.test_browser_access_journey import _submit
 from tests.training.factories import finish_everything, identify, participating
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,12 +22,11 @@ def test_staff_set_a_deadline_in_hours_and_the_queue_and_the_user_read_it_as_a_m
     sign_in(page, live_server, admin.email)
     page.goto(f"{live_server.url}/admin/hmis_access/accesspolicy/{AccessPolicy.current().pk}/change/")
     page.get_by_label("Provisioning hours").fill("48")
-    page.get_by_role("button", name="Save", exact=True).click()
+    _submit(page, page.get_by_role("button", name="Save", exact=True))
     assert page.get_by_text("not both").is_visible()      # business days are still there
     page.get_by_label("Provisioning business days").fill("")
     page.get_by_label("Provisioning hours").fill("48")
-    page.get_by_role("button", name="Save", exact=True).click()
-    page.wait_for_load_state()
+    _submit(page, page.get_by_role("button", name="Save", exact=True))
     policy = AccessPolicy.current()
     assert (policy.provisioning_business_days, policy.provisioning_hours) == (None, 48)
 

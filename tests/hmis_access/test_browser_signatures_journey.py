@@ -84,7 +84,7 @@ def test_user_agreement_signed_in_order_and_request_form_filed_by_the_agency(bro
     page.goto(f"{live_server.url}/my-access/")
     for title in courses:
         assert "Completed" in _row(page, title).inner_text()
-    _row(page, "Signed User Agreement").get_by_role("link", name="Sign or upload").click()
+    _submit(page, _row(page, "Signed User Agreement").get_by_role("link", name="Sign or upload"))
     assert page.get_by_test_id("blank-form").is_visible()
     _sign(page, "Somebody Else")
     assert page.get_by_text("Type your full name exactly as it is on your account").is_visible()
@@ -108,7 +108,7 @@ def test_user_agreement_signed_in_order_and_request_form_filed_by_the_agency(bro
     # 3. The Agency Administrator signs from the agency's users page.
     _switch(page, live_server, aa.user.email)
     page.goto(f"{live_server.url}/agencies/{agency.slug}/users/")
-    page.get_by_role("link", name="Sign or upload: User Agreement").click()
+    _submit(page, page.get_by_role("link", name="Sign or upload: User Agreement"))
     assert page.get_by_test_id("signers").get_by_text("signed by Sam Newuser").is_visible()
     _sign(page, "Alex Admin")
     assert page.get_by_text("Next to sign: Executive Director").is_visible()
