@@ -586,8 +586,11 @@ def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
     people: dict[int, list] = {pk: [] for pk in organization_ids}
     rows = (Membership.objects.filter(organization_id__in=list(people), user__is_active=True, user__is_staff=False)
             .select_related("user").order_by("organization_id", "user_id"))
+    seen = set()
     for membership in rows:
-        if all(u.pk != membership.user_id for u in people[membership.organization_id]):
+        # One message per person per agency, however many personas they hold there.
+        if (membership.organization_id, membership.user_id) not in seen:
+            seen.add((membership.organization_id, membership.user_id))
             people[membership.organization_id].append(membership.user)
     return people
 

@@ -139,8 +139,8 @@ def _run(request, partnership, call, success, *, form=None, form_name=None):
 @require_POST
 def accept(request, pk):
     partnership = selectors.access_partnership(request.user, pk)
-    access.require(access.can_decide_partnership(request.user, partnership),
-                   access.partnership_decision_refusal(request.user, partnership))
+    refusal = access.partnership_decision_refusal(request.user, partnership)
+    access.require(not refusal, refusal)
     return _run(request, partnership,
                 lambda: services.partnership_accept(actor=request.user, partnership_id=partnership.pk),
                 "Partnership accepted: it is active.")
@@ -150,8 +150,8 @@ def accept(request, pk):
 @require_POST
 def decline(request, pk):
     partnership = selectors.access_partnership(request.user, pk)
-    access.require(access.can_decide_partnership(request.user, partnership),
-                   access.partnership_decision_refusal(request.user, partnership))
+    refusal = access.partnership_decision_refusal(request.user, partnership)
+    access.require(not refusal, refusal)
     form = DeclineForm(request.POST, prefix="decline")
     if not form.is_valid():
         return _detail(request, partnership, decline_form=form)
