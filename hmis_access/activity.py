@@ -87,38 +87,49 @@ def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = L
                        report: Mapping[str, int] | None = None) -> LoginResult:
     """Apply `logins` ({HMIS username: last login moment}) in batches.
 
-    Set-based: the logins go into a temporary table (PostgreSQL: COPY), then
-    each batch of usernames is one `UPDATE … FROM` that locks and changes
-    its accounts. Idempotent and monotonic: a login that is not later than
-    the one recorded changes nothing, so re-importing a file (or an older
-    file) never moves a last login backwards. Unknown usernames are the
-    caller's to report; they are ignored here. Each import is audited: one
-    event by `actor` (None: a scheduled or command-line import) with its
-    counts, and the report's from `report`.
+    Set-based: the logins go into a temporary table (PostgreSQL: COPY), one
+    statement matches them to their accounts by username, then each batch of
+    matched accounts (a range of ids) is one `UPDATE … FROM` that locks and
+    changes them, reading those accounts by id. Idempotent and monotonic: a
+    login that is not later than the one recorded changes nothing, so
+    re-importing a file (or an older file) never moves a last login
+    backwards. Unknown usernames are the caller's to report; they are ignored
+    here. Each import is audited: one event by `actor` (None: a scheduled or
+    command-line import) with its counts, and the report's from `report`.
     """
     result = LoginResult()
-    usernames = sorted(logins)
-    rows = [(n, name, logins[name], local_date(logins[name])) for n, name in enumerate(usernames, start=1)]
     postgres = connection.vendor == "postgresql"
+    moment = "timestamp with time zone" if postgres else "datetime"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {LOGINS} (n integer PRIMARY KEY, hmis_username varchar(150) NOT NULL, "
-                       f"login_at {'timestamp with time zone' if postgres else 'datetime'} NOT NULL, "
+        cursor.execute(f"DROP TABLE IF EXISTS {MATCHED}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {LOGINS} (hmis_username varchar(150) NOT NULL, "
+                       f"login_at {moment} NOT NULL, login_day date NOT NULL)")
+        cursor.execute(f"CREATE TEMPORARY TABLE {MATCHED} (id integer PRIMARY KEY, login_at {moment} NOT NULL, "
                        "login_day date NOT NULL)")
         try:
-            _load_logins(cursor, rows, postgres=postgres)
-            cursor.execute(f"SELECT count(*) FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username")
-            found = cursor.fetchone()[0]
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start:start + batch_size]
+            _load_logins(cursor, [(name, at, local_date(at)) for name, at in logins.items()], postgres=postgres)
+            # One join of the whole report (the floor's hash join): afterwards
+            # every batch reads its accounts by primary key.
+            cursor.execute(f"INSERT INTO {MATCHED} (id, login_at, login_day) SELECT a.id, l.login_at, l.login_day "
+                           f"FROM {LOGINS} l JOIN {ACCOUNTS} a ON a.hmis_username = l.hmis_username")
+            found = cursor.rowcount
+            if postgres:
+                cursor.execute(f"ANALYZE {MATCHED}")
+            if progress:
+                progress(len(logins) - found)  # unknown names: nothing to apply
+            cursor.execute(f"SELECT min(id), max(id), count(*) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) "
+                           f"/ %s AS batch FROM {MATCHED}) numbered GROUP BY batch ORDER BY batch", [batch_size])
+            for first, last, count in cursor.fetchall():
                 with transaction.atomic():
-                    result.updated += _apply_logins(cursor, chunk[0][0], chunk[-1][0], postgres=postgres)
+                    result.updated += _apply_logins(cursor, first, last, postgres=postgres)
                 if progress:
-                    progress(len(chunk))
+                    progress(count)
             # Found but not later (a login can only have moved forwards since).
             result.unchanged = found - result.updated
         finally:
             cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
+            cursor.execute(f"DROP TABLE IF EXISTS {MATCHED}")
     counts = {**(report or {}), "updated": result.updated, "unchanged": result.unchanged}
     AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None, verb="imported the HMIS login report",
@@ -128,6 +139,7 @@ def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = L
 
 
 LOGINS = "hmis_login_import"
+MATCHED = "hmis_login_import_matched"
 ACCOUNTS = HMISAccount._meta.db_table
 
 
@@ -135,15 +147,15 @@ def _load_logins(cursor, rows, *, postgres: bool) -> None:
     if postgres:
         # COPY: one round trip for the whole report.
         buffer = io.StringIO()
-        for n, name, moment, day in rows:
-            buffer.write(f"{n}\t{_copy_text(name)}\t{moment.isoformat()}\t{day.isoformat()}\n")
+        for name, moment, day in rows:
+            buffer.write(f"{_copy_text(name)}\t{moment.isoformat()}\t{day.isoformat()}\n")
         buffer.seek(0)
-        cursor.cursor.copy_expert(f"COPY {LOGINS} (n, hmis_username, login_at, login_day) FROM STDIN", buffer)
+        cursor.cursor.copy_expert(f"COPY {LOGINS} (hmis_username, login_at, login_day) FROM STDIN", buffer)
         cursor.execute(f"ANALYZE {LOGINS}")
         return
     adapt = connection.ops.adapt_datetimefield_value
-    cursor.executemany(f"INSERT INTO {LOGINS} (n, hmis_username, login_at, login_day) VALUES (%s, %s, %s, %s)",
-                       [(n, name, adapt(moment), day.isoformat()) for n, name, moment, day in rows])
+    cursor.executemany(f"INSERT INTO {LOGINS} (hmis_username, login_at, login_day) VALUES (%s, %s, %s)",
+                       [(name, adapt(moment), day.isoformat()) for name, moment, day in rows])
 
 
 def _copy_text(value: str) -> str:
@@ -151,8 +163,10 @@ def _copy_text(value: str) -> str:
 
 
 def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
-    """One batch in one statement; returns how many accounts changed. Its
-    accounts are locked in primary-key order (the subquery's FOR UPDATE),
+    """One batch (the matched accounts with ids first..last) in one
+    statement; returns how many accounts changed. Both tables are read by
+    that id range, so a batch costs its own rows whatever the table's size.
+    Its accounts are locked in primary-key order (the subquery's FOR UPDATE),
     like every other writer, so an import never deadlocks with a
     reactivation or another import; the sweep skips what the import holds."""
     greatest = "GREATEST" if postgres else "MAX"
@@ -168,12 +182,13 @@ def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
         f"ELSE must_log_in_by END, "
         f"must_log_in_before = CASE WHEN reactivated_at IS NULL OR d.login_at >= reactivated_at THEN NULL "
         f"ELSE must_log_in_before END "
-        f"FROM (SELECT a.id, l.login_at, l.login_day "
-        f"FROM {ACCOUNTS} a JOIN {LOGINS} l ON l.hmis_username = a.hmis_username "
-        f"WHERE l.n BETWEEN %s AND %s AND (a.last_hmis_login_at IS NULL OR l.login_at > a.last_hmis_login_at) "
+        f"FROM (SELECT a.id, m.login_at, m.login_day "
+        f"FROM {ACCOUNTS} a JOIN {MATCHED} m ON m.id = a.id "
+        f"WHERE a.id BETWEEN %s AND %s AND m.id BETWEEN %s AND %s "
+        f"AND (a.last_hmis_login_at IS NULL OR m.login_at > a.last_hmis_login_at) "
         f"ORDER BY a.id{lock}) d "
         f"WHERE {ACCOUNTS}.id = d.id",
-        [first, last])
+        [first, last, first, last])
     return cursor.rowcount
 
 

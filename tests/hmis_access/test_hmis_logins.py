@@ -240,3 +240,41 @@ def test_a_control_character_in_a_row_is_a_bad_row_not_a_server_error(tmp_path, 
     assert [bad.line for bad in report.bad_rows] == [2, 3]
     assert all("control character" in bad.problem for bad in report.bad_rows)
     assert report.logins == {}
+
+
+@pytest.mark.postgres
+def test_each_batch_reads_only_its_own_accounts():
+    """The import matches the report's usernames to accounts once, then each
+    batch reads its accounts by id: a batch never scans the whole table
+    (which made an import of n rows cost n / batch scans of every account)."""
+    from django.db import connection
+
+    from accounts.models import User
+    from tests.factories import OrganizationFactory
+
+    old = local(dt.date(2026, 10, 1), 9)
+    organization = OrganizationFactory()
+    names = [f"member{n:05d}" for n in range(6000)]
+    users = User.objects.bulk_create([User(email=f"{n}@example.org", full_name=n) for n in names])
+    HMISAccount.objects.bulk_create([
+        HMISAccount(user=user, organization=organization, hmis_username=name, hmis_role="CES_Standard",
+                    last_hmis_login_at=old, provisioned_at=old, inactivity_counted_from=old.date(),
+                    retraining_counted_from=old.date(), calendar_token=name)
+        for user, name in zip(users, names)
+    ])
+
+    def scans():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_xact_user_tables WHERE relname = %s",
+                           [HMISAccount._meta.db_table])
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {HMISAccount._meta.db_table}")
+    before = scans()
+    logins = {name: local(dt.date(2026, 11, 10), 8) for name in names[::2]}
+    result = record_hmis_logins({**logins, "nobody.here": local(dt.date(2026, 11, 10), 8)}, batch_size=300)
+    assert result.updated == 3000 and result.unchanged == 0
+    # Ten batches; at most the one statement that matches the names reads the whole table.
+    assert scans() - before <= 1
+    assert HMISAccount.objects.filter(last_hmis_login_at=local(dt.date(2026, 11, 10), 8)).count() == 3000
