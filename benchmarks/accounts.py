@@ -19,19 +19,26 @@ and never logged in), then reports:
 - the login import (`hmis_access.activity.record_hmis_logins`) of a report
   naming every account, against its floor: COPY and one UPDATE … FROM.
 
-The data is put back between passes, and the passes' rows are compared
-(md5 over the accounts, the audit events and the outbox, ids and insertion
-moments left out): the floor must write exactly what the portal writes.
-`EXPLAIN` of the sweep's selections shows which index serves each.
+Each measure runs --repeat times (3), round by round (floor, portal, split,
+…, then again), each pass from the same data put back, and the medians are
+printed with the spread; the passes' rows are compared (md5 over the
+accounts, the audit events and the outbox, ids and insertion moments left
+out): the floor must write exactly what the portal writes. `EXPLAIN` of the
+sweep's selections shows which index serves each. With more than one size,
+the cost per account changed is printed by size, to show how it grows.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hmis .venv/bin/python -m benchmarks.accounts [--big]
 
-100,000 accounts by default; --big: 1,000,000 (and the sweep at 3,000,000).
+100,000 accounts by default; --big: 100,000, 1,000,000 and the sweep at
+3,000,000. --sized-server: on a PostgreSQL server of the benchmark's own,
+with a cache that holds the data (benchmarks/_server.py).
 """
 
 import argparse
 import os
 import resource
+import signal
+import statistics
 import sys
 import time
 
@@ -382,10 +389,7 @@ def _explain_outbox():
 def _queue_without_a_worker():
     # Delivery is a worker's job, not the sweep's: queue to an in-memory
     # broker nobody consumes, as a real deployment queues to Redis.
-    from hmis_portal.celery import app
-
-    app.conf.task_always_eager = False
-    app.conf.broker_url = "memory://"
+    _use_broker("memory://")
 
 
 SWEEP_QUEUE = "bench-sweep"
@@ -520,24 +524,50 @@ def _rss_mb() -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=None, help="one size instead of the defaults")
-    parser.add_argument("--big", action="store_true", help="1,000,000 accounts, and the sweep at 3,000,000")
+    parser.add_argument("--accounts", type=lambda text: [int(n) for n in text.split(",")], default=None,
+                        help="sizes instead of the defaults, comma-separated (100000,1000000)")
+    parser.add_argument("--big", action="store_true",
+                        help="100,000 and 1,000,000 accounts, and the sweep at 3,000,000")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved passes of each measure (medians)")
+    parser.add_argument("--sized-server", action="store_true",
+                        help="on a PostgreSQL server of the benchmark's own whose cache holds the data "
+                             "(benchmarks/_server.py)")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="the sweep's floor and single run only (no split runs, no login import)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args(argv if argv is not None else [a for a in sys.argv[1:] if a.startswith("--")])
+    args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0]
+    # A stop (Ctrl-C, kill) still runs the clean-up below: the scratch
+    # database and the benchmark's own server are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.accounts:
-        plan = [(args.accounts, True)]
+        plan = [(n, True) for n in args.accounts]
     elif args.big:
-        plan = [(1_000_000, True), (3_000_000, False)]
+        plan = [(100_000, True), (1_000_000, True), (3_000_000, False)]
     else:
         plan = [(100_000, True)]
-    config, scratch = _configure()
-    failed = False
+    server = None
+    if args.sized_server:
+        from benchmarks._server import SizedServer
+
+        server = SizedServer().start()
+        os.environ["DATABASE_URL"] = server.url
+        print(f"On the benchmark's own PostgreSQL server ({server.describe()})", flush=True)
     try:
-        for n, with_import in plan:
-            failed |= _run(n, with_import=with_import)
+        config, scratch = _configure()
+        failed, figures = False, []
+        try:
+            for n, with_import in plan:
+                differs, row = _run(n, with_import=with_import and not args.sweep_only,
+                                    split=not args.sweep_only, repeat=max(1, args.repeat))
+                failed |= differs
+                figures.append(row)
+            _print_growth(figures)
+        finally:
+            if not args.keep:
+                _drop(config, scratch)
     finally:
-        if not args.keep:
-            _drop(config, scratch)
+        if server is not None:
+            server.stop()
     if failed:
         raise SystemExit(1)
 
@@ -562,45 +592,39 @@ def _timed(step) -> float:
     return time.perf_counter() - started
 
 
-def _compare(name, portal, floor) -> bool:
-    same = portal == floor
-    print(f"  same rows as the floor (md5 over accounts, audit events, outbox): {'yes' if same else 'NO'}")
-    for table, (digest, count) in portal.items():
+def _print_rows(outcome, floor) -> None:
+    for table, (digest, count) in outcome.items():
         print(f"    {table:<24} {count:>10,} rows  md5 {digest}"
               + ("" if floor[table] == (digest, count) else f"   floor: {floor[table]}"))
-    return same
 
 
-def _split_passes(n: int, at, changed: int, sweep_seconds: float, sql_seconds: float, floor, single_same: bool
-                  ) -> bool:
-    """The split sweep in this process and on 1 and 2 workers; True when
-    any pass's rows differ from the floor's."""
-    from django.conf import settings
-
-    chunks = settings.SWEEP_CHUNKS
-    passes = [("in this process (eager)", lambda: _split_in_process(at))]
-    passes += [(f"{count} worker{'s' if count > 1 else ''}",
-                lambda count=count: _split_on_workers(count, at, changed, limit=max(120.0, 20 * sweep_seconds)))
-               for count in (1, 2)]
-    print(f"\nThe same sweep split into {chunks} chunks over account ids ({n:,} accounts; 2 cores shared):")
-    print(f"  {'run':<34} {'seconds':>8} {'vs floor':>9} {'vs one run':>11}  same rows")
-    print(f"  {'floor (set-based SQL)':<34} {sql_seconds:8.2f} {1:8.2f}x {sql_seconds / sweep_seconds:10.2f}x  -")
-    print(f"  {'one run (batches of 1,000)':<34} {sweep_seconds:8.2f} {sweep_seconds / sql_seconds:8.2f}x "
-          f"{1:10.2f}x  {'yes' if single_same else 'NO'}", flush=True)
-    failed = False
-    for name, run in passes:
-        _restore()
-        seconds = run()
-        same = _outcome() == floor
-        failed |= not same
-        print(f"  {'split, ' + name:<34} {seconds:8.2f} {seconds / sql_seconds:8.2f}x "
-              f"{seconds / sweep_seconds:10.2f}x  {'yes' if same else 'NO'}", flush=True)
-    return failed
+def _spread(values) -> str:
+    return f"{statistics.median(values):8.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def _run(n: int, *, with_import: bool) -> bool:
-    """True when a floor's rows differ from the portal's."""
+def _interleaved(passes, repeat: int) -> tuple[dict, dict]:
+    """Each pass `repeat` times, round by round (A B C, A B C, …), each from
+    the same data: the seconds and the rows written, by pass."""
+    seconds = {name: [] for name, _run in passes}
+    outcomes = {name: [] for name, _run in passes}
+    for _round in range(repeat):
+        for name, run in passes:
+            _restore()
+            seconds[name].append(run())
+            outcomes[name].append(_outcome())
+    return seconds, outcomes
+
+
+def _same_as(outcomes: dict, floor) -> dict:
+    return {name: all(found == floor for found in found_all) for name, found_all in outcomes.items()}
+
+
+def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, dict]:
+    """The measures at `n` accounts: (True when a pass's rows differ from its
+    floor's, the medians)."""
     import datetime as dt
+
+    from django.conf import settings
 
     from hmis_access.activity import record_hmis_logins
     from hmis_access.sweeps import run_inactivity_sweep
@@ -616,40 +640,97 @@ def _run(n: int, *, with_import: bool) -> bool:
     print(f"  data created in {time.perf_counter() - started:.1f} s", flush=True)
     _explain(today)
 
-    started = time.perf_counter()
+    # A first portal run, untimed: what it changes bounds the workers' passes,
+    # and its outbox shows the plans of the dedupe key's queries.
     result = run_inactivity_sweep(at=at)
-    sweep_seconds = time.perf_counter() - started
     rss = _rss_mb()
-    portal = _outcome()
-    _explain_outbox()
     changed = result.inactive + result.inactive_after_reactivation + result.retraining
-    _restore()
-    sql_seconds = _timed(lambda: _plain_sql(at, today))
-    floor = _outcome()
-    print(f"\nHMIS inactivity sweep over {n:,} accounts, {changed:,} changed: {result.summary()}")
-    print(f"  portal (batches of 1,000)  {sweep_seconds:8.2f} s   floor (set-based SQL) {sql_seconds:8.2f} s   "
-          f"ratio {sweep_seconds / sql_seconds:.2f}x   peak RSS {rss:.0f} MiB", flush=True)
-    failed = not _compare("sweep", portal, floor)
-    failed |= _split_passes(n, at, changed, sweep_seconds, sql_seconds, floor, single_same=not failed)
-    if not with_import:
-        return failed
+    _explain_outbox()
 
-    _restore()
+    def one_run():
+        started = time.perf_counter()
+        run_inactivity_sweep(at=at)
+        return time.perf_counter() - started
+
+    chunks = settings.SWEEP_CHUNKS
+    limit = 120.0 + n / 10_000
+    passes = [
+        ("floor (set-based SQL)", lambda: _timed(lambda: _plain_sql(at, today))),
+        ("one run (batches of 1,000)", one_run),
+    ]
+    if split:
+        passes += [
+            (f"split in {chunks}, in this process", lambda: _split_in_process(at)),
+            (f"split in {chunks}, 1 worker", lambda: _split_on_workers(1, at, changed, limit)),
+            (f"split in {chunks}, 2 workers", lambda: _split_on_workers(2, at, changed, limit)),
+        ]
+    seconds, outcomes = _interleaved(passes, repeat)
+    floor_name, one_name = passes[0][0], passes[1][0]
+    floor = outcomes[floor_name][0]
+    same = _same_as(outcomes, floor)
+    floor_s, one_s = statistics.median(seconds[floor_name]), statistics.median(seconds[one_name])
+    print(f"\nHMIS inactivity sweep over {n:,} accounts, {changed:,} changed: {result.summary()}")
+    print(f"  medians of {repeat} interleaved passes, each from the same data (2 cores shared):")
+    print(f"  {'run':<34} {'seconds (min-max)':>20} {'vs floor':>9} {'vs one run':>11}  same rows as the floor")
+    for name, _pass in passes:
+        median = statistics.median(seconds[name])
+        print(f"  {name:<34} {_spread(seconds[name]):>20} {median / floor_s:8.2f}x {median / one_s:10.2f}x  "
+              f"{'yes' if same[name] else 'NO'}")
+    print(f"  ratio one run / floor: {one_s / floor_s:.2f}x (goal <= 1.5x)   peak RSS {rss:.0f} MiB")
+    print("  rows (md5 over accounts, audit events, outbox; ids and insertion moments left out):")
+    _print_rows(outcomes[one_name][0], floor)
+    failed = not all(same.values())
+    figures = {"accounts": n, "changed": changed, "floor": floor_s, "one run": one_s}
+    if split:
+        figures.update({"1 worker": statistics.median(seconds[passes[3][0]]),
+                        "2 workers": statistics.median(seconds[passes[4][0]])})
+    if not with_import:
+        return failed, figures
+
     logins = _report_logins(n, today)
-    started = time.perf_counter()
-    imported = record_hmis_logins(logins)
-    import_seconds = time.perf_counter() - started
+    imported = []
+
+    def portal_import():
+        started = time.perf_counter()
+        imported.append(record_hmis_logins(logins))
+        return time.perf_counter() - started
+
+    passes = [("floor (COPY, one UPDATE … FROM)", lambda: _timed(lambda: _plain_import(logins))),
+              ("portal (COPY, UPDATE … FROM per 1,000)", portal_import)]
+    seconds, outcomes = _interleaved(passes, repeat)
     rss = _rss_mb()
-    portal = _outcome()
-    _restore()
-    sql_seconds = _timed(lambda: _plain_import(logins))
-    floor = _outcome()
+    floor = outcomes[passes[0][0]][0]
+    same = _same_as(outcomes, floor)
+    floor_s, portal_s = (statistics.median(seconds[name]) for name, _pass in passes)
     # The import's own audit event is the portal's extra: the floor writes none.
-    print(f"\nLogin report import, {len(logins):,} rows: {imported.summary()}")
-    print(f"  portal (COPY, UPDATE … FROM per 1,000) {import_seconds:8.2f} s   floor (COPY, one UPDATE … FROM) "
-          f"{sql_seconds:8.2f} s   ratio {import_seconds / sql_seconds:.2f}x   peak RSS {rss:.0f} MiB", flush=True)
-    failed |= not _compare("import", portal, floor)
-    return failed
+    print(f"\nLogin report import, {len(logins):,} rows: {imported[0].summary()}")
+    print(f"  medians of {repeat} interleaved passes:")
+    for name, _pass in passes:
+        print(f"  {name:<40} {_spread(seconds[name]):>20}  same rows as the floor: {'yes' if same[name] else 'NO'}")
+    print(f"  ratio portal / floor: {portal_s / floor_s:.2f}x (goal <= 2x)   peak RSS {rss:.0f} MiB", flush=True)
+    _print_rows(outcomes[passes[1][0]][0], floor)
+    failed |= not all(same.values())
+    figures.update({"import floor": floor_s, "import": portal_s})
+    return failed, figures
+
+
+def _print_growth(figures) -> None:
+    """Whether the cost grows linearly: microseconds per account changed at
+    each size, and each against the smallest size's."""
+    if len(figures) < 2:
+        return
+    first = figures[0]
+    keys = [key for key in ("floor", "one run", "1 worker", "2 workers") if all(key in row for row in figures)]
+    print("\nCost per account changed, by size (medians; in brackets: against the smallest size):")
+    print(f"  {'accounts':>10} {'changed':>9}  " + "  ".join(f"{key + ' us':>17}" for key in keys)
+          + "  one run / floor")
+    for row in figures:
+        cells = []
+        for key in keys:
+            per, base = row[key] / row["changed"] * 1e6, first[key] / first["changed"] * 1e6
+            cells.append(f"{per:8.1f} ({per / base:.2f}x)")
+        print(f"  {row['accounts']:>10,} {row['changed']:>9,}  " + "  ".join(f"{cell:>17}" for cell in cells)
+              + f"  {row['one run'] / row['floor']:8.2f}x")
 
 
 if __name__ == "__main__":

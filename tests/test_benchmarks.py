@@ -1,0 +1,42 @@
+"""The benchmarks' floors stay the portal's equals: each benchmark runs at a
+small size and compares what its floor writes with what the portal writes
+(md5 over the rows; the counts figure by figure). A change to a sweep, the
+login import or the counts page that its floor does not follow fails here,
+before anyone reads a ratio measured against a floor that does something else."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+                                reason="the benchmarks measure PostgreSQL")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*command: str) -> str:
+    done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_inactivity_sweep_and_login_import_floors_write_the_portals_rows():
+    out = _run("benchmarks.accounts", "--accounts", "3000", "--repeat", "1")
+    lines = out.splitlines()
+    # The floor, the single run and the three split runs of the sweep.
+    sweep = [line for line in lines if line.startswith(("  floor (set-based", "  one run", "  split in"))]
+    assert len(sweep) == 5 and all(line.rstrip().endswith("yes") for line in sweep), out
+    # The import's floor and the portal's import.
+    assert sum("same rows as the floor: yes" in line for line in lines) == 2, out
+    assert "150 changed" in out, out  # 5% of 3,000 accounts cross a threshold today
+
+
+def test_referral_sweep_and_counts_floors_give_the_pages_figures():
+    out = _run("benchmarks.referrals", "--sizes", "3000", "--repeat", "1")
+    assert "same changes (md5): yes" in out, out
+    assert "as the floor: yes" in out, out
+    assert "NOT USED" not in out, out  # every index serves the query it is kept for
