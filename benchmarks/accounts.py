@@ -42,6 +42,8 @@ import statistics
 import sys
 import time
 
+from benchmarks import _workers
+
 ORGANIZATIONS = 1000
 
 
@@ -387,117 +389,32 @@ def _explain_outbox():
 
 
 def _queue_without_a_worker():
-    # Delivery is a worker's job, not the sweep's: queue to an in-memory
-    # broker nobody consumes, as a real deployment queues to Redis.
-    _use_broker("memory://")
-
-
-SWEEP_QUEUE = "bench-sweep"
-
-
-def _use_broker(url: str, *, eager: bool = False) -> None:
-    from hmis_portal.celery import app
-
-    app.conf.broker_url = url
-    app.conf.task_always_eager = eager
-    # The chunks go to a queue only the benchmark's workers read; the
-    # deliveries the chunks queue go to the default one, which nobody reads
-    # here, so the outbox stays as the sweep wrote it (compared by md5).
-    app.conf.task_routes = {"hmis_access.tasks.hmis_inactivity_sweep_chunk": {"queue": SWEEP_QUEUE}}
-    app.amqp.flush_routes()
-    app.amqp.router = app.amqp.Router()
-    # Forget the pools bound to the previous broker (kombu keeps one per URL).
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-def _start_workers(count: int, broker: str, log) -> list:
-    """`count` Celery worker processes (one task at a time each) on the
-    scratch database, reading the chunk queue; waits until each answers."""
-    import subprocess
-
-    from hmis_portal.celery import app
-
-    env = {**os.environ, "REDIS_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false"}
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hmis_portal", "worker", "--concurrency", "1", "--pool", "prefork",
-         "-Q", SWEEP_QUEUE, "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        env=env, stdout=log, stderr=subprocess.STDOUT) for i in range(count)]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(app.control.ping(timeout=0.5) or []) >= count:
-            return workers
-        if any(w.poll() is not None for w in workers):
-            break
-    _stop_workers(workers)
-    raise RuntimeError(f"{count} Celery worker(s) did not start (see their log)")
-
-
-def _stop_workers(workers) -> None:
-    import subprocess
-
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(5)
-
-
-def _warm_up(at, broker: str) -> None:
-    """The daily job as of a year earlier, when nothing is due: each worker
-    process imports the sweep and connects to the database before the timed
-    run. Waits until the queue is empty and no worker is busy."""
-    import datetime as dt
-
-    import redis as redis_client
-
-    from hmis_access.tasks import hmis_inactivity_sweep
-    from hmis_portal.celery import app
-
-    hmis_inactivity_sweep(at=(at - dt.timedelta(days=365)).isoformat())
-    queue = redis_client.Redis.from_url(broker)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        busy = app.control.inspect(timeout=0.5).active() or {}
-        if not queue.llen(SWEEP_QUEUE) and not any(busy.values()):
-            return
-        time.sleep(0.1)
+    _workers.queue_in_memory()
 
 
 def _split_on_workers(count: int, at, changed: int, limit: float) -> float:
     """Seconds from queueing the daily job's chunks until the last chunk's
     changes are committed (its audit events counted), with `count` workers.
     Worker start-up and a warm-up run (nothing due) are not counted."""
+    import datetime as dt
+
     from django.db import connection
 
     from hmis_access.tasks import hmis_inactivity_sweep
-    from tests.faults import OwnRedis
 
-    redis = OwnRedis().start()
-    log = open(f"/tmp/benchmarks-accounts-workers-{os.getpid()}.log", "a")
-    workers = []
-    try:
-        _use_broker(redis.url)
-        workers = _start_workers(count, redis.url, log)
-        _warm_up(at, redis.url)
+    def done():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM core_auditevent")
+            return cursor.fetchone()[0] >= changed
+
+    with _workers.Workers(count, "hmis_access.tasks.hmis_inactivity_sweep_chunk") as workers:
+        # The daily job as of a year earlier, when nothing is due: each worker
+        # process imports the sweep and connects to the database first.
+        hmis_inactivity_sweep(at=(at - dt.timedelta(days=365)).isoformat())
+        workers.wait_idle()
         started = time.perf_counter()
         hmis_inactivity_sweep(at=at.isoformat())
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM core_auditevent")
-                if cursor.fetchone()[0] >= changed:
-                    return time.perf_counter() - started
-            if time.perf_counter() - started > limit:
-                raise RuntimeError(f"the chunks did not finish within {limit:.0f} s with {count} worker(s)")
-            time.sleep(0.02)
-    finally:
-        _stop_workers(workers)
-        _queue_without_a_worker()
-        redis.stop()
-        log.close()
+        return _workers.seconds_since(started, done, limit=limit, what=f"the chunks on {count} worker(s)")
 
 
 def _split_in_process(at) -> float:
@@ -506,7 +423,7 @@ def _split_in_process(at) -> float:
 
     from hmis_portal.core import outbox
 
-    _use_broker("memory://", eager=True)
+    _workers.use_broker("memory://", eager=True)
     try:
         # Eager delivery would send the messages here; held, they stay
         # pending as on a deployment where the workers deliver them.

@@ -15,7 +15,9 @@ For each size it prints, for the sweep (one run: a batch of overdue alerts
 and a batch of escalations, `sweep_batch_size` each) and for the CES team's
 counts page (every query of the request):
   portal time, floor time, ratio portal/floor,
-checks that both make exactly the same changes (md5 over referrals, their
+the sweep's daily job split into chunks (settings.SWEEP_CHUNKS) in this
+process and on 1 and 2 real Celery workers (a Redis of the benchmark's own),
+checks that all make exactly the same changes (md5 over referrals, their
 transitions, audit events and outbox rows; the counts compared figure by
 figure), and prints the EXPLAIN of each hot statement. Between passes the
 data is put back, so each pass starts from the same state.
@@ -71,12 +73,15 @@ def main(argv=None) -> int:
     connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{connection.settings_dict['NAME']}_referrals_bench"
     # Delivery is the workers' job, not the sweep's: queue the tasks (in
     # memory) instead of running them in this process.
-    from celery import current_app
+    from benchmarks import _workers
 
-    current_app.conf.task_always_eager = False
+    _workers.queue_in_memory()
     failed = False
     for total in sizes:
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        # The benchmark's workers (separate processes) use the same database.
+        os.environ["DATABASE_URL"] = (os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+                                      + "/" + connection.settings_dict["NAME"])
         try:
             failed |= not run(total, repeat=args.repeat)
         finally:
@@ -458,12 +463,19 @@ def run(total: int, repeat: int) -> bool:
     content_type = ContentType.objects.get_for_model(Referral).pk
     portal_times, floor_times, captured = [], [], None
     portal_sum = floor_sum = None
+    with Recorder() as ctx:
+        result = services.sweep_timeliness(now=now)  # untimed: what one run does, and its statements
+    captured = list(ctx.captured_queries)
+    snapshot.restore()
+    acted = result["overdue"] + result["escalated"]
+    split = [("in this process", lambda: _split_in_process(now)),
+             ("1 worker", lambda: _split_on_workers(1, now, snapshot, acted)),
+             ("2 workers", lambda: _split_on_workers(2, now, snapshot, acted))]
+    split_times, split_sums = {name: [] for name, _run in split}, {name: set() for name, _run in split}
     for _ in range(repeat):
-        with Recorder() as ctx:
-            start = time.perf_counter()
-            result = services.sweep_timeliness(now=now)
-            portal_times.append(time.perf_counter() - start)
-        captured = captured or list(ctx.captured_queries)
+        start = time.perf_counter()
+        services.sweep_timeliness(now=now)
+        portal_times.append(time.perf_counter() - start)
         portal_sum = snapshot.checksum()
         snapshot.restore()
         start = time.perf_counter()
@@ -471,15 +483,27 @@ def run(total: int, repeat: int) -> bool:
         floor_times.append(time.perf_counter() - start)
         floor_sum = snapshot.checksum()
         snapshot.restore()
+        for name, run_split in split:
+            split_times[name].append(run_split())
+            split_sums[name].add(snapshot.checksum())
+            snapshot.restore()
         if portal_sum != floor_sum:
             break
-    acted = result["overdue"] + result["escalated"]
     print(f"  sweep: {result} ({acted:,} referrals acted on; {len(captured)} statements); "
           f"medians of {len(portal_times)} interleaved passes")
     _line("timeliness sweep, one run", statistics.median(portal_times), statistics.median(floor_times), 3)
     same = portal_sum == floor_sum
     ok &= same
     print(f"  same changes (md5): {'yes' if same else 'NO'}  portal {portal_sum}  floor {floor_sum}")
+    from django.conf import settings as django_settings
+
+    for name, _run in split:
+        seconds, same_split = statistics.median(split_times[name]), split_sums[name] == {floor_sum}
+        ok &= same_split
+        print(f"  split in {django_settings.SWEEP_CHUNKS}, {name:<16} {seconds * 1000:9.1f} ms   "
+              f"{seconds / statistics.median(floor_times):5.2f}x the floor, "
+              f"{seconds / statistics.median(portal_times):5.2f}x one run   same changes: "
+              f"{'yes' if same_split else 'NO'}", flush=True)
     print("  hot sweep statements:")
     statements = [q for q in captured if q["sql"].lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT"))]
     for query in sorted(statements, key=lambda q: -float(q["time"]))[:3]:
@@ -580,6 +604,43 @@ def review_indexes(ces, now, sweep_queries, page_queries) -> bool:
         print(f"    {name:<30} {label:<36} {'used' if used else 'NOT USED'}")
         print(plan)
     return ok
+
+
+def _split_in_process(now) -> float:
+    """The job split into chunks with eager tasks: run here, one after the other."""
+    from benchmarks import _workers
+    from hmis_portal.core import outbox
+    from referrals.tasks import referral_timeliness_sweep
+
+    _workers.use_broker("memory://", eager=True)
+    try:
+        # Held: the messages stay pending, as the one run leaves them.
+        with outbox.held():
+            start = time.perf_counter()
+            referral_timeliness_sweep(at=now.isoformat())
+            return time.perf_counter() - start
+    finally:
+        _workers.queue_in_memory()
+
+
+def _split_on_workers(count: int, now, snapshot, acted: int) -> float:
+    """Seconds from queueing the job's chunks until the last chunk's alerts
+    and escalations are committed, with `count` real workers (their start
+    and a warm-up chunk with nothing in it not counted)."""
+    from benchmarks import _workers
+    from referrals.tasks import referral_timeliness_sweep, referral_timeliness_sweep_chunk
+
+    def done():
+        return _sql("SELECT count(*) FROM core_auditevent WHERE id > %s AND verb IN "
+                    "('became overdue', 'escalated to the CES team')", [snapshot.marks[1]])[0][0] >= acted
+
+    with _workers.Workers(count, "referrals.tasks.referral_timeliness_sweep_chunk") as workers:
+        for _ in range(2 * count):
+            referral_timeliness_sweep_chunk.delay(now.isoformat(), [], [])
+        workers.wait_idle()
+        start = time.perf_counter()
+        referral_timeliness_sweep(at=now.isoformat())
+        return _workers.seconds_since(start, done, limit=120, what=f"the chunks on {count} worker(s)")
 
 
 def _referral_query(sql: str) -> bool:

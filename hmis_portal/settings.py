@@ -252,8 +252,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 SWEEP_SOFT_TIME_LIMIT = env.int("SWEEP_SOFT_TIME_LIMIT", default=600)
 SWEEP_TIME_LIMIT = env.int("SWEEP_TIME_LIMIT", default=660)
-# The HMIS inactivity sweep runs as this many chunks (ranges of account ids),
-# taken by as many workers as are free; each chunk gets the sweep limits.
+# The HMIS inactivity sweep and the referral timeliness sweep each run as this
+# many chunks (ranges of account or referral ids), taken by as many workers as
+# are free; each chunk gets the sweep limits.
 SWEEP_CHUNKS = env.int("SWEEP_CHUNKS", default=4)
 # A task whose worker process dies (killed, out of memory, hard time limit) is
 # put back on the queue rather than acknowledged and lost. This is safe because

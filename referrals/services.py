@@ -344,11 +344,13 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
 
 # --- the timeliness sweep -------------------------------------------------------
 
-def sweep_timeliness(*, now: dt.datetime) -> dict:
+def sweep_timeliness(*, now: dt.datetime, overdue_ids: list[int] | None = None,
+                     escalation_ids: list[int] | None = None) -> dict:
     """Alert the provider when a referral becomes overdue, the CES team when it
     is overdue by the escalation margin, and, where the status says so, move a
     referral whose provider did not respond (SPEC §4). Set-based, at most
-    `sweep_batch_size` of each kind per run: see `referrals.sweep`."""
+    `sweep_batch_size` of each kind per run; ids: one chunk of a split run.
+    See `referrals.sweep`."""
     from .sweep import sweep_timeliness as run
 
-    return run(now=now)
+    return run(now=now, overdue_ids=overdue_ids, escalation_ids=escalation_ids)

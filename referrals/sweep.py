@@ -13,6 +13,15 @@ referral is moved there). Each of the two batches is one transaction:
    (status, no-response status) pair;
 3. commit, then the new messages go to the workers in one task.
 
+A run can be split into chunks that several workers take at once
+(`referrals.tasks.referral_timeliness_sweep` queues them as a group): `plan`
+picks the referrals one run would take (the `sweep_batch_size` most late of
+each kind) and splits them by ranges of referral id, so a referral's overdue
+alert and its escalation are in the same chunk, which does them in that
+order, as one run does; each chunk claims its own referrals (`ids`) and
+re-checks that they are still due. The chunks together write the same rows
+as one run.
+
 Idempotent however it is run: a referral is claimed only while its stamp is
 empty, and the outbox's dedupe keys (the same as the per-referral sweep
 wrote) keep a message from being queued twice. A run killed half way rolls
@@ -163,7 +172,7 @@ class TimelinessSweep:
 
     # --- one batch of each kind -----------------------------------------------
 
-    def claim(self, *, stamp: str, deadline: str, size: int) -> list[_Claimed]:
+    def claim(self, *, stamp: str, deadline: str, size: int, ids: list[int] | None = None) -> list[_Claimed]:
         """Stamp up to `size` open referrals whose `deadline` passed and whose
         `stamp` is empty, most late first, and return them.
 
@@ -172,19 +181,26 @@ class TimelinessSweep:
         take disjoint batches. The sweep never waits for a lock, so the order
         it locks in cannot deadlock. The partial indexes
         `referral_overdue_unnotified` and `referral_escalation_pending` serve
-        the selection. On SQLite a writer has the whole database."""
+        the selection. On SQLite a writer has the whole database. `ids`: a
+        chunk's referrals (see `plan`), the only ones it may take."""
         skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        among, among_params = "", []
+        if ids is not None:
+            if not ids:
+                return []
+            marks, among_params = _in(ids)
+            among = f"AND id IN ({marks}) "
         rows = _execute(
             f"UPDATE {REFERRAL} SET {stamp} = %s WHERE id IN ("
-            f"SELECT id FROM {REFERRAL} WHERE is_open AND {stamp} IS NULL AND {deadline} <= %s "
+            f"SELECT id FROM {REFERRAL} WHERE is_open AND {stamp} IS NULL AND {deadline} <= %s {among}"
             f"ORDER BY {deadline}, id LIMIT %s{skip_locked}) "
             f"RETURNING id, program_id, status_id",
-            [_db(self.now), _db(self.now), size])
+            [_db(self.now), _db(self.now), *among_params, size])
         return sorted((_Claimed(*row) for row in rows), key=lambda c: c.id)
 
-    def overdue(self, size: int) -> int:
+    def overdue(self, size: int, ids: list[int] | None = None) -> int:
         with transaction.atomic():
-            claimed = self.claim(stamp="overdue_notified_at", deadline="due_at", size=size)
+            claimed = self.claim(stamp="overdue_notified_at", deadline="due_at", size=size, ids=ids)
             if not claimed:
                 return 0
             ids = [c.id for c in claimed]
@@ -202,10 +218,10 @@ class TimelinessSweep:
             _deliver_after_commit(new)
         return len(claimed)
 
-    def escalate(self, size: int) -> tuple[int, int]:
+    def escalate(self, size: int, ids: list[int] | None = None) -> tuple[int, int]:
         margin = self.policy.escalation_margin_days
         with transaction.atomic():
-            claimed = self.claim(stamp="escalated_at", deadline="escalate_at", size=size)
+            claimed = self.claim(stamp="escalated_at", deadline="escalate_at", size=size, ids=ids)
             if not claimed:
                 return 0, 0
             ids = [c.id for c in claimed]
@@ -342,11 +358,38 @@ def _deliver_after_commit(ids) -> None:
         outbox.deliver_after_commit(ids)
 
 
-def sweep_timeliness(*, now: dt.datetime) -> dict:
-    """One run: a batch of overdue alerts, then a batch of escalations."""
+def sweep_timeliness(*, now: dt.datetime, overdue_ids: list[int] | None = None,
+                     escalation_ids: list[int] | None = None) -> dict:
+    """One run: a batch of overdue alerts, then a batch of escalations. With
+    ids (a chunk of `plan`): only those referrals, each if still due."""
     run = TimelinessSweep(now=now)
     size = run.policy.sweep_batch_size
-    overdue = run.overdue(size)
-    escalated, moved = run.escalate(size)
+    overdue = run.overdue(size, overdue_ids)
+    escalated, moved = run.escalate(size, escalation_ids)
     return {"overdue": overdue, "escalated": escalated, "moved": moved}
+
+
+def _due(stamp: str, deadline: str, now: dt.datetime, size: int) -> list[int]:
+    """The referrals a run's claim of this kind would take (read, not locked)."""
+    return [row[0] for row in _execute(
+        f"SELECT id FROM {REFERRAL} WHERE is_open AND {stamp} IS NULL AND {deadline} <= %s "
+        f"ORDER BY {deadline}, id LIMIT %s", [_db(now), size])]
+
+
+def plan(*, now: dt.datetime, parts: int) -> list[tuple[list[int], list[int]]]:
+    """The referrals one run would act on, split into up to `parts` chunks of
+    (overdue ids, escalation ids) over ranges of referral id: a referral
+    whose alert and escalation are both due has both in one chunk."""
+    size = ReferralPolicy.current().sweep_batch_size
+    overdue = _due("overdue_notified_at", "due_at", now, size)
+    escalation = _due("escalated_at", "escalate_at", now, size)
+    ids = sorted(set(overdue) | set(escalation))
+    if not ids:
+        return []
+    width = -(-len(ids) // max(1, parts))
+    chunks = []
+    for start in range(0, len(ids), width):
+        part = set(ids[start:start + width])
+        chunks.append(([pk for pk in overdue if pk in part], [pk for pk in escalation if pk in part]))
+    return chunks
 

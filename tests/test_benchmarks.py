@@ -38,5 +38,8 @@ def test_inactivity_sweep_and_login_import_floors_write_the_portals_rows():
 def test_referral_sweep_and_counts_floors_give_the_pages_figures():
     out = _run("benchmarks.referrals", "--sizes", "3000", "--repeat", "1")
     assert "same changes (md5): yes" in out, out
+    # The job split into chunks: here, on one worker and on two.
+    split = [line for line in out.splitlines() if line.startswith("  split in")]
+    assert len(split) == 3 and all(line.rstrip().endswith("same changes: yes") for line in split), out
     assert "as the floor: yes" in out, out
     assert "NOT USED" not in out, out  # every index serves the query it is kept for

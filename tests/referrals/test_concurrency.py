@@ -194,3 +194,28 @@ def test_two_sweeps_at_once_make_the_same_changes_as_one(policy_rows):
     state = sweep_state()
     assert state["escalated"] == 6 and state["overdue_alerts"] == 6
     assert len(state["notifications"]) == len(set(state["notifications"]))
+
+
+def test_the_same_chunk_twice_and_a_whole_run_at_once_act_once(policy_rows):
+    """A chunk delivered twice (a redelivered task beside the first) and a
+    whole run, all at the same moment: each referral alerted and escalated
+    once, as one run does."""
+    from referrals.sweep import plan
+    from tests.referrals.test_sweep import LA, sweep_state
+
+    program = ProgramFactory()
+    provider_staff(program.organization)
+    matcher()
+    for day in (5, 6, 7):
+        for _ in range(2):
+            make_referral(program, at=dt.datetime(2026, 1, day, 10, 0, tzinfo=LA))
+    now = dt.datetime(2026, 1, 20, 0, 5, tzinfo=LA)
+    (overdue, escalation), *_rest = plan(now=now, parts=2)
+    chunk = {"now": now, "overdue_ids": overdue, "escalation_ids": escalation}
+    outcomes = race(lambda: services.sweep_timeliness(**chunk), lambda: services.sweep_timeliness(**chunk),
+                    lambda: services.sweep_timeliness(now=now))
+    assert outcomes == ["done"] * 3
+    services.sweep_timeliness(now=now)  # whatever a busy worker skipped
+    state = sweep_state()
+    assert state["escalated"] == 6 and state["overdue_alerts"] == 6
+    assert len(state["notifications"]) == len(set(state["notifications"]))

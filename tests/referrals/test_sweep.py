@@ -208,3 +208,62 @@ def test_the_sweep_is_a_constant_number_of_statements(django_assert_max_num_quer
     with django_assert_max_num_queries(len(small.captured_queries) + 2):
         result = services.sweep_timeliness(now=now)
     assert result["overdue"] == due
+
+
+# --- split into chunks that several workers take -------------------------------
+
+def _outcome_of_the_daily_job(now, settings, chunks):
+    from django.db import transaction
+
+    from referrals.tasks import referral_timeliness_sweep
+
+    settings.SWEEP_CHUNKS = chunks
+    with transaction.atomic():
+        summary = referral_timeliness_sweep(at=now.isoformat())
+        state = sweep_state()
+        transaction.set_rollback(True)
+    return summary, state
+
+
+def test_the_daily_job_split_into_chunks_makes_exactly_the_rows_of_one_run(settings):
+    now = _backlog()  # 10 referrals overdue and past the margin; 6 of each kind per run
+    once = _outcome_of(now, 6)
+    assert once["overdue_alerts"] == 6 and once["escalated"] == 6
+    moved = sum(1 for t in once["transitions"] if t[3] is None)
+    assert moved
+    for chunks in (1, 2, 3, 20):
+        summary, state = _outcome_of_the_daily_job(now, settings, chunks)
+        assert summary == f"6 overdue alerts, 6 escalations, {moved} moved for no response", chunks
+        assert state == once, chunks
+
+
+def test_a_chunk_acts_only_on_its_own_referrals_and_only_once():
+    from referrals.sweep import plan
+
+    now = _backlog()
+    chunks = plan(now=now, parts=2)
+    assert len(chunks) == 2
+    (overdue, escalation), (later_overdue, later_escalation) = chunks
+    assert overdue and escalation and max(overdue + escalation) < min(later_overdue + later_escalation)
+    first = services.sweep_timeliness(now=now, overdue_ids=overdue, escalation_ids=escalation)
+    assert first["overdue"] == len(overdue) and first["escalated"] == len(escalation)
+    from hmis_portal.core.models import AuditEvent
+
+    def told(verb):
+        return {int(pk) for pk in AuditEvent.objects.filter(verb=verb).values_list("object_id", flat=True)}
+
+    assert told("became overdue") == set(overdue) and told("escalated to the CES team") == set(escalation)
+    # Delivered again (its worker died after committing): nothing more.
+    before = sweep_state()
+    again = services.sweep_timeliness(now=now, overdue_ids=overdue, escalation_ids=escalation)
+    assert again == {"overdue": 0, "escalated": 0, "moved": 0}
+    assert sweep_state() == before
+
+
+def test_nothing_due_queues_no_chunk(settings):
+    from referrals.sweep import plan
+    from referrals.tasks import referral_timeliness_sweep
+
+    make_referral(at=dt.datetime(2026, 1, 5, 10, 0, tzinfo=LA))
+    assert plan(now=dt.datetime(2026, 1, 6, 0, 5, tzinfo=LA), parts=4) == []
+    assert referral_timeliness_sweep(at="2026-01-06T00:05") == "0 overdue alerts, 0 escalations, 0 moved for no response"
