@@ -6,7 +6,7 @@ each) by set-based inserts (generate_series), about 5% of them crossing a
 threshold today (3% reach day 30, 1% day 90, 1% were reactivated yesterday
 and never logged in), then reports:
 
-- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of 1,000,
+- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of BATCH_SIZE,
   claimed with SKIP LOCKED, audit and outbox written with INSERT … SELECT):
   wall time and the process's peak RSS;
 - the plain SQL statements that make the same changes (three UPDATEs, the
@@ -543,8 +543,8 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
 
     from django.conf import settings
 
-    from hmis_access.activity import record_hmis_logins
-    from hmis_access.sweeps import run_inactivity_sweep
+    from hmis_access.activity import LOGIN_BATCH_SIZE, record_hmis_logins
+    from hmis_access.sweeps import BATCH_SIZE, run_inactivity_sweep
     from hmis_portal.core.calendar import local_date, start_of_day
 
     print(f"\nMigrating a scratch database and creating {n:,} HMIS accounts…", flush=True)
@@ -573,7 +573,7 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
     limit = 120.0 + n / 10_000
     passes = [
         ("floor (set-based SQL)", lambda: _timed(lambda: _plain_sql(at, today))),
-        ("one run (batches of 1,000)", one_run),
+        (f"one run (batches of {BATCH_SIZE:,})", one_run),
     ]
     if split:
         passes += [
@@ -613,7 +613,7 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
         return time.perf_counter() - started
 
     passes = [("floor (COPY, one UPDATE … FROM)", lambda: _timed(lambda: _plain_import(logins))),
-              ("portal (COPY, UPDATE … FROM per 1,000)", portal_import)]
+              (f"portal (COPY, UPDATE … FROM per {LOGIN_BATCH_SIZE:,})", portal_import)]
     seconds, outcomes = _interleaved(passes, repeat)
     rss = _rss_mb()
     floor = outcomes[passes[0][0]][0]
