@@ -25,6 +25,7 @@ data is put back, so each pass starts from the same state.
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -492,6 +493,7 @@ def run(total: int, repeat: int) -> bool:
     print(f"  sweep: {result} ({acted:,} referrals acted on; {len(captured)} statements); "
           f"medians of {len(portal_times)} interleaved passes")
     _line("timeliness sweep, one run", statistics.median(portal_times), statistics.median(floor_times), 3)
+    print(f"  peak RSS of this process so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     same = portal_sum == floor_sum
     ok &= same
     print(f"  same changes (md5): {'yes' if same else 'NO'}  portal {portal_sum}  floor {floor_sum}")
@@ -548,7 +550,8 @@ def run(total: int, repeat: int) -> bool:
     print(f"  CES counts page, whole request: {statistics.median(page_times[1:]) * 1000:.1f} ms "
           f"({statistics.median(request_sql[1:]) * 1000:.1f} ms of SQL), "
           f"{len(page_queries)} queries, {len(response.content):,} bytes; "
-          f"shows {len(page_totals)} of {len(floor_totals)} program/status rows")
+          f"shows {len(page_totals)} of {len(floor_totals)} program/status rows; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     same_counts = (bool(page_totals) and all(floor_totals.get(k) == v for k, v in page_totals.items())
                    and returned["page"] == returned["floor"])
     print(f"  same counts, names and re-referral count ({returned['page']:,}) as the floor: "
