@@ -345,6 +345,9 @@ class HMISSweep:
         for day, group in sorted(groups.items(), key=lambda item: item[0] or dt.date.min):
             head, tail = body(day)
             marks, params = _in([c.id for c in group])
+            # The users by their ids too: joined on user_id alone, the planner
+            # reads the whole user table for every batch (a hash join).
+            user_marks, user_params = _in(sorted({c.user_id for c in group}))
             common = ["pending", 0, stamp, "", stamp]
             new += [row[0] for row in _execute(
                 f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
@@ -352,10 +355,10 @@ class HMISSweep:
                 f"SELECT u.id, u.email, %s, %s || a.hmis_username || %s, %s, "
                 f"SUBSTR(%s || a.id || ':' || u.email, 1, 200), %s, %s, %s, NULL, %s, %s, NULL "
                 f"FROM {ACCOUNTS} a JOIN {USERS} u ON u.id = a.user_id "
-                f"WHERE a.id IN ({marks}) AND u.email <> '' ORDER BY a.id "
+                f"WHERE a.id IN ({marks}) AND u.id IN ({user_marks}) AND u.email <> '' ORDER BY a.id "
                 f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
                 [subject[:200], head, f"{tail}\n\n{self.base}{self.status_link}", self.status_link, f"{key}:",
-                 *common, *params])]
+                 *common, *params, *user_params])]
             administrators = self.administrators({c.organization_id for c in group})
             if not administrators:
                 continue

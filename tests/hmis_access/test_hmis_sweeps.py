@@ -414,3 +414,42 @@ def test_two_workers_on_the_same_accounts_at_once_act_once(policy_rows):
     assert Notification.objects.filter(subject="HMIS account is now Inactive").count() == 16
     assert Notification.objects.filter(subject="HMIS retraining required").count() == 4
     assert not HMISAccount.objects.filter(status=Active).exists()
+
+
+@pytest.mark.postgres
+def test_a_batch_reads_its_own_users_not_the_whole_user_table():
+    """Each batch tells its accounts' users, looked up by id: joined on the
+    account's user id alone, the planner read every user for every batch,
+    which made a run over n accounts cost (n / batch) scans of n users."""
+    from django.db import connection
+
+    from accounts.models import User
+    from tests.factories import OrganizationFactory
+
+    today = dt.date(2026, 6, 15)
+    organization = OrganizationFactory()
+    users = User.objects.bulk_create([User(email=f"member{n:05d}@example.org", full_name=f"Member {n}")
+                                      for n in range(6000)])
+    last_login = local(today - dt.timedelta(days=3), 10)
+    due_login = local(today - dt.timedelta(days=30), 10)
+    HMISAccount.objects.bulk_create([
+        HMISAccount(user=user, organization=organization, hmis_username=f"member{n:05d}", hmis_role="CES_Standard",
+                    last_hmis_login_at=due_login if n % 10 == 0 else last_login, provisioned_at=due_login,
+                    inactivity_counted_from=(due_login if n % 10 == 0 else last_login).date(),
+                    retraining_counted_from=(due_login if n % 10 == 0 else last_login).date(),
+                    calendar_token=f"token{n:05d}")
+        for n, user in enumerate(users)
+    ])
+
+    def scans():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {User._meta.db_table}")
+            cursor.execute("SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_xact_user_tables WHERE relname = %s",
+                           [User._meta.db_table])
+            return cursor.fetchone()[0]
+
+    before = scans()
+    result = sweeps.run_inactivity_sweep(at=local(today, 0, 5), batch_size=200)
+    assert result.inactive == 600
+    assert scans() == before  # three batches, no scan of the user table
+    assert Notification.objects.filter(subject="HMIS account is now Inactive").count() == 600
