@@ -23,6 +23,24 @@ def account_last_login(moment: dt.datetime, **kwargs) -> HMISAccount:
     return account
 
 
+def many_accounts(logins: dict[str, dt.datetime]) -> None:
+    """Active accounts at one new agency, inserted in bulk: one per HMIS
+    username (also its user's name), last in HMIS at its moment, with the
+    clocks counted from then."""
+    from accounts.models import User
+    from tests.factories import OrganizationFactory
+
+    organization = OrganizationFactory()
+    User.objects.bulk_create([User(email=f"{name}@example.org", full_name=name) for name in logins])
+    users = User.objects.in_bulk([f"{name}@example.org" for name in logins], field_name="email")
+    HMISAccount.objects.bulk_create([
+        HMISAccount(user=users[f"{name}@example.org"], organization=organization, hmis_username=name,
+                    hmis_role="CES_Standard", last_hmis_login_at=at, provisioned_at=at,
+                    inactivity_counted_from=at.date(), retraining_counted_from=at.date(), calendar_token=name)
+        for name, at in logins.items()
+    ])
+
+
 def agency_admin(organization):
     return MembershipFactory(organization=organization, persona="agency_administrator").user
 

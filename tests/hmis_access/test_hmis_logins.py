@@ -11,7 +11,7 @@ from django.urls import reverse
 from hmis_access.activity import record_hmis_logins
 from hmis_access.logins import read_login_report
 from hmis_access.models import HMISAccount
-from tests.hmis_access.hmis import local
+from tests.hmis_access.hmis import local, many_accounts
 from tests.factories import HMISAccountFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,19 +129,8 @@ def test_a_login_after_reactivation_meets_the_same_day_rule(accounts):
 
 
 def test_reading_and_applying_are_set_based(django_assert_max_num_queries):
-    from accounts.models import User
-    from tests.factories import OrganizationFactory
-
-    old = local(dt.date(2026, 10, 1), 9)
-    organization = OrganizationFactory()
     names = [f"user{n:04d}" for n in range(1500)]
-    users = User.objects.bulk_create([User(email=f"{n}@example.org", full_name=n) for n in names])
-    HMISAccount.objects.bulk_create([
-        HMISAccount(user=user, organization=organization, hmis_username=name, hmis_role="CES_Standard",
-                    last_hmis_login_at=old, provisioned_at=old, inactivity_counted_from=old.date(),
-                    retraining_counted_from=old.date(), calendar_token=name)
-        for user, name in zip(User.objects.filter(email__in=[u.email for u in users]).order_by("email"), names)
-    ])
+    many_accounts(dict.fromkeys(names, local(dt.date(2026, 10, 1), 9)))
     text = "HMIS username,last login time\n" + "".join(f"{n},2026-11-10 08:15\n" for n in names)
     with django_assert_max_num_queries(4):  # one lookup per 900 names
         report = read_login_report(text.splitlines(), now=local(dt.date(2026, 11, 20), 12))
@@ -249,19 +238,8 @@ def test_each_batch_reads_only_its_own_accounts():
     (which made an import of n rows cost n / batch scans of every account)."""
     from django.db import connection
 
-    from accounts.models import User
-    from tests.factories import OrganizationFactory
-
-    old = local(dt.date(2026, 10, 1), 9)
-    organization = OrganizationFactory()
     names = [f"member{n:05d}" for n in range(6000)]
-    users = User.objects.bulk_create([User(email=f"{n}@example.org", full_name=n) for n in names])
-    HMISAccount.objects.bulk_create([
-        HMISAccount(user=user, organization=organization, hmis_username=name, hmis_role="CES_Standard",
-                    last_hmis_login_at=old, provisioned_at=old, inactivity_counted_from=old.date(),
-                    retraining_counted_from=old.date(), calendar_token=name)
-        for user, name in zip(users, names)
-    ])
+    many_accounts(dict.fromkeys(names, local(dt.date(2026, 10, 1), 9)))
 
     def scans():
         with connection.cursor() as cursor:

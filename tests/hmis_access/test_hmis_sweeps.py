@@ -424,22 +424,12 @@ def test_a_batch_reads_its_own_users_not_the_whole_user_table():
     from django.db import connection
 
     from accounts.models import User
-    from tests.factories import OrganizationFactory
+    from tests.hmis_access.hmis import many_accounts
 
     today = dt.date(2026, 6, 15)
-    organization = OrganizationFactory()
-    users = User.objects.bulk_create([User(email=f"member{n:05d}@example.org", full_name=f"Member {n}")
-                                      for n in range(6000)])
     last_login = local(today - dt.timedelta(days=3), 10)
     due_login = local(today - dt.timedelta(days=30), 10)
-    HMISAccount.objects.bulk_create([
-        HMISAccount(user=user, organization=organization, hmis_username=f"member{n:05d}", hmis_role="CES_Standard",
-                    last_hmis_login_at=due_login if n % 10 == 0 else last_login, provisioned_at=due_login,
-                    inactivity_counted_from=(due_login if n % 10 == 0 else last_login).date(),
-                    retraining_counted_from=(due_login if n % 10 == 0 else last_login).date(),
-                    calendar_token=f"token{n:05d}")
-        for n, user in enumerate(users)
-    ])
+    many_accounts({f"member{n:05d}": due_login if n % 10 == 0 else last_login for n in range(6000)})
 
     def scans():
         with connection.cursor() as cursor:

@@ -175,19 +175,27 @@ def test_the_sweep_skips_a_referral_being_moved_and_escalates_the_rest(policy_ro
     assert escalated.count() == 3
 
 
-def test_two_sweeps_at_once_make_the_same_changes_as_one(policy_rows):
-    """Two workers running the sweep at the same moment (each a batch of half)
-    together alert each referral once, like one run."""
-    from tests.referrals.test_sweep import LA, sweep_state
+def _six_late_referrals():
+    """Six referrals to one program, two a day on Jan 5-7, all overdue and
+    past the escalation margin at the moment returned."""
+    from tests.referrals.test_sweep import LA
 
-    ReferralPolicy.objects.filter(pk=1).update(sweep_batch_size=3)
     program = ProgramFactory()
     provider_staff(program.organization)
     matcher()
     for day in (5, 6, 7):
         for _ in range(2):
             make_referral(program, at=dt.datetime(2026, 1, day, 10, 0, tzinfo=LA))
-    now = dt.datetime(2026, 1, 20, 0, 5, tzinfo=LA)
+    return dt.datetime(2026, 1, 20, 0, 5, tzinfo=LA)
+
+
+def test_two_sweeps_at_once_make_the_same_changes_as_one(policy_rows):
+    """Two workers running the sweep at the same moment (each a batch of half)
+    together alert each referral once, like one run."""
+    from tests.referrals.test_sweep import sweep_state
+
+    ReferralPolicy.objects.filter(pk=1).update(sweep_batch_size=3)
+    now = _six_late_referrals()
     outcomes = race(lambda: services.sweep_timeliness(now=now), lambda: services.sweep_timeliness(now=now))
     assert outcomes == ["done", "done"]
     services.sweep_timeliness(now=now)  # whatever a busy worker skipped
@@ -201,15 +209,9 @@ def test_the_same_chunk_twice_and_a_whole_run_at_once_act_once(policy_rows):
     whole run, all at the same moment: each referral alerted and escalated
     once, as one run does."""
     from referrals.sweep import plan
-    from tests.referrals.test_sweep import LA, sweep_state
+    from tests.referrals.test_sweep import sweep_state
 
-    program = ProgramFactory()
-    provider_staff(program.organization)
-    matcher()
-    for day in (5, 6, 7):
-        for _ in range(2):
-            make_referral(program, at=dt.datetime(2026, 1, day, 10, 0, tzinfo=LA))
-    now = dt.datetime(2026, 1, 20, 0, 5, tzinfo=LA)
+    now = _six_late_referrals()
     (overdue, escalation), *_rest = plan(now=now, parts=2)
     chunk = {"now": now, "overdue_ids": overdue, "escalation_ids": escalation}
     outcomes = race(lambda: services.sweep_timeliness(**chunk), lambda: services.sweep_timeliness(**chunk),
