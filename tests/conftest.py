@@ -21,9 +21,45 @@ def pytest_configure(config):
     # The suite never depends on the caller's shell: a REDIS_URL exported there
     # must not put the cache (or, below, the tasks) on somebody's Redis.
     django_settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A transactional test ends with the database as migrated (tests/database.py),
+    # not empty: the next test, whichever it is, finds the CoC policy rows.
+    from django.test import TransactionTestCase
+
+    from tests import database
+
+    TransactionTestCase._fixture_teardown = database.flush_and_restore
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_modify_db_settings,
+                    django_db_keepdb, django_db_createdb):
+    """The test database, copied from a template migrated once (tests/database.py)
+    instead of replaying every migration in every test process."""
+    from tests import database
+
+    verbosity = request.config.option.verbose
+    with django_db_blocker.unblock():
+        old_name = database.set_up(verbosity=verbosity, rebuild=django_db_createdb)
+    yield
+    with django_db_blocker.unblock():
+        try:
+            database.tear_down(old_name, verbosity=verbosity, keepdb=django_db_keepdb)
+        except Exception as exc:  # noqa: BLE001 - as pytest-django's own: warn, do not fail the run
+            request.node.warn(pytest.PytestWarning(f"Error when trying to teardown test databases: {exc!r}"))
+
+
+# Under pytest-xdist (`make test` runs `-n`), the tests of one group run one
+# after another in one process: those that start a Celery worker share the
+# Redis database at REDIS_TEST_URL, which they flush; the browser tests share
+# one Chromium per process (and are slow: started first, they run beside the rest).
+XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        groups = [group for marker, group in XDIST_GROUPS.items() if marker in item.keywords]
+        if groups and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
     vendor = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if vendor == "postgresql":
         return
@@ -96,10 +132,13 @@ def outsider(other_organization):
 @pytest.fixture
 def policy_rows(transactional_db):
     """For transactional tests without a browser (threads, the worker): the
-    CoC policy rows the data migrations load, which a flush empties."""
-    from tests import migration_rows
+    CoC policy rows the data migrations load. A flush empties them, and puts
+    them back at once from the migrated template (tests/database.py), so a
+    transactional test always starts with them; this fixture says the test
+    relies on them, and checks that they are there."""
+    from django.contrib.auth.models import Group
 
-    migration_rows.reload()
+    assert Group.objects.exists(), "the migrated policy rows are missing (see tests/database.py)"
 
 
 @pytest.fixture
@@ -125,10 +164,7 @@ def _chromium():
 
 
 @pytest.fixture
-def browser_page(_chromium, live_server, transactional_db):
-    from tests import migration_rows
-
-    migration_rows.reload()
+def browser_page(_chromium, live_server, policy_rows):
     context = _chromium.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
