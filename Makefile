@@ -26,9 +26,13 @@ run: $(STAMP)
 
 # The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.
 # Needs Redis at REDIS_TEST_URL (default redis://127.0.0.1:6379/15) and /usr/bin/chromium.
+# Parallel (pytest-xdist): TEST_WORKERS processes, browser and worker tests each
+# kept to one process (docs/DEVELOPING.md, Tests); the ten slowest tests are printed.
+# pytest's own exit status is make's: 5 (no tests ran) fails as any other.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
