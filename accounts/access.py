@@ -17,17 +17,23 @@ below; none writes its own check. Three kinds of rule:
   an agency they belong to, and nobody grants HMIS access to themselves.
 
 The predicates take objects and read their attributes; this module imports no
-later stage (SPEC §5), so an HMIS account is reached as `user.hmis_account`.
+later stage (SPEC §5) and names none of its models: what it needs of one (the
+access policy, active HMIS accounts, the roles that work referrals) comes down
+through `hmis_portal.core.registry`, provided by that stage's `ready()`; each
+app declares who reads its models' history there, and each admin class the
+work that may view and change its model (`view_work`, `change_work`).
 """
 
 from collections.abc import Iterable
 from enum import Enum
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
+
+from hmis_portal.core import registry
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
@@ -244,18 +250,14 @@ def can_work_onboarding_queue(user) -> bool:
 def access_requesters() -> list[str]:
     """The agency personas who may ask for a person's HMIS access: the CoC's
     access policy (seed 000 step 3.1: the Program Manager or Agency
-    Administrator; seed 003: the Authorized Representative). Read by name,
-    as this module sits below HMIS access."""
-    from django.apps import apps
-
-    return apps.get_model("hmis_access", "AccessPolicy").current().requester_personas
+    Administrator; seed 003: the Authorized Representative). HMIS access, a
+    later stage, provides its policy row through the registry."""
+    return registry.access_policy().requester_personas
 
 
 def access_requests_need_approval() -> bool:
-    """Whether the CoC's staff approve new access requests (seed 003), read by name like `access_requesters`."""
-    from django.apps import apps
-
-    return apps.get_model("hmis_access", "AccessPolicy").current().access_requests_need_approval
+    """Whether the CoC's staff approve new access requests (seed 003), read like `access_requesters`."""
+    return registry.access_policy().access_requests_need_approval
 
 
 def persona_labels(personas: Iterable[str]) -> str:
@@ -416,11 +418,14 @@ REFERRAL_LEADS = (PM,)
 
 def referral_hmis_roles() -> set[str]:
     """HMIS roles that work referrals: those of the CoC's CES roles marked so
-    (policy rows in training; read by name, as this module sits below it)."""
-    from django.apps import apps
+    (policy rows in training, which provides them through the registry)."""
+    return set(registry.referral_hmis_roles())
 
-    CESRole = apps.get_model("training", "CESRole")
-    return set(CESRole.objects.filter(works_referrals=True).values_list("hmis_role", flat=True))
+
+def _referral_accounts() -> QuerySet:
+    """Active HMIS accounts with a role that works referrals (HMIS access
+    provides its active accounts, training the roles, through the registry)."""
+    return registry.active_hmis_accounts().filter(hmis_role__in=registry.referral_hmis_roles())
 
 
 def referral_agencies(user) -> QuerySet[Organization]:
@@ -436,12 +441,8 @@ def referral_agencies(user) -> QuerySet[Organization]:
     if is_coc_staff(user):
         return Organization.objects.none()
     leads = Q(memberships__user=user, memberships__persona__in=REFERRAL_LEADS)
-    try:
-        account = user.hmis_account
-    except ObjectDoesNotExist:
-        account = None
-    if account is not None and account.status == "active" and account.hmis_role in referral_hmis_roles():
-        leads |= Q(pk=account.organization_id, memberships__user=user)
+    # The agency of the person's own account, while they are a member there (one query with the rest).
+    leads |= Q(pk__in=_referral_accounts().filter(user=user).values("organization_id"), memberships__user=user)
     return Organization.objects.filter(leads).distinct()
 
 
@@ -461,12 +462,8 @@ def referral_workers(organization_ids: Iterable[int]) -> list[tuple[int, int, st
     rows = set(Membership.objects.filter(
         organization_id__in=organization_ids, persona__in=REFERRAL_LEADS, user__is_active=True, user__is_staff=False,
     ).values_list("organization_id", "user_id", "user__email"))
-    from django.apps import apps
-
-    HMISAccount = apps.get_model("hmis_access", "HMISAccount")
-    rows |= set(HMISAccount.objects.filter(
-        organization_id__in=organization_ids, status="active", hmis_role__in=referral_hmis_roles(),
-        user__is_active=True, user__is_staff=False,
+    rows |= set(_referral_accounts().filter(
+        organization_id__in=organization_ids, user__is_active=True, user__is_staff=False,
         user__memberships__organization_id=F("organization_id"),
     ).values_list("organization_id", "user_id", "user__email"))
     return sorted(rows)
@@ -687,30 +684,10 @@ def two_factor_optional(user, policy: SignInPolicy | None = None) -> bool:
 
 # --- the audit trail ---------------------------------------------------------------------------
 
-# Which work lets CoC staff read the history of objects of each model: the
-# history of a referral tells the client's story, so only the CES team reads it.
-HISTORY_READERS = {
-    "accounts.organization": None,          # None: every CoC group
-    "accounts.user": (Work.SYSTEM,),
-    "accounts.membership": (Work.MANAGE_AGENCIES, Work.SYSTEM),
-    "accounts.invitation": (Work.MANAGE_AGENCIES,),
-    "onboarding.joinrequest": (Work.MANAGE_AGENCIES,),
-    "onboarding.organizationagreement": (Work.COUNTERSIGN,),
-    "onboarding.agreementtemplate": (Work.ONBOARDING_POLICY,),
-    "onboarding.program": (Work.PROGRAM_SETUP,),
-    "onboarding.organizationcesrole": (Work.PROGRAM_SETUP,),
-    "training.registration": (Work.TRAINING_RECORDS,),
-    "training.trainingsession": (Work.TRAINING_RECORDS,),
-    "training.certificate": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
-    "training.formsubmission": (Work.TRAINING_RECORDS, Work.READ_USER_FORMS),
-    "training.formtemplate": (Work.TRAINING_POLICY,),
-    "hmis_access.accessrequest": (Work.USER_ACCESS,),
-    "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS,),
-    "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS,),
-    "referrals.referral": (Work.REFERRALS,),
-    "partnerships.datapartnership": (Work.DATA_PARTNERSHIPS,),
-    "partnerships.intakebatch": (Work.DATA_PARTNERSHIPS,),
-}
+# Which work lets CoC staff read the history of objects of each model is
+# declared by the model's app (`registry.history_readers.declare(label, works)`
+# in its `ready()`; None: every CoC group): the history of a referral tells the
+# client's story, so only the CES team reads it.
 
 
 def history_models_for(user) -> list[str] | None:
@@ -720,71 +697,34 @@ def history_models_for(user) -> list[str] | None:
         return []
     if user.is_superuser:
         return None
-    return [label for label, works in HISTORY_READERS.items()
+    return [label for label, works in registry.history_readers.items()
             if works is None or any(does(user, work) for work in works)]
 
 
 # --- the admin -----------------------------------------------------------------------------------
 
-# For each model in the admin: the work that may view it, and the work that
-# may change it. Adding and deleting are the admin class's own business (most
-# state lives in services and cannot be added or deleted by hand).
-ADMIN = {
-    # Agency people, yes; CoC staff accounts and groups only for system
-    # admins (UserAdmin narrows the list and the fields).
-    "accounts.user": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
-    "accounts.organization": (None, Work.MANAGE_AGENCIES),
-    "accounts.invitation": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
-    "core.auditevent": (None, None),
-    "core.notification": (Work.SYSTEM, Work.SYSTEM),
-    "core.holiday": (None, Work.SYSTEM),
-    "signin.signinpolicy": (None, Work.SYSTEM),
-    "onboarding.organizationagreement": (Work.COUNTERSIGN, Work.COUNTERSIGN),
-    "onboarding.agreementtemplate": (Work.COUNTERSIGN, Work.ONBOARDING_POLICY),
-    "onboarding.program": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
-    "onboarding.programtype": (None, Work.ONBOARDING_POLICY),
-    "onboarding.cesorganizationrole": (None, Work.ONBOARDING_POLICY),
-    "onboarding.organizationcesrole": (Work.PROGRAM_SETUP, Work.PROGRAM_SETUP),
-    "onboarding.onboardingpolicy": (None, Work.ONBOARDING_POLICY),
-    "onboarding.joinrequest": (Work.MANAGE_AGENCIES, Work.MANAGE_AGENCIES),
-    "training.course": (None, Work.TRAINING_POLICY),
-    "training.cesrole": (None, Work.TRAINING_POLICY),
-    "training.accesscapability": (None, Work.TRAINING_POLICY),
-    "training.requiredform": (None, Work.TRAINING_POLICY),
-    "training.formtemplate": (Work.READ_USER_FORMS, Work.TRAINING_POLICY),
-    "training.trainingsession": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
-    "training.registration": (Work.TRAINING_RECORDS, Work.TRAINING_RECORDS),
-    "training.completion": (Work.USER_ACCESS, None),
-    "training.certificate": (Work.READ_USER_FORMS, Work.TRAINING_RECORDS),
-    "training.formsubmission": (Work.READ_USER_FORMS, Work.TRAINING_RECORDS),
-    "hmis_access.accesspolicy": (Work.PROVISION, Work.ACCESS_POLICY),
-    "hmis_access.accessrequest": (Work.USER_ACCESS, Work.PROVISION),
-    "hmis_access.hmisaccount": (Work.HMIS_ACCOUNTS, Work.PROVISION),
-    "hmis_access.reactivationrequest": (Work.HMIS_ACCOUNTS, Work.PROVISION),
-    "referrals.needstatus": (None, Work.REFERRAL_POLICY),
-    "referrals.referralpolicy": (None, Work.REFERRAL_POLICY),
-    "referrals.referral": (Work.REFERRALS, Work.REFERRALS),
-    "partnerships.partnershippolicy": (None, Work.DATA_PARTNERSHIPS),
-    "partnerships.datapartnership": (Work.DATA_PARTNERSHIPS, None),
-    "partnerships.intakebatch": (Work.DATA_PARTNERSHIPS, None),
-}
+# Each model's admin class (an `admin_base.PortalAdmin`) declares the work
+# that may view it (`view_work`) and the work that may change it
+# (`change_work`), beside the model's own admin. Adding and deleting are the
+# admin class's own business (most state lives in services and cannot be added
+# or deleted by hand).
+EVERY_COC_GROUP = "every CoC group"  # as `view_work`: any CoC staff member may view
 
 
-def may_admin(user, action: str, label: str) -> bool:
-    """May `user` view or change (`action`) objects of model `label` in the
-    admin? CoC staff only; a view rule of None means every CoC group; a model
-    not in the table is for superusers."""
+def may_admin(user, action: str, model_admin) -> bool:
+    """May `user` view or change (`action`) the objects of `model_admin`'s
+    model in the admin? CoC staff only; a `view_work` of EVERY_COC_GROUP means
+    every CoC group; a model whose admin declares no work is for superusers."""
     if not is_coc_staff(user):
         return False
     if user.is_superuser:
         return True
-    rule = ADMIN.get(label)
-    if rule is None:
+    view, change = getattr(model_admin, "view_work", None), getattr(model_admin, "change_work", None)
+    if view is None and change is None:
         return False
-    view, change = rule
     if action == "change":
         return change is not None and does(user, change)
-    return view is None or does(user, view) or (change is not None and does(user, change))
+    return view == EVERY_COC_GROUP or (view is not None and does(user, view)) or (change is not None and does(user, change))
 
 
 def can_manage_object_permissions(user) -> bool:

@@ -51,7 +51,7 @@ class MembershipInline(admin.TabularInline):
         return type("ActorMembershipFormSet", (formset,), {"actor": request.user})
 
     def has_view_permission(self, request, obj=None):
-        return access.may_admin(request.user, "view", "accounts.organization")
+        return access.may_admin(request.user, "view", OrganizationAdmin)
 
     def has_change_permission(self, request, obj=None):
         return access.does(request.user, access.Work.MANAGE_AGENCIES)
@@ -80,6 +80,9 @@ class MembershipsThroughServices:
 
 @admin.register(User)
 class UserAdmin(MembershipsThroughServices, PortalAdmin, BaseUserAdmin):
+    view_work = access.Work.MANAGE_AGENCIES
+    change_work = access.Work.MANAGE_AGENCIES
+
     ordering = ("full_name", "email")
     list_display = ("email", "full_name", "is_staff", "is_active", "last_login")
     list_filter = ("is_staff", "is_active", "groups", "memberships__persona")
@@ -109,6 +112,9 @@ class UserAdmin(MembershipsThroughServices, PortalAdmin, BaseUserAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(MembershipsThroughServices, PortalAdmin, GuardedModelAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.MANAGE_AGENCIES
+
     # Object permissions let a regional lead see chosen agencies; only system
     # admins hand them out.
     change_form_template = "admin/accounts/organization/change_form.html"
@@ -157,6 +163,8 @@ class AdminInvitationForm(InvitationForm):
 class InvitationAdmin(PortalAdmin):
     """Invitations are sent from an agency's page (here: its change page's
     "Invite someone" button); this list resends or revokes them."""
+    view_work = access.Work.MANAGE_AGENCIES
+    change_work = access.Work.MANAGE_AGENCIES
 
     list_display = ("email", "organization", "persona", "invited_by", "sent_at", "expires_at", "status")
     list_filter = ("persona",)
@@ -196,6 +204,7 @@ for model in (AuditEvent, Notification, Holiday):
 class AuthorizedAuditEventAdmin(AuditEventAdmin, PortalAdmin):
     """The audit list shows only events about objects the person's work
     needs: a referral's history (the client's story) to the CES team alone."""
+    view_work = access.EVERY_COC_GROUP
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -211,9 +220,11 @@ class AuthorizedAuditEventAdmin(AuditEventAdmin, PortalAdmin):
 
 @admin.register(Notification)
 class AuthorizedNotificationAdmin(NotificationAdmin, PortalAdmin):
-    pass
+    view_work = access.Work.SYSTEM
+    change_work = access.Work.SYSTEM
 
 
 @admin.register(Holiday)
 class AuthorizedHolidayAdmin(HolidayAdmin, PortalAdmin):
-    pass
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.SYSTEM

@@ -2,7 +2,10 @@
 
 `PortalAdmin` asks `accounts.access.may_admin` whether a person may view or
 change a model, instead of Django's model permissions, so the admin and the
-portal answer from the same table. State changes in the admin are buttons and
+portal answer from the same rules: each admin class declares the work
+(`access.Work`) that may view its model (`view_work`, or
+`access.EVERY_COC_GROUP`) and the work that may change it (`change_work`);
+an admin that declares neither is for superusers. State changes in the admin are buttons and
 actions that call a service: `transition_urls` wires a button to a small view,
 and `run_each` runs an action row by row, reporting each refusal.
 """
@@ -20,28 +23,27 @@ from hmis_portal.core.errors import REFUSALS, refusal_messages
 from . import access
 
 
-def _label(opts) -> str:
-    return f"{opts.app_label}.{opts.model_name}"
-
-
 class PortalAdmin(admin.ModelAdmin):
+    # The work whose CoC staff view and change this model (see the module's docstring).
+    view_work: "access.Work | str | None" = None
+    change_work: "access.Work | None" = None
     # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
     transitions: dict = {}
 
     def has_module_permission(self, request):
-        return access.may_admin(request.user, "view", _label(self.opts))
+        return access.may_admin(request.user, "view", self)
 
     def has_view_permission(self, request, obj=None):
-        return access.may_admin(request.user, "view", _label(self.opts))
+        return access.may_admin(request.user, "view", self)
 
     def has_change_permission(self, request, obj=None):
-        return access.may_admin(request.user, "change", _label(self.opts))
+        return access.may_admin(request.user, "change", self)
 
     def has_add_permission(self, request, *args):
-        return access.may_admin(request.user, "change", _label(self.opts))
+        return access.may_admin(request.user, "change", self)
 
     def has_delete_permission(self, request, obj=None):
-        return access.may_admin(request.user, "change", _label(self.opts))
+        return access.may_admin(request.user, "change", self)
 
     # --- buttons on the change page ------------------------------------------------
 

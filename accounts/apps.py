@@ -5,7 +5,15 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and organizations"
 
-    def seed_demo(self, stdout):
-        from . import demo
+    def ready(self):
+        from hmis_portal.core import registry
 
-        demo.seed(stdout)
+        from . import demo
+        from .access import Work
+
+        registry.demo_builders.add(demo.seed, app=self.name)
+        for label, works in (("accounts.organization", None),  # None: every CoC group
+                             ("accounts.user", (Work.SYSTEM,)),
+                             ("accounts.membership", (Work.MANAGE_AGENCIES, Work.SYSTEM)),
+                             ("accounts.invitation", (Work.MANAGE_AGENCIES,))):
+            registry.history_readers.declare(label, works, app=self.name)

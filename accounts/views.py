@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from hmis_portal.core import registry
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.work import open_tasks_for
@@ -37,8 +38,18 @@ def search(request):
     access.require(access.can_search_agencies(request.user), "Searching every agency is for CoC staff.")
     query = request.GET.get("q", "")[:100]
     agencies, people = selectors.search_agencies_and_people(request.user, query)
-    return render(request, "accounts/search.html", {"query": query, "agencies": agencies, "people": people,
-                                                    "limit": selectors.SEARCH_LIMIT})
+    # An agency's name links to the page a later stage offers for it (its
+    # progress through steps 1-3), else to the agency's own page.
+    return render(request, "accounts/search.html", {
+        "query": query, "limit": selectors.SEARCH_LIMIT,
+        "agencies": [(agency, _agency_page(agency)) for agency in agencies],
+        "people": [(membership, _agency_page(membership.organization)) for membership in people]})
+
+
+def _agency_page(organization) -> str:
+    if registry.agency_page.app is None:
+        return reverse("organization-detail", args=[organization.slug])
+    return registry.agency_page(organization)
 
 
 @login_required
@@ -51,10 +62,8 @@ def organization_detail(request, slug):
             "organization": organization,
             "members": selectors.organization_members(organization),
             "events": events_for(organization),
-            # The same predicates as the two agency pages, so their links show only to those they serve.
-            "can_see_hmis_accounts": access.can_see_hmis_accounts(request.user, organization),
-            "can_see_users": access.can_see_user_access(request.user, organization),
-            "can_see_partnerships": access.can_see_agency_partnerships(request.user, organization),
+            # Later stages' pages about the agency, each shown only to those its own view serves.
+            "links": registry.agency_links.gather(organization, request.user),
             "invite_form": _invite_form(request.user, organization),
             # Those whose persona the person may invite are the ones they may resend or revoke.
             "invitations": selectors.open_invitations(organization).filter(

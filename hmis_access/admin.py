@@ -47,6 +47,9 @@ class AccessPolicyForm(forms.ModelForm):
 
 @admin.register(AccessPolicy)
 class AccessPolicyAdmin(PolicyAdmin):
+    view_work = access.Work.PROVISION
+    change_work = access.Work.ACCESS_POLICY
+
     form = AccessPolicyForm
 
 
@@ -64,6 +67,8 @@ class HMISAccountAdmin(PortalAdmin):
     and clocks change through the services (sweeps, login import,
     reactivation, retraining), each audited. Provisioning staff act through
     the login import and the actions below."""
+    view_work = access.Work.HMIS_ACCOUNTS
+    change_work = access.Work.PROVISION
 
     change_list_template = "hmis_access/admin/hmisaccount_change_list.html"
     list_display = ("hmis_username", "user", "organization", "hmis_role", "status", "retraining_required",
@@ -155,6 +160,8 @@ class ReactivationRequestAdmin(PortalAdmin):
     """Reactivations reach provisioning staff through the provisioning queue,
     whose links open this page; the buttons call the same services as the
     portal's HMIS accounts page."""
+    view_work = access.Work.HMIS_ACCOUNTS
+    change_work = access.Work.PROVISION
 
     change_form_template = "hmis_access/admin/reactivationrequest_change_form.html"
     list_display = ("account", "organization", "status", "requested_by", "requested_at", "provisioning_due_at",
@@ -233,6 +240,9 @@ class DeclineForm(TextValidationMixin, forms.Form):
 
 @admin.register(AccessRequest)
 class AccessRequestAdmin(PortalAdmin):
+    view_work = access.Work.USER_ACCESS
+    change_work = access.Work.PROVISION
+
     change_form_template = "hmis_access/admin/accessrequest_change_form.html"
     # Separation of duties: not a request one made, nor of one's own agency, nor one's own.
     transitions = {"approve": access.can_approve_access, "decline": access.can_approve_access}

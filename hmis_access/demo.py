@@ -272,3 +272,22 @@ def seed_access_requests(stdout):
     requester = _requester(agency, manager)
     if requester != manager:
         stdout.write(f"  Under this policy {requester.email} asks for Northside's HMIS access.")
+
+
+# The housing providers' staff of the referral demo: they work CES referrals
+# through granted, active HMIS access at their agency (SPEC §4), which is HMIS
+# access's to give. Built before the referral demo, which finds them by email.
+HOUSING_PROVIDER_STAFF = [
+    ("housing@oakhollow.example.org", "Lee Housing", "Oak Hollow Housing Services", "oakhollow.housing"),
+    ("housing@pineridge.example.org", "Robin Housing", "Pine Ridge Housing Collaborative", "pineridge.housing"),
+]
+
+
+def seed_housing_provider_access(stdout) -> None:
+    """Quiet: the referral demo's line counts these people."""
+    for email, name, agency, username in HOUSING_PROVIDER_STAFF:
+        organization = demo_organization(agency)
+        user = demo_user(email, name, memberships=[(organization, Persona.STAFF)])
+        if not HMISAccount.objects.filter(user=user).exists():
+            HMISAccount.objects.create(user=user, organization=organization, hmis_username=username,
+                                       hmis_role="CES_Housing_Provider", last_hmis_login_at=timezone.now())

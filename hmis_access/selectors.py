@@ -169,3 +169,15 @@ def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
         going_inactive_soon=soon,
         total=counts["total"],
     )
+
+
+# ---------------------------------------------------------------- lookups the authorization module asks for
+
+def access_policy() -> AccessPolicy:
+    """The CoC's access policy row (who asks for access; whether CoC staff approve)."""
+    return AccessPolicy.current()
+
+
+def active_hmis_accounts():
+    """HMIS accounts whose holders may use HMIS now (Active)."""
+    return HMISAccount.objects.filter(status=HMISAccount.Status.ACTIVE)

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from accounts.access import approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
 from hmis_portal.core.dates import day_text
+from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
 from .checklist import build_checklists
@@ -51,3 +52,73 @@ def open_tasks(user) -> list[OpenTask]:
                 url=reverse("agency-users", kwargs={"slug": membership.organization.slug}), section="HMIS access",
                 detail=f"At {membership.organization}: see who is waiting on what."))
     return tasks
+
+
+# ---------------------------------------------------------------- an agency's pages (registered in apps.py)
+
+def agency_history_subjects(organization, user) -> list:
+    """The agency's access requests and HMIS accounts, for those who see its user access."""
+    from accounts.access import can_see_user_access
+
+    from .models import HMISAccount
+
+    if not can_see_user_access(user, organization):
+        return []
+    return [*AccessRequest.objects.filter(organization=organization),
+            *HMISAccount.objects.filter(organization=organization)]
+
+
+def agency_step_three(organization):
+    """(what is true now, whom it waits on, done) for the agency page's step 3."""
+    from django.db.models import Count, Min, Q
+    from django.template.defaultfilters import pluralize
+
+    from hmis_portal.core.dates import deadline_text
+
+    counts = AccessRequest.objects.filter(organization=organization).aggregate(
+        awaiting=Count("pk", filter=Q(status=AccessRequest.Status.AWAITING_APPROVAL)),
+        open=Count("pk", filter=Q(status=AccessRequest.Status.OPEN)),
+        ready=Count("pk", filter=Q(status=AccessRequest.Status.READY)),
+        granted=Count("pk", filter=Q(status=AccessRequest.Status.PROVISIONED)),
+        due=Min("provisioning_due_at", filter=Q(status=AccessRequest.Status.READY)))
+    if not (counts["awaiting"] or counts["open"] or counts["ready"] or counts["granted"]):
+        return None
+    parts = []
+    if counts["awaiting"]:
+        parts.append(f"{counts['awaiting']} request{pluralize(counts['awaiting'])} awaiting the CoC's approval")
+    if counts["open"]:
+        parts.append(f"{counts['open']} user{pluralize(counts['open'])} working through the checklist")
+    if counts["ready"]:
+        due = deadline_text(counts["due"])
+        parts.append(f"{counts['ready']} ready for provisioning ({due[0].lower()}{due[1:]})")
+    if counts["granted"]:
+        parts.append(f"{counts['granted']} with HMIS access")
+    waiting = ("the CoC's provisioning staff, to grant access" if counts["ready"]
+               else "the users and their trainings and forms" if counts["open"]
+               else "the CoC's provisioning staff, to approve the requests" if counts["awaiting"] else "")
+    return "; ".join(parts), waiting, not counts["awaiting"] and not counts["open"] and not counts["ready"]
+
+
+def agency_links(organization, user) -> list[Link]:
+    """The agency's page links to its HMIS accounts and its users' checklists,
+    for those those pages serve (their views' own predicates)."""
+    from accounts.access import can_see_hmis_accounts, can_see_user_access
+
+    links = []
+    if can_see_hmis_accounts(user, organization):
+        links.append(Link("HMIS accounts and users at risk",
+                          reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})))
+    if can_see_user_access(user, organization):
+        links.append(Link("HMIS users and their access checklists",
+                          reverse("agency-users", kwargs={"slug": organization.slug})))
+    return links
+
+
+def participation_links(organization, user) -> list[Link]:
+    """Step 3 of the participation page links to the users' checklists."""
+    from accounts.access import can_see_user_access
+
+    if not can_see_user_access(user, organization):
+        return []
+    return [Link("Users and their access checklists", reverse("agency-users", kwargs={"slug": organization.slug}),
+                 step=3)]

@@ -74,6 +74,9 @@ class AgreementCopyInline(admin.TabularInline):
 
 @admin.register(OrganizationAgreement)
 class OrganizationAgreementAdmin(OneCalendarPerPage, PortalAdmin):
+    view_work = access.Work.COUNTERSIGN
+    change_work = access.Work.COUNTERSIGN
+
     change_form_template = "onboarding/admin/agreement_change_form.html"
     # Separation of duties: not for an agreement one submitted, or of one's own agency.
     transitions = {"countersign": access.can_countersign, "return": access.can_countersign}
@@ -127,6 +130,8 @@ class OrganizationAgreementAdmin(OneCalendarPerPage, PortalAdmin):
 @admin.register(Program)
 class ProgramAdmin(OneCalendarPerPage, PortalAdmin):
     """The implementation team's queue: filter by setup status; oldest first."""
+    view_work = access.Work.PROGRAM_SETUP
+    change_work = access.Work.PROGRAM_SETUP
 
     change_form_template = "onboarding/admin/program_change_form.html"
     transitions = {name: lambda user, program: access.can_work_program_setup(user)
@@ -190,6 +195,9 @@ class ProgramAdmin(OneCalendarPerPage, PortalAdmin):
 
 @admin.register(ProgramType)
 class ProgramTypeAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.ONBOARDING_POLICY
+
     list_display = ("name", "code", "needs_setup_modification", "sort_order")
     list_editable = ("sort_order",)
     prepopulated_fields = {"code": ("name",)}
@@ -197,6 +205,9 @@ class ProgramTypeAdmin(PortalAdmin):
 
 @admin.register(CESOrganizationRole)
 class CESOrganizationRoleAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.ONBOARDING_POLICY
+
     list_display = ("name", "code", "active", "sort_order")
     prepopulated_fields = {"code": ("name",)}
 
@@ -205,6 +216,8 @@ class CESOrganizationRoleAdmin(PortalAdmin):
 class OrganizationCESRoleAdmin(PortalAdmin):
     """Read-only: the Program Manager names the roles in the portal
     (`services.ces_roles_set`, audited, and re-evaluating step 3)."""
+    view_work = access.Work.PROGRAM_SETUP
+    change_work = access.Work.PROGRAM_SETUP
 
     list_display = ("organization", "role", "named_by", "named_at")
     list_filter = ("role",)
@@ -224,6 +237,9 @@ class OrganizationCESRoleAdmin(PortalAdmin):
 
 @admin.register(OnboardingPolicy)
 class OnboardingPolicyAdmin(PolicyAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.ONBOARDING_POLICY
+
     list_display = ("__str__", "agreement_term_months", "renewal_reminder_days", "status_list_public")
 
 
@@ -231,6 +247,8 @@ class OnboardingPolicyAdmin(PolicyAdmin):
 class JoinRequestAdmin(PortalAdmin):
     """Organizations asking to join: accept (creates the agency, invites its
     leads) or decline with a reason, through the same services as the portal."""
+    view_work = access.Work.MANAGE_AGENCIES
+    change_work = access.Work.MANAGE_AGENCIES
 
     change_form_template = "onboarding/admin/joinrequest_change_form.html"
     transitions = {"accept": lambda user, j: access.can_accept_join_requests(user),
@@ -274,6 +292,8 @@ class AgreementTemplateAdmin(PortalAdmin):
     """A new blank version goes through the service (numbered, hashed,
     audited; agreements awaiting countersignature returned when they must be
     signed again). Versions are never edited or deleted."""
+    view_work = access.Work.COUNTERSIGN
+    change_work = access.Work.ONBOARDING_POLICY
 
     form = AgreementTemplateAdminForm
     list_display = ("version", "uploaded_at", "uploaded_by", "resign_required", "note")

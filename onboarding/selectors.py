@@ -6,7 +6,6 @@
 
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -15,6 +14,7 @@ from django.urls import reverse
 
 from accounts.access import Work, access_requesters, can_accept_join_requests, can_work_program_setup, does, restrict
 from accounts.models import Membership, Organization, Persona
+from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
 
@@ -433,11 +433,10 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
                          " or ".join(_names(organization, p) for p in access_requesters())
                          if in_force and confirmed else "")
     if in_force and confirmed:
-        # Step 3 belongs to a later app, which reports it through its
-        # AppConfig (`agency_step_three`) rather than being imported here.
-        for config in apps.get_app_configs():
-            report = getattr(config, "agency_step_three", None)
-            summary = report(organization) if report is not None else None
+        # Step 3 belongs to a later app, which reports it through the
+        # registry (`registry.agency_step_three`) rather than being imported here.
+        for report in registry.agency_step_three:
+            summary = report(organization)
             if summary:
                 state, waiting_on, done = summary
                 step3 = StepProgress(3, "Users, training and HMIS access", done, state, waiting_on or step3.waiting_on)

@@ -26,6 +26,7 @@ from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.outbox import notify
+from hmis_portal.core.signals import send_on_commit
 
 from .models import (AgreementCopy, AgreementTemplate, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
@@ -40,7 +41,8 @@ PROGRAM_MANAGERS = (Persona.PROGRAM_MANAGER,)
 
 
 def _changed(organization):
-    participation_changed.send(sender=OrganizationAgreement, organization=organization)
+    # On commit: HMIS access re-evaluates in its own transaction, after this one.
+    send_on_commit(participation_changed, sender=OrganizationAgreement, organization=organization)
 
 
 

@@ -20,6 +20,7 @@ from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona, visible_organizations
 from accounts.models import Persona
 from accounts.signin.lockout import client_ip
+from hmis_portal.core import registry
 from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
@@ -52,8 +53,9 @@ def participation(request, slug):
         "stage": selectors.stage_from(agreements, programs, today=today),
         "steps": selectors.progress(organization, agreements, programs, today=today),
         "members": account_selectors.organization_members(organization),
-        "can_see_users": access.can_see_user_access(request.user, organization),
-        "can_see_partnerships": access.can_see_agency_partnerships(request.user, organization),
+        # Later stages' pages about this agency (users' checklists, data
+        # partnerships), each shown to those its own view serves.
+        "links": registry.participation_links.gather(organization, request.user),
         "can_invite": access.can_invite(request.user, organization),
         "can_sign": access.can_sign_agreement(request.user, organization),
         "is_program_manager": access.can_manage_programs(request.user, organization),

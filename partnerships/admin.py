@@ -11,7 +11,8 @@ from .models import DataPartnership, IntakeBatch, PartnershipPolicy
 
 @admin.register(PartnershipPolicy)
 class PartnershipPolicyAdmin(PolicyAdmin):
-    pass
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.DATA_PARTNERSHIPS
 
 
 class BatchInline(admin.TabularInline):
@@ -31,6 +32,7 @@ class BatchInline(admin.TabularInline):
 class DataPartnershipAdmin(PortalAdmin):
     """Read-only: partnerships change through the portal's services. CoC staff
     end one with a reason (the button calls `partnership_end`)."""
+    view_work = access.Work.DATA_PARTNERSHIPS
 
     change_form_template = "partnerships/admin/datapartnership_change_form.html"
     transitions = {"end": lambda user, p: p.is_open and access.can_end_partnership(user, p)}
@@ -61,6 +63,7 @@ class DataPartnershipAdmin(PortalAdmin):
 @admin.register(IntakeBatch)
 class IntakeBatchAdmin(PortalAdmin):
     """Read-only: counts and moments only (no client data is ever stored)."""
+    view_work = access.Work.DATA_PARTNERSHIPS
 
     list_display = ("pk", "partnership", "received_at", "intake_count", "due_at", "entered_at", "entered_on_time")
     list_filter = ("entered_on_time",)

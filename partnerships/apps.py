@@ -5,68 +5,16 @@ class PartnershipsConfig(AppConfig):
     name = "partnerships"
     verbose_name = "Data partnerships"
 
-    def open_tasks(self, user):
-        """What waits on the home page: proposals for a partner agency's
-        Executive Director to decide, and intake batches a partner agency has
-        yet to enter into HMIS (overdue ones first)."""
-        from django.db.models import Count, Q
-        from django.urls import reverse
-        from django.utils import timezone
+    def ready(self):
+        from accounts.access import Work
+        from hmis_portal.core import registry
 
-        from accounts.access import ED, is_coc_staff, organizations_where, sees_every_partnership
-        from hmis_portal.core.work import OpenTask
+        from . import demo, work
 
-        from .models import DataPartnership, IntakeBatch
-
-        if not user.is_authenticated:
-            return []
-        if sees_every_partnership(user):
-            from . import selectors
-
-            overdue = IntakeBatch.objects.filter(
-                entered_at__isnull=True, due_at__lte=timezone.now(), partnership__status=DataPartnership.Status.ACTIVE,
-                partnership__in=selectors.visible_partnerships(user).values("pk")).count()
-            if not overdue:
-                return []
-            return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",
-                             reverse("partnerships:list"), section="Data partnerships", overdue=True)]
-        if is_coc_staff(user):
-            return []
-        tasks = []
-        for partnership in (DataPartnership.objects.filter(
-                status=DataPartnership.Status.PROPOSED, partner__in=organizations_where(user, [ED]))
-                .exclude(proposed_by=user).select_related("agency")[:20]):
-            tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
-                                  partnership.get_absolute_url(), section="Data partnerships"))
-        now = timezone.now()
-        mine = user.memberships.values("organization_id")
-        rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
-                                           partnership__status=DataPartnership.Status.ACTIVE)
-                .values("partnership_id", "partnership__agency__name")
-                .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
-                .order_by("partnership__agency__name")[:20])
-        for row in rows:
-            url = reverse("partnerships:detail", args=[row["partnership_id"]])
-            waiting, overdue = row["waiting"], row["overdue"]
-            tasks.append(OpenTask(
-                f"{waiting} intake batch{'es' if waiting != 1 else ''} from {row['partnership__agency__name']} "
-                f"to enter into HMIS" + (f" ({overdue} overdue)" if overdue else ""),
-                url, section="Data partnerships", overdue=bool(overdue)))
-        return tasks
-
-    def agency_history_subjects(self, organization, user):
-        """The agency's data partnerships, on either side, for those who may see them."""
-        from django.db.models import Q
-
-        from accounts.access import can_see_agency_partnerships
-
-        from .models import DataPartnership
-
-        if not can_see_agency_partnerships(user, organization):
-            return []
-        return list(DataPartnership.objects.filter(Q(agency=organization) | Q(partner=organization)))
-
-    def seed_demo(self, stdout):
-        from . import demo
-
-        demo.seed(stdout)
+        registry.open_tasks.add(work.open_tasks, app=self.name)
+        registry.demo_builders.add(demo.seed, app=self.name)
+        registry.agency_history_subjects.add(work.agency_history_subjects, app=self.name)
+        registry.agency_links.add(work.agency_links, app=self.name)
+        registry.participation_links.add(work.agency_links, app=self.name)
+        for label in ("partnerships.datapartnership", "partnerships.intakebatch"):
+            registry.history_readers.declare(label, (Work.DATA_PARTNERSHIPS,), app=self.name)

@@ -11,6 +11,9 @@ CONTACT_FIELDS = ("contact_name", "contact_phone", "contact_email", "contact_not
 
 @admin.register(NeedStatus)
 class NeedStatusAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.REFERRAL_POLICY
+
     list_display = ("name", "set_by", "standard_label", "is_initial", "is_final", "returns_to_matching",
                     "referral_result", "sort_order")
     list_editable = ("sort_order",)
@@ -37,7 +40,8 @@ class NeedStatusAdmin(PortalAdmin):
 
 @admin.register(ReferralPolicy)
 class ReferralPolicyAdmin(PolicyAdmin):
-    pass
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.REFERRAL_POLICY
 
 
 class TransitionInline(admin.TabularInline):
@@ -55,6 +59,8 @@ class TransitionInline(admin.TabularInline):
 class ReferralAdmin(PortalAdmin):
     """Read-only: referrals change through the portal's services (one audited
     transition each). Contact details only for the CES team (SPEC §3.4)."""
+    view_work = access.Work.REFERRALS
+    change_work = access.Work.REFERRALS
 
     list_display = ("pk", "hmis_client_id", "program", "status", "is_open", "due_at", "referred_at")
     list_filter = ("is_open", "status", "program__organization")

@@ -9,7 +9,6 @@ timeliness chart.
 
 import datetime as dt
 
-from django.apps import apps
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -81,16 +80,6 @@ def _programs():
     return programs
 
 
-def _housing_provider_access(user, organization, username):
-    """Provider staff work referrals with granted, active HMIS access at their
-    agency (SPEC §4). HMIS accounts belong to a later stage, so the model is
-    looked up by name rather than imported."""
-    HMISAccount = apps.get_model("hmis_access", "HMISAccount")
-    if not HMISAccount.objects.filter(user=user).exists():
-        HMISAccount.objects.create(user=user, organization=organization, hmis_username=username,
-                                   hmis_role="CES_Housing_Provider", last_hmis_login_at=timezone.now())
-
-
 def seed(stdout) -> None:
     matcher = demo_user("matcher@example.org", "Morgan Matcher", label="CES matcher (CES team)",
                         staff_groups=[CoCGroup.CES_TEAM])
@@ -102,8 +91,9 @@ def seed(stdout) -> None:
                             memberships=[(programs["cedar"].organization, Persona.STAFF)])
     mesa_staff = demo_user("housing@pineridge.example.org", "Robin Housing",
                            memberships=[(programs["mesa"].organization, Persona.STAFF)])
-    _housing_provider_access(cedar_staff, programs["cedar"].organization, "oakhollow.housing")
-    _housing_provider_access(mesa_staff, programs["mesa"].organization, "pineridge.housing")
+    # Provider staff work referrals with granted, active HMIS access at their
+    # agency (SPEC §4): HMIS access, a later stage, gave it to these two
+    # (hmis_access.demo.seed_housing_provider_access) before this runs.
     staff_for = {"harbor-psh": harbor_staff, "harbor-rrh": harbor_staff, "cedar": cedar_staff, "mesa": mesa_staff}
     statuses = {s.code: s for s in NeedStatus.objects.all()}
     first_notification = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

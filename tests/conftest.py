@@ -85,6 +85,48 @@ def _celery_eager(request, settings):
 
 
 @pytest.fixture(autouse=True)
+def _named_signals_on_commit(monkeypatch):
+    """Named signals between stages are sent when the sender's transaction
+    commits (`hmis_portal.core.signals.send_on_commit`). A test inside one
+    transaction (the `db` fixture) never commits, so deliver them where the
+    service's own transaction would commit: when the outermost atomic block
+    the test's code opened ends without error (a block rolled back drops them,
+    as a real rollback does), or at once outside any. Other work waiting for
+    the commit (the outbox's delivery) is left as it was, to
+    `django_capture_on_commit_callbacks`. Transactional tests commit for real."""
+    from django.db import transaction
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from hmis_portal.core.signals import SignalDelivery
+
+    def only_test_blocks(wrapper):
+        return all(getattr(block, "_from_testcase", False) for block in wrapper.atomic_blocks)
+
+    on_commit = BaseDatabaseWrapper.on_commit
+
+    def on_commit_at_test_boundary(self, func, robust=False):
+        if isinstance(func, SignalDelivery) and self.in_atomic_block and only_test_blocks(self):
+            return func()
+        return on_commit(self, func, robust)
+
+    atomic_exit = transaction.Atomic.__exit__
+
+    def exit_at_test_boundary(self, exc_type, exc_value, traceback):
+        result = atomic_exit(self, exc_type, exc_value, traceback)
+        wrapper = transaction.get_connection(self.using)
+        if (exc_type is None and not wrapper.needs_rollback and wrapper.in_atomic_block
+                and only_test_blocks(wrapper) and not getattr(self, "_from_testcase", False)):
+            waiting = [entry for entry in wrapper.run_on_commit if isinstance(entry[1], SignalDelivery)]
+            wrapper.run_on_commit = [entry for entry in wrapper.run_on_commit if entry not in waiting]
+            for _, deliver, _ in waiting:
+                deliver()
+        return result
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "on_commit", on_commit_at_test_boundary)
+    monkeypatch.setattr(transaction.Atomic, "__exit__", exit_at_test_boundary)
+
+
+@pytest.fixture(autouse=True)
 def _mail_backend(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 

@@ -12,9 +12,8 @@ from django.apps import apps
 LOADERS = [
     ("accounts.migrations.0002_coc_staff_groups", ["create_groups"]),
     ("onboarding.migrations.0002_default_program_types", ["load"]),
-    ("training.migrations.0002_la_default_policy", ["load"]),
+    ("training.migrations.0002_la_default_policy", ["load", "grant_groups"]),
     ("training.migrations.0005_form_tied_to_course", ["link_forms"]),
-    ("accounts.migrations.0003_access_requests", ["grant_groups"]),
     ("hmis_access.migrations.0002_policy_and_groups", ["load_policy", "grant_groups"]),
     ("onboarding.migrations.0004_ces_roles_policy_and_groups", ["load_roles_and_policy", "grant_groups"]),
     ("referrals.migrations.0002_default_need_statuses", ["load"]),

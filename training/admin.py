@@ -7,6 +7,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts import access
 from accounts.admin_base import PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.documents import DocumentField
@@ -25,6 +26,9 @@ class ReasonActionForm(ActionForm):
 
 @admin.register(Course)
 class CourseAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.TRAINING_POLICY
+
     list_display = ("title", "code", "hours", "delivery", "new_users_only", "sort_order")
     list_editable = ("sort_order",)
     search_fields = ("title", "code")
@@ -33,6 +37,9 @@ class CourseAdmin(PortalAdmin):
 
 @admin.register(CESRole)
 class CESRoleAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.TRAINING_POLICY
+
     list_display = ("name", "access_rank", "hmis_role", "any_program_type", "courses", "types")
     search_fields = ("name", "hmis_role")
     filter_horizontal = ("program_types", "required_courses")
@@ -51,6 +58,9 @@ class CESRoleAdmin(PortalAdmin):
 
 @admin.register(AccessCapability)
 class AccessCapabilityAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.TRAINING_POLICY
+
     list_display = ("name", "role_names", "sort_order")
     list_editable = ("sort_order",)
     filter_horizontal = ("roles",)
@@ -90,6 +100,9 @@ class RequiredFormAdminForm(forms.ModelForm):
 
 @admin.register(RequiredForm)
 class RequiredFormAdmin(PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.TRAINING_POLICY
+
     form = RequiredFormAdminForm
     list_display = ("title", "code", "course", "new_users_only", "filed_by", "signer_list", "signing", "sort_order")
     list_select_related = ("course",)
@@ -112,6 +125,8 @@ class FormTemplateAdmin(PortalAdmin):
     """A new blank version goes through the service (numbered, hashed,
     audited; earlier signed copies returned when they must be signed again).
     Versions are never edited or deleted: signatures point at them."""
+    view_work = access.Work.READ_USER_FORMS
+    change_work = access.Work.TRAINING_POLICY
 
     form = FormTemplateAdminForm
     list_display = ("form", "version", "uploaded_at", "uploaded_by", "resign_required", "document_link")
@@ -177,6 +192,8 @@ class RegistrationInline(admin.TabularInline):
 class TrainingSessionAdmin(PortalAdmin):
     """Seats and cancellation change through the services (registrants told,
     the waitlist promoted, audited): the buttons on the change page."""
+    view_work = access.Work.TRAINING_RECORDS
+    change_work = access.Work.TRAINING_RECORDS
 
     change_form_template = "training/admin/session_change_form.html"
     transitions = {"cancel": lambda user, session: not session.cancelled,
@@ -221,6 +238,9 @@ class TrainingSessionAdmin(PortalAdmin):
 
 @admin.register(Registration)
 class RegistrationAdmin(PortalAdmin):
+    view_work = access.Work.TRAINING_RECORDS
+    change_work = access.Work.TRAINING_RECORDS
+
     list_display = ("user", "session", "status", "created_at")
     list_filter = ("status", "session__course")
     search_fields = ("user__email", "user__full_name")
@@ -247,6 +267,8 @@ class RegistrationAdmin(PortalAdmin):
 
 @admin.register(Completion)
 class CompletionAdmin(PortalAdmin):
+    view_work = access.Work.USER_ACCESS
+
     list_display = ("user", "course", "completed_on", "source", "recorded_by")
     list_filter = ("course", "source")
     search_fields = ("user__email", "user__full_name")
@@ -278,6 +300,9 @@ class ReviewAdmin(PortalAdmin):
 
 @admin.register(Certificate)
 class CertificateAdmin(ReviewAdmin):
+    view_work = access.Work.READ_USER_FORMS
+    change_work = access.Work.TRAINING_RECORDS
+
     list_display = ("user", "course", "completed_on", "status", "submitted_at", "document_link")
     list_filter = ("status", "course")
     list_select_related = ("user", "course")
@@ -318,6 +343,9 @@ class FormSignatureInline(admin.TabularInline):
 
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(ReviewAdmin):
+    view_work = access.Work.READ_USER_FORMS
+    change_work = access.Work.TRAINING_RECORDS
+
     inlines = [FormSignatureInline, AuditTimelineInline]
     list_display = ("user", "form", "version", "status", "submitted_at", "document_link")
     list_filter = ("status", "form")

@@ -124,3 +124,11 @@ def access_certificate(user, pk) -> Certificate:
 
 def access_form_submission(user, pk) -> FormSubmission:
     return _access_document(FormSubmission, user, pk)
+
+
+def referral_hmis_roles():
+    """The HMIS roles that work CES referrals: those of the CoC's CES roles
+    marked so (policy rows), as a flat queryset that a query can nest."""
+    from .models import CESRole
+
+    return CESRole.objects.filter(works_referrals=True).values_list("hmis_role", flat=True)

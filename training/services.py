@@ -1,6 +1,6 @@
 """Every state change of training records and user forms (STYLE §2). Each
 change that can complete a checklist item re-evaluates the person's access
-requests (the `training_record_changed` signal) in the same transaction."""
+requests (the `training_record_changed` signal) once the change commits."""
 
 import datetime as dt
 import hashlib
@@ -19,6 +19,7 @@ from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
 from hmis_portal.core.outbox import notify
+from hmis_portal.core.signals import send_on_commit
 
 from .models import (Certificate, Completion, Course, FormSignature, FormSubmission, FormTemplate, Registration,
                      RequiredForm, Review, Signer, TrainingSession)
@@ -26,7 +27,8 @@ from .signals import training_record_changed
 
 
 def _refresh(user, actor):
-    training_record_changed.send(sender=Completion, user=user, actor=actor)
+    # On commit: HMIS access re-evaluates in its own transaction, after this one.
+    send_on_commit(training_record_changed, sender=Completion, user=user, actor=actor)
 
 
 def _my_access():

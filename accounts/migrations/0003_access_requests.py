@@ -6,12 +6,15 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# The request's programs and CES roles (many-to-many to onboarding and
+# training, stages above accounts) are made by hmis_access 0001, and the CoC
+# staff groups' permissions on the training app by training 0002: a migration
+# of accounts depends on nothing above it. Databases that ran the earlier form
+# of this migration already have both.
 class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_coc_staff_groups'),
-        ('onboarding', '0002_default_program_types'),
-        ('training', '0002_la_default_policy'),
     ]
 
     operations = [
@@ -29,10 +32,8 @@ class Migration(migrations.Migration):
                 ('hmis_username', models.CharField(blank=True, max_length=150, verbose_name='HMIS username granted')),
                 ('hmis_role', models.CharField(blank=True, max_length=80, verbose_name='HMIS role granted')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_requests', to='accounts.organization')),
-                ('programs', models.ManyToManyField(blank=True, related_name='access_requests', to='onboarding.program')),
                 ('provisioned_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('roles', models.ManyToManyField(related_name='access_requests', to='training.cesrole')),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_requests', to=settings.AUTH_USER_MODEL)),
             ],
             options={
@@ -41,34 +42,3 @@ class Migration(migrations.Migration):
             },
         ),
     ]
-
-
-# CoC staff groups' admin permissions for access requests and the training
-# app (accounts.groups.grant): training staff keep the policy, sessions and
-# reviews; provisioning staff grant access; system admins do both.
-TRAINING_POLICY = ["course", "cesrole", "accesscapability", "requiredform"]
-TRAINING_RECORDS = ["trainingsession", "registration", "completion", "certificate", "formsubmission"]
-
-
-def _perms(verbs, models):
-    return [f"{verb}_{model}" for model in models for verb in verbs]
-
-
-def grant_groups(apps, schema_editor):
-    from accounts.groups import grant
-
-    training_staff = (_perms(["view", "add", "change", "delete"], TRAINING_POLICY)
-                      + _perms(["view", "add", "change", "delete"], ["trainingsession"])
-                      + _perms(["view", "change"], ["registration", "certificate", "formsubmission"])
-                      + ["view_completion"])
-    read_all = _perms(["view"], TRAINING_POLICY + TRAINING_RECORDS)
-    grant(apps, {
-        # Access-request permissions: hmis_access 0002.
-        "CoC training": {"training": training_staff},
-        "CoC provisioning": {"training": read_all},
-        "CoC system admin": {"training": training_staff},
-        "CoC implementation": {"training": _perms(["view"], TRAINING_POLICY)},
-    })
-
-
-Migration.operations.append(migrations.RunPython(grant_groups, migrations.RunPython.noop))

@@ -28,23 +28,14 @@ def fill_clocks(apps, schema_editor):
         account.save(update_fields=["inactivity_counted_from", "retraining_counted_from", "calendar_token"])
 
 
-def load_retraining_policy(apps, schema_editor):
-    """Seed 002: after 90 days without a login the user retakes "the HMIS
-    Basic Navigation Training Series" (the CoC's online new-user series)."""
-    Course = apps.get_model("training", "Course")
-    AccessPolicy = apps.get_model("accounts", "AccessPolicy")
-    course, _ = Course.objects.get_or_create(
-        code="hmis-basic-navigation",
-        defaults={"title": "HMIS Basic Navigation Training Series", "delivery": "online", "sort_order": 5},
-    )
-    policy, _ = AccessPolicy.objects.get_or_create(pk=1)
-    policy.retraining_courses.add(course)
-
-
+# The retraining courses of the policy and of each account (many-to-many to
+# training, a stage above accounts) are made by hmis_access 0001, and the
+# policy's default course loaded by hmis_access 0002: a migration of accounts
+# depends on nothing above it. Databases that ran the earlier form of this
+# migration already have both.
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_coc_staff_groups"),
-        ("training", "0002_la_default_policy"),
     ]
 
     operations = [
@@ -153,16 +144,6 @@ class Migration(migrations.Migration):
             model_name="hmisaccount",
             index=models.Index(fields=["status", "retraining_required"], name="hmis_account_status"),
         ),
-        migrations.AddField(
-            model_name="accesspolicy",
-            name="retraining_courses",
-            field=models.ManyToManyField(blank=True, help_text="Courses assigned again when retraining is required; all must be completed before reactivation.", related_name="+", to="training.course"),
-        ),
-        migrations.AddField(
-            model_name="hmisaccount",
-            name="retraining_courses",
-            field=models.ManyToManyField(blank=True, help_text="The courses assigned when retraining became required (the policy's at that time).", related_name="+", to="training.course"),
-        ),
         migrations.CreateModel(
             name="ReactivationRequest",
             fields=[
@@ -190,5 +171,4 @@ class Migration(migrations.Migration):
                 "constraints": [models.UniqueConstraint(condition=models.Q(("status__in", ["waiting_for_retraining", "ready"])), fields=("account",), name="one_open_reactivation_request")],
             },
         ),
-        migrations.RunPython(load_retraining_policy, migrations.RunPython.noop),
     ]

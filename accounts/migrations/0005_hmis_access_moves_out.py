@@ -21,10 +21,6 @@ class Migration(migrations.Migration):
                 ),
                 migrations.RemoveField(
                     model_name='accessrequest',
-                    name='programs',
-                ),
-                migrations.RemoveField(
-                    model_name='accessrequest',
                     name='provisioned_by',
                 ),
                 migrations.RemoveField(
@@ -33,19 +29,11 @@ class Migration(migrations.Migration):
                 ),
                 migrations.RemoveField(
                     model_name='accessrequest',
-                    name='roles',
-                ),
-                migrations.RemoveField(
-                    model_name='accessrequest',
                     name='user',
                 ),
                 migrations.RemoveField(
                     model_name='hmisaccount',
                     name='organization',
-                ),
-                migrations.RemoveField(
-                    model_name='hmisaccount',
-                    name='retraining_courses',
                 ),
                 migrations.RemoveField(
                     model_name='hmisaccount',

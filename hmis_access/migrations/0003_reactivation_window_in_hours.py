@@ -5,11 +5,18 @@
 window of n days after the day of reactivation (n + 1) × 24 hours; an account
 waiting for its login gets the end of its day as its moment."""
 
-from django.db import migrations, models
+import datetime as dt
 
-from hmis_portal.core.calendar import end_of_day
+from django.db import migrations, models
+from django.utils import timezone
 
 DEFAULT_HOURS = 48
+
+
+def end_of_day(day):
+    """Was `hmis_portal.core.calendar.end_of_day` (a migration imports no app
+    code): local midnight at the start of the day after `day`."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())
 
 
 def days_to_hours(apps, schema_editor):

@@ -1,10 +1,10 @@
 """Audit events: every state-changing service calls `record_event` inside its
 transaction (STYLE §2), and every object page shows `events_for(obj)`."""
 
-from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
+from . import registry
 from .models import AuditEvent
 
 
@@ -69,12 +69,10 @@ def events_for_all(subjects):
 
 def agency_history(organization, user, *, limit: int = 100):
     """An agency's whole story for `user`: its own events and those of the
-    objects each app says belong to it and `user` may read. Apps contribute by
-    defining `agency_history_subjects(self, organization, user)` on their
-    AppConfig (as they do `open_tasks`), so no earlier app imports a later one."""
+    objects each app says belong to it and `user` may read. Apps contribute
+    with `registry.agency_history_subjects.add(...)` in their `ready()`, so no
+    earlier app imports a later one."""
     subjects = [organization]
-    for config in apps.get_app_configs():
-        provider = getattr(config, "agency_history_subjects", None)
-        if provider is not None:
-            subjects.extend(provider(organization, user))
+    for provider in registry.agency_history_subjects:
+        subjects.extend(provider(organization, user))
     return events_for_all(subjects)[:limit]

@@ -1,15 +1,14 @@
 """What waits on a person: the items of their home page.
 
-Each app contributes by defining `open_tasks(self, user)` on its AppConfig,
-returning `OpenTask`s; the home page gathers them in INSTALLED_APPS order.
-Likewise `seed_demo(self, stdout)` on an AppConfig adds that app's demo data.
+Each app contributes from its `AppConfig.ready()` with
+`registry.open_tasks.add(<function of user returning OpenTask>s, app=...)`;
+the home page gathers them in the layers' order (see `registry`).
 """
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.apps import apps
-
+from . import registry
 from .calendar import end_of_day
 
 
@@ -37,9 +36,7 @@ _NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 def open_tasks_for(user) -> list[OpenTask]:
     found = []
-    for config in apps.get_app_configs():
-        provider = getattr(config, "open_tasks", None)
-        if provider is not None:
-            found.extend(provider(user))
+    for provider in registry.open_tasks:
+        found.extend(provider(user))
     # Overdue first, then by due date; undated last.
     return sorted(found, key=lambda t: (not t.overdue, t.due_moment or _NEVER, t.title))

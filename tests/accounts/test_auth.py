@@ -67,12 +67,18 @@ def test_home_shows_the_persons_roles_and_an_empty_task_list(client):
 
 
 def test_home_gathers_open_tasks_from_every_app(client, monkeypatch):
-    from django.apps import apps
-
+    from hmis_portal.core import registry
     from hmis_portal.core.work import OpenTask
 
-    config = apps.get_app_config("referrals")
-    monkeypatch.setattr(config, "open_tasks", lambda user: [OpenTask("Respond to referral R-1", "/r/1")], raising=False)
+    def referral_tasks(user):
+        return [OpenTask("Respond to referral R-1", "/r/1")]
+
+    # Every app's tasks, and one more from referrals.
+    providers = registry.Providers(registry.open_tasks.need)
+    for provider in registry.open_tasks:
+        providers.add(provider, app="any")
+    providers.add(referral_tasks, app="referrals")
+    monkeypatch.setattr(registry, "open_tasks", providers)
     client.force_login(UserFactory())
     page = client.get(reverse("home")).content.decode()
     assert "Respond to referral R-1" in page and "Nothing waits on you" not in page

@@ -5,6 +5,8 @@ CoC staff change these rows in the admin; this only loads the defaults.
 
 from decimal import Decimal
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 # (code, title, hours, delivery, new users only, also satisfies)
@@ -86,9 +88,54 @@ def load(apps, schema_editor):
                                  "sort_order": order})
 
 
+def grant(apps, grants):
+    """Was `accounts.groups.grant` (a migration imports no app code): `grants`
+    maps a CoC staff group's name to {app_label: [permission codenames]}.
+    Permissions are normally created after migrate; they are created here so
+    that a new database gets its groups in one pass."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for app_label in {label for per_app in grants.values() for label in per_app}:
+        create_permissions(global_apps.get_app_config(app_label), apps=apps, verbosity=0)
+    for group_name, per_app in grants.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        for app_label, codenames in per_app.items():
+            permissions = list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+            missing = set(codenames) - {p.codename for p in permissions}
+            if missing:
+                raise RuntimeError(f"Unknown permissions for {app_label}: {sorted(missing)}")
+            group.permissions.add(*permissions)
+
+
+# CoC staff groups' admin permissions on the training app (granted by
+# accounts 0003 before: a migration of accounts depends on nothing above it): training staff keep the policy, sessions and
+# reviews; provisioning staff grant access; system admins do both.
+TRAINING_POLICY = ["course", "cesrole", "accesscapability", "requiredform"]
+TRAINING_RECORDS = ["trainingsession", "registration", "completion", "certificate", "formsubmission"]
+
+
+def _perms(verbs, models):
+    return [f"{verb}_{model}" for model in models for verb in verbs]
+
+
+def grant_groups(apps, schema_editor):
+    training_staff = (_perms(["view", "add", "change", "delete"], TRAINING_POLICY)
+                      + _perms(["view", "add", "change", "delete"], ["trainingsession"])
+                      + _perms(["view", "change"], ["registration", "certificate", "formsubmission"])
+                      + ["view_completion"])
+    read_all = _perms(["view"], TRAINING_POLICY + TRAINING_RECORDS)
+    grant(apps, {
+        "CoC training": {"training": training_staff},
+        "CoC provisioning": {"training": read_all},
+        "CoC system admin": {"training": training_staff},
+        "CoC implementation": {"training": _perms(["view"], TRAINING_POLICY)},
+    })
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("training", "0001_training_policy_and_records"),
         ("onboarding", "0002_default_program_types"),
     ]
-    operations = [migrations.RunPython(load, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(load, migrations.RunPython.noop),
+                  migrations.RunPython(grant_groups, migrations.RunPython.noop)]

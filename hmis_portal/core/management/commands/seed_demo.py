@@ -1,13 +1,12 @@
 import io
 
-from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 
-from hmis_portal.core import outbox
+from hmis_portal.core import outbox, registry
 from hmis_portal.core.demo import DEMO_PASSWORD, LOGINS
 from hmis_portal.core.models import Notification
 
@@ -20,7 +19,7 @@ class Command(BaseCommand):
                             help="The policy pack loaded first (default la); see load_policy.")
 
     def handle(self, *args, pack="la", **options):
-        # By name, not by import: the core uses no app. One summary line
+        # load_policy by name, and each app's demo from the registry: the core uses no app. One summary line
         # here keeps `make run`'s output short; load_policy alone prints it all.
         report = io.StringIO()
         call_command("load_policy", pack, stdout=report, stderr=self.stderr)
@@ -28,10 +27,8 @@ class Command(BaseCommand):
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
         with outbox.held(), transaction.atomic():
-            for config in apps.get_app_configs():
-                seeder = getattr(config, "seed_demo", None)
-                if seeder is not None:
-                    seeder(self.stdout)
+            for build in registry.demo_builders:
+                build(self.stdout)
         pending = Notification.objects.filter(status=Notification.Status.PENDING).count()
         if pending:
             self.stdout.write(f"{pending} demo message{pluralize(pending)} wait in the outbox (admin: Notifications); "

@@ -1,0 +1,158 @@
+"""What the core and the earlier stages need from the later ones, in one place.
+
+The stages are layers (SPEC §5): `accounts` ← `onboarding` ← `training` ←
+`hmis_access`, with `referrals` and `partnerships` on onboarding, and none
+imports a later one. Where an earlier page or rule needs something only a
+later stage knows (the home page's tasks, an agency's history, step 3 of the
+agency's progress, the links of an agency's page, the access policy), the later
+stage offers it here, from its `AppConfig.ready()`, with an explicit call:
+
+    registry.open_tasks.add(work.open_tasks, app="training")
+
+and the earlier code reads it here (`for provider in registry.open_tasks`).
+So the home page can be followed from `accounts.views.home` to
+`core.work.open_tasks_for` to this module, and `grep "registry.open_tasks.add"`
+finds every app that adds to it. `ready()` runs in INSTALLED_APPS order, which
+is the layers' order, so the lists keep it (demo data is built in it).
+
+Two shapes:
+
+- `Providers`: any number of apps add a function; the readers call each, in order.
+- `Provider`: exactly one later app provides a lookup an earlier one needs
+  (policy rows it cannot name); calling it before anyone provided it is an
+  error that names the need.
+- `Table`: a value per model label, declared by the app that owns the model
+  (who may read its history).
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class Providers:
+    """Functions that apps add for one need, in the order they were added."""
+
+    def __init__(self, need: str):
+        self.need = need
+        self._added: dict[tuple[str, str], Callable] = {}
+
+    def add(self, function: Callable, *, app: str) -> None:
+        # Keyed by app and function: `ready()` run twice adds nothing twice.
+        name = f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
+        self._added[(app, name)] = function
+
+    def __iter__(self) -> Iterator[Callable]:
+        return iter(list(self._added.values()))
+
+    def gather(self, *args) -> list:
+        """Every provider's list for these arguments, one after another."""
+        return [item for provider in self for item in provider(*args)]
+
+    def apps(self) -> list[str]:
+        """The apps that added to this need, in order (for tests and readers)."""
+        return list(dict.fromkeys(app for app, _ in self._added))
+
+    def __repr__(self) -> str:
+        return f"<Providers {self.need}: {', '.join(self.apps()) or 'none'}>"
+
+
+class Provider:
+    """One lookup that an earlier stage needs and one later app provides."""
+
+    def __init__(self, need: str):
+        self.need = need
+        self.app: str | None = None
+        self._function: Callable | None = None
+
+    def provide(self, function: Callable, *, app: str) -> None:
+        if self.app is not None and self.app != app:
+            raise ImproperlyConfigured(f"{self.need}: already provided by {self.app}, not also by {app}.")
+        self.app, self._function = app, function
+
+    def __call__(self, *args, **kwargs):
+        if self._function is None:
+            raise ImproperlyConfigured(f"No installed app provides {self.need}.")
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Provider {self.need}: {self.app or 'none'}>"
+
+
+class Table:
+    """A value per model label (`app_label.model`), declared by the model's app."""
+
+    def __init__(self, need: str):
+        self.need = need
+        self._rows: dict[str, object] = {}
+
+    def declare(self, label: str, value, *, app: str) -> None:
+        if label.split(".")[0] != app.split(".")[-1]:
+            raise ImproperlyConfigured(f"{self.need}: {app} declares {label}, a model of another app.")
+        self._rows[label] = value
+
+    def items(self):
+        return list(self._rows.items())
+
+    def __repr__(self) -> str:
+        return f"<Table {self.need}: {len(self._rows)} models>"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link a later stage puts on an earlier stage's page; `step` places it
+    under that step of an agency's progress, else with the page's links."""
+
+    text: str
+    url: str
+    step: int | None = None
+
+
+# --- the home page ---------------------------------------------------------------------------------
+
+# f(user) -> list[core.work.OpenTask]: what waits on the person (read by core.work.open_tasks_for).
+open_tasks = Providers("home-page tasks")
+
+# --- demo data -------------------------------------------------------------------------------------
+
+# f(stdout): the app's demo data, idempotent (run by `manage.py seed_demo`, in the layers' order).
+demo_builders = Providers("demo data")
+
+# --- an agency's pages -----------------------------------------------------------------------------
+
+# f(organization, user) -> list of objects whose audit events belong to the
+# agency's history and that `user` may read (read by core.audit.agency_history).
+agency_history_subjects = Providers("an agency's history")
+
+# f(organization) -> (what is true now, whom it waits on, done) or None: step 3
+# of the agency's progress (read by onboarding.selectors.progress).
+agency_step_three = Providers("step 3 of an agency's progress")
+
+# f(organization, user) -> list[Link]: links on the agency's page (accounts' organization page).
+agency_links = Providers("links on an agency's page")
+
+# f(organization, user) -> list[Link]: links on the agency's HMIS participation page (onboarding).
+participation_links = Providers("links on an agency's participation page")
+
+# f(organization) -> url: where an agency's name links to in lists of agencies
+# (accounts' search); without a provider, the agency's own page.
+agency_page = Provider("the page an agency's name links to")
+
+# --- policy the authorization module reads (accounts.access) ---------------------------------------
+
+# f() -> the CoC's access policy row: `.requester_personas` (who asks for a
+# person's HMIS access) and `.access_requests_need_approval`.
+access_policy = Provider("the CoC's access policy")
+
+# f() -> QuerySet of the HMIS roles (strings, flat) that work CES referrals: the CoC's CES roles.
+referral_hmis_roles = Provider("the HMIS roles that work referrals")
+
+# f() -> QuerySet of HMIS accounts that are active (fields `user`,
+# `organization`, `hmis_role`): who works referrals through their HMIS access.
+active_hmis_accounts = Provider("the active HMIS accounts")
+
+# label -> tuple of accounts.access.Work members whose CoC staff read the
+# audit history of that model's objects (None: every CoC group); a model not
+# declared is read by superusers only (read by access.history_models_for).
+history_readers = Table("who reads a model's history")

@@ -1,0 +1,53 @@
+"""Home-page tasks for steps 1–2 (registered in `apps.py`, gathered by
+hmis_portal.core.work), and the agency's history for those who may read it."""
+
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+
+from accounts.access import can_read_agreements, is_coc_staff
+from hmis_portal.core.registry import Link
+from hmis_portal.core.work import OpenTask
+
+from . import selectors
+
+
+def open_tasks(user) -> list[OpenTask]:
+    """Steps 1–2 work that waits on this person, for the home page."""
+    if not user.is_authenticated:
+        return []
+    if is_coc_staff(user):
+        counts = selectors.coc_queue_counts(user)
+        tasks = []
+        for key, noun, rest in (("agreements", "Organization Agreement", "to countersign"),
+                                ("programs", "program setup request", "to work")):
+            if key in counts:
+                waiting, oldest = counts[key]
+                tasks.append(OpenTask(title=f"{waiting} {noun}{pluralize(waiting)} {rest}",
+                                      url=reverse("onboarding:coc-queue"), section="Onboarding",
+                                      detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
+        return tasks
+    return [
+        OpenTask(title=f"{item['title']} — {item['organization']}", url=item["url"], section="Onboarding",
+                 detail=" ".join(filter(None, [
+                     item["detail"],
+                     f"Waiting {item['age']} business day{pluralize(item['age'])}." if item["age"] is not None else ""])),
+                 due=item["due"])
+        for item in selectors.agency_queue(user)
+    ]
+
+
+def agency_history_subjects(organization, user) -> list:
+    """The agency's programs, and its agreements for those who may read them."""
+    subjects = list(organization.programs.all())
+    if can_read_agreements(user, organization):
+        subjects += list(organization.agreements.all())
+    return subjects
+
+
+def participation_url(organization) -> str:
+    """An agency's name in a list links to its steps 1–3."""
+    return reverse("onboarding:participation", args=[organization.slug])
+
+
+def agency_links(organization, user) -> list[Link]:
+    return [Link("Joining HMIS: progress, agreement and programs", participation_url(organization))]

@@ -1,0 +1,68 @@
+"""Home-page tasks for data partnerships (registered in `apps.py`, gathered by
+hmis_portal.core.work), the agency's history and the links to its partnerships."""
+
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import ED, can_see_agency_partnerships, is_coc_staff, organizations_where, sees_every_partnership
+from hmis_portal.core.registry import Link
+from hmis_portal.core.work import OpenTask
+
+from . import selectors
+from .models import DataPartnership, IntakeBatch
+
+
+def open_tasks(user) -> list[OpenTask]:
+    """What waits on the home page: proposals for a partner agency's
+    Executive Director to decide, and intake batches a partner agency has
+    yet to enter into HMIS (overdue ones first)."""
+    if not user.is_authenticated:
+        return []
+    if sees_every_partnership(user):
+        overdue = IntakeBatch.objects.filter(
+            entered_at__isnull=True, due_at__lte=timezone.now(), partnership__status=DataPartnership.Status.ACTIVE,
+            partnership__in=selectors.visible_partnerships(user).values("pk")).count()
+        if not overdue:
+            return []
+        return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",
+                         reverse("partnerships:list"), section="Data partnerships", overdue=True)]
+    if is_coc_staff(user):
+        return []
+    tasks = []
+    for partnership in (DataPartnership.objects.filter(
+            status=DataPartnership.Status.PROPOSED, partner__in=organizations_where(user, [ED]))
+            .exclude(proposed_by=user).select_related("agency")[:20]):
+        tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
+                              partnership.get_absolute_url(), section="Data partnerships"))
+    now = timezone.now()
+    mine = user.memberships.values("organization_id")
+    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
+                                       partnership__status=DataPartnership.Status.ACTIVE)
+            .values("partnership_id", "partnership__agency__name")
+            .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
+            .order_by("partnership__agency__name")[:20])
+    for row in rows:
+        url = reverse("partnerships:detail", args=[row["partnership_id"]])
+        waiting, overdue = row["waiting"], row["overdue"]
+        tasks.append(OpenTask(
+            f"{waiting} intake batch{'es' if waiting != 1 else ''} from {row['partnership__agency__name']} "
+            f"to enter into HMIS" + (f" ({overdue} overdue)" if overdue else ""),
+            url, section="Data partnerships", overdue=bool(overdue)))
+    return tasks
+
+
+def agency_history_subjects(organization, user) -> list:
+    """The agency's data partnerships, on either side, for those who may see them."""
+    if not can_see_agency_partnerships(user, organization):
+        return []
+    return list(DataPartnership.objects.filter(Q(agency=organization) | Q(partner=organization)))
+
+
+def agency_links(organization, user) -> list[Link]:
+    """The agency's page and its participation page link to its partnerships,
+    for those the partnerships page serves."""
+    if not can_see_agency_partnerships(user, organization):
+        return []
+    return [Link("Data partnerships (MOAs) and intakes entered into HMIS",
+                 reverse("partnerships:agency", args=[organization.slug]))]

@@ -1,0 +1,51 @@
+"""Home-page tasks for CES referrals (registered in `apps.py`, gathered by hmis_portal.core.work)."""
+
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import can_match, is_coc_staff
+from hmis_portal.core.work import OpenTask
+
+from . import selectors
+from .models import NeedStatus
+
+
+def open_tasks(user) -> list[OpenTask]:
+    """What waits on the home page (seed 001: "Receive referrals through
+    Counts Reports"), summarized whatever the number of programs: for a
+    provider, how many programs have overdue referrals and how many new
+    referrals await a response; for the CES team, overdue referrals and
+    returned clients. The counts report has the detail."""
+    if not user.is_authenticated or (is_coc_staff(user) and not can_match(user)):
+        return []
+    now = timezone.now()
+    list_url = reverse("referrals:list")
+    tasks = []
+    if can_match(user):
+        overdue = selectors.overdue_referrals(user, now=now).count()
+        returned = selectors.returned_for_rereferral(user).count()
+        if overdue:
+            tasks.append(OpenTask(f"{overdue} overdue referral{'s' if overdue != 1 else ''} across providers",
+                                  reverse("referrals:overdue"), section="CES referrals", overdue=True))
+        if returned:
+            tasks.append(OpenTask(f"{returned} client{'s' if returned != 1 else ''} returned for re-referral",
+                                  f"{list_url}?queue=returned", section="CES referrals"))
+        return tasks
+    initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
+    # One aggregate row, on the counts report's index, whatever the
+    # number of programs or referrals.
+    found = selectors.visible_referrals(user).filter(is_open=True).aggregate(
+        late_programs=Count("program_id", filter=Q(due_at__lte=now), distinct=True),
+        overdue=Count("pk", filter=Q(due_at__lte=now)),
+        waiting=Count("pk", filter=Q(status_id=initial)))
+    late_programs, overdue, waiting = found["late_programs"], found["overdue"], found["waiting"]
+    if late_programs:
+        tasks.append(OpenTask(
+            f"{late_programs} program{'s have' if late_programs != 1 else ' has'} overdue referrals "
+            f"({overdue} in all)", f"{list_url}?due=overdue", section="CES referrals", overdue=True))
+    if waiting:
+        tasks.append(OpenTask(
+            f"{waiting} new referral{'s' if waiting != 1 else ''} awaiting your response",
+            f"{list_url}?status={initial}", section="CES referrals"))
+    return tasks

@@ -1,0 +1,43 @@
+"""Released migrations are frozen: a database that ran a migration never runs
+it again, so a change to a shipped migration file reaches new installs only
+and the two drift apart. Each file shipped so far is recorded with its SHA-256
+in tests/released_migrations.json; new behaviour goes in a new migration."""
+
+import hashlib
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORD = Path(__file__).with_name("released_migrations.json")
+
+
+def shipped_migrations(root: Path) -> dict[str, str]:
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.glob("**/migrations/[0-9]*.py")) if ".venv" not in path.parts}
+
+
+def changed_released_migrations(root: Path, record: dict[str, str]) -> list[str]:
+    now = shipped_migrations(root)
+    return [f"{name}: {'removed' if name not in now else 'changed'} after its release; "
+            "leave it as shipped and add a new migration instead"
+            for name, digest in sorted(record.items()) if now.get(name) != digest]
+
+
+def test_no_released_migration_changed_or_disappeared():
+    assert changed_released_migrations(ROOT, json.loads(RECORD.read_text())) == []
+
+
+def test_a_changed_or_removed_migration_is_reported(tmp_path):
+    folder = tmp_path / "app" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "0001_initial.py").write_text("operations = []\n")
+    (folder / "0002_data.py").write_text("operations = []\n")
+    record = shipped_migrations(tmp_path)
+    assert changed_released_migrations(tmp_path, record) == []
+
+    (folder / "0001_initial.py").write_text("operations = ['edited']\n")
+    (folder / "0002_data.py").unlink()
+
+    assert changed_released_migrations(tmp_path, record) == [
+        "app/migrations/0001_initial.py: changed after its release; leave it as shipped and add a new migration instead",
+        "app/migrations/0002_data.py: removed after its release; leave it as shipped and add a new migration instead"]
