@@ -162,11 +162,7 @@ class InvitationAdmin(PortalAdmin):
     exclude = ("token_hash",)
     actions = ["resend_selected", "revoke_selected"]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = deletable = False
 
     def has_manage_permission(self, request):
         return access.can_manage_memberships(request.user)

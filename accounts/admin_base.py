@@ -15,6 +15,7 @@ from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from hmis_portal.core.admin import Locks
 from hmis_portal.core.errors import REFUSALS, refusal_messages
 
 from . import access
@@ -24,9 +25,8 @@ def _label(opts) -> str:
     return f"{opts.app_label}.{opts.model_name}"
 
 
-class PortalAdmin(admin.ModelAdmin):
-    # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
-    transitions: dict = {}
+class AuthorizedAdmin(admin.ModelAdmin):
+    """View and change as `access.may_admin` answers (adding and deleting go with changing)."""
 
     def has_module_permission(self, request):
         return access.may_admin(request.user, "view", _label(self.opts))
@@ -42,6 +42,16 @@ class PortalAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return access.may_admin(request.user, "change", _label(self.opts))
+
+
+class PortalAdmin(Locks, AuthorizedAdmin):
+    """Every admin of the portal's models. Whatever a model's life never
+    allows by hand is declared, not overridden: `addable = False` (rows a
+    service makes), `changeable = False` (read-only pages), `deletable =
+    False` (retired or cancelled instead); the rest is `access.may_admin`."""
+
+    # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
+    transitions: dict = {}
 
     # --- buttons on the change page ------------------------------------------------
 
@@ -109,8 +119,7 @@ class PortalAdmin(admin.ModelAdmin):
 class PolicyAdmin(PortalAdmin):
     """A one-row policy table: edited, never added twice or deleted."""
 
+    deletable = False
+
     def has_add_permission(self, request, *args):
         return super().has_add_permission(request) and not self.model.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
