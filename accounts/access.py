@@ -729,6 +729,9 @@ def can_invite(actor, organization) -> bool:
     return bool(invitable_personas(actor, organization))
 
 
+COC_STAFF_ADDRESS = "That address belongs to CoC staff, who hold no agency memberships."
+
+
 def invitation_refusal(actor, organization, persona: str, email: str) -> str:
     """Why `actor` may not invite `email` as `persona` at `organization` ('' when they may)."""
     if User.objects.filter(email__iexact=email, is_staff=True).exists():
@@ -741,9 +744,6 @@ def invitation_refusal(actor, organization, persona: str, email: str) -> str:
         return f"You may invite {' or '.join(Persona(p).label for p in allowed)} only; the CoC's " \
                "implementation team invites the agency's other leads."
     return ""
-
-
-COC_STAFF_ADDRESS = "That address belongs to CoC staff, who hold no agency memberships."
 
 
 def invitee_refusal(person) -> str:

@@ -4,7 +4,10 @@
 change a model, instead of Django's model permissions, so the admin and the
 portal answer from the same table. State changes in the admin are buttons and
 actions that call a service: `transition_urls` wires a button to a small view,
-and `run_each` runs an action row by row, reporting each refusal.
+and `run_each` runs an action row by row, reporting each refusal. What the
+admin never offers on a model is declared (`addable`, `changeable`,
+`deletable` = False) and read by `Locks` (from the core, whose admins use it
+too; inlines take it as a mixin).
 """
 
 from django.contrib import admin, messages
