@@ -29,6 +29,7 @@ from enum import Enum
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
@@ -126,6 +127,35 @@ def has_persona(user, organization, personas: Iterable[str]) -> bool:
 
 def is_member(user, organization) -> bool:
     return bool(personas_at(user, organization))
+
+
+def member_organizations(user) -> QuerySet[Organization]:
+    """The agencies `user` belongs to, with any persona, each once (a person
+    holding two personas at an agency has two memberships there)."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(pk__in=Membership.objects.filter(user=user).values("organization_id"))
+
+
+def personas_by_organization(user) -> dict[Organization, set[str]]:
+    """`personas_at` for every agency `user` belongs to, in one query."""
+    if not user.is_authenticated:
+        return {}
+    personas: dict[Organization, set[str]] = {}
+    for membership in Membership.objects.filter(user=user).select_related("organization"):
+        personas.setdefault(membership.organization, set()).add(membership.persona)
+    return personas
+
+
+def is_coc_staff_account(person) -> bool:
+    """A CoC staff account, active or not (`is_coc_staff` asks about someone
+    acting now): it holds no agency memberships and signs no agency's forms."""
+    return bool(person.is_staff)
+
+
+def restrict_agency_people(queryset: QuerySet) -> QuerySet:
+    """Narrow a queryset of users to agency people (never CoC staff accounts)."""
+    return queryset.filter(is_staff=False)
 
 
 def agency_people(organization, personas: Iterable[str] = (ED, PM, AA, STAFF)) -> QuerySet:
@@ -318,6 +348,20 @@ def can_read_user_document(user, owner, organization_ids: Iterable[int]) -> bool
     return any(has_persona(user, organization_id, AGENCY_LEADS) for organization_id in organization_ids)
 
 
+def require_person_readable(user, owner) -> None:
+    """Before showing `owner`'s certificates or forms: someone who cannot see
+    any of the owner's agencies gets a 404 (the document's existence is not
+    told); then `can_read_user_document` or a 403."""
+    if owner.pk == user.pk:
+        return
+    organization_ids = list(Membership.objects.filter(user=owner).values_list("organization_id", flat=True))
+    if not is_coc_staff(user) and not restrict(Organization.objects.filter(pk__in=organization_ids), user,
+                                               organization_field="pk").exists():
+        raise Http404("No document")
+    require(can_read_user_document(user, owner, organization_ids),
+            "Only the person, their agency's leads and the CoC's training and provisioning staff open this document.")
+
+
 # A user's forms are signed in order by roles (training.models.Signer): the
 # user themself ("user"), or a persona of the user's agency (seed 004: the
 # Agency Administrator and the Executive Director sign the User Agreement
@@ -342,10 +386,28 @@ def form_signer_refusal(actor, owner, role: str) -> str:
         return ""
     if actor.pk == owner.pk:
         return f"This place is for {_role_label(role)}; nobody signs their own form for their agency."
-    if not Membership.objects.filter(user=actor, persona=role,
-                                     organization__memberships__user=owner).exists():
+    if not _agency_signers(owner, role).filter(pk=actor.pk).exists():
         return f"Only {_role_label(role)} of {owner}'s agency signs here."
     return ""
+
+
+def _agency_signers(owner, role: str) -> QuerySet:
+    # People holding `role` at one of `owner`'s agencies (one membership
+    # matching both), never `owner`: an agency place of `owner`'s forms.
+    return User.objects.filter(
+        memberships__persona=role,
+        memberships__organization__in=Membership.objects.filter(user=owner).values("organization_id"),
+    ).exclude(pk=owner.pk)
+
+
+def form_signers(owner, role: str) -> list:
+    """Who signs `owner`'s form in `role`'s place (told when it is their
+    turn): the user, or the active agency people `form_signer_refusal` lets
+    sign there."""
+    if role == USER_SIGNER:
+        return [owner]
+    return list(restrict_agency_people(_agency_signers(owner, role).filter(is_active=True))
+                .distinct().order_by("pk"))
 
 
 def can_sign_form_as(actor, owner, role: str) -> bool:
@@ -604,13 +666,42 @@ def can_search_agencies(user) -> bool:
 
 def membership_refusal(actor, organization, person) -> str:
     """Why `actor` may not add or remove `person`'s membership at `organization`."""
-    if person.is_staff:
+    if is_coc_staff_account(person):
         return "CoC staff hold no agency memberships (nobody approves their own agency's work)."
     if actor.pk == person.pk and is_coc_staff(actor):
         return "Nobody gives themselves an agency membership."
+    return _people_manager_refusal(actor, organization)
+
+
+def _people_manager_refusal(actor, organization) -> str:
     if does(actor, Work.MANAGE_AGENCIES) or has_persona(actor, organization, [PM, AA]):
         return ""
     return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, manage its people."
+
+
+def membership_removal_refusal(actor, membership) -> str:
+    """Why `actor` may not remove `membership` ('' when they may). A CoC
+    staff member's membership (which the services never add) may go, but
+    only by those who manage the agency's people."""
+    if is_coc_staff_account(membership.user):
+        return _people_manager_refusal(actor, membership.organization_id)
+    return membership_refusal(actor, membership.organization_id, membership.user)
+
+
+def can_manage_memberships(user) -> bool:
+    """Every agency's people, in the admin: the implementation team."""
+    return does(user, Work.MANAGE_AGENCIES)
+
+
+def can_manage_staff_accounts(user) -> bool:
+    """CoC staff accounts, their groups and permissions: system admins alone."""
+    return does(user, Work.SYSTEM)
+
+
+def restrict_admin_users(queryset: QuerySet, user) -> QuerySet:
+    """The people `user` looks after in the admin: the implementation team,
+    agency people; system admins, CoC staff too."""
+    return queryset if can_manage_staff_accounts(user) else restrict_agency_people(queryset)
 
 
 # --- invitations and joining (seed 000: an agency and its leads come in without a superuser) ----------
@@ -635,10 +726,13 @@ def can_invite(actor, organization) -> bool:
     return bool(invitable_personas(actor, organization))
 
 
+COC_STAFF_ADDRESS = "That address belongs to CoC staff, who hold no agency memberships."
+
+
 def invitation_refusal(actor, organization, persona: str, email: str) -> str:
     """Why `actor` may not invite `email` as `persona` at `organization` ('' when they may)."""
     if User.objects.filter(email__iexact=email, is_staff=True).exists():
-        return "That address belongs to CoC staff, who hold no agency memberships."
+        return COC_STAFF_ADDRESS
     allowed = invitable_personas(actor, organization)
     if not allowed:
         return "Only the CoC's implementation team, or the agency's Program Manager or Agency Administrator, " \
@@ -647,6 +741,17 @@ def invitation_refusal(actor, organization, persona: str, email: str) -> str:
         return f"You may invite {' or '.join(Persona(p).label for p in allowed)} only; the CoC's " \
                "implementation team invites the agency's other leads."
     return ""
+
+
+def invitee_refusal(person) -> str:
+    """Why the account `person` (of the invited address) may not accept an invitation ('' when it may)."""
+    return COC_STAFF_ADDRESS if person is not None and is_coc_staff_account(person) else ""
+
+
+def restrict_invitations(queryset: QuerySet, actor, organization) -> QuerySet:
+    """The invitations of `organization` that `actor` may resend or revoke:
+    those of the personas they may invite."""
+    return queryset.filter(persona__in=invitable_personas(actor, organization))
 
 
 def can_manage_invitation(actor, invitation) -> bool:
@@ -665,12 +770,18 @@ def has_two_factor_device(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
+def second_factor_always(user) -> bool:
+    """CoC staff reach every agency's documents and client referrals: they owe
+    a second factor always, whatever the policy or the session recorded."""
+    return bool(user.is_authenticated and is_coc_staff_account(user))
+
+
 def two_factor_required(user, policy: SignInPolicy | None = None) -> bool:
     """CoC staff reach every agency's documents and client referrals: always.
     Agency users: when the CoC's policy says so, or once they turned it on."""
     if not user.is_authenticated:
         return False
-    if user.is_staff:
+    if second_factor_always(user):
         return True
     policy = policy or SignInPolicy.current()
     return policy.require_two_factor_for_agency_users or has_two_factor_device(user)

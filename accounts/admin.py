@@ -54,7 +54,7 @@ class MembershipInline(admin.TabularInline):
         return access.may_admin(request.user, "view", OrganizationAdmin)
 
     def has_change_permission(self, request, obj=None):
-        return access.does(request.user, access.Work.MANAGE_AGENCIES)
+        return access.can_manage_memberships(request.user)
 
     has_add_permission = has_delete_permission = has_change_permission
 
@@ -97,17 +97,13 @@ class UserAdmin(MembershipsThroughServices, PortalAdmin, BaseUserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and not access.does(request.user, access.Work.SYSTEM):
+        if obj is not None and not access.can_manage_staff_accounts(request.user):
             # CoC staff accounts, groups and permissions are the system admins' alone.
             return [(name, options) for name, options in fieldsets if name != "Access"]
         return fieldsets
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if access.does(request.user, access.Work.SYSTEM):
-            return queryset
-        # The implementation team looks after agency people, not CoC staff.
-        return queryset.filter(is_staff=False)
+        return access.restrict_admin_users(super().get_queryset(request), request.user)
 
 
 @admin.register(Organization)
@@ -174,14 +170,10 @@ class InvitationAdmin(PortalAdmin):
     exclude = ("token_hash",)
     actions = ["resend_selected", "revoke_selected"]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = deletable = False
 
     def has_manage_permission(self, request):
-        return access.does(request.user, access.Work.MANAGE_AGENCIES)
+        return access.can_manage_memberships(request.user)
 
     @admin.action(description="Resend the selected invitations (a new link each)", permissions=["manage"])
     def resend_selected(self, request, queryset):

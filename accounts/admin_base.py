@@ -7,7 +7,10 @@ portal answer from the same rules: each admin class declares the work
 `access.EVERY_COC_GROUP`) and the work that may change it (`change_work`);
 an admin that declares neither is for superusers. State changes in the admin are buttons and
 actions that call a service: `transition_urls` wires a button to a small view,
-and `run_each` runs an action row by row, reporting each refusal.
+and `run_each` runs an action row by row, reporting each refusal. What the
+admin never offers on a model is declared (`addable`, `changeable`,
+`deletable` = False) and read by `Locks` (from the core, whose admins use it
+too; inlines take it as a mixin).
 """
 
 from django.contrib import admin, messages
@@ -18,17 +21,18 @@ from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from hmis_portal.core.admin import Locks
 from hmis_portal.core.errors import REFUSALS, refusal_messages
 
 from . import access
 
 
-class PortalAdmin(admin.ModelAdmin):
+class AuthorizedAdmin(admin.ModelAdmin):
+    """View and change as `access.may_admin` answers (adding and deleting go with changing)."""
+
     # The work whose CoC staff view and change this model (see the module's docstring).
     view_work: "access.Work | str | None" = None
     change_work: "access.Work | None" = None
-    # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
-    transitions: dict = {}
 
     def has_module_permission(self, request):
         return access.may_admin(request.user, "view", self)
@@ -44,6 +48,16 @@ class PortalAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return access.may_admin(request.user, "change", self)
+
+
+class PortalAdmin(Locks, AuthorizedAdmin):
+    """Every admin of the portal's models. Whatever a model's life never
+    allows by hand is declared, not overridden: `addable = False` (rows a
+    service makes), `changeable = False` (read-only pages), `deletable =
+    False` (retired or cancelled instead); the rest is `access.may_admin`."""
+
+    # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
+    transitions: dict = {}
 
     # --- buttons on the change page ------------------------------------------------
 
@@ -111,8 +125,7 @@ class PortalAdmin(admin.ModelAdmin):
 class PolicyAdmin(PortalAdmin):
     """A one-row policy table: edited, never added twice or deleted."""
 
+    deletable = False
+
     def has_add_permission(self, request, *args):
         return super().has_add_permission(request) and not self.model.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -17,7 +17,8 @@ from hmis_portal.core.dates import day_text, moment_text
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
 
-from .access import can_manage_invitation, invitation_refusal, membership_refusal, require
+from .access import (can_manage_invitation, invitation_refusal, invitee_refusal, membership_refusal,
+                     membership_removal_refusal, require)
 from .models import Invitation, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
 
@@ -46,8 +47,8 @@ def membership_add(*, actor, organization: Organization, person, persona: str) -
 
 def membership_remove(*, actor, membership: Membership) -> None:
     organization, person = membership.organization, membership.user
-    require(not membership_refusal(actor, organization, person) or person.is_staff,
-            membership_refusal(actor, organization, person))
+    refusal = membership_removal_refusal(actor, membership)
+    require(not refusal, refusal)
     with transaction.atomic():
         deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
         if deleted:
@@ -208,8 +209,8 @@ def invitation_accept(*, token: str, full_name: str, password: str, signed_in=No
         if refusal:
             raise ValidationError(refusal)
         person = User.objects.filter(email__iexact=invitation.email).first()
-        if person is not None and person.is_staff:
-            raise ValidationError("That address belongs to CoC staff, who hold no agency memberships.")
+        if invitee_refusal(person):
+            raise ValidationError(invitee_refusal(person))
         if person is not None:
             if signed_in is None or signed_in.pk != person.pk:
                 raise PermissionDenied("You already have an account: sign in with it, then open the link again.")

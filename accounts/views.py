@@ -66,8 +66,8 @@ def organization_detail(request, slug):
             "links": registry.agency_links.gather(organization, request.user),
             "invite_form": _invite_form(request.user, organization),
             # Those whose persona the person may invite are the ones they may resend or revoke.
-            "invitations": selectors.open_invitations(organization).filter(
-                persona__in=access.invitable_personas(request.user, organization)),
+            "invitations": access.restrict_invitations(selectors.open_invitations(organization), request.user,
+                                                       organization),
         },
     )
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts import access
-from accounts.admin_base import PolicyAdmin, PortalAdmin
+from accounts.admin_base import Locks, PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.documents import DocumentField
@@ -55,7 +55,7 @@ class OneCalendarPerPage:
             _page_calendar.reset(token)
 
 
-class AgreementCopyInline(admin.TabularInline):
+class AgreementCopyInline(Locks, admin.TabularInline):
     model = AgreementCopy
     fields = ("version", "signer_name", "signer_title", "signed_on", "uploaded_by", "uploaded_at", "download")
     readonly_fields = fields
@@ -63,8 +63,7 @@ class AgreementCopyInline(admin.TabularInline):
     can_delete = False
     ordering = ("-version",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    addable = False
 
     @admin.display(description="file")
     def download(self, copy):
@@ -90,11 +89,7 @@ class OrganizationAgreementAdmin(OneCalendarPerPage, PortalAdmin):
     readonly_fields = [f.name for f in OrganizationAgreement._meta.fields]
     actions = ["countersign_selected"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = deletable = False
 
     @admin.display(description="waiting (business days)")
     def age_business_days(self, obj):
@@ -156,11 +151,7 @@ class ProgramAdmin(OneCalendarPerPage, PortalAdmin):
         # Status moves only through the buttons; only the HMIS program ID is typed in.
         return [f for f in self.fields if f != "hmis_program_id"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = deletable = False
 
     @admin.display(description="waiting (business days)")
     def age_business_days(self, obj):
@@ -225,14 +216,7 @@ class OrganizationCESRoleAdmin(PortalAdmin):
     list_select_related = ("organization", "role", "named_by")
     readonly_fields = ("organization", "role", "named_by", "named_at")
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = changeable = deletable = False
 
 
 @admin.register(OnboardingPolicy)
@@ -260,11 +244,7 @@ class JoinRequestAdmin(PortalAdmin):
     readonly_fields = [f.name for f in JoinRequest._meta.fields] + ["ces_roles"]
     inlines = [AuditTimelineInline]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = deletable = False
 
     def accept_view(self, request, object_id):
         return self.form_transition(
@@ -307,8 +287,7 @@ class AgreementTemplateAdmin(PortalAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.access import Work, access_requesters, can_accept_join_requests, can_work_program_setup, does, restrict
-from accounts.models import Membership, Organization, Persona
+from accounts.access import (Work, access_requesters, can_accept_join_requests, can_work_program_setup, does,
+                             personas_by_organization, restrict)
+from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
@@ -299,9 +300,7 @@ def agency_queue(user, *, today=None) -> list[dict]:
     today = today or local_date()
     calendar = None
     items = []
-    personas_by_org = {}
-    for membership in Membership.objects.filter(user=user).select_related("organization"):
-        personas_by_org.setdefault(membership.organization, set()).add(membership.persona)
+    personas_by_org = personas_by_organization(user)
     if not personas_by_org:
         return items
     calendar = BusinessCalendar.load()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts import access
-from accounts.admin_base import PolicyAdmin, PortalAdmin
+from accounts.admin_base import Locks, PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 
 from . import services
@@ -15,7 +15,7 @@ class PartnershipPolicyAdmin(PolicyAdmin):
     change_work = access.Work.DATA_PARTNERSHIPS
 
 
-class BatchInline(admin.TabularInline):
+class BatchInline(Locks, admin.TabularInline):
     model = IntakeBatch
     fields = ("received_at", "intake_count", "reference", "due_at", "entered_at", "entered_on_time",
               "overdue_notified_at", "escalated_at")
@@ -24,8 +24,7 @@ class BatchInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    addable = False
 
 
 @admin.register(DataPartnership)
@@ -44,14 +43,7 @@ class DataPartnershipAdmin(PortalAdmin):
     exclude = ("moa",)
     inlines = [BatchInline, AuditTimelineInline]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = changeable = deletable = False
 
     def end_view(self, request, object_id):
         return self.form_transition(
@@ -72,11 +64,4 @@ class IntakeBatchAdmin(PortalAdmin):
     readonly_fields = [f.name for f in IntakeBatch._meta.fields if f.name != "id"]
     inlines = [AuditTimelineInline]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = changeable = deletable = False

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from accounts.access import is_coc_staff, restrict, sees_every_partnership
-from accounts.models import Membership, Organization
+from accounts.access import is_coc_staff, member_organizations, restrict, sees_every_partnership
+from accounts.models import Organization
 from onboarding.selectors import participating_organizations
 
 from .models import DataPartnership, IntakeBatch
@@ -23,7 +23,7 @@ def visible_partnerships(user) -> QuerySet[DataPartnership]:
         return DataPartnership.objects.filter(Q(agency__in=visible) | Q(partner__in=visible))
     if is_coc_staff(user):
         return DataPartnership.objects.none()
-    mine = Membership.objects.filter(user=user).values("organization_id")
+    mine = member_organizations(user).values("pk")
     return DataPartnership.objects.filter(Q(agency__in=mine) | Q(partner__in=mine))
 
 

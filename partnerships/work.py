@@ -5,7 +5,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import ED, can_see_agency_partnerships, is_coc_staff, organizations_where, sees_every_partnership
+from accounts.access import (ED, can_see_agency_partnerships, is_coc_staff, member_organizations, organizations_where,
+                             sees_every_partnership)
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -36,7 +37,7 @@ def open_tasks(user) -> list[OpenTask]:
         tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
                               partnership.get_absolute_url(), section="Data partnerships"))
     now = timezone.now()
-    mine = user.memberships.values("organization_id")
+    mine = member_organizations(user).values("pk")
     rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
                                        partnership__status=DataPartnership.Status.ACTIVE)
             .values("partnership_id", "partnership__agency__name")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts import access
-from accounts.admin_base import PolicyAdmin, PortalAdmin
+from accounts.admin_base import Locks, PolicyAdmin, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
@@ -32,10 +32,9 @@ class NeedStatusAdmin(PortalAdmin):
     def standard_label(self, obj):
         return obj.standard_label()
 
-    def has_delete_permission(self, request, obj=None):
-        # Referrals and their history point at statuses; retire one by
-        # removing it from every "allowed next" list instead.
-        return False
+    # Referrals and their history point at statuses; retire one by
+    # removing it from every "allowed next" list instead.
+    deletable = False
 
 
 @admin.register(ReferralPolicy)
@@ -44,15 +43,14 @@ class ReferralPolicyAdmin(PolicyAdmin):
     change_work = access.Work.REFERRAL_POLICY
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(Locks, admin.TabularInline):
     model = ReferralTransition
     fields = ("made_at", "from_status", "to_status", "actor", "note", "within_standard", "days_in_status")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    addable = False
 
 
 @admin.register(Referral)
@@ -78,11 +76,4 @@ class ReferralAdmin(PortalAdmin):
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = changeable = deletable = False

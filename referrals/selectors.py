@@ -15,7 +15,8 @@ from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import can_match, can_see_referral_counts, is_coc_staff, referral_agencies, require, restrict
+from accounts.access import (can_match, can_see_referral_counts, is_coc_staff, member_organizations, referral_agencies,
+                             require, restrict)
 from accounts.models import Organization
 from hmis_portal.core import calendar
 from onboarding.models import Program
@@ -33,12 +34,13 @@ def visible_referrals(user):
 
 def counted_referrals(user):
     """Referrals as counts only (no client data): every member of the
-    provider agency sees how many wait, and the CES team all of them."""
+    provider agency sees how many wait, and the CES team all of them. Each
+    referral once, however many personas the person holds at its agency."""
     if can_match(user):
         return visible_referrals(user)
     if is_coc_staff(user) or not user.is_authenticated:
         return Referral.objects.none()
-    return Referral.objects.filter(program__organization__memberships__user=user)
+    return Referral.objects.filter(program__organization__in=member_organizations(user))
 
 
 def require_referral_counts(user) -> None:
@@ -297,7 +299,7 @@ def referral_organizations(user):
                         organization_field="pk")
     if is_coc_staff(user):
         return Organization.objects.none()
-    return Organization.objects.filter(memberships__user=user).distinct()
+    return member_organizations(user)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts import access
-from accounts.admin_base import PortalAdmin
+from accounts.admin_base import Locks, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.documents import DocumentField
 
@@ -146,8 +146,7 @@ class FormTemplateAdmin(PortalAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -176,7 +175,7 @@ class SessionCancelForm(forms.Form):
 class SessionSeatsForm(forms.Form):
     capacity = forms.IntegerField(label="Seats", min_value=1, max_value=10000)
 
-class RegistrationInline(admin.TabularInline):
+class RegistrationInline(Locks, admin.TabularInline):
     model = Registration
     fields = ("user", "status", "created_at")
     readonly_fields = fields
@@ -184,8 +183,7 @@ class RegistrationInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    addable = False
 
 
 @admin.register(TrainingSession)
@@ -211,8 +209,7 @@ class TrainingSessionAdmin(PortalAdmin):
             return ("cancelled", "attendance_link")
         return ("capacity", "cancelled", "attendance_link")
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # cancel it instead: registrants are told
+    deletable = False  # cancel it instead: registrants are told
 
     def cancel_view(self, request, object_id):
         return self.form_transition(
@@ -249,8 +246,7 @@ class RegistrationAdmin(PortalAdmin):
     actions = ["record_attendance", "record_no_show"]
     inlines = [AuditTimelineInline]
 
-    def has_add_permission(self, request):
-        return False
+    addable = False
 
     @admin.action(description="Record attendance (completes the course)", permissions=["change"])
     def record_attendance(self, request, queryset):
@@ -275,21 +271,49 @@ class CompletionAdmin(PortalAdmin):
     list_select_related = ("user", "course", "recorded_by")
     readonly_fields = [f.name for f in Completion._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
+    addable = False
 
 
 class ReviewAdmin(PortalAdmin):
+    """Certificates and forms are reviewed alike: verified, or returned with
+    a reason, each through its service (`verify_one`, `return_one`)."""
+
     action_form = ReasonActionForm
     list_filter = ("status",)
     search_fields = ("user__email", "user__full_name")
     inlines = [AuditTimelineInline]
+    actions = ["verify", "return_with_reason"]
+    addable = deletable = False
+    noun = ""  # "certificate", "form": for the messages
+    # The actions' wording on each list (the reason box serves both).
+    verify_description = "Verify"
+    return_description = "Return with the reason given"
 
-    def has_add_permission(self, request):
-        return False
+    def verify_one(self, actor, obj):
+        raise NotImplementedError
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def return_one(self, actor, obj, reason: str):
+        raise NotImplementedError
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for name, description in (("verify", self.verify_description),
+                                  ("return_with_reason", self.return_description)):
+            if name in actions:
+                func, name, _ = actions[name]
+                actions[name] = (func, name, description)
+        return actions
+
+    @admin.action(description="Verify", permissions=["change"])
+    def verify(self, request, queryset):
+        self.run_each(request, queryset, lambda obj: self.verify_one(request.user, obj),
+                      f"{{n}} {self.noun}{{s}} verified.")
+
+    @admin.action(description="Return with the reason given", permissions=["change"])
+    def return_with_reason(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        self.run_each(request, queryset, lambda obj: self.return_one(request.user, obj, reason),
+                      f"{{n}} {self.noun}{{s}} returned.")
 
     @admin.display(description="document")
     def document_link(self, obj):
@@ -310,22 +334,18 @@ class CertificateAdmin(ReviewAdmin):
               "reviewed_by", "reviewed_at")
     readonly_fields = fields
     document_url = "training:certificate-document"
-    actions = ["verify", "return_with_reason"]
+    noun = "certificate"
+    verify_description = "Verify (the course counts as complete)"
+    return_description = "Return with the reason given (e.g. wrong course)"
 
-    @admin.action(description="Verify (the course counts as complete)", permissions=["change"])
-    def verify(self, request, queryset):
-        self.run_each(request, queryset, lambda c: services.certificate_verify(actor=request.user, certificate_id=c.pk),
-             "{n} certificate{s} verified.")
+    def verify_one(self, actor, certificate):
+        return services.certificate_verify(actor=actor, certificate_id=certificate.pk)
 
-    @admin.action(description="Return with the reason given (e.g. wrong course)", permissions=["change"])
-    def return_with_reason(self, request, queryset):
-        reason = request.POST.get("reason", "")
-        self.run_each(request, queryset,
-             lambda c: services.certificate_return(actor=request.user, certificate_id=c.pk, reason=reason),
-             "{n} certificate{s} returned.")
+    def return_one(self, actor, certificate, reason):
+        return services.certificate_return(actor=actor, certificate_id=certificate.pk, reason=reason)
 
 
-class FormSignatureInline(admin.TabularInline):
+class FormSignatureInline(Locks, admin.TabularInline):
     """Who signed, in order, with what they typed and attested and the SHA-256 of what they signed."""
 
     model = FormSignature
@@ -334,11 +354,7 @@ class FormSignatureInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    addable = changeable = False
 
 
 @admin.register(FormSubmission)
@@ -354,16 +370,10 @@ class FormSubmissionAdmin(ReviewAdmin):
               "reviewed_at")
     readonly_fields = fields
     document_url = "training:form-document"
-    actions = ["verify", "return_with_reason"]
+    noun = "form"
 
-    @admin.action(description="Verify", permissions=["change"])
-    def verify(self, request, queryset):
-        self.run_each(request, queryset, lambda s: services.form_verify(actor=request.user, submission_id=s.pk),
-             "{n} form{s} verified.")
+    def verify_one(self, actor, submission):
+        return services.form_verify(actor=actor, submission_id=submission.pk)
 
-    @admin.action(description="Return with the reason given", permissions=["change"])
-    def return_with_reason(self, request, queryset):
-        reason = request.POST.get("reason", "")
-        self.run_each(request, queryset,
-             lambda s: services.form_return(actor=request.user, submission_id=s.pk, reason=reason),
-             "{n} form{s} returned.")
+    def return_one(self, actor, submission, reason):
+        return services.form_return(actor=actor, submission_id=submission.pk, reason=reason)

@@ -1,14 +1,13 @@
 """Reads of training records, narrowed to what the person may see (STYLE §4)."""
 
 from django.db.models import Count, Q
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from dataclasses import dataclass, field
 
-from accounts.access import can_read_user_document, is_coc_staff, require, restrict
-from accounts.models import Organization, User
+from accounts.access import require_person_readable, restrict_agency_people
+from accounts.models import User
 
 from .models import Certificate, FormSubmission, FormTemplate, Registration, Review, Signer, TrainingSession
 
@@ -39,26 +38,15 @@ def _access_document(model, user, pk):
     (`accounts.access.can_read_user_document`). Someone who cannot see any of
     the owner's agencies gets a 404: the document's existence is not told."""
     obj = get_object_or_404(model.objects.select_related("user"), pk=pk)
-    _access_person(user, obj.user)
+    require_person_readable(user, obj.user)
     return obj
-
-
-def _access_person(user, owner) -> None:
-    if owner.pk == user.pk:
-        return
-    organization_ids = list(owner.memberships.values_list("organization_id", flat=True))
-    if not is_coc_staff(user) and not restrict(Organization.objects.filter(pk__in=organization_ids), user,
-                                               organization_field="pk").exists():
-        raise Http404("No document")
-    require(can_read_user_document(user, owner, organization_ids),
-            "Only the person, their agency's leads and the CoC's training and provisioning staff open this document.")
 
 
 def access_form_owner(user, user_id: int):
     """The person whose forms an agency lead signs or files: someone of an
     agency `user` may see (404 otherwise), a lead there (403 otherwise)."""
-    owner = get_object_or_404(User, pk=user_id, is_staff=False)
-    _access_person(user, owner)
+    owner = get_object_or_404(restrict_agency_people(User.objects.all()), pk=user_id)
+    require_person_readable(user, owner)
     return owner
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import (can_manage_form_templates, can_review_training, can_sign_form_as, form_signer_refusal,
-                             require)
+                             form_signers, require)
 from accounts.models import User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
@@ -366,17 +366,6 @@ def form_page_url(form: RequiredForm, owner, recipient) -> str:
     return reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk})
 
 
-def _signers_for(role: str, owner):
-    """Who signs in `role`'s place for `owner`: the user, or the people with
-    that persona at the user's agencies (the same rule as form_signer_refusal)."""
-    if role == Signer.USER:
-        return [owner]
-    return list(User.objects.filter(
-        is_active=True, is_staff=False, memberships__persona=role,
-        memberships__organization__in=owner.memberships.values("organization_id"),
-    ).exclude(pk=owner.pk).distinct().order_by("pk"))
-
-
 def current_template(form: RequiredForm) -> FormTemplate | None:
     return form.templates.order_by("-version").first()
 
@@ -480,7 +469,7 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
                            "signed_at": signature.signed_at.isoformat()})
         if not done:
             nxt = roles[position + 1]
-            recipients = _signers_for(nxt, owner)
+            recipients = form_signers(owner, nxt)
             for recipient in recipients:
                 notify(recipients=[recipient], subject=f"Your signature is needed: {form.title} of {owner}",
                        body=(f"{actor} signed {owner}'s {form.title}. You sign it next, as "
@@ -544,7 +533,7 @@ def _return_earlier_versions(*, actor, template: FormTemplate) -> None:
                      to_state=submission.status, reason=reason)
         owners[submission.user_id] = submission.user
     for owner in owners.values():
-        notify(recipients=_signers_for(template.form.signer_roles[0], owner),
+        notify(recipients=form_signers(owner, template.form.signer_roles[0]),
                subject=f"Sign the new {template.form.title}",
                body=f"{reason} Download it from the portal and sign it again.",
                link=form_page_url(template.form, owner, owner))
@@ -574,7 +563,7 @@ def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
                      to_state=submission.status, reason=reason)
         form, owner = submission.form, submission.user
         # The signing starts again with the first signer (who files the form).
-        for recipient in _signers_for(form.signer_roles[0], owner):
+        for recipient in form_signers(owner, form.signer_roles[0]):
             whose = "Your" if recipient.pk == owner.pk else f"{owner}’s"
             notify(recipients=[recipient], subject=f"{form} returned",
                    body=(f"{whose} {form} "

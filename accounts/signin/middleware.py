@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from accounts.access import has_two_factor_device, two_factor_required
+from accounts.access import has_two_factor_device, second_factor_always, two_factor_required
 
 from .models import SignInPolicy
 
@@ -139,6 +139,6 @@ class TwoFactorMiddleware:
         if request.resolver_match.view_name in OPEN_BEFORE_SECOND_FACTOR:
             return None
         # Staff always; others as the session's rules say (re-read each minute).
-        if not (user.is_staff or request.session.get(RULES, {}).get("second_factor")):
+        if not (second_factor_always(user) or request.session.get(RULES, {}).get("second_factor")):
             return None
         return _to("two-factor-verify" if has_two_factor_device(user) else "two-factor-setup", request)

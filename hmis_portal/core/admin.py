@@ -7,7 +7,27 @@ from . import outbox
 from .models import AuditEvent, Holiday, Notification
 
 
-class AuditTimelineInline(GenericTabularInline):
+class Locks:
+    """What the admin never offers on a model, whoever asks: `addable`,
+    `changeable` or `deletable` set to False (rows that only a service makes,
+    records that are evidence). What is not locked is asked of the next class
+    (for the portal's admins, `accounts.admin_base.PortalAdmin`: the
+    authorization module). For a ModelAdmin or an inline alike; here in the
+    core so that the core's own admins lock with it too."""
+
+    addable = changeable = deletable = True
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return self.addable and super().has_add_permission(request, *args, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return self.changeable and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.deletable and super().has_delete_permission(request, obj)
+
+
+class AuditTimelineInline(Locks, GenericTabularInline):
     """Add to any ModelAdmin's inlines to show the object's history."""
 
     model = AuditEvent
@@ -19,16 +39,11 @@ class AuditTimelineInline(GenericTabularInline):
     can_delete = False
     verbose_name_plural = "history"
     ordering = ("-created_at",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    addable = changeable = False
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(Locks, admin.ModelAdmin):
     list_display = ("created_at", "actor", "verb", "content_type", "object_repr", "from_state", "to_state")
     list_filter = ("verb", "content_type")
     search_fields = ("object_repr", "reason", "actor__email", "actor__full_name")
@@ -36,26 +51,17 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("actor", "content_type")
 
     # The audit trail is evidence: nobody edits or deletes it.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    addable = changeable = deletable = False
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(Locks, admin.ModelAdmin):
     list_display = ("created_at", "to_email", "subject", "status", "attempts", "sent_at")
     list_filter = ("status",)
     search_fields = ("to_email", "subject")
     readonly_fields = [f.name for f in Notification._meta.fields]
     actions = ["retry_now"]
-
-    def has_add_permission(self, request):
-        return False
+    addable = False
 
     def changelist_view(self, request, extra_context=None):
         # What system administrators watch during a mail outage: how many

@@ -10,6 +10,7 @@ from django.urls import reverse
 from referrals import services
 from referrals.admin import ReferralAdmin
 from referrals.models import Referral
+from tests.factories import MembershipFactory
 from tests.referrals.factories import ProgramFactory, make_referral, matcher, provider_staff, status
 
 pytestmark = pytest.mark.django_db
@@ -357,3 +358,18 @@ def test_every_referral_list_is_a_constant_number_of_queries_at_10_and_1000_rows
     _bulk_referrals(programs, 10, 1000)
     assert Referral.objects.count() == 1000
     measure(limits=at_10)
+
+
+def test_a_person_with_two_personas_at_the_agency_counts_each_referral_once(client):
+    """Someone who is both Program Manager and staff of a provider (two
+    memberships) sees the same counts as anyone else of the agency: a referral
+    is counted once, not once per persona they hold there."""
+    program = ProgramFactory()
+    both = provider_staff(program.organization)
+    MembershipFactory(user=both, organization=program.organization, persona="program_manager")
+    make_referral(program)
+    _overdue(program)
+    client.force_login(both)
+    report = client.get(reverse("referrals:counts")).context["report"]
+    (row,) = report[0].rows
+    assert (row.total, row.overdue) == (2, 1)
