@@ -21,12 +21,11 @@ class HMISAccessConfig(AppConfig):
         from . import demo
 
         demo.seed_access_requests(stdout)
-        demo.seed_hmis_activity(stdout)
 
     def open_tasks(self, user):
-        from . import activity_work, work
+        from . import work
 
-        return work.open_tasks(user) + activity_work.open_tasks(user)
+        return work.open_tasks(user)
 
     def agency_history_subjects(self, organization, user):
         """The agency's access requests and HMIS accounts, for those who see its user access."""

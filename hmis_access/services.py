@@ -22,7 +22,6 @@ from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
 
-from .activity import retraining_refresh
 from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import is_overdue, provisioning_due
@@ -332,8 +331,6 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
 def refresh_for_user(user, *, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
-    # A completed retraining (seed 002) lets a waiting reactivation through.
-    retraining_refresh(user, actor=actor)
 
 
 def refresh_for_organization(organization, *, actor=None) -> None:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships"]
+PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"]
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -44,3 +44,17 @@ def test_nothing_imports_data_partnerships(tmp_path):
 
     assert result.returncode != 0
     assert "referrals.shortcut -> partnerships.models" in result.stdout
+
+
+def test_hmis_access_never_imports_hmis_accounts(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    # The grant reaching up into the account's later life, instead of a later
+    # stage registering with it.
+    (tmp_path / "hmis_access" / "shortcut.py").write_text("from hmis_accounts.models import ReactivationRequest\n")
+
+    result = _lint(tmp_path)
+
+    assert result.returncode != 0
+    assert "hmis_access.shortcut -> hmis_accounts.models" in result.stdout

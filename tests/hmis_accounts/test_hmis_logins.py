@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from hmis_access.activity import record_hmis_logins
-from hmis_access.logins import read_login_report
+from hmis_accounts.services import record_hmis_logins
+from hmis_accounts.logins import read_login_report
 from hmis_access.models import HMISAccount
 from tests.hmis_access.hmis import local, many_accounts
 from tests.factories import HMISAccountFactory, StaffFactory
@@ -222,7 +222,7 @@ def test_a_report_over_the_size_limit_is_refused_while_streaming(client, account
 
 
 def test_a_control_character_in_a_row_is_a_bad_row_not_a_server_error(tmp_path, accounts):
-    from hmis_access.logins import read_login_report
+    from hmis_accounts.logins import read_login_report
 
     report = read_login_report(["HMIS username,Last login", "nul\x00name,2026-11-01 09:00",
                                 f"{accounts[0].hmis_username},2026-11-01 09:00\x01"])

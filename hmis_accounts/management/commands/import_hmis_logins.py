@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 
-from hmis_access.activity import record_hmis_logins
-from hmis_access.logins import read_login_report
+from hmis_accounts.services import record_hmis_logins
+from hmis_accounts.logins import read_login_report
 
 
 class ProgressBar:

@@ -21,10 +21,12 @@ from accounts import access
 from accounts.access import access_organization, require
 from accounts.models import Persona
 
-from . import activity, selectors
-from .calendar_link import calendar_feed_account, calendar_link_reset
+from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount
+
+from . import selectors, services
 from .ics import login_calendar
-from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
+from .models import ReactivationRequest
+from .services import calendar_feed_account, calendar_link_reset
 
 @login_required
 @require_GET
@@ -44,7 +46,7 @@ def hmis_account_status(request):
             events=events_for_all([account, *account.reactivation_requests.all(),
                                    *AccessRequest.objects.filter(user=account.user)])[:50],
         )
-    return render(request, "hmis_access/hmis_account_status.html", context)
+    return render(request, "hmis_accounts/hmis_account_status.html", context)
 
 
 @login_required
@@ -54,7 +56,7 @@ def hmis_account_reminders(request):
     if account is None:
         raise Http404("You have no HMIS account.")
     enabled = request.POST.get("login_reminders") == "on"
-    activity.hmis_account_set_login_reminders(actor=request.user, account=account, enabled=enabled)
+    services.hmis_account_set_login_reminders(actor=request.user, account=account, enabled=enabled)
     messages.success(request, "Login reminders are on." if enabled else "Login reminders are off.")
     return redirect("hmis-account-status")
 
@@ -108,7 +110,7 @@ def hmis_account_calendar_reset(request):
 def hmis_account_request_reactivation(request, pk):
     account = selectors.access_hmis_account_for_reactivation(request.user, pk)
     try:
-        reactivation = activity.reactivation_request_create(actor=request.user, account=account,
+        reactivation = services.reactivation_request_create(actor=request.user, account=account,
                                                             note=request.POST.get("note", "")[:2000])
     except ValidationError as exc:
         message_refusal(request, exc)
@@ -133,7 +135,7 @@ def agency_hmis_accounts(request, slug):
     require(access.can_see_hmis_accounts(request.user, organization),
             "The agency's HMIS accounts are for its leads and the CoC's provisioning and training staff.")
     rows = selectors.agency_accounts(organization, today=local_date())
-    return render(request, "hmis_access/agency_hmis_accounts.html", {
+    return render(request, "hmis_accounts/agency_hmis_accounts.html", {
         "organization": organization,
         "rows": rows,
         "policy": AccessPolicy.current(),
@@ -149,7 +151,7 @@ def hmis_accounts_dashboard(request):
     require(access.can_see_hmis_accounts(request.user), "This page is for CoC provisioning and training staff.")
     now = timezone.now()
     today = local_date(now)
-    return render(request, "hmis_access/hmis_accounts_dashboard.html", {
+    return render(request, "hmis_accounts/hmis_accounts_dashboard.html", {
         "overview": selectors.staff_overview(request.user, today=today),
         "today": today,
         "now": now,
@@ -163,7 +165,7 @@ def hmis_accounts_dashboard(request):
 def reactivation_reactivate(request, pk):
     reactivation = selectors.access_reactivation_request(request.user, pk)
     try:
-        activity.hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
+        services.hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
     except ValidationError as exc:
         message_refusal(request, exc)
     else:
@@ -177,7 +179,7 @@ def reactivation_reactivate(request, pk):
 def reactivation_decline(request, pk):
     reactivation = selectors.access_reactivation_request(request.user, pk)
     try:
-        activity.reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
+        services.reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
                                               reason=request.POST.get("reason", "")[:2000])
     except ValidationError as exc:
         message_refusal(request, exc)
@@ -191,7 +193,7 @@ def reactivation_decline(request, pk):
 def hmis_account_retraining_complete(request, pk):
     account = selectors.access_hmis_account_for_retraining(request.user, pk)
     try:
-        activity.hmis_account_record_retraining(actor=request.user, account=account)
+        services.hmis_account_record_retraining(actor=request.user, account=account)
     except ValidationError as exc:
         message_refusal(request, exc)
     else:

@@ -12,7 +12,7 @@ from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
-from .models import AccessPolicy, HMISAccount
+from hmis_access.models import AccessPolicy, HMISAccount
 
 
 def open_tasks(user) -> list[OpenTask]:
