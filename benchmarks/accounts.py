@@ -611,7 +611,7 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
 
     def portal_import():
         started = time.perf_counter()
-        imported.append(record_hmis_logins(logins))
+        imported.append(record_hmis_logins(logins=logins))
         return time.perf_counter() - started
 
     passes = [("floor (COPY, one UPDATE … FROM)", lambda: _timed(lambda: _plain_import(logins))),

@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from accounts.access import has_persona
 from accounts.demo import demo_user
 from accounts.models import CoCGroup, Persona
 from hmis_portal.core.calendar import local_date
@@ -17,11 +18,12 @@ from .models import AccessPolicy, AccessRequest
 from .provisioning import provisioning_due
 from .services import access_request_approve, access_request_create, access_request_grant, refresh_for_user
 
+
 def _requester(agency, lead):
     """`lead`, or, when the CoC's access policy names other personas (seed
     003: the Authorized Representative), a demo person of the first of them."""
     personas = AccessPolicy.current().requester_personas
-    if lead.memberships.filter(organization=agency, persona__in=personas).exists():
+    if has_persona(lead, agency, personas):
         return lead
     persona = personas[0]
     domain = lead.email.split("@")[1]
@@ -151,7 +153,7 @@ def seed_access_requests(stdout):
             _form(r.user, "hmis-10-acknowledgement", Review.VERIFIED)
             _form(r.user, "user-agreement", Review.VERIFIED)
             _meet_policy(r)
-            refresh_for_user(r.user)
+            refresh_for_user(user=r.user)
             ready_at = timezone.now() - dt.timedelta(days=ready_days_ago)
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
                                                          provisioning_due_at=provisioning_due(ready_at))
@@ -164,7 +166,7 @@ def seed_access_requests(stdout):
             _complete(r.user, "hmis-511")
             _form(r.user, "user-agreement", Review.VERIFIED)
             _meet_policy(r)
-            refresh_for_user(r.user)
+            refresh_for_user(user=r.user)
             ready_at = timezone.now() - dt.timedelta(days=40)
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
                                                          provisioning_due_at=provisioning_due(ready_at))

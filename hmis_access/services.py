@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal, persona_labels,
-                             require, staff_doing)
+from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
+                             is_coc_staff_account, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
@@ -96,7 +96,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
         user = User.objects.select_for_update().filter(email__iexact=email).first()
         created = user is None
         if user is not None:
-            if user.is_staff:
+            if is_coc_staff_account(user):
                 raise ValidationError({"email": "That address belongs to CoC staff; CoC staff are not requested here."})
             if not user.memberships.filter(organization=organization).exists():
                 raise ValidationError({"email": (
@@ -328,12 +328,12 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
         return locked
 
 
-def refresh_for_user(user, *, actor=None) -> None:
+def refresh_for_user(*, user, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
 
 
-def refresh_for_organization(organization, *, actor=None) -> None:
+def refresh_for_organization(*, organization, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(organization=organization, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
 

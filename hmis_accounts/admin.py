@@ -111,7 +111,7 @@ class HMISAccountAdmin(PortalAdmin):
                     messages.error(request, f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}: nothing was "
                                             "applied. Fix the file, or tick “apply the good rows anyway”.")
                 else:
-                    result = record_hmis_logins(report.logins, actor=request.user, report=report.counts())
+                    result = record_hmis_logins(logins=report.logins, actor=request.user, report=report.counts())
                     skipped = f"; {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
                     messages.success(request, f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}{skipped}.")
                     if not report.bad_rows:

@@ -5,4 +5,4 @@ from .services import retraining_refresh
 
 def training_record_changed(sender, user, actor=None, **kwargs):
     # A completed retraining (seed 002) lets a waiting reactivation through.
-    retraining_refresh(user, actor=actor)
+    retraining_refresh(user=user, actor=actor)

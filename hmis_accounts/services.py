@@ -83,7 +83,7 @@ class LoginResult:
                 "or a later one")
 
 
-def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = LOGIN_BATCH_SIZE,
+def record_hmis_logins(*, logins: Mapping[str, dt.datetime], batch_size: int = LOGIN_BATCH_SIZE,
                        progress: Callable[[int], None] | None = None, actor: User | None = None,
                        report: Mapping[str, int] | None = None) -> LoginResult:
     """Apply `logins` ({HMIS username: last login moment}) in batches.
@@ -308,7 +308,7 @@ def retraining_progress(account: HMISAccount) -> list[tuple]:
     return [(course, done.get(course.pk)) for course in courses]
 
 
-def retraining_refresh(user, *, actor=None) -> None:
+def retraining_refresh(*, user, actor=None) -> None:
     """Called whenever a training completion is recorded for `user`
     (the named signal `training.signals.training_record_changed`): once every assigned retraining
     course is done, the retraining is recorded and a waiting reactivation

@@ -120,10 +120,10 @@ def test_a_login_after_reactivation_meets_the_same_day_rule(accounts):
     account = accounts[0]
     HMISAccount.objects.filter(pk=account.pk).update(reactivated_at=local(dt.date(2026, 11, 20), 10),
                                                       must_log_in_by=dt.date(2026, 11, 20))
-    record_hmis_logins({account.hmis_username: local(dt.date(2026, 11, 20), 9)})  # before: not enough
+    record_hmis_logins(logins={account.hmis_username: local(dt.date(2026, 11, 20), 9)})  # before: not enough
     account.refresh_from_db()
     assert account.must_log_in_by == dt.date(2026, 11, 20)
-    record_hmis_logins({account.hmis_username: local(dt.date(2026, 11, 20), 16)})
+    record_hmis_logins(logins={account.hmis_username: local(dt.date(2026, 11, 20), 16)})
     account.refresh_from_db()
     assert account.must_log_in_by is None
 
@@ -138,7 +138,7 @@ def test_reading_and_applying_are_set_based(django_assert_max_num_queries):
     # Two batches of 1,000: a locking select and a few bulk UPDATE statements
     # each (SQLite caps the parameters per statement), never one per row.
     with django_assert_max_num_queries(24):
-        result = record_hmis_logins(report.logins, batch_size=1000)
+        result = record_hmis_logins(logins=report.logins, batch_size=1000)
     assert result.updated == 1500
     assert HMISAccount.objects.filter(inactivity_counted_from=dt.date(2026, 11, 10)).count() == 1500
 
@@ -251,7 +251,7 @@ def test_each_batch_reads_only_its_own_accounts():
         cursor.execute(f"ANALYZE {HMISAccount._meta.db_table}")
     before = scans()
     logins = {name: local(dt.date(2026, 11, 10), 8) for name in names[::2]}
-    result = record_hmis_logins({**logins, "nobody.here": local(dt.date(2026, 11, 10), 8)}, batch_size=300)
+    result = record_hmis_logins(logins={**logins, "nobody.here": local(dt.date(2026, 11, 10), 8)}, batch_size=300)
     assert result.updated == 3000 and result.unchanged == 0
     # Ten batches; at most the one statement that matches the names reads the whole table.
     assert scans() - before <= 1

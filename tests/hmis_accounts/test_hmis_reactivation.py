@@ -125,7 +125,7 @@ def test_a_login_within_the_window_keeps_it_active(provisioner):
     account = _inactive(40)
     request = activity.reactivation_request_create(actor=account.user, account=account)
     activity.hmis_account_reactivate(actor=provisioner, reactivation_request=request)
-    activity.record_hmis_logins({account.hmis_username: timezone.now()})
+    activity.record_hmis_logins(logins={account.hmis_username: timezone.now()})
     sweep(local(local_date() + dt.timedelta(days=3), 0, 5).isoformat())
     account.refresh_from_db()
     assert account.status == HMISAccount.Status.ACTIVE

@@ -97,7 +97,7 @@ def test_a_login_moves_the_day_of_inactivity():
 
     start = dt.date(2026, 5, 1)
     account = account_last_login(local(start, 9))
-    record_hmis_logins({account.hmis_username: local(start + dt.timedelta(days=20), 8)})
+    record_hmis_logins(logins={account.hmis_username: local(start + dt.timedelta(days=20), 8)})
     sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
     assert _status(account) == Active
     sweep(local(start + dt.timedelta(days=50), 0, 5).isoformat())

@@ -69,7 +69,7 @@ class Command(BaseCommand):
                 f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}; nothing was applied. Fix the file, or run again "
                 "with --apply-good-rows to apply the other rows.")
         bar = ProgressBar(self.stderr, len(report.logins), "Applying", show)
-        result = record_hmis_logins(report.logins, progress=bar, report=report.counts())
+        result = record_hmis_logins(logins=report.logins, progress=bar, report=report.counts())
         bar.close()
         skipped = f", {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
         self.stdout.write(f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}, {report.never_logged_in} never logged in"
