@@ -6,17 +6,17 @@ each) by set-based inserts (generate_series), about 5% of them crossing a
 threshold today (3% reach day 30, 1% day 90, 1% were reactivated yesterday
 and never logged in), then reports:
 
-- the sweep (`hmis_access.sweeps.run_inactivity_sweep`: batches of BATCH_SIZE,
+- the sweep (`hmis_accounts.sweep.run_inactivity_sweep`: batches of BATCH_SIZE,
   claimed with SKIP LOCKED, audit and outbox written with INSERT … SELECT):
   wall time and the process's peak RSS;
 - the plain SQL statements that make the same changes (three UPDATEs, the
   audit and outbox INSERTs, the retraining assignments), as a floor;
 - the same sweep split into chunks over ranges of account ids (the daily
-  job `hmis_access.tasks.hmis_inactivity_sweep`, settings.SWEEP_CHUNKS): run
+  job `hmis_accounts.tasks.hmis_inactivity_sweep`, settings.SWEEP_CHUNKS): run
   in this process (eager tasks), then taken by 1 and by 2 real Celery worker
   processes that the benchmark starts on a Redis server of its own (a spare
   port), times bounded, stopped at the end;
-- the login import (`hmis_access.activity.record_hmis_logins`) of a report
+- the login import (`hmis_accounts.services.record_hmis_logins`) of a report
   naming every account, against its floor: COPY and one UPDATE … FROM.
 
 Each measure runs --repeat times (3), round by round (floor, portal, split,
@@ -402,14 +402,14 @@ def _split_on_workers(count: int, at, changed: int, limit: float) -> float:
 
     from django.db import connection
 
-    from hmis_access.tasks import hmis_inactivity_sweep
+    from hmis_accounts.tasks import hmis_inactivity_sweep
 
     def done():
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM core_auditevent")
             return cursor.fetchone()[0] >= changed
 
-    with _workers.Workers(count, "hmis_access.tasks.hmis_inactivity_sweep_chunk") as workers:
+    with _workers.Workers(count, "hmis_accounts.tasks.hmis_inactivity_sweep_chunk") as workers:
         # The daily job as of a year earlier, when nothing is due: each worker
         # process imports the sweep and connects to the database first.
         hmis_inactivity_sweep(at=(at - dt.timedelta(days=365)).isoformat())
@@ -421,7 +421,7 @@ def _split_on_workers(count: int, at, changed: int, limit: float) -> float:
 
 def _split_in_process(at) -> float:
     """The daily job with eager tasks: the chunks run here, one after the other."""
-    from hmis_access.tasks import hmis_inactivity_sweep
+    from hmis_accounts.tasks import hmis_inactivity_sweep
 
     from hmis_portal.core import outbox
 
@@ -545,8 +545,8 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
 
     from django.conf import settings
 
-    from hmis_access.activity import LOGIN_BATCH_SIZE, record_hmis_logins
-    from hmis_access.sweeps import BATCH_SIZE, run_inactivity_sweep
+    from hmis_accounts.services import LOGIN_BATCH_SIZE, record_hmis_logins
+    from hmis_accounts.sweep import BATCH_SIZE, run_inactivity_sweep
     from hmis_portal.core.calendar import local_date, start_of_day
 
     print(f"\nMigrating a scratch database and creating {n:,} HMIS accounts…", flush=True)
@@ -611,7 +611,7 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
 
     def portal_import():
         started = time.perf_counter()
-        imported.append(record_hmis_logins(logins))
+        imported.append(record_hmis_logins(logins=logins))
         return time.perf_counter() - started
 
     passes = [("floor (COPY, one UPDATE … FROM)", lambda: _timed(lambda: _plain_import(logins))),

@@ -11,7 +11,7 @@ class HMISAccessConfig(AppConfig):
         from onboarding.signals import participation_changed
         from training.signals import training_record_changed
 
-        from . import activity_work, demo, receivers, selectors, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
+        from . import demo, receivers, selectors, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
 
         # Steps 1 and 2 gate step 3 (seed 000): an agreement or program change
         # re-evaluates the agency's access requests.
@@ -20,9 +20,7 @@ class HMISAccessConfig(AppConfig):
         training_record_changed.connect(receivers.training_record_changed, dispatch_uid="hmis_access.training")
 
         registry.open_tasks.add(work.open_tasks, app=self.name)
-        registry.open_tasks.add(activity_work.open_tasks, app=self.name)
         registry.demo_builders.add(demo.seed_access_requests, app=self.name)
-        registry.demo_builders.add(demo.seed_hmis_activity, app=self.name)
         registry.demo_builders.add(demo.seed_housing_provider_access, app=self.name)
         registry.agency_history_subjects.add(work.agency_history_subjects, app=self.name)
         registry.agency_step_three.add(work.agency_step_three, app=self.name)
@@ -32,5 +30,4 @@ class HMISAccessConfig(AppConfig):
         registry.access_policy.provide(selectors.access_policy, app=self.name)
         registry.active_hmis_accounts.provide(selectors.active_hmis_accounts, app=self.name)
         registry.history_readers.declare("hmis_access.accessrequest", (Work.USER_ACCESS,), app=self.name)
-        for label in ("hmis_access.hmisaccount", "hmis_access.reactivationrequest"):
-            registry.history_readers.declare(label, (Work.HMIS_ACCOUNTS,), app=self.name)
+        registry.history_readers.declare("hmis_access.hmisaccount", (Work.HMIS_ACCOUNTS,), app=self.name)

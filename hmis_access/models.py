@@ -1,9 +1,11 @@
-"""HMIS access: what a person needs to get into HMIS and stay there.
+"""HMIS access: what a person needs to get into HMIS.
 
-Access requests and their provisioning deadline (seed 000, step 3), HMIS
-accounts and the inactivity rules (seed 002), and reactivation. The tables
-kept their names from when these models lived in `accounts`, so a database
-upgrades in place (migration 0001 moves only Django's state).
+Access requests and their provisioning deadline (seed 000, step 3), and the
+HMIS account a grant opens. The account's life after the grant (logins, the
+inactivity rules of seed 002, reactivation) is `hmis_accounts`'; the account
+row is made here because the grant makes it, in the grant's own transaction.
+The tables kept their names from when these models lived in `accounts`, so a
+database upgrades in place (migration 0001 moves only Django's state).
 """
 
 import re
@@ -286,9 +288,9 @@ class ProvisioningWork(models.Model):
     """What the provisioning queue and its deadline sweep need of any request
     CoC provisioning staff must act on within the policy's deadline
     (seed 000: "access in three (3) business days"; seed 004: "within 24 – 48"
-    hours). Access requests use it;
-    another kind of request (reactivations) subclasses it and is listed in
-    `hmis_access.provisioning.QUEUE_MODELS`."""
+    hours). Access requests use it; another kind of request (reactivations,
+    in `hmis_accounts`) subclasses it and joins the queue by
+    `hmis_access.provisioning.register_queue_model`."""
 
     ready_at = models.DateTimeField("ready for provisioning at", null=True, blank=True)
     # The moment the deadline is missed, set when the request becomes ready
@@ -371,61 +373,6 @@ class AccessRequest(ProvisioningWork):
 
     def __str__(self):
         return f"HMIS access for {self.user} ({self.organization})"
-
-    @classmethod
-    def awaiting_provisioning(cls):
-        return cls.objects.filter(status=cls.Status.READY)
-
-
-class ReactivationRequest(ProvisioningWork):
-    """A request to make an Inactive HMIS account Active again (seed 002).
-
-    Asked for by the agency administrator or the user. It joins the
-    provisioning queue (`hmis_access.provisioning`) with the same deadline
-    as new access once it is ready: at once, or, when retraining is
-    required, when the assigned retraining courses are completed.
-    """
-
-    class Status(models.TextChoices):
-        WAITING_FOR_RETRAINING = "waiting_for_retraining", "Waiting for retraining"
-        READY = "ready", "Ready for provisioning"
-        REACTIVATED = "reactivated", "Reactivated"
-        DECLINED = "declined", "Declined"
-
-    OPEN = (Status.WAITING_FOR_RETRAINING, Status.READY)
-    queue_kind = "reactivation"
-
-    account = models.ForeignKey(HMISAccount, on_delete=models.CASCADE, related_name="reactivation_requests")
-    # The account's user and agency, copied so the shared queue, its sweep
-    # and `restrict` read them like an access request's.
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="reactivation_requests")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="reactivation_requests")
-    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    note = models.TextField(blank=True)
-    status = models.CharField(max_length=30, choices=Status.choices)
-    declined_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    declined_at = models.DateTimeField(null=True, blank=True)
-    decline_reason = models.TextField(blank=True)
-
-    class Meta:
-        db_table = "accounts_reactivationrequest"
-        ordering = ["provisioning_due_at", "requested_at"]
-        constraints = [
-            # One open request per account: a double submit, or the user and
-            # the agency administrator asking at once, finds the first one.
-            models.UniqueConstraint(fields=["account"], condition=Q(status__in=["waiting_for_retraining", "ready"]),
-                                    name="one_open_reactivation_request"),
-        ]
-        # The staff overview (open requests by deadline), the provisioning queue and the deadline sweep.
-        indexes = [models.Index(fields=["status", "provisioning_due_at"], name="reactivation_queue")]
-
-    def __str__(self):
-        return f"Reactivation of {self.account} ({self.get_status_display()})"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN
 
     @classmethod
     def awaiting_provisioning(cls):

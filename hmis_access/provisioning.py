@@ -1,16 +1,17 @@
 """The provisioning queue, its deadline sweep and the SLA figure.
 
-Any model that subclasses `hmis_access.models.ProvisioningWork` and is listed in
-QUEUE_MODELS appears in the CoC's queue, is flagged on its due date and
-escalated when overdue, and counts in the SLA — a reactivation request joins
-by adding its "app_label.Model" here.
+Any model that subclasses `hmis_access.models.ProvisioningWork` and is
+registered here (`register_queue_model`) appears in the CoC's queue, is
+flagged on its due date and escalated when overdue, and counts in the SLA.
+Access requests are registered by this app; a later stage registers its own
+kind from its `ready()` (reactivation requests, `hmis_accounts`), so this app
+never names it.
 """
 
 import datetime as dt
 import statistics
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -22,9 +23,10 @@ from hmis_portal.core.calendar import (BusinessCalendar, add_business_days, by_e
 from hmis_portal.core.dates import day_text, deadline_text
 from hmis_portal.core.outbox import notify
 
-from .models import AccessPolicy
+from .models import AccessPolicy, AccessRequest
 
-QUEUE_MODELS = ["hmis_access.AccessRequest", "hmis_access.ReactivationRequest"]
+# The kinds of work in the queue, in the order they were registered.
+QUEUE_MODELS: list = [AccessRequest]
 # A sweep handles at most this many items per kind per run; the next run
 # (or a re-run) picks up the rest.
 SWEEP_BATCH = 500
@@ -47,8 +49,15 @@ def provisioning_due(ready_at: dt.datetime, *, policy: AccessPolicy | None = Non
     return end_of_day(add_business_days(ready_at, policy.provisioning_business_days))
 
 
+def register_queue_model(model) -> None:
+    """A later stage adds its kind of provisioning work (a ProvisioningWork
+    subclass) to the queue, its deadline sweep and the SLA. Idempotent."""
+    if model not in QUEUE_MODELS:
+        QUEUE_MODELS.append(model)
+
+
 def queue_models():
-    return [apps.get_model(label) for label in QUEUE_MODELS]
+    return list(QUEUE_MODELS)
 
 
 def _admin_url(obj) -> str:

@@ -4,8 +4,8 @@ from .services import refresh_for_organization, refresh_for_user
 
 
 def participation_changed(sender, organization, **kwargs):
-    refresh_for_organization(organization)
+    refresh_for_organization(organization=organization)
 
 
 def training_record_changed(sender, user, actor=None, **kwargs):
-    refresh_for_user(user, actor=actor)
+    refresh_for_user(user=user, actor=actor)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal, persona_labels,
-                             require, staff_doing)
+from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
+                             is_coc_staff_account, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
@@ -22,7 +22,6 @@ from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
 
-from .activity import retraining_refresh
 from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import is_overdue, provisioning_due
@@ -97,7 +96,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
         user = User.objects.select_for_update().filter(email__iexact=email).first()
         created = user is None
         if user is not None:
-            if user.is_staff:
+            if is_coc_staff_account(user):
                 raise ValidationError({"email": "That address belongs to CoC staff; CoC staff are not requested here."})
             if not user.memberships.filter(organization=organization).exists():
                 raise ValidationError({"email": (
@@ -329,14 +328,12 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
         return locked
 
 
-def refresh_for_user(user, *, actor=None) -> None:
+def refresh_for_user(*, user, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
-    # A completed retraining (seed 002) lets a waiting reactivation through.
-    retraining_refresh(user, actor=actor)
 
 
-def refresh_for_organization(organization, *, actor=None) -> None:
+def refresh_for_organization(*, organization, actor=None) -> None:
     for access_request in AccessRequest.objects.filter(organization=organization, status__in=AccessRequest.LIVE):
         access_request_refresh(access_request=access_request, actor=actor)
 

@@ -14,7 +14,8 @@ from accounts import access
 from accounts.access import access_organization, require, restrict
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.errors import REFUSALS, apply_to_form, message_refusal
+from hmis_portal.core.errors import REFUSALS, apply_to_form
+from hmis_portal.core.views import run_action
 
 from . import provisioning, services
 from .checklist import build_checklist, build_checklists
@@ -36,7 +37,7 @@ def my_access(request):
     requests = AccessRequest.objects.filter(user=request.user).exclude(status=AccessRequest.Status.WITHDRAWN)
     requests = requests.exclude(status=AccessRequest.Status.DECLINED)
     checklists = build_checklists(requests)
-    account = getattr(request.user, "hmis_account", None) if not request.user.is_staff else None
+    account = getattr(request.user, "hmis_account", None) if not access.is_coc_staff(request.user) else None
     return render(request, "hmis_access/my_access.html", {
         "checklists": checklists, "account": account,
         "requesters": access.persona_labels(AccessPolicy.current().requester_personas)})
@@ -152,26 +153,18 @@ def _awaiting_request(user, pk):
 @require_POST
 def access_request_approve(request, pk):
     access_request = _awaiting_request(request.user, pk)
-    try:
-        services.access_request_approve(actor=request.user, access_request_id=access_request.pk)
-    except REFUSALS as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, f"The access request for {access_request.user} was approved; they have been told "
-                                  "what to do next.")
-    return redirect("access-approvals")
+    return run_action(request, lambda: services.access_request_approve(actor=request.user,
+                                                                       access_request_id=access_request.pk),
+                      f"The access request for {access_request.user} was approved; they have been told what to do "
+                      "next.", to="access-approvals", refusals=REFUSALS)
 
 
 @login_required
 @require_POST
 def access_request_decline(request, pk):
     access_request = _awaiting_request(request.user, pk)
-    try:
-        services.access_request_decline(actor=request.user, access_request_id=access_request.pk,
-                                        reason=request.POST.get("reason", "")[:2001])
-    except REFUSALS as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, f"The access request for {access_request.user} was declined; the agency was told "
-                                  "why.")
-    return redirect("access-approvals")
+    return run_action(request, lambda: services.access_request_decline(
+                          actor=request.user, access_request_id=access_request.pk,
+                          reason=request.POST.get("reason", "")[:2001]),
+                      f"The access request for {access_request.user} was declined; the agency was told why.",
+                      to="access-approvals", refusals=REFUSALS)

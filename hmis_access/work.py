@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from accounts.access import approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
+from accounts.access import (approval_refusal, can_provision, can_work_access_approvals, is_coc_staff,
+                             organizations_where, restrict)
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
@@ -41,16 +42,13 @@ def open_tasks(user) -> list[OpenTask]:
         left = len(checklist.blockers)
         tasks.append(OpenTask(title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
                               url=reverse("my-access"), section="HMIS access", detail=checklist.blocker_text))
-    leads = user.memberships.filter(persona__in=AccessPolicy.current().requester_personas
-                                    ).select_related("organization")
-    for membership in {m.organization_id: m for m in leads}.values():
-        waiting = AccessRequest.objects.filter(organization_id=membership.organization_id,
-                                               status=AccessRequest.Status.OPEN).count()
+    for organization in organizations_where(user, AccessPolicy.current().requester_personas).order_by("name", "pk"):
+        waiting = AccessRequest.objects.filter(organization=organization, status=AccessRequest.Status.OPEN).count()
         if waiting:
             tasks.append(OpenTask(
                 title=f"{waiting} user{'s' if waiting != 1 else ''} working through the HMIS access checklist",
-                url=reverse("agency-users", kwargs={"slug": membership.organization.slug}), section="HMIS access",
-                detail=f"At {membership.organization}: see who is waiting on what."))
+                url=reverse("agency-users", kwargs={"slug": organization.slug}), section="HMIS access",
+                detail=f"At {organization}: see who is waiting on what."))
     return tasks
 
 
@@ -100,18 +98,14 @@ def agency_step_three(organization):
 
 
 def agency_links(organization, user) -> list[Link]:
-    """The agency's page links to its HMIS accounts and its users' checklists,
-    for those those pages serve (their views' own predicates)."""
-    from accounts.access import can_see_hmis_accounts, can_see_user_access
+    """The agency's page links to its users' checklists, for those that page
+    serves (its view's own predicate)."""
+    from accounts.access import can_see_user_access
 
-    links = []
-    if can_see_hmis_accounts(user, organization):
-        links.append(Link("HMIS accounts and users at risk",
-                          reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})))
-    if can_see_user_access(user, organization):
-        links.append(Link("HMIS users and their access checklists",
-                          reverse("agency-users", kwargs={"slug": organization.slug})))
-    return links
+    if not can_see_user_access(user, organization):
+        return []
+    return [Link("HMIS users and their access checklists",
+                 reverse("agency-users", kwargs={"slug": organization.slug}))]
 
 
 def participation_links(organization, user) -> list[Link]:

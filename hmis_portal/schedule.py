@@ -56,7 +56,7 @@ JOBS = [
     # the end of the day" is judged on a finished day.
     Job(
         name="hmis-inactivity-sweep",
-        task="hmis_access.tasks.hmis_inactivity_sweep",
+        task="hmis_accounts.tasks.hmis_inactivity_sweep",
         minute="5",
         hour="0",
         description="HMIS accounts: Inactive after the access policy's days without login, or no login within its "
@@ -64,14 +64,14 @@ JOBS = [
     ),
     Job(
         name="hmis-inactivity-reminders",
-        task="hmis_access.tasks.hmis_inactivity_reminders",
+        task="hmis_accounts.tasks.hmis_inactivity_reminders",
         minute="0",
         hour="7",
         description="Remind users on the access policy's days before their HMIS account goes Inactive.",
     ),
     Job(
         name="hmis-login-reminders",
-        task="hmis_access.tasks.hmis_login_reminders",
+        task="hmis_accounts.tasks.hmis_login_reminders",
         minute="5",
         hour="7",
         description="Login reminders on the access policy's days of the month for users who opted in.",
@@ -101,7 +101,7 @@ def _known_tasks() -> set[str]:
 def _moved_to(task: str, declared: str | None, known: set[str]) -> str | None:
     """Where a task that no longer exists went: the task declared for the
     entry's job, or else the one known task of the same name in another app
-    (`accounts.tasks.hmis_inactivity_sweep` → `hmis_access.tasks.hmis_inactivity_sweep`)."""
+    (`hmis_access.tasks.hmis_inactivity_sweep` → `hmis_accounts.tasks.hmis_inactivity_sweep`)."""
     if declared in known:
         return declared
     same_name = [name for name in known if name.rsplit(".", 1)[-1] == task.rsplit(".", 1)[-1]]

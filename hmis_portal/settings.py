@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "onboarding",
     "training",
     "hmis_access",
+    "hmis_accounts",
     "referrals",
     "partnerships",
 ]

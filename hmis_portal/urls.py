@@ -13,6 +13,7 @@ admin.site.index_title = "CoC staff administration"
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("hmis_access.urls")),
+    path("", include("hmis_accounts.urls")),
     path("", include("accounts.signin.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("training/", include("training.urls")),

@@ -14,7 +14,9 @@ LOADERS = [
     ("onboarding.migrations.0002_default_program_types", ["load"]),
     ("training.migrations.0002_la_default_policy", ["load", "grant_groups"]),
     ("training.migrations.0005_form_tied_to_course", ["link_forms"]),
-    ("hmis_access.migrations.0002_policy_and_groups", ["load_policy", "grant_groups"]),
+    ("hmis_access.migrations.0002_policy_and_groups", ["load_policy"]),
+    # The groups' permissions on HMIS access and HMIS accounts, as they stand since reactivations moved.
+    ("hmis_accounts.migrations.0001_reactivation_requests_move_in", ["grant_groups"]),
     ("onboarding.migrations.0004_ces_roles_policy_and_groups", ["load_roles_and_policy", "grant_groups"]),
     ("referrals.migrations.0002_default_need_statuses", ["load"]),
     ("referrals.migrations.0003_ces_team_permissions", ["grant_permissions"]),

@@ -7,7 +7,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Organization, User
-from hmis_access.models import AccessRequest, HMISAccount, ReactivationRequest
+from hmis_access.models import AccessRequest, HMISAccount
+from hmis_accounts.models import ReactivationRequest
 from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from onboarding.models import JoinRequest, OrganizationAgreement, Program, ProgramType
 from partnerships.models import DataPartnership, IntakeBatch

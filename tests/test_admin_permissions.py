@@ -15,7 +15,7 @@ from tests.factories import MembershipFactory, StaffFactory
 IMPL, TRAIN, PROV, CES, SYS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team",
                                "CoC system admin")
 EVERY = {IMPL, TRAIN, PROV, CES, SYS}
-OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "referrals", "partnerships"}
+OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"}
 
 # model: (groups who open the list, groups who may change, {action: groups who see it})
 EXPECTED = {
@@ -50,7 +50,7 @@ EXPECTED = {
     "hmis_access.accesspolicy": ({PROV, SYS}, {SYS}, {}),
     "hmis_access.accessrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"approve_selected": {PROV, SYS}}),
     "hmis_access.hmisaccount": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"record_retraining": {TRAIN, SYS}}),
-    "hmis_access.reactivationrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"reactivate": {PROV, SYS}}),
+    "hmis_accounts.reactivationrequest": ({TRAIN, PROV, SYS}, {PROV, SYS}, {"reactivate": {PROV, SYS}}),
     "referrals.needstatus": (EVERY, {CES, SYS}, {}),
     "referrals.referralpolicy": (EVERY, {CES, SYS}, {}),
     "referrals.referral": ({CES}, set(), {}),

@@ -261,7 +261,8 @@ def test_calendar_link_reset(policy_rows, account):
 
 
 def test_request_reactivation(policy_rows, account):
-    from hmis_access.models import HMISAccount, ReactivationRequest
+    from hmis_access.models import HMISAccount
+    from hmis_accounts.models import ReactivationRequest
 
     HMISAccount.objects.filter(pk=account.pk).update(status="inactive")
     double_post(account.user, reverse("hmis-account-request-reactivation", args=[account.pk]), {"note": "Back"})
@@ -273,7 +274,7 @@ def test_request_reactivation(policy_rows, account):
     ("reactivation-decline", {"reason": "Left the agency"}, "declined"),
 ])
 def test_reactivation_decision(policy_rows, organization, account, url, data, verb):
-    from hmis_access import activity
+    from hmis_accounts import services as activity
     from hmis_access.models import HMISAccount
 
     HMISAccount.objects.filter(pk=account.pk).update(status="inactive")

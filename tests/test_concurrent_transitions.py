@@ -58,8 +58,8 @@ def test_two_implementers_start_one_setup_once(policy_rows, organization):
 
 
 def test_two_provisioners_reactivate_one_account_once(policy_rows, organization):
-    from hmis_access import activity
-    from hmis_access.models import ReactivationRequest
+    from hmis_accounts import services as activity
+    from hmis_accounts.models import ReactivationRequest
 
     account = HMISAccountFactory(organization=organization, status="inactive")
     MembershipFactory(user=account.user, organization=organization, persona="staff")
@@ -126,8 +126,8 @@ def test_verify_and_return_of_one_form_at_once_do_one_of_them(policy_rows, organ
 
 
 def test_reactivate_and_decline_at_once_do_one_of_them(policy_rows, organization):
-    from hmis_access import activity
-    from hmis_access.models import ReactivationRequest
+    from hmis_accounts import services as activity
+    from hmis_accounts.models import ReactivationRequest
 
     account = HMISAccountFactory(organization=organization, status="inactive")
     MembershipFactory(user=account.user, organization=organization, persona="staff")

@@ -434,7 +434,7 @@ def test_attendance_and_cancelling_the_session_at_once_never_fail(policy_rows, o
 # --- HMIS accounts -----------------------------------------------------------------------------------------------
 
 def test_two_trainers_record_one_retraining_once(policy_rows, organization):
-    from hmis_access import activity
+    from hmis_accounts import services as activity
 
     for _ in range(TRIES):
         account = HMISAccountFactory(organization=organization, status="inactive", retraining_required=True,
@@ -446,7 +446,7 @@ def test_two_trainers_record_one_retraining_once(policy_rows, organization):
 
 
 def test_two_calendar_link_resets_at_once_reset_it_once(policy_rows, organization):
-    from hmis_access.calendar_link import calendar_link_reset
+    from hmis_accounts.services import calendar_link_reset
     from hmis_access.models import HMISAccount
 
     for _ in range(TRIES):
@@ -459,8 +459,8 @@ def test_two_calendar_link_resets_at_once_reset_it_once(policy_rows, organizatio
 
 
 def test_two_reactivation_requests_at_once_make_one(policy_rows, organization):
-    from hmis_access import activity
-    from hmis_access.models import ReactivationRequest
+    from hmis_accounts import services as activity
+    from hmis_accounts.models import ReactivationRequest
 
     account = HMISAccountFactory(organization=organization, status="inactive")
     MembershipFactory(user=account.user, organization=organization, persona="staff")
@@ -469,7 +469,7 @@ def test_two_reactivation_requests_at_once_make_one(policy_rows, organization):
 
 
 def test_login_reminders_switched_twice_at_once_end_in_one_of_the_two(policy_rows, organization):
-    from hmis_access import activity
+    from hmis_accounts import services as activity
     from hmis_access.models import HMISAccount
 
     account = HMISAccountFactory(organization=organization)

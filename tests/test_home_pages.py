@@ -93,7 +93,7 @@ def test_one_program_waiting_is_named(client, organization):
 
 def test_the_home_page_counts_hmis_accounts_as_the_agency_page_lists_them(organization):
     """The database's counts are the agency page's rows, counted."""
-    from hmis_access import selectors
+    from hmis_accounts import selectors
     from hmis_portal.core.calendar import local_date
 
     grow(organization, 0, 120)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships"]
+PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"]
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -167,3 +167,17 @@ def test_a_name_of_a_higher_app_breaks_the_build(tmp_path, where, text, finding)
     found = [line for line in find_back_doors(root) if not line.startswith(KNOWN)]
 
     assert len(found) == 1 and found[0].startswith(f"{where}:") and finding in found[0], found
+
+
+def test_hmis_access_never_imports_hmis_accounts(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    # The grant reaching up into the account's later life, instead of a later
+    # stage registering with it.
+    (tmp_path / "hmis_access" / "shortcut.py").write_text("from hmis_accounts.models import ReactivationRequest\n")
+
+    result = _lint(tmp_path)
+
+    assert result.returncode != 0
+    assert "hmis_access.shortcut -> hmis_accounts.models" in result.stdout

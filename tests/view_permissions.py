@@ -64,7 +64,7 @@ EXEMPT = {
     "invitation-accept": "the link emailed to an invited person, before they have an account: its single-use "
                          "token is the credential; tested in tests/accounts/test_invitations.py",
     "hmis-account-calendar-feed": "calendar apps poll it without a session: its secret token is the credential; "
-                                  "tested in tests/hmis_access/test_calendar_feed.py",
+                                  "tested in tests/hmis_accounts/test_calendar_feed.py",
 }
 
 

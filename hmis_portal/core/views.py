@@ -1,11 +1,35 @@
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import connections
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from .errors import message_refusal
+
+def run_action(request, call: Callable, success, *, to: str, refusals=(ValidationError,)) -> HttpResponseRedirect:
+    """The shape of a button that posts one change: call the service; a
+    refusal (by default a ValidationError: a double submit, someone else
+    first, a rule not met) becomes an error message and changes nothing;
+    otherwise the success message. Back to `to` (a URL or URL name) either
+    way. `success` is the message, or a function of the service's result
+    giving the message or a (message level, message) pair."""
+    try:
+        result = call()
+    except refusals as exc:
+        message_refusal(request, exc)
+    else:
+        said = success(result) if callable(success) else success
+        level, text = said if isinstance(said, tuple) else (messages.SUCCESS, said)
+        if text:
+            messages.add_message(request, level, text)
+    return redirect(to)
+
 
 # A monitor must get an answer quickly even when a dependency hangs.
 HEALTH_DEADLINE_SECONDS = 1.5

@@ -4,7 +4,7 @@ page tells its whole story, requests included."""
 import pytest
 from django.urls import reverse
 
-from hmis_access import activity
+from hmis_accounts import services as activity
 from hmis_portal.core.audit import record_event
 from tests.factories import HMISAccountFactory, MembershipFactory
 from tests.onboarding.factories import ProgramFactory

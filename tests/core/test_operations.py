@@ -68,8 +68,8 @@ def test_seed_demo_is_idempotent():
 
     def snapshot():
         return {m._meta.label: m.objects.count() for m in apps.get_models()
-                if m._meta.app_label in {"accounts", "onboarding", "training", "hmis_access", "referrals",
-                                                   "partnerships"}}
+                if m._meta.app_label in {"accounts", "onboarding", "training", "hmis_access", "hmis_accounts",
+                                         "referrals", "partnerships"}}
 
     first = snapshot()
     out = StringIO()

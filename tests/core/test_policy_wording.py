@@ -12,7 +12,7 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships", "hmis_portal"]
+APPS = ["accounts", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships", "hmis_portal"]
 
 # What only the policy may say, and what nobody should read.
 FORBIDDEN = [

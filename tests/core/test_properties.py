@@ -210,7 +210,7 @@ def test_referral_status_change_move_in_and_transfer(client, referral_desk, to_s
 # --- HMIS access -------------------------------------------------------------------------------------------------
 
 def hmis_row_counts():
-    return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label == "hmis_access"}
+    return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label in {"hmis_access", "hmis_accounts"}}
 
 
 @quick
@@ -372,7 +372,7 @@ def test_second_factor_code(client, token, step):
 def test_hmis_account_inputs(client, note, reason, reminders, token):
     from urllib.parse import quote
 
-    from hmis_access import activity
+    from hmis_accounts import services as activity
     from tests.factories import HMISAccountFactory, StaffFactory
 
     organization = OrganizationFactory()

@@ -92,16 +92,42 @@ def test_entries_of_a_task_that_moved_app_follow_it_and_keep_staff_s_schedule(se
     out = migrate()
 
     sweep = PeriodicTask.objects.get(name="hmis-inactivity-sweep")
-    assert sweep.task == "hmis_access.tasks.hmis_inactivity_sweep"
+    assert sweep.task == "hmis_accounts.tasks.hmis_inactivity_sweep"
     assert (sweep.crontab.minute, sweep.crontab.hour, sweep.enabled) == ("15", "1", True)
     reminders = PeriodicTask.objects.get(name="hmis-inactivity-reminders")
-    assert (reminders.task, reminders.enabled) == ("hmis_access.tasks.hmis_inactivity_reminders", False)
+    assert (reminders.task, reminders.enabled) == ("hmis_accounts.tasks.hmis_inactivity_reminders", False)
     extra = PeriodicTask.objects.get(name="provisioning check at noon")
     assert (extra.task, extra.crontab_id) == ("hmis_access.tasks.sweep_provisioning_deadlines", staff_time.pk)
     # A task that exists nowhere cannot be guessed: left alone and reported.
     assert PeriodicTask.objects.get(name="retired job").task == "nowhere.task"
-    assert "accounts.tasks.hmis_inactivity_sweep → hmis_access.tasks.hmis_inactivity_sweep" in out
+    assert "accounts.tasks.hmis_inactivity_sweep → hmis_accounts.tasks.hmis_inactivity_sweep" in out
     assert "retired job" in out and "nowhere.task" in out
+
+
+def test_entries_of_the_hmis_account_tasks_follow_them_to_hmis_accounts(settings):
+    """The inactivity sweep and the reminders moved from hmis_access to
+    hmis_accounts: a database from the release before has entries naming the
+    hmis_access paths, retimed by staff, and a run of their own."""
+    staff_time = CrontabSchedule.objects.create(minute="30", hour="2", timezone=settings.CELERY_TIMEZONE)
+    for name, task in [("hmis-inactivity-sweep", "hmis_inactivity_sweep"),
+                       ("hmis-inactivity-reminders", "hmis_inactivity_reminders"),
+                       ("hmis-login-reminders", "hmis_login_reminders")]:
+        PeriodicTask.objects.filter(name=name).update(task=f"hmis_access.tasks.{task}", crontab=staff_time)
+    PeriodicTask.objects.create(name="login reminders again", task="hmis_access.tasks.hmis_login_reminders",
+                                crontab=staff_time, enabled=False)
+
+    out = migrate()
+
+    for name, task in [("hmis-inactivity-sweep", "hmis_inactivity_sweep"),
+                       ("hmis-inactivity-reminders", "hmis_inactivity_reminders"),
+                       ("hmis-login-reminders", "hmis_login_reminders"),
+                       ("login reminders again", "hmis_login_reminders")]:
+        entry = PeriodicTask.objects.get(name=name)
+        assert (entry.task, entry.crontab_id) == (f"hmis_accounts.tasks.{task}", staff_time.pk)
+    assert not PeriodicTask.objects.get(name="login reminders again").enabled
+    # The provisioning deadlines stayed with HMIS access.
+    assert PeriodicTask.objects.get(name="provisioning-deadlines").task == "hmis_access.tasks.sweep_provisioning_deadlines"
+    assert "hmis_access.tasks.hmis_inactivity_sweep → hmis_accounts.tasks.hmis_inactivity_sweep" in out
 
 
 def test_syncing_twice_changes_nothing_the_second_time():

@@ -427,5 +427,5 @@ def test_completed_trainings_before_approval_do_not_make_a_request_ready(agency,
     request = identify(agency, role_codes=("housing-provider",), new_user=False, email="hp@example.org",
                        programs=_programs(agency, "permanent-housing"))
     complete(request.user, "hmis-511")
-    refresh_for_user(request.user)
+    refresh_for_user(user=request.user)
     assert AccessRequest.objects.get(pk=request.pk).status == AccessRequest.Status.AWAITING_APPROVAL

@@ -192,7 +192,7 @@ def test_readiness_is_lost_when_the_agreement_stops_being_in_force(agency, train
     request = finish_everything(identify(agency, programs=_programs(agency, "access-center")), trainer)
     assert request.status == "ready"
     agency.agreements.update(status="expired")
-    refresh_for_organization(agency)
+    refresh_for_organization(organization=agency)
     request.refresh_from_db()
     assert request.status == "open" and request.provisioning_due_at is None
 

@@ -15,8 +15,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from hmis_access import activity
-from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
+from hmis_accounts import services as activity
+from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount
+from hmis_accounts.models import ReactivationRequest
 from hmis_access.provisioning import monthly_sla, provisioning_due, provisioning_queue
 from hmis_access.services import access_request_grant
 from hmis_portal.core.calendar import end_of_day

@@ -64,7 +64,8 @@ def test_an_existing_database_keeps_its_hmis_accounts_requests_permissions_and_h
 def test_requests_keep_their_due_date_as_the_end_of_that_local_day_and_today_s_escalation(policy_rows):
     import zoneinfo
 
-    from hmis_access.models import AccessPolicy, AccessRequest, ReactivationRequest
+    from hmis_access.models import AccessPolicy, AccessRequest
+    from hmis_accounts.models import ReactivationRequest
     from hmis_portal.core.calendar import end_of_day
     from tests.factories import HMISAccountFactory, OrganizationFactory, UserFactory
 
@@ -94,3 +95,68 @@ def test_requests_keep_their_due_date_as_the_end_of_that_local_day_and_today_s_e
     assert (reactivation.last_flagged_on, reactivation.last_escalated_on) == (dt.date(2026, 12, 1), None)
     policy = AccessPolicy.current()
     assert (policy.provisioning_business_days, policy.provisioning_hours) == (3, None)
+
+
+BEFORE_ACCOUNTS_SPLIT = [("hmis_access", "0008_after_approval_and_deadline_in_hours")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reactivation_requests_move_to_hmis_accounts_in_place_with_permissions_and_history(policy_rows):
+    """A database of the release before HMIS accounts had their own app: its
+    reactivation requests stay in their table, the new app reads them with
+    their audit trail and the CoC groups' permissions, and the move steps
+    back and forward again with every row kept."""
+    from django.contrib.auth.models import Group as LiveGroup
+    from django.contrib.contenttypes.models import ContentType as LiveContentType
+
+    from hmis_accounts.models import ReactivationRequest
+    from hmis_portal.core.audit import events_for
+    from tests.factories import HMISAccountFactory, OrganizationFactory, UserFactory
+
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    agency, person = OrganizationFactory(), UserFactory()
+    account = HMISAccountFactory(organization=agency, user=person, status="inactive")
+    old = _migrate(BEFORE_ACCOUNTS_SPLIT)
+    OldReactivation = old.get_model("hmis_access", "ReactivationRequest")
+    ContentType = old.get_model("contenttypes", "ContentType")
+    AuditEvent = old.get_model("core", "AuditEvent")
+    kept = OldReactivation.objects.create(account_id=account.pk, user_id=person.pk, organization_id=agency.pk,
+                                          requested_by_id=person.pk, status="waiting_for_retraining",
+                                          note="Back from leave")
+    done = OldReactivation.objects.create(account_id=account.pk, user_id=person.pk, organization_id=agency.pk,
+                                          requested_by_id=person.pk, status="declined", decline_reason="Left")
+    old_type = ContentType.objects.get(app_label="hmis_access", model="reactivationrequest")
+    AuditEvent.objects.create(content_type=old_type, object_id=str(kept.pk), verb="requested reactivation",
+                              object_repr=str(kept.pk))
+
+    _migrate(leaves)
+    LiveContentType.objects.clear_cache()
+
+    moved = ReactivationRequest.objects.get(pk=kept.pk)
+    assert (moved.account_id, moved.status, moved.note) == (account.pk, "waiting_for_retraining", "Back from leave")
+    assert ReactivationRequest.objects.get(pk=done.pk).decline_reason == "Left"
+    assert ReactivationRequest.objects.count() == 2
+    assert LiveContentType.objects.get_for_model(ReactivationRequest).pk == old_type.pk
+    assert not LiveContentType.objects.filter(app_label="hmis_access", model="reactivationrequest").exists()
+    assert [event.verb for event in events_for(moved)] == ["requested reactivation"]
+    for group, codename in [("CoC provisioning", "change_reactivationrequest"),
+                            ("CoC training", "view_reactivationrequest"),
+                            ("CoC system admin", "change_reactivationrequest")]:
+        assert LiveGroup.objects.get(name=group).permissions.filter(
+            content_type__app_label="hmis_accounts", codename=codename).exists(), (group, codename)
+    # The account itself stays where the grant made it.
+    assert LiveContentType.objects.filter(app_label="hmis_access", model="hmisaccount").exists()
+
+    # Back to the release before, and forward again: nothing lost either way.
+    old = _migrate(BEFORE_ACCOUNTS_SPLIT)
+    LiveContentType.objects.clear_cache()
+    back = old.get_model("hmis_access", "ReactivationRequest")
+    assert sorted(back.objects.values_list("pk", flat=True)) == sorted([kept.pk, done.pk])
+    assert old.get_model("contenttypes", "ContentType").objects.get(
+        app_label="hmis_access", model="reactivationrequest").pk == old_type.pk
+    _migrate(leaves)
+    LiveContentType.objects.clear_cache()
+    assert ReactivationRequest.objects.count() == 2
+    assert LiveContentType.objects.get_for_model(ReactivationRequest).pk == old_type.pk
+    assert [event.verb for event in events_for(ReactivationRequest.objects.get(pk=kept.pk))] == [
+        "requested reactivation"]

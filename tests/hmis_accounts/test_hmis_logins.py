@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from hmis_access.activity import record_hmis_logins
-from hmis_access.logins import read_login_report
+from hmis_accounts.services import record_hmis_logins
+from hmis_accounts.logins import read_login_report
 from hmis_access.models import HMISAccount
 from tests.hmis_access.hmis import local, many_accounts
 from tests.factories import HMISAccountFactory, StaffFactory
@@ -120,10 +120,10 @@ def test_a_login_after_reactivation_meets_the_same_day_rule(accounts):
     account = accounts[0]
     HMISAccount.objects.filter(pk=account.pk).update(reactivated_at=local(dt.date(2026, 11, 20), 10),
                                                       must_log_in_by=dt.date(2026, 11, 20))
-    record_hmis_logins({account.hmis_username: local(dt.date(2026, 11, 20), 9)})  # before: not enough
+    record_hmis_logins(logins={account.hmis_username: local(dt.date(2026, 11, 20), 9)})  # before: not enough
     account.refresh_from_db()
     assert account.must_log_in_by == dt.date(2026, 11, 20)
-    record_hmis_logins({account.hmis_username: local(dt.date(2026, 11, 20), 16)})
+    record_hmis_logins(logins={account.hmis_username: local(dt.date(2026, 11, 20), 16)})
     account.refresh_from_db()
     assert account.must_log_in_by is None
 
@@ -138,7 +138,7 @@ def test_reading_and_applying_are_set_based(django_assert_max_num_queries):
     # Two batches of 1,000: a locking select and a few bulk UPDATE statements
     # each (SQLite caps the parameters per statement), never one per row.
     with django_assert_max_num_queries(24):
-        result = record_hmis_logins(report.logins, batch_size=1000)
+        result = record_hmis_logins(logins=report.logins, batch_size=1000)
     assert result.updated == 1500
     assert HMISAccount.objects.filter(inactivity_counted_from=dt.date(2026, 11, 10)).count() == 1500
 
@@ -222,7 +222,7 @@ def test_a_report_over_the_size_limit_is_refused_while_streaming(client, account
 
 
 def test_a_control_character_in_a_row_is_a_bad_row_not_a_server_error(tmp_path, accounts):
-    from hmis_access.logins import read_login_report
+    from hmis_accounts.logins import read_login_report
 
     report = read_login_report(["HMIS username,Last login", "nul\x00name,2026-11-01 09:00",
                                 f"{accounts[0].hmis_username},2026-11-01 09:00\x01"])
@@ -251,7 +251,7 @@ def test_each_batch_reads_only_its_own_accounts():
         cursor.execute(f"ANALYZE {HMISAccount._meta.db_table}")
     before = scans()
     logins = {name: local(dt.date(2026, 11, 10), 8) for name in names[::2]}
-    result = record_hmis_logins({**logins, "nobody.here": local(dt.date(2026, 11, 10), 8)}, batch_size=300)
+    result = record_hmis_logins(logins={**logins, "nobody.here": local(dt.date(2026, 11, 10), 8)}, batch_size=300)
     assert result.updated == 3000 and result.unchanged == 0
     # Ten batches; at most the one statement that matches the names reads the whole table.
     assert scans() - before <= 1

@@ -3,7 +3,7 @@ logins, reactivation requests and their processing, retraining, and the
 user's reminder settings. Every state change here is one function that locks
 its row, checks the transition, writes an audit event and queues its
 notifications in the same transaction (STYLE §2). The daily sweeps are in
-`hmis_access.sweeps`.
+`hmis_accounts.sweep`; the calendar link is at the end.
 """
 
 import datetime as dt
@@ -21,6 +21,8 @@ from django.utils import timezone
 from accounts.access import agency_people, can_provision, can_request_reactivation, require
 from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
+from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
+from hmis_access.provisioning import provisioning_due
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
@@ -28,8 +30,7 @@ from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
-from .models import AccessPolicy, HMISAccount, ReactivationRequest
-from .provisioning import provisioning_due
+from .models import ReactivationRequest
 
 LOGIN_BATCH_SIZE = 1000
 
@@ -82,7 +83,7 @@ class LoginResult:
                 "or a later one")
 
 
-def record_hmis_logins(logins: Mapping[str, dt.datetime], *, batch_size: int = LOGIN_BATCH_SIZE,
+def record_hmis_logins(*, logins: Mapping[str, dt.datetime], batch_size: int = LOGIN_BATCH_SIZE,
                        progress: Callable[[int], None] | None = None, actor: User | None = None,
                        report: Mapping[str, int] | None = None) -> LoginResult:
     """Apply `logins` ({HMIS username: last login moment}) in batches.
@@ -307,9 +308,9 @@ def retraining_progress(account: HMISAccount) -> list[tuple]:
     return [(course, done.get(course.pk)) for course in courses]
 
 
-def retraining_refresh(user, *, actor=None) -> None:
+def retraining_refresh(*, user, actor=None) -> None:
     """Called whenever a training completion is recorded for `user`
-    (`hmis_access.services.refresh_for_user`): once every assigned retraining
+    (the named signal `training.signals.training_record_changed`): once every assigned retraining
     course is done, the retraining is recorded and a waiting reactivation
     joins the provisioning queue."""
     account = HMISAccount.objects.filter(user=user, retraining_required=True).first()
@@ -427,4 +428,42 @@ def hmis_account_set_login_reminders(*, actor: User, account: HMISAccount, enabl
         account.login_reminders = enabled
         account.save(update_fields=["login_reminders"])
         record_event(actor=actor, subject=account, verb="login reminders turned " + ("on" if enabled else "off"))
+    return account
+
+
+# ---------------------------------------------------------------- the calendar link
+# The HMIS login calendar's subscription link (`/hmis-account/calendar/<token>.ics`).
+# A calendar app polls it without signing in, so its token is the credential:
+# it serves only a live account of an active user, and its owner can replace it
+# (a link pasted somewhere it should not be) with one that works at once while
+# the old one stops at once.
+
+def calendar_feed_account(token: str) -> HMISAccount | None:
+    """The account whose login calendar `token` opens, or None: for a token
+    that is not one we could have issued (checked before any query: a NUL byte
+    is an error in PostgreSQL, not a miss), an Inactive account (nothing to
+    remind of until it is reactivated) or a deactivated user."""
+    if not CALENDAR_TOKEN_FORMAT.fullmatch(token):
+        return None
+    return (HMISAccount.objects.select_related("user")
+            .filter(calendar_token=token, status=HMISAccount.Status.ACTIVE, user__is_active=True)
+            .first())
+
+
+def calendar_link_reset(*, actor: User, account: HMISAccount) -> HMISAccount:
+    """Give the account a new calendar token; the old one is dead on commit."""
+    if account.user_id != actor.pk:
+        raise PermissionDenied("Only the account's user resets their calendar link.")
+    with transaction.atomic():
+        locked = HMISAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.calendar_token != account.calendar_token:
+            # Reset since the caller read it (a double click): the link just
+            # made is the one to keep, so it is not replaced again.
+            raise ValidationError("Your calendar link was just reset; subscribe to the address shown below.")
+        account = locked
+        account.calendar_token = new_calendar_token()
+        account.save(update_fields=["calendar_token"])
+        # Never the token itself: the audit trail is read by CoC staff, and
+        # the token is a credential.
+        record_event(actor=actor, subject=account, verb="calendar link reset")
     return account

@@ -15,7 +15,7 @@ limit) works in bounded batches, one transaction each:
 
 A run can be split into chunks over ranges of account ids
 (`account_ranges`, `run_inactivity_sweep(ids=…)`) that several workers take
-at once (`hmis_access.tasks.hmis_inactivity_sweep` queues them as a group):
+at once (`hmis_accounts.tasks.hmis_inactivity_sweep` queues them as a group):
 each account is in one range, and what a sweep does to an account depends on
 that account's row alone, so the chunks together write the same rows as one
 run. A chunk run twice, or by two workers at once, changes nothing the second
@@ -55,7 +55,9 @@ from hmis_portal.core.dates import day_text
 from hmis_portal.core.models import AuditEvent, Notification
 
 from accounts.models import Membership, Organization, Persona, User
-from .models import AccessPolicy, HMISAccount, ReactivationRequest
+from hmis_access.models import AccessPolicy, HMISAccount
+
+from .models import ReactivationRequest
 from hmis_portal.core.outbox import Message, notify_many
 
 # Each batch of the sweeps is one commit, and a commit waits for its WAL to

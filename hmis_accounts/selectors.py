@@ -10,8 +10,10 @@ from accounts import access
 from accounts.access import require, restrict
 from hmis_portal.core.calendar import local_date
 
-from .activity import inactive_on, retraining_on
-from .models import AccessPolicy, HMISAccount, ReactivationRequest
+from hmis_access.models import AccessPolicy, HMISAccount
+
+from .models import ReactivationRequest
+from .services import inactive_on, retraining_on
 
 
 # ---------------------------------------------------------------- HMIS account activity (seed 002)

@@ -4,9 +4,8 @@ reactivation and retraining actions. Views parse and call a service."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -15,16 +14,18 @@ from django.views.decorators.http import require_GET, require_POST
 from hmis_portal.core.audit import events_for_all
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import deadline_text
-from hmis_portal.core.errors import message_refusal
+from hmis_portal.core.views import run_action
 
 from accounts import access
 from accounts.access import access_organization, require
 from accounts.models import Persona
 
-from . import activity, selectors
-from .calendar_link import calendar_feed_account, calendar_link_reset
+from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount
+
+from . import selectors, services
 from .ics import login_calendar
-from .models import AccessPolicy, AccessRequest, HMISAccount, ReactivationRequest
+from .models import ReactivationRequest
+from .services import calendar_feed_account, calendar_link_reset
 
 @login_required
 @require_GET
@@ -44,7 +45,7 @@ def hmis_account_status(request):
             events=events_for_all([account, *account.reactivation_requests.all(),
                                    *AccessRequest.objects.filter(user=account.user)])[:50],
         )
-    return render(request, "hmis_access/hmis_account_status.html", context)
+    return render(request, "hmis_accounts/hmis_account_status.html", context)
 
 
 @login_required
@@ -54,9 +55,9 @@ def hmis_account_reminders(request):
     if account is None:
         raise Http404("You have no HMIS account.")
     enabled = request.POST.get("login_reminders") == "on"
-    activity.hmis_account_set_login_reminders(actor=request.user, account=account, enabled=enabled)
-    messages.success(request, "Login reminders are on." if enabled else "Login reminders are off.")
-    return redirect("hmis-account-status")
+    return run_action(request, lambda: services.hmis_account_set_login_reminders(actor=request.user, account=account,
+                                                                                 enabled=enabled),
+                      "Login reminders are on." if enabled else "Login reminders are off.", to="hmis-account-status")
 
 
 def _calendar_response(account: HMISAccount) -> HttpResponse:
@@ -93,36 +94,29 @@ def hmis_account_calendar_reset(request):
     account = selectors.own_hmis_account(request.user)
     if account is None:
         raise Http404("You have no HMIS account.")
-    try:
-        calendar_link_reset(actor=request.user, account=account)
-    except ValidationError as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, "Your calendar link was reset. The old address no longer works: subscribe to "
-                                  "the new one below in your calendar app.")
-    return redirect("hmis-account-status")
+    return run_action(request, lambda: calendar_link_reset(actor=request.user, account=account),
+                      "Your calendar link was reset. The old address no longer works: subscribe to the new one "
+                      "below in your calendar app.", to="hmis-account-status")
 
 
 @login_required
 @require_POST
 def hmis_account_request_reactivation(request, pk):
     account = selectors.access_hmis_account_for_reactivation(request.user, pk)
-    try:
-        reactivation = activity.reactivation_request_create(actor=request.user, account=account,
-                                                            note=request.POST.get("note", "")[:2000])
-    except ValidationError as exc:
-        message_refusal(request, exc)
-    else:
+
+    def requested(reactivation):
         if reactivation.status == ReactivationRequest.Status.READY:
-            messages.success(request, f"Reactivation of {account.hmis_username} requested. Provisioning staff will "
-                                      f"process it. {deadline_text(reactivation.provisioning_due_at)}.")
-        else:
-            messages.info(request, f"Reactivation of {account.hmis_username} requested. "
-                                   f"{capfirst(AccessPolicy.current().retraining_title)} must be retaken first; the "
-                                   "request then goes to provisioning.")
-    if account.user_id == request.user.pk:
-        return redirect("hmis-account-status")
-    return redirect("agency-hmis-accounts", slug=account.organization.slug)
+            return (f"Reactivation of {account.hmis_username} requested. Provisioning staff will process it. "
+                    f"{deadline_text(reactivation.provisioning_due_at)}.")
+        return (messages.INFO, f"Reactivation of {account.hmis_username} requested. "
+                               f"{capfirst(AccessPolicy.current().retraining_title)} must be retaken first; the "
+                               "request then goes to provisioning.")
+
+    own = account.user_id == request.user.pk
+    return run_action(request, lambda: services.reactivation_request_create(
+                          actor=request.user, account=account, note=request.POST.get("note", "")[:2000]),
+                      requested, to="hmis-account-status" if own else reverse(
+                          "agency-hmis-accounts", kwargs={"slug": account.organization.slug}))
 
 
 @login_required
@@ -133,7 +127,7 @@ def agency_hmis_accounts(request, slug):
     require(access.can_see_hmis_accounts(request.user, organization),
             "The agency's HMIS accounts are for its leads and the CoC's provisioning and training staff.")
     rows = selectors.agency_accounts(organization, today=local_date())
-    return render(request, "hmis_access/agency_hmis_accounts.html", {
+    return render(request, "hmis_accounts/agency_hmis_accounts.html", {
         "organization": organization,
         "rows": rows,
         "policy": AccessPolicy.current(),
@@ -149,7 +143,7 @@ def hmis_accounts_dashboard(request):
     require(access.can_see_hmis_accounts(request.user), "This page is for CoC provisioning and training staff.")
     now = timezone.now()
     today = local_date(now)
-    return render(request, "hmis_access/hmis_accounts_dashboard.html", {
+    return render(request, "hmis_accounts/hmis_accounts_dashboard.html", {
         "overview": selectors.staff_overview(request.user, today=today),
         "today": today,
         "now": now,
@@ -162,38 +156,26 @@ def hmis_accounts_dashboard(request):
 @require_POST
 def reactivation_reactivate(request, pk):
     reactivation = selectors.access_reactivation_request(request.user, pk)
-    try:
-        activity.hmis_account_reactivate(actor=request.user, reactivation_request=reactivation)
-    except ValidationError as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, f"{reactivation.account.hmis_username} is Active again; the user was told to log "
-                                  "in today.")
-    return redirect("hmis-accounts-dashboard")
+    return run_action(request, lambda: services.hmis_account_reactivate(actor=request.user,
+                                                                        reactivation_request=reactivation),
+                      f"{reactivation.account.hmis_username} is Active again; the user was told to log in today.",
+                      to="hmis-accounts-dashboard")
 
 
 @login_required
 @require_POST
 def reactivation_decline(request, pk):
     reactivation = selectors.access_reactivation_request(request.user, pk)
-    try:
-        activity.reactivation_request_decline(actor=request.user, reactivation_request=reactivation,
-                                              reason=request.POST.get("reason", "")[:2000])
-    except ValidationError as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, f"The reactivation of {reactivation.account.hmis_username} was declined.")
-    return redirect("hmis-accounts-dashboard")
+    return run_action(request, lambda: services.reactivation_request_decline(
+                          actor=request.user, reactivation_request=reactivation,
+                          reason=request.POST.get("reason", "")[:2000]),
+                      f"The reactivation of {reactivation.account.hmis_username} was declined.",
+                      to="hmis-accounts-dashboard")
 
 
 @login_required
 @require_POST
 def hmis_account_retraining_complete(request, pk):
     account = selectors.access_hmis_account_for_retraining(request.user, pk)
-    try:
-        activity.hmis_account_record_retraining(actor=request.user, account=account)
-    except ValidationError as exc:
-        message_refusal(request, exc)
-    else:
-        messages.success(request, f"Retraining recorded for {account.hmis_username}.")
-    return redirect("hmis-accounts-dashboard")
+    return run_action(request, lambda: services.hmis_account_record_retraining(actor=request.user, account=account),
+                      f"Retraining recorded for {account.hmis_username}.", to="hmis-accounts-dashboard")

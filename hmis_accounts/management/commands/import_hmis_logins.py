@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 
-from hmis_access.activity import record_hmis_logins
-from hmis_access.logins import read_login_report
+from hmis_accounts.services import record_hmis_logins
+from hmis_accounts.logins import read_login_report
 
 
 class ProgressBar:
@@ -69,7 +69,7 @@ class Command(BaseCommand):
                 f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}; nothing was applied. Fix the file, or run again "
                 "with --apply-good-rows to apply the other rows.")
         bar = ProgressBar(self.stderr, len(report.logins), "Applying", show)
-        result = record_hmis_logins(report.logins, progress=bar, report=report.counts())
+        result = record_hmis_logins(logins=report.logins, progress=bar, report=report.counts())
         bar.close()
         skipped = f", {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
         self.stdout.write(f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}, {report.never_logged_in} never logged in"

@@ -10,8 +10,9 @@ from django.conf import settings
 
 from hmis_portal.core.ics import CalendarEvent, calendar_file
 
-from .activity import inactive_on
-from .models import AccessPolicy, HMISAccount
+from hmis_access.models import AccessPolicy, HMISAccount
+
+from .services import inactive_on
 
 # An all-day event's alarm is relative to its start (local midnight): 9 a.m.
 ALARM_AT = dt.timedelta(hours=9)

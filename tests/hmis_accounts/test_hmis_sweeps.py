@@ -5,8 +5,9 @@ import datetime as dt
 
 import pytest
 
-from hmis_access import sweeps
-from hmis_access.models import AccessPolicy, HMISAccount, ReactivationRequest
+from hmis_accounts import sweep as sweeps
+from hmis_access.models import AccessPolicy, HMISAccount
+from hmis_accounts.models import ReactivationRequest
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.models import AuditEvent, Notification
 from tests.hmis_access.hmis import account_last_login, agency_admin, local, sweep
@@ -92,11 +93,11 @@ def test_messages_are_delivered_after_commit(django_capture_on_commit_callbacks)
 
 
 def test_a_login_moves_the_day_of_inactivity():
-    from hmis_access.activity import record_hmis_logins
+    from hmis_accounts.services import record_hmis_logins
 
     start = dt.date(2026, 5, 1)
     account = account_last_login(local(start, 9))
-    record_hmis_logins({account.hmis_username: local(start + dt.timedelta(days=20), 8)})
+    record_hmis_logins(logins={account.hmis_username: local(start + dt.timedelta(days=20), 8)})
     sweep(local(start + dt.timedelta(days=30), 0, 5).isoformat())
     assert _status(account) == Active
     sweep(local(start + dt.timedelta(days=50), 0, 5).isoformat())
@@ -149,7 +150,7 @@ def test_the_sweep_changes_a_batch_with_a_bounded_number_of_queries(django_asser
 
 
 def test_a_ready_reactivation_waits_again_when_retraining_becomes_required():
-    from hmis_access.activity import reactivation_request_create
+    from hmis_accounts.services import reactivation_request_create
 
     start = dt.date(2026, 1, 5)
     account = account_last_login(local(start, 10))
@@ -313,7 +314,7 @@ def test_the_account_table_keeps_only_the_indexes_its_queries_read():
 def test_one_chunk_and_several_chunks_write_the_same_rows(settings):
     from django.db import transaction
 
-    from hmis_access.tasks import hmis_inactivity_sweep
+    from hmis_accounts.tasks import hmis_inactivity_sweep
 
     today = dt.date(2026, 6, 15)
     at = local(today, 0, 5)

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
-from hmis_access.calendar_link import calendar_link_reset
+from hmis_accounts.services import calendar_link_reset
 from hmis_access.models import AccessPolicy, HMISAccount
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.models import AuditEvent

@@ -12,7 +12,7 @@ from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
-from .models import AccessPolicy, HMISAccount
+from hmis_access.models import AccessPolicy, HMISAccount
 
 
 def open_tasks(user) -> list[OpenTask]:
@@ -46,3 +46,16 @@ def open_tasks(user) -> list[OpenTask]:
                                   reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}),
                                   section="HMIS accounts"))
     return tasks
+
+
+def agency_links(organization, user) -> list:
+    """The agency's page links to its HMIS accounts, for those that page
+    serves (its view's own predicate)."""
+    from django.urls import reverse
+
+    from accounts.access import can_see_hmis_accounts
+    from hmis_portal.core.registry import Link
+
+    if not can_see_hmis_accounts(user, organization):
+        return []
+    return [Link("HMIS accounts and users at risk", reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}))]

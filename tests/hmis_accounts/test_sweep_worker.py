@@ -7,7 +7,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from hmis_access.models import HMISAccount
-from hmis_access.tasks import hmis_inactivity_sweep
+from hmis_accounts.tasks import hmis_inactivity_sweep
 from hmis_portal.celery import app
 from hmis_portal.core.models import AuditEvent, Notification
 from tests.core.test_worker import redis_broker, wait_until  # noqa: F401 - the fixture

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from hmis_portal.core.calendar import coc_timezone
 
-from .models import HMISAccount
+from hmis_access.models import HMISAccount
 
 USERNAME_HEADERS = {"hmis username", "username", "user name", "user", "hmis user name", "login"}
 LOGIN_HEADERS = {"last login time", "last login", "last login date", "last login at", "last_login",

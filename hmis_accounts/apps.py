@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+
+
+class HMISAccountsConfig(AppConfig):
+    name = "hmis_accounts"
+    verbose_name = "HMIS accounts"
+
+    def ready(self):
+        from accounts.access import Work
+        from hmis_access.provisioning import register_queue_model
+        from hmis_portal.core import registry
+        from training.signals import training_record_changed
+
+        from . import demo, receivers, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
+        from .models import ReactivationRequest
+
+        # Seed 002: a reactivation that is ready waits in the provisioning
+        # queue with the same deadline as new access.
+        register_queue_model(ReactivationRequest)
+        # A completed retraining lets a waiting reactivation through.
+        training_record_changed.connect(receivers.training_record_changed, dispatch_uid="hmis_accounts.training")
+
+        registry.open_tasks.add(work.open_tasks, app=self.name)
+        registry.demo_builders.add(demo.seed_hmis_activity, app=self.name)
+        registry.agency_links.add(work.agency_links, app=self.name)
+        registry.history_readers.declare("hmis_accounts.reactivationrequest", (Work.HMIS_ACCOUNTS,), app=self.name)
