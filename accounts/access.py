@@ -83,12 +83,6 @@ def is_coc_staff(user) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
-def is_coc_staff_account(user) -> bool:
-    """Whether a person (found by email, not signed in) is CoC staff, active or
-    not: CoC staff are never asked for as an agency's users."""
-    return bool(user.is_staff)
-
-
 def in_coc_group(user, *groups: CoCGroup) -> bool:
     if not is_coc_staff(user):
         return False

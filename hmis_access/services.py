@@ -13,7 +13,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
-                             is_coc_staff_account, persona_labels, require, staff_doing)
+                             is_coc_staff_account, is_member, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
@@ -98,7 +98,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
         if user is not None:
             if is_coc_staff_account(user):
                 raise ValidationError({"email": "That address belongs to CoC staff; CoC staff are not requested here."})
-            if not user.memberships.filter(organization=organization).exists():
+            if not is_member(user, organization):
                 raise ValidationError({"email": (
                     "That email address is already used by a person at another agency. A person's portal login "
                     "belongs to one agency: use their address at your agency, or ask the CoC's HMIS support.")})

@@ -172,14 +172,3 @@ def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
         total=counts["total"],
     )
 
-
-# ---------------------------------------------------------------- lookups the authorization module asks for
-
-def access_policy() -> AccessPolicy:
-    """The CoC's access policy row (who asks for access; whether CoC staff approve)."""
-    return AccessPolicy.current()
-
-
-def active_hmis_accounts():
-    """HMIS accounts whose holders may use HMIS now (Active)."""
-    return HMISAccount.objects.filter(status=HMISAccount.Status.ACTIVE)

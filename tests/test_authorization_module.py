@@ -21,18 +21,6 @@ NOT_RULES = {"models.py", "demo.py"}
 PERMISSION_CALLS = {"has_perm", "has_perms", "get_perms", "get_user_perms", "get_group_perms",
                     "get_objects_for_user", "get_objects_for_group", "get_users_with_perms"}
 
-# TEMPORARY, for the lead to delete after merging: these three files still hold
-# a rule of their own (an agency lead's personas from the access policy, and
-# CoC staff told apart by `is_staff`) and are being moved into their own app,
-# where the rules are asked of the authorization module instead. Remove this
-# allowlist (and its test below) once that move is merged.
-ALLOWED_UNTIL_THE_HMIS_ACCOUNT_SPLIT = {
-    "hmis_access/work.py",
-    "hmis_access/services.py",
-    "hmis_access/views.py",
-}
-
-
 def app_packages(root: Path) -> list[str]:
     """The project's top-level packages, as import-linter's configuration names them."""
     config = tomllib.loads((root / "pyproject.toml").read_text())
@@ -72,18 +60,8 @@ def rules_outside(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _unallowed(findings: list[str]) -> list[str]:
-    return [f for f in findings if f.split(":")[0] not in ALLOWED_UNTIL_THE_HMIS_ACCOUNT_SPLIT]
-
-
 def test_no_rule_is_written_outside_the_authorization_module():
-    assert _unallowed(rules_outside(ROOT)) == []
-
-
-def test_the_temporary_allowlist_names_only_files_that_still_need_it():
-    """So the allowlist cannot outlive its reason: a file fixed or moved drops out of it."""
-    still = {f.split(":")[0] for f in rules_outside(ROOT)}
-    assert ALLOWED_UNTIL_THE_HMIS_ACCOUNT_SPLIT <= still
+    assert rules_outside(ROOT) == []
 
 
 def _write(root: Path, path: str, text: str) -> None:
@@ -132,5 +110,5 @@ def test_a_rule_put_back_into_an_app_fails_the_scan(tmp_path):
     lines.append("    return Referral.objects.filter(program__organization__memberships__user=user)")
     selectors.write_text("\n".join(lines) + "\n")
 
-    assert set(_unallowed(rules_outside(tmp_path))) == {
+    assert set(rules_outside(tmp_path)) == {
         f"referrals/selectors.py:{len(lines)}: filter on program__organization__memberships__user"}

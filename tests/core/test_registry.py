@@ -12,7 +12,7 @@ from django.apps import apps
 from hmis_portal.core import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships"]
+APPS = ["accounts", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"]
 
 
 def _registry_reads(path: Path, function: str) -> set[str]:
@@ -41,7 +41,7 @@ def test_the_home_page_is_followed_through_the_registry_to_each_provider():
     static = _registrations("open_tasks")
     live = {(f.__module__, f.__name__) for f in registry.open_tasks}
     assert static == live and {m.split(".")[0] for m, _ in static} == {
-        "onboarding", "training", "hmis_access", "referrals", "partnerships"}
+        "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"}
 
 
 def test_history_step_three_and_demo_are_followed_the_same_way():
