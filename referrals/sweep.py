@@ -82,8 +82,7 @@ class TimelinessSweep:
         if ids is not None:
             if not ids:
                 return []
-            among = bulk.among("id", ids)
-            due = Sql(f"{due.text} AND {among.text}", (*due.params, *among.params))
+            due = bulk.all_of(due, bulk.among("id", ids))
         rows = bulk.claim(REFERRAL, due=due, order=f"{deadline}, id", size=size,
                           changes=Sql(f"{stamp} = %s", (bulk.moment(self.now),)),
                           returning=("id", "program_id", "status_id"))

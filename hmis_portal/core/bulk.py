@@ -102,6 +102,12 @@ def among(column: str, ids: Iterable) -> Sql:
     return Sql(f"{column} IN ({', '.join(['%s'] * len(ids))})", tuple(ids))
 
 
+def all_of(*conditions) -> Sql:
+    """Conditions (`Sql`, or plain SQL text without parameters) joined with AND."""
+    return _join((Sql(f"({c.text})", c.params) if isinstance(c, Sql) else Sql(f"({c})") for c in conditions),
+                 " AND ")
+
+
 def values(rows: Sequence[Sequence]) -> Sql:
     """A VALUES list to join as a table; its columns are column1, column2, …
     on both databases."""

@@ -40,8 +40,8 @@ def test_a_claim_takes_a_bounded_batch_first_in_order_and_returns_what_it_change
     assert second == sorted([(messages[2].pk,), (messages[1].pk,)])
     assert Notification.objects.filter(claimed_at__isnull=True).get() == messages[0]
     # A chunk: only the ids it names.
-    chunk = bulk.claim(OUTBOX, due=bulk.Sql(f"{due.text} AND {bulk.among('id', [messages[0].pk]).text}",
-                                            (*due.params, messages[0].pk)),
+    chunk = bulk.claim(OUTBOX, due=bulk.all_of(due, bulk.among("id", [messages[0].pk, messages[1].pk]),
+                                               "attempts = 0"),
                        order="next_attempt_at, id", size=10, changes=changes)
     assert chunk == [(messages[0].pk,)]
     assert bulk.claim(OUTBOX, due=due, order="next_attempt_at, id", size=10, changes=changes, carry=("id",)) == []
