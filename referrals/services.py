@@ -248,7 +248,7 @@ def need_status_enter(*, referrals, to_status: NeedStatus, actor, at: dt.datetim
         f"made_at, note, from_due_at, within_standard, days_in_status) "
         f"SELECT r.id, r.status_id, %s, %s, %s, %s, r.due_at, "
         f"CASE WHEN r.due_at IS NULL THEN NULL WHEN r.due_at > %s THEN TRUE ELSE FALSE END, {days.text} "
-        f"FROM {Referral._meta.db_table} r WHERE {marks.text} ORDER BY r.id",
+        f"FROM {Referral._meta.db_table} r WHERE {marks.text}",
         (to_status.pk, actor_id, bulk.moment(at), note, bulk.moment(at), *days.params, *marks.params)))
     record_referral_events(ids, verb="changed need status", reads=reads, actor=actor, from_status=True,
                            to_state=to_status.name, reason=note)

@@ -162,11 +162,12 @@ def claim(table: str, *, due: Sql, order: str, size: int, changes: Sql, returnin
 
 
 def insert_events(*, source: str, key: str, ids: Iterable[int], content_type: int, verb: str, object_repr: Sql,
-                  from_state="", to_state="", reason="", actor_id: int | None = None) -> int:
+                  from_state="", to_state="", reason="", actor_id: int | None = None, ordered: bool = False) -> int:
     """One audit event per id (as `record_event`): `INSERT … SELECT` from
     `source` (a FROM clause whose `key` column is the subject's id), in the
-    order of the ids. `object_repr` is the subject's `str()` in SQL; the
-    states and the reason are values or `Sql` over `source`."""
+    order of the ids with `ordered` (a sort: leave it out where the events'
+    order does not matter). `object_repr` is the subject's `str()` in SQL;
+    the states and the reason are values or `Sql` over `source`."""
     ids = list(ids)
     if not ids:
         return 0
@@ -175,7 +176,7 @@ def insert_events(*, source: str, key: str, ids: Iterable[int], content_type: in
                      _sql(to_state), _sql(reason), Sql("'{}'"), _sql(moment(timezone.now()))])
     execute(Sql(f"INSERT INTO {EVENTS} (actor_id, verb, content_type_id, object_id, object_repr, from_state, "
                 f"to_state, reason, data, created_at) SELECT {columns.text} FROM {source} "
-                f"WHERE {among(key, ids).text} ORDER BY {key}", (*columns.params, *ids)))
+                f"WHERE {among(key, ids).text}{' ORDER BY ' + key if ordered else ''}", (*columns.params, *ids)))
     return len(ids)
 
 

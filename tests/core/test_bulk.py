@@ -54,7 +54,7 @@ def test_events_are_written_one_per_id_with_their_subjects_names():
     written = bulk.insert_events(
         source=f"{OUTBOX} n", key="n.id", ids=ids, content_type=content_type, verb="held back",
         object_repr=bulk.Sql("%s || n.to_email", ("To ",)), from_state=bulk.Sql("n.status"), to_state="held",
-        reason="Checked by hand.")
+        reason="Checked by hand.", ordered=True)
     assert written == 2
     events = list(AuditEvent.objects.order_by("pk").values_list(
         "actor_id", "verb", "content_type_id", "object_id", "object_repr", "from_state", "to_state", "reason", "data"))
