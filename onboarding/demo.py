@@ -11,7 +11,8 @@ from accounts.models import Persona, User
 from hmis_portal.core.calendar import local_date
 
 from . import services
-from .models import AgreementTemplate, CESOrganizationRole, OrganizationAgreement, ProgramType
+from .models import AgreementTemplate, CESOrganizationRole, OrganizationAgreement, Program, ProgramType
+from .selectors import agreement_executed, agreement_submitted
 
 # A minimal, valid one-page PDF standing in for a scanned agreement.
 DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
@@ -45,6 +46,44 @@ def _people(name, domain):
         f"manager@{domain}.example.org", f"{name.split()[0]} Manager",
         label=f"Program Manager ({name})", memberships=[(organization, Persona.PROGRAM_MANAGER)])
     return organization, director, manager
+
+
+def implementer() -> User:
+    """The CoC staff member who countersigns and sets up programs in the demo
+    (accounts' demo: the implementation team)."""
+    return User.objects.get(email="implementation@example.org")
+
+
+def participating(organization, *, director, manager=None, programs=(), execute: bool = True) -> dict:
+    """Bring a demo agency to where another app's demo needs it, the way a
+    real agency gets there (HMIS CES Participation Procedures, steps 1 and
+    2), each step with its audit event: its director uploads and submits the
+    signed agreement, CoC staff countersign it (unless `execute` is false),
+    and its Program Manager requests the setup of each of `programs`
+    ([(name, program type code)]), which CoC staff set up and the Program
+    Manager confirms (unless `execute` is false: then the requests wait).
+    Idempotent: what is done is left as it is. Returns the programs by name."""
+    if not agreement_executed(organization):
+        agreement = organization.agreements.filter(status__in=OrganizationAgreement.OPEN_STATUSES).first()
+        if agreement is None or agreement.status != OrganizationAgreement.Status.SUBMITTED:
+            agreement = services.agreement_upload(
+                actor=director, organization=organization, upload=_scan(), signer_name=director.full_name,
+                signer_title="Executive Director", signed_on=local_date() - dt.timedelta(days=3))
+        if execute:
+            services.agreement_countersign(actor=implementer(), agreement=agreement)
+    found = {}
+    for name, type_code in programs:
+        program = Program.objects.filter(organization=organization, name=name).first()
+        if program is None and agreement_submitted(organization):
+            program = services.program_setup_request(actor=manager, organization=organization, name=name,
+                                                     program_type=_type(type_code))
+            if execute and program.setup_status == Program.SetupStatus.REQUESTED:
+                program = services.program_setup_start(actor=implementer(), program=program)
+                program = services.program_setup_complete(actor=implementer(), program=program)
+            if execute:
+                program = services.program_setup_confirm(actor=manager, program=program)
+        found[name] = program
+    return found
 
 
 def _role(code):

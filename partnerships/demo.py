@@ -14,8 +14,7 @@ from accounts.demo import demo_organization, demo_user
 from accounts.models import Persona
 from hmis_portal.core import calendar
 from hmis_portal.core.models import Notification
-from onboarding.models import OrganizationAgreement
-from onboarding.selectors import agreement_executed
+from onboarding.demo import participating
 
 from . import services
 from .models import DataPartnership
@@ -34,12 +33,11 @@ def _moa():
 
 def _partner():
     harbor = demo_organization("Harbor Light Housing")
-    if not agreement_executed(harbor):
-        OrganizationAgreement.objects.create(
-            organization=harbor, status=OrganizationAgreement.Status.EXECUTED, signer_name="Demo Director",
-            signer_title="Executive Director", signed_on=calendar.local_date(), countersigned_at=timezone.now())
     director = demo_user("director@harbor.example.org", "Dana Director",
                          memberships=[(harbor, Persona.EXECUTIVE_DIRECTOR)])
+    # A partner participates in HMIS: its agreement executed through
+    # onboarding's services, as a real agency's is.
+    participating(harbor, director=director)
     return harbor, director
 
 

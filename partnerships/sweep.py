@@ -7,8 +7,9 @@ people are told) and escalates as many that passed the escalation margin
 (CoC staff who look after partnerships are told). Each of the two is one
 transaction:
 
-1. claim: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
-   RETURNING id` stamps the batch rows and says which it holds;
+1. claim (`hmis_portal.core.bulk.claim`): one `UPDATE … RETURNING id` over
+   the n most late batches not locked by anyone stamps them and says which
+   it holds;
 2. one insert of their audit events and one of their outbox rows, each
    message with a dedupe key (`intake-overdue:<id>`), so nothing is sent twice;
 3. commit; the new messages go to the workers in one task.
@@ -22,10 +23,11 @@ partnerships are chased: an ended partnership's batches keep their record.
 
 import datetime as dt
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.defaultfilters import pluralize
 
 from accounts.access import Work, intake_enterers, staff_doing
+from hmis_portal.core import bulk
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import Message, notify_many
@@ -40,16 +42,12 @@ def _claim(*, stamp: str, deadline: str, now: dt.datetime, size: int) -> list[in
     """Stamp up to `size` unentered batches of active partnerships whose
     `deadline` passed and whose `stamp` is empty, most late first. Served by
     the partial indexes `intake_overdue_unflagged` and `intake_escalation_pending`."""
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    moment = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {BATCH} SET {stamp} = %s WHERE id IN ("
-            f"SELECT id FROM {BATCH} WHERE entered_at IS NULL AND {stamp} IS NULL AND {deadline} <= %s "
-            f"AND partnership_id IN (SELECT id FROM {PARTNERSHIP} WHERE status = %s) "
-            f"ORDER BY {deadline}, id LIMIT %s{skip_locked}) RETURNING id",
-            [moment, moment, DataPartnership.Status.ACTIVE, size])
-        return sorted(row[0] for row in cursor.fetchall())
+    due = bulk.Sql(f"entered_at IS NULL AND {stamp} IS NULL AND {deadline} <= %s "
+                   f"AND partnership_id IN (SELECT id FROM {PARTNERSHIP} WHERE status = %s)",
+                   (bulk.moment(now), DataPartnership.Status.ACTIVE))
+    rows = bulk.claim(BATCH, due=due, order=f"{deadline}, id", size=size,
+                      changes=bulk.Sql(f"{stamp} = %s", (bulk.moment(now),)))
+    return [row[0] for row in rows]
 
 
 def _claimed(ids) -> list[IntakeBatch]:

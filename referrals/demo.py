@@ -13,11 +13,10 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.demo import demo_organization, demo_user
-from accounts.models import CoCGroup, Persona
+from accounts.models import CoCGroup, Persona, User
 from hmis_portal.core import calendar
 from hmis_portal.core.models import Notification
-from onboarding.models import OrganizationAgreement, Program, ProgramType
-from onboarding.selectors import agreement_executed
+from onboarding.demo import participating
 
 from . import services
 from .models import NeedStatus, Referral
@@ -58,25 +57,33 @@ REFERRALS = [
     ("mesa", "DEMO-3002", [("referred", 16), ("attempting-contact", 15), ("engaged", 14)]),          # due soon
 ]
 
+DOMAINS = {"Harbor Light Housing": "harbor", "Oak Hollow Housing Services": "oakhollow",
+           "Pine Ridge Housing Collaborative": "pineridge"}
+
 CONTACT_NOTES = "Usually at the Access Center weekday mornings; the housing navigator can set up a meeting."
 
 
+def _leads(organization, domain):
+    """The agency's Executive Director and Program Manager, who take it
+    through steps 1 and 2 (no printed login)."""
+    first = organization.name.split()[0]
+    director = User.objects.filter(email=f"director@{domain}.example.org").first() or demo_user(
+        f"director@{domain}.example.org", f"{first} Director", memberships=[(organization, Persona.EXECUTIVE_DIRECTOR)])
+    manager = User.objects.filter(email=f"manager@{domain}.example.org").first() or demo_user(
+        f"manager@{domain}.example.org", f"{first} Manager", memberships=[(organization, Persona.PROGRAM_MANAGER)])
+    return director, manager
+
+
 def _programs():
-    """The providers' programs, made referable: confirmed setup at agencies
-    whose agreement is executed (referrals go nowhere else)."""
+    """The providers' programs, made referable as a real agency's are: its
+    agreement executed and each program's setup confirmed, through
+    onboarding's services (referrals go nowhere else)."""
     programs = {}
     for key, (agency, name, type_code) in PROGRAMS.items():
         organization = demo_organization(agency)
-        if not agreement_executed(organization):
-            OrganizationAgreement.objects.create(
-                organization=organization, status=OrganizationAgreement.Status.EXECUTED,
-                signer_name="Demo Director", signer_title="Executive Director", signed_on=calendar.local_date(),
-                countersigned_at=timezone.now())
-        program, _ = Program.objects.get_or_create(
-            organization=organization, name=name,
-            defaults={"program_type": ProgramType.objects.get(code=type_code),
-                      "setup_status": Program.SetupStatus.CONFIRMED})
-        programs[key] = program
+        director, manager = _leads(organization, DOMAINS[agency])
+        programs[key] = participating(organization, director=director, manager=manager,
+                                      programs=[(name, type_code)])[name]
     return programs
 
 

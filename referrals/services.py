@@ -7,17 +7,22 @@ Views, the admin and the timeliness sweep all come through here.
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import Work, can_match, can_work_referral, referral_workers, staff_doing
-from hmis_portal.core import calendar
+from hmis_portal.core import bulk, calendar, outbox
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text
+from hmis_portal.core.bulk import Sql
 from hmis_portal.core.outbox import notify
+from onboarding.models import Program
 from onboarding.selectors import referral_refusal
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
@@ -92,40 +97,213 @@ def _lock(referral_id) -> Referral:
     return Referral.objects.select_for_update().get(pk=referral_id)
 
 
-def _enter_status(referral: Referral, status: NeedStatus, *, actor, at: dt.datetime, note: str,
-                  policy: ReferralPolicy | None = None,
-                  business: calendar.BusinessCalendar | None = None) -> ReferralTransition:
-    """Move a locked referral into `status`: the transition row, the stored
-    deadlines, the audit event. Callers check that the move is allowed."""
-    policy = policy or ReferralPolicy.current()
-    business = business or calendar.BusinessCalendar.load()
-    previous = referral.status
-    transition = ReferralTransition.objects.create(
-        referral=referral,
-        from_status=previous,
-        to_status=status,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        made_at=at,
-        note=note,
-        from_due_at=referral.due_at,
-        within_standard=None if referral.due_at is None else at < referral.due_at,
-        days_in_status=round((at - referral.status_entered_at).total_seconds() / 86400, 3),
-    )
-    referral.status = status
-    referral.status_entered_at = at
-    referral.is_open = not status.is_final
-    referral.due_at, referral.escalate_at = deadlines(status, entered_at=at, referred_at=referral.referred_at,
-                                                      policy=policy, business=business)
-    referral.overdue_notified_at = None
-    referral.escalated_at = None
-    referral.closed_at = at if status.is_final else None
-    if status.returns_to_matching:
-        referral.awaiting_rereferral = True
-    referral.version += 1
-    referral.save(update_fields=STATUS_FIELDS)
-    record_event(actor=actor, subject=referral, verb="changed need status", from_state=previous.name,
-                 to_state=status.name, reason=note)
-    return transition
+class Reads:
+    """What moving referrals reads once, however many are moved: the policy,
+    the business calendar, the programs' names and agencies, who to tell, the
+    link to a referral. One per request, or one per run of the sweep."""
+
+    def __init__(self, *, policy: ReferralPolicy | None = None, business: calendar.BusinessCalendar | None = None):
+        self.policy = policy or ReferralPolicy.current()
+        self._business = business
+        self.content_type = ContentType.objects.get_for_model(Referral, for_concrete_model=False).pk
+        # "/referrals/<pk>/", built once: the id goes in between in SQL.
+        marker = "987654321"
+        self.link_prefix, self.link_suffix = reverse("referrals:detail", args=[int(marker)]).split(marker)
+        self.base = settings.PORTAL_BASE_URL.rstrip("/")
+        self._programs: dict[int, Program] = {}
+        self._provider_staff: dict[int, list] = {}
+        self._ces_team: list | None = None
+
+    def business(self) -> calendar.BusinessCalendar:
+        if self._business is None:
+            self._business = calendar.BusinessCalendar.load()
+        return self._business
+
+    def programs(self, ids) -> dict[int, Program]:
+        missing = set(ids) - set(self._programs)
+        if missing:
+            for program in Program.objects.filter(pk__in=missing).select_related("organization"):
+                self._programs[program.pk] = program
+        return self._programs
+
+    def provider_staff(self, organization_ids) -> list[tuple]:
+        """(agency id, user id, email) of each agency's people told of its
+        referrals, one per address (as `notify` sends)."""
+        missing = set(organization_ids) - set(self._provider_staff)
+        if missing:
+            for organization_id in missing:
+                self._provider_staff[organization_id] = []
+            for organization_id, user_id, email in provider_staff_of(missing):
+                self._provider_staff[organization_id].append((user_id, email))
+        rows = []
+        for organization_id in organization_ids:
+            seen = set()
+            for user_id, email in self._provider_staff[organization_id]:
+                if email and email not in seen:
+                    seen.add(email)
+                    rows.append((organization_id, user_id, email))
+        return rows
+
+    def ces_team(self) -> list[tuple]:
+        """(0, user id, email) of the CES team, one per address."""
+        if self._ces_team is None:
+            seen, self._ces_team = set(), []
+            for user_id, email in ces_team_members().order_by("pk").values_list("pk", "email"):
+                if email and email not in seen:
+                    seen.add(email)
+                    self._ces_team.append((0, user_id, email))
+        return self._ces_team
+
+
+REFERRAL_REPR = Sql("'Referral ' || r.id || ' of client ' || r.hmis_client_id || ' to ' || p.name")
+
+
+def _source() -> str:
+    """A referral (r) with its program (p) and its need status (s), as it is
+    before a change: the FROM clause of the set-based writes."""
+    return (f"{Referral._meta.db_table} r JOIN {Program._meta.db_table} p ON p.id = r.program_id "
+            f"JOIN {NeedStatus._meta.db_table} s ON s.id = r.status_id")
+
+
+def record_referral_events(ids, *, verb: str, reads: Reads, actor=None, from_status: bool = False,
+                           to_state: str | None = None, reason: str = "") -> int:
+    """One audit event per referral (as `record_event`), with the referral's
+    own need status: the old one as `from_state` with `from_status`, the
+    current one as `to_state` unless `to_state` is given."""
+    return bulk.insert_events(
+        source=_source(), key="r.id", ids=ids, content_type=reads.content_type, verb=verb,
+        object_repr=REFERRAL_REPR, from_state=Sql("s.name") if from_status else "",
+        to_state=Sql("s.name") if to_state is None else to_state, reason=reason,
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None)
+
+
+def tell_about_referrals(ids, texts, recipients, *, reads: Reads, key: str | None,
+                         messages: list | None = None) -> list[int]:
+    """One message per referral and recipient (as `notify`), written in one
+    statement, delivered after commit.
+
+    `texts`: (program id, need status id, agency id — 0 for all of
+    `recipients` —, subject, body); a subject may hold `{id}` for the
+    referral's id. `recipients`: (agency id or 0, user id, email). With
+    `key`, each message's dedupe key is `<key>:<referral id>:<status entered
+    at>:<email>` (a key already in the outbox is skipped); without, none.
+    The new messages go to the workers after commit, or, with `messages`,
+    are added to it for the caller to send with its others in one task.
+    Returns their ids."""
+    ids = list(ids)
+    if not ids or not texts or not recipients:
+        return []
+    text_rows = []
+    for program_id, status_id, organization_id, subject, body in texts:
+        head, has_id, tail = subject.partition("{id}")
+        text_rows.append((program_id, status_id, organization_id, head, 1 if has_id else 0, tail, body))
+    text_table, people = bulk.values(text_rows), bulk.values(recipients)
+    link = Sql("%s || r.id || %s", (reads.link_prefix, reads.link_suffix))
+    new = bulk.insert_notifications(
+        source=Sql(f"{Referral._meta.db_table} r JOIN {text_table.text} t ON t.column1 = r.program_id "
+                   f"AND t.column2 = r.status_id JOIN {people.text} u ON u.column1 = t.column3",
+                   (*text_table.params, *people.params)),
+        where=bulk.among("r.id", ids), recipient=Sql("u.column2"), email=Sql("u.column3"),
+        subject=Sql("t.column4 || CASE WHEN t.column5 = 1 THEN r.id || t.column6 ELSE '' END"),
+        body=Sql(f"t.column7 || %s || {link.text}", ("\n\n" + reads.base, *link.params)), link=link,
+        dedupe_key=None if key is None else Sql(
+            f"%s || r.id || ':' || {bulk.isoformat('r.status_entered_at')} || ':' || u.column3", (f"{key}:",)))
+    if messages is None:
+        outbox.deliver_after_commit(new)
+    else:
+        messages.extend(new)
+    return new
+
+
+def need_status_enter(*, referrals, to_status: NeedStatus, actor, at: dt.datetime, note: str,
+                      enrollment_date: dt.date | None = None, tell: bool = True, reads: Reads | None = None,
+                      messages: list | None = None) -> int:
+    """Move referrals into `to_status`: one referral (a `Referral`, which is
+    brought up to date) or a set of ids, set-based whatever their number.
+
+    The transition rule, for every way a need status changes (a provider, the
+    CES team, the timeliness sweep's move): the transition row (from which
+    status, within the standard or not, days in the status), the audit event,
+    the messages, then the new status and its stored deadlines, due dates
+    counted as `deadlines` says. The caller holds the referrals' locks and
+    has checked that the move is allowed.
+
+    Who is told (`tell`): when the schedule moves referrals (`actor` None),
+    the provider's people, once per referral and status; when the CES team
+    moves one (other than back to matching), the provider's people; when the
+    provider closes one or returns the client to matching, the CES team.
+    `reads`: what a run has read already; `messages`: as for
+    `tell_about_referrals`. Returns how many referrals moved."""
+    one = referrals if isinstance(referrals, Referral) else None
+    ids = [one.pk] if one is not None else sorted(referrals)
+    if not ids:
+        return 0
+    reads = reads or Reads()
+    rows = list(Referral.objects.filter(pk__in=ids).values_list("pk", "program_id", "status_id", "referred_at"))
+    marks = bulk.among("r.id", ids)
+    days = bulk.days_since("r.status_entered_at", at)
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    bulk.execute(Sql(
+        f"INSERT INTO {ReferralTransition._meta.db_table} (referral_id, from_status_id, to_status_id, actor_id, "
+        f"made_at, note, from_due_at, within_standard, days_in_status) "
+        f"SELECT r.id, r.status_id, %s, %s, %s, %s, r.due_at, "
+        f"CASE WHEN r.due_at IS NULL THEN NULL WHEN r.due_at > %s THEN TRUE ELSE FALSE END, {days.text} "
+        f"FROM {Referral._meta.db_table} r WHERE {marks.text}",
+        (to_status.pk, actor_id, bulk.moment(at), note, bulk.moment(at), *days.params, *marks.params)))
+    record_referral_events(ids, verb="changed need status", reads=reads, actor=actor, from_status=True,
+                           to_state=to_status.name, reason=note)
+    if tell:
+        _tell_entered(ids, rows, to_status, actor=actor, reads=reads, messages=messages)
+    fields = {"status": to_status, "status_entered_at": at, "is_open": not to_status.is_final,
+              "overdue_notified_at": None, "escalated_at": None,
+              "closed_at": at if to_status.is_final else None, "version": F("version") + 1}
+    if to_status.returns_to_matching:
+        fields["awaiting_rereferral"] = True
+    if enrollment_date is not None:
+        fields["enrollment_date"] = enrollment_date
+    # Deadlines counted from the status are the same for all; from the
+    # referral date, one update per date.
+    business = None if to_status.is_final or to_status.standard_days is None else reads.business()
+    by_deadlines = {}
+    for pk, _, _, referred_at in rows:
+        by_deadlines.setdefault(deadlines(to_status, entered_at=at, referred_at=referred_at, policy=reads.policy,
+                                          business=business), []).append(pk)
+    for (due_at, escalate_at), pks in by_deadlines.items():
+        Referral.objects.filter(pk__in=pks).update(due_at=due_at, escalate_at=escalate_at, **fields)
+    if one is not None:
+        one.refresh_from_db(fields=STATUS_FIELDS)
+        one.status = to_status
+    return len(rows)
+
+
+def _tell_entered(ids, rows, to_status: NeedStatus, *, actor, reads: Reads, messages: list | None) -> None:
+    programs = reads.programs({program_id for _, program_id, _, _ in rows})
+    pairs = sorted({(program_id, status_id) for _, program_id, status_id, _ in rows})
+    agencies = sorted({programs[program_id].organization_id for program_id, _ in pairs})
+    if actor is None:
+        texts = [(program_id, status_id, programs[program_id].organization_id,
+                  f"Referral returned to the CES team: {programs[program_id].name}",
+                  f"The referral was not updated in time and is now “{to_status}”.")
+                 for program_id, status_id in pairs]
+        tell_about_referrals(ids, texts, reads.provider_staff(agencies), reads=reads, key="referral-moved",
+                             messages=messages)
+    elif can_match(actor):
+        if to_status.returns_to_matching:
+            return
+        names = dict(NeedStatus.objects.filter(pk__in={s for _, s in pairs}).values_list("pk", "name"))
+        texts = [(program_id, status_id, programs[program_id].organization_id,
+                  f"CES team set a referral to “{to_status}”",
+                  f"The CES team changed a referral to {programs[program_id].name}: {names[status_id]} → "
+                  f"{to_status}.")
+                 for program_id, status_id in pairs]
+        tell_about_referrals(ids, texts, reads.provider_staff(agencies), reads=reads, key=None,
+                             messages=messages)
+    elif to_status.returns_to_matching or to_status.is_final:
+        texts = [(program_id, status_id, 0, f"Referral {{id}}: {to_status}",
+                  f"{programs[program_id]} set a referral to “{to_status}”."
+                  + (" The client needs to be re-referred." if to_status.returns_to_matching else ""))
+                 for program_id, status_id in pairs]
+        tell_about_referrals(ids, texts, reads.ces_team(), reads=reads, key=None, messages=messages)
 
 
 def _link(referral: Referral) -> str:
@@ -247,21 +425,11 @@ def referral_change_status(*, actor, referral_id, to_status: NeedStatus, note: s
             if enrollment_date is None:
                 raise ValidationError({"enrollment_date": "Enter the date the client was enrolled."})
             _check_enrollment_date(referral, enrollment_date, at)
-            referral.enrollment_date = enrollment_date
         elif enrollment_date is not None:
             raise ValidationError({"enrollment_date": f"An enrollment date goes with an enrolled status, "
                                                       f"not “{to_status}”."})
-        _enter_status(referral, to_status, actor=actor, at=at, note=note)
-        if ces and not to_status.returns_to_matching:
-            notify(recipients=provider_staff(referral.program.organization_id),
-                   subject=f"CES team set a referral to “{to_status}”",
-                   body=f"The CES team changed a referral to {referral.program.name}: {current} → {to_status}.",
-                   link=_link(referral))
-        elif not ces and (to_status.returns_to_matching or to_status.is_final):
-            notify(recipients=ces_team_members(), subject=f"Referral {referral.pk}: {to_status}",
-                   body=f"{referral.program} set a referral to “{to_status}”."
-                        + (" The client needs to be re-referred." if to_status.returns_to_matching else ""),
-                   link=_link(referral))
+        need_status_enter(referrals=referral, to_status=to_status, actor=actor, at=at, note=note,
+                          enrollment_date=enrollment_date)
     return referral
 
 
@@ -325,7 +493,9 @@ def referral_request_transfer(*, actor, referral_id, reason: str, expected_versi
                 active=True, returns_to_matching=True, set_by=NeedStatus.SetBy.HOUSING_PROVIDER).first()
             if target is None:
                 raise ValidationError(f"From “{referral.status}” a transfer cannot be requested.")
-            _enter_status(referral, target, actor=actor, at=at, note=f"Transfer requested: {reason}")
+            # The CES team hears of it once, as a transfer request (below).
+            need_status_enter(referrals=referral, to_status=target, actor=actor, at=at,
+                              note=f"Transfer requested: {reason}", tell=False)
         elif not referral.status.accepts_client:
             raise ValidationError("This referral is closed; there is no client to transfer.")
         referral.transfer_requested_at = at

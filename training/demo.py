@@ -7,8 +7,10 @@ import datetime as dt
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from accounts.demo import demo_organization
+from accounts.demo import demo_organization, demo_user
+from accounts.models import Persona
 from hmis_portal.core.calendar import local_date
+from onboarding.demo import participating
 
 from .models import Completion, Course, FormSubmission, FormTemplate, RequiredForm, Review, TrainingSession
 
@@ -34,30 +36,31 @@ def _session(key, course_code, *, days, hours=3, capacity=20, webinar=True):
 
 
 def _participating_agency():
-    from onboarding.models import OrganizationAgreement, Program, ProgramType
-
+    """Northside, participating as a real agency becomes: its agreement and
+    its programs' setup through onboarding's services."""
     agency = demo_organization("Northside Community Services")
-    if not OrganizationAgreement.objects.filter(organization=agency, status="executed").exists():
-        OrganizationAgreement.objects.create(organization=agency, status="executed", signer_name="Robin Northside",
-                                             signer_title="Executive Director", signed_on=local_date(),
-                                             countersigned_at=timezone.now())
-    programs = {}
-    for name, type_code in [("Northside Access Center", "access-center"), ("Northside Street Outreach", "outreach"),
-                            ("Northside Permanent Homes", "permanent-housing")]:
-        programs[type_code], _ = Program.objects.get_or_create(
-            organization=agency, name=name,
-            defaults={"program_type": ProgramType.objects.get(code=type_code), "setup_status": "confirmed"})
-    return agency, programs
+    # No printed login: HMIS access's demo prints the agency's people it shows.
+    director = demo_user("executive.director@northside.example.org", "Robin Northside",
+                         memberships=[(agency, Persona.EXECUTIVE_DIRECTOR)])
+    manager = demo_user("manager@northside.example.org", "Quinn Northside",
+                        memberships=[(agency, Persona.PROGRAM_MANAGER)])
+    kinds = [("Northside Access Center", "access-center"), ("Northside Street Outreach", "outreach"),
+             ("Northside Permanent Homes", "permanent-housing")]
+    found = participating(agency, director=director, manager=manager, programs=kinds)
+    return agency, {type_code: found[name] for name, type_code in kinds}
 
 
 def _pending_agency():
-    from onboarding.models import Program, ProgramType
-
+    """Eastgate, with steps 1 and 2 open: its agreement submitted and not yet
+    countersigned, its program's setup requested and not yet started."""
     agency = demo_organization("Eastgate Outreach Partners")
-    program, _ = Program.objects.get_or_create(
-        organization=agency, name="Eastgate Street Outreach",
-        defaults={"program_type": ProgramType.objects.get(code="outreach"), "setup_status": "requested"})
-    return agency, program
+    director = demo_user("director@eastgate.example.org", "Eastgate Director",
+                         memberships=[(agency, Persona.EXECUTIVE_DIRECTOR)])
+    manager = demo_user("manager@eastgate.example.org", "Rowan Eastgate",
+                        memberships=[(agency, Persona.PROGRAM_MANAGER)])
+    name = "Eastgate Street Outreach"
+    return agency, participating(agency, director=director, manager=manager, programs=[(name, "outreach")],
+                                 execute=False)[name]
 
 
 def _complete(user, *codes, days_ago=20):

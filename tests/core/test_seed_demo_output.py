@@ -36,3 +36,28 @@ def test_seed_demo_output_is_short_and_ends_with_the_logins(capsys, caplog, sett
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     waiting = pending.count()
     assert outbox.deliver_pending()["sent"] == waiting == len(mail.outbox)
+    _every_agency_got_there_through_the_services()
+
+
+def _every_agency_got_there_through_the_services():
+    """The demo's agencies reach their stage as a real agency does, each step
+    an audit event by a person: an executed agreement was submitted and
+    countersigned, a program's setup requested, and a confirmed one confirmed."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from hmis_portal.core.models import AuditEvent
+    from onboarding.models import OrganizationAgreement, Program
+
+    def done(model, verb):
+        return set(AuditEvent.objects.filter(content_type=ContentType.objects.get_for_model(model), verb=verb,
+                                             actor__isnull=False).values_list("object_id", flat=True))
+
+    def ids(queryset):
+        return {str(pk) for pk in queryset.values_list("pk", flat=True)}
+
+    executed = ids(OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.EXECUTED))
+    assert executed and executed <= done(OrganizationAgreement, "countersigned agreement")
+    assert executed <= done(OrganizationAgreement, "submitted agreement")
+    assert ids(Program.objects.all()) <= done(Program, "requested program setup")
+    confirmed = ids(Program.objects.filter(setup_status=Program.SetupStatus.CONFIRMED))
+    assert confirmed and confirmed <= done(Program, "confirmed program setup")

@@ -172,8 +172,6 @@ def test_two_runs_or_a_run_split_in_two_make_exactly_the_rows_of_one_run():
 
 
 def test_a_run_killed_half_way_changes_nothing_and_the_next_run_does_it_all(monkeypatch):
-    from referrals import sweep as sweep_module
-
     now = _backlog()
     once = _outcome_of(now, 10)
     before = sweep_state()
@@ -181,7 +179,8 @@ def test_a_run_killed_half_way_changes_nothing_and_the_next_run_does_it_all(monk
     def killed(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(sweep_module, "_insert_notifications", killed)
+    # Killed after the claim and the audit events, at the first messages.
+    monkeypatch.setattr(services, "tell_about_referrals", killed)
     with pytest.raises(RuntimeError):
         services.sweep_timeliness(now=now)
     assert sweep_state() == before
