@@ -190,7 +190,7 @@ class ProgramAdmin(OneCalendarPerPage, PortalAdmin):
 
 @admin.register(ProgramType)
 class ProgramTypeAdmin(PortalAdmin):
-    list_display = ("name", "code", "needs_setup_modification", "sort_order")
+    list_display = ("name", "code", "hud_project_type", "needs_setup_modification", "sort_order")
     list_editable = ("sort_order",)
     prepopulated_fields = {"code": ("name",)}
 
