@@ -328,3 +328,18 @@ def test_a_pack_with_a_wrong_hud_project_type_loads_nothing(tmp_path, entry, mes
         call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
     assert message in err.getvalue() and f"{path}:2:" in err.getvalue()
     assert dict(ProgramType.objects.values_list("code", "hud_project_type")) == before
+
+
+def test_the_file_costs_the_same_queries_at_any_number_of_referrals(client, django_assert_max_num_queries):
+    ces = matcher()
+    client.force_login(ces)
+    for code in ("emergency-shelter", "permanent-housing"):
+        make_referral(_program(code), actor=ces)
+    with django_assert_max_num_queries(20) as few:
+        client.get(reverse("referrals:hud-events"))
+    for code in ("transitional-housing", "permanent-housing", "emergency-shelter") * 4:
+        referral = make_referral(_program(code), actor=ces)
+        services.referral_change_status(actor=ces, referral_id=referral.pk, to_status=status("did-not-respond"))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        content = client.get(reverse("referrals:hud-events")).content
+    assert len(_check_file(_files(content)["Event.csv"], EVENT_SPEC)) == 14
