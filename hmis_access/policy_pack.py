@@ -720,7 +720,8 @@ def _program_types(report, rows):
     for row in rows:
         program_type = ProgramType.objects.get(code=row["code"])
         if program_type.hud_project_type != row["hud_project_type"]:
-            changed.append(f"{row['code']} hud_project_type {program_type.hud_project_type} → {row['hud_project_type']}")
+            changed.append(f"{row['code']} hud_project_type {program_type.hud_project_type} → "
+                           f"{row['hud_project_type']}")
             program_type.hud_project_type = row["hud_project_type"]
             program_type.save(update_fields=["hud_project_type"])
             record_event(actor=None, subject=program_type, verb="changed by policy pack",
