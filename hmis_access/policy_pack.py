@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
-from onboarding.models import OnboardingPolicy, ProgramType
+from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
 from training.models import CESRole, Course, RequiredForm, Signer
 
 from .models import MAX_PROVISIONING_HOURS, AccessPolicy
@@ -172,6 +172,12 @@ ROLE_FIELDS = {
     "program_types": {"type": "codes", "default": []},
     "required_courses": {"type": "codes", "default": []},
     "works_referrals": {"type": "bool", "default": True},
+}
+# The HUD project type (HMIS Data Standards 2.02.6) of each program type the
+# pack names; the program types themselves are the rows already there.
+PROGRAM_TYPE_FIELDS = {
+    "code": {"type": "code", "required": True},
+    "hud_project_type": {"type": "count0", "required": True, "null": True, **_choices(HUDProjectType.choices)},
 }
 FORM_FIELDS = {
     "code": {"type": "code", "required": True},
@@ -442,10 +448,11 @@ class Checked:
     onboarding_policy: dict | None
     referral_policy: dict | None
     partnership_policy: dict | None = None
+    program_types: list | None = None
 
 
 SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "need_statuses",
-            "access_policy", "onboarding_policy", "referral_policy", "partnership_policy")
+            "access_policy", "onboarding_policy", "referral_policy", "partnership_policy", "program_types")
 
 
 def check(pack: Pack) -> Checked:
@@ -462,6 +469,9 @@ def check(pack: Pack) -> Checked:
     onboarding = _check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS)
     referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
     partnership = _check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
+    program_types = _check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS)
+    if program_types:
+        _refs(pack, program_types, "code", set(ProgramType.objects.values_list("code", flat=True)), "program type")
 
     # Courses a pack may refer to: its own, or (when it has no course section) the active ones.
     course_codes = ({row["code"] for row in courses} if courses is not None
@@ -499,7 +509,7 @@ def check(pack: Pack) -> Checked:
                                                      f"or another {unique}.")
     if pack.errors:
         raise PackError(pack.errors)
-    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership)
+    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types)
 
 
 def _check_signing(pack, forms):
@@ -701,6 +711,25 @@ def _one_initial(rows, retired):
     NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
 
 
+def _program_types(report, rows):
+    """Set the HUD project type of each program type the pack names (rows
+    stay as they are otherwise: a pack neither adds nor retires them)."""
+    if rows is None:
+        return
+    changed = []
+    for row in rows:
+        program_type = ProgramType.objects.get(code=row["code"])
+        if program_type.hud_project_type != row["hud_project_type"]:
+            changed.append(f"{row['code']} hud_project_type {program_type.hud_project_type} → "
+                           f"{row['hud_project_type']}")
+            program_type.hud_project_type = row["hud_project_type"]
+            program_type.save(update_fields=["hud_project_type"])
+            record_event(actor=None, subject=program_type, verb="changed by policy pack",
+                         data={"fields": ["hud_project_type"]})
+    report.changes += len(changed)
+    report.lines.append("program types: " + ("; ".join(changed) if changed else "unchanged"))
+
+
 def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     """Check the pack, then load it in one transaction (rolled back on a dry run)."""
     pack = read(name_or_file)
@@ -729,6 +758,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
             _policy(report, "onboarding policy", OnboardingPolicy.current(), checked.onboarding_policy)
             _policy(report, "referral policy", ReferralPolicy.current(), checked.referral_policy)
             _policy(report, "data partnership policy", PartnershipPolicy.current(), checked.partnership_policy)
+            _program_types(report, checked.program_types)
             if dry_run:
                 transaction.set_rollback(True)
     except IntegrityError as error:

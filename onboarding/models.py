@@ -26,6 +26,25 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+class HUDProjectType(models.IntegerChoices):
+    """HMIS Data Standards (FY2026) 2.02.6 Project Type, with HUD's codes."""
+
+    ES_ENTRY_EXIT = 0, "Emergency Shelter – Entry Exit"
+    ES_NIGHT_BY_NIGHT = 1, "Emergency Shelter – Night-by-Night"
+    TRANSITIONAL_HOUSING = 2, "Transitional Housing"
+    PH_PERMANENT_SUPPORTIVE_HOUSING = 3, "PH – Permanent Supportive Housing"
+    STREET_OUTREACH = 4, "Street Outreach"
+    SERVICES_ONLY = 6, "Services Only"
+    OTHER = 7, "Other"
+    SAFE_HAVEN = 8, "Safe Haven"
+    PH_HOUSING_ONLY = 9, "PH – Housing Only"
+    PH_HOUSING_WITH_SERVICES = 10, "PH – Housing with Services (no disability required for entry)"
+    DAY_SHELTER = 11, "Day Shelter"
+    HOMELESSNESS_PREVENTION = 12, "Homelessness Prevention"
+    PH_RAPID_RE_HOUSING = 13, "PH – Rapid Re-Housing"
+    COORDINATED_ENTRY = 14, "Coordinated Entry"
+
+
 class ProgramType(models.Model):
     """A kind of HMIS program involved in CES (seed 000, step 2). Rows, so a
     CoC with other program types (seed 003: rapid rehousing, financial
@@ -38,6 +57,13 @@ class ProgramType(models.Model):
         default=True,
         help_text="Off for program types the implementation team need not modify (Permanent Housing in LA).",
     )
+    # HUD's project type of the HMIS programs of this kind (HMIS Data
+    # Standards 2.02.6): the referral event a referral to such a program is
+    # reported as (4.20.2) follows from it.
+    hud_project_type = models.PositiveSmallIntegerField(
+        "HUD project type", choices=HUDProjectType.choices, null=True, blank=True,
+        help_text="HMIS Data Standards 2.02.6. Referrals to programs of this type are reported to HUD as the "
+                  "matching Coordinated Entry referral event; empty for a type no referral goes to.")
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

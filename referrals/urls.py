@@ -12,6 +12,7 @@ urlpatterns = [
     path("timeliness/", views.timeliness, name="timeliness"),
     path("providers/", views.providers, name="providers"),
     path("export.csv", views.export, name="export"),
+    path("hud-events.zip", views.hud_events, name="hud-events"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.change_status, name="change-status"),
     path("<int:pk>/move-in/", views.record_move_in, name="move-in"),

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_mess
 from hmis_portal.core.exports import safe_row
 from onboarding.models import Program
 
-from . import selectors, services
+from . import hud, selectors, services
 from .charts import timeliness_chart
 from .filtersets import ReferralFilter
 from .forms import MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
@@ -271,6 +271,14 @@ def timeliness(request):
     })
 
 
+def _due(due) -> str:
+    """The deadline as the pages word it: a day deadline (stored as the local
+    midnight that ends it) is that day, not the next; any other, its moment."""
+    if due is None:
+        return ""
+    return hud.date_value(calendar.deadline_day(due)) if calendar.by_end_of_day(due) else hud.datetime_value(due)
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -314,17 +322,31 @@ def export(request):
             )
             yield writer.writerow(safe_row([
                 referral.pk, referral.hmis_client_id, referral.program.organization.name, referral.program.name,
-                referral.program.program_type.name, timezone.localtime(referral.referred_at).isoformat(),
+                referral.program.program_type.name, hud.datetime_value(referral.referred_at),
                 referral.referred_by or "", status.name, "yes" if referral.is_open else "no",
-                timezone.localtime(referral.status_entered_at).isoformat(),
-                timezone.localtime(referral.due_at).isoformat() if referral.due_at else "",
+                hud.datetime_value(referral.status_entered_at), _due(referral.due_at),
                 referral.enrollment_date or "", referral.move_in_date or "", result or "",
                 NeedStatus.ReferralResult(result).label if result else "",
-                timezone.localtime(referral.transfer_requested_at).isoformat() if referral.transfer_requested_at
-                else "", referral.transfer_reason, referral.rereferred_from_id or "", history,
+                hud.datetime_value(referral.transfer_requested_at), referral.transfer_reason,
+                referral.rereferred_from_id or "", history,
             ]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def hud_events(request):
+    """HUD's Event.csv of the referrals made in a date range, with its
+    Export.csv, in one zip (FY2026 HMIS CSV Format Specifications): for the
+    CES team, like the CSV export. `manage.py export_hud_events` writes the
+    same file."""
+    _require_ces_team(request.user)
+    export = hud.build(selectors.visible_referrals(request.user), start=inputs.parse_date(request.GET.get("from")),
+                       end=inputs.parse_date(request.GET.get("to")), user=request.user)
+    response = HttpResponse(export.content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     response["Cache-Control"] = "private, no-store"
     return response

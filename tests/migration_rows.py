@@ -12,6 +12,7 @@ from django.apps import apps
 LOADERS = [
     ("accounts.migrations.0002_coc_staff_groups", ["create_groups"]),
     ("onboarding.migrations.0002_default_program_types", ["load"]),
+    ("onboarding.migrations.0009_program_type_hud_project_type", ["load"]),
     ("training.migrations.0002_la_default_policy", ["load", "grant_groups"]),
     ("training.migrations.0005_form_tied_to_course", ["link_forms"]),
     ("hmis_access.migrations.0002_policy_and_groups", ["load_policy"]),

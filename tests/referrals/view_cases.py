@@ -34,6 +34,7 @@ CASES = [
     ViewCase("referrals:create", coc_groups=CES, agency_object=False, method="post",
              data=lambda kwargs: {"hmis_client_id": ""}),
     ViewCase("referrals:export", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:hud-events", coc_groups=CES, agency_object=False),
     # One referral: those working it (the provider's staff, the CES team).
     ViewCase("referrals:detail", build=_referral, personas=WORKERS, coc_groups=CES),
     ViewCase("referrals:change-status", build=_referral, personas=WORKERS, coc_groups=CES, method="post",
