@@ -142,6 +142,8 @@ def _shown_key(response) -> str:
 def test_a_system_admin_makes_rotates_and_revokes_a_key_in_the_admin(client):
     admin_user, owner = system_admin(), StaffFactory(groups=["CoC provisioning"])
     client.force_login(admin_user)
+    form = client.get(reverse("admin:apikeys_apikey_add"))
+    assert form.status_code == 200 and 'value="hmis-logins:write"' in form.content.decode()
     response = client.post(reverse("admin:apikeys_apikey_add"),
                            {"owner": owner.pk, "name": "HMIS vendor", "scopes": ["hmis-logins:write"]})
     assert response.status_code == 200
