@@ -793,6 +793,52 @@ def two_factor_optional(user, policy: SignInPolicy | None = None) -> bool:
     return not (user.is_staff or policy.require_two_factor_for_agency_users)
 
 
+# --- API keys ----------------------------------------------------------------------------------
+#
+# A key acts as the person who owns it and never reaches more than they may
+# in the browser: every endpoint asks these same predicates of the owner.
+
+READ_SCOPE = "read"
+
+
+def api_key_refusal(actor, owner, scopes: Iterable[str]) -> str:
+    """Why `actor` may not make (or rotate) a key of `owner` with `scopes`
+    ('' when they may). System administrators make keys for the HMIS vendor
+    or a CoC's script; a person may make a read key for themselves."""
+    if not owner.is_active:
+        return f"{owner} is deactivated; a key of theirs would not work."
+    if does(actor, Work.SYSTEM):
+        return ""
+    if not (actor.is_authenticated and actor.is_active) or actor.pk != owner.pk:
+        return "Only the CoC's system administrators make API keys for someone else."
+    if set(scopes) - {READ_SCOPE}:
+        return "Only the CoC's system administrators make keys that change anything; you may make a read key."
+    return ""
+
+
+def can_manage_api_keys(user) -> bool:
+    """Make, rotate and revoke anyone's keys (the HMIS vendor's): system administrators."""
+    return does(user, Work.SYSTEM)
+
+
+def can_create_own_read_key(user) -> bool:
+    return bool(user.is_authenticated and user.is_active)
+
+
+def can_rotate_api_key(user, key) -> bool:
+    return not key.revoked_at and not api_key_refusal(user, key.owner, key.scopes.split())
+
+
+def can_revoke_api_key(user, key) -> bool:
+    """The system administrators, and the key's owner (a key they no longer trust)."""
+    return can_manage_api_keys(user) or bool(user.is_authenticated and user.pk == key.owner_id)
+
+
+def api_key_works_for(owner) -> bool:
+    """A key stops working the moment its owner is deactivated."""
+    return bool(owner.is_active)
+
+
 # --- the audit trail ---------------------------------------------------------------------------
 
 # Which work lets CoC staff read the history of objects of each model is

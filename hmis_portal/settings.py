@@ -53,10 +53,14 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
     # The shared core first: every app may use it, it uses no app.
     "hmis_portal.core",
     # Sign-in rules (second factor, idle timeout, lockout key, headers): shared too.
     "accounts.signin",
+    # API keys (a person's keys for the API): part of accounts, like sign-in.
+    "accounts.apikeys",
     # One app per stage of the CoC's process (SPEC §5); demo data and home-page
     # tasks are gathered from them in this order.
     "accounts",
@@ -162,6 +166,36 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The public Join page: requests to join one client address may send an hour
 # (counted in the cache, per address as the lockout reads it).
 JOIN_REQUESTS_PER_HOUR = env.int("JOIN_REQUESTS_PER_HOUR", default=10)
+
+# The API (/api/v1/, hmis_portal/api.py): Django REST framework with
+# drf-spectacular. A request authenticates with an API key alone (never the
+# session, so no page can be made to call it), needs the view's scope, and
+# each key may make API_KEY_REQUESTS_PER_MINUTE requests a minute.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.apikeys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated",
+                                   "accounts.apikeys.permissions.KeyHasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.apikeys.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "HMIS Portal API",
+    "DESCRIPTION": "The portal's API. Send an API key as `Authorization: Bearer <key>`; a key does what its "
+                   "owner may in the portal, within its scopes.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema itself is public: it describes the API, never its data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+API_KEY_REQUESTS_PER_MINUTE = env.int("API_KEY_REQUESTS_PER_MINUTE", default=60)
+# Login activity sent by API: the most logins one batch may carry, and its
+# largest body (each batch is applied all or nothing, in one transaction).
+HMIS_LOGIN_BATCH_MAX = env.int("HMIS_LOGIN_BATCH_MAX", default=5000)
+HMIS_LOGIN_BATCH_MAX_BYTES = env.int("HMIS_LOGIN_BATCH_MAX_BYTES", default=1024 * 1024)
 
 # Two factors: CoC staff always, for the whole portal and the admin alike, and
 # agency users when the sign-in policy says so or they turned it on

@@ -19,6 +19,7 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("referrals/", include("referrals.urls")),
     path("partnerships/", include("partnerships.urls")),
+    path("api/v1/", include("hmis_portal.api")),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -6,6 +6,7 @@ import datetime as dt
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from accounts.apikeys.models import ApiKey
 from accounts.models import Invitation, Membership, Organization, User
 from hmis_access.models import AccessRequest, HMISAccount
 from hmis_accounts.models import ReactivationRequest
@@ -37,6 +38,8 @@ def grow(organization, start, stop):
     users = User.objects.bulk_create([User(email=f"grown{n}@example.org", full_name=f"Grown Person {n}")
                                       for n in range(start, stop)])
     Membership.objects.bulk_create([Membership(user=u, organization=organization, persona="staff") for u in users])
+    ApiKey.objects.bulk_create([ApiKey(owner=u, name=f"Grown key {n}", scopes="read", prefix=f"{n:08x}",
+                                       key_hash=f"{n:064x}") for n, u in zip(range(start, stop), users)])
     HMISAccount.objects.bulk_create([
         HMISAccount(user=u, organization=organization, hmis_username=f"grown{n}", hmis_role="CES_Standard",
                     status=HMISAccount.Status.INACTIVE if n % 3 == 0 else HMISAccount.Status.ACTIVE,

@@ -15,7 +15,8 @@ from tests.factories import MembershipFactory, StaffFactory
 IMPL, TRAIN, PROV, CES, SYS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team",
                                "CoC system admin")
 EVERY = {IMPL, TRAIN, PROV, CES, SYS}
-OURS = {"accounts", "signin", "core", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals", "partnerships"}
+OURS = {"accounts", "signin", "apikeys", "core", "onboarding", "training", "hmis_access", "hmis_accounts", "referrals",
+        "partnerships"}
 
 # model: (groups who open the list, groups who may change, {action: groups who see it})
 EXPECTED = {
@@ -23,6 +24,7 @@ EXPECTED = {
     "accounts.organization": (EVERY, {IMPL, SYS}, {}),
     "accounts.invitation": ({IMPL, SYS}, {IMPL, SYS}, {"resend_selected": {IMPL, SYS}, "revoke_selected": {IMPL, SYS}}),
     "signin.signinpolicy": (EVERY, {SYS}, {}),
+    "apikeys.apikey": ({SYS}, {SYS}, {"revoke_selected": {SYS}}),
     "core.auditevent": (EVERY, set(), {}),
     "core.notification": ({SYS}, {SYS}, {"retry_now": {SYS}}),
     "core.holiday": (EVERY, {SYS}, {}),

@@ -65,6 +65,11 @@ EXEMPT = {
                          "token is the credential; tested in tests/accounts/test_invitations.py",
     "hmis-account-calendar-feed": "calendar apps poll it without a session: its secret token is the credential; "
                                   "tested in tests/hmis_accounts/test_calendar_feed.py",
+    # The API authenticates by API key, never by the session: its own
+    # permission table is tests/accounts/test_api.py (API_CASES).
+    "api:openapi": "the API's schema, public by design (it describes the API, never its data); tested in "
+                   "tests/accounts/test_api.py",
+    "api:hmis-logins": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES)",
 }
 
 

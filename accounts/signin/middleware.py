@@ -8,6 +8,11 @@
 - TwoFactorMiddleware: people who need a second factor reach nothing but
   sign-in, sign-out, password reset and the two-factor pages without it. This
   is the only gate: the admin is behind it too.
+
+The API (/api/) is none of theirs: it authenticates each request by its API
+key and never by the session (settings.REST_FRAMEWORK), so a session cookie
+a caller happens to send neither signs it out nor sends it to the second
+factor.
 """
 
 import time
@@ -40,11 +45,16 @@ OPEN_BEFORE_SECOND_FACTOR = {
     "two-factor-setup", "two-factor-verify",
     "healthz",
 }
+API_PATH = "/api/"
 
 
 def _signed_in(request) -> bool:
     user = getattr(request, "user", None)
     return bool(user and user.is_authenticated)
+
+
+def _api(request) -> bool:
+    return request.path_info.startswith(API_PATH)
 
 
 def session_rules(user) -> dict:
@@ -92,7 +102,7 @@ class IdleTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _signed_in(request):
+        if _signed_in(request) and not _api(request):
             now = time.time()
             session = request.session
             if RULES not in session:
@@ -134,7 +144,7 @@ class TwoFactorMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = request.user
-        if not user.is_authenticated or user.is_verified():
+        if not user.is_authenticated or user.is_verified() or _api(request):
             return None
         if request.resolver_match.view_name in OPEN_BEFORE_SECOND_FACTOR:
             return None
