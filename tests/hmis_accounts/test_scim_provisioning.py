@@ -332,3 +332,43 @@ def test_hmis_sync_command(scim_server, scim_settings, capsys, monkeypatch):
     assert out[-2:] == ["DRIFT stranger active-in-hmis-unknown-in-portal",
                         "1 drifted; 0 commands queued; nothing due"]
     assert scim_server.user("stranger")["active"] is True
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_grant_at_once_queues_one_create(scim_server, scim_settings):
+    from tests.concurrency import race
+
+    scim_settings(scim_server.url)
+    scim_server.create_group("HMIS Case Manager")
+    scim_server.create_group("HMIS Agency Admin")
+    counts = []
+
+    def decide():
+        with transaction.atomic():
+            counts.append(grant(15, "vchen"))
+            time.sleep(0.2)  # the decision's transaction is still open when the other one writes
+
+    assert race(decide, decide) == ["done", "done"]
+    assert sorted(counts) == [0, 2]
+    assert [c.kind for c in commands(15)] == ["create", "set_group"]
+    assert provisioning.deliver_pending()["sent"] == 2
+    assert [u["userName"] for u in scim_server.users()] == ["vchen"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_delivery_runs_at_once_send_each_command_once(scim_server, scim_settings, settings):
+    from tests.concurrency import race
+
+    scim_settings(scim_server.url)
+    for account in range(30, 36):
+        provisioning.provision_create(account_id=account, user_name=f"user{account}")
+        provisioning.provision_active(account_id=account, active=False)
+    results = []
+    assert race(*[lambda: results.append(provisioning.deliver_pending())] * 2) == ["done", "done"]
+    assert sum(r["sent"] for r in results) == 12
+    assert ProvisioningCommand.objects.exclude(status=Status.DONE).count() == 0
+    assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == 12
+    users = scim_server.users()
+    assert len(users) == 6 and not any(u["active"] for u in users)
