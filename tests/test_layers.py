@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships"]
+PACKAGES = ["hmis_portal", "accounts", "onboarding", "training", "hmis_access", "referrals", "partnerships",
+            "hmis_accounts"]
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
