@@ -372,3 +372,48 @@ def test_two_delivery_runs_at_once_send_each_command_once(scim_server, scim_sett
     assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == 12
     users = scim_server.users()
     assert len(users) == 6 and not any(u["active"] for u in users)
+
+
+def _settings_in_a_fresh_process(tmp_path, **environ):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import django; django.setup(); from django.conf import settings; "
+              "print(repr((settings.HMIS_SCIM_URL, settings.HMIS_SCIM_TOKEN)))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMIS_SCIM")}
+    env.update(DJANGO_SETTINGS_MODULE="hmis_portal.settings", DEBUG="true", **environ)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
+                          cwd=os.getcwd())
+
+
+def test_the_token_is_read_from_a_secret_file(tmp_path):
+    secret = tmp_path / "scim-token"
+    secret.write_text("s3cret-from-file\n")
+    result = _settings_in_a_fresh_process(tmp_path, HMIS_SCIM_URL="https://hmis.example.org/scim/v2/",
+                                          HMIS_SCIM_TOKEN_FILE=str(secret))
+    assert result.stdout.strip().splitlines()[-1] == "('https://hmis.example.org/scim/v2', 's3cret-from-file')"
+
+    result = _settings_in_a_fresh_process(tmp_path, HMIS_SCIM_TOKEN_FILE=str(tmp_path / "absent"))
+    assert result.returncode != 0
+    assert "HMIS_SCIM_TOKEN_FILE cannot be read (No such file or directory)" in result.stderr
+
+
+def test_queueing_makes_no_request_and_asks_a_worker_after_commit(scim_settings, settings, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    from hmis_portal.core import outbox
+
+    queued = []
+    monkeypatch.setattr(outbox, "publish", lambda task, args=(), **kw: queued.append(task.name) or True)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with silent_server() as port:  # an HMIS that would hold any request made now
+        scim_settings(f"http://127.0.0.1:{port}/v2")
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            with transaction.atomic():
+                grant(16, "ebrook")
+                provisioning.provision_active(account_id=16, active=False)
+            assert queued == []
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.5, elapsed
+    assert queued == [provisioning.DELIVERY_TASK]  # one task for the whole decision
