@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -53,6 +54,9 @@ TIME_BUDGET_SECONDS = 240
 # A run stops after this many transient failures in a row: the HMIS is down
 # or hanging, and each further try would cost a timeout.
 STOP_AFTER_FAILURES = 3
+# Below this many (de)activations in one pass, each is read before it is
+# written (a repeat changes nothing); from it on they go in SCIM Bulk requests.
+BULK_MIN = 10
 
 
 def enabled() -> bool:
@@ -258,53 +262,115 @@ def _deliver(target, now, result, batch_size, budget_seconds) -> str:
     failures = 0
     while True:
         # Each pass sends a command or pushes its next attempt past `now`, and
-        # a sent command frees the next of its account for the next pass.
+        # a sent command frees the next of its account for the next pass. A
+        # pass holds at most one command per account (the earliest unfinished).
         ids = list(_due(now).order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not ids:
             break
         result["due"] += len(ids)
-        for pk in ids:
-            command = claim(pk, now)
-            if command is None:
-                continue
-            outcome = _deliver_one(target, command, now)
+        outcomes, ids = _deliver_in_bulk(target, ids, now)
+        for outcome in _one_by_one(target, ids, now, outcomes):
             result["sent"] += outcome == "sent"
             result["failed"] += outcome != "sent"
             failures = failures + 1 if outcome == "transient" else 0
             if failures >= STOP_AFTER_FAILURES:
                 return f"{result['sent']} sent; the HMIS is not answering, the rest waits for the next run"
-            if time.monotonic() >= deadline:
-                result["more"] = True
-                return f"{result['sent']} sent; more queued"
+        if time.monotonic() >= deadline:
+            result["more"] = True
+            return f"{result['sent']} sent; more queued"
     return f"{result['sent']} sent, {result['failed']} not"
 
 
+def _one_by_one(target, ids, now, outcomes):
+    """The outcomes already known, then each command's as it is sent: the
+    caller stops at the first run of failures, leaving the rest unclaimed."""
+    yield from outcomes
+    for pk in ids:
+        command = claim(pk, now)
+        if command is not None:
+            yield _deliver_one(target, command, now)
+
+
+def _deliver_in_bulk(target, ids, now) -> tuple[list[str], list[int]]:
+    """A sweep's burst of (de)activations of users the HMIS already has goes
+    in SCIM Bulk requests (RFC 7644 §3.7) when the HMIS advertises Bulk and
+    there are at least BULK_MIN of them. Returns the outcomes of those sent
+    and the ids left for one-by-one delivery."""
+    try:
+        limit = target.bulk_limit()
+    except (Transient, Refused):
+        return [], ids  # one-by-one delivery meets the same failure and backs off
+    if limit < BULK_MIN:
+        return [], ids
+    rows = dict(ProvisioningCommand.objects.filter(pk__in=ids, kind__in=[Kind.ACTIVATE, Kind.DEACTIVATE])
+                .values_list("pk", "subject"))
+    remote = known_remote_ids(rows.values())
+    candidates = [pk for pk in ids if remote.get(rows.get(pk))]
+    if len(candidates) < BULK_MIN:
+        return [], ids
+    outcomes = []
+    for start in range(0, len(candidates), limit):
+        claimed = [c for c in (claim(pk, now) for pk in candidates[start:start + limit]) if c is not None]
+        if not claimed:
+            continue
+        try:
+            answers = target.bulk_set_active([(c, remote[c.subject]) for c in claimed])
+        except Exception as exc:  # noqa: BLE001 - the whole request failed: each command is settled alike
+            answers = {c.pk: exc for c in claimed}
+        outcomes.extend(_settle(c, answers[c.pk], now) for c in claimed)
+        if any(isinstance(a, SoftTimeLimitExceeded) for a in answers.values()):
+            raise next(a for a in answers.values() if isinstance(a, SoftTimeLimitExceeded))
+    chosen = set(candidates)
+    return outcomes, [pk for pk in ids if pk not in chosen]
+
+
+def known_remote_ids(subjects) -> dict[str, str]:
+    """The HMIS user id of each subject, as its last delivered command found it."""
+    subjects = list(subjects)
+    found: dict[str, str] = {}
+    for start in range(0, len(subjects), 500):
+        found.update(ProvisioningCommand.objects.filter(subject__in=subjects[start:start + 500], status=Status.DONE)
+                     .exclude(remote_id="").order_by("pk").values_list("subject", "remote_id"))
+    return found
+
+
 def _deliver_one(target, command: ProvisioningCommand, now: dt.datetime) -> str:
+    try:
+        outcome = target.execute(command)
+    except Exception as exc:  # noqa: BLE001 - settled below: Refused waits for a person, anything else is retried
+        outcome = exc
+    settled = _settle(command, outcome, now)
+    if isinstance(outcome, SoftTimeLimitExceeded):
+        raise outcome  # the task is out of time: the command is pending again, stop here
+    return settled
+
+
+def _settle(command: ProvisioningCommand, outcome, now: dt.datetime) -> str:
+    """Record what became of a claimed command: "sent", "refused" or "transient"."""
     from .audit import record_event
 
     attempts = command.attempts + 1
-    try:
-        sent = target.execute(command)
-    except Refused as exc:
-        _finish(command, status=Status.FAILED, attempts=attempts, last_error=str(exc), next_attempt_at=None)
+    if isinstance(outcome, Refused):
+        _finish(command, status=Status.FAILED, attempts=attempts, last_error=str(outcome), next_attempt_at=None)
         record_event(actor=None, subject=command, verb="refused by the HMIS", from_state=Status.SENDING,
-                     to_state=Status.FAILED, reason=str(exc)[:2000])
-        log.warning("HMIS refused provisioning command %s: %s", command.pk, exc)
+                     to_state=Status.FAILED, reason=str(outcome)[:2000])
+        log.warning("HMIS refused provisioning command %s: %s", command.pk, outcome)
         return "refused"
-    except Exception as exc:  # noqa: BLE001 - anything else is retried later (Transient, or unforeseen)
+    if isinstance(outcome, BaseException):
         failed = attempts >= MAX_ATTEMPTS
         wait = MAX_BACKOFF if failed else min(dt.timedelta(minutes=2 ** (attempts - 1)), MAX_BACKOFF)
+        error = str(outcome) or outcome.__class__.__name__
         _finish(command, status=Status.FAILED if failed else Status.PENDING, attempts=attempts,
-                last_error=str(exc) or exc.__class__.__name__, next_attempt_at=now + wait)
+                last_error=error, next_attempt_at=now + wait)
         if attempts == MAX_ATTEMPTS:
             record_event(actor=None, subject=command, verb="failed to reach the HMIS", from_state=Status.SENDING,
-                         to_state=Status.FAILED, reason=str(exc)[:2000])
-        log.warning("Provisioning command %s not delivered (attempt %s): %s", command.pk, attempts, exc)
+                         to_state=Status.FAILED, reason=error[:2000])
+        log.warning("Provisioning command %s not delivered (attempt %s): %s", command.pk, attempts, error)
         return "transient"
-    _finish(command, status=Status.DONE, attempts=attempts, last_error="", remote_id=sent.remote_id,
+    _finish(command, status=Status.DONE, attempts=attempts, last_error="", remote_id=outcome.remote_id,
             done_at=timezone.now())
     record_event(actor=None, subject=command, verb="sent to the HMIS", from_state=Status.PENDING,
-                 to_state=Status.DONE, data={"result": sent.note, "remote_id": sent.remote_id})
+                 to_state=Status.DONE, data={"result": outcome.note, "remote_id": outcome.remote_id})
     return "sent"
 
 

@@ -18,7 +18,16 @@ import httpx2
 from django.conf import settings
 from scim2_client import RequestNetworkException, SCIMClientException, UnexpectedStatusCodeException
 from scim2_client.engines.httpx2 import SyncSCIMClient
-from scim2_models import ConflictException, Group, PatchOp, PatchOperation, SCIMException, SearchRequest
+from scim2_models import (
+    BulkOperation,
+    BulkRequest,
+    ConflictException,
+    Group,
+    PatchOp,
+    PatchOperation,
+    SCIMException,
+    SearchRequest,
+)
 
 from .models import ProvisioningCommand
 from .provisioning import Refused, Sent, Transient
@@ -204,6 +213,42 @@ class Target:
             self._call(self.client.modify, Group, group.id, PatchOp[Group](operations=[operation]))
             changed.append(("+" if name == wanted else "-") + name)
         return Sent(user.id, f"groups {' '.join(changed)}" if changed else "unchanged")
+
+    def bulk_limit(self) -> int:
+        """How many operations one Bulk request may carry (0: no Bulk)."""
+        bulk = self.config().bulk
+        return int(bulk.max_operations or 0) if bulk and bulk.supported else 0
+
+    def bulk_set_active(self, commands) -> dict:
+        """(De)activate users the HMIS has, in one Bulk request: `commands`
+        are (command, user id) pairs; returns each command's Sent or the
+        exception its operation met."""
+        model = self.user_model
+        operations = [BulkOperation[model](
+            method="PATCH", path=f"/Users/{remote_id}", bulk_id=str(command.pk),
+            data=PatchOp[model](operations=[PatchOperation(
+                op="replace", path="active", value=command.kind == Kind.ACTIVATE)]))
+            for command, remote_id in commands]
+        response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
+        answers = {str(op.bulk_id): op for op in response.operations or []}
+        results = {}
+        for command, remote_id in commands:
+            answer = answers.get(str(command.pk))
+            status = int(answer.status) if answer is not None and answer.status else 0
+            if 200 <= status < 300:
+                note = "activated" if command.kind == Kind.ACTIVATE else "deactivated"
+                results[command.pk] = Sent(remote_id, f"{note} (bulk)")
+            elif status == 404:
+                try:  # deleted in the HMIS since: look the user up again, one by one
+                    results[command.pk] = self.execute(command)
+                except Exception as exc:  # noqa: BLE001 - settled by the caller
+                    results[command.pk] = exc
+            elif status >= 500 or status in (0, 429):
+                results[command.pk] = Transient(f"the HMIS answered {status or 'nothing'} in a bulk request")
+            else:
+                detail = getattr(answer.response, "detail", "") if answer is not None else ""
+                results[command.pk] = Refused(f"the HMIS answered {status}: {detail}".rstrip(": "))
+        return results
 
     # -------------------------------------------------------- reading back
 

@@ -417,3 +417,33 @@ def test_queueing_makes_no_request_and_asks_a_worker_after_commit(scim_settings,
         elapsed = time.monotonic() - started
     assert elapsed < 0.5, elapsed
     assert queued == [provisioning.DELIVERY_TASK]  # one task for the whole decision
+
+
+def test_a_sweeps_burst_of_deactivations_goes_in_bulk(scim_server, scim_settings):
+    scim_settings(scim_server.url)
+    people = UserFactory.create_batch(provisioning.BULK_MIN + 2)
+    for person in people:
+        provisioning.provision_create(account_id=person.pk, user_name=f"u{person.pk}")
+    assert provisioning.deliver_pending()["sent"] == len(people)
+    gone = scim_server.user(f"u{people[0].pk}")
+    scim_server.request("DELETE", f"/Users/{gone['id']}")  # deleted by hand in the HMIS
+
+    with FaultProxy(scim_server.port) as proxy:
+        scim_settings(proxy.url)
+        with transaction.atomic():
+            assert provisioning.provision_many(get_user_model().objects.filter(
+                pk__in=[p.pk for p in people]), active=False) == len(people)
+        proxy.fail, proxy.methods = 1, {"POST"}  # the first Bulk request fails
+        assert provisioning.deliver_pending()["sent"] == 0
+        assert ProvisioningCommand.objects.filter(kind="deactivate", attempts=1, status=Status.PENDING).count() \
+            == len(people)
+        result = provisioning.deliver_pending(now=timezone.now() + LATER)
+    assert result["sent"] == len(people), result
+    writes = [(m, p, s) for m, p, s in proxy.seen if m != "GET"]
+    assert writes == [("POST", "/v2/Bulk", 500), ("POST", "/v2/Bulk", 200)]
+    assert not any(u["active"] for u in scim_server.users())
+    assert len(scim_server.users()) == len(people) - 1
+    deactivations = ProvisioningCommand.objects.filter(kind="deactivate").values_list("pk", flat=True)
+    notes = sorted(event.data["result"] for event in AuditEvent.objects.filter(
+        verb="sent to the HMIS", object_id__in=[str(pk) for pk in deactivations]))
+    assert notes == ["deactivated (bulk)"] * (len(people) - 1) + ["not in the HMIS: nothing to deactivate"]
