@@ -31,6 +31,12 @@ JOBS = [
         description="Send outbox messages that are still pending (broker was down, or sending failed).",
     ),
     Job(
+        name="deliver-hmis-provisioning",
+        task="hmis_portal.core.tasks.deliver_provisioning",
+        minute="*/5",
+        description="Send provisioning commands to the HMIS that are still pending (HMIS or broker was down).",
+    ),
+    Job(
         name="agreement-expiry-and-renewal",
         task="onboarding.tasks.agreement_expiry_and_renewal",
         minute="15",

@@ -329,6 +329,22 @@ globals().update(EMAIL_CONFIG)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="hmis-portal@example.org")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The CoC's HMIS as a SCIM 2.0 provisioning target. Unset, provisioning stays
+# manual: grants record the username typed and no command is queued. The token
+# comes from the environment or, better, a secret file (HMIS_SCIM_TOKEN_FILE);
+# it is never stored in the database, logged or shown.
+HMIS_SCIM_URL = env("HMIS_SCIM_URL", default="").rstrip("/")
+HMIS_SCIM_TOKEN = env("HMIS_SCIM_TOKEN", default="")
+if env("HMIS_SCIM_TOKEN_FILE", default=""):
+    try:
+        HMIS_SCIM_TOKEN = Path(env("HMIS_SCIM_TOKEN_FILE")).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"HMIS_SCIM_TOKEN_FILE cannot be read ({exc.strerror}).") from None
+# No page waits on the HMIS, and a worker waits this long at most per request.
+HMIS_SCIM_CONNECT_TIMEOUT = env.float("HMIS_SCIM_CONNECT_TIMEOUT", default=3.0)
+HMIS_SCIM_TIMEOUT = env.float("HMIS_SCIM_TIMEOUT", default=10.0)
+# How many delivery runs may talk to the HMIS at once, across all workers.
+HMIS_SCIM_CONCURRENCY = env.int("HMIS_SCIM_CONCURRENCY", default=2)
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000")
 PORTAL_NAME = env("PORTAL_NAME", default="HMIS Portal")
 

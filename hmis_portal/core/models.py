@@ -144,3 +144,55 @@ class PolicyRow(models.Model):
 def day_list(text: str, *, reverse: bool = False) -> list[int]:
     """Policy days written as "7,1": distinct whole numbers, sorted."""
     return sorted({int(part) for part in text.split(",") if part.strip().isdigit()}, reverse=reverse)
+
+
+class ProvisioningCommand(models.Model):
+    """The HMIS provisioning outbox: one command to the CoC's HMIS (over SCIM
+    2.0) per decision, written in the transaction that makes the decision.
+
+    `subject` is the portal's HMIS account id (the user's externalId in the
+    HMIS). Commands of one subject are sent in the order they were written: a
+    command waits while an earlier one of its subject is not done. Delivery
+    claims a row for `provisioning.CLAIM_TIMEOUT`; a worker that dies holding
+    it leaves a claim that expires, and the command is sent again (every
+    command is safe to repeat: a create that meets its user links it, setting
+    what is already set changes nothing).
+    """
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create or link the user"
+        ACTIVATE = "activate", "Set active"
+        DEACTIVATE = "deactivate", "Set inactive"
+        SET_GROUP = "set_group", "Set the role's group"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DONE = "done", "In the HMIS"
+        FAILED = "failed", "Failed"
+
+    subject = models.CharField(max_length=64, help_text="The portal's HMIS account id (externalId in the HMIS).")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    # A decision written twice at once (a double grant) makes one command.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Empty on a failure only a person can resolve (the HMIS refused the
+    # command): it waits for "Retry".
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    remote_id = models.CharField(max_length=200, blank=True, help_text="The user's id in the HMIS, once known.")
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="core_provisioning_due"),
+            models.Index(fields=["subject", "id"], name="core_provisioning_subject"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for HMIS account {self.subject} ({self.get_status_display()})"

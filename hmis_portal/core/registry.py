@@ -151,6 +151,9 @@ referral_hmis_roles = Provider("the HMIS roles that work referrals")
 # f() -> QuerySet of HMIS accounts that are active (fields `user`,
 # `organization`, `hmis_role`): who works referrals through their HMIS access.
 active_hmis_accounts = Provider("the active HMIS accounts")
+# What the portal holds of each HMIS account, for reconciling the HMIS with it
+# (`manage.py hmis_sync`): a `core.scim.PortalDirectory`.
+hmis_directory = Provider("the portal's HMIS accounts, for reconciliation")
 
 # label -> tuple of accounts.access.Work members whose CoC staff read the
 # audit history of that model's objects (None: every CoC group); a model not

@@ -30,3 +30,16 @@ def deliver_pending_notifications(at: str | None = None) -> str:
         outbox.publish(deliver_pending_notifications)
     more = "; more queued" if result["more"] else ""
     return f"{result['sent']} sent of {result['due']} due{more}"
+
+
+@shared_task(ignore_result=True)
+def deliver_provisioning(at: str | None = None) -> str:
+    # Commands to the HMIS (SCIM): queued after each decision's commit and
+    # every few minutes by beat. Real clock, as for notifications; at most
+    # HMIS_SCIM_CONCURRENCY runs talk to the HMIS at once.
+    from . import provisioning
+
+    result = provisioning.deliver_pending()
+    if result["more"]:
+        outbox.publish(deliver_provisioning)
+    return result["summary"]

@@ -1,0 +1,445 @@
+"""The CoC's HMIS as a SCIM 2.0 target (RFC 7643, RFC 7644): what each
+provisioning command means there, the "test connection", and the
+reconciliation that reads its users back. Requests and payloads go through
+the python-scim libraries (scim2-client over httpx2, scim2-models); no page
+calls this module, only workers and management commands.
+
+The portal's HMIS account id is the user's `externalId`; the agency goes in
+the enterprise extension's `organization`; a role is membership of one group
+among the groups the role mapping names (`managed_groups`).
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from django.conf import settings
+from scim2_client import RequestNetworkException, SCIMClientException, UnexpectedStatusCodeException
+from scim2_client.engines.httpx2 import SyncSCIMClient
+from scim2_models import (
+    BulkOperation,
+    BulkRequest,
+    ConflictException,
+    Group,
+    PatchOp,
+    PatchOperation,
+    SCIMException,
+    SearchRequest,
+)
+
+from .models import ProvisioningCommand
+from .provisioning import Refused, Sent, Transient
+
+Kind = ProvisioningCommand.Kind
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PAGE_SIZE = 100
+
+
+def _quote(value: str) -> str:
+    """A string literal of a SCIM filter (RFC 7644 §3.4.2.2)."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Target:
+    """A connection to the HMIS's SCIM endpoint. The token is sent as a
+    bearer token and never kept anywhere else (not in errors, not in logs)."""
+
+    def __init__(self, url: str, token: str = "", *, connect_timeout: float = 3.0, timeout: float = 10.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self.http = httpx2.Client(base_url=self.url, headers=headers,
+                                  timeout=httpx2.Timeout(timeout, connect=connect_timeout))
+        self.client = SyncSCIMClient(self.http)
+        self._discovered = False
+
+    @classmethod
+    def from_settings(cls) -> "Target":
+        return cls(settings.HMIS_SCIM_URL, settings.HMIS_SCIM_TOKEN,
+                   connect_timeout=settings.HMIS_SCIM_CONNECT_TIMEOUT, timeout=settings.HMIS_SCIM_TIMEOUT)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -------------------------------------------------------- plumbing
+
+    def _call(self, method: Callable, *args, **kwargs):
+        """A library call, its failures sorted into Transient and Refused."""
+        try:
+            return method(*args, **kwargs)
+        except (Transient, Refused):
+            raise
+        except RequestNetworkException as exc:
+            raise Transient(f"the HMIS cannot be reached: {_notes(exc)}") from exc
+        except SCIMException as exc:
+            status = int(getattr(exc, "status", 0) or 0)
+            if status >= 500 or status == 429:
+                raise Transient(f"the HMIS answered {status}: {exc}") from exc
+            raise Refused(f"the HMIS answered {status}: {exc}") from exc
+        except UnexpectedStatusCodeException as exc:
+            status = int(getattr(exc, "status_code", 0) or 0)
+            if status >= 500 or status == 429:
+                raise Transient(f"the HMIS answered {status}") from exc
+            raise Refused(f"the HMIS answered {status}") from exc
+        except SCIMClientException as exc:
+            # An answer the library cannot read (an HTML error page from a
+            # proxy in front of the HMIS, say): tried again, shown failed
+            # after the attempts run out.
+            raise Transient(f"unexpected answer from the HMIS: {exc} {_notes(exc)}".strip()) from exc
+
+    def discover(self) -> None:
+        if not self._discovered:
+            self._call(self.client.discover)
+            self._discovered = True
+
+    @property
+    def user_model(self):
+        self.discover()
+        return self.client.get_resource_model("User")
+
+    def config(self):
+        self.discover()
+        return self.client.provider.config
+
+    def find_user(self, *, external_id: str = "", user_name: str = ""):
+        """The HMIS user with this externalId, else with this userName."""
+        self.discover()
+        for attribute, value in (("externalId", external_id), ("userName", user_name)):
+            if not value:
+                continue
+            found = self._call(self.client.query, self.user_model,
+                               query_parameters=SearchRequest(filter=f"{attribute} eq {_quote(value)}", count=2))
+            if found.resources:
+                return found.resources[0]
+        return None
+
+    def _user(self, command: ProvisioningCommand):
+        from .provisioning import known_remote_id
+
+        remote_id = known_remote_id(command.subject) or command.payload.get("remote_id", "")
+        if remote_id:
+            try:
+                return self._call(self.client.query, self.user_model, remote_id)
+            except Refused:
+                pass  # deleted in the HMIS since: look it up again
+        return self.find_user(external_id=command.subject, user_name=command.payload.get("user_name", ""))
+
+    def _group(self, name: str):
+        found = self._call(self.client.query, Group,
+                           query_parameters=SearchRequest(filter=f"displayName eq {_quote(name)}", count=2))
+        return found.resources[0] if found.resources else None
+
+    # -------------------------------------------------------- commands
+
+    def execute(self, command: ProvisioningCommand) -> Sent:
+        """Carry out one command; safe to repeat. Raises Transient or Refused."""
+        self.discover()
+        handler = {Kind.CREATE: self._create, Kind.ACTIVATE: self._set_active, Kind.DEACTIVATE: self._set_active,
+                   Kind.SET_GROUP: self._set_group}[command.kind]
+        return handler(command)
+
+    def _create(self, command: ProvisioningCommand) -> Sent:
+        p = command.payload
+        data: dict[str, Any] = {"userName": p["user_name"], "externalId": command.subject,
+                                "active": bool(p.get("active", True))}
+        if p.get("given_name") or p.get("family_name"):
+            data["name"] = {k: v for k, v in (("givenName", p.get("given_name")),
+                                              ("familyName", p.get("family_name"))) if v}
+        if p.get("email"):
+            data["emails"] = [{"value": p["email"], "type": "work", "primary": True}]
+        if p.get("agency"):
+            data[ENTERPRISE_USER] = {"organization": p["agency"]}
+        user = self.user_model.model_validate(data)
+        try:
+            created = self._call(self.client.create, user)
+        except Refused as exc:
+            if not isinstance(exc.__cause__, ConflictException) and "409" not in str(exc):
+                raise
+            # The user exists already (created by hand, or by this command
+            # before its worker died): link it, and make it what was decided.
+            existing = self.find_user(external_id=command.subject, user_name=p["user_name"])
+            if existing is None:
+                raise
+            changes = []
+            if existing.external_id != command.subject:
+                changes.append(PatchOperation(op="replace", path="externalId", value=command.subject))
+            if bool(existing.active) != data["active"]:
+                changes.append(PatchOperation(op="replace", path="active", value=data["active"]))
+            if changes:
+                self._call(self.client.modify, self.user_model, existing.id,
+                           PatchOp[self.user_model](operations=changes))
+            return Sent(existing.id, "linked to the existing user")
+        return Sent(created.id, "created")
+
+    def _set_active(self, command: ProvisioningCommand) -> Sent:
+        active = command.kind == Kind.ACTIVATE
+        user = self._user(command)
+        if user is None:
+            if not active:
+                return Sent("", "not in the HMIS: nothing to deactivate")
+            raise Refused("no user in the HMIS for this account: it must be created first")
+        if user.active is not None and bool(user.active) == active:
+            return Sent(user.id, "unchanged")
+        self._call(self.client.modify, self.user_model, user.id, PatchOp[self.user_model](
+            operations=[PatchOperation(op="replace", path="active", value=active)]))
+        return Sent(user.id, "activated" if active else "deactivated")
+
+    def _set_group(self, command: ProvisioningCommand) -> Sent:
+        wanted = command.payload.get("group", "")
+        user = self._user(command)
+        if user is None:
+            raise Refused("no user in the HMIS for this account: it must be created first")
+        changed = []
+        for name in command.payload.get("managed_groups", []):
+            group = self._group(name)
+            if group is None:
+                if name == wanted:
+                    raise Refused(f"the HMIS has no group named “{name}”")
+                continue
+            member = any(m.value == user.id for m in group.members or [])
+            if name == wanted and not member:
+                operation = PatchOperation(op="add", path="members", value=[{"value": user.id, "type": "User"}])
+            elif name != wanted and member:
+                operation = PatchOperation(op="remove", path=f"members[value eq {_quote(user.id)}]")
+            else:
+                continue
+            self._call(self.client.modify, Group, group.id, PatchOp[Group](operations=[operation]))
+            changed.append(("+" if name == wanted else "-") + name)
+        return Sent(user.id, f"groups {' '.join(changed)}" if changed else "unchanged")
+
+    def bulk_limit(self) -> int:
+        """How many operations one Bulk request may carry (0: no Bulk)."""
+        bulk = self.config().bulk
+        return int(bulk.max_operations or 0) if bulk and bulk.supported else 0
+
+    def bulk_set_active(self, commands) -> dict:
+        """(De)activate users the HMIS has, in one Bulk request: `commands`
+        are (command, user id) pairs; returns each command's Sent or the
+        exception its operation met."""
+        model = self.user_model
+        operations = [BulkOperation[model](
+            method="PATCH", path=f"/Users/{remote_id}", bulk_id=str(command.pk),
+            data=PatchOp[model](operations=[PatchOperation(
+                op="replace", path="active", value=command.kind == Kind.ACTIVATE)]))
+            for command, remote_id in commands]
+        response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
+        answers = {str(op.bulk_id): op for op in response.operations or []}
+        results = {}
+        for command, remote_id in commands:
+            answer = answers.get(str(command.pk))
+            status = int(answer.status) if answer is not None and answer.status else 0
+            if 200 <= status < 300:
+                note = "activated" if command.kind == Kind.ACTIVATE else "deactivated"
+                results[command.pk] = Sent(remote_id, f"{note} (bulk)")
+            elif status == 404:
+                try:  # deleted in the HMIS since: look the user up again, one by one
+                    results[command.pk] = self.execute(command)
+                except Exception as exc:  # noqa: BLE001 - settled by the caller
+                    results[command.pk] = exc
+            elif status >= 500 or status in (0, 429):
+                results[command.pk] = Transient(f"the HMIS answered {status or 'nothing'} in a bulk request")
+            else:
+                detail = getattr(answer.response, "detail", "") if answer is not None else ""
+                results[command.pk] = Refused(f"the HMIS answered {status}: {detail}".rstrip(": "))
+        return results
+
+    # -------------------------------------------------------- reading back
+
+    def users(self, page_size: int = PAGE_SIZE):
+        """Every user of the HMIS, a page at a time (startIndex/count)."""
+        self.discover()
+        start = 1
+        while True:
+            page = self._call(self.client.query, self.user_model,
+                              query_parameters=SearchRequest(start_index=start, count=page_size))
+            resources = page.resources or []
+            yield from resources
+            start += len(resources)
+            if not resources or start > (page.total_results or 0):
+                return
+
+    def group_members(self, names: Iterable[str]) -> dict[str, set[str]]:
+        """User ids in each named group (groups the HMIS lacks are empty)."""
+        self.discover()
+        members = {}
+        for name in names:
+            group = self._group(name)
+            members[name] = {m.value for m in (group.members or [])} if group else set()
+        return members
+
+
+def _notes(exc: BaseException) -> str:
+    return "; ".join(getattr(exc, "__notes__", []) or []) or exc.__class__.__name__
+
+
+# ---------------------------------------------------------------- test connection
+
+
+def check_connection(target: Target | None = None) -> tuple[bool, str]:
+    """Read the target's /ServiceProviderConfig: (reachable, one line)."""
+    if target is None and not settings.HMIS_SCIM_URL:
+        return False, "No HMIS provisioning target: HMIS_SCIM_URL is not set (provisioning is manual)."
+    own = target is None
+    target = target or Target.from_settings()
+    try:
+        config = target.config()
+    except (Transient, Refused) as exc:
+        return False, f"Cannot use the HMIS at {target.url}: {exc}"
+    finally:
+        if own:
+            target.close()
+    features = [name for name, on in (
+        ("patch", config.patch and config.patch.supported),
+        ("bulk", config.bulk and config.bulk.supported),
+        ("filter", config.filter and config.filter.supported)) if on]
+    return True, f"Connected to the HMIS at {target.url}: SCIM 2.0, supports {', '.join(features) or 'no options'}."
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class PortalAccount:
+    """What the portal holds of an HMIS account, for the reconciliation."""
+    external_id: str
+    user_name: str
+    active: bool
+    group: str = ""  # the role's group ("" for none)
+    given_name: str = ""
+    family_name: str = ""
+    email: str = ""
+    agency: str = ""
+
+
+@dataclass(frozen=True)
+class PortalDirectory:
+    """What `hmis_sync` compares the HMIS with: the portal's HMIS accounts,
+    the groups the role mapping names, and whether the policy deactivates
+    users the portal does not know."""
+    accounts: Iterable[PortalAccount]
+    managed_groups: list[str]
+    deactivate_unknown: bool = False
+
+
+# Drift kinds, as `hmis_sync` prints them.
+ACTIVE_NOT_IN_PORTAL = "active-in-hmis-unknown-in-portal"
+ACTIVE_INACTIVE_IN_PORTAL = "active-in-hmis-inactive-in-portal"
+MISSING_IN_HMIS = "missing-in-hmis"
+INACTIVE_IN_HMIS = "inactive-in-hmis"
+GROUP_DIFFERS = "role-group-differs"
+DANGEROUS = {ACTIVE_NOT_IN_PORTAL, ACTIVE_INACTIVE_IN_PORTAL}
+
+
+@dataclass(frozen=True)
+class Drift:
+    user_name: str
+    kind: str
+    account: PortalAccount | None = None
+    remote_id: str = ""
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"DRIFT {self.user_name} {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+def reconcile(target: Target, accounts: Iterable[PortalAccount], *, managed_groups: Iterable[str],
+              page_size: int = PAGE_SIZE) -> list[Drift]:
+    """Compare the HMIS's users (paged) with the portal's accounts."""
+    accounts = list(accounts)
+    by_external = {a.external_id: a for a in accounts}
+    by_name = {a.user_name.casefold(): a for a in accounts if a.user_name}
+    managed = sorted(set(managed_groups) | {a.group for a in accounts if a.group})
+    members = target.group_members(managed)
+    drifts, seen = [], set()
+    for user in target.users(page_size):
+        account = by_external.get(user.external_id or "") or by_name.get((user.user_name or "").casefold())
+        active = bool(user.active) if user.active is not None else True
+        if account is None:
+            if active:
+                drifts.append(Drift(user.user_name, ACTIVE_NOT_IN_PORTAL, remote_id=user.id))
+            continue
+        seen.add(account.external_id)
+        if active and not account.active:
+            drifts.append(Drift(user.user_name, ACTIVE_INACTIVE_IN_PORTAL, account, user.id))
+        elif account.active and not active:
+            drifts.append(Drift(user.user_name, INACTIVE_IN_HMIS, account, user.id))
+        if account.active:
+            groups = sorted(name for name in managed if user.id in members[name])
+            if groups != ([account.group] if account.group else []):
+                drifts.append(Drift(user.user_name, GROUP_DIFFERS, account, user.id,
+                                    f"in {', '.join(groups) or 'no group'}, role wants {account.group or 'none'}"))
+    for account in accounts:
+        if account.active and account.external_id not in seen:
+            drifts.append(Drift(account.user_name, MISSING_IN_HMIS, account))
+    return drifts
+
+
+def correct(drifts: Iterable[Drift], *, managed_groups: Iterable[str], deactivate_unknown: bool = False) -> int:
+    """Queue the commands that undo the drift (in the caller's transaction).
+    An account that already has a command waiting gets none more, so a second
+    run before delivery queues nothing. A user the portal does not know is
+    deactivated only with `deactivate_unknown` (where the policy says so).
+    Returns how many commands were queued."""
+    from . import provisioning
+
+    drifts = list(drifts)
+    waiting = provisioning.pending_for(
+        d.account.external_id if d.account else f"hmis:{d.remote_id}" for d in drifts)
+    managed = list(managed_groups)
+    queued = 0
+    for drift in drifts:
+        account = drift.account
+        subject = account.external_id if account else f"hmis:{drift.remote_id}"
+        if subject in waiting:
+            continue
+        if drift.kind == MISSING_IN_HMIS:
+            queued += provisioning.provision_create(
+                account_id=subject, user_name=account.user_name, given_name=account.given_name,
+                family_name=account.family_name, email=account.email, agency=account.agency, active=True,
+                group=account.group, managed_groups=managed, dedupe=False)
+        elif drift.kind in (ACTIVE_INACTIVE_IN_PORTAL, INACTIVE_IN_HMIS):
+            queued += provisioning.provision_active(account_id=subject, active=drift.kind == INACTIVE_IN_HMIS)
+        elif drift.kind == GROUP_DIFFERS:
+            queued += provisioning.provision_group(account_id=subject, group=account.group, managed_groups=managed)
+        elif drift.kind == ACTIVE_NOT_IN_PORTAL and deactivate_unknown:
+            queued += provisioning._insert(subject, Kind.DEACTIVATE, {"active": False, "remote_id": drift.remote_id})
+        waiting.add(subject)
+    return queued
+
+
+@dataclass
+class SyncReport:
+    drifts: list[Drift] = field(default_factory=list)
+    queued: int = 0
+    delivery: dict = field(default_factory=dict)
+
+
+def sync(accounts: Iterable[PortalAccount], *, managed_groups: Iterable[str], dry_run: bool = False,
+         deactivate_unknown: bool = False, target: Target | None = None, now: dt.datetime | None = None
+         ) -> SyncReport:
+    """The reconciliation run: report drift; unless `dry_run`, queue what
+    corrects it and deliver at once. A dry run only reads."""
+    from django.db import transaction
+
+    from . import provisioning
+
+    own = target is None
+    target = target or Target.from_settings()
+    try:
+        managed = list(managed_groups)
+        report = SyncReport(drifts=reconcile(target, accounts, managed_groups=managed))
+        if not dry_run:
+            with transaction.atomic():
+                report.queued = correct(report.drifts, managed_groups=managed, deactivate_unknown=deactivate_unknown)
+            report.delivery = provisioning.deliver_pending(target=target, now=now)
+    finally:
+        if own:
+            target.close()
+    return report

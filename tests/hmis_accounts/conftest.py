@@ -1,0 +1,30 @@
+import pytest
+from django.core.cache import cache
+
+from tests.scim_server import ScimServer
+
+
+@pytest.fixture
+def scim_server():
+    """A real scim2-server process on a spare port, stopped after the test."""
+    server = ScimServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def scim_settings(settings):
+    """Configure a provisioning target; the test points HMIS_SCIM_URL at its server."""
+    def configure(url, token=None):
+        from tests.scim_server import TOKEN
+
+        settings.HMIS_SCIM_URL = url
+        settings.HMIS_SCIM_TOKEN = TOKEN if token is None else token
+        settings.HMIS_SCIM_CONNECT_TIMEOUT = 2.0
+        settings.HMIS_SCIM_TIMEOUT = 5.0
+        return settings
+
+    cache.delete_many([f"hmis-provisioning-slot:{i}" for i in range(10)])
+    return configure

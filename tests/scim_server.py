@@ -1,0 +1,161 @@
+"""A real SCIM 2.0 server for the provisioning tests: the python-scim
+project's `scim2-server` (Apache-2.0), in memory, with a bearer token, run as
+a separate process on a spare port; and a small proxy to put in front of it
+that answers 500 to the requests it is told to fail."""
+
+import contextlib
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.faults import spare_port
+
+TOKEN = "scim-test-token"
+
+
+class ScimServer:
+    """`scim2-server --port N --bearer-token T`, started and stopped by the test."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.port = spare_port()
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    def start(self) -> "ScimServer":
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from scim2_server.testserver.cli import main; main()",
+             "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                self.get("/ServiceProviderConfig")
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError("scim2-server exited at start")
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("scim2-server did not answer within 15 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    # Reading back and setting up, in plain JSON over HTTP: independent of the
+    # portal's own client.
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            text = response.read()
+        return json.loads(text) if text else {}
+
+    def get(self, path: str) -> dict:
+        return self.request("GET", path)
+
+    def users(self) -> list[dict]:
+        return self.get("/Users?count=1000").get("Resources", [])
+
+    def user(self, user_name: str) -> dict | None:
+        return next((u for u in self.users() if u["userName"] == user_name), None)
+
+    def groups(self) -> dict[str, set[str]]:
+        """Each group's display name and its members' user ids."""
+        return {g["displayName"]: {m["value"] for m in g.get("members", [])}
+                for g in self.get("/Groups?count=1000").get("Resources", [])}
+
+    def create_group(self, name: str) -> dict:
+        return self.request("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                                "displayName": name})
+
+    def create_user(self, user_name: str, *, active: bool = True, external_id: str | None = None) -> dict:
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name, "active": active}
+        if external_id:
+            body["externalId"] = external_id
+        return self.request("POST", "/Users", body)
+
+    def set_active(self, user_id: str, active: bool) -> None:
+        self.request("PATCH", f"/Users/{user_id}", {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": active}]})
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a server that answers 500 to the next
+    `fail` requests whose method is in `methods`, and passes everything else.
+    `seen` lists the (method, path) of every request it passed or failed."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.fail = 0
+        self.methods = {"POST", "PATCH"}
+        self.seen: list[tuple[str, str, int]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.fail and self.command in proxy.methods:
+                    proxy.fail -= 1
+                    proxy.seen.append((self.command, self.path, 500))
+                    payload = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                                          "status": "500", "detail": "injected failure"}).encode()
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/scim+json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=5)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                proxy.seen.append((self.command, self.path, response.status))
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    def __enter__(self) -> "FaultProxy":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
