@@ -15,6 +15,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
                              is_coc_staff_account, is_member, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
+from hmis_portal.core import provisioning
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.inputs import has_control_characters
@@ -345,6 +346,29 @@ def granted_roles() -> list[str]:
     return list(dict.fromkeys(CESRole.objects.order_by("access_rank").values_list("hmis_role", flat=True)))
 
 
+def provision_grant(*, account: HMISAccount) -> int:
+    """Queue the account's user in the CoC's HMIS (created, or linked to the
+    HMIS user of the same username), active, in its HMIS role's group. The
+    SCIM group of an HMIS role is the role's own name; the groups the portal
+    manages are the CoC's HMIS roles (policy rows), so a role change moves the
+    user out of the old one and HMIS groups of the HMIS's own are left alone."""
+    if not provisioning.enabled():
+        return 0
+    user = account.user
+    given, _, family = (user.full_name or "").partition(" ")
+    active = account.status == HMISAccount.Status.ACTIVE
+    queued = provisioning.provision_create(
+        account_id=account.pk, user_name=account.hmis_username, given_name=given, family_name=family,
+        email=user.email, agency=account.organization.name, active=active,
+        group=account.hmis_role, managed_groups=granted_roles())
+    if not queued:
+        # Granted again (an account the HMIS already has): its state and role now.
+        queued = (provisioning.provision_active(account_id=account.pk, active=active)
+                  + provisioning.provision_group(account_id=account.pk, group=account.hmis_role,
+                                                 managed_groups=granted_roles()))
+    return queued
+
+
 def access_request_grant(*, actor, access_request_id: int, hmis_username: str, hmis_role: str,
                          now: dt.datetime | None = None) -> AccessRequest:
     """Provisioning staff record the HMIS account they created. Only a ready
@@ -403,6 +427,9 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
                      reason=f"{hmis_username} as {hmis_role}" + ("" if on_time else " (after the deadline)"))
         record_event(actor=actor, subject=account, verb="provisioned", to_state=account.status,
                      reason=f"{hmis_role}, request #{access_request.pk}")
+        # With an HMIS provisioning target, the grant reaches the HMIS itself:
+        # queued in this transaction, delivered after commit by a worker.
+        provision_grant(account=account)
         notify(recipients=[access_request.user], subject="Your HMIS access is ready",
                body=(f"Your HMIS account is ready. Username: {hmis_username}; role: {hmis_role}. Log in to HMIS "
                      f"at least every {AccessPolicy.current().inactive_after_days} days so it stays active."),

@@ -11,7 +11,7 @@ class HMISAccountsConfig(AppConfig):
         from hmis_portal.core import registry
         from training.signals import training_record_changed
 
-        from . import demo, receivers, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
+        from . import demo, receivers, selectors, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
         from .models import ReactivationRequest
 
         # Seed 002: a reactivation that is ready waits in the provisioning
@@ -23,4 +23,5 @@ class HMISAccountsConfig(AppConfig):
         registry.open_tasks.add(work.open_tasks, app=self.name)
         registry.demo_builders.add(demo.seed_hmis_activity, app=self.name)
         registry.agency_links.add(work.agency_links, app=self.name)
+        registry.hmis_directory.provide(selectors.hmis_directory, app=self.name)
         registry.history_readers.declare("hmis_accounts.reactivationrequest", (Work.HMIS_ACCOUNTS,), app=self.name)

@@ -23,6 +23,7 @@ from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
 from hmis_access.provisioning import provisioning_due
+from hmis_portal.core import provisioning
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
@@ -369,6 +370,7 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
         deadline = f"before {moment_text(must_log_in_before)}"
         record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
                      reason=f"Must log in to HMIS {deadline}.")
+        provisioning.provision_active(account_id=account.pk, active=True)
         record_event(actor=actor, subject=request, verb="reactivated",
                      from_state=ReactivationRequest.Status.READY.label,
                      to_state=ReactivationRequest.Status.REACTIVATED.label)

@@ -48,7 +48,7 @@ from django.db.models import Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
-from hmis_portal.core import outbox
+from hmis_portal.core import outbox, provisioning
 from hmis_portal.core.audit import record_events
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
@@ -252,6 +252,7 @@ class HMISSweep:
         if claimed:
             self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
                          reason=f"No HMIS login within {self.policy.reactivation_login_hours} hours of reactivation.")
+            self._deactivate_in_hmis(claimed)
             self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
                        subject="HMIS account is now Inactive",
                        body=lambda day: ("The HMIS account ", (
@@ -272,6 +273,7 @@ class HMISSweep:
         if claimed:
             self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
                          reason=f"No HMIS login for {days} days.")
+            self._deactivate_in_hmis(claimed)
             self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
                        subject="HMIS account is now Inactive",
                        body=lambda day: ("The HMIS account ", (
@@ -311,6 +313,13 @@ class HMISSweep:
         return len(claimed)
 
     # --- set-based writes -----------------------------------------------------
+
+    def _deactivate_in_hmis(self, claimed: list[_Claimed]) -> None:
+        """`active=false` in the HMIS for each account made Inactive: one
+        INSERT … SELECT into the provisioning outbox in this batch's
+        transaction, and no call to the HMIS (a worker delivers after commit)."""
+        provisioning.provision_many(HMISAccount.objects.filter(pk__in=[c.id for c in claimed]), active=False,
+                                    dedupe_prefix=f"inactive:{self.today.isoformat()}:")
 
     def _events(self, claimed: list[_Claimed], *, verb: str, from_state: str, to_state: str, reason: str) -> None:
         """One audit event per account (as `record_events(actor=None, …)`)."""
