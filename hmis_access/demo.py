@@ -7,14 +7,14 @@ import datetime as dt
 from django.utils import timezone
 
 from accounts.access import has_persona
-from accounts.demo import demo_user
+from accounts.demo import demo_organization, demo_user
 from accounts.models import CoCGroup, Persona
 from hmis_portal.core.calendar import local_date
 from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
 from training.models import (Certificate, Course, CESRole, FormSubmission, Registration, RequiredForm, Review,
                              TrainingSession)
 
-from .models import AccessPolicy, AccessRequest
+from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import provisioning_due
 from .services import access_request_approve, access_request_create, access_request_grant, refresh_for_user
 

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "hmis_accounts",
     "referrals",
     "partnerships",
+    # The composition root: the load_policy command that loads every app's section of a policy pack.
+    "hmis_portal",
 ]
 
 MIDDLEWARE = [

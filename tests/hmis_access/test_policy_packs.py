@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from hmis_access.checklist import build_checklist
 from hmis_access.forms import AccessRequestForm
 from hmis_access.models import AccessPolicy, AccessRequest
-from hmis_access.policy_pack import PACK_DIR
+from hmis_portal.policy_pack import PACK_DIR
 from referrals import selectors as referral_selectors
 from referrals.models import NeedStatus, Referral
 from training.models import CESRole, Completion, Course, RequiredForm

@@ -9,9 +9,9 @@ updates or creates each row by its code and retires (never deletes) the rows
 of that kind the pack does not name, so every record that points at them
 keeps working. A section the pack leaves out leaves that kind of row alone.
 
-This module sits in hmis_access, the last layer, because it is the one that
-sees every policy model; referrals' and data partnerships' models are looked
-up by name since hmis_access imports neither (they sit beside it).
+This module sits in the composition root (`hmis_portal/`, outside the core),
+the one place that may name every app, so it imports each app's policy
+models directly and no app reaches another by name.
 
 Need statuses: `allowed_next` must not contain a cycle. A referral that goes
 back to matching ends (its status is final) and the client gets a new
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -35,7 +34,9 @@ from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
 from training.models import CESRole, Course, RequiredForm, Signer
 
-from .models import MAX_PROVISIONING_HOURS, AccessPolicy
+from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy
+from partnerships.models import PartnershipPolicy
+from referrals.models import NeedStatus, ReferralPolicy
 
 PACK_DIR = Path(settings.BASE_DIR) / "policy_packs"
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -196,7 +197,6 @@ FORM_FIELDS = {
 
 
 def _status_fields():
-    NeedStatus = apps.get_model("referrals", "NeedStatus")
     return {
         "code": {"type": "code", "required": True},
         "name": {"type": "text", "required": True},
@@ -457,7 +457,6 @@ SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "ne
 
 def check(pack: Pack) -> Checked:
     """Every mistake in the pack, before anything is written (PackError)."""
-    NeedStatus = apps.get_model("referrals", "NeedStatus")
     for key in pack.data:
         if key not in SECTIONS:
             pack.error((key,), f"unknown section “{key}” (known: {', '.join(SECTIONS)}).")
@@ -706,7 +705,6 @@ def _make_room_for_ranks(rows, retired):
 
 
 def _one_initial(rows, retired):
-    NeedStatus = apps.get_model("referrals", "NeedStatus")
     initial = next(row["code"] for row in rows if row["is_initial"])
     NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
 
@@ -734,9 +732,6 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     """Check the pack, then load it in one transaction (rolled back on a dry run)."""
     pack = read(name_or_file)
     checked = check(pack)
-    NeedStatus = apps.get_model("referrals", "NeedStatus")
-    ReferralPolicy = apps.get_model("referrals", "ReferralPolicy")
-    PartnershipPolicy = apps.get_model("partnerships", "PartnershipPolicy")
     report = Report()
     try:
         with transaction.atomic():

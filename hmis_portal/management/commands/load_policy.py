@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from hmis_access import policy_pack
+from hmis_portal import policy_pack
 
 
 class Command(BaseCommand):

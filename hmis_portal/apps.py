@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    """The composition root (SPEC §5): settings, URLs, the Celery app, the
+    schedule, the API's router and `load_policy`, which loads a policy pack
+    into every app's rows. It may name every app; no app names it. Installed
+    last, so that its command finds every app ready."""
+
+    name = "hmis_portal"
+    label = "portal"
+    verbose_name = "HMIS Portal"
