@@ -162,12 +162,10 @@ def _deliver_after_commit() -> None:
 
 def queue_delivery() -> bool:
     """Ask a worker to deliver what is due, never blocking the caller."""
-    from celery import current_app
-
     from .outbox import publish
+    from .tasks import deliver_provisioning
 
-    task = current_app.tasks.get(DELIVERY_TASK)
-    return task is not None and publish(task)
+    return publish(deliver_provisioning)
 
 
 # ---------------------------------------------------------------- delivery

@@ -315,12 +315,11 @@ def test_reconciliation_reports_drift_pages_through_users_and_corrects_it(scim_s
 
 
 def test_hmis_sync_command(scim_server, scim_settings, capsys, monkeypatch):
-    from django.apps import apps
+    from hmis_portal.core import registry
 
     scim_settings(scim_server.url)
     accounts = _portal(scim_server)
-    monkeypatch.setattr(apps.get_app_config("core"), "hmis_provisioning",
-                        lambda: scim.PortalDirectory(accounts, ROLES), raising=False)
+    monkeypatch.setattr(registry.hmis_directory, "_function", lambda: scim.PortalDirectory(accounts, ROLES))
     call_command("hmis_sync", "--dry-run")
     out = capsys.readouterr().out
     assert "DRIFT missing missing-in-hmis" in out and "DRIFT stranger active-in-hmis-unknown-in-portal" in out
