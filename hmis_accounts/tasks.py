@@ -56,3 +56,40 @@ def hmis_login_reminders(at: str | None = None) -> str:
 
     sent = send_login_reminders(at=as_of(at))
     return f"{sent} login reminder{pluralize(sent)} queued"
+
+
+@shared_task(ignore_result=True)
+def hmis_reconciliation(at: str | None = None) -> str:
+    """Nightly: compare the HMIS's users with the portal's HMIS accounts (SCIM),
+    queue what corrects the drift, and tell provisioning staff of users active
+    in the HMIS whom the portal has Inactive or does not know (the dangerous
+    kind). Once a day: the message is keyed by the day, so a re-run tells
+    nobody twice. With no provisioning target, nothing to do."""
+    from django.urls import reverse
+
+    from accounts.access import provisioning_staff
+    from hmis_portal.core import provisioning, scim
+    from hmis_portal.core.calendar import local_date
+    from hmis_portal.core.outbox import notify
+
+    from .selectors import hmis_directory
+
+    if not provisioning.enabled():
+        return "no HMIS provisioning target configured"
+    directory = hmis_directory()
+    try:
+        report = scim.sync(directory.accounts, managed_groups=directory.managed_groups,
+                           deactivate_unknown=directory.deactivate_unknown)
+    except (provisioning.Transient, provisioning.Refused) as exc:
+        return f"cannot read the HMIS: {exc}"
+    dangerous = [d for d in report.drifts if d.kind in (scim.ACTIVE_NOT_IN_PORTAL, scim.ACTIVE_INACTIVE_IN_PORTAL)]
+    if dangerous:
+        day = local_date(as_of(at))
+        names = ", ".join(sorted(d.user_name for d in dangerous)[:50])
+        notify(recipients=provisioning_staff(), dedupe_key=f"hmis-drift:{day.isoformat()}",
+               subject=f"{len(dangerous)} HMIS user{pluralize(len(dangerous))} active without portal access",
+               body=(f"The nightly check found HMIS users who are active in the HMIS but Inactive or unknown in "
+                     f"the portal: {names}. Accounts the portal knows were set back to inactive; check any the "
+                     "portal does not know in the HMIS."),
+               link=reverse("hmis-accounts-dashboard"))
+    return f"{len(report.drifts)} drifted ({len(dangerous)} active without portal access); {report.queued} queued"

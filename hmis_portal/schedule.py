@@ -37,6 +37,13 @@ JOBS = [
         description="Send provisioning commands to the HMIS that are still pending (HMIS or broker was down).",
     ),
     Job(
+        name="hmis-reconciliation",
+        task="hmis_accounts.tasks.hmis_reconciliation",
+        minute="40",
+        hour="2",
+        description="Compare the HMIS's users with the portal's HMIS accounts and report drift.",
+    ),
+    Job(
         name="agreement-expiry-and-renewal",
         task="onboarding.tasks.agreement_expiry_and_renewal",
         minute="15",

@@ -73,10 +73,16 @@ def _project_modules_imported_by(path: Path) -> set[Path]:
     return found
 
 
+POST_MIGRATE_SOURCES = {Path(settings.BASE_DIR) / "hmis_portal" / "schedule.py"}
+
+
 def migrations_key() -> str:
     """A short hash of what a migrated database is built from."""
     migrations = migration_files()
     imported = set().union(*(_project_modules_imported_by(path) for path in migrations)) - set(migrations)
+    # What `migrate` runs beside the migrations: the beat schedule it writes
+    # after migrating (post_migrate) comes from the jobs declared here.
+    imported |= POST_MIGRATE_SOURCES
     digest = hashlib.sha256(f"django {django.get_version()}\n".encode())
     for path in [*migrations, *sorted(imported)]:
         digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes() + b"\0")

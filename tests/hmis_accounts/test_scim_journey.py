@@ -103,3 +103,23 @@ def test_the_drift_report_finds_a_user_activated_by_hand(organization, target):
     again = io.StringIO()
     call_command("hmis_sync", stdout=again)
     assert "DRIFT" not in again.getvalue()
+
+
+def test_the_nightly_check_tells_provisioning_staff_once_and_corrects_the_hmis(organization, target):
+    from hmis_accounts.tasks import hmis_reconciliation
+    from hmis_portal.core.models import Notification
+
+    staff = StaffFactory(groups=["CoC provisioning"])
+    account = _granted(organization)
+    provisioning.deliver_pending()
+    HMISAccount.objects.filter(pk=account.pk).update(status=HMISAccount.Status.INACTIVE)
+    target.create_user("stranger", active=True)
+
+    summary = hmis_reconciliation()
+    assert "2 active without portal access" in summary, summary
+    told = Notification.objects.filter(to_email=staff.email, subject__contains="active without portal access")
+    assert told.count() == 1 and "dreyes" in told.get().body and "stranger" in told.get().body
+    assert target.user("dreyes")["active"] is False  # the portal's decision, put back
+    assert target.user("stranger")["active"] is True  # unknown to the portal: reported, never touched
+    hmis_reconciliation()
+    assert told.count() == 1
