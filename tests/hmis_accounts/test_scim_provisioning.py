@@ -361,6 +361,12 @@ def test_two_delivery_runs_at_once_send_each_command_once(scim_server, scim_sett
     from tests.concurrency import race
 
     scim_settings(scim_server.url)
+    # One delivery first, alone: CPython 3.11 can raise "AST constructor
+    # recursion depth mismatch" when two threads build the SCIM models'
+    # validators for the first time at once (a worker's processes never share
+    # them). The race below is then about the claims only.
+    provisioning.provision_create(account_id=29, user_name="warmup")
+    assert provisioning.deliver_pending()["sent"] == 1
     for account in range(30, 36):
         provisioning.provision_create(account_id=account, user_name=f"user{account}")
         provisioning.provision_active(account_id=account, active=False)
@@ -368,8 +374,8 @@ def test_two_delivery_runs_at_once_send_each_command_once(scim_server, scim_sett
     assert race(*[lambda: results.append(provisioning.deliver_pending())] * 2) == ["done", "done"]
     assert sum(r["sent"] for r in results) == 12
     assert ProvisioningCommand.objects.exclude(status=Status.DONE).count() == 0
-    assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == 12
-    users = scim_server.users()
+    assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == 13
+    users = [u for u in scim_server.users() if u["userName"] != "warmup"]
     assert len(users) == 6 and not any(u["active"] for u in users)
 
 
