@@ -179,14 +179,14 @@ def hmis_directory():
     with it (`manage.py hmis_sync`), read in one query. Users the portal does
     not know are reported, never deactivated by the reconciliation alone."""
     from hmis_access.services import granted_roles
-    from hmis_portal.core.scim import PortalAccount, PortalDirectory
+    from hmis_portal.core.scim import PortalAccount, PortalDirectory, name_parts
 
     rows = (HMISAccount.objects.exclude(hmis_username="").order_by("pk")
             .values_list("pk", "hmis_username", "status", "hmis_role", "user__full_name", "user__email",
                          "organization__name"))
     accounts = []
     for pk, username, status, role, name, email, agency in rows:
-        given, _, family = (name or "").partition(" ")
+        given, family = name_parts(name)
         accounts.append(PortalAccount(external_id=str(pk), user_name=username,
                                       active=status == HMISAccount.Status.ACTIVE, group=role or "",
                                       given_name=given, family_name=family, email=email or "", agency=agency or ""))

@@ -10,6 +10,7 @@ among the groups the role mapping names (`managed_groups`).
 """
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,15 @@ from scim2_models import (
 
 from .models import ProvisioningCommand
 from .provisioning import Refused, Sent, Transient
+
+# The SCIM libraries build pydantic model classes as they go (the discovered
+# User schema, `PatchOp[User]`, `BulkRequest[User]`), and pydantic reads each
+# new class's source with `ast`; CPython 3.11 can fail that with "AST
+# constructor recursion depth mismatch" when two threads of one process do it
+# at once. A worker process delivers one run at a time, so this costs nothing
+# there; threads of one process (a thread pool, the tests' races) take turns
+# per command, while their claims still race in the database.
+MODELS_LOCK = threading.RLock()
 
 Kind = ProvisioningCommand.Kind
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -95,9 +105,10 @@ class Target:
             raise Transient(f"unexpected answer from the HMIS: {exc} {_notes(exc)}".strip()) from exc
 
     def discover(self) -> None:
-        if not self._discovered:
-            self._call(self.client.discover)
-            self._discovered = True
+        with MODELS_LOCK:
+            if not self._discovered:
+                self._call(self.client.discover)
+                self._discovered = True
 
     @property
     def user_model(self):
@@ -140,10 +151,11 @@ class Target:
 
     def execute(self, command: ProvisioningCommand) -> Sent:
         """Carry out one command; safe to repeat. Raises Transient or Refused."""
-        self.discover()
         handler = {Kind.CREATE: self._create, Kind.ACTIVATE: self._set_active, Kind.DEACTIVATE: self._set_active,
                    Kind.SET_GROUP: self._set_group}[command.kind]
-        return handler(command)
+        with MODELS_LOCK:
+            self.discover()
+            return handler(command)
 
     def _create(self, command: ProvisioningCommand) -> Sent:
         p = command.payload
@@ -223,6 +235,10 @@ class Target:
         """(De)activate users the HMIS has, in one Bulk request: `commands`
         are (command, user id) pairs; returns each command's Sent or the
         exception its operation met."""
+        with MODELS_LOCK:
+            return self._bulk_set_active(commands)
+
+    def _bulk_set_active(self, commands) -> dict:
         model = self.user_model
         operations = [BulkOperation[model](
             method="PATCH", path=f"/Users/{remote_id}", bulk_id=str(command.pk),
@@ -303,6 +319,13 @@ def check_connection(target: Target | None = None) -> tuple[bool, str]:
 
 
 # ---------------------------------------------------------------- reconciliation
+
+
+def name_parts(full_name: str) -> tuple[str, str]:
+    """A person's one-field name as SCIM's givenName and familyName: the first
+    word, then the rest (the portal keeps a single name field)."""
+    given, _, family = (full_name or "").strip().partition(" ")
+    return given, family.strip()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.models import Invitation, User
-from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
+from tests.factories import MembershipFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

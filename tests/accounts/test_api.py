@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.apikeys.models import ApiKey
 from accounts.apikeys.services import api_key_revoke, api_key_rotate
 from tests.api_keys import bearer, make_key, post_json, system_admin
-from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory
 from tests.two_factor import authenticator
 
 pytestmark = pytest.mark.django_db

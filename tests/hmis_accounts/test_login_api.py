@@ -10,7 +10,6 @@ import json
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.urls import reverse
 
 import hmis_accounts.services
 from accounts.apikeys.models import ApiKey

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 
 import pytest
-import time_machine
 from django.core.management import call_command
 
 from hmis_access.models import HMISAccount

@@ -361,10 +361,8 @@ def test_two_delivery_runs_at_once_send_each_command_once(scim_server, scim_sett
     from tests.concurrency import race
 
     scim_settings(scim_server.url)
-    # One delivery first, alone: CPython 3.11 can raise "AST constructor
-    # recursion depth mismatch" when two threads build the SCIM models'
-    # validators for the first time at once (a worker's processes never share
-    # them). The race below is then about the claims only.
+    # One delivery first, alone, so the race below is about the claims only
+    # (the SCIM model classes are built under `scim.MODELS_LOCK`).
     provisioning.provision_create(account_id=29, user_name="warmup")
     assert provisioning.deliver_pending()["sent"] == 1
     for account in range(30, 36):
