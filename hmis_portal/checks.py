@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.http.request import validate_host
 
 # Mail sent to these never leaves the process or the machine.
 LOCAL_MAIL_BACKENDS = {
@@ -91,6 +92,12 @@ def production_guardrails(app_configs=None, **kwargs):
             f"PORTAL_BASE_URL ({settings.PORTAL_BASE_URL or 'empty'}) cannot be used for links in mail: {refusal}.",
             hint="Set PORTAL_BASE_URL to the portal's public address, e.g. https://hmis.example.org.",
             id="portal.E002"))
+    elif not validate_host(urlsplit(settings.PORTAL_BASE_URL).hostname, settings.ALLOWED_HOSTS):
+        errors.append(Error(
+            f"PORTAL_BASE_URL ({settings.PORTAL_BASE_URL}) names a host ALLOWED_HOSTS does not list: every link in "
+            "mail would be refused with 400.",
+            hint="Add the host to ALLOWED_HOSTS, or correct PORTAL_BASE_URL.",
+            id="portal.E006"))
     backend = settings.CACHES["default"]["BACKEND"]
     if backend in PER_PROCESS_CACHES and settings.WEB_CONCURRENCY > 1:
         errors.append(Error(

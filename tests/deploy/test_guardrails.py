@@ -34,6 +34,7 @@ def production(settings):
     settings.DEBUG = False
     settings.EMAIL_BACKEND = SMTP
     settings.PORTAL_BASE_URL = "https://hmis.example.org"
+    settings.ALLOWED_HOSTS = ["hmis.example.org"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:6379/8"}}
     settings.WEB_CONCURRENCY = 3
@@ -62,6 +63,15 @@ def test_mail_that_never_leaves_the_machine_is_an_error(production, backend):
 def test_links_that_reach_nobody_are_an_error(production, url):
     production.PORTAL_BASE_URL = url
     assert "portal.E002" in guardrail_ids()
+
+
+def test_links_to_a_host_the_portal_refuses_are_an_error(production):
+    production.ALLOWED_HOSTS = ["portal.example.org"]
+    assert "portal.E006" in guardrail_ids()
+    production.ALLOWED_HOSTS = [".example.org"]
+    assert "portal.E006" not in guardrail_ids()
+    production.PORTAL_BASE_URL = "https://hmis.example.org:8443"
+    assert "portal.E006" not in guardrail_ids()
 
 
 def test_a_per_process_cache_with_several_web_workers_is_an_error(production):
