@@ -413,13 +413,13 @@ def test_an_unknown_persona_is_a_pack_error_with_file_and_line(tmp_path, value, 
 
 
 def test_seed_demo_under_mo_bos_leaves_one_request_awaiting_approval_and_is_idempotent():
-    call_command("seed_demo", "--pack", "mo-bos", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "mo-bos", stdout=io.StringIO())
     waiting = AccessRequest.objects.get(user__email="awaiting.approval@northside.example.org")
     assert waiting.status == AccessRequest.Status.AWAITING_APPROVAL
     assert waiting.requested_by.memberships.filter(persona="executive_director").exists()
     before = dict(AccessRequest.objects.values_list("pk", "status"))
     assert AccessRequest.objects.filter(status=AccessRequest.Status.READY).exists()
-    call_command("seed_demo", "--pack", "mo-bos", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "mo-bos", stdout=io.StringIO())
     assert dict(AccessRequest.objects.values_list("pk", "status")) == before
 
 
