@@ -199,6 +199,8 @@ class HMISAccount(models.Model):
     class InactiveReason(models.TextChoices):
         NO_LOGIN = "no_login", "No HMIS login within the inactivity limit"
         NO_LOGIN_AFTER_REACTIVATION = "no_login_after_reactivation", "No HMIS login in time after reactivation"
+        MEMBERSHIP_ENDED = "membership_ended", "No longer with the agency"
+        AGREEMENT_EXPIRED = "agreement_expired", "The agency's Organization Agreement is no longer in force"
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="hmis_account")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="hmis_accounts")

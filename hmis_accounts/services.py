@@ -24,7 +24,7 @@ from accounts.models import Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
 from hmis_access.provisioning import provisioning_due
 from hmis_portal.core import provisioning
-from hmis_portal.core.audit import record_event
+from hmis_portal.core.audit import record_event, record_events
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import deadline_text, moment_text
@@ -416,6 +416,41 @@ def reactivation_request_decline(*, actor: User, reactivation_request: Reactivat
                subject=f"Reactivation of {request.account.hmis_username} was declined",
                body=f"Reason: {reason}", link=reverse("hmis-account-status"))
     return request
+
+
+# ---------------------------------------------------------------- leaving: the agency, or its agreement
+
+def hmis_accounts_deactivate(*, accounts, reason: str, why: str, actor: User | None = None,
+                             at: dt.datetime | None = None) -> list[int]:
+    """Make the Active accounts among `accounts` (a queryset) Inactive for a
+    reason other than logins (`HMISAccount.InactiveReason`: the person left the
+    agency, the agency's agreement is no longer in force), and queue
+    `active=false` for the HMIS, in the caller's transaction. One door for
+    one account or an agency's thousands: the rows are locked in key order,
+    changed with one UPDATE, audited with one insert and queued for the HMIS
+    with one INSERT … SELECT (no HTTP call). Accounts already Inactive are
+    left as they are, so a repeat changes nothing. Returns the ids changed.
+
+    Locks are waited for, not skipped: unlike a sweep, nothing would come back
+    for an account someone happened to be changing at that moment."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        ids = list(accounts.filter(status=HMISAccount.Status.ACTIVE).select_for_update()
+                   .order_by("pk").values_list("pk", flat=True))
+        if not ids:
+            return []
+        # The status is re-checked in the UPDATE: a row the lock waited for may
+        # have been made Inactive meanwhile (the inactivity sweep).
+        changed = HMISAccount.objects.filter(pk__in=ids, status=HMISAccount.Status.ACTIVE)
+        ids = list(changed.values_list("pk", flat=True))
+        changed.update(status=HMISAccount.Status.INACTIVE, inactive_since=at, inactive_reason=reason,
+                       must_log_in_by=None, must_log_in_before=None)
+        changed = HMISAccount.objects.filter(pk__in=ids).order_by("pk")
+        record_events(actor=actor if actor is not None and actor.is_authenticated else None,
+                      subjects=changed.only("pk", "hmis_username"), verb="made inactive", from_state="Active",
+                      to_state="Inactive", reason=why)
+        provisioning.provision_many(changed, active=False)
+    return ids
 
 
 # ---------------------------------------------------------------- the user's settings
