@@ -4,8 +4,12 @@ a real SCIM 2.0 server (scim2-server, a separate process) and read back from
 its /Users and /Groups."""
 
 import datetime as dt
+import io
+import json
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -176,3 +180,86 @@ def test_a_new_role_on_an_existing_account_moves_the_user_between_groups(organiz
     assert groups["CES_Matcher"] == {remote} and groups["CES_Standard"] == set()
     assert target.user("dreyes")["active"] is True
     assert len(target.users()) == 1
+
+
+# --- the role → group mapping comes from the policy pack --------------------------------------------
+
+def _pack(tmp_path, change):
+    from hmis_portal.policy_pack import PACK_DIR
+
+    pack = json.loads((PACK_DIR / "la.json").read_text())
+    change(pack)
+    path = tmp_path / "pack.json"
+    path.write_text(json.dumps(pack, indent=1))
+    return path
+
+
+def _load(path):
+    call_command("load_policy", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def _vendor_names(pack):
+    for role in pack["ces_roles"]:
+        role["hmis_group"] = f"Vendor {role['hmis_role'].replace('_', ' ')}"
+
+
+def test_the_group_a_grant_joins_is_the_one_the_pack_names(organization, target, tmp_path):
+    _load(_pack(tmp_path, _vendor_names))
+    target.create_group("Vendor CES Standard")
+    target.create_group("Vendor CES Matcher")
+
+    _granted(organization, "dreyes")
+    provisioning.deliver_pending()
+
+    remote = target.user("dreyes")["id"]
+    groups = target.groups()
+    assert groups["Vendor CES Standard"] == {remote}
+    assert groups["CES_Standard"] == set()  # the role's own name is no longer its group
+    out = io.StringIO()
+    call_command("hmis_sync", "--dry-run", stdout=out)
+    assert "DRIFT" not in out.getvalue()
+
+    # The CoC goes back to groups named as the roles: the reconciliation
+    # finds the user in the old group and moves them.
+    _load("la")
+    out = io.StringIO()
+    call_command("hmis_sync", "--dry-run", stdout=out)
+    assert "DRIFT dreyes role-group-differs" in out.getvalue()
+    call_command("hmis_sync", stdout=io.StringIO())
+    provisioning.deliver_pending()
+    groups = target.groups()
+    assert groups["CES_Standard"] == {remote} and groups["Vendor CES Standard"] == set()
+
+
+def test_a_pack_with_a_bad_mapping_is_refused_whole(organization, target, tmp_path):
+    from hmis_access.models import AccessPolicy
+    from training.models import CESRole
+
+    def bad(pack):
+        _vendor_names(pack)
+        roles = {role["code"]: role for role in pack["ces_roles"]}
+        # Two CES roles give the same HMIS role but name different groups for it.
+        roles["outreach"]["hmis_role"] = "CES_Standard"
+        roles["outreach"]["hmis_group"] = "Vendor Street Outreach"
+        roles["community-matcher"]["hmis_group"] = "   "
+        pack["access_policy"]["hmis_username_rule"] = "{nickname}.{last}"
+        pack["access_policy"]["inactive_after_days"] = 31  # valid on its own
+
+    before = (list(CESRole.objects.order_by("pk").values_list("code", "hmis_role", "hmis_group")),
+              AccessPolicy.current().inactive_after_days, AccessPolicy.current().hmis_username_rule)
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="3 problems"):
+        call_command("load_policy", str(_pack(tmp_path, bad)), stdout=io.StringIO(), stderr=errors)
+    message = errors.getvalue()
+    assert "ces_roles[3].hmis_group" in message and "CES_Standard" in message and "Vendor Street Outreach" in message
+    assert "ces_roles[5].hmis_group: must be a non-empty text" in message
+    assert "access_policy.hmis_username_rule" in message and "{nickname}" in message
+    after = (list(CESRole.objects.order_by("pk").values_list("code", "hmis_role", "hmis_group")),
+             AccessPolicy.current().inactive_after_days, AccessPolicy.current().hmis_username_rule)
+    assert after == before
+
+    # Nothing of it reached the grant: the user joins the group named as the role.
+    _granted(organization, "dreyes")
+    provisioning.deliver_pending()
+    assert target.groups()["CES_Standard"] == {target.user("dreyes")["id"]}
+
