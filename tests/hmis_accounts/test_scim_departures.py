@@ -263,3 +263,30 @@ def test_a_pack_with_a_bad_mapping_is_refused_whole(organization, target, tmp_pa
     provisioning.deliver_pending()
     assert target.groups()["CES_Standard"] == {target.user("dreyes")["id"]}
 
+
+# --- the way back after leaving is a new access request, not a reactivation -------------------------
+
+def test_an_account_closed_by_a_departure_is_not_reactivated(organization, target):
+    from django.core.exceptions import ValidationError
+
+    from hmis_accounts import services as activity
+    from tests.hmis_access.hmis import agency_admin
+
+    account = _granted(organization, "dreyes")
+    administrator = agency_admin(organization)
+    # Asked for while the person was still there, for an account gone Inactive by the no-login rule.
+    HMISAccount.objects.filter(pk=account.pk).update(status=HMISAccount.Status.INACTIVE,
+                                                     inactive_reason=HMISAccount.InactiveReason.NO_LOGIN)
+    waiting = activity.reactivation_request_create(actor=administrator, account=account)
+    people.membership_remove(actor=_implementer(),
+                             membership=Membership.objects.get(user=account.user, organization=organization))
+
+    with pytest.raises(ValidationError, match="no longer with"):
+        activity.hmis_account_reactivate(actor=StaffFactory(groups=["CoC provisioning"]),
+                                         reactivation_request=waiting)
+    account.refresh_from_db()
+    assert account.status == HMISAccount.Status.INACTIVE
+    assert not ProvisioningCommand.objects.filter(subject=str(account.pk), kind=Kind.ACTIVATE).exists()
+    waiting.delete()
+    with pytest.raises(ValidationError, match="no longer with"):
+        activity.reactivation_request_create(actor=account.user, account=account)
