@@ -269,7 +269,9 @@ def agreements_expire(*, agreement_pks, today: dt.date) -> int:
         renewed = set(OrganizationAgreement.objects.filter(
             organization_id__in=organizations, status=Status.EXECUTED).values_list("organization_id", flat=True))
         lapsed = sorted(set(organizations) - renewed)
-        for agreement in agreements:
+        # Each lapsed agency is told once, of its latest agreement.
+        latest = {agreement.organization_id: agreement for agreement in agreements}
+        for agreement in latest.values():
             if agreement.organization_id in lapsed:
                 notify(
                     recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
