@@ -1,4 +1,6 @@
-"""How HMIS accounts hear of changes in the earlier stages (named signals)."""
+"""How HMIS accounts hear of changes in the earlier stages: named signals
+(after the sender commits), and the registry's `membership_ended` and
+`agreements_lapsed` (inside the sender's transaction, see `apps.py`)."""
 
 from hmis_access.models import HMISAccount
 
