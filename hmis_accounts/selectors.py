@@ -176,18 +176,28 @@ def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
 
 def hmis_directory():
     """What the portal holds of every HMIS account, for reconciling the HMIS
-    with it (`manage.py hmis_sync`), read in one query. Users the portal does
-    not know are reported, never deactivated by the reconciliation alone."""
-    from hmis_access.services import granted_roles
+    with it (`manage.py hmis_sync`), read in three queries. Users the portal
+    does not know are reported, never deactivated by the reconciliation alone.
+
+    The groups the portal manages are those the CoC's policy names now and
+    those it put users in before (a pack that renamed the groups): a user
+    still in a group the policy no longer names for their role is taken out."""
+    from hmis_portal.core.models import ProvisioningCommand
     from hmis_portal.core.scim import PortalAccount, PortalDirectory, name_parts
+    from training.selectors import hmis_groups
 
     rows = (HMISAccount.objects.exclude(hmis_username="").order_by("pk")
             .values_list("pk", "hmis_username", "status", "hmis_role", "user__full_name", "user__email",
                          "organization__name"))
+    groups = hmis_groups()  # each HMIS role's group, as the CoC's policy names it
     accounts = []
     for pk, username, status, role, name, email, agency in rows:
         given, family = name_parts(name)
         accounts.append(PortalAccount(external_id=str(pk), user_name=username,
-                                      active=status == HMISAccount.Status.ACTIVE, group=role or "",
+                                      active=status == HMISAccount.Status.ACTIVE,
+                                      group=groups.get(role, role) if role else "",
                                       given_name=given, family_name=family, email=email or "", agency=agency or ""))
-    return PortalDirectory(accounts=accounts, managed_groups=list(granted_roles()))
+    earlier = (ProvisioningCommand.objects.filter(kind=ProvisioningCommand.Kind.SET_GROUP)
+               .values_list("payload__group", flat=True).distinct())
+    managed = set(groups.values()) | {group for group in earlier if group}
+    return PortalDirectory(accounts=accounts, managed_groups=sorted(managed))

@@ -21,7 +21,7 @@ from accounts.access import (Work, agency_people, can_accept_join_requests, can_
                              countersign_refusal, does, require, require_persona, staff_doing)
 from accounts.models import Organization, Persona
 from accounts.services import invitation_send
-from hmis_portal.core import documents
+from hmis_portal.core import documents, registry
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
@@ -234,29 +234,59 @@ def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) ->
 
 
 def agreement_expire(*, agreement_pk: int, today: dt.date) -> bool:
-    """The expiry job: an executed agreement past its last day expires. True when this call expired it."""
+    """The expiry of one agreement (see `agreements_expire`). True when this call expired it."""
+    return agreements_expire(agreement_pks=[agreement_pk], today=today) == 1
+
+
+def agreements_expire(*, agreement_pks, today: dt.date) -> int:
+    """The expiry job: executed agreements past their last day expire, in one
+    transaction for the set. Agencies left with no agreement in force are told,
+    and the later stages act on them in this same transaction (their HMIS
+    accounts made Inactive and `active=false` queued for the HMIS, set-based,
+    through `registry.agreements_lapsed`). Returns how many this call expired:
+    a row already expired by someone else is left alone (a re-run, or two
+    runs at once, expire each agreement once)."""
+    pks = sorted(set(agreement_pks))
+    if not pks:
+        return 0
     with transaction.atomic():
-        agreement = _lock_for_staff(agreement_pk)
-        if agreement.status != Status.EXECUTED or agreement.expires_on is None or agreement.expires_on >= today:
-            return False
+        # The rows themselves, in key order (no join: PostgreSQL would re-check
+        # a joined row after waiting for the lock and drop the agreement); the
+        # status is read after the lock, so a second run finds them expired.
+        agreements = list(OrganizationAgreement.objects.select_for_update().filter(
+            pk__in=pks, status=Status.EXECUTED, expires_on__lt=today).order_by("pk"))
+        if not agreements:
+            return 0
         now = timezone.now()
-        agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
-        agreement.save(update_fields=["status", "expired_at", "status_changed_at"])
-        record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
-                     to_state=Status.EXPIRED, reason=f"Term ended on {day_text(agreement.expires_on)}")
-        renewed = OrganizationAgreement.objects.filter(
-            organization=agreement.organization, status=Status.EXECUTED).exclude(pk=agreement.pk).exists()
-        if not renewed:
-            notify(
-                recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
-                subject=f"Your Organization Agreement has expired — {agreement.organization}",
-                body=("Your Organization Agreement's term has ended. Sign and upload a new agreement to keep "
-                      "participating in HMIS for CES."),
-                link=reverse("onboarding:participation", args=[agreement.organization.slug]),
-                dedupe_key=f"agreement-expired:{agreement.pk}",
-            )
-        _changed(agreement.organization)
-    return True
+        OrganizationAgreement.objects.filter(pk__in=[a.pk for a in agreements]).update(
+            status=Status.EXPIRED, expired_at=now, status_changed_at=now)
+        organizations = Organization.objects.in_bulk({a.organization_id for a in agreements})
+        for agreement in agreements:
+            agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
+            agreement.organization = organizations[agreement.organization_id]
+            record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
+                         to_state=Status.EXPIRED, reason=f"Term ended on {day_text(agreement.expires_on)}")
+        renewed = set(OrganizationAgreement.objects.filter(
+            organization_id__in=organizations, status=Status.EXECUTED).values_list("organization_id", flat=True))
+        lapsed = sorted(set(organizations) - renewed)
+        # Each lapsed agency is told once, of its latest agreement.
+        latest = {agreement.organization_id: agreement for agreement in agreements}
+        for agreement in latest.values():
+            if agreement.organization_id in lapsed:
+                notify(
+                    recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+                    subject=f"Your Organization Agreement has expired — {agreement.organization}",
+                    body=("Your Organization Agreement's term has ended. Sign and upload a new agreement to keep "
+                          "participating in HMIS for CES."),
+                    link=reverse("onboarding:participation", args=[agreement.organization.slug]),
+                    dedupe_key=f"agreement-expired:{agreement.pk}",
+                )
+        if lapsed:
+            for provider in registry.agreements_lapsed:
+                provider(organization_ids=lapsed, at=now)
+        for organization in organizations.values():
+            _changed(organization)
+    return len(agreements)
 
 
 def agreement_remind_renewal(*, agreement: OrganizationAgreement, days_left: int, tier: int) -> int:

@@ -40,7 +40,7 @@ class CESRoleAdmin(PortalAdmin):
     view_work = access.EVERY_COC_GROUP
     change_work = access.Work.TRAINING_POLICY
 
-    list_display = ("name", "access_rank", "hmis_role", "any_program_type", "courses", "types")
+    list_display = ("name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "courses", "types")
     search_fields = ("name", "hmis_role")
     filter_horizontal = ("program_types", "required_courses")
 

@@ -155,6 +155,21 @@ active_hmis_accounts = Provider("the active HMIS accounts")
 # (`manage.py hmis_sync`): a `core.scim.PortalDirectory`.
 hmis_directory = Provider("the portal's HMIS accounts, for reconciliation")
 
+# --- what follows an earlier stage's decision, in the decision's own transaction ------------------
+#
+# Named signals (core.signals) run after the sender commits, in a transaction
+# of their own. What must commit or roll back with the decision itself (the
+# HMIS provisioning outbox, SPEC §5: "written in the same transaction as the
+# decision") is asked of the later stages here, inside the sender's transaction.
+
+# f(*, organization, person, actor, at): `person` no longer holds any
+# membership at `organization` (accounts.services.membership_remove).
+membership_ended = Providers("what follows a person leaving an agency")
+
+# f(*, organization_ids, at): these agencies' Organization Agreements lapsed
+# and none is in force any more (onboarding.services.agreements_expire).
+agreements_lapsed = Providers("what follows agencies' agreements lapsing")
+
 # label -> tuple of accounts.access.Work members whose CoC staff read the
 # audit history of that model's objects (None: every CoC group); a model not
 # declared is read by superusers only (read by access.history_models_for).

@@ -134,6 +134,8 @@ def test_mo_bos_authorized_representative_request_approved_trained_and_provision
     page.get_by_role("link", name="Morgan Ozark").click()
     page.get_by_role("link", name="Grant HMIS access").click()
     assert page.get_by_label("HMIS role").input_value() == "CES_Standard"
+    # The pack's username rule ({first_initial}{last}) proposes it; staff could type another.
+    assert page.get_by_label("HMIS username").input_value() == "mozark"
     page.get_by_label("HMIS username").fill("mozark")
     _submit(page, page.get_by_role("button", name="Grant access"))
     assert page.get_by_text("HMIS access granted to Morgan Ozark").is_visible()
