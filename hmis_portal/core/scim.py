@@ -437,6 +437,23 @@ def correct(drifts: Iterable[Drift], *, managed_groups: Iterable[str], deactivat
     return queued
 
 
+def store_findings(drifts: Iterable[Drift]) -> int:
+    """Replace the kept findings of the last reconciliation with these, as a
+    set, in the caller's transaction (the run that found them): the staff's
+    page never shows half of one run and half of another."""
+    from django.utils import timezone
+
+    from .models import ProvisioningDrift
+
+    now = timezone.now()
+    rows = [ProvisioningDrift(user_name=(d.user_name or "")[:200], kind=d.kind,
+                              subject=d.account.external_id if d.account else "", remote_id=d.remote_id or "",
+                              detail=(d.detail or "")[:500], found_at=now) for d in drifts]
+    ProvisioningDrift.objects.all().delete()
+    ProvisioningDrift.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
 @dataclass
 class SyncReport:
     drifts: list[Drift] = field(default_factory=list)
@@ -461,6 +478,7 @@ def sync(accounts: Iterable[PortalAccount], *, managed_groups: Iterable[str], dr
         if not dry_run:
             with transaction.atomic():
                 report.queued = correct(report.drifts, managed_groups=managed, deactivate_unknown=deactivate_unknown)
+                store_findings(report.drifts)
             report.delivery = provisioning.deliver_pending(target=target, now=now)
     finally:
         if own:
