@@ -318,6 +318,34 @@ def check_connection(target: Target | None = None) -> tuple[bool, str]:
     return True, f"Connected to the HMIS at {target.url}: SCIM 2.0, supports {', '.join(features) or 'no options'}."
 
 
+def check_connection_within(seconds: float | None = None) -> tuple[bool, str]:
+    """`check_connection` for a page: the answer within `seconds` (by default
+    the configured HMIS_SCIM_TIMEOUT), whatever the HMIS does. Discovery makes
+    several requests, each bounded by the timeout, so the check runs in a
+    thread of its own and the page stops waiting at the deadline; the thread
+    ends by itself at its requests' timeouts. The token never appears in the
+    line."""
+    seconds = settings.HMIS_SCIM_TIMEOUT if seconds is None else seconds
+    outcome: list[tuple[bool, str]] = []
+
+    def check():
+        try:
+            outcome.append(check_connection())
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer, in one line
+            outcome.append((False, f"Cannot use the HMIS: {exc.__class__.__name__}"))
+
+    thread = threading.Thread(target=check, name="hmis-test-connection", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        ok, line = False, (f"The HMIS at {settings.HMIS_SCIM_URL} did not answer within "
+                           f"{seconds:g} second{'s' if seconds != 1 else ''}.")
+    else:
+        ok, line = outcome[0]
+    token = settings.HMIS_SCIM_TOKEN
+    return ok, line.replace(token, "[token]") if token else line
+
+
 # ---------------------------------------------------------------- reconciliation
 
 
