@@ -71,3 +71,23 @@ def unsynced_accounts(user, *, limit: int = 200) -> Unsynced:
     page = page[:limit]
     states = provisioning.subject_states([a.pk for a in page])
     return Unsynced([(a, states[str(a.pk)]) for a in page if str(a.pk) in states], more)
+
+
+@dataclass(frozen=True)
+class InTheHMIS:
+    """One account and where it stands in the HMIS, for a page about one person."""
+    account: HMISAccount
+    state: object  # provisioning.SubjectState
+
+    @property
+    def done(self) -> bool:
+        return self.state.status == "synced"
+
+
+def in_the_hmis(account: HMISAccount | None) -> InTheHMIS | None:
+    """Where `account` stands in the HMIS; None without an account, a
+    provisioning target, or any command (provisioned by hand)."""
+    if account is None:
+        return None
+    state = hmis_states([account.pk]).get(str(account.pk))
+    return InTheHMIS(account, state) if state else None

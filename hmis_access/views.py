@@ -44,7 +44,7 @@ def my_access(request):
     checklists = build_checklists(requests)
     account = getattr(request.user, "hmis_account", None) if not access.is_coc_staff(request.user) else None
     return render(request, "hmis_access/my_access.html", {
-        "checklists": checklists, "account": account,
+        "checklists": checklists, "account": account, "hmis": selectors.in_the_hmis(account),
         "requesters": access.persona_labels(AccessPolicy.current().requester_personas)})
 
 
@@ -98,6 +98,9 @@ def access_request_detail(request, slug, pk):
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
+        "hmis": selectors.in_the_hmis(HMISAccount.objects.filter(user_id=access_request.user_id).first()
+                                      if access_request.status == AccessRequest.Status.PROVISIONED else None),
+        "can_retry": access.can_retry_hmis_provisioning(request.user),
         "viewer_personas": access.personas_at(request.user, organization) if access_request.user_id != request.user.pk
         else set(),
         "decide": awaiting, "approval_refusal": access.approval_refusal(request.user, access_request) if awaiting else "",

@@ -256,3 +256,55 @@ def test_a_hanging_hmis_does_not_hold_the_page(client, target, settings):
         elapsed = time.monotonic() - started
     assert elapsed < 2.5, elapsed
     assert "Cannot use the HMIS" in page or "did not answer" in page
+
+
+# ---------------------------------------------------------------- a grant is not done until the HMIS has it
+
+
+def _granted(organization):
+    from hmis_access.models import HMISAccount
+    from hmis_access.services import access_request_grant
+    from tests.training.factories import finish_everything, identify, participating
+
+    participating(organization, "access-center")
+    request = finish_everything(identify(organization, programs=list(organization.programs.all())),
+                                StaffFactory(groups=["CoC training"]))
+    access_request_grant(actor=_provisioner(), access_request_id=request.pk, hmis_username="dreyes",
+                         hmis_role="CES_Standard")
+    return request, HMISAccount.objects.get(user=request.user)
+
+
+def test_a_grant_whose_create_failed_is_never_shown_as_done(client, target, organization):
+    request, account = _granted(organization)
+    client.force_login(account.user)
+    page = client.get(reverse("my-access")).content.decode()
+    assert "Granted, not yet in the HMIS" in page and "In the HMIS: Pending" in page
+    assert "is active." not in page
+
+    ProvisioningCommand.objects.filter(subject=str(account.pk), kind="create").update(
+        status=Status.FAILED, last_error="the HMIS answered 400: userName taken", next_attempt_at=None)
+    page = client.get(reverse("my-access")).content.decode()
+    assert "Granted, not yet in the HMIS" in page and "Failed: the HMIS answered 400: userName taken" in page
+    assert "Retry" not in page
+
+    lead = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(lead)
+    detail = reverse("access-request-detail", kwargs={"slug": organization.slug, "pk": request.pk})
+    page = client.get(detail).content.decode()
+    assert "Granted, not yet in the HMIS" in page and "userName taken" in page and "Retry" not in page
+    client.force_login(_provisioner())
+    page = client.get(detail).content.decode()
+    assert reverse("hmis-provisioning-retry", kwargs={"pk": account.pk}) in page
+
+    ProvisioningCommand.objects.filter(subject=str(account.pk)).update(status=Status.DONE, done_at=timezone.now())
+    client.force_login(account.user)
+    page = client.get(reverse("my-access")).content.decode()
+    assert "Granted, not yet in the HMIS" not in page and "In the HMIS: synced just now" in page
+
+
+def test_without_a_target_a_grant_reads_as_before(client, settings, organization):
+    settings.HMIS_SCIM_URL = ""
+    request, account = _granted(organization)
+    client.force_login(account.user)
+    page = client.get(reverse("my-access")).content.decode()
+    assert "Access granted" in page and "In the HMIS" not in page and "not yet in the HMIS" not in page
