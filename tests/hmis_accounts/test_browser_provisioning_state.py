@@ -93,3 +93,54 @@ def test_a_grant_the_hmis_never_got_shows_failed_and_retry_puts_it_there(browser
     page.goto(f"{live_server.url}/agencies/{organization.slug}/hmis-accounts/")
     assert "In the HMIS: synced just now" in page.locator('tr[data-username="tnewhire"]').inner_text()
     assert timezone.now() - dt.timedelta(minutes=5) < account.provisioned_at
+
+
+def test_the_hmis_state_pages_are_accessible_and_fit_a_phone(_chromium, live_server, policy_rows, settings):
+    """The accessibility crawl sees no HMIS state (its demo has no target):
+    these pages, with every state and a drift, get the same axe check."""
+    from django.conf import settings as django_settings
+
+    from hmis_portal.core.models import ProvisioningDrift
+    from tests.core.test_browser_accessibility import AXE, AXE_RUN, DESKTOP, PHONE
+    from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory
+    from tests.faults import spare_port
+    from tests.two_factor import PortalClient
+
+    settings.HMIS_SCIM_URL = f"http://127.0.0.1:{spare_port()}/v2"
+    organization = OrganizationFactory()
+    accounts = [HMISAccountFactory(organization=organization) for _ in range(3)]
+    now = timezone.now()
+    for account, status in zip(accounts, ["done", "pending", "failed"], strict=True):
+        ProvisioningCommand.objects.create(subject=str(account.pk), kind="create", status=status,
+                                           last_error="the HMIS answered 400: a long reason " * 5 if status != "done" else "",
+                                           done_at=now if status == "done" else None)
+    ProvisioningDrift.objects.create(user_name="stranger-with-a-long-name", kind="active-in-hmis-unknown-in-portal")
+    ProvisioningDrift.objects.create(user_name=accounts[0].hmis_username, subject=str(accounts[0].pk),
+                                     kind="role-group-differs", detail="in CES_Matcher, role wants CES_Standard")
+    MembershipFactory(user=accounts[2].user, organization=organization, persona="staff")
+    people = [(StaffFactory(groups=["CoC system admin"]), ["/hmis-accounts/provisioning/", "/provisioning/",
+                                                          f"/agencies/{organization.slug}/hmis-accounts/"]),
+              (accounts[2].user, ["/hmis-account/", "/my-access/"]),
+              (accounts[0].user, ["/hmis-account/", "/my-access/"])]
+    context = _chromium.new_context(base_url=live_server.url, viewport=DESKTOP, bypass_csp=True)
+    page = context.new_page()
+    found, wide = [], []
+    try:
+        for person, urls in people:
+            client = PortalClient()
+            client.force_login(person)
+            context.clear_cookies()
+            context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                                  "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value}])
+            for url in urls:
+                page.set_viewport_size(DESKTOP)
+                page.goto(url)
+                assert "In the HMIS" in page.content(), url
+                page.add_script_tag(path=str(AXE))
+                found += [(url, v["id"], v["targets"][:3]) for v in page.evaluate(AXE_RUN)]
+                page.set_viewport_size(PHONE)
+                if page.evaluate("document.documentElement.scrollWidth") > PHONE["width"]:
+                    wide.append(url)
+    finally:
+        context.close()
+    assert found == [] and wide == [], (found, wide)
