@@ -48,9 +48,18 @@ def test_hmis_sync_stores_the_findings_and_a_dry_run_does_not(target):
 def test_the_nightly_job_stores_the_findings(target):
     from hmis_accounts.tasks import hmis_reconciliation
 
+    from django.urls import reverse
+
+    from hmis_portal.core.models import Notification
+    from tests.factories import StaffFactory
+
+    StaffFactory(groups=["CoC provisioning"])
     target.create_user("stranger", active=True)
     hmis_reconciliation()
     assert _found() == [("stranger", "active-in-hmis-unknown-in-portal")]
+    # The message leads to the page that lists what was found.
+    assert Notification.objects.get(subject__contains="active without portal access").link.endswith(
+        reverse("hmis-provisioning"))
     target.set_active(target.user("stranger")["id"], False)
     hmis_reconciliation()
     assert _found() == []
