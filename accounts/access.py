@@ -458,6 +458,31 @@ def can_provision(user) -> bool:
     return does(user, Work.PROVISION)
 
 
+def can_retry_hmis_provisioning(user) -> bool:
+    """"Retry" a command the HMIS refused or never took, and see the
+    provisioning staff's page of accounts not yet in the HMIS: those who may
+    provision (grants happen in the HMIS through them)."""
+    return can_provision(user)
+
+
+def can_see_hmis_provisioning(user) -> bool:
+    """The page of accounts pending, failed or drifted in the HMIS: those who
+    may provision, who act on it."""
+    return can_provision(user)
+
+
+def can_see_unknown_hmis_users(user) -> bool:
+    """Users active in the HMIS whom the portal does not know belong to no
+    agency: only provisioning staff who see every agency read their names."""
+    return can_provision(user) and sees_all_organizations(user)
+
+
+def can_test_hmis_connection(user) -> bool:
+    """The HMIS provisioning target is the system admins' configuration; its
+    "Test connection" is theirs too."""
+    return does(user, Work.SYSTEM)
+
+
 def can_see_hmis_accounts(user, organization=None) -> bool:
     if organization is None:
         return does(user, Work.HMIS_ACCOUNTS)

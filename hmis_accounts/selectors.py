@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, When
 from django.shortcuts import get_object_or_404
 
 from accounts import access
@@ -201,3 +201,55 @@ def hmis_directory():
                .values_list("payload__group", flat=True).distinct())
     managed = set(groups.values()) | {group for group in earlier if group}
     return PortalDirectory(accounts=accounts, managed_groups=sorted(managed))
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    drift: object  # core.models.ProvisioningDrift
+    account: HMISAccount | None
+
+
+def drift_findings(user, *, limit: int = 500) -> tuple[list[DriftFinding], dt.datetime | None]:
+    """The last reconciliation's findings `user` may read, the dangerous
+    kinds first, and when that run found them: findings about accounts of
+    agencies they see, and users the portal does not know for those who see
+    every agency. Three queries whatever the number."""
+    from hmis_portal.core.models import ProvisioningDrift
+
+    drifts = ProvisioningDrift.objects.all()
+    if not access.can_see_unknown_hmis_users(user):
+        drifts = drifts.exclude(subject="")
+    dangerous = [ProvisioningDrift.Kind.ACTIVE_NOT_IN_PORTAL, ProvisioningDrift.Kind.ACTIVE_INACTIVE_IN_PORTAL]
+    rows = list(drifts.annotate(safe=Case(When(kind__in=dangerous, then=0), default=1, output_field=IntegerField()))
+                .order_by("safe", "user_name", "pk")[:limit])
+    known = [int(d.subject) for d in rows if d.subject.isdigit()]
+    accounts = {a.pk: a for a in restrict(HMISAccount.objects.filter(pk__in=known), user)
+                .select_related("user", "organization")}
+    found = []
+    for drift in rows:
+        account = accounts.get(int(drift.subject)) if drift.subject.isdigit() else None
+        if drift.subject and account is None:
+            continue  # an account of an agency this person does not see
+        found.append(DriftFinding(drift, account))
+    at = max((d.found_at for d in rows), default=None)
+    return found, at
+
+
+def provisioning_attention(user) -> tuple[int, int]:
+    """For the provisioning staff's home page: how many accounts they see
+    failed to reach the HMIS, and how many users the last check found able
+    to use the HMIS without the portal's access (the dangerous drift). Two
+    counts in the database."""
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    from hmis_portal.core.models import ProvisioningCommand, ProvisioningDrift
+
+    failed_commands = ProvisioningCommand.objects.filter(subject=Cast(OuterRef("pk"), output_field=CharField()),
+                                                         status=ProvisioningCommand.Status.FAILED)
+    failed = restrict(HMISAccount.objects.filter(Exists(failed_commands)), user).count()
+    dangerous = ProvisioningDrift.objects.filter(kind__in=[ProvisioningDrift.Kind.ACTIVE_NOT_IN_PORTAL,
+                                                           ProvisioningDrift.Kind.ACTIVE_INACTIVE_IN_PORTAL])
+    if not access.can_see_unknown_hmis_users(user):
+        return failed, 0  # the drift page shows them what they see of it
+    return failed, dangerous.count()
