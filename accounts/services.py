@@ -15,6 +15,7 @@ from django.utils import timezone
 from hmis_portal.core import registry
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
 
@@ -102,6 +103,7 @@ def invitation_send(*, actor, organization: Organization, email: str, persona: s
     """Invite `email` to `organization` as `persona`, by email. Inviting the
     same person to the same persona again resends the open invitation (a
     double click sends a new link, not a second invitation)."""
+    check_single_line(email=email, full_name=full_name)
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -215,6 +217,7 @@ def invitation_accept(*, token: str, full_name: str, password: str, signed_in=No
     agency. The link works once: the invitation row is locked, so a second
     click, or two at once, find it accepted. Someone who already has an
     account accepts while signed in as that account and keeps their password."""
+    check_single_line(full_name=full_name)
     with transaction.atomic():
         found = invitation_for_token(token)
         invitation = _lock_invitation(found) if found is not None else None

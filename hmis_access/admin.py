@@ -48,7 +48,7 @@ class AccessPolicyAdmin(PolicyAdmin):
 
 # --- access requests: the provisioning staff's side ------------------------
 
-class GrantForm(forms.Form):
+class GrantForm(TextValidationMixin, forms.Form):
     hmis_username = forms.CharField(label="HMIS username", max_length=150)
     hmis_role = forms.ChoiceField(label="HMIS role", choices=(),
                                   help_text="The highest-ranked of the user's CES roles, unless you have a reason.")

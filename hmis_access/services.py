@@ -18,7 +18,7 @@ from accounts.models import Membership, Persona, User
 from hmis_portal.core import provisioning, scim
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
-from hmis_portal.core.inputs import has_control_characters
+from hmis_portal.core.inputs import check_single_line, has_control_characters
 from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
@@ -58,6 +58,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
     access_policy = AccessPolicy.current()
     require(can_identify_users(actor, organization, access_policy.requester_personas),
             f"HMIS access is requested by the agency's {persona_labels(access_policy.requester_personas)}.")
+    check_single_line(full_name=full_name, email=email)
     email = (email or "").strip().lower()
     full_name = (full_name or "").strip()
     roles, programs = list(roles), list(programs)
@@ -376,6 +377,8 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
     """Provisioning staff record the HMIS account they created. Only a ready
     request can be granted; a second grant (double submit, or two staff at
     once) finds it already granted and changes nothing."""
+    # The username goes to the HMIS over SCIM and into messages as typed.
+    check_single_line(hmis_username=hmis_username)
     hmis_username = (hmis_username or "").strip()
     hmis_role = (hmis_role or "").strip()
     if not hmis_username or not hmis_role:

@@ -25,6 +25,7 @@ from hmis_portal.core import documents, registry
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
 from hmis_portal.core.signals import send_on_commit
 
@@ -50,6 +51,7 @@ def _changed(organization):
 # --- step 1: the Organization Agreement ---------------------------------------------------------------------------
 
 def _validate_signing(signer_name: str, signer_title: str, signed_on: dt.date | None) -> None:
+    check_single_line(signer_name=signer_name, signer_title=signer_title)
     errors = {}
     if not (signer_name or "").strip():
         errors["signer_name"] = "Enter the name of the person who signed the agreement."
@@ -341,6 +343,7 @@ def program_setup_request(*, actor, organization, name: str, program_type: Progr
     ready-to-confirm.
     """
     require_persona(actor, organization, PROGRAM_MANAGERS, "request program setup")
+    check_single_line(name=name, existing_hmis_program=existing_hmis_program)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter the program's name."})
@@ -482,6 +485,7 @@ def program_setup_answer(*, actor, program: Program, answer: str) -> Program:
 def program_setup_complete(*, actor, program: Program, hmis_program_id: str = "") -> Program:
     """The implementation team finished the setup; the Program Manager must confirm it (seed 000, step 2.5)."""
     _require_implementation(actor)
+    check_single_line(hmis_program_id=hmis_program_id)
     with transaction.atomic():
         program = _lock_program(program.pk)
         if program.setup_status == SetupStatus.SETUP_COMPLETE:
@@ -548,6 +552,9 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
                         ces_roles=(), note: str = "") -> JoinRequest:
     """From the public "Join HMIS" page. The same organization and contact
     asking again while a request waits is the same request (a double submit)."""
+    # The name becomes part of the implementation team's subject line.
+    check_single_line(organization_name=organization_name, contact_name=contact_name, contact_email=contact_email,
+                      phone=phone)
     organization_name, contact_email = organization_name.strip(), contact_email.strip().lower()
     with transaction.atomic():
         existing = JoinRequest.objects.filter(organization_name__iexact=organization_name,
@@ -601,6 +608,7 @@ def join_request_accept(*, actor, join_request: JoinRequest, program_manager_ema
     Program Manager by email. Accepting twice creates one agency: the second
     finds the request accepted and returns the same agency."""
     require(can_accept_join_requests(actor), "Only the CoC's implementation team accepts requests to join.")
+    check_single_line(program_manager_email=program_manager_email, program_manager_name=program_manager_name)
     with transaction.atomic():
         locked = _lock_join_request(join_request)
         if locked.status == JoinRequest.Status.ACCEPTED:

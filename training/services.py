@@ -18,6 +18,7 @@ from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
 from hmis_portal.core.signals import send_on_commit
 
@@ -376,6 +377,9 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
     form's signers. Starts a new version when none is being signed (the
     first signer only); completes it with the last signature."""
     roles = form.signer_roles
+    if method == FormSignature.Method.PORTAL:
+        # The typed name is the signature: what is shown must be what is stored.
+        check_single_line(typed_name=typed_name)
     with transaction.atomic():
         # Every version of this person's form, locked (own rows only): two
         # signers at once, or a double submit, queue here and the second
