@@ -442,6 +442,33 @@ def can_register_for_training(user) -> bool:
     return user.is_authenticated and not is_coc_staff(user)
 
 
+def training_order_refusal(actor, person) -> str:
+    """Why `person`'s trainings and forms may not start yet ('' when they
+    may): registering for a session, uploading a certificate, signing or
+    filing the person's forms. Where the CoC's access policy has an approval
+    step, they come after it (seed 003: "After the UAR is approved, the new
+    End User will receive notification ... to submit the User Policy form,
+    complete the trainings"); HMIS access provides where the person stands
+    through the registry. `actor` is who is acting (the person, or an agency
+    signer of the person's form): the message speaks to them."""
+    if not access_requests_need_approval():
+        return ""
+    stage = registry.approval_stage(person)
+    if stage == registry.APPROVED:
+        return ""
+    own = actor is not None and actor.pk == person.pk
+    your, you = ("your", "you") if own else (f"{person}'s", str(person))
+    if stage == registry.AWAITING:
+        return (f"CoC staff have not approved {your} HMIS access request yet; trainings and forms start after they "
+                "do. Nothing was saved.")
+    who = persona_labels(access_requesters())
+    if stage == registry.DECLINED:
+        return (f"CoC staff declined {your} HMIS access request; trainings and forms start after they approve a "
+                f"new one, which the agency's {who} asks for. Nothing was saved.")
+    return (f"Trainings and forms start after CoC staff approve an HMIS access request for {you}; the agency's "
+            f"{who} asks for it. Nothing was saved.")
+
+
 def grant_refusal(user, access_request) -> str:
     if not does(user, Work.PROVISION):
         return "Only CoC provisioning staff and system administrators grant HMIS access."
