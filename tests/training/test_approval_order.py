@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from hmis_access.models import AccessPolicy, AccessRequest
 from hmis_access.services import access_request_approve, access_request_decline
+from hmis_portal.core.calendar import local_date
 from tests.factories import HMISAccountFactory, MembershipFactory, StaffFactory
 from tests.training.factories import identify, participating, pdf, session
 from training import services
@@ -55,7 +56,7 @@ def _try_everything(client, user):
     course = _course()
     register = client.post(reverse("training:session-register", args=[session(course.code).pk]), follow=True)
     certificate = client.post(reverse("training:certificate-upload"), {
-        "course": course.pk, "completed_on": dt.date.today().isoformat(), "document": pdf()})
+        "course": course.pk, "completed_on": local_date().isoformat(), "document": pdf()})
     form = client.post(reverse("training:form-upload", args=[_own_form().code]), {"document": pdf()}, follow=True)
     return register, certificate, form
 
