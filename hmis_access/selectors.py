@@ -4,7 +4,9 @@ registry, and what the grant form proposes."""
 import re
 from dataclasses import dataclass
 
-from .models import AccessPolicy, HMISAccount, hmis_username_from_rule
+from hmis_portal.core import registry
+
+from .models import AccessPolicy, AccessRequest, HMISAccount, hmis_username_from_rule
 
 
 def access_policy() -> AccessPolicy:
@@ -38,6 +40,8 @@ def proposed_hmis_username(access_request) -> str:
     while str(number) in taken:
         number += 1
     return f"{base}{number}"
+
+
 def access_hmis_account_for_provisioning(user, pk: int) -> HMISAccount:
     """The account if `user` may retry its provisioning into the HMIS: an
     account of an agency they may not see is a 404, anyone who may not
@@ -114,3 +118,20 @@ def in_the_hmis(account: HMISAccount | None) -> InTheHMIS | None:
         return None
     state = hmis_states([account.pk]).get(str(account.pk))
     return InTheHMIS(account, state) if state else None
+
+
+def approval_stage(user) -> str:
+    """Where `user`'s HMIS access stands against the CoC's approval step
+    (`registry.APPROVED`, `AWAITING`, `DECLINED` or `NO_REQUEST`). A request
+    made before the step was turned on never waited for it, and anyone who
+    holds an HMIS account (retraining, reactivation) is past it. Two queries."""
+    if HMISAccount.objects.filter(user=user).exists():
+        return registry.APPROVED
+    statuses = set(AccessRequest.objects.filter(user=user).values_list("status", flat=True))
+    if statuses & {AccessRequest.Status.OPEN, AccessRequest.Status.READY, AccessRequest.Status.PROVISIONED}:
+        return registry.APPROVED
+    if AccessRequest.Status.AWAITING_APPROVAL in statuses:
+        return registry.AWAITING
+    if AccessRequest.Status.DECLINED in statuses:
+        return registry.DECLINED
+    return registry.NO_REQUEST

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import can_match, can_work_referral
+from accounts.access import can_match, can_work_referral, sees_client_data
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
 from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_messages
@@ -48,7 +48,7 @@ def counts(request):
         "overdue_total": sum(entry.overdue for entry in report) if ces else None,
         "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
         "now": now,
-        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": sees_client_data(request.user),
     })
 
 
@@ -263,7 +263,7 @@ def timeliness(request):
         {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
     ]
     return render(request, "referrals/timeliness.html", {
-        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": sees_client_data(request.user),
         "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
         "chart": timeliness_chart(figures),
     })

@@ -145,6 +145,12 @@ agency_page = Provider("the page an agency's name links to")
 # person's HMIS access) and `.access_requests_need_approval`.
 access_policy = Provider("the CoC's access policy")
 
+# f(user) -> where the person's HMIS access stands against the CoC's approval
+# step (read by access.training_order_refusal): APPROVED (a live request past
+# the step, a granted one, or an HMIS account), AWAITING, DECLINED, or NO_REQUEST.
+APPROVED, AWAITING, DECLINED, NO_REQUEST = "approved", "awaiting", "declined", ""
+approval_stage = Provider("where a person's HMIS access request stands against the CoC's approval")
+
 # f() -> QuerySet of the HMIS roles (strings, flat) that work CES referrals: the CoC's CES roles.
 referral_hmis_roles = Provider("the HMIS roles that work referrals")
 
