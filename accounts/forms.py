@@ -22,7 +22,7 @@ class EmailAuthenticationForm(AuthenticationForm):
     }
 
 
-class PortalPasswordResetForm(PasswordResetForm):
+class PortalPasswordResetForm(TextValidationMixin, PasswordResetForm):
     """The reset mail's link and subject come from PORTAL_BASE_URL and
     PORTAL_NAME, never from the Host the request named (which a proxy, a test
     port or an attacker chooses)."""
