@@ -39,7 +39,7 @@ LOGIN_BATCH_SIZE = 1000
 
 # ---------------------------------------------------------------- helpers
 
-def agency_administrators(organization_id: int) -> list[User]:
+def agency_administrators(*, organization_id: int) -> list[User]:
     return list(agency_people(organization_id, [Persona.AGENCY_ADMINISTRATOR]))
 
 
@@ -53,11 +53,11 @@ def provisioning_staff() -> list[User]:
 provisioning_deadline = provisioning_due
 
 
-def days_since(day: dt.date | None, today: dt.date) -> int | None:
+def days_since(*, day: dt.date | None, today: dt.date) -> int | None:
     return None if day is None else (today - day).days
 
 
-def inactive_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+def inactive_on(*, account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     """The local date the sweep makes this Active account Inactive if nobody
     logs in before then (None when already Inactive)."""
     if account.status != HMISAccount.Status.ACTIVE:
@@ -67,7 +67,7 @@ def inactive_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     return account.inactivity_counted_from + dt.timedelta(days=policy.inactive_after_days)
 
 
-def retraining_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+def retraining_on(*, account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     if account.retraining_required:
         return None
     return account.retraining_counted_from + dt.timedelta(days=policy.retraining_after_days)
@@ -373,7 +373,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
         record_event(actor=actor, subject=account, verb="reactivation requested", reason=request.note)
         link = reverse("hmis-account-status")
         if waiting:
-            notify(recipients=[account.user, *agency_administrators(account.organization_id)],
+            notify(recipients=[account.user, *agency_administrators(organization_id=account.organization_id)],
                    subject="HMIS reactivation waits for retraining",
                    body=(f"The HMIS account {account.hmis_username} has had no login for "
                          f"{policy.retraining_after_days} days or more, so {policy.retraining_title} must be retaken "
@@ -434,7 +434,7 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
     return account
 
 
-def retraining_progress(account: HMISAccount) -> list[tuple]:
+def retraining_progress(*, account: HMISAccount) -> list[tuple]:
     """(course, completed on) for each assigned retraining course; the date is
     None until the user completes it on or after retraining became required."""
     courses = list(account.retraining_courses.all())
@@ -457,7 +457,7 @@ def retraining_refresh(*, user, actor=None) -> None:
     account = HMISAccount.objects.filter(user=user, retraining_required=True).first()
     if account is None:
         return
-    progress = retraining_progress(account)
+    progress = retraining_progress(account=account)
     if progress and all(completed_on is not None for _, completed_on in progress):
         try:
             hmis_account_record_retraining(actor=actor, account=account)
@@ -580,7 +580,7 @@ def hmis_account_set_login_reminders(*, actor: User, account: HMISAccount, enabl
 # (a link pasted somewhere it should not be) with one that works at once while
 # the old one stops at once.
 
-def calendar_feed_account(token: str) -> HMISAccount | None:
+def calendar_feed_account(*, token: str) -> HMISAccount | None:
     """The account whose login calendar `token` opens, or None: for a token
     that is not one we could have issued (checked before any query: a NUL byte
     is an error in PostgreSQL, not a miss), an Inactive account (nothing to
