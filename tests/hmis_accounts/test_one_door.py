@@ -7,6 +7,7 @@ reactivation request that waits again for retraining has its one door too."""
 import datetime as dt
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from hmis_access.models import AccessPolicy, HMISAccount
@@ -25,7 +26,9 @@ def _rows(account_id: int) -> dict:
     account = HMISAccount.objects.filter(pk=account_id).values(
         "status", "inactive_since", "inactive_reason", "must_log_in_by", "must_log_in_before",
         "retraining_required", "retraining_required_on").get()
-    events = list(AuditEvent.objects.filter(object_id=str(account_id)).exclude(verb="").values_list(
+    events = list(AuditEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False),
+        object_id=str(account_id)).values_list(
         "actor_id", "verb", "from_state", "to_state", "reason"))
     commands = list(ProvisioningCommand.objects.filter(subject=str(account_id)).values_list(
         "kind", "payload", "dedupe_key"))
