@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install assets bench check clean
+.PHONY: run test install assets bench check prod-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ assets:
 	sed -i '/sourceMappingURL/d' static/vendor/bootstrap/*
 	# axe-core is for the accessibility browser test only: the test injects it from tests/, no page loads it.
 	cp node_modules/axe-core/axe.min.js tests/vendor/
+
+# The compose stack's processes (migrate first, gunicorn, a worker, beat, Caddy
+# in front) run here with production settings against the local PostgreSQL and
+# Redis; exit 0 only when every health probe docker-compose.yml declares passes.
+prod-check: $(STAMP)
+	$(PY) deploy/prod_check.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -442,6 +442,33 @@ def can_register_for_training(user) -> bool:
     return user.is_authenticated and not is_coc_staff(user)
 
 
+def training_order_refusal(actor, person) -> str:
+    """Why `person`'s trainings and forms may not start yet ('' when they
+    may): registering for a session, uploading a certificate, signing or
+    filing the person's forms. Where the CoC's access policy has an approval
+    step, they come after it (seed 003: "After the UAR is approved, the new
+    End User will receive notification ... to submit the User Policy form,
+    complete the trainings"); HMIS access provides where the person stands
+    through the registry. `actor` is who is acting (the person, or an agency
+    signer of the person's form): the message speaks to them."""
+    if not access_requests_need_approval():
+        return ""
+    stage = registry.approval_stage(person)
+    if stage == registry.APPROVED:
+        return ""
+    own = actor is not None and actor.pk == person.pk
+    your, you = ("your", "you") if own else (f"{person}'s", str(person))
+    if stage == registry.AWAITING:
+        return (f"CoC staff have not approved {your} HMIS access request yet; trainings and forms start after they "
+                "do. Nothing was saved.")
+    who = persona_labels(access_requesters())
+    if stage == registry.DECLINED:
+        return (f"CoC staff declined {your} HMIS access request; trainings and forms start after they approve a "
+                f"new one, which the agency's {who} asks for. Nothing was saved.")
+    return (f"Trainings and forms start after CoC staff approve an HMIS access request for {you}; the agency's "
+            f"{who} asks for it. Nothing was saved.")
+
+
 def grant_refusal(user, access_request) -> str:
     if not does(user, Work.PROVISION):
         return "Only CoC provisioning staff and system administrators grant HMIS access."
@@ -456,6 +483,31 @@ def can_grant(user, access_request) -> bool:
 
 def can_provision(user) -> bool:
     return does(user, Work.PROVISION)
+
+
+def can_retry_hmis_provisioning(user) -> bool:
+    """"Retry" a command the HMIS refused or never took, and see the
+    provisioning staff's page of accounts not yet in the HMIS: those who may
+    provision (grants happen in the HMIS through them)."""
+    return can_provision(user)
+
+
+def can_see_hmis_provisioning(user) -> bool:
+    """The page of accounts pending, failed or drifted in the HMIS: those who
+    may provision, who act on it."""
+    return can_provision(user)
+
+
+def can_see_unknown_hmis_users(user) -> bool:
+    """Users active in the HMIS whom the portal does not know belong to no
+    agency: only provisioning staff who see every agency read their names."""
+    return can_provision(user) and sees_all_organizations(user)
+
+
+def can_test_hmis_connection(user) -> bool:
+    """The HMIS provisioning target is the system admins' configuration; its
+    "Test connection" is theirs too."""
+    return does(user, Work.SYSTEM)
 
 
 def can_see_hmis_accounts(user, organization=None) -> bool:
@@ -475,6 +527,9 @@ def can_record_retraining(user) -> bool:
 
 # --- CES referrals (seed 001) --------------------------------------------------------------------
 
+# Personas who oversee their agency's referrals by the numbers: their home
+# page says how many of its programs have overdue referrals. Counts only: the
+# persona alone opens no client's referral (SPEC §4, "Who sees client data").
 REFERRAL_LEADS = (PM,)
 
 
@@ -491,21 +546,48 @@ def _referral_accounts() -> QuerySet:
 
 
 def referral_agencies(user) -> QuerySet[Organization]:
-    """The agencies whose referrals (client data) `user` works (SPEC §4, "Who
-    sees client data"): the CES team, every agency it may see; an agency's
-    Program Manager, that agency; anyone else only the agency where they hold
-    granted, active HMIS access with a role that works referrals, and only
-    while they are still a member there."""
+    """The agencies whose referrals' client data (HMIS client IDs, contact
+    details, notes) `user` may see and work (SPEC §4, "Who sees client
+    data"): the CES team, every agency it may see (CoC staff are signed in
+    with two factors, always); an agency's person only the agency where they
+    hold granted, active HMIS access with a role that works referrals, and
+    only while they are still a member there. No persona opens it alone: a
+    Program Manager or Executive Director without such access sees the
+    agency's counts, statuses and deadlines (`can_see_referral_counts`)."""
     if not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     if does(user, Work.REFERRALS):
         return restrict(Organization.objects.all(), user, organization_field="pk")
     if is_coc_staff(user):
         return Organization.objects.none()
-    leads = Q(memberships__user=user, memberships__persona__in=REFERRAL_LEADS)
-    # The agency of the person's own account, while they are a member there (one query with the rest).
-    leads |= Q(pk__in=_referral_accounts().filter(user=user).values("organization_id"), memberships__user=user)
-    return Organization.objects.filter(leads).distinct()
+    # The agency of the person's own account, while they are a member there.
+    return Organization.objects.filter(pk__in=_referral_accounts().filter(user=user).values("organization_id"),
+                                       memberships__user=user).distinct()
+
+
+def sees_client_data(user, organization=None) -> bool:
+    """May `user` read referrals' client data at `organization` (at any agency
+    when None)? The one rule the referral list, the referral's page, the
+    exports and any API of referrals ask (through `restrict_client_data`)."""
+    if organization is None:
+        return does(user, Work.REFERRALS) or referral_agencies(user).exists()
+    return referral_agencies(user).filter(pk=getattr(organization, "pk", organization)).exists()
+
+
+def restrict_client_data(queryset: QuerySet, user, organization_field: str = "program__organization") -> QuerySet:
+    """Narrow a queryset of referrals (or rows carrying their client data) to
+    those whose client data `user` may see (`referral_agencies`)."""
+    if does(user, Work.REFERRALS):
+        return restrict(queryset, user, organization_field=organization_field)
+    return queryset.filter(**{f"{organization_field}__in": referral_agencies(user)})
+
+
+def referral_lead_agencies(user) -> QuerySet[Organization]:
+    """The agencies whose referrals `user` oversees by the numbers (a
+    `REFERRAL_LEADS` persona there), client data or not."""
+    if is_coc_staff(user) or not user.is_authenticated or not user.is_active:
+        return Organization.objects.none()
+    return organizations_where(user, REFERRAL_LEADS)
 
 
 def works_referrals(user, organization) -> bool:
@@ -513,18 +595,15 @@ def works_referrals(user, organization) -> bool:
     (the CES team sees them too, but does not act as the provider)."""
     if is_coc_staff(user):
         return False
-    return referral_agencies(user).filter(pk=getattr(organization, "pk", organization)).exists()
+    return sees_client_data(user, organization)
 
 
 def referral_workers(organization_ids: Iterable[int]) -> list[tuple[int, int, str]]:
     """(agency id, user id, email) of everyone who works the referrals of these
-    agencies, each once: who is told of a new or overdue referral. Two
-    queries whatever the number of agencies."""
+    agencies, each once: who is told of a new or overdue referral (the same
+    people who may open it). One query whatever the number of agencies."""
     organization_ids = list(organization_ids)
-    rows = set(Membership.objects.filter(
-        organization_id__in=organization_ids, persona__in=REFERRAL_LEADS, user__is_active=True, user__is_staff=False,
-    ).values_list("organization_id", "user_id", "user__email"))
-    rows |= set(_referral_accounts().filter(
+    rows = set(_referral_accounts().filter(
         organization_id__in=organization_ids, user__is_active=True, user__is_staff=False,
         user__memberships__organization_id=F("organization_id"),
     ).values_list("organization_id", "user_id", "user__email"))

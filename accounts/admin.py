@@ -66,16 +66,23 @@ class MembershipsThroughServices:
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)
         formset.save(commit=False)
-        for membership in formset.deleted_objects:
-            services.membership_remove(actor=request.user, membership=membership)
-        for membership, _changed in formset.changed_objects:
-            old = Membership.objects.get(pk=membership.pk)
-            services.membership_remove(actor=request.user, membership=old)
-            services.membership_add(actor=request.user, organization=membership.organization,
-                                    person=membership.user, persona=membership.persona)
+        # Additions first, removals last, so a person whose persona changes
+        # never looks, for a moment, as if they left the agency (which makes
+        # their HMIS account Inactive).
         for membership in formset.new_objects:
             services.membership_add(actor=request.user, organization=membership.organization,
                                     person=membership.user, persona=membership.persona)
+        replaced = []
+        for membership, _changed in formset.changed_objects:
+            old = Membership.objects.get(pk=membership.pk)
+            if (old.user_id, old.organization_id, old.persona) == (
+                    membership.user_id, membership.organization_id, membership.persona):
+                continue
+            services.membership_add(actor=request.user, organization=membership.organization,
+                                    person=membership.user, persona=membership.persona)
+            replaced.append(old)
+        for membership in [*replaced, *formset.deleted_objects]:
+            services.membership_remove(actor=request.user, membership=membership)
 
 
 @admin.register(User)

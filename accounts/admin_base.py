@@ -23,6 +23,7 @@ from django.urls import path, reverse
 
 from hmis_portal.core.admin import Locks
 from hmis_portal.core.errors import REFUSALS, refusal_messages
+from hmis_portal.core.inputs import add_text_validators
 
 from . import access
 
@@ -58,6 +59,16 @@ class PortalAdmin(Locks, AuthorizedAdmin):
 
     # url suffix -> (predicate(user, obj) -> bool); each needs a `<name>_view` method.
     transitions: dict = {}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        """Text typed in the admin is held to the same bounds as in the portal
+        (`hmis_portal.core.inputs`): no control characters, and a field typed
+        on one line (a name, a title, an id) carries no line break or invisible
+        formatting character."""
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None:
+            add_text_validators([formfield])
+        return formfield
 
     # --- buttons on the change page ------------------------------------------------
 

@@ -4,6 +4,8 @@ never leads to a 403."""
 
 from django.utils.functional import SimpleLazyObject
 
+from hmis_portal.core import provisioning
+
 from . import access
 
 
@@ -19,6 +21,8 @@ def _menu_for(user) -> dict[str, bool]:
         # Only where the CoC's access policy has the approval step.
         "access_approvals": access.can_work_access_approvals(user) and access.access_requests_need_approval(),
         "hmis_accounts": access.can_see_hmis_accounts(user),
+        # Only with an HMIS provisioning target: without one there is nothing to show.
+        "hmis_provisioning": provisioning.enabled() and access.can_see_hmis_provisioning(user),
         "admin": staff,
         "own_access": not staff,
         "agencies": agencies,

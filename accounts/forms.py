@@ -1,5 +1,8 @@
+from urllib.parse import urlsplit
+
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from hmis_portal.core.inputs import TextValidationMixin
 
@@ -17,6 +20,19 @@ class EmailAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email address and password do not match an active account. Check both and try again.",
     }
+
+
+class PortalPasswordResetForm(PasswordResetForm):
+    """The reset mail's link and subject come from PORTAL_BASE_URL and
+    PORTAL_NAME, never from the Host the request named (which a proxy, a test
+    port or an attacker chooses)."""
+
+    def save(self, **kwargs):
+        base = urlsplit(settings.PORTAL_BASE_URL)
+        kwargs.update(domain_override=base.netloc, use_https=base.scheme == "https",
+                      extra_email_context={**(kwargs.get("extra_email_context") or {}),
+                                           "site_name": settings.PORTAL_NAME})
+        return super().save(**kwargs)
 
 
 class InvitationForm(TextValidationMixin, forms.Form):

@@ -12,8 +12,10 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from hmis_portal.core import registry
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.outbox import notify
 
@@ -50,10 +52,22 @@ def membership_remove(*, actor, membership: Membership) -> None:
     refusal = membership_removal_refusal(actor, membership)
     require(not refusal, refusal)
     with transaction.atomic():
+        # The person's memberships at the agency, locked together: two of them
+        # removed at once by two people are decided one after the other, so the
+        # second sees the first gone and the person's departure is not missed.
+        list(Membership.objects.select_for_update().filter(user=person, organization=organization).order_by("pk")
+             .values_list("pk", flat=True))
         deleted, _ = Membership.objects.filter(pk=membership.pk).delete()
         if deleted:
             record_event(actor=actor, subject=organization, verb="removed a person", from_state=membership.persona,
                          reason=f"{person} as {Persona(membership.persona).label}")
+            if not Membership.objects.filter(user=person, organization=organization).exists():
+                # The person has left the agency: later stages act in this
+                # transaction (their HMIS account, and its deactivation queued
+                # for the HMIS, commit or roll back with the removal).
+                now = timezone.now()
+                for provider in registry.membership_ended:
+                    provider(organization=organization, person=person, actor=actor, at=now)
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -89,6 +103,7 @@ def invitation_send(*, actor, organization: Organization, email: str, persona: s
     """Invite `email` to `organization` as `persona`, by email. Inviting the
     same person to the same persona again resends the open invitation (a
     double click sends a new link, not a second invitation)."""
+    check_single_line(email=email, full_name=full_name)
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -202,6 +217,7 @@ def invitation_accept(*, token: str, full_name: str, password: str, signed_in=No
     agency. The link works once: the invitation row is locked, so a second
     click, or two at once, find it accepted. Someone who already has an
     account accepts while signed in as that account and keeps their password."""
+    check_single_line(full_name=full_name)
     with transaction.atomic():
         found = invitation_for_token(token)
         invitation = _lock_invitation(found) if found is not None else None

@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     server = None
     try:
         _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "seed_demo")
+        _manage(env, "seed_demo", "--i-know-this-is-not-production")
         if args.agency:
             manager = next(email for label, email, _ in PAGES if label.startswith("home"))
             subprocess.run(

@@ -297,13 +297,10 @@ def _label():
 
 
 # Who is told of an agency's referrals (accounts.access.referral_workers): its
-# Program Managers, and its members with active HMIS access in a role that
-# works referrals; never CoC staff.
+# members with active HMIS access in a role that works referrals (who may open
+# them); never CoC staff.
 WORKERS = """
     SELECT DISTINCT organization_id, id, email FROM (
-        SELECT m.organization_id, u.id, u.email FROM accounts_membership m JOIN accounts_user u ON u.id = m.user_id
-        WHERE m.persona = 'program_manager' AND u.is_active AND NOT u.is_staff
-        UNION
         SELECT a.organization_id, u.id, u.email FROM accounts_hmisaccount a JOIN accounts_user u ON u.id = a.user_id
         JOIN accounts_membership m ON m.user_id = u.id AND m.organization_id = a.organization_id
         WHERE a.status = 'active' AND u.is_active AND NOT u.is_staff

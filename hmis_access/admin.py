@@ -15,6 +15,7 @@ from hmis_portal.core.errors import REFUSALS, refusal_messages
 
 from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest
+from .selectors import proposed_hmis_username
 from .services import access_request_approve, access_request_decline, access_request_grant, granted_roles
 
 
@@ -47,7 +48,7 @@ class AccessPolicyAdmin(PolicyAdmin):
 
 # --- access requests: the provisioning staff's side ------------------------
 
-class GrantForm(forms.Form):
+class GrantForm(TextValidationMixin, forms.Form):
     hmis_username = forms.CharField(label="HMIS username", max_length=150)
     hmis_role = forms.ChoiceField(label="HMIS role", choices=(),
                                   help_text="The highest-ranked of the user's CES roles, unless you have a reason.")
@@ -164,8 +165,9 @@ class AccessRequestAdmin(PortalAdmin):
                                                "agency have been told.", messages.SUCCESS)
                     return redirect(change_url)
         else:
-            username = access_request.user.email.split("@")[0]
-            form = GrantForm(initial={"hmis_username": username, "hmis_role": checklist.hmis_role})
+            # The CoC's username rule proposes; staff may type another.
+            form = GrantForm(initial={"hmis_username": proposed_hmis_username(access_request),
+                                      "hmis_role": checklist.hmis_role})
         context = {
             **self.admin_site.each_context(request),
             "title": f"Grant HMIS access to {access_request.user}",

@@ -29,5 +29,6 @@ class HMISAccessConfig(AppConfig):
         # What the authorization module (accounts.access) reads of this stage's policy and accounts.
         registry.access_policy.provide(selectors.access_policy, app=self.name)
         registry.active_hmis_accounts.provide(selectors.active_hmis_accounts, app=self.name)
+        registry.approval_stage.provide(selectors.approval_stage, app=self.name)
         registry.history_readers.declare("hmis_access.accessrequest", (Work.USER_ACCESS,), app=self.name)
         registry.history_readers.declare("hmis_access.hmisaccount", (Work.HMIS_ACCOUNTS,), app=self.name)

@@ -1,10 +1,10 @@
 from django import forms
 
-from hmis_portal.core.inputs import IdMultipleChoiceField
+from hmis_portal.core.inputs import IdMultipleChoiceField, TextValidationMixin
 from training.models import CESRole, Course, RequiredForm
 
 
-class AccessRequestForm(forms.Form):
+class AccessRequestForm(TextValidationMixin, forms.Form):
     """The Program Manager or Agency Administrator identifies a user and their
     CES roles (seed 000, step 3.1). The service checks the rules."""
 

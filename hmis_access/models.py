@@ -10,6 +10,7 @@ database upgrades in place (migration 0001 moves only Django's state).
 
 import re
 import secrets
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -26,6 +27,60 @@ from hmis_portal.core.models import PolicyRow, day_list
 # A provisioning deadline in hours longer than this is a typing mistake (a
 # deadline that long is written in business days).
 MAX_PROVISIONING_HOURS = 720
+
+
+# The HMIS username the grant proposes (staff may type another), from the
+# person's name and email by the CoC's rule: placeholders in braces, the rest
+# as written, then lowercased, accents dropped and anything outside letters,
+# digits, ".", "_" and "-" left out.
+USERNAME_PLACEHOLDERS = {
+    "email_local": "the email address before the @",
+    "first": "the first word of the name",
+    "last": "the last word of the name",
+    "first_initial": "the first letter of the first word",
+    "last_initial": "the first letter of the last word",
+}
+USERNAME_RULE_MAX = 60
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_NOT_IN_USERNAME = re.compile(r"[^a-z0-9._-]+")
+
+
+def validate_username_rule(value) -> None:
+    """A username rule: text with at least one known placeholder in braces."""
+    known = ", ".join(f"{{{name}}} ({what})" for name, what in USERNAME_PLACEHOLDERS.items())
+    if not isinstance(value, str) or len(value) > USERNAME_RULE_MAX:
+        raise ValidationError(f"Write the rule as text of at most {USERNAME_RULE_MAX} characters, like "
+                              f"“{{first}}.{{last}}”.")
+    if _PLACEHOLDER.sub("", value).count("{") or _PLACEHOLDER.sub("", value).count("}"):
+        raise ValidationError(f"“{value}” has unmatched braces: each placeholder is a name in braces ({known}).")
+    names = _PLACEHOLDER.findall(value)
+    unknown = [name for name in names if name not in USERNAME_PLACEHOLDERS]
+    if unknown:
+        raise ValidationError(f"“{value}” uses {', '.join('{' + n + '}' for n in unknown)}, which the portal does "
+                              f"not know; use {known}.")
+    if not names:
+        raise ValidationError(f"“{value}” would give everyone the same username: use at least one of {known}.")
+
+
+def _plain(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    return _NOT_IN_USERNAME.sub("", ascii_text.lower())
+
+
+def hmis_username_from_rule(rule: str, *, full_name: str, email: str) -> str:
+    """The username `rule` makes of a person (see USERNAME_PLACEHOLDERS). A
+    rule that makes nothing of the name (a person without one) falls back to
+    the email address before the @."""
+    words = [_plain(word) for word in (full_name or "").split()]
+    words = [word for word in words if word]
+    email_local = _plain((email or "").split("@")[0])
+    parts = {"email_local": email_local, "first": words[0] if words else "",
+             "last": words[-1] if len(words) > 1 else "",
+             "first_initial": words[0][:1] if words else "", "last_initial": words[-1][:1] if len(words) > 1 else ""}
+    if not words and any(name != "email_local" for name in _PLACEHOLDER.findall(rule or "")):
+        return email_local
+    made = _plain(_PLACEHOLDER.sub(lambda m: parts.get(m.group(1), ""), rule or ""))
+    return made.strip("._-")[:150] or email_local
 
 
 class AccessPolicy(PolicyRow):
@@ -102,6 +157,14 @@ class AccessPolicy(PolicyRow):
                   "start, and before the provisioning deadline can begin.",
     )
 
+    # The HMIS username the grant form proposes (provisioning staff may type another).
+    hmis_username_rule = models.CharField(
+        "HMIS username rule", max_length=USERNAME_RULE_MAX, default="{email_local}",
+        help_text="The username the grant form proposes, from the person's name and email: "
+                  + ", ".join(f"{{{name}}} for {what}" for name, what in USERNAME_PLACEHOLDERS.items())
+                  + ". Lowercased, without accents; a number is added when the username is taken.",
+    )
+
     class Meta:
         db_table = "accounts_accesspolicy"
         verbose_name = verbose_name_plural = "access policy"
@@ -168,6 +231,10 @@ class AccessPolicy(PolicyRow):
         if unknown or not requesters:
             errors["access_requesters"] = (f"Unknown persona {', '.join(unknown)}; " if unknown else "") + \
                 f"name one or more of {', '.join(Persona.values)}."
+        try:
+            validate_username_rule(self.hmis_username_rule)
+        except ValidationError as error:
+            errors["hmis_username_rule"] = error.messages
         if errors:
             raise ValidationError(errors)
 
@@ -199,6 +266,8 @@ class HMISAccount(models.Model):
     class InactiveReason(models.TextChoices):
         NO_LOGIN = "no_login", "No HMIS login within the inactivity limit"
         NO_LOGIN_AFTER_REACTIVATION = "no_login_after_reactivation", "No HMIS login in time after reactivation"
+        MEMBERSHIP_ENDED = "membership_ended", "No longer with the agency"
+        AGREEMENT_EXPIRED = "agreement_expired", "The agency's Organization Agreement is no longer in force"
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="hmis_account")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="hmis_accounts")

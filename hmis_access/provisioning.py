@@ -68,7 +68,7 @@ def _admin_url(obj) -> str:
 class QueueEntry:
     item: object
     kind: str
-    due_at: dt.datetime
+    due_at: dt.datetime | None
     overdue: bool
     due_today: bool
     # Business days left for a deadline at the end of a day, whole hours left
@@ -76,10 +76,19 @@ class QueueEntry:
     left: int
     left_unit: str
     admin_url: str
+    # Why a row in a state no service makes (ready without a deadline) needs a
+    # person to look at it; empty for every other row.
+    attention: str = ""
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.attention)
 
     @property
     def left_text(self) -> str:
         """ "2 business days", "5 hours" (the size of `left`)."""
+        if self.attention:
+            return self.attention
         count = abs(self.left)
         unit = self.left_unit if count != 1 else self.left_unit.removesuffix("s")
         return f"{count} {unit}"
@@ -91,8 +100,15 @@ def is_overdue(due_at: dt.datetime, now: dt.datetime) -> bool:
     return now >= due_at
 
 
+NO_DEADLINE = "Needs attention: ready with no provisioning deadline recorded. Open the request and check it."
+
+
 def queue_entry(item, kind: str, *, now: dt.datetime, calendar: BusinessCalendar) -> QueueEntry:
     due_at = item.provisioning_due_at
+    if due_at is None:
+        # No service makes this state, but one such row (an import, a hand
+        # edit) must not take down the queue or the home page: show it.
+        return QueueEntry(item, kind, None, False, False, 0, "", _admin_url(item), attention=NO_DEADLINE)
     today = local_date(now)
     overdue = is_overdue(due_at, now)
     if by_end_of_day(due_at):
@@ -115,7 +131,8 @@ def provisioning_queue(*, now: dt.datetime | None = None) -> list[QueueEntry]:
             "provisioning_due_at", "pk")
         for item in rows:
             entries.append(queue_entry(item, model.queue_kind, now=now, calendar=calendar))
-    return sorted(entries, key=lambda e: (e.due_at, e.item.ready_at))
+    # Rows needing attention first; then by deadline.
+    return sorted(entries, key=lambda e: (not e.needs_attention, e.due_at or now, e.item.ready_at or now))
 
 
 def sweep_deadlines(*, moment: dt.datetime) -> dict:

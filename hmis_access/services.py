@@ -18,10 +18,11 @@ from accounts.models import Membership, Persona, User
 from hmis_portal.core import provisioning, scim
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
-from hmis_portal.core.inputs import has_control_characters
+from hmis_portal.core.inputs import check_single_line, has_control_characters
 from hmis_portal.core.outbox import notify
 from training import policy
 from training.models import CESRole
+from training.selectors import hmis_groups
 
 from .checklist import build_checklist
 from .models import AccessPolicy, AccessRequest, HMISAccount
@@ -57,6 +58,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
     access_policy = AccessPolicy.current()
     require(can_identify_users(actor, organization, access_policy.requester_personas),
             f"HMIS access is requested by the agency's {persona_labels(access_policy.requester_personas)}.")
+    check_single_line(full_name=full_name, email=email)
     email = (email or "").strip().lower()
     full_name = (full_name or "").strip()
     roles, programs = list(roles), list(programs)
@@ -349,23 +351,24 @@ def granted_roles() -> list[str]:
 def provision_grant(*, account: HMISAccount) -> int:
     """Queue the account's user in the CoC's HMIS (created, or linked to the
     HMIS user of the same username), active, in its HMIS role's group. The
-    SCIM group of an HMIS role is the role's own name; the groups the portal
-    manages are the CoC's HMIS roles (policy rows), so a role change moves the
-    user out of the old one and HMIS groups of the HMIS's own are left alone."""
+    group of each HMIS role is the CoC's (the CES roles' `hmis_group`, from
+    its policy pack); the groups the portal manages are those, so a role
+    change moves the user out of the old group and HMIS groups of the HMIS's
+    own are left alone."""
     if not provisioning.enabled():
         return 0
     user = account.user
     given, family = scim.name_parts(user.full_name)
     active = account.status == HMISAccount.Status.ACTIVE
+    groups = hmis_groups()
+    group, managed = groups.get(account.hmis_role, account.hmis_role), sorted(set(groups.values()))
     queued = provisioning.provision_create(
         account_id=account.pk, user_name=account.hmis_username, given_name=given, family_name=family,
-        email=user.email, agency=account.organization.name, active=active,
-        group=account.hmis_role, managed_groups=granted_roles())
+        email=user.email, agency=account.organization.name, active=active, group=group, managed_groups=managed)
     if not queued:
         # Granted again (an account the HMIS already has): its state and role now.
         queued = (provisioning.provision_active(account_id=account.pk, active=active)
-                  + provisioning.provision_group(account_id=account.pk, group=account.hmis_role,
-                                                 managed_groups=granted_roles()))
+                  + provisioning.provision_group(account_id=account.pk, group=group, managed_groups=managed))
     return queued
 
 
@@ -374,6 +377,8 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
     """Provisioning staff record the HMIS account they created. Only a ready
     request can be granted; a second grant (double submit, or two staff at
     once) finds it already granted and changes nothing."""
+    # The username goes to the HMIS over SCIM and into messages as typed.
+    check_single_line(hmis_username=hmis_username)
     hmis_username = (hmis_username or "").strip()
     hmis_role = (hmis_role or "").strip()
     if not hmis_username or not hmis_role:

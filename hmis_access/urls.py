@@ -12,4 +12,5 @@ urlpatterns = [
     path("access-approvals/<int:pk>/decline/", views.access_request_decline, name="access-request-decline"),
     path("provisioning/", views.provisioning_queue, name="provisioning-queue"),
     path("provisioning/sla/", views.provisioning_sla, name="provisioning-sla"),
+    path("provisioning/accounts/<int:pk>/retry/", views.hmis_provisioning_retry, name="hmis-provisioning-retry"),
 ]

@@ -8,22 +8,27 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import access
 from accounts.access import access_organization, require, restrict
+from hmis_portal.core import provisioning as hmis_provisioning
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.errors import REFUSALS, apply_to_form
 from hmis_portal.core.views import run_action
 
-from . import provisioning, services
+from . import provisioning, selectors, services
 from .checklist import build_checklist, build_checklists
 from .forms import AccessRequestForm
-from .models import AccessPolicy, AccessRequest
+from .models import AccessPolicy, AccessRequest, HMISAccount
 
 AGENCY_USERS_PAGE_SIZE = 50
 APPROVALS_PAGE_SIZE = 50
+# Granted accounts not yet in the HMIS, under the queue; the HMIS provisioning
+# page lists them all.
+QUEUE_UNSYNCED_SHOWN = 50
 
 
 def _require_user_access_viewer(user, organization):
@@ -39,7 +44,7 @@ def my_access(request):
     checklists = build_checklists(requests)
     account = getattr(request.user, "hmis_account", None) if not access.is_coc_staff(request.user) else None
     return render(request, "hmis_access/my_access.html", {
-        "checklists": checklists, "account": account,
+        "checklists": checklists, "account": account, "hmis": selectors.in_the_hmis(account),
         "requesters": access.persona_labels(AccessPolicy.current().requester_personas)})
 
 
@@ -93,6 +98,9 @@ def access_request_detail(request, slug, pk):
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
         "checklist": build_checklist(access_request), "events": events_for(access_request),
+        "hmis": selectors.in_the_hmis(HMISAccount.objects.filter(user_id=access_request.user_id).first()
+                                      if access_request.status == AccessRequest.Status.PROVISIONED else None),
+        "can_retry": access.can_retry_hmis_provisioning(request.user),
         "viewer_personas": access.personas_at(request.user, organization) if access_request.user_id != request.user.pk
         else set(),
         "decide": awaiting, "approval_refusal": access.approval_refusal(request.user, access_request) if awaiting else "",
@@ -109,9 +117,40 @@ def provisioning_queue(request):
     now = timezone.now()
     awaiting = restrict(AccessRequest.objects.filter(status=AccessRequest.Status.AWAITING_APPROVAL),
                         request.user).count()
+    entries = provisioning.provisioning_queue(now=now)
+    # Where each person's existing HMIS account stands in the HMIS (a
+    # reactivation, or a new grant to someone who had one), read at once.
+    accounts = {a.user_id: a for a in HMISAccount.objects.filter(user_id__in={e.item.user_id for e in entries})}
+    states = selectors.hmis_states([a.pk for a in accounts.values()])
+    for entry in entries:
+        entry.hmis_account = accounts.get(entry.item.user_id)
+        entry.hmis_state = states.get(str(entry.hmis_account.pk)) if entry.hmis_account else None
     return render(request, "hmis_access/provisioning_queue.html",
-                  {"entries": provisioning.provisioning_queue(now=now), "today": local_date(now),
-                   "awaiting_approval": awaiting, "can_approve": access.can_work_access_approvals(request.user)})
+                  {"entries": entries, "today": local_date(now),
+                   "awaiting_approval": awaiting, "can_approve": access.can_work_access_approvals(request.user),
+                   "unsynced": selectors.unsynced_accounts(request.user, limit=QUEUE_UNSYNCED_SHOWN),
+                   "can_retry": access.can_retry_hmis_provisioning(request.user)})
+
+
+@login_required
+@require_POST
+def hmis_provisioning_retry(request, pk):
+    """"Retry" on an account whose commands the HMIS refused or never took:
+    they are due again now, audited; a second submit finds nothing failed."""
+    account = selectors.access_hmis_account_for_provisioning(request.user, pk)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = "provisioning-queue"
+
+    def said(retried):
+        if not retried:
+            return (messages.INFO, f"Nothing to retry for {account.hmis_username}: nothing of it has failed "
+                                   "(already retried, or already in the HMIS).")
+        return f"{account.hmis_username} will be sent to the HMIS again now."
+
+    return run_action(request, lambda: hmis_provisioning.subject_retry(actor=request.user, subject=account.pk,
+                                                                       about=account), said, to=back)
 
 
 @login_required

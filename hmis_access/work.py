@@ -34,8 +34,10 @@ def open_tasks(user) -> list[OpenTask]:
             for entry in provisioning_queue()[:QUEUE_TASK_LIMIT]:
                 tasks.append(OpenTask(
                     title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
-                    url=entry.admin_url, section="Provisioning", due=entry.due_at, overdue=entry.overdue,
-                    detail=f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
+                    url=entry.admin_url, section="Provisioning", due=entry.due_at,
+                    overdue=entry.overdue or entry.needs_attention,
+                    detail=entry.attention
+                    or f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
     mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)
     for checklist in build_checklists(mine):

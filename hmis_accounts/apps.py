@@ -20,6 +20,12 @@ class HMISAccountsConfig(AppConfig):
         # A completed retraining lets a waiting reactivation through.
         training_record_changed.connect(receivers.training_record_changed, dispatch_uid="hmis_accounts.training")
 
+        # A person leaving their agency, or an agency whose agreement lapsed,
+        # makes HMIS accounts Inactive in that decision's own transaction (the
+        # HMIS's active=false is queued with it).
+        registry.membership_ended.add(receivers.membership_ended, app=self.name)
+        registry.agreements_lapsed.add(receivers.agreements_lapsed, app=self.name)
+
         registry.open_tasks.add(work.open_tasks, app=self.name)
         registry.demo_builders.add(demo.seed_hmis_activity, app=self.name)
         registry.agency_links.add(work.agency_links, app=self.name)

@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, When
 from django.shortcuts import get_object_or_404
 
 from accounts import access
@@ -176,18 +176,80 @@ def staff_overview(user, *, today: dt.date, limit: int = 200) -> StaffOverview:
 
 def hmis_directory():
     """What the portal holds of every HMIS account, for reconciling the HMIS
-    with it (`manage.py hmis_sync`), read in one query. Users the portal does
-    not know are reported, never deactivated by the reconciliation alone."""
-    from hmis_access.services import granted_roles
+    with it (`manage.py hmis_sync`), read in three queries. Users the portal
+    does not know are reported, never deactivated by the reconciliation alone.
+
+    The groups the portal manages are those the CoC's policy names now and
+    those it put users in before (a pack that renamed the groups): a user
+    still in a group the policy no longer names for their role is taken out."""
+    from hmis_portal.core.models import ProvisioningCommand
     from hmis_portal.core.scim import PortalAccount, PortalDirectory, name_parts
+    from training.selectors import hmis_groups
 
     rows = (HMISAccount.objects.exclude(hmis_username="").order_by("pk")
             .values_list("pk", "hmis_username", "status", "hmis_role", "user__full_name", "user__email",
                          "organization__name"))
+    groups = hmis_groups()  # each HMIS role's group, as the CoC's policy names it
     accounts = []
     for pk, username, status, role, name, email, agency in rows:
         given, family = name_parts(name)
         accounts.append(PortalAccount(external_id=str(pk), user_name=username,
-                                      active=status == HMISAccount.Status.ACTIVE, group=role or "",
+                                      active=status == HMISAccount.Status.ACTIVE,
+                                      group=groups.get(role, role) if role else "",
                                       given_name=given, family_name=family, email=email or "", agency=agency or ""))
-    return PortalDirectory(accounts=accounts, managed_groups=list(granted_roles()))
+    earlier = (ProvisioningCommand.objects.filter(kind=ProvisioningCommand.Kind.SET_GROUP)
+               .values_list("payload__group", flat=True).distinct())
+    managed = set(groups.values()) | {group for group in earlier if group}
+    return PortalDirectory(accounts=accounts, managed_groups=sorted(managed))
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    drift: object  # core.models.ProvisioningDrift
+    account: HMISAccount | None
+
+
+def drift_findings(user, *, limit: int = 500) -> tuple[list[DriftFinding], dt.datetime | None]:
+    """The last reconciliation's findings `user` may read, the dangerous
+    kinds first, and when that run found them: findings about accounts of
+    agencies they see, and users the portal does not know for those who see
+    every agency. Three queries whatever the number."""
+    from hmis_portal.core.models import ProvisioningDrift
+
+    drifts = ProvisioningDrift.objects.all()
+    if not access.can_see_unknown_hmis_users(user):
+        drifts = drifts.exclude(subject="")
+    dangerous = [ProvisioningDrift.Kind.ACTIVE_NOT_IN_PORTAL, ProvisioningDrift.Kind.ACTIVE_INACTIVE_IN_PORTAL]
+    rows = list(drifts.annotate(safe=Case(When(kind__in=dangerous, then=0), default=1, output_field=IntegerField()))
+                .order_by("safe", "user_name", "pk")[:limit])
+    known = [int(d.subject) for d in rows if d.subject.isdigit()]
+    accounts = {a.pk: a for a in restrict(HMISAccount.objects.filter(pk__in=known), user)
+                .select_related("user", "organization")}
+    found = []
+    for drift in rows:
+        account = accounts.get(int(drift.subject)) if drift.subject.isdigit() else None
+        if drift.subject and account is None:
+            continue  # an account of an agency this person does not see
+        found.append(DriftFinding(drift, account))
+    at = max((d.found_at for d in rows), default=None)
+    return found, at
+
+
+def provisioning_attention(user) -> tuple[int, int]:
+    """For the provisioning staff's home page: how many accounts they see
+    failed to reach the HMIS, and how many users the last check found able
+    to use the HMIS without the portal's access (the dangerous drift). Two
+    counts in the database."""
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    from hmis_portal.core.models import ProvisioningCommand, ProvisioningDrift
+
+    failed_commands = ProvisioningCommand.objects.filter(subject=Cast(OuterRef("pk"), output_field=CharField()),
+                                                         status=ProvisioningCommand.Status.FAILED)
+    failed = restrict(HMISAccount.objects.filter(Exists(failed_commands)), user).count()
+    dangerous = ProvisioningDrift.objects.filter(kind__in=[ProvisioningDrift.Kind.ACTIVE_NOT_IN_PORTAL,
+                                                           ProvisioningDrift.Kind.ACTIVE_INACTIVE_IN_PORTAL])
+    if not access.can_see_unknown_hmis_users(user):
+        return failed, 0  # the drift page shows them what they see of it
+    return failed, dangerous.count()

@@ -18,7 +18,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import agency_people, can_provision, can_request_reactivation, require
+from accounts.access import agency_people, can_provision, can_request_reactivation, is_member, require
 from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
@@ -352,6 +352,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
             return existing
         if account.status != HMISAccount.Status.INACTIVE:
             raise ValidationError("This HMIS account is Active; there is nothing to reactivate.")
+        _require_still_with_agency(account)
         waiting = account.retraining_required
         request = ReactivationRequest(
             account=account, user=account.user, organization_id=account.organization_id, requested_by=actor, requested_at=at, note=note.strip(),
@@ -389,6 +390,20 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
                          "account goes Inactive again."),
                    link=link)
     return request
+
+
+def _require_still_with_agency(account: HMISAccount) -> None:
+    """Reactivation (seed 002) brings back an account that lapsed for want of
+    logins. One closed because its holder left the agency, or because the
+    agency's agreement is no longer in force, comes back only through a new
+    access request, which checks steps 1 to 3 again."""
+    if not is_member(account.user, account.organization):
+        raise ValidationError(f"{account.user} is no longer with {account.organization}; nothing changed. The "
+                              "agency they work for now asks for their HMIS access with a new access request.")
+    if account.inactive_reason == HMISAccount.InactiveReason.AGREEMENT_EXPIRED:
+        raise ValidationError(f"{account} was made Inactive because {account.organization}'s Organization "
+                              "Agreement is no longer in force; nothing changed. Once a new agreement is executed, "
+                              "the agency asks for the person's HMIS access with a new access request.")
 
 
 def _tell_provisioning_ready(request: ReactivationRequest) -> None:
@@ -490,6 +505,7 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
                                   f"for {policy.retraining_after_days} days or more).")
         if account.status != HMISAccount.Status.INACTIVE:
             raise ValidationError("This HMIS account is already Active.")
+        _require_still_with_agency(account)
         today = local_date(at)
         # SPEC §3.5: the window is the policy's hours from this moment, so a
         # reactivation at 5:40 PM still leaves the user a fair time to log in.
@@ -556,6 +572,31 @@ def reactivation_request_decline(*, actor: User, reactivation_request: Reactivat
                subject=f"Reactivation of {request.account.hmis_username} was declined",
                body=f"Reason: {reason}", link=reverse("hmis-account-status"))
     return request
+
+
+# ---------------------------------------------------------------- leaving: the agency, or its agreement
+
+def hmis_accounts_deactivate(*, accounts, reason: str, why: str, actor: User | None = None,
+                             at: dt.datetime | None = None) -> list[int]:
+    """Make the Active accounts among `accounts` (a queryset) Inactive for a
+    reason other than logins (`HMISAccount.InactiveReason`: the person left the
+    agency, the agency's agreement is no longer in force), through the one
+    Inactive transition (`hmis_account_make_inactive`), in the caller's
+    transaction: the rows are locked in key order, then changed, audited and
+    queued for the HMIS as one set (no HTTP call). Accounts already Inactive
+    are left as they are, so a repeat changes nothing. Returns the ids changed.
+
+    Locks are waited for, not skipped: unlike a sweep, nothing would come back
+    for an account someone happened to be changing at that moment."""
+    with transaction.atomic():
+        ids = list(accounts.filter(status=HMISAccount.Status.ACTIVE).select_for_update()
+                   .order_by("pk").values_list("pk", flat=True))
+        if not ids:
+            return []
+        changed = hmis_account_make_inactive(
+            accounts=ids, reason=reason, note=why, at=at or timezone.now(),
+            actor=actor if actor is not None and actor.is_authenticated else None)
+    return [row[0] for row in changed]
 
 
 # ---------------------------------------------------------------- the user's settings

@@ -91,5 +91,5 @@ def hmis_reconciliation(at: str | None = None) -> str:
                body=(f"The nightly check found HMIS users who are active in the HMIS but Inactive or unknown in "
                      f"the portal: {names}. Accounts the portal knows were set back to inactive; check any the "
                      "portal does not know in the HMIS."),
-               link=reverse("hmis-accounts-dashboard"))
+               link=reverse("hmis-provisioning"))
     return f"{len(report.drifts)} drifted ({len(dangerous)} active without portal access); {report.queued} queued"

@@ -12,6 +12,8 @@ urlpatterns = [
     path("hmis-account/calendar/reset/", views.hmis_account_calendar_reset,
          name="hmis-account-calendar-reset"),
     path("hmis-accounts/", views.hmis_accounts_dashboard, name="hmis-accounts-dashboard"),
+    path("hmis-accounts/provisioning/", views.hmis_provisioning, name="hmis-provisioning"),
+    path("hmis-accounts/provisioning/test-connection/", views.hmis_provisioning_test, name="hmis-provisioning-test"),
     path("hmis-accounts/<int:pk>/reactivation/", views.hmis_account_request_reactivation,
          name="hmis-account-request-reactivation"),
     path("hmis-accounts/<int:pk>/retraining/", views.hmis_account_retraining_complete,

@@ -5,7 +5,7 @@ reactivation and retraining actions. Views parse and call a service."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -21,6 +21,7 @@ from accounts.access import access_organization, require
 from accounts.models import Persona
 
 from hmis_access.models import AccessPolicy, AccessRequest, HMISAccount
+from hmis_access.selectors import hmis_states
 
 from . import selectors, services
 from .ics import login_calendar
@@ -37,6 +38,8 @@ def hmis_account_status(request):
         policy = AccessPolicy.current()
         context.update(
             policy=policy,
+            hmis_state=hmis_states([account.pk]).get(str(account.pk)),
+            can_retry=access.can_retry_hmis_provisioning(request.user),
             activity=selectors.account_activity(account, policy, local_date(), selectors.open_request_for(account)),
             feed_url=request.build_absolute_uri(
                 reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})),
@@ -133,6 +136,9 @@ def agency_hmis_accounts(request, slug):
         "policy": AccessPolicy.current(),
         "can_request": access.has_persona(request.user, organization, [Persona.AGENCY_ADMINISTRATOR]),
         "at_risk_count": sum(1 for row in rows if row.at_risk),
+        # Where each account stands in the HMIS, read for the whole page at once.
+        "hmis_states": hmis_states([row.account.pk for row in rows]),
+        "can_retry": access.can_retry_hmis_provisioning(request.user),
     })
 
 
@@ -179,3 +185,42 @@ def hmis_account_retraining_complete(request, pk):
     account = selectors.access_hmis_account_for_retraining(request.user, pk)
     return run_action(request, lambda: services.hmis_account_record_retraining(actor=request.user, account=account),
                       f"Retraining recorded for {account.hmis_username}.", to="hmis-accounts-dashboard")
+
+
+@login_required
+@require_GET
+def hmis_provisioning(request):
+    """Provisioning staff: what the HMIS does not yet reflect (pending and
+    failed commands, with Retry on failed ones) and what the last nightly
+    check found different there (drift), and, for system admins, a test of
+    the connection to the HMIS."""
+    from hmis_access.selectors import unsynced_accounts
+    from hmis_portal.core import provisioning
+
+    require(access.can_see_hmis_provisioning(request.user),
+            "This page is for CoC provisioning staff and system admins.")
+    enabled = provisioning.enabled()
+    drifts, checked_at = selectors.drift_findings(request.user) if enabled else ([], None)
+    return render(request, "hmis_accounts/hmis_provisioning.html", {
+        "enabled": enabled,
+        "unsynced": unsynced_accounts(request.user),
+        "drifts": drifts,
+        "checked_at": checked_at,
+        "can_retry": access.can_retry_hmis_provisioning(request.user),
+        "can_test": access.can_test_hmis_connection(request.user),
+    })
+
+
+@login_required
+@require_POST
+def hmis_provisioning_test(request):
+    """System admins' "Test connection": reads the HMIS's
+    ServiceProviderConfig and says in one line what it found, within the
+    configured timeout however the HMIS behaves; the token is never shown."""
+    from hmis_portal.core import scim
+
+    require(access.can_test_hmis_connection(request.user),
+            "Only the CoC's system admins test the connection to the HMIS.")
+    ok, line = scim.check_connection_within()
+    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, line)
+    return redirect("hmis-provisioning")

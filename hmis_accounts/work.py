@@ -4,6 +4,7 @@ process reach provisioning staff through the shared provisioning queue
 
 import datetime as dt
 
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.access import organizations_where
@@ -45,6 +46,29 @@ def open_tasks(user) -> list[OpenTask]:
             tasks.append(OpenTask(f"HMIS accounts at {organization}: {found.at_risk} at risk, {found.inactive} Inactive",
                                   reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}),
                                   section="HMIS accounts"))
+    tasks.extend(_provisioning_tasks(user))
+    return tasks
+
+
+def _provisioning_tasks(user) -> list[OpenTask]:
+    """Provisioning staff: accounts the HMIS refused or never took, and users
+    who can use the HMIS without the portal's access (the last check)."""
+    from accounts.access import can_see_hmis_provisioning
+    from hmis_portal.core import provisioning
+
+    if not provisioning.enabled() or not can_see_hmis_provisioning(user):
+        return []
+    failed, dangerous = selectors.provisioning_attention(user)
+    url = reverse("hmis-provisioning")
+    tasks = []
+    if failed:
+        tasks.append(OpenTask(f"{failed} HMIS account{pluralize(failed)} failed to reach the HMIS", url,
+                              section="HMIS provisioning",
+                              detail="Read the reason, correct it in the HMIS or the portal, then Retry."))
+    if dangerous:
+        tasks.append(OpenTask(f"{dangerous} HMIS user{pluralize(dangerous)} active in the HMIS without portal access",
+                              url, section="HMIS provisioning",
+                              detail="Found by the last nightly check of the HMIS."))
     return tasks
 
 

@@ -10,3 +10,7 @@ class PortalConfig(AppConfig):
     name = "hmis_portal"
     label = "portal"
     verbose_name = "HMIS Portal"
+
+    def ready(self):
+        # The production guardrails of `check --deploy`.
+        from hmis_portal import checks  # noqa: F401

@@ -27,14 +27,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
-from training.models import CESRole, Course, RequiredForm, Signer
+from training.models import HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
 
-from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy
+from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
 from partnerships.models import PartnershipPolicy
 from referrals.models import NeedStatus, ReferralPolicy
 
@@ -169,6 +170,9 @@ ROLE_FIELDS = {
     "name": {"type": "text", "required": True},
     "access_rank": {"type": "count", "required": True},
     "hmis_role": {"type": "text", "required": True},
+    # The HMIS's group for the HMIS role (SCIM 2.0 group membership); left
+    # out, the group is named as the HMIS role.
+    "hmis_group": {"type": "text", "max": HMIS_GROUP_MAX},
     "any_program_type": {"type": "bool", "default": False},
     "program_types": {"type": "codes", "default": []},
     "required_courses": {"type": "codes", "default": []},
@@ -232,6 +236,8 @@ ACCESS_POLICY_FIELDS = {
     # Who asks for a person's access, and whether CoC staff approve it first (seed 003).
     "access_requesters": {"type": "personas"},
     "access_requests_need_approval": {"type": "bool"},
+    # The HMIS username the grant form proposes.
+    "hmis_username_rule": {"type": "username_rule"},
 }
 ONBOARDING_POLICY_FIELDS = {
     "agreement_term_months": {"type": "count", "null": True},
@@ -262,6 +268,9 @@ def _check_value(pack, path, value, spec):
     if kind in ("text", "code"):
         if not isinstance(value, str) or (not value.strip() and not spec.get("blank")):
             pack.error(path, "must be a non-empty text." if kind == "text" else "must be a code (a text).")
+            return None
+        if "max" in spec and len(value) > spec["max"]:
+            pack.error(path, f"is {len(value)} characters long; at most {spec['max']}.")
             return None
         if kind == "code" and not CODE.fullmatch(value):
             pack.error(path, f"“{value}” is not a code: use letters, digits and hyphens.")
@@ -332,6 +341,12 @@ def _check_value(pack, path, value, spec):
             pack.error(path, "names a persona twice.")
             return None
         return None if unknown else ",".join(value)
+    elif kind == "username_rule":
+        try:
+            validate_username_rule(value)
+        except ValidationError as error:
+            pack.error(path, " ".join(error.messages))
+            return None
     elif kind == "daylist":
         parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else None
         if not parts or any(not p.isdigit() or int(p) < 1 for p in parts):
@@ -482,6 +497,7 @@ def check(pack: Pack) -> Checked:
                 pack.error(row["_path"] + ("also_satisfies",), "a course cannot satisfy itself.")
     if roles:
         _refs(pack, roles, "required_courses", course_codes, "course")
+        _check_hmis_groups(pack, roles)
         _refs(pack, roles, "program_types", set(ProgramType.objects.values_list("code", flat=True)), "program type")
         for row in roles:
             if not row["any_program_type"] and not row["program_types"]:
@@ -509,6 +525,23 @@ def check(pack: Pack) -> Checked:
     if pack.errors:
         raise PackError(pack.errors)
     return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types)
+
+
+def _check_hmis_groups(pack, roles):
+    """Each CES role's HMIS group (named as its HMIS role when the pack leaves
+    it out); every role giving one HMIS role names the same group, so a
+    granted user has exactly one group to be in."""
+    first = {}
+    for row in roles:
+        if "hmis_group" not in row:
+            row["hmis_group"] = row["hmis_role"]
+        row["hmis_group"] = row["hmis_group"].strip()
+        earlier = first.setdefault(row["hmis_role"], row)
+        if earlier["hmis_group"] != row["hmis_group"]:
+            pack.error(row["_path"] + ("hmis_group",),
+                       f"{earlier['code']} ({_where(earlier['_path'])}) already gives the HMIS role "
+                       f"“{row['hmis_role']}” through the group “{earlier['hmis_group']}”, not "
+                       f"“{row['hmis_group']}”: one HMIS role has one group.")
 
 
 def _check_signing(pack, forms):
@@ -738,7 +771,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
             _sync(report, "courses", Course, checked.courses,
                   ["title", "hours", "delivery", "new_users_only", "sort_order"], m2m=[("also_satisfies", None)])
             _sync(report, "CES roles", CESRole, checked.roles,
-                  ["name", "access_rank", "hmis_role", "any_program_type", "works_referrals"],
+                  ["name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "works_referrals"],
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],
                   before_write=_make_room_for_ranks)
             _sync(report, "user forms", RequiredForm, checked.forms,

@@ -7,6 +7,7 @@ is then silent.
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 import environ
@@ -23,7 +24,40 @@ RUNNING_TESTS = "pytest" in sys.modules
 
 DEBUG = env.bool("DEBUG", default=False)
 
-SECRET_KEY = env("SECRET_KEY", default="")
+
+def secret(name: str, default: str = "") -> str:
+    """A secret from the environment, or from the file NAME_FILE names (a
+    Docker or systemd secret). An error names the variable and the file,
+    never the value."""
+    file_name = f"{name}_FILE"
+    path = env(file_name, default="")
+    if not path:
+        return env(name, default=default)
+    if name in env.ENVIRON:
+        raise ImproperlyConfigured(f"{name} is set twice: both {name} and {file_name} are given. Keep one.")
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{file_name} cannot be read ({exc.strerror}): {path}.") from None
+
+
+def _parsed_url(name: str, url: str, parse, schemes) -> dict:
+    """Parse a URL that may carry a password; a URL the portal cannot use is
+    refused with a message that names the variable and the schemes it takes,
+    never the URL itself."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in schemes:
+        raise ImproperlyConfigured(f"{name} is not a URL the portal can use: it must start with one of "
+                                   f"{', '.join(sorted(s + '://' for s in schemes))} (its value is not shown).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return parse(url)
+    except Exception:  # noqa: BLE001 - whatever the parser says may quote the password
+        raise ImproperlyConfigured(f"{name} cannot be parsed (its value is not shown).") from None
+
+
+SECRET_KEY = secret("SECRET_KEY")
 if not SECRET_KEY:
     if not (DEBUG or RUNNING_TESTS):
         raise ImproperlyConfigured(
@@ -76,6 +110,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The container's probe asks 127.0.0.1, not a host the portal serves: /healthz
+    # answers before the host check (it builds nothing from the Host).
+    "hmis_portal.core.middleware.HealthProbeMiddleware",
+    "hmis_portal.core.middleware.RequestSizeLimitMiddleware",
     # Before anything reads the database: a NUL byte anywhere is a 400.
     "hmis_portal.core.inputs.RejectNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -118,9 +156,14 @@ TEMPLATES = [
     },
 ]
 
+# DATABASE_URL (or DATABASE_URL_FILE); a password may come on its own from
+# DATABASE_PASSWORD or DATABASE_PASSWORD_FILE, so the URL needs none.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": _parsed_url("DATABASE_URL", secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+                           env.db_url_config, {"postgres", "postgresql", "pgsql", "sqlite"}),
 }
+if _database_password := secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -255,6 +298,15 @@ FILE_UPLOAD_HANDLERS = [
     "hmis_portal.core.documents.SizeLimitedUploadHandler",
 ]
 FILE_UPLOAD_PERMISSIONS = 0o600
+# The largest request body, read by the portal (a larger one is refused with
+# 413 before it is read: hmis_portal.core.limits) and by the proxy in front
+# (deploy/Caddyfile, `max_size {$REQUEST_MAX_BYTES}`): one number. Room for the
+# largest upload above, the login report, and the form around it.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=LOGIN_REPORT_MAX_BYTES + 1024 * 1024)
+# How many gunicorn worker processes serve pages: gunicorn reads the same
+# variable when given no --workers. A per-process cache with several of them
+# would count the Join page's limit and the API throttle once per process.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 
 # Celery: Redis as broker when REDIS_URL is set, otherwise every task runs
 # eagerly in the process that queued it (the embedded default).
@@ -309,8 +361,18 @@ def _sweep_annotations():
 
 
 CELERY_TASK_ANNOTATIONS = _sweep_annotations()
+# Redis gives an unacknowledged task (its worker was killed) to another worker
+# after the visibility timeout, an hour by default. Just above the longest hard
+# time limit, no task still running is given out twice, and a killed worker's
+# task comes back within minutes. (No task is queued with a countdown or ETA,
+# which would have to stay under it too.)
+LONGEST_TASK_TIME_LIMIT = max([CELERY_TASK_TIME_LIMIT, SWEEP_TIME_LIMIT,
+                               *(limits["time_limit"] for limits in CELERY_TASK_ANNOTATIONS.values())])
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = LONGEST_TASK_TIME_LIMIT + env.int(
+    "BROKER_VISIBILITY_MARGIN", default=60)
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database schedule, with a heartbeat file for the container probe.
+CELERY_BEAT_SCHEDULER = "hmis_portal.beat:HeartbeatScheduler"
 
 CACHES = {
     "default": (
@@ -321,9 +383,13 @@ CACHES = {
     )
 }
 
-# Email: EMAIL_URL (smtp+tls://user:password@host:587) in production; printed
-# to the console otherwise.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# Email: EMAIL_URL (smtp+tls://user:password@host:587, or EMAIL_URL_FILE) in
+# production; printed to the console otherwise (refused by check --deploy).
+# The password may come on its own: EMAIL_PASSWORD or EMAIL_PASSWORD_FILE.
+EMAIL_CONFIG = _parsed_url("EMAIL_URL", secret("EMAIL_URL", default="consolemail://"), env.email_url_config,
+                           set(environ.Env.EMAIL_SCHEMES))
+if _email_password := secret("EMAIL_PASSWORD"):
+    EMAIL_CONFIG["EMAIL_HOST_PASSWORD"] = _email_password
 globals().update(EMAIL_CONFIG)
 # A mail server that accepts a connection and never answers must not hold a
 # worker: every SMTP operation gives up after this many seconds, and the
@@ -336,18 +402,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # comes from the environment or, better, a secret file (HMIS_SCIM_TOKEN_FILE);
 # it is never stored in the database, logged or shown.
 HMIS_SCIM_URL = env("HMIS_SCIM_URL", default="").rstrip("/")
-HMIS_SCIM_TOKEN = env("HMIS_SCIM_TOKEN", default="")
-if env("HMIS_SCIM_TOKEN_FILE", default=""):
-    try:
-        HMIS_SCIM_TOKEN = Path(env("HMIS_SCIM_TOKEN_FILE")).read_text().strip()
-    except OSError as exc:
-        raise ImproperlyConfigured(f"HMIS_SCIM_TOKEN_FILE cannot be read ({exc.strerror}).") from None
+HMIS_SCIM_TOKEN = secret("HMIS_SCIM_TOKEN")
 # No page waits on the HMIS, and a worker waits this long at most per request.
 HMIS_SCIM_CONNECT_TIMEOUT = env.float("HMIS_SCIM_CONNECT_TIMEOUT", default=3.0)
 HMIS_SCIM_TIMEOUT = env.float("HMIS_SCIM_TIMEOUT", default=10.0)
 # How many delivery runs may talk to the HMIS at once, across all workers.
 HMIS_SCIM_CONCURRENCY = env.int("HMIS_SCIM_CONCURRENCY", default=2)
-PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000")
+# Every link and subject in mail is built from it, never from a request's Host.
+# check --deploy refuses an http or localhost address with DEBUG off.
+PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")
 PORTAL_NAME = env("PORTAL_NAME", default="HMIS Portal")
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

@@ -21,10 +21,11 @@ from accounts.access import (Work, agency_people, can_accept_join_requests, can_
                              countersign_refusal, does, require, require_persona, staff_doing)
 from accounts.models import Organization, Persona
 from accounts.services import invitation_send
-from hmis_portal.core import documents
+from hmis_portal.core import documents, registry
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
 from hmis_portal.core.signals import send_on_commit
 
@@ -50,6 +51,7 @@ def _changed(organization):
 # --- step 1: the Organization Agreement ---------------------------------------------------------------------------
 
 def _validate_signing(signer_name: str, signer_title: str, signed_on: dt.date | None) -> None:
+    check_single_line(signer_name=signer_name, signer_title=signer_title)
     errors = {}
     if not (signer_name or "").strip():
         errors["signer_name"] = "Enter the name of the person who signed the agreement."
@@ -234,29 +236,59 @@ def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) ->
 
 
 def agreement_expire(*, agreement_pk: int, today: dt.date) -> bool:
-    """The expiry job: an executed agreement past its last day expires. True when this call expired it."""
+    """The expiry of one agreement (see `agreements_expire`). True when this call expired it."""
+    return agreements_expire(agreement_pks=[agreement_pk], today=today) == 1
+
+
+def agreements_expire(*, agreement_pks, today: dt.date) -> int:
+    """The expiry job: executed agreements past their last day expire, in one
+    transaction for the set. Agencies left with no agreement in force are told,
+    and the later stages act on them in this same transaction (their HMIS
+    accounts made Inactive and `active=false` queued for the HMIS, set-based,
+    through `registry.agreements_lapsed`). Returns how many this call expired:
+    a row already expired by someone else is left alone (a re-run, or two
+    runs at once, expire each agreement once)."""
+    pks = sorted(set(agreement_pks))
+    if not pks:
+        return 0
     with transaction.atomic():
-        agreement = _lock_for_staff(agreement_pk)
-        if agreement.status != Status.EXECUTED or agreement.expires_on is None or agreement.expires_on >= today:
-            return False
+        # The rows themselves, in key order (no join: PostgreSQL would re-check
+        # a joined row after waiting for the lock and drop the agreement); the
+        # status is read after the lock, so a second run finds them expired.
+        agreements = list(OrganizationAgreement.objects.select_for_update().filter(
+            pk__in=pks, status=Status.EXECUTED, expires_on__lt=today).order_by("pk"))
+        if not agreements:
+            return 0
         now = timezone.now()
-        agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
-        agreement.save(update_fields=["status", "expired_at", "status_changed_at"])
-        record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
-                     to_state=Status.EXPIRED, reason=f"Term ended on {day_text(agreement.expires_on)}")
-        renewed = OrganizationAgreement.objects.filter(
-            organization=agreement.organization, status=Status.EXECUTED).exclude(pk=agreement.pk).exists()
-        if not renewed:
-            notify(
-                recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
-                subject=f"Your Organization Agreement has expired — {agreement.organization}",
-                body=("Your Organization Agreement's term has ended. Sign and upload a new agreement to keep "
-                      "participating in HMIS for CES."),
-                link=reverse("onboarding:participation", args=[agreement.organization.slug]),
-                dedupe_key=f"agreement-expired:{agreement.pk}",
-            )
-        _changed(agreement.organization)
-    return True
+        OrganizationAgreement.objects.filter(pk__in=[a.pk for a in agreements]).update(
+            status=Status.EXPIRED, expired_at=now, status_changed_at=now)
+        organizations = Organization.objects.in_bulk({a.organization_id for a in agreements})
+        for agreement in agreements:
+            agreement.status, agreement.expired_at, agreement.status_changed_at = Status.EXPIRED, now, now
+            agreement.organization = organizations[agreement.organization_id]
+            record_event(actor=None, subject=agreement, verb="agreement expired", from_state=Status.EXECUTED,
+                         to_state=Status.EXPIRED, reason=f"Term ended on {day_text(agreement.expires_on)}")
+        renewed = set(OrganizationAgreement.objects.filter(
+            organization_id__in=organizations, status=Status.EXECUTED).values_list("organization_id", flat=True))
+        lapsed = sorted(set(organizations) - renewed)
+        # Each lapsed agency is told once, of its latest agreement.
+        latest = {agreement.organization_id: agreement for agreement in agreements}
+        for agreement in latest.values():
+            if agreement.organization_id in lapsed:
+                notify(
+                    recipients=agency_people(agreement.organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+                    subject=f"Your Organization Agreement has expired — {agreement.organization}",
+                    body=("Your Organization Agreement's term has ended. Sign and upload a new agreement to keep "
+                          "participating in HMIS for CES."),
+                    link=reverse("onboarding:participation", args=[agreement.organization.slug]),
+                    dedupe_key=f"agreement-expired:{agreement.pk}",
+                )
+        if lapsed:
+            for provider in registry.agreements_lapsed:
+                provider(organization_ids=lapsed, at=now)
+        for organization in organizations.values():
+            _changed(organization)
+    return len(agreements)
 
 
 def agreement_remind_renewal(*, agreement: OrganizationAgreement, days_left: int, tier: int) -> int:
@@ -311,6 +343,7 @@ def program_setup_request(*, actor, organization, name: str, program_type: Progr
     ready-to-confirm.
     """
     require_persona(actor, organization, PROGRAM_MANAGERS, "request program setup")
+    check_single_line(name=name, existing_hmis_program=existing_hmis_program)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter the program's name."})
@@ -452,6 +485,7 @@ def program_setup_answer(*, actor, program: Program, answer: str) -> Program:
 def program_setup_complete(*, actor, program: Program, hmis_program_id: str = "") -> Program:
     """The implementation team finished the setup; the Program Manager must confirm it (seed 000, step 2.5)."""
     _require_implementation(actor)
+    check_single_line(hmis_program_id=hmis_program_id)
     with transaction.atomic():
         program = _lock_program(program.pk)
         if program.setup_status == SetupStatus.SETUP_COMPLETE:
@@ -518,6 +552,9 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
                         ces_roles=(), note: str = "") -> JoinRequest:
     """From the public "Join HMIS" page. The same organization and contact
     asking again while a request waits is the same request (a double submit)."""
+    # The name becomes part of the implementation team's subject line.
+    check_single_line(organization_name=organization_name, contact_name=contact_name, contact_email=contact_email,
+                      phone=phone)
     organization_name, contact_email = organization_name.strip(), contact_email.strip().lower()
     with transaction.atomic():
         existing = JoinRequest.objects.filter(organization_name__iexact=organization_name,
@@ -571,6 +608,7 @@ def join_request_accept(*, actor, join_request: JoinRequest, program_manager_ema
     Program Manager by email. Accepting twice creates one agency: the second
     finds the request accepted and returns the same agency."""
     require(can_accept_join_requests(actor), "Only the CoC's implementation team accepts requests to join.")
+    check_single_line(program_manager_email=program_manager_email, program_manager_name=program_manager_name)
     with transaction.atomic():
         locked = _lock_join_request(join_request)
         if locked.status == JoinRequest.Status.ACCEPTED:

@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from hmis_portal.core.exports import safe_row
+from hmis_portal.core.exports import xlsx_cells
 
 TITLE = "CES Participation Status List"
 HEADERS = ["Organization", "CES Role(s)", "Program", "Program Type", "Program Setup Status",
@@ -19,13 +19,8 @@ HEADER_ROW = 3
 
 
 def flat_rows(rows):
-    """The list's rows as cell values, with any text that a spreadsheet would
-    run as a formula (names are typed by agencies) neutralized."""
-    for values in _values(rows):
-        yield safe_row(values)
-
-
-def _values(rows):
+    """The list's rows as cell values. Names are typed by agencies: the
+    writers pass every cell through `hmis_portal.core.exports`."""
     for row in rows:
         roles = "; ".join(role.name for role in row.roles)
         common = (row.organization.name, roles)
@@ -53,7 +48,7 @@ def status_list_workbook(rows, *, today) -> bytes:
         sheet.column_dimensions[get_column_letter(column)].width = WIDTHS[column - 1]
     count = 0
     for count, values in enumerate(flat_rows(rows), start=1):
-        sheet.append(values)
+        sheet.append(xlsx_cells(sheet, values))
     # Keep the header in view while scrolling, and let readers filter.
     sheet.freeze_panes = f"A{HEADER_ROW + 1}"
     sheet.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(HEADERS))}{HEADER_ROW + max(count, 1)}"

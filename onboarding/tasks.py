@@ -27,7 +27,9 @@ def agreement_expiry_and_renewal(at: str | None = None) -> str:
         OrganizationAgreement.objects.filter(status=OrganizationAgreement.Status.EXECUTED, expires_on__lt=today)
         .order_by("pk").values_list("pk", flat=True)[:BATCH]
     )
-    expired = sum(services.agreement_expire(agreement_pk=pk, today=today) for pk in due)
+    # One transaction for the batch: what follows in later stages (the HMIS
+    # accounts of agencies left without an agreement) is written set-based.
+    expired = services.agreements_expire(agreement_pks=due, today=today)
 
     reminded = 0
     days = OnboardingPolicy.current().reminder_days

@@ -1,8 +1,6 @@
 """Portal pages for steps 1 and 2. Views parse, check access, and call a
 service; they change nothing themselves (STYLE §2)."""
 
-import csv
-import io
 import logging
 
 from django.conf import settings
@@ -24,6 +22,7 @@ from hmis_portal.core import registry
 from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
+from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
@@ -296,11 +295,8 @@ def status_list_csv(request):
     _, rows = _status_list_rows(request)
     if rows is None:
         return redirect_to_login(request.get_full_path())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(spreadsheet.HEADERS)
-    writer.writerows(spreadsheet.flat_rows(rows))
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse("".join(csv_chunks(spreadsheet.flat_rows(rows), header=spreadsheet.HEADERS)),
+                            content_type=CSV_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{local_date():%Y-%m-%d}.csv"'
     return response
 

@@ -21,6 +21,7 @@ from accounts.access import (ED, Work, agency_people, can_end_partnership, can_p
 from hmis_portal.core import calendar, documents
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text, deadline_text, moment_text
+from hmis_portal.core.inputs import single_line_problem
 from hmis_portal.core.outbox import notify
 from onboarding.selectors import agreement_executed
 
@@ -212,6 +213,8 @@ def intake_batch_record(*, actor, partnership_id, received_at: dt.datetime | Non
         errors["received_at"] = "That moment is in the future: record a batch once it is sent."
     if intake_count is None or not 1 <= intake_count <= MAX_INTAKES:
         errors["intake_count"] = f"Enter how many intakes were sent (1 to {MAX_INTAKES:,})."
+    if single_line_problem(reference):
+        errors["reference"] = single_line_problem(reference)
     if errors:
         raise ValidationError(errors)
     reference, note = (reference or "").strip(), (note or "").strip()

@@ -1,19 +1,20 @@
 from django import forms
 
+from hmis_portal.core.inputs import TextValidationMixin
 from onboarding.models import Program
 from onboarding.selectors import referable_programs
 
 from .models import NeedStatus, Referral
 
 
-class VersionedForm(forms.Form):
+class VersionedForm(TextValidationMixin, forms.Form):
     """Carries the referral's version the page was loaded with: a stale page
     (someone else changed the referral since) saves nothing."""
 
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
-class ReferralCreateForm(forms.ModelForm):
+class ReferralCreateForm(TextValidationMixin, forms.ModelForm):
     program = forms.ModelChoiceField(
         queryset=Program.objects.none(), label="Housing provider's program",
         help_text="Confirmed programs of agencies whose Organization Agreement is executed.")

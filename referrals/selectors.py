@@ -15,8 +15,8 @@ from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.access import (can_match, can_see_referral_counts, is_coc_staff, member_organizations, referral_agencies,
-                             require, restrict)
+from accounts.access import (can_match, can_see_referral_counts, is_coc_staff, member_organizations,
+                             referral_lead_agencies, require, restrict, restrict_client_data, sees_client_data)
 from accounts.models import Organization
 from hmis_portal.core import calendar
 from onboarding.models import Program
@@ -26,10 +26,14 @@ from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
 
 def visible_referrals(user):
     """Referrals with their client data: the CES team's, or those of the
-    agencies where `user` works referrals (`accounts.access.referral_agencies`)."""
-    if can_match(user):
-        return restrict(Referral.objects.all(), user, organization_field="program__organization")
-    return Referral.objects.filter(program__organization__in=referral_agencies(user))
+    agencies where `user` may see it (`accounts.access.restrict_client_data`)."""
+    return restrict_client_data(Referral.objects.all(), user)
+
+
+def overseen_referrals(user):
+    """Referrals of the agencies whose referrals `user` oversees by the
+    numbers (`accounts.access.referral_lead_agencies`): for counts only."""
+    return Referral.objects.filter(program__organization__in=referral_lead_agencies(user))
 
 
 def counted_referrals(user):
@@ -48,12 +52,12 @@ def require_referral_counts(user) -> None:
 
 
 def require_referral_worker(user) -> None:
-    """403 for someone who works no agency's referrals: client data is for the
-    people who hold granted, active HMIS access with a role that works
-    referrals, the agency's Program Manager, and the CES team."""
-    require(can_match(user) or referral_agencies(user).exists(),
-            "Referrals' client details are for people with active HMIS access at the provider agency, its "
-            "Program Manager, and the CES team. Your agency's counts are on the counts report.")
+    """403 for someone who may see no agency's client data: the people who
+    hold granted, active HMIS access with a role that works referrals, and
+    the CES team."""
+    require(sees_client_data(user),
+            "Referrals' client details are for people with granted, active HMIS access at the provider agency in a "
+            "role that works referrals, and the CES team. Your agency's counts are on the counts report.")
 
 
 def access_referral(user, pk) -> Referral:

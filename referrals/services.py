@@ -20,6 +20,7 @@ from accounts.access import Work, can_match, can_work_referral, referral_workers
 from hmis_portal.core import bulk, calendar, outbox
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.bulk import Sql
 from hmis_portal.core.outbox import notify
 from onboarding.models import Program
@@ -320,6 +321,8 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
     Housing Provider")."""
     if actor is not None and not can_match(actor):
         raise PermissionDenied("Only the CES team creates referrals.")
+    check_single_line(hmis_client_id=hmis_client_id, contact_name=contact_name, contact_phone=contact_phone,
+                      contact_email=contact_email)
     hmis_client_id = (hmis_client_id or "").strip()
     if not hmis_client_id:
         raise ValidationError({"hmis_client_id": "Enter the client's HMIS client ID."})

@@ -30,7 +30,9 @@ def referral_timeliness_sweep(at: str | None = None) -> str:
     tasks = group(referral_timeliness_sweep_chunk.si(moment.isoformat(), overdue, escalation)
                   for overdue, escalation in chunks)
     if referral_timeliness_sweep.app.conf.task_always_eager:
-        for counts in tasks.apply().get():
+        # The chunks have already run, here: get() only reads their results.
+        # Celery would refuse it in a process that has hosted a worker.
+        for counts in tasks.apply().get(disable_sync_subtasks=False):
             done = {key: done[key] + counts[key] for key in done}
         return _summary(done)
     tasks.apply_async()

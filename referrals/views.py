@@ -1,7 +1,5 @@
 """Views only parse input and call selectors and services (STYLE §2)."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,11 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import can_match, can_work_referral
+from accounts.access import can_match, can_work_referral, sees_client_data
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
 from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_messages
-from hmis_portal.core.exports import safe_row
+from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from onboarding.models import Program
 
 from . import hud, selectors, services
@@ -50,7 +48,7 @@ def counts(request):
         "overdue_total": sum(entry.overdue for entry in report) if ces else None,
         "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
         "now": now,
-        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": sees_client_data(request.user),
     })
 
 
@@ -265,7 +263,7 @@ def timeliness(request):
         {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
     ]
     return render(request, "referrals/timeliness.html", {
-        "works_referrals": can_match(request.user) or selectors.referral_agencies(request.user).exists(),
+        "works_referrals": sees_client_data(request.user),
         "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
         "chart": timeliness_chart(figures),
     })
@@ -277,11 +275,6 @@ def _due(due) -> str:
     if due is None:
         return ""
     return hud.date_value(calendar.deadline_day(due)) if calendar.by_end_of_day(due) else hud.datetime_value(due)
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 @login_required
@@ -301,16 +294,16 @@ def export(request):
     if end:
         queryset = queryset.filter(referred_at__lt=calendar.end_of_day(end))
     # Names, reasons and notes are typed by people: nothing in them may run as
-    # a formula when the file is opened in a spreadsheet.
-    writer = csv.writer(_Echo())
+    # a formula when the file is opened in a spreadsheet (csv_chunks escapes
+    # every cell, whatever its type).
+    header = [
+        "referral_id", "hmis_client_id", "agency", "program", "program_type", "referred_at", "referred_by",
+        "need_status", "open", "status_since", "due_at", "enrollment_date", "housing_move_in_date",
+        "hud_4_20_d_referral_result", "hud_4_20_d_referral_result_label", "transfer_requested_at",
+        "transfer_reason", "rereferred_from", "status_history",
+    ]
 
     def rows():
-        yield writer.writerow([
-            "referral_id", "hmis_client_id", "agency", "program", "program_type", "referred_at", "referred_by",
-            "need_status", "open", "status_since", "due_at", "enrollment_date", "housing_move_in_date",
-            "hud_4_20_d_referral_result", "hud_4_20_d_referral_result_label", "transfer_requested_at",
-            "transfer_reason", "rereferred_from", "status_history",
-        ])
         for referral in queryset.iterator(chunk_size=2000):
             status = referral.status
             result = status.referral_result if status.is_final else None
@@ -320,7 +313,7 @@ def export(request):
                 f"({t.actor_label}){': ' + t.note if t.note else ''}"
                 for t in referral.transitions.all()
             )
-            yield writer.writerow(safe_row([
+            yield [
                 referral.pk, referral.hmis_client_id, referral.program.organization.name, referral.program.name,
                 referral.program.program_type.name, hud.datetime_value(referral.referred_at),
                 referral.referred_by or "", status.name, "yes" if referral.is_open else "no",
@@ -329,9 +322,9 @@ def export(request):
                 NeedStatus.ReferralResult(result).label if result else "",
                 hud.datetime_value(referral.transfer_requested_at), referral.transfer_reason,
                 referral.rereferred_from_id or "", history,
-            ]))
+            ]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response = StreamingHttpResponse(csv_chunks(rows(), header=header), content_type=CSV_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response

@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import can_match, is_coc_staff
+from accounts.access import can_match, is_coc_staff, sees_client_data
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
@@ -32,10 +32,15 @@ def open_tasks(user) -> list[OpenTask]:
             tasks.append(OpenTask(f"{returned} client{'s' if returned != 1 else ''} returned for re-referral",
                                   f"{list_url}?queue=returned", section="CES referrals"))
         return tasks
+    # Who works referrals is told of the overdue ones and those awaiting a
+    # response, with the list; an agency's Program Manager without client
+    # data (SPEC §4) of the overdue ones by the numbers, with the counts report.
+    works = sees_client_data(user)
+    referrals = selectors.visible_referrals(user) if works else selectors.overseen_referrals(user)
     initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
     # One aggregate row, on the counts report's index, whatever the
     # number of programs or referrals.
-    found = selectors.visible_referrals(user).filter(is_open=True).aggregate(
+    found = referrals.filter(is_open=True).aggregate(
         late_programs=Count("program_id", filter=Q(due_at__lte=now), distinct=True),
         overdue=Count("pk", filter=Q(due_at__lte=now)),
         waiting=Count("pk", filter=Q(status_id=initial)))
@@ -43,8 +48,9 @@ def open_tasks(user) -> list[OpenTask]:
     if late_programs:
         tasks.append(OpenTask(
             f"{late_programs} program{'s have' if late_programs != 1 else ' has'} overdue referrals "
-            f"({overdue} in all)", f"{list_url}?due=overdue", section="CES referrals", overdue=True))
-    if waiting:
+            f"({overdue} in all)", f"{list_url}?due=overdue" if works else reverse("referrals:counts"),
+            section="CES referrals", overdue=True))
+    if waiting and works:
         tasks.append(OpenTask(
             f"{waiting} new referral{'s' if waiting != 1 else ''} awaiting your response",
             f"{list_url}?status={initial}", section="CES referrals"))

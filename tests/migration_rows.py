@@ -15,6 +15,7 @@ LOADERS = [
     ("onboarding.migrations.0009_program_type_hud_project_type", ["load"]),
     ("training.migrations.0002_la_default_policy", ["load", "grant_groups"]),
     ("training.migrations.0005_form_tied_to_course", ["link_forms"]),
+    ("training.migrations.0009_ces_role_hmis_group", ["groups_named_as_roles"]),
     ("hmis_access.migrations.0002_policy_and_groups", ["load_policy"]),
     # The groups' permissions on HMIS access and HMIS accounts, as they stand since reactivations moved.
     ("hmis_accounts.migrations.0001_reactivation_requests_move_in", ["grant_groups"]),

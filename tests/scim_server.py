@@ -57,12 +57,12 @@ class ScimServer:
 
     # Reading back and setting up, in plain JSON over HTTP: independent of the
     # portal's own client.
-    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+    def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 5) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             self.url + path, data=data, method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"})
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
         return json.loads(text) if text else {}
 
@@ -98,13 +98,19 @@ class ScimServer:
 
 class FaultProxy:
     """An HTTP proxy in front of a server that answers 500 to the next
-    `fail` requests whose method is in `methods`, and passes everything else.
-    `seen` lists the (method, path) of every request it passed or failed."""
+    `fail` requests whose method is in `methods`, holds every request whose
+    method is in `stall` without ever passing it on (an HMIS that hangs
+    mid-request; `stalled` is set when one arrives), and passes everything
+    else. `seen` lists the (method, path, status) of every request it passed,
+    failed (500) or held (0)."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.fail = 0
         self.methods = {"POST", "PATCH"}
+        self.stall: set[str] = set()
+        self.stalled = threading.Event()
+        self._closing = threading.Event()
         self.seen: list[tuple[str, str, int]] = []
         proxy = self
 
@@ -112,6 +118,12 @@ class FaultProxy:
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if self.command in proxy.stall:
+                    proxy.seen.append((self.command, self.path, 0))
+                    proxy.stalled.set()
+                    proxy._closing.wait(300)  # until the proxy closes: the request never reaches the server
+                    self.close_connection = True
+                    return
                 if proxy.fail and self.command in proxy.methods:
                     proxy.fail -= 1
                     proxy.seen.append((self.command, self.path, 500))
@@ -157,5 +169,6 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc):
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()

@@ -2,7 +2,9 @@
 small size and compares what its floor writes with what the portal writes
 (md5 over the rows; the counts figure by figure). A change to a sweep, the
 login import or the counts page that its floor does not follow fails here,
-before anyone reads a ratio measured against a floor that does something else."""
+before anyone reads a ratio measured against a floor that does something else;
+and the sweep's deactivations, delivered to a real SCIM server, must leave it
+with exactly the portal's active set."""
 
 import os
 import subprocess
@@ -43,3 +45,13 @@ def test_referral_sweep_and_counts_floors_give_the_pages_figures():
     assert len(split) == 3 and all(line.rstrip().endswith("same changes: yes") for line in split), out
     assert "as the floor: yes" in out, out
     assert "NOT USED" not in out, out  # every index serves the query it is kept for
+
+
+def test_provisioning_sweep_floor_and_delivery_leave_the_hmis_with_the_portals_active_set():
+    out = _run("benchmarks.provisioning", "--accounts", "300", "--active", "40", "--repeat", "1")
+    lines = out.splitlines()
+    sweep = [line for line in lines if line.startswith(("  floor (set-based", "  sweep (batches"))]
+    assert len(sweep) == 2 and all(line.rstrip().endswith("same rows as the floor: yes") for line in sweep), out
+    assert "300 active=false commands written" in out, out
+    assert "300 sent, 0 not" in out, out
+    assert "exactly the portal's Active accounts: yes (40 active in the server of 340, 40 Active" in out, out

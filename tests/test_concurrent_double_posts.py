@@ -296,6 +296,22 @@ def test_retraining_recorded(policy_rows, organization, account):
     assert sum("already recorded" in said(r) for r in responses) <= 1
 
 
+def test_hmis_provisioning_retry(policy_rows, account, settings):
+    from hmis_portal.core.models import ProvisioningCommand
+    from tests.faults import spare_port
+
+    settings.HMIS_SCIM_URL = f"http://127.0.0.1:{spare_port()}/v2"
+    command = ProvisioningCommand.objects.create(subject=str(account.pk), kind="create", status="failed",
+                                                 last_error="the HMIS answered 400", next_attempt_at=None)
+    staff = StaffFactory(groups=["CoC provisioning"])
+    responses = double_post(staff, reverse("hmis-provisioning-retry", args=[account.pk]))
+    assert AuditEvent.objects.filter(verb="provisioning retried", object_id=str(command.pk)).count() == 1
+    assert AuditEvent.objects.filter(verb="HMIS provisioning retried", object_id=str(account.pk)).count() == 1
+    assert sum("Nothing to retry" in said(r) for r in responses) == 1
+    command.refresh_from_db()
+    assert command.status == "pending"
+
+
 def test_identify_a_user(policy_rows, organization, manager):
     from hmis_access.models import AccessRequest
     from tests.training.factories import participating, roles

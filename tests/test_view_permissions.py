@@ -1,7 +1,7 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
+from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
 from tests.view_permissions import EXEMPT, PERSONAS, all_cases
 
 CASES = all_cases()
@@ -56,6 +56,8 @@ def test_other_agency_gets_404(client, case):
     outsider = UserFactory()
     for persona in PERSONAS:
         MembershipFactory(user=outsider, organization=elsewhere, persona=persona)
+    # Granted, active HMIS access in a role that works referrals, at their own agency only.
+    HMISAccountFactory(user=outsider, organization=elsewhere, hmis_role="CES_Housing_Provider")
     client.force_login(outsider)
     _, response = _request(client, case, kwargs)
     assert response.status_code == 404
@@ -75,6 +77,25 @@ def test_member_allowed_only_with_the_right_persona(client, case, persona):
             assert not response["Location"].startswith(reverse("login"))
     else:
         assert response.status_code in (403, 404), f"{persona} must not reach {url}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("case", [c for c in CASES if c.with_hmis_access], ids=lambda c: c.id)
+def test_member_with_hmis_access_allowed_only_where_the_case_says(client, case, persona):
+    organization = OrganizationFactory()
+    kwargs = case.build(organization)
+    person = MembershipFactory(organization=organization, persona=persona).user
+    HMISAccountFactory(user=person, organization=organization, hmis_role="CES_Housing_Provider")
+    client.force_login(person)
+    url, response = _request(client, case, kwargs)
+    if case.allows(persona, hmis_access=True):
+        assert response.status_code in (200, 302), f"{persona} with HMIS access should reach {url}: " \
+                                                    f"{response.status_code}"
+        if response.status_code == 302:
+            assert not response["Location"].startswith(reverse("login"))
+    else:
+        assert response.status_code in (403, 404), f"{persona} with HMIS access must not reach {url}"
 
 
 @pytest.mark.django_db

@@ -2,8 +2,10 @@
 
 Each app lists its views in `tests/<app>/view_cases.py` as `CASES`, a list of
 `ViewCase`. `tests/test_view_permissions.py` then checks, for every case:
-anonymous → sent to sign in; a person of another agency → 404; each persona
-of the agency → allowed only if the case names it (403 otherwise); CoC staff
+anonymous → sent to sign in; a person of another agency → 404 (with HMIS
+access there too); each persona of the agency → allowed only if the case
+names it (403 otherwise), and, for cases that name `with_hmis_access`, the
+same with granted, active HMIS access at the agency; CoC staff
 → allowed only in the groups the case names. People sign in with the
 `client` fixture's `force_login`, which also completes the second factor for
 those who need one (tests/two_factor.py); tests/signin checks that a password
@@ -28,6 +30,10 @@ class ViewCase:
     build: Callable = lambda organization: {}
     # Agency personas allowed; "any" means every member of the agency.
     personas: tuple | str = ()
+    # Agency personas allowed when they also hold granted, active HMIS access
+    # at the agency in a role that works referrals (SPEC §4, "Who sees client
+    # data"); "any" means every member who does.
+    with_hmis_access: tuple | str = ()
     # CoC staff groups allowed (superusers always are).
     coc_groups: tuple = ()
     method: str = "get"
@@ -42,8 +48,10 @@ class ViewCase:
     def __post_init__(self):
         self.id = self.id or f"{self.url_name}:{self.method}"
 
-    def allows(self, persona: str) -> bool:
-        return self.personas == "any" or persona in self.personas
+    def allows(self, persona: str, *, hmis_access: bool = False) -> bool:
+        if self.personas == "any" or persona in self.personas:
+            return True
+        return hmis_access and (self.with_hmis_access == "any" or persona in self.with_hmis_access)
 
 
 # URL names that need no case, and why.

@@ -11,13 +11,14 @@ from accounts import access
 from accounts.admin_base import Locks, PortalAdmin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.documents import DocumentField
+from hmis_portal.core.inputs import TextValidationMixin
 
 from . import services
 from .models import (AccessCapability, Certificate, CESRole, Completion, Course, FormSignature, FormSubmission,
                      FormTemplate, Registration, RequiredForm, Signer, TrainingSession, validate_signers)
 
 
-class ReasonActionForm(ActionForm):
+class ReasonActionForm(TextValidationMixin, ActionForm):
     reason = forms.CharField(required=False, label="Reason (when returning)",
                              widget=forms.TextInput(attrs={"size": 50}))
 
@@ -40,7 +41,7 @@ class CESRoleAdmin(PortalAdmin):
     view_work = access.EVERY_COC_GROUP
     change_work = access.Work.TRAINING_POLICY
 
-    list_display = ("name", "access_rank", "hmis_role", "any_program_type", "courses", "types")
+    list_display = ("name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "courses", "types")
     search_fields = ("name", "hmis_role")
     filter_horizontal = ("program_types", "required_courses")
 
@@ -168,7 +169,7 @@ class FormTemplateAdmin(PortalAdmin):
 
 # --- sessions and attendance ---------------------------------------------
 
-class SessionCancelForm(forms.Form):
+class SessionCancelForm(TextValidationMixin, forms.Form):
     reason = forms.CharField(label="Reason (registrants will see it)", max_length=500)
 
 

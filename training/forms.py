@@ -1,7 +1,7 @@
 from django import forms
 
 from hmis_portal.core.documents import DocumentField
-from hmis_portal.core.inputs import BoundedDateField
+from hmis_portal.core.inputs import BoundedDateField, TextValidationMixin
 
 from .models import Course
 
@@ -16,7 +16,7 @@ class FormUploadForm(forms.Form):
     document = DocumentField(label="Signed form")
 
 
-class FormSignForm(forms.Form):
+class FormSignForm(TextValidationMixin, forms.Form):
     """Signing in the portal: the signer's full name, typed, and the attestation ticked."""
 
     typed_name = forms.CharField(label="Type your full name to sign", max_length=150)

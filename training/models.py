@@ -51,6 +51,9 @@ class Course(models.Model):
         return f"{self.title} ({', '.join(parts)})" if parts else self.title
 
 
+HMIS_GROUP_MAX = 120
+
+
 class CESRole(models.Model):
     """An individual's role in CES (seed 000, step 3), with its rank: a person
     with several roles is provisioned the highest-ranked one's HMIS role
@@ -62,6 +65,14 @@ class CESRole(models.Model):
         unique=True, help_text="Higher means more access. The highest of a user's roles decides the HMIS role."
     )
     hmis_role = models.CharField("HMIS role provided", max_length=80)
+    # The HMIS's own name for the role's group: a granted user is made a member
+    # of it (SCIM 2.0 group membership), and the nightly reconciliation
+    # compares the HMIS's groups with it. Every CES role giving one HMIS role
+    # names the same group.
+    hmis_group = models.CharField(
+        "HMIS group", max_length=HMIS_GROUP_MAX,
+        help_text="The group in the HMIS that gives this HMIS role (its name there). CES roles with the same HMIS "
+                  "role name the same group.")
     any_program_type = models.BooleanField(
         default=False, help_text="The role fits an agency with any program (Community Coordinator, Matcher)."
     )
@@ -84,6 +95,16 @@ class CESRole(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        self.hmis_group = (self.hmis_group or "").strip()
+        other = (CESRole.objects.filter(hmis_role=self.hmis_role).exclude(pk=self.pk)
+                 .exclude(hmis_group=self.hmis_group).first())
+        if other is not None:
+            raise ValidationError({"hmis_group": (
+                f"{other} also gives {self.hmis_role} and names its HMIS group “{other.hmis_group}”: one HMIS role "
+                f"has one group. Use “{other.hmis_group}”, or change {other} first.")})
 
     def fits(self, program_type_id) -> bool:
         return self.any_program_type or program_type_id in {t.pk for t in self.program_types.all()}

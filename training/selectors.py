@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from accounts.access import require_person_readable, restrict_agency_people
 from accounts.models import User
 
-from .models import Certificate, FormSubmission, FormTemplate, Registration, Review, Signer, TrainingSession
+from .models import CESRole, Certificate, FormSubmission, FormTemplate, Registration, Review, Signer, TrainingSession
 
 
 def upcoming_sessions(*, course_code: str | None = None):
@@ -120,3 +120,16 @@ def referral_hmis_roles():
     from .models import CESRole
 
     return CESRole.objects.filter(works_referrals=True).values_list("hmis_role", flat=True)
+
+
+# ---------------------------------------------------------------- the HMIS's groups of the HMIS roles
+
+def hmis_groups() -> dict[str, str]:
+    """The HMIS group of each HMIS role (the CES roles' policy rows, retired
+    ones too, for accounts granted before they were retired; an offered role's
+    row first). One query."""
+    groups: dict[str, str] = {}
+    for role, group in (CESRole.objects.order_by("-active", "access_rank")
+                        .values_list("hmis_role", "hmis_group")):
+        groups.setdefault(role, group or role)
+    return groups

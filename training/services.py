@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import (can_manage_form_templates, can_review_training, can_sign_form_as, form_signer_refusal,
-                             form_signers, require)
+                             form_signers, require, training_order_refusal)
 from accounts.models import User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import attach
+from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
 from hmis_portal.core.signals import send_on_commit
 
@@ -35,6 +36,14 @@ def _my_access():
     return reverse("my-access")
 
 
+def _require_in_order(*, actor, person) -> None:
+    """Refuse, before anything is written, work on `person`'s trainings and
+    forms that the CoC's policy puts after its approval of their access."""
+    refusal = training_order_refusal(actor, person)
+    if refusal:
+        raise ValidationError(refusal)
+
+
 # --- sessions and registrations ---------------------------------------
 
 def _seats_taken(session) -> int:
@@ -44,7 +53,9 @@ def _seats_taken(session) -> int:
 
 def session_register(*, actor, session_id: int) -> Registration:
     """Register `actor` for a session: a seat if one is free, else the
-    waitlist. Registering twice returns the existing registration."""
+    waitlist. Registering twice returns the existing registration. Where
+    the CoC approves access requests first, only after that approval."""
+    _require_in_order(actor=actor, person=actor)
     with transaction.atomic():
         # Lock the session: seats are counted and taken under one lock. Only the
         # session's row: locking its course too would make every change to any
@@ -266,6 +277,9 @@ def registration_record_no_show(*, actor, registration_id: int) -> Registration:
 # --- certificates -------------------------------------------------------
 
 def certificate_submit(*, actor, course: Course, completed_on: dt.date, document) -> Certificate:
+    """The person's certificate of a course, for CoC training staff to verify
+    (where the CoC approves access requests first, only after that)."""
+    _require_in_order(actor=actor, person=actor)
     if completed_on > local_date():
         raise ValidationError({"completed_on": "The date on the certificate cannot be in the future."})
     with transaction.atomic():
@@ -376,6 +390,10 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
     form's signers. Starts a new version when none is being signed (the
     first signer only); completes it with the last signature."""
     roles = form.signer_roles
+    if method == FormSignature.Method.PORTAL:
+        # The typed name is the signature: what is shown must be what is stored.
+        check_single_line(typed_name=typed_name)
+    _require_in_order(actor=actor, person=owner)
     with transaction.atomic():
         # Every version of this person's form, locked (own rows only): two
         # signers at once, or a double submit, queue here and the second

@@ -8,7 +8,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.access import can_download_form_template, can_register_for_training, can_sign_form_as, require
+from accounts.access import (can_download_form_template, can_register_for_training, can_sign_form_as, require,
+                             training_order_refusal)
 from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.ics import CalendarEvent, calendar_file
@@ -27,12 +28,17 @@ def _agency_person(user):
 def sessions(request):
     course_code = request.GET.get("course") or None
     course = Course.objects.filter(code=course_code).first() if course_code else None
+    can_register = can_register_for_training(request.user)
+    # Where the CoC approves access requests first, the page says why nobody
+    # registers yet instead of offering a button the service refuses.
+    not_yet = training_order_refusal(request.user, request.user) if can_register else ""
     return render(request, "training/sessions.html", {
         "sessions": selectors.upcoming_sessions(course_code=course.code if course else None),
         "course": course,
-        "registrations": selectors.my_registrations(request.user) if can_register_for_training(request.user) else [],
+        "registrations": selectors.my_registrations(request.user) if can_register else [],
         "registered_session_ids": set(selectors.my_registrations(request.user).values_list("session_id", flat=True)),
-        "can_register": can_register_for_training(request.user),
+        "can_register": can_register and not not_yet,
+        "not_yet": not_yet.removesuffix(" Nothing was saved."),
     })
 
 

@@ -196,3 +196,37 @@ class ProvisioningCommand(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for HMIS account {self.subject} ({self.get_status_display()})"
+
+
+class ProvisioningDrift(models.Model):
+    """One finding of the last reconciliation of the HMIS with the portal:
+    the set is replaced, in the reconciliation's transaction, by each run
+    that is not a dry run, so provisioning staff read what the HMIS looked
+    like last time it was compared. `subject` is the portal's HMIS account id
+    ("" for a user the portal does not know)."""
+
+    class Kind(models.TextChoices):
+        # The values are the kinds `hmis_sync` prints (scim.py).
+        ACTIVE_NOT_IN_PORTAL = "active-in-hmis-unknown-in-portal", "Active in the HMIS but unknown to the portal"
+        ACTIVE_INACTIVE_IN_PORTAL = "active-in-hmis-inactive-in-portal", "Active in the HMIS but Inactive in the portal"
+        MISSING_IN_HMIS = "missing-in-hmis", "Missing in the HMIS"
+        INACTIVE_IN_HMIS = "inactive-in-hmis", "Inactive in the HMIS but Active in the portal"
+        GROUP_DIFFERS = "role-group-differs", "HMIS role group differs"
+
+    user_name = models.CharField("HMIS username", max_length=200)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    subject = models.CharField(max_length=64, blank=True, help_text="The portal's HMIS account id, if it knows the user.")
+    remote_id = models.CharField(max_length=200, blank=True, help_text="The user's id in the HMIS, if it has one.")
+    detail = models.CharField(max_length=500, blank=True)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user_name", "kind", "id"]
+
+    @property
+    def dangerous(self) -> bool:
+        """Someone can use the HMIS whom the portal has not let in."""
+        return self.kind in (self.Kind.ACTIVE_NOT_IN_PORTAL, self.Kind.ACTIVE_INACTIVE_IN_PORTAL)
+
+    def __str__(self):
+        return f"{self.user_name}: {self.get_kind_display()}"

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .inputs import one_line
 from .models import Notification
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
         message = Notification(
             recipient=user,
             to_email=email,
-            subject=subject[:200],
+            subject=one_line(subject)[:200],
             body=f"{body}\n\n{full_link}".rstrip() if full_link else body,
             link=link,
             dedupe_key=key,
@@ -156,7 +157,7 @@ def notify_many(messages: Iterable[Message]) -> int:
         key = f"{message.dedupe_key}:{email}"[:200]
         full_link = f"{base}{message.link}" if message.link.startswith("/") else message.link
         rows.append(Notification(
-            recipient=message.recipient, to_email=email, subject=message.subject[:200],
+            recipient=message.recipient, to_email=email, subject=one_line(message.subject)[:200],
             body=f"{message.body}\n\n{full_link}".rstrip() if full_link else message.body,
             link=message.link, dedupe_key=key, created_at=stamp, next_attempt_at=stamp,
         ))
@@ -215,7 +216,9 @@ def _send(notification_id: int, *, now: dt.datetime) -> str:
         return SKIPPED  # already sent, being sent, or not due yet
     message = Notification.objects.get(pk=notification_id)
     try:
-        send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email])
+        # A subject written by SQL (the sweeps) or before subjects were kept
+        # to one line is made one here: a line break would fail every try.
+        send_mail(one_line(message.subject), message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email])
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
         attempts = message.attempts + 1
         failed = attempts >= MAX_ATTEMPTS

@@ -29,7 +29,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from .models import ProvisioningCommand
@@ -406,6 +406,31 @@ def command_retry(*, actor, ids) -> int:
         if rows:
             _deliver_after_commit()
     return len(rows)
+
+
+def subject_retry(*, actor, subject, about=None) -> int:
+    """"Retry" for one account: its failed commands are due again now
+    (`command_retry`, audited on each command), and, with `about` (the
+    account), one event on it for its history. A second submit finds nothing
+    failed and changes nothing. Returns how many commands were retried."""
+    from .audit import record_event
+
+    with transaction.atomic():
+        ids = list(ProvisioningCommand.objects.filter(subject=str(subject), status=Status.FAILED)
+                   .values_list("pk", flat=True))
+        retried = command_retry(actor=actor, ids=ids) if ids else 0
+        if retried and about is not None:
+            record_event(actor=actor, subject=about, verb="HMIS provisioning retried", from_state=Status.FAILED,
+                         to_state=Status.PENDING, reason=f"{retried} command{'s' if retried != 1 else ''}")
+    return retried
+
+
+def unsynced_subjects(*, limit: int | None = None) -> list[str]:
+    """The subjects with a command not yet done (pending, being sent or
+    failed), oldest first: the accounts the HMIS does not yet reflect."""
+    rows = (ProvisioningCommand.objects.exclude(status=Status.DONE).values("subject")
+            .annotate(first=Min("pk")).order_by("first").values_list("subject", flat=True))
+    return list(rows[:limit] if limit else rows)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,12 @@ agency_page = Provider("the page an agency's name links to")
 # person's HMIS access) and `.access_requests_need_approval`.
 access_policy = Provider("the CoC's access policy")
 
+# f(user) -> where the person's HMIS access stands against the CoC's approval
+# step (read by access.training_order_refusal): APPROVED (a live request past
+# the step, a granted one, or an HMIS account), AWAITING, DECLINED, or NO_REQUEST.
+APPROVED, AWAITING, DECLINED, NO_REQUEST = "approved", "awaiting", "declined", ""
+approval_stage = Provider("where a person's HMIS access request stands against the CoC's approval")
+
 # f() -> QuerySet of the HMIS roles (strings, flat) that work CES referrals: the CoC's CES roles.
 referral_hmis_roles = Provider("the HMIS roles that work referrals")
 
@@ -154,6 +160,21 @@ active_hmis_accounts = Provider("the active HMIS accounts")
 # What the portal holds of each HMIS account, for reconciling the HMIS with it
 # (`manage.py hmis_sync`): a `core.scim.PortalDirectory`.
 hmis_directory = Provider("the portal's HMIS accounts, for reconciliation")
+
+# --- what follows an earlier stage's decision, in the decision's own transaction ------------------
+#
+# Named signals (core.signals) run after the sender commits, in a transaction
+# of their own. What must commit or roll back with the decision itself (the
+# HMIS provisioning outbox, SPEC §5: "written in the same transaction as the
+# decision") is asked of the later stages here, inside the sender's transaction.
+
+# f(*, organization, person, actor, at): `person` no longer holds any
+# membership at `organization` (accounts.services.membership_remove).
+membership_ended = Providers("what follows a person leaving an agency")
+
+# f(*, organization_ids, at): these agencies' Organization Agreements lapsed
+# and none is in force any more (onboarding.services.agreements_expire).
+agreements_lapsed = Providers("what follows agencies' agreements lapsing")
 
 # label -> tuple of accounts.access.Work members whose CoC staff read the
 # audit history of that model's objects (None: every CoC group); a model not

@@ -318,6 +318,34 @@ def check_connection(target: Target | None = None) -> tuple[bool, str]:
     return True, f"Connected to the HMIS at {target.url}: SCIM 2.0, supports {', '.join(features) or 'no options'}."
 
 
+def check_connection_within(seconds: float | None = None) -> tuple[bool, str]:
+    """`check_connection` for a page: the answer within `seconds` (by default
+    the configured HMIS_SCIM_TIMEOUT), whatever the HMIS does. Discovery makes
+    several requests, each bounded by the timeout, so the check runs in a
+    thread of its own and the page stops waiting at the deadline; the thread
+    ends by itself at its requests' timeouts. The token never appears in the
+    line."""
+    seconds = settings.HMIS_SCIM_TIMEOUT if seconds is None else seconds
+    outcome: list[tuple[bool, str]] = []
+
+    def check():
+        try:
+            outcome.append(check_connection())
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer, in one line
+            outcome.append((False, f"Cannot use the HMIS: {exc.__class__.__name__}"))
+
+    thread = threading.Thread(target=check, name="hmis-test-connection", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        ok, line = False, (f"The HMIS at {settings.HMIS_SCIM_URL} did not answer within "
+                           f"{seconds:g} second{'s' if seconds != 1 else ''}.")
+    else:
+        ok, line = outcome[0]
+    token = settings.HMIS_SCIM_TOKEN
+    return ok, line.replace(token, "[token]") if token else line
+
+
 # ---------------------------------------------------------------- reconciliation
 
 
@@ -437,6 +465,23 @@ def correct(drifts: Iterable[Drift], *, managed_groups: Iterable[str], deactivat
     return queued
 
 
+def store_findings(drifts: Iterable[Drift]) -> int:
+    """Replace the kept findings of the last reconciliation with these, as a
+    set, in the caller's transaction (the run that found them): the staff's
+    page never shows half of one run and half of another."""
+    from django.utils import timezone
+
+    from .models import ProvisioningDrift
+
+    now = timezone.now()
+    rows = [ProvisioningDrift(user_name=(d.user_name or "")[:200], kind=d.kind,
+                              subject=d.account.external_id if d.account else "", remote_id=d.remote_id or "",
+                              detail=(d.detail or "")[:500], found_at=now) for d in drifts]
+    ProvisioningDrift.objects.all().delete()
+    ProvisioningDrift.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
 @dataclass
 class SyncReport:
     drifts: list[Drift] = field(default_factory=list)
@@ -461,6 +506,7 @@ def sync(accounts: Iterable[PortalAccount], *, managed_groups: Iterable[str], dr
         if not dry_run:
             with transaction.atomic():
                 report.queued = correct(report.drifts, managed_groups=managed, deactivate_unknown=deactivate_unknown)
+                store_findings(report.drifts)
             report.delivery = provisioning.deliver_pending(target=target, now=now)
     finally:
         if own:

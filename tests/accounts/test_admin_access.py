@@ -50,6 +50,45 @@ def test_memberships_added_in_the_admin_are_audited(client):
     assert event.to_state == "program_manager" and str(person) in event.reason
 
 
+def _existing_rows_post(organization, rows):
+    """The agency's change form with its memberships as they are, changed by `rows`:
+    (membership, new persona or None to delete)."""
+    data = _inline_post(organization, [])
+    data.update({"memberships-TOTAL_FORMS": str(len(rows)), "memberships-INITIAL_FORMS": str(len(rows))})
+    for i, (membership, persona) in enumerate(rows):
+        data.update({f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-user": str(membership.user_id),
+                     f"memberships-{i}-organization": str(organization.pk),
+                     f"memberships-{i}-persona": persona or membership.persona})
+        if persona is None:
+            data[f"memberships-{i}-DELETE"] = "on"
+    return data
+
+
+def test_a_persona_changed_in_the_admin_keeps_the_hmis_account_and_the_last_removal_ends_it(client):
+    from hmis_access.models import HMISAccount
+    from tests.factories import HMISAccountFactory
+
+    organization = OrganizationFactory()
+    person = UserFactory()
+    membership = Membership.objects.create(user=person, organization=organization, persona="staff")
+    account = HMISAccountFactory(user=person, organization=organization)
+    client.force_login(StaffFactory(groups=["CoC implementation"]))
+    url = reverse("admin:accounts_organization_change", args=[organization.pk])
+
+    response = client.post(url, _existing_rows_post(organization, [(membership, "agency_administrator")]))
+    assert response.status_code == 302
+    assert list(Membership.objects.filter(user=person).values_list("persona", flat=True)) == ["agency_administrator"]
+    account.refresh_from_db()
+    assert account.status == HMISAccount.Status.ACTIVE
+
+    response = client.post(url, _existing_rows_post(organization, [(Membership.objects.get(user=person), None)]))
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user=person).exists()
+    account.refresh_from_db()
+    assert (account.status, account.inactive_reason) == (HMISAccount.Status.INACTIVE,
+                                                         HMISAccount.InactiveReason.MEMBERSHIP_ENDED)
+
+
 def test_only_system_admins_hand_out_per_agency_permissions(client):
     organization = OrganizationFactory()
     url = reverse("admin:accounts_organization_permissions", args=[organization.pk])

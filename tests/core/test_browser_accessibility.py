@@ -56,7 +56,7 @@ def _pages_for(client: Client) -> list[str]:
 
 @pytest.fixture
 def demo(policy_rows):
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
 
 
 def test_every_menu_and_home_page_is_accessible_and_fits_a_phone(demo, _chromium, live_server):

@@ -7,8 +7,8 @@ from django.conf import settings
 def test_compose_has_the_production_shape_sharing_one_image():
     compose = yaml.safe_load(Path(settings.BASE_DIR, "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"proxy", "web", "worker", "beat", "db", "redis"}
-    portal = [services[name] for name in ("web", "worker", "beat")]
+    assert set(services) == {"proxy", "migrate", "web", "worker", "beat", "db", "redis"}
+    portal = [services[name] for name in ("migrate", "web", "worker", "beat")]
     assert {s["image"] for s in portal} == {"hmis-portal:latest"}
     assert all(s["build"] == "." for s in portal)
     assert "gunicorn" in services["web"]["command"]
@@ -36,5 +36,5 @@ def test_only_the_tls_proxy_is_published_and_only_it_may_say_https():
     proxy_address = proxy["networks"]["default"]["ipv4_address"]
     assert allowed == proxy_address
     caddyfile = Path(settings.BASE_DIR, "deploy", "Caddyfile").read_text()
-    assert "reverse_proxy web:8000" in caddyfile and "{$SITE_ADDRESS" in caddyfile
+    assert "reverse_proxy {$PORTAL_UPSTREAM:web:8000}" in caddyfile and "{$SITE_ADDRESS" in caddyfile
     assert any(volume.split(":")[0] == "./deploy/Caddyfile" for volume in proxy["volumes"])

@@ -21,7 +21,7 @@ def _links(html: str) -> set[str]:
 
 
 def test_menu_and_home_links_open_for_each_demo_persona(client):
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
     refused = []
     for label, email in LOGINS:
         client.force_login(User.objects.get(email=email))

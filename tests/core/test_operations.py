@@ -64,7 +64,7 @@ def test_beat_schedule_has_the_declared_jobs_and_leaves_others_to_the_admin():
 def test_seed_demo_is_idempotent():
     from django.apps import apps
 
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
 
     def snapshot():
         return {m._meta.label: m.objects.count() for m in apps.get_models()
@@ -73,7 +73,7 @@ def test_seed_demo_is_idempotent():
 
     first = snapshot()
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
     assert snapshot() == first
     assert "admin@example.org" in out.getvalue() and "Demo logins" in out.getvalue()
     from accounts.models import User
@@ -176,6 +176,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "hmis.example.org",
     "DEBUG": "false",
     "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "EMAIL_URL": "smtp+tls://mailer@smtp.example.org:587",
+    "PORTAL_BASE_URL": "https://hmis.example.org",
 }
 
 

@@ -20,7 +20,7 @@ def test_seed_demo_output_is_short_and_ends_with_the_logins(capsys, caplog, sett
     out = StringIO()
     # Run what waits for the commit, as `make run` would.
     with caplog.at_level(logging.INFO), django_capture_on_commit_callbacks(execute=True):
-        call_command("seed_demo", stdout=out)
+        call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
     printed = capsys.readouterr()
     assert printed.out == "" and printed.err == ""  # no email went to the console
     assert not [r for r in caplog.records if r.name.startswith(("celery", "kombu"))]

@@ -24,7 +24,7 @@ from hmis_access.services import (access_request_approve, access_request_decline
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.models import Notification
 from tests.factories import MembershipFactory, StaffFactory
-from tests.training.factories import complete, finish_everything, identify, participating, requester_of, roles
+from tests.training.factories import complete, identify, participating, requester_of, roles
 
 pytestmark = pytest.mark.django_db
 
@@ -182,11 +182,25 @@ def test_approving_starts_the_checklist_and_tells_the_user_what_comes_next(organ
         "User Policy and Responsibilities", "Security & Privacy Awareness", "Data Standards Training"}
 
 
+def _records_on_file(request, trainer):
+    from training.models import Completion, FormSubmission, Review
+
+    for item in build_checklist(request).items:
+        if item.kind == "course" and not item.done:
+            Completion.objects.create(user=request.user, course=item.obj, completed_on=dt.date(2026, 1, 5),
+                                      source=Completion.Source.CERTIFICATE, recorded_by=trainer)
+        elif item.kind == "form" and not item.done:
+            FormSubmission.objects.create(user=request.user, form=item.obj, version=1, status=Review.VERIFIED)
+
+
 def test_the_provisioning_deadline_starts_at_approval_not_before(agency, approval_on, provisioner):
     trainer = StaffFactory(groups=["CoC training"])
     with time_machine.travel(dt.datetime(2026, 11, 2, 17, 0, tzinfo=dt.timezone.utc)):  # a Monday
         request = _identify(agency, new_user=False)
-        finish_everything(request, trainer)
+        # An existing HMIS user whose trainings and forms are on record from
+        # before (the person's own work waits for the approval).
+        _records_on_file(request, trainer)
+        refresh_for_user(user=request.user)
         request.refresh_from_db()
         assert request.status == AccessRequest.Status.AWAITING_APPROVAL and request.ready_at is None
     approved_at = dt.datetime(2026, 11, 5, 17, 0, tzinfo=dt.timezone.utc)  # the Thursday
@@ -413,13 +427,13 @@ def test_an_unknown_persona_is_a_pack_error_with_file_and_line(tmp_path, value, 
 
 
 def test_seed_demo_under_mo_bos_leaves_one_request_awaiting_approval_and_is_idempotent():
-    call_command("seed_demo", "--pack", "mo-bos", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "mo-bos", stdout=io.StringIO())
     waiting = AccessRequest.objects.get(user__email="awaiting.approval@northside.example.org")
     assert waiting.status == AccessRequest.Status.AWAITING_APPROVAL
     assert waiting.requested_by.memberships.filter(persona="executive_director").exists()
     before = dict(AccessRequest.objects.values_list("pk", "status"))
     assert AccessRequest.objects.filter(status=AccessRequest.Status.READY).exists()
-    call_command("seed_demo", "--pack", "mo-bos", stdout=io.StringIO())
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "mo-bos", stdout=io.StringIO())
     assert dict(AccessRequest.objects.values_list("pk", "status")) == before
 
 

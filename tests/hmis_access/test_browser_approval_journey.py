@@ -77,6 +77,11 @@ def test_mo_bos_authorized_representative_request_approved_trained_and_provision
     assert page.get_by_role("link", name="Upload").count() == 0
     assert page.get_by_role("link", name="Register for a session").count() == 0
     _accessible(page)
+    # The sessions page says why nobody registers yet and offers no button.
+    page.goto(f"{live_server.url}/training/sessions/")
+    assert "trainings and forms start after they do" in page.get_by_test_id("training-not-yet").inner_text()
+    assert page.get_by_role("button", name=re.compile("Register for Security & Privacy Awareness")).count() == 0
+    _accessible(page)
 
     # 3. A CoC provisioning staff member approves it from the portal's queue (menu: CoC work).
     _switch(page, live_server, provisioner.email)
@@ -134,6 +139,8 @@ def test_mo_bos_authorized_representative_request_approved_trained_and_provision
     page.get_by_role("link", name="Morgan Ozark").click()
     page.get_by_role("link", name="Grant HMIS access").click()
     assert page.get_by_label("HMIS role").input_value() == "CES_Standard"
+    # The pack's username rule ({first_initial}{last}) proposes it; staff could type another.
+    assert page.get_by_label("HMIS username").input_value() == "mozark"
     page.get_by_label("HMIS username").fill("mozark")
     _submit(page, page.get_by_role("button", name="Grant access"))
     assert page.get_by_text("HMIS access granted to Morgan Ozark").is_visible()

@@ -271,7 +271,7 @@ def test_a_broken_pack_exits_with_code_1(tmp_path):
 
 def test_seed_demo_loads_the_named_pack_first():
     out = io.StringIO()
-    call_command("seed_demo", "--pack", "mo-bos", stdout=out)
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "mo-bos", stdout=out)
     assert "Policy pack mo-bos: " in out.getvalue()
     assert Course.objects.get(code="data-standards").active and not Course.objects.get(code="hmis-10").active
 
@@ -280,7 +280,7 @@ def test_seed_demo_under_agency_admin_has_a_user_agreement_mid_signing_and_runs_
     from training.models import FormSubmission, FormTemplate
 
     for _ in range(2):
-        call_command("seed_demo", "--pack", "agency-admin", stdout=io.StringIO())
+        call_command("seed_demo", "--i-know-this-is-not-production", "--pack", "agency-admin", stdout=io.StringIO())
     midway = FormSubmission.objects.get(user__email="mid.signing@northside.example.org")
     assert (midway.form.code, midway.status, midway.version) == ("user-agreement", "signing", 1)
     assert [s.role for s in midway.signatures.all()] == ["user"]

@@ -23,7 +23,7 @@ from hmis_access.services import access_request_grant
 from hmis_portal.core.calendar import end_of_day
 from hmis_portal.core.dates import deadline_text
 from hmis_portal.core.models import AuditEvent, Notification
-from tests.factories import HMISAccountFactory, StaffFactory
+from tests.factories import HMISAccountFactory, MembershipFactory, StaffFactory
 from tests.hmis_access.hmis import agency_admin
 from tests.training.factories import finish_everything, identify, manager_of, participating
 
@@ -139,6 +139,7 @@ def test_a_request_that_becomes_ready_stores_the_hour_deadline_and_says_it(agenc
 def test_a_reactivation_follows_the_hour_deadline_too(provisioner):
     in_hours(24)
     account = HMISAccountFactory(status=HMISAccount.Status.INACTIVE)
+    MembershipFactory(user=account.user, organization=account.organization)  # still with the agency
     admin = agency_admin(account.organization)
     with time_machine.travel(FRIDAY_3_40_PM, tick=False):
         request = activity.reactivation_request_create(actor=admin, account=account)

@@ -53,3 +53,18 @@ CASES += [
     ViewCase("access-request-decline", build=_awaiting_request, coc_groups=QUEUE_GROUPS, method="post",
              data=lambda kwargs: {"reason": "Not one of the agency's staff"}),
 ]
+
+
+# --- where an account stands in the HMIS ------------------------------------
+
+def _hmis_account(organization):
+    from tests.factories import HMISAccountFactory
+
+    return {"pk": HMISAccountFactory(organization=organization).pk}
+
+
+CASES += [
+    # "Retry" sending an account to the HMIS: those who may provision; the
+    # account's agency people get 403, another agency's 404.
+    ViewCase("hmis-provisioning-retry", build=_hmis_account, coc_groups=QUEUE_GROUPS, method="post"),
+]

@@ -60,3 +60,10 @@ CASES += [
     ViewCase("hmis-account-retraining-complete", build=_retraining_account,
              coc_groups=("CoC training", "CoC system admin"), method="post"),
 ]
+
+CASES += [
+    # The page of accounts pending, failed or drifted in the HMIS: those who provision.
+    ViewCase("hmis-provisioning", coc_groups=("CoC provisioning", "CoC system admin"), agency_object=False),
+    # "Test connection" to the HMIS: the system admins, whose configuration it is.
+    ViewCase("hmis-provisioning-test", coc_groups=("CoC system admin",), agency_object=False, method="post"),
+]

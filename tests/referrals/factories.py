@@ -33,10 +33,11 @@ def matcher():
 
 
 def provider_staff(organization, persona="staff", hmis_role="CES_Housing_Provider"):
-    """A person of the provider agency who works its referrals: staff with
-    granted, active HMIS access there (a Program Manager needs none)."""
+    """A person of the provider agency who works its referrals: someone with
+    granted, active HMIS access there in a role that works referrals, whatever
+    their persona (`hmis_role=None`: the persona alone, which opens no client)."""
     user = MembershipFactory(organization=organization, persona=persona).user
-    if persona == "staff" and hmis_role:
+    if hmis_role:
         HMISAccountFactory(user=user, organization=organization, hmis_role=hmis_role)
     return user
 

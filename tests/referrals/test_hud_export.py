@@ -238,7 +238,8 @@ def test_every_exported_date_is_the_day_the_pages_show_across_midnight(client):
         open_page = client.get(reverse("referrals:detail", args=[open_one.pk])).content.decode()
         (row, open_row) = _check_file(_files(_zip(client, ces, **{"from": "2026-11-24", "to": "2026-11-24"}))
                                       ["Event.csv"], EVENT_SPEC)
-        body = b"".join(client.get(reverse("referrals:export"), {"from": "2026-11-24"}).streaming_content).decode()
+        export = client.get(reverse("referrals:export"), {"from": "2026-11-24"})
+        body = b"".join(export.streaming_content).decode("utf-8-sig")
     assert "Nov 24" in page and "Nov 25" not in page
     assert (row["EventDate"], row["ResultDate"]) == ("2026-11-24", "2026-11-24")
     assert (row["DateCreated"], row["DateUpdated"]) == ("2026-11-24 23:30:00", "2026-11-24 23:50:00")

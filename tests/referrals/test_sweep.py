@@ -236,6 +236,21 @@ def test_the_daily_job_split_into_chunks_makes_exactly_the_rows_of_one_run(setti
         assert state == once, chunks
 
 
+def test_the_daily_job_runs_eagerly_in_a_process_that_has_hosted_a_worker(settings):
+    """A process that has run a Celery worker (the test worker, `celery -P solo`)
+    marks joins as blocking; the eager run only reads results already made."""
+    from celery._state import _set_task_join_will_block, task_join_will_block
+
+    now = _backlog()
+    blocking = task_join_will_block()
+    _set_task_join_will_block(True)
+    try:
+        summary, _ = _outcome_of_the_daily_job(now, settings, 2)
+    finally:
+        _set_task_join_will_block(blocking)
+    assert summary.startswith("6 overdue alerts, 6 escalations")
+
+
 def test_a_chunk_acts_only_on_its_own_referrals_and_only_once():
     from referrals.sweep import plan
 

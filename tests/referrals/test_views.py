@@ -157,7 +157,7 @@ def test_export_has_history_and_hud_result_and_no_contact_details(client):
                                     note="No unit fits the household")
     client.force_login(matcher())
     response = client.get(reverse("referrals:export"))
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
     (row,) = rows
     assert row["hmis_client_id"] == referral.hmis_client_id

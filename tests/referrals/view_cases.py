@@ -2,7 +2,9 @@ from tests.referrals.factories import ProgramFactory, make_referral, status
 from tests.view_permissions import ViewCase
 
 CES = ("CES team",)
-WORKERS = ("program_manager",)
+# Client data: no persona alone; any member holding granted, active HMIS
+# access at the agency in a role that works referrals (SPEC §4).
+WORKERS = {"with_hmis_access": "any"}
 
 
 def _referral(organization):
@@ -24,9 +26,9 @@ CASES = [
     ViewCase("referrals:counts", personas="any", coc_groups=CES, agency_object=False),
     ViewCase("referrals:timeliness", personas="any", coc_groups=CES, agency_object=False),
     # Client data: people with granted, active HMIS access at the agency with a
-    # role that works referrals (tests/referrals/test_client_data_gate.py;
-    # these signed-in members have none), its Program Manager, the CES team.
-    ViewCase("referrals:list", personas=WORKERS, coc_groups=CES, agency_object=False),
+    # role that works referrals (tests/referrals/test_client_data_gate.py), and
+    # the CES team; the agency's personas alone (Program Manager too) see counts.
+    ViewCase("referrals:list", **WORKERS, coc_groups=CES, agency_object=False),
     # CES team only, across providers.
     ViewCase("referrals:overdue", coc_groups=CES, agency_object=False),
     ViewCase("referrals:providers", coc_groups=CES, agency_object=False),
@@ -36,13 +38,13 @@ CASES = [
     ViewCase("referrals:export", coc_groups=CES, agency_object=False),
     ViewCase("referrals:hud-events", coc_groups=CES, agency_object=False),
     # One referral: those working it (the provider's staff, the CES team).
-    ViewCase("referrals:detail", build=_referral, personas=WORKERS, coc_groups=CES),
-    ViewCase("referrals:change-status", build=_referral, personas=WORKERS, coc_groups=CES, method="post",
+    ViewCase("referrals:detail", build=_referral, **WORKERS, coc_groups=CES),
+    ViewCase("referrals:change-status", build=_referral, **WORKERS, coc_groups=CES, method="post",
              data=lambda kwargs: {"version": 1, "to_status": status("attempting-contact").pk}),
     # The move-in date and the transfer request are the provider's.
-    ViewCase("referrals:move-in", build=_referral, personas=WORKERS, method="post",
+    ViewCase("referrals:move-in", build=_referral, **WORKERS, method="post",
              data=lambda kwargs: {"version": 1, "move_in_date": "2026-01-01"}),
-    ViewCase("referrals:transfer", build=_referral, personas=WORKERS, method="post",
+    ViewCase("referrals:transfer", build=_referral, **WORKERS, method="post",
              data=lambda kwargs: {"version": 1, "reason": "Needs an accessible unit"}),
     # Re-referring is the CES team's.
     ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES),

@@ -2,7 +2,7 @@ import io
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 
@@ -17,8 +17,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--pack", default="la",
                             help="The policy pack loaded first (default la); see load_policy.")
+        parser.add_argument("--i-know-this-is-not-production", action="store_true", dest="not_production",
+                            help="Load the demo with DEBUG off (a staging copy, a load test).")
 
-    def handle(self, *args, pack="la", **options):
+    def handle(self, *args, pack="la", not_production=False, **options):
+        # The demo's logins share one published password, a superuser among them.
+        if not (settings.DEBUG or not_production):
+            raise CommandError("seed_demo creates logins whose password is published, a superuser among them, and "
+                               "DEBUG is off: this looks like production. Nothing was loaded. On a copy that is not "
+                               "production, run it again with --i-know-this-is-not-production.")
         # load_policy by name, and each app's demo from the registry: the core uses no app. One summary line
         # here keeps `make run`'s output short; load_policy alone prints it all.
         report = io.StringIO()
