@@ -40,7 +40,7 @@ def _request_link(access_request) -> str:
 
 # --- identifying a user ---------------------------------------------------
 
-def password_set_link(user) -> str:
+def password_set_link(*, user) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
@@ -155,7 +155,7 @@ def access_request_create(*, actor, organization, full_name: str, email: str, ne
             body = (f"{actor} at {organization} has asked for HMIS access for you. Set a password for the HMIS "
                     "Portal with the link below; the portal then shows your checklist: the trainings to attend "
                     "and the forms to sign." + (f" {next_step}" if needs_approval else ""))
-            notify(recipients=[user], subject="Your HMIS Portal login", body=body, link=password_set_link(user))
+            notify(recipients=[user], subject="Your HMIS Portal login", body=body, link=password_set_link(user=user))
         else:
             notify(recipients=[user], subject="HMIS access requested for you",
                    body=f"{actor} at {organization} has asked for HMIS access for you. {next_step}",
@@ -237,7 +237,7 @@ def access_request_approve(*, actor, access_request_id: int, now: dt.datetime | 
             notify(recipients=[user], subject="Your HMIS access request was approved",
                    body=(f"The CoC approved the request for your HMIS access at {organization}. {steps} Set a "
                          "password for the HMIS Portal with the link below to see your checklist."),
-                   link=password_set_link(user))
+                   link=password_set_link(user=user))
         if access_request.requested_by_id:
             notify(recipients=[access_request.requested_by], subject=f"HMIS access request approved: {user}",
                    body=f"The CoC approved the HMIS access request for {user}. They have been told what to do next.",

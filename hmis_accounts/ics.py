@@ -35,7 +35,7 @@ def login_calendar(account: HMISAccount, *, today: dt.date, policy: AccessPolicy
             alarm_after_start=ALARM_AT,
             transparent=True,
         ))
-    goes_inactive = inactive_on(account, policy)
+    goes_inactive = inactive_on(account=account, policy=policy)
     if goes_inactive is not None:
         last_day = goes_inactive - dt.timedelta(days=1)
         events.append(CalendarEvent(

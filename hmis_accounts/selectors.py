@@ -37,8 +37,8 @@ class AccountActivity:
 
 def account_activity(account: HMISAccount, policy: AccessPolicy, today: dt.date,
                      open_request: ReactivationRequest | None = None) -> AccountActivity:
-    goes_inactive = inactive_on(account, policy)
-    needs_retraining = retraining_on(account, policy)
+    goes_inactive = inactive_on(account=account, policy=policy)
+    needs_retraining = retraining_on(account=account, policy=policy)
     last_login = local_date(account.last_hmis_login_at) if account.last_hmis_login_at else None
     to_inactive = (goes_inactive - today).days if goes_inactive else None
     to_retraining = (needs_retraining - today).days if needs_retraining else None

@@ -8,7 +8,7 @@ notifications in the same transaction (STYLE §2). The daily sweeps are in
 
 import datetime as dt
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,8 +23,9 @@ from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
 from hmis_access.provisioning import provisioning_due
-from hmis_portal.core import provisioning
+from hmis_portal.core import bulk, provisioning
 from hmis_portal.core.audit import record_event, record_events
+from hmis_portal.core.bulk import Sql
 from hmis_portal.core.models import AuditEvent
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import deadline_text, moment_text
@@ -38,7 +39,7 @@ LOGIN_BATCH_SIZE = 1000
 
 # ---------------------------------------------------------------- helpers
 
-def agency_administrators(organization_id: int) -> list[User]:
+def agency_administrators(*, organization_id: int) -> list[User]:
     return list(agency_people(organization_id, [Persona.AGENCY_ADMINISTRATOR]))
 
 
@@ -52,11 +53,11 @@ def provisioning_staff() -> list[User]:
 provisioning_deadline = provisioning_due
 
 
-def days_since(day: dt.date | None, today: dt.date) -> int | None:
+def days_since(*, day: dt.date | None, today: dt.date) -> int | None:
     return None if day is None else (today - day).days
 
 
-def inactive_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+def inactive_on(*, account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     """The local date the sweep makes this Active account Inactive if nobody
     logs in before then (None when already Inactive)."""
     if account.status != HMISAccount.Status.ACTIVE:
@@ -66,7 +67,7 @@ def inactive_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     return account.inactivity_counted_from + dt.timedelta(days=policy.inactive_after_days)
 
 
-def retraining_on(account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
+def retraining_on(*, account: HMISAccount, policy: AccessPolicy) -> dt.date | None:
     if account.retraining_required:
         return None
     return account.retraining_counted_from + dt.timedelta(days=policy.retraining_after_days)
@@ -100,7 +101,7 @@ def record_hmis_logins(*, logins: Mapping[str, dt.datetime], batch_size: int = L
     command-line import) with its counts, and the report's from `report`.
     """
     result = LoginResult()
-    postgres = connection.vendor == "postgresql"
+    postgres = bulk.postgres()
     moment = "timestamp with time zone" if postgres else "datetime"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
@@ -155,9 +156,8 @@ def _load_logins(cursor, rows, *, postgres: bool) -> None:
         cursor.cursor.copy_expert(f"COPY {LOGINS} (hmis_username, login_at, login_day) FROM STDIN", buffer)
         cursor.execute(f"ANALYZE {LOGINS}")
         return
-    adapt = connection.ops.adapt_datetimefield_value
     cursor.executemany(f"INSERT INTO {LOGINS} (hmis_username, login_at, login_day) VALUES (%s, %s, %s)",
-                       [(name, adapt(moment), day.isoformat()) for name, moment, day in rows])
+                       [(name, bulk.moment(moment), day.isoformat()) for name, moment, day in rows])
 
 
 def _copy_text(value: str) -> str:
@@ -192,6 +192,146 @@ def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
         f"WHERE {ACCOUNTS}.id = d.id",
         [first, last, first, last])
     return cursor.rowcount
+
+
+# ---------------------------------------------------------------- the account's transitions
+# One door each for one account or a set (STYLE §5): a person's action
+# passes the `HMISAccount` it holds, the nightly sweep (`hmis_accounts.sweep`)
+# the ids of its batch, or the batch itself as a `bulk.Batch` so that the one
+# statement that changes the accounts also claims them. Set-based whatever
+# their number: one UPDATE, one INSERT … SELECT of the audit events, one of
+# the HMIS commands. What the people are told is the caller's (the sweep's
+# messages name the date the clock ran from).
+
+ACTIVE, INACTIVE = HMISAccount.Status.ACTIVE, HMISAccount.Status.INACTIVE
+ACCOUNT_COLUMNS = ("id", "user_id", "organization_id")
+ASSIGNMENTS = HMISAccount.retraining_courses.through._meta.db_table
+
+
+def _account_ids(accounts) -> "list[int] | bulk.Batch":
+    """The set `bulk.change` takes; one account is locked here first (the
+    per-row service's lock), so a second submit waits and then finds it moved."""
+    if isinstance(accounts, HMISAccount):
+        HMISAccount.objects.select_for_update().filter(pk=accounts.pk).values_list("pk").first()
+        return [accounts.pk]
+    return accounts
+
+
+def _account_events(ids: list[int], *, actor: User | None, verb: str, from_state: str = "", to_state: str = "",
+                    reason: str = "") -> None:
+    """One audit event per account, in id order (as `record_events`)."""
+    bulk.insert_events(
+        source=f"{ACCOUNTS} a", key="a.id", ids=ids,
+        content_type=ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False).pk, verb=verb,
+        object_repr=Sql("a.hmis_username"), from_state=from_state, to_state=to_state, reason=reason,
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None, ordered=True)
+
+
+def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.Batch", reason: str, note: str,
+                               at: dt.datetime, actor: User | None = None) -> list[tuple]:
+    """Make Active HMIS accounts Inactive (seed 002: no login for the
+    inactivity limit, or none in time after a reactivation): one account
+    (an `HMISAccount`, locked here and brought up to date), a set of ids
+    whose locks the caller holds, or a sweep's `bulk.Batch`.
+
+    The transition, written once for every caller: the status, when and
+    why (`reason`, an `HMISAccount.InactiveReason`), the window after a
+    reactivation closed; an audit event (`note` its reason); `active=false`
+    for the HMIS in the provisioning outbox, delivered after commit, at most
+    once per account and day. An account that is not Active is left as it is
+    (a double submit, a sweep after a person). Runs in the caller's
+    transaction. Returns (id, user id, agency id, then a batch's carried
+    columns) of each account made Inactive, sorted by id."""
+    one = accounts if isinstance(accounts, HMISAccount) else None
+    with transaction.atomic(savepoint=False):
+        changed = bulk.change(
+            ACCOUNTS, _account_ids(accounts), allowed=Sql("status = %s", (ACTIVE,)),
+            changes=Sql("status = %s, inactive_since = %s, inactive_reason = %s, must_log_in_by = NULL, "
+                        "must_log_in_before = NULL", (INACTIVE, bulk.moment(at), reason)),
+            returning=ACCOUNT_COLUMNS)
+        if not changed:
+            return []
+        ids = [row[0] for row in changed]
+        _account_events(ids, actor=actor, verb="made inactive", from_state="Active", to_state="Inactive",
+                        reason=note)
+        provisioning.provision_many(HMISAccount.objects.filter(pk__in=ids), active=False,
+                                    dedupe_prefix=f"inactive:{local_date(at).isoformat()}:")
+        if one is not None:
+            one.refresh_from_db(fields=["status", "inactive_since", "inactive_reason", "must_log_in_by",
+                                        "must_log_in_before"])
+    return changed
+
+
+def hmis_account_require_retraining(*, accounts: "HMISAccount | Iterable[int] | bulk.Batch", note: str,
+                                    at: dt.datetime, policy: AccessPolicy | None = None,
+                                    actor: User | None = None) -> list[tuple]:
+    """The retraining limit reached (seed 002: no login for 90 days): the
+    basic training must be retaken before reactivation. One account, a set
+    of ids or a sweep's `bulk.Batch`, as `hmis_account_make_inactive`.
+
+    Written once for every caller: the flag and its local date, an audit
+    event (`note` its reason), the policy's retraining courses assigned, and
+    a reactivation request that was ready waits for the retraining too. An
+    account already required to retrain is left as it is. Runs in the
+    caller's transaction. Returns (id, user id, agency id, then a batch's
+    carried columns) of each account changed, sorted by id."""
+    one = accounts if isinstance(accounts, HMISAccount) else None
+    with transaction.atomic(savepoint=False):
+        changed = bulk.change(
+            ACCOUNTS, _account_ids(accounts), allowed="NOT retraining_required",
+            changes=Sql("retraining_required = %s, retraining_required_on = %s", (True, bulk.day(local_date(at)))),
+            returning=ACCOUNT_COLUMNS)
+        if not changed:
+            return []
+        ids = [row[0] for row in changed]
+        _account_events(ids, actor=actor, verb="retraining required", to_state="Retraining required", reason=note)
+        # Account first, then request: the order every writer of both uses.
+        ready = list(ReactivationRequest.objects.filter(
+            account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk").values_list("pk", flat=True))
+        if ready:
+            reactivation_request_wait_for_retraining(reactivation_requests=ready, actor=actor)
+        _assign_retraining(ids, policy or AccessPolicy.current())
+        if one is not None:
+            one.refresh_from_db(fields=["retraining_required", "retraining_required_on"])
+    return changed
+
+
+def _assign_retraining(ids: list[int], policy: AccessPolicy) -> None:
+    """The policy's retraining courses for each account: one delete, one insert."""
+    bulk.execute(Sql(f"DELETE FROM {ASSIGNMENTS} WHERE {bulk.among('hmisaccount_id', ids).text}", tuple(ids)))
+    courses = list(policy.retraining_courses.order_by("pk").values_list("pk", flat=True))
+    if courses:
+        table, accounts = bulk.values([(pk,) for pk in courses]), bulk.among("a.id", ids)
+        bulk.execute(Sql(f"INSERT INTO {ASSIGNMENTS} (hmisaccount_id, course_id) "
+                         f"SELECT a.id, c.column1 FROM {ACCOUNTS} a CROSS JOIN {table.text} c "
+                         f"WHERE {accounts.text} ORDER BY a.id, c.column1 ON CONFLICT DO NOTHING",
+                         (*table.params, *accounts.params)))
+
+
+def reactivation_request_wait_for_retraining(*, reactivation_requests: "ReactivationRequest | Iterable[int]",
+                                             actor: User | None = None) -> int:
+    """A request ready for provisioning waits again, for the retraining its
+    account now needs: out of the provisioning queue and its deadline until
+    the retraining is recorded. One request or a set of ids; the caller holds
+    their accounts' locks. A request no longer ready is left as it is.
+    Returns how many requests wait."""
+    one = reactivation_requests if isinstance(reactivation_requests, ReactivationRequest) else None
+    ids = [one.pk] if one is not None else sorted(reactivation_requests)
+    if not ids:
+        return 0
+    Status = ReactivationRequest.Status
+    with transaction.atomic(savepoint=False):
+        waiting = list(ReactivationRequest.objects.select_for_update().filter(
+            pk__in=ids, status=Status.READY).order_by("pk"))
+        if not waiting:
+            return 0
+        ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
+            status=Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_at=None)
+        record_events(actor=actor, subjects=waiting, verb="retraining required", from_state=Status.READY.label,
+                      to_state=Status.WAITING_FOR_RETRAINING.label)
+        if one is not None:
+            one.refresh_from_db(fields=["status", "ready_at", "provisioning_due_at"])
+    return len(waiting)
 
 
 # ---------------------------------------------------------------- reactivation
@@ -234,7 +374,7 @@ def reactivation_request_create(*, actor: User, account: HMISAccount, note: str 
         record_event(actor=actor, subject=account, verb="reactivation requested", reason=request.note)
         link = reverse("hmis-account-status")
         if waiting:
-            notify(recipients=[account.user, *agency_administrators(account.organization_id)],
+            notify(recipients=[account.user, *agency_administrators(organization_id=account.organization_id)],
                    subject="HMIS reactivation waits for retraining",
                    body=(f"The HMIS account {account.hmis_username} has had no login for "
                          f"{policy.retraining_after_days} days or more, so {policy.retraining_title} must be retaken "
@@ -309,7 +449,7 @@ def hmis_account_record_retraining(*, actor: User, account: HMISAccount, at: dt.
     return account
 
 
-def retraining_progress(account: HMISAccount) -> list[tuple]:
+def retraining_progress(*, account: HMISAccount) -> list[tuple]:
     """(course, completed on) for each assigned retraining course; the date is
     None until the user completes it on or after retraining became required."""
     courses = list(account.retraining_courses.all())
@@ -332,7 +472,7 @@ def retraining_refresh(*, user, actor=None) -> None:
     account = HMISAccount.objects.filter(user=user, retraining_required=True).first()
     if account is None:
         return
-    progress = retraining_progress(account)
+    progress = retraining_progress(account=account)
     if progress and all(completed_on is not None for _, completed_on in progress):
         try:
             hmis_account_record_retraining(actor=actor, account=account)
@@ -440,33 +580,23 @@ def hmis_accounts_deactivate(*, accounts, reason: str, why: str, actor: User | N
                              at: dt.datetime | None = None) -> list[int]:
     """Make the Active accounts among `accounts` (a queryset) Inactive for a
     reason other than logins (`HMISAccount.InactiveReason`: the person left the
-    agency, the agency's agreement is no longer in force), and queue
-    `active=false` for the HMIS, in the caller's transaction. One door for
-    one account or an agency's thousands: the rows are locked in key order,
-    changed with one UPDATE, audited with one insert and queued for the HMIS
-    with one INSERT … SELECT (no HTTP call). Accounts already Inactive are
-    left as they are, so a repeat changes nothing. Returns the ids changed.
+    agency, the agency's agreement is no longer in force), through the one
+    Inactive transition (`hmis_account_make_inactive`), in the caller's
+    transaction: the rows are locked in key order, then changed, audited and
+    queued for the HMIS as one set (no HTTP call). Accounts already Inactive
+    are left as they are, so a repeat changes nothing. Returns the ids changed.
 
     Locks are waited for, not skipped: unlike a sweep, nothing would come back
     for an account someone happened to be changing at that moment."""
-    at = at or timezone.now()
     with transaction.atomic():
         ids = list(accounts.filter(status=HMISAccount.Status.ACTIVE).select_for_update()
                    .order_by("pk").values_list("pk", flat=True))
         if not ids:
             return []
-        # The status is re-checked in the UPDATE: a row the lock waited for may
-        # have been made Inactive meanwhile (the inactivity sweep).
-        changed = HMISAccount.objects.filter(pk__in=ids, status=HMISAccount.Status.ACTIVE)
-        ids = list(changed.values_list("pk", flat=True))
-        changed.update(status=HMISAccount.Status.INACTIVE, inactive_since=at, inactive_reason=reason,
-                       must_log_in_by=None, must_log_in_before=None)
-        changed = HMISAccount.objects.filter(pk__in=ids).order_by("pk")
-        record_events(actor=actor if actor is not None and actor.is_authenticated else None,
-                      subjects=changed.only("pk", "hmis_username"), verb="made inactive", from_state="Active",
-                      to_state="Inactive", reason=why)
-        provisioning.provision_many(changed, active=False)
-    return ids
+        changed = hmis_account_make_inactive(
+            accounts=ids, reason=reason, note=why, at=at or timezone.now(),
+            actor=actor if actor is not None and actor.is_authenticated else None)
+    return [row[0] for row in changed]
 
 
 # ---------------------------------------------------------------- the user's settings
@@ -491,7 +621,7 @@ def hmis_account_set_login_reminders(*, actor: User, account: HMISAccount, enabl
 # (a link pasted somewhere it should not be) with one that works at once while
 # the old one stops at once.
 
-def calendar_feed_account(token: str) -> HMISAccount | None:
+def calendar_feed_account(*, token: str) -> HMISAccount | None:
     """The account whose login calendar `token` opens, or None: for a token
     that is not one we could have issued (checked before any query: a NUL byte
     is an error in PostgreSQL, not a miss), an Inactive account (nothing to

@@ -5,13 +5,22 @@ Each of the three sweeps (reactivated accounts nobody logged in to, accounts
 with no login for the inactivity limit, accounts reaching the retraining
 limit) works in bounded batches, one transaction each:
 
-1. claim: one `UPDATE … FROM (SELECT … ORDER BY clock, id LIMIT n FOR UPDATE
-   SKIP LOCKED)` changes the batch and RETURNs it; the selection reads one of
-   HMISAccount's partial indexes in key order;
-2. the audit events and the outbox rows are written with `INSERT … SELECT`
-   over the claimed ids (outbox rows `ON CONFLICT (dedupe_key) DO NOTHING`):
-   the people to tell and their links are read once per run per agency;
+1. the transition, through its one door in `hmis_accounts.services`
+   (`hmis_account_make_inactive`, `hmis_account_require_retraining`, which a
+   person's action calls too): given the batch as a `bulk.Batch`, its one
+   `UPDATE … FROM (SELECT … ORDER BY clock, id LIMIT n FOR UPDATE SKIP
+   LOCKED)` claims and changes the accounts and RETURNs them, the selection
+   reading one of HMISAccount's partial indexes in key order; the service
+   writes the audit events and queues `active=false` for the HMIS with
+   `INSERT … SELECT` over the claimed ids;
+2. the sweep tells: the outbox rows are written with `INSERT … SELECT` over
+   the claimed ids (`ON CONFLICT (dedupe_key) DO NOTHING`); the people to
+   tell and their links are read once per run per agency;
 3. commit, then the new messages go to the workers in one task.
+
+The two ways to go Inactive (no login in time after a reactivation, no
+login for the inactivity limit) are one step, `HMISSweep.inactive`, given
+what differs (`_InactiveStep`).
 
 A run can be split into chunks over ranges of account ids
 (`account_ranges`, `run_inactivity_sweep(ids=…)`) that several workers take
@@ -31,34 +40,32 @@ Days are the CoC's calendar dates: last login (or provisioning, or
 reactivation) on local date D → Inactive on the sweep of D+30, retraining on
 D+90, whatever the UTC offset did in between.
 
-The statements are the same on PostgreSQL and SQLite ≥ 3.35 (RETURNING,
-ON CONFLICT, UPDATE … FROM); SQLite has no row locks (a writer holds the
-whole database), so the claim there has no `FOR UPDATE SKIP LOCKED`.
+The claim, event and outbox statements are `hmis_portal.core.bulk`'s, the
+same on PostgreSQL and SQLite ≥ 3.35 but for the few places it tells apart.
 """
 
 import calendar as month_calendar
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Min
 from django.urls import reverse
-from django.utils import timezone
 
-from hmis_portal.core import outbox, provisioning
-from hmis_portal.core.audit import record_events
+from hmis_portal.core import bulk, outbox
+from hmis_portal.core.bulk import Sql
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
-from hmis_portal.core.models import AuditEvent, Notification
+from hmis_portal.core.outbox import Message, notify_many
 
 from accounts.models import Membership, Organization, Persona, User
 from hmis_access.models import AccessPolicy, HMISAccount
 
-from .models import ReactivationRequest
-from hmis_portal.core.outbox import Message, notify_many
+from . import services
 
 # Each batch of the sweeps is one commit, and a commit waits for its WAL to
 # reach the disk: at 5,000 accounts a batch the commits are a small share of
@@ -73,9 +80,6 @@ Inactive = HMISAccount.Status.INACTIVE
 
 ACCOUNTS = HMISAccount._meta.db_table
 USERS = User._meta.db_table
-EVENTS = AuditEvent._meta.db_table
-OUTBOX = Notification._meta.db_table
-ASSIGNMENTS = HMISAccount.retraining_courses.through._meta.db_table
 HOW_TO = "Ask your agency administrator to request reactivation in the portal."
 
 
@@ -95,39 +99,6 @@ class SweepResult:
                 f"(no login in time after reactivation), {self.retraining} now need retraining")
 
 
-def _db(value):
-    """A datetime as the database takes it in a raw statement."""
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _date(value):
-    """A date as the database takes it in a raw statement."""
-    return connection.ops.adapt_datefield_value(value)
-
-
-def _day(value) -> dt.date | None:
-    """A date column as a raw cursor returns it (SQLite: text)."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _in(ids) -> tuple[str, list]:
-    return ", ".join(["%s"] * len(ids)), list(ids)
-
-
-def _values(rows) -> tuple[str, list]:
-    """A VALUES list (columns column1, column2, … on both databases)."""
-    one = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
-    return "(VALUES " + ", ".join([one] * len(rows)) + ")", [value for row in rows for value in row]
-
-
-def _execute(sql, params) -> list:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
 @dataclass(frozen=True)
 class _Claimed:
     id: int
@@ -136,22 +107,52 @@ class _Claimed:
     clock: dt.date | None  # the date the message names (before the claim changed it)
 
 
+@dataclass(frozen=True)
+class _InactiveStep:
+    """What differs between the two ways an account goes Inactive: which
+    accounts are due (`due`, over the clock `clock`: the step reads the
+    partial index on (clock, id)), the reason, the audit note, and the text
+    around the username in the message (`body(day)`, day: the clock's date)."""
+
+    reason: str
+    clock: str
+    due: Sql
+    note: str
+    body: Callable[[dt.date | None], tuple[str, str]]
+
+
 class HMISSweep:
     """One run of the sweeps as of `at`. What every batch needs is read once
-    per run: the policy, the content type, the links, and each agency's
-    administrators (as they are when the run first meets the agency)."""
+    per run: the policy, the links, and each agency's administrators (as they
+    are when the run first meets the agency)."""
 
     def __init__(self, *, at: dt.datetime, policy: AccessPolicy | None = None, ids: tuple[int, int] | None = None):
         self.at = at
         self.ids = ids  # (first, last) account id of a chunk; None: every account
         self.today = local_date(at)
         self.policy = policy or AccessPolicy.current()
-        self.content_type = ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False).pk
         self.base = settings.PORTAL_BASE_URL.rstrip("/")
         self.status_link = reverse("hmis-account-status")
         self._administrators: dict[int, list[tuple]] = {}
-        self._course_ids: list[int] | None = None
         self._after: dict[str, tuple] = {}
+        days = self.policy.inactive_after_days
+        # Index hmis_reactivation_login_due: (must_log_in_by, id) WHERE active AND must_log_in_by IS NOT NULL.
+        self.lapsed_after_reactivation = _InactiveStep(
+            reason=HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION, clock="must_log_in_by",
+            due=Sql("must_log_in_by IS NOT NULL AND must_log_in_by < %s", (bulk.day(self.today),)),
+            note=f"No HMIS login within {self.policy.reactivation_login_hours} hours of reactivation.",
+            body=lambda day: ("The HMIS account ", (
+                f" was reactivated but nobody logged in to HMIS by the end of {day_text(day)}, so it is "
+                f"Inactive again. {HOW_TO}")))
+        # Index hmis_inactivity_due: (inactivity_counted_from, id) WHERE active AND must_log_in_by IS NULL.
+        self.no_login = _InactiveStep(
+            reason=HMISAccount.InactiveReason.NO_LOGIN, clock="inactivity_counted_from",
+            due=Sql("must_log_in_by IS NULL AND inactivity_counted_from <= %s",
+                    (bulk.day(self.today - dt.timedelta(days=days)),)),
+            note=f"No HMIS login for {days} days.",
+            body=lambda day: ("The HMIS account ", (
+                f" has had no HMIS login since {day_text(day)}, {days} days, so it is now Inactive "
+                f"and cannot be used. {HOW_TO}")))
 
     # --- what is read once per run --------------------------------------------
 
@@ -174,17 +175,13 @@ class HMISSweep:
         return [row for organization_id in sorted(set(organization_ids))
                 for row in self._administrators[organization_id]]
 
-    def course_ids(self) -> list[int]:
-        if self._course_ids is None:
-            self._course_ids = list(self.policy.retraining_courses.order_by("pk").values_list("pk", flat=True))
-        return self._course_ids
-
     # --- the three sweeps -----------------------------------------------------
 
     def run(self, *, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> SweepResult:
         result = SweepResult()
-        result.inactive_after_reactivation = self._in_batches(self.lapsed_after_reactivation, batch_size, max_batches)
-        result.inactive = self._in_batches(self.inactive, batch_size, max_batches)
+        result.inactive_after_reactivation = self._in_batches(
+            partial(self.inactive, self.lapsed_after_reactivation), batch_size, max_batches)
+        result.inactive = self._in_batches(partial(self.inactive, self.no_login), batch_size, max_batches)
         result.retraining = self._in_batches(self.retraining, batch_size, max_batches)
         return result
 
@@ -200,10 +197,10 @@ class HMISSweep:
             batches += 1
         return changed
 
-    def claim(self, *, due: str, due_params: list, order: str, clock: str, changes: str, change_params: list,
-              size: int) -> list[_Claimed]:
-        """Change up to `size` due accounts, earliest clock first, and return
-        them with the clock's value before the change."""
+    def batch(self, *, due: Sql, clock: str, size: int) -> bulk.Batch:
+        """The next batch of up to `size` due accounts, earliest clock first,
+        for a transition's service to claim (`bulk.Batch`), carrying the
+        clock's value before the change."""
         # Keyset: each batch starts after the last one's (clock, id), so it
         # never walks again over index entries the run already claimed (they
         # stay in the partial index, dead, until vacuum). An account skipped
@@ -211,137 +208,48 @@ class HMISSweep:
         if self.ids is not None:
             # A chunk: the range is checked on the clock index's entries
             # (id is its second column), so a chunk reads no other chunk's rows.
-            due = f"({due}) AND id BETWEEN %s AND %s"
-            due_params = [*due_params, *self.ids]
-        after = self._after.get(order)
+            due = bulk.all_of(due, Sql("id BETWEEN %s AND %s", tuple(self.ids)))
+        after = self._after.get(clock)
         if after is not None:
-            due = f"({due}) AND ({order}, id) > (%s, %s)"
-            due_params = [*due_params, _date(after[0]), after[1]]
-        select = f"SELECT id, {clock} FROM {ACCOUNTS} WHERE {due} ORDER BY {order}, id LIMIT %s"
-        if connection.features.has_select_for_update_skip_locked:
-            rows = _execute(
-                f"UPDATE {ACCOUNTS} SET {changes} FROM ({select} FOR UPDATE SKIP LOCKED) due (due_id, due_clock) "
-                f"WHERE {ACCOUNTS}.id = due.due_id "
-                f"RETURNING {ACCOUNTS}.id, {ACCOUNTS}.user_id, {ACCOUNTS}.organization_id, due.due_clock",
-                [*change_params, *due_params, size])
-        else:
-            # SQLite: RETURNING names only the changed table, and a writer
-            # holds the whole database, so the selection is read first.
-            clocks = dict(_execute(select, [*due_params, size]))
-            if not clocks:
-                return []
-            marks, params = _in(sorted(clocks))
-            rows = [(pk, user_id, organization_id, clocks[pk]) for pk, user_id, organization_id in _execute(
-                f"UPDATE {ACCOUNTS} SET {changes} WHERE id IN ({marks}) RETURNING id, user_id, organization_id",
-                [*change_params, *params])]
-        claimed = sorted((_Claimed(pk, user_id, organization_id, _day(day))
-                          for pk, user_id, organization_id, day in rows), key=lambda c: c.id)
+            due = bulk.all_of(due, Sql(f"({clock}, id) > (%s, %s)", (bulk.day(after[0]), after[1])))
+        return bulk.Batch(due=due, order=f"{clock}, id", size=size, carry=(clock,))
+
+    def _claimed(self, clock: str, rows: list[tuple]) -> list[_Claimed]:
+        claimed = [_Claimed(pk, user_id, organization_id, bulk.read_day(day))
+                   for pk, user_id, organization_id, day in rows]
         if claimed:
-            self._after[order] = max((c.clock, c.id) for c in claimed)
+            self._after[clock] = max((c.clock, c.id) for c in claimed)
         return claimed
 
-    def lapsed_after_reactivation(self, size: int) -> int:
-        # Index hmis_reactivation_login_due: (must_log_in_by, id) WHERE active AND must_log_in_by IS NOT NULL.
-        claimed = self.claim(
-            due="status = %s AND must_log_in_by IS NOT NULL AND must_log_in_by < %s",
-            due_params=[Active, _date(self.today)], order="must_log_in_by", clock="must_log_in_by",
-            changes=("status = %s, inactive_since = %s, inactive_reason = %s, must_log_in_by = NULL, "
-                     "must_log_in_before = NULL"),
-            change_params=[Inactive, _db(self.at), HMISAccount.InactiveReason.NO_LOGIN_AFTER_REACTIVATION],
-            size=size)
+    def inactive(self, step: _InactiveStep, size: int) -> int:
+        """A batch of accounts made Inactive, through the one door for that
+        transition; then they and their agencies' administrators are told."""
+        claimed = self._claimed(step.clock, services.hmis_account_make_inactive(
+            accounts=self.batch(due=step.due, clock=step.clock, size=size), reason=step.reason, note=step.note,
+            at=self.at))
         if claimed:
-            self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
-                         reason=f"No HMIS login within {self.policy.reactivation_login_hours} hours of reactivation.")
-            self._deactivate_in_hmis(claimed)
             self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
-                       subject="HMIS account is now Inactive",
-                       body=lambda day: ("The HMIS account ", (
-                           f" was reactivated but nobody logged in to HMIS by the end of {day_text(day)}, so it is "
-                           f"Inactive again. {HOW_TO}")))
-        return len(claimed)
-
-    def inactive(self, size: int) -> int:
-        # Index hmis_inactivity_due: (inactivity_counted_from, id) WHERE active AND must_log_in_by IS NULL.
-        days = self.policy.inactive_after_days
-        claimed = self.claim(
-            due="status = %s AND must_log_in_by IS NULL AND inactivity_counted_from <= %s",
-            due_params=[Active, _date(self.today - dt.timedelta(days=days))],
-            order="inactivity_counted_from", clock="inactivity_counted_from",
-            changes=("status = %s, inactive_since = %s, inactive_reason = %s, must_log_in_by = NULL, "
-                     "must_log_in_before = NULL"),
-            change_params=[Inactive, _db(self.at), HMISAccount.InactiveReason.NO_LOGIN], size=size)
-        if claimed:
-            self._events(claimed, verb="made inactive", from_state="Active", to_state="Inactive",
-                         reason=f"No HMIS login for {days} days.")
-            self._deactivate_in_hmis(claimed)
-            self._tell(claimed, key=f"hmis-inactive:{self.today.isoformat()}",
-                       subject="HMIS account is now Inactive",
-                       body=lambda day: ("The HMIS account ", (
-                           f" has had no HMIS login since {day_text(day)}, {days} days, so it is now Inactive "
-                           f"and cannot be used. {HOW_TO}")))
+                       subject="HMIS account is now Inactive", body=step.body)
         return len(claimed)
 
     def retraining(self, size: int) -> int:
         # Index hmis_retraining_due: (retraining_counted_from, id) WHERE NOT retraining_required.
         days = self.policy.retraining_after_days
-        claimed = self.claim(
-            due="NOT retraining_required AND retraining_counted_from <= %s",
-            due_params=[_date(self.today - dt.timedelta(days=days))],
-            order="retraining_counted_from", clock="retraining_counted_from",
-            changes="retraining_required = %s, retraining_required_on = %s",
-            change_params=[True, _date(self.today)], size=size)
+        clock = "retraining_counted_from"
+        due = Sql(f"{clock} <= %s", (bulk.day(self.today - dt.timedelta(days=days)),))
+        claimed = self._claimed(clock, services.hmis_account_require_retraining(
+            accounts=self.batch(due=due, clock=clock, size=size), at=self.at, policy=self.policy,
+            note=f"No HMIS login for {days} days: {self.policy.retraining_title} must be retaken before "
+                 "reactivation."))
         if not claimed:
             return 0
-        ids = [c.id for c in claimed]
-        self._events(claimed, verb="retraining required", from_state="", to_state="Retraining required",
-                     reason=f"No HMIS login for {days} days: {self.policy.retraining_title} must be retaken "
-                            "before reactivation.")
-        # A request that was ready now has to wait for the retraining too (rare: the ORM).
-        waiting = list(ReactivationRequest.objects.select_for_update().filter(
-            account_id__in=ids, status=ReactivationRequest.Status.READY).order_by("pk"))
-        if waiting:
-            ReactivationRequest.objects.filter(pk__in=[r.pk for r in waiting]).update(
-                status=ReactivationRequest.Status.WAITING_FOR_RETRAINING, ready_at=None, provisioning_due_at=None)
-            record_events(actor=None, subjects=waiting, verb="retraining required",
-                          from_state=ReactivationRequest.Status.READY.label,
-                          to_state=ReactivationRequest.Status.WAITING_FOR_RETRAINING.label)
-        self._assign_retraining(ids)
         self._tell(claimed, key=f"hmis-retraining:{self.today.isoformat()}", subject="HMIS retraining required",
                    body=lambda day: ("The HMIS account ", (
                        f" has had no HMIS login for {days} days. Before it can be reactivated, "
                        f"{self.policy.retraining_title} must be retaken.")), by_clock=False)
         return len(claimed)
 
-    # --- set-based writes -----------------------------------------------------
-
-    def _deactivate_in_hmis(self, claimed: list[_Claimed]) -> None:
-        """`active=false` in the HMIS for each account made Inactive: one
-        INSERT … SELECT into the provisioning outbox in this batch's
-        transaction, and no call to the HMIS (a worker delivers after commit)."""
-        provisioning.provision_many(HMISAccount.objects.filter(pk__in=[c.id for c in claimed]), active=False,
-                                    dedupe_prefix=f"inactive:{self.today.isoformat()}:")
-
-    def _events(self, claimed: list[_Claimed], *, verb: str, from_state: str, to_state: str, reason: str) -> None:
-        """One audit event per account (as `record_events(actor=None, …)`)."""
-        marks, params = _in([c.id for c in claimed])
-        _execute(
-            f"INSERT INTO {EVENTS} (actor_id, verb, content_type_id, object_id, object_repr, from_state, to_state, "
-            f"reason, data, created_at) "
-            f"SELECT NULL, %s, %s, CAST(a.id AS TEXT), SUBSTR(a.hmis_username, 1, 200), %s, %s, %s, '{{}}', %s "
-            f"FROM {ACCOUNTS} a WHERE a.id IN ({marks}) ORDER BY a.id",
-            [verb, self.content_type, from_state, to_state, reason, _db(timezone.now()), *params])
-
-    def _assign_retraining(self, ids: list[int]) -> None:
-        """The policy's retraining courses for each account: one delete, one insert."""
-        marks, params = _in(ids)
-        _execute(f"DELETE FROM {ASSIGNMENTS} WHERE hmisaccount_id IN ({marks})", params)
-        courses = self.course_ids()
-        if courses:
-            table, course_params = _values([(pk,) for pk in courses])
-            _execute(f"INSERT INTO {ASSIGNMENTS} (hmisaccount_id, course_id) "
-                     f"SELECT a.id, c.column1 FROM {ACCOUNTS} a CROSS JOIN {table} c "
-                     f"WHERE a.id IN ({marks}) ORDER BY a.id, c.column1 ON CONFLICT DO NOTHING",
-                     [*course_params, *params])
+    # --- what the people are told -----------------------------------------------
 
     def _tell(self, claimed: list[_Claimed], *, key: str, subject: str, body, by_clock: bool = True) -> None:
         """The account's user and its agency's administrators, one outbox row
@@ -352,38 +260,30 @@ class HMISSweep:
         for c in claimed:
             groups[c.clock if by_clock else None].append(c)
         new = []
-        stamp = _db(timezone.now())
         for day, group in sorted(groups.items(), key=lambda item: item[0] or dt.date.min):
             head, tail = body(day)
-            marks, params = _in([c.id for c in group])
+            accounts = bulk.among("a.id", [c.id for c in group])
             # The users by their ids too: joined on user_id alone, the planner
             # reads the whole user table for every batch (a hash join).
-            user_marks, user_params = _in(sorted({c.user_id for c in group}))
-            common = ["pending", 0, stamp, "", stamp]
-            new += [row[0] for row in _execute(
-                f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
-                f"next_attempt_at, claimed_at, last_error, created_at, sent_at) "
-                f"SELECT u.id, u.email, %s, %s || a.hmis_username || %s, %s, "
-                f"SUBSTR(%s || a.id || ':' || u.email, 1, 200), %s, %s, %s, NULL, %s, %s, NULL "
-                f"FROM {ACCOUNTS} a JOIN {USERS} u ON u.id = a.user_id "
-                f"WHERE a.id IN ({marks}) AND u.id IN ({user_marks}) AND u.email <> '' ORDER BY a.id "
-                f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                [subject[:200], head, f"{tail}\n\n{self.base}{self.status_link}", self.status_link, f"{key}:",
-                 *common, *params, *user_params])]
+            users = bulk.among("u.id", sorted({c.user_id for c in group}))
+            new += bulk.insert_notifications(
+                source=Sql(f"{ACCOUNTS} a JOIN {USERS} u ON u.id = a.user_id"),
+                where=bulk.all_of(accounts, users, "u.email <> ''"), recipient=Sql("u.id"), email=Sql("u.email"),
+                subject=subject, body=Sql("%s || a.hmis_username || %s",
+                                          (head, f"{tail}\n\n{self.base}{self.status_link}")),
+                link=self.status_link, dedupe_key=Sql("%s || a.id || ':' || u.email", (f"{key}:",)),
+                order="a.id")
             administrators = self.administrators({c.organization_id for c in group})
             if not administrators:
                 continue
-            people, people_params = _values(administrators)
-            new += [row[0] for row in _execute(
-                f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
-                f"next_attempt_at, claimed_at, last_error, created_at, sent_at) "
-                f"SELECT r.column2, r.column3, SUBSTR(%s || a.hmis_username, 1, 200), "
-                f"%s || a.hmis_username || %s || r.column4, r.column4, "
-                f"SUBSTR(%s || a.id || ':' || r.column3, 1, 200), %s, %s, %s, NULL, %s, %s, NULL "
-                f"FROM {ACCOUNTS} a JOIN {people} r ON r.column1 = a.organization_id "
-                f"WHERE a.id IN ({marks}) AND r.column2 <> a.user_id ORDER BY a.id, r.column2 "
-                f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                [f"{subject}: ", head, f"{tail}\n\n{self.base}", f"{key}:", *common, *people_params, *params])]
+            people = bulk.values(administrators)
+            new += bulk.insert_notifications(
+                source=Sql(f"{ACCOUNTS} a JOIN {people.text} r ON r.column1 = a.organization_id", people.params),
+                where=bulk.all_of(accounts, "r.column2 <> a.user_id"), recipient=Sql("r.column2"),
+                email=Sql("r.column3"), subject=Sql("%s || a.hmis_username", (f"{subject}: ",)),
+                body=Sql("%s || a.hmis_username || %s || r.column4", (head, f"{tail}\n\n{self.base}")),
+                link=Sql("r.column4"), dedupe_key=Sql("%s || a.id || ':' || r.column3", (f"{key}:",)),
+                order="a.id, r.column2")
         if new:
             outbox.deliver_after_commit(new)
 

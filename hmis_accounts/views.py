@@ -84,7 +84,7 @@ def hmis_account_calendar_feed(request, token):
     """The subscription URL a calendar app polls without signing in: the
     unguessable token is the credential, and it reveals only the reminder
     dates of one live account."""
-    account = calendar_feed_account(token)
+    account = calendar_feed_account(token=token)
     if account is None:
         raise Http404("No such calendar.")
     return _calendar_response(account)

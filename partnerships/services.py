@@ -56,7 +56,7 @@ def _reason(reason: str, what: str) -> str:
     return reason
 
 
-def entry_deadlines(received_at: dt.datetime, *, policy: PartnershipPolicy | None = None,
+def entry_deadlines(*, received_at: dt.datetime, policy: PartnershipPolicy | None = None,
                     business: calendar.BusinessCalendar | None = None) -> tuple[dt.datetime, dt.datetime]:
     """(due_at, escalate_at) for a batch received at `received_at`: by the end
     of the policy's Nth business day after the receipt's local date (the
@@ -219,7 +219,7 @@ def intake_batch_record(*, actor, partnership_id, received_at: dt.datetime | Non
         raise ValidationError(errors)
     reference, note = (reference or "").strip(), (note or "").strip()
     policy, business = PartnershipPolicy.current(), calendar.BusinessCalendar.load()
-    due_at, escalate_at = entry_deadlines(received_at, policy=policy, business=business)
+    due_at, escalate_at = entry_deadlines(received_at=received_at, policy=policy, business=business)
     with transaction.atomic():
         # Locked so that a partnership ended at this moment takes no new batch.
         partnership = _lock_partnership(partnership_id)

@@ -34,14 +34,14 @@ STATUS_FIELDS = ["status", "status_entered_at", "is_open", "due_at", "escalate_a
 
 # --- who is who (the rules are accounts.access's) ----------------------------
 
-def provider_staff(organization_id):
+def provider_staff(*, organization_id):
     """Who at the provider agency is told of its referrals (the same people
     who may open them)."""
     return get_user_model().objects.filter(
         pk__in=[user_id for _, user_id, _ in referral_workers([organization_id])]).order_by("pk")
 
 
-def provider_staff_of(organization_ids):
+def provider_staff_of(*, organization_ids):
     """(agency id, user id, email) of everyone told of these agencies'
     referrals: `provider_staff` for a batch of agencies."""
     return referral_workers(organization_ids)
@@ -53,7 +53,7 @@ def ces_team_members():
 
 # --- timeliness ---------------------------------------------------------------
 
-def deadlines(status: NeedStatus, *, entered_at: dt.datetime, referred_at: dt.datetime,
+def deadlines(*, status: NeedStatus, entered_at: dt.datetime, referred_at: dt.datetime,
               policy: ReferralPolicy, business: calendar.BusinessCalendar) -> tuple:
     """(due_at, escalate_at) for a referral entering `status` at `entered_at`.
 
@@ -134,7 +134,7 @@ class Reads:
         if missing:
             for organization_id in missing:
                 self._provider_staff[organization_id] = []
-            for organization_id, user_id, email in provider_staff_of(missing):
+            for organization_id, user_id, email in provider_staff_of(organization_ids=missing):
                 self._provider_staff[organization_id].append((user_id, email))
         rows = []
         for organization_id in organization_ids:
@@ -166,7 +166,7 @@ def _source() -> str:
             f"JOIN {NeedStatus._meta.db_table} s ON s.id = r.status_id")
 
 
-def record_referral_events(ids, *, verb: str, reads: Reads, actor=None, from_status: bool = False,
+def record_referral_events(*, ids, verb: str, reads: Reads, actor=None, from_status: bool = False,
                            to_state: str | None = None, reason: str = "") -> int:
     """One audit event per referral (as `record_event`), with the referral's
     own need status: the old one as `from_state` with `from_status`, the
@@ -178,7 +178,7 @@ def record_referral_events(ids, *, verb: str, reads: Reads, actor=None, from_sta
         actor_id=actor.pk if actor is not None and actor.is_authenticated else None)
 
 
-def tell_about_referrals(ids, texts, recipients, *, reads: Reads, key: str | None,
+def tell_about_referrals(*, ids, texts, recipients, reads: Reads, key: str | None,
                          messages: list | None = None) -> list[int]:
     """One message per referral and recipient (as `notify`), written in one
     statement, delivered after commit.
@@ -251,7 +251,7 @@ def need_status_enter(*, referrals, to_status: NeedStatus, actor, at: dt.datetim
         f"CASE WHEN r.due_at IS NULL THEN NULL WHEN r.due_at > %s THEN TRUE ELSE FALSE END, {days.text} "
         f"FROM {Referral._meta.db_table} r WHERE {marks.text}",
         (to_status.pk, actor_id, bulk.moment(at), note, bulk.moment(at), *days.params, *marks.params)))
-    record_referral_events(ids, verb="changed need status", reads=reads, actor=actor, from_status=True,
+    record_referral_events(ids=ids, verb="changed need status", reads=reads, actor=actor, from_status=True,
                            to_state=to_status.name, reason=note)
     if tell:
         _tell_entered(ids, rows, to_status, actor=actor, reads=reads, messages=messages)
@@ -267,7 +267,7 @@ def need_status_enter(*, referrals, to_status: NeedStatus, actor, at: dt.datetim
     business = None if to_status.is_final or to_status.standard_days is None else reads.business()
     by_deadlines = {}
     for pk, _, _, referred_at in rows:
-        by_deadlines.setdefault(deadlines(to_status, entered_at=at, referred_at=referred_at, policy=reads.policy,
+        by_deadlines.setdefault(deadlines(status=to_status, entered_at=at, referred_at=referred_at, policy=reads.policy,
                                           business=business), []).append(pk)
     for (due_at, escalate_at), pks in by_deadlines.items():
         Referral.objects.filter(pk__in=pks).update(due_at=due_at, escalate_at=escalate_at, **fields)
@@ -286,7 +286,7 @@ def _tell_entered(ids, rows, to_status: NeedStatus, *, actor, reads: Reads, mess
                   f"Referral returned to the CES team: {programs[program_id].name}",
                   f"The referral was not updated in time and is now “{to_status}”.")
                  for program_id, status_id in pairs]
-        tell_about_referrals(ids, texts, reads.provider_staff(agencies), reads=reads, key="referral-moved",
+        tell_about_referrals(ids=ids, texts=texts, recipients=reads.provider_staff(agencies), reads=reads, key="referral-moved",
                              messages=messages)
     elif can_match(actor):
         if to_status.returns_to_matching:
@@ -297,14 +297,14 @@ def _tell_entered(ids, rows, to_status: NeedStatus, *, actor, reads: Reads, mess
                   f"The CES team changed a referral to {programs[program_id].name}: {names[status_id]} → "
                   f"{to_status}.")
                  for program_id, status_id in pairs]
-        tell_about_referrals(ids, texts, reads.provider_staff(agencies), reads=reads, key=None,
+        tell_about_referrals(ids=ids, texts=texts, recipients=reads.provider_staff(agencies), reads=reads, key=None,
                              messages=messages)
     elif to_status.returns_to_matching or to_status.is_final:
         texts = [(program_id, status_id, 0, f"Referral {{id}}: {to_status}",
                   f"{programs[program_id]} set a referral to “{to_status}”."
                   + (" The client needs to be re-referred." if to_status.returns_to_matching else ""))
                  for program_id, status_id in pairs]
-        tell_about_referrals(ids, texts, reads.ces_team(), reads=reads, key=None, messages=messages)
+        tell_about_referrals(ids=ids, texts=texts, recipients=reads.ces_team(), reads=reads, key=None, messages=messages)
 
 
 def _link(referral: Referral) -> str:
@@ -343,7 +343,7 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
             raise ValidationError(
                 f"Client {hmis_client_id} already has an open referral to {program.name} "
                 f"(referral {existing.pk}, “{existing.status}”). Work that referral instead of making another.")
-        due_at, escalate_at = deadlines(initial, entered_at=at, referred_at=at, policy=policy, business=business)
+        due_at, escalate_at = deadlines(status=initial, entered_at=at, referred_at=at, policy=policy, business=business)
         referral = Referral(
             program=program, hmis_client_id=hmis_client_id, contact_name=contact_name.strip(),
             contact_phone=contact_phone.strip(), contact_email=contact_email.strip(),
@@ -365,7 +365,7 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
         record_event(actor=actor, subject=referral, verb="referred", to_state=initial.name,
                      reason=f"Client {hmis_client_id} referred to {program}")
         notify(
-            recipients=provider_staff(program.organization_id),
+            recipients=provider_staff(organization_id=program.organization_id),
             subject=f"New CES referral to {program.name}",
             body=(f"The CES team referred a client to {program.name}. {initial.standard_label()}: "
                   f"open the referral, contact the client and update the need status."),

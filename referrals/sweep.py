@@ -94,7 +94,7 @@ class TimelinessSweep:
             if not claimed:
                 return 0
             ids = [c.id for c in claimed]
-            services.record_referral_events(ids, verb="became overdue", reads=self.reads)
+            services.record_referral_events(ids=ids, verb="became overdue", reads=self.reads)
             programs = self.reads.programs({c.program_id for c in claimed})
             texts = []
             for program_id, status_id in sorted({(c.program_id, c.status_id) for c in claimed}):
@@ -104,7 +104,7 @@ class TimelinessSweep:
                               f"A referral to {program.name} has been in “{status}” past its timeliness standard "
                               f"({status.standard_label().lower()}). Update its need status."))
             recipients = self.reads.provider_staff(sorted({programs[c.program_id].organization_id for c in claimed}))
-            services.tell_about_referrals(ids, texts, recipients, reads=self.reads, key="referral-overdue")
+            services.tell_about_referrals(ids=ids, texts=texts, recipients=recipients, reads=self.reads, key="referral-overdue")
         return len(claimed)
 
     def escalate(self, size: int, ids: list[int] | None = None) -> tuple[int, int]:
@@ -114,7 +114,7 @@ class TimelinessSweep:
             if not claimed:
                 return 0, 0
             ids = [c.id for c in claimed]
-            services.record_referral_events(ids, verb="escalated to the CES team", reads=self.reads)
+            services.record_referral_events(ids=ids, verb="escalated to the CES team", reads=self.reads)
             programs = self.reads.programs({c.program_id for c in claimed})
             texts = []
             for program_id, status_id in sorted({(c.program_id, c.status_id) for c in claimed}):
@@ -126,7 +126,7 @@ class TimelinessSweep:
                               + (f" It was moved to “{move_to}”; re-refer the client." if move_to else "")))
             # The batch's messages go to the workers in one task.
             new = []
-            services.tell_about_referrals(ids, texts, self.reads.ces_team(), reads=self.reads,
+            services.tell_about_referrals(ids=ids, texts=texts, recipients=self.reads.ces_team(), reads=self.reads,
                                           key="referral-escalated", messages=new)
             moved = 0
             by_status = {}

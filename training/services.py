@@ -373,14 +373,14 @@ def _role_label(role: str) -> str:
     return Signer(role).label if role != Signer.USER else "the user"
 
 
-def form_page_url(form: RequiredForm, owner, recipient) -> str:
+def form_page_url(*, form: RequiredForm, owner, recipient) -> str:
     """Where `recipient` signs or files `owner`'s form: their own page, or the agency's page of the user."""
     if recipient.pk == owner.pk:
         return reverse("training:form-upload", kwargs={"code": form.code})
     return reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk})
 
 
-def current_template(form: RequiredForm) -> FormTemplate | None:
+def current_template(*, form: RequiredForm) -> FormTemplate | None:
     return form.templates.order_by("-version").first()
 
 
@@ -432,7 +432,7 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
                 raise ValidationError({"attested": "Tick the box to attest to the statement before signing."})
         elif not form.by_upload:
             raise ValidationError(f"{form.title} is signed in the portal, not by upload.")
-        template = signing.template if signing and signing.template_id else current_template(form)
+        template = signing.template if signing and signing.template_id else current_template(form=form)
         if method == FormSignature.Method.PORTAL and template is None:
             raise ValidationError(f"The blank {form.title} is not available yet, so it cannot be signed in the "
                                   "portal; CoC training staff upload it first.")
@@ -491,7 +491,7 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
             for recipient in recipients:
                 notify(recipients=[recipient], subject=f"Your signature is needed: {form.title} of {owner}",
                        body=(f"{actor} signed {owner}'s {form.title}. You sign it next, as "
-                             f"{_role_label(nxt)}."), link=form_page_url(form, owner, recipient))
+                             f"{_role_label(nxt)}."), link=form_page_url(form=form, owner=owner, recipient=recipient))
         elif signing.status == Review.VERIFIED:
             notify(recipients=[owner], subject=f"{form.title} signed by everyone",
                    body=f"Everyone who signs your {form.title} has signed it; it counts as complete.",
@@ -554,7 +554,7 @@ def _return_earlier_versions(*, actor, template: FormTemplate) -> None:
         notify(recipients=form_signers(owner, template.form.signer_roles[0]),
                subject=f"Sign the new {template.form.title}",
                body=f"{reason} Download it from the portal and sign it again.",
-               link=form_page_url(template.form, owner, owner))
+               link=form_page_url(form=template.form, owner=owner, recipient=owner))
         _refresh(owner, actor)
 
 
@@ -588,5 +588,5 @@ def form_return(*, actor, submission_id: int, reason: str) -> FormSubmission:
                          f"(version {submission.version}) was returned: {reason}. "
                          + ("Upload a corrected copy." if len(form.signer_roles) == 1 else
                             "The signing starts again from the first signer.")),
-                   link=form_page_url(form, owner, recipient) if recipient.pk != owner.pk else _my_access())
+                   link=form_page_url(form=form, owner=owner, recipient=recipient) if recipient.pk != owner.pk else _my_access())
     return submission

@@ -148,7 +148,7 @@ def _form_page(request, required, owner):
                                               f"{Signer(progress.next_role).label}; they have been told.")
                 return redirect("my-access") if own else redirect(request.path)
     progress = selectors.form_progress(required, owner)
-    template = services.current_template(required)
+    template = services.current_template(form=required)
     may_act = bool(progress.next_role) and can_sign_form_as(request.user, owner, progress.next_role)
     return render(request, "training/form_upload.html", {
         "required": required, "owner": owner, "own": own, "progress": progress, "versions": progress.versions,

@@ -161,6 +161,38 @@ def claim(table: str, *, due: Sql, order: str, size: int, changes: Sql, returnin
     return sorted((*row, *before[row[key]]) for row in changed)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A sweep's batch, as a set of rows a transition's service changes: up
+    to `size` rows that are `due`, first in `order` (ending with `id`), taken
+    by the statement that changes them (`claim`: a row another transaction
+    holds is left for the next run); `carry`: columns the service returns as
+    they were before the change (e.g. the clock a message names)."""
+
+    due: Sql
+    order: str
+    size: int
+    carry: tuple[str, ...] = ()
+
+
+def change(table: str, rows: "Iterable[int] | Batch", *, allowed, changes: Sql,
+           returning: Sequence[str] = ("id",)) -> list[tuple]:
+    """A transition's one statement over a set of rows: the rows with these
+    ids (the caller holds their locks), or a sweep's `Batch` (claimed by this
+    very statement). Only rows where `allowed` holds change, so a row that
+    has already moved is left as it is. Returns each changed row's
+    `returning` columns, then a batch's `carry` columns; sorted."""
+    if isinstance(rows, Batch):
+        return claim(table, due=all_of(allowed, rows.due), order=rows.order, size=rows.size, changes=changes,
+                     returning=returning, carry=rows.carry)
+    ids = sorted(set(rows))
+    if not ids:
+        return []
+    where = all_of(allowed, among("id", ids))
+    return sorted(execute(Sql(f"UPDATE {table} SET {changes.text} WHERE {where.text} "
+                              f"RETURNING {', '.join(returning)}", (*changes.params, *where.params))))
+
+
 def insert_events(*, source: str, key: str, ids: Iterable[int], content_type: int, verb: str, object_repr: Sql,
                   from_state="", to_state="", reason="", actor_id: int | None = None, ordered: bool = False) -> int:
     """One audit event per id (as `record_event`): `INSERT … SELECT` from

@@ -80,7 +80,7 @@ def test_moa_to_acceptance_to_an_overdue_batch(browser_page, live_server):
     sign_out(page)
 
     # The daily job runs a few business days later (the morning after the deadline).
-    due_at, _ = services.entry_deadlines(recorded.received_at)
+    due_at, _ = services.entry_deadlines(received_at=recorded.received_at)
     call_command("run_sweeps", at=(due_at + dt.timedelta(hours=7)).isoformat())
     recorded.refresh_from_db()
     assert recorded.overdue_notified_at is not None

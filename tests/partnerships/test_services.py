@@ -222,7 +222,7 @@ def test_recording_a_batch_stores_its_deadline_and_tells_the_partners_people():
     (local(2026, 11, 25, 10, 0), dt.date(2026, 12, 1)),  # the Wednesday before Thanksgiving
 ])
 def test_the_entry_deadline_is_the_end_of_the_nth_business_day(received, due):
-    due_at, _ = services.entry_deadlines(received)
+    due_at, _ = services.entry_deadlines(received_at=received)
     assert due_at == calendar.end_of_day(due)
 
 
@@ -230,7 +230,7 @@ def test_the_deadline_is_the_policy_row():
     policy = PartnershipPolicy.current()
     policy.entry_business_days = 5
     policy.save()
-    due_at, _ = services.entry_deadlines(local(2026, 10, 2, 16, 0))
+    due_at, _ = services.entry_deadlines(received_at=local(2026, 10, 2, 16, 0))
     assert due_at == calendar.end_of_day(dt.date(2026, 10, 9))
 
 
@@ -238,7 +238,7 @@ def test_a_holiday_the_coc_adds_is_skipped():
     from hmis_portal.core.models import Holiday
 
     Holiday.objects.create(date=dt.date(2026, 10, 6), name="CoC closure")
-    due_at, _ = services.entry_deadlines(local(2026, 10, 2, 16, 0))
+    due_at, _ = services.entry_deadlines(received_at=local(2026, 10, 2, 16, 0))
     assert due_at == calendar.end_of_day(dt.date(2026, 10, 8))
 
 
