@@ -39,6 +39,10 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 @described(AccessRequestSerializer, "Access requests, their state and deadline",
            detail="An access request, its state and deadline")
 class AccessRequestCollection(ReadCollection):
+    """Access requests as the agency's user access pages show them: an agency's leads read their
+    agency's, the CoC staff who see users' access every agency's they may see, anyone their own.
+    `provisioning_due_at` is the provisioning deadline, set when the request becomes ready."""
+
     serializer_class = AccessRequestSerializer
     filterset_class = AccessRequestFilter
 

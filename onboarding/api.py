@@ -48,6 +48,10 @@ class AgencySerializer(serializers.ModelSerializer):
 
 @described(AgencySerializer, "Agencies and their participation stage", detail="An agency and its participation stage")
 class AgencyCollection(ReadCollection):
+    """The agencies the key's owner may see in the portal, each with its participation stage
+    (derived from its agreements and programs as on the CES Participation Status List), filtered
+    as that list is: `q` (agency or program name), `role` (a CES role's code), `program_type`."""
+
     serializer_class = AgencySerializer
     filterset_class = AgencyFilter
 
@@ -82,6 +86,8 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 @described(ProgramSerializer, "Programs and their setup state", detail="A program and its setup state")
 class ProgramCollection(ReadCollection):
+    """The programs of the agencies the key's owner may see, with their setup state."""
+
     serializer_class = ProgramSerializer
     filterset_class = ProgramFilter
 

@@ -37,6 +37,9 @@ class PartnershipSerializer(serializers.ModelSerializer):
 
 @described(PartnershipSerializer, "Data partnerships", detail="A data partnership")
 class PartnershipCollection(ReadCollection):
+    """Data partnerships (MOAs) of the agencies the key's owner belongs to, on either side; the
+    CoC staff who look after partnerships read every agency's they may see."""
+
     serializer_class = PartnershipSerializer
     filterset_class = PartnershipFilter
 

@@ -49,6 +49,10 @@ class ReferralCountSerializer(serializers.Serializer):
 
 @described(ReferralCountSerializer, "Open referrals counted by program and need status")
 class ReferralCountCollection(ReadListCollection):
+    """Open referrals counted by program and need status, with due-soon and overdue counts, as on
+    the counts report: a provider agency's people read their agency's, the CES team every
+    agency's. Counts only: no client identifier is part of a row, nor a filter."""
+
     serializer_class = ReferralCountSerializer
     filterset_class = CountsFilter
     pagination_class = CountsPagination

@@ -6,7 +6,8 @@ narrowed to the key's owner by the same `restrict_*` of accounts.access as the
 pages, so a key never reads more than its owner may in the browser."""
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.pagination import CursorPagination
 
@@ -15,7 +16,8 @@ from .models import Scope
 REFUSALS = {
     400: OpenApiResponse(description="A filter's value is not one the collection knows."),
     401: OpenApiResponse(description="No key, or a key that is unknown, revoked or rotated."),
-    403: OpenApiResponse(description="The key lacks the scope `read`."),
+    403: OpenApiResponse(description="The key lacks the scope `read`, or its owner may not read this "
+                                     "collection in the portal."),
     404: OpenApiResponse(description="Nothing the key's owner may see has that id, or the cursor is not one "
                                      "this collection gave."),
     429: OpenApiResponse(description="Too many requests with this key; see Retry-After."),
@@ -36,7 +38,10 @@ def described(serializer, summary: str, *, detail: str | None = None):
     """The schema's words for a collection (and its detail route when it has one)."""
     views = {"list": extend_schema(summary=summary, responses={200: serializer(many=True), **REFUSALS})}
     if detail:
-        views["retrieve"] = extend_schema(summary=detail, responses={200: serializer, **_without(REFUSALS, 400)})
+        views["retrieve"] = extend_schema(
+            summary=detail, responses={200: serializer, **_without(REFUSALS, 400)},
+            parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
+                                         description="The object's id, as its collection lists it.")])
     return extend_schema_view(**views)
 
 
