@@ -188,3 +188,11 @@ def test_the_served_schema_describes_every_collection(client):
         operation = schema["paths"][f"/api/v1/{path}/"]["get"]
         assert {"200", "401", "403"} <= set(operation["responses"])
         assert {"cursor", "page_size"} <= {parameter["name"] for parameter in operation["parameters"]}
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_a_collection_s_answer_is_never_cached(client, collection):
+    key = make_key(StaffFactory(groups=["CoC system admin", "CES team"]), "read")
+    response = client.get(reverse(f"api:{collection}-list"), **bearer(key))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
