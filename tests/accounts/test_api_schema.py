@@ -4,22 +4,18 @@ with generated parameters (filters, cursors, ids, page sizes) and a working
 key. Nothing may answer with a server error, and every answer must be one the
 schema describes, in the shape it describes."""
 
-import datetime as dt
 from collections import Counter
 
 import pytest
 import schemathesis
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from hmis_access.models import AccessRequest
 from tests.api_keys import make_key
-from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
-from tests.partnerships.factories import propose
-from tests.referrals.factories import ProgramFactory, make_referral
+from tests.factories import MembershipFactory, StaffFactory
+from tests.read_api import agency_ids, agency_with_work
 
 # The live server binds a port and runs beside the test in threads: it runs
 # with the browser tests, one after another in one process.
@@ -29,24 +25,41 @@ COLLECTIONS = ("agencies", "programs", "access-requests", "hmis-accounts", "refe
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def _agency_with_work():
-    organization = OrganizationFactory()
-    program = ProgramFactory(organization=organization)
-    make_referral(program)
-    person = MembershipFactory(organization=organization, persona="staff").user
-    AccessRequest.objects.create(organization=organization, user=person, status=AccessRequest.Status.READY,
-                                 ready_at=timezone.now(), provisioning_due_at=timezone.now() + dt.timedelta(days=3))
-    HMISAccountFactory(user=person, organization=organization, last_hmis_login_at=timezone.now())
-    propose(agency=organization)
+@pytest.fixture
+def agencies(live_server, policy_rows, settings):
+    # Enough requests a minute for the whole run (the limit's own tests are in test_api.py).
+    settings.API_KEY_REQUESTS_PER_MINUTE = 100_000
+    return [agency_with_work() for _ in range(3)]
 
 
 @pytest.fixture
-def api_schema(live_server, policy_rows, settings):
-    # Enough requests a minute for the whole run (the limit's own tests are in test_api.py).
-    settings.API_KEY_REQUESTS_PER_MINUTE = 100_000
-    for _ in range(3):
-        _agency_with_work()
+def api_schema(agencies, live_server):
     return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
+
+
+def label(operation) -> str:
+    return f"{operation.method.upper()} {operation.path}"
+
+
+def exercise(operations, *, live_server, key, checks, max_examples, **strategy) -> dict[str, Counter]:
+    """Each operation its own Hypothesis run, in the calling test: the live
+    server and its data are the test's fixtures (pytest-django's
+    live_server), which a collection-time parametrization cannot reach.
+    Returns the status codes each operation answered with."""
+    headers = {"Authorization": f"Bearer {key}"}
+    calls = {}
+    for operation in operations:
+        answers = calls.setdefault(label(operation), Counter())
+
+        @given(case=operation.as_strategy(**strategy))
+        @hypothesis_settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
+                             suppress_health_check=list(HealthCheck))
+        def run(case):
+            response = case.call_and_validate(base_url=live_server.url, headers=headers, checks=checks)
+            answers[response.status_code] += 1  # noqa: B023 - run() is called before the loop moves on
+
+        run()
+    return calls
 
 
 @pytest.fixture
@@ -57,27 +70,45 @@ def reader_key():
 
 
 def test_every_operation_answers_as_its_schema_says(api_schema, reader_key, live_server):
-    # Each operation its own Hypothesis run, in this one test: the live
-    # server and its data are the test's fixtures (pytest-django's
-    # live_server), which a collection-time parametrization cannot reach.
-    headers = {"Authorization": f"Bearer {reader_key}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
-        f"GET /api/v1/{path}/" for path in COLLECTIONS} | {"POST /api/v1/hmis-logins/"}
-    calls = {}
-
-    for operation in operations:
-        label = f"{operation.method.upper()} {operation.path}"
-
-        @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=20, deadline=None, derandomize=True, database=None,
-                             suppress_health_check=list(HealthCheck))
-        def run(case):
-            response = case.call_and_validate(base_url=live_server.url, headers=headers, checks=CHECKS)
-            calls.setdefault(label, Counter())[response.status_code] += 1
-
-        run()
+    assert {label(op) for op in operations} >= {f"GET /api/v1/{path}/" for path in COLLECTIONS} | {
+        "POST /api/v1/hmis-logins/"}
+    calls = exercise(operations, live_server=live_server, key=reader_key, checks=CHECKS, max_examples=20)
     # Every operation was called, and each list answered with its rows at least once.
-    assert set(calls) == {f"{op.method.upper()} {op.path}" for op in operations}
+    assert set(calls) == {label(op) for op in operations}
     for path in COLLECTIONS:
         assert calls[f"GET /api/v1/{path}/"][200] > 0, calls
+
+
+# The collection each read operation's rows belong to (tests/read_api.py's names).
+ROWS = {"agencies": "agency", "programs": "program", "access-requests": "access-request",
+        "hmis-accounts": "hmis-account", "referral-counts": "referral-count", "partnerships": "partnership"}
+
+
+def test_an_agency_s_key_reads_nothing_of_another_through_any_operation(api_schema, agencies, live_server):
+    mine, *others = agencies
+    director = MembershipFactory(organization_id=mine["agency"], persona="executive_director").user
+    key = make_key(director, "read")
+
+    def only_my_agency(ctx, response, case):
+        """A check of schemathesis's own: whatever the parameters, every
+        row answered is of the director's agency."""
+        if response.status_code != 200:
+            return None
+        collection = ROWS[case.operation.path.split("/")[3]]
+        body = response.json()
+        for row in body.get("results", [body]):
+            assert mine["agency"] in agency_ids(collection, row), (case.operation.path, row)
+        return None
+
+    reads = [result.ok() for result in api_schema.get_all_operations() if result.ok().method.upper() == "GET"]
+    lists = [op for op in reads if "{id}" not in op.path]
+    calls = exercise(lists, live_server=live_server, key=key, checks=[*CHECKS, only_my_agency], max_examples=10)
+    assert all(calls[label(op)][200] > 0 for op in lists), calls
+    # Every detail route, asked for each object of the other agencies: 404.
+    for op in (op for op in reads if "{id}" in op.path):
+        collection = ROWS[op.path.split("/")[3]]
+        for other in others:
+            calls = exercise([op], live_server=live_server, key=key, checks=CHECKS, max_examples=1,
+                             path_parameters={"id": other[collection]})
+            assert calls[label(op)] == Counter({404: 1}), (op.path, calls)
