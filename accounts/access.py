@@ -516,6 +516,33 @@ def can_see_hmis_accounts(user, organization=None) -> bool:
     return has_persona(user, organization, AGENCY_LEADS) or does(user, Work.HMIS_ACCOUNTS)
 
 
+def _restrict_agency_work(queryset: QuerySet, user, work: "Work", organization_field: str,
+                          own_field: str | None) -> QuerySet:
+    """Rows of agencies' work as their pages show them: CoC staff who do
+    `work`, of the agencies they may see; an agency's leads, their agency's;
+    anyone, their own (through `own_field`)."""
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if does(user, work):
+        return restrict(queryset, user, organization_field=organization_field)
+    seen = Q(**{f"{organization_field}__in": organizations_where(user, AGENCY_LEADS).values("pk")})
+    if own_field is not None:
+        seen |= Q(**{own_field: user})
+    return queryset.filter(seen)
+
+
+def restrict_user_access(queryset: QuerySet, user, organization_field: str = "organization",
+                         own_field: str | None = "user") -> QuerySet:
+    """Access requests `user` may read (`can_see_user_access`, and a person's own)."""
+    return _restrict_agency_work(queryset, user, Work.USER_ACCESS, organization_field, own_field)
+
+
+def restrict_hmis_accounts(queryset: QuerySet, user, organization_field: str = "organization",
+                           own_field: str | None = "user") -> QuerySet:
+    """HMIS accounts `user` may read (`can_see_hmis_accounts`, and a person's own)."""
+    return _restrict_agency_work(queryset, user, Work.HMIS_ACCOUNTS, organization_field, own_field)
+
+
 def can_request_reactivation(user, account) -> bool:
     """Seed 002: the agency administrator asks for reactivation, or the user."""
     return account.user_id == user.pk or has_persona(user, account.organization_id, [AA])

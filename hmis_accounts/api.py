@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.defaultfilters import pluralize
+import django_filters
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -22,6 +23,8 @@ from rest_framework.views import APIView
 
 from accounts import access
 from accounts.apikeys.models import Scope
+from accounts.apikeys.read import ReadCollection, described
+from hmis_access.models import HMISAccount
 from .logins import read_login_report
 from .services import record_hmis_logins
 
@@ -163,3 +166,42 @@ class HMISLoginBatchView(APIView):
                                         report={**report.counts(), "api_key": key.pk})
         return Response({"rows": report.rows, "updated": result.updated, "unchanged": result.unchanged,
                          "never_logged_in": report.never_logged_in})
+
+
+# --- the read API's HMIS accounts --------------------------------------------------------------------------------
+
+class HMISAccountFilter(django_filters.FilterSet):
+    agency = django_filters.NumberFilter(field_name="organization_id", min_value=1, max_value=2**31 - 1)
+    status = django_filters.ChoiceFilter(choices=HMISAccount.Status.choices)
+
+    class Meta:
+        model = HMISAccount
+        fields = []
+
+
+class HMISAccountSerializer(serializers.ModelSerializer):
+    agency = serializers.IntegerField(source="organization_id", read_only=True)
+    person = serializers.IntegerField(source="user_id", read_only=True)
+    person_name = serializers.CharField(source="user.get_full_name", read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = HMISAccount
+        fields = ["id", "agency", "person", "person_name", "hmis_username", "hmis_role", "status", "status_label",
+                  "provisioned_at", "last_hmis_login_at", "inactive_since", "inactive_reason", "reactivated_at",
+                  "must_log_in_by", "retraining_required"]
+
+
+@described(HMISAccountSerializer, "HMIS accounts, their status and last login",
+           detail="An HMIS account, its status and last login")
+class HMISAccountCollection(ReadCollection):
+    """What the agency's accounts page and the staff's overview show: an
+    agency's leads their agency's accounts, the CoC staff who watch accounts
+    every agency's they may see, anyone their own
+    (`accounts.access.restrict_hmis_accounts`)."""
+
+    serializer_class = HMISAccountSerializer
+    filterset_class = HMISAccountFilter
+
+    def get_queryset(self):
+        return access.restrict_hmis_accounts(HMISAccount.objects.select_related("user"), self.request.user)

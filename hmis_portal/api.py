@@ -9,11 +9,21 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.routers import SimpleRouter
 
-from hmis_accounts.api import HMISLoginBatchView
+from hmis_access.api import AccessRequestCollection
+from hmis_accounts.api import HMISAccountCollection, HMISLoginBatchView
+from onboarding.api import AgencyCollection, ProgramCollection
+from partnerships.api import PartnershipCollection
+from referrals.api import ReferralCountCollection
 
 app_name = "api"
 
 router = SimpleRouter()
+router.register("agencies", AgencyCollection, basename="agency")
+router.register("programs", ProgramCollection, basename="program")
+router.register("access-requests", AccessRequestCollection, basename="access-request")
+router.register("hmis-accounts", HMISAccountCollection, basename="hmis-account")
+router.register("referral-counts", ReferralCountCollection, basename="referral-count")
+router.register("partnerships", PartnershipCollection, basename="partnership")
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

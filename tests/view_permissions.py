@@ -78,6 +78,23 @@ EXEMPT = {
     "api:openapi": "the API's schema, public by design (it describes the API, never its data); tested in "
                    "tests/accounts/test_api.py",
     "api:hmis-logins": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES)",
+    "api:agency-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:program-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:access-request-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:hmis-account-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:referral-count-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:partnership-list": "API-key only, every persona's key: tests/accounts/test_api.py (API_CASES), "
+                  "tests/accounts/test_read_api.py",
+    "api:agency-detail": "API-key only; another agency's object is a 404: tests/accounts/test_read_api.py",
+    "api:program-detail": "API-key only; another agency's object is a 404: tests/accounts/test_read_api.py",
+    "api:access-request-detail": "API-key only; another agency's object is a 404: tests/accounts/test_read_api.py",
+    "api:hmis-account-detail": "API-key only; another agency's object is a 404: tests/accounts/test_read_api.py",
+    "api:partnership-detail": "API-key only; another agency's object is a 404: tests/accounts/test_read_api.py",
 }
 
 

@@ -25,10 +25,24 @@ COC_GROUPS = ("CoC implementation", "CoC training", "CoC provisioning", "CES tea
 LOGINS = "api:hmis-logins"
 
 # API URL name: (method, scope its key needs, CoC groups whose keys are allowed, personas whose keys are allowed)
+EVERY_GROUP, EVERY_PERSONA = set(COC_GROUPS), set(PERSONAS)
 API_CASES = {
     LOGINS: ("post", "hmis-logins:write", {"CoC provisioning", "CoC system admin"}, set()),
+    # The read API's collections: every key with `read` lists (narrowed to
+    # what its owner may see, perhaps nothing: tests/accounts/test_read_api.py);
+    # referral counts are for provider agencies' people and the CES team.
+    "api:agency-list": ("get", "read", EVERY_GROUP, EVERY_PERSONA),
+    "api:program-list": ("get", "read", EVERY_GROUP, EVERY_PERSONA),
+    "api:access-request-list": ("get", "read", EVERY_GROUP, EVERY_PERSONA),
+    "api:hmis-account-list": ("get", "read", EVERY_GROUP, EVERY_PERSONA),
+    "api:referral-count-list": ("get", "read", {"CES team"}, EVERY_PERSONA),
+    "api:partnership-list": ("get", "read", EVERY_GROUP, EVERY_PERSONA),
 }
 PUBLIC = {"api:openapi"}
+# Detail routes: an object the key's owner may not see is a 404, as on the
+# pages (tests/accounts/test_read_api.py goes through each as each persona).
+DETAIL_ROUTES = {"api:agency-detail", "api:program-detail", "api:access-request-detail",
+                 "api:hmis-account-detail", "api:partnership-detail"}
 
 
 def api_url_names():
@@ -48,7 +62,7 @@ def api_url_names():
 
 
 def test_every_api_url_has_a_row():
-    assert api_url_names() == set(API_CASES) | PUBLIC
+    assert api_url_names() == set(API_CASES) | PUBLIC | DETAIL_ROUTES
 
 
 def _call(client, name, key):
@@ -75,7 +89,8 @@ def test_each_persona_s_and_group_s_key_reaches_only_what_its_owner_may(client, 
 @pytest.mark.parametrize("name", sorted(API_CASES))
 def test_a_key_without_the_scope_is_refused(client, name):
     _, scope, _, _ = API_CASES[name]
-    response = _call(client, name, make_key(system_admin(), "read"))
+    other = "hmis-logins:write" if scope == "read" else "read"
+    response = _call(client, name, make_key(system_admin(), other))
     assert response.status_code == 403
     assert scope in response.json()["detail"]
 
