@@ -485,6 +485,10 @@ DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 # The client address as django-ipware guesses it can be forged through
 # X-Forwarded-For; the sign-in lockout reads it the trusted way.
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+# Logging never loads the signed-in person (a query that fails again during a
+# database outage): observability.loaded_user_id adds the id when the request
+# already loaded them.
+DJANGO_STRUCTLOG_USER_ID_FIELD = None
 # Error reporting (sentry-sdk): off unless SENTRY_DSN (or SENTRY_DSN_FILE) is
 # set; no personal data is sent and email addresses are scrubbed.
 SENTRY_DSN = secret("SENTRY_DSN")

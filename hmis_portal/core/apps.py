@@ -15,9 +15,10 @@ class CoreConfig(AppConfig):
 
         from hmis_portal import schedule
 
-        from . import metrics
+        from . import metrics, observability
 
         metrics.register()
+        observability.connect_signals()
 
         # Beat reads its schedule from the database; keep it equal to the one
         # place the jobs are declared (hmis_portal/schedule.py).

@@ -63,6 +63,35 @@ class RequestIdMiddleware:
         return response
 
 
+def loaded_user_id(request):
+    """The signed-in person's id when the request has already loaded them,
+    else None: a log line never queries the database (during an outage that
+    query would fail again inside the error handling)."""
+    user = getattr(request, "user", None)
+    if user is None:
+        return None
+    from django.utils.functional import empty
+
+    if getattr(user, "_wrapped", None) is empty:
+        return None
+    return getattr(user, "pk", None)
+
+
+def _bind_loaded_user(sender, request, log_kwargs, **kwargs):
+    user_id = loaded_user_id(request)
+    if user_id is not None:
+        log_kwargs["user_id"] = user_id
+
+
+def connect_signals() -> None:
+    """django-structlog asks for its request lines' extra fields (from CoreConfig.ready)."""
+    from django_structlog import signals
+
+    for signal in (signals.bind_extra_request_metadata, signals.bind_extra_request_finished_metadata,
+                   signals.bind_extra_request_failed_metadata):
+        signal.connect(_bind_loaded_user, dispatch_uid=f"core.observability.user.{id(signal)}")
+
+
 # --- a database outage -----------------------------------------------------------------------------
 
 # While PostgreSQL is down, every request fails the same way: a traceback each

@@ -356,3 +356,43 @@ def test_run_sweeps_records_each_jobs_duration(client):
     call_command("run_sweeps", only=["intake-entry-deadlines"], stdout=open(os.devnull, "w"))
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert sample(text, "hmis_portal_sweep_last_duration_seconds", job="intake-entry-deadlines") >= 0
+
+
+# --- logging never reads the database --------------------------------------------------------------
+
+
+def test_logging_a_request_never_loads_its_user():
+    """During a database outage, looking up who made a failing request would
+    fail again inside the error handling; the id is logged only when the
+    request already loaded the user."""
+    from django.conf import settings
+    from django.test import RequestFactory
+    from django.utils.functional import SimpleLazyObject
+
+    assert settings.DJANGO_STRUCTLOG_USER_ID_FIELD is None
+
+    def unreachable():
+        raise AssertionError("the user was loaded for a log line")
+
+    request = RequestFactory().get("/")
+    request.user = SimpleLazyObject(unreachable)
+    assert observability.loaded_user_id(request) is None
+
+    class Someone:
+        pk = 42
+
+    request.user = SimpleLazyObject(Someone)
+    assert request.user.pk == 42  # the request itself loaded it
+    assert observability.loaded_user_id(request) == 42
+
+
+@pytest.mark.django_db
+def test_a_signed_in_persons_requests_log_their_id(client, log_lines):
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    client.force_login(user)
+    log_lines(json_lines=True)
+    client.get("/no-such-page/")
+    [finished] = [line for line in records(log_lines.read()) if line["event"] == "request_finished"]
+    assert finished["user_id"] == user.pk
