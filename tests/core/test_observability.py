@@ -396,3 +396,15 @@ def test_a_signed_in_persons_requests_log_their_id(client, log_lines):
     client.get("/no-such-page/")
     [finished] = [line for line in records(log_lines.read()) if line["event"] == "request_finished"]
     assert finished["user_id"] == user.pk
+
+
+@pytest.mark.django_db
+def test_a_periodic_job_run_by_celery_records_its_duration(client):
+    from hmis_portal.core.tasks import deliver_notification, deliver_pending_notifications
+
+    deliver_pending_notifications.apply()
+    # A task that is not a periodic job records nothing.
+    deliver_notification.apply(args=(0,))
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert sample(text, "hmis_portal_sweep_last_duration_seconds", job="deliver-notifications") >= 0
+    assert text.count("hmis_portal_sweep_last_duration_seconds{") == 1
