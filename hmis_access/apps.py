@@ -11,7 +11,7 @@ class HMISAccessConfig(AppConfig):
         from onboarding.signals import participation_changed
         from training.signals import training_record_changed
 
-        from . import demo, receivers, selectors, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
+        from . import demo, metrics, receivers, selectors, tasks, work  # noqa: F401 - run_sweeps looks tasks up by name
 
         # Steps 1 and 2 gate step 3 (seed 000): an agreement or program change
         # re-evaluates the agency's access requests.
@@ -20,6 +20,7 @@ class HMISAccessConfig(AppConfig):
         training_record_changed.connect(receivers.training_record_changed, dispatch_uid="hmis_access.training")
 
         registry.open_tasks.add(work.open_tasks, app=self.name)
+        registry.metric_figures.add(metrics.provisioning_figures, app=self.name)
         registry.demo_builders.add(demo.seed_access_requests, app=self.name)
         registry.demo_builders.add(demo.seed_housing_provider_access, app=self.name)
         registry.agency_history_subjects.add(work.agency_history_subjects, app=self.name)

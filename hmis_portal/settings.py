@@ -14,6 +14,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from hmis_portal.core import observability as _observability
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -89,6 +91,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
+    "django_structlog",
+    "django_prometheus",
     # The shared core first: every app may use it, it uses no app.
     "hmis_portal.core",
     # Sign-in rules (second factor, idle timeout, lockout key, headers): shared too.
@@ -109,10 +113,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for /metrics (and, last below, their outcome).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request's id, on every log line and in the response (observability.py).
+    "hmis_portal.core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The container's probe asks 127.0.0.1, not a host the portal serves: /healthz
     # answers before the host check (it builds nothing from the Host).
     "hmis_portal.core.middleware.HealthProbeMiddleware",
+    # /metrics answers before the host check too, to the machine itself or a token.
+    "hmis_portal.core.metrics.MetricsMiddleware",
+    # After the probes, so that they do not write two log lines every few seconds.
+    "django_structlog.middlewares.RequestMiddleware",
     "hmis_portal.core.middleware.RequestSizeLimitMiddleware",
     # Before anything reads the database: a NUL byte anywhere is a 400.
     "hmis_portal.core.inputs.RejectNulBytesMiddleware",
@@ -129,6 +141,7 @@ MIDDLEWARE = [
     "accounts.signin.middleware.IdleTimeoutMiddleware",
     "accounts.signin.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks, so that it sees the outcome of every login.
     "axes.middleware.AxesMiddleware",
 ]
@@ -425,7 +438,7 @@ _secure = not (DEBUG or RUNNING_TESTS)
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 # The container's health check asks over plain HTTP from inside.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_secure)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure)
@@ -456,11 +469,33 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Observability (hmis_portal/core/observability.py and metrics.py).
+# Logs: structlog, one JSON object a line with DEBUG off (LOG_JSON overrides),
+# readable lines with it on; stdlib loggers go through the same formatter. Each
+# line of a request carries its request_id (a well-formed incoming X-Request-ID
+# or a new one, returned in the response), and so do the lines of the Celery
+# tasks it queues. A database outage is one line per kind of failure and
+# minute, not a traceback per request.
+LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
+LOGGING = _observability.logging_config(json_lines=LOG_JSON, level=env("LOG_LEVEL", default="INFO"))
+_observability.configure_structlog(json_lines=LOG_JSON)
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# RequestIdMiddleware has already replaced a malformed X-Request-ID.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# The client address as django-ipware guesses it can be forged through
+# X-Forwarded-For; the sign-in lockout reads it the trusted way.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+# Logging never loads the signed-in person (a query that fails again during a
+# database outage): observability.loaded_user_id adds the id when the request
+# already loaded them.
+DJANGO_STRUCTLOG_USER_ID_FIELD = None
+# Error reporting (sentry-sdk): off unless SENTRY_DSN (or SENTRY_DSN_FILE) is
+# set; no personal data is sent and email addresses are scrubbed.
+SENTRY_DSN = secret("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+if not RUNNING_TESTS:
+    _observability.init_error_reporting(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT,
+                                        release=env("SENTRY_RELEASE", default=None))
+# /metrics (Prometheus) answers the machine itself, or a scrape with
+# "Authorization: Bearer <METRICS_TOKEN>" (or METRICS_TOKEN_FILE).
+METRICS_TOKEN = secret("METRICS_TOKEN")

@@ -15,6 +15,11 @@ class CoreConfig(AppConfig):
 
         from hmis_portal import schedule
 
+        from . import metrics, observability
+
+        metrics.register()
+        observability.connect_signals()
+
         # Beat reads its schedule from the database; keep it equal to the one
         # place the jobs are declared (hmis_portal/schedule.py).
         post_migrate.connect(schedule.sync_beat_schedule, sender=self, dispatch_uid="core.sync_beat_schedule")

@@ -114,6 +114,12 @@ class Link:
 # f(user) -> list[core.work.OpenTask]: what waits on the person (read by core.work.open_tasks_for).
 open_tasks = Providers("home-page tasks")
 
+# --- the portal's figures for Prometheus ------------------------------------------------------------
+
+# f(now) -> list[core.metrics.Figure]: gauges computed at scrape time, each
+# provider in a fixed number of queries (read by core.metrics at /metrics).
+metric_figures = Providers("the portal's figures for Prometheus")
+
 # --- demo data -------------------------------------------------------------------------------------
 
 # f(stdout): the app's demo data, idempotent (run by `manage.py seed_demo`, in the layers' order).

@@ -1,9 +1,12 @@
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
+from hmis_portal.core.metrics import record_sweep_run
 from hmis_portal.schedule import JOBS
 
 
@@ -30,5 +33,7 @@ class Command(BaseCommand):
                 continue
             task = import_string(job.task)
             # Called in this process, synchronously: the same code beat runs on a worker.
+            started = time.monotonic()
             summary = task(at=moment.isoformat() if moment else None)
+            record_sweep_run(job.name, seconds=time.monotonic() - started)
             self.stdout.write(f"{job.name}: {summary}")
