@@ -3,6 +3,7 @@ cannot be stored is a clear message on the form, nothing is written to the
 database, and no file is left behind, whole or partial; the losers of a race
 leave no file either."""
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -53,14 +54,14 @@ def full_disk(monkeypatch):
     return partial
 
 
-@pytest.fixture
-def read_only_storage(monkeypatch):
-    """The private storage on a file system mounted read-only."""
-    folder = tempfile.mkdtemp(prefix="hmis-read-only-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", folder], capture_output=True)
+@contextlib.contextmanager
+def mounted_storage(monkeypatch, options):
+    """The private storage on a small file system of its own (tmpfs, mounted with `options`)."""
+    folder = tempfile.mkdtemp(prefix="hmis-storage-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", folder], capture_output=True)
     if mounted.returncode != 0:
         os.rmdir(folder)
-        pytest.skip("mounting a read-only file system needs privileges this machine does not give")
+        pytest.skip("mounting a file system needs privileges this machine does not give")
     monkeypatch.setattr(documents.private_storage, "_wrapped", FileSystemStorage(location=folder))
     try:
         yield folder
@@ -68,6 +69,19 @@ def read_only_storage(monkeypatch):
         monkeypatch.undo()
         subprocess.run(["umount", folder], check=True)
         os.rmdir(folder)
+
+
+@pytest.fixture
+def read_only_storage(monkeypatch):
+    with mounted_storage(monkeypatch, "ro,size=1m") as folder:
+        yield folder
+
+
+@pytest.fixture
+def tiny_storage(monkeypatch):
+    """A real disk with room for 16 KiB: the storage's own write runs out of space."""
+    with mounted_storage(monkeypatch, "size=16k") as folder:
+        yield folder
 
 
 def _upload_agreement(client):
@@ -129,6 +143,15 @@ def test_a_read_only_storage_is_a_message_on_the_form_with_nothing_written(clien
     assert _nothing_recorded()
 
 
+@pytest.mark.django_db
+def test_a_disk_that_really_fills_up_leaves_no_partial_file(client, tiny_storage, policy_rows):
+    response = _upload_agreement(client)
+    assert response.status_code == 200
+    assert STORAGE_FULL in " ".join(response.context["form"].errors["document"])
+    assert stored_files(tiny_storage) == set()
+    assert _nothing_recorded()
+
+
 def test_a_file_stored_by_a_change_that_then_fails_is_deleted(settings, db):
     before = stored_files(settings.PRIVATE_MEDIA_ROOT)
     copy = AgreementCopy()
@@ -174,4 +197,26 @@ def test_the_losers_of_twenty_concurrent_signature_uploads_leave_no_file(setting
     referenced = {name for model in (FormSignature, FormSubmission)
                   for name in model.objects.filter(document__gt="").values_list("document", flat=True)}
     assert referenced
+    assert stored_files(settings.PRIVATE_MEDIA_ROOT) - before == referenced
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_losers_of_twenty_concurrent_blank_agreement_uploads_leave_no_file(settings, policy_rows):
+    """Each upload stores its file, then inserts the next version: the
+    database lets one through, and the others' files are deleted."""
+    from onboarding import services
+    from onboarding.models import AgreementTemplate
+    from tests.concurrency import race
+    from tests.factories import StaffFactory
+
+    implementers = [StaffFactory(groups=["CoC implementation"]) for _ in range(20)]
+    before = stored_files(settings.PRIVATE_MEDIA_ROOT)
+    outcomes = race(*(
+        (lambda actor=actor: services.agreement_template_upload(actor=actor, document=upload()))
+        for actor in implementers))
+    assert not [o for o in outcomes if o.startswith("error")], outcomes
+    referenced = set(AgreementTemplate.objects.values_list("document", flat=True))
+    assert len(referenced) == outcomes.count("done") >= 1
+    assert outcomes.count("done") < 20, "no race happened"
     assert stored_files(settings.PRIVATE_MEDIA_ROOT) - before == referenced
