@@ -8,6 +8,7 @@ that loads the session or the user) is covered. The page is rendered without
 the request's context: its context processors would ask the database again.
 """
 
+import logging
 import threading
 import time
 
@@ -21,7 +22,9 @@ RETRY_AFTER_SECONDS = 30
 # A kind of failure is logged again after this long, with how many requests
 # it failed in between.
 LOG_EVERY_SECONDS = 60
+MAX_KINDS = 100
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _kinds: dict[str, list] = {}  # kind -> [monotonic time last logged, requests since]
 
@@ -39,8 +42,6 @@ def _kind(exc) -> tuple[str, str]:
 
 
 def _note(exc) -> None:
-    import logging
-
     kind, message = _kind(exc)
     key = f"{kind}: {message}"
     now = time.monotonic()
@@ -50,15 +51,16 @@ def _note(exc) -> None:
             seen[1] += 1
             return
         since = seen[1] if seen else 0
+        if seen is None and len(_kinds) >= MAX_KINDS:
+            _kinds.clear()  # messages that vary without end: keep the memory bounded
         _kinds[key] = [now, 0]
     more = f" ({since} more requests failed this way since the last line)" if since else ""
-    logging.getLogger(__name__).error(
-        "Database unavailable, answering 503: %s: %s%s", kind, message, more)
+    log.error("Database unavailable, answering 503: %s: %s%s", kind, message, more)
 
 
 def unavailable_response(exc) -> HttpResponse:
     _note(exc)
-    response = HttpResponse(render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS}), status=503)
+    response = HttpResponse(render_to_string("503.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     # Django's request logger would add a traceback for this response; the
