@@ -78,7 +78,7 @@ def agreement_upload(*, actor, organization, upload, signer_name: str, signer_ti
     _validate_signing(signer_name, signer_title, signed_on)
     kind = documents.validate_document(upload)  # before anything is written
     upload.document_kind = kind
-    with transaction.atomic():
+    with documents.atomic():
         # Lock the organization's open agreement, if any, so two uploads at once
         # add versions one after the other (the unique constraint catches a
         # second agreement being created at the same moment).
@@ -686,7 +686,7 @@ def agreement_template_upload(*, actor, document, resign_required: bool = False,
     for chunk in document.chunks():
         digest.update(chunk)
     document.seek(0)
-    with transaction.atomic():
+    with documents.atomic():
         version = (AgreementTemplate.objects.aggregate(v=Max("version"))["v"] or 0) + 1
         template = AgreementTemplate(version=version, sha256=digest.hexdigest(), resign_required=resign_required,
                                      note=(note or "").strip()[:300], uploaded_by=actor)

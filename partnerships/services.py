@@ -89,7 +89,7 @@ def partnership_propose(*, actor, agency, partner, upload, moa_signed_on: dt.dat
     if moa_signed_on > calendar.local_date(at):
         raise ValidationError({"moa_signed_on": "The signing date cannot be in the future."})
     upload.document_kind = documents.validate_document(upload)  # before anything is written
-    with transaction.atomic():
+    with documents.atomic():
         existing = DataPartnership.objects.filter(agency=agency, partner=partner,
                                                   status__in=DataPartnership.OPEN_STATUSES).first()
         if existing is not None:

@@ -18,6 +18,16 @@ def pytest_configure(config):
     storages["default"] = {**storages["default"], "OPTIONS": {"location": private, "base_url": None}}
     django_settings.STORAGES = storages
     django_settings.PRIVATE_MEDIA_ROOT = private
+    # Django's storages were set up from the settings before this hook ran:
+    # forget them, or uploads land in the checkout's var/private after all.
+    from django.core.files.storage import storages as storage_handler
+    from django.utils.functional import empty
+
+    from hmis_portal.core.documents import private_storage
+
+    storage_handler.__dict__.pop("backends", None)
+    storage_handler._backends, storage_handler._storages = None, {}
+    private_storage._wrapped = empty
     # The suite never depends on the caller's shell: a REDIS_URL exported there
     # must not put the cache (or, below, the tasks) on somebody's Redis.
     django_settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -84,3 +84,59 @@ class OwnRedis:
     def thaw(self):
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def smtp_sink():
+    """A mail server on a spare port that accepts every message and keeps its
+    raw text (the list it yields fills as messages arrive). Just enough SMTP
+    for Django's backend: no TLS, no authentication."""
+    received, stop = [], threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+
+    def serve(conn):
+        with conn, conn.makefile("rb") as reader:
+            def say(line):
+                conn.sendall(line.encode() + b"\r\n")
+
+            say("220 sink ready")
+            while True:
+                line = reader.readline()
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    say("250-sink")
+                    say("250 8BITMIME")
+                elif verb == b"DATA":
+                    say("354 end with .")
+                    lines = []
+                    while (data := reader.readline()) not in (b".\r\n", b""):
+                        lines.append(data[1:] if data.startswith(b"..") else data)
+                    received.append(b"".join(lines).decode("utf-8", "replace"))
+                    say("250 queued")
+                elif verb == b"QUIT":
+                    say("221 bye")
+                    return
+                else:
+                    say("250 ok")
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], received
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()

@@ -17,6 +17,7 @@ from accounts.models import User
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
+from hmis_portal.core import documents
 from hmis_portal.core.documents import attach
 from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
@@ -282,7 +283,7 @@ def certificate_submit(*, actor, course: Course, completed_on: dt.date, document
     _require_in_order(actor=actor, person=actor)
     if completed_on > local_date():
         raise ValidationError({"completed_on": "The date on the certificate cannot be in the future."})
-    with transaction.atomic():
+    with documents.atomic():
         # One upload at a time per person: two at once would each supersede
         # only what was committed before them and leave two waiting for review.
         User.objects.select_for_update().filter(pk=actor.pk).first()
@@ -394,7 +395,7 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
         # The typed name is the signature: what is shown must be what is stored.
         check_single_line(typed_name=typed_name)
     _require_in_order(actor=actor, person=owner)
-    with transaction.atomic():
+    with documents.atomic():
         # Every version of this person's form, locked (own rows only): two
         # signers at once, or a double submit, queue here and the second
         # finds the place already taken.
@@ -522,7 +523,7 @@ def form_template_upload(*, actor, form_id: int, document, resign_required: bool
     of the form signed (or being signed) on an earlier blank is returned, and
     its person's request needs the form again."""
     require(can_manage_form_templates(actor), "Only CoC training staff upload blank forms.")
-    with transaction.atomic():
+    with documents.atomic():
         form = RequiredForm.objects.select_for_update().get(pk=form_id)
         version = (form.templates.aggregate(v=Max("version"))["v"] or 0) + 1
         template = FormTemplate(form=form, version=version, uploaded_by=actor, resign_required=resign_required,

@@ -6,6 +6,9 @@ served only through `document_response`, which the caller reaches after its
 own access check, as an attachment.
 """
 
+import contextlib
+import contextvars
+import logging
 import mimetypes
 import uuid
 
@@ -14,10 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.db import transaction
 from django.http import FileResponse, Http404
 from django.utils.deconstruct import deconstructible
 from django.utils.functional import LazyObject
 from django.template.defaultfilters import filesizeformat
+
+log = logging.getLogger(__name__)
 
 # The signature each accepted type starts with, and the extension it is stored under.
 SIGNATURES = {
@@ -128,12 +134,74 @@ class DocumentField(forms.FileField):
         return uploaded
 
 
+STORAGE_FAILED = (
+    "The file could not be stored: the portal's document storage is full or cannot be written to right now. "
+    "Nothing was saved. Try again later; if it keeps happening, tell the CoC's system administrators.")
+
+# The files stored inside the innermost `atomic()` block, as (storage, name).
+_stored = contextvars.ContextVar("documents_stored", default=None)
+
+
+@contextlib.contextmanager
+def atomic():
+    """`transaction.atomic()` for a change that stores documents: a file that
+    `attach` stored inside it is deleted again when the block does not commit
+    (a refusal, the loser of a race, a failed commit), so a change that is
+    not recorded leaves no file behind. Nested, the files pass to the outer
+    block when the inner one succeeds."""
+    stored = []
+    token = _stored.set(stored)
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        _discard(stored)
+        raise
+    finally:
+        _stored.reset(token)
+    outer = _stored.get()
+    if outer is not None:
+        outer.extend(stored)
+
+
+def _discard(stored) -> None:
+    for storage, name in stored:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("Could not delete the unrecorded document %s", name)
+
+
 def attach(instance, field_name: str, uploaded) -> None:
     """Put a validated upload on a model's private FileField, under a random
-    name with the extension of its real kind."""
+    name with the extension of its real kind. Call it inside `atomic()`.
+
+    When the storage cannot take the file (a full disk, a read-only or
+    unmounted folder), whatever part of it was written is deleted and the
+    change is refused with a message on the form's field: the caller's
+    transaction then records nothing."""
+    stored = _stored.get()
+    if stored is None:
+        raise RuntimeError("documents.attach runs inside documents.atomic(), which deletes the file again "
+                           "if the change is not recorded")
     kind = getattr(uploaded, "document_kind", None) or validate_document(uploaded)
     instance._document_kind = kind
-    getattr(instance, field_name).save(f"upload.{kind}", uploaded, save=False)
+    fieldfile = getattr(instance, field_name)
+    field, storage = fieldfile.field, fieldfile.storage
+    # The name is chosen here, not by FieldFile.save, so that a file the
+    # storage only partly wrote can be found and deleted.
+    name = field.generate_filename(instance, f"upload.{kind}")
+    uploaded.seek(0)
+    try:
+        stored_name = storage.save(name, uploaded, max_length=field.max_length)
+    except OSError as exc:
+        log.error("Document storage failed (%s) storing %s: %s", exc.__class__.__name__, name, exc.strerror or exc)
+        _discard([(storage, name)])
+        raise ValidationError({field_name: STORAGE_FAILED}) from exc
+    fieldfile.name = stored_name
+    fieldfile._committed = True
+    setattr(instance, field.attname, stored_name)
+    stored.append((storage, stored_name))
 
 
 def document_response(fieldfile, download_name: str) -> FileResponse:

@@ -1,3 +1,4 @@
+import sys
 import threading
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from . import outage
 from .errors import message_refusal
 
 def run_action(request, call: Callable, success, *, to: str, refusals=(ValidationError,)) -> HttpResponseRedirect:
@@ -114,4 +116,9 @@ def permission_denied(request, exception):
 
 
 def server_error(request):
+    # Django calls this while handling the exception: a database that is
+    # down is "temporarily unavailable" (503), anything else the error page.
+    exc = sys.exc_info()[1]
+    if outage.database_unavailable(exc):
+        return outage.unavailable_response(exc)
     return render(request, "500.html", status=500)

@@ -1,0 +1,58 @@
+"""Every message the outbox sends names itself: a Message-ID made from the
+notification and the portal's domain, the same on every try, so a copy sent
+again after a worker died mid-send is recognised as the same message by the
+recipient's mail system; and it says it was sent automatically."""
+
+import datetime as dt
+import email
+import email.policy
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from hmis_portal.core import outbox
+from hmis_portal.core.models import Notification
+from tests.faults import smtp_sink
+
+pytestmark = pytest.mark.django_db
+
+
+def _resend_as_after_a_killed_worker(message):
+    """The process that sent `message` died before marking it sent: the row
+    is still "sending", claimed long ago; the delivery job sends it again."""
+    assert outbox.deliver(message.pk)
+    Notification.objects.filter(pk=message.pk).update(
+        status=Notification.Status.SENDING, claimed_at=timezone.now() - outbox.CLAIM_TIMEOUT - dt.timedelta(minutes=1))
+    assert outbox.deliver_pending()["sent"] == 1
+
+
+def test_a_message_sent_twice_carries_the_same_message_id_under_the_portal_domain(settings):
+    settings.PORTAL_BASE_URL = "https://portal.coc.example.org"
+    [message] = outbox.notify(recipients=["someone@example.org"], subject="Agreement returned", body="b")
+    [other] = outbox.notify(recipients=["other@example.org"], subject="Agreement returned", body="b")
+    assert outbox.deliver(other.pk)
+    _resend_as_after_a_killed_worker(message)
+    first, again = [m for m in mail.outbox if m.to == ["someone@example.org"]]
+    [second] = [m for m in mail.outbox if m.to == ["other@example.org"]]
+    ids = [m.message()["Message-ID"] for m in (first, again, second)]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<") and ids[0].endswith("@portal.coc.example.org>")
+    assert str(message.pk) in ids[0]
+    assert all(m.message()["Auto-Submitted"] == "auto-generated" for m in (first, again, second))
+
+
+def test_the_message_id_reaches_the_mail_server_unchanged_on_each_try(settings):
+    settings.PORTAL_BASE_URL = "https://portal.coc.example.org:8443"
+    with smtp_sink() as (port, received):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        [message] = outbox.notify(recipients=["someone@example.org"], subject="Training tomorrow", body="b")
+        _resend_as_after_a_killed_worker(message)
+    assert len(received) == 2
+    parsed = [email.message_from_string(raw, policy=email.policy.default) for raw in received]
+    assert parsed[0]["Message-ID"] == parsed[1]["Message-ID"]
+    assert parsed[0]["Message-ID"].endswith("@portal.coc.example.org>")
+    assert [p["Auto-Submitted"] for p in parsed] == ["auto-generated", "auto-generated"]
