@@ -200,6 +200,14 @@ def configure_structlog(*, json_lines: bool) -> None:
     )
 
 
+class OutageAnsweredFilter(logging.Filter):
+    """Drops the request logger's line for a request the database failed: the
+    503 answer (`hmis_portal.core.outage`) writes that outage's one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _database_unavailable(_exception_of(record)) is None
+
+
 def logging_config(*, json_lines: bool, level: str = "INFO") -> dict:
     """The LOGGING setting: one handler on stderr, JSON lines or readable ones."""
     if json_lines:
@@ -209,7 +217,8 @@ def logging_config(*, json_lines: bool, level: str = "INFO") -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"database_outage": {"()": DatabaseOutageFilter}},
+        "filters": {"database_outage": {"()": DatabaseOutageFilter},
+                    "outage_answered": {"()": OutageAnsweredFilter}},
         "formatters": {
             "portal": {
                 "()": structlog.stdlib.ProcessorFormatter,
@@ -225,6 +234,7 @@ def logging_config(*, json_lines: bool, level: str = "INFO") -> dict:
             "django.db.backends": {"level": "WARNING"},
             # Celery's worker writes through the root handler, not its own.
             "celery": {"level": level},
+            "django_structlog.middlewares.request": {"filters": ["outage_answered"]},
         },
     }
 
