@@ -72,14 +72,14 @@ def membership_remove(*, actor, membership: Membership) -> None:
 
 # --- invitations ---------------------------------------------------------------------------------
 
-def token_hash(token: str) -> str:
+def token_hash(*, token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _new_link(invitation: Invitation, now) -> str:
     """A fresh token for `invitation` (only its hash is kept) and a new expiry."""
     token = secrets.token_urlsafe(32)
-    invitation.token_hash = token_hash(token)
+    invitation.token_hash = token_hash(token=token)
     invitation.sent_at = now
     invitation.expires_at = now + dt.timedelta(days=SignInPolicy.current().invitation_days)
     return token
@@ -193,12 +193,12 @@ def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
     return locked
 
 
-def invitation_for_token(token: str) -> Invitation | None:
+def invitation_for_token(*, token: str) -> Invitation | None:
     return Invitation.objects.select_related("organization", "invited_by").filter(
-        token_hash=token_hash(token or "")).first()
+        token_hash=token_hash(token=token or "")).first()
 
 
-def invitation_refusal_for(invitation: Invitation | None, now=None) -> str:
+def invitation_refusal_for(*, invitation: Invitation | None, now=None) -> str:
     """Why the link cannot be used ('' when it can)."""
     if invitation is None:
         return "This invitation link is not valid. Ask whoever invited you to send it again."
@@ -219,9 +219,9 @@ def invitation_accept(*, token: str, full_name: str, password: str, signed_in=No
     account accepts while signed in as that account and keeps their password."""
     check_single_line(full_name=full_name)
     with transaction.atomic():
-        found = invitation_for_token(token)
+        found = invitation_for_token(token=token)
         invitation = _lock_invitation(found) if found is not None else None
-        refusal = invitation_refusal_for(invitation)
+        refusal = invitation_refusal_for(invitation=invitation)
         if refusal:
             raise ValidationError(refusal)
         person = User.objects.filter(email__iexact=invitation.email).first()

@@ -126,8 +126,8 @@ def invitation_revoke(request, pk):
 def invitation_accept(request, token):
     """The link in an invitation email: choose a password, join the agency,
     and go on signing in (with the second factor when the CoC asks for one)."""
-    invitation = services.invitation_for_token(token)
-    refusal = services.invitation_refusal_for(invitation)
+    invitation = services.invitation_for_token(token=token)
+    refusal = services.invitation_refusal_for(invitation=invitation)
     existing = None if refusal else User.objects.filter(email__iexact=invitation.email).first()
     form = InvitationAcceptForm(request.POST if request.method == "POST" else None,
                                 initial={"full_name": invitation.full_name if invitation else ""})

@@ -29,7 +29,7 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ("owner", "name", "scopes")
 
     def clean_scopes(self):
-        return services.clean_scopes(self.cleaned_data["scopes"])
+        return services.clean_scopes(scopes=self.cleaned_data["scopes"])
 
     def clean(self):
         cleaned = super().clean()

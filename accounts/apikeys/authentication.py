@@ -25,10 +25,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             plain = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed(REFUSED) from None
-        key = services.key_for(plain)
+        key = services.key_for(plain=plain)
         if key is None:
             raise AuthenticationFailed(REFUSED)
-        services.key_used(key)
+        services.key_used(key=key)
         return key.owner, key
 
     def authenticate_header(self, request):

@@ -22,7 +22,7 @@ from .models import KEY_TAG, ApiKey, Scope
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 
 
-def key_hash(plain: str) -> str:
+def key_hash(*, plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
@@ -33,7 +33,7 @@ def _new_secret() -> tuple[str, str]:
     return prefix, f"{KEY_TAG}_{prefix}_{secrets.token_urlsafe(32)}"
 
 
-def clean_scopes(scopes: Iterable[str]) -> str:
+def clean_scopes(*, scopes: Iterable[str]) -> str:
     chosen = sorted({scope.strip() for scope in scopes if scope and scope.strip()})
     if not chosen:
         raise ValidationError({"scopes": "Choose at least one scope."})
@@ -48,7 +48,7 @@ def api_key_create(*, actor, owner, name: str = "", scopes: Iterable[str]) -> tu
     """A new key of `owner`; returns it with the key itself, which is shown
     once and never again. `actor` None: the server's operator, at the
     command line (`manage.py create_api_key`)."""
-    scopes = clean_scopes(scopes)
+    scopes = clean_scopes(scopes=scopes)
     if actor is not None:
         refusal = api_key_refusal(actor, owner, scopes.split())
         require(not refusal, refusal)
@@ -61,7 +61,7 @@ def api_key_create(*, actor, owner, name: str = "", scopes: Iterable[str]) -> tu
             try:
                 with transaction.atomic():
                     key = ApiKey.objects.create(owner=owner, name=name, scopes=scopes, prefix=prefix,
-                                                key_hash=key_hash(plain),
+                                                key_hash=key_hash(plain=plain),
                                                 created_by=actor if actor is not None else None)
                 break
             except IntegrityError:
@@ -86,7 +86,7 @@ def api_key_rotate(*, actor, key: ApiKey) -> tuple[ApiKey, str]:
             require(not refusal, refusal)
         old = key.shown_prefix
         prefix, plain = _new_secret()
-        key.prefix, key.key_hash, key.rotated_at = prefix, key_hash(plain), timezone.now()
+        key.prefix, key.key_hash, key.rotated_at = prefix, key_hash(plain=plain), timezone.now()
         key.save(update_fields=["prefix", "key_hash", "rotated_at"])
         record_event(actor=actor, subject=key, verb="rotated an API key", from_state=old, to_state=key.shown_prefix,
                      reason="The old key stopped working.")
@@ -108,19 +108,19 @@ def api_key_revoke(*, actor, key: ApiKey) -> ApiKey:
     return key
 
 
-def key_for(plain: str) -> ApiKey | None:
+def key_for(*, plain: str) -> ApiKey | None:
     """The working key whose secret is `plain`: known by its hash, not
     revoked (nor rotated away: its hash is gone), its owner active."""
     if not plain.startswith(f"{KEY_TAG}_") or len(plain) > 200:
         return None
-    key = (ApiKey.objects.select_related("owner").filter(key_hash=key_hash(plain), revoked_at__isnull=True)
+    key = (ApiKey.objects.select_related("owner").filter(key_hash=key_hash(plain=plain), revoked_at__isnull=True)
            .first())
     if key is None or not api_key_works_for(key.owner):
         return None
     return key
 
 
-def key_used(key: ApiKey, now: dt.datetime | None = None) -> None:
+def key_used(*, key: ApiKey, now: dt.datetime | None = None) -> None:
     """Record the key's last use, at most once a minute (one conditional UPDATE)."""
     now = now or timezone.now()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_EVERY:
