@@ -115,15 +115,51 @@ def _exception_of(record: logging.LogRecord) -> BaseException | None:
 
 
 def _database_unavailable(exc: BaseException | None) -> BaseException | None:
-    from django.db.utils import InterfaceError, OperationalError
+    """The database failure in `exc` or the exceptions it was raised from."""
+    from .outage import database_unavailable
 
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OperationalError | InterfaceError):
+        if database_unavailable(exc):
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+class OncePerWindow:
+    """Say a kind of failure once per window, then how many were left out:
+    the memory both the 503 answer (core.outage) and the log filter for any
+    other database-connection error (DatabaseOutageFilter) keep."""
+
+    def __init__(self, seconds: float, max_kinds: int = 100):
+        self.seconds = seconds
+        self.max_kinds = max_kinds
+        self._lock = threading.Lock()
+        self._kinds: dict = {}  # kind -> [monotonic time last said, times left out since]
+
+    def note(self, kind) -> int | None:
+        """None when `kind` was said within the window (counted); else how
+        many times it was left out since it was last said."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._kinds.get(kind)
+            if seen is not None and now - seen[0] < self.seconds:
+                seen[1] += 1
+                return None
+            if seen is None and len(self._kinds) >= self.max_kinds:
+                self._kinds.clear()  # messages that vary without end: keep the memory bounded
+            self._kinds[kind] = [now, 0]
+        return seen[1] if seen else 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._kinds.clear()
+
+    def reset_window(self) -> None:
+        with self._lock:
+            for seen in self._kinds.values():
+                seen[0] = float("-inf")
 
 
 class DatabaseOutageFilter(logging.Filter):
@@ -133,22 +169,16 @@ class DatabaseOutageFilter(logging.Filter):
     def __init__(self, name: str = "", repeat_seconds: float = OUTAGE_REPEAT_SECONDS):
         super().__init__(name)
         self.repeat_seconds = repeat_seconds
-        self._lock = threading.Lock()
-        self._last: dict[tuple, tuple[float, int]] = {}
+        self._said = OncePerWindow(repeat_seconds)
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = _database_unavailable(_exception_of(record))
         if error is None:
             return True
         first_line = (str(error).strip().splitlines() or [""])[0]
-        kind = (record.name, type(error).__name__, first_line)
-        now = time.monotonic()
-        with self._lock:
-            last_at, left_out = self._last.get(kind, (None, 0))
-            if last_at is not None and now - last_at < self.repeat_seconds:
-                self._last[kind] = (last_at, left_out + 1)
-                return False
-            self._last[kind] = (now, 0)
+        left_out = self._said.note((record.name, type(error).__name__, first_line))
+        if left_out is None:
+            return False
         summary = f"{type(error).__name__}: {first_line}"
         if left_out:
             summary += f" (and {left_out} more like it in the last {self.repeat_seconds:.0f} s)"

@@ -9,12 +9,12 @@ the request's context: its context processors would ask the database again.
 """
 
 import logging
-import threading
-import time
 
 from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
+
+from .observability import OncePerWindow
 
 # Seconds a client should wait before trying again. A constant, not policy:
 # the policy rows are in the database that is not answering.
@@ -25,8 +25,7 @@ LOG_EVERY_SECONDS = 60
 MAX_KINDS = 100
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
-_kinds: dict[str, list] = {}  # kind -> [monotonic time last logged, requests since]
+_said = OncePerWindow(LOG_EVERY_SECONDS, max_kinds=MAX_KINDS)
 
 
 def database_unavailable(exc) -> bool:
@@ -43,17 +42,9 @@ def _kind(exc) -> tuple[str, str]:
 
 def _note(exc) -> None:
     kind, message = _kind(exc)
-    key = f"{kind}: {message}"
-    now = time.monotonic()
-    with _lock:
-        seen = _kinds.get(key)
-        if seen is not None and now - seen[0] < LOG_EVERY_SECONDS:
-            seen[1] += 1
-            return
-        since = seen[1] if seen else 0
-        if seen is None and len(_kinds) >= MAX_KINDS:
-            _kinds.clear()  # messages that vary without end: keep the memory bounded
-        _kinds[key] = [now, 0]
+    since = _said.note(f"{kind}: {message}")
+    if since is None:
+        return
     more = f" ({since} more requests failed this way since the last line)" if since else ""
     log.error("Database unavailable, answering 503: %s: %s%s", kind, message, more)
 
@@ -71,12 +62,9 @@ def unavailable_response(exc) -> HttpResponse:
 
 def reset() -> None:
     """Forget what was logged (tests)."""
-    with _lock:
-        _kinds.clear()
+    _said.reset()
 
 
 def reset_window() -> None:
     """Let every kind be logged again at its next failure (tests)."""
-    with _lock:
-        for seen in _kinds.values():
-            seen[0] = float("-inf")
+    _said.reset_window()
