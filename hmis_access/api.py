@@ -7,13 +7,13 @@ import django_filters
 from rest_framework import serializers
 
 from accounts.access import restrict_user_access
-from accounts.apikeys.read import ReadCollection, described
+from accounts.apikeys.read import ReadCollection, agency_filter, described
 
 from .models import AccessRequest
 
 
 class AccessRequestFilter(django_filters.FilterSet):
-    agency = django_filters.NumberFilter(field_name="organization_id", min_value=1, max_value=2**31 - 1)
+    agency = agency_filter()
     status = django_filters.ChoiceFilter(choices=AccessRequest.Status.choices)
 
     class Meta:

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from accounts import access
 from accounts.apikeys.models import Scope
-from accounts.apikeys.read import ReadCollection, described
+from accounts.apikeys.read import ReadCollection, agency_filter, described
 from hmis_access.models import HMISAccount
 from .logins import read_login_report
 from .services import record_hmis_logins
@@ -171,7 +171,7 @@ class HMISLoginBatchView(APIView):
 # --- the read API's HMIS accounts --------------------------------------------------------------------------------
 
 class HMISAccountFilter(django_filters.FilterSet):
-    agency = django_filters.NumberFilter(field_name="organization_id", min_value=1, max_value=2**31 - 1)
+    agency = agency_filter()
     status = django_filters.ChoiceFilter(choices=HMISAccount.Status.choices)
 
     class Meta:

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.access import restrict
-from accounts.apikeys.read import ReadCollection, described
+from accounts.apikeys.read import ReadCollection, agency_filter, described
 from accounts.models import Organization
 from hmis_portal.core.calendar import local_date
 
@@ -63,7 +63,7 @@ class AgencyCollection(ReadCollection):
 
 
 class ProgramFilter(django_filters.FilterSet):
-    agency = django_filters.NumberFilter(field_name="organization_id", min_value=1, max_value=2**31 - 1)
+    agency = agency_filter()
     setup_status = django_filters.ChoiceFilter(choices=Program.SetupStatus.choices)
 
     class Meta:

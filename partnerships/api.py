@@ -6,14 +6,14 @@ private document and stays on the pages."""
 import django_filters
 from rest_framework import serializers
 
-from accounts.apikeys.read import ReadCollection, described
+from accounts.apikeys.read import ReadCollection, agency_filter, described
 
 from .models import DataPartnership
 from .selectors import visible_partnerships
 
 
 class PartnershipFilter(django_filters.FilterSet):
-    agency = django_filters.NumberFilter(field_name="agency_id", min_value=1, max_value=2**31 - 1)
+    agency = agency_filter("agency_id")
     partner = django_filters.NumberFilter(field_name="partner_id", min_value=1, max_value=2**31 - 1)
     status = django_filters.ChoiceFilter(choices=DataPartnership.Status.choices)
 

@@ -5,6 +5,7 @@ app, registered on the router of hmis_portal/api.py; its queryset is always
 narrowed to the key's owner by the same `restrict_*` of accounts.access as the
 pages, so a key never reads more than its owner may in the browser."""
 
+import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -22,6 +23,11 @@ REFUSALS = {
                                      "this collection gave."),
     429: OpenApiResponse(description="Too many requests with this key; see Retry-After."),
 }
+
+
+def agency_filter(field_name: str = "organization_id") -> django_filters.NumberFilter:
+    """`?agency=<id>` on a collection: an id PostgreSQL can hold, else 400."""
+    return django_filters.NumberFilter(field_name=field_name, min_value=1, max_value=2**31 - 1)
 
 
 class ReadPagination(CursorPagination):
