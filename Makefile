@@ -39,7 +39,9 @@ test: $(STAMP)
 	  { echo "Running the failed tests once more, alone:"; \
 	    $(PY) -m pytest -n 0 --last-failed --last-failed-no-failures none $(PYTEST_ARGS); }
 
+# The load benchmark drives the server with wrk (Debian's package), installed here when missing.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m benchmarks
 
 check: $(STAMP)

@@ -1,15 +1,22 @@
-"""Pages under load: gunicorn with DEBUG off on PostgreSQL, on loopback only.
+"""Pages under load: gunicorn with DEBUG off on PostgreSQL and Redis, on loopback only.
 
-    DATABASE_URL=postgres://... .venv/bin/python -m benchmarks.load [--seconds 5] [--clients 4]
+    DATABASE_URL=postgres://... .venv/bin/python -m benchmarks.load [--seconds 5] [--rounds 3] [--agency N]
 
 Makes a throw-away database (<name>_load) beside DATABASE_URL's, migrates it,
 loads the demo data and signs in the demo personas (their sessions verified
-with a second factor, as CoC staff must be). It then serves the portal with
-gunicorn (2 workers, production settings) on 127.0.0.1 and, page by page,
-sends requests from a few client threads for a bounded time. For each page it
-prints requests per second, p50 and p99 latency and errors, next to a minimal
-signed-in page of the same server (the password change form) as the
-baseline. Everything it starts it stops, and the database is dropped.
+with a second factor, as CoC staff must be). It serves the portal with
+gunicorn (2 workers, production settings, its cache and sessions in a Redis
+database of its own, `BENCH_REDIS_URL`, flushed before and after) on 127.0.0.1
+and loads it with `wrk` (Debian's package: a C load generator, 2 threads and
+8 connections, so the clients are not Python threads competing with the
+server's interpreter). Each round visits every page in turn, so a page and
+its reference meet the same machine; the figures are medians over the rounds.
+
+The reference is a bare signed-in view (`benchmarks._reference`): the whole
+middleware stack, the person read, nothing else. Each page's ratio is its
+requests per second over the reference's. Every response must be a 200: any
+other status, or a socket error, is counted, printed, and makes the exit
+status 1. Everything it starts it stops, and the database is dropped.
 
 `--agency N` grows the Program Manager's agency first (N HMIS accounts and
 their people, N/10 programs, 10·N referrals, straight into the tables), so the
@@ -19,13 +26,15 @@ home page is measured at a large agency's size as well as the demo's.
 import argparse
 import http.client
 import os
+import json
 import secrets
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -33,15 +42,40 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
-# (label, persona email, path); the first is the baseline.
+# The reference page: every page is measured against it (benchmarks._reference).
+REFERENCE = ("bare signed-in view (reference)", "manager@northside.example.org", "/benchmark/signed-in/")
+# (label, persona email, path, the least share of the reference's requests per second it should reach).
 PAGES = [
-    ("minimal signed-in page", "manager@harbor.example.org", "/accounts/password_change/"),
-    ("home, Program Manager", "manager@northside.example.org", "/"),
-    ("CES counts report", "matcher@example.org", "/referrals/"),
-    ("provisioning queue", "provisioning@example.org", "/provisioning/"),
-    ("CES Participation Status List", "manager@harbor.example.org", "/onboarding/participation-status/"),
-    ("HMIS accounts (inactivity)", "provisioning@example.org", "/hmis-accounts/"),
+    ("home, Program Manager", "manager@northside.example.org", "/", 0.5),
+    ("CES counts report", "matcher@example.org", "/referrals/", 0.5),
+    ("CES Participation Status List", "manager@harbor.example.org", "/onboarding/participation-status/", 0.5),
+    ("password change form", "manager@harbor.example.org", "/accounts/password_change/", None),
+    ("provisioning queue", "provisioning@example.org", "/provisioning/", None),
+    ("HMIS accounts (inactivity)", "provisioning@example.org", "/hmis-accounts/", None),
 ]
+
+# wrk's script: the session cookie, every status other than 200 counted, and
+# one JSON line of figures at the end (wrk's threads each have their own Lua state).
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  wrk.headers["Cookie"] = "sessionid=" .. args[1]
+  not_ok = 0
+end
+function response(status, headers, body)
+  if status ~= 200 then not_ok = not_ok + 1 end
+end
+function done(summary, latency, requests)
+  local not_ok_total = 0
+  for _, thread in ipairs(threads) do not_ok_total = not_ok_total + thread:get("not_ok") end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "not_200": %d, "socket_errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, not_ok_total, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 SIGN_IN = """
 import sys
@@ -122,73 +156,73 @@ def _manage(env, *args, stdin=None) -> str:
     return result.stdout
 
 
-def _hammer(port: int, path: str, session: str, *, clients: int, seconds: float) -> dict:
-    latencies, errors, lock = [], [0], threading.Lock()
-    stop_at = time.monotonic() + seconds
+def _wrk(port: int, path: str, session: str, *, seconds: float, script: Path) -> dict:
+    result = subprocess.run(
+        ["wrk", "--threads", "2", "--connections", "8", "--duration", f"{seconds:.0f}s", "--timeout", "10s",
+         "--script", str(script), f"http://127.0.0.1:{port}{path}", "--", session],
+        capture_output=True, text=True, timeout=seconds + 60, check=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"rps": figures["requests"] / (figures["duration_us"] / 1e6), "p50": figures["p50_us"] / 1000,
+            "p99": figures["p99_us"] / 1000, "errors": figures["not_200"] + figures["socket_errors"]}
 
-    def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            try:
-                connection.request("GET", path, headers={"Cookie": f"sessionid={session}", "Host": "127.0.0.1"})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += not ok
-        connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    latencies.sort()
-    return {"requests": len(latencies), "rps": len(latencies) / seconds,
-            "p50": statistics.median(latencies) * 1000 if latencies else 0,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0,
-            "errors": errors[0]}
+def _check(port: int, path: str, session: str) -> None:
+    """A page that does not answer 200 (a sign-in redirect, an error) would be measured as something else."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", path, headers={"Cookie": f"sessionid={session}", "Host": "127.0.0.1"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    if response.status != 200:
+        raise SystemExit(f"benchmarks.load: {path} answered {response.status}, not 200")
+
+
+def _redis_db(url: str, command: str) -> None:
+    parts = urlsplit(url)
+    subprocess.run(["redis-cli", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379),
+                    "-n", parts.path.lstrip("/") or "0", command], check=True, stdout=subprocess.DEVNULL)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.load")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per page (bounded: at most 60)")
-    parser.add_argument("--clients", type=int, default=4, help="client threads (at most 16)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per page and round (bounded: at most 60)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every page (at most 10)")
     parser.add_argument("--agency", type=int, default=0,
                         help="grow the Program Manager's agency to this many HMIS accounts (at most 100000)")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    seconds, clients = min(args.seconds, 60.0), min(args.clients, 16)
+    seconds, rounds = min(max(args.seconds, 1.0), 60.0), min(max(args.rounds, 1), 10)
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         print("benchmarks.load: set DATABASE_URL to a PostgreSQL server (a throw-away database is made beside it)")
         return 0
+    if not shutil.which("wrk"):
+        print("benchmarks.load: needs wrk (apt-get install wrk)")
+        return 0
     name = f"{urlsplit(base).path.lstrip('/') or 'hmis_portal'}_load"
-    env = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "EMAIL_URL")},
-           "DATABASE_URL": _database_url(base, name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
-           "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false",
-           "CSRF_COOKIE_SECURE": "false", "SECURE_HSTS_SECONDS": "0"}
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+    env = {**{k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "DJANGO_SETTINGS_MODULE")},
+           "DATABASE_URL": _database_url(base, name), "REDIS_URL": redis_url, "DEBUG": "false",
+           "SECRET_KEY": secrets.token_urlsafe(40), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+           "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", "SECURE_HSTS_SECONDS": "0",
+           "PORTAL_BASE_URL": "https://portal.example.org"}
     _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
     _psql(base, f'CREATE DATABASE "{name}"')
-    server = None
+    _redis_db(redis_url, "FLUSHDB")
+    server, failed = None, False
+    log = tempfile.TemporaryFile()
     try:
         _manage(env, "migrate", "--noinput", "-v0")
         _manage(env, "seed_demo", "--i-know-this-is-not-production")
         if args.agency:
-            manager = next(email for label, email, _ in PAGES if label.startswith("home"))
+            manager = next(email for label, email, _, _ in PAGES if label.startswith("home"))
             subprocess.run(
                 [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
                  "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", manager,
                  str(min(args.agency, 100_000))],
                 cwd=ROOT, env=env, input=GROW, text=True, capture_output=True, check=True, timeout=600)
         _manage(env, "collectstatic", "--noinput", "-v0")
-        emails = sorted({email for _, email, _ in PAGES})
+        pages = [(*REFERENCE, None), *PAGES]
+        emails = sorted({email for _, email, _, _ in pages})
         signed_in = subprocess.run(
             [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
              "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", *emails],
@@ -197,29 +231,49 @@ def main(argv=None) -> int:
         port = _free_port()
         server = subprocess.Popen(
             [str(Path(PYTHON).with_name("gunicorn")), "hmis_portal.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
+             "--workers", "2", "--log-level", "warning"], cwd=ROOT,
+            env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks._reference"}, start_new_session=True,
+            # Its request log is written, as in production, but to a file the benchmark discards.
+            stdout=log, stderr=subprocess.STDOUT)
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.1)
+        for _, email, path, _ in pages:
+            _check(port, path, sessions[email])  # also warms each worker's templates and caches
         grown = f"; the Program Manager's agency grown to {args.agency:,} HMIS accounts" if args.agency else ""
-        print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL; {clients} clients, {seconds:.0f} s per page{grown}")
-        print(f"{'page':32} {'req/s':>7} {'×base':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-        baseline = None
-        for label, email, path in PAGES:
-            _hammer(port, path, sessions[email], clients=1, seconds=0.5)  # warm the workers
-            figures = _hammer(port, path, sessions[email], clients=clients, seconds=seconds)
-            baseline = baseline or figures["rps"]
-            print(f"{label:32} {figures['rps']:7.1f} {figures['rps'] / baseline:6.2f} {figures['p50']:8.1f} "
-                  f"{figures['p99']:8.1f} {figures['errors']:7d}", flush=True)
+        print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL and Redis; wrk 2 threads, 8 connections; "
+              f"{rounds} rounds of {seconds:.0f} s per page, interleaved{grown}")
+        runs = {label: [] for label, *_ in pages}
+        with tempfile.TemporaryDirectory() as folder:
+            script = Path(folder) / "count.lua"
+            script.write_text(WRK_SCRIPT)
+            for _ in range(rounds):
+                for label, email, path, _ in pages:
+                    runs[label].append(_wrk(port, path, sessions[email], seconds=seconds, script=script))
+        print(f"{'page':32} {'req/s':>7} {'×ref':>6} {'goal':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        reference = statistics.median(run["rps"] for run in runs[REFERENCE[0]])
+        for label, _, _, goal in pages:
+            rps = statistics.median(run["rps"] for run in runs[label])
+            errors = sum(run["errors"] for run in runs[label])
+            failed |= bool(errors)
+            ratio = rps / reference
+            met = "" if goal is None else f"{'≥' if ratio >= goal else '<'}{goal:.1f}"
+            print(f"{label:32} {rps:7.1f} {ratio:6.2f} {met:>6} "
+                  f"{statistics.median(run['p50'] for run in runs[label]):8.1f} "
+                  f"{statistics.median(run['p99'] for run in runs[label]):8.1f} {errors:7d}", flush=True)
+        if failed:
+            print("benchmarks.load: some responses were not 200 (the column errors): the figures are not valid")
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
         _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return 0
+        _redis_db(redis_url, "FLUSHDB")
+        log.close()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
