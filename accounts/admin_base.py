@@ -105,10 +105,12 @@ class PortalAdmin(Locks, AuthorizedAdmin):
         return HttpResponseRedirect(self.change_url(obj))
 
     def form_transition(self, request, object_id, name, form_class, title, call, success,
-                        template="admin/portal_transition_form.html"):
-        """A button that asks for input first (a reason, a question)."""
+                        template="admin/portal_transition_form.html", initial=None):
+        """A button that asks for input first (a reason, a question); `initial(obj)`
+        fills the form with what the object holds now."""
         obj = self._allowed_object(request, object_id, name)
-        form = form_class(request.POST if request.method == "POST" else None)
+        form = form_class(request.POST if request.method == "POST" else None,
+                          initial=initial(obj) if initial else None)
         if request.method == "POST" and form.is_valid():
             if self.run(request, lambda: call(obj, **form.cleaned_data), success):
                 return HttpResponseRedirect(self.change_url(obj))

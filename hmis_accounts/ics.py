@@ -4,11 +4,12 @@ your HMIS account once every 30 days ... on the 1st and 15th of every month",
 and the portal knows the exact day the account would go Inactive.
 """
 
+import calendar
 import datetime as dt
 
 from django.conf import settings
 
-from hmis_portal.core.ics import CalendarEvent, calendar_file
+from hmis_portal.core.ics import CalendarEvent, calendar_file, uid
 
 from hmis_access.models import AccessPolicy, HMISAccount
 
@@ -18,19 +19,32 @@ from .services import inactive_on
 ALARM_AT = dt.timedelta(hours=9)
 
 
+def first_reminder_day(today: dt.date, days) -> dt.date:
+    """The series' first day: the first reminder day of this month (a later
+    month's when this one is too short for every day). A DTSTART that is not
+    one of the rule's days would be one more reminder, on a day nobody chose."""
+    month = today.replace(day=1)
+    for _ in range(12):
+        length = calendar.monthrange(month.year, month.month)[1]
+        fitting = sorted(day for day in days if day <= length)
+        if fitting:
+            return month.replace(day=fitting[0])
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return today
+
+
 def login_calendar(account: HMISAccount, *, today: dt.date, policy: AccessPolicy | None = None) -> bytes:
     policy = policy or AccessPolicy.current()
-    host = settings.PORTAL_BASE_URL.split("//")[-1].split("/")[0] or "hmis-portal"
     link = f"{settings.PORTAL_BASE_URL.rstrip('/')}/hmis-account/"
     events = []
     days = policy.login_reminder_days
     if days:
         events.append(CalendarEvent(
-            uid=f"hmis-login-reminder-{account.pk}@{host}",
+            uid=uid(f"hmis-login-reminder-{account.pk}"),
             summary="Log in to HMIS",
             description=f"Log in to HMIS as {account.hmis_username} to keep the account Active (no login for "
                         f"{policy.inactive_after_days} days makes it Inactive). {link}",
-            start=today.replace(day=1),
+            start=first_reminder_day(today, days),
             rrule={"freq": "monthly", "bymonthday": days},
             alarm_after_start=ALARM_AT,
             transparent=True,
@@ -39,7 +53,7 @@ def login_calendar(account: HMISAccount, *, today: dt.date, policy: AccessPolicy
     if goes_inactive is not None:
         last_day = goes_inactive - dt.timedelta(days=1)
         events.append(CalendarEvent(
-            uid=f"hmis-last-login-day-{account.pk}-{last_day:%Y%m%d}@{host}",
+            uid=uid(f"hmis-last-login-day-{account.pk}-{last_day:%Y%m%d}"),
             summary="Last day to log in to HMIS",
             description=f"Your HMIS account {account.hmis_username} goes Inactive on {goes_inactive:%A, %B %-d, %Y} "
                         f"unless you log in to HMIS by the end of today. {link}",

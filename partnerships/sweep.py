@@ -94,7 +94,7 @@ def escalate(*, now: dt.datetime, size: int, margin: int) -> int:
                             f"{batch.partnership.agency}",
                     body=(f"{_what(batch)} to {batch.partnership.partner} are still not entered into HMIS, "
                           f"{margin} business day{pluralize(margin)} after the deadline "
-                          f"({deadline_text(batch.due_at).lower()})."),
+                          f"({deadline_text(batch.due_at)})."),
                     link=batch.get_absolute_url(), dedupe_key=f"intake-escalated:{batch.pk}")
             for batch in batches for person in staff)
     return len(ids)

@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import access
@@ -176,6 +177,19 @@ class SessionCancelForm(TextValidationMixin, forms.Form):
 class SessionSeatsForm(forms.Form):
     capacity = forms.IntegerField(label="Seats", min_value=1, max_value=10000)
 
+
+class SessionRescheduleForm(TextValidationMixin, forms.Form):
+    starts_at = forms.DateTimeField(label="Starts", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    ends_at = forms.DateTimeField(label="Ends", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    webinar_url = forms.URLField(label="Webinar link", required=False, assume_scheme="https")
+    location = forms.CharField(label="Place", max_length=200, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            self.add_error("ends_at", "The session must end after it starts.")
+        return data
+
 class RegistrationInline(Locks, admin.TabularInline):
     model = Registration
     fields = ("user", "status", "created_at")
@@ -196,7 +210,8 @@ class TrainingSessionAdmin(PortalAdmin):
 
     change_form_template = "training/admin/session_change_form.html"
     transitions = {"cancel": lambda user, session: not session.cancelled,
-                   "seats": lambda user, session: not session.cancelled}
+                   "seats": lambda user, session: not session.cancelled,
+                   "reschedule": lambda user, session: not session.cancelled}
     list_display = ("course", "starts_at", "capacity", "where", "cancelled")
     list_filter = ("course", "cancelled")
     date_hierarchy = "starts_at"
@@ -208,7 +223,8 @@ class TrainingSessionAdmin(PortalAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ("cancelled", "attendance_link")
-        return ("capacity", "cancelled", "attendance_link")
+        # Time and place change through Reschedule, which tells registrants.
+        return ("capacity", "starts_at", "ends_at", "webinar_url", "location", "cancelled", "attendance_link")
 
     deletable = False  # cancel it instead: registrants are told
 
@@ -225,6 +241,15 @@ class TrainingSessionAdmin(PortalAdmin):
             lambda session, capacity: services.session_set_capacity(actor=request.user, session_id=session.pk,
                                                                     capacity=capacity),
             "Seats changed; anyone moved up from the waitlist was told.")
+
+    def reschedule_view(self, request, object_id):
+        return self.form_transition(
+            request, object_id, "reschedule", SessionRescheduleForm, "Reschedule this session",
+            lambda session, **when: services.session_reschedule(actor=request.user, session_id=session.pk, **when),
+            "Session rescheduled; everyone registered or waitlisted was sent the new time.",
+            initial=lambda session: {"starts_at": timezone.localtime(session.starts_at).strftime("%Y-%m-%dT%H:%M"),
+                                     "ends_at": timezone.localtime(session.ends_at).strftime("%Y-%m-%dT%H:%M"),
+                                     "webinar_url": session.webinar_url, "location": session.location})
 
     @admin.display(description="attendance")
     def attendance_link(self, obj):

@@ -261,6 +261,11 @@ class TrainingSession(models.Model):
     notes = models.TextField(blank=True)
     cancelled = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Grows by one each time the session's time or place changes or it is
+    # cancelled: with its registrations' own, the SEQUENCE of their calendar
+    # events, so calendar apps replace an old copy rather than keep both.
+    sequence = models.PositiveIntegerField(default=0, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -296,6 +301,8 @@ class Registration(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.REGISTERED)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Grows by one with each change of status (see TrainingSession.sequence).
+    sequence = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["session__starts_at", "created_at", "pk"]

@@ -29,7 +29,7 @@ def my_registrations(user):
 
 def access_registration(user, pk) -> Registration:
     """A person's own registration; anyone else's is a 404."""
-    return get_object_or_404(Registration.objects.select_related("session__course"), pk=pk, user=user)
+    return get_object_or_404(Registration.objects.select_related("session__course", "user"), pk=pk, user=user)
 
 
 def _access_document(model, user, pk):

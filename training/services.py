@@ -23,6 +23,7 @@ from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.outbox import notify
 from hmis_portal.core.signals import send_on_commit
 
+from .calendar import registration_invitation
 from .models import (Certificate, Completion, Course, FormSignature, FormSubmission, FormTemplate, Registration,
                      RequiredForm, Review, Signer, TrainingSession)
 from .signals import training_record_changed
@@ -83,7 +84,7 @@ def session_register(*, actor, session_id: int) -> Registration:
                body=(f"You are {registration.get_status_display().lower()} for {session.course} on "
                      f"{moment_text(session.starts_at)}. Where: {session.where}."
                      + (" You will be told if a seat opens." if status == Registration.Status.WAITLISTED else "")),
-               link=_my_access())
+               link=_my_access(), invitation=registration_invitation(registration))
         _refresh(actor, actor)
     return registration
 
@@ -100,11 +101,13 @@ def registration_cancel(*, actor, registration_id: int) -> Registration:
         if registration.status in (Registration.Status.ATTENDED, Registration.Status.NO_SHOW):
             raise ValidationError("Attendance is already recorded for this session; it cannot be cancelled.")
         old = registration.status
-        registration.status = Registration.Status.CANCELLED
-        registration.updated_at = timezone.now()
-        registration.save(update_fields=["status", "updated_at"])
+        _change_status(registration, Registration.Status.CANCELLED)
         record_event(actor=actor, subject=registration, verb="cancelled registration", from_state=old,
                      to_state=registration.status)
+        registration.session = session
+        notify(recipients=[registration.user], subject=f"Cancelled: your place in {session.course}",
+               body=f"Your {old} place in {session} is cancelled.", link=_my_access(),
+               invitation=registration_invitation(registration))
         if old == Registration.Status.REGISTERED:
             _promote_waitlist(session)
         _refresh(registration.user, actor)
@@ -116,14 +119,20 @@ def _promote_waitlist(session) -> None:
     waiting = list(session.registrations.select_for_update().filter(status=Registration.Status.WAITLISTED)
                    .select_related("user").order_by("created_at", "pk")[:max(free, 0)])
     for registration in waiting:
-        registration.status = Registration.Status.REGISTERED
-        registration.updated_at = timezone.now()
-        registration.save(update_fields=["status", "updated_at"])
+        _change_status(registration, Registration.Status.REGISTERED)
         record_event(actor=None, subject=registration, verb="promoted from the waitlist",
                      from_state=Registration.Status.WAITLISTED, to_state=registration.status)
+        registration.session = session
         notify(recipients=[registration.user], subject=f"A seat opened: {session.course}",
                body=f"A seat opened and you are now registered for {session}. Where: {session.where}.",
-               link=_my_access())
+               link=_my_access(), invitation=registration_invitation(registration))
+
+
+def _change_status(registration: Registration, status: str) -> None:
+    """A registration's new status, as a new revision of its calendar event."""
+    registration.status, registration.updated_at = status, timezone.now()
+    registration.sequence += 1
+    registration.save(update_fields=["status", "updated_at", "sequence"])
 
 
 def session_cancel(*, actor, session_id: int, reason: str) -> TrainingSession:
@@ -137,23 +146,24 @@ def session_cancel(*, actor, session_id: int, reason: str) -> TrainingSession:
         session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
         if session.cancelled:
             raise ValidationError("This session is already cancelled; nothing changed.")
-        session.cancelled = True
-        session.save(update_fields=["cancelled"])
+        session.cancelled, session.updated_at = True, timezone.now()
+        session.sequence += 1
+        session.save(update_fields=["cancelled", "updated_at", "sequence"])
         record_event(actor=actor, subject=session, verb="cancelled session", from_state="scheduled",
                      to_state="cancelled", reason=reason)
         released = list(session.registrations.select_for_update().filter(
             status__in=[Registration.Status.REGISTERED, Registration.Status.WAITLISTED]).select_related("user"))
-        now = timezone.now()
         for registration in released:
             old = registration.status
-            registration.status, registration.updated_at = Registration.Status.CANCELLED, now
-            registration.save(update_fields=["status", "updated_at"])
+            _change_status(registration, Registration.Status.CANCELLED)
             record_event(actor=actor, subject=registration, verb="released: session cancelled", from_state=old,
                          to_state=registration.status, reason=reason)
-        notify(recipients=[r.user for r in released], subject=f"Cancelled: {session.course}",
-               body=(f"{session} was cancelled: {reason}\n\nRegister for another session of {session.course} "
-                     "in the portal."),
-               link=reverse("training:sessions") + f"?course={session.course.code}")
+            registration.session = session
+            notify(recipients=[registration.user], subject=f"Cancelled: {session.course}",
+                   body=(f"{session} was cancelled: {reason}\n\nRegister for another session of "
+                         f"{session.course} in the portal."),
+                   link=reverse("training:sessions") + f"?course={session.course.code}",
+                   invitation=registration_invitation(registration))
         for registration in released:
             _refresh(registration.user, actor)
     return session
@@ -181,6 +191,44 @@ def session_set_capacity(*, actor, session_id: int, capacity: int) -> TrainingSe
         session.save(update_fields=["capacity"])
         record_event(actor=actor, subject=session, verb="changed seats", from_state=str(old), to_state=str(capacity))
         _promote_waitlist(session)
+    return session
+
+
+def session_reschedule(*, actor, session_id: int, starts_at, ends_at, webinar_url: str = "",
+                       location: str = "") -> TrainingSession:
+    """Training staff move a session or change where it is held: everyone
+    registered or waitlisted is told, with an updated invitation their
+    calendar applies to the event it already has (a higher SEQUENCE)."""
+    require(can_review_training(actor), "Only CoC training staff reschedule sessions.")
+    check_single_line(location=location)
+    with transaction.atomic():
+        session = TrainingSession.objects.select_for_update(of=("self",)).select_related("course").get(pk=session_id)
+        if session.cancelled:
+            raise ValidationError("This session is cancelled; schedule a new one instead.")
+        if session.starts_at <= timezone.now():
+            raise ValidationError("This session has already started; it cannot be moved.")
+        before = (session.starts_at, session.ends_at, session.webinar_url, session.location)
+        if (starts_at, ends_at, webinar_url, location) == before:
+            return session
+        if starts_at <= timezone.now():
+            raise ValidationError({"starts_at": "Choose a time that has not passed."})
+        old_text = f"{moment_text(session.starts_at)}, {session.where}"
+        session.starts_at, session.ends_at, session.webinar_url, session.location = (
+            starts_at, ends_at, webinar_url, location)
+        session.full_clean(exclude=["course", "capacity", "notes", "cancelled", "created_at"])
+        session.updated_at = timezone.now()
+        session.sequence += 1
+        session.save(update_fields=["starts_at", "ends_at", "webinar_url", "location", "updated_at", "sequence"])
+        record_event(actor=actor, subject=session, verb="rescheduled session", from_state=old_text,
+                     to_state=f"{moment_text(session.starts_at)}, {session.where}")
+        for registration in session.registrations.filter(
+                status__in=[Registration.Status.REGISTERED, Registration.Status.WAITLISTED]).select_related("user"):
+            registration.session = session
+            notify(recipients=[registration.user], subject=f"Changed: {session.course}",
+                   body=(f"{session.course} has moved. It was {old_text}; it is now {moment_text(session.starts_at)}"
+                         f" to {moment_text(session.ends_at)}. Where: {session.where}. Your "
+                         f"{registration.get_status_display().lower()} place is kept."),
+                   link=_my_access(), invitation=registration_invitation(registration))
     return session
 
 
@@ -215,9 +263,7 @@ def _release_for_completed_course(*, user, course, actor, keep: Registration | N
         if registration.status not in (Registration.Status.REGISTERED, Registration.Status.WAITLISTED):
             continue  # cancelled meanwhile
         old = registration.status
-        registration.status = Registration.Status.CANCELLED
-        registration.updated_at = timezone.now()
-        registration.save(update_fields=["status", "updated_at"])
+        _change_status(registration, Registration.Status.CANCELLED)
         record_event(actor=actor, subject=registration, verb="released registration: course completed",
                      from_state=old, to_state=registration.status, reason=f"{course} is complete.")
         released.append(session)

@@ -12,9 +12,9 @@ from accounts.access import (can_download_form_template, can_register_for_traini
                              training_order_refusal)
 from hmis_portal.core.documents import document_response
 from hmis_portal.core.errors import apply_to_form, message_refusal
-from hmis_portal.core.ics import CalendarEvent, calendar_file
 
 from . import selectors, services
+from .calendar import registration_calendar
 from .forms import CertificateForm, FormSignForm, FormUploadForm
 from .models import Course, FormSignature, FormTemplate, RequiredForm, Registration, Review, Signer
 
@@ -76,15 +76,7 @@ def registration_cancel(request, pk):
 def registration_ics(request, pk):
     registration = selectors.access_registration(request.user, pk)
     session = registration.session
-    event = CalendarEvent(
-        uid=f"training-registration-{registration.pk}@hmis-portal",
-        summary=session.course.title,
-        start=session.starts_at,
-        end=session.ends_at,
-        location=session.where,
-        url=session.webinar_url,
-    )
-    response = HttpResponse(calendar_file([event], product="Training"), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(registration_calendar(registration), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{session.course.code}-{session.starts_at:%Y%m%d}.ics"'
     return response
 

@@ -6,6 +6,14 @@ the HMIS login reminders) are written one way.
 Times are written in the CoC's time zone (settings.TIME_ZONE) with its
 VTIMEZONE, so a calendar app shows the hour staff scheduled; a `date` makes an
 all-day event.
+
+An event that can change (a registration: rescheduled, moved off the
+waitlist, cancelled) carries a SEQUENCE that only grows, LAST-MODIFIED and a
+STATUS, under a UID that never changes and names the portal's own domain
+(`uid`), so a calendar that imported it once replaces it instead of adding a
+second one. Sent by mail, a calendar is an iTIP message (RFC 5546): METHOD
+REQUEST for a new or changed event, CANCEL for one that is off, with the
+ORGANIZER and the ATTENDEE calendar apps require before they apply it.
 """
 
 import datetime as dt
@@ -17,6 +25,20 @@ from django.utils import timezone
 from icalendar import Alarm, Calendar, Event, vDuration
 
 from .calendar import coc_timezone
+from .site import portal_domain
+
+
+def uid(name: str) -> str:
+    """An event's UID: `name` (unique within the portal) under the portal's
+    domain, so two CoCs' portals never write the same UID."""
+    return f"{name}@{portal_domain()}"
+
+
+@dataclass(frozen=True)
+class Person:
+    """An ORGANIZER or ATTENDEE: a name and an email address."""
+    name: str
+    email: str
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,16 @@ class CalendarEvent:
     alarm_after_start: dt.timedelta | None = None
     # Free time: a reminder, not a meeting, so it never blocks the day.
     transparent: bool = False
+    # A revision number that only grows, the last change, and CONFIRMED,
+    # TENTATIVE (a waitlisted place) or CANCELLED (empty: not written).
+    sequence: int = 0
+    last_modified: dt.datetime | None = None
+    status: str = ""
+    # For a mailed invitation (METHOD REQUEST or CANCEL): who sends it and who
+    # is invited, with that person's answer (ACCEPTED, TENTATIVE, DECLINED).
+    organizer: Person | None = None
+    attendee: Person | None = None
+    attendee_status: str = "ACCEPTED"
 
 
 def _local(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
@@ -56,6 +88,17 @@ def _event(item: CalendarEvent, stamp: dt.datetime) -> Event:
     if end is not None:
         event.add("dtend", _local(end))
     event.add("summary", item.summary)
+    event.add("sequence", item.sequence)
+    if item.last_modified is not None:
+        event.add("last-modified", item.last_modified.astimezone(dt.UTC))
+    if item.status:
+        event.add("status", item.status)
+    if item.organizer is not None:
+        event.add("organizer", f"mailto:{item.organizer.email}", parameters={"CN": item.organizer.name})
+    if item.attendee is not None:
+        event.add("attendee", f"mailto:{item.attendee.email}",
+                  parameters={"CN": item.attendee.name, "ROLE": "REQ-PARTICIPANT",
+                              "PARTSTAT": item.attendee_status, "RSVP": "FALSE"})
     if item.description:
         event.add("description", item.description)
     if item.location:
@@ -76,14 +119,16 @@ def _event(item: CalendarEvent, stamp: dt.datetime) -> Event:
 
 
 def calendar_file(events: Iterable[CalendarEvent], *, product: str, name: str = "",
-                  refresh_every: dt.timedelta | None = None) -> bytes:
+                  refresh_every: dt.timedelta | None = None, method: str = "PUBLISH") -> bytes:
     """The .ics bytes of a calendar of `events`. `product` names what made it
-    (PRODID); `name` and `refresh_every` are for a feed people subscribe to."""
+    (PRODID); `name` and `refresh_every` are for a feed people subscribe to;
+    `method` is PUBLISH for a download or a feed, REQUEST or CANCEL for an
+    invitation sent by mail."""
     calendar = Calendar()
     calendar.add("prodid", f"-//{settings.PORTAL_NAME}//{product}//EN")
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", method)
     if name:
         calendar.calendar_name = name  # NAME and X-WR-CALNAME
     if refresh_every is not None:

@@ -94,6 +94,11 @@ class Notification(models.Model):
     subject = models.CharField(max_length=200)
     body = models.TextField()
     link = models.CharField(max_length=300, blank=True, help_text="Portal path the message points to.")
+    # An invitation calendar apps apply (an iTIP .ics, METHOD REQUEST or CANCEL),
+    # written with the message so every try sends the same revision. Empty by
+    # default in the database too: the sweeps' INSERT … SELECT leave them out.
+    calendar = models.TextField(blank=True, default="", db_default="")
+    calendar_method = models.CharField(max_length=10, blank=True, default="", db_default="")
     # Scheduled jobs name each message ("provisioning-overdue:42:2026-11-21:user7")
     # so a re-run of the same job on the same day queues nothing new.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)

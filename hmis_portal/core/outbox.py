@@ -21,17 +21,19 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import SafeMIMEText
+from django.template.loader import render_to_string
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .inputs import one_line
 from .models import Notification
+from .site import portal_domain
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +72,22 @@ BROKER_BACKOFF_SECONDS = 30
 _broker_down_until = 0.0
 
 
-def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", dedupe_key: str | None = None
-           ) -> list[Notification]:
+@dataclass(frozen=True)
+class Invitation:
+    """A calendar sent with a message: the .ics bytes (`ics.calendar_file`
+    with METHOD REQUEST or CANCEL) and that method."""
+    method: str
+    calendar: bytes
+
+
+def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", dedupe_key: str | None = None,
+           invitation: Invitation | None = None) -> list[Notification]:
     """Queue one message to each recipient (users, or plain email addresses).
 
     With `dedupe_key`, each recipient's message is written at most once ever
     (the key is suffixed per recipient), which makes scheduled reminders
-    idempotent across re-runs.
+    idempotent across re-runs. An `invitation` (a calendar made for one
+    person) goes with the message; pass one recipient with it.
     """
     created = []
     seen = set()
@@ -89,7 +100,7 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
         key = f"{dedupe_key}:{email}" if dedupe_key else None
         if key and Notification.objects.filter(dedupe_key=key).exists():
             continue
-        full_link = f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link.startswith("/") else link
+        full_link = _full_link(link)
         message = Notification(
             recipient=user,
             to_email=email,
@@ -97,6 +108,8 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
             body=f"{body}\n\n{full_link}".rstrip() if full_link else body,
             link=link,
             dedupe_key=key,
+            calendar=invitation.calendar.decode() if invitation else "",
+            calendar_method=invitation.method if invitation else "",
         )
         try:
             with transaction.atomic():
@@ -148,7 +161,6 @@ def notify_many(messages: Iterable[Message]) -> int:
     """`notify` for a sweep's batch: one insert for many messages, each with a
     dedupe key (unique in the outbox), so a re-run queues nothing twice.
     Returns how many were new. Call inside the transaction that causes them."""
-    base = settings.PORTAL_BASE_URL.rstrip("/")
     stamp = timezone.now()
     rows, keys = [], []
     for message in messages:
@@ -156,7 +168,7 @@ def notify_many(messages: Iterable[Message]) -> int:
         if not email:
             continue
         key = f"{message.dedupe_key}:{email}"[:200]
-        full_link = f"{base}{message.link}" if message.link.startswith("/") else message.link
+        full_link = _full_link(message.link)
         rows.append(Notification(
             recipient=message.recipient, to_email=email, subject=one_line(message.subject)[:200],
             body=f"{message.body}\n\n{full_link}".rstrip() if full_link else message.body,
@@ -240,12 +252,45 @@ def _send(notification_id: int, *, now: dt.datetime) -> str:
     return SENT
 
 
+class _Mail(EmailMultiAlternatives):
+    def _create_mime_attachment(self, content, mimetype):
+        # An invitation's part must say its method in its Content-Type
+        # (RFC 6047: text/calendar; method=REQUEST), which Django's own
+        # text parts cannot carry.
+        if mimetype.startswith("text/calendar;"):
+            part = SafeMIMEText(content, "calendar", self.encoding or settings.DEFAULT_CHARSET)
+            part.set_param("method", mimetype.partition("method=")[2])
+            return part
+        return super()._create_mime_attachment(content, mimetype)
+
+
 def send_mail(message: Notification) -> None:
-    """Hand one message to the mail server (EMAIL_BACKEND)."""
+    """Hand one message to the mail server (EMAIL_BACKEND): the plain text as
+    written, the same words as HTML (one template for every message), and an
+    invitation's calendar where the message has one."""
     # A subject written by SQL (the sweeps) or before subjects were kept to
     # one line is made one here: a line break would fail every try.
-    EmailMessage(one_line(message.subject), message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email],
-                 headers=mail_headers(message)).send()
+    subject = one_line(message.subject)
+    mail = _Mail(subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email],
+                 headers=mail_headers(message))
+    link = _full_link(message.link)
+    mail.attach_alternative(render_to_string("core/email_message.html", {
+        "subject": subject, "paragraphs": _paragraphs(message.body, link), "link": link,
+        "portal_name": settings.PORTAL_NAME}), "text/html")
+    if message.calendar:
+        mail.attach_alternative(message.calendar, f"text/calendar; method={message.calendar_method}")
+    mail.send()
+
+
+def _full_link(link: str) -> str:
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link.startswith("/") else link
+
+
+def _paragraphs(body: str, link: str) -> list[str]:
+    """The body's paragraphs, without the link the plain text ends with (the
+    HTML shows it as a button)."""
+    paragraphs = [part.strip() for part in body.split("\n\n") if part.strip()]
+    return paragraphs[:-1] if link and paragraphs and paragraphs[-1] == link else paragraphs
 
 
 def message_id(message: Notification) -> str:
@@ -255,8 +300,7 @@ def message_id(message: Notification) -> str:
     the copy by this id. It names the notification and the moment it was
     written (ids start again in a restored or new database; a new message
     must never look like an old one) under the portal's own domain."""
-    domain = urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
-    return f"<notification.{message.pk}.{message.created_at:%Y%m%d%H%M%S%f}@{domain}>"
+    return f"<notification.{message.pk}.{message.created_at:%Y%m%d%H%M%S%f}@{portal_domain()}>"
 
 
 def mail_headers(message: Notification) -> dict:

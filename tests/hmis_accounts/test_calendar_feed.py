@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
+from hmis_accounts.ics import first_reminder_day
 from hmis_accounts.services import calendar_link_reset
 from hmis_access.models import AccessPolicy, HMISAccount
 from hmis_portal.core.calendar import local_date
@@ -146,3 +147,15 @@ def test_a_nul_token_is_refused_never_a_500_on_postgresql():
     account = active_account()
     assert Client(raise_request_exception=True).get("/hmis-account/calendar/%00.ics").status_code == 400
     assert Client().get(feed_url(account.calendar_token)).status_code == 200
+
+
+@pytest.mark.parametrize("today, days, first", [
+    (dt.date(2026, 12, 9), [1, 15], dt.date(2026, 12, 1)),
+    (dt.date(2026, 12, 9), [20, 5], dt.date(2026, 12, 5)),
+    (dt.date(2027, 2, 10), [30, 31], dt.date(2027, 3, 30)),   # February has neither day
+    (dt.date(2026, 11, 3), [31], dt.date(2026, 12, 31)),
+])
+def test_the_reminder_series_starts_on_its_first_reminder_day(today, days, first):
+    assert first_reminder_day(today, days) == first
+    # The start is one of the rule's own days, so the series has no extra reminder.
+    assert first.day in days

@@ -1,6 +1,7 @@
 """Registering (waitlist, cancel, .ics), attendance, certificates and forms."""
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 import icalendar
 import pytest
@@ -161,7 +162,7 @@ def test_the_ics_file_describes_the_session(client, organization):
     calendar = icalendar.Calendar.from_ical(body)
     assert str(calendar["VERSION"]) == "2.0" and "Training" in str(calendar["PRODID"])
     (event,) = calendar.events
-    assert str(event["UID"]) == f"training-registration-{registration.pk}@hmis-portal"
+    assert str(event["UID"]) == f"training-registration-{registration.pk}@{urlsplit(settings.PORTAL_BASE_URL).hostname}"
     assert str(event["SUMMARY"]) == course.title
     assert str(event["LOCATION"]) == str(event["URL"]) == seats.webinar_url
     # The same moments, written in the CoC's time zone (with its VTIMEZONE).

@@ -1,0 +1,11 @@
+"""The portal's own address, as `PORTAL_BASE_URL` gives it: every link, mail
+header and calendar UID is built from it, never from a request's Host."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+
+def portal_domain() -> str:
+    """The host of PORTAL_BASE_URL: the domain of Message-IDs and calendar UIDs."""
+    return urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
