@@ -66,12 +66,15 @@ def available() -> list[str]:
 _WS = re.compile(r"\s*")
 
 
-def _lines_of(text: str) -> dict[tuple, int]:
+def _lines_of(text: str) -> tuple[dict[tuple, int], list[tuple[tuple, int, int]]]:
     """The line of every key and array item of a JSON document that already
-    parsed, by its path (a tuple of keys and indexes)."""
+    parsed, by its path (a tuple of keys and indexes), and every key given
+    twice in one object (its path, its line, the first one's line): JSON
+    parsers keep the last copy silently."""
     newlines = [i for i, c in enumerate(text) if c == "\n"]
     decoder = json.JSONDecoder()
     lines: dict[tuple, int] = {}
+    twice: list[tuple[tuple, int, int]] = []
 
     def line(i):
         return bisect.bisect_right(newlines, i - 1) + 1
@@ -86,10 +89,14 @@ def _lines_of(text: str) -> dict[tuple, int]:
             i = skip(i + 1)
             if text[i] == "}":
                 return i + 1
+            seen: dict[str, int] = {}
             while True:
                 i = skip(i)
                 key_line = line(i)
                 key, i = json.decoder.scanstring(text, i + 1)
+                if key in seen:
+                    twice.append((path + (key,), key_line, seen[key]))
+                seen.setdefault(key, key_line)
                 lines[path + (key,)] = key_line
                 i = skip(i) + 1  # the colon
                 i = skip(value(i, path + (key,)))
@@ -111,7 +118,7 @@ def _lines_of(text: str) -> dict[tuple, int]:
         return end
 
     value(0, ())
-    return lines
+    return lines, twice
 
 
 def _where(path: tuple) -> str:
@@ -147,7 +154,11 @@ def read(name_or_file: str) -> Pack:
         raise PackError([f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})."]) from None
     if not isinstance(data, dict):
         raise PackError([f"{path}:1: a pack is a JSON object with sections (courses, ces_roles, ...)."])
-    return Pack(path, data, _lines_of(text))
+    lines, twice = _lines_of(text)
+    if twice:
+        raise PackError([f"{path}:{at}: {_where(key)}: given twice (first on line {first}); keep one."
+                         for key, at, first in twice])
+    return Pack(path, data, lines)
 
 
 # --- what a pack may say ----------------------------------------------------

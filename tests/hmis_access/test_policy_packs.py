@@ -295,3 +295,38 @@ def test_a_signer_named_twice_is_refused_at_its_place(tmp_path):
     with pytest.raises(CommandError):
         call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
     assert f"{path}:{line}: required_forms[0].signers[2]: “user” signs once" in err.getvalue(), err.getvalue()
+
+
+def test_a_duplicate_key_or_section_is_refused_at_its_line_and_loads_nothing(tmp_path):
+    # Loaded silently, the last copy would win: a second access_policy section
+    # dropped another pack's approval step and its requester.
+    text = (PACK_DIR / "mo-bos.json").read_text()
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith('"access_policy"'))
+    path = tmp_path / "twice.json"
+    path.write_text("\n".join(lines[:1] + ['  "access_policy": {"provisioning_business_days": 9},']
+                              + lines[1:]) + "\n")
+    err = io.StringIO()
+    before = counts()
+    with pytest.raises(CommandError):
+        call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
+    assert f"{path}:{first + 2}: access_policy: given twice (first on line 2)" in err.getvalue()
+    assert counts() == before
+
+    inner = tmp_path / "inner.json"
+    inner.write_text('{\n  "access_policy": {\n    "provisioning_business_days": 3,\n'
+                     '    "provisioning_business_days": 4\n  }\n}\n')
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_policy", str(inner), "--dry-run", stdout=io.StringIO(), stderr=err)
+    assert (f"{inner}:4: access_policy.provisioning_business_days: given twice (first on line 3)"
+            in err.getvalue())
+
+
+@pytest.mark.parametrize("name", ["la", "mo-bos", "agency-admin"])
+def test_a_pack_s_description_names_its_own_provisioning_time(name):
+    pack = json.loads((PACK_DIR / f"{name}.json").read_text())
+    policy, description = pack.get("access_policy", {}), pack["description"]
+    if policy.get("provisioning_hours"):
+        assert f"within {policy['provisioning_hours']} hours" in description
+        assert "business days" not in description
