@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/v1/", include("hmis_portal.api")),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Browsers and feed readers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", core_views.favicon),
 ]
 
 handler403 = "hmis_portal.core.views.permission_denied"

@@ -6,8 +6,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -122,3 +123,8 @@ def server_error(request):
     if outage.database_unavailable(exc):
         return outage.unavailable_response(exc)
     return render(request, "500.html", status=500)
+
+
+def favicon(request):
+    """Browsers and feed readers ask for /favicon.ico whatever a page links to."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

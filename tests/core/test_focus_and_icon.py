@@ -1,0 +1,52 @@
+"""What axe-core does not test: a keyboard user sees where focus is (an
+indicator of at least 3:1 against what surrounds it, on the page and on the
+navbar), and no page asks for an icon that is not there."""
+
+import pytest
+from django.test import Client
+
+from tests.browser import sign_in
+from tests.factories import MembershipFactory
+
+# The focused element's outline and its contrast with the background around it (WCAG 1.4.11).
+FOCUS = """() => {
+  const el = document.activeElement;
+  const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const around = e => { for (; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c; } return [255, 255, 255]; };
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+      : ((v + 0.055) / 1.055) ** 2.4; }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const style = getComputedStyle(el);
+  const [a, b] = [lum(parse(style.outlineColor)), lum(around(el.parentElement))].sort((x, y) => y - x);
+  return {tag: el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : ''),
+          style: style.outlineStyle, width: parseFloat(style.outlineWidth), ratio: (a + 0.05) / (b + 0.05)};
+}"""
+
+
+def _tab_through(page, count):
+    seen = []
+    for _ in range(count):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(FOCUS))
+    return seen
+
+
+@pytest.mark.browser
+def test_focus_is_visible_on_the_navbar_the_page_and_its_inputs(browser_page, live_server, organization):
+    person = MembershipFactory(organization=organization, persona="program_manager").user
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    inputs = _tab_through(page, 4)
+    sign_in(page, live_server, person.email)
+    page.goto(f"{live_server.url}/")
+    every = inputs + _tab_through(page, 12)
+    assert any(".nav-link" in f["tag"] for f in every) and any(f["tag"].startswith("input") for f in every)
+    faint = [f for f in every if f["style"] == "none" or f["width"] < 2 or f["ratio"] < 3]
+    assert not faint, faint
+
+
+@pytest.mark.django_db
+def test_the_icon_browsers_ask_for_is_there():
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith(".svg")
+    assert Client().get(response["Location"]).status_code in (200, 304)
