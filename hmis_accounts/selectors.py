@@ -29,6 +29,8 @@ class AccountActivity:
     days_since_login: int | None
     inactive_on: dt.date | None
     days_to_inactive: int | None
+    # The last day to log in is the day before `inactive_on`: what a page names.
+    days_to_last_login_day: int | None
     retraining_on: dt.date | None
     days_to_retraining: int | None
     open_request: ReactivationRequest | None
@@ -51,6 +53,7 @@ def account_activity(account: HMISAccount, policy: AccessPolicy, today: dt.date,
         account=account,
         days_since_login=(today - last_login).days if last_login else None,
         inactive_on=goes_inactive, days_to_inactive=to_inactive,
+        days_to_last_login_day=None if to_inactive is None else to_inactive - 1,
         retraining_on=needs_retraining, days_to_retraining=to_retraining,
         open_request=open_request, at_risk=at_risk,
     )

@@ -159,3 +159,15 @@ def test_the_reminder_series_starts_on_its_first_reminder_day(today, days, first
     assert first_reminder_day(today, days) == first
     # The start is one of the rule's own days, so the series has no extra reminder.
     assert first.day in days
+
+
+def test_the_account_page_counts_the_days_to_the_last_login_day_it_names(client):
+    # Last login 1 day ago, Inactive after 30 days without one: Inactive in 29
+    # days, so the last day to log in is 28 days from today, and the page says so.
+    account = account_last_login(local(local_date() - dt.timedelta(days=1), 10))
+    client.force_login(account.user)
+    page = client.get(reverse("hmis-account-status")).content.decode()
+    policy = AccessPolicy.current()
+    last_day = local_date() + dt.timedelta(days=policy.inactive_after_days - 2)
+    assert f"{policy.inactive_after_days - 2} days from today" in page
+    assert f"{last_day:%b} {last_day.day}" in page
