@@ -24,6 +24,7 @@ import requests
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import auth, messages
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
@@ -239,13 +240,17 @@ def _status(exc) -> str:
 def _create_staff(*, email: str, name: str) -> User:
     """A CoC staff account for the CoC's own domain: no group (so no work)
     until a system admin assigns one, no password (it signs in through the
-    provider), audited."""
+    provider), audited. Two first sign-ins at once make one account."""
     with transaction.atomic():
-        user = User.objects.create_user(email=email, full_name=name or email.partition("@")[0],
-                                        **COC_STAFF_ACCOUNT)
-        record_event(actor=None, subject=user, verb="opened a CoC staff account by signing in through the "
-                                                   "identity provider",
-                     to_state="no group", reason=f"{settings.OIDC_CREATE_STAFF_DOMAIN} address")
+        user, created = User.objects.get_or_create(email=email, defaults={
+            "full_name": name or email.partition("@")[0], "password": make_password(None), **COC_STAFF_ACCOUNT})
+        if created:
+            record_event(actor=None, subject=user, to_state="no group",
+                         verb="opened a CoC staff account by signing in through the identity provider",
+                         reason=f"{settings.OIDC_CREATE_STAFF_DOMAIN} address")
+    if not may_sign_in_with_provider(user):
+        raise Refusal("the portal user is deactivated", email=email, user=user,
+                      message="This portal account is deactivated. Ask the CoC if you need it again.")
     return user
 
 

@@ -163,6 +163,12 @@ def test_coc_staff_of_the_configured_domain_get_an_account_with_no_group(oidc, s
     assert not User.objects.filter(email="outsider@elsewhere.example.org").exists()
 
 
+def test_the_page_after_sign_in_is_never_another_site(oidc, db):
+    UserFactory(email="agency.person@example.org")
+    response = oidc.sign_in("agency.person@example.org", next_path="https://attacker.example.org/")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
 # --- The second factor -------------------------------------------------------------------------
 
 
@@ -267,6 +273,27 @@ def test_a_code_carried_into_another_sign_in_is_refused(oidc, db):
     response = oidc.callback(f"/sign-in/provider/callback/?code={code}&state={state}")
     assert_refused(oidc, response, "did not work")
     assert refusals()[0].startswith("the provider refused the code")
+
+
+def test_an_id_token_replayed_into_another_sign_in_is_refused_by_its_nonce(oidc, provider, db):
+    """A real ID token, taken from the provider for one sign-in, checked as
+    the answer to another: its nonce is not that sign-in's."""
+    from accounts.signin.oidc import ProviderBackend, Refusal
+    from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET
+
+    page = oidc.start()
+    state = parse_qs(urlsplit(page.authorization_url).query)["state"][0]
+    started = oidc.client.session["oidc_states"][state]
+    code = parse_qs(urlsplit(oidc.provider_sign_in(page, "agency.person@example.org")).query)["code"][0]
+    document = requests.get(f"{provider.url}/.well-known/openid-configuration", timeout=5).json()
+    tokens = requests.post(document["token_endpoint"], timeout=5, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": started["code_verifier"],
+        "redirect_uri": f"{PORTAL}/sign-in/provider/callback/",
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).json()
+    backend = ProviderBackend()
+    assert backend.verify_token(tokens["id_token"], nonce=started["nonce"])["email"] == "agency.person@example.org"
+    with pytest.raises(Refusal, match="nonce"):
+        ProviderBackend().verify_token(tokens["id_token"], nonce="the nonce of another sign-in")
 
 
 def test_an_error_from_the_provider_is_refused(oidc, db):
