@@ -351,3 +351,42 @@ def test_the_idle_timeout_signs_out_a_provider_session(oidc, db):
     response = oidc.client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert signed_in_user(oidc.client) is None
+
+
+def test_the_session_cap_signs_out_a_provider_session(oidc, settings, db):
+    UserFactory(email="agency.person@example.org")
+    oidc.sign_in("agency.person@example.org")
+    session = oidc.client.session
+    session[SIGNED_IN_AT] = time.time() - settings.SESSION_COOKIE_AGE - 5
+    session.save()
+    response = oidc.client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert signed_in_user(oidc.client) is None
+
+
+# --- Configuration -----------------------------------------------------------------------------
+
+
+def test_the_provider_is_configured_from_the_environment_with_the_secret_in_a_file(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    (tmp_path / "secret").write_text("client-secret-from-file\n")
+    show = ("import django, os, json; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hmis_portal.settings'); "
+            "from django.conf import settings as s; print(json.dumps([s.OIDC_ISSUER, s.OIDC_RP_CLIENT_ID, "
+            "s.OIDC_RP_CLIENT_SECRET, s.OIDC_PROVIDER_NAME, s.OIDC_SECOND_FACTOR_AMR, s.OIDC_CREATE_STAFF_DOMAIN, "
+            "s.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']]))")
+    environment = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "VIRTUAL_ENV"}}
+    result = subprocess.run(
+        [sys.executable, "-c", show], cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=60,
+        env={**environment, "DEBUG": "true", "OIDC_ISSUER": "https://login.example.org/coc/v2.0/",
+             "OIDC_CLIENT_ID": "portal", "OIDC_CLIENT_SECRET_FILE": str(tmp_path / "secret"),
+             "OIDC_PROVIDER_NAME": "Example CoC", "OIDC_SECOND_FACTOR_AMR": "mfa,hwk"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [
+        "https://login.example.org/coc/v2.0", "portal", "client-secret-from-file", "Example CoC", ["mfa", "hwk"], "",
+        ["'self'", "https://login.example.org"]]
