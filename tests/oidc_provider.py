@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urljoin
@@ -43,7 +44,7 @@ class OidcProvider:
         self.clock_skew = clock_skew
         self.audience = audience
         self.process = None
-        self.output = b""
+        self.output = None
 
     def start(self) -> "OidcProvider":
         client = {
@@ -54,8 +55,10 @@ class OidcProvider:
         environment = {**os.environ, "OIDC_TEST_PORT": str(self.port), "OIDC_TEST_ISSUER": self.issuer,
                        "OIDC_TEST_CLIENT": json.dumps(client), "OIDC_TEST_ACCOUNTS": json.dumps(self.accounts),
                        "OIDC_TEST_CLOCK_SKEW": str(self.clock_skew), "OIDC_TEST_AUDIENCE": self.audience or ""}
+        # Its output goes to a file, never a pipe nobody reads (a full pipe would stop it).
+        self.output = tempfile.TemporaryFile()
         self.process = subprocess.Popen(["node", str(SCRIPT)], cwd=ROOT, env=environment,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=self.output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(requests.RequestException):
@@ -63,7 +66,10 @@ class OidcProvider:
                 if response.status_code == 200:
                     return self
             if self.process.poll() is not None:
-                raise RuntimeError(f"oidc-provider exited at start: {self.process.stdout.read().decode()[-2000:]}")
+                self.output.seek(0)
+                output = self.output.read().decode(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"oidc-provider exited at start: {output}")
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("oidc-provider did not publish its discovery document within 20 s")
@@ -76,6 +82,9 @@ class OidcProvider:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.output is not None:
+            self.output.close()
+            self.output = None
 
     def configure(self, settings, **overrides) -> None:
         """Point the portal at this provider (pytest-django's `settings`)."""
