@@ -12,6 +12,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Node packages: the assets' sources, and the OpenID Connect provider the sign-in
+# tests run (tests/oidc_provider.py). Reinstalled when package-lock.json changes.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 install: $(STAMP)
 
 # The embedded default: SQLite in var/, eager tasks, mail to the console, demo data.
@@ -25,7 +32,7 @@ run: $(STAMP)
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The whole suite: PostgreSQL when DATABASE_URL is set (CI), SQLite otherwise.
-# Needs Redis at REDIS_TEST_URL (default redis://127.0.0.1:6379/15) and /usr/bin/chromium.
+# Needs Redis at REDIS_TEST_URL (default redis://127.0.0.1:6379/15), /usr/bin/chromium and Node with npm.
 # Parallel (pytest-xdist): TEST_WORKERS processes, browser and worker tests each
 # kept to one process (docs/DEVELOPING.md, Tests); the ten slowest tests are printed.
 # pytest's own exit status is make's: 5 (no tests ran) fails as any other.
@@ -33,7 +40,7 @@ run: $(STAMP)
 # worker on 2 loaded cores now and then misses its task's deadline. A test that
 # fails again fails the run; with no recorded failure nothing is rerun (exit 5).
 TEST_WORKERS ?= 3
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS) || \
 	  { echo "Running the failed tests once more, alone:"; \
@@ -50,6 +57,7 @@ check: $(STAMP)
 # Refresh the vendored front-end files from the npm registry (versions in package.json).
 assets:
 	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 	mkdir -p static/vendor/bootstrap tests/vendor
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js static/vendor/bootstrap/
 	# The source maps are not shipped; drop the references so collectstatic's manifest does not look for them.

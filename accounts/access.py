@@ -899,6 +899,41 @@ def two_factor_optional(user, policy: SignInPolicy | None = None) -> bool:
     return not (user.is_staff or policy.require_two_factor_for_agency_users)
 
 
+
+# --- Sign-in with the CoC's identity provider (OpenID Connect) ------------------------------------
+
+
+def may_sign_in_with_provider(user) -> bool:
+    """Who may sign in through the CoC's identity provider: an existing, active
+    portal user (CoC staff, or agency people who were invited). The provider
+    vouches for the email address; it never makes anyone a portal user."""
+    return bool(user is not None and user.pk and user.is_active)
+
+
+# What makes a new account a CoC staff account (the flag the predicates above read).
+COC_STAFF_ACCOUNT = {"is_staff": True}
+
+
+def provider_may_create_staff(email: str, domain: str) -> bool:
+    """When the CoC turned it on (a domain configured), a verified address of
+    the CoC's own email domain may open a CoC staff account, with no group
+    until a system admin assigns one. Off (no domain): nobody is created."""
+    domain = (domain or "").strip().lower().lstrip("@")
+    return bool(domain) and email.lower().rpartition("@")[2] == domain
+
+
+def provider_second_factor(claims: dict, *, amr_values, acr_values) -> bool:
+    """Did the provider's token say it asked for a second factor the CoC
+    accepts (its `amr` methods or its `acr` level)? Then the portal does not
+    ask for its own code again; otherwise it asks as after a password."""
+    amr = claims.get("amr") or []
+    if isinstance(amr, str):
+        amr = [amr]
+    accepted_amr = {value.strip() for value in amr_values if value.strip()}
+    accepted_acr = {value.strip() for value in acr_values if value.strip()}
+    return bool(accepted_amr.intersection(str(value) for value in amr)) or (
+        bool(accepted_acr) and str(claims.get("acr") or "") in accepted_acr)
+
 # --- API keys ----------------------------------------------------------------------------------
 #
 # A key acts as the person who owns it and never reaches more than they may

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import views
+from .signin.views import SignOut
 from .forms import EmailAuthenticationForm, PortalPasswordResetForm
 
 urlpatterns = [
@@ -11,6 +12,8 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
         name="login",
     ),
+    # Before django.contrib.auth's: signing out also ends the identity provider's session.
+    path("accounts/logout/", SignOut.as_view(), name="logout"),
     path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=PortalPasswordResetForm),
          name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -426,6 +426,37 @@ HMIS_SCIM_CONCURRENCY = env.int("HMIS_SCIM_CONCURRENCY", default=2)
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")
 PORTAL_NAME = env("PORTAL_NAME", default="HMIS Portal")
 
+# Sign-in with the CoC's identity provider (Entra ID, Okta, Google Workspace…)
+# by OpenID Connect, with mozilla-django-oidc (accounts/signin/oidc.py). Off
+# unless OIDC_ISSUER and OIDC_CLIENT_ID are set: then the sign-in page offers
+# "Sign in with OIDC_PROVIDER_NAME" beside the password form. The endpoints
+# come from the issuer's discovery document unless given one by one. Nobody is
+# created by signing in, except, when OIDC_CREATE_STAFF_DOMAIN names the CoC's
+# email domain, CoC staff of that domain (with no group). The provider's
+# second factor is taken when the ID token's `amr` holds one of
+# OIDC_SECOND_FACTOR_AMR or its `acr` is one of OIDC_SECOND_FACTOR_ACR.
+OIDC_ISSUER = env("OIDC_ISSUER", default="").rstrip("/")
+OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = secret("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="your organization's account")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env("OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_JWKS_ENDPOINT", default="")
+OIDC_OP_END_SESSION_ENDPOINT = env("OIDC_END_SESSION_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGORITHM", default="RS256")
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_SECOND_FACTOR_AMR = env.list("OIDC_SECOND_FACTOR_AMR", default=[])
+OIDC_SECOND_FACTOR_ACR = env.list("OIDC_SECOND_FACTOR_ACR", default=[])
+OIDC_CREATE_STAFF_DOMAIN = env("OIDC_CREATE_STAFF_DOMAIN", default="").strip().lower()
+# No sign-in waits longer than this on the provider, per request.
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+# Clocks differ a little: an ID token is taken this many seconds past its expiry, and no more.
+OIDC_CLOCK_LEEWAY = env.int("OIDC_CLOCK_LEEWAY", default=30)
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
@@ -468,6 +499,10 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+# Signing out (a form) goes on to the identity provider to end its session
+# there too: the browser must be allowed to follow that redirect.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += sorted(
+    {"/".join(url.split("/", 3)[:3]) for url in (OIDC_ISSUER, OIDC_OP_END_SESSION_ENDPOINT) if "://" in url})
 
 # Observability (hmis_portal/core/observability.py and metrics.py).
 # Logs: structlog, one JSON object a line with DEBUG off (LOG_JSON overrides),

@@ -67,6 +67,10 @@ EXEMPT = {
     "two-factor-recovery-codes": "own account only; tested in tests/signin",
     "two-factor-disable": "own account only; tested in tests/signin",
     "stay-signed-in": "own session only; tested in tests/signin",
+    "signin-provider": "public: the start of sign-in through the CoC's identity provider (404 unless configured); "
+                       "tested in tests/signin/test_oidc.py",
+    "signin-provider-callback": "public: the identity provider's answer, which its single-use state ties to the "
+                                "browser that started; tested in tests/signin/test_oidc.py",
     "onboarding:join": "the public page where an organization asks to join, before anyone of it has an account; "
                        "tested in tests/onboarding/test_join.py",
     "invitation-accept": "the link emailed to an invited person, before they have an account: its single-use "

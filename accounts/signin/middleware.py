@@ -7,7 +7,9 @@
   SESSION_COOKIE_AGE however active, is signed out.
 - TwoFactorMiddleware: people who need a second factor reach nothing but
   sign-in, sign-out, password reset and the two-factor pages without it. This
-  is the only gate: the admin is behind it too.
+  is the only gate: the admin is behind it too. A sign-in through the CoC's
+  identity provider whose token asserted a second factor the CoC accepts has
+  given it (oidc.py).
 
 The API (/api/) is none of theirs: it authenticates each request by its API
 key and never by the session (settings.REST_FRAMEWORK), so a session cookie
@@ -28,6 +30,7 @@ from django.utils.cache import add_never_cache_headers
 from accounts.access import has_two_factor_device, second_factor_always, two_factor_required
 
 from .models import SignInPolicy
+from .oidc import second_factor_from_provider
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 LAST_ACTIVITY = "signin_last_activity"
@@ -42,7 +45,7 @@ RECORD_EVERY_SECONDS = 60
 OPEN_BEFORE_SECOND_FACTOR = {
     "login", "logout", "admin:logout",
     "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
-    "two-factor-setup", "two-factor-verify",
+    "two-factor-setup", "two-factor-verify", "signin-provider", "signin-provider-callback",
     "healthz",
 }
 API_PATH = "/api/"
@@ -145,6 +148,9 @@ class TwoFactorMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = request.user
         if not user.is_authenticated or user.is_verified() or _api(request):
+            return None
+        # The CoC's identity provider asked for a second factor the CoC accepts.
+        if second_factor_from_provider(request):
             return None
         if request.resolver_match.view_name in OPEN_BEFORE_SECOND_FACTOR:
             return None

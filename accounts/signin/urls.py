@@ -1,8 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import oidc, views
 
 urlpatterns = [
+    # Sign-in with the CoC's identity provider (404 unless configured).
+    path("sign-in/provider/", oidc.ProviderSignIn.as_view(), name="signin-provider"),
+    path("sign-in/provider/callback/", oidc.provider_callback, name="signin-provider-callback"),
     path("two-factor/", views.two_factor, name="two-factor"),
     path("two-factor/setup/", views.two_factor_setup, name="two-factor-setup"),
     path("two-factor/verify/", views.two_factor_verify, name="two-factor-verify"),

@@ -8,6 +8,7 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
@@ -25,6 +26,7 @@ from accounts.access import has_two_factor_device, two_factor_optional, two_fact
 from . import services
 from .forms import CodeForm
 from .middleware import record_activity
+from .oidc import end_session_url, second_factor_from_provider
 
 
 def _next(request) -> str:
@@ -75,7 +77,7 @@ def two_factor_setup(request):
 @login_required
 def two_factor_verify(request):
     user = request.user
-    if user.is_verified():
+    if user.is_verified() or second_factor_from_provider(request):
         return redirect(_next(request))
     if not has_two_factor_device(user):
         return redirect(f"{reverse('two-factor-setup')}?{request.GET.urlencode()}")
@@ -131,3 +133,14 @@ def stay_signed_in(request):
     record it at most once a minute)."""
     record_activity(request)
     return HttpResponse(status=204)
+
+
+class SignOut(LogoutView):
+    """Signing out of the portal; after a sign-in through the CoC's identity
+    provider it goes on to end the provider's session too, where the provider
+    offers that (RP-initiated logout)."""
+
+    def post(self, request, *args, **kwargs):
+        provider_url = end_session_url(request)
+        response = super().post(request, *args, **kwargs)
+        return redirect(provider_url) if provider_url else response
