@@ -50,3 +50,33 @@ def test_the_icon_browsers_ask_for_is_there():
     response = Client().get("/favicon.ico")
     assert response.status_code == 301 and response["Location"].endswith(".svg")
     assert Client().get(response["Location"]).status_code in (200, 304)
+
+
+@pytest.mark.browser
+def test_after_a_refused_submit_focus_moves_to_what_is_wrong(browser_page, live_server, organization):
+    person = MembershipFactory(organization=organization, persona="staff").user
+    page = browser_page
+    # A form-wide error (a wrong password) is announced and focused where it is.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email address").fill(person.email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    focused = page.evaluate("() => [document.activeElement.getAttribute('role'), document.activeElement.textContent]")
+    assert focused[0] == "alert" and "do not match" in focused[1]
+
+    # Field errors: a summary first, focused, with a link to each field.
+    sign_in(page, live_server, person.email)
+    page.goto(f"{live_server.url}/accounts/password_change/")
+    page.locator("#id_old_password").fill("wrong old password")
+    page.locator("#id_new_password1").fill("a-new-passphrase-9")
+    page.locator("#id_new_password2").fill("another-passphrase-9")
+    page.locator("main form [type=submit]").click()
+    page.wait_for_load_state()
+    summary = page.evaluate("() => [document.activeElement.getAttribute('role'), document.activeElement.innerText, "
+                            "document.activeElement.querySelectorAll('a').length]")
+    assert summary[0] == "alert" and summary[2] == 2, summary
+    assert "Old password" in summary[1] and "New password confirmation" in summary[1]
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.name") == "old_password"
