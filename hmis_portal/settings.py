@@ -452,6 +452,9 @@ OIDC_STORE_ID_TOKEN = True
 OIDC_SECOND_FACTOR_AMR = env.list("OIDC_SECOND_FACTOR_AMR", default=[])
 OIDC_SECOND_FACTOR_ACR = env.list("OIDC_SECOND_FACTOR_ACR", default=[])
 OIDC_CREATE_STAFF_DOMAIN = env("OIDC_CREATE_STAFF_DOMAIN", default="").strip().lower()
+# Providers that send no email_verified (Microsoft Entra ID): the email domains
+# the CoC's own directory vouches for. Empty: such a sign-in is refused.
+OIDC_VERIFIED_EMAIL_DOMAINS = [d.strip().lower() for d in env.list("OIDC_VERIFIED_EMAIL_DOMAINS", default=[])]
 # No sign-in waits longer than this on the provider, per request.
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
 # Clocks differ a little: an ID token is taken this many seconds past its expiry, and no more.

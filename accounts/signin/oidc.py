@@ -215,7 +215,7 @@ class ProviderBackend(OIDCAuthenticationBackend):
             raise Refusal("the provider gave no email address",
                           message="Your organization's account has no email address the portal can match. "
                                   "Ask your CoC to sign you in with a portal password.")
-        if claims.get("email_verified") is not True:
+        if not email_verified(claims, email):
             raise Refusal("the provider has not verified the email address", email=email,
                           message=f"{provider_name()} has not verified the email address {email}. "
                                   "Ask your administrator, or sign in with your portal password.")
@@ -230,6 +230,17 @@ class ProviderBackend(OIDCAuthenticationBackend):
             raise Refusal("the portal user is deactivated", email=email, user=user,
                           message="This portal account is deactivated. Ask the CoC if you need it again.")
         return user
+
+
+def email_verified(claims: dict, email: str) -> bool:
+    """The provider says it verified the address; or it says nothing (Microsoft
+    Entra ID sends no email_verified) and the address is in a domain the CoC's
+    directory vouches for (OIDC_VERIFIED_EMAIL_DOMAINS). A claim of false is
+    never overruled."""
+    said = claims.get("email_verified")
+    if said is None:
+        return email.rpartition("@")[2] in settings.OIDC_VERIFIED_EMAIL_DOMAINS
+    return said is True or said == "true"
 
 
 def _status(exc) -> str:

@@ -52,8 +52,10 @@ const provider = new Provider(issuer, {
     if (!account) return undefined;
     return {
       accountId: id,
+      // email_verified: null leaves the claim out, as Microsoft Entra ID does.
       claims: async () => ({
-        sub: id, email: id, email_verified: account.email_verified !== false, name: account.name || id,
+        sub: id, email: id, name: account.name || id,
+        ...(account.email_verified === null ? {} : { email_verified: account.email_verified !== false }),
       }),
     };
   },

@@ -24,6 +24,8 @@ ACCOUNTS = {
     "mfa.staff@example.org": {"amr": ["pwd", "mfa"]},
     "plain.staff@example.org": {"amr": ["pwd"]},
     "unverified@example.org": {"email_verified": False},
+    "directory.person@tenant.example.org": {"email_verified": None},
+    "directory.person@elsewhere.example.org": {"email_verified": None},
     "stranger@example.org": {},
     "gone@example.org": {},
     "new.staff@coc.example.org": {"amr": ["mfa"]},
@@ -121,6 +123,28 @@ def test_an_unverified_email_is_refused(oidc, db):
     response = oidc.sign_in("unverified@example.org")
     assert_refused(oidc, response, "has not verified the email address unverified@example.org")
     assert refusals() == ["the provider has not verified the email address"]
+
+
+def test_a_provider_that_does_not_say_is_trusted_for_the_coc_s_own_domains(oidc, settings, db):
+    # Entra ID sends no email_verified: the CoC names the domains its directory vouches for.
+    settings.OIDC_VERIFIED_EMAIL_DOMAINS = ["tenant.example.org"]
+    person = UserFactory(email="directory.person@tenant.example.org")
+    oidc.sign_in("directory.person@tenant.example.org")
+    assert signed_in_user(oidc.client) == str(person.pk)
+
+
+def test_a_provider_that_does_not_say_is_refused_for_another_domain(oidc, settings, db):
+    settings.OIDC_VERIFIED_EMAIL_DOMAINS = ["tenant.example.org"]
+    UserFactory(email="directory.person@elsewhere.example.org")
+    response = oidc.sign_in("directory.person@elsewhere.example.org")
+    assert_refused(oidc, response, "has not verified the email address directory.person@elsewhere.example.org")
+
+
+def test_a_provider_that_says_not_verified_is_refused_even_for_a_trusted_domain(oidc, settings, db):
+    settings.OIDC_VERIFIED_EMAIL_DOMAINS = ["example.org"]
+    UserFactory(email="unverified@example.org")
+    response = oidc.sign_in("unverified@example.org")
+    assert_refused(oidc, response, "has not verified the email address unverified@example.org")
 
 
 def test_a_deactivated_user_is_refused(oidc, db):
