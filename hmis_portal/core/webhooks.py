@@ -169,14 +169,18 @@ def queue_delivery() -> bool:
 # ---------------------------------------------------------------- delivery
 
 
+def _waiting(now: dt.datetime):
+    """Deliveries whose time has come, of active subscriptions."""
+    return WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now,
+                                          subscription__status=WebhookSubscription.Status.ACTIVE)
+
+
 def _due(now: dt.datetime):
+    """Those of them with no earlier event of their subscription and subject unfinished."""
     earlier_unfinished = WebhookDelivery.objects.filter(
         subscription_id=OuterRef("subscription_id"), subject=OuterRef("subject"), pk__lt=OuterRef("pk"),
     ).exclude(status=Status.DELIVERED)
-    return WebhookDelivery.objects.filter(
-        status=Status.PENDING, next_attempt_at__lte=now,
-        subscription__status=WebhookSubscription.Status.ACTIVE,
-    ).filter(~Exists(earlier_unfinished))
+    return _waiting(now).filter(~Exists(earlier_unfinished))
 
 
 def release_expired_claims(now: dt.datetime) -> int:
@@ -216,21 +220,25 @@ def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = 
     deadline = time.monotonic() + (TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
     failing: set[int] = set()
     timeout = httpx2.Timeout(settings.WEBHOOK_TIMEOUT, connect=settings.WEBHOOK_CONNECT_TIMEOUT)
+    last = 0
     with httpx2.Client(timeout=timeout, follow_redirects=False) as client:
         while True:
-            # Each pass delivers a row, or fails it (its next attempt moves
-            # past `now`), or skips its failing subscription: the loop ends.
-            query = _due(now).exclude(subscription_id__in=failing).order_by("pk")
+            # One pass over what waits, in the order written (keyset on id, so
+            # it ends): a delivery whose subject has an earlier event still
+            # unfinished is not claimed, and one whose earlier event was just
+            # delivered in this pass goes right after it.
+            query = _waiting(now).filter(pk__gt=last).exclude(subscription_id__in=failing).order_by("pk")
             rows = list(query.values_list("pk", "subscription_id")[:batch_size or BATCH_SIZE])
             if not rows:
                 break
-            result["due"] += len(rows)
             for pk, subscription_id in rows:
+                last = pk
                 if subscription_id in failing:
                     continue
                 delivery = claim(pk, now)
                 if delivery is None:
                     continue
+                result["due"] += 1
                 if _deliver_one(client, delivery, now):
                     result["sent"] += 1
                 else:
