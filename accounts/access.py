@@ -962,6 +962,17 @@ def can_manage_api_keys(user) -> bool:
     return does(user, Work.SYSTEM)
 
 
+def can_manage_webhooks(user) -> bool:
+    """Subscribe other systems to the portal's events, pause, resume, delete,
+    rotate secrets, read the delivery log and replay: system administrators."""
+    return does(user, Work.SYSTEM)
+
+
+def webhook_recipients() -> QuerySet:
+    """Who is told when a webhook subscription is paused, besides its owner."""
+    return staff_doing(Work.SYSTEM)
+
+
 def can_create_own_read_key(user) -> bool:
     return bool(user.is_authenticated and user.is_active)
 

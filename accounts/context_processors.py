@@ -23,6 +23,7 @@ def _menu_for(user) -> dict[str, bool]:
         "hmis_accounts": access.can_see_hmis_accounts(user),
         # Only with an HMIS provisioning target: without one there is nothing to show.
         "hmis_provisioning": provisioning.enabled() and access.can_see_hmis_provisioning(user),
+        "webhooks": access.can_manage_webhooks(user),
         "admin": staff,
         "own_access": not staff,
         "agencies": agencies,

@@ -59,3 +59,20 @@ class InvitationAcceptForm(TextValidationMixin, forms.Form):
         if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
             self.add_error("password2", "The two passwords differ.")
         return data
+
+
+class WebhookSubscriptionForm(TextValidationMixin, forms.Form):
+    """A new webhook subscription: where to send, and which events."""
+
+    url = forms.CharField(label="Receiver URL", max_length=500,
+                          help_text="An https:// address of the other system that receives the events.",
+                          widget=forms.URLInput(attrs={"autocomplete": "off"}))
+    description = forms.CharField(label="Description", max_length=200, required=False,
+                                  help_text="What the other system is, for the people who look after it.")
+    event_types = forms.MultipleChoiceField(label="Events", widget=forms.CheckboxSelectMultiple, choices=())
+
+    def __init__(self, *args, **kwargs):
+        from hmis_portal.core.webhooks import EVENTS
+
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = [(name, f"{words} ({name})") for name, words in EVENTS.items()]

@@ -23,4 +23,11 @@ urlpatterns = [
     path("invitations/<int:pk>/resend/", views.invitation_resend, name="invitation-resend"),
     path("invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation-revoke"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
+    path("webhooks/", views.webhooks, name="webhooks"),
+    path("webhooks/<int:pk>/", views.webhook_detail, name="webhook-detail"),
+    path("webhooks/<int:pk>/pause/", views.webhook_pause, name="webhook-pause"),
+    path("webhooks/<int:pk>/resume/", views.webhook_resume, name="webhook-resume"),
+    path("webhooks/<int:pk>/rotate/", views.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
+    path("webhooks/deliveries/<int:pk>/replay/", views.webhook_replay, name="webhook-replay"),
 ]

@@ -161,3 +161,147 @@ def invitation_accept(request, token):
     response["Referrer-Policy"] = "same-origin"
     return response
 
+
+
+# ---------------------------------------------------------------- webhooks (system admins)
+
+_SHOWN_SECRET = "webhook-secret-once"
+
+
+def _webhook_subscription(user, pk):
+    from django.shortcuts import get_object_or_404
+
+    from hmis_portal.core.models import WebhookSubscription
+
+    require(access.can_manage_webhooks(user), "Webhooks are the CoC system admins' configuration.")
+    return get_object_or_404(WebhookSubscription, pk=pk)
+
+
+@login_required
+def webhooks(request):
+    """System admins: the systems subscribed to the portal's events, and a
+    new subscription (URL and events; its signing secret is shown once)."""
+    from django.db.models import Count, Q
+
+    from hmis_portal.core import webhooks as hooks
+    from hmis_portal.core.models import WebhookDelivery, WebhookSubscription
+
+    from .forms import WebhookSubscriptionForm
+
+    require(access.can_manage_webhooks(request.user), "Webhooks are the CoC system admins' configuration.")
+    form = WebhookSubscriptionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subscription, secret = hooks.webhook_subscription_create(
+                actor=request.user, url=form.cleaned_data["url"], event_types=form.cleaned_data["event_types"],
+                description=form.cleaned_data["description"])
+        except ValidationError as exc:
+            apply_to_form(form, exc)
+        else:
+            request.session[_SHOWN_SECRET] = [subscription.pk, secret]
+            messages.success(request, f"Subscribed {subscription.url} to {len(subscription.events)} "
+                                      f"event{'s' if len(subscription.events) != 1 else ''}.")
+            return redirect("webhook-detail", pk=subscription.pk)
+    pending = Q(deliveries__status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.SENDING])
+    subscriptions = (WebhookSubscription.objects.select_related("owner")
+                     .annotate(waiting=Count("deliveries", filter=pending)).order_by("url", "pk"))
+    return render(request, "accounts/webhooks.html", {"form": form, "subscriptions": subscriptions,
+                                                      "events": hooks.EVENTS})
+
+
+@login_required
+def webhook_detail(request, pk):
+    """One subscription: its events, state, and delivery log (newest first,
+    paged), with Replay."""
+    from django.core.paginator import Paginator
+
+    from hmis_portal.core import webhooks as hooks
+
+    subscription = _webhook_subscription(request.user, pk)
+    secret = None
+    shown = request.session.get(_SHOWN_SECRET)
+    if shown and shown[0] == subscription.pk:
+        secret = shown[1]
+        del request.session[_SHOWN_SECRET]  # once
+    page = Paginator(subscription.deliveries.order_by("-pk"), 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/webhook_detail.html", {
+        "subscription": subscription, "secret": secret, "page": page,
+        "events": [(name, hooks.EVENTS.get(name, name)) for name in subscription.events]})
+
+
+def _webhook_action(request, pk, call, success):
+    from hmis_portal.core.views import run_action
+
+    subscription = _webhook_subscription(request.user, pk)
+    return run_action(request, lambda: call(actor=request.user, subscription=subscription), success,
+                      to=reverse("webhook-detail", args=[subscription.pk]))
+
+
+@login_required
+@require_POST
+def webhook_pause(request, pk):
+    from hmis_portal.core import webhooks as hooks
+
+    return _webhook_action(request, pk, hooks.webhook_subscription_pause,
+                           "Paused: events are kept and go out in order when you resume.")
+
+
+@login_required
+@require_POST
+def webhook_resume(request, pk):
+    from hmis_portal.core import webhooks as hooks
+
+    return _webhook_action(request, pk, hooks.webhook_subscription_resume,
+                           "Resumed: waiting events go out now, in order.")
+
+
+@login_required
+@require_POST
+def webhook_rotate(request, pk):
+    from hmis_portal.core import webhooks as hooks
+
+    subscription = _webhook_subscription(request.user, pk)
+    try:
+        secret = hooks.webhook_subscription_rotate_secret(actor=request.user, subscription=subscription)
+    except ValidationError as exc:
+        message_refusal(request, exc)
+        return redirect("webhooks")
+    request.session[_SHOWN_SECRET] = [subscription.pk, secret]
+    messages.success(request, "A new signing secret is in use; the old one no longer signs.")
+    return redirect("webhook-detail", pk=subscription.pk)
+
+
+@login_required
+@require_POST
+def webhook_delete(request, pk):
+    from hmis_portal.core import webhooks as hooks
+    from hmis_portal.core.models import WebhookSubscription
+
+    require(access.can_manage_webhooks(request.user), "Webhooks are the CoC system admins' configuration.")
+    subscription = WebhookSubscription.objects.filter(pk=pk).first()
+    if subscription is None:
+        # A second submit of Delete: already gone, nothing to change.
+        messages.info(request, "That webhook subscription was already deleted.")
+        return redirect("webhooks")
+    from hmis_portal.core.views import run_action
+
+    return run_action(request, lambda: hooks.webhook_subscription_delete(actor=request.user,
+                                                                          subscription=subscription),
+                      f"Deleted the subscription of {subscription.url} and its delivery log.", to="webhooks")
+
+
+@login_required
+@require_POST
+def webhook_replay(request, pk):
+    """Send one delivery again: the same webhook-id and payload, a new attempt."""
+    from django.shortcuts import get_object_or_404
+
+    from hmis_portal.core import webhooks as hooks
+    from hmis_portal.core.models import WebhookDelivery
+    from hmis_portal.core.views import run_action
+
+    require(access.can_manage_webhooks(request.user), "Webhooks are the CoC system admins' configuration.")
+    delivery = get_object_or_404(WebhookDelivery, pk=pk)
+    return run_action(request, lambda: hooks.webhook_delivery_replay(actor=request.user, delivery=delivery),
+                      f"Queued {delivery.event_type} {delivery.event_id} to be sent again.",
+                      to=reverse("webhook-detail", args=[delivery.subscription_id]))

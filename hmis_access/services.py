@@ -15,7 +15,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
                              is_coc_staff_account, is_member, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
-from hmis_portal.core import provisioning, scim
+from hmis_portal.core import provisioning, scim, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.inputs import check_single_line, has_control_characters
@@ -321,6 +321,8 @@ def access_request_refresh(*, access_request, actor=None, now: dt.datetime | Non
                    body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
                          f"{deadline_text(locked.provisioning_due_at)}."),
                    link=_request_link(locked))
+            webhooks.emit(event="access_request.ready", subject=locked, data={
+                "state": locked.status, "agency_id": locked.organization_id, "link": _request_link(locked)})
         elif not checklist.ready and locked.status == AccessRequest.Status.READY:
             locked.status = AccessRequest.Status.OPEN
             locked.ready_at = None
@@ -443,4 +445,7 @@ def access_request_grant(*, actor, access_request_id: int, hmis_username: str, h
                subject=f"HMIS access granted: {access_request.user}",
                body=f"{access_request.user} now has HMIS access as {hmis_role} (username {hmis_username}).",
                link=_request_link(access_request))
+        webhooks.emit(event="access_request.granted", subject=access_request, data={
+            "state": access_request.status, "agency_id": access_request.organization_id,
+            "link": _request_link(access_request)})
     return access_request

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from accounts.access import agency_people, can_provision, can_request_reactivation, is_member, require
 from accounts.access import provisioning_staff as coc_provisioning_staff
-from accounts.models import Persona, User
+from accounts.models import Organization, Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
 from hmis_access.provisioning import provisioning_due
-from hmis_portal.core import bulk, provisioning
+from hmis_portal.core import bulk, provisioning, webhooks
 from hmis_portal.core.audit import record_event, record_events
 from hmis_portal.core.bulk import Sql
 from hmis_portal.core.models import AuditEvent
@@ -227,6 +227,21 @@ def _account_events(ids: list[int], *, actor: User | None, verb: str, from_state
         actor_id=actor.pk if actor is not None and actor.is_authenticated else None, ordered=True)
 
 
+def _agency_accounts_link() -> tuple[str, str]:
+    """The agency's HMIS accounts page, around its slug."""
+    before, after = reverse("agency-hmis-accounts", kwargs={"slug": "SLUG"}).split("SLUG")
+    return before, after
+
+
+def _tell_systems(ids: list[int], *, event: str, state: str) -> None:
+    """The webhook of these accounts' change, one INSERT … SELECT whatever the number."""
+    before, after = _agency_accounts_link()
+    webhooks.emit_many(
+        event=event, source=f"{ACCOUNTS} a JOIN {Organization._meta.db_table} o ON o.id = a.organization_id",
+        key="a.id", ids=ids, data=[("id", Sql("a.id")), ("state", state), ("agency_id", Sql("a.organization_id")),
+                                   ("link", webhooks.link_sql(before, "o.slug", after))])
+
+
 def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.Batch", reason: str, note: str,
                                at: dt.datetime, actor: User | None = None) -> list[tuple]:
     """Make Active HMIS accounts Inactive (seed 002: no login for the
@@ -256,6 +271,7 @@ def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.
                         reason=note)
         provisioning.provision_many(HMISAccount.objects.filter(pk__in=ids), active=False,
                                     dedupe_prefix=f"inactive:{local_date(at).isoformat()}:")
+        _tell_systems(ids, event="hmis_account.inactive", state=INACTIVE)
         if one is not None:
             one.refresh_from_db(fields=["status", "inactive_since", "inactive_reason", "must_log_in_by",
                                         "must_log_in_before"])
@@ -527,6 +543,7 @@ def hmis_account_reactivate(*, actor: User, reactivation_request: ReactivationRe
         record_event(actor=actor, subject=account, verb="reactivated", from_state="Inactive", to_state="Active",
                      reason=f"Must log in to HMIS {deadline}.")
         provisioning.provision_active(account_id=account.pk, active=True)
+        _tell_systems([account.pk], event="hmis_account.reactivated", state=ACTIVE)
         record_event(actor=actor, subject=request, verb="reactivated",
                      from_state=ReactivationRequest.Status.READY.label,
                      to_state=ReactivationRequest.Status.REACTIVATED.label)

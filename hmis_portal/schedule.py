@@ -37,6 +37,12 @@ JOBS = [
         description="Send provisioning commands to the HMIS that are still pending (HMIS or broker was down).",
     ),
     Job(
+        name="deliver-webhooks",
+        task="hmis_portal.core.tasks.deliver_webhooks",
+        minute="*",
+        description="Send webhooks still pending (a receiver or the broker was down; retries after backoff).",
+    ),
+    Job(
         name="hmis-reconciliation",
         task="hmis_accounts.tasks.hmis_reconciliation",
         minute="40",

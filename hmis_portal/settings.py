@@ -421,6 +421,14 @@ HMIS_SCIM_CONNECT_TIMEOUT = env.float("HMIS_SCIM_CONNECT_TIMEOUT", default=3.0)
 HMIS_SCIM_TIMEOUT = env.float("HMIS_SCIM_TIMEOUT", default=10.0)
 # How many delivery runs may talk to the HMIS at once, across all workers.
 HMIS_SCIM_CONCURRENCY = env.int("HMIS_SCIM_CONCURRENCY", default=2)
+# Webhooks (hmis_portal/core/webhooks.py): each delivery attempt waits this
+# long at most for the receiver; a page never waits for one.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=3.0)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# A subscription is paused, and its owner told, after this many failed attempts in a row.
+WEBHOOK_PAUSE_AFTER_FAILURES = env.int("WEBHOOK_PAUSE_AFTER_FAILURES", default=10)
+# A receiver on plain http is refused unless it is on this machine and DEBUG or the tests are on.
+WEBHOOK_ALLOW_LOOPBACK_HTTP = DEBUG or RUNNING_TESTS
 # Every link and subject in mail is built from it, never from a request's Host.
 # check --deploy refuses an http or localhost address with DEBUG off.
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")

@@ -21,7 +21,7 @@ from accounts.access import (Work, agency_people, can_accept_join_requests, can_
                              countersign_refusal, does, require, require_persona, staff_doing)
 from accounts.models import Organization, Persona
 from accounts.services import invitation_send
-from hmis_portal.core import documents, registry
+from hmis_portal.core import documents, registry, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
@@ -201,6 +201,9 @@ def agreement_countersign(*, actor, agreement: OrganizationAgreement) -> Organiz
                   "can now name the organization's CES roles and request program setup (step 2)."),
             link=reverse("onboarding:participation", args=[agreement.organization.slug]),
         )
+        webhooks.emit(event="agreement.executed", subject=agreement, data={
+            "state": agreement.status, "agency_id": agreement.organization_id,
+            "link": reverse("onboarding:agreement-detail", args=[agreement.pk])})
         _changed(agreement.organization)
     return agreement
 
@@ -231,6 +234,9 @@ def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) ->
                  "Upload a corrected, signed copy to submit it again.",
             link=reverse("onboarding:agreement-detail", args=[agreement.pk]),
         )
+        webhooks.emit(event="agreement.returned", subject=agreement, data={
+            "state": agreement.status, "agency_id": agreement.organization_id,
+            "link": reverse("onboarding:agreement-detail", args=[agreement.pk])})
         _changed(agreement.organization)
     return agreement
 
@@ -523,6 +529,9 @@ def program_setup_confirm(*, actor, program: Program) -> Program:
                  "and access (step 3).",
             link=reverse("onboarding:participation", args=[program.organization.slug]),
         )
+        webhooks.emit(event="program.setup_confirmed", subject=program, data={
+            "state": program.setup_status, "agency_id": program.organization_id,
+            "link": reverse("onboarding:program-detail", args=[program.pk])})
     return program
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.access import (ED, Work, agency_people, can_end_partnership, can_propose_partnership,
                              can_record_entry, can_send_intakes, intake_enterers, partnership_deciders,
                              partnership_decision_refusal, partnership_directors, require, staff_doing)
-from hmis_portal.core import calendar, documents
+from hmis_portal.core import calendar, documents, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text, deadline_text, moment_text
 from hmis_portal.core.inputs import single_line_problem
@@ -136,6 +136,7 @@ def partnership_accept(*, actor, partnership_id, at: dt.datetime | None = None) 
                      f"you can and record each batch: it must be entered into HMIS within {days} business "
                      f"day{pluralize(days)}."),
                link=partnership.get_absolute_url())
+        _tell_systems(partnership, "partnership.accepted", from_state=Status.PROPOSED)
     return partnership
 
 
@@ -195,7 +196,14 @@ def partnership_end(*, actor, partnership_id, reason: str, at: dt.datetime | Non
                body=f"The data partnership of {partnership.agency} with {partnership.partner} was ended. "
                     f"Reason: {reason}",
                link=partnership.get_absolute_url())
+        _tell_systems(partnership, "partnership.ended", from_state=previous)
     return partnership
+
+
+def _tell_systems(partnership, event: str, *, from_state: str) -> None:
+    webhooks.emit(event=event, subject=partnership, data={
+        "state": partnership.status, "from_state": from_state, "agency_id": partnership.agency_id,
+        "partner_id": partnership.partner_id, "link": partnership.get_absolute_url()})
 
 
 # --- intake batches --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import Work, can_match, can_work_referral, referral_workers, staff_doing
-from hmis_portal.core import bulk, calendar, outbox
+from hmis_portal.core import bulk, calendar, outbox, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.inputs import check_single_line
@@ -178,6 +178,20 @@ def record_referral_events(*, ids, verb: str, reads: Reads, actor=None, from_sta
         actor_id=actor.pk if actor is not None and actor.is_authenticated else None)
 
 
+def tell_systems_about_referrals(*, ids, event: str, reads: Reads, state: str | None = None,
+                                 from_status: bool = False) -> int:
+    """The webhook `event` of each referral (ids, states and the link only,
+    never the client's), one INSERT … SELECT whatever the number: the
+    referral's need status as `state` unless `state` is given (a move
+    writes it before the referral's row changes), the current one as
+    `from_state` with `from_status`."""
+    data = [("id", Sql("r.id")), ("state", Sql("s.name") if state is None else state),
+            *([("from_state", Sql("s.name"))] if from_status else []),
+            ("program_id", Sql("r.program_id")), ("agency_id", Sql("p.organization_id")),
+            ("link", webhooks.link_sql(reads.link_prefix, "r.id", reads.link_suffix))]
+    return webhooks.emit_many(event=event, source=_source(), key="r.id", ids=list(ids), data=data)
+
+
 def tell_about_referrals(*, ids, texts, recipients, reads: Reads, key: str | None,
                          messages: list | None = None) -> list[int]:
     """One message per referral and recipient (as `notify`), written in one
@@ -253,6 +267,8 @@ def need_status_enter(*, referrals, to_status: NeedStatus, actor, at: dt.datetim
         (to_status.pk, actor_id, bulk.moment(at), note, bulk.moment(at), *days.params, *marks.params)))
     record_referral_events(ids=ids, verb="changed need status", reads=reads, actor=actor, from_status=True,
                            to_state=to_status.name, reason=note)
+    tell_systems_about_referrals(ids=ids, event="referral.changed", reads=reads, state=to_status.name,
+                                 from_status=True)
     if tell:
         _tell_entered(ids, rows, to_status, actor=actor, reads=reads, messages=messages)
     fields = {"status": to_status, "status_entered_at": at, "is_open": not to_status.is_final,
@@ -371,6 +387,7 @@ def referral_create(*, actor, program, hmis_client_id: str, contact_name: str, c
                   f"open the referral, contact the client and update the need status."),
             link=_link(referral),
         )
+        tell_systems_about_referrals(ids=[referral.pk], event="referral.created", reads=Reads(policy=policy))
     return referral
 
 

@@ -105,6 +105,7 @@ class TimelinessSweep:
                               f"({status.standard_label().lower()}). Update its need status."))
             recipients = self.reads.provider_staff(sorted({programs[c.program_id].organization_id for c in claimed}))
             services.tell_about_referrals(ids=ids, texts=texts, recipients=recipients, reads=self.reads, key="referral-overdue")
+            services.tell_systems_about_referrals(ids=ids, event="referral.overdue", reads=self.reads)
         return len(claimed)
 
     def escalate(self, size: int, ids: list[int] | None = None) -> tuple[int, int]:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from .models import AuditEvent, Notification
+from .models import AuditEvent, Notification, WebhookDelivery, WebhookSubscription
 
 EVENTS = AuditEvent._meta.db_table
 OUTBOX = Notification._meta.db_table
+WEBHOOKS = WebhookDelivery._meta.db_table
+SUBSCRIPTIONS = WebhookSubscription._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -235,3 +237,44 @@ def insert_notifications(*, source: Sql, where: Sql, recipient: Sql, email: Sql,
         f"{' ORDER BY ' + order if order else ''} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
         (*columns.params, *source.params, *where.params)))
     return [row[0] for row in rows]
+
+
+def json_object(pairs: Sequence[tuple[str, object]]) -> Sql:
+    """A JSON object built in SQL: each key (a name written in the code) with
+    its value (a parameter, or an `Sql` over the statement's tables, which may
+    itself be a `json_object`)."""
+    parts = []
+    for name, value in pairs:
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"Not a JSON key for SQL: {name!r}")
+        value = value if isinstance(value, Sql) else Sql("CAST(%s AS TEXT)", (value,)) if isinstance(value, str) \
+            else _sql(value)
+        parts.append(Sql(f"'{name}', {value.text}", value.params))
+    inner = _join(parts)
+    function = "jsonb_build_object" if postgres() else "json_object"
+    return Sql(f"{function}({inner.text})", inner.params)
+
+
+def insert_webhook_deliveries(*, source: str, key: str, ids: Iterable[int], event_type: str, event_prefix: str,
+                              subject_prefix: str, timestamp: str, data: Sequence[tuple[str, object]]) -> int:
+    """One webhook delivery per row of `source` (whose `key` is the subject's
+    id, among `ids`) and subscription to `event_type` (as
+    `webhooks.emit`): `INSERT … SELECT` over the subscriptions, each event's
+    id `event_prefix` + the subject's id. `data` are the payload's `data`
+    members: values, or `Sql` over `source`. Returns how many were written."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    payload = json_object([("type", event_type), ("timestamp", timestamp), ("data", json_object(data))])
+    stamp = moment(timezone.now())
+    columns = _join([Sql("w.id"), Sql(f"CAST(%s AS TEXT) || CAST({key} AS TEXT)", (event_prefix,)),
+                     _sql(event_type), Sql(f"CAST(%s AS TEXT) || CAST({key} AS TEXT)", (subject_prefix,)),
+                     payload, _sql(WebhookDelivery.Status.PENDING.value), _sql(0), _sql(stamp), Sql("NULL"),
+                     Sql("NULL"), _sql(""), _sql(stamp), Sql("NULL")])
+    rows = execute(Sql(
+        f"INSERT INTO {WEBHOOKS} (subscription_id, event_id, event_type, subject, payload, status, attempts, "
+        f"next_attempt_at, claimed_at, last_status, last_error, created_at, delivered_at) "
+        f"SELECT {columns.text} FROM {source} CROSS JOIN {SUBSCRIPTIONS} w "
+        f"WHERE w.event_types LIKE %s AND {among(key, ids).text} ORDER BY {key}, w.id RETURNING id",
+        (*columns.params, f"% {event_type} %", *ids)))
+    return len(rows)

@@ -235,3 +235,84 @@ class ProvisioningDrift(models.Model):
 
     def __str__(self):
         return f"{self.user_name}: {self.get_kind_display()}"
+
+
+class WebhookSubscription(models.Model):
+    """A system admin's subscription of a URL to some of the portal's events
+    (`hmis_portal.core.webhooks.EVENTS`). Deliveries are signed with `secret`
+    (Standard Webhooks, `whsec_` + base64), which must be kept to sign: it is
+    shown once when made or rotated, and never again.
+
+    After `settings.WEBHOOK_PAUSE_AFTER_FAILURES` failed attempts in a row the
+    subscription is paused and its owner and the system admins are told; its
+    events keep being recorded while it is paused and go out, in order, once
+    it is resumed."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    # One subscription per receiver: a double submit of the form makes one.
+    url = models.URLField("URL", max_length=500, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    # Space-separated, with a space before and after ("␠referral.created␠…␠"),
+    # so one LIKE finds the subscriptions to an event in plain SQL.
+    event_types = models.CharField(max_length=1000)
+    secret = models.CharField(max_length=100, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["url", "id"]
+
+    def __str__(self):
+        return f"Webhook to {self.url}"
+
+    @property
+    def events(self) -> list[str]:
+        return self.event_types.split()
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the webhook outbox and its delivery
+    log. Written in the transaction of the decision it tells of; `event_id`
+    is the `webhook-id` header, the same on every attempt and on a replay;
+    `payload` the body (ids, states and links, never client data). A
+    subscription's events of one `subject` go out in the order written."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=80)
+    event_type = models.CharField(max_length=60)
+    subject = models.CharField(max_length=80)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True, help_text="The receiver's last HTTP status.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event_id"], name="core_webhook_once_per_subscription"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="core_webhook_due"),
+            models.Index(fields=["subscription", "subject", "id"], name="core_webhook_subject"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id} ({self.get_status_display()})"

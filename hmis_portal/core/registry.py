@@ -186,3 +186,10 @@ agreements_lapsed = Providers("what follows agencies' agreements lapsing")
 # audit history of that model's objects (None: every CoC group); a model not
 # declared is read by superusers only (read by access.history_models_for).
 history_readers = Table("who reads a model's history")
+
+# --- webhooks (core.webhooks) ------------------------------------------------------------------------
+
+# f() -> the system admins (users), told when a webhook subscription is paused.
+system_admins = Provider("the system administrators")
+# f(subscription) -> the path of a webhook subscription's page (its delivery log).
+webhooks_page = Provider("the page of a webhook subscription")

@@ -43,3 +43,16 @@ def deliver_provisioning(at: str | None = None) -> str:
     if result["more"]:
         outbox.publish(deliver_provisioning)
     return result["summary"]
+
+
+@shared_task(ignore_result=True)
+def deliver_webhooks(at: str | None = None) -> str:
+    # Webhooks to subscribed systems: queued after each decision's commit and
+    # every minute by beat (receiver or broker was down, backoff elapsed).
+    # Real clock, as for notifications.
+    from . import webhooks
+
+    result = webhooks.deliver_pending()
+    if result["more"]:
+        outbox.publish(deliver_webhooks)
+    return result["summary"]

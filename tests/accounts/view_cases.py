@@ -38,3 +38,40 @@ CASES += [
     ViewCase("agency-search", coc_groups=("CoC implementation", "CoC training", "CoC provisioning", "CES team",
                                           "CoC system admin"), agency_object=False),
 ]
+
+
+def _webhook(organization):
+    from hmis_portal.core.models import WebhookSubscription
+
+    subscription = WebhookSubscription.objects.create(
+        url=f"https://hooks-{organization.pk}.example.org/in", event_types=" agreement.executed ",
+        secret="whsec_" + "A" * 44)
+    return {"pk": subscription.pk}
+
+
+def _webhook_delivery(organization):
+    from hmis_portal.core.models import WebhookDelivery
+
+    delivery = WebhookDelivery.objects.create(subscription_id=_webhook(organization)["pk"], event_id="msg_view_case",
+                                              event_type="agreement.executed", subject=f"agreement:{organization.pk}",
+                                              payload={"type": "agreement.executed"},
+                                              status=WebhookDelivery.Status.DELIVERED)
+    return {"pk": delivery.pk}
+
+
+SYSTEM_ADMINS = ("CoC system admin",)
+
+CASES += [
+    # Webhooks are the system admins' configuration: the list and a new subscription, each one's
+    # delivery log, its buttons, and Replay.
+    ViewCase("webhooks", coc_groups=SYSTEM_ADMINS, agency_object=False),
+    ViewCase("webhooks", coc_groups=SYSTEM_ADMINS, agency_object=False, method="post",
+             data=lambda kwargs: {"url": "not a url"}),
+    ViewCase("webhook-detail", build=_webhook, coc_groups=SYSTEM_ADMINS, agency_object=False),
+    ViewCase("webhook-pause", build=_webhook, coc_groups=SYSTEM_ADMINS, agency_object=False, method="post"),
+    ViewCase("webhook-resume", build=_webhook, coc_groups=SYSTEM_ADMINS, agency_object=False, method="post"),
+    ViewCase("webhook-rotate", build=_webhook, coc_groups=SYSTEM_ADMINS, agency_object=False, method="post"),
+    ViewCase("webhook-delete", build=_webhook, coc_groups=SYSTEM_ADMINS, agency_object=False, method="post"),
+    ViewCase("webhook-replay", build=_webhook_delivery, coc_groups=SYSTEM_ADMINS, agency_object=False,
+             method="post"),
+]

@@ -124,7 +124,8 @@ def test_days_since_and_isoformat_agree_with_python():
 
 # Statements that belong to hmis_portal.core.bulk alone; migrations may ask
 # which database they run on.
-OWN_SQL = [r"FOR UPDATE SKIP LOCKED", r"INSERT INTO \{?(EVENTS|OUTBOX|core_auditevent|core_notification)",
+OWN_SQL = [r"FOR UPDATE SKIP LOCKED",
+           r"INSERT INTO \{?(EVENTS|OUTBOX|WEBHOOKS|core_auditevent|core_notification|core_webhookdelivery)",
            r"connection\.vendor", r"adapt_datetimefield_value", r"has_select_for_update_skip_locked"]
 
 

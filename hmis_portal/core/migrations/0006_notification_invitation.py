@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0004_provisioning_drift'),
+        ('core', '0005_webhooks'),
     ]
 
     operations = [
