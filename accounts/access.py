@@ -87,6 +87,9 @@ class Standing:
 
     memberships: tuple  # Membership rows with their organization, by agency name
     group_names: frozenset[str]
+    # CoC staff: their model permissions ("app_label.codename"), as Django's
+    # ModelBackend keeps them on the user for one request (`_perm_cache`).
+    permissions: frozenset[str] | None = None
 
     def personas_at(self, organization_id) -> set[str]:
         return {m.persona for m in self.memberships if m.organization_id == organization_id}
@@ -105,11 +108,16 @@ def standing_cache_name(user_id) -> str:
     return f"standing:{user_id}"
 
 
-def _load_standing(user_id) -> Standing:
-    memberships = tuple(Membership.objects.filter(user_id=user_id).select_related("organization")
+def _load_standing(user) -> Standing:
+    memberships = tuple(Membership.objects.filter(user_id=user.pk).select_related("organization")
                         .order_by("organization__name", "organization_id", "persona"))
-    groups = frozenset(User.groups.through.objects.filter(user_id=user_id).values_list("group__name", flat=True))
-    return Standing(memberships, groups)
+    groups = frozenset(User.groups.through.objects.filter(user_id=user.pk).values_list("group__name", flat=True))
+    permissions = None
+    if is_coc_staff(user):
+        from django.contrib.auth.backends import ModelBackend
+
+        permissions = frozenset(ModelBackend().get_all_permissions(user))
+    return Standing(memberships, groups, permissions)
 
 
 def standing(user) -> Standing | None:
@@ -119,7 +127,11 @@ def standing(user) -> Standing | None:
     database, as a task or a sweep reads what it needs once itself."""
     if not cached.in_request() or not getattr(user, "is_authenticated", False) or user.pk is None:
         return None
-    return cached.read(standing_cache_name(user.pk), lambda: _load_standing(user.pk), depends=("people",))
+    known = cached.read(standing_cache_name(user.pk), lambda: _load_standing(user), depends=("people",))
+    if known.permissions is not None and not hasattr(user, "_perm_cache"):
+        # Django's ModelBackend reads these instead of two queries a request.
+        user._perm_cache = set(known.permissions)
+    return known
 
 
 def is_coc_staff(user) -> bool:
@@ -138,6 +150,13 @@ def in_coc_group(user, *groups: CoCGroup) -> bool:
     if not hasattr(user, "_coc_group_names"):
         user._coc_group_names = set(user.groups.values_list("name", flat=True))
     return bool(user._coc_group_names & {group.value for group in groups})
+
+
+def group_names(user) -> list[str]:
+    """The CoC groups `user` is in, by name."""
+    if (known := standing(user)) is not None:
+        return sorted(known.group_names)
+    return sorted(user.groups.values_list("name", flat=True))
 
 
 def does(user, work: Work) -> bool:
@@ -250,13 +269,17 @@ def visible_organizations(user) -> QuerySet[Organization]:
     if not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     if is_coc_staff(user):
+        standing(user)  # the person's permissions, read once per request
         # Global view permission, or object permission on chosen agencies.
         return get_objects_for_user(user, ORGANIZATION_VIEW_PERM, klass=Organization, accept_global_perms=True)
     return Organization.objects.filter(memberships__user=user).distinct()
 
 
 def sees_all_organizations(user) -> bool:
-    return is_coc_staff(user) and user.has_perm(ORGANIZATION_VIEW_PERM)
+    if not is_coc_staff(user):
+        return False
+    standing(user)  # the person's permissions, read once per request
+    return user.has_perm(ORGANIZATION_VIEW_PERM)
 
 
 def restrict(queryset: QuerySet, user, organization_field: str = "organization") -> QuerySet:

@@ -1,6 +1,6 @@
 """What tells the cache that a person's standing changed (accounts.access.standing):
 a membership added or removed, a CoC group joined or left, an agency or a group
-renamed or removed. Signals rather than the services alone: memberships are also
+renamed or removed, a permission given or taken. Signals rather than the services alone: memberships are also
 changed in the admin and by invitations, and group membership only in the admin
 (Django's own m2m form), which calls no service of ours."""
 
@@ -29,6 +29,18 @@ def groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
         cached.changed(*(standing_cache_name(pk) for pk in pk_set))
     else:
         cached.changed("people")  # a group emptied: whoever was in it
+
+
+@receiver(m2m_changed, sender=User.user_permissions.through, dispatch_uid="standing-permissions")
+def permissions_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if action.startswith("post_"):
+        cached.changed(standing_cache_name(instance.pk) if not reverse else "people")
+
+
+@receiver(m2m_changed, sender=Group.permissions.through, dispatch_uid="standing-group-permissions")
+def group_permissions_changed(sender, action, **kwargs):
+    if action.startswith("post_"):
+        cached.changed("people")
 
 
 @receiver([post_save, post_delete], sender=Organization, dispatch_uid="standing-organization")
