@@ -257,6 +257,9 @@ def organizations_where(user, personas: Iterable[str]) -> QuerySet[Organization]
     """The organizations at which `user` holds one of `personas`."""
     if not user.is_authenticated:
         return Organization.objects.none()
+    if (known := standing(user)) is not None:
+        # The request has read the person's memberships: no join on them again.
+        return Organization.objects.filter(pk__in=[organization.pk for organization in known.organizations(personas)])
     return Organization.objects.filter(
         Q(memberships__user=user) & Q(memberships__persona__in=list(personas))
     ).distinct()
@@ -683,6 +686,10 @@ def referral_agencies(user) -> QuerySet[Organization]:
     if is_coc_staff(user):
         return Organization.objects.none()
     # The agency of the person's own account, while they are a member there.
+    if standing(user) is not None:
+        # Their agencies as the request already read them: no join on memberships.
+        return Organization.objects.filter(pk__in=_referral_accounts().filter(
+            user=user, organization_id__in=_member_organization_ids(user)).values("organization_id"))
     return Organization.objects.filter(pk__in=_referral_accounts().filter(user=user).values("organization_id"),
                                        memberships__user=user).distinct()
 
