@@ -148,3 +148,19 @@ def test_a_session_ended_in_the_database_is_not_resumed_from_the_cache(client, o
     Session.objects.filter(session_key=client.session.session_key).delete()
     response = client.get(MINIMAL_PAGE)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("data", [None, {"old_password": "wrong", "new_password1": "a", "new_password2": "b"}])
+def test_the_password_form_is_drawn_as_crispy_draws_it(organization, data):
+    """The minimal page draws its three fields with includes/fields.html, not
+    crispy's per-field templates: the same markup, errors and all."""
+    from django.contrib.auth.forms import PasswordChangeForm
+    from django.template import engines
+    from django.test.html import parse_html
+
+    user = MembershipFactory(organization=organization).user
+    engine = engines["django"]
+    crispy = engine.from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
+    plain = engine.from_string('{% include "includes/fields.html" %}')
+    form = PasswordChangeForm(user, data=data)
+    assert parse_html(plain.render({"form": form})) == parse_html(crispy.render({"form": form}))
