@@ -29,11 +29,14 @@ from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 _memo: ContextVar[dict | None] = ContextVar("portal_request_memo", default=None)
 _MISSING = object()
 PREFIX = "portal:"
+# Every name depends on it: a migration bumps it (core.apps), so nothing kept
+# by the code before a deployment is read by the code after it.
+SCHEMA = "schema"
 
 
 def _version_key(name: str) -> str:
@@ -44,12 +47,13 @@ def _in_transaction() -> bool:
     """Inside a transaction the code opened. The block a test case wraps each
     test in (Django's TestCase, pytest-django's `db`) stands for autocommit:
     it is never committed, and the test's own changes are as good as made."""
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+    return any(not getattr(block, "_from_testcase", False) for block in connections[DEFAULT_DB_ALIAS].atomic_blocks)
 
 
 def _dirty() -> set:
     """Names this connection changed in its open transaction."""
-    names = connection.__dict__.setdefault("_portal_changed", set())
+    # On this thread's connection itself (django.db.connection is a proxy shared by all threads).
+    names = connections[DEFAULT_DB_ALIAS].__dict__.setdefault("_portal_changed", set())
     if names and not _in_transaction():
         names.clear()
     return names
@@ -82,7 +86,7 @@ def read(name: str, load, *, depends: tuple[str, ...] = ()):
     value = memo.get(name, _MISSING)
     if value is not _MISSING:
         return value
-    names = (name, *depends)
+    names = (name, *depends, SCHEMA)
     if not settings.SHARED_CACHE or _dirty().intersection(names):
         value = memo[name] = load()
         return value
