@@ -152,6 +152,13 @@ def in_coc_group(user, *groups: CoCGroup) -> bool:
     return bool(user._coc_group_names & {group.value for group in groups})
 
 
+def own_memberships(user):
+    """The person's memberships with their agencies, by agency name."""
+    if (known := standing(user)) is not None:
+        return known.memberships
+    return Membership.objects.filter(user=user).select_related("organization").order_by("organization__name")
+
+
 def group_names(user) -> list[str]:
     """The CoC groups `user` is in, by name."""
     if (known := standing(user)) is not None:

@@ -22,12 +22,11 @@ def home(request):
     user = request.user
     # The person's memberships and groups as every page of theirs reads them
     # (access.standing, once per request): the page asks no query of its own.
-    known = access.standing(user)
     return render(
         request,
         "accounts/home.html",
         {
-            "memberships": known.memberships if known is not None else selectors.memberships_of(user),
+            "memberships": access.own_memberships(user),
             "tasks": open_tasks_for(user),
             "is_coc_staff": is_coc_staff(user),
             "staff_groups": access.group_names(user) if is_coc_staff(user) else [],

@@ -65,6 +65,8 @@ def _bump(names) -> None:
 
 def changed(*names: str) -> None:
     """Call after a change to each of `names`: the next read loads it again."""
+    if not names:
+        return
     memo = _memo.get()
     if memo is not None:
         for name in names:
