@@ -33,6 +33,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 _memo: ContextVar[dict | None] = ContextVar("portal_request_memo", default=None)
 _MISSING = object()
+_VERSIONS = object()  # the memo's own entry: the versions the request read
 PREFIX = "portal:"
 # Every name depends on it: a migration bumps it (core.apps), so nothing kept
 # by the code before a deployment is read by the code after it.
@@ -71,6 +72,7 @@ def changed(*names: str) -> None:
     if memo is not None:
         for name in names:
             memo.pop(name, None)
+        memo.pop(_VERSIONS, None)
     if not settings.SHARED_CACHE:
         return
     _bump(names)
@@ -93,13 +95,20 @@ def read(name: str, load, *, depends: tuple[str, ...] = ()):
         value = memo[name] = load()
         return value
     version_keys = [_version_key(n) for n in names]
-    versions = cache.get_many(version_keys)
-    missing = {key: uuid.uuid4().hex for key in version_keys if key not in versions}
-    if missing:
-        # add(): two processes starting a version at once agree on one.
-        for key, token in missing.items():
-            cache.add(key, token, None)
-        versions.update(cache.get_many(list(missing)))
+    # The versions this request already read (every name depends on the
+    # schema's, the standings on the people's): one round trip fewer each.
+    known = memo.setdefault(_VERSIONS, {})
+    unread = [key for key in version_keys if key not in known]
+    if unread:
+        versions = cache.get_many(unread)
+        missing = {key: uuid.uuid4().hex for key in unread if key not in versions}
+        if missing:
+            # add(): two processes starting a version at once agree on one.
+            for key, token in missing.items():
+                cache.add(key, token, None)
+            versions.update(cache.get_many(list(missing)))
+        known.update(versions)
+    versions = known
     data_key = f"{PREFIX}{name}@" + ".".join(versions.get(key, "") for key in version_keys)
     value = cache.get(data_key, _MISSING)
     if value is _MISSING:
