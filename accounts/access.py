@@ -25,8 +25,10 @@ work that may view and change its model (`view_work`, `change_work`).
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
@@ -34,7 +36,7 @@ from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
 
-from hmis_portal.core import registry
+from hmis_portal.core import cached, registry
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
@@ -79,6 +81,62 @@ class Work(Enum):
 
 # --- who someone is -----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Standing:
+    """Who a person is at the agencies and in the CoC's groups: what every page
+    of theirs asks (the menu, the home page, each predicate below)."""
+
+    memberships: tuple  # Membership rows with their organization, by agency name
+    group_names: frozenset[str]
+    # CoC staff: their model permissions ("app_label.codename"), as Django's
+    # ModelBackend keeps them on the user for one request (`_perm_cache`).
+    permissions: frozenset[str] | None = None
+
+    def personas_at(self, organization_id) -> set[str]:
+        return {m.persona for m in self.memberships if m.organization_id == organization_id}
+
+    def organizations(self, personas: Iterable[str] | None = None) -> list[Organization]:
+        """Their agencies (holding one of `personas`), each once, by name."""
+        wanted = None if personas is None else set(personas)
+        found = {}
+        for membership in self.memberships:
+            if wanted is None or membership.persona in wanted:
+                found.setdefault(membership.organization_id, membership.organization)
+        return list(found.values())
+
+
+def standing_cache_name(user_id) -> str:
+    return f"standing:{user_id}"
+
+
+def _load_standing(user) -> Standing:
+    memberships = tuple(Membership.objects.filter(user_id=user.pk).select_related("organization")
+                        .order_by("organization__name", "organization_id", "persona"))
+    groups = frozenset(User.groups.through.objects.filter(user_id=user.pk).values_list("group__name", flat=True))
+    permissions = None
+    # Kept between requests, the permissions save two queries a page; read
+    # anew each request (no shared cache), ModelBackend reads them when asked.
+    if is_coc_staff(user) and settings.SHARED_CACHE:
+        from django.contrib.auth.backends import ModelBackend
+
+        permissions = frozenset(ModelBackend().get_all_permissions(user))
+    return Standing(memberships, groups, permissions)
+
+
+def standing(user) -> Standing | None:
+    """The person's `Standing` within a web request: read once per request and
+    kept in the cache until a membership, group or agency of theirs changes
+    (accounts/receivers.py). None outside a request: callers then ask the
+    database, as a task or a sweep reads what it needs once itself."""
+    if not cached.in_request() or not getattr(user, "is_authenticated", False) or user.pk is None:
+        return None
+    known = cached.read(standing_cache_name(user.pk), lambda: _load_standing(user), depends=("people",))
+    if known.permissions is not None and not hasattr(user, "_perm_cache"):
+        # Django's ModelBackend reads these instead of two queries a request.
+        user._perm_cache = set(known.permissions)
+    return known
+
+
 def is_coc_staff(user) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
 
@@ -88,11 +146,27 @@ def in_coc_group(user, *groups: CoCGroup) -> bool:
         return False
     if user.is_superuser:
         return True
+    if (known := standing(user)) is not None:
+        return bool(known.group_names & {group.value for group in groups})
     # Cached on the user object for the request, as Django caches permissions
     # (`_perm_cache`): several checks on one page cost one query.
     if not hasattr(user, "_coc_group_names"):
         user._coc_group_names = set(user.groups.values_list("name", flat=True))
     return bool(user._coc_group_names & {group.value for group in groups})
+
+
+def own_memberships(user):
+    """The person's memberships with their agencies, by agency name."""
+    if (known := standing(user)) is not None:
+        return known.memberships
+    return Membership.objects.filter(user=user).select_related("organization").order_by("organization__name")
+
+
+def group_names(user) -> list[str]:
+    """The CoC groups `user` is in, by name."""
+    if (known := standing(user)) is not None:
+        return sorted(known.group_names)
+    return sorted(user.groups.values_list("name", flat=True))
 
 
 def does(user, work: Work) -> bool:
@@ -117,6 +191,8 @@ def provisioning_staff() -> QuerySet:
 def personas_at(user, organization) -> set[str]:
     if not user.is_authenticated:
         return set()
+    if (known := standing(user)) is not None:
+        return known.personas_at(getattr(organization, "pk", organization))
     return set(Membership.objects.filter(user=user, organization=getattr(organization, "pk", organization))
                .values_list("persona", flat=True))
 
@@ -142,7 +218,10 @@ def personas_by_organization(user) -> dict[Organization, set[str]]:
     if not user.is_authenticated:
         return {}
     personas: dict[Organization, set[str]] = {}
-    for membership in Membership.objects.filter(user=user).select_related("organization"):
+    known = standing(user)
+    memberships = (known.memberships if known is not None
+                   else Membership.objects.filter(user=user).select_related("organization"))
+    for membership in memberships:
         personas.setdefault(membership.organization, set()).add(membership.persona)
     return personas
 
@@ -164,10 +243,33 @@ def agency_people(organization, personas: Iterable[str] = (ED, PM, AA, STAFF)) -
                                memberships__persona__in=list(personas)).distinct().order_by("pk")
 
 
+def has_memberships(user, personas: Iterable[str] | None = None) -> bool:
+    """Whether `user` belongs to any agency (with one of `personas`)."""
+    if not user.is_authenticated:
+        return False
+    if (known := standing(user)) is not None:
+        return bool(known.organizations(personas))
+    memberships = Membership.objects.filter(user=user)
+    return (memberships if personas is None else memberships.filter(persona__in=list(personas))).exists()
+
+
+def agencies_where(user, personas: Iterable[str] | None = None) -> list[Organization]:
+    """`organizations_where` as a list by name (every agency with `personas`
+    None), from the person's standing when the request has read it."""
+    if not user.is_authenticated:
+        return []
+    if (known := standing(user)) is not None:
+        return known.organizations(personas)
+    return list(organizations_where(user, Persona.values if personas is None else personas).order_by("name", "pk"))
+
+
 def organizations_where(user, personas: Iterable[str]) -> QuerySet[Organization]:
     """The organizations at which `user` holds one of `personas`."""
     if not user.is_authenticated:
         return Organization.objects.none()
+    if (known := standing(user)) is not None:
+        # The request has read the person's memberships: no join on them again.
+        return Organization.objects.filter(pk__in=[organization.pk for organization in known.organizations(personas)])
     return Organization.objects.filter(
         Q(memberships__user=user) & Q(memberships__persona__in=list(personas))
     ).distinct()
@@ -180,13 +282,17 @@ def visible_organizations(user) -> QuerySet[Organization]:
     if not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     if is_coc_staff(user):
+        standing(user)  # the person's permissions, read once per request
         # Global view permission, or object permission on chosen agencies.
         return get_objects_for_user(user, ORGANIZATION_VIEW_PERM, klass=Organization, accept_global_perms=True)
     return Organization.objects.filter(memberships__user=user).distinct()
 
 
 def sees_all_organizations(user) -> bool:
-    return is_coc_staff(user) and user.has_perm(ORGANIZATION_VIEW_PERM)
+    if not is_coc_staff(user):
+        return False
+    standing(user)  # the person's permissions, read once per request
+    return user.has_perm(ORGANIZATION_VIEW_PERM)
 
 
 def restrict(queryset: QuerySet, user, organization_field: str = "organization") -> QuerySet:
@@ -232,7 +338,7 @@ def can_download_agreement_template(user) -> bool:
         return False
     if is_coc_staff(user):
         return does(user, Work.COUNTERSIGN) or does(user, Work.ONBOARDING_POLICY)
-    return user.memberships.filter(persona=ED).exists()
+    return has_memberships(user, [ED])
 
 
 def can_manage_agreement_templates(user) -> bool:
@@ -304,6 +410,8 @@ def can_identify_users(user, organization, personas: Iterable[str] | None = None
 def _member_organization_ids(user) -> set[int]:
     # Cached on the user object for the request, like the CoC groups: a
     # queue of requests asks it once, not once a row.
+    if (known := standing(user)) is not None:
+        return {membership.organization_id for membership in known.memberships}
     if not hasattr(user, "_member_organization_ids"):
         user._member_organization_ids = set(Membership.objects.filter(user=user).values_list("organization_id",
                                                                                              flat=True))
@@ -588,6 +696,10 @@ def referral_agencies(user) -> QuerySet[Organization]:
     if is_coc_staff(user):
         return Organization.objects.none()
     # The agency of the person's own account, while they are a member there.
+    if standing(user) is not None:
+        # Their agencies as the request already read them: no join on memberships.
+        return Organization.objects.filter(pk__in=_referral_accounts().filter(
+            user=user, organization_id__in=_member_organization_ids(user)).values("organization_id"))
     return Organization.objects.filter(pk__in=_referral_accounts().filter(user=user).values("organization_id"),
                                        memberships__user=user).distinct()
 
@@ -643,7 +755,7 @@ def can_see_referral_counts(user, organization=None) -> bool:
         return True
     if is_coc_staff(user) or not user.is_authenticated:
         return False
-    return is_member(user, organization) if organization is not None else user.memberships.exists()
+    return is_member(user, organization) if organization is not None else has_memberships(user)
 
 
 def can_work_referral(user, referral) -> bool:
@@ -676,7 +788,7 @@ def can_see_partnerships(user, *, organizations=None) -> bool:
         return True
     if is_coc_staff(user) or not user.is_authenticated:
         return False
-    return bool(organizations) if organizations is not None else user.memberships.exists()
+    return bool(organizations) if organizations is not None else has_memberships(user)
 
 
 def can_see_agency_partnerships(user, organization) -> bool:

@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from hmis_portal.core import registry
 
-        from . import demo
+        from . import demo, receivers  # noqa: F401
         from .access import Work
 
         registry.demo_builders.add(demo.seed, app=self.name)

@@ -12,7 +12,8 @@ from . import access
 def _menu_for(user) -> dict[str, bool]:
     staff = access.is_coc_staff(user)
     # Each agency the person belongs to: its progress page (any member may open it).
-    agencies = [] if staff else list(access.organizations_where(user, access.Persona.values).order_by("name"))
+    # From the person's standing, read once per request (access.standing): the menu asks no query of its own.
+    agencies = [] if staff else access.agencies_where(user)
     return {
         "referrals": access.can_see_referral_counts(user),
         "partnerships": access.can_see_partnerships(user, organizations=agencies),

@@ -20,14 +20,16 @@ from .models import User
 def home(request):
     """The person's home page: what waits on them, by persona."""
     user = request.user
+    # The person's memberships and groups as every page of theirs reads them
+    # (access.standing, once per request): the page asks no query of its own.
     return render(
         request,
         "accounts/home.html",
         {
-            "memberships": selectors.memberships_of(user),
+            "memberships": access.own_memberships(user),
             "tasks": open_tasks_for(user),
             "is_coc_staff": is_coc_staff(user),
-            "staff_groups": [group.name for group in user.groups.all()] if is_coc_staff(user) else [],
+            "staff_groups": access.group_names(user) if is_coc_staff(user) else [],
         },
     )
 

@@ -2,8 +2,9 @@
 
 from django.urls import reverse
 
-from accounts.access import (approval_refusal, can_provision, can_work_access_approvals, is_coc_staff,
-                             organizations_where, restrict)
+from django.db.models import Count
+
+from accounts.access import agencies_where, approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
@@ -44,8 +45,12 @@ def open_tasks(user) -> list[OpenTask]:
         left = len(checklist.blockers)
         tasks.append(OpenTask(title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
                               url=reverse("my-access"), section="HMIS access", detail=checklist.blocker_text))
-    for organization in organizations_where(user, AccessPolicy.current().requester_personas).order_by("name", "pk"):
-        waiting = AccessRequest.objects.filter(organization=organization, status=AccessRequest.Status.OPEN).count()
+    organizations = agencies_where(user, AccessPolicy.current().requester_personas)
+    # One count for all the agencies the person asks access for.
+    counts = dict(AccessRequest.objects.filter(organization__in=organizations, status=AccessRequest.Status.OPEN)
+                  .values_list("organization_id").annotate(n=Count("pk")).order_by()) if organizations else {}
+    for organization in organizations:
+        waiting = counts.get(organization.pk, 0)
         if waiting:
             tasks.append(OpenTask(
                 title=f"{waiting} user{'s' if waiting != 1 else ''} working through the HMIS access checklist",

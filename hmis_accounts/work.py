@@ -7,7 +7,7 @@ import datetime as dt
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.access import organizations_where
+from accounts.access import agencies_where
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
@@ -38,7 +38,7 @@ def open_tasks(user) -> list[OpenTask]:
                                   due=activity.inactive_on - dt.timedelta(days=1)))
     # Counted in the database (one query for all the person's agencies); the
     # agency's HMIS accounts page lists them.
-    organizations = list(organizations_where(user, selectors.AGENCY_ACCOUNT_VIEWERS).order_by("name", "pk"))
+    organizations = agencies_where(user, selectors.AGENCY_ACCOUNT_VIEWERS)
     counts = selectors.agency_account_counts(organizations, today=today) if organizations else {}
     for organization in organizations:
         found = counts.get(organization.pk)

@@ -113,6 +113,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The request's memo of what every page reads (hmis_portal/core/cached.py): first, before anything reads.
+    "hmis_portal.core.cached.RequestMemoMiddleware",
     # Request counts and latencies for /metrics (and, last below, their outcome).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # The request's id, on every log line and in the response (observability.py).
@@ -395,6 +397,20 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Whether the cache is one for every process (Redis), so that a change one
+# process makes is seen by all: then sessions are read through the cache (the
+# database behind it) and what every page of a person reads (their memberships
+# and groups, the policy rows, the holidays) is kept there between requests,
+# with explicit invalidation on change (hmis_portal/core/cached.py). With a
+# cache per process (locmem, several workers), a sign-out or a policy change in
+# one process would go unseen in another: each request then reads them once,
+# from the database. The tests run in one process.
+SHARED_CACHE = bool(REDIS_URL) or RUNNING_TESTS
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if SHARED_CACHE
+                  else "django.contrib.sessions.backends.db")
+# How long a kept copy lives at most, should an invalidation ever be missed
+# (a change made with raw SQL); every change through the portal is seen at once.
+PER_REQUEST_CACHE_SECONDS = env.int("PER_REQUEST_CACHE_SECONDS", default=15 * 60)
 
 # Email: EMAIL_URL (smtp+tls://user:password@host:587, or EMAIL_URL_FILE) in
 # production; printed to the console otherwise (refused by check --deploy).

@@ -334,17 +334,25 @@ def agency_queue(user, *, today=None) -> list[dict]:
             submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
             if submitted and not organization.ces_roles.exists():
                 add("Name the organization's CES roles", reverse("onboarding:ces-roles", args=[organization.slug]))
-            if submitted and not organization.programs.exists():
-                add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
             # One program is named; several are summed up (the agency's
             # participation page lists them): the same few queries and lines
-            # whatever the number of programs.
-            counts = dict(organization.programs.filter(setup_status__in=list(WAITING_ON_PROGRAM_MANAGER))
-                          .values_list("setup_status").annotate(n=Count("pk")).order_by())
+            # whatever the number of programs. The counts of every status
+            # say too whether the agency has programs at all.
+            counts = dict(organization.programs.values_list("setup_status").annotate(n=Count("pk")).order_by())
+            if submitted and not counts:
+                add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
+            waiting = [status for status in WAITING_ON_PROGRAM_MANAGER if counts.get(status)]
+            # The program waiting longest in each status, all in one query.
+            firsts = Q(pk__in=[])
+            for status in waiting:
+                firsts |= Q(pk__in=organization.programs.filter(setup_status=status)
+                            .order_by("status_changed_at", "pk").values("pk")[:1])
+            oldest_of = {program.setup_status: program
+                         for program in (Program.objects.filter(firsts) if waiting else [])}
             for status, (one, several) in WAITING_ON_PROGRAM_MANAGER.items():
-                if not counts.get(status):
+                if status not in waiting:
                     continue
-                oldest = organization.programs.filter(setup_status=status).order_by("status_changed_at", "pk").first()
+                oldest = oldest_of[status]
                 if counts[status] == 1:
                     add(one.format(oldest.name), reverse("onboarding:program-detail", args=[oldest.pk]),
                         oldest.status_changed_at,

@@ -5,8 +5,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import (ED, can_see_agency_partnerships, is_coc_staff, member_organizations, organizations_where,
-                             sees_every_partnership)
+from accounts.access import ED, agencies_where, can_see_agency_partnerships, is_coc_staff, sees_every_partnership
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -31,13 +30,18 @@ def open_tasks(user) -> list[OpenTask]:
     if is_coc_staff(user):
         return []
     tasks = []
-    for partnership in (DataPartnership.objects.filter(
-            status=DataPartnership.Status.PROPOSED, partner__in=organizations_where(user, [ED]))
-            .exclude(proposed_by=user).select_related("agency")[:20]):
+    # The person's agencies from their standing (read once per request): no
+    # query at all for proposals when they direct no agency.
+    directed = [organization.pk for organization in agencies_where(user, [ED])]
+    proposed = (DataPartnership.objects.filter(status=DataPartnership.Status.PROPOSED, partner__in=directed)
+                .exclude(proposed_by=user).select_related("agency")[:20]) if directed else []
+    for partnership in proposed:
         tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
                               partnership.get_absolute_url(), section="Data partnerships"))
     now = timezone.now()
-    mine = member_organizations(user).values("pk")
+    mine = [organization.pk for organization in agencies_where(user)]
+    if not mine:
+        return tasks
     rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
                                        partnership__status=DataPartnership.Status.ACTIVE)
             .values("partnership_id", "partnership__agency__name")

@@ -37,13 +37,12 @@ def open_tasks(user) -> list[OpenTask]:
     # data (SPEC §4) of the overdue ones by the numbers, with the counts report.
     works = sees_client_data(user)
     referrals = selectors.visible_referrals(user) if works else selectors.overseen_referrals(user)
-    initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
     # One aggregate row, on the counts report's index, whatever the
     # number of programs or referrals.
     found = referrals.filter(is_open=True).aggregate(
         late_programs=Count("program_id", filter=Q(due_at__lte=now), distinct=True),
         overdue=Count("pk", filter=Q(due_at__lte=now)),
-        waiting=Count("pk", filter=Q(status_id=initial)))
+        waiting=Count("pk", filter=Q(status__is_initial=True)))
     late_programs, overdue, waiting = found["late_programs"], found["overdue"], found["waiting"]
     if late_programs:
         tasks.append(OpenTask(
@@ -51,6 +50,7 @@ def open_tasks(user) -> list[OpenTask]:
             f"({overdue} in all)", f"{list_url}?due=overdue" if works else reverse("referrals:counts"),
             section="CES referrals", overdue=True))
     if waiting and works:
+        initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
         tasks.append(OpenTask(
             f"{waiting} new referral{'s' if waiting != 1 else ''} awaiting your response",
             f"{list_url}?status={initial}", section="CES referrals"))

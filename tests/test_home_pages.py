@@ -19,6 +19,11 @@ from tests.training.factories import participating
 
 pytestmark = pytest.mark.django_db
 
+# What a home page may cost in database round trips, whoever the person and
+# whatever the size: the session, the person's standing, the policy rows and
+# the holidays come from the cache after the first request.
+MOST_QUERIES = 12
+
 PERSONAS = ["executive_director", "program_manager", "agency_administrator", "staff", "housing provider",
             "CES team", "CoC provisioning", "CoC implementation", "CoC training"]
 
@@ -40,10 +45,12 @@ def _person(persona, organization):
     return user
 
 
-def _home(client):
+def _home(client, queries=None):
     with CaptureQueriesContext(connection) as captured:
         response = client.get(reverse("home"))
     assert response.status_code == 200
+    if queries is not None:
+        queries[:] = [query["sql"] for query in captured.captured_queries]
     return response.content.decode(), len(captured)
 
 
@@ -53,11 +60,14 @@ def test_the_home_page_costs_the_same_at_10_and_1000_rows(client, organization, 
     user = _person(persona, organization)
     client.force_login(user)
     grow(organization, 0, 10)
-    _home(client)  # warm the per-process caches
-    small, at_10 = _home(client)
+    _home(client)  # warm the caches
+    queries = []
+    small, at_10 = _home(client, queries)
+    assert at_10 <= MOST_QUERIES, f"{persona}: {at_10} queries at 10 rows:\n" + "\n".join(queries)
     grow(organization, 10, 1000)
-    large, at_1000 = _home(client)
-    assert at_1000 <= at_10, f"{persona}: {at_10} queries at 10 rows, {at_1000} at 1,000"
+    _home(client)  # the first request after a change (grow adds holidays) reads it again, once
+    large, at_1000 = _home(client, queries)
+    assert at_1000 <= at_10, f"{persona}: {at_10} queries at 10 rows, {at_1000} at 1,000:\n" + "\n".join(queries)
     if persona == "CoC provisioning":
         # The grants due first, each a person to act on, up to a fixed number.
         from hmis_access.work import QUEUE_TASK_LIMIT

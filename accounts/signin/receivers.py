@@ -1,6 +1,10 @@
 import time
 
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from .middleware import SIGNED_IN_AT, record_activity
@@ -13,3 +17,11 @@ def start_session_clock(sender, request, user, **kwargs):
         now = time.time()
         request.session[SIGNED_IN_AT] = now
         record_activity(request, now, user)
+
+
+@receiver(post_delete, sender=Session, dispatch_uid="signin-session-ended")
+def forget_ended_session(sender, instance, **kwargs):
+    """Sessions are read through the cache (settings.SESSION_ENGINE): one
+    ended in the database (removed by staff, by `clearsessions`, by a
+    sign-out elsewhere) must not go on in the cache."""
+    cache.delete(KEY_PREFIX + instance.session_key)

@@ -67,9 +67,13 @@ class BusinessCalendar:
 
     @classmethod
     def load(cls) -> "BusinessCalendar":
+        from . import cached
         from .models import Holiday
 
-        return cls(frozenset(Holiday.objects.values_list("date", flat=True)))
+        # The days themselves, once per request and kept between requests
+        # until a holiday is added, changed or removed (core.cached).
+        return cls(cached.read(Holiday.cache_name(),
+                               lambda: frozenset(Holiday.objects.values_list("date", flat=True))))
 
     def is_business_day(self, day: dt.date) -> bool:
         return day.weekday() < 5 and day not in _federal_holidays(day.year) and day not in self.extra_closures

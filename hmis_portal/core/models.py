@@ -1,3 +1,4 @@
+import copy
 import functools
 
 from django.conf import settings
@@ -5,6 +6,8 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+
+from . import cached
 
 
 class AuditEvent(models.Model):
@@ -118,7 +121,59 @@ class Notification(models.Model):
         return f"{self.subject} → {self.to_email} ({self.get_status_display()})"
 
 
-class Holiday(models.Model):
+class CachedQuerySet(models.QuerySet):
+    """Rows that pages keep in `core.cached` under `cache_name`: a change made
+    through the queryset (update, delete, bulk_create), which sends no save
+    signal, tells the cache as `save()` and `delete()` do."""
+
+    def _changed(self):
+        cached.changed(self.model.cache_name())
+
+    def update(self, **kwargs):
+        rows = super().update(**kwargs)
+        self._changed()
+        return rows
+
+    def delete(self):
+        deleted = super().delete()
+        self._changed()
+        return deleted
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        self._changed()
+        return created
+
+    def bulk_update(self, objs, *args, **kwargs):
+        rows = super().bulk_update(objs, *args, **kwargs)
+        self._changed()
+        return rows
+
+
+class CachedRows(models.Model):
+    """A table every page reads (a policy, the holidays), kept in
+    `core.cached` and forgotten on every change made through the ORM."""
+
+    objects = CachedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def cache_name(cls) -> str:
+        return f"rows:{cls._meta.label}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        cached.changed(self.cache_name())
+
+    def delete(self, *args, **kwargs):
+        deleted = super().delete(*args, **kwargs)
+        cached.changed(self.cache_name())
+        return deleted
+
+
+class Holiday(CachedRows):
     """A day the CoC's office is closed, in addition to the US federal holidays
     (observed dates) that the business-day calendar always excludes."""
 
@@ -132,16 +187,24 @@ class Holiday(models.Model):
         return f"{self.name} ({self.date:%a %b %-d, %Y})"
 
 
-class PolicyRow(models.Model):
+class PolicyRow(CachedRows):
     """Base of the CoC's one-row policy tables (the numbers of seed 000/001/002
     that CoC staff edit in the admin): the row is created with its defaults
-    the first time it is asked for."""
+    the first time it is asked for. A page reads it once per request, from the
+    cache (core.cached); a save through the admin, a service or a policy pack
+    makes every process read it again."""
 
     class Meta:
         abstract = True
 
     @classmethod
     def current(cls):
+        policy = cached.read(cls.cache_name(), cls._load)
+        # A copy: a caller that changes its row changes no other caller's.
+        return copy.copy(policy) if cached.in_request() else policy
+
+    @classmethod
+    def _load(cls):
         policy, _ = cls.objects.get_or_create(pk=1)
         return policy
 

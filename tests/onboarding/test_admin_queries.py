@@ -36,7 +36,9 @@ def test_the_calendar_is_loaded_once_per_page_whatever_the_rows(client, changeli
     at_100 = _queries(client, url + "?all=")
     assert at_100 == at_10
     holiday_queries = _holiday_queries(client, url)
-    assert holiday_queries == 1
+    # Once at most: a request reads the holidays once, and after the first
+    # they come from the cache (hmis_portal/core/cached.py).
+    assert holiday_queries <= 1
 
 
 def _holiday_queries(client, url) -> int:

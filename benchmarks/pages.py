@@ -1,0 +1,118 @@
+"""What one signed-in request costs, in process: queries and time per page.
+
+    DATABASE_URL=postgres://.../DB .venv/bin/python -m benchmarks.pages [--requests 50] [--sql]
+
+Runs against DATABASE_URL as it is: a database migrated and loaded with
+`seed_demo`, with STATIC_ROOT collected (DEBUG is off) (it adds a confirmed authenticator "Pages benchmark" to each persona
+it signs in, as the load benchmark does). For the minimal signed-in page (the
+password change form) and each demo persona's home page it prints the
+database round trips of a warm request (the second one) and the mean time of
+N requests through django.test.Client with DEBUG off. `--sql` prints each
+query too. Rendering the password form through crispy and through the portal's
+own field template is timed on its own.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+PERSONAS = [
+    ("minimal signed-in page (agency)", "manager@harbor.example.org", "/accounts/password_change/"),
+    ("minimal signed-in page (CoC staff)", "provisioning@example.org", "/accounts/password_change/"),
+    ("home, Executive Director", "director@harbor.example.org", "/"),
+    ("home, Program Manager", "manager@harbor.example.org", "/"),
+    ("home, Program Manager (Northside)", "manager@northside.example.org", "/"),
+    ("home, Agency Administrator", "agencyadmin@harbor.example.org", "/"),
+    ("home, end user", "staff@harbor.example.org", "/"),
+    ("home, housing provider", "housing@oakhollow.example.org", "/"),
+    ("home, intake staff", "intake@riverbend.example.org", "/"),
+    ("home, CES team", "matcher@example.org", "/"),
+    ("home, CoC provisioning", "provisioning@example.org", "/"),
+    ("home, CoC implementation", "implementation@example.org", "/"),
+    ("home, CoC training", "trainer@example.org", "/"),
+    ("home, system admin", "admin@example.org", "/"),
+]
+
+
+def _client(email):
+    from django.contrib.auth import get_user_model
+    from django.test import Client, RequestFactory
+    from django_otp import login as otp_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = get_user_model().objects.get(email=email)
+    client = Client()
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="Pages benchmark", defaults={"confirmed": True})
+    session = client.session
+    request = RequestFactory().get("/")
+    request.session, request.user = session, user
+    otp_login(request, device)
+    session.save()
+    return client
+
+
+def _forms(n):
+    from django.contrib.auth.forms import PasswordChangeForm
+    from django.contrib.auth import get_user_model
+    from django.template import engines
+
+    user = get_user_model().objects.get(email="manager@harbor.example.org")
+    engine = engines["django"]
+    crispy = engine.from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
+    plain = engine.from_string('{% include "includes/fields.html" %}')
+    figures = {}
+    for label, template in (("crispy", crispy), ("includes/fields.html", plain)):
+        template.render({"form": PasswordChangeForm(user)})
+        start = time.perf_counter()
+        for _ in range(n):
+            template.render({"form": PasswordChangeForm(user)})
+        figures[label] = f"{(time.perf_counter() - start) / n * 1000:.2f} ms"
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.pages")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--sql", action="store_true")
+    parser.add_argument("--only", default="", help="labels containing this text")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hmis_portal.settings")
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("SECRET_KEY", "pages-benchmark-only")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    print(f"{'page':40} {'queries':>7} {'ms/request':>10}")
+    for label, email, path in PERSONAS:
+        if args.only not in label:
+            continue
+        client = _client(email)
+        assert client.get(path).status_code == 200, label  # warm
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path)
+        assert response.status_code == 200, label
+        # Read now: the next request empties the log CaptureQueriesContext reads.
+        queries = list(captured.captured_queries)
+        start = time.perf_counter()
+        for _ in range(args.requests):
+            client.get(path)
+        ms = (time.perf_counter() - start) / args.requests * 1000
+        print(f"{label:40} {len(queries):7d} {ms:10.2f}", flush=True)
+        if args.sql:
+            for query in queries:
+                print("    ", query["sql"][:160])
+    print("password form rendered alone:", _forms(args.requests * 4))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

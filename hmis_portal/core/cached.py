@@ -1,0 +1,136 @@
+"""What every page of a person reads, read once per request and kept in the
+cache between requests, with explicit invalidation on change.
+
+Each thing is named ("policy:hmis_access.AccessPolicy", "holidays",
+"person:42"). Within a web request (`RequestMemoMiddleware`) `read(name, load)`
+returns the value the request already read, else the cache's copy at the
+name's current version, else `load()`'s result, which it keeps. Whatever
+changes the thing calls `changed(name)` (the policy rows' save, the holidays'
+and memberships' signals): that bumps the name's version, so every process
+finds nothing at the new version and loads again. Outside a request (tasks,
+sweeps, commands, the shell) `read` is `load()`: a run reads what it needs
+once itself, and never waits on a version a web process bumped.
+
+Versions, not deletes: a request that loaded the old value just before a
+change commits stores it under the old version, where nobody looks again.
+A change made inside a transaction bumps the version at once and again when
+the transaction commits; until then this connection neither stores nor reads
+the cache for that name (were the transaction rolled back, the cache would
+hold rows that never were).
+
+The cache is shared between processes only with Redis (REDIS_URL); without it
+each process has its own (locmem) and one process could not tell another of a
+change, so `settings.SHARED_CACHE` off keeps the per-request memo and nothing
+between requests. Tests run in one process, with the cache emptied before each.
+"""
+
+import uuid
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+_memo: ContextVar[dict | None] = ContextVar("portal_request_memo", default=None)
+_MISSING = object()
+_VERSIONS = object()  # the memo's own entry: the versions the request read
+PREFIX = "portal:"
+# Every name depends on it: a migration bumps it (core.apps), so nothing kept
+# by the code before a deployment is read by the code after it.
+SCHEMA = "schema"
+
+
+def _version_key(name: str) -> str:
+    return f"{PREFIX}v:{name}"
+
+
+def _in_transaction() -> bool:
+    """Inside a transaction the code opened. The block a test case wraps each
+    test in (Django's TestCase, pytest-django's `db`) stands for autocommit:
+    it is never committed, and the test's own changes are as good as made."""
+    return any(not getattr(block, "_from_testcase", False) for block in connections[DEFAULT_DB_ALIAS].atomic_blocks)
+
+
+def _dirty() -> set:
+    """Names this connection changed in its open transaction."""
+    # On this thread's connection itself (django.db.connection is a proxy shared by all threads).
+    names = connections[DEFAULT_DB_ALIAS].__dict__.setdefault("_portal_changed", set())
+    if names and not _in_transaction():
+        names.clear()
+    return names
+
+
+def _bump(names) -> None:
+    cache.set_many({_version_key(name): uuid.uuid4().hex for name in names}, None)
+
+
+def changed(*names: str) -> None:
+    """Call after a change to each of `names`: the next read loads it again."""
+    if not names:
+        return
+    memo = _memo.get()
+    if memo is not None:
+        for name in names:
+            memo.pop(name, None)
+        memo.pop(_VERSIONS, None)
+    if not settings.SHARED_CACHE:
+        return
+    _bump(names)
+    if _in_transaction():
+        _dirty().update(names)
+        transaction.on_commit(lambda: _bump(names))
+
+
+def read(name: str, load, *, depends: tuple[str, ...] = ()):
+    """`load()`'s value, read once per request and kept in the cache at the
+    current version of `name` (and of the names in `depends`)."""
+    memo = _memo.get()
+    if memo is None:
+        return load()
+    value = memo.get(name, _MISSING)
+    if value is not _MISSING:
+        return value
+    names = (name, *depends, SCHEMA)
+    if not settings.SHARED_CACHE or _dirty().intersection(names):
+        value = memo[name] = load()
+        return value
+    version_keys = [_version_key(n) for n in names]
+    # The versions this request already read (every name depends on the
+    # schema's, the standings on the people's): one round trip fewer each.
+    known = memo.setdefault(_VERSIONS, {})
+    unread = [key for key in version_keys if key not in known]
+    if unread:
+        versions = cache.get_many(unread)
+        missing = {key: uuid.uuid4().hex for key in unread if key not in versions}
+        if missing:
+            # add(): two processes starting a version at once agree on one.
+            for key, token in missing.items():
+                cache.add(key, token, None)
+            versions.update(cache.get_many(list(missing)))
+        known.update(versions)
+    versions = known
+    data_key = f"{PREFIX}{name}@" + ".".join(versions.get(key, "") for key in version_keys)
+    value = cache.get(data_key, _MISSING)
+    if value is _MISSING:
+        value = load()
+        cache.set(data_key, value, settings.PER_REQUEST_CACHE_SECONDS)
+    memo[name] = value
+    return value
+
+
+def in_request() -> bool:
+    return _memo.get() is not None
+
+
+class RequestMemoMiddleware:
+    """Opens the request's memo (first in the chain, before anything reads)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _memo.set({})
+        try:
+            return self.get_response(request)
+        finally:
+            _memo.reset(token)

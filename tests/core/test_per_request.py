@@ -1,0 +1,166 @@
+"""What every page of a signed-in person reads is read once per request and
+kept between requests until it changes (hmis_portal/core/cached.py): the
+session, the person's standing (memberships, personas, groups), the policy
+rows and the holidays. A change made through the portal is seen on the next
+request; a session ended in the database is not resumed from the cache."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.db import connection, transaction
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts import services as account_services
+from accounts.models import Membership
+from hmis_access.models import AccessPolicy
+from hmis_portal.core.cached import RequestMemoMiddleware
+from hmis_portal.core.calendar import BusinessCalendar
+from hmis_portal.core.models import Holiday
+from tests.factories import MembershipFactory, StaffFactory
+from tests.training.factories import participating
+
+pytestmark = pytest.mark.django_db
+
+# The barest signed-in page: a form of three fields and the menu around it.
+MINIMAL_PAGE = "/accounts/password_change/"
+
+
+def _queries(client, path):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200, response
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def _in_a_request(read):
+    """`read()` as a web request runs it (the request's memo open)."""
+    return RequestMemoMiddleware(lambda request: read())(RequestFactory().get("/"))
+
+
+@pytest.mark.parametrize("who", ["CoC staff", "agency user"])
+def test_a_minimal_signed_in_page_costs_two_round_trips(client, organization, who):
+    if who == "CoC staff":
+        user = StaffFactory(groups=["CoC provisioning"])
+    else:
+        user = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(user)  # staff: with a confirmed authenticator, verified
+    _queries(client, MINIMAL_PAGE)  # the first request fills the cache
+    queries = _queries(client, MINIMAL_PAGE)
+    # The person (Django checks their password hash each request) and, for
+    # staff, the authenticator that verified the session; nothing else.
+    assert len(queries) <= 2, "\n".join(queries)
+    assert not any("django_session" in sql for sql in queries)
+    page = client.get(MINIMAL_PAGE).content.decode()
+    if who == "agency user":
+        assert organization.name in page  # the menu names the person's agency, from their standing
+    else:
+        assert "Provisioning queue" in page
+
+
+def test_the_program_managers_home_reads_policy_holidays_and_memberships_once(client, organization):
+    participating(organization, "permanent-housing")
+    user = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(user)
+    from django.core.cache import cache
+
+    cache.clear()  # a cold cache: the request reads each of them itself, once
+    queries = _queries(client, reverse("home"))
+    for table in ("accounts_accesspolicy", "core_holiday", "accounts_membership"):
+        reads = [sql for sql in queries if f'"{table}"' in sql]
+        assert len(reads) <= 1, f"{table} read {len(reads)} times:\n" + "\n".join(reads)
+
+
+@pytest.mark.parametrize("how", ["save", "update"])
+def test_a_policy_change_is_seen_on_the_next_request(client, how):
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    AccessPolicy.objects.filter(pk=AccessPolicy.current().pk).update(access_requests_need_approval=False)
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()  # from the cache
+    if how == "save":  # as the admin and the policy pack do
+        policy = AccessPolicy.current()
+        policy.access_requests_need_approval = True
+        policy.save()
+    else:
+        AccessPolicy.objects.filter(pk=1).update(access_requests_need_approval=True)
+    assert "Access requests to approve" in client.get(reverse("home")).content.decode()
+
+
+def test_a_holiday_added_or_removed_is_seen_on_the_next_request():
+    day = dt.date(2031, 3, 4)  # a Tuesday
+    assert _in_a_request(BusinessCalendar.load).is_business_day(day)
+    assert _in_a_request(BusinessCalendar.load).is_business_day(day)  # kept in the cache
+    with CaptureQueriesContext(connection) as captured:
+        _in_a_request(BusinessCalendar.load)
+    assert len(captured) == 0
+    holiday = Holiday.objects.create(date=day, name="Office closed")
+    assert not _in_a_request(BusinessCalendar.load).is_business_day(day)
+    holiday.delete()
+    assert _in_a_request(BusinessCalendar.load).is_business_day(day)
+    Holiday.objects.bulk_create([Holiday(date=day, name="Office closed")])
+    assert not _in_a_request(BusinessCalendar.load).is_business_day(day)
+
+
+def test_a_change_rolled_back_leaves_nothing_in_the_cache():
+    day = dt.date(2031, 3, 5)
+
+    def add_read_and_roll_back():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Holiday.objects.create(date=day, name="Never")
+            assert not BusinessCalendar.load().is_business_day(day)  # this transaction sees its own change
+            raise RuntimeError
+
+    _in_a_request(add_read_and_roll_back)
+    assert _in_a_request(BusinessCalendar.load).is_business_day(day)
+
+
+def test_a_membership_removed_is_seen_on_the_next_request(client, organization, other_organization):
+    manager = MembershipFactory(organization=organization, persona="program_manager").user
+    person = MembershipFactory(organization=organization, persona="staff").user
+    MembershipFactory(user=person, organization=other_organization, persona="staff")
+    client.force_login(person)
+    participation = reverse("onboarding:participation", args=[organization.slug])
+    client.get(reverse("home"))
+    assert participation in client.get(reverse("home")).content.decode()
+    account_services.membership_remove(actor=manager,
+                                       membership=Membership.objects.get(user=person, organization=organization))
+    page = client.get(reverse("home")).content.decode()
+    assert participation not in page
+    assert organization.name not in page
+
+
+def test_a_group_left_is_seen_on_the_next_request(client):
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    assert "Provisioning queue" in client.get(reverse("home")).content.decode()
+    staff.groups.clear()
+    assert "Provisioning queue" not in client.get(reverse("home")).content.decode()
+
+
+def test_a_session_ended_in_the_database_is_not_resumed_from_the_cache(client, organization):
+    user = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(user)
+    assert client.get(MINIMAL_PAGE).status_code == 200
+    assert client.get(MINIMAL_PAGE).status_code == 200  # read from the cache
+    Session.objects.filter(session_key=client.session.session_key).delete()
+    response = client.get(MINIMAL_PAGE)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("data", [None, {"old_password": "wrong", "new_password1": "a", "new_password2": "b"}])
+def test_the_password_form_is_drawn_as_crispy_draws_it(organization, data):
+    """The minimal page draws its three fields with includes/fields.html, not
+    crispy's per-field templates: the same markup, errors and all."""
+    from django.contrib.auth.forms import PasswordChangeForm
+    from django.template import engines
+    from django.test.html import parse_html
+
+    user = MembershipFactory(organization=organization).user
+    engine = engines["django"]
+    crispy = engine.from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
+    plain = engine.from_string('{% include "includes/fields.html" %}')
+    form = PasswordChangeForm(user, data=data)
+    assert parse_html(plain.render({"form": form})) == parse_html(crispy.render({"form": form}))
