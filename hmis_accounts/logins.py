@@ -9,6 +9,7 @@ set-based (one query per thousand names), never a query per row.
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ FUTURE_SKEW = dt.timedelta(minutes=10)
 # 150 characters): a longer one means this is not the report.
 MAX_FIELD = 1000
 USERNAME_MAX = HMISAccount._meta.get_field("hmis_username").max_length
+CONTROL = re.compile("[\x00-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ def _normalise(header: str) -> str:
     return " ".join(header.strip().lower().replace("_", " ").split())
 
 
-def parse_login_time(text: str) -> dt.datetime:
-    """A moment from the report; times without an offset are the CoC's local time."""
+def parse_login_time(text: str, *, local: dt.tzinfo | None = None) -> dt.datetime:
+    """A moment from the report; times without an offset are the CoC's local
+    time (`local`: the CoC's time zone, when the caller has it at hand)."""
     text = text.strip()
     moment = None
     try:
@@ -80,8 +83,9 @@ def parse_login_time(text: str) -> dt.datetime:
                 continue
     if moment is None:
         raise ValueError(f"“{text}” is not a date and time (use e.g. 2026-11-20 14:30 or 11/20/2026 2:30 PM)")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, coc_timezone())
+    if moment.tzinfo is None:
+        # As timezone.make_aware does with a zoneinfo time zone.
+        moment = moment.replace(tzinfo=local or coc_timezone())
     return moment
 
 
@@ -98,7 +102,7 @@ def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
 
 def _cells(reader):
     for row in reader:
-        if any(len(cell) > MAX_FIELD for cell in row):
+        if row and max(map(len, row)) > MAX_FIELD:
             raise ValidationError(f"Line {reader.line_num} has a value longer than {MAX_FIELD:,} characters; "
                                   "this is not the HMIS login report. Export the report as CSV again.")
         yield row
@@ -126,11 +130,11 @@ def checked_rows(lines, *, now, progress, report: LoginReport):
         raise ValidationError("The first line must name the columns “HMIS username” and “last login time”; "
                               f"this file's first line is: {', '.join(header)[:200]}") from None
 
-    latest = now + FUTURE_SKEW
+    latest, local = now + FUTURE_SKEW, coc_timezone()
     for row in rows:
         if progress:
             progress(1)
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():
             continue
         report.rows += 1
         line = reader.line_num
@@ -142,7 +146,7 @@ def checked_rows(lines, *, now, progress, report: LoginReport):
         if len(username) > USERNAME_MAX:
             yield line, username[:40] + "…", None, f"The HMIS username is longer than {USERNAME_MAX} characters."
             continue
-        if any(ord(ch) < 32 for ch in username + login_text):
+        if CONTROL.search(username) or CONTROL.search(login_text):
             # A NUL or other control character is no username or time (and
             # PostgreSQL refuses NUL in text): a bad row, never a server error.
             yield (line, username.encode("unicode_escape").decode()[:40], None,
@@ -153,7 +157,7 @@ def checked_rows(lines, *, now, progress, report: LoginReport):
             yield line, username, None, None
             continue
         try:
-            moment = parse_login_time(login_text)
+            moment = parse_login_time(login_text, local=local)
         except ValueError as exc:
             yield line, username, None, str(exc)
             continue

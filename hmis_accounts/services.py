@@ -9,6 +9,7 @@ notifications in the same transaction (STYLE §2). The daily sweeps are in
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -330,7 +331,12 @@ def _load_logins(cursor, rows, *, postgres: bool) -> None:
 
 
 def _copy_text(value: str) -> str:
+    if not _COPY_SPECIAL.search(value):
+        return value
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
 def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:
