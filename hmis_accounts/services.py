@@ -38,6 +38,11 @@ from .logins import BadRow, LoginReport, checked_rows, read_login_report
 from .models import ReactivationRequest
 
 LOGIN_BATCH_SIZE = 1000
+# A whole report's batches: each holds its accounts' locks for well under a
+# second (the sweep skips them, a person's change waits that long), and ten
+# times fewer statements than LOGIN_BATCH_SIZE make a large report cost
+# about the floor's one UPDATE (benchmarks/logins.py).
+REPORT_BATCH_SIZE = 10_000
 
 
 # ---------------------------------------------------------------- helpers
@@ -173,7 +178,7 @@ class LoginImport:
 def hmis_logins_import(*, actor: User | None, lines: Iterable[str], apply_good_rows: bool = False,
                        now: dt.datetime | None = None, reading: Callable[[int], None] | None = None,
                        applying: Callable[[int], Callable[[int], None] | None] | None = None,
-                       batch_size: int = LOGIN_BATCH_SIZE) -> LoginImport:
+                       batch_size: int = REPORT_BATCH_SIZE) -> LoginImport:
     """Import the HMIS login report from `lines` (a text file open with
     `newline=""`, or any iterable of its lines), read once, as it streams.
 
