@@ -20,10 +20,9 @@ from hmis_access.models import AccessPolicy, HMISAccount
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.errors import REFUSALS, refusal_messages
 
-from .logins import read_login_report
 from .models import ReactivationRequest
-from .services import (hmis_account_reactivate, hmis_account_record_retraining, reactivation_request_decline,
-                       record_hmis_logins)
+from .services import (hmis_account_reactivate, hmis_account_record_retraining, hmis_logins_import,
+                       reactivation_request_decline)
 
 
 class LoginReportForm(forms.Form):
@@ -78,9 +77,10 @@ class HMISAccountAdmin(PortalAdmin):
         ]
 
     def import_logins_view(self, request):
-        """Upload the HMIS login report: check the whole file, list bad rows by
-        line, and apply nothing unless every row is good or the person chose to
-        apply the good ones."""
+        """Upload the HMIS login report: check the whole file (read once, as
+        it streams: `services.hmis_logins_import`), list bad rows by line, and
+        apply nothing unless every row is good or the person chose to apply
+        the good ones."""
 
 
         if not access.can_provision(request.user):
@@ -95,8 +95,10 @@ class HMISAccountAdmin(PortalAdmin):
                         f"The file is {filesizeformat(upload.size)}; the limit is "
                         f"{filesizeformat(settings.LOGIN_REPORT_MAX_BYTES)}. Upload the login report only (CSV).")
                 upload.seek(0)
-                # Read as it streams from the uploaded file, never all at once.
-                report = read_login_report(io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""))
+                # Read once, as it streams from the uploaded file, never all at once.
+                outcome = hmis_logins_import(
+                    actor=request.user, lines=io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),
+                    apply_good_rows=form.cleaned_data["apply_good_rows"])
             except UnicodeDecodeError:
                 report = None
                 form.add_error("report", "This is not a UTF-8 text (CSV) file. Export the report as CSV.")
@@ -104,11 +106,11 @@ class HMISAccountAdmin(PortalAdmin):
                 report = None
                 form.add_error("report", exc)
             else:
-                if report.bad_rows and not form.cleaned_data["apply_good_rows"]:
+                report, result = outcome.report, outcome.result
+                if result is None:
                     messages.error(request, f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}: nothing was "
                                             "applied. Fix the file, or tick “apply the good rows anyway”.")
                 else:
-                    result = record_hmis_logins(logins=report.logins, actor=request.user, report=report.counts())
                     skipped = f"; {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
                     messages.success(request, f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}{skipped}.")
                     if not report.bad_rows:

@@ -9,6 +9,7 @@ set-based (one query per thousand names), never a query per row.
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ FUTURE_SKEW = dt.timedelta(minutes=10)
 # 150 characters): a longer one means this is not the report.
 MAX_FIELD = 1000
 USERNAME_MAX = HMISAccount._meta.get_field("hmis_username").max_length
+CONTROL = re.compile("[\x00-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class LoginReport:
     bad_rows: list[BadRow] = field(default_factory=list)
     rows: int = 0
     never_logged_in: int = 0
+    # How many logins the report has when they are not held in `logins`
+    # (the streaming import keeps them in the database).
+    login_count: int | None = None
 
     @property
     def is_valid(self) -> bool:
@@ -55,15 +60,16 @@ class LoginReport:
     def counts(self) -> dict[str, int]:
         """What the import's audit event records of the report."""
         return {"rows": self.rows, "bad_rows": len(self.bad_rows), "never_logged_in": self.never_logged_in,
-                "logins": len(self.logins)}
+                "logins": len(self.logins) if self.login_count is None else self.login_count}
 
 
 def _normalise(header: str) -> str:
     return " ".join(header.strip().lower().replace("_", " ").split())
 
 
-def parse_login_time(text: str) -> dt.datetime:
-    """A moment from the report; times without an offset are the CoC's local time."""
+def parse_login_time(text: str, *, local: dt.tzinfo | None = None) -> dt.datetime:
+    """A moment from the report; times without an offset are the CoC's local
+    time (`local`: the CoC's time zone, when the caller has it at hand)."""
     text = text.strip()
     moment = None
     try:
@@ -77,8 +83,9 @@ def parse_login_time(text: str) -> dt.datetime:
                 continue
     if moment is None:
         raise ValueError(f"“{text}” is not a date and time (use e.g. 2026-11-20 14:30 or 11/20/2026 2:30 PM)")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, coc_timezone())
+    if moment.tzinfo is None:
+        # As timezone.make_aware does with a zoneinfo time zone.
+        moment = moment.replace(tzinfo=local or coc_timezone())
     return moment
 
 
@@ -95,14 +102,18 @@ def read_login_report(lines: Iterable[str], *, now: dt.datetime | None = None,
 
 def _cells(reader):
     for row in reader:
-        if any(len(cell) > MAX_FIELD for cell in row):
+        if row and max(map(len, row)) > MAX_FIELD:
             raise ValidationError(f"Line {reader.line_num} has a value longer than {MAX_FIELD:,} characters; "
                                   "this is not the HMIS login report. Export the report as CSV again.")
         yield row
 
 
-def _read(lines, *, now, progress) -> LoginReport:
-    report = LoginReport()
+def checked_rows(lines, *, now, progress, report: LoginReport):
+    """Each row of the report after its header, checked on its own, as it is
+    read: (line, username, moment, problem). `moment` is None for a user
+    listed without a login; `problem` names what is wrong with a bad row
+    (whose username is then as the report shows it). Counts the rows in
+    `report`; checking a username against the accounts is the caller's."""
     reader = csv.reader(lines)
     rows = _cells(reader)
     header = None
@@ -119,40 +130,52 @@ def _read(lines, *, now, progress) -> LoginReport:
         raise ValidationError("The first line must name the columns “HMIS username” and “last login time”; "
                               f"this file's first line is: {', '.join(header)[:200]}") from None
 
-    pending: dict[str, tuple[int, dt.datetime | None]] = {}
+    latest, local = now + FUTURE_SKEW, coc_timezone()
     for row in rows:
         if progress:
             progress(1)
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():
             continue
         report.rows += 1
         line = reader.line_num
         username = row[username_col].strip() if len(row) > username_col else ""
         login_text = row[login_col].strip() if len(row) > login_col else ""
         if not username:
-            report.bad_rows.append(BadRow(line, "", "The HMIS username is empty."))
+            yield line, "", None, "The HMIS username is empty."
             continue
         if len(username) > USERNAME_MAX:
-            report.bad_rows.append(BadRow(line, username[:40] + "…",
-                                          f"The HMIS username is longer than {USERNAME_MAX} characters."))
+            yield line, username[:40] + "…", None, f"The HMIS username is longer than {USERNAME_MAX} characters."
             continue
-        if any(ord(ch) < 32 for ch in username + login_text):
+        if CONTROL.search(username) or CONTROL.search(login_text):
             # A NUL or other control character is no username or time (and
             # PostgreSQL refuses NUL in text): a bad row, never a server error.
-            report.bad_rows.append(BadRow(line, username.encode("unicode_escape").decode()[:40],
-                                          "The row contains a control character (such as NUL)."))
+            yield (line, username.encode("unicode_escape").decode()[:40], None,
+                   "The row contains a control character (such as NUL).")
             continue
         if not login_text:
             # Listed but never logged in: nothing to record for this user.
-            pending.setdefault(username, (line, None))
+            yield line, username, None, None
             continue
         try:
-            moment = parse_login_time(login_text)
+            moment = parse_login_time(login_text, local=local)
         except ValueError as exc:
-            report.bad_rows.append(BadRow(line, username, str(exc)))
+            yield line, username, None, str(exc)
             continue
-        if moment > now + FUTURE_SKEW:
-            report.bad_rows.append(BadRow(line, username, f"The last login {login_text} is in the future."))
+        if moment > latest:
+            yield line, username, None, f"The last login {login_text} is in the future."
+            continue
+        yield line, username, moment, None
+
+
+def _read(lines, *, now, progress) -> LoginReport:
+    report = LoginReport()
+    pending: dict[str, tuple[int, dt.datetime | None]] = {}
+    for line, username, moment, problem in checked_rows(lines, now=now, progress=progress, report=report):
+        if problem:
+            report.bad_rows.append(BadRow(line, username, problem))
+            continue
+        if moment is None:
+            pending.setdefault(username, (line, None))
             continue
         previous = pending.get(username)
         if previous is None or previous[1] is None or moment > previous[1]:

@@ -6,8 +6,10 @@ notifications in the same transaction (STYLE §2). The daily sweeps are in
 `hmis_accounts.sweep`; the calendar link is at the end.
 """
 
+import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -27,14 +29,20 @@ from hmis_portal.core import bulk, provisioning, webhooks
 from hmis_portal.core.audit import record_event, record_events
 from hmis_portal.core.bulk import Sql
 from hmis_portal.core.models import AuditEvent
-from hmis_portal.core.calendar import local_date
+from hmis_portal.core.calendar import coc_timezone, local_date
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
+from .logins import BadRow, LoginReport, checked_rows, read_login_report
 from .models import ReactivationRequest
 
 LOGIN_BATCH_SIZE = 1000
+# A whole report's batches: each holds its accounts' locks for well under a
+# second (the sweep skips them, a person's change waits that long), and ten
+# times fewer statements than LOGIN_BATCH_SIZE make a large report cost
+# about the floor's one UPDATE (benchmarks/logins.py).
+REPORT_BATCH_SIZE = 10_000
 
 
 # ---------------------------------------------------------------- helpers
@@ -100,16 +108,9 @@ def record_hmis_logins(*, logins: Mapping[str, dt.datetime], batch_size: int = L
     here. Each import is audited: one event by `actor` (None: a scheduled or
     command-line import) with its counts, and the report's from `report`.
     """
-    result = LoginResult()
     postgres = bulk.postgres()
-    moment = "timestamp with time zone" if postgres else "datetime"
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
-        cursor.execute(f"DROP TABLE IF EXISTS {MATCHED}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {LOGINS} (hmis_username varchar(150) NOT NULL, "
-                       f"login_at {moment} NOT NULL, login_day date NOT NULL)")
-        cursor.execute(f"CREATE TEMPORARY TABLE {MATCHED} (id integer PRIMARY KEY, login_at {moment} NOT NULL, "
-                       "login_day date NOT NULL)")
+        _create_login_tables(cursor, postgres=postgres)
         try:
             _load_logins(cursor, [(name, at, local_date(at)) for name, at in logins.items()], postgres=postgres)
             # One join of the whole report (the floor's hash join): afterwards
@@ -117,32 +118,206 @@ def record_hmis_logins(*, logins: Mapping[str, dt.datetime], batch_size: int = L
             cursor.execute(f"INSERT INTO {MATCHED} (id, login_at, login_day) SELECT a.id, l.login_at, l.login_day "
                            f"FROM {LOGINS} l JOIN {ACCOUNTS} a ON a.hmis_username = l.hmis_username")
             found = cursor.rowcount
-            if postgres:
-                cursor.execute(f"ANALYZE {MATCHED}")
             if progress:
                 progress(len(logins) - found)  # unknown names: nothing to apply
-            cursor.execute(f"SELECT min(id), max(id), count(*) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) "
-                           f"/ %s AS batch FROM {MATCHED}) numbered GROUP BY batch ORDER BY batch", [batch_size])
-            for first, last, count in cursor.fetchall():
-                with transaction.atomic():
-                    result.updated += _apply_logins(cursor, first, last, postgres=postgres)
-                if progress:
-                    progress(count)
-            # Found but not later (a login can only have moved forwards since).
-            result.unchanged = found - result.updated
+            result = _apply_matched(cursor, found, batch_size=batch_size, progress=progress, postgres=postgres)
         finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {LOGINS}")
-            cursor.execute(f"DROP TABLE IF EXISTS {MATCHED}")
+            _drop_login_tables(cursor)
+    _audit_login_import(actor=actor, result=result, report=report)
+    return result
+
+
+def _create_login_tables(cursor, *, postgres: bool) -> None:
+    moment = "timestamp with time zone" if postgres else "datetime"
+    _drop_login_tables(cursor)
+    cursor.execute(f"CREATE TEMPORARY TABLE {LOGINS} (hmis_username varchar(150) NOT NULL, "
+                   f"login_at {moment} NOT NULL, login_day date NOT NULL)")
+    cursor.execute(f"CREATE TEMPORARY TABLE {MATCHED} (id integer PRIMARY KEY, login_at {moment} NOT NULL, "
+                   "login_day date NOT NULL)")
+
+
+def _drop_login_tables(cursor) -> None:
+    for table in (LOGINS, MATCHED, REPORT, CHOSEN):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _apply_matched(cursor, found: int, *, batch_size: int, progress, postgres: bool) -> LoginResult:
+    """Apply the `found` matched logins (MATCHED: account id, login) in
+    batches of ranges of account id, each its own transaction."""
+    result = LoginResult()
+    if postgres:
+        cursor.execute(f"ANALYZE {MATCHED}")
+    cursor.execute(f"SELECT min(id), max(id), count(*) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) "
+                   f"/ %s AS batch FROM {MATCHED}) numbered GROUP BY batch ORDER BY batch", [batch_size])
+    for first, last, count in cursor.fetchall():
+        with transaction.atomic():
+            result.updated += _apply_logins(cursor, first, last, postgres=postgres)
+        if progress:
+            progress(count)
+    # Found but not later (a login can only have moved forwards since).
+    result.unchanged = found - result.updated
+    return result
+
+
+def _audit_login_import(*, actor, result: LoginResult, report: Mapping[str, int] | None) -> None:
     counts = {**(report or {}), "updated": result.updated, "unchanged": result.unchanged}
     AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None, verb="imported the HMIS login report",
         content_type=ContentType.objects.get_for_model(HMISAccount, for_concrete_model=False), object_id="",
         object_repr="HMIS login report", reason=result.summary(), data=counts)
-    return result
+
+
+@dataclass
+class LoginImport:
+    """What importing a login report did: the report as read (its bad rows by
+    line, its counts) and, when it was applied, the result."""
+    report: LoginReport
+    result: LoginResult | None = None
+
+
+def hmis_logins_import(*, actor: User | None, lines: Iterable[str], apply_good_rows: bool = False,
+                       now: dt.datetime | None = None, reading: Callable[[int], None] | None = None,
+                       applying: Callable[[int], Callable[[int], None] | None] | None = None,
+                       batch_size: int = REPORT_BATCH_SIZE) -> LoginImport:
+    """Import the HMIS login report from `lines` (a text file open with
+    `newline=""`, or any iterable of its lines), read once, as it streams.
+
+    All or nothing: if any row is bad, nothing is applied (unless
+    `apply_good_rows`); the bad rows come back by line number with the
+    problem. Raises ValidationError when the file is not a login report.
+    `reading(n)` is told of each n lines read; `applying(total)` may return
+    a callable told of each n logins applied.
+
+    PostgreSQL: each row is checked on its own as it is read (the time as
+    `logins.parse_login_time` reads it, in the CoC's time zone) and goes by
+    COPY straight into a temporary table; the report is never held in
+    memory. SQL then does what needs the whole report: a username named
+    twice counts its latest login, a username no account has is a bad row,
+    and the logins are matched to their accounts once, for the batches of
+    `record_hmis_logins`' `UPDATE … FROM`. SQLite: the same checks in Python
+    (`logins.read_login_report`), then `record_hmis_logins`."""
+    now = now or timezone.now()
+    if not bulk.postgres():
+        report = read_login_report(lines, now=now, progress=reading)
+        if report.bad_rows and not apply_good_rows:
+            return LoginImport(report=report)
+        progress = applying(len(report.logins)) if applying else None
+        return LoginImport(report=report, result=record_hmis_logins(
+            logins=report.logins, batch_size=batch_size, progress=progress, actor=actor, report=report.counts()))
+
+    report = LoginReport()
+    with connection.cursor() as cursor:
+        _create_login_tables(cursor, postgres=True)
+        try:
+            with transaction.atomic():
+                cursor.execute(f"CREATE TEMPORARY TABLE {REPORT} (line integer NOT NULL, hmis_username text NOT NULL, "
+                               "login_at timestamp with time zone, login_day date, problem text)")
+                rows = _CopyStream(checked_rows(lines, now=now, progress=reading, report=report))
+                cursor.cursor.copy_expert(
+                    f"COPY {REPORT} (line, hmis_username, login_at, login_day, problem) FROM STDIN", rows)
+                if isinstance(rows.error, csv.Error):
+                    # A cell longer than csv's own limit, a NUL byte, …
+                    raise ValidationError(f"This is not a CSV login report: {rows.error}.")
+                if rows.error is not None:
+                    raise rows.error
+                cursor.execute(f"ANALYZE {REPORT}")
+                found = _match_report(cursor, report)
+            if report.bad_rows and not apply_good_rows:
+                return LoginImport(report=report)
+            progress = applying(found) if applying else None
+            result = _apply_matched(cursor, found, batch_size=batch_size, progress=progress, postgres=True)
+        finally:
+            _drop_login_tables(cursor)
+    _audit_login_import(actor=actor, result=result, report=report.counts())
+    return LoginImport(report=report, result=result)
+
+
+class _CopyStream(io.TextIOBase):
+    """The checked rows as COPY's text (line, username, login, its local
+    date, problem), produced as COPY reads them: the file is read once, a
+    chunk at a time, and never held whole."""
+
+    def __init__(self, rows):
+        self._rows = rows
+        self._left = ""
+        self._local = coc_timezone()
+        # What stopped the reading (psycopg2 turns an exception in `read`
+        # into a cancelled COPY): the COPY ends there and this is raised.
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _text(self, line, username, moment, problem) -> str:
+        if moment is None:
+            login = "\\N\t\\N"
+        else:
+            # A time without an offset is already the CoC's local time.
+            day = moment.date() if moment.tzinfo is self._local else local_date(moment)
+            login = f"{moment.isoformat()}\t{day.isoformat()}"
+        return f"{line}\t{_copy_text(username)}\t{login}\t{_copy_text(problem) if problem else NULL}\n"
+
+    def read(self, size: int = -1) -> str:
+        parts, length = [self._left], len(self._left)
+        if self.error is None and (size < 0 or length < size):
+            try:
+                for row in self._rows:
+                    text = self._text(*row)
+                    parts.append(text)
+                    length += len(text)
+                    if 0 <= size <= length:
+                        break
+            except Exception as exc:
+                # The rows so far end on a whole line: COPY takes them, and
+                # the caller raises this, rolling them back.
+                self.error = exc
+        data = "".join(parts)
+        if size < 0:
+            self._left = ""
+            return data
+        self._left = data[size:]
+        return data[:size]
+
+    def readline(self, size: int = -1) -> str:
+        return self.read(size)
+
+
+NULL = "\\N"
+
+
+def _match_report(cursor, report: LoginReport) -> int:
+    """What needs the whole report, in SQL: fills MATCHED with each known
+    account's latest login, adds the unknown usernames to the report's bad
+    rows (at the line of that username's latest login, as the Python reader
+    names them) and counts the users listed without a login. Returns how
+    many accounts were matched."""
+    # A username's row that counts: its latest login, the first such line.
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {CHOSEN} AS SELECT DISTINCT ON (hmis_username) line, hmis_username, login_at, "
+        f"login_day FROM {REPORT} WHERE problem IS NULL ORDER BY hmis_username, login_at DESC NULLS LAST, line")
+    cursor.execute(
+        f"INSERT INTO {MATCHED} (id, login_at, login_day) SELECT a.id, c.login_at, c.login_day "
+        f"FROM {CHOSEN} c JOIN {ACCOUNTS} a ON a.hmis_username = c.hmis_username WHERE c.login_at IS NOT NULL")
+    found = cursor.rowcount
+    cursor.execute(
+        f"SELECT count(*) FROM {CHOSEN} c JOIN {ACCOUNTS} a ON a.hmis_username = c.hmis_username "
+        f"WHERE c.login_at IS NULL")
+    report.never_logged_in = cursor.fetchone()[0]
+    cursor.execute(
+        f"SELECT line, hmis_username, problem FROM (SELECT line, hmis_username, problem FROM {REPORT} "
+        f"WHERE problem IS NOT NULL UNION ALL SELECT c.line, c.hmis_username, NULL FROM {CHOSEN} c "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNTS} a WHERE a.hmis_username = c.hmis_username)) bad ORDER BY line")
+    for line, username, problem in cursor:
+        report.bad_rows.append(BadRow(line, username, problem or f"No HMIS account has the username “{username}”."))
+    report.login_count = found
+    cursor.execute(f"DROP TABLE {CHOSEN}")
+    return found
 
 
 LOGINS = "hmis_login_import"
 MATCHED = "hmis_login_import_matched"
+REPORT = "hmis_login_import_report"
+CHOSEN = "hmis_login_import_chosen"
 ACCOUNTS = HMISAccount._meta.db_table
 
 
@@ -161,7 +336,12 @@ def _load_logins(cursor, rows, *, postgres: bool) -> None:
 
 
 def _copy_text(value: str) -> str:
+    if not _COPY_SPECIAL.search(value):
+        return value
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
 def _apply_logins(cursor, first: int, last: int, *, postgres: bool) -> int:

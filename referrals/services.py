@@ -214,11 +214,16 @@ def tell_about_referrals(*, ids, texts, recipients, reads: Reads, key: str | Non
         text_rows.append((program_id, status_id, organization_id, head, 1 if has_id else 0, tail, body))
     text_table, people = bulk.values(text_rows), bulk.values(recipients)
     link = Sql("%s || r.id || %s", (reads.link_prefix, reads.link_suffix))
+    # The batch's referrals are read first, by id: joined to the texts
+    # directly, the planner may start from them and read every referral of
+    # each program named to find the batch's (see `bulk.rows_first`).
     new = bulk.insert_notifications(
-        source=Sql(f"{Referral._meta.db_table} r JOIN {text_table.text} t ON t.column1 = r.program_id "
+        first=bulk.rows_first("r", Referral._meta.db_table, ids,
+                              columns=("id", "program_id", "status_id", "status_entered_at")),
+        source=Sql(f"r JOIN {text_table.text} t ON t.column1 = r.program_id "
                    f"AND t.column2 = r.status_id JOIN {people.text} u ON u.column1 = t.column3",
                    (*text_table.params, *people.params)),
-        where=bulk.among("r.id", ids), recipient=Sql("u.column2"), email=Sql("u.column3"),
+        where=Sql("1 = 1"), recipient=Sql("u.column2"), email=Sql("u.column3"),
         subject=Sql("t.column4 || CASE WHEN t.column5 = 1 THEN r.id || t.column6 ELSE '' END"),
         body=Sql(f"t.column7 || %s || {link.text}", ("\n\n" + reads.base, *link.params)), link=link,
         dedupe_key=None if key is None else Sql(

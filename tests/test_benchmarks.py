@@ -37,6 +37,13 @@ def test_inactivity_sweep_and_login_import_floors_write_the_portals_rows():
     assert "150 changed" in out, out  # 5% of 3,000 accounts cross a threshold today
 
 
+def test_login_import_floor_leaves_the_accounts_as_the_command_does():
+    out = _run("benchmarks.logins", "--rows", "2000", "--repeat", "1")
+    runs = [line for line in out.splitlines() if line.startswith(("  floor (COPY", "  portal (manage.py"))]
+    assert len(runs) == 2 and all(line.rstrip().endswith("yes") for line in runs), out
+    assert "2000 rows read" in out, out
+
+
 def test_referral_sweep_and_counts_floors_give_the_pages_figures():
     out = _run("benchmarks.referrals", "--sizes", "3000", "--repeat", "1")
     assert "same changes (md5): yes" in out, out

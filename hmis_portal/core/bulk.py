@@ -117,6 +117,22 @@ def values(rows: Sequence[Sequence]) -> Sql:
     return Sql("(VALUES " + ", ".join([one] * len(rows)) + ")", tuple(value for row in rows for value in row))
 
 
+def rows_first(name: str, table: str, ids: Iterable, *, columns: Sequence[str]) -> Sql:
+    """The rows of `table` with these ids (never empty: callers return
+    early), as a table `name` of their `columns` that the statement reads
+    first, by primary key: a `WITH` item for `insert_notifications(first=…)`.
+
+    Materialized, so the planner cannot turn the join around. Joined to a
+    small in-query list (VALUES), the planner estimates the list and its
+    joins at a handful of rows and may start from them, reading for each
+    list row every row of the big table that matches it (a program's whole
+    referral history) to find the few ids of the batch. Read first, the
+    batch costs its own rows whatever the table's size."""
+    chosen = among("id", ids)
+    return Sql(f"{name} AS MATERIALIZED (SELECT {', '.join(columns)} FROM {table} WHERE {chosen.text})",
+               chosen.params)
+
+
 def execute(sql, params=()) -> list:
     """Run one statement; its rows, if it returns any."""
     if isinstance(sql, Sql):
@@ -215,13 +231,15 @@ def insert_events(*, source: str, key: str, ids: Iterable[int], content_type: in
 
 
 def insert_notifications(*, source: Sql, where: Sql, recipient: Sql, email: Sql, subject, body, link,
-                         dedupe_key, order: str = "") -> list[int]:
+                         dedupe_key, order: str = "", first: Sql | None = None) -> list[int]:
     """One outbox row per row of `source` that passes `where` (as `notify`
     with a dedupe key): `INSERT … SELECT … ON CONFLICT (dedupe_key) DO
     NOTHING`, so a key already in the outbox (an earlier run, another worker)
     is skipped. `subject` and `dedupe_key` are cut to 200 characters, as
     `notify` cuts them; `body` is the whole text, link included. A
     `dedupe_key` of None writes messages that are never deduplicated.
+    `first`: a batch's rows read before `source` joins them (`rows_first`),
+    which `source` names as a table.
 
     Returns the new rows' ids: hand them to `outbox.deliver_after_commit`."""
     stamp = moment(timezone.now())
@@ -230,12 +248,13 @@ def insert_notifications(*, source: Sql, where: Sql, recipient: Sql, email: Sql,
                      _sql(link), Sql(f"SUBSTR({key.text}, 1, 200)", key.params),
                      _sql(Notification.Status.PENDING.value), _sql(0), _sql(stamp), Sql("NULL"), _sql(""),
                      _sql(stamp), Sql("NULL")])
+    head = Sql(f"WITH {first.text} ", first.params) if first is not None else Sql("")
     rows = execute(Sql(
         f"INSERT INTO {OUTBOX} (recipient_id, to_email, subject, body, link, dedupe_key, status, attempts, "
         f"next_attempt_at, claimed_at, last_error, created_at, sent_at) "
-        f"SELECT {columns.text} FROM {source.text} WHERE {where.text}"
+        f"{head.text}SELECT {columns.text} FROM {source.text} WHERE {where.text}"
         f"{' ORDER BY ' + order if order else ''} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        (*columns.params, *source.params, *where.params)))
+        (*head.params, *columns.params, *source.params, *where.params)))
     return [row[0] for row in rows]
 
 

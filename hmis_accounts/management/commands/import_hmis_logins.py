@@ -1,11 +1,11 @@
+import os
 import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 
-from hmis_accounts.services import record_hmis_logins
-from hmis_accounts.logins import read_login_report
+from hmis_accounts.services import hmis_logins_import
 
 
 class ProgressBar:
@@ -33,11 +33,17 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+            self.enabled = False
 
 
 class Command(BaseCommand):
     help = ("Record last HMIS logins from the HMIS login report (CSV with the columns HMIS username and last login "
-            "time). The whole file is checked first; if any row is bad, nothing is applied unless --apply-good-rows.")
+            "time). The file is read once, as it streams; every row is checked before anything is applied; if any "
+            "row is bad, nothing is applied unless --apply-good-rows.")
+
+    # The system checks are `manage.py check`'s and the deploy's: a data
+    # import run by an operator or a schedule does not repeat them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="path to the CSV login report")
@@ -48,29 +54,44 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, apply_good_rows=False, progress=False, no_progress=False, **options):
         show = not no_progress and (progress or sys.stderr.isatty())
+        bars = []
+
+        def applying(total):
+            bars[0].close()
+            bars.append(ProgressBar(self.stderr, total, "Applying", show))
+            return bars[-1]
+
         try:
+            # Read once, as it streams: the bar counts the file's characters
+            # against its size (the number of lines is known only at the end).
             with open(file, newline="", encoding="utf-8-sig") as handle:
-                total_lines = sum(1 for _ in handle)
-                handle.seek(0)
-                bar = ProgressBar(self.stderr, max(total_lines - 1, 1), "Checking", show)
-                report = read_login_report(handle, progress=bar)
-                bar.close()
+                checking = ProgressBar(self.stderr, os.fstat(handle.fileno()).st_size, "Checking", show)
+                bars.append(checking)
+                outcome = hmis_logins_import(actor=None, lines=_counted(handle, checking),
+                                             apply_good_rows=apply_good_rows, applying=applying)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
         except UnicodeDecodeError:
             raise CommandError(f"{file} is not a UTF-8 text (CSV) file.") from None
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        finally:
+            for bar in bars:
+                bar.close()
 
+        report, result = outcome.report, outcome.result
         for bad in report.bad_rows:
             self.stderr.write(f"line {bad.line}: {bad.username or '(no username)'}: {bad.problem}")
-        if report.bad_rows and not apply_good_rows:
+        if result is None:
             raise CommandError(
                 f"{len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} of {report.rows}; nothing was applied. Fix the file, or run again "
                 "with --apply-good-rows to apply the other rows.")
-        bar = ProgressBar(self.stderr, len(report.logins), "Applying", show)
-        result = record_hmis_logins(logins=report.logins, progress=bar, report=report.counts())
-        bar.close()
         skipped = f", {len(report.bad_rows)} bad row{pluralize(len(report.bad_rows))} skipped" if report.bad_rows else ""
         self.stdout.write(f"{report.rows} row{pluralize(report.rows)} read: {result.summary()}, {report.never_logged_in} never logged in"
                           f"{skipped}.")
+
+
+def _counted(handle, bar):
+    for line in handle:
+        bar(len(line))
+        yield line

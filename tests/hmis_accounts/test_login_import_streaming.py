@@ -1,0 +1,164 @@
+"""The login report import reads its file once, as it streams (PostgreSQL:
+COPY into a temporary table, the report never held in memory), and still
+names every bad row by its line, applies nothing when a row is bad, and
+finds what the row-by-row reader finds."""
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from hmis_access.models import HMISAccount
+from hmis_accounts.logins import read_login_report
+from hmis_accounts.management.commands import import_hmis_logins as command
+from hmis_accounts.services import hmis_logins_import
+from hmis_portal.core.models import AuditEvent
+from tests.hmis_access.hmis import local, many_accounts
+
+pytestmark = pytest.mark.django_db
+OLD = local(dt.date(2026, 10, 1), 9)
+NOW = local(dt.date(2026, 11, 20), 12)
+
+
+class OnceOnly:
+    """Lines that can be read once, in order: no seek, no second pass."""
+
+    def __init__(self, text: str):
+        self._lines = iter(text.splitlines(keepends=True))
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        assert self.passes == 1, "the report was read a second time"
+        return self._lines
+
+
+class NoSeekFile:
+    """A file as `open` gives it, whose reads are counted and which cannot go back."""
+
+    opened: list = []
+
+    def __init__(self, path, *args, **kwargs):
+        self._file = open(path, *args, **kwargs)  # noqa: SIM115 (closed by __exit__)
+        self.lines_read = 0
+        NoSeekFile.opened.append(self)
+
+    def __iter__(self):
+        for line in self._file:
+            self.lines_read += 1
+            yield line
+
+    def seek(self, *args):
+        raise AssertionError("the report was read again from the start")
+
+    def fileno(self):
+        return self._file.fileno()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def _report(names, *, extra=""):
+    return "HMIS username,Last login time\n" + "".join(f"{n},2026-11-10 08:15\n" for n in names) + extra
+
+
+def _logins():
+    return dict(HMISAccount.objects.values_list("hmis_username", "last_hmis_login_at"))
+
+
+@pytest.fixture
+def names():
+    names = [f"member{n:05d}" for n in range(3000)]
+    many_accounts(dict.fromkeys(names, OLD))
+    return names
+
+
+def test_the_command_reads_the_file_once_without_going_back(tmp_path, names, monkeypatch):
+    path = tmp_path / "logins.csv"
+    path.write_text(_report(names), encoding="utf-8")
+    NoSeekFile.opened = []
+    monkeypatch.setattr(command, "open", NoSeekFile, raising=False)
+    out = StringIO()
+    call_command("import_hmis_logins", str(path), "--no-progress", stdout=out)
+    [handle] = NoSeekFile.opened
+    assert handle.lines_read == len(names) + 1
+    assert "3000 accounts updated" in out.getvalue()
+    assert set(_logins().values()) == {local(dt.date(2026, 11, 10), 8, 15)}
+
+
+def test_a_bad_row_after_thousands_of_good_ones_is_named_and_nothing_changes(names):
+    before = _logins()
+    lines = OnceOnly(_report(names, extra="member00001,not a date\nnobody.here,2026-11-10 08:15\n"))
+    outcome = hmis_logins_import(actor=None, lines=lines, now=NOW)
+    assert outcome.result is None
+    assert [(bad.line, bad.username, bad.problem) for bad in outcome.report.bad_rows] == [
+        (3002, "member00001", "“not a date” is not a date and time (use e.g. 2026-11-20 14:30 or 11/20/2026 2:30 PM)"),
+        (3003, "nobody.here", "No HMIS account has the username “nobody.here”.")]
+    assert outcome.report.rows == 3002
+    assert _logins() == before
+    assert not AuditEvent.objects.filter(verb="imported the HMIS login report").exists()
+
+
+def test_the_good_rows_are_applied_when_chosen_and_audited_with_the_counts(names):
+    lines = OnceOnly(_report(names[:10], extra="nobody.here,2026-11-10 08:15\nmember00011,\n"))
+    outcome = hmis_logins_import(actor=None, lines=lines, now=NOW, apply_good_rows=True, batch_size=4)
+    assert (outcome.result.updated, outcome.result.unchanged) == (10, 0)
+    assert [bad.line for bad in outcome.report.bad_rows] == [12]
+    event = AuditEvent.objects.get(verb="imported the HMIS login report")
+    assert event.data == {"rows": 12, "bad_rows": 1, "never_logged_in": 1, "logins": 10, "updated": 10,
+                          "unchanged": 0}
+
+
+def test_a_file_that_is_not_a_report_half_way_changes_nothing_and_leaves_nothing_behind(names):
+    before = _logins()
+    with pytest.raises(ValidationError, match="longer than 1,000 characters"):
+        hmis_logins_import(actor=None, lines=OnceOnly(_report(names, extra="x" * 5000 + ",2026-11-10\n")), now=NOW)
+    assert _logins() == before
+    # The next import starts clean.
+    outcome = hmis_logins_import(actor=None, lines=OnceOnly(_report(names[:5])), now=NOW)
+    assert outcome.result.updated == 5
+
+
+TRICKY = ("User Name,Other,Last_Login\n"
+          "member00000,x,2026-11-10 08:15\n"
+          "member00000,x,2026-11-12 08:15\n"     # named twice: the later login counts
+          "member00000,x,2026-11-11 08:15\n"
+          "member00001,x,\n"                     # listed, never logged in
+          "member00002,x,\n"
+          "member00002,x,11/12/2026 5:30 PM\n"
+          "ghost.one,x,\n"                       # unknown, no login: named at its first line
+          "ghost.two,x,2026-11-01 08:00\n"
+          "ghost.two,x,2026-11-03 08:00\n"       # unknown: named at its latest login's line
+          "\n"
+          "member00003,x,2026-11-12T23:30:00-08:00\n"
+          "member00004\n"                        # a short row: no login
+          "member00005,x,2031-01-01 00:00\n"
+          "mem\\ber\tname,x,2026-11-10 08:15\n"   # a control character
+          "back\\slash.name,x,2026-11-10 08:15\n"  # unknown, with a backslash
+          ",x,2026-11-10 08:15\n"
+          + "y" * 151 + ",x,2026-11-10 08:15\n")
+
+
+def test_the_streaming_import_finds_what_the_row_by_row_reader_finds(names):
+    expected = read_login_report(TRICKY.splitlines(), now=NOW)
+    outcome = hmis_logins_import(actor=None, lines=OnceOnly(TRICKY), now=NOW, apply_good_rows=True)
+    assert outcome.report.bad_rows == expected.bad_rows
+    assert outcome.report.counts() == expected.counts()
+    after = {name: at for name, at in _logins().items() if at != OLD}
+    assert after == {name: at for name, at in expected.logins.items()}
+    account = HMISAccount.objects.get(hmis_username="member00003")
+    assert account.inactivity_counted_from == dt.date(2026, 11, 12)  # the local date, not UTC's
+
+
+def test_the_command_still_refuses_a_file_with_a_bad_row(tmp_path, names):
+    path = tmp_path / "logins.csv"
+    path.write_text(_report(names[:3], extra="nobody.here,2026-11-10 08:15\n"), encoding="utf-8")
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 bad row of 4; nothing was applied"):
+        call_command("import_hmis_logins", str(path), "--no-progress", stderr=err)
+    assert err.getvalue().startswith("line 5: nobody.here: No HMIS account")
