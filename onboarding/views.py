@@ -292,8 +292,12 @@ def status_list(request):
                                       role=filters.get("role"), program_type=filters.get("program_type"))
     # Link the rows of agencies the person may open (their own; all for CoC staff).
     shown = [row.organization.pk for row in page.object_list]
-    linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True)) \
-        if request.user.is_authenticated else set()
+    if not request.user.is_authenticated:
+        linked = set()
+    elif access.sees_all_organizations(request.user):
+        linked = set(shown)  # CoC staff who see every agency: no query to ask which
+    else:
+        linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html",
