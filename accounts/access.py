@@ -191,10 +191,34 @@ def provisioning_staff() -> QuerySet:
 def personas_at(user, organization) -> set[str]:
     if not user.is_authenticated:
         return set()
+    organization_id = getattr(organization, "pk", organization)
+    # Inside a request the person's standing holds every membership; elsewhere
+    # (or before it is read) a page may have remembered them (`remember_personas`).
     if (known := standing(user)) is not None:
-        return known.personas_at(getattr(organization, "pk", organization))
-    return set(Membership.objects.filter(user=user, organization=getattr(organization, "pk", organization))
-               .values_list("persona", flat=True))
+        return known.personas_at(organization_id)
+    remembered = getattr(user, "_personas_remembered", None)
+    if remembered is not None and organization_id in remembered:
+        return set(remembered[organization_id])
+    personas = set(Membership.objects.filter(user=user, organization=organization_id)
+                   .values_list("persona", flat=True))
+    if remembered is not None:
+        remembered[organization_id] = frozenset(personas)
+    return personas
+
+
+def remember_personas(user, organization=None, personas: Iterable[str] = ()) -> None:
+    """For the rest of the request, `personas_at` reads `user`'s personas at
+    each agency once: a page that asks several predicates of one agency (the
+    participation page asks nine) costs one query, not one a predicate. Kept
+    on the user object, like the CoC groups, so it ends with the request; a
+    page turns it on, as nothing that changes memberships runs after it.
+    A page that already read `user`'s `personas` at `organization` gives them."""
+    if not user.is_authenticated:
+        return
+    if not hasattr(user, "_personas_remembered"):
+        user._personas_remembered = {}
+    if organization is not None:
+        user._personas_remembered[getattr(organization, "pk", organization)] = frozenset(personas)
 
 
 def has_persona(user, organization, personas: Iterable[str]) -> bool:

@@ -1,12 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from hmis_portal.core import registry
-from hmis_portal.core.audit import events_for
+from hmis_portal.core.audit import HISTORY_PAGE, events_for
 from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.work import open_tasks_for
 
@@ -54,22 +55,32 @@ def _agency_page(organization) -> str:
     return registry.agency_page(organization)
 
 
+# People (and open invitations) on one page of an agency's page.
+PEOPLE_PAGE = 50
+
+
 @login_required
 def organization_detail(request, slug):
+    """The agency's people and open invitations, a page of each at a time."""
     organization = access_organization(request.user, slug)
+    # The links and the invitations ask several predicates of this agency.
+    access.remember_personas(request.user)
+    people = Paginator(selectors.organization_members(organization), PEOPLE_PAGE).get_page(request.GET.get("people"))
+    # Those whose persona the person may invite are the ones they may resend or revoke.
+    invitations = Paginator(access.restrict_invitations(selectors.open_invitations(organization), request.user,
+                                                        organization), PEOPLE_PAGE).get_page(
+        request.GET.get("invitations"))
     return render(
         request,
         "accounts/organization_detail.html",
         {
             "organization": organization,
-            "members": selectors.organization_members(organization),
-            "events": events_for(organization),
+            "members": people,
+            "events": events_for(organization)[:HISTORY_PAGE],
             # Later stages' pages about the agency, each shown only to those its own view serves.
             "links": registry.agency_links.gather(organization, request.user),
             "invite_form": _invite_form(request.user, organization),
-            # Those whose persona the person may invite are the ones they may resend or revoke.
-            "invitations": access.restrict_invitations(selectors.open_invitations(organization), request.user,
-                                                       organization),
+            "invitations": invitations,
         },
     )
 

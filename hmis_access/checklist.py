@@ -64,21 +64,23 @@ def participation_state(organization) -> tuple[bool, set[int]]:
     )
 
 
+def for_checklists(queryset):
+    """`queryset` of access requests with what their checklists read."""
+    return (queryset.select_related("user", "organization", "requested_by")
+            .prefetch_related("roles__required_courses__also_satisfies", "roles__program_types",
+                              "programs__program_type"))
+
+
 def _prefetch_requests(requests):
     from .models import AccessRequest
 
     ids = [r.pk for r in requests]
-    return list(
-        AccessRequest.objects.filter(pk__in=ids)
-        .select_related("user", "organization", "requested_by")
-        .prefetch_related("roles__required_courses__also_satisfies", "roles__program_types",
-                          "programs__program_type")
-        .order_by("-created_at", "-pk")
-    )
+    return list(for_checklists(AccessRequest.objects.filter(pk__in=ids)).order_by("-created_at", "-pk"))
 
 
-def build_checklists(requests) -> list[Checklist]:
-    requests = _prefetch_requests(requests)
+def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
+    """Checklists of `requests`; `prefetched` when they come from `for_checklists` already."""
+    requests = list(requests) if prefetched else _prefetch_requests(requests)
     if not requests:
         return []
     user_ids = {r.user_id for r in requests}

@@ -20,7 +20,7 @@ from hmis_portal.core.errors import REFUSALS, apply_to_form
 from hmis_portal.core.views import run_action
 
 from . import provisioning, selectors, services
-from .checklist import build_checklist, build_checklists
+from .checklist import build_checklist, build_checklists, for_checklists
 from .forms import AccessRequestForm
 from .models import AccessPolicy, AccessRequest, HMISAccount
 
@@ -51,10 +51,12 @@ def my_access(request):
 @login_required
 def agency_users(request, slug):
     organization = access_organization(request.user, slug)
+    # The view's check, the Identify button and the checklists' actions ask the reader's personas here.
+    access.remember_personas(request.user)
     _require_user_access_viewer(request.user, organization)
-    page = Paginator(AccessRequest.objects.filter(organization=organization).order_by("-created_at", "-pk"),
-                     AGENCY_USERS_PAGE_SIZE).get_page(request.GET.get("page"))
-    checklists = build_checklists(page.object_list)
+    page = Paginator(for_checklists(AccessRequest.objects.filter(organization=organization))
+                     .order_by("-created_at", "-pk"), AGENCY_USERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    checklists = build_checklists(page.object_list, prefetched=True)
     can_request = access.can_identify_users(request.user, organization)
     return render(request, "hmis_access/agency_users.html",
                   {"organization": organization, "checklists": checklists, "page": page, "can_request": can_request,

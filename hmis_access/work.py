@@ -69,8 +69,8 @@ def agency_history_subjects(organization, user) -> list:
 
     if not can_see_user_access(user, organization):
         return []
-    return [*AccessRequest.objects.filter(organization=organization),
-            *HMISAccount.objects.filter(organization=organization)]
+    return [AccessRequest.objects.filter(organization=organization),
+            HMISAccount.objects.filter(organization=organization)]
 
 
 def agency_step_three(organization):

@@ -136,8 +136,16 @@ def agreement_copies(agreement) -> QuerySet[AgreementCopy]:
 
 
 def organization_agreements(organization) -> QuerySet[OrganizationAgreement]:
-    return organization.agreements.select_related("countersigned_by").prefetch_related(
-        Prefetch("copies", queryset=AgreementCopy.objects.order_by("-version")))
+    """The agency's agreements, newest first, each with its `copy_count`."""
+    return organization.agreements.select_related("countersigned_by").annotate(copy_count=Count("copies"))
+
+
+def program_summaries(organization) -> QuerySet[Program]:
+    """All the agency's programs by name, in the columns its participation
+    page reads (the stage, the progress, the tasks and a page of the table)."""
+    return (organization.programs.select_related("program_type").order_by("name", "pk")
+            .only("organization_id", "name", "setup_status", "status_changed_at", "question",
+                  "program_type__name"))
 
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
@@ -298,7 +306,6 @@ def agency_queue(user, *, today=None) -> list[dict]:
     and the organization's page. A few queries per organization the person
     belongs to (a person belongs to one or two)."""
     today = today or local_date()
-    calendar = None
     items = []
     personas_by_org = personas_by_organization(user)
     if not personas_by_org:
@@ -307,41 +314,64 @@ def agency_queue(user, *, today=None) -> list[dict]:
     policy = OnboardingPolicy.current()
     for organization, personas in personas_by_org.items():
         agreements = list(organization.agreements.order_by("-created_at", "-id"))
-        open_ = next((a for a in agreements if a.is_open), None)
-        in_force = next((a for a in agreements if a.in_force_on(today)), None)
+        items += organization_queue(organization, personas, agreements, today=today, calendar=calendar,
+                                    policy=lambda: policy)
+    return items
 
-        def add(title, url, since=None, detail="", due=None):
-            age = calendar.business_days_between(local_date(since), today) if since else None
-            items.append({"organization": organization, "title": title, "url": url, "age": age,
-                          "detail": detail, "due": due})
 
-        if Persona.EXECUTIVE_DIRECTOR in personas:
-            upload = reverse("onboarding:agreement-upload", args=[organization.slug])
-            if open_ and open_.status == OrganizationAgreement.Status.RETURNED:
-                add("Upload a corrected Organization Agreement", reverse("onboarding:agreement-detail",
-                    args=[open_.pk]), open_.status_changed_at, detail=f"Returned: {open_.return_reason}")
-            elif open_ and open_.status == OrganizationAgreement.Status.DRAFT:
-                add("Submit your Organization Agreement", reverse("onboarding:agreement-detail", args=[open_.pk]),
-                    open_.status_changed_at)
-            elif not open_ and not in_force:
-                add("Sign and upload the Organization Agreement", upload,
-                    detail="Step 1 of joining HMIS for CES.")
-            elif (not open_ and in_force and in_force.expires_on and policy.reminder_days
-                  and (in_force.expires_on - today).days <= max(policy.reminder_days)):
+def organization_queue(organization, personas, agreements, *, today, calendar=None, policy=None,
+                       programs=None, has_roles=None) -> list[dict]:
+    """`agency_queue` at one agency for someone with `personas` there, from
+    its agreements (newest first). A page that already holds all the agency's
+    `programs` and whether it `has_roles` passes them, and asks no more of
+    the programs; without a `calendar` the items' ages are left out.
+    `policy`: a function giving the onboarding policy, asked only for a
+    renewal reminder."""
+    items = []
+    policy = policy or OnboardingPolicy.current
+    open_ = next((a for a in agreements if a.is_open), None)
+    in_force = next((a for a in agreements if a.in_force_on(today)), None)
+
+    def add(title, url, since=None, detail="", due=None):
+        age = calendar.business_days_between(local_date(since), today) if since and calendar else None
+        items.append({"organization": organization, "title": title, "url": url, "age": age,
+                      "detail": detail, "due": due})
+
+    if Persona.EXECUTIVE_DIRECTOR in personas:
+        upload = reverse("onboarding:agreement-upload", args=[organization.slug])
+        if open_ and open_.status == OrganizationAgreement.Status.RETURNED:
+            add("Upload a corrected Organization Agreement", reverse("onboarding:agreement-detail",
+                args=[open_.pk]), open_.status_changed_at, detail=f"Returned: {open_.return_reason}")
+        elif open_ and open_.status == OrganizationAgreement.Status.DRAFT:
+            add("Submit your Organization Agreement", reverse("onboarding:agreement-detail", args=[open_.pk]),
+                open_.status_changed_at)
+        elif not open_ and not in_force:
+            add("Sign and upload the Organization Agreement", upload,
+                detail="Step 1 of joining HMIS for CES.")
+        elif not open_ and in_force and in_force.expires_on:
+            reminder_days = policy().reminder_days
+            if reminder_days and (in_force.expires_on - today).days <= max(reminder_days):
                 add("Renew the Organization Agreement", upload, due=in_force.expires_on,
                     detail=f"The current agreement ends {day_text(in_force.expires_on)}.")
-        if Persona.PROGRAM_MANAGER in personas:
-            submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
-            if submitted and not organization.ces_roles.exists():
-                add("Name the organization's CES roles", reverse("onboarding:ces-roles", args=[organization.slug]))
-            # One program is named; several are summed up (the agency's
-            # participation page lists them): the same few queries and lines
-            # whatever the number of programs. The counts of every status
-            # say too whether the agency has programs at all.
+    if Persona.PROGRAM_MANAGER in personas:
+        submitted = in_force or any(a.status == OrganizationAgreement.Status.SUBMITTED for a in agreements)
+        if submitted and not (organization.ces_roles.exists() if has_roles is None else has_roles):
+            add("Name the organization's CES roles", reverse("onboarding:ces-roles", args=[organization.slug]))
+        # One program is named; several are summed up (the agency's
+        # participation page lists them): the same few queries and lines
+        # whatever the number of programs.
+        if programs is None:
+            # The counts of every status say too whether the agency has programs at all.
             counts = dict(organization.programs.values_list("setup_status").annotate(n=Count("pk")).order_by())
-            if submitted and not counts:
-                add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
-            waiting = [status for status in WAITING_ON_PROGRAM_MANAGER if counts.get(status)]
+            has_programs = bool(counts)
+        else:
+            counts = {status: sum(1 for p in programs if p.setup_status == status)
+                      for status in WAITING_ON_PROGRAM_MANAGER}
+            has_programs = bool(programs)
+        if submitted and not has_programs:
+            add("Request HMIS program setup", reverse("onboarding:program-request", args=[organization.slug]))
+        waiting = [status for status in WAITING_ON_PROGRAM_MANAGER if counts.get(status)]
+        if programs is None:
             # The program waiting longest in each status, all in one query.
             firsts = Q(pk__in=[])
             for status in waiting:
@@ -349,18 +379,21 @@ def agency_queue(user, *, today=None) -> list[dict]:
                             .order_by("status_changed_at", "pk").values("pk")[:1])
             oldest_of = {program.setup_status: program
                          for program in (Program.objects.filter(firsts) if waiting else [])}
-            for status, (one, several) in WAITING_ON_PROGRAM_MANAGER.items():
-                if status not in waiting:
-                    continue
-                oldest = oldest_of[status]
-                if counts[status] == 1:
-                    add(one.format(oldest.name), reverse("onboarding:program-detail", args=[oldest.pk]),
-                        oldest.status_changed_at,
-                        detail=oldest.question if status == Program.SetupStatus.NEEDS_INFORMATION else "")
-                else:
-                    add(several.format(counts[status]),
-                        reverse("onboarding:participation", args=[organization.slug]) + "#step2-heading",
-                        oldest.status_changed_at, detail=f"Waiting longest: {oldest.name}.")
+        else:
+            oldest_of = {status: min((p for p in programs if p.setup_status == status),
+                                     key=lambda p: (p.status_changed_at, p.pk)) for status in waiting}
+        for status, (one, several) in WAITING_ON_PROGRAM_MANAGER.items():
+            if status not in waiting:
+                continue
+            oldest = oldest_of[status]
+            if counts[status] == 1:
+                add(one.format(oldest.name), reverse("onboarding:program-detail", args=[oldest.pk]),
+                    oldest.status_changed_at,
+                    detail=oldest.question if status == Program.SetupStatus.NEEDS_INFORMATION else "")
+            else:
+                add(several.format(counts[status]),
+                    reverse("onboarding:participation", args=[organization.slug]) + "#step2-heading",
+                    oldest.status_changed_at, detail=f"Waiting longest: {oldest.name}.")
     return items
 
 
@@ -384,19 +417,38 @@ class StepProgress:
     since: object = None
 
 
-def _names(organization, persona) -> str:
+def _names_of(organization, persona, people=None) -> str:
     from accounts.access import agency_people
 
-    people = list(agency_people(organization, [persona]))
+    if people is None:
+        people = list(agency_people(organization, [persona]))
+    else:
+        people = [person for person, personas in people if person.is_active and persona in personas]
     label = Persona(persona).label.split(" /")[0]
     if not people:
         return f"the agency's {label} (nobody has this role yet)"
     return f"the {label}, " + ", ".join(p.full_name or p.email for p in people)
 
 
-def progress(organization, agreements, programs, *, today) -> list[StepProgress]:
-    """Steps 1–3 as done / waiting on whom, from the (prefetched) agreements and programs."""
+# Programs named in a step's summary; more are counted ("and 12 more").
+NAMED_PROGRAMS = 3
+
+
+def _program_names(programs) -> str:
+    names = ", ".join(p.name for p in programs[:NAMED_PROGRAMS])
+    more = len(programs) - NAMED_PROGRAMS
+    return f"{names} and {more} more" if more > 0 else names
+
+
+def progress(organization, agreements, programs, *, today, people=None) -> list[StepProgress]:
+    """Steps 1–3 as done / waiting on whom, from the (prefetched) agreements
+    and programs, and `people`: the agency's people with their personas
+    ((user, personas) pairs, its leads among them) when the page has them."""
     Status = OrganizationAgreement.Status
+
+    def _names(organization, persona):
+        return _names_of(organization, persona, people)
+
     ed, pm = Persona.EXECUTIVE_DIRECTOR, Persona.PROGRAM_MANAGER
     in_force = next((a for a in agreements if a.in_force_on(today)), None)
     open_ = next((a for a in agreements if a.is_open), None)
@@ -422,10 +474,10 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
         step2 = StepProgress(2, "HMIS program setup", True, f"{len(confirmed)} program{pluralize(len(confirmed))} "
                                                            "confirmed")
     elif with_agency:
-        step2 = StepProgress(2, "HMIS program setup", False, ", ".join(p.name for p in with_agency),
+        step2 = StepProgress(2, "HMIS program setup", False, _program_names(with_agency),
                              _names(organization, pm), min(p.status_changed_at for p in with_agency))
     elif with_coc:
-        step2 = StepProgress(2, "HMIS program setup", False, ", ".join(p.name for p in with_coc),
+        step2 = StepProgress(2, "HMIS program setup", False, _program_names(with_coc),
                              "the CoC's implementation team, to set the programs up",
                              min(p.status_changed_at for p in with_coc))
     elif submitted:
@@ -433,20 +485,26 @@ def progress(organization, agreements, programs, *, today) -> list[StepProgress]
     else:
         step2 = StepProgress(2, "HMIS program setup", False,
                              "Can start once the Organization Agreement is submitted", _names(organization, ed))
-    step3 = StepProgress(3, "Users, training and HMIS access", False,
-                         "Can start once steps 1 and 2 are done" if not (in_force and confirmed) else
-                         "Identify users; they train, sign their forms and get HMIS access",
-                         # Who asks for access is the CoC's access policy (seed 003: the Authorized Representative).
-                         " or ".join(_names(organization, p) for p in access_requesters())
-                         if in_force and confirmed else "")
-    if in_force and confirmed:
-        # Step 3 belongs to a later app, which reports it through the
-        # registry (`registry.agency_step_three`) rather than being imported here.
-        for report in registry.agency_step_three:
-            summary = report(organization)
-            if summary:
-                state, waiting_on, done = summary
-                step3 = StepProgress(3, "Users, training and HMIS access", done, state, waiting_on or step3.waiting_on)
+    if not (in_force and confirmed):
+        return [step1, step2, StepProgress(3, "Users, training and HMIS access", False,
+                                           "Can start once steps 1 and 2 are done")]
+
+    def requesters():
+        # Who asks for access is the CoC's access policy (seed 003: the
+        # Authorized Representative); read only when step 3 waits on them.
+        return " or ".join(_names(organization, p) for p in access_requesters())
+
+    step3 = None
+    # Step 3 belongs to a later app, which reports it through the
+    # registry (`registry.agency_step_three`) rather than being imported here.
+    for report in registry.agency_step_three:
+        summary = report(organization)
+        if summary:
+            state, waiting_on, done = summary
+            step3 = StepProgress(3, "Users, training and HMIS access", done, state, waiting_on or requesters())
+    if step3 is None:
+        step3 = StepProgress(3, "Users, training and HMIS access", False,
+                             "Identify users; they train, sign their forms and get HMIS access", requesters())
     return [step1, step2, step3]
 
 

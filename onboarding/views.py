@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -35,33 +36,55 @@ logger = logging.getLogger(__name__)
 
 
 
+# Programs on one page of an agency's participation page.
+PROGRAMS_PAGE = 50
+
+
 @login_required
 def participation(request, slug):
-    """An organization's steps 1 and 2: agreement, CES roles, programs, stage."""
-    organization = access_organization(request.user, slug)
+    """An organization's steps 1 and 2: agreement, CES roles, programs, stage.
+    The same queries at 10 programs, people and events as at 1,000: the
+    programs are paged, the people bounded, the history paged by cursor."""
+    user = request.user
+    organization = access_organization(user, slug)
+    people, more_people, personas = account_selectors.organization_people(organization, reader=user)
+    # Every predicate below asks the reader's personas here: read once, with the people.
+    access.remember_personas(user, organization, personas)
     agreements = list(selectors.organization_agreements(organization))
-    programs = list(organization.programs.select_related("program_type").order_by("name"))
+    # All programs, in their few columns: the stage, the progress and the
+    # tasks count them; the table shows a page of them.
+    programs = list(selectors.program_summaries(organization))
+    roles = list(selectors.ces_roles(organization))
     today = local_date()
+    program_page = Paginator(programs, PROGRAMS_PAGE).get_page(request.GET.get("programs"))
+    history = agency_history(organization, user, before=request.GET.get("before", ""))
     return render(request, "onboarding/participation.html", {
         "organization": organization,
         "agreements": agreements,
         "open_agreement": next((a for a in agreements if a.is_open), None),
         "in_force": next((a for a in agreements if a.in_force_on(today)), None),
-        "programs": programs,
-        "roles": selectors.ces_roles(organization),
+        "programs": program_page,
+        "program_count": len(programs),
+        "roles": roles,
         "stage": selectors.stage_from(agreements, programs, today=today),
-        "steps": selectors.progress(organization, agreements, programs, today=today),
-        "members": account_selectors.organization_members(organization),
+        "steps": selectors.progress(organization, agreements, programs, today=today, people=people),
+        "members": [(member, [Persona(code).label for code in codes]) for member, codes in people],
+        "more_members": more_people,
         # Later stages' pages about this agency (users' checklists, data
         # partnerships), each shown to those its own view serves.
-        "links": registry.participation_links.gather(organization, request.user),
-        "can_invite": access.can_invite(request.user, organization),
-        "can_sign": access.can_sign_agreement(request.user, organization),
-        "is_program_manager": access.can_manage_programs(request.user, organization),
-        "can_read_agreements": access.can_read_agreements(request.user, organization),
-        "can_request_programs": selectors.agreement_submitted(organization),
-        "tasks": [t for t in selectors.agency_queue(request.user) if t["organization"] == organization],
-        "events": agency_history(organization, request.user),
+        "links": registry.participation_links.gather(organization, user),
+        "can_invite": access.can_invite(user, organization),
+        "can_sign": access.can_sign_agreement(user, organization),
+        "is_program_manager": access.can_manage_programs(user, organization),
+        "can_read_agreements": access.can_read_agreements(user, organization),
+        "can_request_programs": any(a.status in (OrganizationAgreement.Status.SUBMITTED,
+                                                 OrganizationAgreement.Status.EXECUTED) for a in agreements),
+        # What waits on the reader here, from what the page already read.
+        "tasks": selectors.organization_queue(organization, personas, agreements, today=today,
+                                              programs=programs, has_roles=bool(roles)),
+        "events": history.events,
+        "older_events": history.older,
+        "newer_events": history.newer,
     })
 
 
@@ -269,8 +292,12 @@ def status_list(request):
                                       role=filters.get("role"), program_type=filters.get("program_type"))
     # Link the rows of agencies the person may open (their own; all for CoC staff).
     shown = [row.organization.pk for row in page.object_list]
-    linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True)) \
-        if request.user.is_authenticated else set()
+    if not request.user.is_authenticated:
+        linked = set()
+    elif access.sees_all_organizations(request.user):
+        linked = set(shown)  # CoC staff who see every agency: no query to ask which
+    else:
+        linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html",

@@ -9,6 +9,7 @@ from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
+from .models import OrganizationAgreement, Program
 
 
 def open_tasks(user) -> list[OpenTask]:
@@ -37,10 +38,11 @@ def open_tasks(user) -> list[OpenTask]:
 
 
 def agency_history_subjects(organization, user) -> list:
-    """The agency's programs, and its agreements for those who may read them."""
-    subjects = list(organization.programs.all())
+    """The agency's programs, and its agreements for those who may read them
+    (a queryset per kind: the history reads their events, not the objects)."""
+    subjects = [Program.objects.filter(organization=organization)]
     if can_read_agreements(user, organization):
-        subjects += list(organization.agreements.all())
+        subjects.append(OrganizationAgreement.objects.filter(organization=organization))
     return subjects
 
 

@@ -61,7 +61,7 @@ def agency_history_subjects(organization, user) -> list:
     """The agency's data partnerships, on either side, for those who may see them."""
     if not can_see_agency_partnerships(user, organization):
         return []
-    return list(DataPartnership.objects.filter(Q(agency=organization) | Q(partner=organization)))
+    return [DataPartnership.objects.filter(Q(agency=organization) | Q(partner=organization))]
 
 
 def agency_links(organization, user) -> list[Link]:

@@ -61,7 +61,9 @@ class ReferralAdmin(PortalAdmin):
     change_work = access.Work.REFERRALS
 
     list_display = ("pk", "hmis_client_id", "program", "status", "is_open", "due_at", "referred_at")
-    list_filter = ("is_open", "status", "program__organization")
+    # No filter by agency: it would list every agency of the CoC on every
+    # page (a query, and a list that grows); the search finds an agency's referrals.
+    list_filter = ("is_open", "status")
     search_fields = ("hmis_client_id", "program__name", "program__organization__name")
     list_select_related = ("program__organization", "status")
     date_hierarchy = "referred_at"

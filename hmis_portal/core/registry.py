@@ -127,8 +127,10 @@ demo_builders = Providers("demo data")
 
 # --- an agency's pages -----------------------------------------------------------------------------
 
-# f(organization, user) -> list of objects whose audit events belong to the
-# agency's history and that `user` may read (read by core.audit.agency_history).
+# f(organization, user) -> list of querysets, one per kind (model) of object,
+# of the agency's objects whose audit events belong to its history and that
+# `user` may read (read by core.audit.agency_history, which asks each for its
+# events in one indexed query and never loads the objects themselves).
 agency_history_subjects = Providers("an agency's history")
 
 # f(organization) -> (what is true now, whom it waits on, done) or None: step 3
