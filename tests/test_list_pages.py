@@ -123,6 +123,7 @@ def test_every_admin_list_costs_the_same_at_10_and_1000_rows(client, organizatio
     _, at_10 = _get(client, url)
     grow(organization, 10, 1000)
     assert model.objects.count() >= 150, label  # reactivation requests: one in six accounts
+    client.get(url)  # warm again, as above
     _, at_1000 = _get(client, url)
     assert at_1000 <= at_10, f"{label}: {at_10} queries at 10 rows, {at_1000} at 1,000"
     assert max(at_10, at_1000) <= MAX_QUERIES, f"{label}: {at_10} queries at 10 rows, {at_1000} at 1,000"
@@ -192,6 +193,9 @@ def test_every_portal_list_costs_the_same_at_10_and_1000_rows(client, organizati
     client.get(url)
     _, at_10 = _get(client, url)
     grow(organization, 10, 1000)
+    # Warm again: growing changed memberships and rows a request keeps, which
+    # the next request reads once more; the measure is a warm request's cost.
+    client.get(url)
     _, at_1000 = _get(client, url)
     assert at_1000 <= at_10, f"{page}: {at_10} queries at 10 rows, {at_1000} at 1,000"
     assert max(at_10, at_1000) <= OVER_BUDGET.get(page, MAX_QUERIES), \
