@@ -2,9 +2,13 @@
 
     DATABASE_URL=postgres://.../DB .venv/bin/python -m benchmarks.pages [--requests 50] [--sql]
 
-Runs against DATABASE_URL as it is: a database migrated and loaded with
-`seed_demo`, with STATIC_ROOT collected (DEBUG is off) (it adds a confirmed authenticator "Pages benchmark" to each persona
-it signs in, as the load benchmark does). For the minimal signed-in page (the
+Makes a throw-away database (<name>_pages) beside DATABASE_URL's, with
+production's shared cache in a Redis database of its own (`BENCH_REDIS_URL`,
+flushed before and after), migrates it, loads the demo data and collects the static files (DEBUG is off), then
+measures in a child process against it, as the load benchmark does; the
+database is dropped after (`--here` measures DATABASE_URL's database as it
+is: one migrated and loaded with `seed_demo`, STATIC_ROOT collected). It adds
+a confirmed authenticator "Pages benchmark" to each persona it signs in. For the minimal signed-in page (the
 password change form) and each demo persona's home page it prints the
 database round trips of a warm request (the second one) and the mean time of
 N requests through django.test.Client with DEBUG off. `--sql` prints each
@@ -14,6 +18,7 @@ own field template is timed on its own.
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -73,12 +78,42 @@ def _forms(n):
     return figures
 
 
+def _on_a_database_of_its_own(args) -> int:
+    from benchmarks.load import ROOT, _database_url, _manage, _psql, _redis_db
+
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        print("benchmarks.pages: set DATABASE_URL to a PostgreSQL server (a throw-away database is made beside it)")
+        return 0
+    name = f"{base.rsplit('/', 1)[-1] or 'hmis_portal'}_pages"
+    # Production's shared cache (Redis): what a person's pages keep between requests.
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+    env = {**os.environ, "DATABASE_URL": _database_url(base, name), "REDIS_URL": redis_url, "DEBUG": "false",
+           "SECRET_KEY": "pages-benchmark-only", "ALLOWED_HOSTS": "testserver", "SECURE_SSL_REDIRECT": "false"}
+    _redis_db(redis_url, "FLUSHDB")
+    _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
+    _psql(base, f'CREATE DATABASE "{name}"')
+    try:
+        _manage(env, "migrate", "--noinput", "-v0")
+        _manage(env, "seed_demo", "--i-know-this-is-not-production")
+        _manage(env, "collectstatic", "--noinput", "-v0")
+        child = [sys.executable, "-m", "benchmarks.pages", "--here", "--requests", str(args.requests),
+                 "--only", args.only] + (["--sql"] if args.sql else [])
+        return subprocess.run(child, cwd=ROOT, env=env, timeout=1800).returncode
+    finally:
+        _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _redis_db(redis_url, "FLUSHDB")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.pages")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--sql", action="store_true")
     parser.add_argument("--only", default="", help="labels containing this text")
-    args = parser.parse_args(argv)
+    parser.add_argument("--here", action="store_true", help="measure DATABASE_URL's database as it is")
+    args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if not args.here:
+        return _on_a_database_of_its_own(args)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hmis_portal.settings")
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
