@@ -274,7 +274,7 @@ def send_mail(message: Notification) -> None:
     mail = _Mail(subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email],
                  headers=mail_headers(message))
     link = _full_link(message.link)
-    mail.attach_alternative(render_to_string("core/email_message.html", {
+    mail.attach_alternative(render_to_string("core/email/message.html", {
         "subject": subject, "paragraphs": _paragraphs(message.body, link), "link": link,
         "portal_name": settings.PORTAL_NAME}), "text/html")
     if message.calendar:

@@ -61,6 +61,8 @@ def test_templates_have_no_inline_script_handlers_or_styles():
 
     offending = []
     for template in Path(settings.BASE_DIR, "templates").rglob("*.html"):
+        if "email" in template.parent.parts:
+            continue  # mail, not a page: no CSP applies, and mail clients drop style sheets
         text = template.read_text()
         if re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", text) \
                 or re.search(r"\son[a-z]+\s*=", text) or re.search(r"\sstyle\s*=", text):
