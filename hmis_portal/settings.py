@@ -391,7 +391,8 @@ CELERY_BEAT_SCHEDULER = "hmis_portal.beat:HeartbeatScheduler"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+        # An outage of Redis is a miss, not an error page (hmis_portal/core/cache_backend.py).
+        {"BACKEND": "hmis_portal.core.cache_backend.ResilientRedisCache", "LOCATION": REDIS_URL,
          "OPTIONS": {"socket_timeout": BROKER_SOCKET_TIMEOUT, "socket_connect_timeout": BROKER_CONNECT_TIMEOUT}}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -64,6 +64,13 @@ def _bump(names) -> None:
     cache.set_many({_version_key(name): uuid.uuid4().hex for name in names}, None)
 
 
+def forget_everything() -> None:
+    """Nothing kept before now is read again (after a migration, or a cache
+    outage during which changes could not bump their versions)."""
+    if settings.SHARED_CACHE:
+        _bump([SCHEMA])
+
+
 def changed(*names: str) -> None:
     """Call after a change to each of `names`: the next read loads it again."""
     if not names:
