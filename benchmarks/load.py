@@ -79,21 +79,9 @@ end
 
 SIGN_IN = """
 import sys
-from django.contrib.auth import get_user_model
-from django.test import Client, RequestFactory
-from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from benchmarks._signin import signed_in_client
 for email in sys.argv[1:]:
-    user = get_user_model().objects.get(email=email)
-    client = Client()
-    client.force_login(user)
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="Load test", defaults={"confirmed": True})
-    session = client.session
-    request = RequestFactory().get("/")
-    request.session, request.user = session, user
-    otp_login(request, device)
-    session.save()
-    print(email, session.session_key)
+    print(email, signed_in_client(email, "Load test").session.session_key)
 """
 
 

@@ -42,21 +42,9 @@ PERSONAS = [
 
 
 def _client(email):
-    from django.contrib.auth import get_user_model
-    from django.test import Client, RequestFactory
-    from django_otp import login as otp_login
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from benchmarks._signin import signed_in_client
 
-    user = get_user_model().objects.get(email=email)
-    client = Client()
-    client.force_login(user)
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="Pages benchmark", defaults={"confirmed": True})
-    session = client.session
-    request = RequestFactory().get("/")
-    request.session, request.user = session, user
-    otp_login(request, device)
-    session.save()
-    return client
+    return signed_in_client(email, "Pages benchmark")
 
 
 def _forms(n):

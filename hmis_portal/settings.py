@@ -471,6 +471,8 @@ OIDC_OP_JWKS_ENDPOINT = env("OIDC_JWKS_ENDPOINT", default="")
 OIDC_OP_END_SESSION_ENDPOINT = env("OIDC_END_SESSION_ENDPOINT", default="")
 OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGORITHM", default="RS256")
 OIDC_RP_SCOPES = "openid email profile"
+# The portal's own name for the callback URL (accounts/signin/urls.py).
+OIDC_AUTHENTICATION_CALLBACK_URL = "signin-provider-callback"
 OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
 OIDC_STORE_ID_TOKEN = True

@@ -47,6 +47,17 @@ def silent_server():
         listener.close()
 
 
+def stop_process(process) -> None:
+    """End a server a test started: politely, then for sure."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 class OwnRedis:
     """A redis-server on a spare port, started and stopped by the test."""
 

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.faults import spare_port
+from tests.faults import spare_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "oidc" / "provider.mjs"
@@ -75,13 +75,7 @@ class OidcProvider:
         raise RuntimeError("oidc-provider did not publish its discovery document within 20 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         if self.output is not None:
             self.output.close()
             self.output = None

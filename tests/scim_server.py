@@ -13,7 +13,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.faults import spare_port
+from tests.faults import spare_port, stop_process
 
 TOKEN = "scim-test-token"
 
@@ -47,13 +47,7 @@ class ScimServer:
         raise RuntimeError("scim2-server did not answer within 15 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
     # Reading back and setting up, in plain JSON over HTTP: independent of the
     # portal's own client.

@@ -139,12 +139,6 @@ class ProviderBackend(OIDCAuthenticationBackend):
         self.UserModel = User
         self.claims = {}
 
-    @staticmethod
-    def get_settings(attr, *args):
-        if attr == "OIDC_AUTHENTICATION_CALLBACK_URL":
-            return "signin-provider-callback"
-        return OIDCAuthenticationBackend.get_settings(attr, *args)
-
     def get_token(self, payload):
         try:
             return super().get_token(payload)
@@ -276,12 +270,6 @@ class ProviderSignIn(OIDCAuthenticationRequestView):
 
     def __init__(self, *args, **kwargs):  # noqa: D107 - reads settings at request time, not import time
         super(OIDCAuthenticationRequestView, self).__init__(*args, **kwargs)
-
-    @staticmethod
-    def get_settings(attr, *args):
-        if attr == "OIDC_AUTHENTICATION_CALLBACK_URL":
-            return "signin-provider-callback"
-        return OIDCAuthenticationRequestView.get_settings(attr, *args)
 
     def get(self, request):
         _require_enabled()

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import SafeMIMEText
 from django.template.loader import render_to_string
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -122,6 +122,17 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
         # One publish for the whole change, however many people it tells.
         transaction.on_commit(lambda ids=tuple(m.pk for m in created): _queue_batch_delivery(ids))
     return created
+
+
+def after_commit_once(queue) -> None:
+    """Call `queue` (a function that publishes a delivery task) once when the
+    transaction commits, however many rows it wrote for that delivery. Not with
+    eager Celery (no broker): the task would run inside the request that made
+    the decision; there the periodic job delivers instead, so no page waits."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    if not any(entry[1] is queue for entry in connection.run_on_commit):
+        transaction.on_commit(queue)
 
 
 def publish(task, args=(), **options) -> bool:

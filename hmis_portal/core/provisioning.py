@@ -151,13 +151,9 @@ def _insert(account_id, kind: str, payload: dict, *, dedupe_key: str | None = No
 
 
 def _deliver_after_commit() -> None:
-    # Eager Celery (no broker) would deliver inside the request that made the
-    # decision; there the periodic job delivers instead, so no page waits.
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return
-    # One delivery task per transaction, however many commands it wrote.
-    if not any(entry[1] is queue_delivery for entry in connection.run_on_commit):
-        transaction.on_commit(queue_delivery)
+    from .outbox import after_commit_once
+
+    after_commit_once(queue_delivery)
 
 
 def queue_delivery() -> bool:

@@ -43,7 +43,7 @@ import httpx2
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -150,12 +150,9 @@ def link_sql(path_before: str, column: str, path_after: str = "/") -> "bulk.Sql"
 
 
 def _deliver_after_commit() -> None:
-    # Eager Celery (no broker) would deliver inside the request that made the
-    # decision; there the periodic job delivers instead, so no page waits.
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return
-    if not any(entry[1] is queue_delivery for entry in connection.run_on_commit):
-        transaction.on_commit(queue_delivery)
+    from .outbox import after_commit_once
+
+    after_commit_once(queue_delivery)
 
 
 def queue_delivery() -> bool:
