@@ -62,3 +62,20 @@ def test_provisioning_sweep_floor_and_delivery_leave_the_hmis_with_the_portals_a
     assert "300 active=false commands written" in out, out
     assert "300 sent, 0 not" in out, out
     assert "exactly the portal's Active accounts: yes (40 active in the server of 340, 40 Active" in out, out
+
+
+@pytest.mark.parametrize("clock", ["00:01", "10:59", "23:59"])
+def test_the_login_report_holds_no_login_in_the_future_at_any_time_of_day(clock):
+    # The import refuses a login in the future: a report of today's 11:00
+    # failed the import benchmark whenever it ran before 11:00.
+    import datetime as dt
+
+    import time_machine
+
+    from benchmarks.accounts import _report_logins
+    from hmis_portal.core.calendar import coc_timezone, local_date
+
+    moment = dt.datetime.combine(dt.date(2026, 12, 6), dt.time.fromisoformat(clock), tzinfo=coc_timezone())
+    with time_machine.travel(moment, tick=False):
+        logins = _report_logins(50, local_date())
+        assert max(logins.values()) <= dt.datetime.now(dt.UTC)
