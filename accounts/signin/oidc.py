@@ -4,7 +4,7 @@ state, nonce and PKCE verifier in the session, its backend exchanges the code
 and fetches the provider's keys. What the portal adds:
 
 - the ID token is checked in full (signature, issuer, audience, expiry, nonce),
-  not only its signature;
+  not only its signature, and the answer's `iss` (RFC 9207) before its code is used;
 - who may sign in is the portal's rule (`access.may_sign_in_with_provider`): a
   verified email address of an existing active user; nobody is created, except
   CoC staff of the configured domain (`access.provider_may_create_staff`);
@@ -291,6 +291,7 @@ def provider_callback(request):
     entry = states.pop(state, None) if state else None
     request.session["oidc_states"] = states
     try:
+        check_answering_issuer(request.GET.get("iss"))
         if request.GET.get("error"):
             raise Refusal(f"the provider answered {request.GET['error'][:100]}",
                           message=f"{provider_name()} did not sign you in. Try again, or sign in with your "
@@ -311,6 +312,22 @@ def provider_callback(request):
     except Refusal as refusal:
         return refuse(request, refusal)
     return _signed_in(request, user, backend.claims)
+
+
+def check_answering_issuer(iss: str | None) -> None:
+    """RFC 9207: the answer names the provider that gave it. An answer from
+    another provider (a mix-up attack, where the browser was sent to a second
+    provider) is refused before its code is sent anywhere; so is an answer
+    without the name when the provider's discovery document promises it. With
+    every endpoint configured by hand no discovery document is read, and only
+    a name that is there is checked."""
+    if iss is not None:
+        if iss.rstrip("/") != settings.OIDC_ISSUER:
+            raise Refusal("the provider's answer names another issuer")
+        return
+    configured = all(getattr(settings, name, "") for name in REQUIRED_ENDPOINTS)
+    if not configured and discovery().get("authorization_response_iss_parameter_supported") is True:
+        raise Refusal("the provider's answer does not name its issuer, as its discovery document promises")
 
 
 def _signed_in(request, user, claims):

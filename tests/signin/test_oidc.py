@@ -5,7 +5,7 @@ fetched over HTTP as a browser would. The browser itself is in
 test_oidc_browser.py."""
 
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -52,6 +52,16 @@ def signed_in_user(client):
 
 def refusals():
     return list(AuditEvent.objects.filter(verb=REFUSED).values_list("reason", flat=True))
+
+
+def _with_iss(callback: str, iss: str | None) -> str:
+    """The provider's answer with its `iss` parameter changed (or removed)."""
+    parts = urlsplit(callback)
+    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    query.pop("iss", None)
+    if iss is not None:
+        query["iss"] = iss
+    return f"{parts.path}?{urlencode(query)}"
 
 
 def assert_refused(oidc, response, words):
@@ -235,7 +245,10 @@ def test_a_token_from_another_issuer_is_refused(provider, settings, client, db):
                        OIDC_OP_JWKS_ENDPOINT=document["jwks_uri"])
     UserFactory(email="agency.person@example.org")
     oidc = Browserless(client)
-    assert_refused(oidc, oidc.sign_in("agency.person@example.org"), "did not work")
+    # The answer's own `iss` would be refused first (test_an_answer_naming_another_issuer_…); without
+    # it, and with no discovery document read, the ID token's issuer is what is left to catch it.
+    callback = _with_iss(oidc.provider_sign_in(oidc.start(), "agency.person@example.org"), None)
+    assert_refused(oidc, oidc.callback(callback), "did not work")
     assert refusals() == ["the ID token is from another issuer"]
 
 
@@ -286,7 +299,7 @@ def test_a_replayed_callback_is_refused(oidc, db):
     assert AuditEvent.objects.filter(verb="signed in through the identity provider", actor=person).count() == 1
 
 
-def test_a_code_carried_into_another_sign_in_is_refused(oidc, db):
+def test_a_code_carried_into_another_sign_in_is_refused(oidc, provider, db):
     """The code of one sign-in, sent back with the state (so the nonce and
     PKCE verifier) of another the same browser started: refused."""
     UserFactory(email="agency.person@example.org")
@@ -294,7 +307,8 @@ def test_a_code_carried_into_another_sign_in_is_refused(oidc, db):
     second = oidc.start()  # another sign-in started: a new state, nonce and verifier
     state = parse_qs(urlsplit(second.authorization_url).query)["state"][0]
     code = parse_qs(urlsplit(first).query)["code"][0]
-    response = oidc.callback(f"/sign-in/provider/callback/?code={code}&state={state}")
+    response = oidc.callback("/sign-in/provider/callback/?" + urlencode(
+        {"code": code, "state": state, "iss": provider.issuer}))
     assert_refused(oidc, response, "did not work")
     assert refusals()[0].startswith("the provider refused the code")
 
@@ -320,10 +334,51 @@ def test_an_id_token_replayed_into_another_sign_in_is_refused_by_its_nonce(oidc,
         ProviderBackend().verify_token(tokens["id_token"], nonce="the nonce of another sign-in")
 
 
-def test_an_error_from_the_provider_is_refused(oidc, db):
+def test_the_provider_names_itself_in_its_answer_and_the_portal_checks_it(oidc, provider, db):
+    """RFC 9207: the provider says who answered (`iss`), and promises it in its
+    discovery document; the answer of the configured issuer is taken."""
+    person = UserFactory(email="agency.person@example.org")
+    document = requests.get(f"{provider.url}/.well-known/openid-configuration", timeout=5).json()
+    assert document["authorization_response_iss_parameter_supported"] is True
+    callback = oidc.provider_sign_in(oidc.start(), "agency.person@example.org")
+    assert parse_qs(urlsplit(callback).query)["iss"] == [provider.issuer]
+    assert oidc.callback(callback)["Location"] == "/"
+    assert signed_in_user(oidc.client) == str(person.pk)
+
+
+def test_an_answer_naming_another_issuer_is_refused_before_its_code_is_used(oidc, db):
+    """A mix-up attack: an answer from another provider the browser was sent
+    to comes back to this sign-in. Its code is never sent anywhere."""
+    UserFactory(email="agency.person@example.org")
+    callback = oidc.provider_sign_in(oidc.start(), "agency.person@example.org")
+    response = oidc.callback(_with_iss(callback, "https://attacker.example.org"))
+    assert_refused(oidc, response, "did not work")
+    assert refusals() == ["the provider's answer names another issuer"]
+    assert not AuditEvent.objects.filter(verb="signed in through the identity provider").exists()
+
+
+def test_an_answer_without_the_issuer_it_promised_is_refused(oidc, db):
+    UserFactory(email="agency.person@example.org")
+    callback = oidc.provider_sign_in(oidc.start(), "agency.person@example.org")
+    response = oidc.callback(_with_iss(callback, None))
+    assert_refused(oidc, response, "did not work")
+    assert refusals() == ["the provider's answer does not name its issuer, as its discovery document promises"]
+
+
+def test_an_error_answer_naming_another_issuer_is_refused_as_such(oidc, db):
     oidc.start()
     state = next(iter(oidc.client.session["oidc_states"]))
-    response = oidc.callback(f"/sign-in/provider/callback/?error=access_denied&state={state}")
+    response = oidc.callback(f"/sign-in/provider/callback/?error=access_denied&state={state}"
+                             f"&iss=https%3A%2F%2Fattacker.example.org")
+    assert_refused(oidc, response, "did not work")
+    assert refusals() == ["the provider's answer names another issuer"]
+
+
+def test_an_error_from_the_provider_is_refused(oidc, provider, db):
+    oidc.start()
+    state = next(iter(oidc.client.session["oidc_states"]))
+    response = oidc.callback(f"/sign-in/provider/callback/?" + urlencode(
+        {"error": "access_denied", "state": state, "iss": provider.issuer}))
     assert_refused(oidc, response, "did not sign you in")
     assert refusals() == ["the provider answered access_denied"]
 
