@@ -2,6 +2,7 @@
 authenticator (a QR code), the code asked after the password, and the ping
 that keeps an idle session alive."""
 
+import math
 from base64 import b32encode
 
 import segno
@@ -13,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
@@ -83,13 +86,32 @@ def two_factor_verify(request):
         return redirect(f"{reverse('two-factor-setup')}?{request.GET.urlencode()}")
     form = CodeForm(request.POST or None)
     if form.is_valid():
+        wait = _throttled_seconds(user)
         device = _matching_device(user, form.cleaned_data["token"].strip().replace(" ", ""))
         if device:
             otp_login(request, device)
             return redirect(_next(request))
-        form.add_error("token", "That code did not work. Enter the code your authenticator app shows now, "
-                                "or one of your recovery codes.")
+        if wait:
+            # The code may well have been right: a throttled device refuses every code.
+            form.add_error("token", f"Too many wrong codes in a row. Wait {wait} second{pluralize(wait)}, "
+                                    "then enter the code your authenticator app shows then.")
+        else:
+            form.add_error("token", "That code did not work. Enter the code your authenticator app shows "
+                                    "now, or one of your recovery codes.")
     return render(request, "signin/verify.html", {"form": form, "next": _next(request)})
+
+
+def _throttled_seconds(user) -> int:
+    """How long the person must wait before a code can be taken: each wrong
+    code doubles the wait of the device it was tried on (django-otp). 0 when
+    no device is waiting."""
+    now = timezone.now()
+    waits = [0]
+    for device in devices_for_user(user, confirmed=True):
+        allowed, data = device.verify_is_allowed()
+        if not allowed and (data or {}).get("locked_until"):
+            waits.append(math.ceil((data["locked_until"] - now).total_seconds()))
+    return max(waits)
 
 
 def _matching_device(user, token):

@@ -85,6 +85,27 @@ def test_a_wrong_code_keeps_the_pages_closed(client):
     assert client.get(reverse("referrals:list")).status_code == 302
 
 
+def test_a_right_code_right_after_a_wrong_one_is_told_to_wait_not_that_it_is_wrong(client):
+    """django-otp makes each wrong code lengthen a wait during which every
+    code is refused. A person who typed a wrong code and then the right one
+    is told to wait, and for how long, not that the right code is wrong."""
+    staff = StaffFactory(groups=["CES team"])
+    device = authenticator(staff)
+    client.force_login(staff, verified=False)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.post(reverse("two-factor-verify"), {"token": "000000"})
+        page = client.post(reverse("two-factor-verify"), {"token": current_code(device)}).content.decode()
+        assert "That code did not work" not in page
+        assert re.search(r"Too many wrong codes in a row\. Wait (\d+) seconds?, then enter the code", page), page
+        seconds = int(re.search(r"Wait (\d+) second", page).group(1))
+        assert 1 <= seconds <= 2
+        assert client.get(reverse("referrals:list")).status_code == 302
+        clock.shift(timedelta(seconds=seconds))
+        response = client.post(reverse("two-factor-verify"), {"token": current_code(device)})
+    assert response.status_code == 302
+    assert client.get(reverse("referrals:list")).status_code == 200
+
+
 def test_sign_in_out_and_reset_stay_open_before_the_second_factor(client):
     staff = StaffFactory()
     authenticator(staff)
