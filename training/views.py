@@ -105,10 +105,14 @@ def _form_page(request, required, owner):
     who is next, and, for the next signer, the portal signature or the upload
     the form's policy allows. The services decide who may sign."""
     own = owner.pk == request.user.pk
-    upload = FormUploadForm(request.POST or None, request.FILES or None) if required.by_upload else None
-    sign = FormSignForm(request.POST or None, attestation=required.attestation) if required.in_portal else None
+    # Only the form that was sent is bound: the other, beside it on the page, has nothing wrong with it.
+    signing = request.method == "POST" and "typed_name" in request.POST
+    sent = request.POST if request.method == "POST" else None
+    upload = (FormUploadForm(None if signing else sent, None if signing else request.FILES)
+              if required.by_upload else None)
+    sign = (FormSignForm(sent if signing else None, attestation=required.attestation)
+            if required.in_portal else None)
     if request.method == "POST":
-        signing = "typed_name" in request.POST and sign is not None
         form = sign if signing else upload
         if form is None:
             messages.error(request, f"{required} is not signed that way.")

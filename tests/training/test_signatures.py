@@ -230,6 +230,22 @@ def test_the_signing_page_shows_who_signed_when_and_who_is_next(people, client):
     assert 'name="typed_name"' in page
 
 
+def test_a_refused_signature_says_what_is_wrong_with_it_not_with_the_upload_beside_it(people, client):
+    """The page offers signing and uploading; a refused signature names the
+    signature's own fields, and the upload form, not submitted, says nothing."""
+    form = three_signers()
+    blank_form("user-agreement")
+    client.force_login(people["user"])
+    url = reverse("training:form-upload", kwargs={"code": form.code})
+    for data, words in (({"typed_name": "Wrong Name", "attested": "on"}, "Type your full name exactly"),
+                        ({"typed_name": ""}, "This field is required")):
+        page = client.post(url, data).content.decode()
+        assert words in page, page
+        assert page.count("This field is required") == (1 if not data["typed_name"] else 0), page
+        assert 'name="document"' in page  # the upload is still offered, unbound
+    assert not FormSignature.objects.exists()
+
+
 def test_one_person_signs_one_place_even_with_two_personas(people, organization):
     form = three_signers()
     blank_form("user-agreement")
