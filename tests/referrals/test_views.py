@@ -373,3 +373,26 @@ def test_a_person_with_two_personas_at_the_agency_counts_each_referral_once(clie
     report = client.get(reverse("referrals:counts")).context["report"]
     (row,) = report[0].rows
     assert (row.total, row.overdue) == (2, 1)
+
+
+def test_the_referral_forms_are_checked_by_the_portal_not_the_browser(client):
+    """Each form on a referral's page is sent as typed (`novalidate`), so a
+    missing choice gets the portal's message beside its field, with the error
+    summary and focus every other form has, not the browser's own bubble."""
+    import re
+
+    program = ProgramFactory()
+    staff = provider_staff(program.organization)
+    referral = make_referral(program)
+    client.force_login(staff)
+    page = client.get(reverse("referrals:detail", args=[referral.pk])).content.decode()
+    forms = re.findall(r"<form[^>]*method=\"post\"[^>]*>", page)
+    assert len(forms) >= 2, forms
+    assert all("novalidate" in form for form in forms), forms
+    response = client.post(reverse("referrals:change-status", args=[referral.pk]),
+                           {"version": referral.version, "to_status": ""})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="id_to_status_error"' in page and "This field is required" in page
+    referral.refresh_from_db()
+    assert referral.transitions.count() == 1
