@@ -67,6 +67,9 @@ if not SECRET_KEY:
             "environment; for local work set DEBUG=true instead."
         )
     SECRET_KEY = "insecure-local-only-key-never-used-with-debug-off"
+# Former keys, while a new SECRET_KEY is rolled out: what they signed or sealed
+# (sessions, password resets, webhooks' signing secrets) still reads.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 if not (DEBUG or RUNNING_TESTS) and "ALLOWED_HOSTS" not in env.ENVIRON:

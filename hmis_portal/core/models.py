@@ -302,9 +302,10 @@ class ProvisioningDrift(models.Model):
 
 class WebhookSubscription(models.Model):
     """A system admin's subscription of a URL to some of the portal's events
-    (`hmis_portal.core.webhooks.EVENTS`). Deliveries are signed with `secret`
-    (Standard Webhooks, `whsec_` + base64), which must be kept to sign: it is
-    shown once when made or rotated, and never again.
+    (`hmis_portal.core.webhooks.EVENTS`). Deliveries are signed with its
+    signing secret (Standard Webhooks, `whsec_` + base64), which must be kept
+    to sign: it is sealed at rest (`hmis_portal.core.sealed`), shown once when
+    made or rotated, and never again.
 
     After `settings.WEBHOOK_PAUSE_AFTER_FAILURES` failed attempts in a row the
     subscription is paused and its owner and the system admins are told; its
@@ -323,7 +324,7 @@ class WebhookSubscription(models.Model):
     # Space-separated, with a space before and after ("␠referral.created␠…␠"),
     # so one LIKE finds the subscriptions to an event in plain SQL.
     event_types = models.CharField(max_length=1000)
-    secret = models.CharField(max_length=100, editable=False)
+    secret = models.CharField(max_length=255, editable=False)  # sealed; read through `signing_secret`
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     consecutive_failures = models.PositiveIntegerField(default=0)
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -339,6 +340,12 @@ class WebhookSubscription(models.Model):
     @property
     def events(self) -> list[str]:
         return self.event_types.split()
+
+    @property
+    def signing_secret(self) -> str:
+        from .sealed import unseal
+
+        return unseal(self.secret)
 
 
 class WebhookDelivery(models.Model):

@@ -50,6 +50,7 @@ from standardwebhooks import Webhook
 
 from . import bulk, registry
 from .models import WebhookDelivery, WebhookSubscription
+from .sealed import Unreadable, seal
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def body_of(delivery: WebhookDelivery) -> bytes:
 
 def signed_headers(delivery: WebhookDelivery, body: bytes, *, at: dt.datetime | None = None) -> dict:
     at = at or timezone.now()
-    signature = Webhook(delivery.subscription.secret).sign(msg_id=delivery.event_id, timestamp=at, data=body)
+    signature = Webhook(delivery.subscription.signing_secret).sign(msg_id=delivery.event_id, timestamp=at, data=body)
     return {"webhook-id": delivery.event_id, "webhook-timestamp": str(int(at.timestamp())),
             "webhook-signature": signature, "content-type": "application/json",
             "user-agent": f"{settings.PORTAL_NAME} webhooks"}
@@ -253,7 +254,14 @@ def _deliver_one(client, delivery: WebhookDelivery, now: dt.datetime) -> bool:
     body = body_of(delivery)
     status, error = None, ""
     try:
-        response = client.post(delivery.subscription.url, content=body, headers=signed_headers(delivery, body))
+        headers = signed_headers(delivery, body)
+    except Unreadable:
+        return _settle(delivery, now, status=None, error="The signing secret cannot be read with this portal's "
+                                                         "SECRET_KEY (it was changed without the old key in "
+                                                         "SECRET_KEY_FALLBACKS): rotate the secret and give the "
+                                                         "receiver the new one.")
+    try:
+        response = client.post(delivery.subscription.url, content=body, headers=headers)
         status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"
@@ -372,7 +380,7 @@ def webhook_subscription_create(*, actor, url: str, event_types, description: st
 def _create(actor, url, events, secret, description) -> WebhookSubscription:
     from .audit import record_event
 
-    subscription = WebhookSubscription.objects.create(owner=actor, url=url, event_types=events, secret=secret,
+    subscription = WebhookSubscription.objects.create(owner=actor, url=url, event_types=events, secret=seal(secret),
                                                       description=description.strip()[:200])
     record_event(actor=actor, subject=subscription, verb="webhook subscription created",
                  to_state=subscription.status, data={"events": subscription.events})
@@ -423,10 +431,11 @@ def webhook_subscription_rotate_secret(*, actor, subscription: WebhookSubscripti
 
     with transaction.atomic():
         locked = _lock(subscription)
-        locked.secret = new_secret()
+        secret = new_secret()
+        locked.secret = seal(secret)
         locked.save(update_fields=["secret"])
         record_event(actor=actor, subject=locked, verb="webhook secret rotated")
-    return locked.secret
+    return secret
 
 
 def webhook_subscription_delete(*, actor, subscription: WebhookSubscription) -> None:

@@ -32,9 +32,9 @@ def test_a_system_admin_subscribes_and_sees_the_secret_once(client, sysadmin):
     assert response.status_code == 302 and response["Location"] == reverse("webhook-detail", args=[subscription.pk])
     assert subscription.owner == sysadmin and subscription.events == ["access_request.granted", "referral.created"]
     page = client.get(response["Location"]).content.decode()
-    assert subscription.secret in page and "not shown again" in page
-    assert subscription.secret not in client.get(response["Location"]).content.decode()
-    assert subscription.secret not in client.get(reverse("webhooks")).content.decode()
+    assert subscription.signing_secret in page and "not shown again" in page
+    assert subscription.signing_secret not in client.get(response["Location"]).content.decode()
+    assert subscription.signing_secret not in client.get(reverse("webhooks")).content.decode()
     assert AuditEvent.objects.filter(verb="webhook subscription created", actor=sysadmin).count() == 1
 
 
@@ -67,10 +67,10 @@ def test_pause_resume_rotate_and_delete_are_audited_and_safe_to_repeat(client, s
     client.post(reverse("webhook-resume", args=[subscription.pk]))
     subscription.refresh_from_db()
     assert subscription.status == "active"
-    old = subscription.secret
+    old = subscription.signing_secret
     client.post(reverse("webhook-rotate", args=[subscription.pk]))
     subscription.refresh_from_db()
-    assert subscription.secret != old and subscription.secret in client.get(detail).content.decode()
+    assert subscription.signing_secret != old and subscription.signing_secret in client.get(detail).content.decode()
     client.post(reverse("webhook-delete", args=[subscription.pk]))
     assert client.post(reverse("webhook-delete", args=[subscription.pk])).status_code == 302
     assert not WebhookSubscription.objects.exists()

@@ -244,7 +244,7 @@ def test_plain_http_only_to_this_machine_and_only_where_allowed(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK_HTTP = True
     subscription, secret = webhooks.webhook_subscription_create(actor=actor, url="http://127.0.0.1:9/in",
                                                                 event_types=["agreement.executed"])
-    assert secret.startswith("whsec_") and subscription.secret == secret
+    assert secret.startswith("whsec_") and subscription.signing_secret == secret
     with pytest.raises(ValidationError, match="subscribed already"):
         webhooks.webhook_subscription_create(actor=actor, url="http://127.0.0.1:9/in",
                                              event_types=["agreement.executed"])
@@ -263,6 +263,45 @@ def test_a_rotated_secret_signs_from_then_on():
         happen(agency)
         webhooks.deliver_pending()
     assert len(receiver.verified) == 1 and receiver.rejected == []
+
+
+def test_the_signing_secret_is_sealed_at_rest():
+    """The portal must keep the secret to sign with it; the database holds it
+    sealed with a key derived from SECRET_KEY, so a copy of the database
+    alone cannot sign a webhook a receiver would take."""
+    with receiving() as receiver:
+        subscription = subscribe(receiver)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT secret FROM core_webhooksubscription WHERE id = %s", [subscription.pk])
+            (stored,) = cursor.fetchone()
+        assert stored.startswith("sealed:")
+        assert receiver.secret not in stored and "whsec_" not in stored
+        assert WebhookSubscription.objects.get().signing_secret == receiver.secret
+        happen(OrganizationFactory())
+        assert webhooks.deliver_pending()["sent"] == 1
+    assert len(receiver.verified) == 1 and receiver.rejected == []
+
+
+def test_a_new_secret_key_with_the_old_one_as_a_fallback_still_signs(settings):
+    with receiving() as receiver:
+        subscribe(receiver)
+        settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+        settings.SECRET_KEY = "another-long-random-key-for-this-test-only"
+        happen(OrganizationFactory())
+        assert webhooks.deliver_pending()["sent"] == 1
+    assert len(receiver.verified) == 1
+
+
+def test_a_secret_sealed_under_a_key_no_longer_configured_fails_the_delivery_with_what_to_do(settings):
+    with receiving() as receiver:
+        subscribe(receiver)
+        settings.SECRET_KEY = "another-long-random-key-for-this-test-only"
+        happen(OrganizationFactory())
+        result = webhooks.deliver_pending()
+    assert result["failed"] == 1 and receiver.requests == 0
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.PENDING
+    assert "signing secret cannot be read" in delivery.last_error and "rotate" in delivery.last_error
 
 
 def test_a_set_based_change_writes_its_webhooks_in_one_statement():
