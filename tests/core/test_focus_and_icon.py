@@ -24,10 +24,14 @@ FOCUS = """() => {
 
 
 def _tab_through(page, count):
+    """Up to `count` presses of Tab, until focus leaves the page's last element."""
     seen = []
     for _ in range(count):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate(FOCUS))
+        focused = page.evaluate(FOCUS)
+        if focused["tag"].startswith("body"):
+            break
+        seen.append(focused)
     return seen
 
 
