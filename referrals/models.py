@@ -165,7 +165,8 @@ class Referral(models.Model):
     # EnrollmentID): the HMIS, not the portal, makes it; the CES team types
     # it here, and Event.csv reports the referral under it.
     ce_enrollment_id = models.CharField(
-        "CE enrollment ID", max_length=CE_ENROLLMENT_ID_MAX, blank=True, validators=[validate_ce_enrollment_id],
+        "CE enrollment ID", max_length=CE_ENROLLMENT_ID_MAX, blank=True, default="", db_default="",
+        validators=[validate_ce_enrollment_id],
         help_text="The client's Coordinated Entry project enrollment ID in the HMIS. HUD's Event.csv reports "
                   "the referral under it; a referral without one is left out of that file.")
     contact_name = models.CharField("name the client goes by", max_length=120)
