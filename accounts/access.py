@@ -794,6 +794,13 @@ def can_match(user) -> bool:
     return does(user, Work.REFERRALS)
 
 
+def can_record_ce_enrollment(user) -> bool:
+    """Record the client's Coordinated Entry enrollment ID in the HMIS on a
+    referral (what HUD's Event.csv reports it under): the CES team, who
+    enrolled the client in the CE project."""
+    return can_match(user)
+
+
 # --- data partnerships (seed 003, step 3) -------------------------------------------------------
 #
 # An agency that does not use HMIS signs an MOA with a partner agency that

@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
-from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
+from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType, ReferralEvent
 from training.models import HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
 
 from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
@@ -190,10 +190,16 @@ ROLE_FIELDS = {
     "works_referrals": {"type": "bool", "default": True},
 }
 # The HUD project type (HMIS Data Standards 2.02.6) of each program type the
-# pack names; the program types themselves are the rows already there.
+# pack names, and its 4.20.2 referral event where the project type does not
+# give it (left out: the one the project type gives). A code not yet in the
+# database is a new program type, and then needs its name.
 PROGRAM_TYPE_FIELDS = {
     "code": {"type": "code", "required": True},
+    "name": {"type": "text", "max": ProgramType._meta.get_field("name").max_length},
+    "description": {"type": "text", "blank": True},
     "hud_project_type": {"type": "count0", "required": True, "null": True, **_choices(HUDProjectType.choices)},
+    "hud_referral_event": {"type": "count0", "default": None, "null": True, **_choices(ReferralEvent.choices),
+                           "what": "a HUD 4.20.2 referral event: 10 to 18"},
 }
 FORM_FIELDS = {
     "code": {"type": "code", "required": True},
@@ -364,7 +370,8 @@ def _check_value(pack, path, value, spec):
             pack.error(path, f"must be whole numbers of 1 or more separated by commas, like \"7,1\", not {value!r}.")
             return None
     if "choices" in spec and value not in spec["choices"]:
-        pack.error(path, f"{value!r} is not one of {', '.join(map(repr, spec['choices']))}.")
+        pack.error(path, f"{value!r} is not {spec['what']}." if "what" in spec
+                   else f"{value!r} is not one of {', '.join(map(repr, spec['choices']))}.")
         return None
     return value
 
@@ -494,9 +501,9 @@ def check(pack: Pack) -> Checked:
     onboarding = _check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS)
     referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
     partnership = _check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
-    program_types = _check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS)
+    program_types = _check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS, unique=("code", "name"))
     if program_types:
-        _refs(pack, program_types, "code", set(ProgramType.objects.values_list("code", flat=True)), "program type")
+        _check_program_types(pack, program_types)
 
     # Courses a pack may refer to: its own, or (when it has no course section) the active ones.
     course_codes = ({row["code"] for row in courses} if courses is not None
@@ -536,6 +543,20 @@ def check(pack: Pack) -> Checked:
     if pack.errors:
         raise PackError(pack.errors)
     return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types)
+
+
+def _check_program_types(pack, rows):
+    """A code the database does not have is a new program type: it needs its
+    name, and no other program type may hold that name."""
+    names = dict(ProgramType.objects.values_list("code", "name"))
+    for row in rows:
+        if row["code"] not in names and not row.get("name"):
+            pack.error(row["_path"] + ("code",), f"unknown program type “{row['code']}”: give its “name” to add it.")
+        if row.get("name"):
+            other = next((code for code, name in names.items() if name == row["name"] and code != row["code"]), None)
+            if other is not None:
+                pack.error(row["_path"] + ("name",), f"“{row['name']}” is already the name of program type "
+                                                     f"“{other}”; give it that code or another name.")
 
 
 def _check_hmis_groups(pack, roles):
@@ -753,21 +774,37 @@ def _one_initial(rows, retired):
     NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
 
 
+PROGRAM_TYPE_SCALARS = ("name", "description", "hud_project_type", "hud_referral_event")
+
+
 def _program_types(report, rows):
-    """Set the HUD project type of each program type the pack names (rows
-    stay as they are otherwise: a pack neither adds nor retires them)."""
+    """Add the program types the pack names that the database lacks, and set
+    the name, description, HUD project type and referral event of the others
+    (a name or description the pack leaves out stays; a pack never retires a
+    program type: agencies' programs are of it)."""
     if rows is None:
         return
+    existing = {program_type.code: program_type for program_type in ProgramType.objects.all()}
+    top = max((program_type.sort_order for program_type in existing.values()), default=-1)
     changed = []
     for row in rows:
-        program_type = ProgramType.objects.get(code=row["code"])
-        if program_type.hud_project_type != row["hud_project_type"]:
-            changed.append(f"{row['code']} hud_project_type {program_type.hud_project_type} → "
-                           f"{row['hud_project_type']}")
-            program_type.hud_project_type = row["hud_project_type"]
-            program_type.save(update_fields=["hud_project_type"])
-            record_event(actor=None, subject=program_type, verb="changed by policy pack",
-                         data={"fields": ["hud_project_type"]})
+        values = {name: row[name] for name in PROGRAM_TYPE_SCALARS if name in row}
+        program_type = existing.get(row["code"])
+        if program_type is None:
+            top += 1
+            program_type = ProgramType.objects.create(code=row["code"], sort_order=top, **values)
+            changed.append(f"{row['code']} added")
+            record_event(actor=None, subject=program_type, verb="added from policy pack",
+                         data={"fields": sorted(values)})
+            continue
+        differs = [name for name, value in values.items() if getattr(program_type, name) != value]
+        if differs:
+            changed.append(f"{row['code']} " + ", ".join(f"{name} {getattr(program_type, name)} → {values[name]}"
+                                                         for name in differs))
+            for name in differs:
+                setattr(program_type, name, values[name])
+            program_type.save(update_fields=differs)
+            record_event(actor=None, subject=program_type, verb="changed by policy pack", data={"fields": differs})
     report.changes += len(changed)
     report.lines.append("program types: " + ("; ".join(changed) if changed else "unchanged"))
 

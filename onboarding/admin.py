@@ -189,7 +189,7 @@ class ProgramTypeAdmin(PortalAdmin):
     view_work = access.EVERY_COC_GROUP
     change_work = access.Work.ONBOARDING_POLICY
 
-    list_display = ("name", "code", "hud_project_type", "needs_setup_modification", "sort_order")
+    list_display = ("name", "code", "hud_project_type", "hud_referral_event", "needs_setup_modification", "sort_order")
     list_editable = ("sort_order",)
     prepopulated_fields = {"code": ("name",)}
 

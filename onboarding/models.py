@@ -45,6 +45,37 @@ class HUDProjectType(models.IntegerChoices):
     COORDINATED_ENTRY = 14, "Coordinated Entry"
 
 
+class ReferralEvent(models.IntegerChoices):
+    """HMIS Data Standards (FY2026) 4.20.2 Event: the Coordinated Entry
+    referral events, with HUD's codes (1–9 are access events, not referrals)."""
+
+    EMERGENCY_SHELTER = 10, "Referral to Emergency Shelter bed opening"
+    TRANSITIONAL_HOUSING = 11, "Referral to Transitional Housing bed/unit opening"
+    JOINT_TH_RRH = 12, "Referral to Joint TH-RRH project/unit/resource opening"
+    RAPID_RE_HOUSING = 13, "Referral to RRH project resource opening"
+    PERMANENT_SUPPORTIVE_HOUSING = 14, "Referral to PSH project resource opening"
+    OTHER_PERMANENT_HOUSING = 15, "Referral to Other PH project/unit/resource opening"
+    EMERGENCY_ASSISTANCE = 16, "Referral to emergency assistance/flex fund/furniture assistance"
+    EMERGENCY_HOUSING_VOUCHER = 17, "Referral to Emergency Housing Voucher (EHV)"
+    HOUSING_STABILITY_VOUCHER = 18, "Referral to a Housing Stability Voucher"
+
+
+# The referral event of a referral to a program of each HUD project type
+# (2.02.6 → 4.20.2). HUD has no project type for a joint TH-RRH resource
+# (12), emergency assistance (16) or vouchers (17, 18): those program types
+# name their event themselves (`ProgramType.hud_referral_event`). The other
+# project types take no referral to an opening.
+REFERRAL_EVENTS = {
+    HUDProjectType.ES_ENTRY_EXIT: ReferralEvent.EMERGENCY_SHELTER,
+    HUDProjectType.ES_NIGHT_BY_NIGHT: ReferralEvent.EMERGENCY_SHELTER,
+    HUDProjectType.TRANSITIONAL_HOUSING: ReferralEvent.TRANSITIONAL_HOUSING,
+    HUDProjectType.PH_RAPID_RE_HOUSING: ReferralEvent.RAPID_RE_HOUSING,
+    HUDProjectType.PH_PERMANENT_SUPPORTIVE_HOUSING: ReferralEvent.PERMANENT_SUPPORTIVE_HOUSING,
+    HUDProjectType.PH_HOUSING_ONLY: ReferralEvent.OTHER_PERMANENT_HOUSING,
+    HUDProjectType.PH_HOUSING_WITH_SERVICES: ReferralEvent.OTHER_PERMANENT_HOUSING,
+}
+
+
 class ProgramType(models.Model):
     """A kind of HMIS program involved in CES (seed 000, step 2). Rows, so a
     CoC with other program types (seed 003: rapid rehousing, financial
@@ -64,13 +95,36 @@ class ProgramType(models.Model):
         "HUD project type", choices=HUDProjectType.choices, null=True, blank=True,
         help_text="HMIS Data Standards 2.02.6. Referrals to programs of this type are reported to HUD as the "
                   "matching Coordinated Entry referral event; empty for a type no referral goes to.")
+    # The 4.20.2 referral event, for the program types HUD's project types do
+    # not tell apart (joint TH-RRH, emergency assistance, vouchers); empty,
+    # it follows from the HUD project type.
+    hud_referral_event = models.PositiveSmallIntegerField(
+        "HUD referral event", choices=ReferralEvent.choices, null=True, blank=True,
+        help_text="HMIS Data Standards 4.20.2. Empty: the event that follows from the HUD project type.")
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["sort_order", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hud_referral_event__isnull=True)
+                | models.Q(hud_referral_event__gte=ReferralEvent.EMERGENCY_SHELTER,
+                           hud_referral_event__lte=ReferralEvent.HOUSING_STABILITY_VOUCHER),
+                name="program_type_hud_referral_event_10_18"),
+        ]
 
     def __str__(self):
         return self.name
+
+    @property
+    def referral_event(self) -> int | None:
+        """The 4.20.2 event a referral to a program of this type is reported
+        as: its own, or the one its HUD project type gives; None when no
+        referral event fits."""
+        if self.hud_referral_event is not None:
+            return self.hud_referral_event
+        event = REFERRAL_EVENTS.get(self.hud_project_type)
+        return int(event) if event is not None else None
 
 
 class CESOrganizationRole(models.Model):

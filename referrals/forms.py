@@ -59,6 +59,15 @@ class MoveInForm(VersionedForm):
     move_in_date = forms.DateField(label="Housing move-in date", widget=forms.DateInput(attrs={"type": "date"}))
 
 
+class CEEnrollmentForm(VersionedForm):
+    # No max_length or character check here: the service says what is wrong
+    # in the product's words, beside the field.
+    ce_enrollment_id = forms.CharField(
+        label="CE enrollment ID", strip=True,
+        help_text="The client's Coordinated Entry project enrollment ID in the HMIS, exactly as the HMIS shows "
+                  "it. HUD's Event.csv reports this referral under it.")
+
+
 class TransferForm(VersionedForm):
     reason = forms.CharField(label="Reason for the transfer", widget=forms.Textarea(attrs={"rows": 2}))
 

@@ -2,11 +2,16 @@
 one zip (FY2026 HMIS CSV Format Specifications).
 
 Each referral is one Coordinated Entry Event (HMIS Data Standards 4.20): a
-referral to a housing program's opening, whose 4.20.2 Event code follows from
-the HUD project type (2.02.6) of the referred program's type, and, once its
-need status is final, the status's 4.20.D referral result and the day it was
-reached (4.20.E). Nothing else about the client leaves the portal: the HMIS
-client ID is the PersonalID, and no name or contact detail is written.
+referral to a housing program's opening, whose 4.20.2 Event code is the
+referred program's type's (`ProgramType.referral_event`: its own HUD referral
+event, or the one its HUD project type, 2.02.6, gives), and, once its need
+status is final, the status's 4.20.D referral result and the day it was
+reached (4.20.E). The event belongs to the client's Coordinated Entry project
+enrollment in the HMIS (EnrollmentID), which the HMIS makes and the CES team
+records on the referral: a referral without it is left out of the file and
+named, never written under an ID the portal made up. Nothing else about the
+client leaves the portal: the HMIS client ID is the PersonalID, and no name
+or contact detail is written.
 
 Types, as the specification names them: D is a date `YYYY-MM-DD`, T a date
 and time `YYYY-MM-DD hh:mm:ss`, both in the CoC's time zone (the days and
@@ -28,7 +33,7 @@ from django.utils import timezone
 
 from hmis_portal.core import calendar
 from hmis_portal.core.exports import safe_cell
-from onboarding.models import HUDProjectType
+from onboarding.models import ProgramType
 
 CSV_VERSION = "2026 v1.3"
 SOFTWARE_NAME = "HMIS Portal"
@@ -57,20 +62,6 @@ EXPORT_COLUMNS = (
     ("SoftwareVersion", "S", 50), ("CSVVersion", "S", 50), ("ExportPeriodType", "I", None),
     ("ExportDirective", "I", None), ("HashStatus", "I", None), ("ImplementationID", "S", 200),
 )
-
-# 4.20.2 referral events by the referred project's type (2.02.6). HUD has no
-# project type for a joint TH-RRH resource (12), flex funds (16) or vouchers
-# (17, 18), and none of the other project types takes a referral to an
-# opening, so referrals to them are left out of the file.
-REFERRAL_EVENTS = {
-    HUDProjectType.ES_ENTRY_EXIT: 10,  # Referral to Emergency Shelter bed opening
-    HUDProjectType.ES_NIGHT_BY_NIGHT: 10,
-    HUDProjectType.TRANSITIONAL_HOUSING: 11,  # Referral to Transitional Housing bed/unit opening
-    HUDProjectType.PH_RAPID_RE_HOUSING: 13,  # Referral to RRH project resource opening
-    HUDProjectType.PH_PERMANENT_SUPPORTIVE_HOUSING: 14,  # Referral to PSH project resource opening
-    HUDProjectType.PH_HOUSING_ONLY: 15,  # Referral to Other PH project/unit/resource opening
-    HUDProjectType.PH_HOUSING_WITH_SERVICES: 15,
-}
 
 _EXCLUDED = re.compile(r"[<>\[\]{}]")
 _SPACES = re.compile(r"\s+")
@@ -114,10 +105,31 @@ class HUDExport:
     start: object
     end: object
     left_out: dict = field(default_factory=dict)  # program type name → referrals without a referral event
+    # (referral id, HMIS client id) of the referrals left out for want of the
+    # client's CE enrollment ID, oldest first.
+    no_enrollment: list = field(default_factory=list)
 
     @property
     def filename(self) -> str:
         return f"hud-csv-events-{self.start:%Y%m%d}-{self.end:%Y%m%d}.zip"
+
+
+def event_codes() -> dict[int, int]:
+    """{program type id: its 4.20.2 referral event} of the program types that
+    have one (one small query, read once per file)."""
+    return {program_type.pk: program_type.referral_event for program_type in ProgramType.objects.all()
+            if program_type.referral_event is not None}
+
+
+def in_range(referrals, *, start=None, end=None, now=None):
+    """(the referrals made from `start` to `end`, start, end): local days,
+    both included; without them, from the first referral to today."""
+    end = end or calendar.local_date(now or timezone.now())
+    referrals = referrals.filter(referred_at__lt=calendar.end_of_day(end))
+    if start is None:
+        first = referrals.order_by("referred_at").values_list("referred_at", flat=True).first()
+        start = calendar.local_date(first) if first else end
+    return referrals.filter(referred_at__gte=calendar.start_of_day(start)), start, end
 
 
 def _contact(user):
@@ -131,24 +143,23 @@ def build(referrals, *, start=None, end=None, user=None, now=None) -> HUDExport:
     """The zip of the referrals made from `start` to `end` (local days, both
     included; without them, from the first referral to today)."""
     now = now or timezone.now()
-    end = end or calendar.local_date(now)
-    referrals = referrals.filter(referred_at__lt=calendar.end_of_day(end))
-    if start is None:
-        first = referrals.order_by("referred_at").values_list("referred_at", flat=True).first()
-        start = calendar.local_date(first) if first else end
-    referrals = (referrals.filter(referred_at__gte=calendar.start_of_day(start))
-                 .select_related("program__program_type", "status")
+    referrals, start, end = in_range(referrals, start=start, end=end, now=now)
+    codes = event_codes()
+    referrals = (referrals.select_related("program__program_type", "status")
                  .annotate(last_change=Max("transitions__made_at"))
                  .order_by("referred_at", "id"))
     export_id = timezone.localtime(now).strftime("%Y%m%d%H%M%S")
     out = io.StringIO()
     out.write(_header(EVENT_COLUMNS))
-    events, left_out = 0, {}
+    events, left_out, no_enrollment = 0, {}, []
     for referral in referrals.iterator(chunk_size=2000):
         program_type = referral.program.program_type
-        event = REFERRAL_EVENTS.get(program_type.hud_project_type)
+        event = codes.get(program_type.pk)
         if event is None:
             left_out[program_type.name] = left_out.get(program_type.name, 0) + 1
+            continue
+        if not referral.ce_enrollment_id:
+            no_enrollment.append((referral.pk, referral.hmis_client_id))
             continue
         status = referral.status
         final = status.is_final and status.referral_result is not None
@@ -156,7 +167,7 @@ def build(referrals, *, start=None, end=None, user=None, now=None) -> HUDExport:
                                   referral.transfer_requested_at) if m)
         out.write(_line(EVENT_COLUMNS, [
             referral.pk,
-            "",  # EnrollmentID: the client's Coordinated Entry enrollment lives in the HMIS, not here.
+            referral.ce_enrollment_id,
             referral.hmis_client_id,
             date_value(calendar.local_date(referral.referred_at)),
             event,
@@ -184,5 +195,5 @@ def build(referrals, *, start=None, end=None, user=None, now=None) -> HUDExport:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("Event.csv", out.getvalue().encode("utf-8"))
         archive.writestr("Export.csv", export.getvalue().encode("utf-8"))
-    return HUDExport(buffer.getvalue(), events, start, end, left_out)
+    return HUDExport(buffer.getvalue(), events, start, end, left_out, no_enrollment)
 

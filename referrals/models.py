@@ -21,7 +21,30 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from hmis_portal.core.inputs import single_line_problem
 from hmis_portal.core.models import PolicyRow
+
+# HUD's S32: the longest identifier an HMIS CSV column holds.
+CE_ENROLLMENT_ID_MAX = 32
+# Characters the HMIS CSV specification excludes from every export.
+HUD_EXCLUDED_CHARACTERS = "<>[]{}"
+
+
+def validate_ce_enrollment_id(value: str) -> None:
+    """An HMIS EnrollmentID as HUD's Event.csv carries it: at most 32
+    characters, none of `< > [ ] { }`, no line breaks."""
+    if len(value) > CE_ENROLLMENT_ID_MAX:
+        raise ValidationError(
+            f"The CE enrollment ID is {len(value)} characters long; HUD's files hold at most {CE_ENROLLMENT_ID_MAX}.",
+            code="max_length")
+    excluded = sorted({c for c in value if c in HUD_EXCLUDED_CHARACTERS}, key=HUD_EXCLUDED_CHARACTERS.index)
+    if excluded:
+        raise ValidationError(
+            f"The CE enrollment ID may not contain {' '.join(excluded)}: HUD's files exclude < > [ ] {{ }}. "
+            "Copy the ID exactly as the HMIS shows it.", code="excluded_characters")
+    problem = single_line_problem(value)
+    if problem:
+        raise ValidationError(problem, code="single_line")
 
 
 class NeedStatus(models.Model):
@@ -138,6 +161,14 @@ class Referral(models.Model):
 
     program = models.ForeignKey("onboarding.Program", on_delete=models.PROTECT, related_name="referrals")
     hmis_client_id = models.CharField("HMIS client ID", max_length=32)
+    # The client's Coordinated Entry project enrollment in the HMIS (HUD's
+    # EnrollmentID): the HMIS, not the portal, makes it; the CES team types
+    # it here, and Event.csv reports the referral under it.
+    ce_enrollment_id = models.CharField(
+        "CE enrollment ID", max_length=CE_ENROLLMENT_ID_MAX, blank=True, default="", db_default="",
+        validators=[validate_ce_enrollment_id],
+        help_text="The client's Coordinated Entry project enrollment ID in the HMIS. HUD's Event.csv reports "
+                  "the referral under it; a referral without one is left out of that file.")
     contact_name = models.CharField("name the client goes by", max_length=120)
     contact_phone = models.CharField("phone", max_length=40, blank=True)
     contact_email = models.EmailField("email", blank=True)

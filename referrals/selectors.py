@@ -403,3 +403,34 @@ def provider_scorecard(user, *, months: int = 3, now: dt.datetime | None = None)
     ]
     scores.sort(key=lambda s: (-s.overdue, s.organization.name))
     return scores, firsts
+
+
+@dataclass
+class HUDEventSummary:
+    """What HUD's Event.csv of a date range holds and leaves out."""
+
+    start: dt.date
+    end: dt.date
+    events: int
+    no_enrollment_count: int
+    no_enrollment: list  # the first referrals without a CE enrollment ID, oldest first
+    no_event: list  # (program type name, referrals) of program types with no HUD referral event
+
+
+def hud_event_summary(referrals, *, start=None, end=None, shown: int = 200) -> HUDEventSummary:
+    """Four queries whatever the number of referrals: the program types'
+    events, the counts, the first `shown` referrals left out for want of a
+    CE enrollment ID, and the left-out program types."""
+    from . import hud
+
+    referrals, start, end = hud.in_range(referrals, start=start, end=end)
+    codes = hud.event_codes()
+    reported = referrals.filter(program__program_type_id__in=list(codes))
+    counts = reported.aggregate(events=Count("pk", filter=~Q(ce_enrollment_id="")),
+                                missing=Count("pk", filter=Q(ce_enrollment_id="")))
+    missing = list(reported.filter(ce_enrollment_id="").select_related("program").order_by("referred_at", "id")
+                   [:shown])
+    no_event = list(referrals.exclude(program__program_type_id__in=list(codes))
+                    .values_list("program__program_type__name").annotate(n=Count("pk"))
+                    .order_by("program__program_type__name"))
+    return HUDEventSummary(start, end, counts["events"], counts["missing"], missing, no_event)

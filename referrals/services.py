@@ -16,7 +16,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import Work, can_match, can_work_referral, referral_workers, staff_doing
+from accounts.access import (Work, can_match, can_record_ce_enrollment, can_work_referral, referral_workers,
+                             staff_doing)
 from hmis_portal.core import bulk, calendar, outbox, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import day_text
@@ -26,7 +27,7 @@ from hmis_portal.core.outbox import notify
 from onboarding.models import Program
 from onboarding.selectors import referral_refusal
 
-from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
+from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition, validate_ce_enrollment_id
 
 STATUS_FIELDS = ["status", "status_entered_at", "is_open", "due_at", "escalate_at", "overdue_notified_at",
                  "escalated_at", "closed_at", "enrollment_date", "awaiting_rereferral", "version"]
@@ -492,6 +493,36 @@ def referral_record_move_in(*, actor, referral_id, move_in_date: dt.date, expect
         referral.save(update_fields=["move_in_date", "version"])
         record_event(actor=actor, subject=referral, verb="recorded housing move-in date",
                      from_state=str(previous or ""), to_state=str(move_in_date))
+    return referral
+
+
+def referral_record_ce_enrollment(*, actor, referral_id, ce_enrollment_id: str, expected_version=None) -> Referral:
+    """The CES team records the client's Coordinated Entry project enrollment
+    ID in the HMIS: HUD's Event.csv reports the referral under it (its
+    EnrollmentID) and leaves out a referral without one. Trimmed; at most 32
+    characters, none of `< > [ ] { }`. The same ID again changes nothing (a
+    second submit of the form), so no stale-page refusal for it."""
+    if not can_record_ce_enrollment(actor):
+        raise PermissionDenied("Only the CES team records the client's CE enrollment ID.")
+    value = (ce_enrollment_id or "").strip()
+    if not value:
+        raise ValidationError({"ce_enrollment_id": "Enter the client's CE enrollment ID as the HMIS shows it."})
+    try:
+        validate_ce_enrollment_id(value)
+    except ValidationError as error:
+        raise ValidationError({"ce_enrollment_id": error.messages}) from None
+    with transaction.atomic():
+        referral = _lock(referral_id)
+        if referral.ce_enrollment_id == value:
+            return referral
+        _stale_guard(referral, expected_version)
+        previous = referral.ce_enrollment_id
+        referral.ce_enrollment_id = value
+        referral.version += 1
+        referral.save(update_fields=["ce_enrollment_id", "version"])
+        record_event(actor=actor, subject=referral,
+                     verb="corrected CE enrollment ID" if previous else "recorded CE enrollment ID",
+                     from_state=previous, to_state=value)
     return referral
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import can_match, can_work_referral, sees_client_data
+from accounts.access import can_match, can_record_ce_enrollment, can_work_referral, sees_client_data
 from accounts.models import Organization
 from hmis_portal.core import calendar, inputs
 from hmis_portal.core.errors import apply_to_form, message_refusal, refusal_messages
@@ -20,7 +20,7 @@ from onboarding.models import Program
 from . import hud, selectors, services
 from .charts import timeliness_chart
 from .filtersets import ReferralFilter
-from .forms import MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
+from .forms import CEEnrollmentForm, MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
 from .models import NeedStatus, Referral, ReferralTransition
 
 PAGE_SIZE = 50
@@ -125,6 +125,9 @@ def _detail_context(request, referral, **forms):
             if provider and referral.transfer_requested_at is None and not referral.awaiting_rereferral
             and not referral.rereferred and (referral.is_open or referral.status.accepts_client) else None),
         "can_rerefer": ces and referral.awaiting_rereferral,
+        "ce_enrollment_form": forms.get("ce_enrollment_form") or (
+            CEEnrollmentForm(initial={**initial, "ce_enrollment_id": referral.ce_enrollment_id})
+            if can_record_ce_enrollment(user) else None),
     }
     return context
 
@@ -181,6 +184,32 @@ def record_move_in(request, pk):
         messages.success(request, "Housing move-in date recorded.")
 
     return _apply(request, referral, form, "move_in_form", action)
+
+
+@login_required
+@require_POST
+def record_ce_enrollment(request, pk):
+    """The CES team records the client's CE enrollment ID in the HMIS. A
+    refusal is said beside the field, with what was typed, and saves nothing."""
+    referral = selectors.access_referral(request.user, pk)
+    if not can_record_ce_enrollment(request.user):
+        raise PermissionDenied("Only the CES team records the client's CE enrollment ID.")
+    form = CEEnrollmentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.referral_record_ce_enrollment(
+                actor=request.user, referral_id=referral.pk, ce_enrollment_id=form.cleaned_data["ce_enrollment_id"],
+                expected_version=form.cleaned_data["version"])
+        except ValidationError as error:
+            if "changed since you opened" in " ".join(refusal_messages(error)):
+                message_refusal(request, error)
+                return redirect(referral)
+            apply_to_form(form, error)
+        else:
+            messages.success(request, f"CE enrollment ID recorded: {form.cleaned_data['ce_enrollment_id']}.")
+            return redirect(referral)
+    referral.refresh_from_db()
+    return render(request, "referrals/detail.html", _detail_context(request, referral, ce_enrollment_form=form))
 
 
 @login_required
@@ -328,6 +357,26 @@ def export(request):
     response["Content-Disposition"] = f'attachment; filename="ces-referrals-{calendar.local_date():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+NO_ENROLLMENT_SHOWN = 200  # referrals listed by name on the HUD export page; the rest are counted
+
+
+@login_required
+def hud_events_page(request):
+    """What HUD's Event.csv of a date range will hold, and what it leaves out
+    (referrals without the client's CE enrollment ID, each linked to where it
+    is recorded; referrals to program types with no HUD referral event), with
+    the file to download. For the CES team."""
+    _require_ces_team(request.user)
+    start, end = inputs.parse_date(request.GET.get("from")), inputs.parse_date(request.GET.get("to"))
+    summary = selectors.hud_event_summary(selectors.visible_referrals(request.user), start=start, end=end,
+                                          shown=NO_ENROLLMENT_SHOWN)
+    query = {key: value for key, value in (("from", start), ("to", end)) if value}
+    return render(request, "referrals/hud_events.html", {
+        "summary": summary, "is_ces_team": True, "start": start, "end": end,
+        "download_query": "&".join(f"{key}={value:%Y-%m-%d}" for key, value in query.items()),
+    })
 
 
 @login_required

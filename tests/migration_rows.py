@@ -13,6 +13,7 @@ LOADERS = [
     ("accounts.migrations.0002_coc_staff_groups", ["create_groups"]),
     ("onboarding.migrations.0002_default_program_types", ["load"]),
     ("onboarding.migrations.0009_program_type_hud_project_type", ["load"]),
+    ("onboarding.migrations.0010_program_type_hud_referral_event", ["load"]),
     ("training.migrations.0002_la_default_policy", ["load", "grant_groups"]),
     ("training.migrations.0005_form_tied_to_course", ["link_forms"]),
     ("training.migrations.0009_ces_role_hmis_group", ["groups_named_as_roles"]),

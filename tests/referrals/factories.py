@@ -45,12 +45,19 @@ def provider_staff(organization, persona="staff", hmis_role="CES_Housing_Provide
 _counter = iter(range(10_000, 10_000_000))
 
 
-def make_referral(program=None, *, actor=None, client_id=None, at=None, **contact):
+def make_referral(program=None, *, actor=None, client_id=None, at=None, ce_enrollment_id=None, **contact):
+    """A referral by the CES team; with `ce_enrollment_id`, the client's CE
+    enrollment ID in the HMIS recorded on it as the CES team does."""
     program = program or ProgramFactory()
-    return services.referral_create(
-        actor=actor or matcher(), program=program, hmis_client_id=client_id or f"C{next(_counter)}",
+    actor = actor or matcher()
+    referral = services.referral_create(
+        actor=actor, program=program, hmis_client_id=client_id or f"C{next(_counter)}",
         contact_name=contact.get("contact_name", "Jamie"), contact_phone=contact.get("contact_phone", "555-0199"),
         contact_email=contact.get("contact_email", ""), contact_notes=contact.get("contact_notes", ""), at=at)
+    if ce_enrollment_id is not None:
+        referral = services.referral_record_ce_enrollment(
+            actor=actor, referral_id=referral.pk, ce_enrollment_id=ce_enrollment_id)
+    return referral
 
 
 def status(code) -> NeedStatus:

@@ -49,9 +49,10 @@ the reference library; these public implementations of it were):
   SourceType: 1 CoC HMIS, 2 Standalone/agency-specific application, 3 Data
   warehouse, 4 Other.
 
-One departure, on purpose: the specification makes EnrollmentID non-null (the
-client's Coordinated Entry enrollment in the HMIS). The portal does not know
-that enrollment, so the column is written empty; `KNOWN_EMPTY` names it.
+EnrollmentID is non-null: the client's Coordinated Entry project enrollment
+in the HMIS, which the CES team records on the referral. A referral without
+it is left out of the file and named (on the export page and by the
+command), never written under an ID the portal made up.
 """
 
 import csv
@@ -70,6 +71,8 @@ from django.urls import reverse
 
 from hmis_portal.core import calendar
 from hmis_portal.core.dates import deadline_text
+from hmis_portal.core.models import AuditEvent
+from hmis_portal.policy_pack import PACK_DIR
 from onboarding.models import ProgramType
 from referrals import services
 from tests.referrals.factories import ProgramFactory, make_referral, matcher, provider_staff, status
@@ -117,7 +120,6 @@ EXPORT_SPEC = [
     ("HashStatus", "I", None, False, {1, 2, 3, 4}),
     ("ImplementationID", "S", 200, False, None),
 ]
-KNOWN_EMPTY = {"EnrollmentID"}
 D = re.compile(r"\d{4}-\d{2}-\d{2}")
 T = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 I = re.compile(r"-?\d+")
@@ -159,7 +161,7 @@ def _check_file(text: str, spec) -> list[dict]:
             else:
                 assert not token.startswith('"'), (name, token)
             if value == "":
-                assert nullable or name in KNOWN_EMPTY, f"{name} may not be empty"
+                assert nullable, f"{name} may not be empty"
                 continue
             pattern = {"D": D, "T": T, "I": I}.get(kind)
             if pattern:
@@ -179,16 +181,19 @@ def test_event_csv_and_export_csv_read_back_as_the_specification_has_them(client
     transitional = _program("transitional-housing")
     housing = _program("permanent-housing")
     assessment = _program("assessment-only")
-    accepted = make_referral(housing, actor=ces, contact_phone="555-0101", contact_name="Riley Quinn")
+    accepted = make_referral(housing, actor=ces, contact_phone="555-0101", contact_name="Riley Quinn",
+                             ce_enrollment_id="  CE-2026-0001  ")
     staff = provider_staff(housing.organization)
     services.referral_change_status(actor=staff, referral_id=accepted.pk, to_status=status("attempting-contact"))
     services.referral_change_status(actor=staff, referral_id=accepted.pk, to_status=status("enrolled"),
                                     enrollment_date=calendar.local_date())
-    rejected = make_referral(transitional, actor=ces, contact_email="riley@example.org")
+    rejected = make_referral(transitional, actor=ces, contact_email="riley@example.org",
+                             ce_enrollment_id="98765432109876543210987654321098")
     services.referral_change_status(actor=provider_staff(transitional.organization), referral_id=rejected.pk,
                                     to_status=status("declined-by-provider"), note="No unit fits")
-    open_one = make_referral(shelter, actor=ces)
-    make_referral(assessment, actor=ces)  # no HUD referral event: left out
+    open_one = make_referral(shelter, actor=ces, ce_enrollment_id="ü-7/Ñ")
+    make_referral(assessment, actor=ces, ce_enrollment_id="CE-9")  # no HUD referral event: left out
+    unknown = make_referral(housing, actor=ces)  # no CE enrollment ID: left out
 
     files = _files(_zip(client, ces))
     assert set(files) == {"Event.csv", "Export.csv"}
@@ -196,15 +201,20 @@ def test_event_csv_and_export_csv_read_back_as_the_specification_has_them(client
     (export,) = _check_file(files["Export.csv"], EXPORT_SPEC)
 
     assert set(events) == {str(accepted.pk), str(rejected.pk), str(open_one.pk)}
+    assert str(unknown.pk) not in events
     assert all(10 <= int(row["Event"]) <= 18 for row in events.values())
     assert {pk: (row["Event"], row["ReferralResult"]) for pk, row in events.items()} == {
         str(accepted.pk): ("14", "1"), str(rejected.pk): ("11", "3"), str(open_one.pk): ("10", "")}
     for pk, row in events.items():
         assert bool(row["ResultDate"]) == bool(row["ReferralResult"])
         assert row["ExportID"] == export["ExportID"]
-        assert row["EnrollmentID"] == "" and row["DateDeleted"] == ""
+        assert row["DateDeleted"] == ""
         assert row["UserID"] == str(ces.pk)
     assert events[str(accepted.pk)]["PersonalID"] == accepted.hmis_client_id
+    # EnrollmentID: the CE enrollment ID as recorded (trimmed), UTF-8, never made up.
+    assert {pk: row["EnrollmentID"] for pk, row in events.items()} == {
+        str(accepted.pk): "CE-2026-0001", str(rejected.pk): "98765432109876543210987654321098",
+        str(open_one.pk): "ü-7/Ñ"}
     assert events[str(open_one.pk)]["LocationCrisisOrPHHousing"] == "Café Ñandú Bridge North 2"
     # No client data beyond the HMIS client ID: no name, phone, email or note.
     everything = "".join(files.values())
@@ -225,13 +235,13 @@ def test_every_exported_date_is_the_day_the_pages_show_across_midnight(client):
     program = _program("permanent-housing")
     made = dt.datetime(2026, 11, 24, 23, 30, tzinfo=LA)
     with time_machine.travel(made, tick=False):
-        referral = make_referral(program, actor=ces)
+        referral = make_referral(program, actor=ces, ce_enrollment_id="E1")
     with time_machine.travel(made + dt.timedelta(minutes=20), tick=False):
         services.referral_change_status(actor=provider_staff(program.organization), referral_id=referral.pk,
                                         to_status=status("declined-by-provider"), note="Full")
     open_one = None
     with time_machine.travel(made + dt.timedelta(minutes=25), tick=False):
-        open_one = make_referral(program, actor=ces)
+        open_one = make_referral(program, actor=ces, ce_enrollment_id="E2")
     with time_machine.travel(made + dt.timedelta(days=1), tick=False):
         client.force_login(ces)
         page = client.get(reverse("referrals:detail", args=[referral.pk])).content.decode()
@@ -258,10 +268,10 @@ def test_the_command_writes_the_zip_the_page_offers(client, tmp_path):
     ces = matcher()
     program = _program("emergency-shelter")
     with time_machine.travel(dt.datetime(2026, 11, 2, 10, 0, tzinfo=LA), tick=False):
-        early = make_referral(program, actor=ces)
+        early = make_referral(program, actor=ces, ce_enrollment_id="E-early")
     with time_machine.travel(dt.datetime(2026, 11, 20, 10, 0, tzinfo=LA), tick=False):
-        late = make_referral(program, actor=ces)
-    make_referral(_program("outreach"), actor=ces)
+        late = make_referral(program, actor=ces, ce_enrollment_id="E-late")
+    make_referral(_program("outreach"), actor=ces, ce_enrollment_id="E-outreach")
     with time_machine.travel(dt.datetime(2026, 12, 1, 9, 0, tzinfo=LA), tick=False):
         out = io.StringIO()
         path = tmp_path / "events.zip"
@@ -302,7 +312,8 @@ def test_only_the_ces_team_gets_the_file(client):
     client.force_login(matcher())
     assert client.get(url).status_code == 200
     page = client.get(reverse("referrals:providers")).content.decode()
-    assert url in page
+    assert reverse("referrals:hud-events-page") in page
+    assert url in client.get(reverse("referrals:hud-events-page")).content.decode()
 
 
 def test_each_pack_gives_every_program_type_a_hud_project_type():
@@ -312,34 +323,171 @@ def test_each_pack_gives_every_program_type_a_hud_project_type():
     assert "program types: " in out.getvalue()
     assert dict(ProgramType.objects.values_list("code", "hud_project_type")) == {
         "assessment-only": 14, "access-center": 6, "outreach": 4, "emergency-shelter": 0,
-        "transitional-housing": 2, "permanent-housing": 3}
+        "transitional-housing": 2, "permanent-housing": 3, "joint-th-rrh": None, "emergency-assistance": None,
+        "emergency-housing-voucher": None, "housing-stability-voucher": None}
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"code": "yacht", "hud_project_type": 3}, "unknown program type “yacht”"),
-    ({"code": "outreach", "hud_project_type": 5}, "5 is not one of"),
-    ({"code": "outreach"}, "“hud_project_type” is missing"),
+def _program_type_rows():
+    return sorted(ProgramType.objects.values_list("code", "name", "hud_project_type", "hud_referral_event"))
+
+
+@pytest.mark.parametrize("entry, message, where", [
+    ({"code": "yacht", "hud_project_type": 3}, "unknown program type “yacht”", "program_types[0].code"),
+    ({"code": "outreach", "hud_project_type": 5}, "5 is not one of", "program_types[0].hud_project_type"),
+    ({"code": "outreach"}, "“hud_project_type” is missing", "program_types[0]"),
+    # 4.20.2's referral events are 10 to 18: an access event (1–9) or no event at all is refused.
+    ({"code": "outreach", "hud_project_type": 4, "hud_referral_event": 19},
+     "19 is not a HUD 4.20.2 referral event: 10 to 18", "program_types[0].hud_referral_event"),
+    ({"code": "outreach", "hud_project_type": 4, "hud_referral_event": 9},
+     "9 is not a HUD 4.20.2 referral event: 10 to 18", "program_types[0].hud_referral_event"),
+    ({"code": "outreach", "hud_project_type": 4, "hud_referral_event": 0},
+     "0 is not a HUD 4.20.2 referral event: 10 to 18", "program_types[0].hud_referral_event"),
+    ({"code": "outreach", "hud_project_type": 4, "hud_referral_event": "12"},
+     "must be a whole number", "program_types[0].hud_referral_event"),
+    # A new program type needs its own name.
+    ({"code": "flex-fund", "hud_project_type": None, "hud_referral_event": 16},
+     "unknown program type “flex-fund”: give its “name” to add it", "program_types[0].code"),
+    ({"code": "flex-fund", "name": "Emergency Shelter", "hud_project_type": None, "hud_referral_event": 16},
+     "“Emergency Shelter” is already the name of program type “emergency-shelter”", "program_types[0].name"),
 ])
-def test_a_pack_with_a_wrong_hud_project_type_loads_nothing(tmp_path, entry, message):
+def test_a_pack_with_a_wrong_hud_project_type_or_referral_event_loads_nothing(tmp_path, entry, message, where):
     path = tmp_path / "pack.json"
     path.write_text('{"program_types": [\n  ' + json.dumps(entry) + "\n]}")
-    before = dict(ProgramType.objects.values_list("code", "hud_project_type"))
+    before = _program_type_rows()
     err = io.StringIO()
     with pytest.raises(CommandError, match="nothing was changed"):
         call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
-    assert message in err.getvalue() and f"{path}:2:" in err.getvalue()
-    assert dict(ProgramType.objects.values_list("code", "hud_project_type")) == before
+    assert f"{path}:2: {where}: {message}" in err.getvalue()
+    assert _program_type_rows() == before
+
+
+NEW_PROGRAM_TYPES = {"joint-th-rrh": ("Joint TH-RRH", 12), "emergency-assistance": ("Emergency assistance", 16),
+                     "emergency-housing-voucher": ("Emergency Housing Voucher", 17),
+                     "housing-stability-voucher": ("Housing Stability Voucher", 18)}
+
+
+@pytest.mark.parametrize("name", ["la", "mo-bos", "agency-admin"])
+def test_each_pack_adds_the_program_types_hud_project_types_cannot_tell_apart(name):
+    """Events 12, 16, 17 and 18 have no HUD project type: each pack names the
+    program type and its event; a changed or missing row is put back, and a
+    second load changes nothing."""
+    ProgramType.objects.filter(code__in=["joint-th-rrh", "emergency-assistance"]).delete()
+    ProgramType.objects.filter(code="emergency-housing-voucher").update(hud_referral_event=10)
+    ProgramType.objects.filter(code="emergency-shelter").update(hud_referral_event=15)
+    out = io.StringIO()
+    call_command("load_policy", name, stdout=out, stderr=io.StringIO())
+    assert "joint-th-rrh added" in out.getvalue() and "emergency-assistance added" in out.getvalue()
+    assert "emergency-housing-voucher hud_referral_event 10 → 17" in out.getvalue()
+    assert "emergency-shelter hud_referral_event 15 → None" in out.getvalue()
+    rows = {t.code: t for t in ProgramType.objects.all()}
+    for code, (type_name, event) in NEW_PROGRAM_TYPES.items():
+        assert (rows[code].name, rows[code].hud_referral_event, rows[code].hud_project_type) == (type_name, event, None)
+        assert rows[code].referral_event == event and rows[code].description
+    assert rows["emergency-shelter"].referral_event == 10  # blank: from its HUD project type
+    assert AuditEvent.objects.filter(verb="added from policy pack", object_id=str(rows["joint-th-rrh"].pk)).exists()
+    again = io.StringIO()
+    call_command("load_policy", name, stdout=again, stderr=io.StringIO())
+    assert "program types: unchanged" in again.getvalue()
+    assert again.getvalue().splitlines()[-1] == "Nothing changed."
+
+
+def test_a_freshly_migrated_database_has_the_program_types_the_packs_name():
+    rows = {t.code: (t.name, t.hud_referral_event) for t in ProgramType.objects.filter(code__in=NEW_PROGRAM_TYPES)}
+    assert rows == NEW_PROGRAM_TYPES
+    for name in ("la", "mo-bos", "agency-admin"):
+        pack = json.loads((PACK_DIR / f"{name}.json").read_text())
+        named = {row["code"]: (row["name"], row["hud_referral_event"]) for row in pack["program_types"]
+                 if "hud_referral_event" in row}
+        assert named == NEW_PROGRAM_TYPES, name
+
+
+def _made(code, ces, **kwargs):
+    return make_referral(_program(code), actor=ces, ce_enrollment_id=f"E-{code}", **kwargs)
+
+
+def test_each_program_type_is_reported_as_its_referral_event(client):
+    """4.20.2, 10 to 18: from the program type's own event (12, 16, 17, 18:
+    no HUD project type has them), else from its HUD project type."""
+    ces = matcher()
+    ProgramType.objects.create(code="rrh", name="Rapid re-housing", hud_project_type=13)
+    ProgramType.objects.create(code="other-ph", name="Other permanent housing", hud_project_type=9)
+    expected = {"emergency-shelter": "10", "transitional-housing": "11", "joint-th-rrh": "12", "rrh": "13",
+                "permanent-housing": "14", "other-ph": "15", "emergency-assistance": "16",
+                "emergency-housing-voucher": "17", "housing-stability-voucher": "18"}
+    made = {str(_made(code, ces).pk): event for code, event in expected.items()}
+    for code in ("assessment-only", "access-center", "outreach"):  # no referral event: left out
+        _made(code, ces)
+    rows = _check_file(_files(_zip(client, ces))["Event.csv"], EVENT_SPEC)
+    assert {row["EventID"]: row["Event"] for row in rows} == made
+    assert {row["EventID"]: row["EnrollmentID"] for row in rows} == {
+        pk: f"E-{code}" for pk, code in zip(made, expected, strict=True)}
+    # A program type's own event is the one reported, whatever its project type says.
+    ProgramType.objects.filter(code="permanent-housing").update(hud_referral_event=17)
+    rows = _check_file(_files(_zip(client, ces))["Event.csv"], EVENT_SPEC)
+    assert {row["EventID"]: row["Event"] for row in rows}[next(iter(k for k, v in made.items() if v == "14"))] == "17"
+
+
+def test_referrals_without_a_ce_enrollment_id_are_left_out_and_listed(client, tmp_path, settings):
+    settings.PORTAL_BASE_URL = "https://portal.example.org"
+    ces = matcher()
+    program = _program("permanent-housing", name="Hope Village")
+    recorded = make_referral(program, actor=ces, ce_enrollment_id="E-1")
+    missing = [make_referral(program, actor=ces) for _ in range(2)]
+    make_referral(_program("outreach"), actor=ces)  # no referral event: counted apart, not asked for an ID
+    rows = _check_file(_files(_zip(client, ces))["Event.csv"], EVENT_SPEC)
+    assert [row["EventID"] for row in rows] == [str(recorded.pk)]
+
+    page = client.get(reverse("referrals:hud-events-page")).content.decode()
+    assert "2 referrals left out: no CE enrollment ID" in page
+    for referral in missing:
+        assert (f'<a href="{reverse("referrals:detail", args=[referral.pk])}">Referral {referral.pk}: client '
+                f'{referral.hmis_client_id}</a> to Hope Village') in page
+    assert f"Referral {recorded.pk}:" not in page
+    assert "1 referral to Outreach programs" in page
+    assert "1 event</strong>" in page
+
+    out = io.StringIO()
+    call_command("export_hud_events", "--out", str(tmp_path / "events.zip"), stdout=out)
+    assert "Wrote 1 event of referrals" in out.getvalue()
+    assert "2 referrals left out: no CE enrollment ID." in out.getvalue()
+    for referral in missing:
+        assert (f"  referral {referral.pk} (client {referral.hmis_client_id}): "
+                f"https://portal.example.org/referrals/{referral.pk}/") in out.getvalue()
+
+    # Recorded, the referral is in the file and no longer listed.
+    services.referral_record_ce_enrollment(actor=ces, referral_id=missing[0].pk, ce_enrollment_id="E-2")
+    page = client.get(reverse("referrals:hud-events-page")).content.decode()
+    assert "1 referral left out: no CE enrollment ID" in page
+    assert f"Referral {missing[0].pk}:" not in page
+    rows = _check_file(_files(_zip(client, ces))["Event.csv"], EVENT_SPEC)
+    assert {row["EventID"]: row["EnrollmentID"] for row in rows} == {str(recorded.pk): "E-1",
+                                                                     str(missing[0].pk): "E-2"}
+
+
+def test_the_export_page_costs_the_same_queries_at_any_number_of_referrals(client, django_assert_max_num_queries):
+    ces = matcher()
+    client.force_login(ces)
+    program = _program("permanent-housing")
+    make_referral(program, actor=ces)
+    with django_assert_max_num_queries(30) as few:
+        assert client.get(reverse("referrals:hud-events-page")).status_code == 200
+    for _ in range(6):
+        make_referral(program, actor=ces)
+        make_referral(_program("outreach"), actor=ces)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(reverse("referrals:hud-events-page")).content.decode()
+    assert "7 referrals left out: no CE enrollment ID" in page
 
 
 def test_the_file_costs_the_same_queries_at_any_number_of_referrals(client, django_assert_max_num_queries):
     ces = matcher()
     client.force_login(ces)
     for code in ("emergency-shelter", "permanent-housing"):
-        make_referral(_program(code), actor=ces)
+        make_referral(_program(code), actor=ces, ce_enrollment_id=f"E-{code}")
     with django_assert_max_num_queries(20) as few:
         client.get(reverse("referrals:hud-events"))
     for code in ("transitional-housing", "permanent-housing", "emergency-shelter") * 4:
-        referral = make_referral(_program(code), actor=ces)
+        referral = make_referral(_program(code), actor=ces, ce_enrollment_id=f"E-{code}")
         services.referral_change_status(actor=ces, referral_id=referral.pk, to_status=status("did-not-respond"))
     with django_assert_max_num_queries(len(few.captured_queries)):
         content = client.get(reverse("referrals:hud-events")).content

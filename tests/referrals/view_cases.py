@@ -37,6 +37,7 @@ CASES = [
              data=lambda kwargs: {"hmis_client_id": ""}),
     ViewCase("referrals:export", coc_groups=CES, agency_object=False),
     ViewCase("referrals:hud-events", coc_groups=CES, agency_object=False),
+    ViewCase("referrals:hud-events-page", coc_groups=CES, agency_object=False),
     # One referral: those working it (the provider's staff, the CES team).
     ViewCase("referrals:detail", build=_referral, **WORKERS, coc_groups=CES),
     ViewCase("referrals:change-status", build=_referral, **WORKERS, coc_groups=CES, method="post",
@@ -46,6 +47,9 @@ CASES = [
              data=lambda kwargs: {"version": 1, "move_in_date": "2026-01-01"}),
     ViewCase("referrals:transfer", build=_referral, **WORKERS, method="post",
              data=lambda kwargs: {"version": 1, "reason": "Needs an accessible unit"}),
+    # The client's CE enrollment ID in the HMIS is the CES team's to record.
+    ViewCase("referrals:ce-enrollment", build=_referral, coc_groups=CES, method="post",
+             data=lambda kwargs: {"version": 1, "ce_enrollment_id": "E-100"}),
     # Re-referring is the CES team's.
     ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES),
     ViewCase("referrals:rerefer", build=_returned_referral, coc_groups=CES, method="post",

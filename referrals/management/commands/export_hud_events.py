@@ -1,8 +1,10 @@
 import datetime as dt
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 
 from referrals import hud
 from referrals.models import Referral
@@ -32,6 +34,13 @@ class Command(BaseCommand):
         Path(out).write_bytes(export.content)
         self.stdout.write(f"Wrote {export.events} event{pluralize(export.events)} of referrals made "
                           f"{export.start:%Y-%m-%d} to {export.end:%Y-%m-%d} to {out}.")
+        if export.no_enrollment:
+            count = len(export.no_enrollment)
+            self.stdout.write(f"{count} referral{pluralize(count)} left out: no CE enrollment ID. Record the client's "
+                              f"CE enrollment ID on each referral, then export again:")
+            base = settings.PORTAL_BASE_URL.rstrip("/")
+            for pk, client_id in export.no_enrollment:
+                self.stdout.write(f"  referral {pk} (client {client_id}): {base}{reverse('referrals:detail', args=[pk])}")
         for name, count in sorted(export.left_out.items()):
             self.stdout.write(f"Left out {count} referral{pluralize(count)} to {name} programs: their program type "
                               f"has no HUD project type that takes a referral event.")
