@@ -166,13 +166,15 @@ def _floor(at, today) -> None:
     """The sweep's changes as plain set-based SQL: `benchmarks.accounts`'
     statements, then the deactivations as one INSERT … SELECT over the
     accounts they made Inactive (its temporary table `changed`)."""
+    from hmis_accounts.services import inactive_command_key_prefix
+
     bench._plain_sql(at, today)
     bench._sql("""INSERT INTO core_provisioningcommand (subject, kind, payload, dedupe_key, status, attempts,
                                                          next_attempt_at, claimed_at, last_error, remote_id,
                                                          created_at, done_at)
                   SELECT c.id::text, 'deactivate', '{"active": false}'::jsonb,
-                         'inactive:' || %s || ':' || c.id, 'pending', 0, now(), NULL, '', '', now(), NULL
-                  FROM changed c WHERE c.kind IN ('lapsed', 'idle')""", [today.isoformat()])
+                         CAST(%s AS text) || c.id, 'pending', 0, now(), NULL, '', '', now(), NULL
+                  FROM changed c WHERE c.kind IN ('lapsed', 'idle')""", [inactive_command_key_prefix(at)])
 
 
 def _deliver(limit: float) -> tuple[float, int, int, int]:

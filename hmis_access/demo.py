@@ -16,6 +16,7 @@ from training.models import (Certificate, Course, CESRole, FormSubmission, Regis
 
 from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import provisioning_due
+from .selectors import hmis_username_for, proposed_hmis_username
 from .services import access_request_approve, access_request_create, access_request_grant, refresh_for_user
 
 
@@ -171,7 +172,7 @@ def seed_access_requests(stdout):
             AccessRequest.objects.filter(pk=r.pk).update(ready_at=ready_at,
                                                          provisioning_due_at=provisioning_due(ready_at))
             granted_at = ready_at + dt.timedelta(days=8 if late else 1)
-            access_request_grant(actor=admin, access_request_id=r.pk, hmis_username=email.split("@")[0],
+            access_request_grant(actor=admin, access_request_id=r.pk, hmis_username=proposed_hmis_username(r),
                                  hmis_role="CES_Housing_Provider", now=granted_at)
     demo_user("new.user@northside.example.org", "Casey Newcomer", label="End user with an open checklist (Northside)")
     _form_mid_signing(agency, manager, nav)
@@ -191,16 +192,16 @@ def seed_access_requests(stdout):
 # through granted, active HMIS access at their agency (SPEC §4), which is HMIS
 # access's to give. Built before the referral demo, which finds them by email.
 HOUSING_PROVIDER_STAFF = [
-    ("housing@oakhollow.example.org", "Lee Housing", "Oak Hollow Housing Services", "oakhollow.housing"),
-    ("housing@pineridge.example.org", "Robin Housing", "Pine Ridge Housing Collaborative", "pineridge.housing"),
+    ("housing@oakhollow.example.org", "Lee Housing", "Oak Hollow Housing Services"),
+    ("housing@pineridge.example.org", "Robin Housing", "Pine Ridge Housing Collaborative"),
 ]
 
 
 def seed_housing_provider_access(stdout) -> None:
     """Quiet: the referral demo's line counts these people."""
-    for email, name, agency, username in HOUSING_PROVIDER_STAFF:
+    for email, name, agency in HOUSING_PROVIDER_STAFF:
         organization = demo_organization(agency)
         user = demo_user(email, name, memberships=[(organization, Persona.STAFF)])
         if not HMISAccount.objects.filter(user=user).exists():
-            HMISAccount.objects.create(user=user, organization=organization, hmis_username=username,
+            HMISAccount.objects.create(user=user, organization=organization, hmis_username=hmis_username_for(user),
                                        hmis_role="CES_Housing_Provider", last_hmis_login_at=timezone.now())

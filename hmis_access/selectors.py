@@ -25,7 +25,13 @@ def proposed_hmis_username(access_request) -> str:
     rule (`AccessPolicy.hmis_username_rule`) applied to their name and email,
     with the first free number added when someone else has it. One query for
     the taken names."""
-    user = access_request.user
+    return hmis_username_for(access_request.user)
+
+
+def hmis_username_for(user) -> str:
+    """`proposed_hmis_username` for a person: theirs if they hold an HMIS
+    account, else the CoC's rule made of their name and email, numbered when
+    taken (what the demo data's accounts are named by too)."""
     own = HMISAccount.objects.filter(user=user).values_list("hmis_username", flat=True).first()
     if own:
         return own

@@ -8,20 +8,22 @@ from django.utils import timezone
 from accounts.demo import demo_organization, demo_user
 from accounts.models import Persona, User
 from hmis_access.models import AccessPolicy, HMISAccount
+from hmis_access.selectors import hmis_username_for
 from hmis_portal.core.calendar import end_of_day, local_date, start_of_day
 
 from .models import ReactivationRequest
 from .services import provisioning_deadline
 
-# (HMIS username, full name, days since last login) — seed 002's thresholds
-# on either side: 10 (fine), 29 (last day), 31 (Inactive), 89 (Inactive, last
-# day before retraining), 91 (Inactive, retraining required).
+# (email, full name, days since last login) — seed 002's thresholds on
+# either side: 10 (fine), 29 (last day), 31 (Inactive), 89 (Inactive, last
+# day before retraining), 91 (Inactive, retraining required). The HMIS
+# usernames follow the pack's rule, as a grant's do.
 DEMO_HMIS_ACCOUNTS = [
-    ("harbor.rivera", "Robin Rivera", 10),
-    ("harbor.nguyen", "Quinn Nguyen", 29),
-    ("harbor.okafor", "Jesse Okafor", 31),
-    ("harbor.lindqvist", "Taylor Lindqvist", 89),
-    ("harbor.moreau", "Drew Moreau", 91),
+    ("rivera@harbor.example.org", "Robin Rivera", 10),
+    ("nguyen@harbor.example.org", "Quinn Nguyen", 29),
+    ("okafor@harbor.example.org", "Jesse Okafor", 31),
+    ("lindqvist@harbor.example.org", "Taylor Lindqvist", 89),
+    ("moreau@harbor.example.org", "Drew Moreau", 91),
 ]
 
 
@@ -38,15 +40,14 @@ def seed_hmis_activity(stdout) -> None:
     admin = demo_user("agencyadmin@harbor.example.org", "Alex Agencyadmin",
                       memberships=[(harbor, Persona.AGENCY_ADMINISTRATOR)])
 
-    def put(username, full_name, days, label=None):
-        email = f"{username.replace('harbor.', '')}@harbor.example.org"
+    def put(email, full_name, days, label=None):
         user = demo_user(email, full_name, label=label, memberships=[(harbor, Persona.STAFF)])
         last_day = today - dt.timedelta(days=days)
         last_login = start_of_day(last_day) + dt.timedelta(hours=10)
         inactive = days >= policy.inactive_after_days
         retraining = days >= policy.retraining_after_days
         values = {
-            "user": user, "organization": harbor, "hmis_role": "CES_Standard",
+            "hmis_username": hmis_username_for(user), "organization": harbor, "hmis_role": "CES_Standard",
             "provisioned_at": last_login - dt.timedelta(days=120),
             "last_hmis_login_at": last_login,
             "inactivity_counted_from": last_day, "retraining_counted_from": last_day,
@@ -58,20 +59,20 @@ def seed_hmis_activity(stdout) -> None:
             "retraining_required_on": last_day + dt.timedelta(days=policy.retraining_after_days) if retraining else None,
             "must_log_in_by": None, "reactivated_at": None,
         }
-        account, _ = HMISAccount.objects.update_or_create(hmis_username=username, defaults=values)
+        account, _ = HMISAccount.objects.update_or_create(user=user, defaults=values)
         account.retraining_courses.set(policy.retraining_courses.all() if retraining else [])
         return account
 
-    for username, full_name, days in DEMO_HMIS_ACCOUNTS:
-        put(username, full_name, days, label=f"HMIS user, {days} days since last login" if days in (29, 31) else None)
+    for email, full_name, days in DEMO_HMIS_ACCOUNTS:
+        put(email, full_name, days, label=f"HMIS user, {days} days since last login" if days in (29, 31) else None)
     # Sam Staff, the demo end user, was reactivated this morning and has not
     # logged in yet: the first sweep after the policy's window makes the
     # account Inactive again.
     sam = demo_user("staff@harbor.example.org", "Sam Staff", memberships=[(harbor, Persona.STAFF)])
     reactivated_at = min(start_of_day(today) + dt.timedelta(hours=9), timezone.now())
     last_day = today - dt.timedelta(days=40)
-    account, _ = HMISAccount.objects.update_or_create(hmis_username="harbor.sam", defaults={
-        "user": sam, "organization": harbor, "hmis_role": "CES_Housing_Provider",
+    account, _ = HMISAccount.objects.update_or_create(user=sam, defaults={
+        "hmis_username": hmis_username_for(sam), "organization": harbor, "hmis_role": "CES_Housing_Provider",
         "provisioned_at": start_of_day(today - dt.timedelta(days=200)),
         "last_hmis_login_at": start_of_day(last_day) + dt.timedelta(hours=11),
         "inactivity_counted_from": today, "retraining_counted_from": last_day,
@@ -91,7 +92,7 @@ def seed_hmis_activity(stdout) -> None:
             provisioned_at=reactivated_at)
     # The 31-day account's agency administrator has asked for reactivation:
     # it waits in provisioning's queue.
-    okafor = HMISAccount.objects.get(hmis_username="harbor.okafor")
+    okafor = HMISAccount.objects.get(user__email=DEMO_HMIS_ACCOUNTS[2][0])
     if not okafor.reactivation_requests.exists():
         asked = start_of_day(today) + dt.timedelta(hours=8)
         ReactivationRequest.objects.create(account=okafor, user=okafor.user, organization=harbor,

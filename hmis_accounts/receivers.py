@@ -4,7 +4,7 @@
 
 from hmis_access.models import HMISAccount
 
-from .services import hmis_accounts_deactivate, retraining_refresh
+from .services import hmis_accounts_close_for_departure, hmis_accounts_deactivate, retraining_refresh
 
 
 def training_record_changed(sender, user, actor=None, **kwargs):
@@ -14,12 +14,10 @@ def training_record_changed(sender, user, actor=None, **kwargs):
 
 def membership_ended(*, organization, person, actor, at, **kwargs):
     # Someone who is no longer with the agency keeps no HMIS access through it:
-    # the portal makes the account Inactive and the HMIS follows (the same
-    # rule as the referrals' "only while they are still a member there").
-    hmis_accounts_deactivate(
-        accounts=HMISAccount.objects.filter(user=person, organization=organization),
-        reason=HMISAccount.InactiveReason.MEMBERSHIP_ENDED, actor=actor, at=at,
-        why=f"No longer with {organization}.")
+    # the portal makes the account Inactive, the HMIS follows and the agency's
+    # administrators hear of it (the same rule as the referrals' "only while
+    # they are still a member there").
+    hmis_accounts_close_for_departure(organization=organization, person=person, actor=actor, at=at)
 
 
 def agreements_lapsed(*, organization_ids, at, **kwargs):

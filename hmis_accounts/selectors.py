@@ -256,3 +256,51 @@ def provisioning_attention(user) -> tuple[int, int]:
     if not access.can_see_unknown_hmis_users(user):
         return failed, 0  # the drift page shows them what they see of it
     return failed, dangerous.count()
+
+
+@dataclass(frozen=True)
+class UnknownUserCommand:
+    """A failed command for a user the portal does not know: one only the
+    HMIS has (a drift deactivation), or one whose account row was removed."""
+    command: object  # core.models.ProvisioningCommand
+    user_name: str
+
+    @property
+    def state(self):
+        from hmis_portal.core.provisioning import SubjectState
+
+        return SubjectState("failed", self.command.created_at, self.command.last_error, self.command.next_attempt_at)
+
+
+def _unknown_user_commands():
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    from hmis_portal.core.models import ProvisioningCommand
+
+    known = HMISAccount.objects.annotate(key=Cast("pk", output_field=CharField())).filter(key=OuterRef("subject"))
+    return ProvisioningCommand.objects.filter(~Exists(known))
+
+
+def unknown_user_commands(user, *, limit: int = 200) -> tuple[list[UnknownUserCommand], int]:
+    """Failed commands of users the portal does not know, oldest first, for
+    those who see every agency (they belong to none), and how many more
+    there are beyond `limit`. Two queries whatever their number."""
+    from hmis_portal.core.models import ProvisioningCommand
+
+    if not access.can_see_unknown_hmis_users(user):
+        return [], 0
+    failed = _unknown_user_commands().filter(status=ProvisioningCommand.Status.FAILED)
+    rows = list(failed.order_by("pk")[:limit + 1])
+    more = failed.count() - limit if len(rows) > limit else 0
+    return [UnknownUserCommand(c, str(c.payload.get("user_name") or c.payload.get("remote_id") or c.subject))
+            for c in rows[:limit]], more
+
+
+def access_unknown_user_command(user, pk: int):
+    """A command of a user the portal does not know, if `user` may retry it:
+    403 for anyone who does not see every agency, 404 for a command of an
+    account the portal knows (retried through its account)."""
+    require(access.can_see_unknown_hmis_users(user),
+            "Only CoC provisioning staff who see every agency retry commands for users the portal does not know.")
+    return get_object_or_404(_unknown_user_commands(), pk=pk)

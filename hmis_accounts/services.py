@@ -422,6 +422,14 @@ def _tell_systems(ids: list[int], *, event: str, state: str) -> None:
                                    ("link", webhooks.link_sql(before, "o.slug", after))])
 
 
+def inactive_command_key_prefix(at: dt.datetime) -> str:
+    """The key of an Inactive decision's `active=false` for the HMIS, before
+    the account id: the decision's moment in UTC, so the same decision
+    written twice (a sweep run again) queues one command, and a second
+    decision the same day (Inactive, reactivated, Inactive again) its own."""
+    return f"inactive:{at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}:"
+
+
 def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.Batch", reason: str, note: str,
                                at: dt.datetime, actor: User | None = None) -> list[tuple]:
     """Make Active HMIS accounts Inactive (seed 002: no login for the
@@ -433,7 +441,7 @@ def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.
     why (`reason`, an `HMISAccount.InactiveReason`), the window after a
     reactivation closed; an audit event (`note` its reason); `active=false`
     for the HMIS in the provisioning outbox, delivered after commit, at most
-    once per account and day. An account that is not Active is left as it is
+    once per account and decision (`inactive_command_key_prefix`). An account that is not Active is left as it is
     (a double submit, a sweep after a person). Runs in the caller's
     transaction. Returns (id, user id, agency id, then a batch's carried
     columns) of each account made Inactive, sorted by id."""
@@ -450,7 +458,7 @@ def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.
         _account_events(ids, actor=actor, verb="made inactive", from_state="Active", to_state="Inactive",
                         reason=note)
         provisioning.provision_many(HMISAccount.objects.filter(pk__in=ids), active=False,
-                                    dedupe_prefix=f"inactive:{local_date(at).isoformat()}:")
+                                    dedupe_prefix=inactive_command_key_prefix(at))
         _tell_systems(ids, event="hmis_account.inactive", state=INACTIVE)
         if one is not None:
             one.refresh_from_db(fields=["status", "inactive_since", "inactive_reason", "must_log_in_by",
@@ -794,6 +802,32 @@ def hmis_accounts_deactivate(*, accounts, reason: str, why: str, actor: User | N
             accounts=ids, reason=reason, note=why, at=at or timezone.now(),
             actor=actor if actor is not None and actor.is_authenticated else None)
     return [row[0] for row in changed]
+
+
+def hmis_accounts_close_for_departure(*, organization: Organization, person: User, actor: User | None,
+                                      at: dt.datetime) -> list[int]:
+    """Someone who is no longer with the agency keeps no HMIS access through
+    it: their account there goes Inactive (`hmis_accounts_deactivate`, the
+    HMIS follows), and the agency's administrators are told by email, queued
+    in the departure's transaction and sent after it commits. An account
+    already Inactive changes nothing and tells nobody. Returns the ids changed."""
+    changed = hmis_accounts_deactivate(
+        accounts=HMISAccount.objects.filter(user=person, organization=organization),
+        reason=HMISAccount.InactiveReason.MEMBERSHIP_ENDED, actor=actor, at=at,
+        why=f"No longer with {organization}.")
+    if not changed:
+        return changed
+    name = person.full_name or person.email
+    administrators = agency_administrators(organization_id=organization.pk)
+    hmis = " The HMIS is told to disable it too." if provisioning.enabled() else ""
+    link = reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})
+    for username in HMISAccount.objects.filter(pk__in=changed).order_by("pk").values_list("hmis_username", flat=True):
+        notify(recipients=administrators, subject=f"HMIS account {username} is now Inactive: {name} left {organization}",
+               body=(f"{name} is no longer with {organization}, so their HMIS account {username} is now Inactive."
+                     f"{hmis} If they work for {organization} again, ask for their HMIS access with a new access "
+                     "request."),
+               link=link)
+    return changed
 
 
 # ---------------------------------------------------------------- the user's settings

@@ -13,6 +13,8 @@ urlpatterns = [
          name="hmis-account-calendar-reset"),
     path("hmis-accounts/", views.hmis_accounts_dashboard, name="hmis-accounts-dashboard"),
     path("hmis-accounts/provisioning/", views.hmis_provisioning, name="hmis-provisioning"),
+    path("hmis-accounts/provisioning/commands/<int:pk>/retry/", views.hmis_provisioning_command_retry,
+         name="hmis-provisioning-command-retry"),
     path("hmis-accounts/provisioning/test-connection/", views.hmis_provisioning_test, name="hmis-provisioning-test"),
     path("hmis-accounts/<int:pk>/reactivation/", views.hmis_account_request_reactivation,
          name="hmis-account-request-reactivation"),

@@ -201,14 +201,38 @@ def hmis_provisioning(request):
             "This page is for CoC provisioning staff and system admins.")
     enabled = provisioning.enabled()
     drifts, checked_at = selectors.drift_findings(request.user) if enabled else ([], None)
+    unknown, unknown_more = selectors.unknown_user_commands(request.user) if enabled else ([], 0)
     return render(request, "hmis_accounts/hmis_provisioning.html", {
         "enabled": enabled,
         "unsynced": unsynced_accounts(request.user),
+        "unknown": unknown,
+        "unknown_more": unknown_more,
+        "can_see_unknown": access.can_see_unknown_hmis_users(request.user),
         "drifts": drifts,
         "checked_at": checked_at,
         "can_retry": access.can_retry_hmis_provisioning(request.user),
         "can_test": access.can_test_hmis_connection(request.user),
     })
+
+
+@login_required
+@require_POST
+def hmis_provisioning_command_retry(request, pk):
+    """"Retry" on a failed command of a user the portal does not know: due
+    again now, its attempts counted afresh, audited; a second submit finds
+    nothing failed."""
+    from hmis_portal.core import provisioning
+
+    command = selectors.access_unknown_user_command(request.user, pk)
+    name = command.payload.get("user_name") or command.payload.get("remote_id") or command.subject
+
+    def said(retried):
+        if not retried:
+            return messages.INFO, f"Nothing to retry for {name}: it has not failed (already retried, or sent)."
+        return f"{command.get_kind_display()} for {name} will be sent to the HMIS again now."
+
+    return run_action(request, lambda: provisioning.command_retry(actor=request.user, ids=[command.pk]), said,
+                      to="hmis-provisioning")
 
 
 @login_required

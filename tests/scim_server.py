@@ -91,8 +91,8 @@ class ScimServer:
 
 
 class FaultProxy:
-    """An HTTP proxy in front of a server that answers 500 to the next
-    `fail` requests whose method is in `methods`, holds every request whose
+    """An HTTP proxy in front of a server that answers `status` (500 unless
+    told otherwise) to the next `fail` requests whose method is in `methods`, holds every request whose
     method is in `stall` without ever passing it on (an HMIS that hangs
     mid-request; `stalled` is set when one arrives), and passes everything
     else. `seen` lists the (method, path, status) of every request it passed,
@@ -101,6 +101,8 @@ class FaultProxy:
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.fail = 0
+        self.status = 500
+        self.detail = "injected failure"
         self.methods = {"POST", "PATCH"}
         self.stall: set[str] = set()
         self.stalled = threading.Event()
@@ -120,10 +122,10 @@ class FaultProxy:
                     return
                 if proxy.fail and self.command in proxy.methods:
                     proxy.fail -= 1
-                    proxy.seen.append((self.command, self.path, 500))
+                    proxy.seen.append((self.command, self.path, proxy.status))
                     payload = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                                          "status": "500", "detail": "injected failure"}).encode()
-                    self.send_response(500)
+                                          "status": str(proxy.status), "detail": proxy.detail}).encode()
+                    self.send_response(proxy.status)
                     self.send_header("Content-Type", "application/scim+json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

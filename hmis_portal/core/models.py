@@ -246,8 +246,8 @@ class ProvisioningCommand(models.Model):
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    # Empty on a failure only a person can resolve (the HMIS refused the
-    # command): it waits for "Retry".
+    # When it is tried again by itself; a refusal is tried again on the same
+    # backoff as a failure to reach the HMIS. Empty: it waits for "Retry".
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -46,7 +46,9 @@ DELIVERY_TASK = "hmis_portal.core.tasks.deliver_provisioning"
 CLAIM_TIMEOUT = dt.timedelta(minutes=2)
 # Transient failures (HMIS down, timeouts, 5xx) back off 1, 2, 4 … minutes up
 # to an hour; after MAX_ATTEMPTS the command shows as failed but is still tried
-# hourly, for a deactivation must never be dropped.
+# hourly, for a deactivation must never be dropped. A refusal (a 4xx) shows as
+# failed at once and is tried again on the same backoff; "Retry" starts the
+# count again and sends it now.
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = dt.timedelta(hours=1)
 BATCH_SIZE = 200
@@ -345,14 +347,18 @@ def _settle(command: ProvisioningCommand, outcome, now: dt.datetime) -> str:
 
     attempts = command.attempts + 1
     if isinstance(outcome, Refused):
-        _finish(command, status=Status.FAILED, attempts=attempts, last_error=str(outcome), next_attempt_at=None)
-        record_event(actor=None, subject=command, verb="refused by the HMIS", from_state=Status.SENDING,
-                     to_state=Status.FAILED, reason=str(outcome)[:2000])
+        # Failed at once, for people to see and Retry; still tried again on
+        # the backoff (what the HMIS refused may be changed there meanwhile).
+        _finish(command, status=Status.FAILED, attempts=attempts, last_error=str(outcome),
+                next_attempt_at=now + backoff(attempts))
+        if attempts == 1 or command.last_error != str(outcome):
+            record_event(actor=None, subject=command, verb="refused by the HMIS", from_state=Status.SENDING,
+                         to_state=Status.FAILED, reason=str(outcome)[:2000])
         log.warning("HMIS refused provisioning command %s: %s", command.pk, outcome)
         return "refused"
     if isinstance(outcome, BaseException):
         failed = attempts >= MAX_ATTEMPTS
-        wait = MAX_BACKOFF if failed else min(dt.timedelta(minutes=2 ** (attempts - 1)), MAX_BACKOFF)
+        wait = MAX_BACKOFF if failed else backoff(attempts)
         error = str(outcome) or outcome.__class__.__name__
         _finish(command, status=Status.FAILED if failed else Status.PENDING, attempts=attempts,
                 last_error=error, next_attempt_at=now + wait)
@@ -366,6 +372,12 @@ def _settle(command: ProvisioningCommand, outcome, now: dt.datetime) -> str:
     record_event(actor=None, subject=command, verb="sent to the HMIS", from_state=Status.PENDING,
                  to_state=Status.DONE, data={"result": outcome.note, "remote_id": outcome.remote_id})
     return "sent"
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long a command waits after its `attempts`-th failed try: 1, 2, 4 …
+    minutes, at most MAX_BACKOFF."""
+    return min(dt.timedelta(minutes=2 ** min(max(attempts - 1, 0), 16)), MAX_BACKOFF)
 
 
 def _finish(command, **fields) -> None:
@@ -386,8 +398,9 @@ def _take_slot() -> str | None:
 
 
 def command_retry(*, actor, ids) -> int:
-    """Provisioning staff's "Retry": failed commands are due again now,
-    audited, and delivery is queued. Returns how many."""
+    """Provisioning staff's "Retry": failed commands are due again now, their
+    attempts counted afresh (the backoff starts over), audited, and delivery
+    is queued. Returns how many."""
     from .audit import record_event
 
     now = timezone.now()
@@ -397,8 +410,8 @@ def command_retry(*, actor, ids) -> int:
         for row in rows:
             record_event(actor=actor, subject=row, verb="provisioning retried", from_state=row.status,
                          to_state=Status.PENDING, reason=row.last_error[:2000])
-        ProvisioningCommand.objects.filter(pk__in=[row.pk for row in rows]).update(
-            status=Status.PENDING, next_attempt_at=now, claimed_at=None)
+        ProvisioningCommand.objects.filter(pk__in=[row.pk for row in rows], status=Status.FAILED).update(
+            status=Status.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
         if rows:
             _deliver_after_commit()
     return len(rows)
@@ -435,6 +448,7 @@ class SubjectState:
     status: str  # "synced", "pending" or "failed"
     at: dt.datetime | None  # last delivery (synced) or when queued (pending, failed)
     error: str = ""
+    next_try: dt.datetime | None = None  # when it is tried again by itself (failed, pending after a failure)
 
 
 def subject_states(subjects: Iterable) -> dict[str, SubjectState]:
@@ -445,16 +459,18 @@ def subject_states(subjects: Iterable) -> dict[str, SubjectState]:
     states: dict[str, SubjectState] = {}
     for start in range(0, len(subjects), 500):
         rows = (ProvisioningCommand.objects.filter(subject__in=subjects[start:start + 500])
-                .order_by("subject", "pk").values_list("subject", "status", "created_at", "done_at", "last_error"))
-        for subject, status, created_at, done_at, error in rows:
+                .order_by("subject", "pk").values_list("subject", "status", "created_at", "done_at", "last_error",
+                                                       "next_attempt_at"))
+        for subject, status, created_at, done_at, error, next_try in rows:
             current = states.get(subject)
             if current is not None and current.status == "failed":
                 continue
             if status == Status.FAILED:
-                states[subject] = SubjectState("failed", created_at, error)
+                states[subject] = SubjectState("failed", created_at, error, next_try)
             elif status in (Status.PENDING, Status.SENDING):
                 if current is None or current.status != "pending":
-                    states[subject] = SubjectState("pending", created_at, error)
+                    states[subject] = SubjectState("pending", created_at, error,
+                                                   next_try if error and status == Status.PENDING else None)
             elif current is None or current.status == "synced":
                 states[subject] = SubjectState("synced", done_at)
     return states

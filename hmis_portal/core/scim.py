@@ -460,7 +460,8 @@ def correct(drifts: Iterable[Drift], *, managed_groups: Iterable[str], deactivat
         elif drift.kind == GROUP_DIFFERS:
             queued += provisioning.provision_group(account_id=subject, group=account.group, managed_groups=managed)
         elif drift.kind == ACTIVE_NOT_IN_PORTAL and deactivate_unknown:
-            queued += provisioning._insert(subject, Kind.DEACTIVATE, {"active": False, "remote_id": drift.remote_id})
+            queued += provisioning._insert(subject, Kind.DEACTIVATE, {"active": False, "remote_id": drift.remote_id,
+                                                                      "user_name": drift.user_name or ""})
         waiting.add(subject)
     return queued
 

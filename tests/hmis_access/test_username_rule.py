@@ -107,3 +107,21 @@ def test_the_admin_refuses_a_bad_rule_and_a_second_group_for_one_hmis_role():
     assert "“CES_Standard”" in " ".join(refused.value.message_dict["hmis_group"])
     outreach.hmis_group = "CES_Standard"
     outreach.full_clean()
+
+
+@pytest.mark.parametrize("pack", ["mo-bos", "agency-admin"])
+def test_the_demo_s_usernames_follow_the_pack_s_rule(pack):
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    for _ in range(2):  # and a second run keeps them, without duplicating anyone
+        call_command("seed_demo", "--i-know-this-is-not-production", "--pack", pack, stdout=io.StringIO())
+    rule = AccessPolicy.current().hmis_username_rule
+    accounts = list(HMISAccount.objects.select_related("user"))
+    assert len(accounts) >= 8
+    for account in accounts:
+        base = hmis_username_from_rule(rule, full_name=account.user.full_name, email=account.user.email)
+        assert re.fullmatch(re.escape(base) + r"\d*", account.hmis_username), (account.user.email,
+                                                                                account.hmis_username, rule)

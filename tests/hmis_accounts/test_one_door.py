@@ -65,7 +65,7 @@ def test_a_set_is_made_inactive_as_each_account_would_be_alone(provisioning, rea
     assert _rows(first.pk) == _rows(second.pk) == one
     assert one["events"] == [(None, "made inactive", "Active", "Inactive", NOTE)]
     assert one["commands"] == [(ProvisioningCommand.Kind.DEACTIVATE, {"active": False},
-                                "inactive:2026-06-15:<id>")]
+                                f"inactive:{AT.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}:<id>")]
 
 
 def test_an_account_already_inactive_is_left_as_it_is(provisioning):

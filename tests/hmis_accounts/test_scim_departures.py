@@ -290,3 +290,91 @@ def test_an_account_closed_by_a_departure_is_not_reactivated(organization, targe
     waiting.delete()
     with pytest.raises(ValidationError, match="no longer with"):
         activity.reactivation_request_create(actor=account.user, account=account)
+
+
+# --- the agency hears that a departure closed an account --------------------------------------------
+
+def _departure_mail(administrator):
+    from hmis_portal.core.models import Notification
+
+    return Notification.objects.filter(to_email=administrator.email, subject__contains="Inactive")
+
+
+def test_a_departure_that_closes_an_account_tells_the_agency_s_administrators(organization, target):
+    from django.urls import reverse
+
+    account = _granted(organization, "dreyes")
+    administrators = [MembershipFactory(organization=organization, persona="agency_administrator").user
+                      for _ in range(2)]
+    elsewhere = MembershipFactory(organization=OrganizationFactory(), persona="agency_administrator").user
+    membership = Membership.objects.get(user=account.user, organization=organization)
+
+    people.membership_remove(actor=_implementer(), membership=membership)
+
+    for administrator in administrators:
+        [mail] = _departure_mail(administrator)
+        assert mail.subject == f"HMIS account dreyes is now Inactive: {account.user.full_name} left {organization}"
+        assert f"{account.user.full_name} is no longer with {organization}" in mail.body
+        assert "dreyes" in mail.body and "new access request" in mail.body
+        assert mail.link == reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})
+    assert not _departure_mail(elsewhere).exists()
+    assert not _departure_mail(account.user).exists()
+
+
+def test_no_mail_when_the_departure_changes_no_account(organization, target):
+    account = _granted(organization, "dreyes")
+    administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
+    # Another persona kept: no departure. Then an account already Inactive: nothing changes.
+    MembershipFactory(user=account.user, organization=organization, persona="program_manager")
+    people.membership_remove(actor=_implementer(),
+                             membership=Membership.objects.get(user=account.user, organization=organization,
+                                                               persona="staff"))
+    assert not _departure_mail(administrator).exists()
+    HMISAccount.objects.filter(pk=account.pk).update(status=HMISAccount.Status.INACTIVE)
+    people.membership_remove(actor=_implementer(), membership=Membership.objects.get(user=account.user,
+                                                                                      organization=organization))
+    assert not _departure_mail(administrator).exists()
+
+
+def test_a_departure_that_rolls_back_tells_nobody(organization, target):
+    account = _granted(organization, "dreyes")
+    administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
+    membership = Membership.objects.get(user=account.user, organization=organization)
+    with transaction.atomic():
+        people.membership_remove(actor=_implementer(), membership=membership)
+        assert _departure_mail(administrator).count() == 1  # written with the departure
+        transaction.set_rollback(True)
+    assert not _departure_mail(administrator).exists()
+
+
+# --- an account made Inactive twice in one day ------------------------------------------------------
+
+def test_inactive_again_the_same_day_reaches_the_hmis_again(organization, target):
+    from hmis_accounts import services as activity
+    from tests.hmis_access.hmis import agency_admin
+
+    account = _granted(organization, "dreyes")
+    provisioning.deliver_pending()
+    morning = timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+    activity.hmis_account_make_inactive(accounts=account, reason=HMISAccount.InactiveReason.NO_LOGIN,
+                                        note="No login.", at=morning)
+    provisioning.deliver_pending()
+    assert target.user("dreyes")["active"] is False
+
+    request = activity.reactivation_request_create(actor=agency_admin(organization), account=account)
+    activity.hmis_account_reactivate(actor=StaffFactory(groups=["CoC provisioning"]), reactivation_request=request)
+    provisioning.deliver_pending()
+    assert target.user("dreyes")["active"] is True
+
+    account.refresh_from_db()
+    later = morning + dt.timedelta(hours=2)
+    activity.hmis_account_make_inactive(accounts=account, reason=HMISAccount.InactiveReason.NO_LOGIN,
+                                        note="No login.", at=later)
+    # The same decision written again (a sweep run twice) adds nothing.
+    activity.hmis_account_make_inactive(accounts=[account.pk], reason=HMISAccount.InactiveReason.NO_LOGIN,
+                                        note="No login.", at=later)
+    keys = list(_deactivations(account).order_by("pk").values_list("dedupe_key", flat=True))
+    assert keys == [f"inactive:{morning.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}:{account.pk}",
+                    f"inactive:{later.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}:{account.pk}"]
+    provisioning.deliver_pending()
+    assert target.user("dreyes")["active"] is False

@@ -113,7 +113,9 @@ def test_a_refusal_fails_visibly_and_blocks_the_account_until_retried(scim_serve
     result = provisioning.deliver_pending()
     assert result["sent"] == 0
     create, deactivate = commands(9)
-    assert create.status == Status.FAILED and create.next_attempt_at is None
+    # Failed at once; tried again by itself only after its backoff.
+    assert create.status == Status.FAILED and create.next_attempt_at > timezone.now()
+    assert provisioning.deliver_pending()["summary"] == "nothing due"
     assert "401" in create.last_error
     assert deactivate.status == Status.PENDING and deactivate.attempts == 0
     assert AuditEvent.objects.filter(verb="refused by the HMIS").count() == 1
