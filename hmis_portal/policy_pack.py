@@ -265,6 +265,7 @@ REFERRAL_POLICY_FIELDS = {
     "escalation_margin_days": {"type": "count0"},
     "due_soon_days": {"type": "count0"},
     "sweep_batch_size": {"type": "count"},
+    "timeliness_target_percent": {"type": "count", "max": 100},
 }
 # Seed 003: a data partner enters an agency's intakes within N business days.
 PARTNERSHIP_POLICY_FIELDS = {

@@ -16,6 +16,7 @@ referrals.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -143,6 +144,10 @@ class ReferralPolicy(PolicyRow):
         default=2, help_text="A referral is 'due soon' when its deadline is within this many calendar days.")
     sweep_batch_size = models.PositiveIntegerField(
         default=500, help_text="At most this many referrals are alerted per sweep run; the next run continues.")
+    timeliness_target_percent = models.PositiveSmallIntegerField(
+        default=80, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="The share of need-status changes the CoC expects within their standard; the timeliness "
+                  "chart draws it as its target line and says each month whether it was met.")
 
     class Meta:
         verbose_name = verbose_name_plural = "referral policy"

@@ -21,7 +21,7 @@ from . import hud, selectors, services
 from .charts import timeliness_chart
 from .filtersets import ReferralFilter
 from .forms import CEEnrollmentForm, MoveInForm, ReferralCreateForm, RereferForm, StatusChangeForm, TransferForm
-from .models import NeedStatus, Referral, ReferralTransition
+from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
 
 PAGE_SIZE = 50
 COUNTS_PAGE_SIZE = 25  # programs per page of the counts report
@@ -288,13 +288,14 @@ def timeliness(request):
     else:
         organization = organizations[0] if organizations else None
     figures, statuses = selectors.monthly_timeliness(organization) if organization else ([], [])
+    target = ReferralPolicy.current().timeliness_target_percent
     rows = [
         {"figure": f, "medians": [f.median_days.get(s.pk) for s in statuses]} for f in figures
     ]
     return render(request, "referrals/timeliness.html", {
         "works_referrals": sees_client_data(request.user),
         "organizations": organizations, "organization": organization, "rows": rows, "statuses": statuses,
-        "chart": timeliness_chart(figures),
+        "chart": timeliness_chart(figures, target_percent=target), "target_percent": target,
     })
 
 

@@ -179,7 +179,31 @@ def test_timeliness_chart_per_provider(client):
     response = client.get(reverse("referrals:timeliness"))
     this_month = response.context["rows"][-1]["figure"]
     assert (this_month.changes, this_month.within) == (2, 1)
-    assert "<svg" in response.content.decode() and "50% of 2" in response.content.decode()
+    page = response.content.decode()
+    assert "<svg" in page and "50% of 2" in page
+
+
+def test_the_timeliness_chart_draws_the_coc_s_target_and_says_met_or_not_in_words(client):
+    """The target is the CoC's policy row, drawn as a line; each month says
+    met or not met in text, not only in colour; months read as months."""
+    from referrals.models import ReferralPolicy
+
+    program = ProgramFactory()
+    staff = provider_staff(program.organization)
+    now = dt.datetime.now(tz=LA)
+    for hours in (1, 2, 3, 24 * 9):  # three on time, one late: 75%
+        referral = make_referral(program, at=now - dt.timedelta(hours=hours))
+        services.referral_change_status(actor=staff, referral_id=referral.pk, to_status=status("attempting-contact"))
+    client.force_login(staff)
+    chart = str(client.get(reverse("referrals:timeliness")).context["chart"])
+    month = now.strftime("%b %Y")
+    assert "Target 80%" in chart and f">{month}<" in chart
+    assert "75% ✗" in chart and "not met" in chart
+    ReferralPolicy.objects.update(timeliness_target_percent=70)
+    ReferralPolicy.objects.get().save()  # as the admin saves it: every page reads it again
+    page = client.get(reverse("referrals:timeliness")).content.decode()
+    assert "Target 70%" in page and "75% ✓" in page and "70% or more" in page
+    assert "80" not in page.split("<figure", 1)[1].split("</figure>", 1)[0]
 
 
 def test_home_page_shows_the_providers_counts(client):
