@@ -203,7 +203,7 @@ def test_the_timeliness_chart_draws_the_coc_s_target_and_says_met_or_not_in_word
     ReferralPolicy.objects.get().save()  # as the admin saves it: every page reads it again
     page = client.get(reverse("referrals:timeliness")).content.decode()
     assert "Target 70%" in page and "75% ✓" in page and "70% or more" in page
-    assert "80" not in page.split("<figure", 1)[1].split("</figure>", 1)[0]
+    assert "80%" not in page.split("<figure", 1)[1].split("</figure>", 1)[0]
 
 
 def test_home_page_shows_the_providers_counts(client):
