@@ -20,6 +20,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
+from django.utils.text import capfirst
 from django.urls import path, reverse
 
 from hmis_portal.core.admin import Locks
@@ -73,6 +74,21 @@ class PortalAdmin(Locks, AuthorizedAdmin):
         if formfield is not None:
             add_text_validators([formfield])
         return formfield
+
+    def get_changelist_form(self, request, **kwargs):
+        """Each editable cell of a list (`list_editable`) is named by its column
+        and its row, "Sort order of HMIS 10": Django's own inputs there have no
+        label, and a screen reader heard only "spin button"."""
+        form = super().get_changelist_form(request, **kwargs)
+
+        class Labelled(form):
+            def __init__(self, *args, **options):
+                super().__init__(*args, **options)
+                for field in self.fields.values():
+                    if not field.widget.is_hidden:
+                        field.widget.attrs["aria-label"] = f"{capfirst(field.label)} of {self.instance}"
+
+        return Labelled
 
     # --- buttons on the change page ------------------------------------------------
 

@@ -97,3 +97,22 @@ def test_who_opens_changes_and_acts(client, label):
         assert model_admin.has_change_permission(request) is (who in changers), (label, who)
         shown = set(model_admin.get_actions(request)) - {"delete_selected"}
         assert shown == {name for name, groups in actions.items() if who in groups}, (label, who, shown)
+
+
+@pytest.mark.django_db
+def test_each_editable_cell_of_a_list_is_named_for_a_screen_reader(client, policy_rows):
+    """Django's inputs in a list's editable column have no label (axe: label,
+    on every sort order of the need statuses, courses, forms and program
+    types): each is named by its column and its row."""
+    import re
+
+    from referrals.models import NeedStatus
+    from tests.factories import StaffFactory
+
+    client.force_login(StaffFactory(groups=["CoC system admin"]))
+    page = client.get(reverse("admin:referrals_needstatus_changelist")).content.decode()
+    inputs = re.findall(r'<input[^>]*name="form-\d+-sort_order"[^>]*>', page)
+    assert len(inputs) == NeedStatus.objects.count() > 0
+    first = NeedStatus.objects.order_by("sort_order", "pk").first()
+    assert all('aria-label="Sort order of ' in tag for tag in inputs), inputs[:2]
+    assert f'aria-label="Sort order of {first}"' in page
