@@ -116,3 +116,33 @@ def test_each_editable_cell_of_a_list_is_named_for_a_screen_reader(client, polic
     first = NeedStatus.objects.order_by("sort_order", "pk").first()
     assert all('aria-label="Sort order of ' in tag for tag in inputs), inputs[:2]
     assert f'aria-label="Sort order of {first}"' in page
+
+
+INLINE = r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>|<style\b|\sstyle=\"|\son[a-z]+=\""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", ["admin:django_celery_beat_periodictask_change",
+                                      "admin:accounts_organization_permissions"])
+def test_the_beat_schedule_and_object_permission_pages_run_under_the_csp(client, url_name):
+    """The portal's Content Security Policy runs no inline script or style;
+    these two pages of other packages had some, which the browser refused
+    (the crontab's help in words did not work)."""
+    import re
+
+    from django_celery_beat.models import PeriodicTask
+
+    from hmis_portal.schedule import sync_beat_schedule
+    from tests.factories import OrganizationFactory
+
+    sync_beat_schedule(verbosity=0)
+    beat = "celery_beat" in url_name
+    # The beat schedule declares no work in the portal: it is for superusers.
+    client.force_login(StaffFactory(groups=["CoC system admin"], is_superuser=beat))
+    response = client.get(reverse(url_name, args=[PeriodicTask.objects.first().pk if beat
+                                                  else OrganizationFactory().pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert re.findall(INLINE, page) == []
+    if beat:
+        assert "admin/periodic_task.js" in page and 'id="readable-crontabs"' in page
