@@ -168,10 +168,11 @@ class Referral(models.Model):
     hmis_client_id = models.CharField("HMIS client ID", max_length=32)
     # The client's Coordinated Entry project enrollment in the HMIS (HUD's
     # EnrollmentID): the HMIS, not the portal, makes it; the CES team types
-    # it here, and Event.csv reports the referral under it.
+    # it here, and Event.csv reports the referral under it. Its characters are
+    # checked by the one service that records it (`validate_ce_enrollment_id`),
+    # not by a field validator, which the migration would have to import.
     ce_enrollment_id = models.CharField(
         "CE enrollment ID", max_length=CE_ENROLLMENT_ID_MAX, blank=True, default="", db_default="",
-        validators=[validate_ce_enrollment_id],
         help_text="The client's Coordinated Entry project enrollment ID in the HMIS. HUD's Event.csv reports "
                   "the referral under it; a referral without one is left out of that file.")
     contact_name = models.CharField("name the client goes by", max_length=120)

@@ -41,3 +41,23 @@ def test_a_changed_or_removed_migration_is_reported(tmp_path):
     assert changed_released_migrations(tmp_path, record) == [
         "app/migrations/0001_initial.py: changed after its release; leave it as shipped and add a new migration instead",
         "app/migrations/0002_data.py: removed after its release; leave it as shipped and add a new migration instead"]
+
+
+def test_migrations_import_no_app_code():
+    """A migration runs against the schema of its time; the app's code of today
+    may have moved or changed, so what a migration needs is copied into it."""
+    import re
+
+    from django.conf import settings
+
+    apps = {path.parent.parent.relative_to(settings.BASE_DIR).parts[0]
+            for path in settings.BASE_DIR.glob("**/migrations/__init__.py") if ".venv" not in path.parts}
+    offenders = []
+    for path in settings.BASE_DIR.glob("**/migrations/0*.py"):
+        if ".venv" in path.parts or "node_modules" in path.parts:
+            continue
+        for module in re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.MULTILINE):
+            if module.split(".")[0] in apps:
+                offenders.append(f"{path.relative_to(settings.BASE_DIR)}: {module}")
+    assert len(apps) >= 5
+    assert offenders == []
