@@ -3,7 +3,8 @@ the portal's own, as gauges computed when Prometheus scrapes.
 
 The portal's figures say whether the work behind the pages is keeping up:
 the outbox's backlog and the age of its oldest pending message, the HMIS
-provisioning commands pending or failed and their oldest, how long each
+provisioning commands pending or failed and their oldest, the webhook
+deliveries waiting and the subscriptions paused, how long each
 periodic job took last time it ran, and, from the later stages through
 `registry.metric_figures`, their own (overdue provisioning requests). Each
 provider runs a fixed number of queries, whatever the size of the tables.
@@ -15,6 +16,7 @@ loopback connection that no proxy forwarded) or one carrying
 address, not one of the portal's host names.
 """
 
+import datetime as dt
 import hmac
 import ipaddress
 from collections.abc import Iterable
@@ -87,6 +89,34 @@ def provisioning_command_figures(now) -> list[Figure]:
     return figures
 
 
+def webhook_figures(now) -> list[Figure]:
+    """One query: webhook deliveries not yet made and the oldest of them, and
+    the subscriptions paused (after repeated failure, or by a system admin),
+    whose events wait until someone resumes them."""
+    from django.db import connection
+
+    from .models import WebhookDelivery, WebhookSubscription
+
+    Status = WebhookDelivery.Status
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), MIN(created_at), (SELECT COUNT(*) FROM {WebhookSubscription._meta.db_table} "
+            f"WHERE status = %s) FROM {WebhookDelivery._meta.db_table} WHERE status IN (%s, %s)",
+            [WebhookSubscription.Status.PAUSED, Status.PENDING, Status.SENDING])
+        pending, oldest, paused = cursor.fetchone()
+    if isinstance(oldest, str):  # SQLite hands back the UTC moment as text
+        oldest = dt.datetime.fromisoformat(oldest)
+    if oldest is not None and timezone.is_naive(oldest):
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return [
+        Figure("webhook_deliveries_pending", "Webhook deliveries not yet made (pending or being sent).", pending),
+        Figure("webhook_oldest_pending_age_seconds", "Age of the oldest webhook delivery not yet made; 0 when "
+               "none.", _age(now, oldest)),
+        Figure("webhook_subscriptions_paused", "Webhook subscriptions paused: their events wait until resumed.",
+               paused),
+    ]
+
+
 # --- periodic jobs' durations ----------------------------------------------------------------------
 
 SWEEP_KEY = "metrics:sweep:"
@@ -127,6 +157,7 @@ def register() -> None:
     """The core's own figures, first (from CoreConfig.ready())."""
     registry.metric_figures.add(outbox_figures, app="hmis_portal.core")
     registry.metric_figures.add(provisioning_command_figures, app="hmis_portal.core")
+    registry.metric_figures.add(webhook_figures, app="hmis_portal.core")
     registry.metric_figures.add(sweep_figures, app="hmis_portal.core")
 
 

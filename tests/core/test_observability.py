@@ -310,6 +310,27 @@ def test_the_portals_figures_are_computed_at_scrape_time(client, time_machine):
         pytest.approx(7200, abs=1)
     assert sample(text, "hmis_portal_sweep_last_duration_seconds", job="referral-timeliness") == 1.25
     assert "hmis_portal_provisioning_overdue" in text
+    assert sample(text, "hmis_portal_webhook_deliveries_pending") == 0
+    assert sample(text, "hmis_portal_webhook_oldest_pending_age_seconds") == 0
+
+
+@pytest.mark.django_db
+def test_webhook_deliveries_waiting_and_paused_subscriptions_are_counted(client, time_machine):
+    from hmis_portal.core.models import WebhookDelivery, WebhookSubscription
+
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    live = WebhookSubscription.objects.create(url="https://hooks.example.org/a", event_types=" x ", secret="s")
+    paused = WebhookSubscription.objects.create(url="https://hooks.example.org/b", event_types=" x ", secret="s",
+                                                status=WebhookSubscription.Status.PAUSED)
+    for subscription, status, minutes in ((live, "pending", 45), (paused, "pending", 5), (live, "delivered", 600)):
+        WebhookDelivery.objects.create(subscription=subscription, event_id=f"msg_{subscription.pk}_{minutes}",
+                                       event_type="x", subject="s", payload={}, status=status,
+                                       created_at=now - dt.timedelta(minutes=minutes))
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert sample(text, "hmis_portal_webhook_deliveries_pending") == 2
+    assert sample(text, "hmis_portal_webhook_oldest_pending_age_seconds") == pytest.approx(2700, abs=1)
+    assert sample(text, "hmis_portal_webhook_subscriptions_paused") == 1
 
 
 @pytest.mark.django_db
