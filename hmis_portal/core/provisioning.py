@@ -33,9 +33,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import connection, models, transaction
-from django.db.models import Case, Exists, F, Min, OuterRef, Q, Value, When
-from django.db.models.functions import Cast
+from django.db import connection, transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from . import bulk
@@ -443,21 +442,21 @@ def _record(chunk: _Chunk, now: dt.datetime) -> tuple[int, int]:
             delivered[command.pk] = outcome.remote_id
             event(command, "sent to the HMIS", Status.PENDING, Status.DONE,
                   data={"result": outcome.note, "remote_id": outcome.remote_id})
-    claimed = ProvisioningCommand.objects.filter(status=Status.SENDING)
     with transaction.atomic():
         if delivered:
-            claimed.filter(pk__in=list(delivered)).update(
-                status=Status.DONE, attempts=F("attempts") + 1, last_error="", claimed_at=None,
-                done_at=timezone.now(), remote_id=_per_row(delivered, models.CharField()))
+            _update_claimed([(pk, remote_id) for pk, remote_id in delivered.items()],
+                            bulk.Sql("status = %s, attempts = attempts + 1, last_error = '', claimed_at = NULL, "
+                                     "done_at = %s, remote_id = v.column2",
+                                     (Status.DONE.value, bulk.moment(timezone.now()))))
         if failed:
-            claimed.filter(pk__in=list(failed)).update(
-                claimed_at=None,
-                status=_per_row({pk: row[0] for pk, row in failed.items()}, models.CharField()),
-                attempts=_per_row({pk: row[1] for pk, row in failed.items()}, models.IntegerField()),
-                last_error=_per_row({pk: row[2] for pk, row in failed.items()}, models.TextField()),
-                next_attempt_at=_per_row({pk: row[3] for pk, row in failed.items()}, models.DateTimeField()))
+            moment = "CAST(v.column5 AS TIMESTAMP WITH TIME ZONE)" if bulk.postgres() else "v.column5"
+            _update_claimed([(pk, status.value, attempts, error, bulk.moment(next_at))
+                             for pk, (status, attempts, error, next_at) in failed.items()],
+                            bulk.Sql(f"status = v.column2, attempts = v.column3, last_error = v.column4, "
+                                     f"next_attempt_at = {moment}, claimed_at = NULL"))
         if untried:
-            claimed.filter(pk__in=untried).update(status=Status.PENDING, claimed_at=None)
+            ProvisioningCommand.objects.filter(pk__in=untried, status=Status.SENDING).update(
+                status=Status.PENDING, claimed_at=None)
         AuditEvent.objects.bulk_create(events, batch_size=1000)
     if errors:
         pk, error = errors[0]
@@ -466,10 +465,16 @@ def _record(chunk: _Chunk, now: dt.datetime) -> tuple[int, int]:
     return len(delivered), len(failed)
 
 
-def _per_row(values: dict, field) -> Case:
-    """A column's value for each row, by id, in one UPDATE."""
-    return Cast(Case(*(When(pk=pk, then=Value(value, output_field=field)) for pk, value in values.items()),
-                     output_field=field), field)
+def _update_claimed(rows: list[tuple], changes: "bulk.Sql") -> None:
+    """One UPDATE of claimed commands, each with values of its own: `rows`
+    are (id, value, …), which `changes` reads as v.column2, v.column3, …
+    (a VALUES list joined by id). A command no longer claimed (its claim
+    expired and it went back to the queue) is left as it is."""
+    table = ProvisioningCommand._meta.db_table
+    values = bulk.values(rows)
+    bulk.execute(bulk.Sql(f"UPDATE {table} SET {changes.text} FROM {values.text} v "
+                          f"WHERE {table}.id = v.column1 AND {table}.status = %s",
+                          (*changes.params, *values.params, Status.SENDING.value)))
 
 
 def known_remote_ids(subjects) -> dict[str, str]:
