@@ -345,7 +345,8 @@ def _send_chunk(target, chunk: _Chunk, bulk_ops: int, bulk_bytes: int) -> None:
     (de)activations of users the HMIS is known to have) when there are at
     least BULK_MIN of them, the rest one command at a time. Stops after
     STOP_AFTER_FAILURES transient failures in a row (a whole Bulk request
-    counts as one), leaving the rest without an outcome."""
+    counts as one), leaving the rest without an outcome (untried: pending
+    again)."""
     rest = chunk.commands
     if bulk_ops:
         remote = known_remote_ids({c.subject for c in rest if c.kind in (Kind.ACTIVATE, Kind.DEACTIVATE)})
@@ -372,7 +373,13 @@ def _send_chunk(target, chunk: _Chunk, bulk_ops: int, bulk_bytes: int) -> None:
             if chunk.failures >= STOP_AFTER_FAILURES:
                 chunk.stopped = True
                 return
-    for command in rest:
+    # Sent one at a time, a chunk's commands could take longer than their
+    # claims last: past ONE_BY_ONE_CHUNK of them, or half CLAIM_TIMEOUT, the
+    # rest go back to the queue untried, for the next chunk.
+    started = time.monotonic()
+    for command in rest[:ONE_BY_ONE_CHUNK]:
+        if time.monotonic() - started > CLAIM_TIMEOUT.total_seconds() / 2:
+            return
         try:
             outcome = target.execute(command)
         except Exception as exc:  # noqa: BLE001 - settled: Refused waits for a person, anything else is retried

@@ -269,9 +269,11 @@ class Target:
                 operations.append(BulkOperation[model](method="POST", path="/Users", bulk_id=str(command.pk),
                                                        data=self._new_user(command)))
             else:
-                operations.append(BulkOperation[model](method="PATCH", path=f"/Users/{remote_id}",
-                                                       bulk_id=str(command.pk),
-                                                       data=patches[command.kind == Kind.ACTIVATE]))
+                # Built without validating again the patch validated above
+                # (the method, path and bulkId are the code's own).
+                operations.append(BulkOperation[model].model_construct(
+                    method=BulkOperation.Method.patch, path=f"/Users/{remote_id}", bulk_id=str(command.pk),
+                    data=patches[command.kind == Kind.ACTIVATE]))
         response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
         answered = list(response.operations or [])
         answers = {str(op.bulk_id): op for op in answered if op.bulk_id}
