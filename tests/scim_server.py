@@ -6,8 +6,10 @@ that answers 500 to the requests it is told to fail."""
 import contextlib
 import http.client
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -19,21 +21,45 @@ TOKEN = "scim-test-token"
 
 
 class ScimServer:
-    """`scim2-server --port N --bearer-token T`, started and stopped by the test."""
+    """`scim2-server --port N --bearer-token T`, started and stopped by the
+    test. With `bulk=False` it advertises no SCIM Bulk in its
+    ServiceProviderConfig (and refuses /Bulk), as an HMIS without it would;
+    `max_operations` lowers the Bulk request size it advertises."""
 
-    def __init__(self, token: str = TOKEN):
+    def __init__(self, token: str = TOKEN, *, bulk: bool = True, max_operations: int | None = None):
         self.token = token
+        self.bulk = bulk
+        self.max_operations = max_operations
         self.port = spare_port()
         self.process = None
+        self._config = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v2"
 
+    def _config_options(self) -> list[str]:
+        """The server's default ServiceProviderConfig, changed as asked, in a
+        file of its own (`--service-provider-config`)."""
+        if self.bulk and self.max_operations is None:
+            return []
+        from scim2_server.utils import load_json_resource
+
+        config = load_json_resource("default-service-provider-config.json")
+        if not self.bulk:
+            config["bulk"] = {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+        elif self.max_operations is not None:
+            config["bulk"]["maxOperations"] = self.max_operations
+        self._config = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="scim-config-", delete=False)
+        with self._config:
+            json.dump(config, self._config)
+        return ["--service-provider-config", self._config.name]
+
     def start(self) -> "ScimServer":
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from scim2_server.testserver.cli import main; main()",
-             "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token],
+             "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token,
+             *self._config_options()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -48,6 +74,9 @@ class ScimServer:
 
     def stop(self) -> None:
         stop_process(self.process)
+        if self._config is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._config.name)
 
     # Reading back and setting up, in plain JSON over HTTP: independent of the
     # portal's own client.
@@ -95,8 +124,11 @@ class FaultProxy:
     told otherwise) to the next `fail` requests whose method is in `methods`, holds every request whose
     method is in `stall` without ever passing it on (an HMIS that hangs
     mid-request; `stalled` is set when one arrives), and passes everything
-    else. `seen` lists the (method, path, status) of every request it passed,
-    failed (500) or held (0)."""
+    else. `fail_operations` maps bulkIds to an HTTP status: those operations
+    of a Bulk request are taken out before it is passed on, and answered in
+    its response with that status (the HMIS failed that one operation and did
+    the rest). `seen` lists the (method, path, status) of every request it
+    passed, failed (500) or held (0)."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
@@ -108,6 +140,7 @@ class FaultProxy:
         self.stalled = threading.Event()
         self._closing = threading.Event()
         self.seen: list[tuple[str, str, int]] = []
+        self.fail_operations: dict[str, int] = {}
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -131,11 +164,28 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=5)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                failed = []
+                if proxy.fail_operations and self.command == "POST" and self.path.endswith("/Bulk") and body:
+                    request = json.loads(body)
+                    failed = [op for op in request["Operations"] if op.get("bulkId") in proxy.fail_operations]
+                    request["Operations"] = [op for op in request["Operations"] if op not in failed]
+                    body = json.dumps(request).encode()
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", "content-length")}
+                headers["Content-Length"] = str(len(body or b""))
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
+                if failed:
+                    answer = json.loads(data)
+                    answer["Operations"] = answer.get("Operations", []) + [{
+                        "method": op["method"], "bulkId": op["bulkId"],
+                        "status": str(proxy.fail_operations[op["bulkId"]]),
+                        "response": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                                     "status": str(proxy.fail_operations[op["bulkId"]]),
+                                     "detail": "injected failure"}} for op in failed]
+                    data = json.dumps(answer).encode()
                 proxy.seen.append((self.command, self.path, response.status))
                 self.send_response(response.status)
                 for key, value in response.getheaders():

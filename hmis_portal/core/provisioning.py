@@ -10,11 +10,15 @@ delivered then (broker down, HMIS down). With no HMIS target configured
 
 Delivery (`deliver_pending`) is bounded: at most `HMIS_SCIM_CONCURRENCY` runs
 talk to the HMIS at once, every request gives up after `HMIS_SCIM_TIMEOUT`, a
-run stops after a few failures in a row and after its time budget. Each
-command is claimed with a conditional UPDATE that also checks no earlier
-command of the same account is unfinished, so an account's commands reach the
-HMIS in the order they were decided; a claim held by a worker that died
-expires after CLAIM_TIMEOUT and the command is sent again.
+run stops after a few failures in a row and after its time budget. A run
+works in chunks: one `UPDATE … RETURNING` claims a chunk of due commands, at
+most one per account (the oldest unfinished one: a command is due only while
+no earlier command of its account is unfinished, so an account's commands
+reach the HMIS in the order they were decided, one at a time). The chunk goes
+in SCIM Bulk requests when the HMIS advertises Bulk, else one request per
+command; what became of it is written set-based in one transaction. A claim
+held by a worker that died expires after CLAIM_TIMEOUT and the command is
+sent again.
 """
 
 import datetime as dt
@@ -27,11 +31,13 @@ from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
+from . import bulk
 from .models import ProvisioningCommand
 
 log = logging.getLogger(__name__)
@@ -51,13 +57,20 @@ CLAIM_TIMEOUT = dt.timedelta(minutes=2)
 # count again and sends it now.
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = dt.timedelta(hours=1)
-BATCH_SIZE = 200
+# At most this many operations go in one Bulk request (fewer if the HMIS
+# advertises a lower maxOperations), and a chunk claims this many commands.
+BULK_CHUNK = 1000
+BATCH_SIZE = BULK_CHUNK
+# Without Bulk each command is its own requests: a chunk is kept small, so
+# its claims are settled well within CLAIM_TIMEOUT even at the timeouts.
+ONE_BY_ONE_CHUNK = 20
 TIME_BUDGET_SECONDS = 240
 # A run stops after this many transient failures in a row: the HMIS is down
 # or hanging, and each further try would cost a timeout.
 STOP_AFTER_FAILURES = 3
-# Below this many (de)activations in one pass, each is read before it is
-# written (a repeat changes nothing); from it on they go in SCIM Bulk requests.
+# Below this many commands that can go in a Bulk request in one chunk, each is
+# sent on its own (a (de)activation is read before it is written, so a repeat
+# changes nothing and says so); from it on they go in SCIM Bulk requests.
 BULK_MIN = 10
 
 
@@ -217,9 +230,39 @@ def release_expired_claims(now: dt.datetime) -> int:
 
 
 def claim(pk: int, now: dt.datetime) -> ProvisioningCommand | None:
+    """Claim one command (for a person's or a test's single delivery)."""
     if _due(now).filter(pk=pk).update(status=Status.SENDING, claimed_at=now) != 1:
         return None  # done, being sent, not due, or waiting for an earlier command of its account
     return ProvisioningCommand.objects.get(pk=pk)
+
+
+# What a chunk's claim returns of each command: what delivering it needs.
+CLAIMED = ("id", "subject", "kind", "payload", "attempts", "last_error")
+
+
+def claim_chunk(now: dt.datetime, size: int) -> list[ProvisioningCommand]:
+    """Claim up to `size` due commands with one `UPDATE … RETURNING`, oldest
+    first, at most one per account: a command is due only while no earlier
+    command of its account is unfinished, so of each account only its oldest
+    unfinished command can be in the chunk, and none while another is being
+    sent. On PostgreSQL the rows are taken `FOR UPDATE SKIP LOCKED`, so two
+    workers claim disjoint chunks; on SQLite a writer has the database."""
+    table = ProvisioningCommand._meta.db_table
+    due = bulk.Sql(
+        f"(status = %s OR (status = %s AND next_attempt_at IS NOT NULL)) AND next_attempt_at <= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} earlier WHERE earlier.subject = {table}.subject "
+        f"AND earlier.id < {table}.id AND earlier.status <> %s)",
+        (Status.PENDING.value, Status.FAILED.value, bulk.moment(now), Status.DONE.value))
+    rows = bulk.claim(table, due=due, order="id", size=size, returning=CLAIMED,
+                      changes=bulk.Sql("status = %s, claimed_at = %s", (Status.SENDING.value, bulk.moment(now))))
+    commands = []
+    for pk, subject, kind, payload, attempts, last_error in rows:
+        command = ProvisioningCommand(id=pk, subject=subject, kind=kind, attempts=attempts, status=Status.SENDING,
+                                      claimed_at=now, last_error=last_error,
+                                      payload=json.loads(payload) if isinstance(payload, str | bytes) else payload)
+        command._state.adding, command._state.db = False, connection.alias
+        commands.append(command)
+    return commands
 
 
 def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = None,
@@ -244,7 +287,7 @@ def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = 
     own_target = target is None
     try:
         target = target or scim.Target.from_settings()
-        result["summary"] = _deliver(target, now, result, batch_size or BATCH_SIZE,
+        result["summary"] = _deliver(target, now, result, batch_size,
                                      TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
     finally:
         if own_target and target is not None:
@@ -253,71 +296,197 @@ def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = 
     return result
 
 
+@dataclass
+class _Chunk:
+    """The commands of one claimed chunk and what became of each: a Sent or
+    the exception it met; a command without an outcome was never tried."""
+    commands: list
+    outcomes: dict
+    failures: int = 0  # transient failures in a row, carried from chunk to chunk
+    stopped: bool = False
+
+
 def _deliver(target, now, result, batch_size, budget_seconds) -> str:
     deadline = time.monotonic() + budget_seconds
+    bulk_ops, bulk_bytes = _bulk_limits(target)
+    size = min(batch_size or BATCH_SIZE, BULK_CHUNK if bulk_ops else ONE_BY_ONE_CHUNK)
     failures = 0
     while True:
-        # Each pass sends a command or pushes its next attempt past `now`, and
-        # a sent command frees the next of its account for the next pass. A
-        # pass holds at most one command per account (the earliest unfinished).
-        ids = list(_due(now).order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not ids:
+        commands = claim_chunk(now, size)
+        if not commands:
             break
-        result["due"] += len(ids)
-        outcomes, ids = _deliver_in_bulk(target, ids, now)
-        for outcome in _one_by_one(target, ids, now, outcomes):
-            result["sent"] += outcome == "sent"
-            result["failed"] += outcome != "sent"
-            failures = failures + 1 if outcome == "transient" else 0
-            if failures >= STOP_AFTER_FAILURES:
-                return f"{result['sent']} sent; the HMIS is not answering, the rest waits for the next run"
+        result["due"] += len(commands)
+        chunk = _Chunk(commands, {}, failures)
+        try:
+            _send_chunk(target, chunk, bulk_ops, bulk_bytes)
+        finally:
+            sent, failed = _record(chunk, now)
+            result["sent"] += sent
+            result["failed"] += failed
+        failures = chunk.failures
+        if chunk.stopped:
+            return f"{result['sent']} sent; the HMIS is not answering, the rest waits for the next run"
         if time.monotonic() >= deadline:
             result["more"] = True
             return f"{result['sent']} sent; more queued"
     return f"{result['sent']} sent, {result['failed']} not"
 
 
-def _one_by_one(target, ids, now, outcomes):
-    """The outcomes already known, then each command's as it is sent: the
-    caller stops at the first run of failures, leaving the rest unclaimed."""
-    yield from outcomes
-    for pk in ids:
-        command = claim(pk, now)
-        if command is not None:
-            yield _deliver_one(target, command, now)
-
-
-def _deliver_in_bulk(target, ids, now) -> tuple[list[str], list[int]]:
-    """A sweep's burst of (de)activations of users the HMIS already has goes
-    in SCIM Bulk requests (RFC 7644 §3.7) when the HMIS advertises Bulk and
-    there are at least BULK_MIN of them. Returns the outcomes of those sent
-    and the ids left for one-by-one delivery."""
+def _bulk_limits(target) -> tuple[int, int]:
+    """Operations per Bulk request (0: the target has no Bulk) and bytes per
+    request (0: no limit given), as the target advertises them."""
     try:
-        limit = target.bulk_limit()
+        operations, payload = target.bulk_limits()
     except (Transient, Refused):
-        return [], ids  # one-by-one delivery meets the same failure and backs off
-    if limit < BULK_MIN:
-        return [], ids
-    rows = dict(ProvisioningCommand.objects.filter(pk__in=ids, kind__in=[Kind.ACTIVATE, Kind.DEACTIVATE])
-                .values_list("pk", "subject"))
-    remote = known_remote_ids(rows.values())
-    candidates = [pk for pk in ids if remote.get(rows.get(pk))]
-    if len(candidates) < BULK_MIN:
-        return [], ids
-    outcomes = []
-    for start in range(0, len(candidates), limit):
-        claimed = [c for c in (claim(pk, now) for pk in candidates[start:start + limit]) if c is not None]
-        if not claimed:
-            continue
+        return 0, 0  # one-by-one delivery meets the same failure and backs off
+    return (min(operations, BULK_CHUNK) if operations >= BULK_MIN else 0), payload
+
+
+def _send_chunk(target, chunk: _Chunk, bulk_ops: int, bulk_bytes: int) -> None:
+    """Send a chunk: in Bulk requests what can go in them (creates, and
+    (de)activations of users the HMIS is known to have) when there are at
+    least BULK_MIN of them, the rest one command at a time. Stops after
+    STOP_AFTER_FAILURES transient failures in a row (a whole Bulk request
+    counts as one), leaving the rest without an outcome (untried: pending
+    again)."""
+    rest = chunk.commands
+    if bulk_ops:
+        remote = known_remote_ids({c.subject for c in rest if c.kind in (Kind.ACTIVATE, Kind.DEACTIVATE)})
+        pairs, rest = [], []
+        for command in chunk.commands:
+            remote_id = remote.get(command.subject) or command.payload.get("remote_id", "")
+            if command.kind == Kind.CREATE or (command.kind in (Kind.ACTIVATE, Kind.DEACTIVATE) and remote_id):
+                pairs.append((command, remote_id))
+            else:
+                rest.append(command)
+        if len(pairs) < BULK_MIN:
+            pairs, rest = [], chunk.commands
+        for request in _bulk_requests(pairs, bulk_ops, bulk_bytes):
+            try:
+                answers = target.bulk_execute(request)
+            except Exception as exc:  # noqa: BLE001 - the whole request failed: each command is settled alike
+                answers = {command.pk: exc for command, _remote_id in request}
+            chunk.outcomes.update(answers)
+            for answer in answers.values():
+                if isinstance(answer, SoftTimeLimitExceeded):
+                    raise answer  # the task is out of time: recorded, the rest pending again
+            transient = all(isinstance(a, BaseException) and not isinstance(a, Refused) for a in answers.values())
+            chunk.failures = chunk.failures + 1 if transient else 0
+            if chunk.failures >= STOP_AFTER_FAILURES:
+                chunk.stopped = True
+                return
+    # Sent one at a time, a chunk's commands could take longer than their
+    # claims last: past ONE_BY_ONE_CHUNK of them, or half CLAIM_TIMEOUT, the
+    # rest go back to the queue untried, for the next chunk.
+    started = time.monotonic()
+    for command in rest[:ONE_BY_ONE_CHUNK]:
+        if time.monotonic() - started > CLAIM_TIMEOUT.total_seconds() / 2:
+            return
         try:
-            answers = target.bulk_set_active([(c, remote[c.subject]) for c in claimed])
-        except Exception as exc:  # noqa: BLE001 - the whole request failed: each command is settled alike
-            answers = {c.pk: exc for c in claimed}
-        outcomes.extend(_settle(c, answers[c.pk], now) for c in claimed)
-        if any(isinstance(a, SoftTimeLimitExceeded) for a in answers.values()):
-            raise next(a for a in answers.values() if isinstance(a, SoftTimeLimitExceeded))
-    chosen = set(candidates)
-    return outcomes, [pk for pk in ids if pk not in chosen]
+            outcome = target.execute(command)
+        except Exception as exc:  # noqa: BLE001 - settled in _record: a refusal or a failure, each retried
+            outcome = exc
+        chunk.outcomes[command.pk] = outcome
+        if isinstance(outcome, SoftTimeLimitExceeded):
+            raise outcome
+        transient = isinstance(outcome, BaseException) and not isinstance(outcome, Refused)
+        chunk.failures = chunk.failures + 1 if transient else 0
+        if chunk.failures >= STOP_AFTER_FAILURES:
+            chunk.stopped = True
+            return
+
+
+def _bulk_requests(pairs, operations: int, payload: int):
+    """The (command, user id) pairs cut into Bulk requests of at most
+    `operations` operations and, by a generous estimate of each operation's
+    JSON, at most `payload` bytes."""
+    budget = int(payload * 0.8) if payload else 0
+    request, size = [], 0
+    for command, remote_id in pairs:
+        cost = 300 + (len(json.dumps(command.payload)) * 2 if command.kind == Kind.CREATE else 0)
+        if request and (len(request) >= operations or (budget and size + cost > budget)):
+            yield request
+            request, size = [], 0
+        request.append((command, remote_id))
+        size += cost
+    if request:
+        yield request
+
+
+def _record(chunk: _Chunk, now: dt.datetime) -> tuple[int, int]:
+    """Record what became of a chunk, set-based, in one transaction: one
+    UPDATE for the commands delivered, one for those that failed (retried
+    with backoff; a refusal shows as failed at once, for a person to Retry), one
+    that makes the commands never tried pending again, and their audit
+    events in one insert. Returns (sent, failed)."""
+    from .models import AuditEvent
+
+    content_type = ContentType.objects.get_for_model(ProvisioningCommand)
+    delivered, failed, untried, events = {}, {}, [], []
+
+    def event(command, verb, from_state, to_state, reason="", data=None):
+        events.append(AuditEvent(verb=verb, content_type=content_type, object_id=str(command.pk),
+                                 object_repr=str(command)[:200], from_state=from_state, to_state=to_state,
+                                 reason=reason, data=data or {}))
+
+    errors = []
+    for command in chunk.commands:
+        outcome = chunk.outcomes.get(command.pk)
+        attempts = command.attempts + 1
+        if outcome is None:
+            untried.append(command.pk)
+        elif isinstance(outcome, Refused):
+            # Failed at once, for people to see and Retry; still tried again on
+            # the backoff (what the HMIS refused may be changed there meanwhile).
+            failed[command.pk] = (Status.FAILED, attempts, str(outcome), now + backoff(attempts))
+            if attempts == 1 or command.last_error != str(outcome):
+                event(command, "refused by the HMIS", Status.SENDING, Status.FAILED, str(outcome)[:2000])
+            errors.append((command.pk, str(outcome)))
+        elif isinstance(outcome, BaseException):
+            given_up = attempts >= MAX_ATTEMPTS
+            wait = MAX_BACKOFF if given_up else backoff(attempts)
+            error = str(outcome) or outcome.__class__.__name__
+            failed[command.pk] = (Status.FAILED if given_up else Status.PENDING, attempts, error, now + wait)
+            if attempts == MAX_ATTEMPTS:
+                event(command, "failed to reach the HMIS", Status.SENDING, Status.FAILED, error[:2000])
+            errors.append((command.pk, error))
+        else:
+            delivered[command.pk] = outcome.remote_id
+            event(command, "sent to the HMIS", Status.PENDING, Status.DONE,
+                  data={"result": outcome.note, "remote_id": outcome.remote_id})
+    with transaction.atomic():
+        if delivered:
+            _update_claimed([(pk, remote_id) for pk, remote_id in delivered.items()],
+                            bulk.Sql("status = %s, attempts = attempts + 1, last_error = '', claimed_at = NULL, "
+                                     "done_at = %s, remote_id = v.column2",
+                                     (Status.DONE.value, bulk.moment(timezone.now()))))
+        if failed:
+            moment = "CAST(v.column5 AS TIMESTAMP WITH TIME ZONE)" if bulk.postgres() else "v.column5"
+            _update_claimed([(pk, status.value, attempts, error, bulk.moment(next_at))
+                             for pk, (status, attempts, error, next_at) in failed.items()],
+                            bulk.Sql(f"status = v.column2, attempts = v.column3, last_error = v.column4, "
+                                     f"next_attempt_at = {moment}, claimed_at = NULL"))
+        if untried:
+            ProvisioningCommand.objects.filter(pk__in=untried, status=Status.SENDING).update(
+                status=Status.PENDING, claimed_at=None)
+        AuditEvent.objects.bulk_create(events, batch_size=1000)
+    if errors:
+        pk, error = errors[0]
+        log.warning("%s provisioning command%s not delivered (command %s: %s)", len(errors),
+                    "s" if len(errors) != 1 else "", pk, error)
+    return len(delivered), len(failed)
+
+
+def _update_claimed(rows: list[tuple], changes: "bulk.Sql") -> None:
+    """One UPDATE of claimed commands, each with values of its own: `rows`
+    are (id, value, …), which `changes` reads as v.column2, v.column3, …
+    (a VALUES list joined by id). A command no longer claimed (its claim
+    expired and it went back to the queue) is left as it is."""
+    table = ProvisioningCommand._meta.db_table
+    values = bulk.values(rows)
+    bulk.execute(bulk.Sql(f"UPDATE {table} SET {changes.text} FROM {values.text} v "
+                          f"WHERE {table}.id = v.column1 AND {table}.status = %s",
+                          (*changes.params, *values.params, Status.SENDING.value)))
 
 
 def known_remote_ids(subjects) -> dict[str, str]:
@@ -330,58 +499,10 @@ def known_remote_ids(subjects) -> dict[str, str]:
     return found
 
 
-def _deliver_one(target, command: ProvisioningCommand, now: dt.datetime) -> str:
-    try:
-        outcome = target.execute(command)
-    except Exception as exc:  # noqa: BLE001 - settled below: Refused waits for a person, anything else is retried
-        outcome = exc
-    settled = _settle(command, outcome, now)
-    if isinstance(outcome, SoftTimeLimitExceeded):
-        raise outcome  # the task is out of time: the command is pending again, stop here
-    return settled
-
-
-def _settle(command: ProvisioningCommand, outcome, now: dt.datetime) -> str:
-    """Record what became of a claimed command: "sent", "refused" or "transient"."""
-    from .audit import record_event
-
-    attempts = command.attempts + 1
-    if isinstance(outcome, Refused):
-        # Failed at once, for people to see and Retry; still tried again on
-        # the backoff (what the HMIS refused may be changed there meanwhile).
-        _finish(command, status=Status.FAILED, attempts=attempts, last_error=str(outcome),
-                next_attempt_at=now + backoff(attempts))
-        if attempts == 1 or command.last_error != str(outcome):
-            record_event(actor=None, subject=command, verb="refused by the HMIS", from_state=Status.SENDING,
-                         to_state=Status.FAILED, reason=str(outcome)[:2000])
-        log.warning("HMIS refused provisioning command %s: %s", command.pk, outcome)
-        return "refused"
-    if isinstance(outcome, BaseException):
-        failed = attempts >= MAX_ATTEMPTS
-        wait = MAX_BACKOFF if failed else backoff(attempts)
-        error = str(outcome) or outcome.__class__.__name__
-        _finish(command, status=Status.FAILED if failed else Status.PENDING, attempts=attempts,
-                last_error=error, next_attempt_at=now + wait)
-        if attempts == MAX_ATTEMPTS:
-            record_event(actor=None, subject=command, verb="failed to reach the HMIS", from_state=Status.SENDING,
-                         to_state=Status.FAILED, reason=error[:2000])
-        log.warning("Provisioning command %s not delivered (attempt %s): %s", command.pk, attempts, error)
-        return "transient"
-    _finish(command, status=Status.DONE, attempts=attempts, last_error="", remote_id=outcome.remote_id,
-            done_at=timezone.now())
-    record_event(actor=None, subject=command, verb="sent to the HMIS", from_state=Status.PENDING,
-                 to_state=Status.DONE, data={"result": outcome.note, "remote_id": outcome.remote_id})
-    return "sent"
-
-
 def backoff(attempts: int) -> dt.timedelta:
     """How long a command waits after its `attempts`-th failed try: 1, 2, 4 …
     minutes, at most MAX_BACKOFF."""
     return min(dt.timedelta(minutes=2 ** min(max(attempts - 1, 0), 16)), MAX_BACKOFF)
-
-
-def _finish(command, **fields) -> None:
-    ProvisioningCommand.objects.filter(pk=command.pk, status=Status.SENDING).update(claimed_at=None, **fields)
 
 
 def _take_slot() -> str | None:

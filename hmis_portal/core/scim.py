@@ -151,13 +151,17 @@ class Target:
 
     def execute(self, command: ProvisioningCommand) -> Sent:
         """Carry out one command; safe to repeat. Raises Transient or Refused."""
-        handler = {Kind.CREATE: self._create, Kind.ACTIVATE: self._set_active, Kind.DEACTIVATE: self._set_active,
-                   Kind.SET_GROUP: self._set_group}[command.kind]
         with MODELS_LOCK:
             self.discover()
-            return handler(command)
+            return self._one(command)
 
-    def _create(self, command: ProvisioningCommand) -> Sent:
+    def _one(self, command: ProvisioningCommand) -> Sent:
+        handler = {Kind.CREATE: self._create, Kind.ACTIVATE: self._set_active, Kind.DEACTIVATE: self._set_active,
+                   Kind.SET_GROUP: self._set_group}[command.kind]
+        return handler(command)
+
+    def _new_user(self, command: ProvisioningCommand):
+        """The user a create command makes, as the HMIS's User model."""
         p = command.payload
         data: dict[str, Any] = {"userName": p["user_name"], "externalId": command.subject,
                                 "active": bool(p.get("active", True))}
@@ -168,7 +172,12 @@ class Target:
             data["emails"] = [{"value": p["email"], "type": "work", "primary": True}]
         if p.get("agency"):
             data[ENTERPRISE_USER] = {"organization": p["agency"]}
-        user = self.user_model.model_validate(data)
+        return self.user_model.model_validate(data)
+
+    def _create(self, command: ProvisioningCommand) -> Sent:
+        p = command.payload
+        user = self._new_user(command)
+        active = bool(user.active)
         try:
             created = self._call(self.client.create, user)
         except Refused as exc:
@@ -182,8 +191,8 @@ class Target:
             changes = []
             if existing.external_id != command.subject:
                 changes.append(PatchOperation(op="replace", path="externalId", value=command.subject))
-            if bool(existing.active) != data["active"]:
-                changes.append(PatchOperation(op="replace", path="active", value=data["active"]))
+            if bool(existing.active) != active:
+                changes.append(PatchOperation(op="replace", path="active", value=active))
             if changes:
                 self._call(self.client.modify, self.user_model, existing.id,
                            PatchOp[self.user_model](operations=changes))
@@ -226,37 +235,62 @@ class Target:
             changed.append(("+" if name == wanted else "-") + name)
         return Sent(user.id, f"groups {' '.join(changed)}" if changed else "unchanged")
 
-    def bulk_limit(self) -> int:
-        """How many operations one Bulk request may carry (0: no Bulk)."""
+    def bulk_limits(self) -> tuple[int, int]:
+        """How many operations and bytes one Bulk request may carry, as the
+        HMIS advertises them ((0, 0): no Bulk; a size of 0: none given)."""
         bulk = self.config().bulk
-        return int(bulk.max_operations or 0) if bulk and bulk.supported else 0
+        if not (bulk and bulk.supported):
+            return 0, 0
+        return int(bulk.max_operations or 0), int(bulk.max_payload_size or 0)
 
-    def bulk_set_active(self, commands) -> dict:
-        """(De)activate users the HMIS has, in one Bulk request: `commands`
-        are (command, user id) pairs; returns each command's Sent or the
-        exception its operation met."""
+    def bulk_execute(self, commands) -> dict:
+        """Carry out commands in one Bulk request (RFC 7644 §3.7): creates
+        (POST /Users) and (de)activations of users the HMIS has (PATCH
+        /Users/id). `commands` are (command, user id) pairs (the id is unused
+        for a create); returns each command's Sent, or the exception its
+        operation met. An operation the HMIS answers 409 (the user exists) or
+        404 (the user is gone) is carried out again on its own, which links or
+        looks the user up. Raises Transient or Refused when the whole request
+        fails."""
         with MODELS_LOCK:
-            return self._bulk_set_active(commands)
+            self.discover()
+            return self._bulk_execute(commands)
 
-    def _bulk_set_active(self, commands) -> dict:
+    def _bulk_execute(self, commands) -> dict:
         model = self.user_model
-        operations = [BulkOperation[model](
-            method="PATCH", path=f"/Users/{remote_id}", bulk_id=str(command.pk),
-            data=PatchOp[model](operations=[PatchOperation(
-                op="replace", path="active", value=command.kind == Kind.ACTIVATE)]))
-            for command, remote_id in commands]
-        response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
-        answers = {str(op.bulk_id): op for op in response.operations or []}
-        results = {}
+        # Two patches serve every (de)activation of the request: a PatchOp's
+        # validation resolves its paths against the schema, which costs more
+        # than the rest of an operation.
+        patches = {active: PatchOp[model](operations=[PatchOperation(op="replace", path="active", value=active)])
+                   for active in (True, False)}
+        operations = []
         for command, remote_id in commands:
+            if command.kind == Kind.CREATE:
+                operations.append(BulkOperation[model](method="POST", path="/Users", bulk_id=str(command.pk),
+                                                       data=self._new_user(command)))
+            else:
+                # Built without validating again the patch validated above
+                # (the method, path and bulkId are the code's own).
+                operations.append(BulkOperation[model].model_construct(
+                    method=BulkOperation.Method.patch, path=f"/Users/{remote_id}", bulk_id=str(command.pk),
+                    data=patches[command.kind == Kind.ACTIVATE]))
+        response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
+        answered = list(response.operations or [])
+        answers = {str(op.bulk_id): op for op in answered if op.bulk_id}
+        results = {}
+        for index, (command, remote_id) in enumerate(commands):
             answer = answers.get(str(command.pk))
+            if answer is None and len(answered) == len(commands) and not answered[index].bulk_id:
+                answer = answered[index]  # answers come in the order of the request
             status = int(answer.status) if answer is not None and answer.status else 0
-            if 200 <= status < 300:
+            if 200 <= status < 300 and command.kind == Kind.CREATE:
+                results[command.pk] = Sent((answer.location or "").rstrip("/").rsplit("/", 1)[-1], "created (bulk)")
+            elif 200 <= status < 300:
                 note = "activated" if command.kind == Kind.ACTIVATE else "deactivated"
                 results[command.pk] = Sent(remote_id, f"{note} (bulk)")
-            elif status == 404:
-                try:  # deleted in the HMIS since: look the user up again, one by one
-                    results[command.pk] = self.execute(command)
+            elif status in (404, 409):
+                try:  # gone from the HMIS since, or there already: on its own, it is looked up or linked
+                    results[command.pk] = self._one(command)
                 except Exception as exc:  # noqa: BLE001 - settled by the caller
                     results[command.pk] = exc
             elif status >= 500 or status in (0, 429):
