@@ -174,7 +174,7 @@ def _floor(at, today) -> None:
                                                          created_at, done_at)
                   SELECT c.id::text, 'deactivate', '{"active": false}'::jsonb,
                          CAST(%s AS text) || c.id, 'pending', 0, now(), NULL, '', '', now(), NULL
-                  FROM changed c WHERE c.kind IN ('lapsed', 'idle')""", [inactive_command_key_prefix(at)])
+                  FROM changed c WHERE c.kind IN ('lapsed', 'idle')""", [inactive_command_key_prefix(at=at)])
 
 
 def _deliver(limit: float) -> tuple[float, int, int, int]:

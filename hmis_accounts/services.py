@@ -422,7 +422,7 @@ def _tell_systems(ids: list[int], *, event: str, state: str) -> None:
                                    ("link", webhooks.link_sql(before, "o.slug", after))])
 
 
-def inactive_command_key_prefix(at: dt.datetime) -> str:
+def inactive_command_key_prefix(*, at: dt.datetime) -> str:
     """The key of an Inactive decision's `active=false` for the HMIS, before
     the account id: the decision's moment in UTC, so the same decision
     written twice (a sweep run again) queues one command, and a second
@@ -458,7 +458,7 @@ def hmis_account_make_inactive(*, accounts: "HMISAccount | Iterable[int] | bulk.
         _account_events(ids, actor=actor, verb="made inactive", from_state="Active", to_state="Inactive",
                         reason=note)
         provisioning.provision_many(HMISAccount.objects.filter(pk__in=ids), active=False,
-                                    dedupe_prefix=inactive_command_key_prefix(at))
+                                    dedupe_prefix=inactive_command_key_prefix(at=at))
         _tell_systems(ids, event="hmis_account.inactive", state=INACTIVE)
         if one is not None:
             one.refresh_from_db(fields=["status", "inactive_since", "inactive_reason", "must_log_in_by",

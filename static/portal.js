@@ -64,7 +64,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const scrollable = () => {
     for (const region of document.querySelectorAll("main .table-responsive")) {
-      if (region.scrollWidth > region.clientWidth + 1) {
+      // As axe-core judges it: any overflow, however small, scrolls.
+      if (region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight) {
         const table = region.querySelector("table");
         const caption = table && table.caption ? table.caption.textContent.trim() : "";
         const heading = region.closest("section")?.querySelector("h1, h2, h3");

@@ -66,4 +66,16 @@ CASES += [
     ViewCase("hmis-provisioning", coc_groups=("CoC provisioning", "CoC system admin"), agency_object=False),
     # "Test connection" to the HMIS: the system admins, whose configuration it is.
     ViewCase("hmis-provisioning-test", coc_groups=("CoC system admin",), agency_object=False, method="post"),
+    # Retry of a failed command for a user the portal does not know (no agency): provisioning staff who
+    # see every agency.
+    ViewCase("hmis-provisioning-command-retry", build=lambda organization: {"pk": _unknown_user_command()},
+             coc_groups=("CoC provisioning", "CoC system admin"), agency_object=False, method="post"),
 ]
+
+
+def _unknown_user_command():
+    from hmis_portal.core.models import ProvisioningCommand
+
+    return ProvisioningCommand.objects.create(
+        subject="hmis:9f1c", kind="deactivate", status=ProvisioningCommand.Status.FAILED, attempts=1,
+        payload={"active": False, "remote_id": "9f1c", "user_name": "someone.unknown"}, last_error="HTTP 503").pk
