@@ -31,6 +31,10 @@ class ChecklistItem:
     next_role: str = ""
     agency_url: str = ""
     template: object = None
+    # What the item waits for before anyone can act on it (the pack's
+    # `waits_for`): labels of checklist items not done yet, or CoC approval.
+    waits: list[str] = field(default_factory=list)
+    wait_codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -183,7 +187,25 @@ def _checklist(request, participation, completions, registrations, certificates,
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
         items.append(_form_item(form, mine[0] if mine else None, request.user))
+    _mark_waits(items, approved=not awaiting and request.status != request.Status.DECLINED)
     return checklist
+
+
+def _mark_waits(items, *, approved: bool) -> None:
+    """An item not done whose prerequisites are not all met shows what it
+    waits for instead of its action: nobody can act on it yet."""
+    own = [item for item in items if item.kind in ("course", "form")]
+    states = {item.obj.code: (item.obj.title, item.done) for item in own}
+    for item in own:
+        if item.done:
+            continue
+        unmet = policy.unmet_waits(item.obj, approved=approved, items=states)
+        if not unmet:
+            continue
+        item.wait_codes = [code for code, _ in unmet]
+        item.waits = [label for _, label in unmet]
+        item.status = "Waits for: " + ", ".join(item.waits)
+        item.action_label = item.action_url = item.agency_url = item.next_role = ""
 
 
 def _form_item(form, latest, owner) -> ChecklistItem:

@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
-from training.models import HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
+from training.models import APPROVAL, HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
 
 from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
 from partnerships.models import PartnershipPolicy
@@ -174,6 +174,8 @@ COURSE_FIELDS = {
     "delivery": {"type": "text", "default": Course.Delivery.CLASSROOM, **_choices(Course.Delivery.choices)},
     "new_users_only": {"type": "bool", "default": False},
     "also_satisfies": {"type": "codes", "default": []},
+    # The courses and forms it comes after, and "approval" (CoC staff approve the access request first).
+    "waits_for": {"type": "codes", "default": []},
     "sort_order": {"type": "count0"},
 }
 ROLE_FIELDS = {
@@ -207,6 +209,7 @@ FORM_FIELDS = {
     "signing": {"type": "text", "default": RequiredForm.Signing.UPLOAD, **_choices(RequiredForm.Signing.choices)},
     "attestation": {"type": "text", "default": "", "blank": True},
     "verify_portal_signatures": {"type": "bool", "default": True},
+    "waits_for": {"type": "codes", "default": []},
     "sort_order": {"type": "count0"},
 }
 
@@ -516,6 +519,10 @@ def check(pack: Pack) -> Checked:
     if forms:
         _refs(pack, forms, "course", course_codes, "course (a form tied to a course the pack does not have)")
         _check_signing(pack, forms)
+    if courses or forms:
+        form_codes = ({row["code"] for row in forms} if forms is not None
+                      else set(RequiredForm.objects.filter(active=True).values_list("code", flat=True)))
+        _check_waits(pack, courses or [], forms or [], course_codes, form_codes)
     if access and "retraining_courses" in access:
         _refs(pack, [{"_path": ("access_policy",), "retraining_courses": access["retraining_courses"]}],
               "retraining_courses", course_codes, "course")
@@ -553,6 +560,30 @@ def _check_hmis_groups(pack, roles):
                        f"{earlier['code']} ({_where(earlier['_path'])}) already gives the HMIS role "
                        f"“{row['hmis_role']}” through the group “{earlier['hmis_group']}”, not "
                        f"“{row['hmis_group']}”: one HMIS role has one group.")
+
+
+def _check_waits(pack, courses, forms, course_codes, form_codes):
+    """Each item's `waits_for` names courses and forms the pack has, or
+    "approval"; nothing waits for itself, and no items wait for each other."""
+    rows = [*courses, *forms]
+    both = course_codes & form_codes
+    for row in rows:
+        for index, code in enumerate(row["waits_for"]):
+            path = row["_path"] + ("waits_for", index)
+            if code in both:
+                pack.error(path, f"“{code}” is both a course and a form: give one of them another code.")
+            elif code not in course_codes | form_codes | {APPROVAL}:
+                pack.error(path, f"unknown item “{code}” (the code of a course or form of the pack, or "
+                                 f"“{APPROVAL}”).")
+    for row in rows:
+        if row["code"] in row["waits_for"]:
+            pack.error(row["_path"] + ("waits_for", row["waits_for"].index(row["code"])),
+                       f"“{row['code']}” cannot wait for itself.")
+    cycle = _cycle({row["code"]: [c for c in row["waits_for"] if c != row["code"]] for row in rows})
+    if cycle:
+        row = next(r for r in rows if r["code"] == cycle[0])
+        pack.error(row["_path"] + ("waits_for",), "these items wait for each other: " + " → ".join(cycle)
+                   + "; none of them could ever start.")
 
 
 def _check_signing(pack, forms):
@@ -780,14 +811,14 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     try:
         with transaction.atomic():
             _sync(report, "courses", Course, checked.courses,
-                  ["title", "hours", "delivery", "new_users_only", "sort_order"], m2m=[("also_satisfies", None)])
+                  ["title", "hours", "delivery", "new_users_only", "waits_for", "sort_order"], m2m=[("also_satisfies", None)])
             _sync(report, "CES roles", CESRole, checked.roles,
                   ["name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "works_referrals"],
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],
                   before_write=_make_room_for_ranks)
             _sync(report, "user forms", RequiredForm, checked.forms,
                   ["title", "description", "new_users_only", "filed_by", "signers", "signing", "attestation",
-                   "verify_portal_signatures", "sort_order"], fks=[("course", Course)])
+                   "verify_portal_signatures", "waits_for", "sort_order"], fks=[("course", Course)])
             _sync(report, "need statuses", NeedStatus, checked.statuses,
                   ["name", "description", "set_by", "standard_days", "day_kind", "counted_from", "is_initial",
                    "is_final", "returns_to_matching", "requires_reason", "referral_result", "sort_order"],

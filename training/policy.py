@@ -4,7 +4,7 @@ prefetched rows, so a list of many users costs no query per user."""
 
 from collections.abc import Iterable
 
-from .models import Course, RequiredForm
+from .models import APPROVAL, APPROVAL_LABEL, Course, RequiredForm
 
 
 def highest_role(roles: Iterable):
@@ -66,3 +66,16 @@ def misfit_roles(roles: Iterable, program_type_ids: set[int]) -> list:
         role for role in roles
         if not role.any_program_type and not ({t.pk for t in role.program_types.all()} & program_type_ids)
     ]
+
+
+def unmet_waits(item, *, approved: bool, items: dict) -> list[tuple[str, str]]:
+    """What `item` (a course or form) still waits for, as (code, label) pairs
+    in the order of `items`: the person's checklist, {code: (label, done)}.
+    Only items on the checklist are waited for (a course the person's roles
+    do not require is not); "approval" waits until CoC staff approve the
+    request (always met where the CoC has no approval step: `approved`)."""
+    wanted = set(item.waits_for or ())
+    unmet = [(APPROVAL, APPROVAL_LABEL)] if APPROVAL in wanted and not approved else []
+    unmet += [(code, label) for code, (label, done) in items.items()
+              if code in wanted and code != item.code and not done]
+    return unmet
