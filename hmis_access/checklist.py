@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from hmis_portal.core.dates import day_text
 from training import policy
-from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review, Signer
+from training.models import (AccessCapability, Certificate, CESRole, Completion, FormSubmission, Registration,
+                             RequiredForm, Review, Signer)
 from training.selectors import current_templates
 
 
@@ -43,6 +44,8 @@ class Checklist:
     items: list[ChecklistItem] = field(default_factory=list)
     hmis_role: str = ""
     highest_role: object = None
+    # Capabilities of the person's roles the HMIS role lacks (the access matrix).
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -105,6 +108,7 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
     for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(
             status=Review.SUPERSEDED).prefetch_related("signatures"):
         submissions[submission.user_id].append(submission)
+    ladder, matrix = access_matrix()
     forms = list(RequiredForm.objects.filter(active=True))
     templates = current_templates(forms)
     for form in forms:
@@ -115,7 +119,8 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
             participation[request.organization_id] = participation_state(request.organization)
     return [
         _checklist(request, participation[request.organization_id], completions[request.user_id],
-                   registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms)
+                   registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms,
+                   policy.role_from_matrix(request.roles.all(), ladder, matrix))
         for request in requests
     ]
 
@@ -124,12 +129,24 @@ def build_checklist(request) -> Checklist:
     return build_checklists([request])[0]
 
 
-def _checklist(request, participation, completions, registrations, certificates, submissions, forms) -> Checklist:
+def access_matrix() -> tuple[list, dict[int, list[str]]]:
+    """The CoC's CES roles and the capability names of each (seed 000's
+    access matrix, from the policy pack), in two queries."""
+    matrix = defaultdict(list)
+    for role_id, name in (AccessCapability.roles.through.objects.order_by("accesscapability__sort_order",
+                                                                            "accesscapability__name")
+                          .values_list("cesrole_id", "accesscapability__name")):
+        matrix[role_id].append(name)
+    return list(CESRole.objects.filter(active=True)), dict(matrix)
+
+
+def _checklist(request, participation, completions, registrations, certificates, submissions, forms,
+               choice) -> Checklist:
     executed, confirmed_ids = participation
     roles = list(request.roles.all())
     new_user = request.new_hmis_user
-    checklist = Checklist(request=request, hmis_role=policy.hmis_role_for(roles),
-                          highest_role=policy.highest_role(roles))
+    checklist = Checklist(request=request, hmis_role=choice.hmis_role, highest_role=choice.role,
+                          left_out=choice.left_out)
     items = checklist.items
     # Where the CoC's policy has an approval step (seed 003), the request's
     # own state says so: a request made before the step was turned on never

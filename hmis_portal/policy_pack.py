@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
-from training.models import APPROVAL, HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
+from training.models import APPROVAL, HMIS_GROUP_MAX, AccessCapability, CESRole, Course, RequiredForm, Signer
 
 from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
 from partnerships.models import PartnershipPolicy
@@ -190,6 +190,13 @@ ROLE_FIELDS = {
     "program_types": {"type": "codes", "default": []},
     "required_courses": {"type": "codes", "default": []},
     "works_referrals": {"type": "bool", "default": True},
+}
+# Seed 000's access matrix, row by row: a capability in HMIS and the CES roles
+# that have it. A person's HMIS role is the least access covering every
+# capability of their roles (training.policy.role_from_matrix).
+MATRIX_FIELDS = {
+    "capability": {"type": "text", "required": True, "max": 150},
+    "roles": {"type": "codes", "default": []},
 }
 # The HUD project type (HMIS Data Standards 2.02.6) of each program type the
 # pack names; the program types themselves are the rows already there.
@@ -478,9 +485,10 @@ class Checked:
     referral_policy: dict | None
     partnership_policy: dict | None = None
     program_types: list | None = None
+    access_matrix: list | None = None
 
 
-SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "need_statuses",
+SECTIONS = ("name", "description", "courses", "ces_roles", "access_matrix", "required_forms", "need_statuses",
             "access_policy", "onboarding_policy", "referral_policy", "partnership_policy", "program_types")
 
 
@@ -498,6 +506,9 @@ def check(pack: Pack) -> Checked:
     referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
     partnership = _check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
     program_types = _check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS)
+    matrix = _check_rows(pack, "access_matrix", MATRIX_FIELDS, unique=("capability",))
+    if matrix:
+        _check_matrix(pack, matrix)
     if program_types:
         _refs(pack, program_types, "code", set(ProgramType.objects.values_list("code", flat=True)), "program type")
 
@@ -542,7 +553,21 @@ def check(pack: Pack) -> Checked:
                                                      f"or another {unique}.")
     if pack.errors:
         raise PackError(pack.errors)
-    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types)
+    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types, matrix)
+
+
+def _check_matrix(pack, matrix):
+    """Each row names CES roles of the pack (or, without a roles section, the
+    active ones). A role the pack writes with mistakes of its own is reported
+    there, not again here."""
+    written = pack.data.get("ces_roles")
+    if written is None:
+        known = set(CESRole.objects.filter(active=True).values_list("code", flat=True))
+    elif isinstance(written, list):
+        known = {row.get("code") for row in written if isinstance(row, dict)}
+    else:
+        return
+    _refs(pack, matrix, "roles", known, "CES role")
 
 
 def _check_hmis_groups(pack, roles):
@@ -779,6 +804,40 @@ def _make_room_for_ranks(rows, retired):
         role.save(update_fields=["access_rank"])
 
 
+def _matrix(report, rows):
+    """The access matrix as the pack writes it: rows by capability name, in
+    the pack's order; a row the pack leaves out is removed (nothing refers to
+    a row; the roles keep their other capabilities)."""
+    if rows is None:
+        return
+    existing = {row.name: row for row in AccessCapability.objects.prefetch_related("roles")}
+    roles = {role.code: role for role in CESRole.objects.all()}
+    added, changed, unchanged = [], [], 0
+    for row in rows:
+        obj = existing.pop(row["capability"], None)
+        codes = sorted(row["roles"])
+        if obj is not None and obj.sort_order == row["sort_order"] and sorted(r.code for r in obj.roles.all()) == codes:
+            unchanged += 1
+            continue
+        created = obj is None
+        obj, _ = AccessCapability.objects.update_or_create(name=row["capability"],
+                                                           defaults={"sort_order": row["sort_order"]})
+        obj.roles.set([roles[code] for code in codes])
+        record_event(actor=None, subject=obj, verb="added from policy pack" if created else "changed by policy pack",
+                     data={"roles": codes})
+        (added if created else changed).append(row["capability"])
+    removed = sorted(existing)
+    for obj in existing.values():
+        record_event(actor=None, subject=obj, verb="removed by policy pack",
+                     data={"roles": sorted(r.code for r in obj.roles.all())})
+        obj.delete()
+    report.changes += len(added) + len(changed) + len(removed)
+    report.lines.append(f"access matrix: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
+                        f"{unchanged} unchanged")
+    for verb, items in (("added", added), ("changed", changed), ("removed", removed)):
+        report.lines.extend(f"  {verb}: {item}" for item in items)
+
+
 def _one_initial(rows, retired):
     initial = next(row["code"] for row in rows if row["is_initial"])
     NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
@@ -816,6 +875,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
                   ["name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "works_referrals"],
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],
                   before_write=_make_room_for_ranks)
+            _matrix(report, checked.access_matrix)
             _sync(report, "user forms", RequiredForm, checked.forms,
                   ["title", "description", "new_users_only", "filed_by", "signers", "signing", "attestation",
                    "verify_portal_signatures", "waits_for", "sort_order"], fks=[("course", Course)])
