@@ -193,12 +193,10 @@ def _checklist(request, participation, completions, registrations, certificates,
             elif pending:
                 registration = pending[0]
                 status = f"{registration.get_status_display()} for {registration.session}"
-            elif certificate and certificate.status == Review.RETURNED:
-                status = f"Certificate returned: {certificate.reason}"
-                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
             else:
-                status = "Not registered yet"
-                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
+                status, action_label, action_url = _take(course)
+                if certificate and certificate.status == Review.RETURNED:
+                    status = f"Certificate returned: {certificate.reason}"
         items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course))
 
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
@@ -223,6 +221,16 @@ def _mark_waits(items, *, approved: bool) -> None:
         item.waits = [label for _, label in unmet]
         item.status = "Waits for: " + ", ".join(item.waits)
         item.action_label = item.action_url = item.agency_url = item.next_role = ""
+
+
+def _take(course) -> tuple[str, str, str]:
+    """(status, action, link) of a course not started: a self-paced course is
+    taken online, at its link when the pack gives one; the others in a session."""
+    if course.delivery == course.Delivery.ONLINE:
+        if course.link:
+            return "Not completed yet (online, self-paced)", "Take the course online", course.link
+        return "Not completed yet: take it online (self-paced), then upload its certificate", "", ""
+    return "Not registered yet", "Register for a session", reverse("training:sessions") + f"?course={course.code}"
 
 
 def _form_item(form, latest, owner) -> ChecklistItem:

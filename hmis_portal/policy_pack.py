@@ -172,6 +172,8 @@ COURSE_FIELDS = {
     "title": {"type": "text", "required": True},
     "hours": {"type": "hours", "default": None, "null": True},
     "delivery": {"type": "text", "default": Course.Delivery.CLASSROOM, **_choices(Course.Delivery.choices)},
+    # Where an online (self-paced) course is taken.
+    "link": {"type": "link", "default": ""},
     "new_users_only": {"type": "bool", "default": False},
     "also_satisfies": {"type": "codes", "default": []},
     # The courses and forms it comes after, and "approval" (CoC staff approve the access request first).
@@ -295,6 +297,11 @@ def _check_value(pack, path, value, spec):
             return None
         if kind == "code" and not CODE.fullmatch(value):
             pack.error(path, f"“{value}” is not a code: use letters, digits and hyphens.")
+            return None
+    elif kind == "link":
+        if (not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\.[^\s/]+(/\S*)?", value)
+                or len(value) > 300):
+            pack.error(path, f"must be a web address starting with https:// (at most 300 characters), not {value!r}.")
             return None
     elif kind == "bool":
         if not isinstance(value, bool):
@@ -870,7 +877,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     try:
         with transaction.atomic():
             _sync(report, "courses", Course, checked.courses,
-                  ["title", "hours", "delivery", "new_users_only", "waits_for", "sort_order"], m2m=[("also_satisfies", None)])
+                  ["title", "hours", "delivery", "link", "new_users_only", "waits_for", "sort_order"], m2m=[("also_satisfies", None)])
             _sync(report, "CES roles", CESRole, checked.roles,
                   ["name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "works_referrals"],
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],

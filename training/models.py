@@ -41,6 +41,11 @@ class Course(models.Model):
     hours = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True,
                                 help_text="Length in hours; empty when the CoC does not state it.")
     delivery = models.CharField(max_length=20, choices=Delivery.choices, default=Delivery.CLASSROOM)
+    # Where a self-paced course is taken (its delivery "online"): the checklist
+    # offers it instead of registering for a session.
+    link = models.URLField(
+        max_length=300, blank=True, help_text="Where the course is taken online (https://...); for a self-paced "
+                                              "course, the checklist links to it.")
     new_users_only = models.BooleanField(
         default=False, help_text="Required only of people who are new to HMIS (HMIS 10 in LA)."
     )
