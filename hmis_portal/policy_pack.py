@@ -35,7 +35,7 @@ from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType
 from training.models import APPROVAL, HMIS_GROUP_MAX, AccessCapability, CESRole, Course, RequiredForm, Signer
 
-from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
+from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, AccessRequest, validate_username_rule
 from partnerships.models import PartnershipPolicy
 from referrals.models import NeedStatus, ReferralPolicy
 
@@ -869,6 +869,37 @@ def _program_types(report, rows):
     report.lines.append("program types: " + ("; ".join(changed) if changed else "unchanged"))
 
 
+def _re_evaluate(report, *, dry_run: bool) -> None:
+    """Every in-flight access request against its checklist under the pack
+    just written: a ready one whose checklist is now unmet goes back to
+    gathering requirements, one now met becomes ready (each audited, as any
+    re-evaluation); a dry run only lists what would change."""
+    from hmis_access.checklist import build_checklists, for_checklists
+    from hmis_access.services import access_request_refresh
+
+    Status = AccessRequest.Status
+    live = list(for_checklists(AccessRequest.objects.filter(status__in=[Status.OPEN, Status.READY]))
+                .order_by("pk"))
+    if not live:
+        return
+    changes = []
+    for checklist in build_checklists(live, prefetched=True):
+        request = checklist.request
+        if checklist.ready == (request.status == Status.READY):
+            continue
+        after = Status.READY if checklist.ready else Status.OPEN
+        line = (f"  #{request.pk} {request.user} ({request.organization}): {request.get_status_display().lower()} "
+                f"→ {after.label.lower()}" + ("" if checklist.ready else f"; waiting on: {checklist.blocker_text}"))
+        changes.append((request, line))
+    report.lines.append(f"In-flight access requests: {len(changes)} of {len(live)} "
+                        f"{'would change' if dry_run else 'changed'}")
+    report.lines.extend(line for _, line in changes)
+    report.changes += len(changes)
+    if not dry_run:
+        for request, _ in changes:
+            access_request_refresh(access_request=request)
+
+
 def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     """Check the pack, then load it in one transaction (rolled back on a dry run)."""
     pack = read(name_or_file)
@@ -896,6 +927,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
             _policy(report, "referral policy", ReferralPolicy.current(), checked.referral_policy)
             _policy(report, "data partnership policy", PartnershipPolicy.current(), checked.partnership_policy)
             _program_types(report, checked.program_types)
+            _re_evaluate(report, dry_run=dry_run)
             if dry_run:
                 transaction.set_rollback(True)
     except IntegrityError as error:
