@@ -574,31 +574,42 @@ def can_register_for_training(user) -> bool:
     return user.is_authenticated and not is_coc_staff(user)
 
 
-def training_order_refusal(actor, person) -> str:
-    """Why `person`'s trainings and forms may not start yet ('' when they
-    may): registering for a session, uploading a certificate, signing or
-    filing the person's forms. Where the CoC's access policy has an approval
-    step, they come after it (seed 003: "After the UAR is approved, the new
-    End User will receive notification ... to submit the User Policy form,
-    complete the trainings"); HMIS access provides where the person stands
-    through the registry. `actor` is who is acting (the person, or an agency
-    signer of the person's form): the message speaks to them."""
-    if not access_requests_need_approval():
-        return ""
-    stage = registry.approval_stage(person)
-    if stage == registry.APPROVED:
-        return ""
+def training_order_refusal(actor, person, item=None, *, waits_for_approval: bool | None = None) -> str:
+    """Why work on `person`'s `item` (a course: registering for a session,
+    uploading a certificate; a form: signing or filing it) may not start yet
+    ('' when it may), by the CoC's policy pack: the item's `waits_for`.
+
+    - "approval": where the CoC's access policy has an approval step, the item
+      comes after it (seed 003: "After the UAR is approved, the new End User
+      will receive notification ... to submit the User Policy form, complete
+      the trainings"); HMIS access provides where the person stands.
+    - other courses and forms of the person's checklist (seed 000: the HMIS 10
+      Acknowledgement "upon completion of HMIS 10"): each must be done first.
+
+    Without an item (a page of every course), `waits_for_approval` says
+    whether the courses wait for approval. `actor` is who is acting (the
+    person, or an agency signer of the person's form): the message speaks to them."""
+    approval = "approval" in (item.waits_for or ()) if item is not None else bool(waits_for_approval)
     own = actor is not None and actor.pk == person.pk
     your, you = ("your", "you") if own else (f"{person}'s", str(person))
-    if stage == registry.AWAITING:
-        return (f"CoC staff have not approved {your} HMIS access request yet; trainings and forms start after they "
-                "do. Nothing was saved.")
-    who = persona_labels(access_requesters())
-    if stage == registry.DECLINED:
-        return (f"CoC staff declined {your} HMIS access request; trainings and forms start after they approve a "
-                f"new one, which the agency's {who} asks for. Nothing was saved.")
-    return (f"Trainings and forms start after CoC staff approve an HMIS access request for {you}; the agency's "
-            f"{who} asks for it. Nothing was saved.")
+    if approval and access_requests_need_approval():
+        stage = registry.approval_stage(person)
+        if stage == registry.AWAITING:
+            return (f"CoC staff have not approved {your} HMIS access request yet; trainings and forms start after "
+                    "they do. Nothing was saved.")
+        who = persona_labels(access_requesters())
+        if stage == registry.DECLINED:
+            return (f"CoC staff declined {your} HMIS access request; trainings and forms start after they approve a "
+                    f"new one, which the agency's {who} asks for. Nothing was saved.")
+        if stage != registry.APPROVED:
+            return (f"Trainings and forms start after CoC staff approve an HMIS access request for {you}; the "
+                    f"agency's {who} asks for it. Nothing was saved.")
+    if item is not None and any(code != "approval" for code in item.waits_for or ()):
+        unmet = registry.unmet_prerequisites(person, item)
+        if unmet:
+            return (f"{item.title} waits for {', '.join(unmet)}: it starts once "
+                    f"{'that is' if len(unmet) == 1 else 'those are'} complete. Nothing was saved.")
+    return ""
 
 
 def grant_refusal(user, access_request) -> str:

@@ -31,5 +31,6 @@ class HMISAccessConfig(AppConfig):
         registry.access_policy.provide(selectors.access_policy, app=self.name)
         registry.active_hmis_accounts.provide(selectors.active_hmis_accounts, app=self.name)
         registry.approval_stage.provide(selectors.approval_stage, app=self.name)
+        registry.unmet_prerequisites.provide(selectors.unmet_prerequisites, app=self.name)
         registry.history_readers.declare("hmis_access.accessrequest", (Work.USER_ACCESS,), app=self.name)
         registry.history_readers.declare("hmis_access.hmisaccount", (Work.HMIS_ACCOUNTS,), app=self.name)

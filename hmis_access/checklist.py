@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from hmis_portal.core.dates import day_text
 from training import policy
-from training.models import Certificate, Completion, FormSubmission, Registration, RequiredForm, Review, Signer
+from training.models import (AccessCapability, Certificate, CESRole, Completion, FormSubmission, Registration,
+                             RequiredForm, Review, Signer)
 from training.selectors import current_templates
 
 
@@ -31,6 +32,10 @@ class ChecklistItem:
     next_role: str = ""
     agency_url: str = ""
     template: object = None
+    # What the item waits for before anyone can act on it (the pack's
+    # `waits_for`): labels of checklist items not done yet, or CoC approval.
+    waits: list[str] = field(default_factory=list)
+    wait_codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -39,6 +44,8 @@ class Checklist:
     items: list[ChecklistItem] = field(default_factory=list)
     hmis_role: str = ""
     highest_role: object = None
+    # Capabilities of the person's roles the HMIS role lacks (the access matrix).
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -101,6 +108,7 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
     for submission in FormSubmission.objects.filter(user_id__in=user_ids).exclude(
             status=Review.SUPERSEDED).prefetch_related("signatures"):
         submissions[submission.user_id].append(submission)
+    ladder, matrix = access_matrix()
     forms = list(RequiredForm.objects.filter(active=True))
     templates = current_templates(forms)
     for form in forms:
@@ -111,7 +119,8 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
             participation[request.organization_id] = participation_state(request.organization)
     return [
         _checklist(request, participation[request.organization_id], completions[request.user_id],
-                   registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms)
+                   registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms,
+                   policy.role_from_matrix(request.roles.all(), ladder, matrix))
         for request in requests
     ]
 
@@ -120,12 +129,24 @@ def build_checklist(request) -> Checklist:
     return build_checklists([request])[0]
 
 
-def _checklist(request, participation, completions, registrations, certificates, submissions, forms) -> Checklist:
+def access_matrix() -> tuple[list, dict[int, list[str]]]:
+    """The CoC's CES roles and the capability names of each (seed 000's
+    access matrix, from the policy pack), in two queries."""
+    matrix = defaultdict(list)
+    for role_id, name in (AccessCapability.roles.through.objects.order_by("accesscapability__sort_order",
+                                                                            "accesscapability__name")
+                          .values_list("cesrole_id", "accesscapability__name")):
+        matrix[role_id].append(name)
+    return list(CESRole.objects.filter(active=True)), dict(matrix)
+
+
+def _checklist(request, participation, completions, registrations, certificates, submissions, forms,
+               choice) -> Checklist:
     executed, confirmed_ids = participation
     roles = list(request.roles.all())
     new_user = request.new_hmis_user
-    checklist = Checklist(request=request, hmis_role=policy.hmis_role_for(roles),
-                          highest_role=policy.highest_role(roles))
+    checklist = Checklist(request=request, hmis_role=choice.hmis_role, highest_role=choice.role,
+                          left_out=choice.left_out)
     items = checklist.items
     # Where the CoC's policy has an approval step (seed 003), the request's
     # own state says so: a request made before the step was turned on never
@@ -172,18 +193,44 @@ def _checklist(request, participation, completions, registrations, certificates,
             elif pending:
                 registration = pending[0]
                 status = f"{registration.get_status_display()} for {registration.session}"
-            elif certificate and certificate.status == Review.RETURNED:
-                status = f"Certificate returned: {certificate.reason}"
-                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
             else:
-                status = "Not registered yet"
-                action_label, action_url = "Register for a session", reverse("training:sessions") + f"?course={course.code}"
+                status, action_label, action_url = _take(course)
+                if certificate and certificate.status == Review.RETURNED:
+                    status = f"Certificate returned: {certificate.reason}"
         items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course))
 
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
         items.append(_form_item(form, mine[0] if mine else None, request.user))
+    _mark_waits(items, approved=not awaiting and request.status != request.Status.DECLINED)
     return checklist
+
+
+def _mark_waits(items, *, approved: bool) -> None:
+    """An item not done whose prerequisites are not all met shows what it
+    waits for instead of its action: nobody can act on it yet."""
+    own = [item for item in items if item.kind in ("course", "form")]
+    states = {item.obj.code: (item.obj.title, item.done) for item in own}
+    for item in own:
+        if item.done:
+            continue
+        unmet = policy.unmet_waits(item.obj, approved=approved, items=states)
+        if not unmet:
+            continue
+        item.wait_codes = [code for code, _ in unmet]
+        item.waits = [label for _, label in unmet]
+        item.status = "Waits for: " + ", ".join(item.waits)
+        item.action_label = item.action_url = item.agency_url = item.next_role = ""
+
+
+def _take(course) -> tuple[str, str, str]:
+    """(status, action, link) of a course not started: a self-paced course is
+    taken online, at its link when the pack gives one; the others in a session."""
+    if course.delivery == course.Delivery.ONLINE:
+        if course.link:
+            return "Not completed yet (online, self-paced)", "Take the course online", course.link
+        return "Not completed yet: take it online (self-paced), then upload its certificate", "", ""
+    return "Not registered yet", "Register for a session", reverse("training:sessions") + f"?course={course.code}"
 
 
 def _form_item(form, latest, owner) -> ChecklistItem:

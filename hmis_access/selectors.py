@@ -141,3 +141,30 @@ def approval_stage(user) -> str:
     if AccessRequest.Status.DECLINED in statuses:
         return registry.DECLINED
     return registry.NO_REQUEST
+
+
+def unmet_prerequisites(person, item) -> list[str]:
+    """The courses and forms `person`'s `item` (a course or form) still waits
+    for, by its `waits_for`, as the checklist of the person's live access
+    request shows them; with no live request, or the item not on it, every
+    course and form it names that the person has not completed or had
+    verified. CoC approval is the approval stage's (`approval_stage`)."""
+    from training import policy
+    from training.models import APPROVAL, Completion, Course, FormSubmission, RequiredForm, Review
+
+    from .checklist import build_checklist
+
+    request = (AccessRequest.objects.filter(user=person, status__in=AccessRequest.LIVE)
+               .order_by("-created_at", "-pk").first())
+    kind = "course" if isinstance(item, Course) else "form"
+    if request is not None:
+        mine = next((i for i in build_checklist(request).items if i.kind == kind and i.obj.pk == item.pk), None)
+        if mine is not None:
+            return [label for code, label in zip(mine.wait_codes, mine.waits) if code != APPROVAL]
+    codes = [code for code in item.waits_for if code != APPROVAL]
+    completed = policy.completed_course_ids(
+        Completion.objects.filter(user=person).select_related("course").prefetch_related("course__also_satisfies"))
+    verified = set(FormSubmission.objects.filter(user=person, status=Review.VERIFIED).values_list("form_id", flat=True))
+    states = {c.code: (c.title, c.pk in completed) for c in Course.objects.filter(code__in=codes)}
+    states |= {f.code: (f.title, f.pk in verified) for f in RequiredForm.objects.filter(code__in=codes)}
+    return [label for code, label in policy.unmet_waits(item, approved=True, items=states) if code != APPROVAL]

@@ -33,9 +33,9 @@ from django.db import IntegrityError, transaction
 from accounts.models import Persona
 from hmis_portal.core.audit import record_event
 from onboarding.models import HUDProjectType, OnboardingPolicy, ProgramType, ReferralEvent
-from training.models import HMIS_GROUP_MAX, CESRole, Course, RequiredForm, Signer
+from training.models import APPROVAL, HMIS_GROUP_MAX, AccessCapability, CESRole, Course, RequiredForm, Signer
 
-from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, validate_username_rule
+from hmis_access.models import MAX_PROVISIONING_HOURS, AccessPolicy, AccessRequest, validate_username_rule
 from partnerships.models import PartnershipPolicy
 from referrals.models import NeedStatus, ReferralPolicy
 
@@ -172,8 +172,12 @@ COURSE_FIELDS = {
     "title": {"type": "text", "required": True},
     "hours": {"type": "hours", "default": None, "null": True},
     "delivery": {"type": "text", "default": Course.Delivery.CLASSROOM, **_choices(Course.Delivery.choices)},
+    # Where an online (self-paced) course is taken.
+    "link": {"type": "link", "default": ""},
     "new_users_only": {"type": "bool", "default": False},
     "also_satisfies": {"type": "codes", "default": []},
+    # The courses and forms it comes after, and "approval" (CoC staff approve the access request first).
+    "waits_for": {"type": "codes", "default": []},
     "sort_order": {"type": "count0"},
 }
 ROLE_FIELDS = {
@@ -188,6 +192,13 @@ ROLE_FIELDS = {
     "program_types": {"type": "codes", "default": []},
     "required_courses": {"type": "codes", "default": []},
     "works_referrals": {"type": "bool", "default": True},
+}
+# Seed 000's access matrix, row by row: a capability in HMIS and the CES roles
+# that have it. A person's HMIS role is the least access covering every
+# capability of their roles (training.policy.role_from_matrix).
+MATRIX_FIELDS = {
+    "capability": {"type": "text", "required": True, "max": 150},
+    "roles": {"type": "codes", "default": []},
 }
 # The HUD project type (HMIS Data Standards 2.02.6) of each program type the
 # pack names, and its 4.20.2 referral event where the project type does not
@@ -213,6 +224,7 @@ FORM_FIELDS = {
     "signing": {"type": "text", "default": RequiredForm.Signing.UPLOAD, **_choices(RequiredForm.Signing.choices)},
     "attestation": {"type": "text", "default": "", "blank": True},
     "verify_portal_signatures": {"type": "bool", "default": True},
+    "waits_for": {"type": "codes", "default": []},
     "sort_order": {"type": "count0"},
 }
 
@@ -292,6 +304,11 @@ def _check_value(pack, path, value, spec):
             return None
         if kind == "code" and not CODE.fullmatch(value):
             pack.error(path, f"“{value}” is not a code: use letters, digits and hyphens.")
+            return None
+    elif kind == "link":
+        if (not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\.[^\s/]+(/\S*)?", value)
+                or len(value) > 300):
+            pack.error(path, f"must be a web address starting with https:// (at most 300 characters), not {value!r}.")
             return None
     elif kind == "bool":
         if not isinstance(value, bool):
@@ -483,9 +500,10 @@ class Checked:
     referral_policy: dict | None
     partnership_policy: dict | None = None
     program_types: list | None = None
+    access_matrix: list | None = None
 
 
-SECTIONS = ("name", "description", "courses", "ces_roles", "required_forms", "need_statuses",
+SECTIONS = ("name", "description", "courses", "ces_roles", "access_matrix", "required_forms", "need_statuses",
             "access_policy", "onboarding_policy", "referral_policy", "partnership_policy", "program_types")
 
 
@@ -503,6 +521,9 @@ def check(pack: Pack) -> Checked:
     referral = _check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
     partnership = _check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
     program_types = _check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS, unique=("code", "name"))
+    matrix = _check_rows(pack, "access_matrix", MATRIX_FIELDS, unique=("capability",))
+    if matrix:
+        _check_matrix(pack, matrix)
     if program_types:
         _check_program_types(pack, program_types)
 
@@ -524,6 +545,10 @@ def check(pack: Pack) -> Checked:
     if forms:
         _refs(pack, forms, "course", course_codes, "course (a form tied to a course the pack does not have)")
         _check_signing(pack, forms)
+    if courses or forms:
+        form_codes = ({row["code"] for row in forms} if forms is not None
+                      else set(RequiredForm.objects.filter(active=True).values_list("code", flat=True)))
+        _check_waits(pack, courses or [], forms or [], course_codes, form_codes)
     if access and "retraining_courses" in access:
         _refs(pack, [{"_path": ("access_policy",), "retraining_courses": access["retraining_courses"]}],
               "retraining_courses", course_codes, "course")
@@ -543,7 +568,21 @@ def check(pack: Pack) -> Checked:
                                                      f"or another {unique}.")
     if pack.errors:
         raise PackError(pack.errors)
-    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types)
+    return Checked(courses, roles, forms, statuses, access, onboarding, referral, partnership, program_types, matrix)
+
+
+def _check_matrix(pack, matrix):
+    """Each row names CES roles of the pack (or, without a roles section, the
+    active ones). A role the pack writes with mistakes of its own is reported
+    there, not again here."""
+    written = pack.data.get("ces_roles")
+    if written is None:
+        known = set(CESRole.objects.filter(active=True).values_list("code", flat=True))
+    elif isinstance(written, list):
+        known = {row.get("code") for row in written if isinstance(row, dict)}
+    else:
+        return
+    _refs(pack, matrix, "roles", known, "CES role")
 
 
 def _check_program_types(pack, rows):
@@ -575,6 +614,30 @@ def _check_hmis_groups(pack, roles):
                        f"{earlier['code']} ({_where(earlier['_path'])}) already gives the HMIS role "
                        f"“{row['hmis_role']}” through the group “{earlier['hmis_group']}”, not "
                        f"“{row['hmis_group']}”: one HMIS role has one group.")
+
+
+def _check_waits(pack, courses, forms, course_codes, form_codes):
+    """Each item's `waits_for` names courses and forms the pack has, or
+    "approval"; nothing waits for itself, and no items wait for each other."""
+    rows = [*courses, *forms]
+    both = course_codes & form_codes
+    for row in rows:
+        for index, code in enumerate(row["waits_for"]):
+            path = row["_path"] + ("waits_for", index)
+            if code in both:
+                pack.error(path, f"“{code}” is both a course and a form: give one of them another code.")
+            elif code not in course_codes | form_codes | {APPROVAL}:
+                pack.error(path, f"unknown item “{code}” (the code of a course or form of the pack, or "
+                                 f"“{APPROVAL}”).")
+    for row in rows:
+        if row["code"] in row["waits_for"]:
+            pack.error(row["_path"] + ("waits_for", row["waits_for"].index(row["code"])),
+                       f"“{row['code']}” cannot wait for itself.")
+    cycle = _cycle({row["code"]: [c for c in row["waits_for"] if c != row["code"]] for row in rows})
+    if cycle:
+        row = next(r for r in rows if r["code"] == cycle[0])
+        pack.error(row["_path"] + ("waits_for",), "these items wait for each other: " + " → ".join(cycle)
+                   + "; none of them could ever start.")
 
 
 def _check_signing(pack, forms):
@@ -770,6 +833,40 @@ def _make_room_for_ranks(rows, retired):
         role.save(update_fields=["access_rank"])
 
 
+def _matrix(report, rows):
+    """The access matrix as the pack writes it: rows by capability name, in
+    the pack's order; a row the pack leaves out is removed (nothing refers to
+    a row; the roles keep their other capabilities)."""
+    if rows is None:
+        return
+    existing = {row.name: row for row in AccessCapability.objects.prefetch_related("roles")}
+    roles = {role.code: role for role in CESRole.objects.all()}
+    added, changed, unchanged = [], [], 0
+    for row in rows:
+        obj = existing.pop(row["capability"], None)
+        codes = sorted(row["roles"])
+        if obj is not None and obj.sort_order == row["sort_order"] and sorted(r.code for r in obj.roles.all()) == codes:
+            unchanged += 1
+            continue
+        created = obj is None
+        obj, _ = AccessCapability.objects.update_or_create(name=row["capability"],
+                                                           defaults={"sort_order": row["sort_order"]})
+        obj.roles.set([roles[code] for code in codes])
+        record_event(actor=None, subject=obj, verb="added from policy pack" if created else "changed by policy pack",
+                     data={"roles": codes})
+        (added if created else changed).append(row["capability"])
+    removed = sorted(existing)
+    for obj in existing.values():
+        record_event(actor=None, subject=obj, verb="removed by policy pack",
+                     data={"roles": sorted(r.code for r in obj.roles.all())})
+        obj.delete()
+    report.changes += len(added) + len(changed) + len(removed)
+    report.lines.append(f"access matrix: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
+                        f"{unchanged} unchanged")
+    for verb, items in (("added", added), ("changed", changed), ("removed", removed)):
+        report.lines.extend(f"  {verb}: {item}" for item in items)
+
+
 def _one_initial(rows, retired):
     initial = next(row["code"] for row in rows if row["is_initial"])
     NeedStatus.objects.filter(is_initial=True).exclude(code=initial).update(is_initial=False)
@@ -810,6 +907,37 @@ def _program_types(report, rows):
     report.lines.append("program types: " + ("; ".join(changed) if changed else "unchanged"))
 
 
+def _re_evaluate(report, *, dry_run: bool) -> None:
+    """Every in-flight access request against its checklist under the pack
+    just written: a ready one whose checklist is now unmet goes back to
+    gathering requirements, one now met becomes ready (each audited, as any
+    re-evaluation); a dry run only lists what would change."""
+    from hmis_access.checklist import build_checklists, for_checklists
+    from hmis_access.services import access_request_refresh
+
+    Status = AccessRequest.Status
+    live = list(for_checklists(AccessRequest.objects.filter(status__in=[Status.OPEN, Status.READY]))
+                .order_by("pk"))
+    if not live:
+        return
+    changes = []
+    for checklist in build_checklists(live, prefetched=True):
+        request = checklist.request
+        if checklist.ready == (request.status == Status.READY):
+            continue
+        after = Status.READY if checklist.ready else Status.OPEN
+        line = (f"  #{request.pk} {request.user} ({request.organization}): {request.get_status_display().lower()} "
+                f"→ {after.label.lower()}" + ("" if checklist.ready else f"; waiting on: {checklist.blocker_text}"))
+        changes.append((request, line))
+    report.lines.append(f"In-flight access requests: {len(changes)} of {len(live)} "
+                        f"{'would change' if dry_run else 'changed'}")
+    report.lines.extend(line for _, line in changes)
+    report.changes += len(changes)
+    if not dry_run:
+        for request, _ in changes:
+            access_request_refresh(access_request=request)
+
+
 def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     """Check the pack, then load it in one transaction (rolled back on a dry run)."""
     pack = read(name_or_file)
@@ -818,14 +946,15 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
     try:
         with transaction.atomic():
             _sync(report, "courses", Course, checked.courses,
-                  ["title", "hours", "delivery", "new_users_only", "sort_order"], m2m=[("also_satisfies", None)])
+                  ["title", "hours", "delivery", "link", "new_users_only", "waits_for", "sort_order"], m2m=[("also_satisfies", None)])
             _sync(report, "CES roles", CESRole, checked.roles,
                   ["name", "access_rank", "hmis_role", "hmis_group", "any_program_type", "works_referrals"],
                   m2m=[("program_types", ProgramType), ("required_courses", Course)],
                   before_write=_make_room_for_ranks)
+            _matrix(report, checked.access_matrix)
             _sync(report, "user forms", RequiredForm, checked.forms,
                   ["title", "description", "new_users_only", "filed_by", "signers", "signing", "attestation",
-                   "verify_portal_signatures", "sort_order"], fks=[("course", Course)])
+                   "verify_portal_signatures", "waits_for", "sort_order"], fks=[("course", Course)])
             _sync(report, "need statuses", NeedStatus, checked.statuses,
                   ["name", "description", "set_by", "standard_days", "day_kind", "counted_from", "is_initial",
                    "is_final", "returns_to_matching", "requires_reason", "referral_result", "sort_order"],
@@ -836,6 +965,7 @@ def load(name_or_file: str, *, dry_run: bool = False) -> Report:
             _policy(report, "referral policy", ReferralPolicy.current(), checked.referral_policy)
             _policy(report, "data partnership policy", PartnershipPolicy.current(), checked.partnership_policy)
             _program_types(report, checked.program_types)
+            _re_evaluate(report, dry_run=dry_run)
             if dry_run:
                 transaction.set_rollback(True)
     except IntegrityError as error:

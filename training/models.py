@@ -16,6 +16,20 @@ from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import RandomName, private_storage
 
 
+# What a checklist item may wait for besides other items: CoC staff approving
+# the person's access request (seed 003).
+APPROVAL = "approval"
+APPROVAL_LABEL = "CoC approval of the request"
+WAITS_FOR_HELP = ("Codes of the courses and forms this one comes after (each counts once it is completed or "
+                  "verified, and only where it is on the person's checklist), and \u201capproval\u201d for CoC "
+                  "staff approving the person's access request.")
+
+
+def validate_waits_for(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(code, str) and code for code in value):
+        raise ValidationError("A list of course or form codes, or \u201capproval\u201d.")
+
+
 class Course(models.Model):
     class Delivery(models.TextChoices):
         WEBINAR = "webinar", "Webinar"
@@ -27,6 +41,11 @@ class Course(models.Model):
     hours = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True,
                                 help_text="Length in hours; empty when the CoC does not state it.")
     delivery = models.CharField(max_length=20, choices=Delivery.choices, default=Delivery.CLASSROOM)
+    # Where a self-paced course is taken (its delivery "online"): the checklist
+    # offers it instead of registering for a session.
+    link = models.URLField(
+        max_length=300, blank=True, help_text="Where the course is taken online (https://...); for a self-paced "
+                                              "course, the checklist links to it.")
     new_users_only = models.BooleanField(
         default=False, help_text="Required only of people who are new to HMIS (HMIS 10 in LA)."
     )
@@ -34,6 +53,9 @@ class Course(models.Model):
         "self", symmetrical=False, blank=True, related_name="satisfied_by",
         help_text="Completing this course also completes these (HMIS 509 full class covers its first half).",
     )
+    waits_for = models.JSONField(
+        default=list, blank=True, validators=[validate_waits_for],
+        help_text=WAITS_FOR_HELP)
     sort_order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(
         default=True, help_text="Off to stop requiring the course of anyone new; records that name it are kept.")
@@ -188,6 +210,11 @@ class RequiredForm(models.Model):
         "training staff verify forms signed in the portal", default=True,
         help_text="Off: a form every signer signed in the portal is complete with the last signature. Uploaded "
                   "copies are always verified.")
+    # Seed 000: the HMIS 10 Acknowledgement comes "upon completion of HMIS 10";
+    # seed 004: the User Request Form includes the certificates and the signed agreement.
+    waits_for = models.JSONField(
+        default=list, blank=True, validators=[validate_waits_for],
+        help_text=WAITS_FOR_HELP)
     sort_order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(
         default=True, help_text="Off to stop asking anyone for the form; uploads already made are kept.")

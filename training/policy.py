@@ -3,8 +3,9 @@ the HMIS role to provision (seed 000, step 3; SPEC §4). Pure functions over
 prefetched rows, so a list of many users costs no query per user."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from .models import Course, RequiredForm
+from .models import APPROVAL, APPROVAL_LABEL, Course, RequiredForm
 
 
 def highest_role(roles: Iterable):
@@ -17,6 +18,43 @@ def highest_role(roles: Iterable):
 def hmis_role_for(roles: Iterable) -> str:
     role = highest_role(roles)
     return role.hmis_role if role else ""
+
+
+@dataclass
+class RoleChoice:
+    """The CES role whose HMIS role a person is provisioned, and the
+    capabilities of the person's roles that role leaves out (none, unless no
+    role covers them all)."""
+    role: object = None
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def hmis_role(self) -> str:
+        return self.role.hmis_role if self.role else ""
+
+
+def role_from_matrix(roles: Iterable, ladder: Iterable, matrix: dict[int, list[str]]) -> RoleChoice:
+    """Seed 000's access matrix decides a person's HMIS role ("the highest,
+    appropriate level of access"): the lowest-ranked role, no lower than the
+    person's own highest, whose capabilities cover every capability of the
+    person's roles; where none does, the highest role, leaving out what it
+    lacks. `ladder` is the CoC's roles (any order); `matrix` the capability
+    names of each role, by role id, in the matrix's order. Without a matrix
+    for the person's roles, their highest role."""
+    roles = list(roles)
+    if not roles:
+        return RoleChoice()
+    own = highest_role(roles)
+    needed = list(dict.fromkeys(name for role in sorted(roles, key=lambda r: r.access_rank)
+                                for name in matrix.get(role.pk, ())))
+    if not needed:
+        return RoleChoice(own)
+    ladder = sorted({role.pk: role for role in [*ladder, *roles]}.values(), key=lambda r: r.access_rank)
+    for role in ladder:
+        if role.access_rank >= own.access_rank and set(needed) <= set(matrix.get(role.pk, ())):
+            return RoleChoice(role)
+    top = ladder[-1]
+    return RoleChoice(top, [name for name in needed if name not in set(matrix.get(top.pk, ()))])
 
 
 def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
@@ -66,3 +104,16 @@ def misfit_roles(roles: Iterable, program_type_ids: set[int]) -> list:
         role for role in roles
         if not role.any_program_type and not ({t.pk for t in role.program_types.all()} & program_type_ids)
     ]
+
+
+def unmet_waits(item, *, approved: bool, items: dict) -> list[tuple[str, str]]:
+    """What `item` (a course or form) still waits for, as (code, label) pairs
+    in the order of `items`: the person's checklist, {code: (label, done)}.
+    Only items on the checklist are waited for (a course the person's roles
+    do not require is not); "approval" waits until CoC staff approve the
+    request (always met where the CoC has no approval step: `approved`)."""
+    wanted = set(item.waits_for or ())
+    unmet = [(APPROVAL, APPROVAL_LABEL)] if APPROVAL in wanted and not approved else []
+    unmet += [(code, label) for code, (label, done) in items.items()
+              if code in wanted and code != item.code and not done]
+    return unmet

@@ -38,10 +38,11 @@ def _my_access():
     return reverse("my-access")
 
 
-def _require_in_order(*, actor, person) -> None:
-    """Refuse, before anything is written, work on `person`'s trainings and
-    forms that the CoC's policy puts after its approval of their access."""
-    refusal = training_order_refusal(actor, person)
+def _require_in_order(*, actor, person, item) -> None:
+    """Refuse, before anything is written, work on `person`'s course or form
+    that the CoC's policy puts after something not done yet (its `waits_for`:
+    other courses and forms, or CoC approval of the person's access)."""
+    refusal = training_order_refusal(actor, person, item)
     if refusal:
         raise ValidationError(refusal)
 
@@ -56,8 +57,9 @@ def _seats_taken(session) -> int:
 def session_register(*, actor, session_id: int) -> Registration:
     """Register `actor` for a session: a seat if one is free, else the
     waitlist. Registering twice returns the existing registration. Where
-    the CoC approves access requests first, only after that approval."""
-    _require_in_order(actor=actor, person=actor)
+    the course waits for something (CoC approval, another course), only after it."""
+    course = TrainingSession.objects.select_related("course").get(pk=session_id).course
+    _require_in_order(actor=actor, person=actor, item=course)
     with transaction.atomic():
         # Lock the session: seats are counted and taken under one lock. Only the
         # session's row: locking its course too would make every change to any
@@ -325,8 +327,8 @@ def registration_record_no_show(*, actor, registration_id: int) -> Registration:
 
 def certificate_submit(*, actor, course: Course, completed_on: dt.date, document) -> Certificate:
     """The person's certificate of a course, for CoC training staff to verify
-    (where the CoC approves access requests first, only after that)."""
-    _require_in_order(actor=actor, person=actor)
+    (where the course waits for something, only after it)."""
+    _require_in_order(actor=actor, person=actor, item=course)
     if completed_on > local_date():
         raise ValidationError({"completed_on": "The date on the certificate cannot be in the future."})
     with documents.atomic():
@@ -440,7 +442,6 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
     if method == FormSignature.Method.PORTAL:
         # The typed name is the signature: what is shown must be what is stored.
         check_single_line(typed_name=typed_name)
-    _require_in_order(actor=actor, person=owner)
     with documents.atomic():
         # Every version of this person's form, locked (own rows only): two
         # signers at once, or a double submit, queue here and the second
@@ -469,6 +470,8 @@ def _sign(*, actor, form: RequiredForm, owner, method: str, typed_name: str = ""
                 raise ValidationError(f"{who} signs {form.title} before you; you will be told when it is your "
                                       "turn. Nothing changed.")
             raise PermissionDenied(refusal)
+        # Who may sign is said first; then whether the form may start yet (its `waits_for`).
+        _require_in_order(actor=actor, person=owner, item=form)
         if method == FormSignature.Method.PORTAL:
             if not form.in_portal:
                 raise ValidationError(f"{form.title} is signed by uploading a scanned signed copy.")

@@ -16,7 +16,7 @@ from hmis_portal.core.errors import apply_to_form, message_refusal
 from . import selectors, services
 from .calendar import registration_calendar
 from .forms import CertificateForm, FormSignForm, FormUploadForm
-from .models import Course, FormSignature, FormTemplate, RequiredForm, Registration, Review, Signer
+from .models import APPROVAL, Course, FormSignature, FormTemplate, RequiredForm, Registration, Review, Signer
 
 
 def _agency_person(user):
@@ -31,7 +31,10 @@ def sessions(request):
     can_register = can_register_for_training(request.user)
     # Where the CoC approves access requests first, the page says why nobody
     # registers yet instead of offering a button the service refuses.
-    not_yet = training_order_refusal(request.user, request.user) if can_register else ""
+    not_yet = training_order_refusal(
+        request.user, request.user, course,
+        waits_for_approval=any(APPROVAL in c.waits_for for c in Course.objects.filter(active=True)),
+    ) if can_register else ""
     return render(request, "training/sessions.html", {
         "sessions": selectors.upcoming_sessions(course_code=course.code if course else None),
         "course": course,

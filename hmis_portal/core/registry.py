@@ -159,6 +159,12 @@ access_policy = Provider("the CoC's access policy")
 APPROVED, AWAITING, DECLINED, NO_REQUEST = "approved", "awaiting", "declined", ""
 approval_stage = Provider("where a person's HMIS access request stands against the CoC's approval")
 
+# f(person, item) -> list[str]: the labels of the checklist items (courses,
+# forms) that `item` (a course or form of `person`'s) still waits for, by
+# the item's `waits_for` (read by access.training_order_refusal; CoC approval
+# is the approval stage's, above, not this).
+unmet_prerequisites = Provider("what a person's course or form still waits for")
+
 # f() -> QuerySet of the HMIS roles (strings, flat) that work CES referrals: the CoC's CES roles.
 referral_hmis_roles = Provider("the HMIS roles that work referrals")
 

@@ -24,6 +24,13 @@ def _status(page):
     return page.get_by_test_id("request-status").inner_text()
 
 
+def _upload_form(page, form, scan):
+    _row(page, form).get_by_role("link", name="Upload").click()
+    page.locator("input[name=document]").set_input_files(str(scan))
+    _submit(page, page.get_by_role("button", name="Upload", exact=True))
+    assert "awaiting verification" in _row(page, form).inner_text()
+
+
 def _row(page, label):
     return page.get_by_role("row").filter(has_text=label).first
 
@@ -98,11 +105,10 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.locator("input[name=document]").set_input_files(str(scan))
     _submit(page, page.get_by_role("button", name="Upload certificate"))
     assert "awaiting verification" in _row(page, "HMIS 509 full class").inner_text()
-    for form in ("Signed HMIS 10 Acknowledgement", "Signed User Agreement"):
-        _row(page, form).get_by_role("link", name="Upload").click()
-        page.locator("input[name=document]").set_input_files(str(scan))
-        _submit(page, page.get_by_role("button", name="Upload", exact=True))
-        assert "awaiting verification" in _row(page, form).inner_text()
+    _upload_form(page, "Signed User Agreement", scan)
+    # The acknowledgement comes upon completion of HMIS 10: nothing to upload yet.
+    assert "Waits for: HMIS 10" in _row(page, "Signed HMIS 10 Acknowledgement").inner_text()
+    assert _row(page, "Signed HMIS 10 Acknowledgement").get_by_role("link").count() == 0
 
     # 4. Training staff, in the admin: attendance (after the session), the certificate, the forms.
     hmis10.__class__.objects.filter(pk=hmis10.pk).update(starts_at=timezone.now() - dt.timedelta(hours=4),
@@ -115,6 +121,11 @@ def test_new_user_identified_trained_verified_and_provisioned(browser_page, live
     page.goto(f"{live_server.url}/admin/training/certificate/")
     _admin_action(page, request.user.certificates.get().pk, "verify")
     assert page.get_by_text("1 certificate verified.").is_visible()
+    # HMIS 10 is complete: the user uploads the acknowledgement.
+    _switch(page, live_server, "taylor@example.org", NEW_PASSWORD)
+    page.goto(f"{live_server.url}/my-access/")
+    _upload_form(page, "Signed HMIS 10 Acknowledgement", scan)
+    _switch(page, live_server, trainer.email)
     page.goto(f"{live_server.url}/admin/training/formsubmission/")
     for submission in request.user.form_submissions.all():
         page.locator(f'input[name="_selected_action"][value="{submission.pk}"]').check()

@@ -59,7 +59,9 @@ def test_user_agreement_signed_in_order_and_request_form_filed_by_the_agency(bro
     _switch(page, live_server, user.email)
     page.goto(f"{live_server.url}/my-access/")
     assert _status(page) == "Gathering requirements"
-    assert "Not filed yet" in _row(page, "User Request Form (filed by the agency").inner_text()
+    # Seed 004: the form includes every certificate and the signed agreement, so it waits for them.
+    waiting = _row(page, "User Request Form (filed by the agency").inner_text()
+    assert "Waits for: " in waiting and "User Agreement" in waiting
     assert _row(page, "User Request Form (filed by the agency").get_by_role("link").count() == 0
     courses = [c.title for c in request.roles.get().required_courses.filter(active=True)]
     assert len(courses) == 4

@@ -41,9 +41,10 @@ def _course():
 
 
 def _own_form():
-    """A form of the pack that the user signs first, by upload."""
+    """A form of the pack that the user signs first, by upload, and that waits
+    for no other item of the checklist (at most for approval)."""
     return next(f for f in RequiredForm.objects.filter(active=True).order_by("code")
-                if f.signer_roles[0] == "user" and f.by_upload)
+                if f.signer_roles[0] == "user" and f.by_upload and set(f.waits_for) <= {"approval"})
 
 
 def _training_rows(user):
