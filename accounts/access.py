@@ -546,6 +546,36 @@ def can_sign_form_as(actor, owner, role: str) -> bool:
     return not form_signer_refusal(actor, owner, role)
 
 
+def signs_next(actor, owner, role: str) -> bool:
+    """Whether `actor`, active, signs `owner`'s form when `role`'s place is next (told on their home page)."""
+    return bool(getattr(actor, "is_active", False)) and can_sign_form_as(actor, owner, role)
+
+
+def signing_places(user) -> dict[str, set[int]]:
+    """The agency places of users' forms `user` signs, for their home page:
+    each agency persona they hold, with the agencies where they hold it (read
+    from their standing once, whatever the number of forms). The rule is
+    `form_signer_refusal`'s; `signs_in_place` applies it to one form."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return {}
+    known = standing(user)
+    memberships = known.memberships if known is not None else Membership.objects.filter(user=user)
+    places = {}
+    for membership in memberships:
+        places.setdefault(membership.persona, set()).add(membership.organization_id)
+    return places
+
+
+def signs_in_place(places: dict[str, set[int]], user, owner_id: int, owner_organization_ids, role: str) -> bool:
+    """`form_signer_refusal` on rows already read: `role`'s place of the form
+    of the user `owner_id` (a member of `owner_organization_ids`) is for
+    `user`, whose `signing_places` are `places`. Never the user's own place,
+    nor an agency place of their own form."""
+    if role == USER_SIGNER:
+        return user.pk == owner_id
+    return user.pk != owner_id and bool(places.get(role, set()) & set(owner_organization_ids))
+
+
 def can_download_form_template(user, roles: Iterable[str]) -> bool:
     """A form's blank versions are never public: the CoC staff who set the
     forms or read users' forms, and signed-in agency people who may have to

@@ -299,3 +299,43 @@ def test_a_form_being_signed_can_be_returned_and_signers_changed_meanwhile_is_a_
     services.form_return(actor=StaffFactory(groups=["CoC training"]), submission_id=submission.pk,
                          reason="The signers changed")
     assert sign(user, form, user).version == 2
+
+
+def _home(client, person):
+    import html
+
+    client.force_login(person)
+    return html.unescape(client.get(reverse("home")).content.decode())
+
+
+def test_each_signer_finds_their_turn_on_their_home_page(people, client, other_organization):
+    form = three_signers()
+    blank_form("user-agreement")
+    user, aa, ed = people["user"], people["aa"], people["ed"]
+    # Another agency's Agency Administrator never signs here.
+    stranger = MembershipFactory(organization=other_organization, persona="agency_administrator").user
+    task = f"Sign {user}'s {form.title}"
+    url = reverse("training:form-person", kwargs={"code": form.code, "user_id": user.pk})
+    assert task not in _home(client, aa) and task not in _home(client, ed)
+    sign(user, form, user)
+    page = _home(client, aa)
+    assert task in page and url in page and "as Agency Administrator" in page
+    assert task not in _home(client, ed) and task not in _home(client, stranger)
+    sign(aa, form, user)
+    assert task not in _home(client, aa)
+    page = _home(client, ed)
+    assert task in page and url in page
+    sign(ed, form, user)
+    assert task not in _home(client, ed)
+
+
+def test_whose_turn_it_is_to_sign_is_the_authorization_modules_rule(people):
+    from accounts.access import signs_next
+
+    form = three_signers()
+    blank_form("user-agreement")
+    user, aa, ed = people["user"], people["aa"], people["ed"]
+    submission = sign(user, form, user)
+    assert signs_next(aa, user, "agency_administrator") and not signs_next(ed, user, "agency_administrator")
+    assert not signs_next(user, user, "agency_administrator") and signs_next(ed, user, "executive_director")
+    assert submission.status == Review.SIGNING
