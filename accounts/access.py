@@ -30,7 +30,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
@@ -911,11 +911,30 @@ def partnership_directors(partnership) -> QuerySet:
                                memberships__persona=ED).distinct().order_by("pk")
 
 
+def intake_entry_agencies(user) -> QuerySet:
+    """The ids of the agencies whose partners' intake batches `user` enters
+    into HMIS (a subquery, read with the batches): where they hold granted,
+    active HMIS access and are still a member. Staff without an account, an
+    Inactive account and new users wait for access; they enter nothing."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return Organization.objects.none().values("pk")
+    accounts = registry.active_hmis_accounts().filter(user=user)
+    if (known := standing(user)) is not None:
+        accounts = accounts.filter(organization_id__in=[m.organization_id for m in known.memberships])
+    else:
+        accounts = accounts.filter(organization__memberships__user=user)
+    return accounts.values("organization_id")
+
+
 def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
-    """For each partner agency, its active people, who record intakes as
-    entered into HMIS (told of a new or overdue batch). One query."""
+    """For each partner agency, its active people who enter its partners'
+    intakes into HMIS (told of a new or overdue batch): those holding granted,
+    active HMIS access there (`intake_entry_agencies`). One query."""
     people: dict[int, list] = {pk: [] for pk in organization_ids}
-    rows = (Membership.objects.filter(organization_id__in=list(people), user__is_active=True, user__is_staff=False)
+    access = registry.active_hmis_accounts().filter(user_id=OuterRef("user_id"),
+                                                    organization_id=OuterRef("organization_id"))
+    rows = (Membership.objects.filter(Exists(access), organization_id__in=list(people), user__is_active=True,
+                                      user__is_staff=False)
             .select_related("user").order_by("organization_id", "user_id"))
     seen = set()
     for membership in rows:

@@ -5,7 +5,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import ED, agencies_where, can_see_agency_partnerships, is_coc_staff, sees_every_partnership
+from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agencies, is_coc_staff,
+                             sees_every_partnership)
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -39,10 +40,11 @@ def open_tasks(user) -> list[OpenTask]:
         tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
                               partnership.get_absolute_url(), section="Data partnerships"))
     now = timezone.now()
-    mine = [organization.pk for organization in agencies_where(user)]
-    if not mine:
+    if not agencies_where(user):
         return tasks
-    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
+    # Batches wait on those who can enter them: granted, active HMIS access at
+    # the partner agency (read in the same query).
+    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=intake_entry_agencies(user),
                                        partnership__status=DataPartnership.Status.ACTIVE)
             .values("partnership_id", "partnership__agency__name")
             .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))

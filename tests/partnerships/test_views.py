@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from hmis_portal.core import calendar
 from partnerships.models import DataPartnership, IntakeBatch
-from tests.factories import OrganizationFactory
+from tests.factories import HMISAccountFactory, OrganizationFactory
 from tests.partnerships.factories import PDF, active, batch, coc_staff, director, hmis_agency, pdf_upload, person, propose
 
 pytestmark = pytest.mark.django_db
@@ -196,6 +196,7 @@ def test_timeliness_on_the_partner_page(client):
 
     partnership = active()
     enterer = person(partnership.partner)
+    HMISAccountFactory(user=enterer, organization=partnership.partner)
     tz = calendar.coc_timezone()
     on_time = batch(partnership, received_at=dt.datetime(2026, 10, 2, 16, 0, tzinfo=tz),
                     at=dt.datetime(2026, 10, 2, 17, 0, tzinfo=tz))
@@ -281,6 +282,7 @@ def test_the_home_page_says_what_waits(client):
     assert open_tasks_for(proposal.proposed_by) == []
     partnership = active()
     enterer = person(partnership.partner)
+    HMISAccountFactory(user=enterer, organization=partnership.partner)
     tz = calendar.coc_timezone()
     batch(partnership, received_at=dt.datetime(2026, 10, 2, 16, 0, tzinfo=tz),
           at=dt.datetime(2026, 10, 2, 17, 0, tzinfo=tz))
@@ -298,3 +300,25 @@ def test_the_agency_history_tells_its_partnerships(client):
     page = client.get(reverse("onboarding:participation", args=[partnership.agency.slug])).content.decode()
     assert "Accepted data partnership" in page and "Waiting for the partner agency → Active" in page
     assert reverse("partnerships:agency", args=[partnership.agency.slug]) in page
+
+
+def test_intake_batches_wait_only_on_those_who_can_enter_them_into_hmis():
+    from hmis_access.models import HMISAccount
+    from hmis_portal.core.work import open_tasks_for
+
+    def told(user):
+        return [t.title for t in open_tasks_for(user) if "to enter into HMIS" in t.title]
+
+    partnership = active()
+    batch(partnership)
+    partner = partnership.partner
+    with_access = person(partner)
+    HMISAccountFactory(user=with_access, organization=partner)
+    inactive = person(partner)
+    HMISAccountFactory(user=inactive, organization=partner, status=HMISAccount.Status.INACTIVE)
+    new_user, director_without_access = person(partner), director(partner)
+    elsewhere = person(partner)
+    HMISAccountFactory(user=elsewhere, organization=OrganizationFactory())  # access at another agency only
+    assert told(with_access) == [f"1 intake batch from {partnership.agency} to enter into HMIS"]
+    for nobody in (inactive, new_user, director_without_access, elsewhere):
+        assert told(nobody) == [], nobody
