@@ -73,3 +73,24 @@ def agency_links(organization, user) -> list[Link]:
         return []
     return [Link("Data partnerships (MOAs) and intakes entered into HMIS",
                  reverse("partnerships:agency", args=[organization.slug]))]
+
+
+def instead_of_joining(organization) -> list[Link]:
+    """An agency that sends its intakes to a data partner does not use HMIS:
+    instead of joining it, it sends its intakes to the partner (or waits for
+    the partner to accept). Nothing for an agency without such a partnership."""
+    partnerships = (DataPartnership.objects.filter(agency=organization, status__in=DataPartnership.OPEN_STATUSES)
+                    .select_related("partner").order_by("status", "pk"))  # active first
+    links = []
+    for partnership in partnerships:
+        url = partnership.get_absolute_url()
+        if partnership.status == DataPartnership.Status.ACTIVE:
+            links.append(Link(f"Send your intakes to {partnership.partner}", url,
+                              detail=f"Your agency does not use HMIS: {partnership.partner} enters your Coordinated "
+                                     "Entry intakes into HMIS under your data partnership. Record each batch you "
+                                     "send."))
+        else:
+            links.append(Link(f"Your data partnership with {partnership.partner} waits for its Executive Director",
+                              url, detail="Your agency does not use HMIS; once the partner accepts, you send it your "
+                                          "intakes to enter."))
+    return links

@@ -322,3 +322,28 @@ def test_intake_batches_wait_only_on_those_who_can_enter_them_into_hmis():
     assert told(with_access) == [f"1 intake batch from {partnership.agency} to enter into HMIS"]
     for nobody in (inactive, new_user, director_without_access, elsewhere):
         assert told(nobody) == [], nobody
+
+
+def test_an_agency_that_does_not_use_hmis_is_not_asked_to_join_it(client):
+    import html
+
+    partnership = propose()
+    agency, ed = partnership.agency, partnership.proposed_by
+    client.force_login(ed)
+    home = html.unescape(client.get(reverse("home")).content.decode())
+    assert "Sign and upload the Organization Agreement" not in home and "Step 1 of joining HMIS" not in home
+    # What fits it instead: its partnership, waiting for the partner.
+    assert f"Your data partnership with {partnership.partner} waits for its Executive Director" in home
+    participation = html.unescape(client.get(reverse("onboarding:participation", args=[agency.slug])).content.decode())
+    assert "Sign and upload the Organization Agreement" not in participation
+    from partnerships import services
+
+    services.partnership_accept(actor=director(partnership.partner), partnership_id=partnership.pk)
+    home = html.unescape(client.get(reverse("home")).content.decode())
+    assert "Sign and upload the Organization Agreement" not in home
+    assert f"Send your intakes to {partnership.partner}" in home
+    assert reverse("partnerships:detail", args=[partnership.pk]) in home
+    # An agency with no partnership is still asked to join HMIS.
+    other = OrganizationFactory()
+    client.force_login(director(other))
+    assert "Sign and upload the Organization Agreement" in client.get(reverse("home")).content.decode()
