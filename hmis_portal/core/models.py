@@ -76,6 +76,10 @@ def _choice_labels(model) -> dict:
     for field in model._meta.get_fields() if model else ():
         for value, label in getattr(field, "choices", None) or ():
             labels.setdefault(str(value), str(label))
+    # States its events carry that are no field of its own (an agency's events
+    # name personas: "invited a person → Program Manager").
+    for value, label in (getattr(model, "event_state_choices", None) or (lambda: ()))():
+        labels.setdefault(str(value), str(label))
     return labels
 
 
