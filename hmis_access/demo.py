@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.access import has_persona
 from accounts.demo import demo_organization, demo_user
-from accounts.models import CoCGroup, Persona
+from accounts.models import CoCGroup, Persona, User
 from hmis_portal.core.calendar import local_date
 from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
 from training.models import (Certificate, Course, CESRole, FormSubmission, Registration, RequiredForm, Review,
@@ -27,7 +27,12 @@ def _requester(agency, lead):
         return lead
     persona = personas[0]
     domain = lead.email.split("@")[1]
-    # Printed with the logins: the pack relies on this persona.
+    # The agency's own person of that persona where it has one (Northside's
+    # Agency Administrator), printed with the logins: the pack relies on them.
+    existing = (User.objects.filter(memberships__organization=agency, memberships__persona=persona, is_active=True)
+                .order_by("pk").first())
+    if existing is not None:
+        return demo_user(existing.email, existing.full_name, label=_agency_label(agency, persona))
     return demo_user(f"{persona.replace('_', '.')}@{domain}",
                      f"{agency.name.split()[0]} {Persona(persona).label.split(' /')[0]}",
                      label=_agency_label(agency, persona), memberships=[(agency, persona)])

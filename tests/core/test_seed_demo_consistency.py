@@ -66,6 +66,9 @@ def test_the_default_demo_is_consistent(client):
         page = html.unescape(client.get(reverse("agency-users", kwargs={"slug": organization.slug}))
                              .content.decode())
         assert "No users identified yet" not in page, organization
+    # Run again, it prints the same logins (and "in force" for the pack).
+    again, logins_again, _ = _seed()
+    assert logins_again == logins and "Nothing changed" not in again
 
 
 @pytest.mark.parametrize("pack, wanted", [
@@ -77,3 +80,9 @@ def test_the_people_a_pack_relies_on_are_printed(pack, wanted):
     text, logins, labels = _seed("--pack", pack)
     assert set(wanted) <= set(logins), sorted(set(wanted) - set(logins))
     assert [email for email, n in Counter(logins).items() if n > 1] == []
+    # The pack's persona is the agency's own person, not a second one.
+    from accounts.models import Membership
+
+    northside = Membership.objects.filter(organization__name="Northside Community Services")
+    for persona in ("executive_director", "agency_administrator"):
+        assert northside.filter(persona=persona).count() <= 1, persona

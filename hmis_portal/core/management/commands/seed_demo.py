@@ -28,6 +28,8 @@ class Command(BaseCommand):
                                "production, run it again with --i-know-this-is-not-production.")
         # load_policy by name, and each app's demo from the registry: the core uses no app. One summary line
         # here keeps `make run`'s output short; load_policy alone prints it all.
+        # The logins this run prints: each app names its own again, run after run.
+        LOGINS.clear()
         report = io.StringIO()
         call_command("load_policy", pack, stdout=report, stderr=self.stderr)
         # The last line counts the changes: none on a database that already held
