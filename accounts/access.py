@@ -566,6 +566,20 @@ def signing_places(user) -> dict[str, set[int]]:
     return places
 
 
+def members_of(organization_ids) -> QuerySet:
+    """The ids of the people of these agencies (a subquery)."""
+    return Membership.objects.filter(organization_id__in=list(organization_ids)).values("user_id")
+
+
+def agencies_of(user_ids, organization_ids) -> dict[int, set[int]]:
+    """For each of these people, which of these agencies they belong to (one query)."""
+    found: dict[int, set[int]] = {}
+    rows = Membership.objects.filter(user_id__in=list(user_ids), organization_id__in=list(organization_ids))
+    for user_id, organization_id in rows.values_list("user_id", "organization_id"):
+        found.setdefault(user_id, set()).add(organization_id)
+    return found
+
+
 def signs_in_place(places: dict[str, set[int]], user, owner_id: int, owner_organization_ids, role: str) -> bool:
     """`form_signer_refusal` on rows already read: `role`'s place of the form
     of the user `owner_id` (a member of `owner_organization_ids`) is for

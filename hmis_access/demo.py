@@ -6,9 +6,9 @@ import datetime as dt
 
 from django.utils import timezone
 
-from accounts.access import has_persona
+from accounts.access import agency_people, has_persona
 from accounts.demo import demo_organization, demo_user
-from accounts.models import CoCGroup, Persona, User
+from accounts.models import CoCGroup, Persona
 from hmis_portal.core.calendar import local_date
 from training.demo import _complete, _document, _form, _participating_agency, _pending_agency
 from training.models import (Certificate, Course, CESRole, FormSubmission, Registration, RequiredForm, Review,
@@ -29,8 +29,7 @@ def _requester(agency, lead):
     domain = lead.email.split("@")[1]
     # The agency's own person of that persona where it has one (Northside's
     # Agency Administrator), printed with the logins: the pack relies on them.
-    existing = (User.objects.filter(memberships__organization=agency, memberships__persona=persona, is_active=True)
-                .order_by("pk").first())
+    existing = agency_people(agency, [persona]).first()
     if existing is not None:
         return demo_user(existing.email, existing.full_name, label=_agency_label(agency, persona))
     return demo_user(f"{persona.replace('_', '.')}@{domain}",

@@ -3,13 +3,12 @@ turn it is to sign a user's form (hmis_portal.core.work)."""
 
 import datetime as dt
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership
-from accounts.access import can_review_training, signing_places, signs_in_place
+from accounts.access import agencies_of, can_review_training, members_of, signing_places, signs_in_place
 from hmis_portal.core.work import OpenTask
 
 from .models import Certificate, FormSubmission, Registration, RequiredForm, Review, Signer, TrainingSession
@@ -31,21 +30,20 @@ def signing_tasks(user) -> list[OpenTask]:
     agencies = set().union(*places.values()) if places else set()
     if not agencies:
         return []
-    shared = Membership.objects.filter(organization_id__in=agencies).only("user_id", "organization_id")
-    rows = (FormSubmission.objects.filter(status=Review.SIGNING, user__is_active=True, form__active=True,
-                                          user__in=shared.values("user_id"))
-            .exclude(user=user)
-            .annotate(signed=Count("signatures"))
-            .select_related("form", "user").prefetch_related(Prefetch("user__memberships", queryset=shared))
-            .order_by("submitted_at", "pk")[:SIGNING_TASK_LIMIT * 5])
+    rows = list(FormSubmission.objects.filter(status=Review.SIGNING, user__is_active=True, form__active=True,
+                                              user__in=members_of(agencies))
+                .exclude(user=user)
+                .annotate(signed=Count("signatures"))
+                .select_related("form", "user")
+                .order_by("submitted_at", "pk")[:SIGNING_TASK_LIMIT * 5])
+    shared = agencies_of({submission.user_id for submission in rows}, agencies) if rows else {}
     tasks = []
     for submission in rows:
         roles = submission.form.signer_roles
         if submission.signed >= len(roles):
             continue
         role = roles[submission.signed]
-        owner_agencies = [membership.organization_id for membership in submission.user.memberships.all()]
-        if not signs_in_place(places, user, submission.user_id, owner_agencies, role):
+        if not signs_in_place(places, user, submission.user_id, shared.get(submission.user_id, ()), role):
             continue
         owner, form = submission.user, submission.form
         tasks.append(OpenTask(
