@@ -30,7 +30,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_otp import devices_for_user
@@ -546,6 +546,50 @@ def can_sign_form_as(actor, owner, role: str) -> bool:
     return not form_signer_refusal(actor, owner, role)
 
 
+def signs_next(actor, owner, role: str) -> bool:
+    """Whether `actor`, active, signs `owner`'s form when `role`'s place is next (told on their home page)."""
+    return bool(getattr(actor, "is_active", False)) and can_sign_form_as(actor, owner, role)
+
+
+def signing_places(user) -> dict[str, set[int]]:
+    """The agency places of users' forms `user` signs, for their home page:
+    each agency persona they hold, with the agencies where they hold it (read
+    from their standing once, whatever the number of forms). The rule is
+    `form_signer_refusal`'s; `signs_in_place` applies it to one form."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return {}
+    known = standing(user)
+    memberships = known.memberships if known is not None else Membership.objects.filter(user=user)
+    places = {}
+    for membership in memberships:
+        places.setdefault(membership.persona, set()).add(membership.organization_id)
+    return places
+
+
+def members_of(organization_ids) -> QuerySet:
+    """The ids of the people of these agencies (a subquery)."""
+    return Membership.objects.filter(organization_id__in=list(organization_ids)).values("user_id")
+
+
+def agencies_of(user_ids, organization_ids) -> dict[int, set[int]]:
+    """For each of these people, which of these agencies they belong to (one query)."""
+    found: dict[int, set[int]] = {}
+    rows = Membership.objects.filter(user_id__in=list(user_ids), organization_id__in=list(organization_ids))
+    for user_id, organization_id in rows.values_list("user_id", "organization_id"):
+        found.setdefault(user_id, set()).add(organization_id)
+    return found
+
+
+def signs_in_place(places: dict[str, set[int]], user, owner_id: int, owner_organization_ids, role: str) -> bool:
+    """`form_signer_refusal` on rows already read: `role`'s place of the form
+    of the user `owner_id` (a member of `owner_organization_ids`) is for
+    `user`, whose `signing_places` are `places`. Never the user's own place,
+    nor an agency place of their own form."""
+    if role == USER_SIGNER:
+        return user.pk == owner_id
+    return user.pk != owner_id and bool(places.get(role, set()) & set(owner_organization_ids))
+
+
 def can_download_form_template(user, roles: Iterable[str]) -> bool:
     """A form's blank versions are never public: the CoC staff who set the
     forms or read users' forms, and signed-in agency people who may have to
@@ -899,11 +943,30 @@ def partnership_directors(partnership) -> QuerySet:
                                memberships__persona=ED).distinct().order_by("pk")
 
 
+def intake_entry_agencies(user) -> QuerySet:
+    """The ids of the agencies whose partners' intake batches `user` enters
+    into HMIS (a subquery, read with the batches): where they hold granted,
+    active HMIS access and are still a member. Staff without an account, an
+    Inactive account and new users wait for access; they enter nothing."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return Organization.objects.none().values("pk")
+    accounts = registry.active_hmis_accounts().filter(user=user)
+    if (known := standing(user)) is not None:
+        accounts = accounts.filter(organization_id__in=[m.organization_id for m in known.memberships])
+    else:
+        accounts = accounts.filter(organization__memberships__user=user)
+    return accounts.values("organization_id")
+
+
 def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
-    """For each partner agency, its active people, who record intakes as
-    entered into HMIS (told of a new or overdue batch). One query."""
+    """For each partner agency, its active people who enter its partners'
+    intakes into HMIS (told of a new or overdue batch): those holding granted,
+    active HMIS access there (`intake_entry_agencies`). One query."""
     people: dict[int, list] = {pk: [] for pk in organization_ids}
-    rows = (Membership.objects.filter(organization_id__in=list(people), user__is_active=True, user__is_staff=False)
+    access = registry.active_hmis_accounts().filter(user_id=OuterRef("user_id"),
+                                                    organization_id=OuterRef("organization_id"))
+    rows = (Membership.objects.filter(Exists(access), organization_id__in=list(people), user__is_active=True,
+                                      user__is_staff=False)
             .select_related("user").order_by("organization_id", "user_id"))
     seen = set()
     for membership in rows:

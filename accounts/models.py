@@ -86,6 +86,11 @@ class Organization(models.Model):
             self.slug = slugify(self.name)[:200]
         super().save(*args, **kwargs)
 
+    @classmethod
+    def event_state_choices(cls):
+        """The personas an agency's history names (who was invited, added or removed as what)."""
+        return Persona.choices
+
 
 class Persona(models.TextChoices):
     """What an agency's person does in the CoC's process (SPEC §2)."""

@@ -36,6 +36,10 @@ class ChecklistItem:
     # `waits_for`): labels of checklist items not done yet, or CoC approval.
     waits: list[str] = field(default_factory=list)
     wait_codes: list[str] = field(default_factory=list)
+    # Not done, and not the user's to do: whom it waits on ("the agency's
+    # Agency Administrator", "CoC training staff, to verify it"); shown as
+    # waiting, not as a failure, and not counted among the user's items left.
+    waiting_on: str = ""
 
 
 @dataclass
@@ -58,6 +62,16 @@ class Checklist:
     @property
     def blocker_text(self) -> str:
         return "; ".join(item.label for item in self.blockers)
+
+    @property
+    def own_blockers(self) -> list[ChecklistItem]:
+        """What the user does themself (the home page's "items left")."""
+        return [item for item in self.blockers if not item.waiting_on]
+
+    @property
+    def waiting_on_others(self) -> list[ChecklistItem]:
+        """What the agency or the CoC must do before access."""
+        return [item for item in self.blockers if item.waiting_on]
 
 
 def participation_state(organization) -> tuple[bool, set[int]]:
@@ -160,10 +174,12 @@ def _checklist(request, participation, completions, registrations, certificates,
         else:
             status = f"Approved {day_text(request.decided_at)}"
         items.append(ChecklistItem("approval", "CoC approval of the request",
-                                   not awaiting and request.status != request.Status.DECLINED, status))
+                                   not awaiting and request.status != request.Status.DECLINED, status,
+                                   waiting_on="CoC staff, to approve the request" if awaiting else ""))
     items.append(ChecklistItem(
         "agreement", "Organization Agreement executed", executed,
         "Executed" if executed else f"{request.organization}'s Organization Agreement is not executed yet (step 1).",
+        waiting_on="" if executed else "the agency's Executive Director and the CoC (step 1)",
     ))
     programs = list(request.programs.all())
     unconfirmed = [p for p in programs if p.pk not in confirmed_ids]
@@ -172,6 +188,7 @@ def _checklist(request, participation, completions, registrations, certificates,
         "programs", f"Program setup confirmed ({names})", not unconfirmed,
         "Confirmed" if not unconfirmed else
         "Not confirmed yet (step 2): " + ", ".join(p.name for p in unconfirmed),
+        waiting_on="the agency's Program Manager and the CoC (step 2)" if unconfirmed else "",
     ))
 
     done_courses = policy.completed_course_ids(completions)
@@ -179,7 +196,7 @@ def _checklist(request, participation, completions, registrations, certificates,
     courses = policy.required_courses(roles, new_user=new_user)
     for course in courses:
         done = course.pk in done_courses
-        action_label = action_url = ""
+        action_label = action_url = waiting_on = ""
         if done:
             completion = by_course.get(course.pk) or next(
                 (c for c in completions if course in c.course.also_satisfies.all()), None)
@@ -190,6 +207,7 @@ def _checklist(request, participation, completions, registrations, certificates,
             certificate = next((c for c in certificates if c.course_id == course.pk), None)
             if certificate and certificate.status == Review.SUBMITTED:
                 status = "Certificate uploaded, awaiting verification by CoC training staff"
+                waiting_on = "CoC training staff, to verify the certificate"
             elif pending:
                 registration = pending[0]
                 status = f"{registration.get_status_display()} for {registration.session}"
@@ -197,7 +215,8 @@ def _checklist(request, participation, completions, registrations, certificates,
                 status, action_label, action_url = _take(course)
                 if certificate and certificate.status == Review.RETURNED:
                     status = f"Certificate returned: {certificate.reason}"
-        items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course))
+        items.append(ChecklistItem("course", course.label, done, status, action_label, action_url, course,
+                                   waiting_on=waiting_on))
 
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
@@ -264,9 +283,12 @@ def _form_item(form, latest, owner) -> ChecklistItem:
     else:
         status = f"Version {latest.version} uploaded, awaiting verification"
     own_turn = next_role == Signer.USER
+    waiting_on = ("" if done or own_turn else f"the agency's {Signer(next_role).label}" if next_role
+                  else "CoC training staff, to verify it")
     url = reverse("training:form-upload", kwargs={"code": form.code})
     item = ChecklistItem("form", label, done, status, verb if own_turn else "", url if own_turn else "", form)
     item.next_role = next_role
+    item.waiting_on = waiting_on
     item.template = getattr(form, "current_template", None)
     if next_role and not own_turn:
         item.agency_url = reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk})

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from accounts.access import has_persona
+from accounts.access import agency_people, has_persona
 from accounts.demo import demo_organization, demo_user
 from accounts.models import CoCGroup, Persona
 from hmis_portal.core.calendar import local_date
@@ -28,11 +28,19 @@ def _requester(agency, lead):
         return lead
     persona = personas[0]
     domain = lead.email.split("@")[1]
-    # No printed login (the demo's login list is the default pack's); seed
-    # output names it instead.
+    # The agency's own person of that persona where it has one (Northside's
+    # Agency Administrator), printed with the logins: the pack relies on them.
+    existing = agency_people(agency, [persona]).first()
+    if existing is not None:
+        return demo_user(existing.email, existing.full_name, label=_agency_label(agency, persona))
     return demo_user(f"{persona.replace('_', '.')}@{domain}",
                      f"{agency.name.split()[0]} {Persona(persona).label.split(' /')[0]}",
-                     memberships=[(agency, persona)])
+                     label=_agency_label(agency, persona), memberships=[(agency, persona)])
+
+
+def _agency_label(agency, persona) -> str:
+    """A printed login's label, the same whichever pack's demo names the person first."""
+    return f"{Persona(persona).label.split(' /')[0]} ({agency})"
 
 
 def _approver():
@@ -77,11 +85,14 @@ def _form_mid_signing(agency, manager, program):
     if form is None or not form.templates.exists() or not CESRole.objects.filter(code="housing-navigator",
                                                                                  active=True).exists():
         return
-    # No printed login: the list of logins is the same whatever pack is loaded.
+    # Printed with the logins: the pack's signers, the user and the next one.
     demo_user("executive.director@northside.example.org", "Robin Northside",
+              label=_agency_label(agency, Persona.EXECUTIVE_DIRECTOR),
               memberships=[(agency, Persona.EXECUTIVE_DIRECTOR)])
     r, _ = _request(agency, manager, "mid.signing@northside.example.org", "Noel Midway", ["housing-navigator"],
                     [program])
+    demo_user("mid.signing@northside.example.org", "Noel Midway",
+              label=f"End user whose {form.title} waits on the next signer (Northside)")
     if not FormSubmission.objects.filter(user=r.user, form=form).exclude(status=Review.RETURNED).exists():
         form_sign(actor=r.user, form=form, owner=r.user, typed_name=r.user.full_name, attested=True)
 
@@ -105,6 +116,8 @@ def seed_access_requests(stdout):
     if AccessPolicy.current().access_requests_need_approval:
         _request(agency, manager, "awaiting.approval@northside.example.org", "Nico Pending", ["housing-navigator"],
                  [nav], approve=False)
+        demo_user("awaiting.approval@northside.example.org", "Nico Pending",
+                  label="End user waiting for the CoC's approval (Northside)")
     # 1. Just identified: nothing done yet.
     _request(agency, manager, "new.user@northside.example.org", "Casey Newcomer", ["housing-navigator"], [nav])
     # 2. Registered for HMIS 10, waitlisted for the full 509 class.

@@ -58,8 +58,12 @@ def agency_users(request, slug):
                      .order_by("-created_at", "-pk"), AGENCY_USERS_PAGE_SIZE).get_page(request.GET.get("page"))
     checklists = build_checklists(page.object_list, prefetched=True)
     can_request = access.can_identify_users(request.user, organization)
+    # No request here: its people may still hold HMIS accounts granted
+    # before the portal (or imported); the page says so rather than "nobody".
+    accounts = HMISAccount.objects.filter(organization=organization).count() if not checklists else 0
     return render(request, "hmis_access/agency_users.html",
                   {"organization": organization, "checklists": checklists, "page": page, "can_request": can_request,
+                   "accounts_without_requests": accounts,
                    "viewer_personas": access.personas_at(request.user, organization)})
 
 

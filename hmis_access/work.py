@@ -42,9 +42,20 @@ def open_tasks(user) -> list[OpenTask]:
         return tasks
     mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)
     for checklist in build_checklists(mine):
-        left = len(checklist.blockers)
-        tasks.append(OpenTask(title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
-                              url=reverse("my-access"), section="HMIS access", detail=checklist.blocker_text))
+        # Counted: what the person does themself; what the agency or the CoC
+        # must do is said as waiting on others.
+        own, others = checklist.own_blockers, checklist.waiting_on_others
+        waiting = ("Waiting on others: " + "; ".join(f"{item.label} ({item.waiting_on})" for item in others)
+                   if others else "")
+        if own:
+            left = len(own)
+            tasks.append(OpenTask(
+                title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
+                url=reverse("my-access"), section="HMIS access",
+                detail=" ".join(filter(None, ["; ".join(item.label for item in own) + ".", waiting]))))
+        elif others:
+            tasks.append(OpenTask(title=f"Your HMIS access at {checklist.request.organization} waits on others",
+                                  url=reverse("my-access"), section="Waiting on others", detail=waiting))
     organizations = agencies_where(user, AccessPolicy.current().requester_personas)
     # One count for all the agencies the person asks access for.
     counts = dict(AccessRequest.objects.filter(organization__in=organizations, status=AccessRequest.Status.OPEN)

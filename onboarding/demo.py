@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.demo import demo_organization, demo_user
 from accounts.models import Persona, User
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.demo import remember_login
 
 from . import services
 from .models import AgreementTemplate, CESOrganizationRole, OrganizationAgreement, Program, ProgramType
@@ -41,10 +42,13 @@ def _people(name, domain):
     # Harbor Light's people come from accounts' demo data.
     director = User.objects.filter(email=f"director@{domain}.example.org").first() or demo_user(
         f"director@{domain}.example.org", f"{name.split()[0]} Director",
-        label=f"Executive Director ({name})", memberships=[(organization, Persona.EXECUTIVE_DIRECTOR)])
+        memberships=[(organization, Persona.EXECUTIVE_DIRECTOR)])
     manager = User.objects.filter(email=f"manager@{domain}.example.org").first() or demo_user(
         f"manager@{domain}.example.org", f"{name.split()[0]} Manager",
-        label=f"Program Manager ({name})", memberships=[(organization, Persona.PROGRAM_MANAGER)])
+        memberships=[(organization, Persona.PROGRAM_MANAGER)])
+    # Printed on every run, the first and the next (the users exist then).
+    remember_login(f"Executive Director ({name})", director.email)
+    remember_login(f"Program Manager ({name})", manager.email)
     return organization, director, manager
 
 

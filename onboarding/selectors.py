@@ -346,8 +346,14 @@ def organization_queue(organization, personas, agreements, *, today, calendar=No
             add("Submit your Organization Agreement", reverse("onboarding:agreement-detail", args=[open_.pk]),
                 open_.status_changed_at)
         elif not open_ and not in_force:
-            add("Sign and upload the Organization Agreement", upload,
-                detail="Step 1 of joining HMIS for CES.")
+            # Asked only here (an agency that has not joined): an agency whose
+            # intakes a data partner enters is told what it does instead.
+            instead = registry.instead_of_joining.gather(organization)
+            for link in instead:
+                add(link.text, link.url, detail=link.detail)
+            if not instead:
+                add("Sign and upload the Organization Agreement", upload,
+                    detail="Step 1 of joining HMIS for CES.")
         elif not open_ and in_force and in_force.expires_on:
             reminder_days = policy().reminder_days
             if reminder_days and (in_force.expires_on - today).days <= max(reminder_days):

@@ -584,8 +584,10 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
             return JoinRequest.objects.get(organization_name__iexact=organization_name,
                                            contact_email__iexact=contact_email, status=JoinRequest.Status.REQUESTED)
         join_request.ces_roles.set(ces_roles)
+        # The contact has no account yet: the history names them, not a scheduled job.
         record_event(actor=None, subject=join_request, verb="asked to join", to_state=JoinRequest.Status.REQUESTED,
-                     reason=f"{contact_name} <{contact_email}>")
+                     reason=f"{contact_name} <{contact_email}>",
+                     data={"actor_name": f"{join_request.contact_name} ({contact_email})"})
         notify(recipients=staff_doing(Work.MANAGE_AGENCIES),
                subject=f"{organization_name} asks to join HMIS for CES",
                body=f"{contact_name} ({contact_email}) asks for {organization_name} to take part in HMIS for CES. "
@@ -643,6 +645,15 @@ def join_request_accept(*, actor, join_request: JoinRequest, program_manager_ema
         record_event(actor=actor, subject=locked, verb="accepted", from_state=JoinRequest.Status.REQUESTED,
                      to_state=JoinRequest.Status.ACCEPTED, reason=f"created {organization}")
         record_event(actor=actor, subject=organization, verb="created the agency", reason="from its request to join")
+        # The CES roles the contact named on the Join form are the agency's
+        # until its Program Manager changes them.
+        roles = [role for role in locked.ces_roles.all() if role.active]
+        if roles:
+            OrganizationCESRole.objects.bulk_create([OrganizationCESRole(organization=organization, role=role)
+                                                     for role in roles])
+            named = ", ".join(sorted(role.name for role in roles))
+            record_event(actor=actor, subject=organization, verb="named CES roles", to_state=named[:80],
+                         reason=f"{named}, as the request to join named them")
         invitation_send(actor=actor, organization=organization, email=locked.contact_email,
                         persona=Persona.EXECUTIVE_DIRECTOR, full_name=locked.contact_name)
         same = locked.program_manager_email == locked.contact_email

@@ -19,11 +19,13 @@ def open_tasks(user) -> list[OpenTask]:
     if is_coc_staff(user):
         counts = selectors.coc_queue_counts(user)
         tasks = []
-        for key, noun, rest in (("agreements", "Organization Agreement", "to countersign"),
-                                ("programs", "program setup request", "to work")):
+        for key, one, several in (("join_requests", "request to join", "requests to join"),
+                                  ("agreements", "Organization Agreement", "Organization Agreements"),
+                                  ("programs", "program setup request", "program setup requests")):
             if key in counts:
                 waiting, oldest = counts[key]
-                tasks.append(OpenTask(title=f"{waiting} {noun}{pluralize(waiting)} {rest}",
+                rest = {"join_requests": "to accept or decline", "agreements": "to countersign"}.get(key, "to work")
+                tasks.append(OpenTask(title=f"{waiting} {one if waiting == 1 else several} {rest}",
                                       url=reverse("onboarding:coc-queue"), section="Onboarding",
                                       detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
         return tasks

@@ -16,5 +16,6 @@ class PartnershipsConfig(AppConfig):
         registry.agency_history_subjects.add(work.agency_history_subjects, app=self.name)
         registry.agency_links.add(work.agency_links, app=self.name)
         registry.participation_links.add(work.agency_links, app=self.name)
+        registry.instead_of_joining.add(work.instead_of_joining, app=self.name)
         for label in ("partnerships.datapartnership", "partnerships.intakebatch"):
             registry.history_readers.declare(label, (Work.DATA_PARTNERSHIPS,), app=self.name)

@@ -53,10 +53,10 @@ def _business_days_ago(days, business):
 def seed(stdout) -> None:
     harbor, harbor_director = _partner()
     riverbend = demo_organization("Riverbend Community Outreach")
-    riverbend_director = demo_user("director@riverbend.example.org", "Rowan Director",
+    riverbend_director = demo_user("director@riverbendoutreach.example.org", "Rowan Director",
                                    label="Executive Director (Riverbend Community Outreach, not an HMIS user)",
                                    memberships=[(riverbend, Persona.EXECUTIVE_DIRECTOR)])
-    riverbend_staff = demo_user("intake@riverbend.example.org", "Casey Intake",
+    riverbend_staff = demo_user("intake@riverbendoutreach.example.org", "Casey Intake",
                                 label="Intake staff (Riverbend Community Outreach)",
                                 memberships=[(riverbend, Persona.STAFF)])
     harbor_staff = demo_user("staff@harbor.example.org", "Sam Staff", memberships=[(harbor, Persona.STAFF)])

@@ -105,7 +105,7 @@ def partnership_propose(*, actor, agency, partner, upload, moa_signed_on: dt.dat
             # Two submits at once: the constraint lets one through.
             raise ValidationError(f"{agency} already has a data partnership with {partner}.") from exc
         record_event(actor=actor, subject=partnership, verb="proposed data partnership", to_state=Status.PROPOSED,
-                     reason=f"MOA signed {day_text(moa_signed_on)}")
+                     reason=f"MOA signed {day_text(moa_signed_on)}", at=at)
         notify(recipients=partnership_deciders(partnership),
                subject=f"Data partnership proposed by {agency}",
                body=(f"{agency} does not use HMIS and asks {partner} to enter its Coordinated Entry intakes into "
@@ -126,7 +126,7 @@ def partnership_accept(*, actor, partnership_id, at: dt.datetime | None = None) 
         partnership.status, partnership.decided_by, partnership.decided_at = Status.ACTIVE, actor, at
         partnership.save(update_fields=["status", "decided_by", "decided_at"])
         record_event(actor=actor, subject=partnership, verb="accepted data partnership", from_state=Status.PROPOSED,
-                     to_state=Status.ACTIVE)
+                     to_state=Status.ACTIVE, at=at)
         policy = PartnershipPolicy.current()
         days = policy.entry_business_days
         # The agency's people send the intakes from now on: each of them is told.
@@ -154,7 +154,7 @@ def partnership_decline(*, actor, partnership_id, reason: str, at: dt.datetime |
         partnership.decline_reason = reason
         partnership.save(update_fields=["status", "decided_by", "decided_at", "decline_reason"])
         record_event(actor=actor, subject=partnership, verb="declined data partnership", from_state=Status.PROPOSED,
-                     to_state=Status.DECLINED, reason=reason)
+                     to_state=Status.DECLINED, reason=reason, at=at)
         # The agency's Executive Director may propose again, to this partner or another.
         notify(recipients=agency_people(partnership.agency_id, [ED]).exclude(pk=actor.pk),
                subject=f"Data partnership declined by {partnership.partner}",
@@ -190,7 +190,7 @@ def partnership_end(*, actor, partnership_id, reason: str, at: dt.datetime | Non
         partnership.end_reason = reason
         partnership.save(update_fields=["status", "ended_by", "ended_at", "end_reason"])
         record_event(actor=actor, subject=partnership, verb="ended data partnership", from_state=previous,
-                     to_state=Status.ENDED, reason=reason)
+                     to_state=Status.ENDED, reason=reason, at=at)
         notify(recipients=partnership_directors(partnership).exclude(pk=actor.pk),
                subject=f"Data partnership ended: {partnership.agency} and {partnership.partner}",
                body=f"The data partnership of {partnership.agency} with {partnership.partner} was ended. "
@@ -249,7 +249,7 @@ def intake_batch_record(*, actor, partnership_id, received_at: dt.datetime | Non
         except IntegrityError as exc:
             raise ValidationError("A batch sent at that moment is already recorded for this partnership.") from exc
         record_event(actor=actor, subject=batch, verb="sent intakes to the partner", to_state="sent",
-                     reason=f"{intake_count} intake{pluralize(intake_count)}; {deadline_text(due_at)}")
+                     reason=f"{intake_count} intake{pluralize(intake_count)}; {deadline_text(due_at)}", at=at)
         notify(recipients=intake_enterers([partnership.partner_id])[partnership.partner_id],
                subject=f"{intake_count} intake{pluralize(intake_count)} from {partnership.agency} to enter into HMIS",
                body=(f"{partnership.agency} sent {intake_count} Coordinated Entry intake{pluralize(intake_count)} "
@@ -282,7 +282,7 @@ def intake_batch_record_entry(*, actor, batch_id, entered_at: dt.datetime | None
         batch.entered_on_time = entered_at < batch.due_at
         batch.save(update_fields=["entered_at", "entered_recorded_by", "entered_recorded_at", "entered_on_time"])
         record_event(actor=actor, subject=batch, verb="entered intakes into HMIS", from_state="sent",
-                     to_state="entered", reason="On time" if batch.entered_on_time else "Late")
+                     to_state="entered", reason="On time" if batch.entered_on_time else "Late", at=at)
         if batch.escalated_at is not None:
             # CoC staff were told it was late: tell them it is done.
             notify(recipients=staff_doing(Work.DATA_PARTNERSHIPS),

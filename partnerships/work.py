@@ -5,7 +5,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import ED, agencies_where, can_see_agency_partnerships, is_coc_staff, sees_every_partnership
+from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agencies, is_coc_staff,
+                             sees_every_partnership)
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -39,10 +40,11 @@ def open_tasks(user) -> list[OpenTask]:
         tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
                               partnership.get_absolute_url(), section="Data partnerships"))
     now = timezone.now()
-    mine = [organization.pk for organization in agencies_where(user)]
-    if not mine:
+    if not agencies_where(user):
         return tasks
-    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=mine,
+    # Batches wait on those who can enter them: granted, active HMIS access at
+    # the partner agency (read in the same query).
+    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=intake_entry_agencies(user),
                                        partnership__status=DataPartnership.Status.ACTIVE)
             .values("partnership_id", "partnership__agency__name")
             .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
@@ -71,3 +73,24 @@ def agency_links(organization, user) -> list[Link]:
         return []
     return [Link("Data partnerships (MOAs) and intakes entered into HMIS",
                  reverse("partnerships:agency", args=[organization.slug]))]
+
+
+def instead_of_joining(organization) -> list[Link]:
+    """An agency that sends its intakes to a data partner does not use HMIS:
+    instead of joining it, it sends its intakes to the partner (or waits for
+    the partner to accept). Nothing for an agency without such a partnership."""
+    partnerships = (DataPartnership.objects.filter(agency=organization, status__in=DataPartnership.OPEN_STATUSES)
+                    .select_related("partner").order_by("status", "pk"))  # active first
+    links = []
+    for partnership in partnerships:
+        url = partnership.get_absolute_url()
+        if partnership.status == DataPartnership.Status.ACTIVE:
+            links.append(Link(f"Send your intakes to {partnership.partner}", url,
+                              detail=f"Your agency does not use HMIS: {partnership.partner} enters your Coordinated "
+                                     "Entry intakes into HMIS under your data partnership. Record each batch you "
+                                     "send."))
+        else:
+            links.append(Link(f"Your data partnership with {partnership.partner} waits for its Executive Director",
+                              url, detail="Your agency does not use HMIS; once the partner accepts, you send it your "
+                                          "intakes to enter."))
+    return links

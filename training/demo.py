@@ -5,11 +5,10 @@ addresses. Idempotent: sessions are found by their notes."""
 import datetime as dt
 
 from django.core.files.base import ContentFile
-from django.utils import timezone
 
 from accounts.demo import demo_organization, demo_user
 from accounts.models import Persona
-from hmis_portal.core.calendar import local_date
+from hmis_portal.core.calendar import BusinessCalendar, local_date, start_of_day
 from onboarding.demo import participating
 
 from .models import Completion, Course, FormSubmission, FormTemplate, RequiredForm, Review, TrainingSession
@@ -28,7 +27,13 @@ def _session(key, course_code, *, days, hours=3, capacity=20, webinar=True):
     existing = TrainingSession.objects.filter(notes=f"demo:{key}").first()
     if existing:
         return existing
-    start = timezone.localtime().replace(hour=9, minute=0, second=0, microsecond=0) + dt.timedelta(days=days)
+    # On a business day of the CoC's calendar (never a weekend or a holiday):
+    # the nearest one after the day asked for, or before it for a past session.
+    business = BusinessCalendar.load()
+    day = local_date() + dt.timedelta(days=days)
+    while not business.is_business_day(day):
+        day += dt.timedelta(days=1 if days >= 0 else -1)
+    start = start_of_day(day) + dt.timedelta(hours=9)
     return TrainingSession.objects.create(
         course=course, starts_at=start, ends_at=start + dt.timedelta(hours=hours), capacity=capacity,
         webinar_url="https://training.example.org/webinar" if webinar else "",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.documents import RandomName, private_storage
+from hmis_portal.core.models import CachedRows
 
 
 # What a checklist item may wait for besides other items: CoC staff approving
@@ -170,7 +171,7 @@ def validate_signers(value) -> None:
         raise ValidationError("A role signs once: it is named twice.")
 
 
-class RequiredForm(models.Model):
+class RequiredForm(CachedRows):
     """A signed form a user must upload before access (seed 000: HMIS 10
     Acknowledgement for new users, User Agreement for everyone; seed 003 would
     add a User Policy and Responsibilities form).
@@ -240,6 +241,19 @@ class RequiredForm(models.Model):
     def signer_roles(self) -> list[str]:
         """The roles that sign, in order."""
         return list(self.signers) or [self.filed_by]
+
+    @classmethod
+    def later_signers(cls) -> frozenset[str]:
+        """The roles that sign an active form after someone else has (whose
+        turn comes while it is being signed), kept in `core.cached` until a
+        form changes: a home page asks nothing of those who hold none."""
+        from hmis_portal.core import cached
+
+        def load():
+            return frozenset(role for signers in cls.objects.filter(active=True).values_list("signers", flat=True)
+                             for role in list(signers or [])[1:])
+
+        return cached.read(cls.cache_name(), load)
 
     @property
     def in_portal(self) -> bool:

@@ -1,4 +1,5 @@
-"""Home-page tasks for CoC training staff (hmis_portal.core.work)."""
+"""Home-page tasks for CoC training staff, and for the agency people whose
+turn it is to sign a user's form (hmis_portal.core.work)."""
 
 import datetime as dt
 
@@ -7,17 +8,56 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import can_review_training
+from accounts.access import agencies_of, can_review_training, members_of, signing_places, signs_in_place
 from hmis_portal.core.work import OpenTask
 
-from .models import Certificate, FormSubmission, Registration, Review, TrainingSession
+from .models import Certificate, FormSubmission, Registration, RequiredForm, Review, Signer, TrainingSession
 
 ATTENDANCE_WINDOW = dt.timedelta(days=14)
+# Forms being signed read for one person's home page, oldest first.
+SIGNING_TASK_LIMIT = 20
+
+
+def signing_tasks(user) -> list[OpenTask]:
+    """The users' forms whose next place is this person's (the Agency
+    Administrator after the user, the Executive Director after the Agency
+    Administrator): two queries for all of them, none for a person who holds
+    no persona."""
+    places = signing_places(user)
+    if places:
+        later = RequiredForm.later_signers()
+        places = {role: agencies for role, agencies in places.items() if role in later}
+    agencies = set().union(*places.values()) if places else set()
+    if not agencies:
+        return []
+    rows = list(FormSubmission.objects.filter(status=Review.SIGNING, user__is_active=True, form__active=True,
+                                              user__in=members_of(agencies))
+                .exclude(user=user)
+                .annotate(signed=Count("signatures"))
+                .select_related("form", "user")
+                .order_by("submitted_at", "pk")[:SIGNING_TASK_LIMIT * 5])
+    shared = agencies_of({submission.user_id for submission in rows}, agencies) if rows else {}
+    tasks = []
+    for submission in rows:
+        roles = submission.form.signer_roles
+        if submission.signed >= len(roles):
+            continue
+        role = roles[submission.signed]
+        if not signs_in_place(places, user, submission.user_id, shared.get(submission.user_id, ()), role):
+            continue
+        owner, form = submission.user, submission.form
+        tasks.append(OpenTask(
+            f"Sign {owner}'s {form.title}",
+            reverse("training:form-person", kwargs={"code": form.code, "user_id": owner.pk}), section="User forms",
+            detail=f"Signed by {submission.signed} of {len(roles)}; you sign next, as {Signer(role).label}."))
+    return tasks[:SIGNING_TASK_LIMIT]
 
 
 def open_tasks(user) -> list[OpenTask]:
-    if not can_review_training(user):
+    if not user.is_authenticated:
         return []
+    if not can_review_training(user):
+        return signing_tasks(user)
     tasks = []
     certificates = Certificate.objects.filter(status=Review.SUBMITTED).count()
     if certificates:

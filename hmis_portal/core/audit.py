@@ -16,9 +16,13 @@ from .models import AuditEvent
 
 
 def record_event(*, actor, subject, verb: str, from_state: str = "", to_state: str = "", reason: str = "",
-                 data: dict | None = None) -> AuditEvent:
-    """Record that `actor` (None for a scheduled job) did `verb` to `subject`."""
+                 data: dict | None = None, at: datetime | None = None) -> AuditEvent:
+    """Record that `actor` (None for a scheduled job) did `verb` to `subject`,
+    now, or `at` the moment the service itself records for it (its history
+    then tells the day its page shows)."""
+    extra = {"created_at": at} if at is not None else {}
     return AuditEvent.objects.create(
+        **extra,
         actor=actor if actor is not None and actor.is_authenticated else None,
         verb=verb,
         content_type=ContentType.objects.get_for_model(subject, for_concrete_model=False),

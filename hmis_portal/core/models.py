@@ -47,7 +47,11 @@ class AuditEvent(models.Model):
 
     @property
     def actor_label(self):
-        return str(self.actor) if self.actor_id else "Scheduled job"
+        """Who acted: the person, someone without an account named by the
+        service that recorded it (a contact asking to join), or a scheduled job."""
+        if self.actor_id:
+            return str(self.actor)
+        return (self.data or {}).get("actor_name") or "Scheduled job"
 
     # States are stored as codes ("setup_complete"); people read the labels
     # of the subject's choices ("Setup complete"), whatever the model.
@@ -72,6 +76,10 @@ def _choice_labels(model) -> dict:
     for field in model._meta.get_fields() if model else ():
         for value, label in getattr(field, "choices", None) or ():
             labels.setdefault(str(value), str(label))
+    # States its events carry that are no field of its own (an agency's events
+    # name personas: "invited a person → Program Manager").
+    for value, label in (getattr(model, "event_state_choices", None) or (lambda: ()))():
+        labels.setdefault(str(value), str(label))
     return labels
 
 

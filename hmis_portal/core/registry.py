@@ -107,6 +107,7 @@ class Link:
     text: str
     url: str
     step: int | None = None
+    detail: str = ""
 
 
 # --- the home page ---------------------------------------------------------------------------------
@@ -146,6 +147,10 @@ participation_links = Providers("links on an agency's participation page")
 # f(organization) -> url: where an agency's name links to in lists of agencies
 # (accounts' search); without a provider, the agency's own page.
 agency_page = Provider("the page an agency's name links to")
+# f(organization) -> list[Link]: what an agency that does not use HMIS (it
+# sends its intakes to a data partner) does instead of joining HMIS; an
+# agency no app names this way joins HMIS (step 1, the Organization Agreement).
+instead_of_joining = Providers("what an agency that does not use HMIS does instead of joining it")
 
 # --- policy the authorization module reads (accounts.access) ---------------------------------------
 

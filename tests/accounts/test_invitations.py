@@ -183,3 +183,17 @@ def test_the_implementation_team_invites_from_the_agency_in_the_admin(client, or
     trainer = StaffFactory(groups=["CoC training"])
     client.force_login(trainer)
     assert client.post(url, {"email": "x@example.org", "persona": "staff"}).status_code == 403
+
+
+def test_the_agencys_history_names_personas_not_codes(client, organization, implementer):
+    import html
+
+    services.invitation_send(actor=implementer, organization=organization, email="pm@example.org",
+                             persona="program_manager")
+    membership = MembershipFactory(organization=organization, persona="staff")
+    services.membership_remove(actor=implementer, membership=membership)
+    client.force_login(implementer)
+    page = html.unescape(client.get(reverse("organization-detail", args=[organization.slug])).content.decode())
+    assert "Invited a person</strong>: — → Program Manager" in page
+    assert "Removed a person</strong>: Staff (end user) → —" in page
+    assert "program_manager" not in page.split("History")[-1]

@@ -184,3 +184,37 @@ def test_with_the_cache_down_the_page_still_takes_requests(client, monkeypatch):
     monkeypatch.setattr(cache, "add", down)
     assert _ask_page(client, 0).status_code == 200
     assert JoinRequest.objects.count() == 1
+
+
+# --- the implementation team's home page, the request's history, the roles carried over --------------------------
+
+def test_a_request_to_join_waits_on_the_implementation_teams_home_page(client, implementer):
+    ask()
+    client.force_login(implementer)
+    home = client.get(reverse("home")).content.decode()
+    assert "1 request to join to accept or decline" in home
+    assert reverse("onboarding:coc-queue") in home
+    # Decided, it no longer waits.
+    services.join_request_decline(actor=implementer, join_request=JoinRequest.objects.get(), reason="Duplicate.")
+    assert "request to join" not in client.get(reverse("home")).content.decode()
+
+
+def test_the_requests_history_names_the_contact_who_asked(client, implementer):
+    join_request = ask()
+    asked = events_for(join_request).get(verb="asked to join")
+    assert asked.actor_label == "Rae Poplar (rae@poplar.example.org)"
+    client.force_login(implementer)
+    page = client.get(reverse("onboarding:join-request", args=[join_request.pk])).content.decode()
+    assert "Rae Poplar (rae@poplar.example.org)" in page and "Scheduled job" not in page
+
+
+def test_the_ces_roles_named_on_the_join_form_are_the_new_agencys(implementer):
+    from onboarding.models import OrganizationCESRole
+
+    roles = list(CESOrganizationRole.objects.filter(code__in=["housing-provider", "assessment-only"]))
+    assert len(roles) == 2
+    organization = services.join_request_accept(actor=implementer, join_request=ask(ces_roles=roles),
+                                                program_manager_email="pm@poplar.example.org")
+    assert set(OrganizationCESRole.objects.filter(organization=organization).values_list("role__code", flat=True)) \
+        == {"housing-provider", "assessment-only"}
+    assert events_for(organization).filter(verb="named CES roles").exists()

@@ -20,6 +20,15 @@ def person(organization, persona="staff"):
     return MembershipFactory(organization=organization, persona=persona).user
 
 
+def enterer(organization):
+    """A person of the partner agency who enters intakes into HMIS: granted, active HMIS access there."""
+    from tests.factories import HMISAccountFactory
+
+    user = person(organization)
+    HMISAccountFactory(user=user, organization=organization)
+    return user
+
+
 def director(organization):
     return person(organization, "executive_director")
 

@@ -14,7 +14,7 @@ from partnerships import services
 from partnerships.models import DataPartnership, IntakeBatch
 from tests.browser import sign_in
 from tests.factories import OrganizationFactory
-from tests.partnerships.factories import PDF, director, hmis_agency, person
+from tests.partnerships.factories import PDF, director, enterer, hmis_agency, person
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,8 @@ def test_moa_to_acceptance_to_an_overdue_batch(browser_page, live_server):
     agency = OrganizationFactory(name="Riverbend Outreach")
     partner = hmis_agency(name="Harbor Light Housing")
     agency_ed, partner_ed = director(agency), director(partner)
-    agency_staff, partner_staff = person(agency), person(partner)
+    # The partner's staff member who enters intakes holds HMIS access there.
+    agency_staff, partner_staff = person(agency), enterer(partner)
 
     # The agency's Executive Director uploads the signed MOA.
     sign_in(page, live_server, agency_ed.email)

@@ -11,7 +11,7 @@ from hmis_portal.core.models import AuditEvent, Notification
 from partnerships import services
 from partnerships.models import DataPartnership, IntakeBatch, PartnershipPolicy
 from tests.factories import OrganizationFactory
-from tests.partnerships.factories import (active, batch, coc_staff, director, hmis_agency, pdf_upload, person,
+from tests.partnerships.factories import (active, batch, coc_staff, director, enterer, hmis_agency, pdf_upload, person,
                                           propose)
 
 pytestmark = pytest.mark.django_db
@@ -200,7 +200,8 @@ def test_ending_twice_or_without_a_reason_changes_nothing():
 
 def test_recording_a_batch_stores_its_deadline_and_tells_the_partners_people():
     partnership = active()
-    sender, partner_staff = person(partnership.agency), person(partnership.partner)
+    sender, partner_staff = person(partnership.agency), enterer(partnership.partner)
+    without_access = person(partnership.partner)
     # The Wednesday before Thanksgiving: Thursday is a holiday, then Fri, Mon, Tue.
     received = local(2026, 11, 25, 10, 0)
     recorded = services.intake_batch_record(actor=sender, partnership_id=partnership.pk, received_at=received,
@@ -210,7 +211,7 @@ def test_recording_a_batch_stores_its_deadline_and_tells_the_partners_people():
     assert recorded.escalate_at == calendar.end_of_day(dt.date(2026, 12, 2))
     assert events(recorded, "sent intakes to the partner") == 1
     told = recipients("to enter into HMIS")
-    assert partner_staff.email in told and sender.email not in told
+    assert partner_staff.email in told and sender.email not in told and without_access.email not in told
     body = Notification.objects.filter(to_email=partner_staff.email, subject__contains="enter into").get().body
     assert "Due by end of Tue, Dec 1" in body
 

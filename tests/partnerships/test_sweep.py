@@ -11,7 +11,7 @@ from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from partnerships import services
 from partnerships.models import IntakeBatch
 from partnerships.sweep import sweep_entry_deadlines
-from tests.partnerships.factories import active, batch, coc_staff, person
+from tests.partnerships.factories import active, batch, coc_staff, enterer, person
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def local(*args):
 @pytest.fixture
 def setting():
     partnership = active()
-    return {"partnership": partnership, "enterer": person(partnership.partner), "sender": person(partnership.agency),
+    return {"partnership": partnership, "enterer": enterer(partnership.partner), "sender": person(partnership.agency),
             "staff": coc_staff("CoC implementation"), "ces": coc_staff("CES team")}
 
 
@@ -42,9 +42,9 @@ def test_due_by_the_end_of_the_third_business_day_not_before(setting):
     assert sweep_entry_deadlines(now=local(2026, 10, 8, 0, 5)) == {"flagged": 1, "escalated": 0}
     recorded.refresh_from_db()
     assert recorded.overdue_notified_at == local(2026, 10, 8, 0, 5) and recorded.escalated_at is None
-    # The partner agency's people are told; not the sender, not CoC staff.
-    assert set(overdue_mail().values_list("to_email", flat=True)) == {
-        setting["enterer"].email, setting["partnership"].decided_by.email}
+    # The partner agency's people who enter intakes into HMIS are told; not its
+    # Executive Director without HMIS access, not the sender, not CoC staff.
+    assert set(overdue_mail().values_list("to_email", flat=True)) == {setting["enterer"].email}
     assert "Due by end of Wed, Oct 7" in overdue_mail().first().body
     assert AuditEvent.objects.filter(verb="became overdue", object_id=str(recorded.pk)).count() == 1
 
@@ -107,7 +107,9 @@ def test_each_run_is_bounded_by_the_policy_and_the_next_continues(setting):
     now = local(2026, 10, 8, 7, 20)
     assert [sweep_entry_deadlines(now=now)["flagged"] for _ in range(4)] == [2, 2, 1, 0]
     assert not IntakeBatch.objects.filter(overdue_notified_at__isnull=True).exists()
-    assert overdue_mail().count() == 5 * 2  # each batch to each of the partner's two people, once
+    # Each batch to the partner's one person with HMIS access, once (its
+    # Executive Director, without access, enters nothing).
+    assert overdue_mail().count() == 5
 
 
 def test_a_crash_after_the_messages_are_queued_sends_nothing_twice(setting):

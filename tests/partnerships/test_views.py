@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from hmis_portal.core import calendar
 from partnerships.models import DataPartnership, IntakeBatch
-from tests.factories import OrganizationFactory
+from tests.factories import HMISAccountFactory, OrganizationFactory
 from tests.partnerships.factories import PDF, active, batch, coc_staff, director, hmis_agency, pdf_upload, person, propose
 
 pytestmark = pytest.mark.django_db
@@ -196,6 +196,7 @@ def test_timeliness_on_the_partner_page(client):
 
     partnership = active()
     enterer = person(partnership.partner)
+    HMISAccountFactory(user=enterer, organization=partnership.partner)
     tz = calendar.coc_timezone()
     on_time = batch(partnership, received_at=dt.datetime(2026, 10, 2, 16, 0, tzinfo=tz),
                     at=dt.datetime(2026, 10, 2, 17, 0, tzinfo=tz))
@@ -281,6 +282,7 @@ def test_the_home_page_says_what_waits(client):
     assert open_tasks_for(proposal.proposed_by) == []
     partnership = active()
     enterer = person(partnership.partner)
+    HMISAccountFactory(user=enterer, organization=partnership.partner)
     tz = calendar.coc_timezone()
     batch(partnership, received_at=dt.datetime(2026, 10, 2, 16, 0, tzinfo=tz),
           at=dt.datetime(2026, 10, 2, 17, 0, tzinfo=tz))
@@ -298,3 +300,50 @@ def test_the_agency_history_tells_its_partnerships(client):
     page = client.get(reverse("onboarding:participation", args=[partnership.agency.slug])).content.decode()
     assert "Accepted data partnership" in page and "Waiting for the partner agency → Active" in page
     assert reverse("partnerships:agency", args=[partnership.agency.slug]) in page
+
+
+def test_intake_batches_wait_only_on_those_who_can_enter_them_into_hmis():
+    from hmis_access.models import HMISAccount
+    from hmis_portal.core.work import open_tasks_for
+
+    def told(user):
+        return [t.title for t in open_tasks_for(user) if "to enter into HMIS" in t.title]
+
+    partnership = active()
+    batch(partnership)
+    partner = partnership.partner
+    with_access = person(partner)
+    HMISAccountFactory(user=with_access, organization=partner)
+    inactive = person(partner)
+    HMISAccountFactory(user=inactive, organization=partner, status=HMISAccount.Status.INACTIVE)
+    new_user, director_without_access = person(partner), director(partner)
+    elsewhere = person(partner)
+    HMISAccountFactory(user=elsewhere, organization=OrganizationFactory())  # access at another agency only
+    assert told(with_access) == [f"1 intake batch from {partnership.agency} to enter into HMIS"]
+    for nobody in (inactive, new_user, director_without_access, elsewhere):
+        assert told(nobody) == [], nobody
+
+
+def test_an_agency_that_does_not_use_hmis_is_not_asked_to_join_it(client):
+    import html
+
+    partnership = propose()
+    agency, ed = partnership.agency, partnership.proposed_by
+    client.force_login(ed)
+    home = html.unescape(client.get(reverse("home")).content.decode())
+    assert "Sign and upload the Organization Agreement" not in home and "Step 1 of joining HMIS" not in home
+    # What fits it instead: its partnership, waiting for the partner.
+    assert f"Your data partnership with {partnership.partner} waits for its Executive Director" in home
+    participation = html.unescape(client.get(reverse("onboarding:participation", args=[agency.slug])).content.decode())
+    assert "Sign and upload the Organization Agreement" not in participation
+    from partnerships import services
+
+    services.partnership_accept(actor=director(partnership.partner), partnership_id=partnership.pk)
+    home = html.unescape(client.get(reverse("home")).content.decode())
+    assert "Sign and upload the Organization Agreement" not in home
+    assert f"Send your intakes to {partnership.partner}" in home
+    assert reverse("partnerships:detail", args=[partnership.pk]) in home
+    # An agency with no partnership is still asked to join HMIS.
+    other = OrganizationFactory()
+    client.force_login(director(other))
+    assert "Sign and upload the Organization Agreement" in client.get(reverse("home")).content.decode()

@@ -315,3 +315,78 @@ def test_a_form_being_signed_can_be_returned_and_signers_changed_meanwhile_is_a_
     services.form_return(actor=StaffFactory(groups=["CoC training"]), submission_id=submission.pk,
                          reason="The signers changed")
     assert sign(user, form, user).version == 2
+
+
+def _home(client, person):
+    import html
+
+    client.force_login(person)
+    return html.unescape(client.get(reverse("home")).content.decode())
+
+
+def test_each_signer_finds_their_turn_on_their_home_page(people, client, other_organization):
+    form = three_signers()
+    blank_form("user-agreement")
+    user, aa, ed = people["user"], people["aa"], people["ed"]
+    # Another agency's Agency Administrator never signs here.
+    stranger = MembershipFactory(organization=other_organization, persona="agency_administrator").user
+    task = f"Sign {user}'s {form.title}"
+    url = reverse("training:form-person", kwargs={"code": form.code, "user_id": user.pk})
+    assert task not in _home(client, aa) and task not in _home(client, ed)
+    sign(user, form, user)
+    page = _home(client, aa)
+    assert task in page and url in page and "as Agency Administrator" in page
+    assert task not in _home(client, ed) and task not in _home(client, stranger)
+    sign(aa, form, user)
+    assert task not in _home(client, aa)
+    page = _home(client, ed)
+    assert task in page and url in page
+    sign(ed, form, user)
+    assert task not in _home(client, ed)
+
+
+def test_whose_turn_it_is_to_sign_is_the_authorization_modules_rule(people):
+    from accounts.access import signs_next
+
+    form = three_signers()
+    blank_form("user-agreement")
+    user, aa, ed = people["user"], people["aa"], people["ed"]
+    submission = sign(user, form, user)
+    assert signs_next(aa, user, "agency_administrator") and not signs_next(ed, user, "agency_administrator")
+    assert not signs_next(user, user, "agency_administrator") and signs_next(ed, user, "executive_director")
+    assert submission.status == Review.SIGNING
+
+
+def test_the_users_items_left_count_only_their_own_and_the_rest_wait_on_others(people, client):
+    import html
+
+    from hmis_portal.core.work import open_tasks_for
+
+    request_form = RequiredForm.objects.create(code="user-request-form", title="User Request Form",
+                                               filed_by="agency_administrator", sort_order=9)
+    user = people["user"]
+    checklist = build_checklist(people["request"])
+    own = [item for item in checklist.blockers if not item.waiting_on]
+    others = [item for item in checklist.blockers if item.waiting_on]
+    assert request_form in [item.obj for item in others] and request_form not in [item.obj for item in own]
+    [task] = [t for t in open_tasks_for(user) if t.section == "HMIS access"]
+    assert task.title == f"Finish your HMIS access checklist ({len(own)} item{'s' if len(own) != 1 else ''} left)"
+    assert "Waiting on others: User Request Form" in task.detail
+    # On the checklist, what others must do waits (⏳ and who), it is not a failure (✘).
+    client.force_login(user)
+    page = html.unescape(client.get(reverse("my-access")).content.decode())
+    row = page.split("User Request Form (filed by")[1].split("</tr>")[0]
+    assert "⏳" in row and "Waiting on the agency's Agency Administrator" in row and "✘" not in row
+
+
+def test_a_form_awaiting_verification_waits_on_training_staff_and_is_no_failure(people, client):
+    import html
+
+    form = RequiredForm.objects.get(code="user-agreement")
+    services.form_submit(actor=people["user"], form=form, document=pdf())
+    item = _agreement_item(people)
+    assert not item.done and item.waiting_on == "CoC training staff, to verify it"
+    client.force_login(people["user"])
+    page = html.unescape(client.get(reverse("my-access")).content.decode())
+    row = page.split("Signed User Agreement")[1].split("</tr>")[0]
+    assert "⏳" in row and "✘" not in row

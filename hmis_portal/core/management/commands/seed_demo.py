@@ -28,9 +28,15 @@ class Command(BaseCommand):
                                "production, run it again with --i-know-this-is-not-production.")
         # load_policy by name, and each app's demo from the registry: the core uses no app. One summary line
         # here keeps `make run`'s output short; load_policy alone prints it all.
+        # The logins this run prints: each app names its own again, run after run.
+        LOGINS.clear()
         report = io.StringIO()
         call_command("load_policy", pack, stdout=report, stderr=self.stderr)
-        self.stdout.write(f"Policy pack {pack}: {report.getvalue().strip().splitlines()[-1]}")
+        # The last line counts the changes: none on a database that already held
+        # the pack (the migrations load LA's), which is the pack in force, not "nothing".
+        last = report.getvalue().strip().splitlines()[-1]
+        self.stdout.write(f"Policy pack {pack}: " + ("in force (the database already held it)."
+                                                     if last == "Nothing changed." else f"loaded, {last}"))
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
         with outbox.held(), transaction.atomic():
