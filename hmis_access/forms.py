@@ -15,7 +15,7 @@ class AccessRequestForm(TextValidationMixin, forms.Form):
         choices=[("new", "New HMIS user"), ("existing", "Existing HMIS user")],
     )
     roles = IdMultipleChoiceField(label="CES roles", queryset=None, widget=forms.CheckboxSelectMultiple,
-                                           help_text="One or more. The person gets the highest role's access.")
+                                           help_text="One or more. The person gets the HMIS role whose access covers all of them.")
     programs = IdMultipleChoiceField(label="Programs this person works in", queryset=None, required=False,
                                               widget=forms.CheckboxSelectMultiple)
 

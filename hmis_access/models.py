@@ -411,7 +411,8 @@ class AccessRequest(ProvisioningWork):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
     new_hmis_user = models.BooleanField(
-        "new HMIS user", default=True, help_text="New users take HMIS 10 and sign the HMIS 10 Acknowledgement."
+        "new HMIS user", default=True,
+        help_text="New users also take the courses and sign the forms the CoC's policy asks of people new to HMIS."
     )
     roles = models.ManyToManyField("training.CESRole", related_name="access_requests")
     programs = models.ManyToManyField("onboarding.Program", blank=True, related_name="access_requests")

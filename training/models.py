@@ -48,11 +48,11 @@ class Course(models.Model):
         max_length=300, blank=True, help_text="Where the course is taken online (https://...); for a self-paced "
                                               "course, the checklist links to it.")
     new_users_only = models.BooleanField(
-        default=False, help_text="Required only of people who are new to HMIS (HMIS 10 in LA)."
+        default=False, help_text="Required only of people who are new to HMIS."
     )
     also_satisfies = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="satisfied_by",
-        help_text="Completing this course also completes these (HMIS 509 full class covers its first half).",
+        help_text="Completing this course also completes these (a full class that covers a shorter one's content).",
     )
     waits_for = models.JSONField(
         default=list, blank=True, validators=[validate_waits_for],
