@@ -11,10 +11,10 @@ from django.db.models import Q
 from guardian.admin import GuardedModelAdmin
 
 from hmis_portal.core.admin import AuditEventAdmin, AuditTimelineInline, HolidayAdmin, NotificationAdmin
-from hmis_portal.core.models import AuditEvent, Holiday, Notification
+from hmis_portal.core.models import AuditEvent, Holiday, MailPolicy, Notification
 
 from . import access, services
-from .admin_base import PortalAdmin
+from .admin_base import PolicyAdmin, PortalAdmin
 from .forms import InvitationForm
 from .models import Invitation, Membership, Organization, Persona, User
 
@@ -225,5 +225,11 @@ class AuthorizedNotificationAdmin(NotificationAdmin, PortalAdmin):
 
 @admin.register(Holiday)
 class AuthorizedHolidayAdmin(HolidayAdmin, PortalAdmin):
+    view_work = access.EVERY_COC_GROUP
+    change_work = access.Work.SYSTEM
+
+
+@admin.register(MailPolicy)
+class MailPolicyAdmin(PolicyAdmin):
     view_work = access.EVERY_COC_GROUP
     change_work = access.Work.SYSTEM

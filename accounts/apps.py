@@ -19,6 +19,8 @@ class AccountsConfig(AppConfig):
                              ("accounts.membership", (Work.MANAGE_AGENCIES, Work.SYSTEM)),
                              ("accounts.invitation", (Work.MANAGE_AGENCIES,))):
             registry.history_readers.declare(label, works, app=self.name)
+        # Replies to mail about this app's pages go to the implementation team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("accounts", "implementation", app=self.name)
 
 
 def _system_admins():

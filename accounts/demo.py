@@ -8,6 +8,7 @@ address is at example.org; no real person's name is used.
 from django.contrib.auth.models import Group
 
 from hmis_portal.core.demo import DEMO_PASSWORD, remember_login
+from hmis_portal.core.models import MailPolicy
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 
@@ -58,4 +59,10 @@ def seed(stdout) -> None:
               memberships=[(harbor, Persona.AGENCY_ADMINISTRATOR)])
     demo_user("staff@harbor.example.org", "Sam Staff", label="End user / housing provider staff (Harbor Light Housing)",
               memberships=[(harbor, Persona.STAFF)])
+    # The CoC's three inboxes and the CES team's, so replies to demo mail show where they would go.
+    mail = MailPolicy.current()
+    if not mail.implementation_inbox:
+        mail.implementation_inbox, mail.support_inbox = "join-hmis@coc.example.org", "hmis-support@coc.example.org"
+        mail.training_inbox, mail.ces_inbox = "hmis-training@coc.example.org", "ces@coc.example.org"
+        mail.save()
     stdout.write(f"accounts: {User.objects.count()} users, {Organization.objects.count()} agencies")

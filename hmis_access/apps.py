@@ -34,3 +34,5 @@ class HMISAccessConfig(AppConfig):
         registry.unmet_prerequisites.provide(selectors.unmet_prerequisites, app=self.name)
         registry.history_readers.declare("hmis_access.accessrequest", (Work.USER_ACCESS,), app=self.name)
         registry.history_readers.declare("hmis_access.hmisaccount", (Work.HMIS_ACCOUNTS,), app=self.name)
+        # Replies to mail about this app's pages go to the support team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("hmis_access", "support", app=self.name)

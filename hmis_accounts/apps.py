@@ -31,3 +31,5 @@ class HMISAccountsConfig(AppConfig):
         registry.agency_links.add(work.agency_links, app=self.name)
         registry.hmis_directory.provide(selectors.hmis_directory, app=self.name)
         registry.history_readers.declare("hmis_accounts.reactivationrequest", (Work.HMIS_ACCOUNTS,), app=self.name)
+        # Replies to mail about this app's pages go to the support team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("hmis_accounts", "support", app=self.name)

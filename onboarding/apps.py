@@ -22,3 +22,5 @@ class OnboardingConfig(AppConfig):
                              ("onboarding.program", (Work.PROGRAM_SETUP,)),
                              ("onboarding.organizationcesrole", (Work.PROGRAM_SETUP,))):
             registry.history_readers.declare(label, works, app=self.name)
+        # Replies to mail about this app's pages go to the implementation team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("onboarding", "implementation", app=self.name)

@@ -19,3 +19,5 @@ class PartnershipsConfig(AppConfig):
         registry.instead_of_joining.add(work.instead_of_joining, app=self.name)
         for label in ("partnerships.datapartnership", "partnerships.intakebatch"):
             registry.history_readers.declare(label, (Work.DATA_PARTNERSHIPS,), app=self.name)
+        # Replies to mail about this app's pages go to the implementation team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("partnerships", "implementation", app=self.name)

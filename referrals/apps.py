@@ -15,3 +15,5 @@ class ReferralsConfig(AppConfig):
         registry.demo_builders.add(demo.seed, app=self.name)
         # A referral's history tells the client's story: the CES team alone reads it.
         registry.history_readers.declare("referrals.referral", (Work.REFERRALS,), app=self.name)
+        # Replies to mail about this app's pages go to the ces team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("referrals", "ces", app=self.name)

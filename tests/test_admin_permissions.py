@@ -28,6 +28,7 @@ EXPECTED = {
     "core.auditevent": (EVERY, set(), {}),
     "core.notification": ({SYS}, {SYS}, {"retry_now": {SYS}}),
     "core.holiday": (EVERY, {SYS}, {}),
+    "core.mailpolicy": (EVERY, {SYS}, {}),
     "onboarding.organizationagreement": ({IMPL, SYS}, {IMPL, SYS}, {"countersign_selected": {IMPL, SYS}}),
     "onboarding.agreementtemplate": ({IMPL, SYS}, {IMPL, SYS}, {}),
     "onboarding.program": ({IMPL, SYS}, {IMPL, SYS}, {"start_selected": {IMPL, SYS}}),

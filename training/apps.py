@@ -20,3 +20,5 @@ class TrainingConfig(AppConfig):
                              ("training.formsubmission", (Work.TRAINING_RECORDS, Work.READ_USER_FORMS)),
                              ("training.formtemplate", (Work.TRAINING_POLICY,))):
             registry.history_readers.declare(label, works, app=self.name)
+        # Replies to mail about this app's pages go to the training team's inbox (core.models.MailPolicy).
+        registry.mail_teams.declare("training", "training", app=self.name)

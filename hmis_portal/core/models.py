@@ -217,6 +217,34 @@ class PolicyRow(CachedRows):
         return policy
 
 
+class MailPolicy(PolicyRow):
+    """Where replies to the portal's mail go. Each message's Reply-To is the
+    inbox of the CoC team that answers for the page it links to (the app
+    that serves the page says which team: `registry.mail_teams`); an inbox
+    left blank means no Reply-To, and replies go to the sending address."""
+
+    implementation_inbox = models.EmailField(
+        "HMIS implementation inbox", blank=True,
+        help_text="Joining HMIS: agencies, agreements, program setup, data partnerships, invitations.")
+    support_inbox = models.EmailField(
+        "HMIS support inbox", blank=True, help_text="HMIS access requests, accounts and passwords.")
+    training_inbox = models.EmailField(
+        "HMIS training inbox", blank=True, help_text="Trainings, certificates and signed forms.")
+    ces_inbox = models.EmailField("CES team inbox", blank=True, help_text="CES referrals.")
+
+    TEAMS = {"implementation": "implementation_inbox", "support": "support_inbox", "training": "training_inbox",
+             "ces": "ces_inbox"}
+
+    class Meta:
+        verbose_name = verbose_name_plural = "mail policy"
+
+    def __str__(self):
+        return "Mail policy"
+
+    def inbox(self, team: str) -> str:
+        return getattr(self, self.TEAMS[team]) if team in self.TEAMS else ""
+
+
 def day_list(text: str, *, reverse: bool = False) -> list[int]:
     """Policy days written as "7,1": distinct whole numbers, sorted."""
     return sorted({int(part) for part in text.split(",") if part.strip().isdigit()}, reverse=reverse)

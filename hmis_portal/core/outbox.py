@@ -21,16 +21,19 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import SafeMIMEText
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import registry
 from .inputs import one_line
 from .models import Notification
 from .site import portal_domain
@@ -316,7 +319,26 @@ def message_id(message: Notification) -> str:
 
 def mail_headers(message: Notification) -> dict:
     # Auto-Submitted (RFC 3834): out-of-office replies and other robots do not answer it.
-    return {"Message-ID": message_id(message), "Auto-Submitted": "auto-generated"}
+    headers = {"Message-ID": message_id(message), "Auto-Submitted": "auto-generated"}
+    if inbox := reply_to(message.link):
+        headers["Reply-To"] = inbox
+    return headers
+
+
+def reply_to(link: str) -> str:
+    """The inbox of the CoC team that answers for the page `link` opens (the
+    app serving it names the team, the mail policy its inbox); '' for a link
+    that is no page of the portal, or a team without an inbox."""
+    from .models import MailPolicy
+
+    if not link.startswith("/"):
+        return ""
+    try:
+        page = resolve(urlsplit(link).path)
+    except Resolver404:
+        return ""
+    team = dict(registry.mail_teams.items()).get(page.func.__module__.split(".")[0], "")
+    return MailPolicy.current().inbox(team)
 
 
 def _due(now: dt.datetime):

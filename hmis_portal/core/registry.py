@@ -115,6 +115,13 @@ class Link:
 # f(user) -> list[core.work.OpenTask]: what waits on the person (read by core.work.open_tasks_for).
 open_tasks = Providers("home-page tasks")
 
+# --- mail ------------------------------------------------------------------------------------------
+
+# app label -> the CoC team that answers for that app's pages ("implementation",
+# "support", "training" or "ces", `core.models.MailPolicy.TEAMS`): a message's
+# Reply-To is that team's inbox for the page it links to (read by core.outbox).
+mail_teams = Table("the team that answers for an app's pages")
+
 # --- the portal's figures for Prometheus ------------------------------------------------------------
 
 # f(now) -> list[core.metrics.Figure]: gauges computed at scrape time, each

@@ -56,3 +56,40 @@ def test_the_message_id_reaches_the_mail_server_unchanged_on_each_try(settings):
     assert parsed[0]["Message-ID"] == parsed[1]["Message-ID"]
     assert parsed[0]["Message-ID"].endswith("@portal.coc.example.org>")
     assert [p["Auto-Submitted"] for p in parsed] == ["auto-generated", "auto-generated"]
+
+
+INBOXES = {"implementation_inbox": "join@coc.example.org", "support_inbox": "support@coc.example.org",
+           "training_inbox": "training@coc.example.org", "ces_inbox": "ces@coc.example.org"}
+
+
+@pytest.mark.parametrize("link, inbox", [
+    ("/training/sessions/", "training@coc.example.org"),
+    ("/my-access/", "support@coc.example.org"),
+    ("/hmis-account/", "support@coc.example.org"),
+    ("/onboarding/queue/", "join@coc.example.org"),
+    ("/partnerships/", "join@coc.example.org"),
+    ("/referrals/list/", "ces@coc.example.org"),
+])
+def test_replies_go_to_the_inbox_of_the_team_whose_page_the_message_links_to(link, inbox):
+    """A person who answers a message reaches the CoC team that can help with
+    what it is about (the team whose page it links to), from the CoC's mail
+    policy, not the address that sent it."""
+    from hmis_portal.core.models import MailPolicy
+
+    policy = MailPolicy.current()
+    for name, address in INBOXES.items():
+        setattr(policy, name, address)
+    policy.save()
+    [message] = outbox.notify(recipients=["someone@example.org"], subject="s", body="b", link=link)
+    assert outbox.deliver(message.pk)
+    assert mail.outbox[-1].message()["Reply-To"] == inbox
+
+
+def test_without_an_inbox_or_a_portal_link_there_is_no_reply_to():
+    from hmis_portal.core.models import MailPolicy
+
+    MailPolicy.current().save()  # every inbox left blank
+    for link in ("/training/sessions/", "", "https://elsewhere.example.org/", "/no/such/page/"):
+        [message] = outbox.notify(recipients=[f"p{len(link)}@example.org"], subject="s", body="b", link=link)
+        assert outbox.deliver(message.pk)
+        assert mail.outbox[-1].message()["Reply-To"] is None
