@@ -9,13 +9,15 @@ queries.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db.models import Value
 from django.urls import reverse
 
+from hmis_portal.core import cached
 from hmis_portal.core.dates import day_text
 from training import policy
 from training.models import (AccessCapability, Certificate, CESRole, Completion, FormSubmission, Registration,
-                             RequiredForm, Review, Signer)
-from training.selectors import current_templates
+                             Review, Signer)
+from training.selectors import active_forms_with_templates
 
 
 @dataclass
@@ -79,10 +81,12 @@ def participation_state(organization) -> tuple[bool, set[int]]:
     seed 000 says must be complete before step 3."""
     from onboarding import selectors
 
-    return (
-        bool(selectors.agreement_executed(organization)),
-        set(selectors.confirmed_programs(organization).values_list("pk", flat=True)),
-    )
+    # One query: the confirmed programs' ids, and a 0 when an agreement is
+    # executed and in force (no program has the id 0).
+    executed = selectors.executed_agreements(organization).order_by().annotate(
+        step_one=Value(0)).values_list("step_one", flat=True)
+    found = set(selectors.confirmed_programs(organization).order_by().values_list("pk", flat=True).union(executed))
+    return 0 in found, found - {0}
 
 
 def for_checklists(queryset):
@@ -123,10 +127,7 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
             status=Review.SUPERSEDED).prefetch_related("signatures"):
         submissions[submission.user_id].append(submission)
     ladder, matrix = access_matrix()
-    forms = list(RequiredForm.objects.filter(active=True))
-    templates = current_templates(forms)
-    for form in forms:
-        form.current_template = templates.get(form.pk)
+    forms = active_forms_with_templates()
     participation = {}
     for request in requests:
         if request.organization_id not in participation:
@@ -145,13 +146,17 @@ def build_checklist(request) -> Checklist:
 
 def access_matrix() -> tuple[list, dict[int, list[str]]]:
     """The CoC's CES roles and the capability names of each (seed 000's
-    access matrix, from the policy pack), in two queries."""
-    matrix = defaultdict(list)
-    for role_id, name in (AccessCapability.roles.through.objects.order_by("accesscapability__sort_order",
-                                                                            "accesscapability__name")
-                          .values_list("cesrole_id", "accesscapability__name")):
-        matrix[role_id].append(name)
-    return list(CESRole.objects.filter(active=True)), dict(matrix)
+    access matrix, from the policy pack): two queries, kept in `core.cached`
+    until a role or a matrix row changes."""
+    def load():
+        matrix = defaultdict(list)
+        for role_id, name in (AccessCapability.roles.through.objects.order_by("accesscapability__sort_order",
+                                                                                "accesscapability__name")
+                              .values_list("cesrole_id", "accesscapability__name")):
+            matrix[role_id].append(name)
+        return list(CESRole.objects.filter(active=True)), dict(matrix)
+
+    return cached.read("training:access-matrix", load, depends=(CESRole.cache_name(), AccessCapability.cache_name()))
 
 
 def _checklist(request, participation, completions, registrations, certificates, submissions, forms,

@@ -77,7 +77,7 @@ class Course(models.Model):
 HMIS_GROUP_MAX = 120
 
 
-class CESRole(models.Model):
+class CESRole(CachedRows):
     """An individual's role in CES (seed 000, step 3), with its rank: a person
     with several roles is provisioned the highest-ranked one's HMIS role
     ("the highest, appropriate level of access")."""
@@ -133,7 +133,7 @@ class CESRole(models.Model):
         return self.any_program_type or program_type_id in {t.pk for t in self.program_types.all()}
 
 
-class AccessCapability(models.Model):
+class AccessCapability(CachedRows):
     """A row of seed 000's access matrix: what each role may do in HMIS."""
 
     name = models.CharField(max_length=150, unique=True)
@@ -264,7 +264,7 @@ class RequiredForm(CachedRows):
         return self.signing in (self.Signing.UPLOAD, self.Signing.EITHER)
 
 
-class FormTemplate(models.Model):
+class FormTemplate(CachedRows):
     """A version of a form's blank document, uploaded by CoC staff: what
     people download and sign. A new version leaves copies signed on earlier
     versions valid unless `resign_required`: then forms of earlier versions
@@ -476,3 +476,16 @@ class FormSignature(models.Model):
 
     def __str__(self):
         return f"{self.get_role_display()} signature on {self.submission}"
+
+
+def _access_matrix_changed(**kwargs):
+    """A matrix row's roles changed (`.set()`, `.add()`, the admin's form):
+    pages keep the matrix in `core.cached` (hmis_access.checklist), and a
+    change of the m2m rows sends no save."""
+    from hmis_portal.core import cached
+
+    cached.changed(AccessCapability.cache_name())
+
+
+models.signals.m2m_changed.connect(_access_matrix_changed, sender=AccessCapability.roles.through,
+                                   dispatch_uid="training-access-matrix-changed")

@@ -98,6 +98,24 @@ def form_progress(form, owner) -> FormProgress:
     return progress
 
 
+def active_forms_with_templates() -> list:
+    """The active required forms, each with its current blank version as
+    `current_template`: every checklist reads them, so they are kept in
+    `core.cached` until a form or a blank version changes."""
+    from hmis_portal.core import cached
+
+    from .models import RequiredForm
+
+    def load():
+        forms = list(RequiredForm.objects.filter(active=True))
+        templates = current_templates(forms)
+        for form in forms:
+            form.current_template = templates.get(form.pk)
+        return forms
+
+    return cached.read("training:active-forms", load, depends=(RequiredForm.cache_name(), FormTemplate.cache_name()))
+
+
 def current_templates(forms) -> dict[int, FormTemplate]:
     """The current blank version of each form, by form id (one query)."""
     current = {}

@@ -164,3 +164,38 @@ def test_the_password_form_is_drawn_as_crispy_draws_it(organization, data):
     plain = engine.from_string('{% include "includes/fields.html" %}')
     form = PasswordChangeForm(user, data=data)
     assert parse_html(plain.render({"form": form})) == parse_html(crispy.render({"form": form}))
+
+
+def test_the_access_matrix_and_the_forms_every_checklist_reads_are_kept_until_they_change(policy_rows):
+    """The access matrix, the CES roles and the active forms with their blank
+    versions are kept between requests; a change to any of them, an m2m
+    change of a matrix row included, is seen on the next request."""
+    from hmis_access.checklist import access_matrix
+    from training.models import AccessCapability, CESRole, FormTemplate, RequiredForm
+    from training.selectors import active_forms_with_templates
+    from tests.training.factories import PDF
+
+    def read():
+        ladder, matrix = access_matrix()
+        return ladder, matrix, active_forms_with_templates()
+
+    _in_a_request(read)
+    with CaptureQueriesContext(connection) as captured:
+        _in_a_request(read)
+    assert len(captured) == 0
+    capability, role = AccessCapability.objects.first(), CESRole.objects.filter(active=True).first()
+    capability.roles.remove(role)
+    assert capability.name not in _in_a_request(access_matrix)[1].get(role.pk, [])
+    capability.roles.add(role)
+    assert capability.name in _in_a_request(access_matrix)[1][role.pk]
+    CESRole.objects.filter(pk=role.pk).update(active=False)
+    assert role.pk not in {r.pk for r in _in_a_request(access_matrix)[0]}
+    form = RequiredForm.objects.filter(active=True).first()
+    from django.core.files.base import ContentFile
+
+    template = FormTemplate.objects.create(form=form, version=99, document=ContentFile(PDF, name="blank.pdf"),
+                                           sha256="0" * 64)
+    forms = {f.pk: f for f in _in_a_request(active_forms_with_templates)}
+    assert forms[form.pk].current_template.pk == template.pk
+    RequiredForm.objects.filter(pk=form.pk).update(active=False)
+    assert form.pk not in {f.pk for f in _in_a_request(active_forms_with_templates)}
