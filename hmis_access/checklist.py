@@ -15,8 +15,8 @@ from django.urls import reverse
 from hmis_portal.core import cached
 from hmis_portal.core.dates import day_text
 from training import policy
-from training.models import (AccessCapability, Certificate, CESRole, Completion, FormSubmission, Registration,
-                             Review, Signer)
+from training.models import (AccessCapability, Certificate, CESRole, Completion, Course, FormSubmission,
+                             Registration, Review, Signer)
 from training.selectors import active_forms_with_templates
 
 
@@ -110,8 +110,7 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
         return []
     user_ids = {r.user_id for r in requests}
     completions = defaultdict(list)
-    for completion in Completion.objects.filter(user_id__in=user_ids).select_related("course").prefetch_related(
-            "course__also_satisfies"):
+    for completion in Completion.objects.filter(user_id__in=user_ids).select_related("course"):
         completions[completion.user_id].append(completion)
     registrations = defaultdict(list)
     for registration in Registration.objects.filter(
@@ -203,8 +202,9 @@ def _checklist(request, participation, completions, registrations, certificates,
         done = course.pk in done_courses
         action_label = action_url = waiting_on = ""
         if done:
+            covers = Course.covers()
             completion = by_course.get(course.pk) or next(
-                (c for c in completions if course in c.course.also_satisfies.all()), None)
+                (c for c in completions if course.pk in covers.get(c.course_id, ())), None)
             status = (f"Completed {day_text(completion.completed_on)} ({completion.get_source_display().lower()})"
                       if completion else "Completed")
         else:

@@ -163,7 +163,7 @@ def unmet_prerequisites(person, item) -> list[str]:
             return [label for code, label in zip(mine.wait_codes, mine.waits) if code != APPROVAL]
     codes = [code for code in item.waits_for if code != APPROVAL]
     completed = policy.completed_course_ids(
-        Completion.objects.filter(user=person).select_related("course").prefetch_related("course__also_satisfies"))
+        Completion.objects.filter(user=person))
     verified = set(FormSubmission.objects.filter(user=person, status=Review.VERIFIED).values_list("form_id", flat=True))
     states = {c.code: (c.title, c.pk in completed) for c in Course.objects.filter(code__in=codes)}
     states |= {f.code: (f.title, f.pk in verified) for f in RequiredForm.objects.filter(code__in=codes)}

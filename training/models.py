@@ -31,7 +31,7 @@ def validate_waits_for(value) -> None:
         raise ValidationError("A list of course or form codes, or \u201capproval\u201d.")
 
 
-class Course(models.Model):
+class Course(CachedRows):
     class Delivery(models.TextChoices):
         WEBINAR = "webinar", "Webinar"
         CLASSROOM = "classroom", "Classroom"
@@ -66,6 +66,21 @@ class Course(models.Model):
 
     def __str__(self):
         return self.title
+
+    @classmethod
+    def covers(cls) -> dict[int, frozenset[int]]:
+        """For each course, the courses that completing it also completes
+        (`also_satisfies`): every checklist reads them, so they are kept in
+        `core.cached` until a course or these links change."""
+        from hmis_portal.core import cached
+
+        def load():
+            found: dict[int, set[int]] = {}
+            for outer, inner in cls.also_satisfies.through.objects.values_list("from_course_id", "to_course_id"):
+                found.setdefault(outer, set()).add(inner)
+            return {outer: frozenset(inners) for outer, inners in found.items()}
+
+        return cached.read("training:course-covers", load, depends=(cls.cache_name(),))
 
     @property
     def label(self) -> str:
@@ -489,3 +504,14 @@ def _access_matrix_changed(**kwargs):
 
 models.signals.m2m_changed.connect(_access_matrix_changed, sender=AccessCapability.roles.through,
                                    dispatch_uid="training-access-matrix-changed")
+
+
+def _course_covers_changed(**kwargs):
+    """A course's `also_satisfies` changed: `Course.covers()` is read again."""
+    from hmis_portal.core import cached
+
+    cached.changed(Course.cache_name())
+
+
+models.signals.m2m_changed.connect(_course_covers_changed, sender=Course.also_satisfies.through,
+                                   dispatch_uid="training-course-covers-changed")

@@ -86,14 +86,14 @@ def required_forms(forms: Iterable[RequiredForm], *, new_user: bool, courses: It
     ]
 
 
-def completed_course_ids(completions: Iterable, courses_by_id: dict[int, Course] | None = None) -> set[int]:
+def completed_course_ids(completions: Iterable) -> set[int]:
     """The courses a person's completions count for, including those a
-    completed course also satisfies. Completions need `course__also_satisfies`
-    prefetched."""
+    completed course also satisfies (`Course.covers`, kept in the cache)."""
+    covers = Course.covers()
     done = set()
     for completion in completions:
         done.add(completion.course_id)
-        done.update(inner.pk for inner in completion.course.also_satisfies.all())
+        done.update(covers.get(completion.course_id, ()))
     return done
 
 

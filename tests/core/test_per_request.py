@@ -199,3 +199,17 @@ def test_the_access_matrix_and_the_forms_every_checklist_reads_are_kept_until_th
     assert forms[form.pk].current_template.pk == template.pk
     RequiredForm.objects.filter(pk=form.pk).update(active=False)
     assert form.pk not in {f.pk for f in _in_a_request(active_forms_with_templates)}
+
+
+def test_the_courses_a_course_also_covers_are_kept_until_a_link_changes(policy_rows):
+    from training.models import Course
+
+    _in_a_request(Course.covers)
+    with CaptureQueriesContext(connection) as captured:
+        _in_a_request(Course.covers)
+    assert len(captured) == 0
+    outer, inner = Course.objects.order_by("pk")[:2]
+    outer.also_satisfies.add(inner)
+    assert inner.pk in _in_a_request(Course.covers)[outer.pk]
+    outer.also_satisfies.remove(inner)
+    assert inner.pk not in _in_a_request(Course.covers).get(outer.pk, frozenset())
