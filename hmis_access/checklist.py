@@ -170,6 +170,7 @@ def _checklist(request, participation, completions, registrations, certificates,
     # own state says so: a request made before the step was turned on never
     # waits for it, and one approved keeps the line after the switch is off.
     awaiting = request.status == request.Status.AWAITING_APPROVAL
+    approved = not awaiting and request.status != request.Status.DECLINED
     if awaiting or request.decided_at is not None:
         if awaiting:
             status = "Waiting for CoC staff to approve the request; trainings and forms start after that"
@@ -177,8 +178,7 @@ def _checklist(request, participation, completions, registrations, certificates,
             status = f"Declined {day_text(request.decided_at)}: {request.decline_reason}"
         else:
             status = f"Approved {day_text(request.decided_at)}"
-        items.append(ChecklistItem("approval", "CoC approval of the request",
-                                   not awaiting and request.status != request.Status.DECLINED, status,
+        items.append(ChecklistItem("approval", "CoC approval of the request", approved, status,
                                    waiting_on="CoC staff, to approve the request" if awaiting else ""))
     items.append(ChecklistItem(
         "agreement", "Organization Agreement executed", executed,
@@ -196,13 +196,13 @@ def _checklist(request, participation, completions, registrations, certificates,
     ))
 
     done_courses = policy.completed_course_ids(completions)
+    covers = Course.covers()
     by_course = {c.course_id: c for c in completions}
     courses = policy.required_courses(roles, new_user=new_user)
     for course in courses:
         done = course.pk in done_courses
         action_label = action_url = waiting_on = ""
         if done:
-            covers = Course.covers()
             completion = by_course.get(course.pk) or next(
                 (c for c in completions if course.pk in covers.get(c.course_id, ())), None)
             status = (f"Completed {day_text(completion.completed_on)} ({completion.get_source_display().lower()})"
@@ -226,7 +226,7 @@ def _checklist(request, participation, completions, registrations, certificates,
     for form in policy.required_forms(forms, new_user=new_user, courses=courses):
         mine = sorted((s for s in submissions if s.form_id == form.pk), key=lambda s: s.version, reverse=True)
         items.append(_form_item(form, mine[0] if mine else None, request.user))
-    _mark_waits(items, approved=not awaiting and request.status != request.Status.DECLINED)
+    _mark_waits(items, approved=approved)
     return checklist
 
 

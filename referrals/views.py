@@ -138,16 +138,21 @@ def detail(request, pk):
     return render(request, "referrals/detail.html", _detail_context(request, referral))
 
 
-def _apply(request, referral, form, form_name, action):
+def _apply(request, referral, form, form_name, action, *, beside_fields: bool = False):
     """Run a service for a valid form; on a refusal, show the page again with
-    the message and nothing changed."""
+    the message (`beside_fields`: a field's beside that field, with what was
+    typed) and nothing changed."""
     if form.is_valid():
         try:
             action(form.cleaned_data)
         except ValidationError as error:
-            message_refusal(request, error)
             if "changed since you opened" in " ".join(refusal_messages(error)):
+                message_refusal(request, error)
                 return redirect(referral)  # reload: show the referral as it is now
+            if beside_fields:
+                apply_to_form(form, error)
+            else:
+                message_refusal(request, error)
         else:
             return redirect(referral)
     referral.refresh_from_db()
@@ -194,22 +199,15 @@ def record_ce_enrollment(request, pk):
     referral = selectors.access_referral(request.user, pk)
     if not can_record_ce_enrollment(request.user):
         raise PermissionDenied("Only the CES team records the client's CE enrollment ID.")
-    form = CEEnrollmentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.referral_record_ce_enrollment(
-                actor=request.user, referral_id=referral.pk, ce_enrollment_id=form.cleaned_data["ce_enrollment_id"],
-                expected_version=form.cleaned_data["version"])
-        except ValidationError as error:
-            if "changed since you opened" in " ".join(refusal_messages(error)):
-                message_refusal(request, error)
-                return redirect(referral)
-            apply_to_form(form, error)
-        else:
-            messages.success(request, f"CE enrollment ID recorded: {form.cleaned_data['ce_enrollment_id']}.")
-            return redirect(referral)
-    referral.refresh_from_db()
-    return render(request, "referrals/detail.html", _detail_context(request, referral, ce_enrollment_form=form))
+
+    def action(data):
+        services.referral_record_ce_enrollment(actor=request.user, referral_id=referral.pk,
+                                               ce_enrollment_id=data["ce_enrollment_id"],
+                                               expected_version=data["version"])
+        messages.success(request, f"CE enrollment ID recorded: {data['ce_enrollment_id']}.")
+
+    return _apply(request, referral, CEEnrollmentForm(request.POST), "ce_enrollment_form", action,
+                  beside_fields=True)
 
 
 @login_required
