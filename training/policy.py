@@ -15,11 +15,6 @@ def highest_role(roles: Iterable):
     return max(roles, key=lambda role: role.access_rank) if roles else None
 
 
-def hmis_role_for(roles: Iterable) -> str:
-    role = highest_role(roles)
-    return role.hmis_role if role else ""
-
-
 @dataclass
 class RoleChoice:
     """The CES role whose HMIS role a person is provisioned, and the

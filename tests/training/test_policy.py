@@ -60,14 +60,14 @@ def test_roles_rank_least_to_most_access_as_in_seed_000():
     (["housing-provider"], "CES_Housing_Provider"),
 ])
 def test_several_roles_get_the_highest_ranked_hmis_role(codes, expected):
-    assert policy.hmis_role_for([_role(c) for c in codes]) == expected
+    assert policy.highest_role([_role(c) for c in codes]).hmis_role == expected
 
 
 def test_highest_role_follows_the_ranks_staff_edit():
     provider = CESRole.objects.get(code="housing-provider")
     provider.access_rank = 99
     provider.save()
-    assert policy.hmis_role_for([_role("housing-provider"), _role("outreach")]) == "CES_Housing_Provider"
+    assert policy.highest_role([_role("housing-provider"), _role("outreach")]).hmis_role == "CES_Housing_Provider"
 
 
 def test_a_course_required_by_several_roles_is_counted_once_and_the_full_class_covers_the_half():
