@@ -59,8 +59,8 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
 
 # Under pytest-xdist (`make test` runs `-n`), the tests of one group run one
-# after another in one process: those that start a Celery worker share the
-# Redis database at REDIS_TEST_URL, which they flush; the browser tests share
+# after another in one process: those that start a Celery worker (each on a
+# Redis of its own) compete for the two cores; the browser tests share
 # one Chromium per process (and are slow: started first, they run beside the rest).
 XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
 
