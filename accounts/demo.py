@@ -8,7 +8,8 @@ address is at example.org; no real person's name is used.
 from django.contrib.auth.models import Group
 
 from hmis_portal.core.demo import DEMO_PASSWORD, remember_login
-from hmis_portal.core.models import MailPolicy
+from hmis_portal.core import webhooks
+from hmis_portal.core.models import MailPolicy, WebhookSubscription
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 
@@ -65,4 +66,30 @@ def seed(stdout) -> None:
         mail.implementation_inbox, mail.support_inbox = "join-hmis@coc.example.org", "hmis-support@coc.example.org"
         mail.training_inbox, mail.ces_inbox = "hmis-training@coc.example.org", "ces@coc.example.org"
         mail.save()
+    _webhook_subscriptions(owner=User.objects.get(email="admin@example.org"))
     stdout.write(f"accounts: {User.objects.count()} users, {Organization.objects.count()} agencies")
+
+
+# Two systems that subscribe to the portal's events, as a CoC's IT staff would
+# set them up on the Webhooks page: one receiving, one paused. Each signing
+# secret is made by the service and never printed (a system admin rotates it
+# on the Webhooks page to read a new one); the receivers are under example.org.
+DEMO_WEBHOOKS = (
+    ("https://dashboard.example.org/hooks/hmis-portal", "CoC dashboard: onboarding and partnerships",
+     ["agreement.executed", "agreement.returned", "program.setup_confirmed", "partnership.accepted",
+      "partnership.ended"], WebhookSubscription.Status.ACTIVE),
+    ("https://warehouse.example.org/webhooks/hmis-portal", "Data warehouse: referrals (paused for maintenance)",
+     ["referral.created", "referral.changed", "referral.overdue"], WebhookSubscription.Status.PAUSED),
+)
+
+
+def _webhook_subscriptions(*, owner) -> None:
+    existing = set(WebhookSubscription.objects.filter(url__in=[url for url, *_ in DEMO_WEBHOOKS])
+                   .values_list("url", flat=True))
+    for url, description, events, status in DEMO_WEBHOOKS:
+        if url in existing:
+            continue
+        subscription, _secret = webhooks.webhook_subscription_create(
+            actor=owner, url=url, event_types=events, description=description)
+        if status == WebhookSubscription.Status.PAUSED:
+            webhooks.webhook_subscription_pause(actor=owner, subscription=subscription)

@@ -1,4 +1,5 @@
 import tempfile
+from dataclasses import dataclass
 
 import pytest
 from django.conf import settings as django_settings
@@ -59,8 +60,8 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
 
 # Under pytest-xdist (`make test` runs `-n`), the tests of one group run one
-# after another in one process: those that start a Celery worker share the
-# Redis database at REDIS_TEST_URL, which they flush; the browser tests share
+# after another in one process: those that start a Celery worker (each on a
+# Redis of its own) compete for the two cores; the browser tests share
 # one Chromium per process (and are slow: started first, they run beside the rest).
 XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
 
@@ -68,6 +69,8 @@ XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
 def pytest_collection_modifyitems(config, items):
     for item in items:
         groups = [group for marker, group in XDIST_GROUPS.items() if marker in item.keywords]
+        # The tests that read the demo share one process, which seeds it once (`seeded_demo`).
+        groups += ["demo"] if "seeded_demo" in getattr(item, "fixturenames", ()) else []
         if groups and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(groups[0]))
     vendor = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -148,6 +151,94 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@dataclass(frozen=True)
+class SeededDemo:
+    output: str  # what seed_demo printed
+    logins: tuple  # hmis_portal.core.demo.LOGINS after it: (label, email)
+
+
+def _seed_demo() -> SeededDemo:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from hmis_portal.core.demo import LOGINS
+
+    out = StringIO()
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
+    return SeededDemo(output=out.getvalue(), logins=tuple(LOGINS))
+
+
+@pytest.fixture(scope="session")
+def _demo_database(django_db_setup, django_db_blocker):
+    """On PostgreSQL, a database of this process copied from the migrated
+    template and given the default demo once (seed_demo takes seconds, and
+    several tests only read what it made). None on SQLite."""
+    from django.db import connections
+
+    from hmis_portal.celery import app
+    from tests import database
+
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    test_name = connection.settings_dict["NAME"]
+    name = f"{test_name}_demo"
+    eager = app.conf.task_always_eager, django_settings.CELERY_TASK_ALWAYS_EAGER
+    with django_db_blocker.unblock():
+        database.clone_template(name)
+        database.use(name)
+        # As every test seeds: tasks in process, messages to no real mailbox.
+        app.conf.task_always_eager = django_settings.CELERY_TASK_ALWAYS_EAGER = True
+        backend, django_settings.EMAIL_BACKEND = (django_settings.EMAIL_BACKEND,
+                                                  "django.core.mail.backends.locmem.EmailBackend")
+        try:
+            seeded = _seed_demo()
+        finally:
+            app.conf.task_always_eager, django_settings.CELERY_TASK_ALWAYS_EAGER = eager
+            django_settings.EMAIL_BACKEND = backend
+            database.use(test_name)
+    yield name, seeded
+    with django_db_blocker.unblock():
+        database.drop(name)
+
+
+@pytest.fixture
+def seeded_demo(request, _demo_database, django_db_blocker):
+    """The default demo, for a test that reads it (and may change it: the
+    change is rolled back after the test, as with the `db` fixture). A test
+    using it takes no `django_db` mark: on PostgreSQL it runs in the demo
+    database seeded once per process, inside a transaction of its own; on
+    SQLite it seeds its own test database."""
+    from django.db import connections, transaction
+
+    from hmis_portal.core.demo import LOGINS
+    from tests import database
+
+    if request.node.get_closest_marker("django_db"):
+        raise pytest.UsageError("a test using seeded_demo takes no django_db mark")
+    if _demo_database is None:
+        request.getfixturevalue("db")
+        yield _seed_demo()
+        return
+    name, seeded = _demo_database
+    connection = connections["default"]
+    test_name = connection.settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        database.use(name)
+        LOGINS[:] = seeded.logins
+        atomic = transaction.atomic()
+        atomic._from_testcase = True  # named signals are delivered at its blocks' ends, as in a `db` test
+        atomic.__enter__()
+        try:
+            yield seeded
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            database.use(test_name)
 
 
 @pytest.fixture

@@ -318,3 +318,36 @@ def flush_and_restore(test_case) -> None:
         call_command("flush", verbosity=0, interactive=False, database=alias, reset_sequences=False,
                      allow_cascade=test_case.available_apps is not None, inhibit_post_migrate=True)
         restore(connections[alias])
+
+
+# The demo, seeded once per process ---------------------------------------------
+
+
+def clone_template(name: str) -> str:
+    """A new PostgreSQL database `name`, a copy of the migrated template
+    (under the template's lock, as each process's test database is made)."""
+    connection = connections[ALIAS]
+    quote = connection.ops.quote_name
+    template = _template_name(connection, migrations_key())
+    with _lock(template), connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(template)}")
+    return name
+
+
+def drop(name: str) -> None:
+    connection = connections[ALIAS]
+    with connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
+
+
+def use(name: str) -> None:
+    """Point the default connection at database `name` (closing what it held),
+    and forget what the process kept of the other one's rows."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from hmis_portal.core import cached
+
+    _use(connections[ALIAS], name)
+    ContentType.objects.clear_cache()
+    cached.forget_everything()

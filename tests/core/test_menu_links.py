@@ -4,15 +4,10 @@ A link that leads to a 403 is a link to something the person may not do: the
 menu asks the same predicates the views use, so it shows only what serves them."""
 
 import re
-from io import StringIO
-
-import pytest
-from django.core.management import call_command
 
 from hmis_portal.core.demo import LOGINS
 from accounts.models import User
 
-pytestmark = pytest.mark.django_db
 HREF = re.compile(r'href="(/[^"#]*)"')
 
 
@@ -20,8 +15,7 @@ def _links(html: str) -> set[str]:
     return {link.replace("&amp;", "&") for link in HREF.findall(html) if not link.startswith("/static/")}
 
 
-def test_menu_and_home_links_open_for_each_demo_persona(client):
-    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
+def test_menu_and_home_links_open_for_each_demo_persona(client, seeded_demo):
     refused = []
     for label, email in LOGINS:
         client.force_login(User.objects.get(email=email))

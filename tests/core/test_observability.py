@@ -20,8 +20,7 @@ from django.utils import timezone
 from hmis_portal.celery import app
 from hmis_portal.core import metrics, observability, outbox
 from hmis_portal.core.models import Notification, ProvisioningCommand
-
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+from tests.core.test_worker import redis_broker  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -158,26 +157,6 @@ def test_other_errors_keep_their_traceback(log_lines):
 
 
 # --- a request's id in the tasks it queues ---------------------------------------------------------
-
-
-@pytest.fixture
-def redis_broker():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    client.ping()
-    client.flushdb()
-    previous = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url, app.conf.task_always_eager = REDIS_TEST_URL, False
-    app._pool = None
-    app.amqp._producer_pool = None
-    outbox.broker_reset()
-    yield client
-    app.conf.broker_url, app.conf.task_always_eager = previous
-    app._pool = None
-    app.amqp._producer_pool = None
-    outbox.broker_reset()
-    client.flushdb()
 
 
 @pytest.mark.worker

@@ -61,26 +61,6 @@ def test_beat_schedule_has_the_declared_jobs_and_leaves_others_to_the_admin():
     assert any("retired-job" in line for line in report)
 
 
-def test_seed_demo_is_idempotent():
-    from django.apps import apps
-
-    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
-
-    def snapshot():
-        return {m._meta.label: m.objects.count() for m in apps.get_models()
-                if m._meta.app_label in {"accounts", "onboarding", "training", "hmis_access", "hmis_accounts",
-                                         "referrals", "partnerships"}}
-
-    first = snapshot()
-    out = StringIO()
-    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
-    assert snapshot() == first
-    assert "admin@example.org" in out.getvalue() and "Demo logins" in out.getvalue()
-    from accounts.models import User
-
-    assert not User.objects.exclude(email__endswith="example.org").exists()
-
-
 def test_healthz_reports_database_and_broker(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True  # whatever REDIS_URL the caller's shell exports
     response = client.get("/healthz")

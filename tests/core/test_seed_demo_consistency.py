@@ -8,13 +8,14 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-pytestmark = pytest.mark.django_db
-
 
 def _seed(*args):
     out = io.StringIO()
     call_command("seed_demo", "--i-know-this-is-not-production", *args, stdout=out)
-    text = out.getvalue()
+    return _logins(out.getvalue())
+
+
+def _logins(text):
     lines = text.rstrip("\n").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
     logins = [line.split()[-1] for line in lines[start + 1:]]
@@ -22,7 +23,7 @@ def _seed(*args):
     return text, logins, labels
 
 
-def test_the_default_demo_is_consistent(client):
+def test_the_default_demo_is_consistent(client, seeded_demo):
     import html
 
     from django.contrib.contenttypes.models import ContentType
@@ -35,7 +36,7 @@ def test_the_default_demo_is_consistent(client):
     from partnerships.models import DataPartnership
     from training.models import TrainingSession
 
-    text, logins, labels = _seed()
+    text, logins, labels = _logins(seeded_demo.output)
     # A first run says what the pack did, not "Nothing changed".
     assert "Nothing changed" not in text and text.startswith("Policy pack la: ")
     # One login per persona: no address printed twice, no label twice.
@@ -71,6 +72,7 @@ def test_the_default_demo_is_consistent(client):
     assert logins_again == logins and "Nothing changed" not in again
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("pack, wanted", [
     ("agency-admin", ["mid.signing@northside.example.org", "executive.director@northside.example.org",
                       "agencyadmin@northside.example.org"]),
@@ -86,3 +88,21 @@ def test_the_people_a_pack_relies_on_are_printed(pack, wanted):
     northside = Membership.objects.filter(organization__name="Northside Community Services")
     for persona in ("executive_director", "agency_administrator"):
         assert northside.filter(persona=persona).count() <= 1, persona
+
+
+def test_seed_demo_is_idempotent(seeded_demo):
+    from django.apps import apps
+
+    from accounts.models import User
+
+    def snapshot():
+        return {m._meta.label: m.objects.count() for m in apps.get_models()
+                if m._meta.app_label in {"accounts", "onboarding", "training", "hmis_access", "hmis_accounts",
+                                         "referrals", "partnerships"} or m._meta.label == "core.WebhookSubscription"}
+
+    first = snapshot()
+    out = io.StringIO()
+    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
+    assert snapshot() == first
+    assert "admin@example.org" in out.getvalue() and "Demo logins" in out.getvalue()
+    assert not User.objects.exclude(email__endswith="example.org").exists()

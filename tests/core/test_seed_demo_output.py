@@ -37,6 +37,27 @@ def test_seed_demo_output_is_short_and_ends_with_the_logins(capsys, caplog, sett
     waiting = pending.count()
     assert outbox.deliver_pending()["sent"] == waiting == len(mail.outbox)
     _every_agency_got_there_through_the_services()
+    _webhook_subscriptions_one_active_one_paused_their_secrets_unprinted(out.getvalue(), printed)
+
+
+def _webhook_subscriptions_one_active_one_paused_their_secrets_unprinted(text, printed):
+    from urllib.parse import urlsplit
+
+    from hmis_portal.core.models import WebhookSubscription
+
+    subscriptions = list(WebhookSubscription.objects.order_by("pk"))
+    assert sorted(s.status for s in subscriptions) == sorted([WebhookSubscription.Status.ACTIVE,
+                                                              WebhookSubscription.Status.PAUSED])
+    for subscription in subscriptions:
+        parts = urlsplit(subscription.url)
+        assert parts.scheme == "https" and parts.hostname.endswith(".example.org")
+        secret = subscription.signing_secret
+        assert secret.startswith("whsec_") and len(secret) > 40
+        assert "whsec_" not in subscription.secret  # sealed at rest
+        assert secret not in text and secret not in printed.out + printed.err
+        assert subscription.owner.email == "admin@example.org" and subscription.description
+    assert subscriptions[0].signing_secret != subscriptions[1].signing_secret
+    assert "whsec_" not in text
 
 
 def _every_agency_got_there_through_the_services():
