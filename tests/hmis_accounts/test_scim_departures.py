@@ -382,6 +382,28 @@ def test_a_departure_that_closes_an_account_tells_the_agency_s_administrators(or
     assert not _departure_mail(account.user).exists()
 
 
+@pytest.mark.parametrize("requesters, named", [
+    ("program_manager", "Program Manager"),
+    ("executive_director", "Executive Director / Authorized Representative")])
+def test_the_departure_mail_names_who_asks_for_access_under_the_coc_s_policy(organization, target, requesters,
+                                                                            named):
+    from hmis_access.models import AccessPolicy
+
+    account = _granted(organization, "dreyes")
+    administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
+    policy = AccessPolicy.current()
+    policy.access_requesters = requesters
+    policy.save()
+
+    people.membership_remove(actor=_implementer(),
+                             membership=Membership.objects.get(user=account.user, organization=organization))
+
+    [mail] = _departure_mail(administrator)
+    assert f"the agency's {named} can ask for their HMIS access again with a new access request" in mail.body
+    other = "Executive Director" if named == "Program Manager" else "Program Manager"  # only the policy's
+    assert other not in mail.body
+
+
 def test_no_mail_when_the_departure_changes_no_account(organization, target):
     account = _granted(organization, "dreyes")
     administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
