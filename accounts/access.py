@@ -390,6 +390,12 @@ def can_countersign(user, agreement) -> bool:
     return not countersign_refusal(user, agreement)
 
 
+def can_terminate_agreement(user, agreement) -> bool:
+    """Ending an agency's agreement before its term is the countersigners'
+    decision (they made it executed), never one of the agency's own."""
+    return does(user, Work.COUNTERSIGN) and not is_member(user, agreement.organization_id)
+
+
 # --- step 2: program setup ----------------------------------------------------------------------
 
 def can_manage_programs(user, organization) -> bool:

@@ -20,10 +20,11 @@ def membership_ended(*, organization, person, actor, at, **kwargs):
     hmis_accounts_close_for_departure(organization=organization, person=person, actor=actor, at=at)
 
 
-def agreements_lapsed(*, organization_ids, at, **kwargs):
+def agreements_lapsed(*, organization_ids, at, actor=None, why="", **kwargs):
     # Seed 000, step 1: the Organization Agreement is what lets an agency's
-    # people into HMIS; with none in force, its accounts go Inactive.
+    # people into HMIS; with none in force (expired, or terminated by CoC
+    # staff: `actor`, with their reason in `why`), its accounts go Inactive.
     hmis_accounts_deactivate(
         accounts=HMISAccount.objects.filter(organization_id__in=list(organization_ids)),
-        reason=HMISAccount.InactiveReason.AGREEMENT_EXPIRED, at=at,
-        why="The agency's Organization Agreement is no longer in force.")
+        reason=HMISAccount.InactiveReason.AGREEMENT_EXPIRED, at=at, actor=actor,
+        why=why or "The agency's Organization Agreement is no longer in force.")

@@ -239,23 +239,36 @@ def drift_findings(user, *, limit: int = 500) -> tuple[list[DriftFinding], dt.da
 
 
 def provisioning_attention(user) -> tuple[int, int]:
-    """For the provisioning staff's home page: how many accounts they see
-    failed to reach the HMIS, and how many users the last check found able
-    to use the HMIS without the portal's access (the dangerous drift). Two
-    counts in the database."""
+    """For the provisioning staff's home page: how many HMIS accounts they see
+    failed to reach the HMIS (the portal's, and for those who see every agency
+    the users it does not know, as the provisioning page lists them), and how
+    many users the last check found able to use the HMIS without the portal's
+    access (the dangerous drift). Two counts in the database."""
     from django.db.models import CharField
     from django.db.models.functions import Cast
 
     from hmis_portal.core.models import ProvisioningCommand, ProvisioningDrift
 
-    failed_commands = ProvisioningCommand.objects.filter(subject=Cast(OuterRef("pk"), output_field=CharField()),
-                                                         status=ProvisioningCommand.Status.FAILED)
-    failed = restrict(HMISAccount.objects.filter(Exists(failed_commands)), user).count()
+    failed = ProvisioningCommand.objects.filter(status=ProvisioningCommand.Status.FAILED)
+    theirs = restrict(HMISAccount.objects.annotate(key=Cast("pk", output_field=CharField())), user).filter(
+        key=OuterRef("subject"))
+    sees_unknown = access.can_see_unknown_hmis_users(user)
+    # An account with several failed commands is one account to look at.
+    counted = Exists(theirs) | ~Exists(_known_subject()) if sees_unknown else Exists(theirs)
+    failed = failed.filter(counted)
+    failed = failed.values("subject").distinct().count()
+    if not sees_unknown:
+        return failed, 0  # the drift page shows them what they see of it
     dangerous = ProvisioningDrift.objects.filter(kind__in=[ProvisioningDrift.Kind.ACTIVE_NOT_IN_PORTAL,
                                                            ProvisioningDrift.Kind.ACTIVE_INACTIVE_IN_PORTAL])
-    if not access.can_see_unknown_hmis_users(user):
-        return failed, 0  # the drift page shows them what they see of it
     return failed, dangerous.count()
+
+
+def _known_subject():
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    return HMISAccount.objects.annotate(key=Cast("pk", output_field=CharField())).filter(key=OuterRef("subject"))
 
 
 @dataclass(frozen=True)
@@ -273,13 +286,9 @@ class UnknownUserCommand:
 
 
 def _unknown_user_commands():
-    from django.db.models import CharField
-    from django.db.models.functions import Cast
-
     from hmis_portal.core.models import ProvisioningCommand
 
-    known = HMISAccount.objects.annotate(key=Cast("pk", output_field=CharField())).filter(key=OuterRef("subject"))
-    return ProvisioningCommand.objects.filter(~Exists(known))
+    return ProvisioningCommand.objects.filter(~Exists(_known_subject()))
 
 
 def unknown_user_commands(user, *, limit: int = 200) -> tuple[list[UnknownUserCommand], int]:

@@ -20,7 +20,8 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import agency_people, can_provision, can_request_reactivation, is_member, require
+from accounts.access import (agency_people, can_provision, can_request_reactivation, is_member, persona_labels,
+                             require)
 from accounts.access import provisioning_staff as coc_provisioning_staff
 from accounts.models import Organization, Persona, User
 from hmis_access.models import CALENDAR_TOKEN_FORMAT, AccessPolicy, HMISAccount, new_calendar_token
@@ -820,12 +821,15 @@ def hmis_accounts_close_for_departure(*, organization: Organization, person: Use
     name = person.full_name or person.email
     administrators = agency_administrators(organization_id=organization.pk)
     hmis = " The HMIS is told to disable it too." if provisioning.enabled() else ""
+    # Who asks for access again is the CoC's access policy (seed 000: the
+    # Program Manager; seed 003: the Authorized Representative).
+    requesters = persona_labels(AccessPolicy.current().requester_personas)
     link = reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})
     for username in HMISAccount.objects.filter(pk__in=changed).order_by("pk").values_list("hmis_username", flat=True):
         notify(recipients=administrators, subject=f"HMIS account {username} is now Inactive: {name} left {organization}",
                body=(f"{name} is no longer with {organization}, so their HMIS account {username} is now Inactive."
-                     f"{hmis} If they work for {organization} again, ask for their HMIS access with a new access "
-                     "request."),
+                     f"{hmis} If they work for {organization} again, the agency's {requesters} can ask for their "
+                     "HMIS access again with a new access request."),
                link=link)
     return changed
 

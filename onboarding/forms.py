@@ -67,6 +67,12 @@ class ReturnForm(TextValidationMixin, forms.Form):
                              help_text="The agency sees this.")
 
 
+class TerminateForm(TextValidationMixin, forms.Form):
+    reason = forms.CharField(label="Why is the agreement terminated?", widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="The agency sees this. Its HMIS accounts become Inactive unless another "
+                                       "agreement of the agency is in force.")
+
+
 class QuestionForm(TextValidationMixin, forms.Form):
     question = forms.CharField(label="Question for the Program Manager", widget=forms.Textarea(attrs={"rows": 4}))
 

@@ -215,6 +215,9 @@ class OrganizationAgreement(models.Model):
         RETURNED = "returned", "Returned to the agency for correction"
         EXECUTED = "executed", "Executed"
         EXPIRED = "expired", "Expired"
+        # Ended by CoC staff before its term (the agency left the CoC, or
+        # broke the agreement): like an expiry, no longer in force.
+        TERMINATED = "terminated", "Terminated by the CoC"
 
     # An agency has at most one agreement being worked on at a time.
     OPEN_STATUSES = (Status.DRAFT, Status.SUBMITTED, Status.RETURNED)
@@ -245,6 +248,10 @@ class OrganizationAgreement(models.Model):
     expires_on = models.DateField(null=True, blank=True,
                                   help_text="Last day in force; empty when the CoC's policy sets no term.")
     expired_at = models.DateTimeField(null=True, blank=True)
+    terminated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    termination_reason = models.TextField(blank=True, help_text="Why the CoC ended it; the agency sees it.")
     status_changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -401,6 +408,7 @@ class ParticipationStage(models.TextChoices):
     PROGRAM_SETUP = "program_setup", "Program setup in progress"
     PARTICIPATING = "participating", "Participating"
     AGREEMENT_EXPIRED = "agreement_expired", "Agreement expired (renewal needed)"
+    AGREEMENT_TERMINATED = "agreement_terminated", "Agreement terminated by the CoC"
 
 
 class JoinRequest(models.Model):

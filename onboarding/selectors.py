@@ -107,9 +107,13 @@ def stage_from(agreements, programs, *, today) -> ParticipationStage:
         return ParticipationStage.AGREEMENT_SUBMITTED
     if any(a.status == Status.RETURNED for a in agreements):
         return ParticipationStage.AGREEMENT_RETURNED
-    if any(a.status == Status.EXPIRED or (a.status == Status.EXECUTED and not a.in_force_on(today))
-           for a in agreements):
-        return ParticipationStage.AGREEMENT_EXPIRED
+    ended = [a for a in agreements if a.status in (Status.EXPIRED, Status.TERMINATED)
+             or (a.status == Status.EXECUTED and not a.in_force_on(today))]
+    if ended:
+        # The latest to end says how participation ended.
+        latest = max(ended, key=lambda a: (a.status_changed_at, a.pk))
+        return (ParticipationStage.AGREEMENT_TERMINATED if latest.status == Status.TERMINATED
+                else ParticipationStage.AGREEMENT_EXPIRED)
     return ParticipationStage.NOT_STARTED
 
 

@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.access import (Work, agency_people, can_accept_join_requests, can_work_program_setup,
-                             countersign_refusal, does, require, require_persona, staff_doing)
+from accounts.access import (Work, agency_people, can_accept_join_requests, can_terminate_agreement,
+                             can_work_program_setup, countersign_refusal, does, require, require_persona,
+                             staff_doing)
 from accounts.models import Organization, Persona
 from accounts.services import invitation_send
 from hmis_portal.core import documents, registry, webhooks
@@ -31,7 +32,7 @@ from hmis_portal.core.signals import send_on_commit
 
 from .models import (AgreementCopy, AgreementTemplate, CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement,
                      OrganizationCESRole, Program, ProgramType)
-from .selectors import agreement_submitted
+from .selectors import agreement_submitted, executed_agreements
 from .signals import participation_changed
 
 Status = OrganizationAgreement.Status
@@ -238,6 +239,59 @@ def agreement_return(*, actor, agreement: OrganizationAgreement, reason: str) ->
             "state": agreement.status, "agency_id": agreement.organization_id,
             "link": reverse("onboarding:agreement-detail", args=[agreement.pk])})
         _changed(agreement.organization)
+    return agreement
+
+
+def agreement_terminate(*, actor, agreement: OrganizationAgreement, reason: str) -> OrganizationAgreement:
+    """CoC staff end an executed agreement before its term (the agency leaves
+    the CoC, or broke it), with a reason the agency sees.
+
+    Like an expiry, an agency left with no agreement in force no longer
+    participates: the later stages act in this same transaction (its HMIS
+    accounts made Inactive and `active=false` queued for the HMIS, set-based,
+    through `registry.agreements_lapsed`). A double submit, or two staff at
+    once, finds the row already terminated (the lock makes the second wait)
+    and changes nothing."""
+    require(can_terminate_agreement(actor, agreement),
+            "Only the CoC's implementation team and system administrators terminate agreements, and never one "
+            "of their own agency.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the agreement is terminated; the agency will see it."})
+    with transaction.atomic():
+        agreement = _lock_for_staff(agreement.pk)
+        require(can_terminate_agreement(actor, agreement), "You may not terminate this agreement.")
+        if agreement.status == Status.TERMINATED:
+            raise ValidationError(
+                f"This agreement was already terminated by {agreement.terminated_by} on "
+                f"{moment_text(agreement.terminated_at)}.")
+        if agreement.status != Status.EXECUTED:
+            raise ValidationError(f"Only an executed agreement can be terminated; this one is "
+                                  f"{agreement.get_status_display().lower()}.")
+        now = timezone.now()
+        agreement.status = Status.TERMINATED
+        agreement.terminated_by, agreement.terminated_at, agreement.status_changed_at = actor, now, now
+        agreement.termination_reason = reason
+        agreement.save(update_fields=["status", "terminated_by", "terminated_at", "status_changed_at",
+                                      "termination_reason"])
+        record_event(actor=actor, subject=agreement, verb="terminated agreement", from_state=Status.EXECUTED,
+                     to_state=Status.TERMINATED, reason=reason)
+        organization = agreement.organization
+        notify(
+            recipients=agency_people(organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+            subject=f"Your Organization Agreement was terminated — {organization}",
+            body=(f"The CoC terminated {organization}'s Organization Agreement:\n\n{reason}\n\n"
+                  "To participate in HMIS for CES again, sign and upload a new agreement."),
+            link=reverse("onboarding:agreement-detail", args=[agreement.pk]),
+        )
+        webhooks.emit(event="agreement.terminated", subject=agreement, data={
+            "state": agreement.status, "agency_id": agreement.organization_id,
+            "link": reverse("onboarding:agreement-detail", args=[agreement.pk])})
+        if not executed_agreements(organization).exists():
+            for provider in registry.agreements_lapsed:
+                provider(organization_ids=[organization.pk], at=now, actor=actor,
+                         why=f"The agency's Organization Agreement was terminated: {reason}")
+        _changed(organization)
     return agreement
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("agreements/<int:pk>/", views.agreement_detail, name="agreement-detail"),
     path("agreements/blank/", views.agreement_template, name="agreement-template"),
     path("agreements/<int:pk>/submit/", views.agreement_submit, name="agreement-submit"),
+    path("agreements/<int:pk>/terminate/", views.agreement_terminate, name="agreement-terminate"),
     path("agreements/<int:pk>/copies/<int:version>/", views.agreement_copy, name="agreement-copy"),
     path("programs/<int:pk>/", views.program_detail, name="program-detail"),
     path("programs/<int:pk>/answer/", views.program_answer, name="program-answer"),

@@ -29,7 +29,7 @@ from hmis_portal.core.errors import apply_to_form, message_refusal
 from . import selectors, services, spreadsheet
 from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
-                    JoinRequestForm, ProblemForm, ProgramRequestForm)
+                    JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ def agreement_detail(request, pk):
         "organization": agreement.organization,
         "copies": selectors.agreement_copies(agreement),
         "can_sign": access.can_sign_agreement(request.user, agreement.organization),
+        "can_terminate": (agreement.status == OrganizationAgreement.Status.EXECUTED
+                          and access.can_terminate_agreement(request.user, agreement)),
+        "terminate_form": TerminateForm(),
         "events": events_for(agreement),
     })
 
@@ -160,6 +163,27 @@ def agreement_submit(request, pk):
         message_refusal(request, exc)
     else:
         messages.success(request, "Your signed agreement was submitted. CoC staff will countersign it.")
+    return redirect("onboarding:agreement-detail", agreement.pk)
+
+
+@login_required
+@require_POST
+def agreement_terminate(request, pk):
+    agreement = selectors.access_agreement(request.user, pk)
+    require(access.can_terminate_agreement(request.user, agreement),
+            "Only the CoC's implementation team and system administrators terminate agreements.")
+    form = TerminateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the agreement is terminated; the agency will see it. "
+                       + " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("onboarding:agreement-detail", agreement.pk)
+    try:
+        services.agreement_terminate(actor=request.user, agreement=agreement, reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, "The agreement was terminated. The agency's Executive Director and Program "
+                                  "Manager were told why.")
     return redirect("onboarding:agreement-detail", agreement.pk)
 
 

@@ -103,6 +103,9 @@ class ScimServer:
         return {g["displayName"]: {m["value"] for m in g.get("members", [])}
                 for g in self.get("/Groups?count=1000").get("Resources", [])}
 
+    def group_id(self, name: str) -> str:
+        return next(g["id"] for g in self.get("/Groups?count=1000").get("Resources", []) if g["displayName"] == name)
+
     def create_group(self, name: str) -> dict:
         return self.request("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                                                 "displayName": name})

@@ -344,26 +344,31 @@ def _bulk_limits(target) -> tuple[int, int]:
 
 def _send_chunk(target, chunk: _Chunk, bulk_ops: int, bulk_bytes: int) -> None:
     """Send a chunk: in Bulk requests what can go in them (creates, and
-    (de)activations of users the HMIS is known to have) when there are at
-    least BULK_MIN of them, the rest one command at a time. Stops after
-    STOP_AFTER_FAILURES transient failures in a row (a whole Bulk request
-    counts as one), leaving the rest without an outcome (untried: pending
-    again)."""
+    (de)activations and group changes of users the HMIS is known to have) when
+    there are at least BULK_MIN of them, the rest one command at a time. The
+    groups a chunk's group changes name are read once for the chunk. Stops
+    after STOP_AFTER_FAILURES transient failures in a row (a whole Bulk
+    request counts as one), leaving the rest without an outcome (untried:
+    pending again)."""
     rest = chunk.commands
     if bulk_ops:
-        remote = known_remote_ids({c.subject for c in rest if c.kind in (Kind.ACTIVATE, Kind.DEACTIVATE)})
+        remote = known_remote_ids({c.subject for c in rest if c.kind != Kind.CREATE})
         pairs, rest = [], []
         for command in chunk.commands:
             remote_id = remote.get(command.subject) or command.payload.get("remote_id", "")
-            if command.kind == Kind.CREATE or (command.kind in (Kind.ACTIVATE, Kind.DEACTIVATE) and remote_id):
+            if command.kind == Kind.CREATE or remote_id:
                 pairs.append((command, remote_id))
             else:
                 rest.append(command)
         if len(pairs) < BULK_MIN:
             pairs, rest = [], chunk.commands
-        for request in _bulk_requests(pairs, bulk_ops, bulk_bytes):
+        groups = _group_changes(target, chunk, [(c, r) for c, r in pairs if c.kind == Kind.SET_GROUP])
+        if chunk.stopped:
+            return
+        pairs = [(c, r) for c, r in pairs if c.pk not in chunk.outcomes]
+        for request in _bulk_requests(pairs, bulk_ops, bulk_bytes, groups):
             try:
-                answers = target.bulk_execute(request)
+                answers = target.bulk_execute(request, groups)
             except Exception as exc:  # noqa: BLE001 - the whole request failed: each command is settled alike
                 answers = {command.pk: exc for command, _remote_id in request}
             chunk.outcomes.update(answers)
@@ -396,18 +401,47 @@ def _send_chunk(target, chunk: _Chunk, bulk_ops: int, bulk_bytes: int) -> None:
             return
 
 
-def _bulk_requests(pairs, operations: int, payload: int):
-    """The (command, user id) pairs cut into Bulk requests of at most
-    `operations` operations and, by a generous estimate of each operation's
-    JSON, at most `payload` bytes."""
-    budget = int(payload * 0.8) if payload else 0
-    request, size = [], 0
+def _group_changes(target, chunk: _Chunk, pairs) -> dict:
+    """The group operations of the chunk's group changes that go in Bulk
+    (`scim.Target.group_changes`); a change with nothing to do, or refused,
+    is settled at once. When the groups cannot be read, those commands meet
+    that failure, as one transient failure of the run."""
+    if not pairs:
+        return {}
+    try:
+        plan = target.group_changes(pairs)
+    except Exception as exc:  # noqa: BLE001 - settled in _record, as a Bulk request's failure is
+        if isinstance(exc, SoftTimeLimitExceeded):
+            raise
+        chunk.outcomes.update({command.pk: exc for command, _remote_id in pairs})
+        if not isinstance(exc, Refused):
+            chunk.failures += 1
+            chunk.stopped = chunk.failures >= STOP_AFTER_FAILURES
+        return {}
     for command, remote_id in pairs:
-        cost = 300 + (len(json.dumps(command.payload)) * 2 if command.kind == Kind.CREATE else 0)
-        if request and (len(request) >= operations or (budget and size + cost > budget)):
+        changes = plan[command.pk]
+        if isinstance(changes, Refused):
+            chunk.outcomes[command.pk] = changes
+        elif not changes:
+            chunk.outcomes[command.pk] = Sent(remote_id, "unchanged")
+    return plan
+
+
+def _bulk_requests(pairs, operations: int, payload: int, groups: dict | None = None):
+    """The (command, user id) pairs cut into Bulk requests of at most
+    `operations` operations (a group change is one per group it changes:
+    `groups`) and, by a generous estimate of each operation's JSON, at most
+    `payload` bytes."""
+    budget = int(payload * 0.8) if payload else 0
+    request, count, size = [], 0, 0
+    for command, remote_id in pairs:
+        ops = len(groups[command.pk]) if command.kind == Kind.SET_GROUP else 1
+        cost = 300 * ops + (len(json.dumps(command.payload)) * 2 if command.kind == Kind.CREATE else 0)
+        if request and (count + ops > operations or (budget and size + cost > budget)):
             yield request
-            request, size = [], 0
+            request, count, size = [], 0, 0
         request.append((command, remote_id))
+        count += ops
         size += cost
     if request:
         yield request

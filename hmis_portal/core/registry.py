@@ -198,8 +198,10 @@ hmis_directory = Provider("the portal's HMIS accounts, for reconciliation")
 # membership at `organization` (accounts.services.membership_remove).
 membership_ended = Providers("what follows a person leaving an agency")
 
-# f(*, organization_ids, at): these agencies' Organization Agreements lapsed
-# and none is in force any more (onboarding.services.agreements_expire).
+# f(*, organization_ids, at, actor=None, why=""): these agencies' Organization
+# Agreements lapsed and none is in force any more (onboarding.services:
+# `agreements_expire`, and `agreement_terminate` with the staff member who
+# terminated it and why).
 agreements_lapsed = Providers("what follows agencies' agreements lapsing")
 
 # label -> tuple of accounts.access.Work members whose CoC staff read the

@@ -213,27 +213,32 @@ class Target:
         return Sent(user.id, "activated" if active else "deactivated")
 
     def _set_group(self, command: ProvisioningCommand) -> Sent:
-        wanted = command.payload.get("group", "")
         user = self._user(command)
         if user is None:
             raise Refused("no user in the HMIS for this account: it must be created first")
-        changed = []
-        for name in command.payload.get("managed_groups", []):
-            group = self._group(name)
-            if group is None:
-                if name == wanted:
-                    raise Refused(f"the HMIS has no group named “{name}”")
-                continue
-            member = any(m.value == user.id for m in group.members or [])
-            if name == wanted and not member:
-                operation = PatchOperation(op="add", path="members", value=[{"value": user.id, "type": "User"}])
-            elif name != wanted and member:
-                operation = PatchOperation(op="remove", path=f"members[value eq {_quote(user.id)}]")
-            else:
-                continue
-            self._call(self.client.modify, Group, group.id, PatchOp[Group](operations=[operation]))
-            changed.append(("+" if name == wanted else "-") + name)
-        return Sent(user.id, f"groups {' '.join(changed)}" if changed else "unchanged")
+        names = command.payload.get("managed_groups", [])
+        changes = group_operations(command, user.id, {name: self._group(name) for name in names})
+        for group_id, label, operation in changes:
+            self._call(self.client.modify, Group, group_id, PatchOp[Group](operations=[operation]))
+        return Sent(user.id, f"groups {' '.join(label for _id, label, _op in changes)}" if changes else "unchanged")
+
+    def group_changes(self, pairs) -> dict:
+        """What each group command of `pairs` ((command, user id)) changes,
+        from one read of each group they name (not one per command): {command
+        id: [(group id, "+name" or "-name", PatchOperation)], empty when the
+        user is in the groups already, or the Refused it meets}. Raises
+        Transient or Refused when the groups cannot be read."""
+        with MODELS_LOCK:
+            self.discover()
+            names = sorted({name for command, _user_id in pairs for name in command.payload.get("managed_groups", [])})
+            groups = {name: self._group(name) for name in names}
+            plan = {}
+            for command, user_id in pairs:
+                try:
+                    plan[command.pk] = group_operations(command, user_id, groups)
+                except Refused as exc:
+                    plan[command.pk] = exc
+            return plan
 
     def bulk_limits(self) -> tuple[int, int]:
         """How many operations and bytes one Bulk request may carry, as the
@@ -243,61 +248,81 @@ class Target:
             return 0, 0
         return int(bulk.max_operations or 0), int(bulk.max_payload_size or 0)
 
-    def bulk_execute(self, commands) -> dict:
+    def bulk_execute(self, commands, groups: dict | None = None) -> dict:
         """Carry out commands in one Bulk request (RFC 7644 §3.7): creates
-        (POST /Users) and (de)activations of users the HMIS has (PATCH
-        /Users/id). `commands` are (command, user id) pairs (the id is unused
-        for a create); returns each command's Sent, or the exception its
-        operation met. An operation the HMIS answers 409 (the user exists) or
-        404 (the user is gone) is carried out again on its own, which links or
-        looks the user up. Raises Transient or Refused when the whole request
-        fails."""
+        (POST /Users), (de)activations of users the HMIS has (PATCH
+        /Users/id), and group changes (PATCH /Groups/id, adding or removing
+        the member, one operation per group `groups` names for the command:
+        `group_changes`). `commands` are (command, user id) pairs (the id is
+        unused for a create); returns each command's Sent, or the exception its
+        operations met. An operation the HMIS answers 409 (the user exists) or
+        404 (the user or group is gone) is carried out again on its own, which
+        links or looks them up. Raises Transient or Refused when the whole
+        request fails."""
         with MODELS_LOCK:
             self.discover()
-            return self._bulk_execute(commands)
+            return self._bulk_execute(commands, groups or {})
 
-    def _bulk_execute(self, commands) -> dict:
+    def _bulk_execute(self, commands, groups: dict) -> dict:
         model = self.user_model
         # Two patches serve every (de)activation of the request: a PatchOp's
         # validation resolves its paths against the schema, which costs more
         # than the rest of an operation.
         patches = {active: PatchOp[model](operations=[PatchOperation(op="replace", path="active", value=active)])
                    for active in (True, False)}
-        operations = []
+        operations, sent = [], []  # sent: each operation's command, in the request's order
         for command, remote_id in commands:
             if command.kind == Kind.CREATE:
                 operations.append(BulkOperation[model](method="POST", path="/Users", bulk_id=str(command.pk),
                                                        data=self._new_user(command)))
+                sent.append((str(command.pk), command))
+            elif command.kind == Kind.SET_GROUP:
+                for index, (group_id, _label, operation) in enumerate(groups[command.pk]):
+                    bulk_id = f"{command.pk}.{index}"
+                    operations.append(BulkOperation[Group](method="PATCH", path=f"/Groups/{group_id}",
+                                                           bulk_id=bulk_id,
+                                                           data=PatchOp[Group](operations=[operation])))
+                    sent.append((bulk_id, command))
             else:
                 # Built without validating again the patch validated above
                 # (the method, path and bulkId are the code's own).
                 operations.append(BulkOperation[model].model_construct(
                     method=BulkOperation.Method.patch, path=f"/Users/{remote_id}", bulk_id=str(command.pk),
                     data=patches[command.kind == Kind.ACTIVATE]))
-        response = self._call(self.client.bulk, BulkRequest[model](operations=operations))
+                sent.append((str(command.pk), command))
+        request = BulkRequest[model | Group] if groups else BulkRequest[model]
+        response = self._call(self.client.bulk, request(operations=operations))
         answered = list(response.operations or [])
-        answers = {str(op.bulk_id): op for op in answered if op.bulk_id}
-        results = {}
-        for index, (command, remote_id) in enumerate(commands):
-            answer = answers.get(str(command.pk))
-            if answer is None and len(answered) == len(commands) and not answered[index].bulk_id:
+        by_id = {str(op.bulk_id): op for op in answered if op.bulk_id}
+        # Each command's answers (several for a group command).
+        answers: dict[int, list] = {}
+        for index, (bulk_id, command) in enumerate(sent):
+            answer = by_id.get(bulk_id)
+            if answer is None and len(answered) == len(sent) and not answered[index].bulk_id:
                 answer = answered[index]  # answers come in the order of the request
-            status = int(answer.status) if answer is not None and answer.status else 0
-            if 200 <= status < 300 and command.kind == Kind.CREATE:
+            answers.setdefault(command.pk, []).append(answer)
+        results = {}
+        for command, remote_id in commands:
+            statuses = [(int(a.status) if a is not None and a.status else 0, a) for a in answers[command.pk]]
+            worst, answer = next(((status, a) for status, a in statuses if not 200 <= status < 300), statuses[0])
+            if 200 <= worst < 300 and command.kind == Kind.CREATE:
                 results[command.pk] = Sent((answer.location or "").rstrip("/").rsplit("/", 1)[-1], "created (bulk)")
-            elif 200 <= status < 300:
+            elif 200 <= worst < 300 and command.kind == Kind.SET_GROUP:
+                labels = " ".join(label for _id, label, _op in groups[command.pk])
+                results[command.pk] = Sent(remote_id, f"groups {labels} (bulk)")
+            elif 200 <= worst < 300:
                 note = "activated" if command.kind == Kind.ACTIVATE else "deactivated"
                 results[command.pk] = Sent(remote_id, f"{note} (bulk)")
-            elif status in (404, 409):
+            elif worst in (404, 409):
                 try:  # gone from the HMIS since, or there already: on its own, it is looked up or linked
                     results[command.pk] = self._one(command)
                 except Exception as exc:  # noqa: BLE001 - settled by the caller
                     results[command.pk] = exc
-            elif status >= 500 or status in (0, 429):
-                results[command.pk] = Transient(f"the HMIS answered {status or 'nothing'} in a bulk request")
+            elif worst >= 500 or worst in (0, 429):
+                results[command.pk] = Transient(f"the HMIS answered {worst or 'nothing'} in a bulk request")
             else:
                 detail = getattr(answer.response, "detail", "") if answer is not None else ""
-                results[command.pk] = Refused(f"the HMIS answered {status}: {detail}".rstrip(": "))
+                results[command.pk] = Refused(f"the HMIS answered {worst}: {detail}".rstrip(": "))
         return results
 
     # -------------------------------------------------------- reading back
@@ -323,6 +348,31 @@ class Target:
             group = self._group(name)
             members[name] = {m.value for m in (group.members or [])} if group else set()
         return members
+
+
+def group_operations(command: ProvisioningCommand, user_id: str, groups: dict) -> list[tuple[str, str, Any]]:
+    """The PATCH operations on groups that make the user a member of the
+    command's group and of no other group the role mapping manages, given
+    those groups as the HMIS has them (None for one it lacks): [(group id,
+    "+name" or "-name", PatchOperation)]. Raises Refused when the HMIS lacks
+    the group wanted."""
+    wanted = command.payload.get("group", "")
+    changes = []
+    for name in command.payload.get("managed_groups", []):
+        group = groups.get(name)
+        if group is None:
+            if name == wanted:
+                raise Refused(f"the HMIS has no group named “{name}”")
+            continue
+        member = any(m.value == user_id for m in group.members or [])
+        if name == wanted and not member:
+            operation = PatchOperation(op="add", path="members", value=[{"value": user_id, "type": "User"}])
+        elif name != wanted and member:
+            operation = PatchOperation(op="remove", path=f"members[value eq {_quote(user_id)}]")
+        else:
+            continue
+        changes.append((group.id, ("+" if name == wanted else "-") + name, operation))
+    return changes
 
 
 def _notes(exc: BaseException) -> str:

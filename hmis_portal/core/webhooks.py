@@ -60,6 +60,7 @@ Status = WebhookDelivery.Status
 EVENTS = {
     "agreement.executed": "Organization Agreement executed (countersigned)",
     "agreement.returned": "Organization Agreement returned to the agency",
+    "agreement.terminated": "Organization Agreement terminated by the CoC",
     "program.setup_confirmed": "Program setup confirmed by the agency",
     "access_request.ready": "HMIS access request ready for provisioning",
     "access_request.granted": "HMIS access granted",

@@ -185,3 +185,19 @@ def test_unknown_users_and_their_retry_are_for_those_who_see_every_agency(client
     known.refresh_from_db()
     assert drift.status == known.status == Status.FAILED
     assert not AuditEvent.objects.filter(verb="provisioning retried").exists()
+
+
+def test_the_home_page_counts_failed_commands_of_unknown_users_too(client, organization, unknown,
+                                                                   django_assert_max_num_queries):
+    _known_failed(organization)
+    # Two failed commands of one account the portal knows count it once.
+    second = _known_failed(organization)
+    ProvisioningCommand.objects.create(subject=second.subject, kind="deactivate", status=Status.FAILED,
+                                       payload={"active": False}, last_error="the HMIS answered 400")
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    client.get(reverse("home"))  # warm the caches
+    with django_assert_max_num_queries(12):
+        home = client.get(reverse("home")).content.decode()
+    # Two accounts the portal knows, and the two users it does not (the done command is not counted).
+    assert "4 HMIS accounts failed to reach the HMIS" in home
+

@@ -214,3 +214,74 @@ def test_a_bulk_request_never_exceeds_the_advertised_max_operations(scim_setting
         server.stop()
     assert result["sent"] == 3 * provisioning.BULK_MIN, result
     assert writes(proxy) == [("POST", "/v2/Bulk")] * 3
+
+
+ROLES = ["CES_Matcher", "CES_Standard"]
+
+
+def test_group_changes_go_in_bulk_requests_when_the_server_advertises_bulk(server, scim_settings):
+    for role in ROLES:
+        server.create_group(role)
+    subjects = [str(n) for n in range(600, 600 + MANY)]
+    with FaultProxy(server.port) as proxy:
+        scim_settings(proxy.url)
+        for subject in subjects:
+            create(subject)
+        provisioning.deliver_pending()
+        remote = {u["externalId"]: u["id"] for u in server.users()}
+        for subject in subjects:
+            provisioning.provision_group(account_id=subject, group="CES_Standard", managed_groups=ROLES)
+        proxy.seen.clear()
+        result = provisioning.deliver_pending()
+        assert (result["sent"], result["failed"]) == (MANY, 0), result
+        assert server.groups() == {"CES_Standard": set(remote.values()), "CES_Matcher": set()}
+        joined = writes(proxy)
+
+        # A new role for most: out of one group and into the other, in one operation each way.
+        movers = subjects[:-2]
+        for subject in movers:
+            provisioning.provision_group(account_id=subject, group="CES_Matcher", managed_groups=ROLES)
+        # Asked again for a group it is in: nothing to send for it.
+        provisioning.provision_group(account_id=subjects[-1], group="CES_Standard", managed_groups=ROLES)
+        proxy.seen.clear()
+        result = provisioning.deliver_pending()
+        moved = writes(proxy)
+        group_reads = [path for method, path, _status in proxy.seen if method == "GET" and "/Groups" in path]
+    assert (result["sent"], result["failed"]) == (len(movers) + 1, 0), result
+    assert server.groups() == {"CES_Matcher": {remote[s] for s in movers},
+                               "CES_Standard": {remote[s] for s in subjects[-2:]}}
+    assert ProvisioningCommand.objects.exclude(status=Status.DONE).count() == 0
+    notes = list(AuditEvent.objects.filter(verb="sent to the HMIS", object_id__in=[
+        str(pk) for pk in ProvisioningCommand.objects.filter(kind="set_group").values_list("pk", flat=True)])
+        .values_list("data__result", flat=True))
+    assert len(notes) == MANY + len(movers) + 1  # every group command, once
+    if server.bulk:
+        assert joined == [("POST", "/v2/Bulk")] and moved == [("POST", "/v2/Bulk")]
+        # The groups are read once for the chunk, not once per command.
+        assert len(group_reads) <= len(ROLES)
+        assert notes.count("groups +CES_Matcher -CES_Standard (bulk)") == len(movers)
+        assert "unchanged" in notes
+    else:
+        assert not any(path.endswith("/Bulk") for _method, path in joined + moved)
+        assert moved.count(("PATCH", f"/v2/Groups/{server.group_id('CES_Matcher')}")) == len(movers)
+
+
+def test_a_group_the_hmis_lacks_fails_only_that_command_in_bulk(scim_settings):
+    server = ScimServer().start()
+    try:
+        server.create_group("CES_Standard")
+        scim_settings(server.url)
+        subjects = [str(n) for n in range(700, 700 + MANY)]
+        for subject in subjects:
+            create(subject)
+        provisioning.deliver_pending()
+        for subject in subjects[1:]:
+            provisioning.provision_group(account_id=subject, group="CES_Standard", managed_groups=ROLES)
+        provisioning.provision_group(account_id=subjects[0], group="CES_Matcher", managed_groups=ROLES)
+        result = provisioning.deliver_pending()
+        assert (result["sent"], result["failed"]) == (MANY - 1, 1), result
+        refused = ProvisioningCommand.objects.get(subject=subjects[0], kind="set_group")
+        assert refused.status == Status.FAILED and "CES_Matcher" in refused.last_error
+        assert len(server.groups()["CES_Standard"]) == MANY - 1
+    finally:
+        server.stop()

@@ -159,6 +159,67 @@ def test_an_expired_agreement_deactivates_the_agency_s_users_with_one_statement(
     assert ProvisioningCommand.objects.count() == before
 
 
+def _terminate(organization, actor, reason="The agency left the CoC."):
+    from onboarding.services import agreement_terminate
+
+    return agreement_terminate(actor=actor, agreement=OrganizationAgreement.objects.get(
+        organization=organization, status=OrganizationAgreement.Status.EXECUTED), reason=reason)
+
+
+def test_a_terminated_agreement_deactivates_the_agency_s_users_with_one_statement(target):
+    leaving, other = OrganizationFactory(), OrganizationFactory()
+    first = _granted(leaving, "first.user")
+    second = _granted(leaving, "second.user", participate=False)
+    _granted(other, "other.user")
+    provisioning.deliver_pending()
+    actor = _implementer()
+
+    with CaptureQueriesContext(connection) as queries:
+        _terminate(leaving, actor, reason="The agency left the CoC.")
+    inserts = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith(f'INSERT INTO {ProvisioningCommand._meta.db_table}')
+               or q["sql"].startswith(f'INSERT INTO "{ProvisioningCommand._meta.db_table}"')]
+    assert len(inserts) == 1, inserts  # set-based: one INSERT … SELECT for the agency's accounts
+
+    statuses = dict(HMISAccount.objects.values_list("hmis_username", "status"))
+    assert statuses == {"first.user": "inactive", "second.user": "inactive", "other.user": "active"}
+    assert HMISAccount.objects.get(pk=first.pk).inactive_reason == HMISAccount.InactiveReason.AGREEMENT_EXPIRED
+    latest = events_for(second).first()
+    assert (latest.verb, latest.to_state, latest.actor) == ("made inactive", "Inactive", actor)
+    assert "terminated" in latest.reason and "The agency left the CoC." in latest.reason
+    assert _deactivations(first).count() == 1 and _deactivations(second).count() == 1
+    assert target.user("first.user")["active"] is True  # the decision called nobody
+    provisioning.deliver_pending()
+    assert {u["userName"]: u["active"] for u in target.users()} == {
+        "first.user": False, "second.user": False, "other.user": True}
+
+
+def test_an_agency_with_a_renewal_in_force_keeps_its_accounts_when_the_old_agreement_is_terminated(target):
+    agency = OrganizationFactory()
+    account = _granted(agency, "kept.user")
+    old = OrganizationAgreement.objects.get(organization=agency, status=OrganizationAgreement.Status.EXECUTED)
+    OrganizationAgreement.objects.create(organization=agency, status=OrganizationAgreement.Status.EXECUTED,
+                                         renewal_of=old)
+    from onboarding.services import agreement_terminate
+
+    agreement_terminate(actor=_implementer(), agreement=old, reason="Replaced by the renewal.")
+    account.refresh_from_db()
+    assert account.status == HMISAccount.Status.ACTIVE
+    assert not _deactivations(account).exists()
+
+
+def test_a_termination_that_rolls_back_queues_nothing(organization, target):
+    account = _granted(organization, "dreyes")
+    with transaction.atomic():
+        _terminate(organization, _implementer())
+        assert _deactivations(account).count() == 1  # in the termination's own transaction
+        transaction.set_rollback(True)
+    account.refresh_from_db()
+    assert account.status == HMISAccount.Status.ACTIVE
+    assert not _deactivations(account).exists()
+    assert OrganizationAgreement.objects.get(organization=organization).status == "executed"
+
+
 # --- a new role -------------------------------------------------------------------------------------
 
 def test_a_new_role_on_an_existing_account_moves_the_user_between_groups(organization, target):
@@ -319,6 +380,28 @@ def test_a_departure_that_closes_an_account_tells_the_agency_s_administrators(or
         assert mail.link == reverse("agency-hmis-accounts", kwargs={"slug": organization.slug})
     assert not _departure_mail(elsewhere).exists()
     assert not _departure_mail(account.user).exists()
+
+
+@pytest.mark.parametrize("requesters, named", [
+    ("program_manager", "Program Manager"),
+    ("executive_director", "Executive Director / Authorized Representative")])
+def test_the_departure_mail_names_who_asks_for_access_under_the_coc_s_policy(organization, target, requesters,
+                                                                            named):
+    from hmis_access.models import AccessPolicy
+
+    account = _granted(organization, "dreyes")
+    administrator = MembershipFactory(organization=organization, persona="agency_administrator").user
+    policy = AccessPolicy.current()
+    policy.access_requesters = requesters
+    policy.save()
+
+    people.membership_remove(actor=_implementer(),
+                             membership=Membership.objects.get(user=account.user, organization=organization))
+
+    [mail] = _departure_mail(administrator)
+    assert f"the agency's {named} can ask for their HMIS access again with a new access request" in mail.body
+    other = "Executive Director" if named == "Program Manager" else "Program Manager"  # only the policy's
+    assert other not in mail.body
 
 
 def test_no_mail_when_the_departure_changes_no_account(organization, target):

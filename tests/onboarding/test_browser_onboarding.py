@@ -121,3 +121,39 @@ def test_an_agency_goes_from_no_agreement_to_participating(browser_page, live_se
     assert rows == [("Juniper Housing Alliance", "Housing Navigation/Case Management; Housing Provider",
                      "Juniper Navigation Center", "Access Center / supportive services", "Confirmed", "Executed",
                      "Participating")]
+
+
+def test_coc_staff_terminate_an_agreement_from_its_page(browser_page, live_server, policy_rows):
+    from django.urls import reverse
+
+    from tests.onboarding.factories import add_copy, executed_agreement
+
+    page = browser_page
+    organization = OrganizationFactory(name="Willow Creek Shelter")
+    director = MembershipFactory(organization=organization, persona="executive_director",
+                                 user__email="director@willow.example.org").user
+    agreement = executed_agreement(organization)
+    add_copy(agreement)
+    implementer = StaffFactory(groups=["CoC implementation"], email="implementer@example.org")
+    url = live_server.url + reverse("onboarding:agreement-detail", args=[agreement.pk])
+
+    sign_in(page, live_server, implementer.email)
+    page.goto(url)
+    # Without a reason nothing changes, and the page says what is missing.
+    page.get_by_role("button", name="Terminate the agreement").click()
+    expect(page.get_by_text("Say why the agreement is terminated")).to_be_visible()
+    expect(page.locator("#agreement-status")).to_have_text("Executed")
+    page.get_by_label("Why is the agreement terminated?").fill("The agency left the CoC on November 30.")
+    page.get_by_role("button", name="Terminate the agreement").click()
+    expect(page.get_by_text("The agreement was terminated")).to_be_visible()
+    expect(page.locator("#agreement-status")).to_have_text("Terminated by the CoC")
+    expect(page.get_by_role("button", name="Terminate the agreement")).to_have_count(0)
+
+    # The agency reads why, and sees no button.
+    switch_to(page, live_server, director.email)
+    page.goto(url)
+    expect(page.get_by_role("status").filter(has_text="Terminated by the CoC")).to_contain_text(
+        "The agency left the CoC on November 30.")
+    expect(page.get_by_role("button", name="Terminate the agreement")).to_have_count(0)
+    agreement.refresh_from_db()
+    assert agreement.status == OrganizationAgreement.Status.TERMINATED

@@ -47,6 +47,10 @@ CASES = [
     ViewCase("onboarding:agreement-submit",
              build=lambda o: {"pk": _agreement(o, OrganizationAgreement.Status.DRAFT).pk},
              personas=("executive_director",), method="post"),
+    # Ending an agency's agreement before its term: the CoC staff who countersign.
+    ViewCase("onboarding:agreement-terminate",
+             build=lambda o: {"pk": _agreement(o, OrganizationAgreement.Status.EXECUTED).pk},
+             coc_groups=COUNTERSIGNERS, method="post", data=lambda kw: {"reason": ""}),
     # The Program Manager names CES roles and requests and confirms program setup (seed 000, step 2).
     ViewCase("onboarding:ces-roles", build=lambda o: {"slug": o.slug}, personas=("program_manager",)),
     ViewCase("onboarding:program-request", build=lambda o: {"slug": o.slug}, personas=("program_manager",)),
