@@ -142,16 +142,19 @@ class _SharedNames:
     def __init__(self, size: int):
         self.size = size
         self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()  # a threaded server's requests share it
 
     def add(self, keys) -> None:
-        for key in keys:
-            if key not in self._keys:
-                self._keys[key] = None
-                while len(self._keys) > self.size:
-                    self._keys.popitem(last=False)
+        with self._lock:
+            for key in keys:
+                if key not in self._keys:
+                    self._keys[key] = None
+                    while len(self._keys) > self.size:
+                        self._keys.popitem(last=False)
 
     def keys(self) -> list[str]:
-        return list(self._keys)
+        with self._lock:
+            return list(self._keys)
 
 
 _shared_names = _SharedNames(size=64)
