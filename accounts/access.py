@@ -130,7 +130,8 @@ def standing(user) -> Standing | None:
     database, as a task or a sweep reads what it needs once itself."""
     if not cached.in_request() or not getattr(user, "is_authenticated", False) or user.pk is None:
         return None
-    known = cached.read(standing_cache_name(user.pk), lambda: _load_standing(user), depends=("people",))
+    known = cached.read(standing_cache_name(user.pk), lambda: _load_standing(user), depends=("people",),
+                        per_person=True)
     if known.permissions is not None and not hasattr(user, "_perm_cache"):
         # Django's ModelBackend reads these instead of two queries a request.
         user._perm_cache = set(known.permissions)

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from accounts.access import agencies_where, approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
 from hmis_portal.core.dates import day_text
@@ -40,8 +40,20 @@ def open_tasks(user) -> list[OpenTask]:
                     detail=entry.attention
                     or f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
-    mine = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.OPEN)
-    for checklist in build_checklists(mine):
+    open_requests = AccessRequest.objects.filter(status=AccessRequest.Status.OPEN)
+    mine = open_requests.filter(user=user)
+    organizations = agencies_where(user, AccessPolicy.current().requester_personas)
+    counts, own = {}, True
+    if organizations:
+        # One count for all the agencies the person asks access for, and
+        # whether they have an open request of their own: its checklist is
+        # read only then.
+        rows = (open_requests.filter(Q(organization__in=organizations) | Q(user=user)).values("organization_id")
+                .annotate(n=Count("pk", filter=Q(organization__in=organizations)),
+                          own=Count("pk", filter=Q(user=user))).order_by())
+        counts = {row["organization_id"]: row["n"] for row in rows}
+        own = any(row["own"] for row in rows)
+    for checklist in build_checklists(mine) if own else []:
         # Counted: what the person does themself; what the agency or the CoC
         # must do is said as waiting on others.
         own, others = checklist.own_blockers, checklist.waiting_on_others
@@ -56,10 +68,6 @@ def open_tasks(user) -> list[OpenTask]:
         elif others:
             tasks.append(OpenTask(title=f"Your HMIS access at {checklist.request.organization} waits on others",
                                   url=reverse("my-access"), section="Waiting on others", detail=waiting))
-    organizations = agencies_where(user, AccessPolicy.current().requester_personas)
-    # One count for all the agencies the person asks access for.
-    counts = dict(AccessRequest.objects.filter(organization__in=organizations, status=AccessRequest.Status.OPEN)
-                  .values_list("organization_id").annotate(n=Count("pk")).order_by()) if organizations else {}
     for organization in organizations:
         waiting = counts.get(organization.pk, 0)
         if waiting:

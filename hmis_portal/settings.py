@@ -183,6 +183,10 @@ DATABASES = {
 if _database_password := secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _database_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend whose check of a reused connection costs no round trip
+    # (hmis_portal/core/postgresql/base.py): the barest page asks the database
+    # for the person and their authenticator, not `SELECT 1` first.
+    DATABASES["default"]["ENGINE"] = "hmis_portal.core.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:

@@ -24,7 +24,11 @@ change, so `settings.SHARED_CACHE` off keeps the per-request memo and nothing
 between requests. Tests run in one process, with the cache emptied before each.
 """
 
+import pickle
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from contextvars import ContextVar
 
 from django.conf import settings
@@ -88,9 +92,79 @@ def changed(*names: str) -> None:
         transaction.on_commit(lambda: _bump(names))
 
 
-def read(name: str, load, *, depends: tuple[str, ...] = ()):
+class _ProcessCopies:
+    """This process's own copies of kept values, by data key (the name at its
+    versions), pickled so that each request gets objects of its own, as from
+    the cache, and at most `size` of them (the least recently read go first).
+    A copy is read only under the versions the request has just read from the
+    shared cache, so a change any process makes is seen as soon as without
+    it; and, should an invalidation ever be missed, it lives no longer than
+    PER_REQUEST_CACHE_SECONDS either."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._copies: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            kept = self._copies.get(key)
+            if kept is None:
+                return _MISSING
+            if kept[0] <= time.monotonic():
+                del self._copies[key]
+                return _MISSING
+            self._copies.move_to_end(key)
+        return pickle.loads(kept[1])
+
+    def put(self, key: str, value) -> None:
+        copy = (time.monotonic() + settings.PER_REQUEST_CACHE_SECONDS, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        with self._lock:
+            self._copies[key] = copy
+            self._copies.move_to_end(key)
+            while len(self._copies) > self.size:
+                self._copies.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._copies.clear()
+
+
+_copies = _ProcessCopies(size=2000)
+
+
+class _SharedNames:
+    """The names of what every person's pages read (policy rows, holidays,
+    the schema…) that this process has read: a request asks the versions of
+    all of them with the first it needs, in one round trip, so each later read
+    in the request finds its version known and its value in `_copies`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()  # a threaded server's requests share it
+
+    def add(self, keys) -> None:
+        with self._lock:
+            for key in keys:
+                if key not in self._keys:
+                    self._keys[key] = None
+                    while len(self._keys) > self.size:
+                        self._keys.popitem(last=False)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._keys)
+
+
+_shared_names = _SharedNames(size=64)
+
+
+def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = False):
     """`load()`'s value, read once per request and kept in the cache at the
-    current version of `name` (and of the names in `depends`)."""
+    current version of `name` (and of the names in `depends`). `per_person`:
+    the name is one person's (their standing), so other people's requests do
+    not ask its version."""
     memo = _memo.get()
     if memo is None:
         return load()
@@ -107,7 +181,10 @@ def read(name: str, load, *, depends: tuple[str, ...] = ()):
     known = memo.setdefault(_VERSIONS, {})
     unread = [key for key in version_keys if key not in known]
     if unread:
-        versions = cache.get_many(unread)
+        # With them, those of everything else this process has seen requests
+        # read: the request's later reads then need no round trip of their own.
+        others = [key for key in _shared_names.keys() if key not in known and key not in unread]
+        versions = cache.get_many(unread + others)
         missing = {key: uuid.uuid4().hex for key in unread if key not in versions}
         if missing:
             # add(): two processes starting a version at once agree on one.
@@ -115,12 +192,19 @@ def read(name: str, load, *, depends: tuple[str, ...] = ()):
                 cache.add(key, token, None)
             versions.update(cache.get_many(list(missing)))
         known.update(versions)
-    versions = known
-    data_key = f"{PREFIX}{name}@" + ".".join(versions.get(key, "") for key in version_keys)
-    value = cache.get(data_key, _MISSING)
+    everyone = version_keys[1:] if per_person else version_keys
+    _shared_names.add(key for key in everyone if key in known)
+    # A version the cache could not give (Redis down) names no copy anyone may trust.
+    trusted = all(key in known for key in version_keys)
+    data_key = f"{PREFIX}{name}@" + ".".join(known.get(key, "") for key in version_keys)
+    value = _copies.get(data_key) if trusted else _MISSING
     if value is _MISSING:
-        value = load()
-        cache.set(data_key, value, settings.PER_REQUEST_CACHE_SECONDS)
+        value = cache.get(data_key, _MISSING)
+        if value is _MISSING:
+            value = load()
+            cache.set(data_key, value, settings.PER_REQUEST_CACHE_SECONDS)
+        if trusted:
+            _copies.put(data_key, value)
     memo[name] = value
     return value
 

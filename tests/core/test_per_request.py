@@ -16,6 +16,7 @@ from django.urls import reverse
 from accounts import services as account_services
 from accounts.models import Membership
 from hmis_access.models import AccessPolicy
+from hmis_portal.core import cached
 from hmis_portal.core.cached import RequestMemoMiddleware
 from hmis_portal.core.calendar import BusinessCalendar
 from hmis_portal.core.models import Holiday
@@ -86,6 +87,98 @@ def test_a_policy_change_is_seen_on_the_next_request(client, how):
         policy.save()
     else:
         AccessPolicy.objects.filter(pk=1).update(access_requests_need_approval=True)
+    assert "Access requests to approve" in client.get(reverse("home")).content.decode()
+
+
+def _cache_round_trips(monkeypatch):
+    """The calls a request makes to the shared cache for what it keeps (not the session's)."""
+    from django.core.cache import caches
+
+    backend, calls, depth = caches["default"], [], [0]
+    for method in ("get", "get_many", "set", "set_many", "add"):
+        def counted(*args, _method=getattr(backend, method), _name=method, **kwargs):
+            keys = args[0] if args else ""
+            if "portal:" in str(keys) and not depth[0]:
+                calls.append((_name, keys))
+            depth[0] += 1  # the local-memory cache's get_many calls its get: one call, as Redis's MGET is
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        monkeypatch.setattr(backend, method, counted)
+    return calls
+
+
+def test_what_a_page_keeps_costs_one_round_trip_to_the_cache(client, organization, monkeypatch):
+    participating(organization, "permanent-housing")
+    user = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(user)
+    client.get(reverse("home"))  # the process has now seen what the page reads
+    calls = _cache_round_trips(monkeypatch)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(reverse("home")).status_code == 200
+    # The standing, policy rows and holidays: their versions in one call, their values from this process's copies.
+    assert len(calls) == 1 and calls[0][0] == "get_many", calls
+    assert not any(table in query["sql"] for query in captured.captured_queries
+                   for table in ('"accounts_membership"', '"core_holiday"', '"accounts_accesspolicy"'))
+
+
+def test_a_process_copy_is_read_only_at_the_versions_the_cache_names(client, monkeypatch):
+    """Another process's change bumps the version in the shared cache: this
+    process's copy of the old rows is then never read."""
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    AccessPolicy.objects.filter(pk=AccessPolicy.current().pk).update(access_requests_need_approval=False)
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()  # from the copy
+    # As another process does it: the rows and the version in the shared cache, nothing told to this one.
+    from django.db import connection as db
+
+    with db.cursor() as cursor:
+        cursor.execute(f'UPDATE "{AccessPolicy._meta.db_table}" SET access_requests_need_approval = TRUE')
+    from django.core.cache import cache
+
+    cache.set(cached._version_key(AccessPolicy.cache_name()), "bumped elsewhere", None)
+    assert "Access requests to approve" in client.get(reverse("home")).content.decode()
+
+
+def test_each_request_gets_its_own_objects_from_a_process_copy():
+    first = _in_a_request(AccessPolicy.current)
+    first.access_requests_need_approval = "changed in one request only"
+    again = _in_a_request(AccessPolicy.current)
+    assert again.access_requests_need_approval != "changed in one request only"
+
+
+def test_a_missed_invalidation_lives_no_longer_than_the_kept_copies(client, settings):
+    settings.PER_REQUEST_CACHE_SECONDS = 0
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    AccessPolicy.objects.filter(pk=AccessPolicy.current().pk).update(access_requests_need_approval=False)
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()
+    from django.db import connection as db
+
+    with db.cursor() as cursor:  # raw SQL: nothing bumps a version
+        cursor.execute(f'UPDATE "{AccessPolicy._meta.db_table}" SET access_requests_need_approval = TRUE')
+    assert "Access requests to approve" in client.get(reverse("home")).content.decode()
+
+
+def test_while_the_cache_cannot_give_versions_no_process_copy_is_read(client, monkeypatch):
+    staff = StaffFactory(groups=["CoC provisioning"])
+    client.force_login(staff)
+    AccessPolicy.objects.filter(pk=AccessPolicy.current().pk).update(access_requests_need_approval=False)
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    # As ResilientRedisCache answers while Redis is down: every read a miss, every write skipped.
+    monkeypatch.setattr(backend, "get", lambda key, default=None, version=None: default)
+    monkeypatch.setattr(backend, "get_many", lambda keys, version=None: {})
+    for write in ("add", "set", "set_many"):
+        monkeypatch.setattr(backend, write, lambda *args, **kwargs: None)
+    assert "Access requests to approve" not in client.get(reverse("home")).content.decode()
+    from django.db import connection as db
+
+    with db.cursor() as cursor:  # a change nobody could tell the cache of
+        cursor.execute(f'UPDATE "{AccessPolicy._meta.db_table}" SET access_requests_need_approval = TRUE')
     assert "Access requests to approve" in client.get(reverse("home")).content.decode()
 
 

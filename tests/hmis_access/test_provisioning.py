@@ -174,3 +174,24 @@ def test_admin_grant_view_refuses_a_request_that_is_not_ready(client, agency):
     assert request.status == "open"
     client.force_login(StaffFactory(groups=["CoC training"]))
     assert client.get(reverse("admin:hmis_access_accessrequest_grant", args=[request.pk])).status_code == 403
+
+
+def test_a_program_manager_s_home_reads_the_access_requests_once(client, agency):
+    """Their agency's open requests and any of their own are counted in one
+    query; the checklist of their own is read only when they have one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    identify(agency, programs=list(agency.programs.all()))
+    manager = manager_of(agency)
+    client.force_login(manager)
+    client.get(reverse("home"))
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse("home")).content.decode()
+    assert "1 user working through the HMIS access checklist" in page
+    reads = [q["sql"] for q in captured.captured_queries if 'FROM "accounts_accessrequest"' in q["sql"]]
+    assert len(reads) == 1, "\n".join(reads)
+    own = identify(agency, email=manager.email, programs=list(agency.programs.all()))
+    page = client.get(reverse("home")).content.decode()
+    assert "2 users working through the HMIS access checklist" in page
+    assert "Finish your HMIS access checklist" in page, own

@@ -420,3 +420,35 @@ def test_the_referral_forms_are_checked_by_the_portal_not_the_browser(client):
     assert 'id="id_to_status_error"' in page and "This field is required" in page
     referral.refresh_from_db()
     assert referral.transitions.count() == 1
+
+
+def test_the_counts_report_draws_its_links_without_a_lookup_per_count(client, monkeypatch):
+    """Every count links to the list: its address is looked up once per page,
+    not once per cell (the report's rendering is most of its cost)."""
+    import django.urls
+
+    looked_up = []
+    real = django.urls.reverse  # what {% url %} calls
+
+    def counted(*args, **kwargs):
+        looked_up.append(args[0] if args else kwargs.get("viewname"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(django.urls, "reverse", counted)
+    ces = matcher()
+    client.force_login(ces)
+
+    def lookups():
+        looked_up.clear()
+        page = client.get(reverse("referrals:counts")).content.decode()
+        return len(looked_up), page
+
+    _overdue(ProgramFactory(), actor=ces)
+    one, _ = lookups()
+    for _ in range(4):
+        program = ProgramFactory()
+        _overdue(program, actor=ces)
+        make_referral(program, actor=ces)
+    several, page = lookups()
+    assert several == one
+    assert "&amp;due=overdue" in page and reverse("referrals:list") + "?program=" in page
