@@ -247,3 +247,24 @@ def test_the_courses_a_course_also_covers_are_kept_until_a_link_changes(policy_r
     assert inner.pk in _in_a_request(Course.covers)[outer.pk]
     outer.also_satisfies.remove(inner)
     assert inner.pk not in _in_a_request(Course.covers).get(outer.pk, frozenset())
+
+
+def test_the_courses_each_role_requires_are_kept_until_a_role_a_course_or_a_link_changes(policy_rows):
+    from training.models import CESRole, Course
+
+    def titles(role):
+        return [course.title for course in _in_a_request(CESRole.courses_by_role).get(role.pk, ())]
+
+    _in_a_request(CESRole.courses_by_role)
+    with CaptureQueriesContext(connection) as captured:
+        _in_a_request(CESRole.courses_by_role)
+    assert len(captured) == 0
+    role = CESRole.objects.filter(required_courses__isnull=False).order_by("pk").first()
+    course = role.required_courses.order_by("pk").first()
+    assert course.title in titles(role)
+    role.required_courses.remove(course)
+    assert course.title not in titles(role)
+    role.required_courses.add(course)
+    assert course.title in titles(role)
+    Course.objects.filter(pk=course.pk).update(title="Renamed course")
+    assert "Renamed course" in titles(role)
