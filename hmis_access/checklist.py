@@ -90,10 +90,12 @@ def participation_state(organization) -> tuple[bool, set[int]]:
 
 
 def for_checklists(queryset):
-    """`queryset` of access requests with what their checklists read."""
+    """`queryset` of access requests with what their checklists read (the
+    courses of each role and those each course also covers come from the
+    cache: `CESRole.courses_by_role`, `Course.covers`; a checklist reads
+    neither the roles' nor the programs' types)."""
     return (queryset.select_related("user", "organization", "requested_by")
-            .prefetch_related("roles__required_courses__also_satisfies", "roles__program_types",
-                              "programs__program_type"))
+            .prefetch_related("roles", "programs"))
 
 
 def _prefetch_requests(requests):

@@ -20,7 +20,7 @@ from hmis_portal.core.errors import REFUSALS, apply_to_form
 from hmis_portal.core.views import run_action
 
 from . import provisioning, selectors, services
-from .checklist import build_checklist, build_checklists, for_checklists
+from .checklist import build_checklists, for_checklists
 from .forms import AccessRequestForm
 from .models import AccessPolicy, AccessRequest, HMISAccount
 
@@ -95,7 +95,8 @@ def access_request_new(request, slug):
 @login_required
 def access_request_detail(request, slug, pk):
     organization = access_organization(request.user, slug)
-    access_request = get_object_or_404(restrict(AccessRequest.objects.all(), request.user), pk=pk,
+    # Fetched once with what its checklist reads.
+    access_request = get_object_or_404(for_checklists(restrict(AccessRequest.objects.all(), request.user)), pk=pk,
                                        organization=organization)
     if access_request.user_id != request.user.pk:
         _require_user_access_viewer(request.user, organization)
@@ -103,7 +104,7 @@ def access_request_detail(request, slug, pk):
                 and access.can_work_access_approvals(request.user))
     return render(request, "hmis_access/access_request_detail.html", {
         "organization": organization, "access_request": access_request,
-        "checklist": build_checklist(access_request), "events": events_for(access_request),
+        "checklist": build_checklists([access_request], prefetched=True)[0], "events": events_for(access_request),
         "hmis": selectors.in_the_hmis(HMISAccount.objects.filter(user_id=access_request.user_id).first()
                                       if access_request.status == AccessRequest.Status.PROVISIONED else None),
         "can_retry": access.can_retry_hmis_provisioning(request.user),

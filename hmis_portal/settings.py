@@ -141,7 +141,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # django-otp's, with the verified device read through the cache.
+    "accounts.signin.middleware.VerifiedDeviceMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.signin.middleware.IdleTimeoutMiddleware",
     "accounts.signin.middleware.TwoFactorMiddleware",

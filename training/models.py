@@ -147,6 +147,22 @@ class CESRole(CachedRows):
     def fits(self, program_type_id) -> bool:
         return self.any_program_type or program_type_id in {t.pk for t in self.program_types.all()}
 
+    @classmethod
+    def courses_by_role(cls) -> dict[int, tuple]:
+        """The courses each role requires (`required_courses`), by role id:
+        every checklist reads them, so they are kept in `core.cached` until a
+        role, a course or these links change."""
+        from hmis_portal.core import cached
+
+        def load():
+            found: dict[int, list] = {}
+            for link in cls.required_courses.through.objects.select_related("course").order_by(
+                    "course__sort_order", "course__title", "course_id"):
+                found.setdefault(link.cesrole_id, []).append(link.course)
+            return {role_id: tuple(courses) for role_id, courses in found.items()}
+
+        return cached.read("training:role-courses", load, depends=(cls.cache_name(), Course.cache_name()))
+
 
 class AccessCapability(CachedRows):
     """A row of seed 000's access matrix: what each role may do in HMIS."""
@@ -515,3 +531,14 @@ def _course_covers_changed(**kwargs):
 
 models.signals.m2m_changed.connect(_course_covers_changed, sender=Course.also_satisfies.through,
                                    dispatch_uid="training-course-covers-changed")
+
+
+def _role_courses_changed(**kwargs):
+    """A role's `required_courses` changed: `CESRole.courses_by_role()` is read again."""
+    from hmis_portal.core import cached
+
+    cached.changed(CESRole.cache_name())
+
+
+models.signals.m2m_changed.connect(_role_courses_changed, sender=CESRole.required_courses.through,
+                                   dispatch_uid="training-role-courses-changed")

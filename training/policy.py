@@ -5,7 +5,7 @@ prefetched rows, so a list of many users costs no query per user."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .models import APPROVAL, APPROVAL_LABEL, Course, RequiredForm
+from .models import APPROVAL, APPROVAL_LABEL, CESRole, Course, RequiredForm
 
 
 def highest_role(roles: Iterable):
@@ -57,15 +57,18 @@ def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
     (HMIS 10) only for new HMIS users; a course another required course
     already covers (509 first half under 509 full) is dropped.
 
-    Roles must come with `required_courses__also_satisfies` prefetched."""
+    The courses of each role (`CESRole.courses_by_role`) and those each
+    course also covers (`Course.covers`) are kept in the cache."""
     courses: dict[int, Course] = {}
+    by_role = CESRole.courses_by_role()
     for role in roles:
-        for course in role.required_courses.all():
+        for course in by_role.get(role.pk, ()):
             # A retired course is required of nobody any more; completions of it are kept.
             if not course.active or (course.new_users_only and not new_user):
                 continue
             courses[course.pk] = course
-    covered = {inner.pk for course in courses.values() for inner in course.also_satisfies.all()}
+    covers = Course.covers()
+    covered = {inner for pk in courses for inner in covers.get(pk, ())}
     return sorted((c for pk, c in courses.items() if pk not in covered), key=lambda c: (c.sort_order, c.title))
 
 

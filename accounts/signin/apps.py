@@ -11,4 +11,6 @@ class SignInConfig(AppConfig):
     verbose_name = "Sign-in"
 
     def ready(self):
-        from . import receivers  # noqa: F401
+        from . import receivers
+
+        receivers.connect_device_receivers()

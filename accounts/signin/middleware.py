@@ -1,10 +1,14 @@
-"""Three rules applied to every request, in this order in settings.MIDDLEWARE:
+"""Four rules applied to every request, in this order in settings.MIDDLEWARE:
 
 - SecurityHeadersMiddleware: device features off, and nothing shown to a
   signed-in person is kept by a browser or proxy cache (every page with
   personal data is behind sign-in).
 - IdleTimeoutMiddleware: a session idle past the CoC's window, or older than
   SESSION_COOKIE_AGE however active, is signed out.
+- VerifiedDeviceMiddleware (django-otp's, in its place): the authenticator
+  that verified the session is read through `core.cached`, so a page does not
+  read it again; any save or delete of a device (removed, unconfirmed, given to
+  another person, a code used) makes the next request read it afresh.
 - TwoFactorMiddleware: people who need a second factor reach nothing but
   sign-in, sign-out, password reset and the two-factor pages without it. This
   is the only gate: the admin is behind it too. A sign-in through the CoC's
@@ -27,7 +31,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django_otp.middleware import OTPMiddleware
 from accounts.access import has_two_factor_device, second_factor_always, two_factor_required
+
+from hmis_portal.core import cached
 
 from .models import SignInPolicy
 from .oidc import second_factor_from_provider
@@ -136,6 +143,22 @@ class IdleTimeoutMiddleware:
             response["HX-Redirect"] = url
             return response
         return redirect(url)
+
+
+def device_cache_name(persistent_id: str) -> str:
+    return f"otp-device:{persistent_id}"
+
+
+class VerifiedDeviceMiddleware(OTPMiddleware):
+    """django-otp's middleware, whose device is read once and kept in the
+    cache under its persistent id until the device is saved or deleted
+    (receivers.py). Its checks are django-otp's own: a device that is not
+    the person's or not confirmed does not verify the session."""
+
+    def _device_from_persistent_id(self, persistent_id: str):
+        persistent_id = self._normalize_persistent_id(persistent_id)
+        return cached.read(device_cache_name(persistent_id), lambda: super(
+            VerifiedDeviceMiddleware, self)._device_from_persistent_id(persistent_id))
 
 
 class TwoFactorMiddleware:

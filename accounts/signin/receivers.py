@@ -25,3 +25,28 @@ def forget_ended_session(sender, instance, **kwargs):
     ended in the database (removed by staff, by `clearsessions`, by a
     sign-out elsewhere) must not go on in the cache."""
     cache.delete(KEY_PREFIX + instance.session_key)
+
+
+def forget_device(sender, instance, **kwargs):
+    """A device saved or deleted (removed, unconfirmed, moved, a code used):
+    the next request reads it afresh, so a removed or disabled authenticator
+    stops verifying sessions at once (middleware.VerifiedDeviceMiddleware)."""
+    from hmis_portal.core import cached
+
+    from .middleware import device_cache_name
+
+    cached.changed(device_cache_name(instance.persistent_id))
+
+
+def connect_device_receivers():
+    """Each kind of django-otp device, by its model (a receiver for every
+    model would cost every other model its fast delete)."""
+    from django.apps import apps
+    from django.db.models.signals import post_save
+    from django_otp.models import Device
+
+    for model in apps.get_models():
+        if issubclass(model, Device):
+            post_save.connect(forget_device, sender=model, dispatch_uid=f"signin-device-saved-{model._meta.label}")
+            post_delete.connect(forget_device, sender=model,
+                                dispatch_uid=f"signin-device-deleted-{model._meta.label}")

@@ -8,6 +8,7 @@ from django.urls import reverse
 from onboarding.models import Program
 from tests.factories import OrganizationFactory, StaffFactory
 from tests.onboarding.factories import AgreementFactory, ProgramFactory
+from tests.test_list_pages import MAX_QUERIES
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def test_the_calendar_is_loaded_once_per_page_whatever_the_rows(client, changeli
     make(90)
     at_100 = _queries(client, url + "?all=")
     assert at_100 == at_10
+    assert at_10 <= MAX_QUERIES, f"{changelist}: {at_10} queries"
     holiday_queries = _holiday_queries(client, url)
     # Once at most: a request reads the holidays once, and after the first
     # they come from the cache (hmis_portal/core/cached.py).
