@@ -110,6 +110,8 @@ def stage_from(agreements, programs, *, today) -> ParticipationStage:
     if any(a.status == Status.EXPIRED or (a.status == Status.EXECUTED and not a.in_force_on(today))
            for a in agreements):
         return ParticipationStage.AGREEMENT_EXPIRED
+    if any(a.status == Status.DRAFT for a in agreements):
+        return ParticipationStage.AGREEMENT_DRAFT
     return ParticipationStage.NOT_STARTED
 
 
