@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from guardian.admin import GuardedModelAdmin
 
-from hmis_portal.core.admin import AuditEventAdmin, AuditTimelineInline, HolidayAdmin, NotificationAdmin
+from hmis_portal.core.admin import (AuditEventAdmin, AuditTimelineInline, HolidayAdmin, LabelledCells,
+                                     NotificationAdmin)
 from hmis_portal.core.models import AuditEvent, Holiday, MailPolicy, Notification
 
 from . import access, services
@@ -39,12 +40,19 @@ class MembershipFormSet(forms.BaseInlineFormSet):
                 raise ValidationError(refusal)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(LabelledCells, admin.TabularInline):
     model = Membership
     formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ("user",)
     fields = ("user", "organization", "persona")
+
+    def get_queryset(self, request):
+        # Each row is named by its person and agency (LabelledCells): read with the rows.
+        return super().get_queryset(request).select_related("user", "organization")
+
+    def row_name(self, obj) -> str:
+        return f"{obj.user} at {obj.organization}"
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)

@@ -104,6 +104,14 @@ class AccessPolicy(PolicyRow):
         help_text="Access is granted within this many hours (clock hours, weekends included) of a request "
                   "becoming ready. Leave empty when the deadline is in business days.",
     )
+    # Seed 000 promises access "within 3 business days, dependent on the number
+    # of account requests": the share of requests the CoC expects by the
+    # deadline is its own choice, drawn as the provisioning chart's target.
+    provisioning_target_percent = models.PositiveSmallIntegerField(
+        default=90, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="The share of requests the CoC expects to be provisioned by the deadline; the provisioning "
+                  "chart draws it as its target line and says each month whether it was met.",
+    )
     inactive_after_days = models.PositiveSmallIntegerField(
         default=30, help_text="An HMIS account with no login for this many days becomes Inactive."
     )

@@ -2,6 +2,8 @@
 list of its users, the identification form, and the CoC's provisioning queue
 and SLA figure. Views parse and call services; access lives in selectors."""
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,6 +18,7 @@ from accounts.access import access_organization, require, restrict
 from hmis_portal.core import provisioning as hmis_provisioning
 from hmis_portal.core.audit import events_for
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.charts import MonthShare, monthly_share_chart
 from hmis_portal.core.errors import REFUSALS, apply_to_form
 from hmis_portal.core.views import run_action
 
@@ -163,8 +166,23 @@ def hmis_provisioning_retry(request, pk):
 @login_required
 def provisioning_sla(request):
     _require_queue_viewer(request.user)
-    return render(request, "hmis_access/provisioning_sla.html", {"months": provisioning.monthly_sla(),
-                                                                 "policy": AccessPolicy.current()})
+    months, policy = provisioning.monthly_sla(), AccessPolicy.current()
+    # Oldest month first, as the referral timeliness chart reads, from the
+    # first month with provisioning to this one; a month with none says so.
+    by_month = {m.month: m for m in months}
+    shares, month, this_month = [], min(by_month, default=None), local_date().replace(day=1)
+    while month is not None and month <= this_month:
+        figure = by_month.get(month)
+        shares.append(MonthShare(month, figure.on_time_share, figure.provisioned) if figure
+                      else MonthShare(month, None, 0))
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    chart = monthly_share_chart(
+        shares,
+        target_percent=policy.provisioning_target_percent,
+        title="Share of HMIS access requests provisioned by the deadline", counted="provisioned on time",
+        none_text="none provisioned")
+    return render(request, "hmis_access/provisioning_sla.html", {"months": months, "policy": policy,
+                                                                 "chart": chart})
 
 
 # --- the CoC's approval of new requests, where its policy has one (seed 003) ---

@@ -255,6 +255,8 @@ ACCESS_POLICY_FIELDS = {
     # Exactly one of these two: the provisioning deadline in business days or in clock hours.
     "provisioning_business_days": {"type": "count"},
     "provisioning_hours": {"type": "count", "max": MAX_PROVISIONING_HOURS},
+    # The share the provisioning chart expects by the deadline.
+    "provisioning_target_percent": {"type": "count", "max": 100},
     "inactive_after_days": {"type": "count"},
     "retraining_after_days": {"type": "count"},
     "reminder_days_before": {"type": "daylist"},

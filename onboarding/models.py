@@ -401,6 +401,9 @@ class ParticipationStage(models.TextChoices):
     """An organization's place in steps 1–2 (derived; see selectors.participation_stage)."""
 
     NOT_STARTED = "not_started", "Not started"
+    # Step 1 under way: the Executive Director keeps a signed copy as a draft
+    # and has not submitted it yet (it was counted as not started).
+    AGREEMENT_DRAFT = "agreement_draft", "Agreement in draft"
     AGREEMENT_SUBMITTED = "agreement_submitted", "Agreement submitted"
     # Waits on the agency's Executive Director, not on the CoC.
     AGREEMENT_RETURNED = "agreement_returned", "Agreement returned for correction"

@@ -114,6 +114,8 @@ def stage_from(agreements, programs, *, today) -> ParticipationStage:
         latest = max(ended, key=lambda a: (a.status_changed_at, a.pk))
         return (ParticipationStage.AGREEMENT_TERMINATED if latest.status == Status.TERMINATED
                 else ParticipationStage.AGREEMENT_EXPIRED)
+    if any(a.status == Status.DRAFT for a in agreements):
+        return ParticipationStage.AGREEMENT_DRAFT
     return ParticipationStage.NOT_STARTED
 
 

@@ -22,6 +22,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const label = field.id && form.querySelector(`label[for="${CSS.escape(field.id)}"]`);
       const item = document.createElement("li");
       const link = document.createElement("a");
+      link.className = "alert-link";
       link.href = `#${field.id}`;
       link.textContent = label ? label.textContent.replace("*", "").trim() : field.name;
       link.addEventListener("click", (event) => { event.preventDefault(); field.focus(); });

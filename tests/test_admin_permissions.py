@@ -147,3 +147,24 @@ def test_the_beat_schedule_and_object_permission_pages_run_under_the_csp(client,
     assert re.findall(INLINE, page) == []
     if beat:
         assert "admin/periodic_task.js" in page and 'id="readable-crontabs"' in page
+
+
+@pytest.mark.django_db
+def test_each_cell_of_an_inline_table_is_named_for_a_screen_reader(client, policy_rows):
+    """Django's tabular inlines show their inputs under a column heading but
+    with no label (axe: select-name, label, on an agency's memberships): each
+    is named by its column and its row, and each row's delete box by its row."""
+    import re
+
+    from tests.factories import OrganizationFactory
+
+    organization = OrganizationFactory(name="Alder Street Housing")
+    people = [MembershipFactory(organization=organization, persona=persona).user
+              for persona in ("executive_director", "program_manager")]
+    client.force_login(StaffFactory(groups=["CoC system admin"]))
+    page = client.get(reverse("admin:accounts_organization_change", args=[organization.pk])).content.decode()
+    for person in people:
+        assert f'aria-label="Persona of {person} at Alder Street Housing"' in page, person
+        assert f'aria-label="Delete {person} at Alder Street Housing"' in page, person
+    rows = re.findall(r'<(?:select|input)[^>]*name="memberships-\d+-(?:persona|DELETE)"[^>]*>', page)
+    assert len(rows) == 4 and all("aria-label=" in tag for tag in rows), rows

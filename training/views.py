@@ -111,7 +111,10 @@ def _form_page(request, required, owner):
     # Only the form that was sent is bound: the other, beside it on the page, has nothing wrong with it.
     signing = request.method == "POST" and "typed_name" in request.POST
     sent = request.POST if request.method == "POST" else None
-    upload = (FormUploadForm(None if signing else sent, None if signing else request.FILES)
+    # On a visit nothing was sent: request.FILES is then empty, not None, and
+    # would bind the upload form (and show "This field is required").
+    uploading = sent is not None and not signing
+    upload = (FormUploadForm(sent if uploading else None, request.FILES if uploading else None)
               if required.by_upload else None)
     sign = (FormSignForm(sent if signing else None, attestation=required.attestation)
             if required.in_portal else None)

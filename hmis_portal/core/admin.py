@@ -3,9 +3,35 @@ from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count
 from django.template.defaultfilters import pluralize
+from django.utils.text import capfirst
 
 from . import outbox
 from .models import AuditEvent, Holiday, Notification
+
+
+class LabelledCells:
+    """Each input of a tabular inline is named by its column and its row
+    ("Persona of Robin Alder at Harbor Light"), its delete box by its row:
+    Django draws them under a column heading with no label of their own, and
+    a screen reader heard only "combo box" or "check box" (axe: select-name,
+    label). `row_name` says what a row is; a new row is "the new row"."""
+
+    def row_name(self, obj) -> str:
+        return str(obj)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        row_name = self.row_name
+
+        def add_fields(this, form, index):
+            formset.add_fields(this, form, index)
+            row = row_name(form.instance) if form.instance.pk else "the new row"
+            for name, field in form.fields.items():
+                if not field.widget.is_hidden:
+                    field.widget.attrs["aria-label"] = (f"Delete {row}" if name == "DELETE"
+                                                        else f"{capfirst(field.label)} of {row}")
+
+        return type(formset.__name__, (formset,), {"add_fields": add_fields})
 
 
 class Locks:

@@ -68,9 +68,10 @@ def _pages_for(client: Client) -> list[str]:
     return pages
 
 
-@pytest.fixture
-def demo(policy_rows):
-    call_command("seed_demo", "--i-know-this-is-not-production", stdout=StringIO())
+# Every policy pack: each puts other people, steps and pages in front of its personas.
+@pytest.fixture(params=["la", "mo-bos", "agency-admin"])
+def demo(request, policy_rows):
+    call_command("seed_demo", "--i-know-this-is-not-production", "--pack", request.param, stdout=StringIO())
 
 
 def test_every_menu_and_home_page_is_accessible_and_fits_a_phone(demo, _chromium, live_server):
@@ -110,5 +111,5 @@ def test_every_menu_and_home_page_is_accessible_and_fits_a_phone(demo, _chromium
         context.close()
     assert len(seen) > 10  # the crawl reached the portal, not only a login page
     unexpected = [f for f in found if (re.sub(r"\d+", "<n>", f[0]), f[1]) not in KNOWN]
-    assert unexpected == [], "\n".join(map(str, unexpected))
-    assert wide == [], "\n".join(map(str, wide))
+    # Both lists at once: a violation does not hide a page that does not fit.
+    assert unexpected + wide == [], "\n".join(map(str, unexpected + wide))

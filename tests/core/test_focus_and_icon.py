@@ -81,6 +81,16 @@ def test_after_a_refused_submit_focus_moves_to_what_is_wrong(browser_page, live_
                             "document.activeElement.querySelectorAll('a').length]")
     assert summary[0] == "alert" and summary[2] == 2, summary
     assert "Old password" in summary[1] and "New password confirmation" in summary[1]
+    # Its links are as legible as the text around them (WCAG 1.4.3, 4.5:1; a
+    # plain link on the red alert was 3.9:1, which axe flagged).
+    ratios = page.evaluate("""() => {
+        const lum = (css) => { const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(Number).map(c => {
+            c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const alert = document.activeElement, back = lum(getComputedStyle(alert).backgroundColor);
+        return [...alert.querySelectorAll('a')].map(a => { const fore = lum(getComputedStyle(a).color);
+            return (Math.max(fore, back) + 0.05) / (Math.min(fore, back) + 0.05); }); }""")
+    assert len(ratios) == 2 and min(ratios) >= 4.5, ratios
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.name") == "old_password"

@@ -95,6 +95,70 @@ def test_monthly_sla_share_on_time_and_median_business_days(agency, trainer):
     assert round(november.on_time_share, 3) == 0.667
 
 
+def test_the_provisioning_chart_draws_the_coc_s_target_and_says_met_or_not_in_words(
+        client, agency, trainer, django_assert_max_num_queries):
+    """Like the referral timeliness chart: a row per month ("Nov 2026"), the
+    share provisioned by the deadline, the CoC's target (its access policy
+    row) as a dashed line, and met or not met in words; one query whatever
+    the number of months."""
+    from hmis_access.models import AccessPolicy
+
+    staff = StaffFactory(groups=["CoC provisioning"])
+
+    def provision(ready, granted_on):
+        request = _ready(agency, trainer, ready)
+        access_request_grant(actor=staff, access_request_id=request.pk, hmis_username=f"u{request.pk}",
+                             hmis_role="CES_Standard", now=dt.datetime.combine(granted_on, dt.time(11), tzinfo=LA))
+
+    # Ready Mon Nov 2 (due Thu Nov 5): two on time, one late: 67%.
+    for granted_on in (dt.date(2026, 11, 4), dt.date(2026, 11, 10), dt.date(2026, 11, 5)):
+        provision(dt.datetime(2026, 11, 2, 9, tzinfo=LA), granted_on)
+    AccessPolicy.objects.update(provisioning_target_percent=90)
+    AccessPolicy.objects.get().save()  # as the admin saves it: every page reads it again
+    client.force_login(staff)
+    url = reverse("provisioning-sla")
+    with time_machine.travel(dt.datetime(2026, 11, 30, 9, tzinfo=LA)):
+        with django_assert_max_num_queries(30) as one_month:
+            response = client.get(url)
+    chart = str(response.context["chart"])
+    assert "Target 90%" in chart and ">Nov 2026<" in chart
+    assert "67% ✗" in chart and "not met" in chart
+    # Ready Mon Oct 5 (due Thu Oct 8), granted Oct 6: 100%; Sep 2026 likewise.
+    provision(dt.datetime(2026, 10, 5, 9, tzinfo=LA), dt.date(2026, 10, 6))
+    provision(dt.datetime(2026, 9, 7, 9, tzinfo=LA), dt.date(2026, 9, 8))
+    AccessPolicy.objects.update(provisioning_target_percent=60)
+    AccessPolicy.objects.get().save()
+    with time_machine.travel(dt.datetime(2026, 11, 30, 9, tzinfo=LA)):
+        with django_assert_max_num_queries(len(one_month.captured_queries)):
+            page = client.get(url).content.decode()
+    figure = page.split("<figure", 1)[1].split("</figure>", 1)[0]
+    assert "Target 60%" in figure and "67% ✓" in figure and "60% or more" in figure
+    assert ">Oct 2026<" in figure and ">Sep 2026<" in figure and "100% ✓" in figure
+    assert "90%" not in figure and 'stroke-dasharray' in figure
+
+
+def test_a_pack_sets_the_provisioning_target_and_a_share_over_100_is_refused(tmp_path):
+    import io
+    import json
+
+    from django.core.management.base import CommandError
+
+    from hmis_access.models import AccessPolicy
+
+    path = tmp_path / "pack.json"
+    path.write_text(json.dumps({"access_policy": {"provisioning_business_days": 3,
+                                                  "provisioning_target_percent": 75}}))
+    call_command("load_policy", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    assert AccessPolicy.current().provisioning_target_percent == 75
+    path.write_text(json.dumps({"access_policy": {"provisioning_business_days": 3,
+                                                  "provisioning_target_percent": 101}}))
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_policy", str(path), stdout=io.StringIO(), stderr=err)
+    assert "provisioning_target_percent" in err.getvalue()
+    assert AccessPolicy.current().provisioning_target_percent == 75
+
+
 def test_agency_users_list_shows_blockers_in_constant_queries(client, agency, trainer,
                                                                django_assert_max_num_queries):
     lead = manager_of(agency)

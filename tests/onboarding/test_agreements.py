@@ -91,7 +91,7 @@ def test_a_draft_is_kept_until_the_director_submits_it(client, organization, own
     upload(client, organization, action="draft")
     agreement = OrganizationAgreement.objects.get()
     assert agreement.status == Status.DRAFT
-    assert selectors.participation_stage(organization) == "not_started"
+    assert selectors.participation_stage(organization) == "agreement_draft"
     client.post(reverse("onboarding:agreement-submit", args=[agreement.pk]))
     agreement.refresh_from_db()
     assert agreement.status == Status.SUBMITTED

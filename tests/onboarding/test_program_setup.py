@@ -151,7 +151,7 @@ def test_admin_buttons_move_the_setup_and_a_double_click_is_harmless(client, org
     "agreement,programs,stage",
     [
         (None, [], "not_started"),
-        ("draft", [], "not_started"),
+        ("draft", [], "agreement_draft"),
         ("submitted", [], "agreement_submitted"),
         ("returned", [], "agreement_returned"),
         ("submitted", ["requested"], "agreement_submitted"),

@@ -246,6 +246,18 @@ def test_a_refused_signature_says_what_is_wrong_with_it_not_with_the_upload_besi
     assert not FormSignature.objects.exists()
 
 
+def test_the_page_opened_shows_no_problem_with_either_form(people, client):
+    """Opening the page sends nothing: neither the signature nor the upload
+    beside it says "This field is required" (an empty set of files bound the
+    upload form on every visit, and the error summary sent the person to it)."""
+    form = three_signers()
+    blank_form("user-agreement")
+    client.force_login(people["user"])
+    page = client.get(reverse("training:form-upload", kwargs={"code": form.code})).content.decode()
+    assert 'name="document"' in page and 'name="typed_name"' in page
+    assert "This field is required" not in page and "is-invalid" not in page
+
+
 def test_one_person_signs_one_place_even_with_two_personas(people, organization):
     form = three_signers()
     blank_form("user-agreement")
