@@ -65,7 +65,9 @@ class Workers:
             [sys.executable, "-m", "celery", "-A", "hmis_portal", "worker", "--concurrency", "1", "--pool", "prefork",
              "-Q", QUEUE, "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT) for i in range(self.count)]
-        deadline = time.monotonic() + 60
+        # A worker starts Django and connects: seconds on a quiet machine, a
+        # minute or more on 2 cores shared with other work.
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             if len(app.control.ping(timeout=0.5) or []) >= self.count:
                 return

@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="the policy's sweep_batch_size for the run (default: the policy's own, 500); "
                              "e.g. 5000 acts on about 10,000 referrals per run")
+    parser.add_argument("--no-split", action="store_true",
+                        help="leave out the split runs (in this process, on 1 and 2 workers): the sweep's one run "
+                             "against its floor and the counts page only")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     sizes = args.sizes or (BIG_SIZES if args.big else DEFAULT_SIZES)
 
@@ -87,7 +90,7 @@ def main(argv=None) -> int:
         os.environ["DATABASE_URL"] = (os.environ["DATABASE_URL"].rsplit("/", 1)[0]
                                       + "/" + connection.settings_dict["NAME"])
         try:
-            failed |= not run(total, repeat=args.repeat, batch_size=args.batch_size)
+            failed |= not run(total, repeat=args.repeat, batch_size=args.batch_size, split=not args.no_split)
         finally:
             connection.creation.destroy_test_db(old_name, verbosity=0)
     return 1 if failed else 0
@@ -436,7 +439,7 @@ JOIN accounts_organization o ON o.id = p.organization_id JOIN referrals_needstat
 """
 
 
-def run(total: int, repeat: int, batch_size: int | None = None) -> bool:
+def run(total: int, repeat: int, batch_size: int | None = None, split: bool = True) -> bool:
     import datetime as dt
 
     from django.conf import settings
@@ -474,7 +477,7 @@ def run(total: int, repeat: int, batch_size: int | None = None) -> bool:
     acted = result["overdue"] + result["escalated"]
     split = [("in this process", lambda: _split_in_process(now)),
              ("1 worker", lambda: _split_on_workers(1, now, snapshot, acted)),
-             ("2 workers", lambda: _split_on_workers(2, now, snapshot, acted))]
+             ("2 workers", lambda: _split_on_workers(2, now, snapshot, acted))] if split else []
     split_times, split_sums = {name: [] for name, _run in split}, {name: set() for name, _run in split}
     for _ in range(repeat):
         start = time.perf_counter()
@@ -550,6 +553,7 @@ def run(total: int, repeat: int, batch_size: int | None = None) -> bool:
     floor_totals = {(p, st): (n, program, agency, status) for p, st, n, _o, _d, program, agency, status, _r in floor_rows}
     returned = {"page": response.context["returned_total"], "floor": floor_rows[0][8] if floor_rows else 0}
     _line("CES counts page (SQL)", statistics.median(page_sql[1:]), statistics.median(floor_times[1:]), 2)
+    _line("CES counts page, whole request", statistics.median(page_times[1:]), statistics.median(floor_times[1:]), 2)
     print(f"  CES counts page, whole request: {statistics.median(page_times[1:]) * 1000:.1f} ms "
           f"({statistics.median(request_sql[1:]) * 1000:.1f} ms of SQL), "
           f"{len(page_queries)} queries, {len(response.content):,} bytes; "

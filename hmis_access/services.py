@@ -15,7 +15,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.access import (Work, agency_people, approval_refusal, can_identify_users, grant_refusal,
                              is_coc_staff_account, is_member, persona_labels, require, staff_doing)
 from accounts.models import Membership, Persona, User
-from hmis_portal.core import provisioning, scim, webhooks
+from hmis_portal.core import provisioning, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.inputs import check_single_line, has_control_characters
@@ -360,7 +360,7 @@ def provision_grant(*, account: HMISAccount) -> int:
     if not provisioning.enabled():
         return 0
     user = account.user
-    given, family = scim.name_parts(user.full_name)
+    given, family = provisioning.name_parts(user.full_name)
     active = account.status == HMISAccount.Status.ACTIVE
     groups = hmis_groups()
     group, managed = groups.get(account.hmis_role, account.hmis_role), sorted(set(groups.values()))

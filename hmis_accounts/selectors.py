@@ -186,7 +186,8 @@ def hmis_directory():
     those it put users in before (a pack that renamed the groups): a user
     still in a group the policy no longer names for their role is taken out."""
     from hmis_portal.core.models import ProvisioningCommand
-    from hmis_portal.core.scim import PortalAccount, PortalDirectory, name_parts
+    from hmis_portal.core.provisioning import name_parts
+    from hmis_portal.core.scim import PortalAccount, PortalDirectory
     from training.selectors import hmis_groups
 
     rows = (HMISAccount.objects.exclude(hmis_username="").order_by("pk")

@@ -292,22 +292,24 @@ def _match_report(cursor, report: LoginReport) -> int:
     rows (at the line of that username's latest login, as the Python reader
     names them) and counts the users listed without a login. Returns how
     many accounts were matched."""
-    # A username's row that counts: its latest login, the first such line.
+    # A username's row that counts: its latest login, the first such line;
+    # with its account, found by the one join of the whole report (the
+    # floor's hash join): what follows reads this table alone.
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {CHOSEN} AS SELECT DISTINCT ON (hmis_username) line, hmis_username, login_at, "
-        f"login_day FROM {REPORT} WHERE problem IS NULL ORDER BY hmis_username, login_at DESC NULLS LAST, line")
+        f"CREATE TEMPORARY TABLE {CHOSEN} AS SELECT DISTINCT ON (r.hmis_username) r.line, r.hmis_username, "
+        f"r.login_at, r.login_day, a.id AS account_id FROM {REPORT} r "
+        f"LEFT JOIN {ACCOUNTS} a ON a.hmis_username = r.hmis_username WHERE r.problem IS NULL "
+        f"ORDER BY r.hmis_username, r.login_at DESC NULLS LAST, r.line")
     cursor.execute(
-        f"INSERT INTO {MATCHED} (id, login_at, login_day) SELECT a.id, c.login_at, c.login_day "
-        f"FROM {CHOSEN} c JOIN {ACCOUNTS} a ON a.hmis_username = c.hmis_username WHERE c.login_at IS NOT NULL")
+        f"INSERT INTO {MATCHED} (id, login_at, login_day) SELECT account_id, login_at, login_day FROM {CHOSEN} "
+        f"WHERE account_id IS NOT NULL AND login_at IS NOT NULL ORDER BY account_id")
     found = cursor.rowcount
-    cursor.execute(
-        f"SELECT count(*) FROM {CHOSEN} c JOIN {ACCOUNTS} a ON a.hmis_username = c.hmis_username "
-        f"WHERE c.login_at IS NULL")
+    cursor.execute(f"SELECT count(*) FROM {CHOSEN} WHERE account_id IS NOT NULL AND login_at IS NULL")
     report.never_logged_in = cursor.fetchone()[0]
     cursor.execute(
         f"SELECT line, hmis_username, problem FROM (SELECT line, hmis_username, problem FROM {REPORT} "
-        f"WHERE problem IS NOT NULL UNION ALL SELECT c.line, c.hmis_username, NULL FROM {CHOSEN} c "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNTS} a WHERE a.hmis_username = c.hmis_username)) bad ORDER BY line")
+        f"WHERE problem IS NOT NULL UNION ALL SELECT line, hmis_username, NULL FROM {CHOSEN} "
+        f"WHERE account_id IS NULL) bad ORDER BY line")
     for line, username, problem in cursor:
         report.bad_rows.append(BadRow(line, username, problem or f"No HMIS account has the username “{username}”."))
     report.login_count = found

@@ -74,6 +74,14 @@ STOP_AFTER_FAILURES = 3
 BULK_MIN = 10
 
 
+def name_parts(full_name: str) -> tuple[str, str]:
+    """A person's one-field name as SCIM's givenName and familyName: the first
+    word, then the rest (the portal keeps a single name field). Here, not in
+    `scim`, so that queueing a command does not load the SCIM libraries."""
+    given, _, family = (full_name or "").strip().partition(" ")
+    return given, family.strip()
+
+
 def enabled() -> bool:
     """A provisioning target is configured."""
     return bool(settings.HMIS_SCIM_URL)

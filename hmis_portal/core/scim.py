@@ -433,13 +433,6 @@ def check_connection_within(seconds: float | None = None) -> tuple[bool, str]:
 # ---------------------------------------------------------------- reconciliation
 
 
-def name_parts(full_name: str) -> tuple[str, str]:
-    """A person's one-field name as SCIM's givenName and familyName: the first
-    word, then the rest (the portal keeps a single name field)."""
-    given, _, family = (full_name or "").strip().partition(" ")
-    return given, family.strip()
-
-
 @dataclass(frozen=True)
 class PortalAccount:
     """What the portal holds of an HMIS account, for the reconciliation."""

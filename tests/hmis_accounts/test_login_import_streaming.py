@@ -162,3 +162,21 @@ def test_the_command_still_refuses_a_file_with_a_bad_row(tmp_path, names):
     with pytest.raises(CommandError, match="1 bad row of 4; nothing was applied"):
         call_command("import_hmis_logins", str(path), "--no-progress", stderr=err)
     assert err.getvalue().startswith("line 5: nobody.here: No HMIS account")
+
+
+def test_the_command_starts_without_the_scim_libraries():
+    """An operator's import pays Django's start once per run: the SCIM
+    libraries (pydantic models built at import, most of the start's time and
+    memory) are loaded by what delivers to the HMIS, not by every command."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import sys, django; django.setup(); "
+             "import hmis_accounts.management.commands.import_hmis_logins; "
+             "print(sorted(m for m in ('scim2_client', 'scim2_models') if m in sys.modules))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hmis_portal.settings", "DEBUG": "true"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
