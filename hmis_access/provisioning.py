@@ -207,8 +207,10 @@ def monthly_sla(*, months: int = 12, today: dt.date | None = None) -> list[Month
     first = (today.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     calendar = BusinessCalendar.load()
     buckets: dict[dt.date, list[tuple[bool, float]]] = {}
+    # order_by(): no part of the UNION keeps its model's ordering, which
+    # SQLite (the embedded default) refuses inside a compound statement.
     kinds = [model.objects.filter(provisioned_at__gte=start_of_day(first), ready_at__isnull=False,
-                                  provisioning_due_at__isnull=False).values_list(
+                                  provisioning_due_at__isnull=False).order_by().values_list(
         "ready_at", "provisioned_at", "provisioning_due_at") for model in queue_models()]
     rows = kinds[0].union(*kinds[1:], all=True) if kinds else []
     for ready_at, provisioned_at, due_at in rows:

@@ -95,6 +95,20 @@ def test_monthly_sla_share_on_time_and_median_business_days(agency, trainer):
     assert round(november.on_time_share, 3) == 0.667
 
 
+def test_monthly_sla_reads_on_a_database_that_refuses_ordered_parts_of_a_union(agency, trainer, monkeypatch):
+    """SQLite, the embedded default (`make run`), refuses ORDER BY inside a
+    UNION's parts; the report's one query must not carry its models' ordering."""
+    from django.db import connection
+
+    staff = StaffFactory(groups=["CoC provisioning"])
+    request = _ready(agency, trainer, dt.datetime(2026, 11, 2, 9, tzinfo=LA))
+    access_request_grant(actor=staff, access_request_id=request.pk, hmis_username="u1", hmis_role="CES_Standard",
+                         now=dt.datetime(2026, 11, 4, 11, tzinfo=LA))
+    monkeypatch.setattr(connection.features, "supports_slicing_ordering_in_compound", False)
+    (november,) = monthly_sla(today=dt.date(2026, 11, 30))
+    assert (november.provisioned, november.on_time) == (1, 1)
+
+
 def test_the_provisioning_chart_draws_the_coc_s_target_and_says_met_or_not_in_words(
         client, agency, trainer, django_assert_max_num_queries):
     """Like the referral timeliness chart: a row per month ("Nov 2026"), the
