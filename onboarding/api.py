@@ -20,9 +20,14 @@ from .selectors import stage_from
 
 
 class AgencyFilter(StatusListFilter):
-    # The stage is derived row by row, so a page of rows cannot be cut by it
-    # in the database; the collection says each agency's stage instead.
-    stage = None
+    def filter_stage(self, queryset, name, value):
+        # The stage is derived row by row (`stage_from`), as on the status
+        # list: the agencies at it are found among those the key may read
+        # (their agreements and programs read once), then cut into pages by id.
+        today = local_date()
+        return queryset.filter(pk__in=[
+            organization.pk for organization in queryset
+            if stage_from(list(organization.agreements.all()), list(organization.programs.all()), today=today) == value])
 
 
 class AgencySerializer(serializers.ModelSerializer):
@@ -50,7 +55,7 @@ class AgencySerializer(serializers.ModelSerializer):
 class AgencyCollection(ReadCollection):
     """The agencies the key's owner may see in the portal, each with its participation stage
     (derived from its agreements and programs as on the CES Participation Status List), filtered
-    as that list is: `q` (agency or program name), `role` (a CES role's code), `program_type`."""
+    as that list is: `q` (agency or program name), `stage`, `role` (a CES role's code), `program_type`."""
 
     serializer_class = AgencySerializer
     filterset_class = AgencyFilter

@@ -109,6 +109,40 @@ def test_agencies_carry_their_participation_stage_and_the_status_list_s_filters(
     assert bad.status_code == 400
 
 
+def test_agencies_filter_by_participation_stage_as_the_status_list_does(client, two_agencies):
+    """The stage filter of the status list, in the API: the stage is derived
+    row by row, so the agencies at a stage are found before a page is cut,
+    in queries that do not grow with the agencies; an unknown stage is a 400."""
+    from django.db import connection
+
+    from tests.onboarding.factories import AgreementFactory
+
+    def queries_and_rows(stage):
+        # Counted at the cursor: each request empties Django's own query log.
+        sql = []
+
+        def count(execute, *args):
+            sql.append(args[0])
+            return execute(*args)
+
+        with connection.execute_wrapper(count):
+            rows = read_all(client, "agency", key, stage=stage)
+        return len(sql), rows
+
+    AgreementFactory(organization=OrganizationFactory(name="Gamma Drafting"), status="draft")
+    key = make_key(StaffFactory(groups=["CoC implementation"]), "read")
+    few, rows = queries_and_rows("agreement_draft")
+    assert [row["name"] for row in rows] == ["Gamma Drafting"]
+    assert rows[0]["participation_stage"] == "agreement_draft"
+    _, rows = queries_and_rows("participating")
+    assert {row["name"] for row in rows} == {"Alpha Housing", "Beta Shelter"}
+    for n in range(6):
+        AgreementFactory(organization=OrganizationFactory(name=f"Drafting {n}"), status="draft")
+    many, rows = queries_and_rows("agreement_draft")
+    assert len(rows) == 7 and few > 0 and many <= few
+    assert client.get(reverse("api:agency-list"), {"stage": "no-such-stage"}, **bearer(key)).status_code == 400
+
+
 def test_a_collection_pages_by_cursor_without_repeating_or_losing_a_row(client):
     for _ in range(5):
         OrganizationFactory()
