@@ -1201,6 +1201,15 @@ def can_create_own_read_key(user) -> bool:
     return bool(user.is_authenticated and user.is_active)
 
 
+def own_api_keys(user) -> QuerySet:
+    """The keys a person manages on their API keys page: their own. Another
+    person's key is not found there, whoever asks (system administrators
+    manage everyone's in the admin)."""
+    from accounts.apikeys.models import ApiKey
+
+    return ApiKey.objects.filter(owner_id=user.pk) if user.is_authenticated else ApiKey.objects.none()
+
+
 def can_rotate_api_key(user, key) -> bool:
     return not key.revoked_at and not api_key_refusal(user, key.owner, key.scopes.split())
 

@@ -76,3 +76,18 @@ class WebhookSubscriptionForm(TextValidationMixin, forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["event_types"].choices = [(name, f"{words} ({name})") for name, words in EVENTS.items()]
+
+
+class OwnApiKeyForm(TextValidationMixin, forms.Form):
+    """A read key of one's own: a name saying what it is for, and the form's
+    one-time token (a second submit of the same form makes no second key)."""
+
+    name = forms.CharField(label="What the key is for", max_length=100,
+                           help_text="For example “Agency dashboard”. The key reads what you may see in the portal.")
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        import uuid
+
+        super().__init__(*args, **kwargs)
+        self.fields["once"].initial = uuid.uuid4().hex

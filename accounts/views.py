@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -318,3 +319,86 @@ def webhook_replay(request, pk):
     return run_action(request, lambda: hooks.webhook_delivery_replay(actor=request.user, delivery=delivery),
                       f"Queued {delivery.event_type} {delivery.event_id} to be sent again.",
                       to=reverse("webhook-detail", args=[delivery.subscription_id]))
+
+
+# ---------------------------------------------------------------- one's own API keys
+
+_SHOWN_KEY = "api-key-once"
+
+
+def _own_key(user, pk):
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(access.own_api_keys(user), pk=pk)
+
+
+@login_required
+def api_keys(request):
+    """A person's own read keys: what they are for, when last used, Rotate and
+    Revoke, and a new one (shown once). A key reads in the API exactly what
+    its owner may see in the portal (accounts.access), no more."""
+    from django.core.cache import cache
+
+    from .apikeys import services as keys
+    from .forms import OwnApiKeyForm
+
+    require(access.can_create_own_read_key(request.user), "Sign in to make an API key.")
+    form = OwnApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        # The form's one-time token: a second submit of the same form (a
+        # double click, a reload) makes no second key.
+        if not cache.add(f"api-key-form:{request.user.pk}:{form.cleaned_data['once']}", 1, timeout=24 * 3600):
+            messages.info(request, "That key was already made; it is in the list below.")
+            return redirect("api-keys")
+        try:
+            key, plain = keys.api_key_create(actor=request.user, owner=request.user,
+                                             name=form.cleaned_data["name"], scopes=[access.READ_SCOPE])
+        except ValidationError as exc:
+            apply_to_form(form, exc)
+        else:
+            request.session[_SHOWN_KEY] = [key.pk, plain]
+            messages.success(request, f"Made the key “{key.name}”. Copy it now: it is not shown again.")
+            return redirect("api-keys")
+    shown = request.session.pop(_SHOWN_KEY, None)
+    return render(request, "accounts/api_keys.html", {
+        "form": form if form.is_bound else OwnApiKeyForm(),
+        "keys": access.own_api_keys(request.user).order_by("revoked_at", "-created_at", "-pk"),
+        "shown": shown,
+        "api_url": f"{settings.PORTAL_BASE_URL}/api/v1/",
+    })
+
+
+@login_required
+@require_POST
+def api_key_rotate(request, pk):
+    from .apikeys import services as keys
+
+    key = _own_key(request.user, pk)
+    try:
+        key, plain = keys.api_key_rotate(actor=request.user, key=key)
+    except ValidationError as exc:
+        message_refusal(request, exc)
+    else:
+        request.session[_SHOWN_KEY] = [key.pk, plain]
+        messages.success(request, f"A new key replaces “{key.name}”; the old one stopped working. Copy it now: "
+                                  "it is not shown again.")
+    return redirect("api-keys")
+
+
+@login_required
+@require_POST
+def api_key_revoke(request, pk):
+    from .apikeys import services as keys
+
+    key = _own_key(request.user, pk)
+    if key.is_revoked:
+        # A second submit of Revoke: already revoked, nothing to change.
+        messages.info(request, f"The key “{key.name}” was already revoked.")
+        return redirect("api-keys")
+    try:
+        keys.api_key_revoke(actor=request.user, key=key)
+    except ValidationError as exc:
+        message_refusal(request, exc)
+    else:
+        messages.success(request, f"Revoked the key “{key.name}”: it no longer works.")
+    return redirect("api-keys")

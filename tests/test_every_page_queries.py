@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 GET_CASES = [case for case in all_cases()
              if case.method == "get" and (case.personas or case.with_hmis_access or case.coc_groups)]
 # The signed-in pages of one's own account, which every person has.
-OWN_PAGES = ["password_change", "password_change_done", "two-factor", "two-factor-setup"]
+OWN_PAGES = ["password_change", "password_change_done", "two-factor", "two-factor-setup", "api-keys"]
 COC_GROUPS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin")
 
 

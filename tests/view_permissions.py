@@ -61,6 +61,7 @@ EXEMPT = {
     "login": "public", "logout": "public", "password_reset": "public", "password_reset_done": "public",
     "password_reset_confirm": "public", "password_reset_complete": "public",
     "password_change": "own account only", "password_change_done": "own account only",
+    "api-keys": "own account only (every signed-in person's own keys); tested in tests/accounts/test_own_api_keys.py",
     "two-factor": "own account only; tested in tests/signin",
     "two-factor-setup": "own account only; tested in tests/signin",
     "two-factor-verify": "own account only; tested in tests/signin",

@@ -40,6 +40,15 @@ CASES += [
 ]
 
 
+def _api_key(organization):
+    from accounts.apikeys.services import api_key_create
+    from tests.factories import MembershipFactory
+
+    owner = MembershipFactory(organization=organization, persona="executive_director").user
+    key, _plain = api_key_create(actor=owner, owner=owner, name="Dashboard", scopes=["read"])
+    return {"pk": key.pk}
+
+
 def _webhook(organization):
     from hmis_portal.core.models import WebhookSubscription
 
@@ -64,6 +73,9 @@ SYSTEM_ADMINS = ("CoC system admin",)
 CASES += [
     # Webhooks are the system admins' configuration: the list and a new subscription, each one's
     # delivery log, its buttons, and Replay.
+    # A key is its owner's alone: nobody else rotates or revokes it here (404).
+    ViewCase("api-key-rotate", build=_api_key, agency_object=False, method="post"),
+    ViewCase("api-key-revoke", build=_api_key, agency_object=False, method="post"),
     ViewCase("webhooks", coc_groups=SYSTEM_ADMINS, agency_object=False),
     ViewCase("webhooks", coc_groups=SYSTEM_ADMINS, agency_object=False, method="post",
              data=lambda kwargs: {"url": "not a url"}),
