@@ -337,7 +337,10 @@ def api_keys(request):
     """A person's own read keys: what they are for, when last used, Rotate and
     Revoke, and a new one (shown once). A key reads in the API exactly what
     its owner may see in the portal (accounts.access), no more."""
+    import datetime as dt
+
     from django.core.cache import cache
+    from django.utils import timezone
 
     from .apikeys import services as keys
     from .forms import OwnApiKeyForm
@@ -346,8 +349,11 @@ def api_keys(request):
     form = OwnApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         # The form's one-time token: a second submit of the same form (a
-        # double click, a reload) makes no second key.
-        if not cache.add(f"api-key-form:{request.user.pk}:{form.cleaned_data['once']}", 1, timeout=24 * 3600):
+        # double click, a reload) makes no second key. With the cache out of
+        # reach (add answers False), a key made this past minute says so.
+        first = cache.add(f"api-key-form:{request.user.pk}:{form.cleaned_data['once']}", 1, timeout=24 * 3600)
+        if not first and access.own_api_keys(request.user).filter(
+                created_at__gte=timezone.now() - dt.timedelta(minutes=1)).exists():
             messages.info(request, "That key was already made; it is in the list below.")
             return redirect("api-keys")
         try:

@@ -58,6 +58,18 @@ def test_a_second_submit_of_the_same_form_makes_no_second_key(client):
     assert "already made" in again.content.decode()
 
 
+def test_with_the_cache_out_of_reach_a_key_is_still_made_once(client, monkeypatch):
+    from django.core.cache import cache
+
+    person = MembershipFactory(persona="program_manager").user
+    client.force_login(person)
+    monkeypatch.setattr(cache, "add", lambda *args, **kwargs: False)  # as the cache answers in an outage
+    _, once = _make(client)
+    assert ApiKey.objects.filter(owner=person).count() == 1
+    client.post(reverse("api-keys"), {"name": "Agency dashboard", "once": once})
+    assert ApiKey.objects.filter(owner=person).count() == 1
+
+
 def test_rotate_replaces_the_key_and_revoke_ends_it_and_both_are_audited(client):
     own = agency_with_work()
     person = MembershipFactory(organization_id=own["agency"], persona="program_manager").user
