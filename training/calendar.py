@@ -4,10 +4,6 @@ are mailed with. One UID per registration, for its whole life; its SEQUENCE
 is the session's revisions plus the registration's, so every change is a
 higher number and calendar apps replace the copy they hold."""
 
-from email.utils import parseaddr
-
-from django.conf import settings
-
 from hmis_portal.core.ics import CalendarEvent, Person, calendar_file, uid
 from hmis_portal.core.outbox import Invitation
 
@@ -37,19 +33,9 @@ def registration_event(registration: Registration) -> CalendarEvent:
         sequence=session.sequence + registration.sequence,
         last_modified=max(session.updated_at, registration.updated_at),
         status=status,
-        organizer=organizer(),
         attendee=Person(name=registration.user.full_name or registration.user.email, email=registration.user.email),
         attendee_status=answer,
     )
-
-
-def organizer() -> Person:
-    """Who sends the invitation: the address mail goes from, alone (a
-    DEFAULT_FROM_EMAIL may read "CoC Training <training@…>"; a calendar app
-    compares the ORGANIZER's mailto: with the sender and applies nothing it
-    cannot match), named by the name given there or else the portal's."""
-    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return Person(name=name or settings.PORTAL_NAME, email=address)
 
 
 def registration_calendar(registration: Registration) -> bytes:

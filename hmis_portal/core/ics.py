@@ -13,12 +13,16 @@ STATUS, under a UID that never changes and names the portal's own domain
 (`uid`), so a calendar that imported it once replaces it instead of adding a
 second one. Sent by mail, a calendar is an iTIP message (RFC 5546): METHOD
 REQUEST for a new or changed event, CANCEL for one that is off, with the
-ORGANIZER and the ATTENDEE calendar apps require before they apply it.
+ORGANIZER and the ATTENDEE calendar apps require before they apply it. A
+download or a feed (METHOD PUBLISH) names no ATTENDEE: RFC 5546 forbids one
+there, and calendar apps that check it (libical's, in Evolution and GNOME
+Calendar) would otherwise take the file for a broken invitation.
 """
 
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.utils import timezone
@@ -64,11 +68,21 @@ class CalendarEvent:
     sequence: int = 0
     last_modified: dt.datetime | None = None
     status: str = ""
-    # For a mailed invitation (METHOD REQUEST or CANCEL): who sends it and who
-    # is invited, with that person's answer (ACCEPTED, TENTATIVE, DECLINED).
-    organizer: Person | None = None
+    # For a mailed invitation (METHOD REQUEST or CANCEL): who is invited, with
+    # that person's answer (ACCEPTED, TENTATIVE, DECLINED). The ORGANIZER of
+    # every event is the portal's sender (`organizer`).
     attendee: Person | None = None
     attendee_status: str = "ACCEPTED"
+
+
+def organizer() -> Person:
+    """Who organizes every event the portal writes: the address mail goes
+    from, alone (a DEFAULT_FROM_EMAIL may read "CoC Training <training@…>"; a
+    calendar app compares the ORGANIZER's mailto: with the sender and applies
+    nothing it cannot match), named by the name given there or else the
+    portal's. RFC 5546 asks for one in PUBLISH as in REQUEST and CANCEL."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return Person(name=name or settings.PORTAL_NAME, email=address)
 
 
 def _local(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
@@ -77,7 +91,7 @@ def _local(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
     return value
 
 
-def _event(item: CalendarEvent, stamp: dt.datetime) -> Event:
+def _event(item: CalendarEvent, stamp: dt.datetime, *, method: str) -> Event:
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp)
@@ -93,9 +107,9 @@ def _event(item: CalendarEvent, stamp: dt.datetime) -> Event:
         event.add("last-modified", item.last_modified.astimezone(dt.UTC))
     if item.status:
         event.add("status", item.status)
-    if item.organizer is not None:
-        event.add("organizer", f"mailto:{item.organizer.email}", parameters={"CN": item.organizer.name})
-    if item.attendee is not None:
+    sender = organizer()
+    event.add("organizer", f"mailto:{sender.email}", parameters={"CN": sender.name})
+    if item.attendee is not None and method != "PUBLISH":
         event.add("attendee", f"mailto:{item.attendee.email}",
                   parameters={"CN": item.attendee.name, "ROLE": "REQ-PARTICIPANT",
                               "PARTSTAT": item.attendee_status, "RSVP": "FALSE"})
@@ -138,7 +152,7 @@ def calendar_file(events: Iterable[CalendarEvent], *, product: str, name: str = 
     stamp = timezone.now().astimezone(dt.UTC)
     timed = []
     for item in events:
-        calendar.add_component(_event(item, stamp))
+        calendar.add_component(_event(item, stamp, method=method))
         timed += [_local(moment).date() for moment in (item.start, item.end) if isinstance(moment, dt.datetime)]
     if timed:
         # The zone's rules for the span the events cover (a year past the

@@ -82,7 +82,13 @@ def test_the_downloaded_event_reads_the_same_in_ical_js(client, organization):
     assert event["start"]["text"] == f"{local:%Y-%m-%dT%H:%M:%S}" and local.hour == 9
     assert event["organizer"] == {"value": "mailto:training@coc.example.org",
                                   "parameters": {"cn": django_settings.PORTAL_NAME}}
-    (attendee,) = event["attendees"]
+    # A published event invites no one (RFC 5546 allows no ATTENDEE in PUBLISH); the mailed invitation does.
+    assert event["attendees"] == []
+    services.session_reschedule(actor=StaffFactory(groups=["CoC training"]), session_id=seats.pk,
+                                starts_at=SUMMER, ends_at=SUMMER + dt.timedelta(hours=3), webinar_url="",
+                                location="Room 4")
+    _, invitation = _sent(person, "Changed")
+    (attendee,) = invitation["events"][0]["attendees"]
     assert attendee["value"] == f"mailto:{person.email}"
     assert attendee["parameters"]["cn"] == "Zoë O'Brien, Jr." and attendee["parameters"]["partstat"] == "ACCEPTED"
 
