@@ -302,6 +302,8 @@ def main() -> int:
         env.pop("SECRET_KEY"), env.pop("DATABASE_PASSWORD")  # in the files instead
         if name == "web":
             env["PORT"] = str(ports["web"])
+            if "PROMETHEUS_MULTIPROC_DIR" in env:  # a directory of this run's, not one shared on the machine
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "prometheus")
         envs[name] = env
     envs["proxy"] = {**BASE_ENV, **environment_of(services["proxy"]),
                      "HTTP_PORT": str(ports["http"]), "HTTPS_PORT": str(ports["https"]),

@@ -216,15 +216,30 @@ def may_scrape(request) -> bool:
     return _has_token(request) or _from_loopback(request)
 
 
+def _request_figures_registry():
+    """This process's request figures, or, under gunicorn with
+    PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py), every worker process's
+    added up: the one that answers the scrape is any one of them."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def metrics_response(request) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     if not may_scrape(request):
         return HttpResponse("Metrics are read from the server itself or with its token.\n", status=403,
                             content_type="text/plain; charset=utf-8")
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest(REGISTRY) + exposition(portal_figures()).encode()
+    body = generate_latest(_request_figures_registry()) + exposition(portal_figures()).encode()
     response = HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response
