@@ -215,6 +215,55 @@ def https_get(port: int, path: str, ca: Path, *, method="GET", body=b"", headers
         connection.close()
 
 
+def wait_until_healthy(stack: Stack, probes: dict, envs: dict, timeout: float, problems: list[str], *,
+                       interval: float = 1.0) -> dict[str, str]:
+    """Run each service's probe, as declared, until every one has passed once
+    or `timeout` seconds are gone; a service whose process exits (migrate
+    aside, which is done before) ends the wait at once. Returns the healthy
+    services and when they became so; each one that exited or never passed
+    is added to `problems` by name, with its probe's last words and its log."""
+    healthy: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    last: dict[str, str] = {}
+    started = time.monotonic()
+
+    def probe(name):
+        return subprocess.run(probes[name], cwd=ROOT, env=envs[name], capture_output=True, text=True,
+                              timeout=60)
+
+    while time.monotonic() < deadline and len(healthy) < len(probes):
+        for name, process in stack.processes.items():
+            if name != "migrate" and process.poll() is not None:
+                problems.append(f"{name} exited {process.returncode}:\n{stack.tail(name)}")
+                return healthy
+        waiting = [name for name in probes if name not in healthy]
+        with ThreadPoolExecutor(len(waiting)) as pool:
+            for name, done in zip(waiting, pool.map(probe, waiting)):
+                if done.returncode == 0:
+                    healthy[name] = f"{time.monotonic() - started:.0f} s"
+                    say(f"{name} healthy: {' '.join(probes[name])}")
+                else:
+                    last[name] = (done.stdout + done.stderr).strip()[-500:]
+        time.sleep(interval)
+    for name in probes:
+        if name not in healthy:
+            problems.append(f"{name} never became healthy: {last.get(name, '')}\n{stack.tail(name)}")
+    return healthy
+
+
+def report(problems: list[str], healthy: dict[str, str], workdir: Path) -> int:
+    """Say what failed, by service, or that every service was healthy; the
+    exit status: 0 only when nothing failed."""
+    for problem in problems:
+        say(f"FAILED: {problem}")
+    if healthy and not problems:
+        say("every service healthy: " + ", ".join(f"{name} ({when})" for name, when in healthy.items()))
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif problems:
+        say(f"logs kept in {workdir}")
+    return 1 if problems else 0
+
+
 def main() -> int:
     timeout = float(os.environ.get("PRODCHECK_TIMEOUT", "120"))
     database = os.environ.get("PRODCHECK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hmis_prodcheck")
@@ -253,6 +302,8 @@ def main() -> int:
         env.pop("SECRET_KEY"), env.pop("DATABASE_PASSWORD")  # in the files instead
         if name == "web":
             env["PORT"] = str(ports["web"])
+            if "PROMETHEUS_MULTIPROC_DIR" in env:  # a directory of this run's, not one shared on the machine
+                env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "prometheus")
         envs[name] = env
     envs["proxy"] = {**BASE_ENV, **environment_of(services["proxy"]),
                      "HTTP_PORT": str(ports["http"]), "HTTPS_PORT": str(ports["https"]),
@@ -268,7 +319,9 @@ def main() -> int:
     stack = Stack(workdir)
     healthy: dict[str, str] = {}
     problems: list[str] = []
-    try:
+
+    def bring_up() -> None:
+        """Everything up and probed; each failure is added to `problems`."""
         name = parts.path.lstrip("/")
         psql(database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         psql(database, f'CREATE DATABASE "{name}"')
@@ -280,14 +333,14 @@ def main() -> int:
                                env=envs["web"], capture_output=True, text=True, timeout=300)
         if built.returncode:
             problems.append(f"collectstatic failed:\n{built.stderr[-3000:]}")
-            return 1
+            return
 
         # The one-shot migrate service; the others start only once it has succeeded.
         started = time.monotonic()
         migrate = stack.start("migrate", command_of(services["migrate"]["command"]), envs["migrate"])
         if migrate.wait(timeout=600):
             problems.append(f"migrate exited {migrate.returncode}:\n{stack.tail('migrate')}")
-            return 1
+            return
         say(f"migrate completed in {time.monotonic() - started:.0f} s")
         for name in ("web", "worker", "beat"):
             stack.start(name, command_of(services[name]["command"]), envs[name])
@@ -302,33 +355,9 @@ def main() -> int:
                   for name, service in services.items() if "healthcheck" in service and name in envs}
         if not caddy:
             probes.pop("proxy", None)
-        deadline = time.monotonic() + timeout
-        last: dict[str, str] = {}
-        started = time.monotonic()
-
-        def probe(name):
-            return subprocess.run(probes[name], cwd=ROOT, env=envs[name], capture_output=True, text=True,
-                                  timeout=60)
-
-        while time.monotonic() < deadline and len(healthy) < len(probes):
-            for name, process in stack.processes.items():
-                if name != "migrate" and process.poll() is not None:
-                    problems.append(f"{name} exited {process.returncode}:\n{stack.tail(name)}")
-                    return 1
-            waiting = [name for name in probes if name not in healthy]
-            with ThreadPoolExecutor(len(waiting)) as pool:
-                for name, done in zip(waiting, pool.map(probe, waiting)):
-                    if done.returncode == 0:
-                        healthy[name] = f"{time.monotonic() - started:.0f} s"
-                        say(f"{name} healthy: {' '.join(probes[name])}")
-                    else:
-                        last[name] = (done.stdout + done.stderr).strip()[-500:]
-            time.sleep(1)
-        for name in probes:
-            if name not in healthy:
-                problems.append(f"{name} never became healthy: {last.get(name, '')}\n{stack.tail(name)}")
+        healthy.update(wait_until_healthy(stack, probes, envs, timeout, problems))
         if problems:
-            return 1
+            return
 
         if caddy:
             ca = Path(envs["proxy"]["XDG_DATA_HOME"]) / "caddy" / "pki" / "authorities" / "local" / "root.crt"
@@ -353,7 +382,9 @@ def main() -> int:
                     problems.append(f"{label} answered {got}, not {wanted}")
             if b"Sign in" not in page and b"sign in" not in page:
                 problems.append("the sign-in page did not render")
-        return 1 if problems else 0
+
+    try:
+        bring_up()
     finally:
         stack.stop()
         sink.shutdown()
@@ -363,13 +394,8 @@ def main() -> int:
         except subprocess.CalledProcessError as exc:
             problems.append(f"could not drop the database: {exc.stderr.decode(errors='replace')}")
         subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], stdout=subprocess.DEVNULL)
-        for problem in problems:
-            say(f"FAILED: {problem}")
-        if healthy and not problems:
-            say("every service healthy: " + ", ".join(f"{name} ({when})" for name, when in healthy.items()))
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif problems:
-            say(f"logs kept in {workdir}")
+        status = report(problems, healthy, workdir)
+    return status
 
 
 if __name__ == "__main__":

@@ -38,16 +38,27 @@ def _job_names() -> dict[str, str]:
     return {job.task: job.name for job in JOBS}
 
 
+# A chunk of a job that handed its work out carries the run's name
+# (`sweep_run`); the run's duration is then its chunks' (core/metrics.py).
+SWEEP_RUN = "sweep_run"
+
+
 @signals.task_prerun.connect
-def _job_started(task_id=None, task=None, **kwargs):
+def _job_started(task_id=None, task=None, kwargs=None, **extra):
     if task is not None and task.name in _job_names():
         _started[task_id] = time.monotonic()
+    if kwargs and kwargs.get(SWEEP_RUN):
+        from hmis_portal.core.metrics import chunk_started
+
+        chunk_started(kwargs[SWEEP_RUN])
 
 
 @signals.task_postrun.connect
-def _job_finished(task_id=None, task=None, **kwargs):
-    started = _started.pop(task_id, None)
-    if started is not None:
-        from hmis_portal.core.metrics import record_sweep_run
+def _job_finished(task_id=None, task=None, kwargs=None, **extra):
+    from hmis_portal.core import metrics
 
-        record_sweep_run(_job_names()[task.name], seconds=time.monotonic() - started)
+    if kwargs and kwargs.get(SWEEP_RUN):
+        metrics.chunk_finished(kwargs[SWEEP_RUN])
+    started = _started.pop(task_id, None)
+    if started is not None and not metrics.timed_by_chunks(task_id):
+        metrics.record_sweep_run(_job_names()[task.name], seconds=time.monotonic() - started)

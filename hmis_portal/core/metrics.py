@@ -19,6 +19,8 @@ address, not one of the portal's host names.
 import datetime as dt
 import hmac
 import ipaddress
+import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -133,6 +135,70 @@ def record_sweep_run(job: str, *, seconds: float, finished_at=None) -> None:
         pass
 
 
+# A job that hands its work out as chunks to free workers (the inactivity and
+# timeliness sweeps) is not done when its own task ends, and its chunks run in
+# other processes: the run's duration is from the first chunk's start to the
+# last chunk's end, kept in the shared cache as the chunks count down.
+RUN_KEY = "metrics:sweep-run:"
+RUN_KEPT_SECONDS = 24 * 3600
+_timed_by_chunks: set[str] = set()
+
+
+def _job_of_task(task_name: str) -> str | None:
+    from hmis_portal.schedule import JOBS
+
+    return next((job.name for job in JOBS if job.task == task_name), None)
+
+
+def hand_out_chunks(*, task_name: str, task_id: str | None, chunks: int) -> str | None:
+    """Called by a periodic job's task before it queues `chunks` chunks: the
+    run's name, for each chunk to pass to `chunk_started`/`chunk_finished`
+    (None when the job is not a scheduled one or the cache is out of reach).
+    The task's own duration is then not recorded (`timed_by_chunks`)."""
+    job = _job_of_task(task_name)
+    if job is None or chunks < 1:
+        return None
+    run = f"{job}|{task_id or uuid.uuid4().hex}"
+    try:
+        cache.set(f"{RUN_KEY}{run}:left", chunks, timeout=RUN_KEPT_SECONDS)
+    except Exception:  # noqa: BLE001 - a figure must never fail the job it measures
+        return None
+    if task_id:
+        _timed_by_chunks.add(task_id)
+    return run
+
+
+def timed_by_chunks(task_id: str | None) -> bool:
+    """Whether this task handed its work out as chunks (asked once, at its end)."""
+    if task_id in _timed_by_chunks:
+        _timed_by_chunks.discard(task_id)
+        return True
+    return False
+
+
+def chunk_started(run: str | None) -> None:
+    if run:
+        try:  # the first chunk to start sets it; add() never overwrites
+            cache.add(f"{RUN_KEY}{run}:started", time.time(), timeout=RUN_KEPT_SECONDS)
+        except Exception:  # noqa: BLE001 - a figure must never fail the job it measures
+            pass
+
+
+def chunk_finished(run: str | None) -> None:
+    """The last chunk of the run to finish records the run's duration."""
+    if not run:
+        return
+    try:
+        if cache.decr(f"{RUN_KEY}{run}:left") != 0:
+            return
+        started = cache.get(f"{RUN_KEY}{run}:started")
+        cache.delete_many([f"{RUN_KEY}{run}:left", f"{RUN_KEY}{run}:started"])
+    except Exception:  # noqa: BLE001 - the count expired or the cache is out: no figure this time
+        return
+    if started is not None:
+        record_sweep_run(run.split("|", 1)[0], seconds=time.time() - started)
+
+
 def sweep_figures(now) -> list[Figure]:
     """One cache read for every job in the schedule."""
     from hmis_portal.schedule import JOBS
@@ -216,15 +282,30 @@ def may_scrape(request) -> bool:
     return _has_token(request) or _from_loopback(request)
 
 
+def _request_figures_registry():
+    """This process's request figures, or, under gunicorn with
+    PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py), every worker process's
+    added up: the one that answers the scrape is any one of them."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def metrics_response(request) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     if not may_scrape(request):
         return HttpResponse("Metrics are read from the server itself or with its token.\n", status=403,
                             content_type="text/plain; charset=utf-8")
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest(REGISTRY) + exposition(portal_figures()).encode()
+    body = generate_latest(_request_figures_registry()) + exposition(portal_figures()).encode()
     response = HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response

@@ -1,10 +1,13 @@
 """deploy/prod_check.py (`make prod-check`) reads docker-compose.yml as
-`docker compose` does. The whole run (a fresh migrate, five processes, about
-90 s) is `make prod-check`'s, not the suite's; these tests cover how it reads
-the compose file."""
+`docker compose` does, and fails, naming the service, when one never becomes
+healthy. The whole run (a fresh migrate, five processes, about 90 s) is `make
+prod-check`'s, not the suite's; these tests cover how it reads the compose
+file, and its waiting for the probes with real processes and a short timeout."""
 
 import importlib.util
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,62 @@ def test_the_portal_services_run_the_compose_commands(prod_check):
     assert commands["web"][-2:] == ["--forwarded-allow-ips", "127.0.0.1"]
     assert commands["migrate"][:2] == ["sh", "-c"]
     assert commands["migrate"][2].startswith("python manage.py check --deploy --fail-level ERROR && ")
+
+
+# A web process that takes connections and never answers, as gunicorn whose
+# workers are all stuck would.
+SILENT_WEB = """
+import socket, sys, time
+listener = socket.socket()
+listener.bind(("127.0.0.1", int(sys.argv[1])))
+listener.listen(16)
+held = []
+while True:
+    held.append(listener.accept()[0])
+"""
+
+
+def test_a_service_that_never_answers_its_probe_fails_the_check_by_name(prod_check, tmp_path, capsys):
+    port = prod_check.spare_port()
+    heartbeat = tmp_path / "beat-heartbeat"
+    heartbeat.touch()
+    envs = {"web": {**prod_check.BASE_ENV, "PORT": str(port)},
+            "beat": {**prod_check.BASE_ENV, "BEAT_HEARTBEAT_FILE": str(heartbeat)}}
+    # The probes as the compose file declares them.
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    probes = {name: prod_check.probe_command(services[name]["healthcheck"]["test"]) for name in envs}
+    stack = prod_check.Stack(tmp_path)
+    stack.start("web", [sys.executable, "-c", SILENT_WEB, str(port)], envs["web"])
+    stack.start("beat", ["sleep", "60"], envs["beat"])
+    problems = []
+    started = time.monotonic()
+    try:
+        healthy = prod_check.wait_until_healthy(stack, probes, envs, timeout=2, problems=problems, interval=0.2)
+        assert stack.processes["web"].poll() is None, "the silent web process should still run"
+    finally:
+        stack.stop()
+    took = time.monotonic() - started
+    assert list(healthy) == ["beat"]
+    [problem] = problems
+    assert problem.startswith(f"web never became healthy: web: http://127.0.0.1:{port}/healthz did not answer")
+    # The wait ends at its timeout, plus one round of probes (the web probe's own 5 s timeout).
+    assert took < 2 + 5 + 10, f"the wait took {took:.0f}s"
+
+    assert prod_check.report(problems, healthy, tmp_path) == 1
+    output = capsys.readouterr().out
+    assert "prod-check: FAILED: web never became healthy" in output
+    assert "every service healthy" not in output
+
+
+def test_a_service_that_exits_ends_the_wait_at_once_and_fails_the_check_by_name(prod_check, tmp_path, capsys):
+    envs = {"worker": dict(prod_check.BASE_ENV)}
+    stack = prod_check.Stack(tmp_path)
+    stack.start("worker", ["sh", "-c", "echo 'Unrecoverable error: broker gone'; exit 3"], envs["worker"])
+    stack.processes["worker"].wait(10)
+    problems = []
+    healthy = prod_check.wait_until_healthy(stack, {"worker": ["false"]}, envs, timeout=60, problems=problems)
+    stack.stop()
+    assert healthy == {}
+    assert problems == ["worker exited 3:\nUnrecoverable error: broker gone"]
+    assert prod_check.report(problems, healthy, tmp_path) == 1
+    assert "prod-check: FAILED: worker exited 3" in capsys.readouterr().out
