@@ -67,7 +67,7 @@ DEADLINE_KEYS = ("provisioning_business_days", "provisioning_hours")
 
 
 def parse(pack, checked):
-    checked["access_policy"] = check_policy(pack, "access_policy", ACCESS_POLICY_FIELDS)
+    checked["access_policy"] = check_policy(pack, "access_policy", ACCESS_POLICY_FIELDS, model=AccessPolicy)
 
 
 def check(pack, checked):

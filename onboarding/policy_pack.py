@@ -38,8 +38,10 @@ def program_type_codes() -> set[str]:
 
 
 def parse(pack, checked):
-    checked["onboarding_policy"] = check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS)
-    checked["program_types"] = check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS, unique=("code", "name"))
+    checked["onboarding_policy"] = check_policy(pack, "onboarding_policy", ONBOARDING_POLICY_FIELDS,
+                                                 model=OnboardingPolicy)
+    checked["program_types"] = check_rows(pack, "program_types", PROGRAM_TYPE_FIELDS, unique=("code", "name"),
+                                           model=ProgramType)
 
 
 def check(pack, checked):

@@ -20,7 +20,8 @@ PARTNERSHIP_POLICY_FIELDS = {
 
 
 def parse(pack, checked):
-    checked["partnership_policy"] = check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS)
+    checked["partnership_policy"] = check_policy(pack, "partnership_policy", PARTNERSHIP_POLICY_FIELDS,
+                                                  model=PartnershipPolicy)
 
 
 def check(pack, checked):

@@ -49,8 +49,9 @@ REFERRAL_POLICY_FIELDS = {
 
 
 def parse(pack, checked):
-    checked["need_statuses"] = check_rows(pack, "need_statuses", _status_fields(), unique=("code", "name"))
-    checked["referral_policy"] = check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS)
+    checked["need_statuses"] = check_rows(pack, "need_statuses", _status_fields(), unique=("code", "name"),
+                                           model=NeedStatus)
+    checked["referral_policy"] = check_policy(pack, "referral_policy", REFERRAL_POLICY_FIELDS, model=ReferralPolicy)
 
 
 def check(pack, checked):

@@ -92,10 +92,13 @@ def course_codes(checked) -> set[str]:
 
 
 def parse(pack, checked):
-    checked["courses"] = check_rows(pack, "courses", COURSE_FIELDS, unique=("code", "title"))
-    checked["ces_roles"] = check_rows(pack, "ces_roles", ROLE_FIELDS, unique=("code", "name", "access_rank"))
-    checked["required_forms"] = check_rows(pack, "required_forms", FORM_FIELDS, unique=("code", "title"))
-    checked["access_matrix"] = check_rows(pack, "access_matrix", MATRIX_FIELDS, unique=("capability",))
+    checked["courses"] = check_rows(pack, "courses", COURSE_FIELDS, unique=("code", "title"), model=Course)
+    checked["ces_roles"] = check_rows(pack, "ces_roles", ROLE_FIELDS, unique=("code", "name", "access_rank"),
+                                       model=CESRole)
+    checked["required_forms"] = check_rows(pack, "required_forms", FORM_FIELDS, unique=("code", "title"),
+                                            model=RequiredForm)
+    checked["access_matrix"] = check_rows(pack, "access_matrix", MATRIX_FIELDS, unique=("capability",),
+                                           model=AccessCapability)
 
 
 def check(pack, checked):

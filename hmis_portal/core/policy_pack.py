@@ -141,9 +141,30 @@ def check_value(pack, path, value, spec):
     return value
 
 
-def check_rows(pack, section, fields, unique=("code",)) -> list[dict] | None:
+def bounded(fields: dict, model) -> dict:
+    """`fields` with each text or code that `model` stores in a column of a
+    fixed length given that length as its "max", so a value too long is a
+    mistake named with its line, not a database error after the checks."""
+    from django.core.exceptions import FieldDoesNotExist
+
+    if model is None:
+        return fields
+    out = {}
+    for name, spec in fields.items():
+        try:
+            length = model._meta.get_field(name).max_length
+        except FieldDoesNotExist:
+            length = None
+        out[name] = ({**spec, "max": length} if spec["type"] in ("text", "code") and length and "max" not in spec
+                     else spec)
+    return out
+
+
+def check_rows(pack, section, fields, unique=("code",), *, model=None) -> list[dict] | None:
     """The section's rows, each checked against `fields` (None: the pack has
-    no such section). A row with a mistake is left out, its mistakes recorded."""
+    no such section), within the column lengths of `model` (the rows' model).
+    A row with a mistake is left out, its mistakes recorded."""
+    fields = bounded(fields, model)
     rows = pack.data.get(section)
     if rows is None:
         return None
@@ -185,8 +206,10 @@ def check_rows(pack, section, fields, unique=("code",)) -> list[dict] | None:
     return checked
 
 
-def check_policy(pack, section, fields) -> dict | None:
-    """The numbers of a one-row policy the section sets (None: the pack has no such section)."""
+def check_policy(pack, section, fields, *, model=None) -> dict | None:
+    """The values of a one-row policy (`model`) the section sets (None: the
+    pack has no such section), within its column lengths."""
+    fields = bounded(fields, model)
     values = pack.data.get(section)
     if values is None:
         return None

@@ -230,6 +230,13 @@ def test_the_good_example_pack_loads(tmp_path):
      "partnership_policy.entry_business_days", "must be a whole number"),
     (lambda p: p.update(partnership_policy={"entry_days": 3}), '"entry_days"',
      "partnership_policy.entry_days", "unknown field “entry_days”"),
+    # Longer than the column that keeps it: a mistake at its line, not a database error.
+    (lambda p: p["need_statuses"][0].update(name="N" * 121), '"NNNN',
+     "need_statuses[0].name", "is 121 characters long; at most 120"),
+    (lambda p: p["courses"][0].update(title="T" * 151), '"TTTT',
+     "courses[0].title", "is 151 characters long; at most 150"),
+    (lambda p: p["ces_roles"][0].update(code="c" * 51), '"cccc',
+     "ces_roles[0].code", "is 51 characters long; at most 50"),
 ])
 def test_a_broken_pack_names_file_and_line_and_loads_nothing(tmp_path, change, marker, where, message):
     path = _broken(tmp_path, change)
