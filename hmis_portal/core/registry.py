@@ -13,7 +13,9 @@ and the earlier code reads it here (`for provider in registry.open_tasks`).
 So the home page can be followed from `accounts.views.home` to
 `core.work.open_tasks_for` to this module, and `grep "registry.open_tasks.add"`
 finds every app that adds to it. `ready()` runs in INSTALLED_APPS order, which
-is the layers' order, so the lists keep it (demo data is built in it).
+puts every app after the apps it stands on (HMIS accounts before referrals and
+data partnerships, which stand on neither it nor HMIS access), so the lists
+keep that order (demo data is built in it).
 
 Two shapes:
 
