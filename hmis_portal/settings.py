@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's form widget templates, for FORM_RENDERER below.
+    "django.forms",
     "crispy_forms",
     "crispy_bootstrap5",
     "guardian",
@@ -174,6 +176,11 @@ TEMPLATES = [
         },
     },
 ]
+
+# Form widgets are rendered with the templates above, so the portal's templates/
+# come first: the admin's date and time inputs are labelled there
+# (templates/admin/widgets/split_datetime.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # DATABASE_URL (or DATABASE_URL_FILE); a password may come on its own from
 # DATABASE_PASSWORD or DATABASE_PASSWORD_FILE, so the URL needs none.

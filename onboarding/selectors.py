@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.access import (Work, access_requesters, can_accept_join_requests, can_work_program_setup, does,
-                             personas_by_organization, restrict)
+from accounts.access import (Work, access_requesters, agency_people, can_accept_join_requests, can_work_program_setup,
+                             does, personas_by_organization, restrict)
 from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
@@ -524,3 +524,10 @@ def current_agreement_template():
     from .models import AgreementTemplate
 
     return AgreementTemplate.current()
+
+
+def personas_told(organization: Organization, personas) -> list[str]:
+    """The labels of those of `personas` the agency's active people hold, in
+    the order given, for a message that says who was told: the people a notice
+    to `personas` went to, not personas the agency lacks."""
+    return [Persona(persona).label for persona in personas if agency_people(organization, [persona]).exists()]

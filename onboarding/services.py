@@ -40,6 +40,8 @@ SetupStatus = Program.SetupStatus
 
 AGREEMENT_SIGNERS = (Persona.EXECUTIVE_DIRECTOR,)
 PROGRAM_MANAGERS = (Persona.PROGRAM_MANAGER,)
+# Who is told of a termination, and why (the confirmation names the same people).
+TOLD_OF_TERMINATION = AGREEMENT_SIGNERS + PROGRAM_MANAGERS
 
 
 def _changed(organization):
@@ -278,7 +280,7 @@ def agreement_terminate(*, actor, agreement: OrganizationAgreement, reason: str)
                      to_state=Status.TERMINATED, reason=reason)
         organization = agreement.organization
         notify(
-            recipients=agency_people(organization, AGREEMENT_SIGNERS + PROGRAM_MANAGERS),
+            recipients=agency_people(organization, TOLD_OF_TERMINATION),
             subject=f"Your Organization Agreement was terminated — {organization}",
             body=(f"The CoC terminated {organization}'s Organization Agreement:\n\n{reason}\n\n"
                   "To participate in HMIS for CES again, sign and upload a new agreement."),

@@ -182,8 +182,14 @@ def agreement_terminate(request, pk):
     except ValidationError as exc:
         message_refusal(request, exc)
     else:
-        messages.success(request, "The agreement was terminated. The agency's Executive Director and Program "
-                                  "Manager were told why.")
+        # Named as the notice went: to the agency's people in these personas, not to personas it lacks.
+        told = selectors.personas_told(agreement.organization, services.TOLD_OF_TERMINATION)
+        if not told:
+            told_why = "The agency has none of the people a termination is sent to; no one there was told."
+        else:
+            who = " and ".join([", ".join(told[:-1]), told[-1]] if len(told) > 1 else told)
+            told_why = f"The agency's {who} {'were' if len(told) > 1 else 'was'} told why."
+        messages.success(request, f"The agreement was terminated. {told_why}")
     return redirect("onboarding:agreement-detail", agreement.pk)
 
 

@@ -168,3 +168,18 @@ def test_each_cell_of_an_inline_table_is_named_for_a_screen_reader(client, polic
         assert f'aria-label="Delete {person} at Alder Street Housing"' in page, person
     rows = re.findall(r'<(?:select|input)[^>]*name="memberships-\d+-(?:persona|DELETE)"[^>]*>', page)
     assert len(rows) == 4 and all("aria-label=" in tag for tag in rows), rows
+
+
+@pytest.mark.django_db
+def test_each_date_and_time_input_has_a_label_and_every_page_has_the_fixes_to_djangos_markup(client):
+    """Django writes "Date:" and "Time:" as bare words beside its inputs
+    (axe: label, on every date and time of the admin): each is the label of its
+    input. The stylesheet and script that fix the rest of Django's markup (the
+    breadcrumbs' links, the two-box selector's filter names) are on every page."""
+    client.force_login(StaffFactory(groups=["CoC system admin"], is_superuser=True))
+    page = client.get(reverse("admin:training_trainingsession_add")).content.decode()
+    for part in ("starts_at_0", "starts_at_1", "ends_at_0", "ends_at_1"):
+        assert f'<label for="id_{part}">' in page, part
+    for url in (reverse("admin:index"), reverse("admin:training_course_changelist")):
+        page = client.get(url).content.decode()
+        assert "portal-admin.css" in page and "portal-admin-names.js" in page, url

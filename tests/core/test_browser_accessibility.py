@@ -5,7 +5,7 @@ the screen and any region that still scrolls takes focus.
 
 axe-core is injected from tests/vendor (refreshed by `make assets` from the
 npm package pinned in package.json); no page loads it, nothing is fetched.
-The Django admin is not crawled: it is Django's own, for CoC staff on desktops.
+The Django admin, for CoC staff on desktops, is audited on its own (test_browser_admin_accessibility.py).
 """
 
 import re

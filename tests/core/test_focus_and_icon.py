@@ -94,3 +94,31 @@ def test_after_a_refused_submit_focus_moves_to_what_is_wrong(browser_page, live_
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.name") == "old_password"
+
+
+@pytest.mark.browser
+def test_focus_is_visible_across_the_admin(browser_page, live_server):
+    """Django's admin leaves focus to the browser's 1 px ring (3.8:1 on the
+    page, less on its blue header and captions): every element a keyboard
+    reaches on the index, a list and a change form with an inline shows 2 px
+    at 3:1 or more."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from tests.factories import StaffFactory
+    from tests.two_factor import PortalClient
+
+    membership = MembershipFactory(persona="program_manager")
+    client = PortalClient()
+    client.force_login(StaffFactory(is_superuser=True, groups=["CoC system admin"]))
+    page = browser_page
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+    faint, reached = [], 0
+    for url in (reverse("admin:index"), reverse("admin:training_course_changelist"),
+                reverse("admin:accounts_organization_change", args=[membership.organization.pk])):
+        page.goto(f"{live_server.url}{url}")
+        every = _tab_through(page, 200)
+        reached += len(every)
+        faint += [(url, f) for f in every if f["style"] == "none" or f["width"] < 2 or f["ratio"] < 3]
+    assert reached > 100 and faint == [], faint[:5]

@@ -138,3 +138,31 @@ def test_the_agreement_page_offers_termination_to_countersigning_staff_only(clie
     again = client.post(action, {"reason": REASON}, follow=True)
     assert "already terminated" in again.content.decode()
     assert [e.verb for e in events_for(executed)].count("terminated agreement") == 1
+
+
+@pytest.mark.parametrize("pack", ["la", "mo-bos"])
+def test_the_confirmation_names_who_the_notice_went_to(client, organization, owner, executed, implementer, pack):
+    """The words come from the personas the notice is sent to and the agency's
+    people hold (mo-bos calls the Executive Director its Authorized
+    Representative: the persona's label says both), not from fixed words that
+    named a Program Manager at an agency without one."""
+    from hmis_portal import policy_pack
+
+    policy_pack.load(pack)
+    action = reverse("onboarding:agreement-terminate", args=[executed.pk])
+    client.force_login(implementer)
+    page = client.post(action, {"reason": REASON}, follow=True).content.decode()
+    mailed = {membership.get_persona_display()
+              for mail in Notification.objects.filter(subject__contains="terminated")
+              for membership in mail.recipient.memberships.filter(organization=organization)}
+    assert mailed == {"Executive Director / Authorized Representative"}
+    assert "The agency&#x27;s Executive Director / Authorized Representative was told why." in page
+
+    # With a Program Manager too, both are named, in the order the notice names them.
+    other = executed_agreement(MembershipFactory(persona="program_manager").organization)
+    add_copy(other)
+    MembershipFactory(organization=other.organization, persona="executive_director")
+    page = client.post(reverse("onboarding:agreement-terminate", args=[other.pk]), {"reason": REASON},
+                       follow=True).content.decode()
+    assert ("The agency&#x27;s Executive Director / Authorized Representative and Program Manager were told why."
+            in page)
