@@ -232,7 +232,7 @@ AXES_CLIENT_IP_CALLABLE = "accounts.signin.lockout.client_ip"
 # is ignored. The docker-compose shape (Caddy in front) is 1.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The public Join page: requests to join one client address may send an hour
-# (counted in the cache, per address as the lockout reads it).
+# (counted in the database, per address as the lockout reads it).
 JOIN_REQUESTS_PER_HOUR = env.int("JOIN_REQUESTS_PER_HOUR", default=10)
 
 # The API (/api/v1/, hmis_portal/api.py): Django REST framework with
