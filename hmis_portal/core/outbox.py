@@ -36,7 +36,7 @@ from django.utils import timezone
 from . import registry
 from .inputs import one_line
 from .models import Notification
-from .site import portal_domain
+from .site import portal_domain, portal_url
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
         key = f"{dedupe_key}:{email}" if dedupe_key else None
         if key and Notification.objects.filter(dedupe_key=key).exists():
             continue
-        full_link = _full_link(link)
+        full_link = portal_url(link)
         message = Notification(
             recipient=user,
             to_email=email,
@@ -182,7 +182,7 @@ def notify_many(messages: Iterable[Message]) -> int:
         if not email:
             continue
         key = f"{message.dedupe_key}:{email}"[:200]
-        full_link = _full_link(message.link)
+        full_link = portal_url(message.link)
         rows.append(Notification(
             recipient=message.recipient, to_email=email, subject=one_line(message.subject)[:200],
             body=f"{message.body}\n\n{full_link}".rstrip() if full_link else message.body,
@@ -287,17 +287,13 @@ def send_mail(message: Notification) -> None:
     subject = one_line(message.subject)
     mail = _Mail(subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email],
                  headers=mail_headers(message))
-    link = _full_link(message.link)
+    link = portal_url(message.link)
     mail.attach_alternative(render_to_string("core/email/message.html", {
         "subject": subject, "paragraphs": _paragraphs(message.body, link), "link": link,
         "portal_name": settings.PORTAL_NAME}), "text/html")
     if message.calendar:
         mail.attach_alternative(message.calendar, f"text/calendar; method={message.calendar_method}")
     mail.send()
-
-
-def _full_link(link: str) -> str:
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link.startswith("/") else link
 
 
 def _paragraphs(body: str, link: str) -> list[str]:
