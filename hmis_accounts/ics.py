@@ -7,9 +7,10 @@ and the portal knows the exact day the account would go Inactive.
 import calendar
 import datetime as dt
 
-from django.conf import settings
+from django.urls import reverse
 
 from hmis_portal.core.ics import CalendarEvent, calendar_file, uid
+from hmis_portal.core.site import portal_url
 
 from hmis_access.models import AccessPolicy, HMISAccount
 
@@ -35,7 +36,7 @@ def first_reminder_day(today: dt.date, days) -> dt.date:
 
 def login_calendar(account: HMISAccount, *, today: dt.date, policy: AccessPolicy | None = None) -> bytes:
     policy = policy or AccessPolicy.current()
-    link = f"{settings.PORTAL_BASE_URL.rstrip('/')}/hmis-account/"
+    link = portal_url(reverse("hmis-account-status"))
     events = []
     days = policy.login_reminder_days
     if days:

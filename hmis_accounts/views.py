@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from hmis_portal.core.audit import events_for_all
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import deadline_text
+from hmis_portal.core.site import portal_url
 from hmis_portal.core.views import run_action
 
 from accounts import access
@@ -41,8 +42,7 @@ def hmis_account_status(request):
             hmis_state=hmis_states([account.pk]).get(str(account.pk)),
             can_retry=access.can_retry_hmis_provisioning(request.user),
             activity=selectors.account_activity(account, policy, local_date(), selectors.open_request_for(account)),
-            feed_url=request.build_absolute_uri(
-                reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})),
+            feed_url=portal_url(reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})),
             # The account's whole story: provisioning, inactivity and every
             # reactivation and access request about it.
             events=events_for_all([account, *account.reactivation_requests.all(),

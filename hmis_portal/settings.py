@@ -239,7 +239,7 @@ AXES_CLIENT_IP_CALLABLE = "accounts.signin.lockout.client_ip"
 # is ignored. The docker-compose shape (Caddy in front) is 1.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The public Join page: requests to join one client address may send an hour
-# (counted in the cache, per address as the lockout reads it).
+# (counted in the database, per address as the lockout reads it).
 JOIN_REQUESTS_PER_HOUR = env.int("JOIN_REQUESTS_PER_HOUR", default=10)
 
 # The API (/api/v1/, hmis_portal/api.py): Django REST framework with
@@ -422,8 +422,8 @@ CACHES = {
 # one process would go unseen in another: each request then reads them once,
 # from the database. The tests run in one process.
 SHARED_CACHE = bool(REDIS_URL) or RUNNING_TESTS
-SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if SHARED_CACHE
-                  else "django.contrib.sessions.backends.db")
+# Through the cache, with the database behind it (hmis_portal/core/sessions.py).
+SESSION_ENGINE = "hmis_portal.core.sessions" if SHARED_CACHE else "django.contrib.sessions.backends.db"
 # How long a kept copy lives at most, should an invalidation ever be missed
 # (a change made with raw SQL); every change through the portal is seen at once.
 PER_REQUEST_CACHE_SECONDS = env.int("PER_REQUEST_CACHE_SECONDS", default=15 * 60)

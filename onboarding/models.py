@@ -442,8 +442,12 @@ class JoinRequest(models.Model):
     program_manager_email = models.EmailField(blank=True)
     organization = models.ForeignKey("accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+", help_text="The agency created on acceptance.")
+    # The address the public page was sent from, as a keyed hash (never the
+    # address itself): what the page's limit per address counts.
+    client_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
+        indexes = [models.Index(fields=["client_key", "created_at"], name="join_request_client_recent")]
         ordering = ["status", "created_at"]
         verbose_name = "request to join"
         verbose_name_plural = "requests to join"

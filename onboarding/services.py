@@ -9,8 +9,9 @@ Portal views, admin actions and the expiry job all call these.
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -613,10 +614,34 @@ def program_setup_report_problem(*, actor, program: Program, problem: str) -> Pr
 
 # --- joining: an organization asks, the implementation team accepts or declines ---------------------------------
 
+class JoinLimitReached(Exception):
+    """The address the public page was sent from has sent JOIN_REQUESTS_PER_HOUR
+    requests in the past hour."""
+
+
+def _join_limit_reached(client_key: str) -> bool:
+    """Counted in the database, the one store every web process shares and
+    that is there whenever a request can be recorded at all: a count kept in
+    a process's memory or in the cache would give each process (or a cache
+    outage) an allowance of its own. Call inside the transaction that
+    records the request."""
+    if connection.vendor == "postgresql":
+        # Requests from one address wait for each other here until the one
+        # before commits, so two at the same moment cannot both be the last
+        # one allowed. (SQLite lets one writer in at a time anyway.)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(client_key[:15], 16)])
+    recent = JoinRequest.objects.filter(client_key=client_key, created_at__gt=timezone.now() - dt.timedelta(hours=1))
+    return recent.count() >= settings.JOIN_REQUESTS_PER_HOUR
+
+
 def join_request_create(*, organization_name: str, contact_name: str, contact_email: str, phone: str = "",
-                        ces_roles=(), note: str = "") -> JoinRequest:
+                        ces_roles=(), note: str = "", client_key: str = "") -> JoinRequest:
     """From the public "Join HMIS" page. The same organization and contact
-    asking again while a request waits is the same request (a double submit)."""
+    asking again while a request waits is the same request (a double submit).
+    `client_key` is the keyed hash of the sender's address: a new request
+    from an address that sent JOIN_REQUESTS_PER_HOUR in the past hour raises
+    JoinLimitReached."""
     # The name becomes part of the implementation team's subject line.
     check_single_line(organization_name=organization_name, contact_name=contact_name, contact_email=contact_email,
                       phone=phone)
@@ -627,8 +652,11 @@ def join_request_create(*, organization_name: str, contact_name: str, contact_em
                                               status=JoinRequest.Status.REQUESTED).first()
         if existing is not None:
             return existing
+        if client_key and _join_limit_reached(client_key):
+            raise JoinLimitReached
         join_request = JoinRequest(organization_name=organization_name, contact_name=contact_name.strip(),
-                                   contact_email=contact_email, phone=phone.strip(), note=note.strip())
+                                   contact_email=contact_email, phone=phone.strip(), note=note.strip(),
+                                   client_key=client_key)
         # The one-waiting-request constraint is the database's to check (below):
         # checked here too, a request committed a moment ago would be a form error.
         join_request.full_clean(validate_constraints=False)

@@ -1,17 +1,14 @@
 """Portal pages for steps 1 and 2. Views parse, check access, and call a
 service; they change nothing themselves (STYLE §2)."""
 
-import logging
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_POST
 
 from accounts import access
@@ -31,9 +28,6 @@ from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
-
-logger = logging.getLogger(__name__)
-
 
 
 # Programs on one page of an agency's participation page.
@@ -376,29 +370,26 @@ JOIN_LIMIT_MESSAGE = ("Many requests to join have come from your address in the 
                       "sent. Try again in an hour, or email the CoC's HMIS team.")
 
 
-def _join_allowed(request) -> bool:
-    """The public page writes without a sign-in, so each client address may
-    send only JOIN_REQUESTS_PER_HOUR requests an hour. The address is the one
-    the sign-in lockout counts (X-Forwarded-For is believed only from our own
-    proxies), so a script cannot reset its count by inventing a header."""
-    key = f"join-requests:{client_ip(request) or 'unknown'}"
-    try:
-        cache.add(key, 0, timeout=3600)
-        return cache.incr(key) <= settings.JOIN_REQUESTS_PER_HOUR
-    except Exception:  # noqa: BLE001 - the cache down must not take the page down with it
-        logger.warning("join page rate limit unavailable; request allowed", exc_info=True)
-        return True
+def _client_key(request) -> str:
+    """The sender's address as the public page's limit counts it: the one the
+    sign-in lockout counts (X-Forwarded-For is believed only from our own
+    proxies), so a script cannot reset its count by inventing a header; kept
+    as a keyed hash, so the stored requests do not hold people's addresses."""
+    address = client_ip(request) or "unknown"
+    return salted_hmac("onboarding.join-request.client", address, algorithm="sha256").hexdigest()
 
 
 def join(request):
     """The public "Join HMIS" page: an organization asks to take part (no sign-in)."""
     form = JoinRequestForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid() and not _join_allowed(request):
-        form.add_error(None, JOIN_LIMIT_MESSAGE)
-        return render(request, "onboarding/join.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
-            services.join_request_create(**form.cleaned_data)
+            services.join_request_create(**form.cleaned_data, client_key=_client_key(request))
+        except services.JoinLimitReached:
+            # The public page writes without a sign-in: each address may send
+            # only JOIN_REQUESTS_PER_HOUR requests an hour.
+            form.add_error(None, JOIN_LIMIT_MESSAGE)
+            return render(request, "onboarding/join.html", {"form": form}, status=429)
         except ValidationError as exc:
             apply_to_form(form, exc)
         else:

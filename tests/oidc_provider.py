@@ -89,6 +89,8 @@ class OidcProvider:
         settings.OIDC_SECOND_FACTOR_AMR = ["mfa"]
         settings.OIDC_SECOND_FACTOR_ACR = []
         settings.OIDC_CREATE_STAFF_DOMAIN = ""
+        # The portal's public address, the one registered with the provider.
+        settings.PORTAL_BASE_URL = self.portal_url
         for name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS", "END_SESSION"):
             setattr(settings, f"OIDC_OP_{name}_ENDPOINT", "")
         for name, value in overrides.items():

@@ -44,6 +44,7 @@ from accounts.access import (
 )
 from accounts.models import User
 from hmis_portal.core.audit import record_event
+from hmis_portal.core.site import portal_url
 
 from .models import SignInPolicy
 
@@ -382,8 +383,10 @@ def end_session_url(request) -> str:
         return ""
     if not url:
         return ""
+    # The provider returns only to an address registered with it, which is
+    # the portal's public one, not whatever Host this request named.
     params = {"client_id": settings.OIDC_RP_CLIENT_ID,
-              "post_logout_redirect_uri": request.build_absolute_uri(reverse(settings.LOGOUT_REDIRECT_URL))}
+              "post_logout_redirect_uri": portal_url(reverse(settings.LOGOUT_REDIRECT_URL))}
     if request.session.get(ID_TOKEN):
         params["id_token_hint"] = request.session[ID_TOKEN]
     return f"{url}?{urlencode(params)}"

@@ -1,14 +1,16 @@
 """Redis as the cache, where an outage is a miss and not an error page.
 
-With REDIS_URL set, sessions (cached_db), what every page of a person reads
+With REDIS_URL set, sessions (`sessions`), what every page of a person reads
 (`cached`), the API keys' rate counters and the provisioning slots go through
 the cache. Django's RedisCache raises on a Redis that is down or frozen, which
 would make every page a 500, and each call would wait its socket timeout. Here
 a failure marks Redis down for `SKIP_SECONDS`: meanwhile every read is a miss
 (sessions and pages read the database, as without a cache), every write is
 skipped, and nothing waits. When Redis answers again, everything kept before
-the outage is read afresh (`cached.forget_everything`): a change made while
-the cache could not be told must not be hidden by an older copy.
+the outage is read afresh (`cached.forget_everything`, before the first call
+that works reads anything): a change made while the cache could not be told
+must not be hidden by an older copy, nor a session ended meanwhile go on
+(`sessions`).
 """
 
 import logging
@@ -30,28 +32,30 @@ def _guarded(default):
         def call(self, *args, **kwargs):
             if time.monotonic() < _state["down_until"]:
                 return default(args, kwargs)
+            if _state["was_down"]:
+                # Before this call reads anything: a session ended during the
+                # outage must not be read from its old copy even once.
+                _state["was_down"] = False
+                _recovered()
+                if _state["was_down"]:  # Redis failed again
+                    return default(args, kwargs)
             try:
-                result = method(self, *args, **kwargs)
+                return method(self, *args, **kwargs)
             except (RedisError, OSError) as error:
                 if not _state["was_down"]:
                     log.warning("Cache unreachable (%s): pages read the database for %d s", error, SKIP_SECONDS)
                 _state.update(down_until=time.monotonic() + SKIP_SECONDS, was_down=True)
                 return default(args, kwargs)
-            if _state["was_down"]:
-                _state["was_down"] = False
-                _recovered()
-            return result
         return call
     return wrap
 
 
 def _recovered() -> None:
+    """Nothing kept before the outage is read (a failure of the guarded
+    calls it makes marks Redis down again)."""
     from .cached import forget_everything
 
-    try:
-        forget_everything()
-    except (RedisError, OSError):
-        _state.update(down_until=time.monotonic() + SKIP_SECONDS, was_down=True)
+    forget_everything()
 
 
 def reset() -> None:

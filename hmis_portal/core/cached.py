@@ -68,6 +68,36 @@ def _bump(names) -> None:
     cache.set_many({_version_key(name): uuid.uuid4().hex for name in names}, None)
 
 
+def schema_version(*, with_key: str | None = None):
+    """The current version of everything kept (the schema's), read once per
+    request like the versions `read` asks; a fresh token, matching nothing
+    kept, when the cache cannot give it. With `with_key`, (that key's value
+    or None, the version), read in the same round trip."""
+    key = _version_key(SCHEMA)
+    memo = _memo.get()
+    known = memo.setdefault(_VERSIONS, {}) if memo is not None else {}
+    value = None
+    if key not in known or with_key is not None:
+        # With it, the versions of everything else this process has seen
+        # requests read (as `read` does): the page's reads then need no round
+        # trip of their own.
+        others = [other for other in _shared_names.keys() if other not in known and other != key]
+        wanted = [key, *others] if key not in known else others
+        found = cache.get_many([*wanted, with_key] if with_key is not None else wanted)
+        value = found.pop(with_key, None) if with_key is not None else None
+        known.update({other: version for other, version in found.items() if other != key})
+        if key not in known:
+            version = found.get(key)
+            if version is None:
+                # add(): two processes starting the version at once agree on one.
+                cache.add(key, uuid.uuid4().hex, None)
+                version = cache.get(key)
+            if version is not None:
+                known[key] = version
+    version = known.get(key) or uuid.uuid4().hex
+    return version if with_key is None else (value, version)
+
+
 def forget_everything() -> None:
     """Nothing kept before now is read again (after a migration, or a cache
     outage during which changes could not bump their versions)."""

@@ -11,6 +11,7 @@ import contextvars
 import logging
 import mimetypes
 import uuid
+import weakref
 
 from django import forms
 from django.conf import settings
@@ -138,17 +139,32 @@ STORAGE_FAILED = (
     "The file could not be stored: the portal's document storage is full or cannot be written to right now. "
     "Nothing was saved. Try again later; if it keeps happening, tell the CoC's system administrators.")
 
-# The files stored inside the innermost `atomic()` block, as (storage, name).
+# The files stored inside the innermost `atomic()` block, as (storage, name, finalizer).
 _stored = contextvars.ContextVar("documents_stored", default=None)
 
 
 @contextlib.contextmanager
 def atomic():
     """`transaction.atomic()` for a change that stores documents: a file that
-    `attach` stored inside it is deleted again when the block does not commit
-    (a refusal, the loser of a race, a failed commit), so a change that is
-    not recorded leaves no file behind. Nested, the files pass to the outer
-    block when the inner one succeeds."""
+    `attach` stored inside it is deleted again when the change is not
+    recorded, however the transactions around it are nested.
+
+    - The block itself does not commit (a refusal, the loser of a race, a
+      failed commit): its files are deleted as it exits.
+    - The block succeeds inside an outer transaction (another `atomic()` or
+      a plain `transaction.atomic()`): only the outermost transaction knows
+      whether the change is recorded. Each file waits on that transaction's
+      commit (`transaction.on_commit`). Django runs the hook after the
+      commit, and the file is kept; a transaction or savepoint that rolls
+      back (or a connection closed mid-transaction) drops the hooks
+      registered inside it, and the hook's finalizer deletes the file then
+      (CPython frees the dropped hook at once). An earlier hook that raises
+      after a commit also drops the later hooks: then the finalizer asks the
+      database whether a row refers to the file, so a recorded file is never
+      lost (when the database cannot answer, the file is kept and logged).
+
+    A process killed between storing a file and the end of its transaction
+    still leaves that one file behind."""
     stored = []
     token = _stored.set(stored)
     try:
@@ -165,11 +181,50 @@ def atomic():
 
 
 def _discard(stored) -> None:
-    for storage, name in stored:
-        try:
-            storage.delete(name)
-        except OSError:
-            log.exception("Could not delete the unrecorded document %s", name)
+    for storage, name, decided in stored:
+        decided.detach()
+        _delete(storage, name)
+
+
+def _delete(storage, name) -> None:
+    try:
+        storage.delete(name)
+    except OSError:
+        log.exception("Could not delete the unrecorded document %s", name)
+
+
+def _delete_unless_recorded(storage, name, model, attname) -> None:
+    """The transaction that stored `name` ended without running its commit
+    hook. Dropped inside a transaction (a savepoint rolled back, a connection
+    closed mid-transaction) or while the outermost one rolls back (autocommit
+    is still off then): nothing was recorded. Dropped with autocommit back
+    on: the transaction committed and a hook before this one raised, so the
+    database says whether the file is recorded (a query at the other two
+    moments would open a transaction of its own, or run in one that is
+    ending)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block or not connection.autocommit:
+        _delete(storage, name)
+        return
+    try:
+        recorded = model._base_manager.filter(**{attname: name}).exists()
+    except Exception:  # noqa: BLE001 - a finalizer must not raise; keeping the file loses nothing
+        log.warning("Kept document %s: could not check whether its change was recorded", name, exc_info=True)
+        return
+    if not recorded:
+        _delete(storage, name)
+
+
+def _wait_for_commit(storage, name, model, attname):
+    """Keep `name` once the outermost transaction commits; delete it when
+    that transaction drops the hook without running it (see `atomic`)."""
+
+    def committed():
+        decided.detach()
+
+    decided = weakref.finalize(committed, _delete_unless_recorded, storage, name, model, attname)
+    transaction.on_commit(committed)
+    return decided
 
 
 def attach(instance, field_name: str, uploaded) -> None:
@@ -196,12 +251,12 @@ def attach(instance, field_name: str, uploaded) -> None:
         stored_name = storage.save(name, uploaded, max_length=field.max_length)
     except OSError as exc:
         log.error("Document storage failed (%s) storing %s: %s", exc.__class__.__name__, name, exc.strerror or exc)
-        _discard([(storage, name)])
+        _delete(storage, name)
         raise ValidationError({field_name: STORAGE_FAILED}) from exc
     fieldfile.name = stored_name
     fieldfile._committed = True
     setattr(instance, field.attname, stored_name)
-    stored.append((storage, stored_name))
+    stored.append((storage, stored_name, _wait_for_commit(storage, stored_name, type(instance), field.attname)))
 
 
 def document_response(fieldfile, download_name: str) -> FileResponse:

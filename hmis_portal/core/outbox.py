@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import make_msgid
 from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -36,7 +37,7 @@ from django.utils import timezone
 from . import registry
 from .inputs import one_line
 from .models import Notification
-from .site import portal_domain
+from .site import portal_domain, portal_url
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
         key = f"{dedupe_key}:{email}" if dedupe_key else None
         if key and Notification.objects.filter(dedupe_key=key).exists():
             continue
-        full_link = _full_link(link)
+        full_link = portal_url(link)
         message = Notification(
             recipient=user,
             to_email=email,
@@ -182,7 +183,7 @@ def notify_many(messages: Iterable[Message]) -> int:
         if not email:
             continue
         key = f"{message.dedupe_key}:{email}"[:200]
-        full_link = _full_link(message.link)
+        full_link = portal_url(message.link)
         rows.append(Notification(
             recipient=message.recipient, to_email=email, subject=one_line(message.subject)[:200],
             body=f"{message.body}\n\n{full_link}".rstrip() if full_link else message.body,
@@ -279,25 +280,41 @@ class _Mail(EmailMultiAlternatives):
 
 
 def send_mail(message: Notification) -> None:
-    """Hand one message to the mail server (EMAIL_BACKEND): the plain text as
-    written, the same words as HTML (one template for every message), and an
-    invitation's calendar where the message has one."""
-    # A subject written by SQL (the sweeps) or before subjects were kept to
-    # one line is made one here: a line break would fail every try.
-    subject = one_line(message.subject)
-    mail = _Mail(subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email],
-                 headers=mail_headers(message))
-    link = _full_link(message.link)
-    mail.attach_alternative(render_to_string("core/email/message.html", {
-        "subject": subject, "paragraphs": _paragraphs(message.body, link), "link": link,
-        "portal_name": settings.PORTAL_NAME}), "text/html")
+    """Hand one message to the mail server (EMAIL_BACKEND), as `portal_mail`
+    builds it, with an invitation's calendar where the message has one."""
+    mail = portal_mail(subject=message.subject, body=message.body, to=message.to_email, link=message.link,
+                       message_id=message_id(message), reply_to=reply_to(message.link))
     if message.calendar:
         mail.attach_alternative(message.calendar, f"text/calendar; method={message.calendar_method}")
     mail.send()
 
 
-def _full_link(link: str) -> str:
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link.startswith("/") else link
+def portal_mail(*, subject: str, body: str, to: str, link: str, message_id: str,
+                reply_to: str = "") -> EmailMultiAlternatives:
+    """One mail of the portal, built the one way every mail is, whether the
+    outbox sends it or it is sent at once: the plain text as written, the
+    same words as HTML (one template for every message), the Message-ID
+    given (under the portal's domain), `Auto-Submitted: auto-generated`, and
+    a Reply-To when the team that answers has an inbox."""
+    # A subject written by SQL (the sweeps) or before subjects were kept to
+    # one line is made one here: a line break would fail every try.
+    subject = one_line(subject)
+    # Auto-Submitted (RFC 3834): out-of-office replies and other robots do not answer it.
+    headers = {"Message-ID": message_id, "Auto-Submitted": "auto-generated"}
+    if reply_to:
+        headers["Reply-To"] = reply_to
+    mail = _Mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], headers=headers)
+    link = portal_url(link)
+    mail.attach_alternative(render_to_string("core/email/message.html", {
+        "subject": subject, "paragraphs": _paragraphs(body, link), "link": link,
+        "portal_name": settings.PORTAL_NAME}), "text/html")
+    return mail
+
+
+def new_message_id() -> str:
+    """A Message-ID under the portal's domain for a mail sent at once, not
+    through the outbox (which names its own from the notification)."""
+    return make_msgid(domain=portal_domain())
 
 
 def _paragraphs(body: str, link: str) -> list[str]:
@@ -315,14 +332,6 @@ def message_id(message: Notification) -> str:
     written (ids start again in a restored or new database; a new message
     must never look like an old one) under the portal's own domain."""
     return f"<notification.{message.pk}.{message.created_at:%Y%m%d%H%M%S%f}@{portal_domain()}>"
-
-
-def mail_headers(message: Notification) -> dict:
-    # Auto-Submitted (RFC 3834): out-of-office replies and other robots do not answer it.
-    headers = {"Message-ID": message_id(message), "Auto-Submitted": "auto-generated"}
-    if inbox := reply_to(message.link):
-        headers["Reply-To"] = inbox
-    return headers
 
 
 def reply_to(link: str) -> str:

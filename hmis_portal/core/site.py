@@ -9,3 +9,9 @@ from django.conf import settings
 def portal_domain() -> str:
     """The host of PORTAL_BASE_URL: the domain of Message-IDs and calendar UIDs."""
     return urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
+
+
+def portal_url(path: str) -> str:
+    """The absolute link to one of the portal's own pages (`path` starts with
+    "/"); any other text is returned as it is (already absolute)."""
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}" if path.startswith("/") else path

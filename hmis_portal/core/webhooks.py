@@ -51,6 +51,7 @@ from standardwebhooks import Webhook
 from . import bulk, registry
 from .models import WebhookDelivery, WebhookSubscription
 from .sealed import Unreadable, seal
+from .site import portal_url
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,6 @@ def _subject_key(event: str, pk) -> str:
     return f"{event.split('.')[0]}:{pk}"
 
 
-def _link(path: str) -> str:
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}" if path.startswith("/") else path
-
-
 def _check(event: str, names: Iterable[str]) -> None:
     if event not in EVENTS:
         raise ValueError(f"Unknown webhook event {event!r}")
@@ -119,7 +116,7 @@ def emit(*, event: str, subject, data: dict) -> int:
         return 0
     now = timezone.now()
     body = {"type": event, "timestamp": now.isoformat(),
-            "data": {"id": subject.pk, **{k: (_link(v) if k == "link" else v) for k, v in data.items()}}}
+            "data": {"id": subject.pk, **{k: (portal_url(v) if k == "link" else v) for k, v in data.items()}}}
     event_id = new_event_id()
     WebhookDelivery.objects.bulk_create([
         WebhookDelivery(subscription_id=pk, event_id=event_id, event_type=event,
@@ -148,7 +145,7 @@ def emit_many(*, event: str, source: str, key: str, ids: Sequence[int], data: Se
 def link_sql(path_before: str, column: str, path_after: str = "/") -> "bulk.Sql":
     """The absolute link `PORTAL_BASE_URL + path_before + <column> + path_after` in SQL."""
     return bulk.Sql(f"CAST(%s AS TEXT) || CAST({column} AS TEXT) || CAST(%s AS TEXT)",
-                    (_link(path_before), path_after))
+                    (portal_url(path_before), path_after))
 
 
 def _deliver_after_commit() -> None:

@@ -22,7 +22,7 @@ def own_redis_cache(settings):
     settings.CACHES = {"default": {"BACKEND": "hmis_portal.core.cache_backend.ResilientRedisCache",
                                    "LOCATION": redis.url,
                                    "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}}}
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    settings.SESSION_ENGINE = "hmis_portal.core.sessions"  # as in production with Redis
     settings.SHARED_CACHE = True
     cache_backend.reset()
     yield redis
@@ -66,3 +66,30 @@ def test_after_an_outage_nothing_kept_before_it_is_read(own_redis_cache):
     cache_backend._state.update(down_until=0.0, was_down=True)  # as after a failed call, the window past
     assert cache.get("anything") is None  # the first call that works ...
     assert cache.get(cached._version_key(cached.SCHEMA)) not in (None, "before")  # ... bumps the schema
+
+
+def test_a_session_signed_out_while_redis_is_frozen_stays_signed_out(client, organization, own_redis_cache, settings):
+    """Signing out deletes the session from the database, but the cache's
+    copy could not be deleted: when Redis answers again, that copy must not
+    sign anyone in with the old cookie (a shared computer, a stolen cookie)."""
+    from django.test import Client
+
+    person = MembershipFactory(organization=organization, persona="staff").user
+    client.force_login(person)
+    assert client.get(reverse("home")).status_code == 200  # the session is in Redis too
+    old_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    own_redis_cache.freeze()
+    try:
+        assert client.post(reverse("logout")).status_code == 302
+    finally:
+        own_redis_cache.thaw()
+    cache_backend._state["down_until"] = 0.0  # the window in which Redis is skipped has passed
+
+    other = Client()
+    other.cookies[settings.SESSION_COOKIE_NAME] = old_cookie
+    for _ in range(2):  # the first request after the outage, and one after it
+        response = other.get(reverse("home"))
+        assert response.status_code == 302 and reverse("login") in response["Location"]
+    # Signing in again works, and the new session is read through Redis.
+    client.force_login(person)
+    assert client.get(reverse("home")).status_code == 200

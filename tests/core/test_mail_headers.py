@@ -93,3 +93,39 @@ def test_without_an_inbox_or_a_portal_link_there_is_no_reply_to():
         [message] = outbox.notify(recipients=[f"p{len(link)}@example.org"], subject="s", body="b", link=link)
         assert outbox.deliver(message.pk)
         assert mail.outbox[-1].message()["Reply-To"] is None
+
+
+def test_the_password_reset_mail_is_built_as_every_other_portal_mail(client, settings):
+    """The reset mail is sent at once (its link must never wait in the outbox
+    where staff can read it), but it is built by the same builder as every
+    message the outbox sends: the plain text and the one HTML template, a
+    Message-ID under the portal's domain, Auto-Submitted, and replies to the
+    support inbox of the mail policy."""
+    from django.urls import reverse
+
+    from hmis_portal.core.models import MailPolicy
+    from tests.factories import UserFactory
+
+    settings.PORTAL_BASE_URL = "https://portal.coc.example.org"
+    settings.ALLOWED_HOSTS = ["portal.coc.example.org", "localhost"]
+    policy = MailPolicy.current()
+    for name, address in INBOXES.items():
+        setattr(policy, name, address)
+    policy.save()
+    UserFactory(email="pat@example.org")
+    client.post(reverse("password_reset"), {"email": "pat@example.org"}, HTTP_HOST="localhost:8180")
+    [sent] = mail.outbox
+    parsed = sent.message()
+    assert sent.subject == f"Reset your {settings.PORTAL_NAME} password"
+    assert "https://portal.coc.example.org/accounts/reset/" in sent.body
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["Reply-To"] == "support@coc.example.org"
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@portal.coc.example.org>")
+    [(html, kind)] = sent.alternatives
+    assert kind == "text/html"
+    assert f"This message was sent automatically by {settings.PORTAL_NAME}" in html
+    assert 'href="https://portal.coc.example.org/accounts/reset/' in html
+    assert "localhost" not in html + sent.body + sent.subject
+    # Another request is another message.
+    client.post(reverse("password_reset"), {"email": "pat@example.org"}, HTTP_HOST="localhost:8180")
+    assert mail.outbox[1].message()["Message-ID"] != parsed["Message-ID"]

@@ -220,3 +220,77 @@ def test_the_losers_of_twenty_concurrent_blank_agreement_uploads_leave_no_file(s
     assert len(referenced) == outcomes.count("done") >= 1
     assert outcomes.count("done") < 20, "no race happened"
     assert stored_files(settings.PRIVATE_MEDIA_ROOT) - before == referenced
+
+
+# --- a block that succeeds inside a transaction that does not --------------------------------------------------------
+
+@pytest.fixture
+def storage_folder(tmp_path, monkeypatch):
+    """The private storage on a real folder of this test's own."""
+    monkeypatch.setattr(documents.private_storage, "_wrapped", FileSystemStorage(location=tmp_path))
+    return tmp_path
+
+
+def test_a_file_stored_inside_a_plain_transaction_that_rolls_back_is_deleted(storage_folder, db):
+    from django.db import transaction
+
+    copy = AgreementCopy()
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            with documents.atomic():
+                documents.attach(copy, "document", upload())
+            assert stored_files(storage_folder) == {copy.document.name}
+            raise RuntimeError("the change around the upload failed after it")
+    assert stored_files(storage_folder) == set()
+
+
+def test_a_file_is_deleted_when_a_transaction_further_out_is_marked_for_rollback(storage_folder, db):
+    from django.db import transaction
+
+    with transaction.atomic():
+        with transaction.atomic():
+            with documents.atomic():
+                with documents.atomic():
+                    documents.attach(AgreementCopy(), "document", upload())
+        assert len(stored_files(storage_folder)) == 1
+        transaction.set_rollback(True)
+    assert stored_files(storage_folder) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_stored_inside_a_plain_transaction_that_commits_is_kept(storage_folder, policy_rows):
+    from django.db import transaction
+
+    from onboarding import services
+    from onboarding.models import AgreementTemplate
+    from tests.factories import StaffFactory
+
+    implementer = StaffFactory(groups=["CoC implementation"])
+    with transaction.atomic():
+        services.agreement_template_upload(actor=implementer, document=upload())
+    template = AgreementTemplate.objects.latest("version")
+    assert template.document.name in stored_files(storage_folder)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recorded_file_is_kept_even_when_the_commit_hooks_are_cut_short(storage_folder, policy_rows):
+    """A hook registered before the upload's raises after the commit: Django
+    drops the rest of the hooks, the upload's among them, yet its row was
+    committed and its file stays."""
+    from django.db import transaction
+
+    from onboarding import services
+    from onboarding.models import AgreementTemplate
+    from tests.factories import StaffFactory
+
+    implementer = StaffFactory(groups=["CoC implementation"])
+
+    def broken_hook():
+        raise RuntimeError("a hook before the upload's failed")
+
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            transaction.on_commit(broken_hook)
+            services.agreement_template_upload(actor=implementer, document=upload())
+    template = AgreementTemplate.objects.latest("version")
+    assert template.document.name in stored_files(storage_folder)

@@ -171,3 +171,16 @@ def test_the_account_page_counts_the_days_to_the_last_login_day_it_names(client)
     last_day = local_date() + dt.timedelta(days=policy.inactive_after_days - 2)
     assert f"{policy.inactive_after_days - 2} days from today" in page
     assert f"{last_day:%b} {last_day.day}" in page
+
+
+def test_the_subscription_link_shown_is_under_the_portals_address_whatever_host_the_request_named(client, settings):
+    """The page a person copies the link from may have been reached through an
+    internal name, a test port or a Host an attacker chose: the link a
+    calendar app subscribes to is the portal's public one."""
+    settings.PORTAL_BASE_URL = "https://portal.coc.example.org"
+    settings.ALLOWED_HOSTS = ["*"]
+    account = active_account()
+    client.force_login(account.user)
+    page = client.get(reverse("hmis-account-status"), HTTP_HOST="evil.example.net:8180").content.decode()
+    assert f"https://portal.coc.example.org{feed_url(account.calendar_token)}" in page
+    assert "evil.example.net" not in page

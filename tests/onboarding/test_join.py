@@ -175,6 +175,42 @@ def test_behind_our_proxy_the_client_address_it_reports_is_counted(client, setti
     assert [first.status_code, forged.status_code, other.status_code] == [200, 429, 200]
 
 
+def test_the_count_is_one_for_every_process_of_the_portal(client, settings):
+    """Each web process has its own memory: a count kept there (or in a cache
+    that another process does not share) would give every process its own
+    allowance. Cleared between requests as another process's empty cache
+    would be, the limit still holds."""
+    from django.core.cache import cache
+
+    settings.JOIN_REQUESTS_PER_HOUR = 2
+    answers = []
+    for n in range(4):
+        cache.clear()
+        answers.append(_ask_page(client, n).status_code)
+    assert answers == [200, 200, 429, 429]
+    assert JoinRequest.objects.count() == 2
+
+
+def test_with_the_cache_failing_the_limit_still_holds(client, settings, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unavailable")
+
+    settings.JOIN_REQUESTS_PER_HOUR = 2
+    for name in ("add", "incr", "get", "set"):
+        monkeypatch.setattr(cache, name, down)
+    assert [_ask_page(client, n).status_code for n in range(3)] == [200, 200, 429]
+    assert JoinRequest.objects.count() == 2
+
+
+def test_the_address_is_kept_only_as_a_keyed_hash(client):
+    _ask_page(client, 0, REMOTE_ADDR="203.0.113.77")
+    join_request = JoinRequest.objects.get()
+    assert join_request.client_key and "203.0.113.77" not in join_request.client_key
+    assert "203.0.113" not in str(JoinRequest.objects.values().get())
+
+
 def test_with_the_cache_down_the_page_still_takes_requests(client, monkeypatch):
     from django.core.cache import cache
 

@@ -412,6 +412,18 @@ def test_signing_out_ends_the_providers_session_too(oidc, provider, db):
     assert 'name="login"' in oidc.start().text
 
 
+def test_the_provider_is_asked_to_return_to_the_portals_public_address(oidc, db, settings):
+    """The provider sends people back only to an address registered with it:
+    the portal's public one, whatever Host the sign-out request named (an
+    internal name behind the proxy, say)."""
+    settings.ALLOWED_HOSTS = ["*"]
+    UserFactory(email="agency.person@example.org")
+    oidc.sign_in("agency.person@example.org")
+    response = oidc.client.post("/accounts/logout/", HTTP_HOST="web-internal:8000")
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["post_logout_redirect_uri"] == [f"{PORTAL}/accounts/login/"]
+
+
 def test_a_password_sign_out_goes_nowhere_else(oidc, db):
     from tests.browser import PASSWORD
 
