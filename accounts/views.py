@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_POST
 from hmis_portal.core import registry
 from hmis_portal.core.audit import HISTORY_PAGE, events_for
 from hmis_portal.core.errors import apply_to_form, message_refusal
+from hmis_portal.core.site import portal_url
 from hmis_portal.core.work import open_tasks_for
 
 from . import access, selectors, services
@@ -370,7 +370,7 @@ def api_keys(request):
         "form": form if form.is_bound else OwnApiKeyForm(),
         "keys": access.own_api_keys(request.user).order_by("revoked_at", "-created_at", "-pk"),
         "shown": shown,
-        "api_url": f"{settings.PORTAL_BASE_URL}/api/v1/",
+        "api_url": portal_url("/api/v1/"),
     })
 
 

@@ -51,7 +51,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min
 from django.urls import reverse
@@ -61,6 +60,7 @@ from hmis_portal.core.bulk import Sql
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.outbox import Message, notify_many
+from hmis_portal.core.site import portal_base
 
 from accounts.models import Membership, Organization, Persona, User
 from hmis_access.models import AccessPolicy, HMISAccount
@@ -131,7 +131,7 @@ class HMISSweep:
         self.ids = ids  # (first, last) account id of a chunk; None: every account
         self.today = local_date(at)
         self.policy = policy or AccessPolicy.current()
-        self.base = settings.PORTAL_BASE_URL.rstrip("/")
+        self.base = portal_base()
         self.status_link = reverse("hmis-account-status")
         self._administrators: dict[int, list[tuple]] = {}
         self._after: dict[str, tuple] = {}

@@ -7,7 +7,6 @@ Views, the admin and the timeliness sweep all come through here.
 
 import datetime as dt
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,6 +23,7 @@ from hmis_portal.core.dates import day_text
 from hmis_portal.core.inputs import check_single_line
 from hmis_portal.core.bulk import Sql
 from hmis_portal.core.outbox import notify
+from hmis_portal.core.site import portal_base
 from onboarding.models import Program
 from onboarding.selectors import referral_refusal
 
@@ -111,7 +111,7 @@ class Reads:
         # "/referrals/<pk>/", built once: the id goes in between in SQL.
         marker = "987654321"
         self.link_prefix, self.link_suffix = reverse("referrals:detail", args=[int(marker)]).split(marker)
-        self.base = settings.PORTAL_BASE_URL.rstrip("/")
+        self.base = portal_base()
         self._programs: dict[int, Program] = {}
         self._provider_staff: dict[int, list] = {}
         self._ces_team: list | None = None

@@ -11,7 +11,13 @@ def portal_domain() -> str:
     return urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
 
 
+def portal_base() -> str:
+    """PORTAL_BASE_URL without a closing "/": what a path is put after, also
+    by the sweeps that build their links in SQL."""
+    return settings.PORTAL_BASE_URL.rstrip("/")
+
+
 def portal_url(path: str) -> str:
     """The absolute link to one of the portal's own pages (`path` starts with
     "/"); any other text is returned as it is (already absolute)."""
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}" if path.startswith("/") else path
+    return f"{portal_base()}{path}" if path.startswith("/") else path

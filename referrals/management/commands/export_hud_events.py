@@ -1,11 +1,11 @@
 import datetime as dt
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
+from hmis_portal.core.site import portal_url
 from referrals import hud
 from referrals.models import Referral
 
@@ -38,9 +38,9 @@ class Command(BaseCommand):
             count = len(export.no_enrollment)
             self.stdout.write(f"{count} referral{pluralize(count)} left out: no CE enrollment ID. Record the client's "
                               f"CE enrollment ID on each referral, then export again:")
-            base = settings.PORTAL_BASE_URL.rstrip("/")
             for pk, client_id in export.no_enrollment:
-                self.stdout.write(f"  referral {pk} (client {client_id}): {base}{reverse('referrals:detail', args=[pk])}")
+                self.stdout.write(f"  referral {pk} (client {client_id}): "
+                                  f"{portal_url(reverse('referrals:detail', args=[pk]))}")
         for name, count in sorted(export.left_out.items()):
             self.stdout.write(f"Left out {count} referral{pluralize(count)} to {name} programs: their program type "
                               f"has no HUD project type that takes a referral event.")
