@@ -206,6 +206,7 @@ def _empty_cache():
 class SeededDemo:
     output: str  # what seed_demo printed
     logins: tuple  # hmis_portal.core.demo.LOGINS after it: (label, email)
+    debug: bool  # settings.DEBUG while it ran
 
 
 def _seed_demo() -> SeededDemo:
@@ -217,7 +218,7 @@ def _seed_demo() -> SeededDemo:
 
     out = StringIO()
     call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
-    return SeededDemo(output=out.getvalue(), logins=tuple(LOGINS))
+    return SeededDemo(output=out.getvalue(), logins=tuple(LOGINS), debug=django_settings.DEBUG)
 
 
 @pytest.fixture(scope="session")
