@@ -39,6 +39,7 @@ def pytest_configure(config):
     from tests import database
 
     TransactionTestCase._fixture_teardown = database.flush_and_restore
+    _last_failed_without_groups(config)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +74,7 @@ def pytest_collection_modifyitems(config, items):
         groups += ["demo"] if "seeded_demo" in getattr(item, "fixturenames", ()) else []
         if groups and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(groups[0]))
+    _name_groups(config, items)
     vendor = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if vendor == "postgresql":
         return
@@ -80,6 +82,53 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def _name_groups(config, items):
+    """In a test process of `--dist loadgroup`, end each grouped test's id with
+    `@<group>`: the scheduler sends the tests whose ids end alike to one
+    process. pytest-xdist's own hook sets `item._nodeid`, which this pytest no
+    longer reads (a node's id is its `_id`), so without this every group was
+    spread over all the processes."""
+    if not (hasattr(config, "workerinput") and getattr(config.option, "loadgroup", False)):
+        return
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and not _grouped(item.nodeid):
+            nodeid = f"{item.nodeid}@{'_'.join(names)}"
+            if hasattr(item, "_id"):
+                from _pytest.nodeid import coerce_node_id
+
+                item._id = coerce_node_id(nodeid)
+            else:
+                item._nodeid = nodeid
+
+
+def _grouped(nodeid: str) -> bool:
+    return nodeid.rfind("@") > nodeid.rfind("]")
+
+
+def _last_failed_without_groups(config):
+    """A run with `--last-failed` (`make test` reruns the failures alone) finds
+    the failures of a grouped run under their ids without the `@<group>`.
+    (The cache's own plugin has read them when this runs.)"""
+    lastfailed = config.pluginmanager.get_plugin("lfplugin")
+    if lastfailed is not None and lastfailed.lastfailed:
+        lastfailed.lastfailed = {_without_group(nodeid): failed for nodeid, failed in lastfailed.lastfailed.items()}
+
+
+def _without_group(nodeid):
+    """`nodeid` (a string, or this pytest's `NodeId`) without its `@<group>`."""
+    text = str(nodeid)
+    if not _grouped(text):
+        return nodeid
+    text = text.rsplit("@", 1)[0]
+    if isinstance(nodeid, str):
+        return text
+    from _pytest.nodeid import coerce_node_id
+
+    return coerce_node_id(text)
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +206,7 @@ def _empty_cache():
 class SeededDemo:
     output: str  # what seed_demo printed
     logins: tuple  # hmis_portal.core.demo.LOGINS after it: (label, email)
+    debug: bool  # settings.DEBUG while it ran
 
 
 def _seed_demo() -> SeededDemo:
@@ -168,7 +218,7 @@ def _seed_demo() -> SeededDemo:
 
     out = StringIO()
     call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
-    return SeededDemo(output=out.getvalue(), logins=tuple(LOGINS))
+    return SeededDemo(output=out.getvalue(), logins=tuple(LOGINS), debug=django_settings.DEBUG)
 
 
 @pytest.fixture(scope="session")

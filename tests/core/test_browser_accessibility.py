@@ -20,7 +20,9 @@ from accounts.models import User
 from hmis_portal.core.demo import LOGINS
 from tests.two_factor import PortalClient as Client
 
-pytestmark = pytest.mark.browser
+# A group of its own in a parallel run: the three crawls take minutes, which
+# the other browser tests need not wait behind (each group has its Chromium).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-crawl")]
 
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
 AXE_RUN = """() => axe.run(document, {

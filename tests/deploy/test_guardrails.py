@@ -144,12 +144,10 @@ def test_seed_demo_refuses_without_debug(settings):
     assert User.objects.count() == before
 
 
-@pytest.mark.django_db
-def test_seed_demo_runs_without_debug_when_told_it_is_not_production(settings):
-    settings.DEBUG = False
-    out = StringIO()
-    call_command("seed_demo", "--i-know-this-is-not-production", stdout=out)
-    assert "Demo logins" in out.getvalue()
+def test_seed_demo_runs_without_debug_when_told_it_is_not_production(seeded_demo):
+    # The demo the tests share is seeded with the flag and DEBUG off, as here.
+    assert seeded_demo.debug is False
+    assert "Demo logins" in seeded_demo.output
 
 
 @pytest.mark.django_db
