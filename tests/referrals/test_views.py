@@ -452,3 +452,38 @@ def test_the_counts_report_draws_its_links_without_a_lookup_per_count(client, mo
     several, page = lookups()
     assert several == one
     assert "&amp;due=overdue" in page and reverse("referrals:list") + "?program=" in page
+
+
+def test_the_counts_report_draws_a_programs_rows_without_template_work_per_count(client, monkeypatch):
+    """A program's rows (a count, its link and its label per status) are
+    drawn in one step per program: a page of 25 programs with several
+    statuses each does not resolve a template variable per figure, which was
+    most of the whole request at scale."""
+    from django.template.base import VariableNode
+
+    rendered = []
+    real = VariableNode.render
+
+    def counted(node, context):
+        rendered.append(node)
+        return real(node, context)
+
+    monkeypatch.setattr(VariableNode, "render", counted)
+    ces = matcher()
+    client.force_login(ces)
+    program = ProgramFactory()
+    _overdue(program, actor=ces)
+
+    def variables():
+        rendered.clear()
+        page = client.get(reverse("referrals:counts")).content.decode()
+        return len(rendered), page
+
+    one, _ = variables()
+    for code in ("attempting-contact", "engaged"):
+        moved = make_referral(program, actor=ces)
+        Referral.objects.filter(pk=moved.pk).update(status=status(code))
+    three, page = variables()
+    assert three == one
+    assert page.count(f'href="{reverse("referrals:list")}?program={program.pk}&amp;status=') == 4  # one overdue
+    assert page.count(" open in CES: ") == 3
