@@ -52,7 +52,8 @@ class PortalPasswordResetForm(TextValidationMixin, PasswordResetForm):
         # The subject template ends with a line break, as Django's own does.
         subject = "".join(render_to_string(subject_template_name, context).splitlines())
         mail = outbox.portal_mail(
-            subject=subject, body=render_to_string(email_template_name, context), to=to_email, link=link, message_id=outbox.new_message_id(),
+            subject=subject, body=render_to_string(email_template_name, context), to=to_email, link=link,
+            message_id=outbox.new_message_id(),
             # Passwords and accounts are the support team's (mail policy).
             reply_to=MailPolicy.current().inbox("support"))
         try:

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from hmis_portal.core import outbox
+from hmis_portal.core.calendar import local_date
 from hmis_portal.core.models import Notification
 from tests.factories import MembershipFactory, StaffFactory
 from tests.hmis_access.hmis import account_last_login, local
@@ -86,7 +87,7 @@ def test_the_download_and_the_login_feed_pass_libical_s_checks_for_publish(clien
     registration = services.session_register(actor=person, session_id=seats.pk)
     client.force_login(person)
     download = client.get(reverse("training:registration-ics", args=[registration.pk])).content
-    account = account_last_login(local(dt.date.today() - dt.timedelta(days=12), 10))
+    account = account_last_login(local(local_date() - dt.timedelta(days=12), 10))
     feed = Client().get(reverse("hmis-account-calendar-feed", kwargs={"token": account.calendar_token})).content
 
     for calendar in read_calendars(download, feed):
