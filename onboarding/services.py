@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -23,7 +23,7 @@ from accounts.access import (Work, agency_people, can_accept_join_requests, can_
                              staff_doing)
 from accounts.models import Organization, Persona
 from accounts.services import invitation_send
-from hmis_portal.core import documents, registry, webhooks
+from hmis_portal.core import bulk, documents, registry, webhooks
 from hmis_portal.core.audit import record_event
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import day_text, moment_text
@@ -625,12 +625,9 @@ def _join_limit_reached(client_key: str) -> bool:
     a process's memory or in the cache would give each process (or a cache
     outage) an allowance of its own. Call inside the transaction that
     records the request."""
-    if connection.vendor == "postgresql":
-        # Requests from one address wait for each other here until the one
-        # before commits, so two at the same moment cannot both be the last
-        # one allowed. (SQLite lets one writer in at a time anyway.)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(client_key[:15], 16)])
+    # Requests from one address wait for each other here until the one before
+    # commits, so two at the same moment cannot both be the last one allowed.
+    bulk.wait_for_key(client_key)
     recent = JoinRequest.objects.filter(client_key=client_key, created_at__gt=timezone.now() - dt.timedelta(hours=1))
     return recent.count() >= settings.JOIN_REQUESTS_PER_HOUR
 

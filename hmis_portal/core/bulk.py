@@ -56,6 +56,15 @@ def postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def wait_for_key(key: str) -> None:
+    """Inside a transaction: wait until no other transaction holds `key` (a
+    hex digest), and hold it until this one ends, so two requests that check
+    and write for the same key run one after the other. PostgreSQL: an
+    advisory lock; SQLite lets one writer in at a time anyway."""
+    if postgres():
+        execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])
+
+
 def moment(value: dt.datetime | None):
     """A datetime as the database takes it in a raw statement."""
     return connection.ops.adapt_datetimefield_value(value)

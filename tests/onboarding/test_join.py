@@ -254,3 +254,28 @@ def test_the_ces_roles_named_on_the_join_form_are_the_new_agencys(implementer):
     assert set(OrganizationCESRole.objects.filter(organization=organization).values_list("role__code", flat=True)) \
         == {"housing-provider", "assessment-only"}
     assert events_for(organization).filter(verb="named CES roles").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_requests_from_one_address_at_the_same_moment_stay_within_the_limit(settings):
+    """Six requests from one address at once, with two allowed: each counts
+    the requests recorded before it, so without waiting for each other all
+    six could count the same none and all be recorded."""
+    from tests.concurrency import race
+
+    settings.JOIN_REQUESTS_PER_HOUR = 2
+    key = "ab" * 32
+
+    def ask(n):
+        def call():
+            try:
+                services.join_request_create(organization_name=f"Cedar Housing {n}", contact_name="Lee Cedar",
+                                             contact_email=f"lee{n}@cedar.example.org", client_key=key)
+            except services.JoinLimitReached as exc:
+                raise ValidationError("limit reached") from exc
+        return call
+
+    outcomes = race(*[ask(n) for n in range(6)])
+    assert sorted(outcomes) == ["done", "done"] + ["limit reached"] * 4, outcomes
+    assert JoinRequest.objects.filter(client_key=key).count() == 2
