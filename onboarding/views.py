@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.crypto import salted_hmac
+from django.utils.text import get_text_list
 from django.views.decorators.http import require_POST
 
 from accounts import access
@@ -181,8 +182,7 @@ def agreement_terminate(request, pk):
         if not told:
             told_why = "The agency has none of the people a termination is sent to; no one there was told."
         else:
-            who = " and ".join([", ".join(told[:-1]), told[-1]] if len(told) > 1 else told)
-            told_why = f"The agency's {who} {'were' if len(told) > 1 else 'was'} told why."
+            told_why = f"The agency's {get_text_list(told, 'and')} {'were' if len(told) > 1 else 'was'} told why."
         messages.success(request, f"The agreement was terminated. {told_why}")
     return redirect("onboarding:agreement-detail", agreement.pk)
 
