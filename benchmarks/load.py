@@ -1,6 +1,7 @@
 """Pages under load: gunicorn with DEBUG off on PostgreSQL and Redis, on loopback only.
 
     DATABASE_URL=postgres://... .venv/bin/python -m benchmarks.load [--seconds 5] [--rounds 3] [--agency N]
+                                                                    [--pages TEXT]
 
 Makes a throw-away database (<name>_load) beside DATABASE_URL's, migrates it,
 loads the demo data and signs in the demo personas (their sessions verified
@@ -177,6 +178,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every page (at most 10)")
     parser.add_argument("--agency", type=int, default=0,
                         help="grow the Program Manager's agency to this many HMIS accounts (at most 100000)")
+    parser.add_argument("--pages", default="",
+                        help="only the pages whose label contains this text (the reference is always measured)")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     seconds, rounds = min(max(args.seconds, 1.0), 60.0), min(max(args.rounds, 1), 10)
     base = os.environ.get("DATABASE_URL", "")
@@ -209,7 +212,10 @@ def main(argv=None) -> int:
                  str(min(args.agency, 100_000))],
                 cwd=ROOT, env=env, input=GROW, text=True, capture_output=True, check=True, timeout=600)
         _manage(env, "collectstatic", "--noinput", "-v0")
-        pages = [(*REFERENCE, None), *PAGES]
+        chosen = [page for page in PAGES if args.pages.lower() in page[0].lower()]
+        if not chosen:
+            raise SystemExit(f"benchmarks.load: no page's label contains {args.pages!r}")
+        pages = [(*REFERENCE, None), *chosen]
         emails = sorted({email for _, email, _, _ in pages})
         signed_in = subprocess.run(
             [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
