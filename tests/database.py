@@ -315,9 +315,33 @@ def flush_and_restore(test_case) -> None:
     from django.core.management import call_command
 
     for alias in test_case._databases_names(include_mirrors=False):
+        connection = connections[alias]
+        if connection.vendor == "postgresql":
+            _empty_and_restore_postgresql(connection)
+            continue
         call_command("flush", verbosity=0, interactive=False, database=alias, reset_sequences=False,
                      allow_cascade=test_case.available_apps is not None, inhibit_post_migrate=True)
-        restore(connections[alias])
+        restore(connection)
+
+
+def _empty_and_restore_postgresql(connection) -> None:
+    """The flush and the restore in one transaction, with DELETEs instead of
+    `flush`'s TRUNCATE: a TRUNCATE of every table makes each table and index
+    a new file, which cost about a second per transactional test, while
+    deleting the few rows a test made costs next to nothing. The foreign
+    keys' checks are off for it (`session_replication_role`, as a restore
+    from a dump does), so the order of the tables does not matter."""
+    from django.db import transaction
+
+    quote = connection.ops.quote_name
+    tables = sorted(connection.introspection.django_table_names(only_existing=True, include_views=False))
+    statements = _restore_sql.get(connection.alias)
+    if statements is None:
+        statements = _restore_sql[connection.alias] = _restore_statements(connection)
+    inserts = [statement for statement in statements if statement.startswith("INSERT")]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(";\n".join(["SET LOCAL session_replication_role = replica",
+                                    *(f"DELETE FROM public.{quote(table)}" for table in tables), *inserts]))
 
 
 # The demo, seeded once per process ---------------------------------------------
