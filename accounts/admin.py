@@ -25,6 +25,16 @@ class MembershipFormSet(forms.BaseInlineFormSet):
     member's membership, or one given by someone who may not."""
 
     actor = None
+    # On an agency's page, the first `shown` of its people by name (None: all,
+    # as on a person's page): a large agency has hundreds, all on its people page.
+    shown = None
+
+    def get_queryset(self):
+        if self.shown is not None and not hasattr(self, "_first_shown"):
+            rows = super().get_queryset()
+            first = rows.order_by("user__full_name", "pk").values("pk")[:self.shown]
+            self._first_shown = self._queryset = rows.filter(pk__in=first).order_by("user__full_name", "pk")
+        return super().get_queryset()
 
     def clean(self):
         super().clean()
@@ -54,9 +64,19 @@ class MembershipInline(LabelledCells, admin.TabularInline):
     def row_name(self, obj) -> str:
         return f"{obj.user} at {obj.organization}"
 
+    # An agency's own page edits this many of its people, first by name.
+    shown_on_agency = 50
+
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        return type("ActorMembershipFormSet", (formset,), {"actor": request.user})
+        shown = None
+        if isinstance(obj, Organization) and obj.pk:
+            shown = self.shown_on_agency
+            people = Membership.objects.filter(organization=obj).count()
+            if people > shown:
+                self.verbose_name_plural = (f"memberships (the first {shown} of {people:,} by name; "
+                                            f"the agency's people page lists them all)")
+        return type("ActorMembershipFormSet", (formset,), {"actor": request.user, "shown": shown})
 
     def has_view_permission(self, request, obj=None):
         return access.may_admin(request.user, "view", OrganizationAdmin)

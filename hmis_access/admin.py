@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -13,7 +13,7 @@ from hmis_portal.core.inputs import TextValidationMixin
 from hmis_portal.core.admin import AuditTimelineInline
 from hmis_portal.core.errors import REFUSALS, refusal_messages
 
-from .checklist import build_checklist
+from .checklist import build_checklist, build_checklists, for_checklists
 from .models import AccessPolicy, AccessRequest
 from .selectors import proposed_hmis_username
 from .services import access_request_approve, access_request_decline, access_request_grant, granted_roles
@@ -98,9 +98,21 @@ class AccessRequestAdmin(PortalAdmin):
     def has_approve_permission(self, request):
         return access.can_work_access_approvals(request.user)
 
+    def get_object(self, request, object_id, from_field=None):
+        """The request once per page, with what its fields and checklist show
+        (the change page asks for it twice: for the approval and for the form)."""
+        read = request.__dict__.setdefault("_access_requests_read", {})
+        if object_id not in read:
+            queryset = for_checklists(self.get_queryset(request)).select_related("provisioned_by", "decided_by")
+            try:
+                read[object_id] = queryset.get(pk=AccessRequest._meta.pk.to_python(object_id))
+            except (AccessRequest.DoesNotExist, ValidationError):
+                read[object_id] = None
+        return read[object_id]
+
     @admin.display(description="checklist")
     def checklist(self, obj):
-        result = build_checklist(obj)
+        result = build_checklists([obj], prefetched=True)[0]
         rows = format_html_join(
             "", "<li>{} {} — {}</li>",
             (("✔" if item.done else "✘", item.label, item.status) for item in result.items),

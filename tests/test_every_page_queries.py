@@ -36,6 +36,28 @@ GET_CASES = [case for case in all_cases()
 # The signed-in pages of one's own account, which every person has.
 OWN_PAGES = ["password_change", "password_change_done", "two-factor", "two-factor-setup", "api-keys"]
 COC_GROUPS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin")
+
+
+def _registration_file(organization):
+    from training.models import Registration
+
+    registration = Registration.objects.get(pk=all_cases_by_name()["training:registration-ics"].build(organization)["pk"])
+    return registration.user, reverse("training:registration-ics", kwargs={"pk": registration.pk})
+
+
+def _account_calendar(organization):
+    user = MembershipFactory(organization=organization, persona="staff").user
+    HMISAccountFactory(user=user, organization=organization, hmis_role="CES_Housing_Provider")
+    return user, reverse("hmis-account-calendar")
+
+
+def all_cases_by_name():
+    return {case.url_name: case for case in all_cases()}
+
+
+# The files only their owner opens (no persona or group as such): the
+# registration's calendar entry and the HMIS account's reminders.
+OWNER_FILES = {"training:registration-ics": _registration_file, "hmis-account-calendar": _account_calendar}
 # Cases are measured in this many groups, each in one test process with rows grown once.
 GROUPS = 3
 
@@ -133,6 +155,9 @@ def _measure_one(organization, kind, what):
             if kind == "case":
                 readers = _readers(what, organization)
                 url = reverse(what.url_name, kwargs=what.build(organization))
+            elif kind == "owner":
+                owner, url = OWNER_FILES[what](organization)
+                readers = [("owner", owner)]
             else:
                 readers = _own_readers(organization)
                 url = reverse(what)
@@ -160,7 +185,8 @@ def _costs(request, group, kind, what):
             if (item.module is request.module and hasattr(item, "callspec")
                     and item.get_closest_marker("xdist_group").args[0] == group):
                 params = item.callspec.params
-                selected.append(("case", params["case"]) if "case" in params else ("own", params["name"]))
+                selected.append(("case", params["case"]) if "case" in params
+                                else ("owner", params["owned"]) if "owned" in params else ("own", params["name"]))
         at_10, at_1000 = {}, {}
         with _test_block():
             organization = OrganizationFactory()
@@ -192,3 +218,17 @@ def test_every_page_of_every_persona_costs_at_most_the_budget_at_10_and_1000_row
 def test_every_own_page_costs_at_most_the_budget_at_10_and_1000_rows(request, name):
     at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "own", name)
     _check(name, at_10, at_1000)
+
+
+@pytest.mark.parametrize("owned", [
+    pytest.param(name, marks=pytest.mark.xdist_group(_group(len(GET_CASES) + len(OWN_PAGES) + n)), id=name)
+    for n, name in enumerate(OWNER_FILES)])
+def test_every_file_only_its_owner_opens_costs_at_most_the_budget_at_10_and_1000_rows(request, owned):
+    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "owner", owned)
+    _check(owned, at_10, at_1000)
+
+
+def test_every_page_no_persona_or_group_opens_is_measured_as_its_owners():
+    owned = {case.url_name for case in all_cases()
+             if case.method == "get" and not (case.personas or case.with_hmis_access or case.coc_groups)}
+    assert owned == set(OWNER_FILES)

@@ -123,3 +123,27 @@ def test_the_audit_list_shows_a_referral_s_history_only_to_the_ces_team(client, 
     page = client.get(reverse("admin:core_auditevent_changelist") + "?q=").content.decode()
     assert ("changed need status" in page) is sees_referral_history
     assert "named CES roles" in page
+
+
+def test_a_large_agency_page_edits_its_first_people_by_name_and_says_how_many_there_are(client):
+    from accounts.admin import MembershipInline
+
+    organization = OrganizationFactory()
+    shown = MembershipInline.shown_on_agency
+    people = UserFactory.create_batch(shown + 5)
+    for n, person in enumerate(people):
+        person.full_name = f"Member {n:03d}"
+        person.save(update_fields=["full_name"])
+        Membership.objects.create(user=person, organization=organization, persona="staff")
+    client.force_login(StaffFactory(groups=["CoC implementation"]))
+    url = reverse("admin:accounts_organization_change", args=[organization.pk])
+
+    page = client.get(url).content.decode()
+    assert f"the first {shown} of {shown + 5} by name" in page
+    assert "Member 000" in page and f"Member {shown - 1:03d}" in page and f"Member {shown:03d}" not in page
+    # Each row names its person without a query of its own, and the form still saves.
+    first = Membership.objects.get(user=people[0])
+    response = client.post(url, _existing_rows_post(organization, [(first, "program_manager")]))
+    assert response.status_code == 302
+    assert Membership.objects.get(user=people[0], organization=organization).persona == "program_manager"
+    assert Membership.objects.filter(organization=organization).count() == shown + 5
