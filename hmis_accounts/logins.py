@@ -9,8 +9,10 @@ set-based (one query per thousand names), never a query per row.
 
 import csv
 import datetime as dt
+import itertools
 import re
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -34,6 +36,7 @@ FUTURE_SKEW = dt.timedelta(minutes=10)
 MAX_FIELD = 1000
 USERNAME_MAX = HMISAccount._meta.get_field("hmis_username").max_length
 CONTROL = re.compile("[\x00-\x1f]")
+UNKNOWN_USERNAME = "No HMIS account has the username “{username}”."
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,65 @@ class BadRow:
     problem: str
 
 
+# How much of a report's bad rows is held in memory: past it they wait in a
+# temporary file, so a report of a million bad rows costs a file, not memory.
+BAD_ROWS_IN_MEMORY = 1 << 20
+_COPY_ESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
+_COPY_ESCAPED = re.compile(r"\\(.)")
+
+
+class SpooledBadRows(Sequence):
+    """A report's bad rows as PostgreSQL wrote them (COPY's text: line,
+    username, problem, in line order) into a temporary file that stays in
+    memory up to `BAD_ROWS_IN_MEMORY` bytes and goes to disk past it. Read
+    as the list of `BadRow`s the row-by-row reader gives, one at a time."""
+
+    def __init__(self):
+        self.file = tempfile.SpooledTemporaryFile(max_size=BAD_ROWS_IN_MEMORY)  # noqa: SIM115 (kept with the report)
+        self._count = 0
+
+    def written(self) -> None:
+        """COPY has written the rows: count them (one a line) for `len`."""
+        self.file.seek(0)
+        self._count = sum(chunk.count(b"\n") for chunk in iter(lambda: self.file.read(1 << 16), b""))
+
+    @property
+    def on_disk(self) -> bool:
+        return self.file._rolled
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[BadRow]:
+        self.file.seek(0)
+        for raw in self.file:
+            line, username, problem = raw.decode().rstrip("\n").split("\t")
+            yield BadRow(int(line), _copy_value(username), _copy_value(problem))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(itertools.islice(self, *index.indices(self._count)))
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return next(itertools.islice(self, index % self._count, None))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bad rows>"
+
+
+def _copy_value(text: str) -> str:
+    return _COPY_ESCAPED.sub(lambda match: _COPY_ESCAPES.get(match[1], match[1]), text) if "\\" in text else text
+
+
 @dataclass
 class LoginReport:
     logins: dict[str, dt.datetime] = field(default_factory=dict)
-    bad_rows: list[BadRow] = field(default_factory=list)
+    # A list from the row-by-row reader; the streaming import's are a
+    # `SpooledBadRows`, bounded in memory whatever their number.
+    bad_rows: Sequence[BadRow] = field(default_factory=list)
     rows: int = 0
     never_logged_in: int = 0
     # How many logins the report has when they are not held in `logins`
@@ -131,15 +189,18 @@ def checked_rows(lines, *, now, progress, report: LoginReport):
                               f"this file's first line is: {', '.join(header)[:200]}") from None
 
     latest, local = now + FUTURE_SKEW, coc_timezone()
+    # A report repeats its times (minutes of a few days): each text is read
+    # once, within a bound, and its moment or problem reused.
+    times: dict[str, tuple[dt.datetime | None, str | None]] = {}
     for row in rows:
         if progress:
             progress(1)
-        if not "".join(row).strip():
+        username = row[username_col].strip() if len(row) > username_col else ""
+        login_text = row[login_col].strip() if len(row) > login_col else ""
+        if not (username or login_text or "".join(row).strip()):
             continue
         report.rows += 1
         line = reader.line_num
-        username = row[username_col].strip() if len(row) > username_col else ""
-        login_text = row[login_col].strip() if len(row) > login_col else ""
         if not username:
             yield line, "", None, "The HMIS username is empty."
             continue
@@ -156,15 +217,28 @@ def checked_rows(lines, *, now, progress, report: LoginReport):
             # Listed but never logged in: nothing to record for this user.
             yield line, username, None, None
             continue
-        try:
-            moment = parse_login_time(login_text, local=local)
-        except ValueError as exc:
-            yield line, username, None, str(exc)
-            continue
-        if moment > latest:
-            yield line, username, None, f"The last login {login_text} is in the future."
-            continue
-        yield line, username, moment, None
+        known = times.get(login_text)
+        if known is None:
+            if len(times) >= PARSED_TIMES:
+                times.clear()
+            known = times[login_text] = _checked_time(login_text, latest=latest, local=local)
+        moment, problem = known
+        yield line, username, moment, problem
+
+
+# How many distinct login texts a report's reading remembers at once.
+PARSED_TIMES = 4096
+
+
+def _checked_time(text: str, *, latest: dt.datetime, local: dt.tzinfo) -> tuple[dt.datetime | None, str | None]:
+    """A login time of the report as (moment, None), or (None, the problem)."""
+    try:
+        moment = parse_login_time(text, local=local)
+    except ValueError as exc:
+        return None, str(exc)
+    if moment > latest:
+        return None, f"The last login {text} is in the future."
+    return moment, None
 
 
 def _read(lines, *, now, progress) -> LoginReport:
@@ -188,7 +262,7 @@ def _read(lines, *, now, progress) -> LoginReport:
                      .values_list("hmis_username", flat=True))
     for username, (line, moment) in pending.items():
         if username not in known:
-            report.bad_rows.append(BadRow(line, username, f"No HMIS account has the username “{username}”."))
+            report.bad_rows.append(BadRow(line, username, UNKNOWN_USERNAME.format(username=username)))
         elif moment is None:
             report.never_logged_in += 1
         else:

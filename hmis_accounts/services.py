@@ -35,7 +35,7 @@ from hmis_portal.core.dates import deadline_text, moment_text
 from hmis_portal.core.outbox import notify
 from training.models import Completion
 
-from .logins import BadRow, LoginReport, checked_rows, read_login_report
+from .logins import PARSED_TIMES, UNKNOWN_USERNAME, LoginReport, SpooledBadRows, checked_rows, read_login_report
 from .models import ReactivationRequest
 
 LOGIN_BATCH_SIZE = 1000
@@ -215,7 +215,8 @@ def hmis_logins_import(*, actor: User | None, lines: Iterable[str], apply_good_r
                                "login_at timestamp with time zone, login_day date, problem text)")
                 rows = _CopyStream(checked_rows(lines, now=now, progress=reading, report=report))
                 cursor.cursor.copy_expert(
-                    f"COPY {REPORT} (line, hmis_username, login_at, login_day, problem) FROM STDIN", rows)
+                    f"COPY {REPORT} (line, hmis_username, login_at, login_day, problem) FROM STDIN", rows,
+                    size=COPY_CHUNK)
                 if isinstance(rows.error, csv.Error):
                     # A cell longer than csv's own limit, a NUL byte, …
                     raise ValidationError(f"This is not a CSV login report: {rows.error}.")
@@ -242,6 +243,8 @@ class _CopyStream(io.TextIOBase):
         self._rows = rows
         self._left = ""
         self._local = coc_timezone()
+        # Each moment's columns, written once (a report repeats its times).
+        self._logins: dict[dt.datetime, str] = {}
         # What stopped the reading (psycopg2 turns an exception in `read`
         # into a cancelled COPY): the COPY ends there and this is raised.
         self.error: BaseException | None = None
@@ -253,9 +256,13 @@ class _CopyStream(io.TextIOBase):
         if moment is None:
             login = "\\N\t\\N"
         else:
-            # A time without an offset is already the CoC's local time.
-            day = moment.date() if moment.tzinfo is self._local else local_date(moment)
-            login = f"{moment.isoformat()}\t{day.isoformat()}"
+            login = self._logins.get(moment)
+            if login is None:
+                if len(self._logins) >= PARSED_TIMES:
+                    self._logins.clear()
+                # A time without an offset is already the CoC's local time.
+                day = moment.date() if moment.tzinfo is self._local else local_date(moment)
+                login = self._logins[moment] = f"{moment.isoformat()}\t{day.isoformat()}"
         return f"{line}\t{_copy_text(username)}\t{login}\t{_copy_text(problem) if problem else NULL}\n"
 
     def read(self, size: int = -1) -> str:
@@ -284,6 +291,9 @@ class _CopyStream(io.TextIOBase):
 
 
 NULL = "\\N"
+# What COPY asks of the report at a time (characters): fewer, larger
+# messages to the server than psycopg2's 8 KiB.
+COPY_CHUNK = 1 << 16
 
 
 def _match_report(cursor, report: LoginReport) -> int:
@@ -306,12 +316,16 @@ def _match_report(cursor, report: LoginReport) -> int:
     found = cursor.rowcount
     cursor.execute(f"SELECT count(*) FROM {CHOSEN} WHERE account_id IS NOT NULL AND login_at IS NULL")
     report.never_logged_in = cursor.fetchone()[0]
-    cursor.execute(
-        f"SELECT line, hmis_username, problem FROM (SELECT line, hmis_username, problem FROM {REPORT} "
-        f"WHERE problem IS NOT NULL UNION ALL SELECT line, hmis_username, NULL FROM {CHOSEN} "
-        f"WHERE account_id IS NULL) bad ORDER BY line")
-    for line, username, problem in cursor:
-        report.bad_rows.append(BadRow(line, username, problem or f"No HMIS account has the username “{username}”."))
+    # The bad rows go from the server straight into a file bounded in memory
+    # (`logins.SpooledBadRows`), never a row object each: a report of a
+    # million bad rows is named line by line at the cost of a file.
+    report.bad_rows = SpooledBadRows()
+    cursor.cursor.copy_expert(cursor.cursor.mogrify(
+        f"COPY (SELECT line, hmis_username, problem FROM {REPORT} WHERE problem IS NOT NULL "
+        f"UNION ALL SELECT line, hmis_username, %s || hmis_username || %s FROM {CHOSEN} "
+        f"WHERE account_id IS NULL ORDER BY line) TO STDOUT", UNKNOWN_USERNAME.split("{username}")).decode(),
+        report.bad_rows.file)
+    report.bad_rows.written()
     report.login_count = found
     cursor.execute(f"DROP TABLE {CHOSEN}")
     return found

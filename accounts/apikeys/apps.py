@@ -16,7 +16,4 @@ class ApiKeysConfig(AppConfig):
         from accounts.access import Work
         from hmis_portal.core import registry
 
-        # The bearer scheme in the served OpenAPI schema.
-        from . import schema  # noqa: F401
-
         registry.history_readers.declare("apikeys.apikey", (Work.SYSTEM,), app=self.label)

@@ -34,3 +34,10 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request):
         # Makes a missing or refused key a 401 (with this challenge), not a 403.
         return 'Bearer realm="api"'
+
+
+# The bearer scheme in the served OpenAPI schema: registered with the class
+# it describes, which the schema reads, rather than at every process's start
+# (drf-spectacular and the REST framework it loads cost a command or a worker
+# their import and need nothing from it).
+from . import schema  # noqa: E402, F401

@@ -7,12 +7,14 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from .middleware import SIGNED_IN_AT, record_activity
-
 
 @receiver(user_logged_in, dispatch_uid="signin-session-clock")
 def start_session_clock(sender, request, user, **kwargs):
     """A session's age counts from the password sign-in."""
+    # Here, not at the top: the middleware brings the identity provider's
+    # clients (jwt, requests), which a command or a worker never needs.
+    from .middleware import SIGNED_IN_AT, record_activity
+
     if request is not None and hasattr(request, "session"):
         now = time.time()
         request.session[SIGNED_IN_AT] = now

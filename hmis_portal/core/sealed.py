@@ -10,10 +10,11 @@ is `Unreadable`, and its owner makes a new one (rotate)."""
 
 import base64
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+
+# cryptography is imported where a value is sealed or read: its compiled
+# bindings cost every process's start, and most (a command, a page) never
+# seal anything.
 
 PREFIX = "sealed:"
 
@@ -22,14 +23,20 @@ class Unreadable(Exception):
     """Sealed under a key this portal no longer has."""
 
 
-def _fernet(secret_key: str) -> Fernet:
+def _fernet(secret_key: str):
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     # A key of its own for this use, so a Fernet key is never the SECRET_KEY itself.
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                    info=b"hmis-portal sealed secrets").derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
-def _keys() -> MultiFernet:
+def _keys():
+    from cryptography.fernet import MultiFernet
+
     return MultiFernet([_fernet(key) for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)])
 
 
@@ -40,6 +47,8 @@ def seal(plain: str) -> str:
 def unseal(stored: str) -> str:
     if not stored.startswith(PREFIX):
         raise Unreadable("the value is not sealed")
+    from cryptography.fernet import InvalidToken
+
     try:
         return _keys().decrypt(stored[len(PREFIX):].encode()).decode()
     except InvalidToken:

@@ -39,14 +39,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-import httpx2
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
-from standardwebhooks import Webhook
 
 from . import bulk, registry
 from .models import WebhookDelivery, WebhookSubscription
@@ -197,6 +195,10 @@ def body_of(delivery: WebhookDelivery) -> bytes:
 
 
 def signed_headers(delivery: WebhookDelivery, body: bytes, *, at: dt.datetime | None = None) -> dict:
+    # The signing and HTTP clients are imported where a delivery is made:
+    # they cost every process's start otherwise, and only the worker sends.
+    from standardwebhooks import Webhook
+
     at = at or timezone.now()
     signature = Webhook(delivery.subscription.signing_secret).sign(msg_id=delivery.event_id, timestamp=at, data=body)
     return {"webhook-id": delivery.event_id, "webhook-timestamp": str(int(at.timestamp())),
@@ -215,6 +217,8 @@ def deliver_pending(*, now: dt.datetime | None = None, batch_size: int | None = 
     result = {"due": 0, "sent": 0, "failed": 0, "more": False, "summary": ""}
     deadline = time.monotonic() + (TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
     failing: set[int] = set()
+    import httpx2
+
     timeout = httpx2.Timeout(settings.WEBHOOK_TIMEOUT, connect=settings.WEBHOOK_CONNECT_TIMEOUT)
     last = 0
     with httpx2.Client(timeout=timeout, follow_redirects=False) as client:

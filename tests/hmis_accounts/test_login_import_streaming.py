@@ -180,3 +180,100 @@ def test_the_command_starts_without_the_scim_libraries():
     out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_command_starts_without_what_only_a_request_or_a_delivery_uses():
+    """Sealing secrets (cryptography), sending webhooks (httpx2,
+    standardwebhooks), the identity provider's sign-in (jwt, requests) and
+    the API's schema (drf-spectacular's extensions) are loaded where they are used: an
+    import run from the command line starts without them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    heavy = ("cryptography", "httpx2", "standardwebhooks", "jwt", "requests", "mozilla_django_oidc",
+             "drf_spectacular.extensions")
+    probe = ("import sys, django; django.setup(); "
+             "import hmis_accounts.management.commands.import_hmis_logins; "
+             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hmis_portal.settings", "DEBUG": "true"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.fixture
+def small_memory_bound(monkeypatch):
+    """Bad rows past 512 bytes go to disk, as a million would past the real bound."""
+    from hmis_accounts import logins
+
+    monkeypatch.setattr(logins, "BAD_ROWS_IN_MEMORY", 512)
+
+
+def _many_bad(names):
+    """A report of the good names, then 2,000 unknown names and 500 bad times
+    among them: bad rows far past the memory bound."""
+    rows = [f"{name},2026-11-10 08:15\n" for name in names]
+    for n in range(2500):
+        rows.insert(7 + n, f"nobody{n:05d},2026-11-10 08:15\n" if n % 5 else f"{names[n]},not a date {n}\n")
+    return "HMIS username,Last login time\n" + "".join(rows)
+
+
+@pytest.mark.postgres
+def test_bad_rows_past_the_memory_bound_wait_on_disk_and_are_all_named_by_line(names, small_memory_bound):
+    before = _logins()
+    text = _many_bad(names)
+    expected = read_login_report(text.splitlines(), now=NOW)
+    outcome = hmis_logins_import(actor=None, lines=OnceOnly(text), now=NOW)
+    assert outcome.result is None
+    assert outcome.report.bad_rows.on_disk
+    assert len(outcome.report.bad_rows) == len(expected.bad_rows) == 2500
+    assert outcome.report.bad_rows == expected.bad_rows
+    assert [bad.line for bad in outcome.report.bad_rows[:3]] == [9, 10, 11]
+    assert outcome.report.bad_rows[-1] == expected.bad_rows[-1]
+    assert _logins() == before
+    assert not AuditEvent.objects.filter(verb="imported the HMIS login report").exists()
+
+
+def test_the_command_names_every_bad_row_past_the_memory_bound_and_applies_nothing(tmp_path, names,
+                                                                                     small_memory_bound):
+    before = _logins()
+    path = tmp_path / "logins.csv"
+    text = _many_bad(names)
+    path.write_text(text, encoding="utf-8")
+    expected = read_login_report(text.splitlines(), now=NOW)
+    err = StringIO()
+    with pytest.raises(CommandError, match="2500 bad rows of 5500; nothing was applied"):
+        call_command("import_hmis_logins", str(path), "--no-progress", stderr=err)
+    assert err.getvalue().splitlines() == [f"line {bad.line}: {bad.username}: {bad.problem}"
+                                           for bad in expected.bad_rows]
+    assert _logins() == before
+    assert not AuditEvent.objects.filter(verb="imported the HMIS login report").exists()
+
+
+def test_the_good_rows_are_applied_past_the_memory_bound_when_chosen(tmp_path, names, small_memory_bound):
+    path = tmp_path / "logins.csv"
+    path.write_text(_many_bad(names), encoding="utf-8")
+    err, out = StringIO(), StringIO()
+    call_command("import_hmis_logins", str(path), "--no-progress", "--apply-good-rows", stdout=out, stderr=err)
+    assert len(err.getvalue().splitlines()) == 2500
+    # 500 names are also named again with a bad time: that row is skipped, their good one applied.
+    assert "5500 rows read: 3000 accounts updated" in out.getvalue()
+    assert "2500 bad rows skipped" in out.getvalue()
+    assert set(_logins().values()) == {local(dt.date(2026, 11, 10), 8, 15)}
+
+
+@pytest.mark.parametrize("remembered", [1, 2])
+def test_remembering_few_login_times_finds_what_the_row_by_row_reader_finds(names, monkeypatch, remembered):
+    from hmis_accounts import logins, services
+
+    monkeypatch.setattr(logins, "PARSED_TIMES", remembered)
+    monkeypatch.setattr(services, "PARSED_TIMES", remembered)
+    text = TRICKY + "".join(f"member{n:05d},x,2026-11-{2 + n % 9:02d} 0{n % 7}:15\n" for n in range(6, 60))
+    expected = read_login_report(text.splitlines(), now=NOW)
+    outcome = hmis_logins_import(actor=None, lines=OnceOnly(text), now=NOW, apply_good_rows=True)
+    assert outcome.report.bad_rows == expected.bad_rows
+    assert outcome.report.counts() == expected.counts()
+    after = {name: at for name, at in _logins().items() if at != OLD}
+    assert after == expected.logins

@@ -67,7 +67,9 @@ class Command(BaseCommand):
             with open(file, newline="", encoding="utf-8-sig") as handle:
                 checking = ProgressBar(self.stderr, os.fstat(handle.fileno()).st_size, "Checking", show)
                 bars.append(checking)
-                outcome = hmis_logins_import(actor=None, lines=_counted(handle, checking),
+                # Without a bar the lines go to the import as the file gives them.
+                lines = _counted(handle, checking) if show else handle
+                outcome = hmis_logins_import(actor=None, lines=lines,
                                              apply_good_rows=apply_good_rows, applying=applying)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
