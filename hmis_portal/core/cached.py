@@ -9,7 +9,9 @@ changes the thing calls `changed(name)` (the policy rows' save, the holidays'
 and memberships' signals): that bumps the name's version, so every process
 finds nothing at the new version and loads again. Outside a request (tasks,
 sweeps, commands, the shell) `read` is `load()`: a run reads what it needs
-once itself, and never waits on a version a web process bumped.
+once itself, and never waits on a version a web process bumped; a command
+that calls many services, each reading the same rows (seed_demo), keeps its
+own copies for the run (`for_one_run`), forgotten as a request's are.
 
 Versions, not deletes: a request that loaded the old value just before a
 change commits stores it under the old version, where nobody looks again.
