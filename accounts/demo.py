@@ -23,17 +23,26 @@ def demo_organization(name: str) -> Organization:
 def demo_user(email: str, full_name: str, *, label: str | None = None, staff_groups=(), superuser=False,
               memberships=()) -> User:
     """Create or refresh a demo login; `memberships` is [(organization, persona)]."""
-    user, created = User.objects.get_or_create(email=email, defaults={"full_name": full_name})
+    user = User.objects.filter(email=email).first()
+    created = user is None
+    if created:
+        user = User(email=email)
+    wanted = {"full_name": full_name, "is_staff": bool(staff_groups) or superuser, "is_superuser": superuser}
+    # Written only when it differs (the demo names many people more than once).
+    stale = created or any(getattr(user, name) != value for name, value in wanted.items())
     if created or not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
-    user.full_name = full_name
-    user.is_staff = bool(staff_groups) or superuser
-    user.is_superuser = superuser
-    user.save()
+        stale = True
+    if stale:
+        for name, value in wanted.items():
+            setattr(user, name, value)
+        user.save()
     if staff_groups:
         user.groups.set(Group.objects.filter(name__in=[g.value for g in staff_groups]))
     for organization, persona in memberships:
-        Membership.objects.get_or_create(user=user, organization=organization, persona=persona)
+        # Not get_or_create: no savepoint around the insert (nothing else writes the demo's people meanwhile).
+        if created or not Membership.objects.filter(user=user, organization=organization, persona=persona).exists():
+            Membership.objects.create(user=user, organization=organization, persona=persona)
     if label:
         remember_login(label, email)
     return user

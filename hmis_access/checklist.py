@@ -129,6 +129,9 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
         submissions[submission.user_id].append(submission)
     ladder, matrix = access_matrix()
     forms = active_forms_with_templates()
+    # Read once for all the checklists: outside a web request `core.cached`
+    # keeps nothing between reads (a refresh of an agency's requests, a sweep).
+    courses = _Courses(by_role=CESRole.courses_by_role(), covers=Course.covers())
     participation = {}
     for request in requests:
         if request.organization_id not in participation:
@@ -136,7 +139,7 @@ def build_checklists(requests, *, prefetched: bool = False) -> list[Checklist]:
     return [
         _checklist(request, participation[request.organization_id], completions[request.user_id],
                    registrations[request.user_id], certificates[request.user_id], submissions[request.user_id], forms,
-                   policy.role_from_matrix(request.roles.all(), ladder, matrix))
+                   policy.role_from_matrix(request.roles.all(), ladder, matrix), courses)
         for request in requests
     ]
 
@@ -160,8 +163,15 @@ def access_matrix() -> tuple[list, dict[int, list[str]]]:
     return cached.read("training:access-matrix", load, depends=(CESRole.cache_name(), AccessCapability.cache_name()))
 
 
+@dataclass
+class _Courses:
+    """The courses each role requires and those each course also covers."""
+    by_role: dict
+    covers: dict
+
+
 def _checklist(request, participation, completions, registrations, certificates, submissions, forms,
-               choice) -> Checklist:
+               choice, read: _Courses) -> Checklist:
     executed, confirmed_ids = participation
     roles = list(request.roles.all())
     new_user = request.new_hmis_user
@@ -197,10 +207,10 @@ def _checklist(request, participation, completions, registrations, certificates,
         waiting_on="the agency's Program Manager and the CoC (step 2)" if unconfirmed else "",
     ))
 
-    done_courses = policy.completed_course_ids(completions)
-    covers = Course.covers()
+    done_courses = policy.completed_course_ids(completions, covers=read.covers)
+    covers = read.covers
     by_course = {c.course_id: c for c in completions}
-    courses = policy.required_courses(roles, new_user=new_user)
+    courses = policy.required_courses(roles, new_user=new_user, by_role=read.by_role, covers=read.covers)
     for course in courses:
         done = course.pk in done_courses
         action_label = action_url = waiting_on = ""

@@ -13,7 +13,7 @@ from training.policy_pack import course_codes
 
 from .checklist import build_checklists, for_checklists
 from .models import MAX_PROVISIONING_HOURS, AccessPolicy, AccessRequest, validate_username_rule
-from .services import access_request_refresh
+from .services import access_requests_refresh
 
 SECTIONS = ("access_policy",)
 
@@ -144,6 +144,5 @@ def re_evaluate(report, *, dry_run: bool) -> None:
     for _, line in changes:
         report.add(None, line)
     report.changes += len(changes)
-    if not dry_run:
-        for request, _ in changes:
-            access_request_refresh(access_request=request)
+    if not dry_run and changes:
+        access_requests_refresh(access_requests=[request.pk for request, _ in changes])

@@ -2,11 +2,13 @@
 readiness against the checklist, and granting HMIS access."""
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -24,7 +26,7 @@ from training import policy
 from training.models import CESRole
 from training.selectors import hmis_groups
 
-from .checklist import build_checklist
+from .checklist import build_checklist, build_checklists, for_checklists
 from .models import AccessPolicy, AccessRequest, HMISAccount
 from .provisioning import is_overdue, provisioning_due
 
@@ -290,57 +292,88 @@ def access_request_withdraw(*, actor, access_request_id: int, reason: str = "") 
 
 # --- readiness ------------------------------------------------------------
 
-def access_request_refresh(*, access_request, actor=None, now: dt.datetime | None = None) -> AccessRequest:
-    """Re-evaluate one request against its checklist. Open → ready (setting
-    the provisioning deadline) when every item is met; ready → open again if
-    an item stops being met before access is granted. Called on every
-    relevant change; a no-op when nothing changed."""
+def access_requests_refresh(*, access_requests: "AccessRequest | QuerySet | Iterable[int]", actor=None,
+                            now: dt.datetime | None = None) -> list[AccessRequest]:
+    """Re-evaluate requests against their checklists: one request, a
+    queryset of them or a set of ids, in a constant number of queries
+    whatever their number (an agency's every request when its participation
+    changes). Open → ready (setting the provisioning deadline) when every item
+    is met; ready → open again if an item stops being met before access is
+    granted; each transition audited and told as for one request. Called on
+    every relevant change; a no-op for a request when nothing changed, and for
+    one no longer live. Returns the live requests, locked and up to date,
+    in the requests' own order (newest first)."""
     now = now or timezone.now()
+    if isinstance(access_requests, AccessRequest):
+        wanted = AccessRequest.objects.filter(pk=access_requests.pk)
+    elif isinstance(access_requests, QuerySet):
+        wanted = AccessRequest.objects.filter(pk__in=access_requests.order_by().values("pk"))
+    else:
+        wanted = AccessRequest.objects.filter(pk__in=list(access_requests))
     with transaction.atomic():
-        locked = AccessRequest.objects.select_for_update().filter(pk=access_request.pk,
-                                                                  status__in=AccessRequest.LIVE).first()
-        if locked is None:
-            return access_request
-        checklist = build_checklist(locked)
-        if checklist.ready and locked.status == AccessRequest.Status.OPEN:
-            locked.status = AccessRequest.Status.READY
-            locked.ready_at = now
-            locked.provisioning_due_at = provisioning_due(now)
-            locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
-            record_event(actor=actor, subject=locked, verb="became ready for provisioning",
-                         from_state=AccessRequest.Status.OPEN, to_state=locked.status,
-                         reason=f"Every item of the checklist is met. {deadline_text(locked.provisioning_due_at)}.",
-                         data={"hmis_role": checklist.hmis_role})
-            notify(recipients=staff_doing(Work.PROVISION),
-                   subject=f"HMIS access ready to provision: {locked.user}",
-                   body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
-                         f"{deadline_text(locked.provisioning_due_at)}."),
-                   link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
-            notify(recipients=[locked.user, *_requesters(locked.organization)],
-                   subject=f"Checklist complete: {locked.user}",
-                   body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
-                         f"{deadline_text(locked.provisioning_due_at)}."),
-                   link=_request_link(locked))
-            webhooks.emit(event="access_request.ready", subject=locked, data={
-                "state": locked.status, "agency_id": locked.organization_id, "link": _request_link(locked)})
-        elif not checklist.ready and locked.status == AccessRequest.Status.READY:
-            locked.status = AccessRequest.Status.OPEN
-            locked.ready_at = None
-            locked.provisioning_due_at = None
-            locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
-            record_event(actor=actor, subject=locked, verb="no longer ready", from_state=AccessRequest.Status.READY,
-                         to_state=locked.status, reason=f"Waiting on: {checklist.blocker_text}")
-        return locked
+        # All at once, in key order: two refreshes of overlapping sets (an
+        # agency's and one of its people's) wait for each other rather than
+        # deadlock. The bare rows, no join: PostgreSQL re-checks a joined row
+        # after waiting for the lock and could drop it; related rows are read after.
+        ids = list(wanted.filter(status__in=AccessRequest.LIVE).select_for_update().order_by("pk")
+                   .values_list("pk", flat=True))
+        if not ids:
+            return []
+        locked = list(for_checklists(AccessRequest.objects.filter(pk__in=ids)))
+        # Only an open or a ready request can move; one awaiting the CoC's
+        # approval is left for the approval.
+        movable = [r for r in locked if r.status in (AccessRequest.Status.OPEN, AccessRequest.Status.READY)]
+        for checklist in build_checklists(movable, prefetched=True):
+            _apply_readiness(checklist, actor=actor, now=now)
+    return locked
+
+
+def _apply_readiness(checklist, *, actor, now: dt.datetime) -> None:
+    """One locked request's transition, if its checklist moved it."""
+    locked = checklist.request
+    if checklist.ready and locked.status == AccessRequest.Status.OPEN:
+        locked.status = AccessRequest.Status.READY
+        locked.ready_at = now
+        locked.provisioning_due_at = provisioning_due(now)
+        locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
+        record_event(actor=actor, subject=locked, verb="became ready for provisioning",
+                     from_state=AccessRequest.Status.OPEN, to_state=locked.status,
+                     reason=f"Every item of the checklist is met. {deadline_text(locked.provisioning_due_at)}.",
+                     data={"hmis_role": checklist.hmis_role})
+        notify(recipients=staff_doing(Work.PROVISION),
+               subject=f"HMIS access ready to provision: {locked.user}",
+               body=(f"{locked.user} ({locked.organization}) is ready for HMIS access as {checklist.hmis_role}. "
+                     f"{deadline_text(locked.provisioning_due_at)}."),
+               link=reverse("admin:hmis_access_accessrequest_change", args=[locked.pk]))
+        notify(recipients=[locked.user, *_requesters(locked.organization)],
+               subject=f"Checklist complete: {locked.user}",
+               body=(f"Every requirement for {locked.user}'s HMIS access is met. CoC staff will grant access. "
+                     f"{deadline_text(locked.provisioning_due_at)}."),
+               link=_request_link(locked))
+        webhooks.emit(event="access_request.ready", subject=locked, data={
+            "state": locked.status, "agency_id": locked.organization_id, "link": _request_link(locked)})
+    elif not checklist.ready and locked.status == AccessRequest.Status.READY:
+        locked.status = AccessRequest.Status.OPEN
+        locked.ready_at = None
+        locked.provisioning_due_at = None
+        locked.save(update_fields=["status", "ready_at", "provisioning_due_at"])
+        record_event(actor=actor, subject=locked, verb="no longer ready", from_state=AccessRequest.Status.READY,
+                     to_state=locked.status, reason=f"Waiting on: {checklist.blocker_text}")
+
+
+def access_request_refresh(*, access_request, actor=None, now: dt.datetime | None = None) -> AccessRequest:
+    """One request against its checklist (`access_requests_refresh`): the
+    locked, up-to-date row, or `access_request` itself when it is no longer live."""
+    refreshed = access_requests_refresh(access_requests=access_request, actor=actor, now=now)
+    return refreshed[0] if refreshed else access_request
 
 
 def refresh_for_user(*, user, actor=None) -> None:
-    for access_request in AccessRequest.objects.filter(user=user, status__in=AccessRequest.LIVE):
-        access_request_refresh(access_request=access_request, actor=actor)
+    access_requests_refresh(access_requests=AccessRequest.objects.filter(user=user), actor=actor)
 
 
 def refresh_for_organization(*, organization, actor=None) -> None:
-    for access_request in AccessRequest.objects.filter(organization=organization, status__in=AccessRequest.LIVE):
-        access_request_refresh(access_request=access_request, actor=actor)
+    access_requests_refresh(access_requests=AccessRequest.objects.filter(organization=organization), actor=actor)
 
 
 # --- granting access ------------------------------------------------------

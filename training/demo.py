@@ -69,9 +69,16 @@ def _pending_agency():
 
 
 def _complete(user, *codes, days_ago=20):
-    for code in codes:
-        Completion.objects.get_or_create(user=user, course=Course.objects.get(code=code), defaults={
-            "completed_on": local_date() - dt.timedelta(days=days_ago), "source": Completion.Source.CERTIFICATE})
+    """`user`'s completions of the courses `codes` (each once; those the user has are left)."""
+    courses = {course.code: course for course in Course.objects.filter(code__in=codes)}
+    missing = [code for code in codes if code not in courses]
+    if missing:
+        raise Course.DoesNotExist(f"No course {', '.join(missing)}.")
+    done = set(Completion.objects.filter(user=user, course__in=courses.values()).values_list("course_id", flat=True))
+    completed_on = local_date() - dt.timedelta(days=days_ago)
+    Completion.objects.bulk_create([
+        Completion(user=user, course=course, completed_on=completed_on, source=Completion.Source.CERTIFICATE)
+        for course in dict.fromkeys(courses[code] for code in codes) if course.pk not in done])
 
 
 def _form(user, code, status=Review.SUBMITTED, reason=""):

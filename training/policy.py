@@ -52,22 +52,25 @@ def role_from_matrix(roles: Iterable, ladder: Iterable, matrix: dict[int, list[s
     return RoleChoice(top, [name for name in needed if name not in set(matrix.get(top.pk, ()))])
 
 
-def required_courses(roles: Iterable, *, new_user: bool) -> list[Course]:
+def required_courses(roles: Iterable, *, new_user: bool, by_role: dict | None = None,
+                     covers: dict | None = None) -> list[Course]:
     """Every course the roles require, each once; new-users-only courses
     (HMIS 10) only for new HMIS users; a course another required course
     already covers (509 first half under 509 full) is dropped.
 
     The courses of each role (`CESRole.courses_by_role`) and those each
-    course also covers (`Course.covers`) are kept in the cache."""
+    course also covers (`Course.covers`) are kept in the cache; a caller
+    working out many people's courses outside a web request (where nothing
+    is kept between reads) passes them, read once."""
     courses: dict[int, Course] = {}
-    by_role = CESRole.courses_by_role()
+    by_role = CESRole.courses_by_role() if by_role is None else by_role
     for role in roles:
         for course in by_role.get(role.pk, ()):
             # A retired course is required of nobody any more; completions of it are kept.
             if not course.active or (course.new_users_only and not new_user):
                 continue
             courses[course.pk] = course
-    covers = Course.covers()
+    covers = Course.covers() if covers is None else covers
     covered = {inner for pk in courses for inner in covers.get(pk, ())}
     return sorted((c for pk, c in courses.items() if pk not in covered), key=lambda c: (c.sort_order, c.title))
 
@@ -84,10 +87,11 @@ def required_forms(forms: Iterable[RequiredForm], *, new_user: bool, courses: It
     ]
 
 
-def completed_course_ids(completions: Iterable) -> set[int]:
+def completed_course_ids(completions: Iterable, *, covers: dict | None = None) -> set[int]:
     """The courses a person's completions count for, including those a
-    completed course also satisfies (`Course.covers`, kept in the cache)."""
-    covers = Course.covers()
+    completed course also satisfies (`Course.covers`, kept in the cache, or
+    passed read once, as to `required_courses`)."""
+    covers = Course.covers() if covers is None else covers
     done = set()
     for completion in completions:
         done.add(completion.course_id)

@@ -9,7 +9,9 @@ changes the thing calls `changed(name)` (the policy rows' save, the holidays'
 and memberships' signals): that bumps the name's version, so every process
 finds nothing at the new version and loads again. Outside a request (tasks,
 sweeps, commands, the shell) `read` is `load()`: a run reads what it needs
-once itself, and never waits on a version a web process bumped.
+once itself, and never waits on a version a web process bumped; a command
+that calls many services, each reading the same rows (seed_demo), keeps its
+own copies for the run (`for_one_run`), forgotten as a request's are.
 
 Versions, not deletes: a request that loaded the old value just before a
 change commits stores it under the old version, where nobody looks again.
@@ -29,6 +31,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
@@ -36,6 +39,8 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 _memo: ContextVar[dict | None] = ContextVar("portal_request_memo", default=None)
+# A run's own copies (`for_one_run`): name -> (value, the names it depends on).
+_run: ContextVar[dict | None] = ContextVar("portal_run_memo", default=None)
 _MISSING = object()
 _VERSIONS = object()  # the memo's own entry: the versions the request read
 PREFIX = "portal:"
@@ -109,6 +114,11 @@ def changed(*names: str) -> None:
     """Call after a change to each of `names`: the next read loads it again."""
     if not names:
         return
+    run = _run.get()
+    if run is not None:
+        gone = set(names)
+        for name in [name for name, (_, depends) in run.items() if depends & gone]:
+            del run[name]
     memo = _memo.get()
     if memo is not None:
         for name in names:
@@ -197,7 +207,13 @@ def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = F
     not ask its version."""
     memo = _memo.get()
     if memo is None:
-        return load()
+        run = _run.get()
+        if run is None:
+            return load()
+        kept = run.get(name)
+        if kept is None:
+            kept = run[name] = (load(), frozenset((name, *depends, SCHEMA)))
+        return kept[0]
     value = memo.get(name, _MISSING)
     if value is not _MISSING:
         return value
@@ -241,6 +257,27 @@ def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = F
 
 def in_request() -> bool:
     return _memo.get() is not None
+
+
+def kept_for_reuse() -> bool:
+    """Whether a value `read` returns may be returned again to another caller
+    (within a request, or a run): a caller that changes it must change a copy."""
+    return _memo.get() is not None or _run.get() is not None
+
+
+@contextmanager
+def for_one_run():
+    """Within it, outside a request, each thing is loaded once and read again
+    only after a change to it (or to a name it depends on) calls `changed`:
+    for a command that makes many changes through the services, each of which
+    reads the policy rows, the holidays, the training tables (seed_demo). This
+    process's own copies, never the shared cache's, so the run sees no version
+    a web process bumps meanwhile; use it for a run that commits or fails as one."""
+    token = _run.set({})
+    try:
+        yield
+    finally:
+        _run.reset(token)
 
 
 class RequestMemoMiddleware:

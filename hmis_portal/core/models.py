@@ -209,7 +209,7 @@ class PolicyRow(CachedRows):
     def current(cls):
         policy = cached.read(cls.cache_name(), cls._load)
         # A copy: a caller that changes its row changes no other caller's.
-        return copy.copy(policy) if cached.in_request() else policy
+        return copy.copy(policy) if cached.kept_for_reuse() else policy
 
     @classmethod
     def _load(cls):

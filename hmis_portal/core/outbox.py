@@ -93,7 +93,7 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
     idempotent across re-runs. An `invitation` (a calendar made for one
     person) goes with the message; pass one recipient with it.
     """
-    created = []
+    created, plain = [], []
     seen = set()
     for recipient in recipients:
         user = None if isinstance(recipient, str) else recipient
@@ -115,6 +115,10 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
             calendar=invitation.calendar.decode() if invitation else "",
             calendar_method=invitation.method if invitation else "",
         )
+        if key is None:
+            # Nothing unique to collide on: written with the others below.
+            plain.append(message)
+            continue
         try:
             with transaction.atomic():
                 message.save()
@@ -122,6 +126,9 @@ def notify(*, recipients: Iterable, subject: str, body: str, link: str = "", ded
             # A concurrent run of the same job queued it first.
             continue
         created.append(message)
+    if plain:
+        # One INSERT for everyone a change tells (PostgreSQL and SQLite return the keys).
+        created = Notification.objects.bulk_create(plain) + created
     if created and not _holding.get():
         # One publish for the whole change, however many people it tells.
         transaction.on_commit(lambda ids=tuple(m.pk for m in created): _queue_batch_delivery(ids))

@@ -32,7 +32,24 @@ class SignalDelivery:
     def __repr__(self) -> str:
         return f"<SignalDelivery {self.sender.__name__} {sorted(self.kwargs)}>"
 
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, SignalDelivery) and other.signal is self.signal and other.sender is self.sender
+                and other.kwargs == self.kwargs)
+
+    __hash__ = None
+
 
 def send_on_commit(signal: Signal, *, sender, using: str | None = None, **kwargs) -> None:
-    """Send `signal` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(SignalDelivery(signal, sender, kwargs), using=using, robust=True)
+    """Send `signal` once the current transaction commits (at once outside one).
+
+    The same signal with the same arguments already waiting for this commit
+    is sent once: a receiver reads the state as committed, so a second
+    delivery would find nothing new (a demo, an import, that change one
+    agency's participation many times in one transaction). Still waiting, the
+    first is dropped by a rollback only with the change that sends the second,
+    which was made inside every savepoint still open around the first."""
+    delivery = SignalDelivery(signal, sender, kwargs)
+    connection = transaction.get_connection(using)
+    if connection.in_atomic_block and any(entry[1] == delivery for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(delivery, using=using, robust=True)

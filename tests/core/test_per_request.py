@@ -363,3 +363,32 @@ def test_the_courses_each_role_requires_are_kept_until_a_role_a_course_or_a_link
     assert course.title in titles(role)
     Course.objects.filter(pk=course.pk).update(title="Renamed course")
     assert "Renamed course" in titles(role)
+
+
+def test_a_run_reads_each_thing_once_and_again_after_a_change_to_it_or_what_it_depends_on(policy_rows):
+    from training.models import CESRole, Course
+
+    day = dt.date(2031, 3, 4)  # a Tuesday
+    with cached.for_one_run():
+        assert BusinessCalendar.load().is_business_day(day)
+        role = CESRole.objects.filter(required_courses__isnull=False).order_by("pk").first()
+        course = role.required_courses.order_by("pk").first()
+        assert course.pk in {c.pk for c in CESRole.courses_by_role()[role.pk]}
+        policy = AccessPolicy.current()
+        with CaptureQueriesContext(connection) as captured:
+            BusinessCalendar.load()
+            CESRole.courses_by_role()
+            again = AccessPolicy.current()
+        assert len(captured) == 0
+        # Each caller its own copy of a policy row, as within a request.
+        assert again is not policy and again.pk == policy.pk
+        Holiday.objects.create(date=day, name="Office closed")
+        assert not BusinessCalendar.load().is_business_day(day)
+        # A name it depends on (the courses'), not its own.
+        Course.objects.filter(pk=course.pk).update(title="Renamed course")
+        assert "Renamed course" in [c.title for c in CESRole.courses_by_role()[role.pk]]
+    # Outside the run, each read loads again.
+    with CaptureQueriesContext(connection) as captured:
+        BusinessCalendar.load()
+        BusinessCalendar.load()
+    assert len(captured) == 2

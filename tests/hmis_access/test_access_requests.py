@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from hmis_access.checklist import build_checklist
 from accounts.models import Membership, User
 from hmis_access.models import AccessRequest, HMISAccount
-from hmis_access.services import (access_request_create, access_request_grant, provisioning_due,
-                                  refresh_for_organization)
+from hmis_access.services import (access_request_create, access_request_grant, access_requests_refresh,
+                                  provisioning_due, refresh_for_organization)
 from hmis_portal.core.calendar import end_of_day
 from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
@@ -198,6 +198,49 @@ def test_readiness_is_lost_when_the_agreement_stops_being_in_force(agency, train
     request.refresh_from_db()
     assert request.status == "open" and request.provisioning_due_at is None
 
+
+
+def _open_requests(agency, count):
+    """`count` more open requests of the agency, each with a course done."""
+    made = []
+    for _ in range(count):
+        request = identify(agency, programs=_programs(agency, "access-center"))
+        complete(request.user, "hmis-10")
+        made.append(request)
+    return made
+
+
+def test_refreshing_an_agency_s_requests_costs_the_same_queries_at_2_and_10(agency, django_assert_max_num_queries):
+    _open_requests(agency, 2)
+    with django_assert_max_num_queries(40) as few:
+        refresh_for_organization(organization=agency)
+    _open_requests(agency, 8)
+    assert AccessRequest.objects.filter(organization=agency, status="open").count() == 10
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        refresh_for_organization(organization=agency)
+    assert AccessRequest.objects.filter(organization=agency, status="open").count() == 10
+
+
+def test_one_refresh_of_many_requests_moves_and_audits_each_as_one_would(agency, trainer):
+    ready = [finish_everything(identify(agency, programs=_programs(agency, "access-center")), trainer)
+             for _ in range(3)]
+    assert [r.status for r in ready] == ["ready"] * 3
+    gone = identify(agency, programs=_programs(agency, "access-center"))
+    AccessRequest.objects.filter(pk=gone.pk).update(status="withdrawn")
+    agency.agreements.update(status="expired")
+    refreshed = access_requests_refresh(access_requests=[r.pk for r in ready] + [gone.pk])
+    assert sorted(r.pk for r in refreshed) == sorted(r.pk for r in ready)
+    assert {r.status for r in refreshed} == {"open"}
+    for request in ready:
+        request.refresh_from_db()
+        assert request.status == "open" and request.ready_at is None and request.provisioning_due_at is None
+        event = AuditEvent.objects.get(verb="no longer ready", object_id=str(request.pk))
+        assert "Organization Agreement executed" in event.reason
+    assert AccessRequest.objects.get(pk=gone.pk).status == "withdrawn"
+    # Nothing changed since: a second refresh moves nothing and audits nothing.
+    events = AuditEvent.objects.count()
+    access_requests_refresh(access_requests=AccessRequest.objects.filter(organization=agency))
+    assert AuditEvent.objects.count() == events
 
 def test_the_last_verified_form_makes_the_request_ready_and_tells_provisioning(agency, trainer, provisioner):
     from training import services

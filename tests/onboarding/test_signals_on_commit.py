@@ -69,3 +69,34 @@ def test_training_record_changed_waits_for_the_commit_and_not_a_rollback(policy_
         training_services.session_register(actor=person, session_id=seats.pk)
         assert heard == []
     assert heard == [("training", person.pk, True)]
+
+
+def test_the_same_signal_waiting_for_one_commit_is_heard_once_per_agency(policy_rows, organization,
+                                                                          other_organization, heard):
+    from hmis_portal.core.signals import send_on_commit
+    from onboarding.models import OrganizationAgreement, Program
+
+    with transaction.atomic():
+        for _ in range(3):
+            send_on_commit(participation_changed, sender=OrganizationAgreement, organization=organization)
+        send_on_commit(participation_changed, sender=OrganizationAgreement, organization=other_organization)
+        # Another sender is another notice.
+        send_on_commit(participation_changed, sender=Program, organization=organization)
+        assert heard == []
+    assert heard == [("participation", organization.pk, True), ("participation", other_organization.pk, True),
+                     ("participation", organization.pk, True)]
+
+
+def test_a_notice_rolled_back_with_its_savepoint_does_not_swallow_the_next(policy_rows, organization, heard):
+    from hmis_portal.core.signals import send_on_commit
+    from onboarding.models import OrganizationAgreement
+
+    with transaction.atomic():
+        with pytest.raises(Rollback), transaction.atomic():
+            send_on_commit(participation_changed, sender=OrganizationAgreement, organization=organization)
+            raise Rollback
+        send_on_commit(participation_changed, sender=OrganizationAgreement, organization=organization)
+        with transaction.atomic():
+            # Inside a savepoint, after the one waiting: still one notice.
+            send_on_commit(participation_changed, sender=OrganizationAgreement, organization=organization)
+    assert heard == [("participation", organization.pk, True)]

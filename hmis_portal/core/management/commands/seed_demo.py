@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.template.defaultfilters import pluralize
 
-from hmis_portal.core import outbox, registry
+from hmis_portal.core import cached, outbox, registry
 from hmis_portal.core.demo import DEMO_PASSWORD, LOGINS
 from hmis_portal.core.models import Notification
 
@@ -39,7 +39,9 @@ class Command(BaseCommand):
                                                      if last == "Nothing changed." else f"loaded, {last}"))
         # The demo's messages stay pending in the outbox (admin: Notifications)
         # rather than flooding the console before the logins.
-        with outbox.held(), transaction.atomic():
+        # Every builder works through the services, each reading the policy
+        # rows and training tables: read once for the run, and after a change.
+        with outbox.held(), cached.for_one_run(), transaction.atomic():
             for build in registry.demo_builders:
                 build(self.stdout)
         pending = Notification.objects.filter(status=Notification.Status.PENDING).count()
