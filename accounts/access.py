@@ -790,6 +790,32 @@ def referral_agencies(user) -> QuerySet[Organization]:
                                        memberships__user=user).distinct()
 
 
+def _own_active_access(user) -> tuple[frozenset[int], frozenset[int]]:
+    """(agencies where `user` holds granted, active HMIS access while still a
+    member there, those of them where its role works referrals): one query,
+    read once a request by the home page's to-dos (`referral_agency_ids`,
+    `intake_entry_agency_ids`), which change no account."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return frozenset(), frozenset()
+    memo = getattr(user, "_own_active_access", None)
+    if memo is None:
+        rows = (registry.active_hmis_accounts().filter(user=user, organization_id__in=_member_organization_ids(user))
+                .annotate(refers=Q(hmis_role__in=registry.referral_hmis_roles())).values_list("organization_id", "refers")
+                .order_by())
+        rows = list(rows)
+        memo = user._own_active_access = (frozenset(organization for organization, _ in rows),
+                                          frozenset(organization for organization, refers in rows if refers))
+    return memo
+
+
+def referral_agency_ids(user) -> frozenset[int]:
+    """`referral_agencies` as ids, for an agency person (not the CES team):
+    read with `intake_entry_agency_ids` in one query a request."""
+    if does(user, Work.REFERRALS):
+        raise ValueError("the CES team's referral agencies are every agency it may see: use referral_agencies")
+    return _own_active_access(user)[1]
+
+
 def sees_client_data(user, organization=None) -> bool:
     """May `user` read referrals' client data at `organization` (at any agency
     when None)? The one rule the referral list, the referral's page, the
@@ -813,6 +839,14 @@ def referral_lead_agencies(user) -> QuerySet[Organization]:
     if is_coc_staff(user) or not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     return organizations_where(user, REFERRAL_LEADS)
+
+
+def referral_lead_agency_ids(user) -> list[int]:
+    """`referral_lead_agencies` as ids (from the person's standing, no query
+    inside a request)."""
+    if is_coc_staff(user) or not user.is_authenticated or not user.is_active:
+        return []
+    return [organization.pk for organization in agencies_where(user, REFERRAL_LEADS)]
 
 
 def works_referrals(user, organization) -> bool:
@@ -963,6 +997,12 @@ def intake_entry_agencies(user) -> QuerySet:
     else:
         accounts = accounts.filter(organization__memberships__user=user)
     return accounts.values("organization_id")
+
+
+def intake_entry_agency_ids(user) -> frozenset[int]:
+    """`intake_entry_agencies` as ids, read with `referral_agency_ids` in one
+    query a request."""
+    return _own_active_access(user)[0]
 
 
 def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
