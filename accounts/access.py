@@ -37,6 +37,7 @@ from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
 
 from hmis_portal.core import cached, registry
+from hmis_portal.core.prepared import Param, Prepared
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
@@ -799,13 +800,18 @@ def _own_active_access(user) -> tuple[frozenset[int], frozenset[int]]:
         return frozenset(), frozenset()
     memo = getattr(user, "_own_active_access", None)
     if memo is None:
-        rows = (registry.active_hmis_accounts().filter(user=user, organization_id__in=_member_organization_ids(user))
-                .annotate(refers=Q(hmis_role__in=registry.referral_hmis_roles())).values_list("organization_id", "refers")
-                .order_by())
-        rows = list(rows)
-        memo = user._own_active_access = (frozenset(organization for organization, _ in rows),
-                                          frozenset(organization for organization, refers in rows if refers))
+        rows = _OWN_ACTIVE_ACCESS(user=user.pk, organizations=list(_member_organization_ids(user)))
+        memo = user._own_active_access = (frozenset(row["organization_id"] for row in rows),
+                                          frozenset(row["organization_id"] for row in rows if row["refers"]))
     return memo
+
+
+# Built at the first home page, once the later stages have provided the
+# active HMIS accounts and the roles that work referrals.
+_OWN_ACTIVE_ACCESS = Prepared(lambda: (
+    registry.active_hmis_accounts()
+    .filter(user_id=Param("user"), organization_id__in=Param("organizations", many=True))
+    .annotate(refers=Q(hmis_role__in=registry.referral_hmis_roles())).values("organization_id", "refers").order_by()))
 
 
 def referral_agency_ids(user) -> frozenset[int]:
