@@ -990,31 +990,19 @@ def partnership_directors(partnership) -> QuerySet:
                                memberships__persona=ED).distinct().order_by("pk")
 
 
-def intake_entry_agencies(user) -> QuerySet:
-    """The ids of the agencies whose partners' intake batches `user` enters
-    into HMIS (a subquery, read with the batches): where they hold granted,
-    active HMIS access and are still a member. Staff without an account, an
-    Inactive account and new users wait for access; they enter nothing."""
-    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
-        return Organization.objects.none().values("pk")
-    accounts = registry.active_hmis_accounts().filter(user=user)
-    if (known := standing(user)) is not None:
-        accounts = accounts.filter(organization_id__in=[m.organization_id for m in known.memberships])
-    else:
-        accounts = accounts.filter(organization__memberships__user=user)
-    return accounts.values("organization_id")
-
-
 def intake_entry_agency_ids(user) -> frozenset[int]:
-    """`intake_entry_agencies` as ids, read with `referral_agency_ids` in one
-    query a request."""
+    """The agencies whose partners' intake batches `user` enters into HMIS:
+    where they hold granted, active HMIS access and are still a member (read
+    with `referral_agency_ids` in one query a request). Staff without an
+    account, an Inactive account and new users wait for access; they enter
+    nothing."""
     return _own_active_access(user)[0]
 
 
 def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
     """For each partner agency, its active people who enter its partners'
     intakes into HMIS (told of a new or overdue batch): those holding granted,
-    active HMIS access there (`intake_entry_agencies`). One query."""
+    active HMIS access there (`intake_entry_agency_ids`). One query."""
     people: dict[int, list] = {pk: [] for pk in organization_ids}
     access = registry.active_hmis_accounts().filter(user_id=OuterRef("user_id"),
                                                     organization_id=OuterRef("organization_id"))
