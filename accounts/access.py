@@ -37,6 +37,7 @@ from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
 
 from hmis_portal.core import cached, registry
+from hmis_portal.core.prepared import Param, Prepared
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
@@ -790,6 +791,37 @@ def referral_agencies(user) -> QuerySet[Organization]:
                                        memberships__user=user).distinct()
 
 
+def _own_active_access(user) -> tuple[frozenset[int], frozenset[int]]:
+    """(agencies where `user` holds granted, active HMIS access while still a
+    member there, those of them where its role works referrals): one query,
+    read once a request by the home page's to-dos (`referral_agency_ids`,
+    `intake_entry_agency_ids`), which change no account."""
+    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
+        return frozenset(), frozenset()
+    memo = getattr(user, "_own_active_access", None)
+    if memo is None:
+        rows = _OWN_ACTIVE_ACCESS(user=user.pk, organizations=list(_member_organization_ids(user)))
+        memo = user._own_active_access = (frozenset(row["organization_id"] for row in rows),
+                                          frozenset(row["organization_id"] for row in rows if row["refers"]))
+    return memo
+
+
+# Built at the first home page, once the later stages have provided the
+# active HMIS accounts and the roles that work referrals.
+_OWN_ACTIVE_ACCESS = Prepared(lambda: (
+    registry.active_hmis_accounts()
+    .filter(user_id=Param("user"), organization_id__in=Param("organizations", many=True))
+    .annotate(refers=Q(hmis_role__in=registry.referral_hmis_roles())).values("organization_id", "refers").order_by()))
+
+
+def referral_agency_ids(user) -> frozenset[int]:
+    """`referral_agencies` as ids, for an agency person (not the CES team):
+    read with `intake_entry_agency_ids` in one query a request."""
+    if does(user, Work.REFERRALS):
+        raise ValueError("the CES team's referral agencies are every agency it may see: use referral_agencies")
+    return _own_active_access(user)[1]
+
+
 def sees_client_data(user, organization=None) -> bool:
     """May `user` read referrals' client data at `organization` (at any agency
     when None)? The one rule the referral list, the referral's page, the
@@ -813,6 +845,14 @@ def referral_lead_agencies(user) -> QuerySet[Organization]:
     if is_coc_staff(user) or not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     return organizations_where(user, REFERRAL_LEADS)
+
+
+def referral_lead_agency_ids(user) -> list[int]:
+    """`referral_lead_agencies` as ids (from the person's standing, no query
+    inside a request)."""
+    if is_coc_staff(user) or not user.is_authenticated or not user.is_active:
+        return []
+    return [organization.pk for organization in agencies_where(user, REFERRAL_LEADS)]
 
 
 def works_referrals(user, organization) -> bool:
@@ -950,25 +990,19 @@ def partnership_directors(partnership) -> QuerySet:
                                memberships__persona=ED).distinct().order_by("pk")
 
 
-def intake_entry_agencies(user) -> QuerySet:
-    """The ids of the agencies whose partners' intake batches `user` enters
-    into HMIS (a subquery, read with the batches): where they hold granted,
-    active HMIS access and are still a member. Staff without an account, an
-    Inactive account and new users wait for access; they enter nothing."""
-    if not user.is_authenticated or not user.is_active or is_coc_staff(user):
-        return Organization.objects.none().values("pk")
-    accounts = registry.active_hmis_accounts().filter(user=user)
-    if (known := standing(user)) is not None:
-        accounts = accounts.filter(organization_id__in=[m.organization_id for m in known.memberships])
-    else:
-        accounts = accounts.filter(organization__memberships__user=user)
-    return accounts.values("organization_id")
+def intake_entry_agency_ids(user) -> frozenset[int]:
+    """The agencies whose partners' intake batches `user` enters into HMIS:
+    where they hold granted, active HMIS access and are still a member (read
+    with `referral_agency_ids` in one query a request). Staff without an
+    account, an Inactive account and new users wait for access; they enter
+    nothing."""
+    return _own_active_access(user)[0]
 
 
 def intake_enterers(organization_ids: Iterable[int]) -> dict[int, list]:
     """For each partner agency, its active people who enter its partners'
     intakes into HMIS (told of a new or overdue batch): those holding granted,
-    active HMIS access there (`intake_entry_agencies`). One query."""
+    active HMIS access there (`intake_entry_agency_ids`). One query."""
     people: dict[int, list] = {pk: [] for pk in organization_ids}
     access = registry.active_hmis_accounts().filter(user_id=OuterRef("user_id"),
                                                     organization_id=OuterRef("organization_id"))

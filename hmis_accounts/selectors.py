@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from accounts import access
 from accounts.access import require, restrict
 from hmis_portal.core.calendar import local_date
+from hmis_portal.core.prepared import Param, Prepared
 
 from hmis_access.models import AccessPolicy, HMISAccount
 
@@ -63,6 +64,17 @@ def own_hmis_account(user) -> HMISAccount | None:
     return HMISAccount.objects.select_related("organization").filter(user=user).first()
 
 
+_ACCOUNT_FIELDS = [field.attname for field in HMISAccount._meta.concrete_fields]
+_OWN_ACCOUNT = Prepared(lambda: HMISAccount.objects.filter(user_id=Param("user")).order_by("hmis_username", "pk")
+                        .values(*_ACCOUNT_FIELDS)[:1])
+
+
+def own_hmis_account_alone(user) -> HMISAccount | None:
+    """`own_hmis_account` without its agency, for the home page (its SQL built once)."""
+    rows = _OWN_ACCOUNT(user=user.pk)
+    return HMISAccount.from_db("default", _ACCOUNT_FIELDS, [rows[0][name] for name in _ACCOUNT_FIELDS]) if rows else None
+
+
 def open_request_for(account: HMISAccount) -> ReactivationRequest | None:
     return account.reactivation_requests.filter(status__in=ReactivationRequest.OPEN).first()
 
@@ -90,25 +102,37 @@ class AgencyAccountCounts:
     inactive: int
 
 
+def _agency_account_counts_query():
+    active = Q(status=HMISAccount.Status.ACTIVE)
+    # activity.inactive_on and retraining_on, within the policy's window
+    # (the days are the call's: `agency_account_counts`).
+    going_inactive = active & (
+        Q(must_log_in_by__isnull=False, must_log_in_by__lte=Param("last_login_day"))
+        | Q(must_log_in_by__isnull=True, inactivity_counted_from__lte=Param("inactivity_from")))
+    going_retraining = Q(retraining_required=False, retraining_counted_from__lte=Param("retraining_from"))
+    open_request = ReactivationRequest.objects.filter(account=OuterRef("pk"), status__in=ReactivationRequest.OPEN)
+    return (HMISAccount.objects.filter(organization_id__in=Param("organizations", many=True))
+            .values("organization_id")
+            .annotate(at_risk=Count("pk", filter=going_inactive | going_retraining),
+                      inactive=Count("pk", filter=Q(status=HMISAccount.Status.INACTIVE) & ~Exists(open_request)))
+            .order_by())
+
+
+# Asked by every agency lead's home page: its SQL built once (core.prepared).
+_AGENCY_ACCOUNT_COUNTS = Prepared(_agency_account_counts_query)
+
+
 def agency_account_counts(organizations, *, today: dt.date) -> dict[int, AgencyAccountCounts]:
     """For the home page: each agency's HMIS accounts at risk and Inactive
     with no open reactivation request, as `agency_accounts` counts them, in
     one aggregate query whatever the number of accounts or agencies."""
     policy = AccessPolicy.current()
     soon = today + dt.timedelta(days=policy.at_risk_within_days)
-    active = Q(status=HMISAccount.Status.ACTIVE)
-    # activity.inactive_on and retraining_on, within the policy's window.
-    going_inactive = active & (
-        Q(must_log_in_by__isnull=False, must_log_in_by__lte=soon - dt.timedelta(days=1))
-        | Q(must_log_in_by__isnull=True,
-            inactivity_counted_from__lte=soon - dt.timedelta(days=policy.inactive_after_days)))
-    going_retraining = Q(retraining_required=False,
-                         retraining_counted_from__lte=soon - dt.timedelta(days=policy.retraining_after_days))
-    open_request = ReactivationRequest.objects.filter(account=OuterRef("pk"), status__in=ReactivationRequest.OPEN)
-    rows = (HMISAccount.objects.filter(organization__in=organizations).values("organization_id")
-            .annotate(at_risk=Count("pk", filter=going_inactive | going_retraining),
-                      inactive=Count("pk", filter=Q(status=HMISAccount.Status.INACTIVE) & ~Exists(open_request)))
-            .order_by())
+    rows = _AGENCY_ACCOUNT_COUNTS(
+        organizations=[getattr(organization, "pk", organization) for organization in organizations],
+        last_login_day=soon - dt.timedelta(days=1),
+        inactivity_from=soon - dt.timedelta(days=policy.inactive_after_days),
+        retraining_from=soon - dt.timedelta(days=policy.retraining_after_days))
     return {row["organization_id"]: AgencyAccountCounts(**row) for row in rows}
 
 

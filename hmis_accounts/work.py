@@ -22,7 +22,7 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     today = local_date()
     policy = AccessPolicy.current()
-    account = selectors.own_hmis_account(user)
+    account = selectors.own_hmis_account_alone(user)
     if account is not None:
         activity = selectors.account_activity(account, policy, today)
         url = reverse("hmis-account-status")

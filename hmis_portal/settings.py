@@ -172,7 +172,7 @@ TEMPLATES = [
                 "accounts.context_processors.menu",
             ],
             # |deadline, |moment and |day word dates one way on every page and email.
-            "builtins": ["hmis_portal.core.templatetags.portal_dates"],
+            "builtins": ["hmis_portal.core.templatetags.portal_dates", "hmis_portal.core.templatetags.portal_urls"],
         },
     },
 ]

@@ -7,7 +7,7 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -18,6 +18,7 @@ from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
+from hmis_portal.core.prepared import Param, Prepared
 
 from .filtersets import StatusListFilter
 from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
@@ -318,19 +319,45 @@ def agency_queue(user, *, today=None) -> list[dict]:
         return items
     calendar = BusinessCalendar.load()
     policy = OnboardingPolicy.current()
+    # Every agency's agreements in one query, and the programs' counts and
+    # CES roles of those where the person is a Program Manager in another,
+    # whatever the number of agencies (their SQL built once).
+    agreements = {organization.pk: [] for organization in personas_by_org}
+    for row in _AGREEMENTS(organizations=list(agreements)):
+        agreements[row["organization_id"]].append(
+            OrganizationAgreement.from_db("default", _AGREEMENT_FIELDS, [row[name] for name in _AGREEMENT_FIELDS]))
+    managed = [organization.pk for organization, personas in personas_by_org.items()
+               if Persona.PROGRAM_MANAGER in personas]
+    facts = {row["pk"]: row for row in _PROGRAM_FACTS(organizations=managed)} if managed else {}
     for organization, personas in personas_by_org.items():
-        agreements = list(organization.agreements.order_by("-created_at", "-id"))
-        items += organization_queue(organization, personas, agreements, today=today, calendar=calendar,
-                                    policy=lambda: policy)
+        known = facts.get(organization.pk)
+        program_counts = None if known is None else (
+            {status: known[status.value] for status in WAITING_ON_PROGRAM_MANAGER}, known["program_count"] > 0)
+        items += organization_queue(organization, personas, agreements[organization.pk], today=today,
+                                    calendar=calendar, policy=lambda: policy, program_counts=program_counts,
+                                    has_roles=None if known is None else known["has_roles"])
     return items
 
 
+_AGREEMENT_FIELDS = [field.attname for field in OrganizationAgreement._meta.concrete_fields]
+_AGREEMENTS = Prepared(lambda: OrganizationAgreement.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("-created_at", "-id").values(*_AGREEMENT_FIELDS))
+_PROGRAM_FACTS = Prepared(lambda: Organization.objects.filter(pk__in=Param("organizations", many=True)).values("pk")
+                          .annotate(has_roles=Exists(OrganizationCESRole.objects.filter(organization=OuterRef("pk"))),
+                                    program_count=Count("programs"),
+                                    **{status.value: Count("programs", filter=Q(programs__setup_status=status))
+                                       for status in WAITING_ON_PROGRAM_MANAGER})
+                          .order_by())
+
+
 def organization_queue(organization, personas, agreements, *, today, calendar=None, policy=None,
-                       programs=None, has_roles=None) -> list[dict]:
+                       programs=None, has_roles=None, program_counts=None) -> list[dict]:
     """`agency_queue` at one agency for someone with `personas` there, from
     its agreements (newest first). A page that already holds all the agency's
     `programs` and whether it `has_roles` passes them, and asks no more of
-    the programs; without a `calendar` the items' ages are left out.
+    the programs (or their `program_counts`: those of the statuses waiting on
+    a Program Manager, and whether it has any program); without a `calendar`
+    the items' ages are left out.
     `policy`: a function giving the onboarding policy, asked only for a
     renewal reminder."""
     items = []
@@ -372,7 +399,9 @@ def organization_queue(organization, personas, agreements, *, today, calendar=No
         # One program is named; several are summed up (the agency's
         # participation page lists them): the same few queries and lines
         # whatever the number of programs.
-        if programs is None:
+        if program_counts is not None:
+            counts, has_programs = program_counts
+        elif programs is None:
             # The counts of every status say too whether the agency has programs at all.
             counts = dict(organization.programs.values_list("setup_status").annotate(n=Count("pk")).order_by())
             has_programs = bool(counts)

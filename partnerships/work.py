@@ -5,13 +5,23 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agencies, is_coc_staff,
+from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agency_ids, is_coc_staff,
                              sees_every_partnership)
+from hmis_portal.core.prepared import Param, Prepared
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
 from .models import DataPartnership, IntakeBatch
+
+# The batches of active partnerships that some partner agencies have yet to
+# enter, by partnership, for the home page (its SQL built once).
+_BATCHES_TO_ENTER = Prepared(lambda: (
+    IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner_id__in=Param("partners", many=True),
+                               partnership__status=DataPartnership.Status.ACTIVE)
+    .values("partnership_id", "partnership__agency__name")
+    .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=Param("now"))))
+    .order_by("partnership__agency__name")[:20]))
 
 
 def open_tasks(user) -> list[OpenTask]:
@@ -43,12 +53,10 @@ def open_tasks(user) -> list[OpenTask]:
     if not agencies_where(user):
         return tasks
     # Batches wait on those who can enter them: granted, active HMIS access at
-    # the partner agency (read in the same query).
-    rows = (IntakeBatch.objects.filter(entered_at__isnull=True, partnership__partner__in=intake_entry_agencies(user),
-                                       partnership__status=DataPartnership.Status.ACTIVE)
-            .values("partnership_id", "partnership__agency__name")
-            .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
-            .order_by("partnership__agency__name")[:20])
+    # the partner agency (read once a request, with the agencies where the
+    # person works referrals): no query for batches without it.
+    entering = intake_entry_agency_ids(user)
+    rows = _BATCHES_TO_ENTER(partners=entering, now=now) if entering else []
     for row in rows:
         url = reverse("partnerships:detail", args=[row["partnership_id"]])
         waiting, overdue = row["waiting"], row["overdue"]

@@ -4,11 +4,19 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import can_match, is_coc_staff, sees_client_data
+from accounts.access import can_match, is_coc_staff, referral_agency_ids, referral_lead_agency_ids
+from hmis_portal.core.prepared import Param, Prepared, totals
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
-from .models import NeedStatus
+from .models import NeedStatus, Referral
+
+# The open referrals of some agencies' programs, counted for the home page.
+_OPEN_REFERRAL_COUNTS = Prepared(lambda: totals(
+    Referral.objects.filter(is_open=True, program__organization_id__in=Param("agencies", many=True)),
+    late_programs=Count("program_id", filter=Q(due_at__lte=Param("now")), distinct=True),
+    overdue=Count("pk", filter=Q(due_at__lte=Param("now"))),
+    waiting=Count("pk", filter=Q(status__is_initial=True))))
 
 
 def open_tasks(user) -> list[OpenTask]:
@@ -35,14 +43,18 @@ def open_tasks(user) -> list[OpenTask]:
     # Who works referrals is told of the overdue ones and those awaiting a
     # response, with the list; an agency's Program Manager without client
     # data (SPEC §4) of the overdue ones by the numbers, with the counts report.
-    works = sees_client_data(user)
-    referrals = selectors.visible_referrals(user) if works else selectors.overseen_referrals(user)
+    # The agencies where the person works referrals come with those where
+    # they enter intakes (one query a request); `sees_client_data` is true
+    # for an agency person exactly when there is one.
+    agencies = referral_agency_ids(user)
+    works = bool(agencies)
+    if not works:
+        agencies = referral_lead_agency_ids(user)
+        if not agencies:
+            return tasks
     # One aggregate row, on the counts report's index, whatever the
-    # number of programs or referrals.
-    found = referrals.filter(is_open=True).aggregate(
-        late_programs=Count("program_id", filter=Q(due_at__lte=now), distinct=True),
-        overdue=Count("pk", filter=Q(due_at__lte=now)),
-        waiting=Count("pk", filter=Q(status__is_initial=True)))
+    # number of programs or referrals; its SQL built once (core.prepared).
+    found = _OPEN_REFERRAL_COUNTS(agencies=agencies, now=now)[0]
     late_programs, overdue, waiting = found["late_programs"], found["overdue"], found["waiting"]
     if late_programs:
         tasks.append(OpenTask(
