@@ -14,6 +14,8 @@ from html import escape
 from django import template
 from django.utils.safestring import mark_safe
 
+from hmis_portal.core.addresses import address
+
 register = template.Library()
 
 # (attribute, the link's class, the label's words, the list's `due` filter)
@@ -80,3 +82,46 @@ def counts_sections(entries, list_url, links):
     referrals)."""
     list_url = escape(list_url)
     return mark_safe("".join(_section(list_url, entry, links) for entry in entries))
+
+
+# The referrals menu: (key of the page it marks active, label, URL name, the
+# query it adds, who sees it). "anyone" sees it; "workers" unless the page
+# says the person does not work referrals (`works_referrals` False); "ces"
+# only the CES team. The pages that need no mark have no key.
+_NAV = (
+    ("counts", "Counts report", "referrals:counts", "", "anyone"),
+    ("list", "Open referrals", "referrals:list", "", "workers"),
+    ("overdue", "Overdue", "referrals:overdue", "", "ces"),
+    ("providers", "Providers", "referrals:providers", "", "ces"),
+    (None, "Returned for re-referral", "referrals:list", "?queue=returned", "ces"),
+    ("create", "New referral", "referrals:create", "", "ces"),
+    (None, "Export CSV", "referrals:export", "", "ces"),
+    ("hud-events", "HUD Event.csv", "referrals:hud-events-page", "", "ces"),
+    ("timeliness", "Timeliness", "referrals:timeliness", "", "anyone"),
+)
+
+
+@register.simple_tag(takes_context=True)
+def referrals_nav(context, active="", is_ces_team=None):
+    """The referrals pages' menu, `active` marked: one step, each address
+    looked up once per process (`core.addresses`), not a tag per link. The
+    page's `works_referrals` and `is_ces_team` say who reads it (the latter
+    given here by pages only the CES team opens)."""
+    if is_ces_team is None:
+        is_ces_team = context.get("is_ces_team")
+    shown = {"anyone": True, "workers": context.get("works_referrals") is not False, "ces": bool(is_ces_team)}
+    items = []
+    for key, label, name, query, audience in _NAV:
+        if not shown[audience]:
+            continue
+        mark = " active" if key is not None and key == active else ""
+        items.append(f'    <li class="nav-item"><a class="nav-link{mark}" href="{escape(address(name))}{query}">'
+                     f'{label}</a></li>\n')
+    return mark_safe('<nav aria-label="Referrals" class="mb-3">\n  <ul class="nav nav-pills small">\n'
+                     + "".join(items) + "  </ul>\n</nav>\n")
+
+
+@register.simple_tag
+def referrals_address(name):
+    """`{% url name %}` for a page without arguments, looked up once per process."""
+    return address(name)
