@@ -116,26 +116,41 @@ class ProgramCounts:
         return program
 
 
+@dataclass
+class CountsReport:
+    """The counts report's programs, and the CES team's number of clients
+    returned for re-referral when asked for (None otherwise)."""
+    programs: list[ProgramCounts]
+    returned: int | None = None
+
+
 # The report's one statement: the aggregate (the ORM's, narrowed to the
 # person) first, then the names of what it counts. The names are joined to
 # the aggregate's few rows rather than grouped over: grouping by them would
-# join every open referral to its program before counting.
+# join every open referral to its program before counting. The one-row count
+# of clients returned for re-referral rides along (a row even when nothing is
+# open), so the page asks the database once.
 _COUNTS_WITH_NAMES = """
-WITH counts AS ({aggregate})
+WITH counts AS ({aggregate}), returned AS ({returned})
 SELECT c.program_id, p.{program_name}, o.{organization_pk}, o.{organization_name},
-       c.status_id, s.{status_code}, s.{status_name}, s.{status_order}, c.total, c.due_soon, c.overdue
-FROM counts c
-JOIN {program} p ON p.{program_pk} = c.program_id
-JOIN {organization} o ON o.{organization_pk} = p.{program_organization}
-JOIN {status} s ON s.{status_pk} = c.status_id
+       c.status_id, s.{status_code}, s.{status_name}, s.{status_order}, c.total, c.due_soon, c.overdue,
+       returned.total
+FROM returned LEFT JOIN (
+    counts c
+    JOIN {program} p ON p.{program_pk} = c.program_id
+    JOIN {organization} o ON o.{organization_pk} = p.{program_organization}
+    JOIN {status} s ON s.{status_pk} = c.status_id
+) ON 1 = 1
 """
 
 
-def _counts_statement(aggregate: str) -> str:
+def _counts_statement(aggregate: str, returned: str | None) -> str:
     program, organization, status = Program._meta, Organization._meta, NeedStatus._meta
     quote = connection.ops.quote_name
     return _COUNTS_WITH_NAMES.format(
-        aggregate=aggregate, program=quote(program.db_table), organization=quote(organization.db_table),
+        aggregate=aggregate,
+        returned=f"SELECT COUNT(*) AS total FROM ({returned}) r" if returned else "SELECT NULL AS total",
+        program=quote(program.db_table), organization=quote(organization.db_table),
         status=quote(status.db_table), program_pk=quote(program.pk.column),
         program_name=quote(program.get_field("name").column),
         program_organization=quote(program.get_field("organization").column),
@@ -144,14 +159,16 @@ def _counts_statement(aggregate: str) -> str:
         status_name=quote(status.get_field("name").column), status_order=quote(status.get_field("sort_order").column))
 
 
-def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None
-                  ) -> list[ProgramCounts]:
+def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None,
+                  returned: bool = False) -> CountsReport:
     """Seed 001's counts report: open referrals per program and need status,
-    with due-soon and overdue counts. One statement: the aggregate, an
-    index-only scan of the partial index `referral_open_counts` (COUNT(*) and
-    counts of due_at, all columns of the index), with the names of the
-    programs, agencies and statuses it names joined to its rows. Plain rows,
-    by agency and program name, each program's by status order and name."""
+    with due-soon and overdue counts, and with `returned` the number of
+    clients returned for re-referral (`returned_for_rereferral`). One
+    statement: the aggregate, an index-only scan of the partial index
+    `referral_open_counts` (COUNT(*) and counts of due_at, all columns of the
+    index), with the names of the programs, agencies and statuses it names
+    joined to its rows. Plain rows, by agency and program name, each
+    program's by status order and name."""
     now = now or timezone.now()
     soon = due_soon_bound(now, ReferralPolicy.current())
     queryset = counted_referrals(user).filter(is_open=True)
@@ -164,12 +181,21 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
     try:
         sql, params = aggregate.query.sql_with_params()
     except EmptyResultSet:  # a person who may count none
-        return []
+        return CountsReport([], returned_for_rereferral(user).count() if returned else None)
+    returned_sql = None
+    if returned:
+        try:
+            returned_sql, returned_params = returned_for_rereferral(user).values("pk").query.sql_with_params()
+            params = (*params, *returned_params)
+        except EmptyResultSet:
+            returned_sql, params = "SELECT 1 WHERE 1 = 0", tuple(params)
     with connection.cursor() as cursor:
-        cursor.execute(_counts_statement(sql), params)
+        cursor.execute(_counts_statement(sql, returned_sql), params)
         found = cursor.fetchall()
     report: dict[int, ProgramCounts] = {}
-    for program_pk, name, organization_pk, organization_name, *status, total, due_soon, overdue in found:
+    for program_pk, name, organization_pk, organization_name, *status, total, due_soon, overdue, _ in found:
+        if program_pk is None:  # nothing open: the row that carries the returned count alone
+            continue
         entry = report.get(program_pk)
         if entry is None:
             entry = report[program_pk] = ProgramCounts(program_pk, name, organization_pk, organization_name)
@@ -179,7 +205,8 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
         entry.overdue += overdue
     for entry in report.values():
         entry.rows.sort(key=lambda r: (r.status.sort_order, r.status.name))
-    return sorted(report.values(), key=lambda e: (e.organization_name, e.name))
+    return CountsReport(sorted(report.values(), key=lambda e: (e.organization_name, e.name)),
+                        found[0][-1] if returned else None)
 
 
 def returned_for_rereferral(user):
