@@ -185,7 +185,9 @@ def counts_report(user, *, now: dt.datetime | None = None, organization: Organiz
     returned_sql = None
     if returned:
         try:
-            returned_sql, returned_params = returned_for_rereferral(user).values("pk").query.sql_with_params()
+            # No order (the model's would sort them): an index-only count of `referral_awaiting_rereferral`.
+            returned_sql, returned_params = (returned_for_rereferral(user).order_by().values("pk")
+                                             .query.sql_with_params())
             params = (*params, *returned_params)
         except EmptyResultSet:
             returned_sql, params = "SELECT 1 WHERE 1 = 0", tuple(params)
