@@ -10,7 +10,10 @@ import datetime as dt
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -73,9 +76,19 @@ def due_soon_bound(now: dt.datetime, policy: ReferralPolicy) -> dt.datetime:
     return now + dt.timedelta(days=policy.due_soon_days)
 
 
+@dataclass(frozen=True)
+class StatusName:
+    """What the counts report shows of a need status: read with the counts,
+    in the same statement, not as a `NeedStatus` per row."""
+    pk: int
+    code: str
+    name: str
+    sort_order: int
+
+
 @dataclass
 class CountsRow:
-    status: NeedStatus
+    status: StatusName
     total: int
     due_soon: int
     overdue: int
@@ -83,51 +96,119 @@ class CountsRow:
 
 @dataclass
 class ProgramCounts:
-    program: Program
+    """One program's line of the report: its names as read with the counts,
+    its rows by status and their totals (summed once, when it is built)."""
+    program_pk: int
+    name: str
+    organization_pk: int
+    organization_name: str
     rows: list = field(default_factory=list)
+    total: int = 0
+    due_soon: int = 0
+    overdue: int = 0
 
-    @property
-    def total(self):
-        return sum(r.total for r in self.rows)
-
-    @property
-    def due_soon(self):
-        return sum(r.due_soon for r in self.rows)
-
-    @property
-    def overdue(self):
-        return sum(r.overdue for r in self.rows)
+    @cached_property
+    def program(self) -> Program:
+        """The program as a model instance, with its agency, built from the
+        names read with the counts (no query), for code that wants one."""
+        program = Program(pk=self.program_pk, name=self.name, organization_id=self.organization_pk)
+        program.organization = Organization(pk=self.organization_pk, name=self.organization_name)
+        return program
 
 
-def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None
-                  ) -> list[ProgramCounts]:
+@dataclass
+class CountsReport:
+    """The counts report's programs, and the CES team's number of clients
+    returned for re-referral when asked for (None otherwise)."""
+    programs: list[ProgramCounts]
+    returned: int | None = None
+
+
+# The report's one statement: the aggregate (the ORM's, narrowed to the
+# person) first, then the names of what it counts. The names are joined to
+# the aggregate's few rows rather than grouped over: grouping by them would
+# join every open referral to its program before counting. The one-row count
+# of clients returned for re-referral rides along (a row even when nothing is
+# open), so the page asks the database once.
+_COUNTS_WITH_NAMES = """
+WITH counts AS ({aggregate}), returned AS ({returned})
+SELECT c.program_id, p.{program_name}, o.{organization_pk}, o.{organization_name},
+       c.status_id, s.{status_code}, s.{status_name}, s.{status_order}, c.total, c.due_soon, c.overdue,
+       returned.total
+FROM returned LEFT JOIN (
+    counts c
+    JOIN {program} p ON p.{program_pk} = c.program_id
+    JOIN {organization} o ON o.{organization_pk} = p.{program_organization}
+    JOIN {status} s ON s.{status_pk} = c.status_id
+) ON 1 = 1
+"""
+
+
+def _counts_statement(aggregate: str, returned: str | None) -> str:
+    program, organization, status = Program._meta, Organization._meta, NeedStatus._meta
+    quote = connection.ops.quote_name
+    return _COUNTS_WITH_NAMES.format(
+        aggregate=aggregate,
+        returned=f"SELECT COUNT(*) AS total FROM ({returned}) r" if returned else "SELECT NULL AS total",
+        program=quote(program.db_table), organization=quote(organization.db_table),
+        status=quote(status.db_table), program_pk=quote(program.pk.column),
+        program_name=quote(program.get_field("name").column),
+        program_organization=quote(program.get_field("organization").column),
+        organization_pk=quote(organization.pk.column), organization_name=quote(organization.get_field("name").column),
+        status_pk=quote(status.pk.column), status_code=quote(status.get_field("code").column),
+        status_name=quote(status.get_field("name").column), status_order=quote(status.get_field("sort_order").column))
+
+
+def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None,
+                  returned: bool = False) -> CountsReport:
     """Seed 001's counts report: open referrals per program and need status,
-    with due-soon and overdue counts. One aggregate, an index-only scan of the
-    partial index `referral_open_counts` (COUNT(*) and counts of due_at, all
-    columns of the index), then the programs and statuses it names."""
+    with due-soon and overdue counts, and with `returned` the number of
+    clients returned for re-referral (`returned_for_rereferral`). One
+    statement: the aggregate, an index-only scan of the partial index
+    `referral_open_counts` (COUNT(*) and counts of due_at, all columns of the
+    index), with the names of the programs, agencies and statuses it names
+    joined to its rows. Plain rows, by agency and program name, each
+    program's by status order and name."""
     now = now or timezone.now()
     soon = due_soon_bound(now, ReferralPolicy.current())
     queryset = counted_referrals(user).filter(is_open=True)
     if organization is not None:
         queryset = queryset.filter(program__organization=organization)
-    aggregates = list(
-        queryset.values("program_id", "status_id")
-        .annotate(total=Count("*"), overdue=Count("due_at", filter=Q(due_at__lte=now)),
-                  due_soon=Count("due_at", filter=Q(due_at__gt=now, due_at__lte=soon)))
-        .order_by()
-    )
-    if not aggregates:
-        return []
-    programs = {p.pk: p for p in Program.objects.filter(pk__in={a["program_id"] for a in aggregates})
-                .select_related("organization")}
-    statuses = {s.pk: s for s in NeedStatus.objects.all()}
-    report = {}
-    for row in aggregates:
-        entry = report.setdefault(row["program_id"], ProgramCounts(programs[row["program_id"]]))
-        entry.rows.append(CountsRow(statuses[row["status_id"]], row["total"], row["due_soon"], row["overdue"]))
+    aggregate = (queryset.values("program_id", "status_id")
+                 .annotate(total=Count("*"), due_soon=Count("due_at", filter=Q(due_at__gt=now, due_at__lte=soon)),
+                           overdue=Count("due_at", filter=Q(due_at__lte=now)))
+                 .order_by())
+    try:
+        sql, params = aggregate.query.sql_with_params()
+    except EmptyResultSet:  # a person who may count none
+        return CountsReport([], returned_for_rereferral(user).count() if returned else None)
+    returned_sql = None
+    if returned:
+        try:
+            # No order (the model's would sort them): an index-only count of `referral_awaiting_rereferral`.
+            returned_sql, returned_params = (returned_for_rereferral(user).order_by().values("pk")
+                                             .query.sql_with_params())
+            params = (*params, *returned_params)
+        except EmptyResultSet:
+            returned_sql, params = "SELECT 1 WHERE 1 = 0", tuple(params)
+    with connection.cursor() as cursor:
+        cursor.execute(_counts_statement(sql, returned_sql), params)
+        found = cursor.fetchall()
+    report: dict[int, ProgramCounts] = {}
+    for program_pk, name, organization_pk, organization_name, *status, total, due_soon, overdue, _ in found:
+        if program_pk is None:  # nothing open: the row that carries the returned count alone
+            continue
+        entry = report.get(program_pk)
+        if entry is None:
+            entry = report[program_pk] = ProgramCounts(program_pk, name, organization_pk, organization_name)
+        entry.rows.append(CountsRow(StatusName(*status), total, due_soon, overdue))
+        entry.total += total
+        entry.due_soon += due_soon
+        entry.overdue += overdue
     for entry in report.values():
         entry.rows.sort(key=lambda r: (r.status.sort_order, r.status.name))
-    return sorted(report.values(), key=lambda e: (e.program.organization.name, e.program.name))
+    return CountsReport(sorted(report.values(), key=lambda e: (e.organization_name, e.name)),
+                        found[0][-1] if returned else None)
 
 
 def returned_for_rereferral(user):

@@ -40,13 +40,13 @@ def counts(request):
     selectors.require_referral_counts(request.user)
     now = timezone.now()
     ces = can_match(request.user)
-    report = selectors.counts_report(request.user, now=now)
+    report = selectors.counts_report(request.user, now=now, returned=ces)
     return render(request, "referrals/counts.html", {
-        "report": Paginator(report, COUNTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        "report": Paginator(report.programs, COUNTS_PAGE_SIZE).get_page(request.GET.get("page")),
         "is_ces_team": ces,
         # The CES team sees every provider: its overdue total is the report's.
-        "overdue_total": sum(entry.overdue for entry in report) if ces else None,
-        "returned_total": selectors.returned_for_rereferral(request.user).count() if ces else None,
+        "overdue_total": sum(entry.overdue for entry in report.programs) if ces else None,
+        "returned_total": report.returned,
         "now": now,
         "works_referrals": sees_client_data(request.user),
     })

@@ -487,3 +487,63 @@ def test_the_counts_report_draws_a_programs_rows_without_template_work_per_count
     assert three == one
     assert page.count(f'href="{reverse("referrals:list")}?program={program.pk}&amp;status=') == 4  # one overdue
     assert page.count(" open in CES: ") == 3
+
+
+def test_the_counts_report_asks_the_database_once_for_what_it_shows(client):
+    """The figures, the names of the programs, agencies and statuses they
+    count, and the CES team's number of clients returned for re-referral
+    are one statement; the count is there when nothing is open too."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ces = matcher()
+    program = ProgramFactory(name="Harbor <Family> Housing")
+    _overdue(program, actor=ces)
+    make_referral(program, actor=ces)
+    returned = _overdue(ProgramFactory(), actor=ces)
+    Referral.objects.filter(pk=returned.pk).update(is_open=False, awaiting_rereferral=True)
+    client.force_login(ces)
+    client.get(reverse("referrals:counts"))
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("referrals:counts"))
+    (statement,) = [q["sql"] for q in captured.captured_queries if "referrals_" in q["sql"]]
+    assert "GROUP BY" in statement
+    assert "ORDER BY" not in statement  # counts need no order (the referrals' own would sort the returned ones)
+    (entry,) = response.context["report"]
+    assert (entry.program, entry.total, entry.overdue) == (program, 2, 1)
+    assert entry.program.organization == program.organization
+    assert response.context["returned_total"] == 1
+    page = response.content.decode()
+    assert "Harbor &lt;Family&gt; Housing" in page and "<Family>" not in page
+    assert f'Returned for re-referral <span class="badge text-bg-secondary">1</span>' in page
+
+    Referral.objects.filter(is_open=True).update(is_open=False)
+    response = client.get(reverse("referrals:counts"))
+    assert list(response.context["report"]) == [] and response.context["returned_total"] == 1
+    assert "No open referrals." in response.content.decode()
+
+
+def test_the_referrals_menu_looks_up_no_address_per_request(client, monkeypatch):
+    """The referrals pages' menu is drawn in one step from addresses looked
+    up once per process, not a `{% url %}` per link per request."""
+    import django.urls
+
+    menu = {"referrals:list", "referrals:overdue", "referrals:providers", "referrals:create", "referrals:export",
+            "referrals:hud-events-page", "referrals:timeliness"}
+    ces = matcher()
+    client.force_login(ces)
+    _overdue(ProgramFactory(), actor=ces)
+    client.get(reverse("referrals:counts"))
+    looked_up = []
+    real = django.urls.reverse
+
+    def counted(*args, **kwargs):
+        looked_up.append(args[0] if args else kwargs.get("viewname"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(django.urls, "reverse", counted)
+    page = client.get(real("referrals:counts")).content.decode()
+    assert all(f'href="{real(name)}"' in page for name in menu)
+    for name in ("referrals:list", "referrals:overdue", "referrals:timeliness"):
+        assert 'aria-label="Referrals"' in client.get(real(name)).content.decode()
+    assert menu.isdisjoint(looked_up)

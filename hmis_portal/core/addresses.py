@@ -1,0 +1,24 @@
+"""The address of a page without arguments, looked up once.
+
+`reverse()` walks the URL patterns on every call, and a menu of links pays
+it per link per request (a referrals page's own menu was nine of them).
+The answer depends only on the URL configuration and the script prefix,
+so it is kept per pair: a test that swaps the URL configuration
+(`override_settings(ROOT_URLCONF=…)`, which clears Django's resolver cache)
+gets a new resolver, and so a new key."""
+
+from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
+
+_known: dict = {}
+_MOST = 512  # names × configurations; past it, start again rather than grow
+
+
+def address(name: str) -> str:
+    """`reverse(name)` for a URL that takes no arguments."""
+    key = (get_resolver(get_urlconf()), get_script_prefix(), name)
+    found = _known.get(key)
+    if found is None:
+        if len(_known) >= _MOST:
+            _known.clear()
+        found = _known[key] = reverse(name)
+    return found
