@@ -13,12 +13,13 @@ _known: dict = {}
 _MOST = 512  # names × configurations; past it, start again rather than grow
 
 
-def address(name: str) -> str:
-    """`reverse(name)` for a URL that takes no arguments."""
-    key = (get_resolver(get_urlconf()), get_script_prefix(), name)
+def address(name: str, *, current_app: str | None = None) -> str:
+    """`reverse(name)` for a URL that takes no arguments (`current_app`: the
+    admin site's namespace, as `{% url %}` passes it)."""
+    key = (get_resolver(get_urlconf()), get_script_prefix(), current_app, name)
     found = _known.get(key)
     if found is None:
         if len(_known) >= _MOST:
             _known.clear()
-        found = _known[key] = reverse(name)
+        found = _known[key] = reverse(name, current_app=current_app)
     return found

@@ -4,48 +4,29 @@ per process instead of on every page (built in, in place of Django's tag).
 Every page's menu names a dozen such URLs (`{% url 'home' %}`), and each
 `reverse()` costs as much as a small query's building: a URL without
 arguments is the same on every request with the same URL configuration,
-script prefix and current application, which key it. A URL with arguments,
+script prefix and current application, which key it (`core.addresses`, as
+the referrals menu looks up its links). A URL with arguments,
 or `as var`, is Django's own tag, unchanged.
 """
 
-import threading
-
 from django import template
-from django.conf import settings
-from django.core.signals import setting_changed
 from django.template import defaulttags
-from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
+
+from hmis_portal.core.addresses import address
 
 register = template.Library()
 
-_known: dict[tuple, str] = {}
-_lock = threading.Lock()
-
-
-def _forget(**kwargs) -> None:
-    with _lock:
-        _known.clear()
-
-
-# A test that swaps the URL configuration reads its own URLs.
-setting_changed.connect(_forget, dispatch_uid="portal_urls_forget")
-
 
 class FixedURLNode(defaulttags.URLNode):
-    """A URL without arguments, reversed once per key."""
+    """A URL without arguments, reversed once per key (`core.addresses`)."""
 
     def render(self, context):
         request = getattr(context, "request", None)
         current_app = getattr(request, "current_app", None)
         if current_app is None:
             current_app = getattr(getattr(request, "resolver_match", None), "namespace", None)
-        key = (settings.ROOT_URLCONF, get_urlconf(), get_script_prefix(), current_app, self.view_name.var)
-        url = _known.get(key)
-        if url is None:
-            url = reverse(self.view_name.var, current_app=current_app)
-            with _lock:
-                _known[key] = url
+        url = address(self.view_name.var, current_app=current_app)
         return conditional_escape(url) if context.autoescape else url
 
 
