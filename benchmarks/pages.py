@@ -13,7 +13,10 @@ password change form) and each demo persona's home page it prints the
 database round trips of a warm request (the second one) and the mean time of
 N requests through django.test.Client with DEBUG off. `--sql` prints each
 query too. Rendering the password form through crispy and through the portal's
-own field template is timed on its own.
+own field template is timed on its own. Last, the CES Participation Status
+List's downloads (CSV and .xlsx, as CoC staff) at `--agencies` agencies (1,000;
+each with an agreement, two programs and a CES role, added in a transaction
+that is rolled back): their queries and the time of a whole download.
 """
 
 import argparse
@@ -66,6 +69,65 @@ def _forms(n):
     return figures
 
 
+class _Undo(Exception):
+    pass
+
+
+def _grow_agencies(n):
+    """`n` agencies more, every other one participating (straight into the tables)."""
+    from django.utils import timezone
+
+    from accounts.models import Organization
+    from onboarding.models import (CESOrganizationRole, OrganizationAgreement, OrganizationCESRole, Program,
+                                   ProgramType)
+
+    now = timezone.now()
+    organizations = Organization.objects.bulk_create([
+        Organization(name=f"Download Agency {i:05d}", slug=f"download-agency-{i}") for i in range(n)])
+    OrganizationAgreement.objects.bulk_create([OrganizationAgreement(
+        organization=o, status="executed" if i % 2 else "submitted", countersigned_at=now if i % 2 else None)
+        for i, o in enumerate(organizations)])
+    kinds = list(ProgramType.objects.all())
+    Program.objects.bulk_create([Program(
+        organization=o, name=f"Program {j}", program_type=kinds[(i + j) % len(kinds)],
+        setup_status="confirmed" if j else "in_progress") for i, o in enumerate(organizations) for j in range(2)])
+    roles = list(CESOrganizationRole.objects.all())
+    OrganizationCESRole.objects.bulk_create([OrganizationCESRole(organization=o, role=roles[i % len(roles)])
+                                             for i, o in enumerate(organizations)])
+
+
+def _downloads(agencies, requests):
+    """Each download's queries and mean time at `agencies` more agencies, as CoC staff."""
+    from django.db import connection, transaction
+
+    client = _client("implementation@example.org")
+    figures = {}
+    try:
+        with transaction.atomic():
+            _grow_agencies(agencies)
+            for label, path in (("csv", "/onboarding/participation-status.csv"),
+                                ("xlsx", "/onboarding/participation-status.xlsx")):
+                def fetch():
+                    response = client.get(path)
+                    assert response.status_code == 200, label
+                    return response.getvalue() if response.streaming else response.content
+
+                fetch()  # warm
+                # Counted at the cursor: each request empties Django's own query log.
+                sql = []
+                with connection.execute_wrapper(lambda execute, *args: sql.append(args[0]) or execute(*args)):
+                    size = len(fetch())
+                start = time.perf_counter()
+                for _ in range(requests):
+                    fetch()
+                ms = (time.perf_counter() - start) / requests * 1000
+                figures[label] = (len(sql), ms, size)
+            raise _Undo
+    except _Undo:
+        pass
+    return figures
+
+
 def _on_a_database_of_its_own(args) -> int:
     from benchmarks.load import ROOT, _database_url, _manage, _psql, _redis_db
 
@@ -86,7 +148,7 @@ def _on_a_database_of_its_own(args) -> int:
         _manage(env, "seed_demo", "--i-know-this-is-not-production")
         _manage(env, "collectstatic", "--noinput", "-v0")
         child = [sys.executable, "-m", "benchmarks.pages", "--here", "--requests", str(args.requests),
-                 "--only", args.only] + (["--sql"] if args.sql else [])
+                 "--only", args.only, "--agencies", str(args.agencies)] + (["--sql"] if args.sql else [])
         return subprocess.run(child, cwd=ROOT, env=env, timeout=1800).returncode
     finally:
         _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -99,6 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sql", action="store_true")
     parser.add_argument("--only", default="", help="labels containing this text")
     parser.add_argument("--here", action="store_true", help="measure DATABASE_URL's database as it is")
+    parser.add_argument("--agencies", type=int, default=1000,
+                        help="agencies added for the status list's downloads (0: not measured; at most 100000)")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if not args.here:
         return _on_a_database_of_its_own(args)
@@ -134,6 +198,11 @@ def main(argv=None) -> int:
             for query in queries:
                 print("    ", query["sql"][:160])
     print("password form rendered alone:", _forms(args.requests * 4))
+    agencies = min(max(args.agencies, 0), 100_000)
+    if agencies:
+        for label, (queries, ms, size) in _downloads(agencies, max(1, args.requests // 10)).items():
+            print(f"status list download ({label}) at {agencies:,} more agencies: {queries} queries, "
+                  f"{ms:.0f} ms/request, {size:,} bytes", flush=True)
     return 0
 
 

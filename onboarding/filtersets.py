@@ -1,6 +1,9 @@
 """The CES Participation Status List's filters (search, CES role, program
 type, stage), from the query string. The stage is derived row by row from the
-agreements and programs, so it is validated here and applied by the selector."""
+agreements and programs, so it is validated here and applied by the selector.
+The roles and program types offered are the CoC's rows as `core.cached`
+keeps them (`named`): the form costs no query, and a code it does not know
+is refused as before."""
 
 import django_filters
 from django import forms
@@ -17,11 +20,10 @@ class StatusListFilter(django_filters.FilterSet):
                                                                 "type": "search"}))
     stage = django_filters.ChoiceFilter(label="Stage", choices=ParticipationStage.choices, empty_label="Any stage",
                                         method="filter_stage")
-    role = django_filters.ModelChoiceFilter(label="CES role", queryset=CESOrganizationRole.objects.all(),
-                                            to_field_name="code", field_name="ces_roles__role", empty_label="Any role")
-    program_type = django_filters.ModelChoiceFilter(label="Program type", queryset=ProgramType.objects.all(),
-                                                    to_field_name="code", field_name="programs__program_type",
-                                                    distinct=True, empty_label="Any program type")
+    role = django_filters.ChoiceFilter(label="CES role", choices=CESOrganizationRole.named, method="filter_role",
+                                       empty_label="Any role")
+    program_type = django_filters.ChoiceFilter(label="Program type", choices=ProgramType.named,
+                                               method="filter_program_type", empty_label="Any program type")
 
     class Meta:
         model = Organization
@@ -35,6 +37,12 @@ class StatusListFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(programs__name__icontains=value)).distinct()
+
+    def filter_role(self, queryset, name, value):
+        return queryset.filter(ces_roles__role__code=value)
+
+    def filter_program_type(self, queryset, name, value):
+        return queryset.filter(programs__program_type__code=value).distinct()
 
     def filter_stage(self, queryset, name, value):
         return queryset  # derived per row: `selectors.status_list` applies it

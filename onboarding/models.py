@@ -15,7 +15,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from hmis_portal.core.documents import RandomName, private_storage
-from hmis_portal.core.models import PolicyRow, day_list
+from hmis_portal.core import cached
+from hmis_portal.core.models import CachedRows, PolicyRow, day_list
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -76,10 +77,12 @@ REFERRAL_EVENTS = {
 }
 
 
-class ProgramType(models.Model):
+class ProgramType(CachedRows):
     """A kind of HMIS program involved in CES (seed 000, step 2). Rows, so a
     CoC with other program types (seed 003: rapid rehousing, financial
-    assistance) adds its own."""
+    assistance) adds its own. Kept in `core.cached` (`named`): the status
+    list's filter offers them on every request, and they change a few times
+    a year, by the admin or a policy pack."""
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=120, unique=True)
@@ -116,6 +119,12 @@ class ProgramType(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def named(cls) -> list[tuple[str, str]]:
+        """(code, name) of every row, in the table's order, read once per
+        request and kept until a row changes (`CachedRows`)."""
+        return cached.read(cls.cache_name(), lambda: list(cls.objects.values_list("code", "name")))
+
     @property
     def referral_event(self) -> int | None:
         """The 4.20.2 event a referral to a program of this type is reported
@@ -127,10 +136,11 @@ class ProgramType(models.Model):
         return int(event) if event is not None else None
 
 
-class CESOrganizationRole(models.Model):
+class CESOrganizationRole(CachedRows):
     """A role an organization plays in CES (seed 000, step 2.3): Assessment
     Only; Housing Navigation/Case Management; Housing Provider. Rows CoC staff
-    edit; an organization names one or more."""
+    edit; an organization names one or more. Kept in `core.cached` as program
+    types are (`named`)."""
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=120, unique=True)
@@ -144,6 +154,12 @@ class CESOrganizationRole(models.Model):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def named(cls) -> list[tuple[str, str]]:
+        """(code, name) of every row, in the table's order, read once per
+        request and kept until a row changes (`CachedRows`)."""
+        return cached.read(cls.cache_name(), lambda: list(cls.objects.values_list("code", "name")))
 
 
 class OrganizationCESRole(models.Model):
@@ -412,6 +428,20 @@ class ParticipationStage(models.TextChoices):
     PARTICIPATING = "participating", "Participating"
     AGREEMENT_EXPIRED = "agreement_expired", "Agreement expired (renewal needed)"
     AGREEMENT_TERMINATED = "agreement_terminated", "Agreement terminated by the CoC"
+
+    @property
+    def badge(self) -> str:
+        """Bootstrap's badge colour for the stage, as `onboarding/_stage_badge.html` draws it."""
+        return STAGE_BADGES.get(self, "text-bg-info")
+
+
+STAGE_BADGES = {
+    ParticipationStage.PARTICIPATING: "text-bg-success",
+    ParticipationStage.AGREEMENT_RETURNED: "text-bg-warning",
+    ParticipationStage.NOT_STARTED: "text-bg-secondary",
+    ParticipationStage.AGREEMENT_EXPIRED: "text-bg-secondary",
+    ParticipationStage.AGREEMENT_TERMINATED: "text-bg-secondary",
+}
 
 
 class JoinRequest(models.Model):

@@ -7,7 +7,7 @@
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -156,14 +156,49 @@ def program_summaries(organization) -> QuerySet[Program]:
 
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
+#
+# Read as plain values (no model instances): a page is four small queries and
+# a loop, and a download of every agency is read in bounded chunks of
+# agencies, so its memory does not grow with the list.
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class AgreementFacts:
+    """The columns of an agreement that its organization's stage is derived
+    from (`stage_from`), with the model's own `is_open` and `in_force_on`."""
+
+    pk: int
+    status: str
+    expires_on: object
+    status_changed_at: object
+
+    Status = OrganizationAgreement.Status
+    OPEN_STATUSES = OrganizationAgreement.OPEN_STATUSES
+    is_open = OrganizationAgreement.is_open
+    in_force_on = OrganizationAgreement.in_force_on
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramFacts:
+    """A program as the list shows it and its stage reads it."""
+
+    name: str
+    program_type: str  # the program type's name
+    setup_status: str
+
+    @property
+    def setup_status_label(self) -> str:
+        return Program.SetupStatus(self.setup_status).label
+
+
+@dataclass(slots=True)
 class StatusRow:
-    organization: object
+    pk: int
+    name: str
+    slug: str
     stage: ParticipationStage
-    roles: list
-    programs: list
-    agreement: OrganizationAgreement | None  # the most relevant one: open, else in force, else latest
+    roles: list  # the CES roles' names, in the CoC's order
+    programs: list  # ProgramFacts by name
+    agreement: AgreementFacts | None  # the most relevant one: open, else in force, else latest
 
     @property
     def stage_label(self) -> str:
@@ -171,7 +206,7 @@ class StatusRow:
 
     @property
     def agreement_label(self) -> str:
-        return self.agreement.get_status_display() if self.agreement else "No agreement"
+        return OrganizationAgreement.Status(self.agreement.status).label if self.agreement else "No agreement"
 
 
 def _headline_agreement(agreements, today):
@@ -184,45 +219,76 @@ def _headline_agreement(agreements, today):
     return agreements[0] if agreements else None
 
 
-def _status_organizations(*, q: str = "", role=None, program_type=None):
+def _status_organizations(*, q: str = "", role=None, program_type=None) -> QuerySet:
     """The organizations the filters keep (`onboarding.filtersets.StatusListFilter`
-    does the filtering), with what each row shows prefetched."""
+    does the filtering), by name, as (pk, name, slug)."""
     data = {"q": q, "role": getattr(role, "code", role) or "",
             "program_type": getattr(program_type, "code", program_type) or ""}
     filtered = StatusListFilter(data, queryset=Organization.objects.all())
     organizations = filtered.qs if filtered.is_valid() else Organization.objects.none()
-    return organizations.prefetch_related(
-        Prefetch("agreements", queryset=OrganizationAgreement.objects.order_by("-created_at", "-id")),
-        Prefetch("programs", queryset=Program.objects.select_related("program_type").order_by("name")),
-        Prefetch("ces_roles", queryset=OrganizationCESRole.objects.select_related("role")),
-    ).order_by("name", "pk")
+    return organizations.order_by("name", "pk").values_list("pk", "name", "slug")
+
+
+def _grouped(rows) -> dict:
+    """{organization id: [the rest of each row]}, in the rows' order."""
+    found = {}
+    for organization_id, *rest in rows:
+        found.setdefault(organization_id, []).append(rest)
+    return found
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
+    """The rows of `organizations` ((pk, name, slug), in order): their
+    agreements, programs and roles in three queries, whatever their number."""
+    organizations = list(organizations)
+    if not organizations:
+        return []
+    ids = [pk for pk, _, _ in organizations]
+    agreements = _grouped(OrganizationAgreement.objects.filter(organization_id__in=ids).order_by(
+        "-created_at", "-id").values_list("organization_id", "pk", "status", "expires_on", "status_changed_at"))
+    programs = _grouped(Program.objects.filter(organization_id__in=ids).order_by("name", "pk").values_list(
+        "organization_id", "name", "program_type__name", "setup_status"))
+    roles = _grouped(OrganizationCESRole.objects.filter(organization_id__in=ids).order_by(
+        "role__sort_order", "role__name").values_list("organization_id", "role__name"))
     rows = []
-    for organization in organizations:
-        agreements = list(organization.agreements.all())
-        programs = list(organization.programs.all())
-        row = StatusRow(
-            organization=organization,
-            stage=stage_from(agreements, programs, today=today),
-            roles=[link.role for link in organization.ces_roles.all()],
-            programs=programs,
-            agreement=_headline_agreement(agreements, today),
-        )
-        if stage and row.stage != stage:
+    for pk, name, slug in organizations:
+        its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
+        its_programs = [ProgramFacts(*values) for values in programs.get(pk, ())]
+        row_stage = stage_from(its_agreements, its_programs, today=today)
+        if stage and row_stage != stage:
             continue
-        rows.append(row)
+        rows.append(StatusRow(pk=pk, name=name, slug=slug, stage=row_stage,
+                              roles=[role_name for (role_name,) in roles.get(pk, ())], programs=its_programs,
+                              agreement=_headline_agreement(its_agreements, today)))
     return rows
 
 
-def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
-    """Every organization with its CES roles, programs and stage, filtered.
+# Agencies read at a time for the whole list (the downloads): a list of a
+# thousand or two in one chunk (four queries), a bigger one in bounded steps.
+STATUS_CHUNK = 2000
 
-    Four queries whatever the number of organizations (asserted in tests).
-    """
-    return _status_rows(_status_organizations(q=q, role=role, program_type=program_type), stage=stage,
-                        today=today or local_date())
+
+def iter_status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None):
+    """Every organization's row, filtered, by name: `chunk` organizations at
+    a time (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a download of
+    thousands keeps only a chunk in memory. Four queries a chunk."""
+    today = today or local_date()
+    chunk = STATUS_CHUNK
+    organizations = _status_organizations(q=q, role=role, program_type=program_type)
+    after = None
+    while True:
+        page = organizations if after is None else organizations.filter(
+            Q(name__gt=after[1]) | Q(name=after[1], pk__gt=after[0]))
+        found = list(page[:chunk])
+        yield from _status_rows(found, stage=stage, today=today)
+        if len(found) < chunk:
+            return
+        after = found[-1]
+
+
+def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
+    """Every organization with its CES roles, programs and stage, filtered."""
+    return list(iter_status_list(q=q, stage=stage, role=role, program_type=program_type, today=today))
 
 
 def status_list_page(*, number, per_page: int, q: str = "", stage: str = "", role=None, program_type=None,

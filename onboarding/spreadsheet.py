@@ -22,13 +22,12 @@ def flat_rows(rows):
     """The list's rows as cell values. Names are typed by agencies: the
     writers pass every cell through `hmis_portal.core.exports`."""
     for row in rows:
-        roles = "; ".join(role.name for role in row.roles)
-        common = (row.organization.name, roles)
+        common = (row.name, "; ".join(row.roles))
         tail = (row.agreement_label, row.stage_label)
         if not row.programs:
             yield (*common, "", "", "", *tail)
         for program in row.programs:
-            yield (*common, program.name, program.program_type.name, program.get_setup_status_display(), *tail)
+            yield (*common, program.name, program.program_type, program.setup_status_label, *tail)
 
 
 def status_list_workbook(rows, *, today) -> bytes:

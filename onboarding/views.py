@@ -6,9 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import get_text_list
 from django.views.decorators.http import require_POST
 
@@ -289,53 +292,65 @@ def program_report_problem(request, pk):
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 
-def _status_list_rows(request):
-    """The list is for signed-in users unless CoC staff made it public (policy)."""
+def _status_list_filters(request):
+    """The list's filters from the query string, or None when the person must
+    sign in first: the list is for signed-in users unless CoC staff made it
+    public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return None, None
     filterset = StatusListFilter(request.GET or None)
-    form = filterset.form
-    filters = form.cleaned_data if filterset.is_valid() else {}
-    rows = selectors.status_list(q=filters.get("q", ""), stage=filters.get("stage", ""),
-                                 role=filters.get("role"), program_type=filters.get("program_type"))
-    return form, rows
+    filters = filterset.form.cleaned_data if filterset.is_valid() else {}
+    return filterset.form, {"q": filters.get("q", ""), "stage": filters.get("stage", ""),
+                            "role": filters.get("role"), "program_type": filters.get("program_type")}
 
 
 STATUS_LIST_PAGE_SIZE = 100
+NONE = mark_safe('<span class="text-muted">—</span>')
+LINE = mark_safe("<br>")
+
+
+def _status_cells(row, link) -> dict:
+    """A row of the list as the table draws it, its cells written here once
+    rather than through a template loop per role and program."""
+    programs = [format_html('{} <span class="small text-muted">({}: {})</span>', program.name,
+                            program.program_type, program.setup_status_label) for program in row.programs]
+    return {"name": row.name, "link": link, "agreement": row.agreement_label, "stage": row.stage_label,
+            "badge": row.stage.badge,
+            "roles": mark_safe(LINE.join(conditional_escape(name) for name in row.roles)) if row.roles else NONE,
+            "programs": mark_safe(LINE.join(programs)) if programs else NONE}
 
 
 def status_list(request):
     """The list a page at a time (the spreadsheet and CSV have every row)."""
-    if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
+    form, filters = _status_list_filters(request)
+    if form is None:
         return redirect_to_login(request.get_full_path())
-    filterset = StatusListFilter(request.GET or None)
-    form = filterset.form
-    filters = form.cleaned_data if filterset.is_valid() else {}
-    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE,
-                                      q=filters.get("q", ""), stage=filters.get("stage", ""),
-                                      role=filters.get("role"), program_type=filters.get("program_type"))
+    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, **filters)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    shown = [row.organization.pk for row in page.object_list]
+    shown = [row.pk for row in page.object_list]
     if not request.user.is_authenticated:
         linked = set()
     elif access.sees_all_organizations(request.user):
         linked = set(shown)  # CoC staff who see every agency: no query to ask which
     else:
         linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True))
+    # One address reversed, the others made from it: a slug is the path's only part.
+    pattern = reverse("onboarding:participation", args=["-"])
+    head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
+    rows = [_status_cells(row, f"{head}{row.slug}{tail}" if row.pk in linked else "") for row in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html",
-                  {"form": form, "rows": page.object_list, "page": page, "query": query.urlencode(),
-                   "today": local_date(), "linked": linked})
+                  {"form": form, "rows": rows, "page": page, "query": query.urlencode(), "today": local_date()})
 
 
 def status_list_xlsx(request):
-    _, rows = _status_list_rows(request)
-    if rows is None:
+    form, filters = _status_list_filters(request)
+    if form is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
     response = HttpResponse(
-        spreadsheet.status_list_workbook(rows, today=today),
+        spreadsheet.status_list_workbook(selectors.iter_status_list(today=today, **filters), today=today),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{today:%Y-%m-%d}.xlsx"'
@@ -343,12 +358,14 @@ def status_list_xlsx(request):
 
 
 def status_list_csv(request):
-    _, rows = _status_list_rows(request)
-    if rows is None:
+    """Every row, streamed: the agencies are read a chunk at a time as the file is sent."""
+    form, filters = _status_list_filters(request)
+    if form is None:
         return redirect_to_login(request.get_full_path())
-    response = HttpResponse("".join(csv_chunks(spreadsheet.flat_rows(rows), header=spreadsheet.HEADERS)),
-                            content_type=CSV_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{local_date():%Y-%m-%d}.csv"'
+    today = local_date()
+    rows = spreadsheet.flat_rows(selectors.iter_status_list(today=today, **filters))
+    response = StreamingHttpResponse(csv_chunks(rows, header=spreadsheet.HEADERS), content_type=CSV_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="CES_Participation_Status_{today:%Y-%m-%d}.csv"'
     return response
 
 

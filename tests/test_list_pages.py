@@ -76,7 +76,7 @@ def test_the_status_list_is_paged_in_constant_queries_and_the_downloads_keep_eve
     second, _ = _get(client, url + "?q=Paged&page=2")
     assert "Paged Agency 0100" in second.content.decode() and "Paged Agency 0099" not in second.content.decode()
     assert "q=Paged&amp;page=3" in second.content.decode()
-    csv = client.get(reverse("onboarding:status-list-csv")).content.decode()
+    csv = client.get(reverse("onboarding:status-list-csv")).getvalue().decode()
     assert csv.count("Paged Agency") == 1000
 
 

@@ -49,7 +49,7 @@ def test_the_status_list_its_filter_and_download_say_draft_not_not_started(clien
     assert "Willow Lane Youth Services" in drafts and "Yarrow Street Shelter" not in drafts
     not_started = listed(stage="not_started")
     assert "Yarrow Street Shelter" in not_started and "Willow Lane Youth Services" not in not_started
-    csv = client.get(reverse("onboarding:status-list-csv")).content.decode()
+    csv = client.get(reverse("onboarding:status-list-csv")).getvalue().decode()
     (row,) = [line for line in csv.splitlines() if line.startswith("Willow Lane")]
     assert row.endswith("Agreement in draft")
 

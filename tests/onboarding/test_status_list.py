@@ -117,7 +117,7 @@ def test_the_csv_download_has_the_same_rows(client, reader):
     build_agencies()
     client.force_login(reader)
     response = client.get(reverse("onboarding:status-list-csv"))
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(response.getvalue().decode("utf-8-sig"))))
     assert rows[0][0] == "Organization" and len(rows) == 5
     assert rows[3] == ["Birch Family Services", "", "", "", "", "Submitted, awaiting CoC countersignature",
                        "Agreement submitted"]

@@ -1,9 +1,13 @@
 """`{% include "includes/fields.html" %}`'s one filter: a field's input with
 Bootstrap's classes, for the plain text and password fields of the pages
 every person opens (the password change). crispy-forms renders the same
-markup through a dozen templates a field; these fields need none of them."""
+markup through a dozen templates a field; these fields need none of them.
+`widget` draws a text input or a select as Django's widget templates do."""
 
 from django import template
+from django.forms import widgets as forms
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -18,3 +22,40 @@ def control(field):
         described = [f"{field.auto_id}_helptext"] if field.help_text else []
         attrs["aria-describedby"] = " ".join([*described, f"{field.auto_id}_error"])
     return field.as_widget(attrs=attrs)
+
+
+def _attributes(attrs) -> str:
+    # As django/forms/widgets/attrs.html: False leaves the attribute out, True writes its bare name.
+    return "".join("" if value is False else f" {name}" if value is True else f' {name}="{escape(value)}"'
+                   for name, value in attrs.items())
+
+
+@register.filter
+def widget(field):
+    """The field's text input or select exactly as its widget's templates draw
+    it (the same context: attributes, value, options, the chosen one), written
+    here instead of through a template per option: a filter form on a list
+    every person opens (the CES Participation Status List) draws a few dozen
+    options a request. Other widgets are drawn by Django."""
+    control = field.field.widget
+    if isinstance(control, forms.CheckboxInput) or not isinstance(control, (forms.Input, forms.Select)) \
+            or isinstance(control, forms.SelectMultiple):
+        return field.as_widget()
+    attrs = field.build_widget_attrs({}, control)
+    if field.auto_id and "id" not in control.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = control.get_context(field.html_name, field.value(), attrs)["widget"]
+    if isinstance(control, forms.Input):
+        value = "" if context["value"] is None else f' value="{escape(context["value"])}"'
+        return mark_safe(f'<input type="{escape(context["type"])}" name="{escape(context["name"])}"{value}'
+                         f'{_attributes(context["attrs"])}>')
+    parts = [f'<select name="{escape(context["name"])}"{_attributes(context["attrs"])}>']
+    for group_name, options, _ in context["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{escape(group_name)}">')
+        parts.extend(f'\n  <option value="{escape(option["value"])}"{_attributes(option["attrs"])}>'
+                     f'{escape(option["label"])}</option>\n' for option in options)
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return mark_safe("".join(parts))

@@ -1,0 +1,172 @@
+"""The status list's downloads keep their columns and contents, cell for
+cell, for a fixed set of agencies at every stage: the rows below were taken
+from the downloads as they were built from model objects, before they were
+read as plain values in chunks. Each download is read in chunks smaller than
+the list too, so a chunk's edge loses or repeats no agency."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+import time_machine
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from onboarding import selectors
+from onboarding.models import CESOrganizationRole, OrganizationAgreement, OrganizationCESRole, ProgramType
+from tests.factories import MembershipFactory, OrganizationFactory
+from tests.onboarding.factories import AgreementFactory, ProgramFactory, executed_agreement
+
+pytestmark = pytest.mark.django_db
+
+Status = OrganizationAgreement.Status
+MOMENT = dt.datetime(2026, 11, 20, 18, tzinfo=dt.UTC)
+
+
+def build_every_stage():
+    def role(code):
+        return CESOrganizationRole.objects.get(code=code)
+
+    def kind(code):
+        return ProgramType.objects.get(code=code)
+
+    day = dt.date(2026, 11, 20)
+    alder = OrganizationFactory(name="Alder Street Housing")
+    executed_agreement(alder)
+    ProgramFactory(organization=alder, name="Alder Shelter", setup_status="in_progress")
+    ProgramFactory(organization=alder, name="Alder PSH", setup_status="confirmed",
+                   program_type=kind("permanent-housing"))
+    for code in ("housing-provider", "assessment-only"):
+        OrganizationCESRole.objects.create(organization=alder, role=role(code))
+    birch = OrganizationFactory(name="Birch Family Services")
+    AgreementFactory(organization=birch)
+    cedar = OrganizationFactory(name="Cedar Program Setup")
+    executed_agreement(cedar, expires_on=day + dt.timedelta(days=30))
+    ProgramFactory(organization=cedar, name="Cedar Outreach", setup_status="needs_information")
+    ProgramFactory(organization=cedar, name="Cedar Beds", setup_status="setup_complete")
+    OrganizationCESRole.objects.create(organization=cedar, role=role("housing-navigation"))
+    dogwood = OrganizationFactory(name="Dogwood Executed")
+    executed_agreement(dogwood)
+    elm = OrganizationFactory(name="Elm Returned")
+    AgreementFactory(organization=elm, status=Status.RETURNED, return_reason="Unsigned page 2")
+    fir = OrganizationFactory(name="Fir Expired")
+    executed_agreement(fir, expires_on=day - dt.timedelta(days=3))
+    ProgramFactory(organization=fir, name="Fir Confirmed", setup_status="confirmed", submitted_agreement=False)
+    ginkgo = OrganizationFactory(name="Ginkgo Terminated")
+    executed_agreement(ginkgo, status_changed_at=MOMENT - dt.timedelta(days=40))
+    OrganizationAgreement.objects.filter(organization=ginkgo).update(status=Status.TERMINATED)
+    AgreementFactory(organization=ginkgo, status=Status.EXPIRED, status_changed_at=MOMENT - dt.timedelta(days=90))
+    hazel = OrganizationFactory(name="Hazel Draft")
+    AgreementFactory(organization=hazel, status=Status.DRAFT)
+    iris = OrganizationFactory(name="Iris Renewing")
+    executed_agreement(iris, created_at=MOMENT - dt.timedelta(days=300))
+    AgreementFactory(organization=iris, status=Status.SUBMITTED, created_at=MOMENT - dt.timedelta(days=1))
+    ProgramFactory(organization=iris, name="=HYPERLINK(\"x\")", setup_status="confirmed")
+    OrganizationFactory(name="=Juniper Not Started")
+    return MembershipFactory(organization=OrganizationFactory(name="Cypress Outreach"), persona="staff").user
+
+
+# The list's rows as the downloads were before (cells None in the workbook
+# are empty strings in the CSV; a formula-like text is quoted there).
+HEADER = ('Organization', 'CES Role(s)', 'Program', 'Program Type', 'Program Setup Status', 'Organization Agreement', 'Participation Stage')
+ROWS = [
+    ('=Juniper Not Started', None, None, None, None, 'No agreement', 'Not started'),
+    ('Alder Street Housing', 'Assessment Only; Housing Provider', 'Alder PSH', 'Permanent Housing', 'Confirmed', 'Executed', 'Participating'),
+    ('Alder Street Housing', 'Assessment Only; Housing Provider', 'Alder Shelter', 'Emergency Shelter', 'Setup in progress', 'Executed', 'Participating'),
+    ('Birch Family Services', None, None, None, None, 'Submitted, awaiting CoC countersignature', 'Agreement submitted'),
+    ('Cedar Program Setup', 'Housing Navigation/Case Management', 'Cedar Beds', 'Emergency Shelter', "Setup complete, awaiting the agency's confirmation", 'Executed', 'Program setup in progress'),
+    ('Cedar Program Setup', 'Housing Navigation/Case Management', 'Cedar Outreach', 'Emergency Shelter', 'Needs information from the agency', 'Executed', 'Program setup in progress'),
+    ('Cypress Outreach', None, None, None, None, 'No agreement', 'Not started'),
+    ('Dogwood Executed', None, None, None, None, 'Executed', 'Agreement executed'),
+    ('Elm Returned', None, None, None, None, 'Returned to the agency for correction', 'Agreement returned for correction'),
+    ('Fir Expired', None, 'Fir Confirmed', 'Emergency Shelter', 'Confirmed', 'Executed', 'Agreement expired (renewal needed)'),
+    ('Ginkgo Terminated', None, None, None, None, 'Expired', 'Agreement terminated by the CoC'),
+    ('Hazel Draft', None, None, None, None, 'Draft (not yet submitted)', 'Agreement in draft'),
+    ('Iris Renewing', None, '=HYPERLINK("x")', 'Emergency Shelter', 'Confirmed', 'Submitted, awaiting CoC countersignature', 'Participating'),
+]
+
+
+def _downloads(client):
+    with time_machine.travel(MOMENT, tick=False):
+        csv_response = client.get(reverse("onboarding:status-list-csv"))
+        xlsx_response = client.get(reverse("onboarding:status-list-xlsx"))
+    assert csv_response.streaming  # sent as it is read, a chunk of agencies at a time
+    body = csv_response.getvalue()
+    csv_rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    sheet = load_workbook(io.BytesIO(xlsx_response.content)).active
+    xlsx_rows = [tuple(cell.value for cell in row) for row in sheet.iter_rows()]
+    return csv_rows, xlsx_rows, sheet
+
+
+def _csv_cells(row):
+    return ["" if value is None else ("'" + value if value.startswith("=") else value) for value in row]
+
+
+@pytest.mark.parametrize("chunk", [selectors.STATUS_CHUNK, 5, 1])
+def test_the_downloads_keep_every_column_and_cell(client, monkeypatch, chunk):
+    client.force_login(build_every_stage())
+    monkeypatch.setattr(selectors, "STATUS_CHUNK", chunk)
+    csv_rows, xlsx_rows, sheet = _downloads(client)
+    assert csv_rows == [list(HEADER), *(_csv_cells(row) for row in ROWS)]
+    assert xlsx_rows[:3] == [("CES Participation Status List", *[None] * 6), ("As of November 20, 2026", *[None] * 6),
+                             HEADER]
+    assert xlsx_rows[3:] == ROWS
+    assert sheet.freeze_panes == "A4" and sheet.auto_filter.ref == f"A3:G{3 + len(ROWS)}"
+    assert [sheet.column_dimensions[letter].width for letter in "ABCDEFG"] == [40, 45, 40, 34, 30, 38, 28]
+    assert sheet["A1"].font.bold and sheet["A1"].font.size == 14 and sheet["A2"].font.italic
+    assert all(cell.font.bold and cell.fill.fgColor.rgb.endswith("1F4E78") for cell in sheet[3])
+    assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=4) for cell in row if cell.value)
+
+
+def test_a_filtered_download_keeps_the_same_rows_of_its_agencies(client, monkeypatch):
+    client.force_login(build_every_stage())
+    monkeypatch.setattr(selectors, "STATUS_CHUNK", 2)
+    with time_machine.travel(MOMENT, tick=False):
+        body = client.get(reverse("onboarding:status-list-csv"), {"stage": "participating"}).getvalue()
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[1:] == [_csv_cells(row) for row in ROWS if row[-1] == "Participating"]
+
+
+# --- the page's own markup, drawn without a template per option or row ----------------------------------------------
+
+@pytest.mark.parametrize("query", [{}, {"q": "a<b\"", "stage": "participating", "role": "housing-provider",
+                                        "program_type": "permanent-housing"}, {"role": "no-such-role", "stage": "x"}])
+def test_the_filter_form_is_drawn_as_django_s_widget_templates_draw_it(query):
+    from hmis_portal.core.templatetags.portal_forms import widget
+    from onboarding.filtersets import StatusListFilter
+
+    form = StatusListFilter(query or None).form
+    form.is_valid()
+    for field in form:
+        assert str(widget(field)) == str(field.as_widget()), field.name
+
+
+def test_each_stage_s_badge_is_the_one_the_stage_include_draws():
+    from django.template.loader import render_to_string
+
+    from onboarding.models import ParticipationStage
+
+    for stage in ParticipationStage:
+        assert render_to_string("onboarding/_stage_badge.html", {"stage": stage}).strip() == (
+            f'<span class="badge {stage.badge}">{stage.label}</span>')
+
+
+def test_the_roles_and_program_types_offered_follow_the_coc_s_rows(client):
+    """The filter's choices are kept between requests (`core.cached`): a row
+    CoC staff add or rename is offered at once, and one the list is filtered
+    by keeps its agencies."""
+    client.force_login(build_every_stage())
+    url = reverse("onboarding:status-list")
+    assert "Street Medicine" not in client.get(url).content.decode()
+    kind = ProgramType.objects.create(code="street-medicine", name="Street Medicine")
+    assert '<option value="street-medicine">Street Medicine</option>' in client.get(url).content.decode()
+    kind.name = "Street Medicine Team"
+    kind.save()
+    assert ">Street Medicine Team</option>" in client.get(url).content.decode()
+    role = CESOrganizationRole.objects.get(code="assessment-only")
+    role.name = "Assessment Only (renamed)"
+    role.save()
+    page = client.get(url, {"role": "assessment-only"}).content.decode()
+    assert '<option value="assessment-only" selected>Assessment Only (renamed)</option>' in page
+    assert "Alder Street Housing" in page and "Birch Family Services" not in page
