@@ -38,10 +38,11 @@ class StatusListFilter(django_filters.FilterSet):
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(programs__name__icontains=value)).distinct()
 
-    def filter_role(self, queryset, name, value):
+    # The value's type hint is what the API's schema says of the parameter: a role's code.
+    def filter_role(self, queryset, name, value: str):
         return queryset.filter(ces_roles__role__code=value)
 
-    def filter_program_type(self, queryset, name, value):
+    def filter_program_type(self, queryset, name, value: str):
         return queryset.filter(programs__program_type__code=value).distinct()
 
     def filter_stage(self, queryset, name, value):
