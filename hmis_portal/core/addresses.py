@@ -1,4 +1,4 @@
-"""The address of a page without arguments, looked up once.
+"""The address of a page without arguments, or of a static file, looked up once.
 
 `reverse()` walks the URL patterns on every call, and a menu of links pays
 it per link per request (a referrals page's own menu was nine of them).
@@ -7,6 +7,9 @@ so it is kept per pair: a test that swaps the URL configuration
 (`override_settings(ROOT_URLCONF=…)`, which clears Django's resolver cache)
 gets a new resolver, and so a new key."""
 
+from django.conf import STATICFILES_STORAGE_ALIAS, settings
+from django.core.files.storage import storages
+from django.templatetags.static import StaticNode
 from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 
 _known: dict = {}
@@ -22,4 +25,24 @@ def address(name: str, *, current_app: str | None = None) -> str:
         if len(_known) >= _MOST:
             _known.clear()
         found = _known[key] = reverse(name, current_app=current_app)
+    return found
+
+
+def static_address(path: str) -> str:
+    """`{% static path %}`'s URL, worked out once per static files storage.
+
+    Under the manifest storage (production) the URL is the file's hashed
+    name, read from the manifest when the storage is made, so it cannot
+    change for the storage's life: keying by the storage object means a new
+    manifest, read by a new storage (a new process after collectstatic, a
+    test's `override_settings(STORAGES=…)`, which makes Django start a new
+    one), gives its own names. DEBUG is in the key because the manifest
+    storage answers the plain name with DEBUG on."""
+    storage = storages[STATICFILES_STORAGE_ALIAS]
+    key = (storage, settings.DEBUG, path)
+    found = _known.get(key)
+    if found is None:
+        if len(_known) >= _MOST:
+            _known.clear()
+        found = _known[key] = StaticNode.handle_simple(path)
     return found

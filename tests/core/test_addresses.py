@@ -1,8 +1,13 @@
 """A page's address without arguments is looked up once per process
 (`hmis_portal.core.addresses`), and stays the one `reverse()` gives when the
-URL configuration or the script prefix changes."""
+URL configuration or the script prefix changes; a static file's URL is worked
+out once per static files storage, and stays the one Django's tag gives."""
+
+import json
 
 from django.http import HttpResponse
+from django.template import Context, Engine, engines
+from django.templatetags.static import StaticNode
 from django.test import override_settings
 from django.urls import path, reverse, set_script_prefix
 
@@ -34,3 +39,49 @@ def test_another_url_configuration_or_script_prefix_gets_its_own_address():
     finally:
         set_script_prefix("/")
     assert address("home") == home
+
+
+# A static file's URL is worked out once per static files storage
+# (`addresses.static_address`, behind every `{% load static %}`).
+
+MANIFEST_STORAGE = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+
+
+def _manifest(folder, hashed):
+    folder.mkdir(exist_ok=True)
+    (folder / "staticfiles.json").write_text(json.dumps({"version": "1.1", "paths": hashed}))
+    return {"staticfiles": {"BACKEND": MANIFEST_STORAGE, "OPTIONS": {"location": str(folder)}}}
+
+
+def _static(name):
+    return engines["django"].from_string("{% load static %}{% static name %}").render({"name": name})
+
+
+def test_in_production_a_static_url_is_the_manifests_hashed_name_and_changes_with_the_manifest(tmp_path):
+    first = _manifest(tmp_path / "first", {"portal.css": "portal.1a2b3c.css"})
+    second = _manifest(tmp_path / "second", {"portal.css": "portal.4d5e6f.css"})
+    with override_settings(DEBUG=False, STORAGES=first):
+        assert _static("portal.css") == "/static/portal.1a2b3c.css"
+    # collectstatic wrote another manifest: a storage that reads it (a new process) names the new file.
+    with override_settings(DEBUG=False, STORAGES=second):
+        assert _static("portal.css") == "/static/portal.4d5e6f.css"
+        # Django's manifest storage names the plain file with DEBUG on.
+        with override_settings(DEBUG=True):
+            assert _static("portal.css") == "/static/portal.css"
+        assert _static("portal.css") == "/static/portal.4d5e6f.css"
+    assert _static("portal.css") == "/static/portal.css"
+
+
+def test_a_static_url_is_the_one_djangos_tag_gives_and_is_worked_out_once(tmp_path, monkeypatch):
+    storages = _manifest(tmp_path, {"portal.css": "portal.1a2b3c.css", "a b.js": "a b.99.js"})
+    django_tag = Engine(libraries={"static": "django.templatetags.static"}).from_string(
+        "{% load static %}{% static name %}")
+    with override_settings(DEBUG=False, STORAGES=storages):
+        for name in ("portal.css", "a b.js"):
+            assert _static(name) == django_tag.render(Context({"name": name}))
+        worked_out = []
+        monkeypatch.setattr(StaticNode, "handle_simple", classmethod(lambda cls, path: worked_out.append(path)))
+        for _ in range(3):
+            assert _static("portal.css") == "/static/portal.1a2b3c.css"
+            assert _static("a b.js") == "/static/a b.99.js"
+    assert worked_out == []
