@@ -17,7 +17,7 @@ import logging
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,31 @@ def _callers_default(args, kwargs):
     return kwargs.get("default", args[1] if len(args) > 1 else None)
 
 
+class _OneClientPerPool(RedisCacheClient):
+    """Django's client with one redis-py client per connection pool, kept:
+    Django builds a new one for every call, and building one (its table of
+    command callbacks) costs more Python than the call it makes, on every
+    request (the session, the versions of what the page keeps). A redis-py
+    client is safe to share between threads and holds no connection of its
+    own: its pool does, as before."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(pool)
+        if client is None:
+            client = self._clients[pool] = self._client(connection_pool=pool)
+        return client
+
+
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _OneClientPerPool
+
     @_guarded(default=_callers_default)
     def get(self, key, default=None, version=None):
         return super().get(key, default, version)

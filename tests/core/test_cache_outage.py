@@ -93,3 +93,26 @@ def test_a_session_signed_out_while_redis_is_frozen_stays_signed_out(client, org
     # Signing in again works, and the new session is read through Redis.
     client.force_login(person)
     assert client.get(reverse("home")).status_code == 200
+
+
+def test_cache_calls_reuse_one_redis_client(own_redis_cache, monkeypatch):
+    """redis-py's client is safe to share and costs more to build (its table
+    of command callbacks) than a call costs; Django builds one per call."""
+    import redis
+
+    built = []
+    real = redis.Redis.__init__
+    monkeypatch.setattr(redis.Redis, "__init__", lambda self, *a, **k: built.append(1) or real(self, *a, **k))
+    cache.set("kept", 1)
+    for _ in range(3):
+        assert cache.get("kept") == 1
+        assert cache.get_many(["kept", "absent"]) == {"kept": 1}
+    assert len(built) <= 1
+    # After an outage the same client reaches Redis again through its pool.
+    own_redis_cache.stop()
+    assert cache.get("kept") is None
+    own_redis_cache.start()
+    cache_backend._state.update(down_until=0.0)
+    cache.set("kept", 2)
+    assert cache.get("kept") == 2
+    assert len(built) <= 1
