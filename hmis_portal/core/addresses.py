@@ -16,10 +16,16 @@ _known: dict = {}
 _MOST = 512  # names × configurations; past it, start again rather than grow
 
 
+def configuration(*, current_app: str | None = None) -> tuple:
+    """What an address depends on besides its name and arguments: the URL
+    configuration, the script prefix and the admin's namespace."""
+    return (get_resolver(get_urlconf()), get_script_prefix(), current_app)
+
+
 def address(name: str, *, current_app: str | None = None) -> str:
     """`reverse(name)` for a URL that takes no arguments (`current_app`: the
     admin site's namespace, as `{% url %}` passes it)."""
-    key = (get_resolver(get_urlconf()), get_script_prefix(), current_app, name)
+    key = (*configuration(current_app=current_app), name)
     found = _known.get(key)
     if found is None:
         if len(_known) >= _MOST:

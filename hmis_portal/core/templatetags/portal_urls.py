@@ -18,15 +18,20 @@ from hmis_portal.core.addresses import address
 register = template.Library()
 
 
+def current_app(context) -> str | None:
+    """The application namespace `{% url %}` reverses in, as Django's tag finds it."""
+    request = getattr(context, "request", None)
+    found = getattr(request, "current_app", None)
+    if found is None:
+        found = getattr(getattr(request, "resolver_match", None), "namespace", None)
+    return found
+
+
 class FixedURLNode(defaulttags.URLNode):
     """A URL without arguments, reversed once per key (`core.addresses`)."""
 
     def render(self, context):
-        request = getattr(context, "request", None)
-        current_app = getattr(request, "current_app", None)
-        if current_app is None:
-            current_app = getattr(getattr(request, "resolver_match", None), "namespace", None)
-        url = address(self.view_name.var, current_app=current_app)
+        url = address(self.view_name.var, current_app=current_app(context))
         return conditional_escape(url) if context.autoescape else url
 
 
