@@ -172,10 +172,10 @@ TEMPLATES = [
                 "accounts.context_processors.menu",
             ],
             # |deadline, |moment and |day word dates one way on every page and email.
-            "builtins": ["hmis_portal.core.templatetags.portal_dates", "hmis_portal.core.templatetags.portal_urls"],
-            # `{% load static %}` in every template, the portal's and the admin's: Django's tags, with
-            # each static file's URL worked out once per storage (core/templatetags/portal_static.py).
-            "libraries": {"static": "hmis_portal.core.templatetags.portal_static"},
+            # {% url %} and {% static %} with the addresses worked out once (core/addresses.py): the
+            # portal's templates load no `static` library (Django's would take the tag's place).
+            "builtins": ["hmis_portal.core.templatetags.portal_dates", "hmis_portal.core.templatetags.portal_urls",
+                         "hmis_portal.core.templatetags.portal_static"],
         },
     },
 ]

@@ -4,7 +4,9 @@ URL configuration or the script prefix changes; a static file's URL is worked
 out once per static files storage, and stays the one Django's tag gives."""
 
 import json
+import re
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.template import Context, Engine, engines
 from django.templatetags.static import StaticNode
@@ -54,7 +56,7 @@ def _manifest(folder, hashed):
 
 
 def _static(name):
-    return engines["django"].from_string("{% load static %}{% static name %}").render({"name": name})
+    return engines["django"].from_string("{% static name %}").render({"name": name})
 
 
 def test_in_production_a_static_url_is_the_manifests_hashed_name_and_changes_with_the_manifest(tmp_path):
@@ -85,3 +87,11 @@ def test_a_static_url_is_the_one_djangos_tag_gives_and_is_worked_out_once(tmp_pa
             assert _static("portal.css") == "/static/portal.1a2b3c.css"
             assert _static("a b.js") == "/static/a b.99.js"
     assert worked_out == []
+
+
+def test_the_portals_templates_use_the_built_in_static_tag():
+    """`{% load static %}` would put Django's tag, which works each URL out on
+    every render, in place of the built-in one."""
+    loading = [str(path.relative_to(settings.BASE_DIR)) for path in (settings.BASE_DIR / "templates").rglob("*.html")
+               if re.search(r"{%\s*load\b[^%]*\bstatic\b", path.read_text())]
+    assert loading == []

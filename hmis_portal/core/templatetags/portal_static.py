@@ -1,6 +1,7 @@
-"""`{% load static %}` as Django writes it, with each `{% static %}` URL worked
-out once per static files storage (`core.addresses.static_address`) instead
-of on every page (TEMPLATES' `libraries` puts it in Django's library's place).
+"""`{% static %}` as Django writes it, with each URL worked out once per
+static files storage (`core.addresses.static_address`) instead of on every
+page; built in (TEMPLATES' `builtins`), so the portal's templates load no
+`static` library: `{% load static %}` would put Django's tag back.
 
 Every page names six static files; Django's tag asks the app registry
 whether staticfiles is installed, then the manifest storage cleans, looks up
