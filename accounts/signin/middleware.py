@@ -27,10 +27,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import LazyObject
 from django_otp.middleware import OTPMiddleware
 from accounts.access import has_two_factor_device, second_factor_always, two_factor_required
 
@@ -154,6 +156,15 @@ class VerifiedDeviceMiddleware(OTPMiddleware):
     cache under its persistent id until the device is saved or deleted
     (receivers.py). Its checks are django-otp's own: a device that is not
     the person's or not confirmed does not verify the session."""
+
+    def _verify_user_sync(self, request, user):
+        # The person AuthenticationMiddleware's lazy object reads (its own
+        # get_user, kept on the request), not that lazy object: django-otp
+        # wraps what it is given in a lazy object of its own, and every read of
+        # request.user on a page (the menu asks a dozen) would pass through both.
+        if isinstance(user, LazyObject):
+            user = auth_middleware.get_user(request)
+        return super()._verify_user_sync(request, user)
 
     def _device_from_persistent_id(self, persistent_id: str):
         persistent_id = self._normalize_persistent_id(persistent_id)

@@ -392,3 +392,17 @@ def test_a_run_reads_each_thing_once_and_again_after_a_change_to_it_or_what_it_d
         BusinessCalendar.load()
         BusinessCalendar.load()
     assert len(captured) == 2
+
+
+def test_the_signed_in_person_is_one_lazy_step_away(client, organization):
+    """django-otp wraps request.user in a lazy object of its own: around the
+    person, not around AuthenticationMiddleware's lazy object, or every read
+    of request.user on a page (the menu asks a dozen) passes through both."""
+    from django.utils.functional import LazyObject
+
+    person = MembershipFactory(organization=organization, persona="program_manager").user
+    client.force_login(person)
+    request = client.get(MINIMAL_PAGE).wsgi_request
+    assert request.user.pk == person.pk
+    assert not isinstance(request.user._wrapped, LazyObject)
+    assert request.user._wrapped is request.user._wrapped.is_verified.args[0]  # django-otp's fields on the person
