@@ -46,7 +46,8 @@ def navigation(context):
     key = (fragment, configuration(current_app=current_app(context)), _menu_key(menu), has_token)
     parts = _drawn.get(key)
     if parts is None:
-        drawn = fragment.render(context.new({"menu": menu, "user": _NAME, "csrf_token": _TOKEN if has_token else token}))
+        marked = {"menu": menu, "user": _NAME, "csrf_token": _TOKEN if has_token else token}
+        drawn = fragment.render(context.new(marked))
         if len(_drawn) >= _MOST:
             _drawn.clear()
         parts = _drawn[key] = _MARKS.split(drawn)
