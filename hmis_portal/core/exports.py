@@ -21,7 +21,7 @@ import csv
 import datetime as dt
 from decimal import Decimal
 
-from openpyxl.cell.cell import Cell
+from openpyxl.cell import WriteOnlyCell
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -67,11 +67,13 @@ def csv_chunks(rows, *, header=()):
 
 
 def xlsx_cells(sheet, values) -> list:
-    """One row of cells for `sheet.append`: text stored as text (never a formula, no visible quote)."""
+    """One row of cells for `sheet.append`: text stored as text (never a formula, no visible quote).
+    Write-only cells, placed when appended: a write-only sheet (which writes
+    each row as it comes) takes nothing else, and a normal one takes them too."""
     cells = []
     for value in values:
         value = cell_value(value)
-        cell = Cell(sheet, value=value)
+        cell = WriteOnlyCell(sheet, value=value)
         if isinstance(value, str):
             cell.data_type = "s"
         cells.append(cell)
