@@ -37,3 +37,24 @@ def test_the_workbook_s_memory_does_not_grow_with_its_rows():
     # Ten times the rows: the file itself grows (it is returned as bytes, about
     # a hundred thousand of them here), the rest stays what one row costs.
     assert large - small < 2 * size + 200_000, (small, large, size)
+
+
+def test_text_that_looks_like_a_formula_or_an_error_stays_text_in_a_write_only_sheet():
+    """A write-only sheet guesses a cell's type from a plain value: "=…" as a
+    formula, "#N/A" as an error. `xlsx_cells` stores such text as text."""
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    from hmis_portal.core.exports import xlsx_cells
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Cells")
+    values = ["=1+1", "#N/A", "#DIV/0!", "=", "Plain", 3, 2.5, TODAY, None, ""]
+    sheet.append(xlsx_cells(sheet, values))
+    out = io.BytesIO()
+    workbook.save(out)
+    row = next(load_workbook(out).active.iter_rows())
+    assert [cell.value for cell in row] == ["=1+1", "#N/A", "#DIV/0!", "=", "Plain", 3, 2.5,
+                                            dt.datetime(2026, 11, 20), None, None]
+    assert [cell.data_type for cell in row[:7]] == ["s", "s", "s", "s", "s", "n", "n"]
