@@ -16,7 +16,8 @@ query too. Rendering the password form through crispy and through the portal's
 own field template is timed on its own. Last, the CES Participation Status
 List's downloads (CSV and .xlsx, as CoC staff) at `--agencies` agencies (1,000;
 each with an agreement, two programs and a CES role, added in a transaction
-that is rolled back): their queries and the time of a whole download.
+that is rolled back): their queries, the time of a whole download and the
+peak memory Python allocated for one (tracemalloc, measured apart from the timing).
 """
 
 import argparse
@@ -24,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 
 
 PERSONAS = [
@@ -121,7 +123,13 @@ def _downloads(agencies, requests):
                 for _ in range(requests):
                     fetch()
                 ms = (time.perf_counter() - start) / requests * 1000
-                figures[label] = (len(sql), ms, size)
+                tracemalloc.start()
+                try:
+                    fetch()
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+                figures[label] = (len(sql), ms, size, peak)
             raise _Undo
     except _Undo:
         pass
@@ -200,9 +208,9 @@ def main(argv=None) -> int:
     print("password form rendered alone:", _forms(args.requests * 4))
     agencies = min(max(args.agencies, 0), 100_000)
     if agencies:
-        for label, (queries, ms, size) in _downloads(agencies, max(1, args.requests // 10)).items():
+        for label, (queries, ms, size, peak) in _downloads(agencies, max(1, args.requests // 10)).items():
             print(f"status list download ({label}) at {agencies:,} more agencies: {queries} queries, "
-                  f"{ms:.0f} ms/request, {size:,} bytes", flush=True)
+                  f"{ms:.0f} ms/request, {size:,} bytes, peak {peak / 2**20:.1f} MiB allocated", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ and columns wide enough to read."""
 import io
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -30,26 +31,35 @@ def flat_rows(rows):
             yield (*common, program.name, program.program_type, program.setup_status_label, *tail)
 
 
+def _styled(sheet, value, **styles):
+    cell = WriteOnlyCell(sheet, value=value)
+    for name, style in styles.items():
+        setattr(cell, name, style)
+    return cell
+
+
 def status_list_workbook(rows, *, today) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Participation Status"
-    sheet["A1"] = TITLE
-    sheet["A1"].font = Font(bold=True, size=14)
-    sheet["A2"] = f"As of {today:%B %-d, %Y}"
-    sheet["A2"].font = Font(italic=True)
+    """The workbook in openpyxl's write-only mode: each row goes to a
+    temporary file as it is appended, so a list of ten thousand agencies,
+    read a chunk at a time, never holds its cells in memory. Such a sheet is
+    written top to bottom, so its column widths and frozen header are set
+    before the first row, and the filter, which covers every row, after the last."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Participation Status")
+    for column, width in enumerate(WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    # Keep the header in view while scrolling, and let readers filter.
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    sheet.append([_styled(sheet, TITLE, font=Font(bold=True, size=14))])
+    sheet.append([_styled(sheet, f"As of {today:%B %-d, %Y}", font=Font(italic=True))])
     fill = PatternFill("solid", fgColor="1F4E78")
-    for column, header in enumerate(HEADERS, start=1):
-        cell = sheet.cell(row=HEADER_ROW, column=column, value=header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = fill
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
-        sheet.column_dimensions[get_column_letter(column)].width = WIDTHS[column - 1]
+    header_font = Font(bold=True, color="FFFFFF")
+    header_alignment = Alignment(vertical="center", wrap_text=True)
+    sheet.append([_styled(sheet, header, font=header_font, fill=fill, alignment=header_alignment)
+                  for header in HEADERS])
     count = 0
     for count, values in enumerate(flat_rows(rows), start=1):
         sheet.append(xlsx_cells(sheet, values))
-    # Keep the header in view while scrolling, and let readers filter.
-    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
     sheet.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(HEADERS))}{HEADER_ROW + max(count, 1)}"
     out = io.BytesIO()
     workbook.save(out)

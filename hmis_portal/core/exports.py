@@ -21,7 +21,8 @@ import csv
 import datetime as dt
 from decimal import Decimal
 
-from openpyxl.cell.cell import Cell
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -67,12 +68,19 @@ def csv_chunks(rows, *, header=()):
 
 
 def xlsx_cells(sheet, values) -> list:
-    """One row of cells for `sheet.append`: text stored as text (never a formula, no visible quote)."""
+    """One row for `sheet.append`: text stored as text (never a formula, no visible quote).
+    openpyxl guesses a plain value's type: a number, a date or ordinary text
+    as itself, but text starting with "=" as a formula and "#N/A" and the
+    like as an error. Only such text is handed over as a cell typed as text
+    (a write-only cell, placed when appended, which a normal sheet takes
+    too): a write-only sheet writes plain values through one cell of its
+    own, and a cell object per value would double the cost of each row."""
     cells = []
     for value in values:
         value = cell_value(value)
-        cell = Cell(sheet, value=value)
-        if isinstance(value, str):
+        if isinstance(value, str) and (value.startswith("=") or value in ERROR_CODES):
+            cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"
-        cells.append(cell)
+            value = cell
+        cells.append(value)
     return cells

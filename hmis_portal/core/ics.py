@@ -23,13 +23,16 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
-from icalendar import Alarm, Calendar, Event, vDuration
 
 from .calendar import coc_timezone
 from .site import portal_domain
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 
 def uid(name: str) -> str:
@@ -91,7 +94,9 @@ def _local(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
     return value
 
 
-def _event(item: CalendarEvent, stamp: dt.datetime, *, method: str) -> Event:
+def _event(item: CalendarEvent, stamp: dt.datetime, *, method: str) -> "Event":
+    from icalendar import Alarm, Event
+
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp)
@@ -138,6 +143,11 @@ def calendar_file(events: Iterable[CalendarEvent], *, product: str, name: str = 
     (PRODID); `name` and `refresh_every` are for a feed people subscribe to;
     `method` is PUBLISH for a download or a feed, REQUEST or CANCEL for an
     invitation sent by mail."""
+    # Loaded here, where a calendar is written: icalendar's time zone tables
+    # take longer to load than the rest of the portal's apps, a cost every
+    # process start (a worker, a command-line import) would pay otherwise.
+    from icalendar import Calendar, vDuration
+
     calendar = Calendar()
     calendar.add("prodid", f"-//{settings.PORTAL_NAME}//{product}//EN")
     calendar.add("version", "2.0")

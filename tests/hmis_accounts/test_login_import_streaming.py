@@ -184,16 +184,18 @@ def test_the_command_starts_without_the_scim_libraries():
 
 def test_the_command_starts_without_what_only_a_request_or_a_delivery_uses():
     """Sealing secrets (cryptography), sending webhooks (httpx2,
-    standardwebhooks), the identity provider's sign-in (jwt, requests) and
-    the API's schema (drf-spectacular's extensions) are loaded where they are used: an
-    import run from the command line starts without them."""
+    standardwebhooks), the identity provider's sign-in (jwt, requests),
+    the API's schema (drf-spectacular's extensions) and writing calendars
+    (icalendar, whose time zone tables alone take longer to load than the
+    rest of the portal's apps) are loaded where they are used: an import run
+    from the command line starts without them."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     heavy = ("cryptography", "httpx2", "standardwebhooks", "jwt", "requests", "mozilla_django_oidc",
-             "drf_spectacular.extensions")
+             "drf_spectacular.extensions", "icalendar")
     probe = ("import sys, django; django.setup(); "
              "import hmis_accounts.management.commands.import_hmis_logins; "
              f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
