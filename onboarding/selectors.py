@@ -219,13 +219,8 @@ def _headline_agreement(agreements, today):
     return agreements[0] if agreements else None
 
 
-def _status_organizations(*, q: str = "", role=None, program_type=None) -> QuerySet:
-    """The organizations the filters keep (`onboarding.filtersets.StatusListFilter`
-    does the filtering), by name, as (pk, name, slug)."""
-    data = {"q": q, "role": getattr(role, "code", role) or "",
-            "program_type": getattr(program_type, "code", program_type) or ""}
-    filtered = StatusListFilter(data, queryset=Organization.objects.all())
-    organizations = filtered.qs if filtered.is_valid() else Organization.objects.none()
+def _status_organizations(organizations) -> QuerySet:
+    """The filtered `organizations` by name, as (pk, name, slug)."""
     return organizations.order_by("name", "pk").values_list("pk", "name", "slug")
 
 
@@ -268,13 +263,14 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
 STATUS_CHUNK = 2000
 
 
-def iter_status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None):
-    """Every organization's row, filtered, by name: `chunk` organizations at
-    a time (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a download of
-    thousands keeps only a chunk in memory. Four queries a chunk."""
+def iter_status_list(*, organizations: QuerySet, stage: str = "", today=None):
+    """Every row of `organizations` (the list's filters applied, `status_filters`)
+    at `stage` (any when empty), by name: `chunk` organizations at a time
+    (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a
+    download of thousands keeps only a chunk in memory. Four queries a chunk."""
     today = today or local_date()
     chunk = STATUS_CHUNK
-    organizations = _status_organizations(q=q, role=role, program_type=program_type)
+    organizations = _status_organizations(organizations)
     after = None
     while True:
         page = organizations if after is None else organizations.filter(
@@ -286,22 +282,33 @@ def iter_status_list(*, q: str = "", stage: str = "", role=None, program_type=No
         after = found[-1]
 
 
-def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
+def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list[StatusRow]:
     """Every organization with its CES roles, programs and stage, filtered."""
-    return list(iter_status_list(q=q, stage=stage, role=role, program_type=program_type, today=today))
+    return list(iter_status_list(organizations=organizations, stage=stage, today=today))
 
 
-def status_list_page(*, number, per_page: int, q: str = "", stage: str = "", role=None, program_type=None,
-                     today=None) -> Page:
+def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
     """One page of `status_list`: the page's organizations only (a count and
     four queries), unless a stage is chosen, which is known only row by row."""
     today = today or local_date()
     if stage:
-        return Paginator(status_list(q=q, stage=stage, role=role, program_type=program_type, today=today),
-                         per_page).get_page(number)
-    page = Paginator(_status_organizations(q=q, role=role, program_type=program_type), per_page).get_page(number)
+        return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
+    page = Paginator(_status_organizations(organizations), per_page).get_page(number)
     page.object_list = _status_rows(page.object_list, stage="", today=today)
     return page
+
+
+def status_filters(data) -> tuple[StatusListFilter, QuerySet, str]:
+    """The list's filters from a query string, built once for the page or a
+    download: the form (its choices read in the request), the organizations
+    they keep and the stage (derived row by row, applied by the rows). Filters
+    that do not validate keep every organization, at any stage. A download
+    reads its rows after the view returns, so what it needs of the filters is
+    read here, not again while the file is sent."""
+    filters = StatusListFilter(data or None, queryset=Organization.objects.all())
+    if not filters.is_valid():
+        return filters, Organization.objects.all(), ""
+    return filters, filters.qs, filters.form.cleaned_data.get("stage", "")
 
 
 # --- queues: what waits on whom, with age in business days ---------------------------------------------------------

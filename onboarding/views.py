@@ -28,7 +28,6 @@ from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
-from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
@@ -293,15 +292,13 @@ def program_report_problem(request, pk):
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 
 def _status_list_filters(request):
-    """The list's filters from the query string, or None when the person must
-    sign in first: the list is for signed-in users unless CoC staff made it
-    public (policy)."""
+    """The list's filters from the query string (`selectors.status_filters`),
+    or None when the person must sign in first: the list is for signed-in users
+    unless CoC staff made it public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return None, None
-    filterset = StatusListFilter(request.GET or None)
-    filters = filterset.form.cleaned_data if filterset.is_valid() else {}
-    return filterset.form, {"q": filters.get("q", ""), "stage": filters.get("stage", ""),
-                            "role": filters.get("role"), "program_type": filters.get("program_type")}
+    filters, organizations, stage = selectors.status_filters(request.GET)
+    return filters.form, {"organizations": organizations, "stage": stage}
 
 
 STATUS_LIST_PAGE_SIZE = 100
