@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts import selectors as account_selectors
-from accounts.access import access_organization, require, require_persona, visible_organizations
+from accounts.access import access_organization, require, require_persona
 from accounts.models import Persona
 from accounts.signin.lockout import client_ip
 from hmis_portal.core import registry
@@ -324,13 +324,7 @@ def status_list(request):
         return redirect_to_login(request.get_full_path())
     page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, **filters)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    shown = [row.pk for row in page.object_list]
-    if not request.user.is_authenticated:
-        linked = set()
-    elif access.sees_all_organizations(request.user):
-        linked = set(shown)  # CoC staff who see every agency: no query to ask which
-    else:
-        linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True))
+    linked = access.seen_among(request.user, [row.pk for row in page.object_list])
     # One address reversed, the others made from it: a slug is the path's only part.
     pattern = reverse("onboarding:participation", args=["-"])
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
