@@ -225,11 +225,25 @@ def _status_organizations(organizations) -> QuerySet:
 
 
 def _grouped(rows) -> dict:
-    """{organization id: [the rest of each row]}, in the rows' order."""
+    """{organization id: [the rest of each row's values]}, in the rows' order."""
     found = {}
-    for organization_id, *rest in rows:
+    for row in rows:
+        organization_id, *rest = row.values()
         found.setdefault(organization_id, []).append(rest)
     return found
+
+
+# A page's or a chunk's agreements, programs and CES roles: the same three
+# queries each time with other agencies' ids, compiled once (`core.prepared`).
+_STATUS_AGREEMENTS = Prepared(lambda: OrganizationAgreement.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("-created_at", "-id").values(
+    "organization_id", "id", "status", "expires_on", "status_changed_at"))
+_STATUS_PROGRAMS = Prepared(lambda: Program.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("name", "pk").values(
+    "organization_id", "name", "program_type__name", "setup_status"))
+_STATUS_ROLES = Prepared(lambda: OrganizationCESRole.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("role__sort_order", "role__name").values(
+    "organization_id", "role__name"))
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
@@ -239,12 +253,9 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
     if not organizations:
         return []
     ids = [pk for pk, _, _ in organizations]
-    agreements = _grouped(OrganizationAgreement.objects.filter(organization_id__in=ids).order_by(
-        "-created_at", "-id").values_list("organization_id", "pk", "status", "expires_on", "status_changed_at"))
-    programs = _grouped(Program.objects.filter(organization_id__in=ids).order_by("name", "pk").values_list(
-        "organization_id", "name", "program_type__name", "setup_status"))
-    roles = _grouped(OrganizationCESRole.objects.filter(organization_id__in=ids).order_by(
-        "role__sort_order", "role__name").values_list("organization_id", "role__name"))
+    agreements = _grouped(_STATUS_AGREEMENTS(organizations=ids))
+    programs = _grouped(_STATUS_PROGRAMS(organizations=ids))
+    roles = _grouped(_STATUS_ROLES(organizations=ids))
     rows = []
     for pk, name, slug in organizations:
         its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
