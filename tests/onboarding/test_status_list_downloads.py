@@ -14,6 +14,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from onboarding import selectors
+from accounts.models import Organization
 from onboarding.models import CESOrganizationRole, OrganizationAgreement, OrganizationCESRole, ProgramType
 from tests.factories import MembershipFactory, OrganizationFactory
 from tests.onboarding.factories import AgreementFactory, ProgramFactory, executed_agreement
@@ -150,6 +151,45 @@ def test_each_stage_s_badge_is_the_one_the_stage_include_draws():
     for stage in ParticipationStage:
         assert render_to_string("onboarding/_stage_badge.html", {"stage": stage}).strip() == (
             f'<span class="badge {stage.badge}">{stage.label}</span>')
+
+
+# The row as the page's template drew it with a loop over the rows' cells.
+TEMPLATE_ROW = """
+    <tr>
+      <th scope="row" class="fw-normal">{% if row.link %}<a href="{{ row.link }}">{{ row.name }}</a>{% else %}{{ row.name }}{% endif %}</th>
+      <td>{% if row.roles %}{{ row.roles|join:"<br>" }}{% else %}<span class="text-muted">—</span>{% endif %}</td>
+      <td>{% for p in row.programs %}{% if not forloop.first %}<br>{% endif %}{{ p.name }} <span class="small text-muted">({{ p.program_type }}: {{ p.setup_status_label }})</span>{% empty %}<span class="text-muted">—</span>{% endfor %}</td>
+      <td>{{ row.agreement_label }}</td>
+      <td><span class="badge {{ row.stage.badge }}">{{ row.stage_label }}</span>
+</td>
+    </tr>
+  """
+
+
+@pytest.mark.parametrize("link", ["", "/onboarding/agencies/a-b/"])
+def test_each_row_is_drawn_as_the_template_drew_it(link):
+    from django.template import engines
+
+    from onboarding.views import _status_row
+
+    with time_machine.travel(MOMENT, tick=False):
+        build_every_stage()
+        OrganizationFactory(name='<b>"Quoted" & Co</b>', slug="quoted")
+        rows = selectors.status_list(organizations=Organization.objects.all())
+    template = engines["django"].from_string(TEMPLATE_ROW)
+    assert len(rows) > 5 and any(row.roles for row in rows) and any(row.programs for row in rows)
+    for row in rows:
+        assert _status_row(row, link) == template.render({"row": _Linked(row, link)})
+
+
+class _Linked:
+    """A row with the link the view gives it."""
+
+    def __init__(self, row, link):
+        self._row, self.link = row, link
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
 
 
 def test_the_roles_and_program_types_offered_follow_the_coc_s_rows(client):
