@@ -316,17 +316,30 @@ STATUS_ROW = ('\n    <tr>\n      <th scope="row" class="fw-normal">{}</th>\n    
 STATUS_PROGRAM = '{} <span class="small text-muted">({}: {})</span>'
 
 
-def _status_row(row, link) -> str:
+def _once(labels: dict, key, make) -> str:
+    """`make()` for `key`, made once a page: the same few stages, agreement
+    statuses and setup statuses are written on every row."""
+    found = labels.get(key)
+    if found is None:
+        found = labels[key] = make()
+    return found
+
+
+def _status_row(row, link, labels: dict) -> str:
     """A row of the list as the table draws it (the agency's name linked to its
-    participation page when `link`), each value escaped."""
+    participation page when `link`), each value escaped; `labels` keeps the
+    page's escaped labels."""
     name = html.escape(row.name)
     return STATUS_ROW.format(
         f'<a href="{html.escape(link)}">{name}</a>' if link else name,
         LINE.join(html.escape(role) for role in row.roles) if row.roles else NONE,
-        LINE.join(STATUS_PROGRAM.format(html.escape(program.name), html.escape(program.program_type),
-                                        html.escape(str(program.setup_status_label)))
-                  for program in row.programs) if row.programs else NONE,
-        html.escape(str(row.agreement_label)), html.escape(row.stage.badge), html.escape(str(row.stage_label)))
+        LINE.join(STATUS_PROGRAM.format(
+            html.escape(program.name), html.escape(program.program_type),
+            _once(labels, ("setup", program.setup_status), lambda: html.escape(str(program.setup_status_label))))
+            for program in row.programs) if row.programs else NONE,
+        _once(labels, ("agreement", row.agreement and row.agreement.status),
+              lambda: html.escape(str(row.agreement_label))),
+        *_once(labels, row.stage, lambda: (html.escape(row.stage.badge), html.escape(str(row.stage_label)))))
 
 
 def status_list(request):
@@ -340,7 +353,8 @@ def status_list(request):
     # One address reversed, the others made from it: a slug is the path's only part.
     pattern = reverse("onboarding:participation", args=["-"])
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
-    rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "")
+    labels = {}
+    rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "", labels)
                              for row in page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
