@@ -304,26 +304,9 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     today = today or local_date()
     if stage:
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
-    page = _page_of(_status_organizations(organizations), number=number, per_page=per_page)
+    page = Paginator(_status_organizations(organizations), per_page).get_page(number)
     page.object_list = _status_rows(page.object_list, stage="", today=today)
     return page
-
-
-def _page_of(rows: QuerySet, *, number, per_page: int) -> Page:
-    """`Paginator.get_page(number)`, without the count when the first page's
-    rows tell it: fewer than a page are all there is, so a list that fits on
-    one page is one query, not a count and its rows."""
-    paginator = Paginator(rows, per_page)
-    try:
-        first = number is None or int(number) == 1
-    except (TypeError, ValueError):
-        first = True  # not a page number: the first page, as `get_page` answers
-    if not first:
-        return paginator.get_page(number)
-    found = list(rows[:per_page])
-    if len(found) < per_page:
-        paginator.count = len(found)  # where `count` keeps what it counted
-    return Page(found, 1, paginator)
 
 
 def status_filters(data) -> tuple[StatusListFilter, QuerySet, str]:

@@ -191,36 +191,3 @@ def test_an_agency_person_s_own_agencies_are_linked_from_their_standing_without_
     assert f'<a href="{reverse("onboarding:participation", args=[participating.slug])}">Alder Street Housing</a>' in page
     assert ">Birch Family Services</th>" in page and reverse("onboarding:participation", args=[submitted.slug]) not in page
     assert not [query["sql"] for query in counted.captured_queries if "accounts_membership" in query["sql"]]
-
-
-def test_a_list_that_fits_on_one_page_costs_no_count_and_longer_lists_page_as_before(client, reader, monkeypatch):
-    """The first page's rows tell the count when they are fewer than a page
-    (one query, not a count and the rows); the pages of a longer list, and a
-    page number out of range or not a number, are Django's as before."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from onboarding import views
-
-    build_agencies()
-    client.force_login(reader)
-    url = reverse("onboarding:status-list")
-    client.get(url)
-    with CaptureQueriesContext(connection) as counted:
-        page = client.get(url).content.decode()
-    assert "<caption>3 organizations</caption>" in page and page.count('scope="row"') == 3
-    assert not [query["sql"] for query in counted.captured_queries if "COUNT(" in query["sql"]]
-
-    monkeypatch.setattr(views, "STATUS_LIST_PAGE_SIZE", 2)
-
-    def shown(number):
-        content = client.get(url, {"page": number} if number is not None else {}).content.decode()
-        content = content[content.index("<tbody>"):]  # the table, not the menu (which names the reader's agency)
-        names = [name for name in ("Alder Street Housing", "Birch Family Services", "Cypress Outreach")
-                 if f">{name}</" in content]
-        return names, content[content.index('<span class="page-link">') + 24:].split("</span>")[0]
-
-    first = (["Alder Street Housing", "Birch Family Services"], "1–2 of 3")
-    last = (["Cypress Outreach"], "3–3 of 3")
-    assert shown(None) == shown("1") == shown("x") == first
-    assert shown("2") == shown("0") == shown("9") == last
