@@ -321,6 +321,22 @@ def sees_all_organizations(user) -> bool:
     return user.has_perm(ORGANIZATION_VIEW_PERM)
 
 
+def seen_among(user, organization_ids: Iterable[int]) -> set[int]:
+    """Those of the agencies `organization_ids` whose objects `user` may see
+    (`visible_organizations`), for a list that links only those: all of them
+    for CoC staff who see every agency and an agency person's own from their
+    standing, neither a query; CoC staff with permission on chosen agencies
+    are asked the database."""
+    organization_ids = set(organization_ids)
+    if not organization_ids or not user.is_authenticated or not user.is_active:
+        return set()
+    if sees_all_organizations(user):
+        return organization_ids
+    if not is_coc_staff(user):
+        return organization_ids & _member_organization_ids(user)
+    return set(visible_organizations(user).filter(pk__in=organization_ids).values_list("pk", flat=True))
+
+
 def restrict(queryset: QuerySet, user, organization_field: str = "organization") -> QuerySet:
     """Narrow `queryset` to objects of organizations `user` may see."""
     if sees_all_organizations(user):

@@ -29,11 +29,19 @@ class StatusListFilter(django_filters.FilterSet):
         model = Organization
         fields = []
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.form.fields.values():
-            field.widget.attrs["class"] = ("form-select form-select-sm" if isinstance(field.widget, forms.Select)
-                                           else "form-control form-control-sm")
+    def get_form_class(self):
+        # The form's fields are the same on every request (the roles and
+        # program types offered are read when a field is drawn or checked),
+        # so its class is built once per filter set class, not per request
+        # (each form copies its fields). A subclass (the API's) builds its own.
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            for field in form_class.base_fields.values():
+                field.widget.attrs["class"] = ("form-select form-select-sm" if isinstance(field.widget, forms.Select)
+                                               else "form-control form-control-sm")
+            type(self)._form_class = form_class
+        return form_class
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(programs__name__icontains=value)).distinct()

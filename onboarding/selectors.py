@@ -219,22 +219,31 @@ def _headline_agreement(agreements, today):
     return agreements[0] if agreements else None
 
 
-def _status_organizations(*, q: str = "", role=None, program_type=None) -> QuerySet:
-    """The organizations the filters keep (`onboarding.filtersets.StatusListFilter`
-    does the filtering), by name, as (pk, name, slug)."""
-    data = {"q": q, "role": getattr(role, "code", role) or "",
-            "program_type": getattr(program_type, "code", program_type) or ""}
-    filtered = StatusListFilter(data, queryset=Organization.objects.all())
-    organizations = filtered.qs if filtered.is_valid() else Organization.objects.none()
+def _status_organizations(organizations) -> QuerySet:
+    """The filtered `organizations` by name, as (pk, name, slug)."""
     return organizations.order_by("name", "pk").values_list("pk", "name", "slug")
 
 
 def _grouped(rows) -> dict:
-    """{organization id: [the rest of each row]}, in the rows' order."""
+    """{organization id: [the rest of each row's values]}, in the rows' order."""
     found = {}
-    for organization_id, *rest in rows:
+    for row in rows:
+        organization_id, *rest = row.values()
         found.setdefault(organization_id, []).append(rest)
     return found
+
+
+# A page's or a chunk's agreements, programs and CES roles: the same three
+# queries each time with other agencies' ids, compiled once (`core.prepared`).
+_STATUS_AGREEMENTS = Prepared(lambda: OrganizationAgreement.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("-created_at", "-id").values(
+    "organization_id", "id", "status", "expires_on", "status_changed_at"))
+_STATUS_PROGRAMS = Prepared(lambda: Program.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("name", "pk").values(
+    "organization_id", "name", "program_type__name", "setup_status"))
+_STATUS_ROLES = Prepared(lambda: OrganizationCESRole.objects.filter(
+    organization_id__in=Param("organizations", many=True)).order_by("role__sort_order", "role__name").values(
+    "organization_id", "role__name"))
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
@@ -244,12 +253,9 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
     if not organizations:
         return []
     ids = [pk for pk, _, _ in organizations]
-    agreements = _grouped(OrganizationAgreement.objects.filter(organization_id__in=ids).order_by(
-        "-created_at", "-id").values_list("organization_id", "pk", "status", "expires_on", "status_changed_at"))
-    programs = _grouped(Program.objects.filter(organization_id__in=ids).order_by("name", "pk").values_list(
-        "organization_id", "name", "program_type__name", "setup_status"))
-    roles = _grouped(OrganizationCESRole.objects.filter(organization_id__in=ids).order_by(
-        "role__sort_order", "role__name").values_list("organization_id", "role__name"))
+    agreements = _grouped(_STATUS_AGREEMENTS(organizations=ids))
+    programs = _grouped(_STATUS_PROGRAMS(organizations=ids))
+    roles = _grouped(_STATUS_ROLES(organizations=ids))
     rows = []
     for pk, name, slug in organizations:
         its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
@@ -268,13 +274,14 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
 STATUS_CHUNK = 2000
 
 
-def iter_status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None):
-    """Every organization's row, filtered, by name: `chunk` organizations at
-    a time (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a download of
-    thousands keeps only a chunk in memory. Four queries a chunk."""
+def iter_status_list(*, organizations: QuerySet, stage: str = "", today=None):
+    """Every row of `organizations` (the list's filters applied, `status_filters`)
+    at `stage` (any when empty), by name: `chunk` organizations at a time
+    (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a
+    download of thousands keeps only a chunk in memory. Four queries a chunk."""
     today = today or local_date()
     chunk = STATUS_CHUNK
-    organizations = _status_organizations(q=q, role=role, program_type=program_type)
+    organizations = _status_organizations(organizations)
     after = None
     while True:
         page = organizations if after is None else organizations.filter(
@@ -286,22 +293,33 @@ def iter_status_list(*, q: str = "", stage: str = "", role=None, program_type=No
         after = found[-1]
 
 
-def status_list(*, q: str = "", stage: str = "", role=None, program_type=None, today=None) -> list[StatusRow]:
+def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list[StatusRow]:
     """Every organization with its CES roles, programs and stage, filtered."""
-    return list(iter_status_list(q=q, stage=stage, role=role, program_type=program_type, today=today))
+    return list(iter_status_list(organizations=organizations, stage=stage, today=today))
 
 
-def status_list_page(*, number, per_page: int, q: str = "", stage: str = "", role=None, program_type=None,
-                     today=None) -> Page:
+def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
     """One page of `status_list`: the page's organizations only (a count and
     four queries), unless a stage is chosen, which is known only row by row."""
     today = today or local_date()
     if stage:
-        return Paginator(status_list(q=q, stage=stage, role=role, program_type=program_type, today=today),
-                         per_page).get_page(number)
-    page = Paginator(_status_organizations(q=q, role=role, program_type=program_type), per_page).get_page(number)
+        return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
+    page = Paginator(_status_organizations(organizations), per_page).get_page(number)
     page.object_list = _status_rows(page.object_list, stage="", today=today)
     return page
+
+
+def status_filters(data) -> tuple[StatusListFilter, QuerySet, str]:
+    """The list's filters from a query string, built once for the page or a
+    download: the form (its choices read in the request), the organizations
+    they keep and the stage (derived row by row, applied by the rows). Filters
+    that do not validate keep every organization, at any stage. A download
+    reads its rows after the view returns, so what it needs of the filters is
+    read here, not again while the file is sent."""
+    filters = StatusListFilter(data or None, queryset=Organization.objects.all())
+    if not filters.is_valid():
+        return filters, Organization.objects.all(), ""
+    return filters, filters.qs, filters.form.cleaned_data.get("stage", "")
 
 
 # --- queues: what waits on whom, with age in business days ---------------------------------------------------------

@@ -1,6 +1,8 @@
 """Portal pages for steps 1 and 2. Views parse, check access, and call a
 service; they change nothing themselves (STYLE §2)."""
 
+import html
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -10,14 +12,13 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
-from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import get_text_list
 from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts import selectors as account_selectors
-from accounts.access import access_organization, require, require_persona, visible_organizations
+from accounts.access import access_organization, require, require_persona
 from accounts.models import Persona
 from accounts.signin.lockout import client_ip
 from hmis_portal.core import registry
@@ -28,7 +29,6 @@ from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
-from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
@@ -293,15 +293,13 @@ def program_report_problem(request, pk):
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 
 def _status_list_filters(request):
-    """The list's filters from the query string, or None when the person must
-    sign in first: the list is for signed-in users unless CoC staff made it
-    public (policy)."""
+    """The list's filters from the query string (`selectors.status_filters`),
+    or None when the person must sign in first: the list is for signed-in users
+    unless CoC staff made it public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
         return None, None
-    filterset = StatusListFilter(request.GET or None)
-    filters = filterset.form.cleaned_data if filterset.is_valid() else {}
-    return filterset.form, {"q": filters.get("q", ""), "stage": filters.get("stage", ""),
-                            "role": filters.get("role"), "program_type": filters.get("program_type")}
+    filters, organizations, stage = selectors.status_filters(request.GET)
+    return filters.form, {"organizations": organizations, "stage": stage}
 
 
 STATUS_LIST_PAGE_SIZE = 100
@@ -309,15 +307,39 @@ NONE = mark_safe('<span class="text-muted">—</span>')
 LINE = mark_safe("<br>")
 
 
-def _status_cells(row, link) -> dict:
-    """A row of the list as the table draws it, its cells written here once
-    rather than through a template loop per role and program."""
-    programs = [format_html('{} <span class="small text-muted">({}: {})</span>', program.name,
-                            program.program_type, program.setup_status_label) for program in row.programs]
-    return {"name": row.name, "link": link, "agreement": row.agreement_label, "stage": row.stage_label,
-            "badge": row.stage.badge,
-            "roles": mark_safe(LINE.join(conditional_escape(name) for name in row.roles)) if row.roles else NONE,
-            "programs": mark_safe(LINE.join(programs)) if programs else NONE}
+# A row of the table, written here once rather than through the template's
+# lookups, escapes and tests for each of its cells (a page draws a hundred
+# rows). Each value is escaped as Django's `escape` does (`html.escape` of its
+# text) without its per-call check for lazy text: the labels are made text first.
+STATUS_ROW = ('\n    <tr>\n      <th scope="row" class="fw-normal">{}</th>\n      <td>{}</td>\n      <td>{}</td>\n'
+              '      <td>{}</td>\n      <td><span class="badge {}">{}</span>\n</td>\n    </tr>\n  ')
+STATUS_PROGRAM = '{} <span class="small text-muted">({}: {})</span>'
+
+
+def _once(labels: dict, key, make) -> str:
+    """`make()` for `key`, made once a page: the same few stages, agreement
+    statuses and setup statuses are written on every row."""
+    found = labels.get(key)
+    if found is None:
+        found = labels[key] = make()
+    return found
+
+
+def _status_row(row, link, labels: dict) -> str:
+    """A row of the list as the table draws it (the agency's name linked to its
+    participation page when `link`), each value escaped; `labels` keeps the
+    page's escaped labels."""
+    name = html.escape(row.name)
+    return STATUS_ROW.format(
+        f'<a href="{html.escape(link)}">{name}</a>' if link else name,
+        LINE.join(html.escape(role) for role in row.roles) if row.roles else NONE,
+        LINE.join(STATUS_PROGRAM.format(
+            html.escape(program.name), html.escape(program.program_type),
+            _once(labels, ("setup", program.setup_status), lambda: html.escape(str(program.setup_status_label))))
+            for program in row.programs) if row.programs else NONE,
+        _once(labels, ("agreement", row.agreement and row.agreement.status),
+              lambda: html.escape(str(row.agreement_label))),
+        *_once(labels, row.stage, lambda: (html.escape(row.stage.badge), html.escape(str(row.stage_label)))))
 
 
 def status_list(request):
@@ -327,17 +349,13 @@ def status_list(request):
         return redirect_to_login(request.get_full_path())
     page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, **filters)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    shown = [row.pk for row in page.object_list]
-    if not request.user.is_authenticated:
-        linked = set()
-    elif access.sees_all_organizations(request.user):
-        linked = set(shown)  # CoC staff who see every agency: no query to ask which
-    else:
-        linked = set(visible_organizations(request.user).filter(pk__in=shown).values_list("pk", flat=True))
+    linked = access.seen_among(request.user, [row.pk for row in page.object_list])
     # One address reversed, the others made from it: a slug is the path's only part.
     pattern = reverse("onboarding:participation", args=["-"])
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
-    rows = [_status_cells(row, f"{head}{row.slug}{tail}" if row.pk in linked else "") for row in page.object_list]
+    labels = {}
+    rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "", labels)
+                             for row in page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html",

@@ -49,6 +49,26 @@ def test_inactive_people_see_nothing(organization):
     assert not visible_organizations(user).exists()
 
 
+def test_which_of_a_list_s_agencies_a_person_may_open_is_what_they_may_see(owner, organization,
+                                                                           other_organization):
+    """`seen_among` answers as `visible_organizations` does, for each kind of reader."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.access import seen_among
+
+    both = [organization.pk, other_organization.pk]
+    lead = StaffFactory()
+    assign_perm("accounts.view_organization", lead, other_organization)
+    inactive = MembershipFactory(organization=organization, user__is_active=False).user
+    readers = [owner, StaffFactory(groups=[CoCGroup.CES_TEAM.value]), lead, inactive, AnonymousUser()]
+    for reader in readers:
+        seen = set(visible_organizations(reader).filter(pk__in=both).values_list("pk", flat=True))
+        assert seen_among(reader, both) == seen, reader
+    assert [seen_among(reader, both) for reader in readers] == [
+        {organization.pk}, set(both), {other_organization.pk}, set(), set()]
+    assert seen_among(owner, []) == set()
+
+
 @pytest.mark.parametrize("group, can, cannot", [
     (CoCGroup.IMPLEMENTATION, "accounts.change_organization", "hmis_access.change_accesspolicy"),
     (CoCGroup.PROVISIONING, "hmis_access.change_hmisaccount", "accounts.change_organization"),

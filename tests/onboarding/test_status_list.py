@@ -172,3 +172,22 @@ def test_the_renewal_shows_on_the_directors_home_page_before_expiry(organization
     [task] = open_tasks_for(director)
     assert task.title.startswith("Renew the Organization Agreement")
     assert task.due == dt.date.today() + dt.timedelta(days=20)
+
+
+def test_an_agency_person_s_own_agencies_are_linked_from_their_standing_without_a_query(client):
+    """The rows of the reader's own agencies link to their participation
+    pages, the others do not; which are their own is known from the memberships
+    the request has read already (`access.standing`), not asked again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    participating, submitted, _ = build_agencies()
+    reader = MembershipFactory(organization=participating, persona="program_manager").user
+    client.force_login(reader)
+    url = reverse("onboarding:status-list")
+    client.get(url)  # warm: the standing is read once and kept
+    with CaptureQueriesContext(connection) as counted:
+        page = client.get(url).content.decode()
+    assert f'<a href="{reverse("onboarding:participation", args=[participating.slug])}">Alder Street Housing</a>' in page
+    assert ">Birch Family Services</th>" in page and reverse("onboarding:participation", args=[submitted.slug]) not in page
+    assert not [query["sql"] for query in counted.captured_queries if "accounts_membership" in query["sql"]]

@@ -14,6 +14,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from onboarding import selectors
+from accounts.models import Organization
 from onboarding.models import CESOrganizationRole, OrganizationAgreement, OrganizationCESRole, ProgramType
 from tests.factories import MembershipFactory, OrganizationFactory
 from tests.onboarding.factories import AgreementFactory, ProgramFactory, executed_agreement
@@ -152,6 +153,46 @@ def test_each_stage_s_badge_is_the_one_the_stage_include_draws():
             f'<span class="badge {stage.badge}">{stage.label}</span>')
 
 
+# The row as the page's template drew it with a loop over the rows' cells.
+TEMPLATE_ROW = """
+    <tr>
+      <th scope="row" class="fw-normal">{% if row.link %}<a href="{{ row.link }}">{{ row.name }}</a>{% else %}{{ row.name }}{% endif %}</th>
+      <td>{% if row.roles %}{{ row.roles|join:"<br>" }}{% else %}<span class="text-muted">—</span>{% endif %}</td>
+      <td>{% for p in row.programs %}{% if not forloop.first %}<br>{% endif %}{{ p.name }} <span class="small text-muted">({{ p.program_type }}: {{ p.setup_status_label }})</span>{% empty %}<span class="text-muted">—</span>{% endfor %}</td>
+      <td>{{ row.agreement_label }}</td>
+      <td><span class="badge {{ row.stage.badge }}">{{ row.stage_label }}</span>
+</td>
+    </tr>
+  """
+
+
+@pytest.mark.parametrize("link", ["", "/onboarding/agencies/a-b/"])
+def test_each_row_is_drawn_as_the_template_drew_it(link):
+    from django.template import engines
+
+    from onboarding.views import _status_row
+
+    with time_machine.travel(MOMENT, tick=False):
+        build_every_stage()
+        OrganizationFactory(name='<b>"Quoted" & Co</b>', slug="quoted")
+        rows = selectors.status_list(organizations=Organization.objects.all())
+    template = engines["django"].from_string(TEMPLATE_ROW)
+    assert len(rows) > 5 and any(row.roles for row in rows) and any(row.programs for row in rows)
+    labels = {}  # kept across the rows, as a page keeps them
+    for row in rows:
+        assert _status_row(row, link, labels) == template.render({"row": _Linked(row, link)})
+
+
+class _Linked:
+    """A row with the link the view gives it."""
+
+    def __init__(self, row, link):
+        self._row, self.link = row, link
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
+
+
 def test_the_roles_and_program_types_offered_follow_the_coc_s_rows(client):
     """The filter's choices are kept between requests (`core.cached`): a row
     CoC staff add or rename is offered at once, and one the list is filtered
@@ -170,3 +211,55 @@ def test_the_roles_and_program_types_offered_follow_the_coc_s_rows(client):
     page = client.get(url, {"role": "assessment-only"}).content.decode()
     assert '<option value="assessment-only" selected>Assessment Only (renamed)</option>' in page
     assert "Alder Street Housing" in page and "Birch Family Services" not in page
+
+
+# --- what a download costs, its streamed body included ---------------------------------------------------------------
+
+def _grow_agencies(start, stop):
+    """Agencies `start`..`stop` straight into the tables, each with an agreement, two programs and a CES role."""
+    from accounts.models import Organization
+    from onboarding.models import Program
+
+    agencies = Organization.objects.bulk_create([
+        Organization(name=f"Grown Agency {n:05d}", slug=f"grown-agency-{n}") for n in range(start, stop)])
+    OrganizationAgreement.objects.bulk_create([OrganizationAgreement(
+        organization=agency, status=Status.EXECUTED if n % 2 else Status.SUBMITTED,
+        countersigned_at=MOMENT if n % 2 else None) for n, agency in enumerate(agencies)])
+    kinds, roles = list(ProgramType.objects.all()), list(CESOrganizationRole.objects.all())
+    Program.objects.bulk_create([Program(organization=agency, name=f"Program {j}", program_type=kinds[(n + j) % len(kinds)],
+                                         setup_status="confirmed" if j else "in_progress")
+                                 for n, agency in enumerate(agencies) for j in range(2)])
+    OrganizationCESRole.objects.bulk_create([OrganizationCESRole(organization=agency, role=roles[n % len(roles)])
+                                             for n, agency in enumerate(agencies)])
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "agency", "role": "housing-provider", "stage": "participating"}])
+def test_the_csv_download_costs_at_most_the_budget_at_10_and_1000_agencies_its_streamed_body_included(query):
+    """The CSV is written as it is sent, after the view has returned: the
+    queries of its body count toward the page's budget as much as the view's.
+    The body reads the four queries of a chunk and nothing the request had
+    already read (the filters' choices): after the view it is outside the
+    request's memo, so such a read would be a query of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.test_list_pages import MAX_QUERIES
+    from tests.two_factor import PortalClient
+
+    client = PortalClient()
+    client.force_login(build_every_stage())
+    url = reverse("onboarding:status-list-csv")
+    costs = {}
+    for start, stop in ((0, 10), (10, 1000)):
+        _grow_agencies(start, stop)
+        with time_machine.travel(MOMENT, tick=False):
+            b"".join(client.get(url, query).streaming_content)  # warm: what a new row changed is read once
+            with CaptureQueriesContext(connection) as view:
+                response = client.get(url, query)
+            with CaptureQueriesContext(connection) as streamed:
+                body = b"".join(response.streaming_content)
+        costs[stop] = len(view), len(streamed), body.count(b"\n")
+    assert costs[1000][2] > costs[10][2] > 1, costs  # the rows were written, more of them at 1,000
+    # The agencies, their agreements, their programs, their CES roles: one chunk's four queries.
+    assert costs[10][1] == costs[1000][1] == 4, costs
+    assert sum(costs[1000][:2]) <= sum(costs[10][:2]) <= MAX_QUERIES, costs

@@ -30,6 +30,25 @@ def _attributes(attrs) -> str:
                    for name, value in attrs.items())
 
 
+def _select(control, name, value, attrs) -> str | None:
+    """A select whose options are not grouped, drawn from its choices as
+    Django's `optgroups` chooses them (the first option whose value is the
+    field's) without a dict of context per option; None for grouped options."""
+    chosen = control.format_value(value)
+    parts = [f'<select name="{escape(name)}"{_attributes(control.build_attrs(control.attrs, attrs))}>']
+    has_selected = False
+    for option_value, option_label in control.choices:
+        if isinstance(option_label, (list, tuple)):
+            return None
+        option_value = "" if option_value is None else option_value
+        selected = not has_selected and str(option_value) in chosen
+        has_selected |= selected
+        parts.append(f'\n  <option value="{escape(option_value)}"{" selected" if selected else ""}>'
+                     f'{escape(option_label)}</option>\n')
+    parts.append("\n</select>")
+    return "".join(parts)
+
+
 @register.filter
 def widget(field):
     """The field's text input or select exactly as its widget's templates draw
@@ -44,6 +63,8 @@ def widget(field):
     attrs = field.build_widget_attrs({}, control)
     if field.auto_id and "id" not in control.attrs:
         attrs.setdefault("id", field.auto_id)
+    if isinstance(control, forms.Select) and (drawn := _select(control, field.html_name, field.value(), attrs)):
+        return mark_safe(drawn)
     context = control.get_context(field.html_name, field.value(), attrs)["widget"]
     if isinstance(control, forms.Input):
         value = "" if context["value"] is None else f' value="{escape(context["value"])}"'
