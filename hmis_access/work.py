@@ -59,7 +59,9 @@ def open_tasks(user) -> list[OpenTask]:
         # One count for all the agencies the person asks access for, and
         # whether they have an open request of their own: its checklist is
         # read only then.
-        rows = _OPEN_REQUEST_COUNTS(organizations=[organization.pk for organization in organizations], user=user.pk)
+        # (Asked with the other to-dos' questions: core.work.)
+        rows = yield _OPEN_REQUEST_COUNTS.ask(organizations=[organization.pk for organization in organizations],
+                                              user=user.pk)
         counts = {row["organization_id"]: row["n"] for row in rows}
         own = any(row["own"] for row in rows)
     for checklist in build_checklists(mine) if own else []:

@@ -22,7 +22,12 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     today = local_date()
     policy = AccessPolicy.current()
-    account = selectors.own_hmis_account_alone(user)
+    # Counted in the database (one query for all the person's agencies); the
+    # agency's HMIS accounts page lists them. Both asked with the other
+    # to-dos' questions (core.work).
+    organizations = agencies_where(user, selectors.AGENCY_ACCOUNT_VIEWERS)
+    account, counts = yield (selectors.own_hmis_account_alone(user),
+                             selectors.agency_account_counts(organizations, today=today) if organizations else {})
     if account is not None:
         activity = selectors.account_activity(account, policy, today)
         url = reverse("hmis-account-status")
@@ -36,10 +41,6 @@ def open_tasks(user) -> list[OpenTask]:
         elif activity.at_risk and activity.inactive_on:
             tasks.append(OpenTask("Log in to HMIS to stay Active", url, section="HMIS account",
                                   due=activity.inactive_on - dt.timedelta(days=1)))
-    # Counted in the database (one query for all the person's agencies); the
-    # agency's HMIS accounts page lists them.
-    organizations = agencies_where(user, selectors.AGENCY_ACCOUNT_VIEWERS)
-    counts = selectors.agency_account_counts(organizations, today=today) if organizations else {}
     for organization in organizations:
         found = counts.get(organization.pk)
         if found and (found.at_risk or found.inactive):

@@ -29,13 +29,15 @@ def open_tasks(user) -> list[OpenTask]:
                                       url=reverse("onboarding:coc-queue"), section="Onboarding",
                                       detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
         return tasks
+    # Its questions asked with the other to-dos' (core.work).
+    items = yield from selectors.agency_queue(user)
     return [
         OpenTask(title=f"{item['title']} — {item['organization']}", url=item["url"], section="Onboarding",
                  detail=" ".join(filter(None, [
                      item["detail"],
                      f"Waiting {item['age']} business day{pluralize(item['age'])}." if item["age"] is not None else ""])),
                  due=item["due"])
-        for item in selectors.agency_queue(user)
+        for item in items
     ]
 
 

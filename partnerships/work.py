@@ -56,7 +56,7 @@ def open_tasks(user) -> list[OpenTask]:
     # the partner agency (read once a request, with the agencies where the
     # person works referrals): no query for batches without it.
     entering = intake_entry_agency_ids(user)
-    rows = _BATCHES_TO_ENTER(partners=entering, now=now) if entering else []
+    rows = (yield _BATCHES_TO_ENTER.ask(partners=entering, now=now)) if entering else []  # with the other to-dos' (core.work)
     for row in rows:
         url = reverse("partnerships:detail", args=[row["partnership_id"]])
         waiting, overdue = row["waiting"], row["overdue"]

@@ -17,6 +17,8 @@ _OPEN_REFERRAL_COUNTS = Prepared(lambda: totals(
     late_programs=Count("program_id", filter=Q(due_at__lte=Param("now")), distinct=True),
     overdue=Count("pk", filter=Q(due_at__lte=Param("now"))),
     waiting=Count("pk", filter=Q(status__is_initial=True))))
+# The need status a new referral starts in: the list of those awaiting a response.
+_INITIAL_STATUS = Prepared(lambda: NeedStatus.objects.filter(is_initial=True).values("pk")[:1])
 
 
 def open_tasks(user) -> list[OpenTask]:
@@ -53,8 +55,11 @@ def open_tasks(user) -> list[OpenTask]:
         if not agencies:
             return tasks
     # One aggregate row, on the counts report's index, whatever the
-    # number of programs or referrals; its SQL built once (core.prepared).
-    found = _OPEN_REFERRAL_COUNTS(agencies=agencies, now=now)[0]
+    # number of programs or referrals; its SQL built once (core.prepared),
+    # asked with the other to-dos' questions and, for those who work the
+    # referrals, with where the list of new ones starts.
+    [found], initial = yield (_OPEN_REFERRAL_COUNTS.ask(agencies=agencies, now=now),
+                              _INITIAL_STATUS.ask() if works else [])
     late_programs, overdue, waiting = found["late_programs"], found["overdue"], found["waiting"]
     if late_programs:
         tasks.append(OpenTask(
@@ -62,8 +67,7 @@ def open_tasks(user) -> list[OpenTask]:
             f"({overdue} in all)", f"{list_url}?due=overdue" if works else reverse("referrals:counts"),
             section="CES referrals", overdue=True))
     if waiting and works:
-        initial = NeedStatus.objects.filter(is_initial=True).values_list("pk", flat=True).first()
         tasks.append(OpenTask(
             f"{waiting} new referral{'s' if waiting != 1 else ''} awaiting your response",
-            f"{list_url}?status={initial}", section="CES referrals"))
+            f"{list_url}?status={initial[0]['pk'] if initial else None}", section="CES referrals"))
     return tasks

@@ -189,8 +189,10 @@ def answer(step):
 
 def answer_all(steps: list) -> list:
     """The answer of each step: an `Ask`; a generator that yields an `Ask`
-    (or a tuple of them), is sent its answer (or theirs, as a tuple) and
-    returns its own; or anything else, its own answer already.
+    (or a tuple of them, where anything else is an answer already, so a
+    question asked only sometimes keeps its place), is sent its answer (or
+    theirs, as a tuple) and returns its own; or anything else, its own
+    answer already.
 
     The generators run side by side: the questions each has reached when all
     of them wait go to the database together, in one statement on PostgreSQL,
@@ -216,10 +218,12 @@ def answer_all(steps: list) -> list:
             advance(index, step, None)
     while waiting:
         round_ = list(waiting.items())
-        asks = [ask for _index, (_steps, asked) in round_ for ask in (asked if isinstance(asked, tuple) else (asked,))]
+        asks = [ask for _index, (_steps, asked) in round_ for ask in (asked if isinstance(asked, tuple) else (asked,))
+                if isinstance(ask, Ask)]
         answers = iter(_together(asks))
         for index, (steps_, asked) in round_:
-            got = tuple(next(answers) for _ask in asked) if isinstance(asked, tuple) else next(answers)
+            got = (tuple(next(answers) if isinstance(ask, Ask) else ask for ask in asked) if isinstance(asked, tuple)
+                   else next(answers))
             if steps_ is None:
                 results[index] = got
                 del waiting[index]
