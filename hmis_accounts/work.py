@@ -8,6 +8,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.access import agencies_where
+from hmis_portal.core.addresses import address
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
@@ -30,7 +31,7 @@ def open_tasks(user) -> list[OpenTask]:
                              selectors.agency_account_counts(organizations, today=today) if organizations else {})
     if account is not None:
         activity = selectors.account_activity(account, policy, today)
-        url = reverse("hmis-account-status")
+        url = address("hmis-account-status")
         if account.status == HMISAccount.Status.INACTIVE:
             tasks.append(OpenTask("Your HMIS account is Inactive", url, section="HMIS account",
                                   detail="Request reactivation, or see where your request stands."))
@@ -60,7 +61,7 @@ def _provisioning_tasks(user) -> list[OpenTask]:
     if not provisioning.enabled() or not can_see_hmis_provisioning(user):
         return []
     failed, dangerous = selectors.provisioning_attention(user)
-    url = reverse("hmis-provisioning")
+    url = address("hmis-provisioning")
     tasks = []
     if failed:
         tasks.append(OpenTask(f"{failed} HMIS account{pluralize(failed)} failed to reach the HMIS", url,

@@ -5,6 +5,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.access import can_read_agreements, is_coc_staff
+from hmis_portal.core.addresses import address
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -26,7 +27,7 @@ def open_tasks(user) -> list[OpenTask]:
                 waiting, oldest = counts[key]
                 rest = {"join_requests": "to accept or decline", "agreements": "to countersign"}.get(key, "to work")
                 tasks.append(OpenTask(title=f"{waiting} {one if waiting == 1 else several} {rest}",
-                                      url=reverse("onboarding:coc-queue"), section="Onboarding",
+                                      url=address("onboarding:coc-queue"), section="Onboarding",
                                       detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
         return tasks
     # Its questions asked with the other to-dos' (core.work).

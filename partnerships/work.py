@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agency_ids, is_coc_staff,
                              sees_every_partnership)
+from hmis_portal.core.addresses import address
 from hmis_portal.core.prepared import Param, Prepared
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
@@ -37,7 +38,7 @@ def open_tasks(user) -> list[OpenTask]:
         if not overdue:
             return []
         return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",
-                         reverse("partnerships:list"), section="Data partnerships", overdue=True)]
+                         address("partnerships:list"), section="Data partnerships", overdue=True)]
     if is_coc_staff(user):
         return []
     tasks = []

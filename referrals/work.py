@@ -1,10 +1,10 @@
 """Home-page tasks for CES referrals (registered in `apps.py`, gathered by hmis_portal.core.work)."""
 
 from django.db.models import Count, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import can_match, is_coc_staff, referral_agency_ids, referral_lead_agency_ids
+from hmis_portal.core.addresses import address
 from hmis_portal.core.prepared import Param, Prepared, totals
 from hmis_portal.core.work import OpenTask
 
@@ -30,14 +30,14 @@ def open_tasks(user) -> list[OpenTask]:
     if not user.is_authenticated or (is_coc_staff(user) and not can_match(user)):
         return []
     now = timezone.now()
-    list_url = reverse("referrals:list")
+    list_url = address("referrals:list")
     tasks = []
     if can_match(user):
         overdue = selectors.overdue_referrals(user, now=now).count()
         returned = selectors.returned_for_rereferral(user).count()
         if overdue:
             tasks.append(OpenTask(f"{overdue} overdue referral{'s' if overdue != 1 else ''} across providers",
-                                  reverse("referrals:overdue"), section="CES referrals", overdue=True))
+                                  address("referrals:overdue"), section="CES referrals", overdue=True))
         if returned:
             tasks.append(OpenTask(f"{returned} client{'s' if returned != 1 else ''} returned for re-referral",
                                   f"{list_url}?queue=returned", section="CES referrals"))
@@ -64,7 +64,7 @@ def open_tasks(user) -> list[OpenTask]:
     if late_programs:
         tasks.append(OpenTask(
             f"{late_programs} program{'s have' if late_programs != 1 else ' has'} overdue referrals "
-            f"({overdue} in all)", f"{list_url}?due=overdue" if works else reverse("referrals:counts"),
+            f"({overdue} in all)", f"{list_url}?due=overdue" if works else address("referrals:counts"),
             section="CES referrals", overdue=True))
     if waiting and works:
         tasks.append(OpenTask(

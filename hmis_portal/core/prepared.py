@@ -96,6 +96,9 @@ class _Compiled:
         self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
         if len(self.names) != len(self.select):
             raise ValueError("Prepared queries are values() querysets")
+        # Which columns Django converts, and how, depends only on the
+        # columns and the database's kind: found once, not per call.
+        self.converters = compiler.get_converters(self.select)
         readers = [_json_reader(column) for column in self.select]
         # How each column reads back from JSON, or None when one of them
         # would not come back as the database driver gives it (then the
@@ -124,12 +127,20 @@ class _Compiled:
 
     def rows(self, connection, rows) -> list[dict]:
         """The database's rows as dicts, their values converted as Django converts them."""
-        compiler = self.query.get_compiler(connection=connection)
-        converters = compiler.get_converters(self.select)
-        if converters:
-            rows = compiler.apply_converters(rows, converters)
+        if self.converters:
+            rows = [self._convert(connection, row) for row in rows]
         names = self.names
         return [dict(zip(names, row)) for row in rows]
+
+    def _convert(self, connection, row) -> list:
+        """`SQLCompiler.apply_converters` for one row, with this call's connection."""
+        row = list(row)
+        for position, (converters, expression) in self.converters.items():
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        return row
 
     def run(self, connection, values: dict) -> list[dict]:
         sql, params = self.statement(connection, values)
