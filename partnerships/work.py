@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agency_ids, is_coc_staff,
+from accounts.access import (ED, agencies_where, can_see_agency_partnerships, is_coc_staff, own_active_access,
                              sees_every_partnership)
 from hmis_portal.core.addresses import address
 from hmis_portal.core.prepared import Param, Prepared
@@ -56,7 +56,7 @@ def open_tasks(user) -> list[OpenTask]:
     # Batches wait on those who can enter them: granted, active HMIS access at
     # the partner agency (read once a request, with the agencies where the
     # person works referrals): no query for batches without it.
-    entering = intake_entry_agency_ids(user)
+    entering, _refers = yield own_active_access(user)  # with the other to-dos' questions (core.work)
     rows = (yield _BATCHES_TO_ENTER.ask(partners=entering, now=now)) if entering else []  # with the other to-dos' (core.work)
     for row in rows:
         url = reverse("partnerships:detail", args=[row["partnership_id"]])

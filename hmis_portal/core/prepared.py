@@ -234,7 +234,7 @@ def answer_all(steps: list) -> list:
         answers = iter(_together(asks))
         for index, (steps_, asked) in round_:
             got = (tuple(next(answers) if isinstance(ask, Ask) else ask for ask in asked) if isinstance(asked, tuple)
-                   else next(answers))
+                   else next(answers) if isinstance(asked, Ask) else asked)
             if steps_ is None:
                 results[index] = got
                 del waiting[index]
@@ -247,6 +247,23 @@ def _together(asks: list[Ask]) -> list:
     """The answers of `asks`: on PostgreSQL those that read back from JSON in
     one statement, each query's rows aggregated in one column, the others
     (and on other databases every one) alone."""
+    # The same question from two steps (where a person holds HMIS access,
+    # which two apps' to-dos read) is asked once.
+    distinct: list[Ask] = []
+    which = []
+    for ask in asks:
+        for position, seen in enumerate(distinct):
+            if ask.query is seen.query and ask.values == seen.values:
+                break
+        else:
+            position = len(distinct)
+            distinct.append(ask)
+        which.append(position)
+    rows = _together_rows(distinct)
+    return [ask.answer(rows[position]) for ask, position in zip(asks, which)]
+
+
+def _together_rows(asks: list[Ask]) -> list[list[dict]]:
     connection = connections[DEFAULT_DB_ALIAS]
     compiled = [ask.query.compiled(connection) for ask in asks]
     rows: list = [None] * len(asks)
@@ -273,7 +290,7 @@ def _together(asks: list[Ask]) -> list:
     for index, ask in enumerate(asks):
         if rows[index] is None:
             rows[index] = compiled[index].run(connection, ask.values)
-    return [ask.answer(found) for ask, found in zip(asks, rows)]
+    return rows
 
 
 def totals(queryset, **aggregates):

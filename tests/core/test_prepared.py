@@ -98,6 +98,20 @@ def test_questions_asked_together_answer_as_each_asked_alone_in_one_round_trip()
     assert answer(steps()) == tuple(alone[:3])
 
 
+def test_the_same_question_from_two_steps_is_asked_once():
+    OrganizationFactory(name="Alder")
+
+    def steps():
+        return (yield _NAMED.ask(names=["Alder"]))
+
+    with CaptureQueriesContext(connection) as captured:
+        first, second, counted = answer_all([steps(), steps(), _COUNTED.ask(name="Alder", at=timezone.now())])
+    assert first == second == _NAMED(names=["Alder"]) and counted[0]["named"] == 1
+    if connection.vendor == "postgresql":
+        [statement] = captured.captured_queries
+        assert statement["sql"].count("ORDER BY") == 1, statement["sql"]  # _NAMED's, once
+
+
 def test_a_url_without_arguments_is_the_one_reverse_gives_whatever_the_prefix():
     from django.urls import set_script_prefix
 
