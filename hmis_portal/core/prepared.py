@@ -13,6 +13,14 @@ joins, the limit) is fixed when it is built: what varies must be a `Param`.
     open_requests = Prepared(lambda: AccessRequest.objects.filter(
         status=AccessRequest.Status.OPEN, user_id=Param("user")).values("organization_id"))
     open_requests(user=user.pk)
+
+A page made of parts that each ask a few such counts pays a round trip per
+question; asked together they cost one. `open_requests.ask(user=user.pk)`
+is the question, and a part written as a generator yields its questions
+(`rows = yield question`, or a tuple of them) and returns its result:
+`answer_all(parts)` runs the parts side by side and sends the questions
+they have all reached in one statement (PostgreSQL), until every part is
+done; `answer(part)` runs one alone.
 """
 
 import datetime as dt
