@@ -37,7 +37,7 @@ from django_otp import devices_for_user
 from guardian.shortcuts import get_objects_for_user
 
 from hmis_portal.core import cached, registry
-from hmis_portal.core.prepared import Param, Prepared
+from hmis_portal.core.prepared import Ask, Param, Prepared, answer
 
 from .models import CoCGroup, Membership, Organization, Persona, User
 from .signin.models import SignInPolicy
@@ -807,19 +807,29 @@ def referral_agencies(user) -> QuerySet[Organization]:
                                        memberships__user=user).distinct()
 
 
-def _own_active_access(user) -> tuple[frozenset[int], frozenset[int]]:
+def own_active_access(user) -> Ask | tuple[frozenset[int], frozenset[int]]:
     """(agencies where `user` holds granted, active HMIS access while still a
     member there, those of them where its role works referrals): one query,
     read once a request by the home page's to-dos (`referral_agency_ids`,
-    `intake_entry_agency_ids`), which change no account."""
+    `intake_entry_agency_ids`), which change no account. The question, for
+    the to-dos to ask with their counts (`prepared.answer_all`), or its answer
+    once the request has it."""
     if not user.is_authenticated or not user.is_active or is_coc_staff(user):
         return frozenset(), frozenset()
     memo = getattr(user, "_own_active_access", None)
-    if memo is None:
-        rows = _OWN_ACTIVE_ACCESS(user=user.pk, organizations=list(_member_organization_ids(user)))
-        memo = user._own_active_access = (frozenset(row["organization_id"] for row in rows),
-                                          frozenset(row["organization_id"] for row in rows if row["refers"]))
-    return memo
+    if memo is not None:
+        return memo
+
+    def keep(rows):
+        user._own_active_access = (frozenset(row["organization_id"] for row in rows),
+                                   frozenset(row["organization_id"] for row in rows if row["refers"]))
+        return user._own_active_access
+
+    return _OWN_ACTIVE_ACCESS.ask(user=user.pk, organizations=list(_member_organization_ids(user))).then(keep)
+
+
+def _own_active_access(user) -> tuple[frozenset[int], frozenset[int]]:
+    return answer(own_active_access(user))
 
 
 # Built at the first home page, once the later stages have provided the

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.db.models import Count, Q
 
 from accounts.access import agencies_where, approval_refusal, can_provision, can_work_access_approvals, is_coc_staff, restrict
+from hmis_portal.core.addresses import address
 from hmis_portal.core.dates import day_text
 from hmis_portal.core.prepared import Param, Prepared
 from hmis_portal.core.registry import Link
@@ -40,7 +41,7 @@ def open_tasks(user) -> list[OpenTask]:
                     continue  # another staff member's to decide (their own agency's, or their own request)
                 tasks.append(OpenTask(
                     title=f"Approve or decline HMIS access for {request.user} ({request.organization})",
-                    url=reverse("access-approvals"), section="Access approvals",
+                    url=address("access-approvals"), section="Access approvals",
                     detail=f"Requested by {request.requested_by or 'the agency'} on {day_text(request.created_at)}"))
         if can_provision(user):
             for entry in provisioning_queue()[:QUEUE_TASK_LIMIT]:
@@ -51,18 +52,19 @@ def open_tasks(user) -> list[OpenTask]:
                     detail=entry.attention
                     or f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
-    open_requests = AccessRequest.objects.filter(status=AccessRequest.Status.OPEN)
-    mine = open_requests.filter(user=user)
     organizations = agencies_where(user, AccessPolicy.current().requester_personas)
     counts, own = {}, True
     if organizations:
         # One count for all the agencies the person asks access for, and
         # whether they have an open request of their own: its checklist is
         # read only then.
-        rows = _OPEN_REQUEST_COUNTS(organizations=[organization.pk for organization in organizations], user=user.pk)
+        # (Asked with the other to-dos' questions: core.work.)
+        rows = yield _OPEN_REQUEST_COUNTS.ask(organizations=[organization.pk for organization in organizations],
+                                              user=user.pk)
         counts = {row["organization_id"]: row["n"] for row in rows}
         own = any(row["own"] for row in rows)
-    for checklist in build_checklists(mine) if own else []:
+    mine = build_checklists(AccessRequest.objects.filter(status=AccessRequest.Status.OPEN, user=user)) if own else []
+    for checklist in mine:
         # Counted: what the person does themself; what the agency or the CoC
         # must do is said as waiting on others.
         own, others = checklist.own_blockers, checklist.waiting_on_others
@@ -72,11 +74,11 @@ def open_tasks(user) -> list[OpenTask]:
             left = len(own)
             tasks.append(OpenTask(
                 title=f"Finish your HMIS access checklist ({left} item{'s' if left != 1 else ''} left)",
-                url=reverse("my-access"), section="HMIS access",
+                url=address("my-access"), section="HMIS access",
                 detail=" ".join(filter(None, ["; ".join(item.label for item in own) + ".", waiting]))))
         elif others:
             tasks.append(OpenTask(title=f"Your HMIS access at {checklist.request.organization} waits on others",
-                                  url=reverse("my-access"), section="Waiting on others", detail=waiting))
+                                  url=address("my-access"), section="Waiting on others", detail=waiting))
     for organization in organizations:
         waiting = counts.get(organization.pk, 0)
         if waiting:

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from accounts import access
 from accounts.access import require, restrict
 from hmis_portal.core.calendar import local_date
-from hmis_portal.core.prepared import Param, Prepared
+from hmis_portal.core.prepared import Ask, Param, Prepared
 
 from hmis_access.models import AccessPolicy, HMISAccount
 
@@ -69,10 +69,12 @@ _OWN_ACCOUNT = Prepared(lambda: HMISAccount.objects.filter(user_id=Param("user")
                         .values(*_ACCOUNT_FIELDS)[:1])
 
 
-def own_hmis_account_alone(user) -> HMISAccount | None:
-    """`own_hmis_account` without its agency, for the home page (its SQL built once)."""
-    rows = _OWN_ACCOUNT(user=user.pk)
-    return HMISAccount.from_db("default", _ACCOUNT_FIELDS, [rows[0][name] for name in _ACCOUNT_FIELDS]) if rows else None
+def own_hmis_account_alone(user) -> Ask:
+    """`own_hmis_account` without its agency, for the home page (its SQL built
+    once): a question whose answer is the account or None (`prepared.answer`)."""
+    return _OWN_ACCOUNT.ask(user=user.pk).then(
+        lambda rows: HMISAccount.from_db("default", _ACCOUNT_FIELDS, [rows[0][name] for name in _ACCOUNT_FIELDS])
+        if rows else None)
 
 
 def open_request_for(account: HMISAccount) -> ReactivationRequest | None:
@@ -122,18 +124,19 @@ def _agency_account_counts_query():
 _AGENCY_ACCOUNT_COUNTS = Prepared(_agency_account_counts_query)
 
 
-def agency_account_counts(organizations, *, today: dt.date) -> dict[int, AgencyAccountCounts]:
+def agency_account_counts(organizations, *, today: dt.date) -> Ask:
     """For the home page: each agency's HMIS accounts at risk and Inactive
     with no open reactivation request, as `agency_accounts` counts them, in
-    one aggregate query whatever the number of accounts or agencies."""
+    one aggregate query whatever the number of accounts or agencies: a
+    question whose answer is {agency id: AgencyAccountCounts} (`prepared.answer`)."""
     policy = AccessPolicy.current()
     soon = today + dt.timedelta(days=policy.at_risk_within_days)
-    rows = _AGENCY_ACCOUNT_COUNTS(
+    return _AGENCY_ACCOUNT_COUNTS.ask(
         organizations=[getattr(organization, "pk", organization) for organization in organizations],
         last_login_day=soon - dt.timedelta(days=1),
         inactivity_from=soon - dt.timedelta(days=policy.inactive_after_days),
-        retraining_from=soon - dt.timedelta(days=policy.retraining_after_days))
-    return {row["organization_id"]: AgencyAccountCounts(**row) for row in rows}
+        retraining_from=soon - dt.timedelta(days=policy.retraining_after_days)).then(
+        lambda rows: {row["organization_id"]: AgencyAccountCounts(**row) for row in rows})
 
 
 def access_hmis_account_for_reactivation(user, pk: int) -> HMISAccount:

@@ -8,6 +8,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.access import agencies_where
+from hmis_portal.core.addresses import address
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.dates import moment_text
 from hmis_portal.core.work import OpenTask
@@ -22,10 +23,15 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     today = local_date()
     policy = AccessPolicy.current()
-    account = selectors.own_hmis_account_alone(user)
+    # Counted in the database (one query for all the person's agencies); the
+    # agency's HMIS accounts page lists them. Both asked with the other
+    # to-dos' questions (core.work).
+    organizations = agencies_where(user, selectors.AGENCY_ACCOUNT_VIEWERS)
+    account, counts = yield (selectors.own_hmis_account_alone(user),
+                             selectors.agency_account_counts(organizations, today=today) if organizations else {})
     if account is not None:
         activity = selectors.account_activity(account, policy, today)
-        url = reverse("hmis-account-status")
+        url = address("hmis-account-status")
         if account.status == HMISAccount.Status.INACTIVE:
             tasks.append(OpenTask("Your HMIS account is Inactive", url, section="HMIS account",
                                   detail="Request reactivation, or see where your request stands."))
@@ -36,10 +42,6 @@ def open_tasks(user) -> list[OpenTask]:
         elif activity.at_risk and activity.inactive_on:
             tasks.append(OpenTask("Log in to HMIS to stay Active", url, section="HMIS account",
                                   due=activity.inactive_on - dt.timedelta(days=1)))
-    # Counted in the database (one query for all the person's agencies); the
-    # agency's HMIS accounts page lists them.
-    organizations = agencies_where(user, selectors.AGENCY_ACCOUNT_VIEWERS)
-    counts = selectors.agency_account_counts(organizations, today=today) if organizations else {}
     for organization in organizations:
         found = counts.get(organization.pk)
         if found and (found.at_risk or found.inactive):
@@ -59,7 +61,7 @@ def _provisioning_tasks(user) -> list[OpenTask]:
     if not provisioning.enabled() or not can_see_hmis_provisioning(user):
         return []
     failed, dangerous = selectors.provisioning_attention(user)
-    url = reverse("hmis-provisioning")
+    url = address("hmis-provisioning")
     tasks = []
     if failed:
         tasks.append(OpenTask(f"{failed} HMIS account{pluralize(failed)} failed to reach the HMIS", url,

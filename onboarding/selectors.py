@@ -4,6 +4,7 @@
 000: "Step 1 and Step 2 must be completed prior to Step 3").
 """
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
@@ -392,10 +393,10 @@ WAITING_ON_PROGRAM_MANAGER = {
 }
 
 
-def agency_queue(user, *, today=None) -> list[dict]:
-    """What waits on agency staff in steps 1–2, by persona, for the home page
-    and the organization's page. A few queries per organization the person
-    belongs to (a person belongs to one or two)."""
+def agency_queue(user, *, today=None) -> Generator[tuple, tuple, list[dict]]:
+    """What waits on agency staff in steps 1–2, by persona, for the home page:
+    its questions yielded to be asked with the other to-dos'
+    (`prepared.answer_all`; `prepared.answer(agency_queue(user))` alone)."""
     today = today or local_date()
     items = []
     personas_by_org = personas_by_organization(user)
@@ -407,12 +408,14 @@ def agency_queue(user, *, today=None) -> list[dict]:
     # CES roles of those where the person is a Program Manager in another,
     # whatever the number of agencies (their SQL built once).
     agreements = {organization.pk: [] for organization in personas_by_org}
-    for row in _AGREEMENTS(organizations=list(agreements)):
-        agreements[row["organization_id"]].append(
-            OrganizationAgreement.from_db("default", _AGREEMENT_FIELDS, [row[name] for name in _AGREEMENT_FIELDS]))
     managed = [organization.pk for organization, personas in personas_by_org.items()
                if Persona.PROGRAM_MANAGER in personas]
-    facts = {row["pk"]: row for row in _PROGRAM_FACTS(organizations=managed)} if managed else {}
+    agreement_rows, fact_rows = yield (_AGREEMENTS.ask(organizations=list(agreements)),
+                                       _PROGRAM_FACTS.ask(organizations=managed) if managed else [])
+    for row in agreement_rows:
+        agreements[row["organization_id"]].append(
+            OrganizationAgreement.from_db("default", _AGREEMENT_FIELDS, [row[name] for name in _AGREEMENT_FIELDS]))
+    facts = {row["pk"]: row for row in fact_rows}
     for organization, personas in personas_by_org.items():
         known = facts.get(organization.pk)
         program_counts = None if known is None else (

@@ -5,6 +5,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.access import can_read_agreements, is_coc_staff
+from hmis_portal.core.addresses import address
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -26,16 +27,18 @@ def open_tasks(user) -> list[OpenTask]:
                 waiting, oldest = counts[key]
                 rest = {"join_requests": "to accept or decline", "agreements": "to countersign"}.get(key, "to work")
                 tasks.append(OpenTask(title=f"{waiting} {one if waiting == 1 else several} {rest}",
-                                      url=reverse("onboarding:coc-queue"), section="Onboarding",
+                                      url=address("onboarding:coc-queue"), section="Onboarding",
                                       detail=f"Oldest waiting {oldest} business day{pluralize(oldest)}."))
         return tasks
+    # Its questions asked with the other to-dos' (core.work).
+    items = yield from selectors.agency_queue(user)
     return [
         OpenTask(title=f"{item['title']} — {item['organization']}", url=item["url"], section="Onboarding",
                  detail=" ".join(filter(None, [
                      item["detail"],
                      f"Waiting {item['age']} business day{pluralize(item['age'])}." if item["age"] is not None else ""])),
                  due=item["due"])
-        for item in selectors.agency_queue(user)
+        for item in items
     ]
 
 

@@ -5,8 +5,9 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import (ED, agencies_where, can_see_agency_partnerships, intake_entry_agency_ids, is_coc_staff,
+from accounts.access import (ED, agencies_where, can_see_agency_partnerships, is_coc_staff, own_active_access,
                              sees_every_partnership)
+from hmis_portal.core.addresses import address
 from hmis_portal.core.prepared import Param, Prepared
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
@@ -37,7 +38,7 @@ def open_tasks(user) -> list[OpenTask]:
         if not overdue:
             return []
         return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",
-                         reverse("partnerships:list"), section="Data partnerships", overdue=True)]
+                         address("partnerships:list"), section="Data partnerships", overdue=True)]
     if is_coc_staff(user):
         return []
     tasks = []
@@ -55,8 +56,8 @@ def open_tasks(user) -> list[OpenTask]:
     # Batches wait on those who can enter them: granted, active HMIS access at
     # the partner agency (read once a request, with the agencies where the
     # person works referrals): no query for batches without it.
-    entering = intake_entry_agency_ids(user)
-    rows = _BATCHES_TO_ENTER(partners=entering, now=now) if entering else []
+    entering, _refers = yield own_active_access(user)  # with the other to-dos' questions (core.work)
+    rows = (yield _BATCHES_TO_ENTER.ask(partners=entering, now=now)) if entering else []  # with the other to-dos' (core.work)
     for row in rows:
         url = reverse("partnerships:detail", args=[row["partnership_id"]])
         waiting, overdue = row["waiting"], row["overdue"]

@@ -105,11 +105,36 @@ def test_the_home_page_counts_hmis_accounts_as_the_agency_page_lists_them(organi
     """The database's counts are the agency page's rows, counted."""
     from hmis_accounts import selectors
     from hmis_portal.core.calendar import local_date
+    from hmis_portal.core.prepared import answer
 
     grow(organization, 0, 120)
     today = local_date()
     rows = selectors.agency_accounts(organization, today=today)
-    counts = selectors.agency_account_counts([organization], today=today)[organization.pk]
+    counts = answer(selectors.agency_account_counts([organization], today=today))[organization.pk]
     assert counts.at_risk == sum(1 for row in rows if row.at_risk) > 0
     assert counts.inactive == sum(1 for row in rows if row.account.status == HMISAccount.Status.INACTIVE
                                   and row.open_request is None) > 0
+
+
+@pytest.mark.parametrize("hmis_access", [True, False])
+def test_the_program_managers_home_asks_its_agencys_questions_together(client, organization, hmis_access):
+    """The to-dos' questions that do not wait on another's answer go to the
+    database in one statement: where the person holds HMIS access with every
+    count of the page's to-dos; then, only when some wait, the programs
+    waiting longest by name and (with HMIS access) the intakes to enter."""
+    participating(organization, "permanent-housing")
+    user = _person("program_manager", organization)
+    grow(organization, 0, 10)
+    if hmis_access:
+        HMISAccount.objects.create(user=user, organization=organization, hmis_username=f"own{user.pk}",
+                                   hmis_role="CES_Standard", provisioned_at=timezone.now() - dt.timedelta(days=20),
+                                   last_hmis_login_at=timezone.now() - dt.timedelta(days=2),
+                                   calendar_token=f"own{user.pk}")
+    client.force_login(user)
+    _home(client)  # warm the caches
+    queries = []
+    page, count = _home(client, queries)
+    assert "programs have overdue referrals" in page and "HMIS accounts at " in page
+    if connection.vendor == "postgresql":
+        # The person, one statement of questions, the programs by name, the intakes.
+        assert count <= (4 if hmis_access else 3), "\n".join(queries)

@@ -13,9 +13,19 @@ joins, the limit) is fixed when it is built: what varies must be a `Param`.
     open_requests = Prepared(lambda: AccessRequest.objects.filter(
         status=AccessRequest.Status.OPEN, user_id=Param("user")).values("organization_id"))
     open_requests(user=user.pk)
+
+A page made of parts that each ask a few such counts pays a round trip per
+question; asked together they cost one. `open_requests.ask(user=user.pk)`
+is the question, and a part written as a generator yields its questions
+(`rows = yield question`, or a tuple of them) and returns its result:
+`answer_all(parts)` runs the parts side by side and sends the questions
+they have all reached in one statement (PostgreSQL), until every part is
+done; `answer(part)` runs one alone.
 """
 
 import datetime as dt
+import inspect
+import json
 import threading
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -58,6 +68,26 @@ def _adapt(value, connection):
     return value
 
 
+# What each kind of column is in JSON (PostgreSQL's json_agg): moments and
+# days as ISO text (in the connection's time zone, UTC), the rest as the
+# driver gives them. Kinds not listed (numbers with decimals, UUIDs, JSON,
+# durations...) would not come back the same: their queries go alone.
+_UNSAFE = object()
+_FROM_JSON = {
+    "DateTimeField": dt.datetime.fromisoformat, "DateField": dt.date.fromisoformat,
+    **dict.fromkeys(("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+                     "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+                     "PositiveSmallIntegerField", "BooleanField", "CharField", "TextField", "SlugField",
+                     "EmailField", "URLField", "FileField"))}
+
+
+def _json_reader(column):
+    field = column.output_field
+    while field.is_relation:
+        field = field.target_field
+    return _FROM_JSON.get(field.get_internal_type(), _UNSAFE)
+
+
 class _Compiled:
     def __init__(self, queryset, connection):
         query = queryset.query
@@ -74,8 +104,17 @@ class _Compiled:
         self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
         if len(self.names) != len(self.select):
             raise ValueError("Prepared queries are values() querysets")
+        # Which columns Django converts, and how, depends only on the
+        # columns and the database's kind: found once, not per call.
+        self.converters = compiler.get_converters(self.select)
+        readers = [_json_reader(column) for column in self.select]
+        # How each column reads back from JSON, or None when one of them
+        # would not come back as the database driver gives it (then the
+        # query is always asked alone).
+        self.readers = None if _UNSAFE in readers else readers
 
-    def run(self, connection, values: dict) -> list[dict]:
+    def statement(self, connection, values: dict) -> tuple[str, list]:
+        """The SQL and its parameters with `values` in place of the params."""
         text, params = [self.parts[0]], []
         for param, part in zip(self.params, self.parts[1:]):
             if isinstance(param, _Slot):
@@ -92,15 +131,31 @@ class _Compiled:
                 text.append("%s")
                 params.append(param)
             text.append(part)
-        with connection.cursor() as cursor:
-            cursor.execute("".join(text), params)
-            rows = cursor.fetchall()
-        compiler = self.query.get_compiler(connection=connection)
-        converters = compiler.get_converters(self.select)
-        if converters:
-            rows = compiler.apply_converters(rows, converters)
+        return "".join(text), params
+
+    def rows(self, connection, rows) -> list[dict]:
+        """The database's rows as dicts, their values converted as Django converts them."""
+        if self.converters:
+            rows = [self._convert(connection, row) for row in rows]
         names = self.names
         return [dict(zip(names, row)) for row in rows]
+
+    def _convert(self, connection, row) -> list:
+        """`SQLCompiler.apply_converters` for one row, with this call's connection."""
+        row = list(row)
+        for position, (converters, expression) in self.converters.items():
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        return row
+
+    def run(self, connection, values: dict) -> list[dict]:
+        sql, params = self.statement(connection, values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return self.rows(connection, rows)
 
 
 class Prepared:
@@ -113,13 +168,137 @@ class Prepared:
 
     def __call__(self, **values) -> list[dict]:
         connection = connections[DEFAULT_DB_ALIAS]
+        return self.compiled(connection).run(connection, values)
+
+    def ask(self, **values) -> "Ask":
+        """This query with these values, to be answered with others (`answer_all`)."""
+        return Ask(self, values)
+
+    def compiled(self, connection) -> _Compiled:
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.get(connection.vendor)
                 if compiled is None:
                     compiled = self._compiled[connection.vendor] = _Compiled(self._build(), connection)
-        return compiled.run(connection, values)
+        return compiled
+
+
+class Ask:
+    """A `Prepared` query with its values, asked with others by `answer_all`;
+    `then(shape)` makes its answer `shape(rows)`."""
+
+    __slots__ = ("query", "values", "shape")
+
+    def __init__(self, query: Prepared, values: dict, shape=None):
+        self.query, self.values, self.shape = query, values, shape
+
+    def then(self, shape) -> "Ask":
+        first = self.shape
+        return Ask(self.query, self.values, shape if first is None else lambda rows: shape(first(rows)))
+
+    def answer(self, rows: list[dict]):
+        return rows if self.shape is None else self.shape(rows)
+
+
+def answer(step):
+    """`answer_all` of one step: its questions asked as it reaches them."""
+    return answer_all([step])[0]
+
+
+def answer_all(steps: list) -> list:
+    """The answer of each step: an `Ask`; a generator that yields an `Ask`
+    (or a tuple of them, where anything else is an answer already, so a
+    question asked only sometimes keeps its place), is sent its answer (or
+    theirs, as a tuple) and returns its own; or anything else, its own
+    answer already.
+
+    The generators run side by side: the questions each has reached when all
+    of them wait go to the database together, in one statement on PostgreSQL,
+    so a page whose parts each ask a few small questions (the home page's
+    to-dos) pays one round trip a round instead of one a question. A step
+    still asks the database directly what it needs before its next question."""
+    results = list(steps)
+    waiting = {}
+
+    def advance(index, steps_, sent):
+        try:
+            asked = steps_.send(sent)
+        except StopIteration as done:
+            results[index] = done.value
+            waiting.pop(index, None)
+        else:
+            waiting[index] = (steps_, asked)
+
+    for index, step in enumerate(steps):
+        if isinstance(step, Ask):
+            waiting[index] = (None, step)
+        elif inspect.isgenerator(step):
+            advance(index, step, None)
+    while waiting:
+        round_ = list(waiting.items())
+        asks = [ask for _index, (_steps, asked) in round_ for ask in (asked if isinstance(asked, tuple) else (asked,))
+                if isinstance(ask, Ask)]
+        answers = iter(_together(asks))
+        for index, (steps_, asked) in round_:
+            got = (tuple(next(answers) if isinstance(ask, Ask) else ask for ask in asked) if isinstance(asked, tuple)
+                   else next(answers) if isinstance(asked, Ask) else asked)
+            if steps_ is None:
+                results[index] = got
+                del waiting[index]
+            else:
+                advance(index, steps_, got)
+    return results
+
+
+def _together(asks: list[Ask]) -> list:
+    """The answers of `asks`: on PostgreSQL those that read back from JSON in
+    one statement, each query's rows aggregated in one column, the others
+    (and on other databases every one) alone."""
+    # The same question from two steps (where a person holds HMIS access,
+    # which two apps' to-dos read) is asked once.
+    distinct: list[Ask] = []
+    which = []
+    for ask in asks:
+        for position, seen in enumerate(distinct):
+            if ask.query is seen.query and ask.values == seen.values:
+                break
+        else:
+            position = len(distinct)
+            distinct.append(ask)
+        which.append(position)
+    rows = _together_rows(distinct)
+    return [ask.answer(rows[position]) for ask, position in zip(asks, which)]
+
+
+def _together_rows(asks: list[Ask]) -> list[list[dict]]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    compiled = [ask.query.compiled(connection) for ask in asks]
+    rows: list = [None] * len(asks)
+    joint = [index for index, query in enumerate(compiled) if query.readers is not None]
+    if connection.vendor == "postgresql" and len(joint) > 1:
+        columns, params = [], []
+        for index in joint:
+            sql, values = compiled[index].statement(connection, asks[index].values)
+            names = ", ".join(f'"c{n}"' for n in range(len(compiled[index].select)))
+            # json_agg takes the rows in the order the query gives them (its
+            # ORDER BY): an aggregate over a sorted subquery keeps its order.
+            columns.append(f"(SELECT COALESCE(json_agg(json_build_array({names})), '[]') FROM ({sql}) AS q({names}))")
+            params.extend(values)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(columns), params)
+            found = cursor.fetchone()
+        for index, value in zip(joint, found):
+            readers = compiled[index].readers
+            if isinstance(value, str):
+                value = json.loads(value)
+            rows[index] = compiled[index].rows(connection, [
+                tuple(item if item is None or read is None else read(item) for read, item in zip(readers, row))
+                for row in value])
+    for index, ask in enumerate(asks):
+        if rows[index] is None:
+            rows[index] = compiled[index].run(connection, ask.values)
+    return rows
 
 
 def totals(queryset, **aggregates):

@@ -114,7 +114,8 @@ class Link:
 
 # --- the home page ---------------------------------------------------------------------------------
 
-# f(user) -> list[core.work.OpenTask]: what waits on the person (read by core.work.open_tasks_for).
+# f(user) -> list[core.work.OpenTask], or a generator of prepared questions returning it (prepared.answer_all):
+# what waits on the person (read by core.work.open_tasks_for).
 open_tasks = Providers("home-page tasks")
 
 # --- mail ------------------------------------------------------------------------------------------

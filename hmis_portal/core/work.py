@@ -2,7 +2,9 @@
 
 Each app contributes from its `AppConfig.ready()` with
 `registry.open_tasks.add(<function of user returning OpenTask>s, app=...)`;
-the home page gathers them in the layers' order (see `registry`).
+the home page gathers them in the layers' order (see `registry`). A
+function that asks prepared queries yields them (`prepared.answer_all`) and
+returns its tasks: every app's questions go to the database together.
 """
 
 import datetime as dt
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 from . import registry
 from .calendar import end_of_day
+from .prepared import answer_all
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ _NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 def open_tasks_for(user) -> list[OpenTask]:
     found = []
-    for provider in registry.open_tasks:
-        found.extend(provider(user))
+    for tasks in answer_all([provider(user) for provider in registry.open_tasks]):
+        found.extend(tasks)
     # Overdue first, then by due date; undated last.
     return sorted(found, key=lambda t: (not t.overdue, t.due_moment or _NEVER, t.title))

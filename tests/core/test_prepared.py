@@ -6,14 +6,15 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q, Value
+from django.db.models.functions import TruncDate
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
-from hmis_portal.core.prepared import Param, Prepared, totals
+from hmis_portal.core.prepared import Param, Prepared, answer, answer_all, totals
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,60 @@ def test_totals_are_one_row_with_the_database_values_converted():
     assert (row["named"], row["every"], row["first"]) == (1, Organization.objects.count(), Organization.objects.count())
     [none] = query(name="Nobody", at=timezone.now() - dt.timedelta(days=1))
     assert (none["named"], none["first"]) == (0, 0)
+
+
+# Questions of every kind of column a home page reads: text, moments, days,
+# counts, yes/no, nothing (NULL), and none or several rows in their order.
+_NAMED = Prepared(lambda: Organization.objects.filter(name__in=Param("names", many=True)).order_by("-name")
+                  .values("pk", "name", "slug", "created_at").annotate(day=TruncDate("created_at")))
+_COUNTED = Prepared(lambda: totals(Organization.objects.all(), named=Count("pk", filter=Q(name=Param("name"))),
+                                   before=Count("pk", filter=Q(created_at__lte=Param("at")))))
+_FLAGGED = Prepared(lambda: Organization.objects.filter(pk__in=Param("ids", many=True)).order_by("pk").values("pk")
+                    .annotate(has_twin=Exists(Organization.objects.filter(name=OuterRef("name")).exclude(pk=OuterRef("pk"))),
+                              nothing=Value(None, output_field=Organization._meta.get_field("created_at")),
+                              alder=Q(name="Alder"))[:2])
+
+
+def test_questions_asked_together_answer_as_each_asked_alone_in_one_round_trip():
+    organizations = [OrganizationFactory(name=name) for name in ("Alder", "Birch", "Cedar")]
+    at = timezone.now() + dt.timedelta(seconds=1)
+    questions = [
+        (_NAMED, {"names": ["Alder", "Cedar", "Nobody"]}), (_NAMED, {"names": []}),
+        (_COUNTED, {"name": "Birch", "at": at}),
+        (_FLAGGED, {"ids": [organization.pk for organization in organizations]})]
+    alone = [query(**values) for query, values in questions]
+    assert [row["name"] for row in alone[0]] == ["Cedar", "Alder"] and alone[1] == []
+    assert alone[3][0]["nothing"] is None and alone[3][0]["alder"] is True and len(alone[3]) == 2
+
+    def steps():
+        first, second = yield (questions[0][0].ask(**questions[0][1]), questions[1][0].ask(**questions[1][1]))
+        third = yield questions[2][0].ask(**questions[2][1])
+        return first, second, third
+
+    with CaptureQueriesContext(connection) as captured:
+        together = answer_all([steps(), questions[3][0].ask(**questions[3][1]).then(len), ["as given"]])
+    assert together == [tuple(alone[:3]), len(alone[3]), ["as given"]]
+    for (first, second) in zip(together[0][0], alone[0]):
+        assert [type(value) for value in first.values()] == [type(value) for value in second.values()]
+        assert first["created_at"].tzinfo is not None and first["created_at"] == second["created_at"]
+    if connection.vendor == "postgresql":
+        # The first questions of every step in one statement, then the second's.
+        assert len(captured) == 2, [query["sql"] for query in captured.captured_queries]
+    assert answer(steps()) == tuple(alone[:3])
+
+
+def test_the_same_question_from_two_steps_is_asked_once():
+    OrganizationFactory(name="Alder")
+
+    def steps():
+        return (yield _NAMED.ask(names=["Alder"]))
+
+    with CaptureQueriesContext(connection) as captured:
+        first, second, counted = answer_all([steps(), steps(), _COUNTED.ask(name="Alder", at=timezone.now())])
+    assert first == second == _NAMED(names=["Alder"]) and counted[0]["named"] == 1
+    if connection.vendor == "postgresql":
+        [statement] = captured.captured_queries
+        assert statement["sql"].count("ORDER BY") == 1, statement["sql"]  # _NAMED's, once
 
 
 def test_a_url_without_arguments_is_the_one_reverse_gives_whatever_the_prefix():
