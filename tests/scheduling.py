@@ -11,11 +11,12 @@ to the next process that is free, and the many short tests fill in beside
 them: the longest first keeps the last process to finish close to the others
 (the run ends with short tests, not with one long one started late).
 
-What a unit takes is what it took in a run of the suite (`--durations=0`,
-the sum of a group's tests, on the two-core machine `make test` runs on), in
-`SECONDS`: an estimate for the order only, so a figure off by half still puts
-the long units first. A group or a slow test of its own that is missing here
-goes out in pytest-xdist's own order, after these.
+What a unit takes is in `SECONDS`, rough figures from the slowest tests of
+earlier runs on the two-core machine `make test` runs on (`--durations`; for a
+group, the sum of its tests): an estimate for the order only, so a figure off
+by half still puts the long units first. Correct them from a run's
+`--durations=0` when they drift. A group or a slow test of its own that is
+missing here goes out in pytest-xdist's own order, after these.
 """
 
 from xdist.scheduler import LoadGroupScheduling

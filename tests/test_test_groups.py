@@ -89,7 +89,7 @@ def test_a_unit_s_estimate_is_its_group_s_or_its_file_s_and_the_rest_keep_their_
                                     "tests/test_a.py::test_b", "a-new-group", "tests/test_a.py::test_a"]
 
 
-def test_every_group_the_run_has_has_an_estimate(request):
+def test_every_group_of_the_run_has_an_estimate(request):
     groups = {mark.args[0] for item in request.session.items for mark in item.iter_markers("xdist_group")}
     if "browser-admin" not in groups:
         pytest.skip("only in a run of the whole suite")
