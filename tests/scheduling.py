@@ -11,30 +11,32 @@ to the next process that is free, and the many short tests fill in beside
 them: the longest first keeps the last process to finish close to the others
 (the run ends with short tests, not with one long one started late).
 
-What a unit takes is in `SECONDS`, rough figures from the slowest tests of
-earlier runs on the two-core machine `make test` runs on (`--durations`; for a
-group, the sum of its tests): an estimate for the order only, so a figure off
-by half still puts the long units first. Correct them from a run's
-`--durations=0` when they drift. A group or a slow test of its own that is
+What a unit takes is in `SECONDS`, from a run's `--durations=0` on the
+two-core machine `make test` runs on (for a group, the sum of its tests'
+times): an estimate for the order only, so a figure off by half still puts
+the long units first. Correct them from a run's `--durations=0` when they drift. A group or a slow test of its own that is
 missing here goes out in pytest-xdist's own order, after these.
 """
 
 from xdist.scheduler import LoadGroupScheduling
 
-# A group's name (tests/conftest.py), or the file of a slow test in no group: seconds.
+# A group's name (tests/conftest.py), or the file of a slow test in no group: seconds
+# (a test of that file, for a file). Measured in one run of the whole suite under `-n 3` on
+# a machine loaded five times over, about two and a half times what an idle one takes:
+# only the order counts.
 SECONDS = {
-    "browser": 200,
-    "worker": 200,
-    "browser-admin": 150,
-    "demo": 130,
-    "browser-crawl-la": 100,
-    "browser-crawl-mo-bos": 100,
-    "browser-crawl-agency-admin": 100,
-    "every-page-0": 90,
-    "every-page-1": 90,
-    "every-page-2": 90,
-    "tests/hmis_access/test_upgrade.py": 60,
-    "tests/test_benchmarks.py": 15,
+    "browser": 940,
+    "every-page-1": 380,
+    "browser-admin": 340,
+    "demo": 340,
+    "worker": 330,
+    "every-page-0": 300,
+    "every-page-2": 280,
+    "browser-crawl-la": 250,
+    "browser-crawl-agency-admin": 240,
+    "browser-crawl-mo-bos": 220,
+    "tests/hmis_access/test_upgrade.py": 110,
+    "tests/test_benchmarks.py": 100,
 }
 
 

@@ -69,12 +69,12 @@ def test_the_longest_groups_are_handed_out_first_not_the_largest():
     # Many short tests in a group of their own, three long crawls in groups of one test each,
     # and lone tests: pytest-xdist alone sends the largest groups first and the crawls after them.
     collection = ([f"tests/test_a.py::test_{n}" for n in range(20)]
-                  + [f"tests/test_pages.py::test_page[{n}]@every-page-{n % 3}" for n in range(60)]
+                  + [f"tests/test_pages.py::test_page[{n}]@short-pages-{n % 3}" for n in range(60)]
                   + [f"tests/core/test_browser_accessibility.py::test_crawl[{pack}]@browser-crawl-{pack}"
                      for pack in ("la", "mo-bos", "agency-admin")])
     first = _scheduled(collection)
-    assert [units[0] for units in first] == ["browser-crawl-la", "browser-crawl-mo-bos",
-                                             "browser-crawl-agency-admin"]
+    assert [units[0] for units in first] == ["browser-crawl-la", "browser-crawl-agency-admin",
+                                             "browser-crawl-mo-bos"]
 
 
 def test_a_unit_s_estimate_is_its_group_s_or_its_file_s_and_the_rest_keep_their_order():
