@@ -63,8 +63,19 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 # Under pytest-xdist (`make test` runs `-n`), the tests of one group run one
 # after another in one process: those that start a Celery worker (each on a
 # Redis of its own) compete for the two cores; the browser tests share
-# one Chromium per process (and are slow: started first, they run beside the rest).
+# one Chromium per process. A test that takes minutes on its own (a crawl, the
+# admin audit) has a group of its own, so that it runs beside the others, and
+# the longest groups start first (tests/scheduling.py).
 XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with the longest groups handed out first (tests/scheduling.py)."""
+    if config.getvalue("dist") == "loadgroup":
+        from tests.scheduling import LongestFirst
+
+        return LongestFirst(config, log)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

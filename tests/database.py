@@ -151,6 +151,10 @@ def _set_up_postgresql(connection, key: str, verbosity: int, rebuild: bool) -> N
             cursor.execute(f"DROP DATABASE IF EXISTS {quote(worker_name)} WITH (FORCE)")
             cursor.execute(f"CREATE DATABASE {quote(worker_name)} TEMPLATE {quote(template)}")
     _use(connection, worker_name)
+    # The test database's name is now its NAME: pinned as its TEST name too (as pytest-xdist's
+    # processes have it), so that `_template_name`, asked again later (`clone_template`), does
+    # not read `test_` + the test database's name in a run of one process.
+    connection.settings_dict["TEST"]["NAME"] = worker_name
 
 
 def _build_postgresql_template(connection, template: str, verbosity: int) -> None:

@@ -46,3 +46,14 @@ def test_after_a_transactional_test_the_database_is_as_migrated_again():
     assert not User.objects.exists()
     # The policy rows are back as the migrations wrote them, with their ids.
     assert Course.objects.get(pk=course.pk).title == title
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_template_a_process_copies_later_is_the_one_its_database_came_from():
+    # What copies it again later (the seeded demo's database, `clone_template`) names it from the
+    # test database's settings: the same in a run of one process as in a parallel one.
+    template = database._template_name(connection, database.migrations_key())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
+        assert cursor.fetchone() is not None, f"no template {template}"

@@ -29,9 +29,11 @@ from accounts.models import User
 from hmis_portal.core.demo import LOGINS
 from tests.two_factor import PortalClient as Client
 
-# A group of its own in a parallel run: the three crawls take minutes, which
-# the other browser tests need not wait behind (each group has its Chromium).
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-crawl")]
+# Each pack's crawl takes minutes: in a parallel run each is a group of its
+# own (its process has its own Chromium, live server and database), so the
+# three run beside each other instead of one after another.
+pytestmark = pytest.mark.browser
+PACKS = ["la", "mo-bos", "agency-admin"]
 
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
 AXE_RUN = """() => axe.run(document, {
@@ -94,7 +96,7 @@ def _open(page, url):
 
 
 # Every policy pack: each puts other people, steps and pages in front of its personas.
-@pytest.fixture(params=["la", "mo-bos", "agency-admin"])
+@pytest.fixture(params=[pytest.param(pack, marks=pytest.mark.xdist_group(f"browser-crawl-{pack}")) for pack in PACKS])
 def demo(request, policy_rows):
     call_command("seed_demo", "--i-know-this-is-not-production", "--pack", request.param, stdout=StringIO())
 

@@ -32,7 +32,8 @@ from django.urls import reverse
 from tests.factories import StaffFactory
 from tests.two_factor import PortalClient as Client
 
-pytestmark = pytest.mark.browser
+# It takes minutes: a group of its own in a parallel run, beside the other browser tests.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-admin")]
 
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
 # The portal crawl's rules, at every impact: Django's markup is ours to keep too.

@@ -1,0 +1,69 @@
+"""The order in which a parallel run (`make test`: pytest-xdist, `--dist loadgroup`)
+hands out its work.
+
+pytest-xdist hands out the units of work (a group's tests, or one test of no
+group) by their count of tests, the largest first, and a process takes its
+next unit only when it is almost out of work. A group of few tests that take
+minutes each (the accessibility crawls, three tests) went out after every
+larger group, started when the run was half over, and the run ended waiting
+for it alone. Here the units that take longest go first, longest first, each
+to the next process that is free, and the many short tests fill in beside
+them: the longest first keeps the last process to finish close to the others
+(the run ends with short tests, not with one long one started late).
+
+What a unit takes is in `SECONDS`, from a run's `--durations=0` on the
+two-core machine `make test` runs on (for a group, the sum of its tests'
+times): an estimate for the order only, so a figure off by half still puts
+the long units first. Correct them from a run's `--durations=0` when they drift. A group or a slow test of its own that is
+missing here goes out in pytest-xdist's own order, after these.
+"""
+
+from xdist.scheduler import LoadGroupScheduling
+
+# A group's name (tests/conftest.py), or the file of a slow test in no group: seconds
+# (a test of that file, for a file). Measured in one run of the whole suite under `-n 3` on
+# a machine loaded five times over, about two and a half times what an idle one takes:
+# only the order counts.
+SECONDS = {
+    "browser": 940,
+    "every-page-1": 380,
+    "browser-admin": 340,
+    "demo": 340,
+    "worker": 330,
+    "every-page-0": 300,
+    "every-page-2": 280,
+    "browser-crawl-la": 250,
+    "browser-crawl-agency-admin": 240,
+    "browser-crawl-mo-bos": 220,
+    "tests/hmis_access/test_upgrade.py": 110,
+    "tests/test_benchmarks.py": 100,
+}
+
+
+def seconds(scope: str) -> float:
+    """The estimate for a unit: its group's, or its test file's (0 when none)."""
+    if scope in SECONDS:
+        return SECONDS[scope]
+    return SECONDS.get(scope.split("::", 1)[0], 0) if "::" in scope else 0
+
+
+def longest_first(scopes: list[str]) -> list[str]:
+    """The units in the order they are handed out: by their estimate, the
+    longest first; those without one after, in the order they came (a stable sort)."""
+    return sorted(scopes, key=lambda scope: -seconds(scope))
+
+
+class LongestFirst(LoadGroupScheduling):
+    """`--dist loadgroup`, the longest units first (`longest_first`)."""
+
+    _ordered = False
+
+    def _assign_work_unit(self, node):
+        # The queue is complete at the first assignment (`schedule` fills it, then assigns).
+        if not self._ordered:
+            units = dict(self.workqueue)
+            self.workqueue.clear()
+            for scope in longest_first(list(units)):
+                self.workqueue[scope] = units[scope]
+            self._ordered = True
+        super()._assign_work_unit(node)
