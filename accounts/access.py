@@ -875,6 +875,22 @@ def referral_workers(organization_ids: Iterable[int]) -> list[tuple[int, int, st
     return sorted(rows)
 
 
+def referral_count_agencies(user) -> list[int] | None:
+    """The agencies whose referrals `user` counts (`can_see_referral_counts`:
+    counts, no client data), as ids, None for every agency: the CES team the
+    agencies it may see (those whose client data it sees too,
+    `restrict_client_data`), a provider agency's member the agencies they
+    belong to (from their standing when the request has read it, so the
+    counts report narrows without a query), anyone else none."""
+    if does(user, Work.REFERRALS):
+        return None if sees_all_organizations(user) else list(visible_organizations(user).values_list("pk", flat=True))
+    if is_coc_staff(user) or not user.is_authenticated:
+        return []
+    if (known := standing(user)) is not None:
+        return sorted({membership.organization_id for membership in known.memberships})
+    return list(member_organizations(user).values_list("pk", flat=True))
+
+
 def can_see_referral_counts(user, organization=None) -> bool:
     """Counts without client data: any member of a provider agency, and the CES team."""
     if does(user, Work.REFERRALS):

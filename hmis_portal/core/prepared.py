@@ -13,6 +13,12 @@ joins, the limit) is fixed when it is built: what varies must be a `Param`.
     open_requests = Prepared(lambda: AccessRequest.objects.filter(
         status=AccessRequest.Status.OPEN, user_id=Param("user")).values("organization_id"))
     open_requests(user=user.pk)
+
+A statement the ORM cannot write (the counts report joins names to an
+aggregate's few rows) is `Prepared(build, around=statement)`: `build()` gives
+its querysets, `statement(*their_sql)` the SQL run, each queryset's SQL placed
+once, in order, with no placeholder of its own; its rows come back as tuples,
+as the database gives them.
 """
 
 import datetime as dt
@@ -58,11 +64,32 @@ def _adapt(value, connection):
     return value
 
 
+def _statement(querysets, around, connection) -> tuple[str, list]:
+    """The SQL of `around` over the querysets' own, with their params in order."""
+    texts, params = [], []
+    for queryset in querysets:
+        sql, found = queryset.query.get_compiler(connection=connection).as_sql()
+        texts.append(sql)
+        params.extend(found)
+    sql = around(*texts)
+    at = 0
+    for text in texts:
+        found = sql.find(text, at)
+        if found < 0:
+            raise ValueError("Prepared: the statement must hold each queryset's SQL once, in order")
+        at = found + len(text)
+    return sql, params
+
+
 class _Compiled:
-    def __init__(self, queryset, connection):
-        query = queryset.query
-        compiler = query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
+    def __init__(self, built, connection, around=None):
+        if around is None:
+            query = built.query
+            compiler = query.get_compiler(connection=connection)
+            sql, params = compiler.as_sql()
+        else:
+            query = compiler = None
+            sql, params = _statement(built, around, connection)
         if "%%" in sql:
             raise ValueError("Prepared queries take no literal % (write it as a Param)")
         self.query = query
@@ -70,12 +97,14 @@ class _Compiled:
         self.params = list(params)
         if len(self.parts) != len(self.params) + 1:
             raise ValueError("Prepared: the SQL's placeholders do not match its parameters")
+        if query is None:
+            return
         self.select = [column for column, _sql, _alias in compiler.select]
         self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
         if len(self.names) != len(self.select):
             raise ValueError("Prepared queries are values() querysets")
 
-    def run(self, connection, values: dict) -> list[dict]:
+    def run(self, connection, values: dict) -> list:
         text, params = [self.parts[0]], []
         for param, part in zip(self.params, self.parts[1:]):
             if isinstance(param, _Slot):
@@ -95,6 +124,8 @@ class _Compiled:
         with connection.cursor() as cursor:
             cursor.execute("".join(text), params)
             rows = cursor.fetchall()
+        if self.query is None:  # a statement around querysets: its own rows
+            return rows
         compiler = self.query.get_compiler(connection=connection)
         converters = compiler.get_converters(self.select)
         if converters:
@@ -104,21 +135,23 @@ class _Compiled:
 
 
 class Prepared:
-    """`build()`'s queryset, compiled once per database and run with new values."""
+    """`build()`'s queryset, compiled once per database and run with new values
+    (with `around`, the statement around `build()`'s querysets)."""
 
-    def __init__(self, build):
+    def __init__(self, build, *, around=None):
         self._build = build
+        self._around = around
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, **values) -> list[dict]:
+    def __call__(self, **values) -> list:
         connection = connections[DEFAULT_DB_ALIAS]
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.get(connection.vendor)
                 if compiled is None:
-                    compiled = self._compiled[connection.vendor] = _Compiled(self._build(), connection)
+                    compiled = self._compiled[connection.vendor] = _Compiled(self._build(), connection, self._around)
         return compiled.run(connection, values)
 
 
