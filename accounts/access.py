@@ -827,7 +827,13 @@ def sees_client_data(user, organization=None) -> bool:
     when None)? The one rule the referral list, the referral's page, the
     exports and any API of referrals ask (through `restrict_client_data`)."""
     if organization is None:
-        return does(user, Work.REFERRALS) or referral_agencies(user).exists()
+        if does(user, Work.REFERRALS):
+            return True
+        if standing(user) is not None:
+            # Within a request, the agencies as the home page's to-dos read
+            # them (one prepared query a request), not a queryset built anew.
+            return bool(referral_agency_ids(user))
+        return referral_agencies(user).exists()
     return referral_agencies(user).filter(pk=getattr(organization, "pk", organization)).exists()
 
 

@@ -553,6 +553,38 @@ def test_the_counts_report_builds_its_statement_once_per_process(client, monkeyp
         assert {entry.program for entry in response.context["report"]} == programs
 
 
+def test_a_providers_counts_report_asks_who_sees_client_data_without_building_a_query(client, monkeypatch):
+    """Whether the person works referrals (the counts link to the list or
+    not) is answered within a request by the query the home page's to-dos
+    prepared once, and still answers as the rule does."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from accounts.models import Organization
+
+    built = []
+    real = SQLCompiler.as_sql
+
+    def counted(compiler, *args, **kwargs):
+        if compiler.query.model is Organization:
+            built.append(compiler.query)
+        return real(compiler, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    program = ProgramFactory()
+    _overdue(program)
+    worker = provider_staff(program.organization)
+    lead = provider_staff(program.organization, persona="program_manager", hmis_role=None)
+    list_link = f'href="{reverse("referrals:list")}?program={program.pk}'
+    for person, works in ((worker, True), (lead, False)):
+        client.force_login(person)
+        client.get(reverse("referrals:counts"))
+        built.clear()
+        response = client.get(reverse("referrals:counts"))
+        assert built == [], person
+        assert response.context["works_referrals"] is works
+        assert (list_link in response.content.decode()) is works
+
+
 def test_the_referrals_menu_looks_up_no_address_per_request(client, monkeypatch):
     """The referrals pages' menu is drawn in one step from addresses looked
     up once per process, not a `{% url %}` per link per request."""
