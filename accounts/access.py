@@ -853,7 +853,13 @@ def sees_client_data(user, organization=None) -> bool:
     when None)? The one rule the referral list, the referral's page, the
     exports and any API of referrals ask (through `restrict_client_data`)."""
     if organization is None:
-        return does(user, Work.REFERRALS) or referral_agencies(user).exists()
+        if does(user, Work.REFERRALS):
+            return True
+        if standing(user) is not None:
+            # Within a request, the agencies as the home page's to-dos read
+            # them (one prepared query a request), not a queryset built anew.
+            return bool(referral_agency_ids(user))
+        return referral_agencies(user).exists()
     return referral_agencies(user).filter(pk=getattr(organization, "pk", organization)).exists()
 
 
@@ -899,6 +905,22 @@ def referral_workers(organization_ids: Iterable[int]) -> list[tuple[int, int, st
         user__memberships__organization_id=F("organization_id"),
     ).values_list("organization_id", "user_id", "user__email"))
     return sorted(rows)
+
+
+def referral_count_agencies(user) -> list[int] | None:
+    """The agencies whose referrals `user` counts (`can_see_referral_counts`:
+    counts, no client data), as ids, None for every agency: the CES team the
+    agencies it may see (those whose client data it sees too,
+    `restrict_client_data`), a provider agency's member the agencies they
+    belong to (from their standing when the request has read it, so the
+    counts report narrows without a query), anyone else none."""
+    if does(user, Work.REFERRALS):
+        return None if sees_all_organizations(user) else list(visible_organizations(user).values_list("pk", flat=True))
+    if is_coc_staff(user) or not user.is_authenticated:
+        return []
+    if (known := standing(user)) is not None:
+        return sorted({membership.organization_id for membership in known.memberships})
+    return list(member_organizations(user).values_list("pk", flat=True))
 
 
 def can_see_referral_counts(user, organization=None) -> bool:

@@ -13,7 +13,8 @@ and clients returned to matching more than two weeks ago were re-referred.
 
 For each size it prints, for the sweep (one run: a batch of overdue alerts
 and a batch of escalations, `sweep_batch_size` each) and for the CES team's
-counts page (every query of the request):
+counts page (every query of the request; again with production's shared
+cache in a Redis of its own when BENCH_REDIS_URL is set):
   portal time, floor time, ratio portal/floor,
 the sweep's daily job split into chunks (settings.SWEEP_CHUNKS) in this
 process and on 1 and 2 real Celery workers (a Redis of the benchmark's own),
@@ -564,6 +565,7 @@ def run(total: int, repeat: int, batch_size: int | None = None, split: bool = Tr
     print(f"  same counts, names and re-referral count ({returned['page']:,}) as the floor: "
           f"{'yes' if same_counts else 'NO'}")
     ok &= same_counts
+    shared_cache_page(url, ces, statistics.median(floor_times[1:]), repeat)
     print("  hot page queries:")
     for query in sorted((q for q in page_queries if _referral_query(q["sql"])), key=lambda q: -float(q["time"]))[:3]:
         sql = query["sql"]
@@ -573,6 +575,44 @@ def run(total: int, repeat: int, batch_size: int | None = None, split: bool = Tr
     print(_explain(COUNTS_FLOOR, [now, now, soon]))
     ok &= review_indexes(ces, now, captured, page_queries)
     return ok
+
+
+def shared_cache_page(url, ces, floor: float, repeat: int) -> None:
+    """The counts page's whole request again as production serves it: the
+    session and what every page of a person reads (their standing, the policy
+    rows) kept in a cache all processes share, Redis (`BENCH_REDIS_URL`,
+    flushed before and after), not read from the database on each request as
+    this process's own cache makes it. Against the same floor."""
+    redis_url = os.environ.get("BENCH_REDIS_URL")
+    if not redis_url:
+        print("  (set BENCH_REDIS_URL to measure the page with production's shared cache too)")
+        return
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from benchmarks.load import _redis_db
+
+    _redis_db(redis_url, "FLUSHDB")
+    shared = override_settings(
+        CACHES={"default": {"BACKEND": "hmis_portal.core.cache_backend.ResilientRedisCache", "LOCATION": redis_url}},
+        SHARED_CACHE=True, SESSION_ENGINE="hmis_portal.core.sessions")
+    try:
+        with shared:
+            client = Client()
+            client.force_login(ces)
+            _verify_second_factor(client, ces)
+            times, queries = [], 0
+            for _ in range(repeat + 2):  # the first two warm the cache and are left out
+                with Recorder() as ctx:
+                    start = time.perf_counter()
+                    response = client.get(url, secure=True)
+                    times.append(time.perf_counter() - start)
+                assert response.status_code == 200, response.status_code
+                queries = len(ctx.captured_queries)
+    finally:
+        _redis_db(redis_url, "FLUSHDB")
+    _line("CES counts page, shared cache", statistics.median(times[2:]), floor, 2)
+    print(f"  CES counts page with the shared cache: {queries} queries")
 
 
 def review_indexes(ces, now, sweep_queries, page_queries) -> bool:

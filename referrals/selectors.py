@@ -12,16 +12,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.access import (can_match, can_see_referral_counts, is_coc_staff, member_organizations,
-                             referral_lead_agencies, require, restrict, restrict_client_data, sees_client_data)
+                             referral_count_agencies, referral_lead_agencies, require, restrict, restrict_client_data,
+                             sees_client_data)
 from accounts.models import Organization
 from hmis_portal.core import calendar
+from hmis_portal.core.prepared import Param, Prepared
 from onboarding.models import Program
 
 from .models import NeedStatus, Referral, ReferralPolicy, ReferralTransition
@@ -41,13 +42,11 @@ def overseen_referrals(user):
 
 def counted_referrals(user):
     """Referrals as counts only (no client data): every member of the
-    provider agency sees how many wait, and the CES team all of them. Each
-    referral once, however many personas the person holds at its agency."""
-    if can_match(user):
-        return visible_referrals(user)
-    if is_coc_staff(user) or not user.is_authenticated:
-        return Referral.objects.none()
-    return Referral.objects.filter(program__organization__in=member_organizations(user))
+    provider agency sees how many wait, and the CES team all of them
+    (`accounts.access.referral_count_agencies`). Each referral once, however
+    many personas the person holds at its agency."""
+    agencies = referral_count_agencies(user)
+    return Referral.objects.all() if agencies is None else Referral.objects.filter(program__organization__in=agencies)
 
 
 def require_referral_counts(user) -> None:
@@ -124,12 +123,12 @@ class CountsReport:
     returned: int | None = None
 
 
-# The report's one statement: the aggregate (the ORM's, narrowed to the
-# person) first, then the names of what it counts. The names are joined to
-# the aggregate's few rows rather than grouped over: grouping by them would
-# join every open referral to its program before counting. The one-row count
-# of clients returned for re-referral rides along (a row even when nothing is
-# open), so the page asks the database once.
+# The report's one statement: the aggregate (the ORM's) first, then the names
+# of what it counts. The names are joined to the aggregate's few rows rather
+# than grouped over: grouping by them would join every open referral to its
+# program before counting. The one-row count of clients returned for
+# re-referral rides along (a row even when nothing is open), so the page asks
+# the database once.
 _COUNTS_WITH_NAMES = """
 WITH counts AS ({aggregate}), returned AS ({returned})
 SELECT c.program_id, p.{program_name}, o.{organization_pk}, o.{organization_name},
@@ -144,7 +143,7 @@ FROM returned LEFT JOIN (
 """
 
 
-def _counts_statement(aggregate: str, returned: str | None) -> str:
+def _counts_statement(aggregate: str, returned: str | None = None) -> str:
     program, organization, status = Program._meta, Organization._meta, NeedStatus._meta
     quote = connection.ops.quote_name
     return _COUNTS_WITH_NAMES.format(
@@ -159,41 +158,54 @@ def _counts_statement(aggregate: str, returned: str | None) -> str:
         status_name=quote(status.get_field("name").column), status_order=quote(status.get_field("sort_order").column))
 
 
+def _counts_query(every_agency: bool, returned: bool) -> Prepared:
+    """The report's statement for one shape of narrowing: every agency, or the
+    agencies given at each call (`agencies`, the person's
+    `referral_count_agencies`), with or without the returned count."""
+    def narrowed(queryset):
+        if every_agency:
+            return queryset
+        return queryset.filter(program__organization__in=Param("agencies", many=True))
+
+    def build():
+        aggregate = (narrowed(Referral.objects.filter(is_open=True)).values("program_id", "status_id")
+                     .annotate(total=Count("*"),
+                               due_soon=Count("due_at", filter=Q(due_at__gt=Param("now"), due_at__lte=Param("soon"))),
+                               overdue=Count("due_at", filter=Q(due_at__lte=Param("now"))))
+                     .order_by())
+        if not returned:
+            return (aggregate,)
+        # No order (the model's would sort them): an index-only count of `referral_awaiting_rereferral`.
+        return aggregate, narrowed(Referral.objects.filter(awaiting_rereferral=True)).order_by().values("pk")
+
+    return Prepared(build, around=_counts_statement)
+
+
+# Built on first use and kept by the process: building the querysets and
+# turning them into SQL cost more than running them on every request.
+_COUNTS_QUERIES = {(every, returned): _counts_query(every, returned) for every in (True, False)
+                   for returned in (True, False)}
+
+
 def counts_report(user, *, now: dt.datetime | None = None, organization: Organization | None = None,
                   returned: bool = False) -> CountsReport:
     """Seed 001's counts report: open referrals per program and need status,
     with due-soon and overdue counts, and with `returned` the number of
     clients returned for re-referral (`returned_for_rereferral`). One
-    statement: the aggregate, an index-only scan of the partial index
-    `referral_open_counts` (COUNT(*) and counts of due_at, all columns of the
-    index), with the names of the programs, agencies and statuses it names
-    joined to its rows. Plain rows, by agency and program name, each
-    program's by status order and name."""
+    statement, built once per process: the aggregate, an index-only scan of
+    the partial index `referral_open_counts` (COUNT(*) and counts of due_at,
+    all columns of the index), with the names of the programs, agencies and
+    statuses it names joined to its rows. Plain rows, by agency and program
+    name, each program's by status order and name."""
     now = now or timezone.now()
     soon = due_soon_bound(now, ReferralPolicy.current())
-    queryset = counted_referrals(user).filter(is_open=True)
+    # The CES team counts and sees the client data of the same agencies, so
+    # one narrowing serves the counts and the returned clients alike.
+    agencies = referral_count_agencies(user)
     if organization is not None:
-        queryset = queryset.filter(program__organization=organization)
-    aggregate = (queryset.values("program_id", "status_id")
-                 .annotate(total=Count("*"), due_soon=Count("due_at", filter=Q(due_at__gt=now, due_at__lte=soon)),
-                           overdue=Count("due_at", filter=Q(due_at__lte=now)))
-                 .order_by())
-    try:
-        sql, params = aggregate.query.sql_with_params()
-    except EmptyResultSet:  # a person who may count none
-        return CountsReport([], returned_for_rereferral(user).count() if returned else None)
-    returned_sql = None
-    if returned:
-        try:
-            # No order (the model's would sort them): an index-only count of `referral_awaiting_rereferral`.
-            returned_sql, returned_params = (returned_for_rereferral(user).order_by().values("pk")
-                                             .query.sql_with_params())
-            params = (*params, *returned_params)
-        except EmptyResultSet:
-            returned_sql, params = "SELECT 1 WHERE 1 = 0", tuple(params)
-    with connection.cursor() as cursor:
-        cursor.execute(_counts_statement(sql, returned_sql), params)
-        found = cursor.fetchall()
+        agencies = [organization.pk] if agencies is None or organization.pk in agencies else []
+    query = _COUNTS_QUERIES[agencies is None, returned]
+    found = query(now=now, soon=soon, agencies=agencies or [])
     report: dict[int, ProgramCounts] = {}
     for program_pk, name, organization_pk, organization_name, *status, total, due_soon, overdue, _ in found:
         if program_pk is None:  # nothing open: the row that carries the returned count alone

@@ -21,6 +21,12 @@ is the question, and a part written as a generator yields its questions
 `answer_all(parts)` runs the parts side by side and sends the questions
 they have all reached in one statement (PostgreSQL), until every part is
 done; `answer(part)` runs one alone.
+
+A statement the ORM cannot write (the counts report joins names to an
+aggregate's few rows) is `Prepared(build, around=statement)`: `build()` gives
+its querysets, `statement(*their_sql)` the SQL run, each queryset's SQL placed
+once, in order, with no placeholder of its own; its rows come back as tuples,
+as the database gives them.
 """
 
 import datetime as dt
@@ -88,11 +94,32 @@ def _json_reader(column):
     return _FROM_JSON.get(field.get_internal_type(), _UNSAFE)
 
 
+def _statement(querysets, around, connection) -> tuple[str, list]:
+    """The SQL of `around` over the querysets' own, with their params in order."""
+    texts, params = [], []
+    for queryset in querysets:
+        sql, found = queryset.query.get_compiler(connection=connection).as_sql()
+        texts.append(sql)
+        params.extend(found)
+    sql = around(*texts)
+    at = 0
+    for text in texts:
+        found = sql.find(text, at)
+        if found < 0:
+            raise ValueError("Prepared: the statement must hold each queryset's SQL once, in order")
+        at = found + len(text)
+    return sql, params
+
+
 class _Compiled:
-    def __init__(self, queryset, connection):
-        query = queryset.query
-        compiler = query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
+    def __init__(self, built, connection, around=None):
+        if around is None:
+            query = built.query
+            compiler = query.get_compiler(connection=connection)
+            sql, params = compiler.as_sql()
+        else:
+            query = compiler = None
+            sql, params = _statement(built, around, connection)
         if "%%" in sql:
             raise ValueError("Prepared queries take no literal % (write it as a Param)")
         self.query = query
@@ -100,6 +127,10 @@ class _Compiled:
         self.params = list(params)
         if len(self.parts) != len(self.params) + 1:
             raise ValueError("Prepared: the SQL's placeholders do not match its parameters")
+        if query is None:
+            # Its own rows, always asked alone (`answer_all` reads no JSON of it).
+            self.converters, self.readers = None, None
+            return
         self.select = [column for column, _sql, _alias in compiler.select]
         self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
         if len(self.names) != len(self.select):
@@ -134,7 +165,10 @@ class _Compiled:
         return "".join(text), params
 
     def rows(self, connection, rows) -> list[dict]:
-        """The database's rows as dicts, their values converted as Django converts them."""
+        """The database's rows as dicts, their values converted as Django converts them
+        (a statement around querysets: its rows as the database gives them)."""
+        if self.query is None:
+            return rows
         if self.converters:
             rows = [self._convert(connection, row) for row in rows]
         names = self.names
@@ -159,14 +193,16 @@ class _Compiled:
 
 
 class Prepared:
-    """`build()`'s queryset, compiled once per database and run with new values."""
+    """`build()`'s queryset, compiled once per database and run with new values
+    (with `around`, the statement around `build()`'s querysets)."""
 
-    def __init__(self, build):
+    def __init__(self, build, *, around=None):
         self._build = build
+        self._around = around
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, **values) -> list[dict]:
+    def __call__(self, **values) -> list:
         connection = connections[DEFAULT_DB_ALIAS]
         return self.compiled(connection).run(connection, values)
 
@@ -180,7 +216,7 @@ class Prepared:
             with self._lock:
                 compiled = self._compiled.get(connection.vendor)
                 if compiled is None:
-                    compiled = self._compiled[connection.vendor] = _Compiled(self._build(), connection)
+                    compiled = self._compiled[connection.vendor] = _Compiled(self._build(), connection, self._around)
         return compiled
 
 

@@ -112,6 +112,28 @@ def test_the_same_question_from_two_steps_is_asked_once():
         assert statement["sql"].count("ORDER BY") == 1, statement["sql"]  # _NAMED's, once
 
 
+def test_a_statement_around_prepared_querysets_answers_as_they_do_and_is_built_once():
+    """A statement the ORM cannot write holds each queryset's SQL once, in
+    order, and takes each one's params where it stands."""
+    for name in ("Alder", "Birch", "Cedar"):
+        OrganizationFactory(name=name)
+    builds = []
+
+    def build():
+        builds.append(1)
+        return (Organization.objects.filter(name__in=Param("names", many=True)).order_by().values("pk"),
+                Organization.objects.filter(name=Param("name")).order_by().values("pk"))
+
+    query = Prepared(build, around=lambda named, one: f"SELECT (SELECT COUNT(*) FROM ({named}) a), "
+                                                       f"(SELECT COUNT(*) FROM ({one}) b)")
+    assert query(names=["Alder", "Birch"], name="Cedar") == [(2, 1)]
+    assert query(names=[], name="Nobody") == [(0, 0)]
+    assert len(builds) == 1
+    backwards = Prepared(build, around=lambda named, one: f"SELECT * FROM ({one}) b, ({named}) a")
+    with pytest.raises(ValueError, match="once, in order"):
+        backwards(names=["Alder"], name="Alder")
+
+
 def test_a_url_without_arguments_is_the_one_reverse_gives_whatever_the_prefix():
     from django.urls import set_script_prefix
 

@@ -523,6 +523,68 @@ def test_the_counts_report_asks_the_database_once_for_what_it_shows(client):
     assert "No open referrals." in response.content.decode()
 
 
+def test_the_counts_report_builds_its_statement_once_per_process(client, monkeypatch):
+    """Building the report's queryset and turning it into SQL cost more than
+    running it: a warm request builds no referral query, for the CES team
+    and for a provider agency's member alike, and each still counts only
+    what they may see."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    built = []
+    real = SQLCompiler.as_sql
+
+    def counted(compiler, *args, **kwargs):
+        if compiler.query.model is Referral:
+            built.append(compiler.query)
+        return real(compiler, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    ces = matcher()
+    program, elsewhere = ProgramFactory(), ProgramFactory()
+    _overdue(program, actor=ces)
+    make_referral(elsewhere, actor=ces)
+    staff = provider_staff(program.organization, hmis_role=None)
+    for person, programs in ((ces, {program, elsewhere}), (staff, {program})):
+        client.force_login(person)
+        client.get(reverse("referrals:counts"))
+        built.clear()
+        response = client.get(reverse("referrals:counts"))
+        assert built == [], person
+        assert {entry.program for entry in response.context["report"]} == programs
+
+
+def test_a_providers_counts_report_asks_who_sees_client_data_without_building_a_query(client, monkeypatch):
+    """Whether the person works referrals (the counts link to the list or
+    not) is answered within a request by the query the home page's to-dos
+    prepared once, and still answers as the rule does."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from accounts.models import Organization
+
+    built = []
+    real = SQLCompiler.as_sql
+
+    def counted(compiler, *args, **kwargs):
+        if compiler.query.model is Organization:
+            built.append(compiler.query)
+        return real(compiler, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    program = ProgramFactory()
+    _overdue(program)
+    worker = provider_staff(program.organization)
+    lead = provider_staff(program.organization, persona="program_manager", hmis_role=None)
+    list_link = f'href="{reverse("referrals:list")}?program={program.pk}'
+    for person, works in ((worker, True), (lead, False)):
+        client.force_login(person)
+        client.get(reverse("referrals:counts"))
+        built.clear()
+        response = client.get(reverse("referrals:counts"))
+        assert built == [], person
+        assert response.context["works_referrals"] is works
+        assert (list_link in response.content.decode()) is works
+
+
 def test_the_referrals_menu_looks_up_no_address_per_request(client, monkeypatch):
     """The referrals pages' menu is drawn in one step from addresses looked
     up once per process, not a `{% url %}` per link per request."""
