@@ -523,22 +523,28 @@ def test_the_counts_report_asks_the_database_once_for_what_it_shows(client):
     assert "No open referrals." in response.content.decode()
 
 
-def test_the_counts_report_builds_its_statement_once_per_process(client, monkeypatch):
-    """Building the report's queryset and turning it into SQL cost more than
-    running it: a warm request builds no referral query, for the CES team
-    and for a provider agency's member alike, and each still counts only
-    what they may see."""
+def _queries_built(monkeypatch, model) -> list:
+    """The queries of `model` turned into SQL from now on (the list grows as they are)."""
     from django.db.models.sql.compiler import SQLCompiler
 
     built = []
     real = SQLCompiler.as_sql
 
     def counted(compiler, *args, **kwargs):
-        if compiler.query.model is Referral:
+        if compiler.query.model is model:
             built.append(compiler.query)
         return real(compiler, *args, **kwargs)
 
     monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    return built
+
+
+def test_the_counts_report_builds_its_statement_once_per_process(client, monkeypatch):
+    """Building the report's queryset and turning it into SQL cost more than
+    running it: a warm request builds no referral query, for the CES team
+    and for a provider agency's member alike, and each still counts only
+    what they may see."""
+    built = _queries_built(monkeypatch, Referral)
     ces = matcher()
     program, elsewhere = ProgramFactory(), ProgramFactory()
     _overdue(program, actor=ces)
@@ -557,19 +563,9 @@ def test_a_providers_counts_report_asks_who_sees_client_data_without_building_a_
     """Whether the person works referrals (the counts link to the list or
     not) is answered within a request by the query the home page's to-dos
     prepared once, and still answers as the rule does."""
-    from django.db.models.sql.compiler import SQLCompiler
-
     from accounts.models import Organization
 
-    built = []
-    real = SQLCompiler.as_sql
-
-    def counted(compiler, *args, **kwargs):
-        if compiler.query.model is Organization:
-            built.append(compiler.query)
-        return real(compiler, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    built = _queries_built(monkeypatch, Organization)
     program = ProgramFactory()
     _overdue(program)
     worker = provider_staff(program.organization)
