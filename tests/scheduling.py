@@ -36,6 +36,10 @@ SECONDS = {
     "browser-crawl-agency-admin": 240,
     "browser-crawl-mo-bos": 220,
     "tests/hmis_access/test_upgrade.py": 110,
+    # The admin's and the portal's lists at 10 and 1,000 rows, each measured once for all its tests
+    # (tests/test_list_pages.py); one run at load 3-5, alone, scaled as the rest.
+    "admin-lists": 60,
+    "portal-lists": 30,
     "tests/test_benchmarks.py": 100,
 }
 
