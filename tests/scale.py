@@ -4,6 +4,7 @@ page at 10 rows with the same page at 1,000 (home pages, lists, the admin)."""
 import datetime as dt
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.apikeys.models import ApiKey
@@ -14,6 +15,17 @@ from hmis_portal.core.models import AuditEvent, Holiday, Notification
 from onboarding.models import JoinRequest, OrganizationAgreement, Program, ProgramType
 from partnerships.models import DataPartnership, IntakeBatch
 from referrals.models import NeedStatus, Referral
+
+
+def measured_block():
+    """A block that ends as a test's own does (pytest-django's, Django's
+    TestCase): what a request keeps (core.cached) is read through the cache
+    as in any test, and named signals sent in it are delivered at its end
+    (tests/conftest.py, `_named_signals_on_commit`). Rows grown once for many
+    measures are grown in one, rolled back after them."""
+    block = transaction.atomic()
+    block._from_testcase = True
+    return block
 
 
 def grow(organization, start, stop):

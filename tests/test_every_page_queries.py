@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
-from tests.scale import grow
+from tests.scale import grow, measured_block
 from tests.test_list_pages import MAX_QUERIES
 from tests.two_factor import PortalClient
 from tests.view_permissions import PERSONAS, all_cases
@@ -142,20 +142,12 @@ def _clients(readers):
     return clients
 
 
-def _test_block():
-    """A block that ends as a test's own does: named signals sent in it are
-    delivered at its end (tests/conftest.py, `_named_signals_on_commit`)."""
-    block = transaction.atomic()
-    block._from_testcase = True
-    return block
-
-
 def _measure_one(organization, kind, what):
     """One case's costs at the rows there are now, with its own people and
     objects, made and rolled back here (or what went wrong measuring it)."""
     cache.clear()  # as at the start of a test of its own
     try:
-        with _test_block():
+        with measured_block():
             if kind == "case":
                 readers = _readers(what, organization)
                 url = reverse(what.url_name, kwargs=what.build(organization))
@@ -192,7 +184,7 @@ def _costs(request, group, kind, what):
                 selected.append(("case", params["case"]) if "case" in params
                                 else ("owner", params["owned"]) if "owned" in params else ("own", params["name"]))
         at_10, at_1000 = {}, {}
-        with _test_block():
+        with measured_block():
             organization = OrganizationFactory()
             grow(organization, 0, 10)
             for kind_, what_ in selected:

@@ -48,19 +48,19 @@ def _counted(what, sizes) -> list[tuple[int, list[str]]]:
 
 
 def rolled_back(measure):
-    """`measure()`'s result, in a transaction rolled back after it: the rows
-    it makes are seen by nobody else. Growing 1,000 rows of every kind is
-    most of what a measure costs, so a module grows them once for all its
-    pages, before its tests, which read the figures. The transaction is a
-    test's, as pytest-django opens one (Django's TestCase), so that what a
-    request keeps (core.cached) is read through the cache as in any test."""
-    from django.test import TestCase
+    """`measure()`'s result, in a test's transaction rolled back after it
+    (`tests.scale.measured_block`): the rows it makes are seen by nobody else.
+    Growing 1,000 rows of every kind is most of what a measure costs, so a
+    module grows them once for all its pages, before its tests, which read
+    the figures."""
+    from django.db import transaction
 
-    atomics = TestCase._enter_atomics()
-    try:
-        return measure()
-    finally:
-        TestCase._rollback_atomics(atomics)
+    from tests.scale import measured_block
+
+    with measured_block():
+        found = measure()
+        transaction.set_rollback(True)
+    return found
 
 
 def _more_requests(organization, role, start, count):
