@@ -16,7 +16,7 @@ from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from hmis_portal.core.addresses import configuration
+from hmis_portal.core.addresses import configuration, kept
 from hmis_portal.core.templatetags.portal_urls import current_app
 
 register = template.Library()
@@ -27,8 +27,7 @@ FRAGMENT = "includes/navigation.html"
 # input), nor does anything else the menu shows.
 _NAME, _TOKEN = "\x00", "\x01"
 _MARKS = re.compile(f"([{_NAME}{_TOKEN}])")
-_drawn: dict = {}
-_MOST = 512  # menus × configurations; past it, start again rather than grow
+_drawn: dict = {}  # menus × configurations (`core.addresses.kept`)
 
 
 def _menu_key(menu) -> tuple:
@@ -44,13 +43,8 @@ def navigation(context):
     has_token = bool(token) and token != "NOTPROVIDED"
     fragment = context.template.engine.get_template(FRAGMENT)
     key = (fragment, configuration(current_app=current_app(context)), _menu_key(menu), has_token)
-    parts = _drawn.get(key)
-    if parts is None:
-        marked = {"menu": menu, "user": _NAME, "csrf_token": _TOKEN if has_token else token}
-        drawn = fragment.render(context.new(marked))
-        if len(_drawn) >= _MOST:
-            _drawn.clear()
-        parts = _drawn[key] = _MARKS.split(drawn)
+    marked = {"menu": menu, "user": _NAME, "csrf_token": _TOKEN if has_token else token}
+    parts = kept(_drawn, key, lambda: _MARKS.split(fragment.render(context.new(marked))))
     escape = conditional_escape if context.autoescape else str
     own = {_NAME: escape(context["user"]), _TOKEN: escape(token) if has_token else ""}
     return mark_safe("".join(own.get(part, part) for part in parts))

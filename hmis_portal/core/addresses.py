@@ -13,7 +13,18 @@ from django.templatetags.static import StaticNode
 from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 
 _known: dict = {}
-_MOST = 512  # names × configurations; past it, start again rather than grow
+MOST = 512  # answers a per-process memo keeps (names × configurations); past it, start again rather than grow
+
+
+def kept(memo: dict, key, make):
+    """`memo[key]`, made by `make()` the first time: a per-process memo of
+    answers that never change for their key, bounded by MOST."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= MOST:
+            memo.clear()
+        found = memo[key] = make()
+    return found
 
 
 def configuration(*, current_app: str | None = None) -> tuple:
@@ -25,13 +36,8 @@ def configuration(*, current_app: str | None = None) -> tuple:
 def address(name: str, *, current_app: str | None = None) -> str:
     """`reverse(name)` for a URL that takes no arguments (`current_app`: the
     admin site's namespace, as `{% url %}` passes it)."""
-    key = (*configuration(current_app=current_app), name)
-    found = _known.get(key)
-    if found is None:
-        if len(_known) >= _MOST:
-            _known.clear()
-        found = _known[key] = reverse(name, current_app=current_app)
-    return found
+    return kept(_known, (*configuration(current_app=current_app), name),
+                lambda: reverse(name, current_app=current_app))
 
 
 def static_address(path: str) -> str:
@@ -44,11 +50,5 @@ def static_address(path: str) -> str:
     test's `override_settings(STORAGES=…)`, which makes Django start a new
     one), gives its own names. DEBUG is in the key because the manifest
     storage answers the plain name with DEBUG on."""
-    storage = storages[STATICFILES_STORAGE_ALIAS]
-    key = (storage, settings.DEBUG, path)
-    found = _known.get(key)
-    if found is None:
-        if len(_known) >= _MOST:
-            _known.clear()
-        found = _known[key] = StaticNode.handle_simple(path)
-    return found
+    return kept(_known, (storages[STATICFILES_STORAGE_ALIAS], settings.DEBUG, path),
+                lambda: StaticNode.handle_simple(path))
