@@ -2,7 +2,8 @@
 that menu page, asked of the same predicates the views use, so a menu link
 never leads to a 403."""
 
-from django.utils.functional import SimpleLazyObject
+from django.contrib.auth import middleware as auth_middleware
+from django.utils.functional import LazyObject, SimpleLazyObject
 
 from hmis_portal.core import provisioning
 
@@ -31,8 +32,20 @@ def _menu_for(user) -> dict[str, bool]:
     }
 
 
-def menu(request):
+def signed_in_person(request):
+    """The person the request is signed in as, itself rather than the lazy
+    object on `request.user` (the one AuthenticationMiddleware reads and
+    django-otp marks verified): a page that asks a few dozen predicates of them
+    (the home page, its menu) reads each attribute through no proxy."""
     user = getattr(request, "user", None)
+    if isinstance(user, LazyObject):
+        user = auth_middleware.get_user(request)
+    return user
+
+
+def menu(request):
+    user = signed_in_person(request)
     if user is None or not user.is_authenticated:
         return {}
-    return {"menu": SimpleLazyObject(lambda: _menu_for(user))}
+    # `user` too: base.html and the page read the person's name and standing.
+    return {"menu": SimpleLazyObject(lambda: _menu_for(user)), "user": user}

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from hmis_portal.core import registry
+from hmis_portal.core.addresses import address
 from hmis_portal.core.audit import HISTORY_PAGE, events_for
 from hmis_portal.core.errors import apply_to_form, message_refusal
 from hmis_portal.core.site import portal_url
@@ -14,6 +15,7 @@ from hmis_portal.core.work import open_tasks_for
 
 from . import access, selectors, services
 from .access import access_organization, is_coc_staff, require
+from .context_processors import signed_in_person
 from .forms import InvitationAcceptForm, InvitationForm
 from .models import User
 
@@ -21,14 +23,18 @@ from .models import User
 @login_required
 def home(request):
     """The person's home page: what waits on them, by persona."""
-    user = request.user
+    user = signed_in_person(request)
     # The person's memberships and groups as every page of theirs reads them
     # (access.standing, once per request): the page asks no query of its own.
     return render(
         request,
         "accounts/home.html",
         {
-            "memberships": access.own_memberships(user),
+            # (persona, agency, the agency's page): the page's only address with
+            # an argument, the same on every request (core.addresses).
+            "memberships": [(membership.get_persona_display(), membership.organization,
+                             address("organization-detail", membership.organization.slug))
+                            for membership in access.own_memberships(user)],
             "tasks": open_tasks_for(user),
             "is_coc_staff": is_coc_staff(user),
             "staff_groups": access.group_names(user) if is_coc_staff(user) else [],

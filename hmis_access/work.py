@@ -84,7 +84,7 @@ def open_tasks(user) -> list[OpenTask]:
         if waiting:
             tasks.append(OpenTask(
                 title=f"{waiting} user{'s' if waiting != 1 else ''} working through the HMIS access checklist",
-                url=reverse("agency-users", kwargs={"slug": organization.slug}), section="HMIS access",
+                url=address("agency-users", organization.slug), section="HMIS access",
                 detail=f"At {organization}: see who is waiting on what."))
     return tasks
 

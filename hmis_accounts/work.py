@@ -5,7 +5,6 @@ process reach provisioning staff through the shared provisioning queue
 import datetime as dt
 
 from django.template.defaultfilters import pluralize
-from django.urls import reverse
 
 from accounts.access import agencies_where
 from hmis_portal.core.addresses import address
@@ -46,7 +45,7 @@ def open_tasks(user) -> list[OpenTask]:
         found = counts.get(organization.pk)
         if found and (found.at_risk or found.inactive):
             tasks.append(OpenTask(f"HMIS accounts at {organization}: {found.at_risk} at risk, {found.inactive} Inactive",
-                                  reverse("agency-hmis-accounts", kwargs={"slug": organization.slug}),
+                                  address("agency-hmis-accounts", organization.slug),
                                   section="HMIS accounts"))
     tasks.extend(_provisioning_tasks(user))
     return tasks

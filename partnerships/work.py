@@ -59,7 +59,7 @@ def open_tasks(user) -> list[OpenTask]:
     entering, _refers = yield own_active_access(user)  # with the other to-dos' questions (core.work)
     rows = (yield _BATCHES_TO_ENTER.ask(partners=entering, now=now)) if entering else []  # with the other to-dos' (core.work)
     for row in rows:
-        url = reverse("partnerships:detail", args=[row["partnership_id"]])
+        url = address("partnerships:detail", row["partnership_id"])
         waiting, overdue = row["waiting"], row["overdue"]
         tasks.append(OpenTask(
             f"{waiting} intake batch{'es' if waiting != 1 else ''} from {row['partnership__agency__name']} "

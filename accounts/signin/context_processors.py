@@ -13,5 +13,10 @@ def sign_in(request):
     if not (session is not None and RULES in session):
         return {}
     rules = session[RULES]
-    return {"IDLE": {"seconds_left": seconds_left(request), "idle_minutes": rules["idle_minutes"],
-                     "warning_minutes": rules["warning_minutes"]}}
+    warning = rules["warning_minutes"]
+    # Written out here, as text: base.html draws them on every page, and the
+    # template engine's arithmetic, plural and number formatting were most
+    # of the warning's cost.
+    return {"IDLE": {"seconds_left": str(seconds_left(request)), "window_seconds": str(rules["idle_minutes"] * 60),
+                     "warning_seconds": str(warning * 60),
+                     "warning": f"{warning} minute{'' if warning == 1 else 's'}"}}

@@ -33,11 +33,13 @@ def configuration(*, current_app: str | None = None) -> tuple:
     return (get_resolver(get_urlconf()), get_script_prefix(), current_app)
 
 
-def address(name: str, *, current_app: str | None = None) -> str:
-    """`reverse(name)` for a URL that takes no arguments (`current_app`: the
-    admin site's namespace, as `{% url %}` passes it)."""
-    return kept(_known, (*configuration(current_app=current_app), name),
-                lambda: reverse(name, current_app=current_app))
+def address(name: str, *args, current_app: str | None = None) -> str:
+    """`reverse(name, args=args)` (`current_app`: the admin site's namespace,
+    as `{% url %}` passes it). With arguments, for a page whose address is the
+    same on every request (an agency's pages, by its slug): a memo of one
+    entry per agency, bounded like the rest."""
+    return kept(_known, (*configuration(current_app=current_app), name, *args),
+                lambda: reverse(name, args=args or None, current_app=current_app))
 
 
 def static_address(path: str) -> str:
