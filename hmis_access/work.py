@@ -53,16 +53,14 @@ def open_tasks(user) -> list[OpenTask]:
                     or f"{entry.kind.capitalize()}, ready since {day_text(entry.item.ready_at)}"))
         return tasks
     organizations = agencies_where(user, AccessPolicy.current().requester_personas)
-    counts, own = {}, True
-    if organizations:
-        # One count for all the agencies the person asks access for, and
-        # whether they have an open request of their own: its checklist is
-        # read only then.
-        # (Asked with the other to-dos' questions: core.work.)
-        rows = yield _OPEN_REQUEST_COUNTS.ask(organizations=[organization.pk for organization in organizations],
-                                              user=user.pk)
-        counts = {row["organization_id"]: row["n"] for row in rows}
-        own = any(row["own"] for row in rows)
+    # One count for all the agencies the person asks access for (none: an
+    # end user, an Executive Director where leads do not request), and
+    # whether they have an open request of their own: its checklist is read
+    # only then. (Asked with the other to-dos' questions: core.work.)
+    rows = yield _OPEN_REQUEST_COUNTS.ask(organizations=[organization.pk for organization in organizations],
+                                          user=user.pk)
+    counts = {row["organization_id"]: row["n"] for row in rows}
+    own = any(row["own"] for row in rows)
     mine = build_checklists(AccessRequest.objects.filter(status=AccessRequest.Status.OPEN, user=user)) if own else []
     for checklist in mine:
         # Counted: what the person does themself; what the agency or the CoC

@@ -24,6 +24,13 @@ _BATCHES_TO_ENTER = Prepared(lambda: (
     .annotate(waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=Param("now"))))
     .order_by("partnership__agency__name")[:20]))
 
+# Proposals to agencies the person directs that someone else made, newest
+# first, for the home page (its SQL built once).
+_PROPOSED_TO = Prepared(lambda: (
+    DataPartnership.objects.filter(status=DataPartnership.Status.PROPOSED, partner_id__in=Param("partners", many=True))
+    .filter(Q(proposed_by__isnull=True) | ~Q(proposed_by_id=Param("user")))
+    .values("pk", "agency__name")[:20]))
+
 
 def open_tasks(user) -> list[OpenTask]:
     """What waits on the home page: proposals for a partner agency's
@@ -45,18 +52,18 @@ def open_tasks(user) -> list[OpenTask]:
     # The person's agencies from their standing (read once per request): no
     # query at all for proposals when they direct no agency.
     directed = [organization.pk for organization in agencies_where(user, [ED])]
-    proposed = (DataPartnership.objects.filter(status=DataPartnership.Status.PROPOSED, partner__in=directed)
-                .exclude(proposed_by=user).select_related("agency")[:20]) if directed else []
-    for partnership in proposed:
-        tasks.append(OpenTask(f"Data partnership proposed by {partnership.agency}: accept or decline",
-                              partnership.get_absolute_url(), section="Data partnerships"))
     now = timezone.now()
     if not agencies_where(user):
         return tasks
     # Batches wait on those who can enter them: granted, active HMIS access at
     # the partner agency (read once a request, with the agencies where the
-    # person works referrals): no query for batches without it.
-    entering, _refers = yield own_active_access(user)  # with the other to-dos' questions (core.work)
+    # person works referrals): no query for batches without it. Asked with
+    # the proposals and the other to-dos' questions (core.work).
+    proposed, (entering, _refers) = yield (_PROPOSED_TO.ask(partners=directed, user=user.pk) if directed else [],
+                                           own_active_access(user))
+    for row in proposed:
+        tasks.append(OpenTask(f"Data partnership proposed by {row['agency__name']}: accept or decline",
+                              address("partnerships:detail", row["pk"]), section="Data partnerships"))
     rows = (yield _BATCHES_TO_ENTER.ask(partners=entering, now=now)) if entering else []  # with the other to-dos' (core.work)
     for row in rows:
         url = address("partnerships:detail", row["partnership_id"])

@@ -138,3 +138,40 @@ def test_the_program_managers_home_asks_its_agencys_questions_together(client, o
     if connection.vendor == "postgresql":
         # The person, one statement of questions, the programs by name, the intakes.
         assert count <= (4 if hmis_access else 3), "\n".join(queries)
+
+
+def test_an_executive_directors_proposals_are_asked_with_the_other_to_dos(client):
+    """The proposals to an agency the person directs go to the database with
+    the other to-dos' questions: the person, then one statement."""
+    from tests.partnerships.factories import director, propose
+
+    proposal = propose()
+    proposal.refresh_from_db()
+    client.force_login(director(proposal.partner))
+    _home(client)  # warm the caches
+    queries = []
+    page, count = _home(client, queries)
+    assert f"Data partnership proposed by {proposal.agency}: accept or decline" in page
+    assert reverse("partnerships:detail", args=[proposal.pk]) in page
+    if connection.vendor == "postgresql":
+        assert count <= 2, "\n".join(queries)
+    client.force_login(proposal.proposed_by)
+    assert "Data partnership proposed by" not in _home(client)[0]  # not to the one who proposed it
+
+
+def test_a_persons_checklist_is_read_only_when_they_have_a_request_open(client, organization):
+    """Whether the person has an open access request of their own is asked
+    with the other to-dos' questions; their checklist is read only then."""
+    from hmis_access.models import AccessRequest
+
+    user = _person("staff", organization)
+    client.force_login(user)
+    _home(client)  # warm the caches
+    queries = []
+    _home(client, queries)
+    checklist = [sql for sql in queries if sql.lstrip().startswith(f'SELECT "{AccessRequest._meta.db_table}"')]
+    assert checklist == []
+    AccessRequest.objects.create(organization=organization, user=user, status=AccessRequest.Status.OPEN)
+    page, _ = _home(client, queries)
+    assert "HMIS access checklist" in page or "waits on others" in page
+    assert [sql for sql in queries if sql.lstrip().startswith(f'SELECT "{AccessRequest._meta.db_table}"')]
