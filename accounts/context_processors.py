@@ -39,6 +39,9 @@ def signed_in_person(request):
     (the home page, its menu) reads each attribute through no proxy."""
     user = getattr(request, "user", None)
     if isinstance(user, LazyObject):
+        # Read through the lazy object once first: that is when django-otp
+        # marks the person (whether their session passed the second factor).
+        user.is_authenticated
         user = auth_middleware.get_user(request)
     return user
 
