@@ -6,6 +6,11 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
+# The portal's sources compiled once here: with PYTHONDONTWRITEBYTECODE no
+# process writes them, and every command, worker and server would compile
+# them again at its start (about a fifth of the CPU time of a login report
+# import's start-up).
+RUN python -m compileall -q /app
 # collectstatic needs settings that import; these values are for this build step only.
 RUN SECRET_KEY=build-only ALLOWED_HOSTS=build DEBUG=false python manage.py collectstatic --noinput
 RUN useradd --create-home portal && mkdir -p /app/var/private && chown -R portal /app/var

@@ -1,3 +1,5 @@
+import gc
+
 from django.apps import AppConfig
 
 
@@ -14,3 +16,10 @@ class PortalConfig(AppConfig):
     def ready(self):
         # The production guardrails of `check --deploy`.
         from hmis_portal import checks  # noqa: F401
+
+        # Every app is ready: what start-up made (modules, classes, the
+        # registries) lives as long as the process. Later collections leave
+        # it out (a forked worker also keeps sharing its pages), and a
+        # command that manage.py started without the collector gets it back.
+        gc.freeze()
+        gc.enable()

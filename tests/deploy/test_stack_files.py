@@ -40,6 +40,17 @@ def test_the_image_declares_a_health_check():
     assert re.search(r"^HEALTHCHECK .*hmis_portal\.probe", dockerfile, re.M), dockerfile
 
 
+def test_the_image_holds_the_portals_sources_compiled():
+    """No process of the image writes bytecode (PYTHONDONTWRITEBYTECODE):
+    unless the build compiles the sources it copied, every command, worker
+    and server compiles them again at its start."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ENV .*PYTHONDONTWRITEBYTECODE=1", dockerfile, re.M), dockerfile
+    copied = re.search(r"^COPY \. \.$", dockerfile, re.M)
+    compiled = re.search(r"^RUN python -m compileall .*/app$", dockerfile, re.M)
+    assert copied and compiled and compiled.start() > copied.start(), dockerfile
+
+
 def test_migrate_is_one_shot_and_everything_of_the_portal_waits_for_it():
     all_services = services()
     migrate = all_services["migrate"]
