@@ -19,7 +19,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory
 from tests.onboarding.factories import PDF, AgreementFactory
 from tests.referrals.factories import ProgramFactory, make_referral, matcher
 
@@ -237,6 +237,9 @@ def referral_desk():
     ces = matcher()
     program = ProgramFactory()
     provider = MembershipFactory(organization=program.organization, persona="staff").user
+    # Client data is for people with HMIS access in a role that works referrals: without it
+    # the provider's every post about the referral was a 404, and its forms went untried.
+    HMISAccountFactory(user=provider, organization=program.organization, hmis_role="CES_Housing_Provider")
     referral = make_referral(program, actor=ces)
     return ces, provider, program, referral
 
@@ -441,7 +444,6 @@ def test_hmis_account_inputs(client, other_client, provisioning_staff, note, rea
     from urllib.parse import quote
 
     from hmis_accounts import services as activity
-    from tests.factories import HMISAccountFactory
 
     # An inactive account of each example's own: a reactivation asked for is pending.
     organization = OrganizationFactory()
