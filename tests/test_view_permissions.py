@@ -165,8 +165,9 @@ def case(request, people, django_db_blocker):
 
 
 # The cases in a few groups, each run in one process (pytest-xdist), which
-# builds the people once for its cases and each case once for its tests.
-GROUPS = 4
+# builds the people once for its cases and each case once for its tests; each
+# group has its estimate in tests/scheduling.py.
+GROUPS = 6
 
 
 def _cases(cases):
