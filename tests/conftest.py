@@ -211,13 +211,15 @@ def deliver_named_signals_at_test_boundary(monkeypatch):
 def as_in_a_test():
     """Around rows a module fixture builds once for many tests
     (tests/test_view_permissions.py), what the autouse fixtures above give each
-    test: tasks run in process, messages go to no real mailbox, and named
-    signals are delivered where the code's own transaction would commit, so
-    that the rows are those the same code makes inside a test."""
+    test: an empty cache, tasks run in process, messages go to no real
+    mailbox, and named signals are delivered where the code's own transaction
+    would commit, so that the rows are those the same code makes inside a test."""
+    from django.core.cache import cache
     from django.test import override_settings
 
     from hmis_portal.celery import app
 
+    cache.clear()  # nothing kept from an earlier test's rows, rolled back since
     previous, app.conf.task_always_eager = app.conf.task_always_eager, True
     try:
         with pytest.MonkeyPatch.context() as monkeypatch, override_settings(
