@@ -1,4 +1,5 @@
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -159,6 +160,10 @@ def _celery_eager(request, settings):
 
 @pytest.fixture(autouse=True)
 def _named_signals_on_commit(monkeypatch):
+    deliver_named_signals_at_test_boundary(monkeypatch)
+
+
+def deliver_named_signals_at_test_boundary(monkeypatch):
     """Named signals between stages are sent when the sender's transaction
     commits (`hmis_portal.core.signals.send_on_commit`). A test inside one
     transaction (the `db` fixture) never commits, so deliver them where the
@@ -197,6 +202,32 @@ def _named_signals_on_commit(monkeypatch):
 
     monkeypatch.setattr(BaseDatabaseWrapper, "on_commit", on_commit_at_test_boundary)
     monkeypatch.setattr(transaction.Atomic, "__exit__", exit_at_test_boundary)
+
+
+# --- Rows a module fixture builds once for many tests -------------------------
+
+
+@contextmanager
+def as_in_a_test():
+    """Around rows a module fixture builds once for many tests
+    (tests/test_view_permissions.py), what the autouse fixtures above give each
+    test: an empty cache, tasks run in process, messages go to no real
+    mailbox, and named signals are delivered where the code's own transaction
+    would commit, so that the rows are those the same code makes inside a test."""
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    from hmis_portal.celery import app
+
+    cache.clear()  # nothing kept from an earlier test's rows, rolled back since
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch, override_settings(
+                CELERY_TASK_ALWAYS_EAGER=True, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            deliver_named_signals_at_test_boundary(monkeypatch)
+            yield
+    finally:
+        app.conf.task_always_eager = previous
 
 
 @pytest.fixture(autouse=True)

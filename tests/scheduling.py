@@ -41,6 +41,14 @@ SECONDS = {
     "admin-lists": 60,
     "portal-lists": 30,
     "tests/test_benchmarks.py": 100,
+    # The permission test of every view, its cases in six groups, each building its people once and each
+    # case once (tests/test_view_permissions.py); one run of the file alone under `-n 3` at load 9-11.
+    "view-permissions-0": 42,
+    "view-permissions-1": 48,
+    "view-permissions-2": 70,  # the first "Test connection" of its process imports the HMIS client
+    "view-permissions-3": 37,
+    "view-permissions-4": 27,
+    "view-permissions-5": 39,
 }
 
 

@@ -6,11 +6,12 @@ anonymous → sent to sign in; a person of another agency → 404 (with HMIS
 access there too); each persona of the agency → allowed only if the case
 names it (403 otherwise), and, for cases that name `with_hmis_access`, the
 same with granted, active HMIS access at the agency; CoC staff
-→ allowed only in the groups the case names. People sign in with the
-`client` fixture's `force_login`, which also completes the second factor for
-those who need one (tests/two_factor.py); tests/signin checks that a password
-alone reaches none of these views. A URL of the portal with no
-case (and not in EXEMPT) fails the suite, so a new view cannot skip it.
+→ allowed only in the groups the case names. Each person signs in once, with
+`PortalClient.force_login`, which also completes the second factor for those
+who need one (tests/two_factor.py), and each test asks with that session;
+tests/signin checks that a password alone reaches none of these views. A
+URL of the portal with no case (and not in EXEMPT) fails the suite, so a new
+view cannot skip it.
 """
 
 import importlib
@@ -23,7 +24,10 @@ import tests
 PERSONAS = ("executive_director", "program_manager", "agency_administrator", "staff")
 
 
-@dataclass
+# Compared by identity: a case is one parameter of the module fixture that
+# builds it once for all its tests (tests/test_view_permissions.py), and pytest
+# runs the tests of one hashable parameter together.
+@dataclass(eq=False)
 class ViewCase:
     url_name: str
     # Builds what the view needs for `organization` and returns the URL kwargs.
