@@ -70,6 +70,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 XDIST_GROUPS = {"worker": "worker", "browser": "browser"}
 
 
+@pytest.hookimpl(optionalhook=True)  # so that `-p no:xdist` runs the suite in one process
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadgroup` with the longest groups handed out first (tests/scheduling.py)."""
     if config.getvalue("dist") == "loadgroup":
