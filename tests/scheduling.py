@@ -41,6 +41,8 @@ SECONDS = {
     "admin-lists": 60,
     "portal-lists": 30,
     "tests/test_benchmarks.py": 100,
+    # Every persona's home page at 10 and 1,000 rows, measured once for all its tests (tests/test_home_pages.py).
+    "home-pages": 25,
 }
 
 
