@@ -1,6 +1,7 @@
 """The stages are layered with no cycle (SPEC §5), checked on every run."""
 
 import ast
+import contextlib
 import re
 import shutil
 import subprocess
@@ -20,32 +21,47 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess:
                           text=True, env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """One copy of the apps, their templates and the contracts for every test
+    of this module that adds a back door to it: each adds its file, checks,
+    and takes it out again (`fed`)."""
+    root = tmp_path_factory.mktemp("tree")
+    for package in PACKAGES + ["templates"]:
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+@contextlib.contextmanager
+def fed(tree: Path, where: str, text: str):
+    """The copy with one more file, `where`, for the block's length."""
+    path = tree / where
+    path.write_text(text)
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
 def test_no_stage_imports_a_later_one():
     result = _lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_back_import_breaks_the_build(tmp_path):
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+def test_a_back_import_breaks_the_build(tree):
     # Training asking HMIS access directly, instead of sending its signal.
-    (tmp_path / "training" / "shortcut.py").write_text("from hmis_access.services import refresh_for_user\n")
-
-    result = _lint(tmp_path)
+    with fed(tree, "training/shortcut.py", "from hmis_access.services import refresh_for_user\n"):
+        result = _lint(tree)
 
     assert result.returncode != 0
     assert "training.shortcut -> hmis_access.services" in result.stdout
 
 
-def test_nothing_imports_data_partnerships(tmp_path):
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+def test_nothing_imports_data_partnerships(tree):
     # Referrals (beside it in the top layer) reaching into data partnerships.
-    (tmp_path / "referrals" / "shortcut.py").write_text("from partnerships.models import IntakeBatch\n")
-
-    result = _lint(tmp_path)
+    with fed(tree, "referrals/shortcut.py", "from partnerships.models import IntakeBatch\n"):
+        result = _lint(tree)
 
     assert result.returncode != 0
     assert "referrals.shortcut -> partnerships.models" in result.stdout
@@ -91,8 +107,9 @@ def _url_names(root: Path, app: str) -> tuple[str | None, set[str]]:
     return None, set(re.findall(r"name\s*=\s*['\"]([\w-]+)['\"]", text))
 
 
-def find_back_doors(root: Path) -> list[str]:
-    """Every place under `root` where an app names a higher app by string."""
+def find_back_doors(root: Path, only: set[Path] | None = None) -> list[str]:
+    """Every place under `root` where an app names a higher app by string;
+    with `only`, of those files alone (found by the same walk of the tree)."""
     from django.apps import apps as registry
 
     found = []
@@ -107,10 +124,11 @@ def find_back_doors(root: Path) -> list[str]:
         namespaces = {urls[h][0] for h in higher} - {None}
         base = root / app.replace(".", "/")
         for path in sorted(base.rglob("*.py")):
-            if SKIPPED_FOLDERS & set(path.relative_to(root).parts):
+            relative = path.relative_to(root)
+            if SKIPPED_FOLDERS & set(relative.parts) or (only is not None and path not in only):
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
-                where = f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}"
+                where = f"{relative}:{getattr(node, 'lineno', 0)}"
                 if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "get_model":
                     first = next((a.value for a in node.args if isinstance(a, ast.Constant)), None)
                     if isinstance(first, str) and first.split(".")[0] in labels:
@@ -127,19 +145,14 @@ def find_back_doors(root: Path) -> list[str]:
                         found.append(f"{where}: URL name {text!r} of a higher app")
         templates = root / "templates" / label[app]
         for path in sorted(templates.rglob("*.html")) if templates.is_dir() else []:
+            if only is not None and path not in only:
+                continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 for match in re.finditer(r"\{%\s*url\s+['\"]([\w:-]+)['\"]", line):
                     name = match.group(1)
                     if ":" in name and name.split(":")[0] in namespaces:
                         found.append(f"{path.relative_to(root)}:{number}: template URL {name!r} of a higher app")
     return found
-
-
-def _copy_tree(tmp_path: Path) -> Path:
-    for package in PACKAGES + ["templates"]:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    return tmp_path
 
 
 def test_no_app_names_a_higher_one_by_string():
@@ -155,24 +168,20 @@ def test_no_app_names_a_higher_one_by_string():
     ("templates/accounts/shortcut.html", "<a href=\"{% url 'onboarding:participation' slug %}\">x</a>\n",
      "template URL 'onboarding:participation'"),
 ])
-def test_a_name_of_a_higher_app_breaks_the_build(tmp_path, where, text, finding):
-    root = _copy_tree(tmp_path)
-    (root / where).write_text(text)
-
-    found = find_back_doors(root)
+def test_a_name_of_a_higher_app_breaks_the_build(tree, where, text, finding):
+    # The rest of the tree is clean (test_no_app_names_a_higher_one_by_string):
+    # the checker's walk of the copy reads the added file alone.
+    with fed(tree, where, text) as path:
+        found = find_back_doors(tree, only={path})
 
     assert len(found) == 1 and found[0].startswith(f"{where}:") and finding in found[0], found
 
 
-def test_hmis_access_never_imports_hmis_accounts(tmp_path):
-    for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+def test_hmis_access_never_imports_hmis_accounts(tree):
     # The grant reaching up into the account's later life, instead of a later
     # stage registering with it.
-    (tmp_path / "hmis_access" / "shortcut.py").write_text("from hmis_accounts.models import ReactivationRequest\n")
-
-    result = _lint(tmp_path)
+    with fed(tree, "hmis_access/shortcut.py", "from hmis_accounts.models import ReactivationRequest\n"):
+        result = _lint(tree)
 
     assert result.returncode != 0
     assert "hmis_access.shortcut -> hmis_accounts.models" in result.stdout
