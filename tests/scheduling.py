@@ -41,6 +41,9 @@ SECONDS = {
     "admin-lists": 60,
     "portal-lists": 30,
     "tests/test_benchmarks.py": 100,
+    # The SCIM provisioning tests, sharing a scim2-server per configuration in one process
+    # (tests/hmis_accounts/test_scim_*.py): 263 s in one process at load 10-12.
+    "scim": 260,
 }
 
 
