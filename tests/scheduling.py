@@ -52,6 +52,9 @@ SECONDS = {
     "view-permissions-3": 37,
     "view-permissions-4": 27,
     "view-permissions-5": 39,
+    # The SCIM provisioning tests, sharing a scim2-server per configuration in one process
+    # (tests/hmis_accounts/test_scim_*.py): 53 s in one process at load 3-4, scaled as the rest.
+    "scim": 130,
 }
 
 

@@ -78,6 +78,20 @@ class ScimServer:
             with contextlib.suppress(OSError):
                 os.unlink(self._config.name)
 
+    def empty(self) -> "ScimServer":
+        """Delete every Group and User through the server's own SCIM API, and
+        check that it counts none: a server kept for several tests gives each
+        one what a server just started would (its configuration is fixed at
+        start, its resources are all it keeps)."""
+        for endpoint in ("/Groups", "/Users"):
+            while resources := self.get(f"{endpoint}?count=1000").get("Resources", []):
+                for resource in resources:
+                    self.request("DELETE", f"{endpoint}/{resource['id']}")
+            left = self.get(endpoint)["totalResults"]
+            if left:
+                raise RuntimeError(f"scim2-server still holds {left} of {endpoint} after deleting them all")
+        return self
+
     # Reading back and setting up, in plain JSON over HTTP: independent of the
     # portal's own client.
     def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 5) -> dict:
@@ -120,6 +134,32 @@ class ScimServer:
         self.request("PATCH", f"/Users/{user_id}", {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": active}]})
+
+
+class ScimServers:
+    """The scim2-server processes of one test process, one per configuration,
+    each started when a test first asks for it and emptied (`empty`) before
+    every test that asks for it again: starting the server is most of what a
+    short provisioning test costs, and an emptied one answers as a new one.
+    A server a test stopped (an HMIS gone down) is started afresh."""
+
+    def __init__(self):
+        self._servers: dict[tuple, ScimServer] = {}
+
+    def get(self, *, bulk: bool = True, max_operations: int | None = None) -> ScimServer:
+        key = (bulk, max_operations)
+        server = self._servers.get(key)
+        if server is not None and server.process.poll() is None:
+            return server.empty()
+        if server is not None:
+            server.stop()
+        server = self._servers[key] = ScimServer(bulk=bulk, max_operations=max_operations).start()
+        return server
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
 
 
 class FaultProxy:

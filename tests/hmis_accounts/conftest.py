@@ -1,17 +1,25 @@
 import pytest
 from django.core.cache import cache
 
-from tests.scim_server import ScimServer
+from tests.scim_server import ScimServers
+
+
+@pytest.fixture(scope="session")
+def scim_servers():
+    """This process's scim2-server processes, one per configuration, stopped
+    when the process ends."""
+    servers = ScimServers()
+    try:
+        yield servers
+    finally:
+        servers.stop()
 
 
 @pytest.fixture
-def scim_server():
-    """A real scim2-server process on a spare port, stopped after the test."""
-    server = ScimServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def scim_server(scim_servers):
+    """A real scim2-server process with SCIM Bulk, holding no User and no
+    Group when the test starts (kept for the process, emptied between tests)."""
+    return scim_servers.get()
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from hmis_portal.core import provisioning
 from hmis_portal.core.models import AuditEvent, ProvisioningCommand
-from tests.scim_server import FaultProxy, ScimServer
+from tests.scim_server import FaultProxy
 
-pytestmark = pytest.mark.django_db
+# The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
 Status = ProvisioningCommand.Status
 LATER = dt.timedelta(hours=2)
 # Enough commands in a chunk for it to go in Bulk requests.
@@ -23,13 +24,9 @@ MANY = provisioning.BULK_MIN + 5
 
 
 @pytest.fixture(params=[True, False], ids=["bulk", "no-bulk"])
-def server(request):
-    """A real scim2-server, with SCIM Bulk advertised and without."""
-    process = ScimServer(bulk=request.param).start()
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(request, scim_servers):
+    """A real scim2-server, with SCIM Bulk advertised and without, holding nothing."""
+    return scim_servers.get(bulk=request.param)
 
 
 def create(subject, user_name=None, *, active=True):
@@ -143,48 +140,45 @@ def test_an_accounts_commands_go_in_order_one_per_chunk(server, scim_settings, m
     assert active == {s: s != subjects[0] for s in subjects}
 
 
-def test_a_failed_operation_in_a_bulk_response_fails_only_its_command(scim_settings):
-    server = ScimServer().start()
-    try:
-        with FaultProxy(server.port) as proxy:
-            scim_settings(proxy.url)
-            subjects = [str(n) for n in range(300, 300 + MANY)]
-            for subject in subjects:
-                create(subject)
-            ids = {c.subject: c.pk for c in ProvisioningCommand.objects.all()}
-            # The HMIS fails one operation (503: retried) and refuses another (400: failed at once, for a
-            # person to see and Retry, and tried again on the backoff).
-            proxy.fail_operations = {str(ids["301"]): 503, str(ids["302"]): 400}
-            result = provisioning.deliver_pending()
-            assert (result["sent"], result["failed"]) == (MANY - 2, 2), result
-            assert writes(proxy) == [("POST", "/v2/Bulk")]
+def test_a_failed_operation_in_a_bulk_response_fails_only_its_command(scim_server, scim_settings):
+    server = scim_server
+    with FaultProxy(server.port) as proxy:
+        scim_settings(proxy.url)
+        subjects = [str(n) for n in range(300, 300 + MANY)]
+        for subject in subjects:
+            create(subject)
+        ids = {c.subject: c.pk for c in ProvisioningCommand.objects.all()}
+        # The HMIS fails one operation (503: retried) and refuses another (400: failed at once, for a
+        # person to see and Retry, and tried again on the backoff).
+        proxy.fail_operations = {str(ids["301"]): 503, str(ids["302"]): 400}
+        result = provisioning.deliver_pending()
+        assert (result["sent"], result["failed"]) == (MANY - 2, 2), result
+        assert writes(proxy) == [("POST", "/v2/Bulk")]
 
-            retried = ProvisioningCommand.objects.get(pk=ids["301"])
-            assert retried.status == Status.PENDING and retried.attempts == 1 and "503" in retried.last_error
-            assert retried.next_attempt_at > timezone.now() and retried.claimed_at is None
-            refused = ProvisioningCommand.objects.get(pk=ids["302"])
-            assert refused.status == Status.FAILED and refused.next_attempt_at > timezone.now()
-            assert "400" in refused.last_error
-            others = ProvisioningCommand.objects.exclude(pk__in=[ids["301"], ids["302"]])
-            assert set(others.values_list("status", flat=True)) == {Status.DONE}
-            assert set(others.values_list("attempts", flat=True)) == {1}
-            assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == MANY - 2
-            assert list(AuditEvent.objects.filter(verb="refused by the HMIS").values_list("object_id", flat=True)) \
-                == [str(ids["302"])]
-            assert sorted(u["userName"] for u in server.users()) == sorted(
-                f"user{s}" for s in subjects if s not in ("301", "302"))
+        retried = ProvisioningCommand.objects.get(pk=ids["301"])
+        assert retried.status == Status.PENDING and retried.attempts == 1 and "503" in retried.last_error
+        assert retried.next_attempt_at > timezone.now() and retried.claimed_at is None
+        refused = ProvisioningCommand.objects.get(pk=ids["302"])
+        assert refused.status == Status.FAILED and refused.next_attempt_at > timezone.now()
+        assert "400" in refused.last_error
+        others = ProvisioningCommand.objects.exclude(pk__in=[ids["301"], ids["302"]])
+        assert set(others.values_list("status", flat=True)) == {Status.DONE}
+        assert set(others.values_list("attempts", flat=True)) == {1}
+        assert AuditEvent.objects.filter(verb="sent to the HMIS").count() == MANY - 2
+        assert list(AuditEvent.objects.filter(verb="refused by the HMIS").values_list("object_id", flat=True)) \
+            == [str(ids["302"])]
+        assert sorted(u["userName"] for u in server.users()) == sorted(
+            f"user{s}" for s in subjects if s not in ("301", "302"))
 
-            # Their backoff passed, the two are sent again, alone (what the HMIS refused may have been
-            # changed there meanwhile; here it takes it).
-            proxy.fail_operations = {}
-            result = provisioning.deliver_pending(now=timezone.now() + LATER)
-        assert (result["sent"], result["failed"]) == (2, 0), result
-        assert ProvisioningCommand.objects.get(pk=ids["301"]).status == Status.DONE
-        assert ProvisioningCommand.objects.get(pk=ids["302"]).status == Status.DONE
-        assert server.user("user301")["active"] is True
-        assert server.user("user302")["active"] is True
-    finally:
-        server.stop()
+        # Their backoff passed, the two are sent again, alone (what the HMIS refused may have been
+        # changed there meanwhile; here it takes it).
+        proxy.fail_operations = {}
+        result = provisioning.deliver_pending(now=timezone.now() + LATER)
+    assert (result["sent"], result["failed"]) == (2, 0), result
+    assert ProvisioningCommand.objects.get(pk=ids["301"]).status == Status.DONE
+    assert ProvisioningCommand.objects.get(pk=ids["302"]).status == Status.DONE
+    assert server.user("user301")["active"] is True
+    assert server.user("user302")["active"] is True
 
 
 def test_a_chunk_claimed_by_a_killed_worker_is_delivered_after_its_claim_expires(server, scim_settings):
@@ -202,16 +196,13 @@ def test_a_chunk_claimed_by_a_killed_worker_is_delivered_after_its_claim_expires
     assert ProvisioningCommand.objects.exclude(status=Status.DONE).count() == 0
 
 
-def test_a_bulk_request_never_exceeds_the_advertised_max_operations(scim_settings):
-    server = ScimServer(max_operations=provisioning.BULK_MIN).start()
-    try:
-        with FaultProxy(server.port) as proxy:
-            scim_settings(proxy.url)
-            for subject in range(500, 500 + 3 * provisioning.BULK_MIN):
-                create(str(subject))
-            result = provisioning.deliver_pending()
-    finally:
-        server.stop()
+def test_a_bulk_request_never_exceeds_the_advertised_max_operations(scim_servers, scim_settings):
+    server = scim_servers.get(max_operations=provisioning.BULK_MIN)
+    with FaultProxy(server.port) as proxy:
+        scim_settings(proxy.url)
+        for subject in range(500, 500 + 3 * provisioning.BULK_MIN):
+            create(str(subject))
+        result = provisioning.deliver_pending()
     assert result["sent"] == 3 * provisioning.BULK_MIN, result
     assert writes(proxy) == [("POST", "/v2/Bulk")] * 3
 
@@ -266,22 +257,19 @@ def test_group_changes_go_in_bulk_requests_when_the_server_advertises_bulk(serve
         assert moved.count(("PATCH", f"/v2/Groups/{server.group_id('CES_Matcher')}")) == len(movers)
 
 
-def test_a_group_the_hmis_lacks_fails_only_that_command_in_bulk(scim_settings):
-    server = ScimServer().start()
-    try:
-        server.create_group("CES_Standard")
-        scim_settings(server.url)
-        subjects = [str(n) for n in range(700, 700 + MANY)]
-        for subject in subjects:
-            create(subject)
-        provisioning.deliver_pending()
-        for subject in subjects[1:]:
-            provisioning.provision_group(account_id=subject, group="CES_Standard", managed_groups=ROLES)
-        provisioning.provision_group(account_id=subjects[0], group="CES_Matcher", managed_groups=ROLES)
-        result = provisioning.deliver_pending()
-        assert (result["sent"], result["failed"]) == (MANY - 1, 1), result
-        refused = ProvisioningCommand.objects.get(subject=subjects[0], kind="set_group")
-        assert refused.status == Status.FAILED and "CES_Matcher" in refused.last_error
-        assert len(server.groups()["CES_Standard"]) == MANY - 1
-    finally:
-        server.stop()
+def test_a_group_the_hmis_lacks_fails_only_that_command_in_bulk(scim_server, scim_settings):
+    server = scim_server
+    server.create_group("CES_Standard")
+    scim_settings(server.url)
+    subjects = [str(n) for n in range(700, 700 + MANY)]
+    for subject in subjects:
+        create(subject)
+    provisioning.deliver_pending()
+    for subject in subjects[1:]:
+        provisioning.provision_group(account_id=subject, group="CES_Standard", managed_groups=ROLES)
+    provisioning.provision_group(account_id=subjects[0], group="CES_Matcher", managed_groups=ROLES)
+    result = provisioning.deliver_pending()
+    assert (result["sent"], result["failed"]) == (MANY - 1, 1), result
+    refused = ProvisioningCommand.objects.get(subject=subjects[0], kind="set_group")
+    assert refused.status == Status.FAILED and "CES_Matcher" in refused.last_error
+    assert len(server.groups()["CES_Standard"]) == MANY - 1

@@ -27,7 +27,8 @@ from onboarding.tasks import agreement_expiry_and_renewal
 from tests.factories import MembershipFactory, OrganizationFactory, StaffFactory
 from tests.training.factories import finish_everything, identify, participating
 
-pytestmark = pytest.mark.django_db
+# The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
 Kind = ProvisioningCommand.Kind
 
 

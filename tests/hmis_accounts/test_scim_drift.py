@@ -11,7 +11,8 @@ from hmis_access.models import HMISAccount
 from hmis_portal.core.models import ProvisioningDrift
 from tests.factories import HMISAccountFactory
 
-pytestmark = pytest.mark.django_db
+# The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
 
 
 @pytest.fixture

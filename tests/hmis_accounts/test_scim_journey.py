@@ -19,7 +19,8 @@ from tests.factories import StaffFactory
 from tests.hmis_access.hmis import agency_admin, local, sweep
 from tests.training.factories import finish_everything, identify, participating
 
-pytestmark = pytest.mark.django_db
+# The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
 
 
 @pytest.fixture

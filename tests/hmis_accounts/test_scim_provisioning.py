@@ -16,7 +16,8 @@ from tests.factories import UserFactory
 from tests.faults import silent_server, spare_port
 from tests.scim_server import FaultProxy
 
-pytestmark = pytest.mark.django_db
+# The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
 Status = ProvisioningCommand.Status
 ROLES = ["HMIS Case Manager", "HMIS Agency Admin"]
 LATER = dt.timedelta(hours=2)
@@ -39,6 +40,25 @@ def test_without_a_target_nothing_is_queued(settings):
     assert provisioning.provision_many(get_user_model().objects.all(), active=False) == 0
     assert not ProvisioningCommand.objects.exists()
     assert provisioning.deliver_pending()["summary"] == "no HMIS provisioning target configured"
+
+
+def test_a_server_kept_for_the_next_test_starts_it_empty(scim_servers):
+    server = scim_servers.get()
+    group = server.create_group("HMIS Case Manager")
+    user = server.create_user("dreyes", external_id="41")
+    server.request("PATCH", f"/Groups/{group['id']}", _add(user["id"]))
+
+    assert scim_servers.get() is server  # the same process, emptied through its SCIM API
+    assert server.users() == [] and server.groups() == {}
+    assert server.get("/Users")["totalResults"] == server.get("/Groups")["totalResults"] == 0
+    # The names are free again, as on a server just started.
+    assert server.create_user("dreyes", external_id="41")["id"] != user["id"]
+    assert server.create_group("HMIS Case Manager")["id"] != group["id"]
+
+    # A test that stopped it (an HMIS gone down) leaves the next test a server started afresh.
+    server.stop()
+    again = scim_servers.get()
+    assert again is not server and again.users() == [] and again.groups() == {}
 
 
 def test_grant_inactive_reactivate_role_change_reach_the_server(scim_server, scim_settings):
