@@ -310,17 +310,17 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     return page
 
 
-def status_filters(data) -> tuple[StatusListFilter, QuerySet, str]:
-    """The list's filters from a query string, built once for the page or a
-    download: the form (its choices read in the request), the organizations
-    they keep and the stage (derived row by row, applied by the rows). Filters
-    that do not validate keep every organization, at any stage. A download
-    reads its rows after the view returns, so what it needs of the filters is
-    read here, not again while the file is sent."""
-    filters = StatusListFilter(data or None, queryset=Organization.objects.all())
-    if not filters.is_valid():
-        return filters, Organization.objects.all(), ""
-    return filters, filters.qs, filters.form.cleaned_data.get("stage", "")
+def status_filters(data) -> tuple[QuerySet, str]:
+    """The organizations the list's filters keep and the stage (derived row
+    by row, applied by the rows), from a query string, read once for the page
+    or a download (`StatusListFilter.cleaned`, `applied`). Filters that do not
+    validate keep every organization, at any stage. A download reads its rows
+    after the view returns, so what it needs of the filters is read here, not
+    again while the file is sent."""
+    values = StatusListFilter.cleaned(data)
+    if values is None:
+        return Organization.objects.all(), ""
+    return StatusListFilter.applied(Organization.objects.all(), values), values.get("stage", "")
 
 
 # --- queues: what waits on whom, with age in business days ---------------------------------------------------------

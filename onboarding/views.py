@@ -29,6 +29,7 @@ from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
+from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
@@ -297,9 +298,9 @@ def _status_list_filters(request):
     or None when the person must sign in first: the list is for signed-in users
     unless CoC staff made it public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
-        return None, None
-    filters, organizations, stage = selectors.status_filters(request.GET)
-    return filters.form, {"organizations": organizations, "stage": stage}
+        return None
+    organizations, stage = selectors.status_filters(request.GET)
+    return {"organizations": organizations, "stage": stage}
 
 
 STATUS_LIST_PAGE_SIZE = 100
@@ -344,8 +345,8 @@ def _status_row(row, link, labels: dict) -> str:
 
 def status_list(request):
     """The list a page at a time (the spreadsheet and CSV have every row)."""
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
     page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, **filters)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
@@ -359,12 +360,12 @@ def status_list(request):
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html",
-                  {"form": form, "rows": rows, "page": page, "query": query.urlencode(), "today": local_date()})
+                  {"fields": StatusListFilter.drawn(request.GET), "rows": rows, "page": page, "query": query.urlencode(), "today": local_date()})
 
 
 def status_list_xlsx(request):
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
     response = HttpResponse(
@@ -377,8 +378,8 @@ def status_list_xlsx(request):
 
 def status_list_csv(request):
     """Every row, streamed: the agencies are read a chunk at a time as the file is sent."""
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
     rows = spreadsheet.flat_rows(selectors.iter_status_list(today=today, **filters))
