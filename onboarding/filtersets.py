@@ -14,7 +14,7 @@ walked every option, on each request of a page every person opens."""
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -24,7 +24,7 @@ from hmis_portal.core.addresses import kept
 
 from accounts.models import Organization
 
-from .models import CESOrganizationRole, ParticipationStage, ProgramType
+from .models import CESOrganizationRole, ParticipationStage, Program, ProgramType
 
 
 class StatusListFilter(django_filters.FilterSet):
@@ -57,18 +57,23 @@ class StatusListFilter(django_filters.FilterSet):
         return form_class
 
     # Static: `applied` calls them from the class, as a filter set calls them from itself.
+    # An agency's programs are asked of with EXISTS, not joined: a join gives
+    # an agency once per program and needs DISTINCT, under which the list's
+    # page could not count its rows in the query that reads them.
     @staticmethod
     def filter_search(queryset, name, value):
-        return queryset.filter(Q(name__icontains=value) | Q(programs__name__icontains=value)).distinct()
+        return queryset.filter(Q(name__icontains=value) | Exists(Program.objects.filter(
+            organization=OuterRef("pk"), name__icontains=value)))
 
-    # The value's type hint is what the API's schema says of the parameter: a role's code.
+    # The value's type hint is what the API's schema says of the parameter: a
+    # role's code. An agency names a role once (a join gives it once).
     @staticmethod
     def filter_role(queryset, name, value: str):
         return queryset.filter(ces_roles__role__code=value)
 
     @staticmethod
     def filter_program_type(queryset, name, value: str):
-        return queryset.filter(programs__program_type__code=value).distinct()
+        return queryset.filter(Exists(Program.objects.filter(organization=OuterRef("pk"), program_type__code=value)))
 
     @staticmethod
     def filter_stage(queryset, name, value):

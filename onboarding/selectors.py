@@ -8,7 +8,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -19,7 +19,7 @@ from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
-from hmis_portal.core.prepared import Param, Prepared
+from hmis_portal.core.prepared import Param, Prepared, answer_all
 
 from .filtersets import StatusListFilter
 from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
@@ -158,7 +158,7 @@ def program_summaries(organization) -> QuerySet[Program]:
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 #
-# Read as plain values (no model instances): a page is four small queries and
+# Read as plain values (no model instances): a page is two small queries and
 # a loop, and a download of every agency is read in bounded chunks of
 # agencies, so its memory does not grow with the list.
 
@@ -249,14 +249,16 @@ _STATUS_ROLES = Prepared(lambda: OrganizationCESRole.objects.filter(
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
     """The rows of `organizations` ((pk, name, slug), in order): their
-    agreements, programs and roles in three queries, whatever their number."""
+    agreements, programs and roles in one round trip on PostgreSQL (three
+    queries elsewhere), whatever their number."""
     organizations = list(organizations)
     if not organizations:
         return []
     ids = [pk for pk, _, _ in organizations]
-    agreements = _grouped(_STATUS_AGREEMENTS(organizations=ids))
-    programs = _grouped(_STATUS_PROGRAMS(organizations=ids))
-    roles = _grouped(_STATUS_ROLES(organizations=ids))
+    # Asked together: one round trip on PostgreSQL (`answer_all`).
+    agreements, programs, roles = (_grouped(rows) for rows in answer_all([
+        _STATUS_AGREEMENTS.ask(organizations=ids), _STATUS_PROGRAMS.ask(organizations=ids),
+        _STATUS_ROLES.ask(organizations=ids)]))
     rows = []
     for pk, name, slug in organizations:
         its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
@@ -271,7 +273,7 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
 
 
 # Agencies read at a time for the whole list (the downloads): a list of a
-# thousand or two in one chunk (four queries), a bigger one in bounded steps.
+# thousand or two in one chunk (two queries), a bigger one in bounded steps.
 STATUS_CHUNK = 2000
 
 
@@ -279,7 +281,7 @@ def iter_status_list(*, organizations: QuerySet, stage: str = "", today=None):
     """Every row of `organizations` (the list's filters applied, `status_filters`)
     at `stage` (any when empty), by name: `chunk` organizations at a time
     (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a
-    download of thousands keeps only a chunk in memory. Four queries a chunk."""
+    download of thousands keeps only a chunk in memory. Two queries a chunk."""
     today = today or local_date()
     chunk = STATUS_CHUNK
     organizations = _status_organizations(organizations)
@@ -300,14 +302,37 @@ def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list
 
 
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
-    """One page of `status_list`: the page's organizations only (a count and
-    four queries), unless a stage is chosen, which is known only row by row."""
+    """One page of `status_list`: the page's organizations, counted in the
+    query that reads them, and their rows in one more round trip (a count of
+    its own only for a page past the last), unless a stage is chosen, which
+    is known only row by row."""
     today = today or local_date()
     if stage:
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
-    page = Paginator(_status_organizations(organizations), per_page).get_page(number)
-    page.object_list = _status_rows(page.object_list, stage="", today=today)
+    organizations = organizations.order_by("name", "pk")
+    paginator = Paginator(organizations, per_page)
+    number = _page_number(number)
+    found = []
+    if number >= 1:
+        found = list(organizations.values_list("pk", "name", "slug", Window(Count("pk")))[
+            (number - 1) * per_page:number * per_page])
+        if found or number == 1:
+            paginator.count = found[0][3] if found else 0
+    page = paginator.get_page(number)
+    page.object_list = _status_rows([row[:3] for row in found] if found else
+                                    page.object_list.values_list("pk", "name", "slug"), stage="", today=today)
     return page
+
+
+def _page_number(number) -> int:
+    """The page `Paginator.get_page` reads in `number`: a whole number, or
+    the first page for anything else (below 1, it gives the last)."""
+    try:
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError):
+        return 1
 
 
 def status_filters(data) -> tuple[QuerySet, str]:
