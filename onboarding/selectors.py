@@ -301,6 +301,11 @@ def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list
     return list(iter_status_list(organizations=organizations, stage=stage, today=today))
 
 
+# Every row's count of the rows, read with them: one expression for every
+# page, so what Django works out of it once (its identity) is kept.
+_COUNTED = Window(Count("pk"))
+
+
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
     """One page of `status_list`: the page's organizations, counted in the
     query that reads them, and their rows in one more round trip (a count of
@@ -314,7 +319,7 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     number = _page_number(number)
     found = []
     if number >= 1:
-        found = list(organizations.values_list("pk", "name", "slug", Window(Count("pk")))[
+        found = list(organizations.values_list("pk", "name", "slug", _COUNTED)[
             (number - 1) * per_page:number * per_page])
         if found or number == 1:
             paginator.count = found[0][3] if found else 0
