@@ -33,7 +33,8 @@ def _queries(roles, kinds, stages) -> list[str]:
                "?q=&stage=&role=&program_type=", "?role=no-such-role", "?stage=no-such-stage",
                "?program_type=no-such-type", "?q=agency&page=2", "?other=1&q=a", "?q=%3Cb%3E&other=%22%26",
                "?stage=participating&page=2", "?q=Program&program_type=" + kinds[0], "?role=a&role=b",
-               "?q=a&q=b", "?page=1&page=2", "?q=%00"]
+               "?q=a&q=b", "?page=1&page=2", "?q=%00", "?page=99999999999999999999", "?page=1.5",
+               "?q=agency&page=99999999999999999999", "?q=agency&page=3"]
     queries += [f"?stage={stage}" for stage in stages]
     queries += [f"?role={quote(role)}" for role in roles]
     queries += [f"?program_type={quote(kind)}" for kind in kinds]

@@ -8,7 +8,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -158,9 +159,9 @@ def program_summaries(organization) -> QuerySet[Program]:
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 #
-# Read as plain values (no model instances): a page is two small queries and
-# a loop, and a download of every agency is read in bounded chunks of
-# agencies, so its memory does not grow with the list.
+# Read as plain values (no model instances): a page is two small queries (one
+# unfiltered) and a loop, and a download of every agency is read in bounded
+# chunks of agencies, so its memory does not grow with the list.
 
 @dataclass(frozen=True, slots=True)
 class AgreementFacts:
@@ -234,17 +235,41 @@ def _grouped(rows) -> dict:
     return found
 
 
+def _agreements_of(organizations):
+    return OrganizationAgreement.objects.filter(organization_id__in=organizations).order_by("-created_at", "-id").values(
+        "organization_id", "id", "status", "expires_on", "status_changed_at")
+
+
+def _programs_of(organizations):
+    return Program.objects.filter(organization_id__in=organizations).order_by("name", "pk").values(
+        "organization_id", "name", "program_type__name", "setup_status")
+
+
+def _roles_of(organizations):
+    return OrganizationCESRole.objects.filter(organization_id__in=organizations).order_by(
+        "role__sort_order", "role__name").values("organization_id", "role__name")
+
+
+def _on_page():
+    """Every organization at its place in the whole list (by name, then id)
+    from after `after` to `until`: a page of the list unfiltered."""
+    return Organization.objects.annotate(place=Window(RowNumber(), order_by=[F("name").asc(), F("pk").asc()])).filter(
+        place__gt=Param("after"), place__lte=Param("until"))
+
+
 # A page's or a chunk's agreements, programs and CES roles: the same three
 # queries each time with other agencies' ids, compiled once (`core.prepared`).
-_STATUS_AGREEMENTS = Prepared(lambda: OrganizationAgreement.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("-created_at", "-id").values(
-    "organization_id", "id", "status", "expires_on", "status_changed_at"))
-_STATUS_PROGRAMS = Prepared(lambda: Program.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("name", "pk").values(
-    "organization_id", "name", "program_type__name", "setup_status"))
-_STATUS_ROLES = Prepared(lambda: OrganizationCESRole.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("role__sort_order", "role__name").values(
-    "organization_id", "role__name"))
+_STATUS_AGREEMENTS = Prepared(lambda: _agreements_of(Param("organizations", many=True)))
+_STATUS_PROGRAMS = Prepared(lambda: _programs_of(Param("organizations", many=True)))
+_STATUS_ROLES = Prepared(lambda: _roles_of(Param("organizations", many=True)))
+# A page of the list unfiltered (the page most requests ask for): its
+# organizations, counted, and their agreements, programs and CES roles, by
+# the page's places, asked together in one round trip.
+_PAGE_ORGANIZATIONS = Prepared(lambda: _on_page().annotate(total=Window(Count("pk"))).order_by("name", "pk").values(
+    "pk", "name", "slug", "total"))
+_PAGE_AGREEMENTS = Prepared(lambda: _agreements_of(_on_page().values("pk")))
+_PAGE_PROGRAMS = Prepared(lambda: _programs_of(_on_page().values("pk")))
+_PAGE_ROLES = Prepared(lambda: _roles_of(_on_page().values("pk")))
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
@@ -256,9 +281,16 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
         return []
     ids = [pk for pk, _, _ in organizations]
     # Asked together: one round trip on PostgreSQL (`answer_all`).
-    agreements, programs, roles = (_grouped(rows) for rows in answer_all([
+    agreements, programs, roles = answer_all([
         _STATUS_AGREEMENTS.ask(organizations=ids), _STATUS_PROGRAMS.ask(organizations=ids),
-        _STATUS_ROLES.ask(organizations=ids)]))
+        _STATUS_ROLES.ask(organizations=ids)])
+    return _rows(organizations, agreements, programs, roles, stage=stage, today=today)
+
+
+def _rows(organizations, agreements, programs, roles, *, stage: str, today) -> list[StatusRow]:
+    """The rows of `organizations` ((pk, name, slug), in order) from their
+    agreements', programs' and roles' rows, at `stage` (any when empty)."""
+    agreements, programs, roles = _grouped(agreements), _grouped(programs), _grouped(roles)
     rows = []
     for pk, name, slug in organizations:
         its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
@@ -308,9 +340,10 @@ _COUNTED = Window(Count("pk"))
 
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
     """One page of `status_list`: the page's organizations, counted in the
-    query that reads them, and their rows in one more round trip (a count of
-    its own only for a page past the last), unless a stage is chosen, which
-    is known only row by row."""
+    query that reads them, and their rows in one more round trip, or all of
+    it in one round trip when nothing filters the list (a count of its own
+    only for a page past the last), unless a stage is chosen, which is known
+    only row by row."""
     today = today or local_date()
     if stage:
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
@@ -318,7 +351,20 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     paginator = Paginator(organizations, per_page)
     number = _page_number(number)
     found = []
-    if number >= 1:
+    if number > _PAGES_READ // per_page:
+        number = 0  # past any list's last page (and any OFFSET the database takes): read nothing, count
+    if number >= 1 and not organizations.query.has_filters():
+        # Every organization (no filter): the page and its rows in one round trip.
+        places = {"after": (number - 1) * per_page, "until": number * per_page}
+        found, *details = answer_all([_PAGE_ORGANIZATIONS.ask(**places), _PAGE_AGREEMENTS.ask(**places),
+                                      _PAGE_PROGRAMS.ask(**places), _PAGE_ROLES.ask(**places)])
+        if found or number == 1:
+            paginator.count = found[0]["total"] if found else 0
+            page = paginator.get_page(number)
+            page.object_list = _rows([(row["pk"], row["name"], row["slug"]) for row in found], *details,
+                                     stage="", today=today)
+            return page
+    elif number >= 1:
         found = list(organizations.values_list("pk", "name", "slug", _COUNTED)[
             (number - 1) * per_page:number * per_page])
         if found or number == 1:
@@ -327,6 +373,10 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     page.object_list = _status_rows([row[:3] for row in found] if found else
                                     page.object_list.values_list("pk", "name", "slug"), stage="", today=today)
     return page
+
+
+# Places in the list beyond any agency's (a page asked past them is past the last).
+_PAGES_READ = 2**31
 
 
 def _page_number(number) -> int:
