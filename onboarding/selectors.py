@@ -8,8 +8,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -159,8 +158,8 @@ def program_summaries(organization) -> QuerySet[Program]:
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 #
-# Read as plain values (no model instances): a page is two small queries (one
-# unfiltered) and a loop, and a download of every agency is read in bounded
+# Read as plain values (no model instances): a page is two small queries and
+# a loop, and a download of every agency is read in bounded
 # chunks of agencies, so its memory does not grow with the list.
 
 @dataclass(frozen=True, slots=True)
@@ -250,26 +249,11 @@ def _roles_of(organizations):
         "role__sort_order", "role__name").values("organization_id", "role__name")
 
 
-def _on_page():
-    """Every organization at its place in the whole list (by name, then id)
-    from after `after` to `until`: a page of the list unfiltered."""
-    return Organization.objects.annotate(place=Window(RowNumber(), order_by=[F("name").asc(), F("pk").asc()])).filter(
-        place__gt=Param("after"), place__lte=Param("until"))
-
-
 # A page's or a chunk's agreements, programs and CES roles: the same three
 # queries each time with other agencies' ids, compiled once (`core.prepared`).
 _STATUS_AGREEMENTS = Prepared(lambda: _agreements_of(Param("organizations", many=True)))
 _STATUS_PROGRAMS = Prepared(lambda: _programs_of(Param("organizations", many=True)))
 _STATUS_ROLES = Prepared(lambda: _roles_of(Param("organizations", many=True)))
-# A page of the list unfiltered (the page most requests ask for): its
-# organizations, counted, and their agreements, programs and CES roles, by
-# the page's places, asked together in one round trip.
-_PAGE_ORGANIZATIONS = Prepared(lambda: _on_page().annotate(total=Window(Count("pk"))).order_by("name", "pk").values(
-    "pk", "name", "slug", "total"))
-_PAGE_AGREEMENTS = Prepared(lambda: _agreements_of(_on_page().values("pk")))
-_PAGE_PROGRAMS = Prepared(lambda: _programs_of(_on_page().values("pk")))
-_PAGE_ROLES = Prepared(lambda: _roles_of(_on_page().values("pk")))
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
@@ -340,10 +324,9 @@ _COUNTED = Window(Count("pk"))
 
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
     """One page of `status_list`: the page's organizations, counted in the
-    query that reads them, and their rows in one more round trip, or all of
-    it in one round trip when nothing filters the list (a count of its own
-    only for a page past the last), unless a stage is chosen, which is known
-    only row by row."""
+    query that reads them, and their rows in one more round trip (a count of
+    its own only for a page past the last), unless a stage is chosen, which
+    is known only row by row."""
     today = today or local_date()
     if stage:
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
@@ -353,18 +336,7 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     found = []
     if number > _PAGES_READ // per_page:
         number = 0  # past any list's last page (and any OFFSET the database takes): read nothing, count
-    if number >= 1 and not organizations.query.has_filters():
-        # Every organization (no filter): the page and its rows in one round trip.
-        places = {"after": (number - 1) * per_page, "until": number * per_page}
-        found, *details = answer_all([_PAGE_ORGANIZATIONS.ask(**places), _PAGE_AGREEMENTS.ask(**places),
-                                      _PAGE_PROGRAMS.ask(**places), _PAGE_ROLES.ask(**places)])
-        if found or number == 1:
-            paginator.count = found[0]["total"] if found else 0
-            page = paginator.get_page(number)
-            page.object_list = _rows([(row["pk"], row["name"], row["slug"]) for row in found], *details,
-                                     stage="", today=today)
-            return page
-    elif number >= 1:
+    if number >= 1:
         found = list(organizations.values_list("pk", "name", "slug", _COUNTED)[
             (number - 1) * per_page:number * per_page])
         if found or number == 1:
