@@ -8,7 +8,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Window
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -19,7 +19,7 @@ from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
-from hmis_portal.core.prepared import Param, Prepared
+from hmis_portal.core.prepared import Param, Prepared, answer_all
 
 from .filtersets import StatusListFilter
 from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
@@ -158,9 +158,9 @@ def program_summaries(organization) -> QuerySet[Program]:
 
 # --- the CES Participation Status List ----------------------------------------------------------------------------
 #
-# Read as plain values (no model instances): a page is four small queries and
-# a loop, and a download of every agency is read in bounded chunks of
-# agencies, so its memory does not grow with the list.
+# Read as plain values (no model instances): a page is two small queries and
+# a loop, and a download of every agency is read in bounded
+# chunks of agencies, so its memory does not grow with the list.
 
 @dataclass(frozen=True, slots=True)
 class AgreementFacts:
@@ -234,29 +234,47 @@ def _grouped(rows) -> dict:
     return found
 
 
+def _agreements_of(organizations):
+    return OrganizationAgreement.objects.filter(organization_id__in=organizations).order_by("-created_at", "-id").values(
+        "organization_id", "id", "status", "expires_on", "status_changed_at")
+
+
+def _programs_of(organizations):
+    return Program.objects.filter(organization_id__in=organizations).order_by("name", "pk").values(
+        "organization_id", "name", "program_type__name", "setup_status")
+
+
+def _roles_of(organizations):
+    return OrganizationCESRole.objects.filter(organization_id__in=organizations).order_by(
+        "role__sort_order", "role__name").values("organization_id", "role__name")
+
+
 # A page's or a chunk's agreements, programs and CES roles: the same three
 # queries each time with other agencies' ids, compiled once (`core.prepared`).
-_STATUS_AGREEMENTS = Prepared(lambda: OrganizationAgreement.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("-created_at", "-id").values(
-    "organization_id", "id", "status", "expires_on", "status_changed_at"))
-_STATUS_PROGRAMS = Prepared(lambda: Program.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("name", "pk").values(
-    "organization_id", "name", "program_type__name", "setup_status"))
-_STATUS_ROLES = Prepared(lambda: OrganizationCESRole.objects.filter(
-    organization_id__in=Param("organizations", many=True)).order_by("role__sort_order", "role__name").values(
-    "organization_id", "role__name"))
+_STATUS_AGREEMENTS = Prepared(lambda: _agreements_of(Param("organizations", many=True)))
+_STATUS_PROGRAMS = Prepared(lambda: _programs_of(Param("organizations", many=True)))
+_STATUS_ROLES = Prepared(lambda: _roles_of(Param("organizations", many=True)))
 
 
 def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
     """The rows of `organizations` ((pk, name, slug), in order): their
-    agreements, programs and roles in three queries, whatever their number."""
+    agreements, programs and roles in one round trip on PostgreSQL (three
+    queries elsewhere), whatever their number."""
     organizations = list(organizations)
     if not organizations:
         return []
     ids = [pk for pk, _, _ in organizations]
-    agreements = _grouped(_STATUS_AGREEMENTS(organizations=ids))
-    programs = _grouped(_STATUS_PROGRAMS(organizations=ids))
-    roles = _grouped(_STATUS_ROLES(organizations=ids))
+    # Asked together: one round trip on PostgreSQL (`answer_all`).
+    agreements, programs, roles = answer_all([
+        _STATUS_AGREEMENTS.ask(organizations=ids), _STATUS_PROGRAMS.ask(organizations=ids),
+        _STATUS_ROLES.ask(organizations=ids)])
+    return _rows(organizations, agreements, programs, roles, stage=stage, today=today)
+
+
+def _rows(organizations, agreements, programs, roles, *, stage: str, today) -> list[StatusRow]:
+    """The rows of `organizations` ((pk, name, slug), in order) from their
+    agreements', programs' and roles' rows, at `stage` (any when empty)."""
+    agreements, programs, roles = _grouped(agreements), _grouped(programs), _grouped(roles)
     rows = []
     for pk, name, slug in organizations:
         its_agreements = [AgreementFacts(*values) for values in agreements.get(pk, ())]
@@ -271,7 +289,7 @@ def _status_rows(organizations, *, stage: str, today) -> list[StatusRow]:
 
 
 # Agencies read at a time for the whole list (the downloads): a list of a
-# thousand or two in one chunk (four queries), a bigger one in bounded steps.
+# thousand or two in one chunk (two queries), a bigger one in bounded steps.
 STATUS_CHUNK = 2000
 
 
@@ -279,7 +297,7 @@ def iter_status_list(*, organizations: QuerySet, stage: str = "", today=None):
     """Every row of `organizations` (the list's filters applied, `status_filters`)
     at `stage` (any when empty), by name: `chunk` organizations at a time
     (`STATUS_CHUNK`, by name and id, from where the last chunk ended), so a
-    download of thousands keeps only a chunk in memory. Four queries a chunk."""
+    download of thousands keeps only a chunk in memory. Two queries a chunk."""
     today = today or local_date()
     chunk = STATUS_CHUNK
     organizations = _status_organizations(organizations)
@@ -299,28 +317,62 @@ def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list
     return list(iter_status_list(organizations=organizations, stage=stage, today=today))
 
 
+# Every row's count of the rows, read with them: one expression for every
+# page, so what Django works out of it once (its identity) is kept.
+_COUNTED = Window(Count("pk"))
+
+
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
-    """One page of `status_list`: the page's organizations only (a count and
-    four queries), unless a stage is chosen, which is known only row by row."""
+    """One page of `status_list`: the page's organizations, counted in the
+    query that reads them, and their rows in one more round trip (a count of
+    its own only for a page past the last), unless a stage is chosen, which
+    is known only row by row."""
     today = today or local_date()
     if stage:
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
-    page = Paginator(_status_organizations(organizations), per_page).get_page(number)
-    page.object_list = _status_rows(page.object_list, stage="", today=today)
+    organizations = organizations.order_by("name", "pk")
+    paginator = Paginator(organizations, per_page)
+    number = _page_number(number)
+    found = []
+    if number > _PAGES_READ // per_page:
+        number = 0  # past any list's last page (and any OFFSET the database takes): read nothing, count
+    if number >= 1:
+        found = list(organizations.values_list("pk", "name", "slug", _COUNTED)[
+            (number - 1) * per_page:number * per_page])
+        if found or number == 1:
+            paginator.count = found[0][3] if found else 0
+    page = paginator.get_page(number)
+    page.object_list = _status_rows([row[:3] for row in found] if found else
+                                    page.object_list.values_list("pk", "name", "slug"), stage="", today=today)
     return page
 
 
-def status_filters(data) -> tuple[StatusListFilter, QuerySet, str]:
-    """The list's filters from a query string, built once for the page or a
-    download: the form (its choices read in the request), the organizations
-    they keep and the stage (derived row by row, applied by the rows). Filters
-    that do not validate keep every organization, at any stage. A download
-    reads its rows after the view returns, so what it needs of the filters is
-    read here, not again while the file is sent."""
-    filters = StatusListFilter(data or None, queryset=Organization.objects.all())
-    if not filters.is_valid():
-        return filters, Organization.objects.all(), ""
-    return filters, filters.qs, filters.form.cleaned_data.get("stage", "")
+# Places in the list beyond any agency's (a page asked past them is past the last).
+_PAGES_READ = 2**31
+
+
+def _page_number(number) -> int:
+    """The page `Paginator.get_page` reads in `number`: a whole number, or
+    the first page for anything else (below 1, it gives the last)."""
+    try:
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError):
+        return 1
+
+
+def status_filters(data) -> tuple[QuerySet, str]:
+    """The organizations the list's filters keep and the stage (derived row
+    by row, applied by the rows), from a query string, read once for the page
+    or a download (`StatusListFilter.cleaned`, `applied`). Filters that do not
+    validate keep every organization, at any stage. A download reads its rows
+    after the view returns, so what it needs of the filters is read here, not
+    again while the file is sent."""
+    values = StatusListFilter.cleaned(data)
+    if values is None:
+        return Organization.objects.all(), ""
+    return StatusListFilter.applied(Organization.objects.all(), values), values.get("stage", "")
 
 
 # --- queues: what waits on whom, with age in business days ---------------------------------------------------------

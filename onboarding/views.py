@@ -1,8 +1,6 @@
 """Portal pages for steps 1 and 2. Views parse, check access, and call a
 service; they change nothing themselves (STYLE §2)."""
 
-import html
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -22,6 +20,7 @@ from accounts.access import access_organization, require, require_persona
 from accounts.models import Persona
 from accounts.signin.lockout import client_ip
 from hmis_portal.core import registry
+from hmis_portal.core.addresses import configuration, kept
 from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
 from hmis_portal.core.documents import document_response
@@ -29,6 +28,7 @@ from hmis_portal.core.exports import CSV_CONTENT_TYPE, csv_chunks
 from hmis_portal.core.errors import apply_to_form, message_refusal
 
 from . import selectors, services, spreadsheet
+from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
 from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
@@ -297,9 +297,9 @@ def _status_list_filters(request):
     or None when the person must sign in first: the list is for signed-in users
     unless CoC staff made it public (policy)."""
     if not request.user.is_authenticated and not OnboardingPolicy.current().status_list_public:
-        return None, None
-    filters, organizations, stage = selectors.status_filters(request.GET)
-    return filters.form, {"organizations": organizations, "stage": stage}
+        return None
+    organizations, stage = selectors.status_filters(request.GET)
+    return {"organizations": organizations, "stage": stage}
 
 
 STATUS_LIST_PAGE_SIZE = 100
@@ -310,61 +310,72 @@ LINE = mark_safe("<br>")
 # A row of the table, written here once rather than through the template's
 # lookups, escapes and tests for each of its cells (a page draws a hundred
 # rows). Each value is escaped as Django's `escape` does (`html.escape` of its
-# text) without its per-call check for lazy text: the labels are made text first.
+# text: the same five characters, replaced in one pass by `ESCAPED`) without
+# its per-call check for lazy text: the labels are made text first.
 STATUS_ROW = ('\n    <tr>\n      <th scope="row" class="fw-normal">{}</th>\n      <td>{}</td>\n      <td>{}</td>\n'
               '      <td>{}</td>\n      <td><span class="badge {}">{}</span>\n</td>\n    </tr>\n  ')
 STATUS_PROGRAM = '{} <span class="small text-muted">({}: {})</span>'
-
-
-def _once(labels: dict, key, make) -> str:
-    """`make()` for `key`, made once a page: the same few stages, agreement
-    statuses and setup statuses are written on every row."""
-    found = labels.get(key)
-    if found is None:
-        found = labels[key] = make()
-    return found
+ESCAPED = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
 def _status_row(row, link, labels: dict) -> str:
     """A row of the list as the table draws it (the agency's name linked to its
     participation page when `link`), each value escaped; `labels` keeps the
-    page's escaped labels."""
-    name = html.escape(row.name)
+    page's escaped labels (the same few stages, agreement statuses and setup
+    statuses are written on every row)."""
+    name = row.name.translate(ESCAPED)
+    programs = []
+    for program in row.programs:
+        setup_key = ("setup", program.setup_status)
+        setup = labels.get(setup_key)
+        if setup is None:
+            setup = labels[setup_key] = str(program.setup_status_label).translate(ESCAPED)
+        programs.append(STATUS_PROGRAM.format(program.name.translate(ESCAPED),
+                                              program.program_type.translate(ESCAPED), setup))
+    agreement_key = ("agreement", row.agreement and row.agreement.status)
+    agreement = labels.get(agreement_key)
+    if agreement is None:
+        agreement = labels[agreement_key] = str(row.agreement_label).translate(ESCAPED)
+    stage_key = ("stage", row.stage)
+    stage = labels.get(stage_key)
+    if stage is None:
+        stage = labels[stage_key] = (row.stage.badge.translate(ESCAPED), str(row.stage_label).translate(ESCAPED))
     return STATUS_ROW.format(
-        f'<a href="{html.escape(link)}">{name}</a>' if link else name,
-        LINE.join(html.escape(role) for role in row.roles) if row.roles else NONE,
-        LINE.join(STATUS_PROGRAM.format(
-            html.escape(program.name), html.escape(program.program_type),
-            _once(labels, ("setup", program.setup_status), lambda: html.escape(str(program.setup_status_label))))
-            for program in row.programs) if row.programs else NONE,
-        _once(labels, ("agreement", row.agreement and row.agreement.status),
-              lambda: html.escape(str(row.agreement_label))),
-        *_once(labels, row.stage, lambda: (html.escape(row.stage.badge), html.escape(str(row.stage_label)))))
+        f'<a href="{link.translate(ESCAPED)}">{name}</a>' if link else name,
+        LINE.join([role.translate(ESCAPED) for role in row.roles]) if row.roles else NONE,
+        LINE.join(programs) if programs else NONE, agreement, *stage)
+
+
+# The address of an agency's participation page with "-" for its slug, by URL configuration.
+_PARTICIPATION: dict = {}
 
 
 def status_list(request):
     """The list a page at a time (the spreadsheet and CSV have every row)."""
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
-    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, **filters)
+    today = local_date()
+    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, today=today,
+                                      **filters)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
     linked = access.seen_among(request.user, [row.pk for row in page.object_list])
-    # One address reversed, the others made from it: a slug is the path's only part.
-    pattern = reverse("onboarding:participation", args=["-"])
+    # One address reversed (once per process), the others made from it: a slug is the path's only part.
+    pattern = kept(_PARTICIPATION, configuration(), lambda: reverse("onboarding:participation", args=["-"]))
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
     labels = {}
     rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "", labels)
                              for row in page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "onboarding/status_list.html",
-                  {"form": form, "rows": rows, "page": page, "query": query.urlencode(), "today": local_date()})
+    return render(request, "onboarding/status_list.html", {
+        "fields": StatusListFilter.drawn(request.GET), "rows": rows, "page": page, "query": query.urlencode(),
+        "today": today})
 
 
 def status_list_xlsx(request):
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
     response = HttpResponse(
@@ -377,8 +388,8 @@ def status_list_xlsx(request):
 
 def status_list_csv(request):
     """Every row, streamed: the agencies are read a chunk at a time as the file is sent."""
-    form, filters = _status_list_filters(request)
-    if form is None:
+    filters = _status_list_filters(request)
+    if filters is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
     rows = spreadsheet.flat_rows(selectors.iter_status_list(today=today, **filters))

@@ -1,3 +1,4 @@
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -191,3 +192,34 @@ def test_an_agency_person_s_own_agencies_are_linked_from_their_standing_without_
     assert f'<a href="{reverse("onboarding:participation", args=[participating.slug])}">Alder Street Housing</a>' in page
     assert ">Birch Family Services</th>" in page and reverse("onboarding:participation", args=[submitted.slug]) not in page
     assert not [query["sql"] for query in counted.captured_queries if "accounts_membership" in query["sql"]]
+
+
+@pytest.mark.parametrize("number", [None, "1", "2", "3", "99", "0", "-1", "x", "1.5", "2.0", "9" * 20])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_page_of_the_list_is_the_paginator_s_page_of_every_row_counted_in_the_query_that_reads_it(
+        number, filtered, django_assert_num_queries):
+    """The page's organizations are counted in the query that reads them: a
+    page in range is two queries whatever the list's length (its rows, then
+    their agreements, programs and roles asked together); one past the last
+    (or below the first, or past any list) shows the last, as Django's
+    paginator does."""
+    from django.core.paginator import Paginator
+    from django.db import connection
+
+    from onboarding import selectors
+
+    build_agencies()
+    Organization.objects.bulk_create([Organization(name=f"Paged Agency {n:03d}", slug=f"paged-{n}")
+                                      for n in range(247)])
+    organizations = Organization.objects.exclude(name="") if filtered else Organization.objects.all()
+    whole = Paginator(selectors.status_list(organizations=organizations), 100).get_page(number)
+    # In range; past the last: the empty page read, a count, the last page and its rows; below the first
+    # (or past any list): a count, the last page and its rows.
+    # (Counted on PostgreSQL, where questions are asked together.)
+    queries = {"99": 4, "0": 3, "-1": 3, "9" * 20: 3}.get(number, 2)
+    with django_assert_num_queries(queries) if connection.vendor == "postgresql" else contextlib.nullcontext():
+        page = selectors.status_list_page(organizations=organizations, number=number, per_page=100)
+    assert (page.number, page.paginator.count, page.paginator.num_pages) == (
+        whole.number, whole.paginator.count, whole.paginator.num_pages) == (whole.number, 250, 3)
+    assert [(row.pk, row.stage, row.roles, row.programs) for row in page.object_list] == [
+        (row.pk, row.stage, row.roles, row.programs) for row in whole.object_list]

@@ -143,6 +143,65 @@ def test_the_filter_form_is_drawn_as_django_s_widget_templates_draw_it(query):
         assert str(widget(field)) == str(field.as_widget()), field.name
 
 
+# The page's filter form as its template drew it through the filter set's form, field by field.
+TEMPLATE_FIELDS = """{% for field in form %}
+  <div class="col-md-3">
+    <label class="form-label small" for="{{ field.id_for_label }}">{{ field.label }}</label>
+    {{ field }}
+  </div>
+  {% endfor %}"""
+
+# Query strings: none, valid values, values with markup, whitespace, values the form refuses, repeated keys.
+FILTER_QUERIES = ["", "page=2", "q=Alder", "q=+Alder+", "q=%3Cb%3E%22%26%27", "q=" + "x" * 100, "q=" + "x" * 101,
+                  "q=%20%20", "stage=participating", "stage=x", "role=markup-role", "role=no-such-role",
+                  "program_type=permanent-housing", "program_type=", "q=a&q=b%3C", "role=no-such-role&role=assessment-only",
+                  "q=caf%C3%A9&stage=agreement_executed&role=housing-provider&program_type=permanent-housing&other=1"]
+
+
+def _markup_role():
+    CESOrganizationRole.objects.create(code="markup-role", name='<b>Role</b> & "Co" \'s', sort_order=99)
+
+
+@pytest.mark.parametrize("query", FILTER_QUERIES)
+def test_the_filter_form_drawn_once_is_the_form_s_own_drawing_with_each_request_s_values(query):
+    """The page draws its form from a copy drawn once per process, with the
+    request's values filled in: the same bytes the filter set's form drew,
+    bound to the query string, invalid values marked as Django marks them."""
+    from django.http import QueryDict
+    from django.template import engines
+
+    from onboarding.filtersets import StatusListFilter
+
+    _markup_role()
+    data = QueryDict(query)
+    expected = engines["django"].from_string(TEMPLATE_FIELDS).render({"form": StatusListFilter(data or None).form})
+    assert StatusListFilter.drawn(data) == expected
+    assert StatusListFilter.drawn(data) == expected  # drawn again from the kept copy
+
+
+@pytest.mark.parametrize("query", FILTER_QUERIES)
+def test_the_page_reads_its_filters_as_the_filter_set_does(query):
+    """The organizations kept and the stage asked are those of the filter set
+    bound to the same query string (an invalid one keeps every organization)."""
+    from django.http import QueryDict
+
+    from onboarding.filtersets import StatusListFilter
+
+    with time_machine.travel(MOMENT, tick=False):
+        build_every_stage()
+    _markup_role()
+    OrganizationCESRole.objects.create(organization=Organization.objects.get(name="Birch Family Services"),
+                                       role=CESOrganizationRole.objects.get(code="markup-role"))
+    OrganizationFactory(name="Café Alder")
+    data = QueryDict(query)
+    filters = StatusListFilter(data or None, queryset=Organization.objects.all())
+    valid = filters.is_valid()
+    organizations, stage = selectors.status_filters(data)
+    assert list(organizations.order_by("name", "pk").values_list("pk", flat=True)) == list(
+        (filters.qs if valid else Organization.objects.all()).order_by("name", "pk").values_list("pk", flat=True))
+    assert stage == (filters.form.cleaned_data.get("stage", "") if valid else "")
+
+
 def test_each_stage_s_badge_is_the_one_the_stage_include_draws():
     from django.template.loader import render_to_string
 
@@ -260,6 +319,7 @@ def test_the_csv_download_costs_at_most_the_budget_at_10_and_1000_agencies_its_s
                 body = b"".join(response.streaming_content)
         costs[stop] = len(view), len(streamed), body.count(b"\n")
     assert costs[1000][2] > costs[10][2] > 1, costs  # the rows were written, more of them at 1,000
-    # The agencies, their agreements, their programs, their CES roles: one chunk's four queries.
-    assert costs[10][1] == costs[1000][1] == 4, costs
+    # The agencies, then their agreements, programs and CES roles asked together: one chunk's two queries
+    # on PostgreSQL (four elsewhere).
+    assert costs[10][1] == costs[1000][1] == (2 if connection.vendor == "postgresql" else 4), costs
     assert sum(costs[1000][:2]) <= sum(costs[10][:2]) <= MAX_QUERIES, costs
