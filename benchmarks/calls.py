@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.here:
         return _here(args)
-    from benchmarks.load import ROOT, _database_url, _manage, _psql, _redis_db
+    from benchmarks.load import ROOT, _database_url, demo_database
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -156,18 +156,9 @@ def main(argv=None) -> int:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
     env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **_environment(redis_url),
            "DATABASE_URL": _database_url(base, name)}
-    _redis_db(redis_url, "FLUSHDB")
-    _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
-    _psql(base, f'CREATE DATABASE "{name}"')
-    try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "seed_demo", "--i-know-this-is-not-production")
-        _manage(env, "collectstatic", "--noinput", "-v0")
+    with demo_database(base, name, env, redis_url):
         child = [sys.executable, "-m", "benchmarks.calls", "--here", *(sys.argv[1:] if argv is None else argv)]
         return subprocess.run(child, cwd=ROOT, env=env, timeout=1800).returncode
-    finally:
-        _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _redis_db(redis_url, "FLUSHDB")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ home page is measured at a large agency's size as well as the demo's.
 """
 
 import argparse
+import contextlib
 import http.client
 import os
 import json
@@ -172,6 +173,25 @@ def _redis_db(url: str, command: str) -> None:
                     "-n", parts.path.lstrip("/") or "0", command], check=True, stdout=subprocess.DEVNULL)
 
 
+@contextlib.contextmanager
+def demo_database(base: str, name: str, env: dict, redis_url: str):
+    """The throw-away database `name` on `base`'s server, migrated and loaded
+    with the demo, its static files collected, and the Redis database at
+    `redis_url` empty; the database dropped and Redis emptied after, whatever
+    happened."""
+    _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
+    _psql(base, f'CREATE DATABASE "{name}"')
+    _redis_db(redis_url, "FLUSHDB")
+    try:
+        _manage(env, "migrate", "--noinput", "-v0")
+        _manage(env, "seed_demo", "--i-know-this-is-not-production")
+        _manage(env, "collectstatic", "--noinput", "-v0")
+        yield
+    finally:
+        _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _redis_db(redis_url, "FLUSHDB")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.load")
     parser.add_argument("--seconds", type=float, default=5.0, help="per page and round (bounded: at most 60)")
@@ -196,77 +216,70 @@ def main(argv=None) -> int:
            "SECRET_KEY": secrets.token_urlsafe(40), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
            "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", "SECURE_HSTS_SECONDS": "0",
            "PORTAL_BASE_URL": "https://portal.example.org"}
-    _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
-    _psql(base, f'CREATE DATABASE "{name}"')
-    _redis_db(redis_url, "FLUSHDB")
     server, failed = None, False
     log = tempfile.TemporaryFile()
-    try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "seed_demo", "--i-know-this-is-not-production")
-        if args.agency:
-            manager = next(email for label, email, _, _ in PAGES if label.startswith("home"))
-            subprocess.run(
+    with demo_database(base, name, env, redis_url):
+        try:
+            if args.agency:
+                manager = next(email for label, email, _, _ in PAGES if label.startswith("home"))
+                subprocess.run(
+                    [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+                     "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", manager,
+                     str(min(args.agency, 100_000))],
+                    cwd=ROOT, env=env, input=GROW, text=True, capture_output=True, check=True, timeout=600)
+            chosen = [page for page in PAGES if args.pages.lower() in page[0].lower()]
+            if not chosen:
+                raise SystemExit(f"benchmarks.load: no page's label contains {args.pages!r}")
+            pages = [(*REFERENCE, None), *chosen]
+            emails = sorted({email for _, email, _, _ in pages})
+            signed_in = subprocess.run(
                 [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
-                 "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", manager,
-                 str(min(args.agency, 100_000))],
-                cwd=ROOT, env=env, input=GROW, text=True, capture_output=True, check=True, timeout=600)
-        _manage(env, "collectstatic", "--noinput", "-v0")
-        chosen = [page for page in PAGES if args.pages.lower() in page[0].lower()]
-        if not chosen:
-            raise SystemExit(f"benchmarks.load: no page's label contains {args.pages!r}")
-        pages = [(*REFERENCE, None), *chosen]
-        emails = sorted({email for _, email, _, _ in pages})
-        signed_in = subprocess.run(
-            [PYTHON, "-c", "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
-             "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", *emails],
-            cwd=ROOT, env=env, input=SIGN_IN, text=True, capture_output=True, check=True, timeout=120)
-        sessions = dict(line.split() for line in signed_in.stdout.splitlines())
-        port = _free_port()
-        server = subprocess.Popen(
-            [str(Path(PYTHON).with_name("gunicorn")), "hmis_portal.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--log-level", "warning"], cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks._reference"}, start_new_session=True,
-            # Its request log is written, as in production, but to a file the benchmark discards.
-            stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        for _, email, path, _ in pages:
-            _check(port, path, sessions[email])  # also warms each worker's templates and caches
-        grown = f"; the Program Manager's agency grown to {args.agency:,} HMIS accounts" if args.agency else ""
-        print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL and Redis; wrk 2 threads, 8 connections; "
-              f"{rounds} rounds of {seconds:.0f} s per page, interleaved{grown}")
-        runs = {label: [] for label, *_ in pages}
-        with tempfile.TemporaryDirectory() as folder:
-            script = Path(folder) / "count.lua"
-            script.write_text(WRK_SCRIPT)
-            for _ in range(rounds):
-                for label, email, path, _ in pages:
-                    runs[label].append(_wrk(port, path, sessions[email], seconds=seconds, script=script))
-        print(f"{'page':32} {'req/s':>7} {'×ref':>6} {'goal':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-        reference = statistics.median(run["rps"] for run in runs[REFERENCE[0]])
-        for label, _, _, goal in pages:
-            rps = statistics.median(run["rps"] for run in runs[label])
-            errors = sum(run["errors"] for run in runs[label])
-            failed |= bool(errors)
-            ratio = rps / reference
-            met = "" if goal is None else f"{'≥' if ratio >= goal else '<'}{goal:.1f}"
-            print(f"{label:32} {rps:7.1f} {ratio:6.2f} {met:>6} "
-                  f"{statistics.median(run['p50'] for run in runs[label]):8.1f} "
-                  f"{statistics.median(run['p99'] for run in runs[label]):8.1f} {errors:7d}", flush=True)
-        if failed:
-            print("benchmarks.load: some responses were not 200 (the column errors): the figures are not valid")
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _redis_db(redis_url, "FLUSHDB")
-        log.close()
+                 "'hmis_portal.settings'); django.setup(); exec(sys.stdin.read())", *emails],
+                cwd=ROOT, env=env, input=SIGN_IN, text=True, capture_output=True, check=True, timeout=120)
+            sessions = dict(line.split() for line in signed_in.stdout.splitlines())
+            port = _free_port()
+            server = subprocess.Popen(
+                [str(Path(PYTHON).with_name("gunicorn")), "hmis_portal.wsgi", "--bind", f"127.0.0.1:{port}",
+                 "--workers", "2", "--log-level", "warning"], cwd=ROOT,
+                env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks._reference"}, start_new_session=True,
+                # Its request log is written, as in production, but to a file the benchmark discards.
+                stdout=log, stderr=subprocess.STDOUT)
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            for _, email, path, _ in pages:
+                _check(port, path, sessions[email])  # also warms each worker's templates and caches
+            grown = f"; the Program Manager's agency grown to {args.agency:,} HMIS accounts" if args.agency else ""
+            print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL and Redis; wrk 2 threads, 8 connections; "
+                  f"{rounds} rounds of {seconds:.0f} s per page, interleaved{grown}")
+            runs = {label: [] for label, *_ in pages}
+            with tempfile.TemporaryDirectory() as folder:
+                script = Path(folder) / "count.lua"
+                script.write_text(WRK_SCRIPT)
+                for _ in range(rounds):
+                    for label, email, path, _ in pages:
+                        runs[label].append(_wrk(port, path, sessions[email], seconds=seconds, script=script))
+            print(f"{'page':32} {'req/s':>7} {'×ref':>6} {'goal':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+            reference = statistics.median(run["rps"] for run in runs[REFERENCE[0]])
+            for label, _, _, goal in pages:
+                rps = statistics.median(run["rps"] for run in runs[label])
+                errors = sum(run["errors"] for run in runs[label])
+                failed |= bool(errors)
+                ratio = rps / reference
+                met = "" if goal is None else f"{'≥' if ratio >= goal else '<'}{goal:.1f}"
+                print(f"{label:32} {rps:7.1f} {ratio:6.2f} {met:>6} "
+                      f"{statistics.median(run['p50'] for run in runs[label]):8.1f} "
+                      f"{statistics.median(run['p99'] for run in runs[label]):8.1f} {errors:7d}", flush=True)
+            if failed:
+                print("benchmarks.load: some responses were not 200 (the column errors): the figures are not valid")
+        finally:
+            if server is not None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+            log.close()
     return 1 if failed else 0
 
 

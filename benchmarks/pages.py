@@ -137,7 +137,7 @@ def _downloads(agencies, requests):
 
 
 def _on_a_database_of_its_own(args) -> int:
-    from benchmarks.load import ROOT, _database_url, _manage, _psql, _redis_db
+    from benchmarks.load import ROOT, _database_url, demo_database
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -148,19 +148,10 @@ def _on_a_database_of_its_own(args) -> int:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
     env = {**os.environ, "DATABASE_URL": _database_url(base, name), "REDIS_URL": redis_url, "DEBUG": "false",
            "SECRET_KEY": "pages-benchmark-only", "ALLOWED_HOSTS": "testserver", "SECURE_SSL_REDIRECT": "false"}
-    _redis_db(redis_url, "FLUSHDB")
-    _psql(base, f'DROP DATABASE IF EXISTS "{name}"')
-    _psql(base, f'CREATE DATABASE "{name}"')
-    try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "seed_demo", "--i-know-this-is-not-production")
-        _manage(env, "collectstatic", "--noinput", "-v0")
+    with demo_database(base, name, env, redis_url):
         child = [sys.executable, "-m", "benchmarks.pages", "--here", "--requests", str(args.requests),
                  "--only", args.only, "--agencies", str(args.agencies)] + (["--sql"] if args.sql else [])
         return subprocess.run(child, cwd=ROOT, env=env, timeout=1800).returncode
-    finally:
-        _psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _redis_db(redis_url, "FLUSHDB")
 
 
 def main(argv=None) -> int:
