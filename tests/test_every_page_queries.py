@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
-from tests.scale import grow, measured_block
+from tests.scale import at_10_and_1000, measured_block, rolled_back
 from tests.test_list_pages import MAX_QUERIES
 from tests.two_factor import PortalClient
 from tests.view_permissions import PERSONAS, all_cases
@@ -183,19 +183,14 @@ def _costs(request, group, kind, what):
                 params = item.callspec.params
                 selected.append(("case", params["case"]) if "case" in params
                                 else ("owner", params["owned"]) if "owned" in params else ("own", params["name"]))
-        at_10, at_1000 = {}, {}
-        with measured_block():
+
+        def measure():
             organization = OrganizationFactory()
-            grow(organization, 0, 10)
-            for kind_, what_ in selected:
-                at_10[_key(kind_, what_)] = _measure_one(organization, kind_, what_)
-            grow(organization, 10, 1000)
-            for kind_, what_ in selected:
-                at_1000[_key(kind_, what_)] = _measure_one(organization, kind_, what_)
-            transaction.set_rollback(True)
-        _measured[group] = at_10, at_1000
-    at_10, at_1000 = _measured[group]
-    small, large = at_10[_key(kind, what)], at_1000[_key(kind, what)]
+            return at_10_and_1000(organization, lambda: {_key(kind_, what_): _measure_one(organization, kind_, what_)
+                                                         for kind_, what_ in selected})
+
+        _measured[group] = rolled_back(measure)
+    small, large = _measured[group][_key(kind, what)]
     for measured in (small, large):
         if isinstance(measured, BaseException):
             raise measured

@@ -13,7 +13,7 @@ from django.utils import timezone
 from hmis_access.models import HMISAccount
 from onboarding.models import Program, ProgramType
 from tests.factories import MembershipFactory, StaffFactory
-from tests.scale import grow
+from tests.scale import at_10_and_1000, grow, rolled_back
 from tests.referrals.factories import matcher, provider_staff
 from tests.training.factories import participating
 
@@ -73,9 +73,8 @@ def _warm_home(client):
 def home_measures(django_db_setup, django_db_blocker):
     """Each persona's home page at 10 rows and at 1,000, every persona in the
     same agency and the same rows, grown once for all of them
-    (tests/test_list_pages.py, `rolled_back`). {persona: [at 10, at 1,000]}."""
+    (`tests.scale.rolled_back`). {persona: [at 10, at 1,000]}."""
     from tests.factories import OrganizationFactory
-    from tests.test_list_pages import rolled_back
     from tests.two_factor import PortalClient
 
     def measure():
@@ -85,12 +84,8 @@ def home_measures(django_db_setup, django_db_blocker):
         for persona in PERSONAS:
             clients[persona] = PortalClient()
             clients[persona].force_login(_person(persona, organization))
-        grow(organization, 0, 10)
-        measures = {persona: [_warm_home(client)] for persona, client in clients.items()}
-        grow(organization, 10, 1000)
-        for persona, client in clients.items():
-            measures[persona].append(_warm_home(client))
-        return measures
+        return at_10_and_1000(organization, lambda: {persona: _warm_home(client)
+                                                     for persona, client in clients.items()})
 
     with django_db_blocker.unblock():
         return rolled_back(measure)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from accounts.models import Organization, User
 from hmis_access.models import AccessRequest
 from tests.factories import StaffFactory
+from tests.scale import at_10_and_1000, grow, rolled_back
 from tests.two_factor import PortalClient as Client
 from tests.training.factories import manager_of, participating
 
@@ -45,22 +46,6 @@ def _counted(what, sizes) -> list[tuple[int, list[str]]]:
     for status, _count, _queries in sizes:
         assert status == 200, f"{what}: {status}"
     return [(count, queries) for _status, count, queries in sizes]
-
-
-def rolled_back(measure):
-    """`measure()`'s result, in a test's transaction rolled back after it
-    (`tests.scale.measured_block`): the rows it makes are seen by nobody else.
-    Growing 1,000 rows of every kind is most of what a measure costs, so a
-    module grows them once for all its pages, before its tests, which read
-    the figures."""
-    from django.db import transaction
-
-    from tests.scale import measured_block
-
-    with measured_block():
-        found = measure()
-        transaction.set_rollback(True)
-    return found
 
 
 def _more_requests(organization, role, start, count):
@@ -192,9 +177,8 @@ PORTAL_LISTS = ["CoC queue", "agency participation", "agency participation (Exec
 @pytest.fixture(scope="module")
 def portal_list_measures(django_db_setup, django_db_blocker):
     """Each portal list's queries at 10 rows and at 1,000, every list measured
-    in the same rows, grown once for all of them (`rolled_back`)."""
+    in the same rows, grown once for all of them (`tests.scale.rolled_back`)."""
     from tests.factories import OrganizationFactory
-    from tests.scale import grow
 
     def measure():
         organization = OrganizationFactory()
@@ -203,12 +187,8 @@ def portal_list_measures(django_db_setup, django_db_blocker):
         for name, user, url in _portal_lists(organization):
             pages[name], clients[name] = url, Client()
             clients[name].force_login(user)
-        grow(organization, 0, 10)
-        measures = {name: [_warm_count(clients[name], url)] for name, url in pages.items()}
-        grow(organization, 10, 1000)
-        for name, url in pages.items():
-            measures[name].append(_warm_count(clients[name], url))
-        return measures
+        return at_10_and_1000(organization, lambda: {name: _warm_count(clients[name], url)
+                                                     for name, url in pages.items()})
 
     with django_db_blocker.unblock():
         return rolled_back(measure)
@@ -267,7 +247,6 @@ def admin_measures(django_db_setup, django_db_blocker):
     (`rolled_back`). {label: ({url: [at 10, at 1,000]}, the model's rows at 1,000)}."""
     from django.apps import apps
     from tests.factories import OrganizationFactory
-    from tests.scale import grow
 
     def measure():
         organization = OrganizationFactory()
