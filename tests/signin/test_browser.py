@@ -4,6 +4,7 @@ under the portal's Content-Security-Policy (no inline script)."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.signin.models import SignInPolicy
 from tests.browser import PASSWORD
@@ -35,10 +36,10 @@ def test_coc_staff_set_up_an_authenticator_at_first_sign_in(browser_page, live_s
     device = TOTPDevice.objects.get(user=staff, confirmed=False)
     page.get_by_label("Code").fill(current_code(device))
     page.get_by_role("button", name="Turn on two-factor sign-in").click()
-    assert page.locator("li.recovery-code").count() == 10
+    # A click does not wait for the page it submits to: Playwright's expect waits for it (up to 5 s).
+    expect(page.locator("li.recovery-code")).to_have_count(10)
     page.get_by_role("link", name=re.compile("I have saved them")).click()
-    page.wait_for_load_state()
-    assert page.get_by_role("heading", name=re.compile("Welcome")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("Welcome"))).to_be_visible()
     assert not [e for e in errors if "Content Security Policy" in e or "Content-Security-Policy" in e]
 
 
