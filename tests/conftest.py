@@ -1,3 +1,4 @@
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+# The modules loaded once every test file is collected (tests/test_collection.py):
+# each test process collects the whole suite, so what the files import at the
+# top is paid by every process, whichever tests it then runs.
+LOADED_BY_COLLECTION = pytest.StashKey[frozenset]()
+
+
+def pytest_collection_finish(session):
+    session.config.stash[LOADED_BY_COLLECTION] = frozenset(sys.modules)
 
 
 def _name_groups(config, items):

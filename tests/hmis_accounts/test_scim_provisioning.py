@@ -10,11 +10,17 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from hmis_portal.core import provisioning, scim
+from hmis_portal.core import provisioning
 from hmis_portal.core.models import AuditEvent, ProvisioningCommand
 from tests.factories import UserFactory
 from tests.faults import silent_server, spare_port
 from tests.scim_server import FaultProxy
+
+# `hmis_portal.core.scim` is imported by the tests that use it, not here: every
+# test process collects this file, and loading the SCIM libraries while the
+# suite is being collected costs each process seconds (pydantic reads each of
+# their model classes' source by walking the whole call stack). Only the process
+# that runs the "scim" group pays for them.
 
 # The servers are kept for the tests of one process (tests/hmis_accounts/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("scim")]
@@ -221,6 +227,8 @@ def test_a_command_claimed_by_a_killed_worker_is_delivered_after_its_claim_expir
 def test_a_create_sent_twice_makes_one_user(scim_server, scim_settings):
     """The worker died after the HMIS created the user: the command is sent
     again, meets its own user (409) and links it."""
+    from hmis_portal.core import scim
+
     scim_settings(scim_server.url)
     grant(13, "rkim", group=None)
     [command] = commands(13)
@@ -253,6 +261,8 @@ def test_set_based_enqueue_writes_one_command_per_account_without_a_request(scim
 
 
 def test_check_connection(scim_server, scim_settings, capsys):
+    from hmis_portal.core import scim
+
     scim_settings(scim_server.url)
     ok, line = scim.check_connection()
     assert ok and line.startswith(f"Connected to the HMIS at {scim_server.url}") and "bulk" in line
@@ -271,6 +281,8 @@ def test_check_connection(scim_server, scim_settings, capsys):
 
 def _portal(server):
     """Three portal accounts; the server holds two of them and one stranger."""
+    from hmis_portal.core import scim
+
     server.create_group("HMIS Case Manager")
     server.create_group("HMIS Agency Admin")
     ok = server.create_user("ok", external_id="1")
@@ -297,6 +309,8 @@ def _add(user_id):
 
 
 def test_reconciliation_reports_drift_pages_through_users_and_corrects_it(scim_server, scim_settings):
+    from hmis_portal.core import scim
+
     scim_settings(scim_server.url)
     accounts = _portal(scim_server)
     with FaultProxy(scim_server.port) as proxy:
@@ -337,7 +351,7 @@ def test_reconciliation_reports_drift_pages_through_users_and_corrects_it(scim_s
 
 
 def test_hmis_sync_command(scim_server, scim_settings, capsys, monkeypatch):
-    from hmis_portal.core import registry
+    from hmis_portal.core import registry, scim
 
     scim_settings(scim_server.url)
     accounts = _portal(scim_server)
