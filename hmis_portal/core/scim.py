@@ -10,7 +10,9 @@ among the groups the role mapping names (`managed_groups`).
 """
 
 import datetime as dt
+import functools
 import hashlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -64,6 +66,14 @@ DISCOVERY_SECONDS = 600
 _discoveries: dict[tuple[str, str], tuple[float, ScimProvider]] = {}
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every target of the process: each client made its
+    own, loading the CA bundle again (40 ms, as much as a short delivery
+    run's requests). A context serves any number of connections and threads."""
+    return httpx2.create_ssl_context()
+
+
 def forget_discoveries() -> None:
     """Discover every HMIS afresh at its next use (a new server behind an address)."""
     with MODELS_LOCK:
@@ -82,7 +92,7 @@ class Target:
     def __init__(self, url: str, token: str = "", *, connect_timeout: float = 3.0, timeout: float = 10.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self.http = httpx2.Client(base_url=self.url, headers=headers,
+        self.http = httpx2.Client(base_url=self.url, headers=headers, verify=_tls(),
                                   timeout=httpx2.Timeout(timeout, connect=connect_timeout))
         self.client = SyncSCIMClient(self.http)
         self._discovered = False
