@@ -363,8 +363,27 @@ def clone_template(name: str) -> str:
     return name
 
 
+def create_empty(name: str) -> str:
+    """A new database with no table in it, to `use` and then `drop`: on
+    PostgreSQL a database `name`, on SQLite a file of that name in a
+    temporary folder. Returns its name for the connection."""
+    connection = connections[ALIAS]
+    if connection.vendor == "sqlite":
+        path = Path(tempfile.gettempdir()) / f"{name}-{os.getpid()}.sqlite3"
+        path.unlink(missing_ok=True)
+        return str(path)
+    quote = connection.ops.quote_name
+    with connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {quote(name)}")
+    return name
+
+
 def drop(name: str) -> None:
     connection = connections[ALIAS]
+    if connection.vendor == "sqlite":
+        Path(name).unlink(missing_ok=True)
+        return
     with connection.creation._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
 

@@ -20,6 +20,17 @@ from tests.faults import spare_port, stop_process
 TOKEN = "scim-test-token"
 
 
+def _new_server_at_an_address() -> None:
+    """The portal keeps what it discovered of a SCIM server per address
+    (`hmis_portal.core.scim.DISCOVERY_SECONDS`): a server or proxy started
+    here may take the address of one of another configuration that a past
+    test used, so each start makes the portal discover afresh, as a new HMIS
+    at an old address would after a while or at its first "Test connection"."""
+    from hmis_portal.core.scim import forget_discoveries
+
+    forget_discoveries()
+
+
 class ScimServer:
     """`scim2-server --port N --bearer-token T`, started and stopped by the
     test. With `bulk=False` it advertises no SCIM Bulk in its
@@ -56,6 +67,7 @@ class ScimServer:
         return ["--service-provider-config", self._config.name]
 
     def start(self) -> "ScimServer":
+        _new_server_at_an_address()
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from scim2_server.testserver.cli import main; main()",
              "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token,
@@ -244,6 +256,7 @@ class FaultProxy:
             def log_message(self, *args):
                 pass
 
+        _new_server_at_an_address()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]

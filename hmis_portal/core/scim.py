@@ -10,7 +10,11 @@ among the groups the role mapping names (`managed_groups`).
 """
 
 import datetime as dt
+import functools
+import hashlib
+import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +31,7 @@ from scim2_models import (
     PatchOp,
     PatchOperation,
     SCIMException,
+    ScimProvider,
     SearchRequest,
 )
 
@@ -47,6 +52,34 @@ ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PAGE_SIZE = 100
 
 
+# What an HMIS says of itself on its discovery endpoints (/Schemas,
+# /ResourceTypes, /ServiceProviderConfig), turned into model classes: kept by
+# the process per address and token, since building those classes at every
+# delivery run cost more than most runs' own work (three requests, and 0.2 s
+# of CPU in a quiet worker, over a second in a process that has imported
+# much: pydantic looks for each new class's source among the loaded modules).
+# Discovered again after DISCOVERY_SECONDS, after an answer that says the
+# portal's idea of the schemas may be wrong (`_call`: a 400, or an answer the
+# models cannot read), and by "Test connection" (`check_connection`), which
+# staff use after the HMIS changes. Guarded by MODELS_LOCK.
+DISCOVERY_SECONDS = 600
+_discoveries: dict[tuple[str, str], tuple[float, ScimProvider]] = {}
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every target of the process: each client made its
+    own, loading the CA bundle again (40 ms, as much as a short delivery
+    run's requests). A context serves any number of connections and threads."""
+    return httpx2.create_ssl_context()
+
+
+def forget_discoveries() -> None:
+    """Discover every HMIS afresh at its next use (a new server behind an address)."""
+    with MODELS_LOCK:
+        _discoveries.clear()
+
+
 def _quote(value: str) -> str:
     """A string literal of a SCIM filter (RFC 7644 §3.4.2.2)."""
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -59,10 +92,12 @@ class Target:
     def __init__(self, url: str, token: str = "", *, connect_timeout: float = 3.0, timeout: float = 10.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self.http = httpx2.Client(base_url=self.url, headers=headers,
+        self.http = httpx2.Client(base_url=self.url, headers=headers, verify=_tls(),
                                   timeout=httpx2.Timeout(timeout, connect=connect_timeout))
         self.client = SyncSCIMClient(self.http)
         self._discovered = False
+        # The token only as a digest: it is kept nowhere else (see the class's docstring).
+        self._discovery_key = (self.url, hashlib.sha256(token.encode()).hexdigest())
 
     @classmethod
     def from_settings(cls) -> "Target":
@@ -90,25 +125,44 @@ class Target:
             raise Transient(f"the HMIS cannot be reached: {_notes(exc)}") from exc
         except SCIMException as exc:
             status = int(getattr(exc, "status", 0) or 0)
+            if status == 400:  # invalidValue, invalidPath...: the schemas may have changed
+                self._forget_discovery()
             if status >= 500 or status == 429:
                 raise Transient(f"the HMIS answered {status}: {exc}") from exc
             raise Refused(f"the HMIS answered {status}: {exc}") from exc
         except UnexpectedStatusCodeException as exc:
             status = int(getattr(exc, "status_code", 0) or 0)
+            if status == 400:
+                self._forget_discovery()
             if status >= 500 or status == 429:
                 raise Transient(f"the HMIS answered {status}") from exc
             raise Refused(f"the HMIS answered {status}") from exc
         except SCIMClientException as exc:
             # An answer the library cannot read (an HTML error page from a
             # proxy in front of the HMIS, say): tried again, shown failed
-            # after the attempts run out.
+            # after the attempts run out. Or an answer the discovered models
+            # cannot read: discovered again at the next run.
+            self._forget_discovery()
             raise Transient(f"unexpected answer from the HMIS: {exc} {_notes(exc)}".strip()) from exc
 
-    def discover(self) -> None:
+    def discover(self, *, fresh: bool = False) -> None:
+        """Learn the HMIS's schemas and options: once for this target, from
+        what the process keeps (`_discoveries`) unless `fresh` or too old."""
         with MODELS_LOCK:
-            if not self._discovered:
+            if self._discovered and not fresh:
+                return
+            kept = None if fresh else _discoveries.get(self._discovery_key)
+            if kept is not None and time.monotonic() - kept[0] < DISCOVERY_SECONDS:
+                self.client.provider = kept[1]
+            else:
+                self.client = SyncSCIMClient(self.http)  # one that knows nothing yet: discover() asks for all
                 self._call(self.client.discover)
-                self._discovered = True
+                _discoveries[self._discovery_key] = (time.monotonic(), self.client.provider)
+            self._discovered = True
+
+    def _forget_discovery(self) -> None:
+        with MODELS_LOCK:
+            _discoveries.pop(self._discovery_key, None)
 
     @property
     def user_model(self):
@@ -389,6 +443,7 @@ def check_connection(target: Target | None = None) -> tuple[bool, str]:
     own = target is None
     target = target or Target.from_settings()
     try:
+        target.discover(fresh=True)  # what the HMIS says now, not what a worker kept
         config = target.config()
     except (Transient, Refused) as exc:
         return False, f"Cannot use the HMIS at {target.url}: {exc}"

@@ -211,6 +211,46 @@ def test_a_server_error_is_retried(scim_server, scim_settings):
     assert ("POST", "/v2/Users", 500) in proxy.seen and ("POST", "/v2/Users", 201) in proxy.seen
 
 
+DISCOVERY = ("/v2/ResourceTypes", "/v2/Schemas", "/v2/ServiceProviderConfig")
+
+
+def test_what_the_hmis_says_of_itself_is_read_again_only_when_it_may_have_changed(scim_server, scim_settings,
+                                                                                   monkeypatch):
+    """A delivery run uses what the process discovered of the HMIS before; a
+    400 (the HMIS finds the request does not fit its schemas), the passing of
+    DISCOVERY_SECONDS, or "Test connection" makes it discover again."""
+    with FaultProxy(scim_server.port) as proxy:
+        def discovered():
+            asked = sorted(path.split("?")[0] for method, path, _status in proxy.seen
+                           if method == "GET" and path.split("?")[0] in DISCOVERY)
+            proxy.seen.clear()
+            return asked
+
+        scim_settings(proxy.url)
+        grant(15, "tmoss", group=None)
+        assert provisioning.deliver_pending()["sent"] == 1
+        assert discovered() == list(DISCOVERY)
+        provisioning.provision_active(account_id=15, active=False)
+        assert provisioning.deliver_pending()["sent"] == 1
+        assert discovered() == []
+        assert scim_server.user("tmoss")["active"] is False
+
+        proxy.fail, proxy.status, proxy.methods = 1, 400, {"PATCH"}
+        provisioning.provision_active(account_id=15, active=True)
+        assert provisioning.deliver_pending()["failed"] == 1
+        assert discovered() == []  # the run that met the 400 goes on with what it had
+        assert provisioning.deliver_pending(now=timezone.now() + LATER)["sent"] == 1
+        assert discovered() == list(DISCOVERY)
+        assert scim_server.user("tmoss")["active"] is True
+
+        assert scim.check_connection()[0]
+        assert discovered() == list(DISCOVERY)
+        monkeypatch.setattr(scim, "DISCOVERY_SECONDS", 0)  # what was discovered is now too old
+        provisioning.provision_active(account_id=15, active=False)
+        assert provisioning.deliver_pending()["sent"] == 1
+        assert discovered() == list(DISCOVERY)
+
+
 def test_a_command_claimed_by_a_killed_worker_is_delivered_after_its_claim_expires(scim_server, scim_settings):
     scim_settings(scim_server.url)
     grant(12, "pnair", group=None)
