@@ -175,7 +175,8 @@ def test_each_date_and_time_input_has_a_label_and_every_page_has_the_fixes_to_dj
     """Django writes "Date:" and "Time:" as bare words beside its inputs
     (axe: label, on every date and time of the admin): each is the label of its
     input. The stylesheet and script that fix the rest of Django's markup (the
-    breadcrumbs' links, the two-box selector's filter names) are on every page."""
+    breadcrumbs' links, the two-box selector's filter names) and the portal's
+    icon are on every page."""
     client.force_login(StaffFactory(groups=["CoC system admin"], is_superuser=True))
     page = client.get(reverse("admin:training_trainingsession_add")).content.decode()
     for part in ("starts_at_0", "starts_at_1", "ends_at_0", "ends_at_1"):
@@ -183,3 +184,4 @@ def test_each_date_and_time_input_has_a_label_and_every_page_has_the_fixes_to_dj
     for url in (reverse("admin:index"), reverse("admin:training_course_changelist")):
         page = client.get(url).content.decode()
         assert "portal-admin.css" in page and "portal-admin-names.js" in page, url
+        assert 'rel="icon" href="/static/favicon.svg"' in page, url
