@@ -7,11 +7,13 @@ them. A new view gets its case, and so is measured here too.
 
 Growing 1,000 rows of every kind takes longer than measuring most pages, so
 the rows are grown once for a group of cases, not once per case: each group
-(one test process, `xdist_group`) grows an agency to 10 rows and measures each
-of its cases there, each case with its own people and objects in a savepoint
-rolled back after it, then grows the same agency to 1,000 rows and measures
-each case again in the same way. Each case's test then checks its own two
-measures (and fails with what went wrong while measuring it)."""
+(one test process, `xdist_group`) makes the agency and the people who ask
+(`_people`: a member in each persona, one in each persona with HMIS access
+there, CoC staff of each group), signs each in once, grows the agency to 10
+rows and measures each of its cases there, each case with its own objects in
+a savepoint rolled back after it, then grows the same agency to 1,000 rows and
+measures each case again in the same way. Each case's test then checks its own
+two measures (and fails with what went wrong while measuring it)."""
 
 import pytest
 import time_machine
@@ -24,7 +26,7 @@ from django.utils import timezone
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
 from tests.scale import at_10_and_1000, measured_block, rolled_back
 from tests.test_list_pages import MAX_QUERIES
-from tests.two_factor import PortalClient
+from tests.two_factor import PortalClient, signed_in_session, with_session
 from tests.view_permissions import PERSONAS, all_cases
 
 pytestmark = pytest.mark.django_db
@@ -66,23 +68,34 @@ def _group(index):
     return f"every-page-{index % GROUPS}"
 
 
-def _readers(case, organization):
-    """(who, user) of each person the case lets open the page."""
+def _people(organization):
+    """{who: person} of everyone who asks, made once for all the cases of a
+    group: a member of the agency in each persona, another in each persona
+    with granted, active HMIS access there in a role that works referrals,
+    and CoC staff of each group."""
+    people = {}
+    for persona in PERSONAS:
+        people[persona] = MembershipFactory(organization=organization, persona=persona).user
+        user = MembershipFactory(organization=organization, persona=persona).user
+        HMISAccountFactory(user=user, organization=organization, hmis_role="CES_Housing_Provider")
+        people[_with_hmis_access(persona)] = user
+    people.update({group: StaffFactory(groups=[group]) for group in COC_GROUPS})
+    return people
+
+
+def _with_hmis_access(persona):
+    return f"{persona} with HMIS access"
+
+
+def _readers(case):
+    """Who (of `_people`) the case lets open the page."""
     readers = []
     for persona in PERSONAS:
         if case.allows(persona):
-            readers.append((persona, MembershipFactory(organization=organization, persona=persona).user))
+            readers.append(persona)
         elif case.allows(persona, hmis_access=True):
-            user = MembershipFactory(organization=organization, persona=persona).user
-            HMISAccountFactory(user=user, organization=organization, hmis_role="CES_Housing_Provider")
-            readers.append((f"{persona} with HMIS access", user))
-    readers += [(group, StaffFactory(groups=[group])) for group in case.coc_groups]
-    return readers
-
-
-def _own_readers(organization):
-    return [(persona, MembershipFactory(organization=organization, persona=persona).user)
-            for persona in PERSONAS] + [(group, StaffFactory(groups=[group])) for group in COC_GROUPS]
+            readers.append(_with_hmis_access(persona))
+    return readers + list(case.coc_groups)
 
 
 def _cost(client, url):
@@ -133,32 +146,25 @@ def _check(page, at_10, at_1000):
     assert not over, "\n".join(over)
 
 
-def _clients(readers):
-    clients = []
-    for who, user in readers:
-        client = PortalClient()
-        client.force_login(user)
-        clients.append((who, client))
-    return clients
-
-
-def _measure_one(organization, kind, what):
-    """One case's costs at the rows there are now, with its own people and
-    objects, made and rolled back here (or what went wrong measuring it)."""
+def _measure_one(organization, sessions, kind, what):
+    """One case's costs at the rows there are now, with its own objects, made
+    and rolled back here (or what went wrong measuring it). Each person asks
+    in the session they were signed in to once for the group (`sessions`)."""
     cache.clear()  # as at the start of a test of its own
     try:
         with measured_block():
             if kind == "case":
-                readers = _readers(what, organization)
+                readers = {who: with_session(PortalClient(), sessions[who]) for who in _readers(what)}
                 url = reverse(what.url_name, kwargs=what.build(organization))
             elif kind == "owner":
                 owner, url = OWNER_FILES[what](organization)
-                readers = [("owner", owner)]
+                readers = {"owner": PortalClient()}
+                readers["owner"].force_login(owner)
             else:
-                readers = _own_readers(organization)
+                readers = {who: with_session(PortalClient(), sessions[who]) for who in (*PERSONAS, *COC_GROUPS)}
                 url = reverse(what)
             _identify(organization)
-            costs = _measure(_clients(readers), url)
+            costs = _measure(readers.items(), url)
             transaction.set_rollback(True)
         return costs
     except Exception as error:  # noqa: BLE001 - raised again by the case's own test
@@ -186,8 +192,16 @@ def _costs(request, group, kind, what):
 
         def measure():
             organization = OrganizationFactory()
-            return at_10_and_1000(organization, lambda: {_key(kind_, what_): _measure_one(organization, kind_, what_)
-                                                         for kind_, what_ in selected})
+            sessions = {who: signed_in_session(person) for who, person in _people(organization).items()}
+
+            def every_case():
+                # The grown requests identified once for all the cases at this
+                # size; each case identifies those it builds.
+                _identify(organization)
+                return {_key(kind_, what_): _measure_one(organization, sessions, kind_, what_)
+                        for kind_, what_ in selected}
+
+            return at_10_and_1000(organization, every_case)
 
         _measured[group] = rolled_back(measure)
     small, large = _measured[group][_key(kind, what)]
