@@ -16,15 +16,12 @@ measures each case again in the same way. Each case's test then checks its own
 two measures (and fails with what went wrong while measuring it)."""
 
 import pytest
-import time_machine
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
-from tests.scale import at_10_and_1000, measured_block, rolled_back
+from tests.scale import at_10_and_1000, measured_block, rolled_back, warm_then_measured
 from tests.test_list_pages import MAX_QUERIES
 from tests.two_factor import PortalClient, signed_in_session, with_session
 from tests.view_permissions import PERSONAS, all_cases
@@ -99,12 +96,7 @@ def _readers(case):
 
 
 def _cost(client, url):
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-        if response.streaming:
-            # A streamed body (the CSV downloads) is written after the view has
-            # returned, as it is sent: its queries are the page's too.
-            b"".join(response.streaming_content)
+    response, captured = warm_then_measured(client, url)
     assert response.status_code in (200, 302), f"{url}: {response.status_code}"
     if response.status_code == 302:
         assert not response["Location"].startswith(reverse("login")), url
@@ -125,15 +117,7 @@ def _identify(organization):
 
 
 def _measure(readers, url):
-    costs = {}
-    for who, client in readers:
-        # The clock stands still for the pair: a session records its activity
-        # (a policy read and a session write) once a minute, on whichever
-        # request crosses the minute; the measure is a page's own cost.
-        with time_machine.travel(timezone.now(), tick=False):
-            client.get(url)  # warm: the first request after a change reads it again, once
-            costs[who] = _cost(client, url)
-    return costs
+    return {who: _cost(client, url) for who, client in readers}
 
 
 def _check(page, at_10, at_1000):
