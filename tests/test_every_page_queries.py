@@ -6,12 +6,12 @@ person has (password change, second factor), with `tests.scale.grow` around
 them. A new view gets its case, and so is measured here too.
 
 Growing 1,000 rows of every kind takes longer than measuring most pages, so
-the rows are grown once for a group of cases, not once per case: each group
-(one test process, `xdist_group`) makes the agency and the people who ask
+the rows are grown once for every case, not once per case: the first test (in
+one test process, `xdist_group`) makes the agency and the people who ask
 (`_people`: a member in each persona, one in each persona with HMIS access
 there, CoC staff of each group), signs each in once, grows the agency to 10
-rows and measures each of its cases there, each case with its own objects in
-a savepoint rolled back after it, then grows the same agency to 1,000 rows and
+rows and measures each case there, each case with its own objects in a
+savepoint rolled back after it, then grows the same agency to 1,000 rows and
 measures each case again in the same way. Each case's test then checks its own
 two measures (and fails with what went wrong while measuring it)."""
 
@@ -57,17 +57,14 @@ def all_cases_by_name():
 # The files only their owner opens (no persona or group as such): the
 # registration's calendar entry and the HMIS account's reminders.
 OWNER_FILES = {"training:registration-ics": _registration_file, "hmis-account-calendar": _account_calendar}
-# Cases are measured in this many groups, each in one test process with rows grown once.
-GROUPS = 3
-
-
-def _group(index):
-    return f"every-page-{index % GROUPS}"
+# Every case in one test process, which makes the people and grows the rows
+# once for all of them: split among processes, each made and grew them again,
+# more work in all than the one process waits for.
+IN_ONE_PROCESS = pytest.mark.xdist_group("every-page")
 
 
 def _people(organization):
-    """{who: person} of everyone who asks, made once for all the cases of a
-    group: a member of the agency in each persona, another in each persona
+    """{who: person} of everyone who asks, made once for all the cases: a member of the agency in each persona, another in each persona
     with granted, active HMIS access there in a role that works referrals,
     and CoC staff of each group."""
     people = {}
@@ -133,7 +130,7 @@ def _check(page, at_10, at_1000):
 def _measure_one(organization, sessions, kind, what):
     """One case's costs at the rows there are now, with its own objects, made
     and rolled back here (or what went wrong measuring it). Each person asks
-    in the session they were signed in to once for the group (`sessions`)."""
+    in the session they were signed in to once for every case (`sessions`)."""
     cache.clear()  # as at the start of a test of its own
     try:
         with measured_block():
@@ -162,14 +159,13 @@ def _key(kind, what):
     return kind, what.id if kind == "case" else what
 
 
-def _costs(request, group, kind, what):
-    """(at 10 rows, at 1,000 rows) for one case: on the group's first test,
-    every selected case of the group is measured, rows grown once per size."""
-    if group not in _measured:
+def _costs(request, kind, what):
+    """(at 10 rows, at 1,000 rows) for one case: on the first test, every
+    selected case is measured, rows grown once per size."""
+    if not _measured:
         selected = []
         for item in request.session.items:
-            if (item.module is request.module and hasattr(item, "callspec")
-                    and item.get_closest_marker("xdist_group").args[0] == group):
+            if item.module is request.module and hasattr(item, "callspec"):
                 params = item.callspec.params
                 selected.append(("case", params["case"]) if "case" in params
                                 else ("owner", params["owned"]) if "owned" in params else ("own", params["name"]))
@@ -187,33 +183,32 @@ def _costs(request, group, kind, what):
 
             return at_10_and_1000(organization, every_case)
 
-        _measured[group] = rolled_back(measure)
-    small, large = _measured[group][_key(kind, what)]
+        _measured.update(rolled_back(measure))
+    small, large = _measured[_key(kind, what)]
     for measured in (small, large):
         if isinstance(measured, BaseException):
             raise measured
     return small, large
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.xdist_group(_group(n)), id=case.id)
-                                  for n, case in enumerate(GET_CASES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("case", GET_CASES, ids=[case.id for case in GET_CASES])
 def test_every_page_of_every_persona_costs_at_most_the_budget_at_10_and_1000_rows(request, case):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "case", case)
+    at_10, at_1000 = _costs(request, "case", case)
     _check(case.id, at_10, at_1000)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(_group(len(GET_CASES) + n)),
-                                               id=name) for n, name in enumerate(OWN_PAGES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("name", OWN_PAGES)
 def test_every_own_page_costs_at_most_the_budget_at_10_and_1000_rows(request, name):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "own", name)
+    at_10, at_1000 = _costs(request, "own", name)
     _check(name, at_10, at_1000)
 
 
-@pytest.mark.parametrize("owned", [
-    pytest.param(name, marks=pytest.mark.xdist_group(_group(len(GET_CASES) + len(OWN_PAGES) + n)), id=name)
-    for n, name in enumerate(OWNER_FILES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("owned", list(OWNER_FILES))
 def test_every_file_only_its_owner_opens_costs_at_most_the_budget_at_10_and_1000_rows(request, owned):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "owner", owned)
+    at_10, at_1000 = _costs(request, "owner", owned)
     _check(owned, at_10, at_1000)
 
 
