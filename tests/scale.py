@@ -3,8 +3,10 @@ page at 10 rows with the same page at 1,000 (home pages, lists, the admin)."""
 
 import datetime as dt
 
+import time_machine
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.apikeys.models import ApiKey
@@ -26,6 +28,23 @@ def measured_block():
     block = transaction.atomic()
     block._from_testcase = True
     return block
+
+
+def warm_then_measured(client, url):
+    """The response to `url` asked twice, and the queries of the second: the
+    first request after a change reads it again, once; the measure is the
+    next. The clock stands still for the pair: a session records its activity
+    (a policy read and a session write) once a minute, on whichever request
+    crosses the minute, and the measure is the page's own cost. A streamed
+    body (the CSV downloads) is written after the view has returned, as it is
+    sent: its queries are the page's too."""
+    with time_machine.travel(timezone.now(), tick=False):
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+            if response.streaming:
+                b"".join(response.streaming_content)
+    return response, captured
 
 
 def rolled_back(measure):

@@ -27,14 +27,15 @@ from xdist.scheduler import LoadGroupScheduling
 SECONDS = {
     # Less the long-name check's menu slide (13 s alone, tests/core/test_browser_long_names.py).
     "browser": 910,
-    "every-page-1": 380,
+    # Every page of every persona at 10 and 1,000 rows, in one process that makes the people who ask and grows
+    # the rows once (tests/test_every_page_queries.py): the file alone took half the processor time it took
+    # when each of three groups made its own people for every case (960 s in all here), at load 5.
+    "every-page": 480,
     # Less axe's copy of the stylesheets and the icon asked for on each page: about a tenth,
     # in interleaved runs of the audits alone at load 7-11.
     "browser-admin": 310,
     "demo": 340,
     "worker": 330,
-    "every-page-0": 300,
-    "every-page-2": 280,
     # Less axe's copy of the stylesheets before each page's run (a tenth of a run, a twentieth of a page).
     "browser-crawl-la": 240,
     "browser-crawl-agency-admin": 230,

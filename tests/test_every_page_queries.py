@@ -6,25 +6,24 @@ person has (password change, second factor), with `tests.scale.grow` around
 them. A new view gets its case, and so is measured here too.
 
 Growing 1,000 rows of every kind takes longer than measuring most pages, so
-the rows are grown once for a group of cases, not once per case: each group
-(one test process, `xdist_group`) grows an agency to 10 rows and measures each
-of its cases there, each case with its own people and objects in a savepoint
-rolled back after it, then grows the same agency to 1,000 rows and measures
-each case again in the same way. Each case's test then checks its own two
-measures (and fails with what went wrong while measuring it)."""
+the rows are grown once for every case, not once per case: the first test (in
+one test process, `xdist_group`) makes the agency and the people who ask
+(`_people`: a member in each persona, one in each persona with HMIS access
+there, CoC staff of each group), signs each in once, grows the agency to 10
+rows and measures each case there, each case with its own objects in a
+savepoint rolled back after it, then grows the same agency to 1,000 rows and
+measures each case again in the same way. Each case's test then checks its own
+two measures (and fails with what went wrong while measuring it)."""
 
 import pytest
-import time_machine
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
-from tests.scale import at_10_and_1000, measured_block, rolled_back
+from tests.scale import at_10_and_1000, measured_block, rolled_back, warm_then_measured
 from tests.test_list_pages import MAX_QUERIES
-from tests.two_factor import PortalClient
+from tests.two_factor import PortalClient, signed_in_session, with_session
 from tests.view_permissions import PERSONAS, all_cases
 
 pytestmark = pytest.mark.django_db
@@ -58,40 +57,43 @@ def all_cases_by_name():
 # The files only their owner opens (no persona or group as such): the
 # registration's calendar entry and the HMIS account's reminders.
 OWNER_FILES = {"training:registration-ics": _registration_file, "hmis-account-calendar": _account_calendar}
-# Cases are measured in this many groups, each in one test process with rows grown once.
-GROUPS = 3
+# Every case in one test process, which makes the people and grows the rows
+# once for all of them: split among processes, each made and grew them again,
+# more work in all than the one process waits for.
+IN_ONE_PROCESS = pytest.mark.xdist_group("every-page")
 
 
-def _group(index):
-    return f"every-page-{index % GROUPS}"
+def _people(organization):
+    """{who: person} of everyone who asks, made once for all the cases: a member of the agency in each persona, another in each persona
+    with granted, active HMIS access there in a role that works referrals,
+    and CoC staff of each group."""
+    people = {}
+    for persona in PERSONAS:
+        people[persona] = MembershipFactory(organization=organization, persona=persona).user
+        user = MembershipFactory(organization=organization, persona=persona).user
+        HMISAccountFactory(user=user, organization=organization, hmis_role="CES_Housing_Provider")
+        people[_with_hmis_access(persona)] = user
+    people.update({group: StaffFactory(groups=[group]) for group in COC_GROUPS})
+    return people
 
 
-def _readers(case, organization):
-    """(who, user) of each person the case lets open the page."""
+def _with_hmis_access(persona):
+    return f"{persona} with HMIS access"
+
+
+def _readers(case):
+    """Who (of `_people`) the case lets open the page."""
     readers = []
     for persona in PERSONAS:
         if case.allows(persona):
-            readers.append((persona, MembershipFactory(organization=organization, persona=persona).user))
+            readers.append(persona)
         elif case.allows(persona, hmis_access=True):
-            user = MembershipFactory(organization=organization, persona=persona).user
-            HMISAccountFactory(user=user, organization=organization, hmis_role="CES_Housing_Provider")
-            readers.append((f"{persona} with HMIS access", user))
-    readers += [(group, StaffFactory(groups=[group])) for group in case.coc_groups]
-    return readers
-
-
-def _own_readers(organization):
-    return [(persona, MembershipFactory(organization=organization, persona=persona).user)
-            for persona in PERSONAS] + [(group, StaffFactory(groups=[group])) for group in COC_GROUPS]
+            readers.append(_with_hmis_access(persona))
+    return readers + list(case.coc_groups)
 
 
 def _cost(client, url):
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-        if response.streaming:
-            # A streamed body (the CSV downloads) is written after the view has
-            # returned, as it is sent: its queries are the page's too.
-            b"".join(response.streaming_content)
+    response, captured = warm_then_measured(client, url)
     assert response.status_code in (200, 302), f"{url}: {response.status_code}"
     if response.status_code == 302:
         assert not response["Location"].startswith(reverse("login")), url
@@ -112,15 +114,7 @@ def _identify(organization):
 
 
 def _measure(readers, url):
-    costs = {}
-    for who, client in readers:
-        # The clock stands still for the pair: a session records its activity
-        # (a policy read and a session write) once a minute, on whichever
-        # request crosses the minute; the measure is a page's own cost.
-        with time_machine.travel(timezone.now(), tick=False):
-            client.get(url)  # warm: the first request after a change reads it again, once
-            costs[who] = _cost(client, url)
-    return costs
+    return {who: _cost(client, url) for who, client in readers}
 
 
 def _check(page, at_10, at_1000):
@@ -133,32 +127,25 @@ def _check(page, at_10, at_1000):
     assert not over, "\n".join(over)
 
 
-def _clients(readers):
-    clients = []
-    for who, user in readers:
-        client = PortalClient()
-        client.force_login(user)
-        clients.append((who, client))
-    return clients
-
-
-def _measure_one(organization, kind, what):
-    """One case's costs at the rows there are now, with its own people and
-    objects, made and rolled back here (or what went wrong measuring it)."""
+def _measure_one(organization, sessions, kind, what):
+    """One case's costs at the rows there are now, with its own objects, made
+    and rolled back here (or what went wrong measuring it). Each person asks
+    in the session they were signed in to once for every case (`sessions`)."""
     cache.clear()  # as at the start of a test of its own
     try:
         with measured_block():
             if kind == "case":
-                readers = _readers(what, organization)
+                readers = {who: with_session(PortalClient(), sessions[who]) for who in _readers(what)}
                 url = reverse(what.url_name, kwargs=what.build(organization))
             elif kind == "owner":
                 owner, url = OWNER_FILES[what](organization)
-                readers = [("owner", owner)]
+                readers = {"owner": PortalClient()}
+                readers["owner"].force_login(owner)
             else:
-                readers = _own_readers(organization)
+                readers = {who: with_session(PortalClient(), sessions[who]) for who in (*PERSONAS, *COC_GROUPS)}
                 url = reverse(what)
             _identify(organization)
-            costs = _measure(_clients(readers), url)
+            costs = _measure(readers.items(), url)
             transaction.set_rollback(True)
         return costs
     except Exception as error:  # noqa: BLE001 - raised again by the case's own test
@@ -172,50 +159,56 @@ def _key(kind, what):
     return kind, what.id if kind == "case" else what
 
 
-def _costs(request, group, kind, what):
-    """(at 10 rows, at 1,000 rows) for one case: on the group's first test,
-    every selected case of the group is measured, rows grown once per size."""
-    if group not in _measured:
+def _costs(request, kind, what):
+    """(at 10 rows, at 1,000 rows) for one case: on the first test, every
+    selected case is measured, rows grown once per size."""
+    if not _measured:
         selected = []
         for item in request.session.items:
-            if (item.module is request.module and hasattr(item, "callspec")
-                    and item.get_closest_marker("xdist_group").args[0] == group):
+            if item.module is request.module and hasattr(item, "callspec"):
                 params = item.callspec.params
                 selected.append(("case", params["case"]) if "case" in params
                                 else ("owner", params["owned"]) if "owned" in params else ("own", params["name"]))
 
         def measure():
             organization = OrganizationFactory()
-            return at_10_and_1000(organization, lambda: {_key(kind_, what_): _measure_one(organization, kind_, what_)
-                                                         for kind_, what_ in selected})
+            sessions = {who: signed_in_session(person) for who, person in _people(organization).items()}
 
-        _measured[group] = rolled_back(measure)
-    small, large = _measured[group][_key(kind, what)]
+            def every_case():
+                # The grown requests identified once for all the cases at this
+                # size; each case identifies those it builds.
+                _identify(organization)
+                return {_key(kind_, what_): _measure_one(organization, sessions, kind_, what_)
+                        for kind_, what_ in selected}
+
+            return at_10_and_1000(organization, every_case)
+
+        _measured.update(rolled_back(measure))
+    small, large = _measured[_key(kind, what)]
     for measured in (small, large):
         if isinstance(measured, BaseException):
             raise measured
     return small, large
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.xdist_group(_group(n)), id=case.id)
-                                  for n, case in enumerate(GET_CASES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("case", GET_CASES, ids=[case.id for case in GET_CASES])
 def test_every_page_of_every_persona_costs_at_most_the_budget_at_10_and_1000_rows(request, case):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "case", case)
+    at_10, at_1000 = _costs(request, "case", case)
     _check(case.id, at_10, at_1000)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(_group(len(GET_CASES) + n)),
-                                               id=name) for n, name in enumerate(OWN_PAGES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("name", OWN_PAGES)
 def test_every_own_page_costs_at_most_the_budget_at_10_and_1000_rows(request, name):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "own", name)
+    at_10, at_1000 = _costs(request, "own", name)
     _check(name, at_10, at_1000)
 
 
-@pytest.mark.parametrize("owned", [
-    pytest.param(name, marks=pytest.mark.xdist_group(_group(len(GET_CASES) + len(OWN_PAGES) + n)), id=name)
-    for n, name in enumerate(OWNER_FILES)])
+@IN_ONE_PROCESS
+@pytest.mark.parametrize("owned", list(OWNER_FILES))
 def test_every_file_only_its_owner_opens_costs_at_most_the_budget_at_10_and_1000_rows(request, owned):
-    at_10, at_1000 = _costs(request, request.node.get_closest_marker("xdist_group").args[0], "owner", owned)
+    at_10, at_1000 = _costs(request, "owner", owned)
     _check(owned, at_10, at_1000)
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.models import Organization, User
 from hmis_access.models import AccessRequest
 from tests.factories import StaffFactory
-from tests.scale import at_10_and_1000, grow, rolled_back
+from tests.scale import at_10_and_1000, grow, rolled_back, warm_then_measured
 from tests.two_factor import PortalClient as Client
 from tests.training.factories import manager_of, participating
 
@@ -29,16 +29,14 @@ def _get(client, url):
 
 
 def _warm_count(client, url):
-    """(status, queries, their SQL) of a warm request for `url`: the first
-    request after a change reads it again, once; the measure is the next.
-    An error is kept as its text, for the test of that page to report."""
+    """(status, queries, their SQL) of a warm request for `url`
+    (`tests.scale.warm_then_measured`). An error is kept as its text, for the
+    test of that page to report."""
     try:
-        client.get(url)
-        with CaptureQueriesContext(connection) as captured:
-            status = client.get(url).status_code
+        response, captured = warm_then_measured(client, url)
     except Exception as error:  # noqa: BLE001 - reported by the test of this page, not by every test
         return f"{url}: {error!r}", 0, []
-    return status, len(captured), [query["sql"][:300] for query in captured.captured_queries]
+    return response.status_code, len(captured), [query["sql"][:300] for query in captured.captured_queries]
 
 
 def _counted(what, sizes) -> list[tuple[int, list[str]]]:

@@ -83,9 +83,9 @@ def test_a_unit_s_estimate_is_its_group_s_or_its_file_s_and_the_rest_keep_their_
     assert seconds("browser") == SECONDS["browser"]
     assert seconds("tests/hmis_access/test_upgrade.py::test_x") == SECONDS["tests/hmis_access/test_upgrade.py"]
     assert seconds("tests/test_a.py::test_b") == 0 and seconds("a-new-group") == 0
-    units = ["tests/test_a.py::test_b", "a-new-group", "every-page-0", "tests/test_benchmarks.py::test_x",
+    units = ["tests/test_a.py::test_b", "a-new-group", "every-page", "tests/test_benchmarks.py::test_x",
              "browser", "tests/test_a.py::test_a"]
-    assert longest_first(units) == ["browser", "every-page-0", "tests/test_benchmarks.py::test_x",
+    assert longest_first(units) == ["browser", "every-page", "tests/test_benchmarks.py::test_x",
                                     "tests/test_a.py::test_b", "a-new-group", "tests/test_a.py::test_a"]
 
 

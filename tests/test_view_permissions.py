@@ -15,14 +15,13 @@ pytest-xdist each group of cases runs in one process (`GROUPS`).
 from dataclasses import dataclass
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import as_in_a_test
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory, UserFactory
 from tests.scale import measured_block
-from tests.two_factor import PortalClient
+from tests.two_factor import signed_in_session, with_session
 from tests.view_permissions import EXEMPT, PERSONAS, ViewCase, all_cases
 
 CASES = all_cases()
@@ -73,7 +72,7 @@ class BuiltCase:
     sessions: dict
 
     def sign_in(self, client, who):
-        client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[who]
+        with_session(client, self.sessions[who])
 
     def request(self, client):
         url = reverse(self.case.url_name, kwargs=self.kwargs)
@@ -112,13 +111,6 @@ def _kept_for_tests(django_db_blocker, build, *, checked=""):
             block.__exit__(None, None, None)
 
 
-def _signed_in(person):
-    """A session of `person`, signed in with the second factor where they need one."""
-    client = PortalClient()
-    client.force_login(person)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
 @pytest.fixture(scope="module")
 def people(django_db_setup, django_db_blocker):
     """Everyone who asks, each signed in once for all the cases: a person for
@@ -136,7 +128,7 @@ def people(django_db_setup, django_db_blocker):
         HMISAccountFactory(user=outsider, organization=elsewhere, hmis_role="CES_Housing_Provider")
         found[OUTSIDER] = outsider
         found.update({group: StaffFactory(groups=[group]) for group in COC_GROUPS})
-        return {who: (person, _signed_in(person)) for who, person in found.items()}
+        return {who: (person, signed_in_session(person)) for who, person in found.items()}
 
     yield from _kept_for_tests(django_db_blocker, build)
 

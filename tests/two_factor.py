@@ -9,6 +9,7 @@ test about a page starts from a fully signed-in session. A test about the
 second factor itself passes `verified=False`.
 """
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.test import Client, RequestFactory
 from django_otp import login as otp_login
@@ -44,3 +45,18 @@ class PortalClient(Client):
         if verified and two_factor_required(user):
             device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or authenticator(user)
             mark_verified(self.session, user, device)
+
+
+def signed_in_session(person) -> str:
+    """The key of a session of `person`, signed in with the second factor
+    where they need one: a test that asks many pages as the same people signs
+    each in once and gives a client the key (`with_session`)."""
+    client = PortalClient()
+    client.force_login(person)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def with_session(client, session: str):
+    """`client`, asking in the session `signed_in_session` made."""
+    client.cookies[settings.SESSION_COOKIE_NAME] = session
+    return client
