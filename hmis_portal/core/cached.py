@@ -43,6 +43,7 @@ _memo: ContextVar[dict | None] = ContextVar("portal_request_memo", default=None)
 _run: ContextVar[dict | None] = ContextVar("portal_run_memo", default=None)
 _MISSING = object()
 _VERSIONS = object()  # the memo's own entry: the versions the request read
+_LEAD = object()  # the memo's own entry: the hash of the key read with the schema's version (`_riders`)
 PREFIX = "portal:"
 # Every name depends on it: a migration bumps it (core.apps), so nothing kept
 # by the code before a deployment is read by the code after it.
@@ -87,6 +88,11 @@ def schema_version(*, with_key: str | None = None):
         # requests read (as `read` does): the page's reads then need no round
         # trip of their own.
         others = [other for other in _shared_names.keys() if other not in known and other != key]
+        if with_key is not None and memo is not None:
+            # And those of the person's own names that the last request with
+            # this key (their session) read: their standing is then known too.
+            memo[_LEAD] = hash(with_key)
+            others += [other for other in _riders.get(memo[_LEAD]) if other not in known and other not in others]
         wanted = [key, *others] if key not in known else others
         found = cache.get_many([*wanted, with_key] if with_key is not None else wanted)
         value = found.pop(with_key, None) if with_key is not None else None
@@ -200,6 +206,37 @@ class _SharedNames:
 _shared_names = _SharedNames(size=64)
 
 
+class _Riders:
+    """The version keys of one person's own names (`read(per_person=True)`,
+    their standing) that a request read after the key it read first with
+    the schema's version (`schema_version(with_key=...)`: the session), by
+    that key's hash: the next request of the same session asks them with
+    it, in the same round trip, rather than in one of their own. A version
+    read early is as good as one read later in the request (every version
+    is read once per request); a hash that collides only asks a version
+    more. The least recently read go first past `size`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._keys: OrderedDict[int, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, lead: int) -> tuple[str, ...]:
+        with self._lock:
+            return self._keys.get(lead, ())
+
+    def add(self, lead: int, keys) -> None:
+        with self._lock:
+            known = self._keys.get(lead, ())
+            self._keys[lead] = known + tuple(key for key in keys if key not in known)
+            self._keys.move_to_end(lead)
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+
+
+_riders = _Riders(size=10_000)
+
+
 def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = False):
     """`load()`'s value, read once per request and kept in the cache at the
     current version of `name` (and of the names in `depends`). `per_person`:
@@ -240,6 +277,8 @@ def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = F
         known.update(versions)
     everyone = version_keys[1:] if per_person else version_keys
     _shared_names.add(key for key in everyone if key in known)
+    if per_person and unread and _LEAD in memo:
+        _riders.add(memo[_LEAD], [version_keys[0]])
     # A version the cache could not give (Redis down) names no copy anyone may trust.
     trusted = all(key in known for key in version_keys)
     data_key = f"{PREFIX}{name}@" + ".".join(known.get(key, "") for key in version_keys)

@@ -33,6 +33,7 @@ import datetime as dt
 import inspect
 import json
 import threading
+import weakref
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Expression, fields
@@ -187,9 +188,55 @@ class _Compiled:
     def run(self, connection, values: dict) -> list[dict]:
         sql, params = self.statement(connection, values)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            execute(connection, cursor, sql, params)
             rows = cursor.fetchall()
         return self.rows(connection, rows)
+
+
+# Statements a connection keeps prepared at most; past them, the rest are sent as text.
+PREPARED_PER_CONNECTION = 200
+_NOT_PREPARED = ""  # a statement whose preparing failed on this connection: sent as text
+# The statements each database connection (the driver's, whichever wrapper
+# uses it) has prepared, by SQL: gone with the connection.
+_prepared: "weakref.WeakKeyDictionary[object, dict[str, str]]" = weakref.WeakKeyDictionary()
+
+
+def execute(connection, cursor, sql: str, params: list) -> None:
+    """`cursor.execute(sql, params)`, and on PostgreSQL through a statement the
+    connection prepared (PREPARE) the first time it ran `sql`: the server
+    parses and plans it once per connection, not on every call. Planning the
+    home page's to-dos (a dozen small queries in one statement) cost the
+    database more than running them, on every request.
+
+    A prepared statement lives as long as its connection (a rollback does not
+    undo it), so the names are kept per connection: a new connection prepares
+    again. The PREPARE rides with its first EXECUTE, in one round trip. Should
+    preparing fail, or any call of it (a table changed under a kept plan), the
+    statement is sent as text on that connection from then on: which part
+    failed is not known, and a name prepared twice is an error. (A pooler
+    that shares one server connection between clients, pgbouncer in
+    transaction mode, would need this off.)"""
+    if connection.vendor != "postgresql":
+        cursor.execute(sql, params)
+        return
+    names = _prepared.setdefault(connection.connection, {})
+    name = names.get(sql)
+    if name is None and len(names) >= PREPARED_PER_CONNECTION or name == _NOT_PREPARED:
+        cursor.execute(sql, params)
+        return
+    arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
+    if name is None:
+        name = f"portal_prepared_{len(names)}"
+        # The placeholders numbered as the server's ($1, $2…); the SQL holds no
+        # literal % (`_Compiled` refuses one), so every %s is a parameter.
+        parts = sql.split("%s")
+        numbered = "".join(part + (f"${index}" if index < len(parts) else "") for index, part in enumerate(parts, 1))
+        statement = f"PREPARE {name} AS {numbered}; EXECUTE {name}{arguments}"
+    else:
+        statement = f"EXECUTE {name}{arguments}"
+    names[sql] = _NOT_PREPARED  # until it answers: an error leaves it so
+    cursor.execute(statement, params)
+    names[sql] = name
 
 
 class Prepared:
@@ -322,7 +369,7 @@ def _together_rows(asks: list[Ask]) -> list[list[dict]]:
             columns.append(f"(SELECT COALESCE(json_agg(json_build_array({names})), '[]') FROM ({sql}) AS q({names}))")
             params.extend(values)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(columns), params)
+            execute(connection, cursor, "SELECT " + ", ".join(columns), params)
             found = cursor.fetchone()
         for index, value in zip(joint, found):
             readers = compiled[index].readers

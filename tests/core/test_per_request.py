@@ -7,6 +7,7 @@ request; a session ended in the database is not resumed from the cache."""
 import datetime as dt
 
 import pytest
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.test import RequestFactory
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import services as account_services
+from accounts.access import standing_cache_name
 from accounts.models import Membership
 from hmis_access.models import AccessPolicy
 from hmis_portal.core import cached
@@ -125,16 +127,14 @@ def test_a_policy_change_is_seen_on_the_next_request(client, how):
 
 
 def _cache_round_trips(monkeypatch):
-    """The calls a request makes to the shared cache for what it keeps (not the session's)."""
-    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+    """The calls a request makes to the shared cache, the session's included."""
     from django.core.cache import caches
 
     backend, calls, depth = caches["default"], [], [0]
     for method in ("get", "get_many", "set", "set_many", "add"):
         def counted(*args, _method=getattr(backend, method), _name=method, **kwargs):
             keys = args[0] if args else ""
-            # The session's own call also brings the versions everything kept depends on.
-            if "portal:" in str(keys) and KEY_PREFIX not in str(keys) and not depth[0]:
+            if not depth[0]:
                 calls.append((_name, keys))
             depth[0] += 1  # the local-memory cache's get_many calls its get: one call, as Redis's MGET is
             try:
@@ -153,8 +153,11 @@ def test_what_a_page_keeps_costs_one_round_trip_to_the_cache(client, organizatio
     calls = _cache_round_trips(monkeypatch)
     with CaptureQueriesContext(connection) as captured:
         assert client.get(reverse("home")).status_code == 200
-    # The standing, policy rows and holidays: their versions in one call, their values from this process's copies.
+    # The session, and the versions of the standing, policy rows and holidays, in one call (the person's own
+    # standing's because the session's previous request read it); their values from this process's copies.
     assert len(calls) == 1 and calls[0][0] == "get_many", calls
+    assert KEY_PREFIX in str(calls[0][1]), calls
+    assert cached._version_key(standing_cache_name(user.pk)) in calls[0][1], calls
     assert not any(table in query["sql"] for query in captured.captured_queries
                    for table in ('"accounts_membership"', '"core_holiday"', '"accounts_accesspolicy"'))
 

@@ -146,3 +146,61 @@ def test_a_url_without_arguments_is_the_one_reverse_gives_whatever_the_prefix():
     finally:
         set_script_prefix("/")
     assert template.render(Context()).split("|")[0] == reverse("home")
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PREPARE is PostgreSQL's")
+
+
+def _prepared_on(wrapper) -> list[str]:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'portal_prepared_%%'")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@postgresql_only
+def test_the_database_prepares_a_query_once_per_connection_and_runs_it_with_new_values():
+    for name in ("Alder", "Birch"):
+        OrganizationFactory(name=name)
+    query = Prepared(lambda: Organization.objects.filter(name=Param("name")).values("name"))
+    with CaptureQueriesContext(connection) as captured:
+        assert query(name="Alder") == [{"name": "Alder"}]
+        assert query(name="Birch") == [{"name": "Birch"}]
+        assert query(name="Nobody") == []
+    sent = [entry["sql"] for entry in captured]
+    assert sent[0].startswith("PREPARE ") and all(sql.startswith("EXECUTE ") for sql in sent[1:]), sent
+    # The server holds it once, as the first call sent it.
+    assert _prepared_on(connection).count(sent[0]) == 1
+
+
+@postgresql_only
+def test_another_connection_prepares_the_statement_itself():
+    from django.db import connections
+
+    from hmis_portal.core.prepared import execute
+
+    other = connections.create_connection("default")
+    try:
+        for wrapper in (connection, other, other):
+            with wrapper.cursor() as cursor:
+                execute(wrapper, cursor, "SELECT %s::int + 1", [41])
+                assert cursor.fetchone() == (42,)
+        # Prepared on the other connection too, once, whatever the first had prepared.
+        assert [sql.split(";")[0] for sql in _prepared_on(other)] == ["PREPARE portal_prepared_0 AS SELECT $1::int + 1"]
+    finally:
+        other.close()
+
+
+@postgresql_only
+def test_a_statement_that_cannot_be_prepared_is_sent_as_text_from_then_on():
+    from django.db import DatabaseError, transaction
+
+    from hmis_portal.core.prepared import execute
+
+    # The server cannot tell the parameter's type, so PREPARE fails; sent as text, the value is a literal.
+    sql = "SELECT %s IS NULL"
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        execute(connection, cursor, sql, [None])
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute(connection, cursor, sql, [None])
+        assert cursor.fetchone() == (True,)
+    assert [entry["sql"] for entry in captured] == ["SELECT NULL IS NULL"]
