@@ -640,8 +640,10 @@ def shared_cache_page(url, ces, floor: float, repeat: int) -> None:
 def review_indexes(ces, now, sweep_queries, page_queries) -> bool:
     """Each index on referrals against the query it is kept for: the plan
     of that query must use it."""
+    from django.db import connection
     from django.db.models import F
 
+    from hmis_portal.core.prepared import statement_of
     from referrals import selectors
     from referrals.models import Referral
 
@@ -649,8 +651,9 @@ def review_indexes(ces, now, sweep_queries, page_queries) -> bool:
         return queryset.query.sql_with_params()
 
     def captured(queries, text):
-        query = next(q for q in queries if text in q["sql"])
-        return query["sql"], query["params"]
+        # A page's prepared statement (core.prepared) was captured as its EXECUTE: its own text is explained.
+        query = next(q for q in queries if text in statement_of(connection, q["sql"]))
+        return statement_of(connection, query["sql"]), query["params"]
 
     uses = {
         "referral_open_counts": ("counts report aggregate", captured(page_queries, "GROUP BY")),

@@ -239,6 +239,19 @@ def execute(connection, cursor, sql: str, params: list) -> None:
     names[sql] = name
 
 
+def statement_of(connection, sql: str) -> str:
+    """The SQL behind a query as captured on `connection` (CaptureQueriesContext,
+    connection.queries): for a statement `execute` prepared (its PREPARE with
+    the first EXECUTE, or a later EXECUTE), that statement's own text, with
+    its %s placeholders; else `sql` itself. For the tests and benchmarks that
+    read or EXPLAIN what a page asked."""
+    if not sql.startswith(("EXECUTE ", "PREPARE ")):
+        return sql
+    name = sql.split()[1].split("(", 1)[0]
+    texts = {kept: text for text, kept in _prepared.get(connection.connection, {}).items()}
+    return texts.get(name, sql)
+
+
 class Prepared:
     """`build()`'s queryset, compiled once per database and run with new values
     (with `around`, the statement around `build()`'s querysets)."""

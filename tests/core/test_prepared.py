@@ -170,6 +170,11 @@ def test_the_database_prepares_a_query_once_per_connection_and_runs_it_with_new_
     assert sent[0].startswith("PREPARE ") and all(sql.startswith("EXECUTE ") for sql in sent[1:]), sent
     # The server holds it once, as the first call sent it.
     assert _prepared_on(connection).count(sent[0]) == 1
+    # What each call ran reads as the query's own SQL, its values as %s (for EXPLAIN and the tests that read it).
+    from hmis_portal.core.prepared import statement_of
+
+    texts = {statement_of(connection, sql) for sql in sent}
+    assert len(texts) == 1 and next(iter(texts)).startswith("SELECT ") and "= (%s)" in next(iter(texts)), texts
 
 
 @postgresql_only

@@ -219,6 +219,8 @@ def test_what_the_hmis_says_of_itself_is_read_again_only_when_it_may_have_change
     """A delivery run uses what the process discovered of the HMIS before; a
     400 (the HMIS finds the request does not fit its schemas), the passing of
     DISCOVERY_SECONDS, or "Test connection" makes it discover again."""
+    from hmis_portal.core import scim
+
     with FaultProxy(scim_server.port) as proxy:
         def discovered():
             asked = sorted(path.split("?")[0] for method, path, _status in proxy.seen

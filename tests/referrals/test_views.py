@@ -489,25 +489,14 @@ def test_the_counts_report_draws_a_programs_rows_without_template_work_per_count
     assert page.count(" open in CES: ") == 3
 
 
-def _prepared_text(query) -> str:
-    """A captured query's SQL; for an EXECUTE of a statement the connection
-    prepared (core.prepared.execute), the statement's own text."""
-    from django.db import connection
-
-    sql = query["sql"]
-    if not sql.startswith("EXECUTE "):
-        return sql
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [sql.split()[1].split("(")[0]])
-        return cursor.fetchone()[0]
-
-
 def test_the_counts_report_asks_the_database_once_for_what_it_shows(client):
     """The figures, the names of the programs, agencies and statuses they
     count, and the CES team's number of clients returned for re-referral
     are one statement; the count is there when nothing is open too."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+
+    from hmis_portal.core.prepared import statement_of
 
     ces = matcher()
     program = ProgramFactory(name="Harbor <Family> Housing")
@@ -519,7 +508,8 @@ def test_the_counts_report_asks_the_database_once_for_what_it_shows(client):
     client.get(reverse("referrals:counts"))
     with CaptureQueriesContext(connection) as captured:
         response = client.get(reverse("referrals:counts"))
-    (statement,) = [sql for sql in map(_prepared_text, captured.captured_queries) if "referrals_" in sql]
+    (statement,) = [sql for sql in (statement_of(connection, q["sql"]) for q in captured.captured_queries)
+                    if "referrals_" in sql]
     assert "GROUP BY" in statement
     assert "ORDER BY" not in statement  # counts need no order (the referrals' own would sort the returned ones)
     (entry,) = response.context["report"]
