@@ -13,7 +13,7 @@ from django.utils import timezone
 from hmis_access.models import HMISAccount
 from onboarding.models import Program, ProgramType
 from tests.factories import MembershipFactory, StaffFactory
-from tests.scale import at_10_and_1000, grow, rolled_back
+from tests.scale import at_10_and_1000, grow, rolled_back, warm_then_measured
 from tests.referrals.factories import matcher, provider_staff
 from tests.training.factories import participating
 
@@ -57,12 +57,10 @@ def _home(client, queries=None):
 def _warm_home(client):
     """(status, page, queries, their SQL) of a warm request for the home page:
     the first request after a change (grow adds holidays) reads it again, once;
-    the measure is the next. An error is kept as its text, for the test of that
-    persona to report."""
+    the measure is the next (`warm_then_measured`, the clock still for the
+    pair). An error is kept as its text, for the test of that persona to report."""
     try:
-        client.get(reverse("home"))
-        with CaptureQueriesContext(connection) as captured:
-            response = client.get(reverse("home"))
+        response, captured = warm_then_measured(client, reverse("home"))
     except Exception as error:  # noqa: BLE001 - reported by the test of this persona, not by every test
         return repr(error), "", 0, []
     return (response.status_code, response.content.decode(), len(captured),
