@@ -379,6 +379,18 @@ def create_empty(name: str) -> str:
     return name
 
 
+def migrate_to(targets):
+    """Migrate the default connection's database to `targets` (forward or
+    back) and return the models of the state it reached: built on the
+    executor's way there, where the loader's `project_state` would build every
+    model of the project again from the migration files."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[ALIAS])
+    executor.loader.build_graph()
+    return executor.migrate(targets).apps
+
+
 def drop(name: str) -> None:
     connection = connections[ALIAS]
     if connection.vendor == "sqlite":

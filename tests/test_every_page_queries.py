@@ -64,9 +64,10 @@ IN_ONE_PROCESS = pytest.mark.xdist_group("every-page")
 
 
 def _people(organization):
-    """{who: person} of everyone who asks, made once for all the cases: a member of the agency in each persona, another in each persona
-    with granted, active HMIS access there in a role that works referrals,
-    and CoC staff of each group."""
+    """{who: person} of everyone who asks, made once for all the cases: a
+    member of the agency in each persona, another in each persona with
+    granted, active HMIS access there in a role that works referrals, and CoC
+    staff of each group."""
     people = {}
     for persona in PERSONAS:
         people[persona] = MembershipFactory(organization=organization, persona=persona).user

@@ -19,24 +19,18 @@ def test_signing_secrets_kept_in_clear_are_sealed_by_the_upgrade_and_opened_by_g
     from django.db.migrations.executor import MigrationExecutor
 
     from hmis_portal.core.sealed import unseal
-
-    def migrate(targets):
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        # The models of the state the migration reached (built on its way forward,
-        # where the loader's project_state would build them all again).
-        return executor.migrate(targets).apps
+    from tests.database import migrate_to
 
     before = [("core", "0006_notification_invitation")]
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    old = migrate(before)
+    old = migrate_to(before)
     clear = "whsec_" + "A" * 43 + "="
     pk = old.get_model("core", "WebhookSubscription").objects.create(
         url="https://hooks.example.org/in", event_types=" referral.created ", secret=clear).pk
     try:
-        new = migrate(leaves)
+        new = migrate_to(leaves)
         stored = new.get_model("core", "WebhookSubscription").objects.get(pk=pk).secret
         assert stored.startswith("sealed:") and clear not in stored and unseal(stored) == clear
-        assert migrate(before).get_model("core", "WebhookSubscription").objects.get(pk=pk).secret == clear
+        assert migrate_to(before).get_model("core", "WebhookSubscription").objects.get(pk=pk).secret == clear
     finally:
-        migrate(leaves)
+        migrate_to(leaves)

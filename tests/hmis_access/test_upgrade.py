@@ -9,17 +9,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from tests.database import migrate_to
+
 BEFORE = [("accounts", "0004_merge_0003_access_requests_0003_hmis_account_activity"),
           ("onboarding", "0004_ces_roles_policy_and_groups"), ("training", "0002_la_default_policy"),
           ("core", "0001_initial")]
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    # The models of the state the migration reached (built on its way forward,
-    # where the loader's project_state would build them all again).
-    return executor.migrate(targets).apps
 
 
 @pytest.fixture
@@ -45,7 +39,7 @@ def empty_database(transactional_db, django_db_blocker):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_existing_database_keeps_its_hmis_accounts_requests_permissions_and_history(empty_database):
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     User = old.get_model("accounts", "User")
     Organization = old.get_model("accounts", "Organization")
     HMISAccount = old.get_model("accounts", "HMISAccount")
@@ -63,7 +57,7 @@ def test_an_existing_database_keeps_its_hmis_accounts_requests_permissions_and_h
                               object_repr="kept.user")
 
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    _migrate(leaves)
+    migrate_to(leaves)
 
     from django.contrib.auth.models import Group as LiveGroup
     from django.contrib.contenttypes.models import ContentType as LiveContentType
@@ -98,7 +92,7 @@ def test_requests_keep_their_due_date_as_the_end_of_that_local_day_and_today_s_e
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
     agency, person, other = OrganizationFactory(), UserFactory(), UserFactory()
     account = HMISAccountFactory(organization=agency, user=other, status="inactive")
-    old = _migrate(before)
+    old = migrate_to(before)
     OldRequest = old.get_model("hmis_access", "AccessRequest")
     OldReactivation = old.get_model("hmis_access", "ReactivationRequest")
     ready = dt.datetime(2026, 11, 25, 9, tzinfo=la)
@@ -109,7 +103,7 @@ def test_requests_keep_their_due_date_as_the_end_of_that_local_day_and_today_s_e
                                              requested_by_id=other.pk, status="ready", ready_at=ready,
                                              provisioning_due_on=dt.date(2026, 12, 1),
                                              last_flagged_on=dt.date(2026, 12, 1))
-    _migrate(leaves)
+    migrate_to(leaves)
 
     upgraded = AccessRequest.objects.get(pk=escalated.pk)
     assert upgraded.provisioning_due_at == end_of_day(dt.date(2026, 12, 1)) == dt.datetime(2026, 12, 2, tzinfo=la)
@@ -140,7 +134,7 @@ def test_reactivation_requests_move_to_hmis_accounts_in_place_with_permissions_a
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
     agency, person = OrganizationFactory(), UserFactory()
     account = HMISAccountFactory(organization=agency, user=person, status="inactive")
-    old = _migrate(BEFORE_ACCOUNTS_SPLIT)
+    old = migrate_to(BEFORE_ACCOUNTS_SPLIT)
     OldReactivation = old.get_model("hmis_access", "ReactivationRequest")
     ContentType = old.get_model("contenttypes", "ContentType")
     AuditEvent = old.get_model("core", "AuditEvent")
@@ -153,7 +147,7 @@ def test_reactivation_requests_move_to_hmis_accounts_in_place_with_permissions_a
     AuditEvent.objects.create(content_type=old_type, object_id=str(kept.pk), verb="requested reactivation",
                               object_repr=str(kept.pk))
 
-    _migrate(leaves)
+    migrate_to(leaves)
     LiveContentType.objects.clear_cache()
 
     moved = ReactivationRequest.objects.get(pk=kept.pk)
@@ -172,13 +166,13 @@ def test_reactivation_requests_move_to_hmis_accounts_in_place_with_permissions_a
     assert LiveContentType.objects.filter(app_label="hmis_access", model="hmisaccount").exists()
 
     # Back to the release before, and forward again: nothing lost either way.
-    old = _migrate(BEFORE_ACCOUNTS_SPLIT)
+    old = migrate_to(BEFORE_ACCOUNTS_SPLIT)
     LiveContentType.objects.clear_cache()
     back = old.get_model("hmis_access", "ReactivationRequest")
     assert sorted(back.objects.values_list("pk", flat=True)) == sorted([kept.pk, done.pk])
     assert old.get_model("contenttypes", "ContentType").objects.get(
         app_label="hmis_access", model="reactivationrequest").pk == old_type.pk
-    _migrate(leaves)
+    migrate_to(leaves)
     LiveContentType.objects.clear_cache()
     assert ReactivationRequest.objects.count() == 2
     assert LiveContentType.objects.get_for_model(ReactivationRequest).pk == old_type.pk
