@@ -8,7 +8,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import Cast, RowNumber
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -317,9 +318,19 @@ def status_list(*, organizations: QuerySet, stage: str = "", today=None) -> list
     return list(iter_status_list(organizations=organizations, stage=stage, today=today))
 
 
-# Every row's count of the rows, read with them: one expression for every
-# page, so what Django works out of it once (its identity) is kept.
-_COUNTED = Window(Count("pk"))
+def _page_of(organizations: QuerySet, after, until) -> QuerySet:
+    """(pk, name, slug, how many there are in all) of `organizations` placed
+    after `after` and up to `until` by name: a page and the list's count in
+    one query. The places are numbered in the query, not sliced, so that the
+    list of every agency (the page most asked for) is the same statement for
+    every page, compiled once (`_EVERY_ORGANIZATION`)."""
+    return organizations.annotate(
+        place=Window(RowNumber(), order_by=(F("name").asc(), F("pk").asc())), counted=Window(Count("pk"))).filter(
+        place__gt=after, place__lte=until).order_by("name", "pk").values_list("pk", "name", "slug", "counted")
+
+
+_EVERY_ORGANIZATION = Prepared(lambda: _page_of(Organization.objects.all(), Cast(Param("after"), IntegerField()),
+                                                Cast(Param("until"), IntegerField())))
 
 
 def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: str = "", today=None) -> Page:
@@ -335,10 +346,12 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
     number = _page_number(number)
     found = []
     if number > _PAGES_READ // per_page:
-        number = 0  # past any list's last page (and any OFFSET the database takes): read nothing, count
+        number = 0  # past any list's last page (and any place the database counts to): read nothing, count
     if number >= 1:
-        found = list(organizations.values_list("pk", "name", "slug", _COUNTED)[
-            (number - 1) * per_page:number * per_page])
+        after, until = (number - 1) * per_page, number * per_page
+        # Filtered (a WHERE of the filters'), the query is built for the filters; else the one kept.
+        found = (list(_page_of(organizations, after, until)) if organizations.query.where else
+                 [tuple(row.values()) for row in _EVERY_ORGANIZATION(after=after, until=until)])
         if found or number == 1:
             paginator.count = found[0][3] if found else 0
     page = paginator.get_page(number)

@@ -96,6 +96,12 @@ def test_the_status_list_is_paged_in_constant_queries_and_the_downloads_keep_eve
     second, _ = _get(client, url + "?q=Paged&page=2")
     assert "Paged Agency 0100" in second.content.decode() and "Paged Agency 0099" not in second.content.decode()
     assert "q=Paged&amp;page=3" in second.content.decode()
+    # Unfiltered, the page is read by the statement kept for the whole list: the same rows and count.
+    whole = _get(client, url + "?page=2")[0].content.decode()
+    assert "Paged Agency 0100" in whole and "Paged Agency 0099" not in whole and "Paged Agency 0200" not in whole
+    assert "<caption>1000 organizations</caption>" in whole
+    past = _get(client, url + "?page=11")[0].content.decode()
+    assert "Paged Agency 0999" in past and "<caption>1000 organizations</caption>" in past
     csv = client.get(reverse("onboarding:status-list-csv")).getvalue().decode()
     assert csv.count("Paged Agency") == 1000
 
