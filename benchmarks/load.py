@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,13 +57,14 @@ PAGES = [
     ("HMIS accounts (inactivity)", "provisioning@example.org", "/hmis-accounts/", None),
 ]
 
-# wrk's script: the session cookie, every status other than 200 counted, and
+# wrk's script: the session cookie (and the CSRF cookie, when the person's
+# pages gave one), every status other than 200 counted, and
 # one JSON line of figures at the end (wrk's threads each have their own Lua state).
 WRK_SCRIPT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
-  wrk.headers["Cookie"] = "sessionid=" .. args[1]
+  wrk.headers["Cookie"] = "sessionid=" .. args[1] .. (args[2] and ("; csrftoken=" .. args[2]) or "")
   not_ok = 0
 end
 function response(status, headers, body)
@@ -146,18 +148,19 @@ def _manage(env, *args, stdin=None) -> str:
     return result.stdout
 
 
-def _wrk(port: int, path: str, session: str, *, seconds: float, script: Path) -> dict:
+def _wrk(port: int, path: str, cookies: list[str], *, seconds: float, script: Path) -> dict:
     result = subprocess.run(
         ["wrk", "--threads", "2", "--connections", "8", "--duration", f"{seconds:.0f}s", "--timeout", "10s",
-         "--script", str(script), f"http://127.0.0.1:{port}{path}", "--", session],
+         "--script", str(script), f"http://127.0.0.1:{port}{path}", "--", *cookies],
         capture_output=True, text=True, timeout=seconds + 60, check=True)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     return {"rps": figures["requests"] / (figures["duration_us"] / 1e6), "p50": figures["p50_us"] / 1000,
             "p99": figures["p99_us"] / 1000, "errors": figures["not_200"] + figures["socket_errors"]}
 
 
-def _check(port: int, path: str, session: str) -> None:
-    """A page that does not answer 200 (a sign-in redirect, an error) would be measured as something else."""
+def _check(port: int, path: str, session: str) -> str:
+    """The CSRF cookie the page sets, if any ("" else). A page that does not
+    answer 200 (a sign-in redirect, an error) would be measured as something else."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", path, headers={"Cookie": f"sessionid={session}", "Host": "127.0.0.1"})
     response = connection.getresponse()
@@ -165,6 +168,10 @@ def _check(port: int, path: str, session: str) -> None:
     connection.close()
     if response.status != 200:
         raise SystemExit(f"benchmarks.load: {path} answered {response.status}, not 200")
+    cookies = SimpleCookie()
+    for header in response.msg.get_all("Set-Cookie") or ():
+        cookies.load(header)
+    return cookies["csrftoken"].value if "csrftoken" in cookies else ""
 
 
 def _redis_db(url: str, command: str) -> None:
@@ -250,8 +257,14 @@ def main(argv=None) -> int:
                     break
                 except OSError:
                     time.sleep(0.1)
+            # A browser keeps the CSRF cookie its first page set and sends it with
+            # every page after: without it each page would make a new secret and
+            # set the cookie again, as only a person's first page does.
+            csrf = {}
             for _, email, path, _ in pages:
-                _check(port, path, sessions[email])  # also warms each worker's templates and caches
+                # Also warms each worker's templates and caches.
+                csrf[email] = _check(port, path, sessions[email]) or csrf.get(email, "")
+            cookies = {email: [sessions[email], *([csrf[email]] if csrf.get(email) else [])] for email in sessions}
             grown = f"; the Program Manager's agency grown to {args.agency:,} HMIS accounts" if args.agency else ""
             print(f"gunicorn, 2 workers, DEBUG off, PostgreSQL and Redis; wrk 2 threads, 8 connections; "
                   f"{rounds} rounds of {seconds:.0f} s per page, interleaved{grown}")
@@ -261,7 +274,7 @@ def main(argv=None) -> int:
                 script.write_text(WRK_SCRIPT)
                 for _ in range(rounds):
                     for label, email, path, _ in pages:
-                        runs[label].append(_wrk(port, path, sessions[email], seconds=seconds, script=script))
+                        runs[label].append(_wrk(port, path, cookies[email], seconds=seconds, script=script))
             print(f"{'page':32} {'req/s':>7} {'×ref':>6} {'goal':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
             reference = statistics.median(run["rps"] for run in runs[REFERENCE[0]])
             for label, _, _, goal in pages:
