@@ -37,7 +37,7 @@ PERSONAS = [
     ("home, Agency Administrator", "agencyadmin@harbor.example.org", "/"),
     ("home, end user", "staff@harbor.example.org", "/"),
     ("home, housing provider", "housing@oakhollow.example.org", "/"),
-    ("home, intake staff", "intake@riverbend.example.org", "/"),
+    ("home, intake staff", "intake@riverbendoutreach.example.org", "/"),
     ("home, CES team", "matcher@example.org", "/"),
     ("home, CoC provisioning", "provisioning@example.org", "/"),
     ("home, CoC implementation", "implementation@example.org", "/"),

@@ -92,3 +92,14 @@ def test_the_login_report_holds_no_login_in_the_future_at_any_time_of_day(clock)
     with time_machine.travel(moment, tick=False):
         logins = _report_logins(50, local_date())
         assert max(logins.values()) <= dt.datetime.now(dt.UTC)
+
+
+def test_every_person_the_page_benchmarks_sign_in_is_a_demo_login(seeded_demo):
+    """The page benchmarks measure the demo's personas by their addresses: one
+    the demo no longer has stops `make bench` midway."""
+    from accounts.models import User
+    from benchmarks import calls, load, pages, status_pages
+
+    named = ({email for _label, email, _path in [*pages.PERSONAS, *calls.DEFAULT_PAGES]}
+             | {email for _label, email, *_rest in [load.REFERENCE, *load.PAGES]} | set(status_pages.PERSONAS))
+    assert named - set(User.objects.filter(email__in=named).values_list("email", flat=True)) == set()
