@@ -20,7 +20,7 @@ from accounts.models import Organization, Persona
 from hmis_portal.core import registry
 from hmis_portal.core.calendar import BusinessCalendar, local_date
 from hmis_portal.core.dates import day_text
-from hmis_portal.core.prepared import Param, Prepared, answer_all
+from hmis_portal.core.prepared import Param, Prepared, answer_all, ask_built, totals
 
 from .filtersets import StatusListFilter
 from .models import (AgreementCopy, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, ParticipationStage,
@@ -435,17 +435,20 @@ def coc_queue(user, *, today=None) -> dict[str, list[QueueItem]]:
     return queue
 
 
-def coc_queue_counts(user, *, today=None) -> dict[str, tuple[int, int]]:
+def coc_queue_counts(user, *, today=None) -> Generator[tuple, tuple, dict[str, tuple[int, int]]]:
     """For the home page: (how many, the oldest's age in business days) of each
-    kind of work in `coc_queue`, one aggregate each whatever the queue's length."""
+    kind of work in `coc_queue`, one aggregate each whatever the queue's length,
+    asked with the other to-dos' questions (`prepared.answer_all`)."""
     today = today or local_date()
+    work = _coc_work(user)
+    found = yield tuple(ask_built(totals(waiting.select_related(None), n=Count("pk"), oldest=Min("status_changed_at")))
+                        for waiting in work.values())
     counts = {}
     calendar = None
-    for key, waiting in _coc_work(user).items():
-        found = waiting.select_related(None).aggregate(n=Count("pk"), oldest=Min("status_changed_at"))
-        if found["n"]:
+    for key, (row,) in zip(work, found):
+        if row["n"]:
             calendar = calendar or BusinessCalendar.load()
-            counts[key] = (found["n"], calendar.business_days_between(local_date(found["oldest"]), today))
+            counts[key] = (row["n"], calendar.business_days_between(local_date(row["oldest"]), today))
     return counts
 
 

@@ -18,7 +18,7 @@ def open_tasks(user) -> list[OpenTask]:
     if not user.is_authenticated:
         return []
     if is_coc_staff(user):
-        counts = selectors.coc_queue_counts(user)
+        counts = yield from selectors.coc_queue_counts(user)  # asked with the other to-dos' (core.work)
         tasks = []
         for key, one, several in (("join_requests", "request to join", "requests to join"),
                                   ("agreements", "Organization Agreement", "Organization Agreements"),

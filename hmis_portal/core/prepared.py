@@ -20,7 +20,9 @@ is the question, and a part written as a generator yields its questions
 (`rows = yield question`, or a tuple of them) and returns its result:
 `answer_all(parts)` runs the parts side by side and sends the questions
 they have all reached in one statement (PostgreSQL), until every part is
-done; `answer(part)` runs one alone.
+done; `answer(part)` runs one alone. A question whose query is built for
+the person asking (narrowed to what they may see) is `ask_built(queryset)`:
+compiled on each request, asked with the rest.
 
 A statement the ORM cannot write (the counts report joins names to an
 aggregate's few rows) is `Prepared(build, around=statement)`: `build()` gives
@@ -297,6 +299,28 @@ class Ask:
         return rows if self.shape is None else self.shape(rows)
 
 
+class _BuiltNow:
+    """A queryset built for one request, compiled when it is asked (`ask_built`)."""
+
+    __slots__ = ("queryset", "_compiled")
+
+    def __init__(self, queryset):
+        self.queryset, self._compiled = queryset, None
+
+    def compiled(self, connection) -> _Compiled:
+        if self._compiled is None:
+            self._compiled = _Compiled(self.queryset, connection)
+        return self._compiled
+
+
+def ask_built(queryset) -> Ask:
+    """A `values()` queryset whose shape depends on the person (what they may
+    see narrows it), as a question answered with the others (`answer_all`):
+    compiled on each request, as the ORM would compile it, but asked in the
+    same round trip as the rest. A query the same for everyone is a `Prepared`."""
+    return Ask(_BuiltNow(queryset), {})
+
+
 def answer(step):
     """`answer_all` of one step: its questions asked as it reaches them."""
     return answer_all([step])[0]
@@ -403,3 +427,8 @@ def totals(queryset, **aggregates):
     from django.db.models import Value
 
     return queryset.order_by().values(totals=Value(1)).annotate(**aggregates)
+
+
+def total_n(rows: list[dict]) -> int:
+    """The `n` of the one row `totals(queryset, n=...)` gives: `ask.then(total_n)`."""
+    return rows[0]["n"]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
-from hmis_portal.core.prepared import Param, Prepared, answer, answer_all, totals
+from hmis_portal.core.prepared import Param, Prepared, answer, answer_all, ask_built, total_n, totals
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +209,22 @@ def test_a_statement_that_cannot_be_prepared_is_sent_as_text_from_then_on():
         execute(connection, cursor, sql, [None])
         assert cursor.fetchone() == (True,)
     assert [entry["sql"] for entry in captured] == ["SELECT NULL IS NULL"]
+
+
+def test_a_question_built_for_the_person_is_answered_with_the_prepared_ones():
+    """`ask_built`: a queryset whose shape depends on who asks (here, whether
+    a name narrows it) answers as the queryset itself does, in the same round
+    trip as the prepared questions on PostgreSQL."""
+    for name in ("Alder", "Birch", "Cedar"):
+        OrganizationFactory(name=name)
+    narrowed = Organization.objects.filter(name__in=["Alder", "Birch"])
+
+    def steps(queryset):
+        counted, named = yield (ask_built(totals(queryset, n=Count("pk"))).then(total_n),
+                                _NAMED.ask(names=["Cedar"]))
+        return counted, [row["name"] for row in named]
+
+    with CaptureQueriesContext(connection) as captured:
+        narrow, every = answer_all([steps(narrowed), steps(Organization.objects.all())])
+    assert narrow == (2, ["Cedar"]) and every == (Organization.objects.count(), ["Cedar"])
+    assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
