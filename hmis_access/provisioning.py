@@ -12,7 +12,7 @@ import datetime as dt
 import statistics
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -120,19 +120,23 @@ def queue_entry(item, kind: str, *, now: dt.datetime, calendar: BusinessCalendar
                       left, unit, _admin_url(item))
 
 
-def provisioning_queue(*, now: dt.datetime | None = None) -> list[QueueEntry]:
+def provisioning_queue(*, now: dt.datetime | None = None, first: int | None = None) -> list[QueueEntry]:
     """Every item awaiting provisioning, earliest deadline first, with the time
-    left (negative when overdue). One query per kind."""
+    left (negative when overdue); only the `first` so many when given (the
+    home page's few), read as such, not all of them. One query per kind."""
     now = now or timezone.now()
     calendar = BusinessCalendar.load()
     entries = []
     for model in queue_models():
+        # In the order of the sort below: a row without a deadline (it needs
+        # attention) first, then by deadline and since when it was ready.
         rows = model.awaiting_provisioning().select_related("user", "organization").order_by(
-            "provisioning_due_at", "pk")
-        for item in rows:
+            F("provisioning_due_at").asc(nulls_first=True), F("ready_at").asc(nulls_last=True), "pk")
+        for item in rows if first is None else rows[:first]:
             entries.append(queue_entry(item, model.queue_kind, now=now, calendar=calendar))
     # Rows needing attention first; then by deadline.
-    return sorted(entries, key=lambda e: (not e.needs_attention, e.due_at or now, e.item.ready_at or now))
+    entries.sort(key=lambda e: (not e.needs_attention, e.due_at or now, e.item.ready_at or now))
+    return entries if first is None else entries[:first]
 
 
 def sweep_deadlines(*, moment: dt.datetime) -> dict:

@@ -44,7 +44,7 @@ def open_tasks(user) -> list[OpenTask]:
                     url=address("access-approvals"), section="Access approvals",
                     detail=f"Requested by {request.requested_by or 'the agency'} on {day_text(request.created_at)}"))
         if can_provision(user):
-            for entry in provisioning_queue()[:QUEUE_TASK_LIMIT]:
+            for entry in provisioning_queue(first=QUEUE_TASK_LIMIT):
                 tasks.append(OpenTask(
                     title=f"Grant HMIS access to {entry.item.user} ({entry.item.organization})",
                     url=entry.admin_url, section="Provisioning", due=entry.due_at,

@@ -5,6 +5,8 @@ staff see it as needing attention."""
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,3 +50,23 @@ def test_the_home_page_and_the_queue_page_show_it_instead_of_failing(client, str
     queue = client.get(reverse("provisioning-queue"))
     assert queue.status_code == 200
     assert "no provisioning deadline" in queue.content.decode()
+
+
+def test_the_first_few_of_the_queue_are_read_as_the_whole_queue_orders_them(organization, stray):
+    """The home page's few (`first`) are the whole queue's first, the row
+    without a deadline among them, and only that many rows are read."""
+    ready, on_time = stray
+    later = [finish_everything(identify(organization, programs=list(organization.programs.all())),
+                               StaffFactory(groups=["CoC training"])) for _ in range(3)]
+    # Deadlines out of the order the requests were made in.
+    for hours, request in zip((30, 2, 10), later):
+        AccessRequest.objects.filter(pk=request.pk).update(provisioning_due_at=timezone.now() + dt.timedelta(hours=hours))
+    now = timezone.now()
+    whole = [entry.item.pk for entry in provisioning_queue(now=now)]
+    assert whole[0] == ready.pk and set(whole) == {ready.pk, on_time.pk, *(request.pk for request in later)}
+    for first in range(1, len(whole) + 1):
+        with CaptureQueriesContext(connection) as captured:
+            assert [entry.item.pk for entry in provisioning_queue(now=now, first=first)] == whole[:first]
+        read = [query["sql"] for query in captured.captured_queries
+                if query["sql"].startswith(('SELECT "accounts_accessrequest"', 'SELECT "accounts_reactivationrequest"'))]
+        assert len(read) == 2 and all(sql.endswith(f"LIMIT {first}") for sql in read), read
