@@ -16,8 +16,10 @@ def main() -> int:
         runner = getattr(importlib.import_module(f"benchmarks.{module.name}"), "main", None)
         if runner is None:
             continue
+        # A benchmark fails by its exit status, returned or raised (a page
+        # that answered other than 200, rows unlike its floor's).
         try:
-            runner()
+            failed += bool(runner())
         except SystemExit as exit_:
             failed += bool(exit_.code)
     return 1 if failed else 0

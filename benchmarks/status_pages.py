@@ -98,8 +98,12 @@ def _write(folder: Path, label: str) -> int:
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
+        # Nothing to measure without a folder to write to (`make bench` runs every module).
+        print("benchmarks.status_pages: give a folder to write the pages to (python -m benchmarks.status_pages -h)")
+        return 0
+    if args[0] in ("-h", "--help"):
         print(__doc__)
-        return 2
+        return 0
     folder = Path(args[0])
     folder.mkdir(parents=True, exist_ok=True)
     for key, value in {"REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),

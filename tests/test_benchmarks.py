@@ -103,3 +103,20 @@ def test_every_person_the_page_benchmarks_sign_in_is_a_demo_login(seeded_demo):
     named = ({email for _label, email, _path in [*pages.PERSONAS, *calls.DEFAULT_PAGES]}
              | {email for _label, email, *_rest in [load.REFERENCE, *load.PAGES]} | set(status_pages.PERSONAS))
     assert named - set(User.objects.filter(email__in=named).values_list("email", flat=True)) == set()
+
+
+def test_make_bench_fails_when_a_benchmark_returns_or_raises_a_failure(monkeypatch):
+    """`python -m benchmarks` (make bench) runs every module and exits 1 when
+    any of them failed, whether its `main` returned the status or raised it."""
+    import types
+
+    from benchmarks import __main__ as every
+
+    outcomes = {"returns_none": lambda: None, "returns_zero": lambda: 0, "raises_zero": lambda: sys.exit(0)}
+    modules = {name: types.SimpleNamespace(main=main) for name, main in outcomes.items()}
+    monkeypatch.setattr(every.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in modules])
+    monkeypatch.setattr(every.importlib, "import_module", lambda name: modules[name.rsplit(".", 1)[1]])
+    assert every.main() == 0
+    for failing in (lambda: 1, lambda: sys.exit(1)):
+        modules["failing"] = types.SimpleNamespace(main=failing)
+        assert every.main() == 1
