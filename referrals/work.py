@@ -37,9 +37,9 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     if can_match(user):
         # Counted over the referrals the person may see, asked with the other to-dos' (core.work).
-        overdue, returned = yield (
-            ask_built(totals(selectors.overdue_referrals(user, now=now).select_related(None), n=Count("pk"))).then(total_n),
-            ask_built(totals(selectors.returned_for_rereferral(user), n=Count("pk"))).then(total_n))
+        late = selectors.overdue_referrals(user, now=now).select_related(None)
+        overdue, returned = yield (ask_built(totals(late, n=Count("pk"))).then(total_n),
+                                   ask_built(totals(selectors.returned_for_rereferral(user), n=Count("pk"))).then(total_n))
         if overdue:
             tasks.append(OpenTask(f"{overdue} overdue referral{'s' if overdue != 1 else ''} across providers",
                                   address("referrals:overdue"), section="CES referrals", overdue=True))

@@ -60,13 +60,14 @@ def test_the_first_few_of_the_queue_are_read_as_the_whole_queue_orders_them(orga
                                StaffFactory(groups=["CoC training"])) for _ in range(3)]
     # Deadlines out of the order the requests were made in.
     for hours, request in zip((30, 2, 10), later):
-        AccessRequest.objects.filter(pk=request.pk).update(provisioning_due_at=timezone.now() + dt.timedelta(hours=hours))
+        due = timezone.now() + dt.timedelta(hours=hours)
+        AccessRequest.objects.filter(pk=request.pk).update(provisioning_due_at=due)
     now = timezone.now()
     whole = [entry.item.pk for entry in provisioning_queue(now=now)]
     assert whole[0] == ready.pk and set(whole) == {ready.pk, on_time.pk, *(request.pk for request in later)}
     for first in range(1, len(whole) + 1):
         with CaptureQueriesContext(connection) as captured:
             assert [entry.item.pk for entry in provisioning_queue(now=now, first=first)] == whole[:first]
-        read = [query["sql"] for query in captured.captured_queries
-                if query["sql"].startswith(('SELECT "accounts_accessrequest"', 'SELECT "accounts_reactivationrequest"'))]
+        tables = ('SELECT "accounts_accessrequest"', 'SELECT "accounts_reactivationrequest"')
+        read = [query["sql"] for query in captured.captured_queries if query["sql"].startswith(tables)]
         assert len(read) == 2 and all(sql.endswith(f"LIMIT {first}") for sql in read), read
