@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.models import CoCGroup
 from tests.factories import HMISAccountFactory, MembershipFactory, OrganizationFactory, StaffFactory
 from tests.scale import at_10_and_1000, measured_block, rolled_back, warm_then_measured
 from tests.test_list_pages import MAX_QUERIES
@@ -34,7 +35,7 @@ GET_CASES = [case for case in all_cases()
              if case.method == "get" and (case.personas or case.with_hmis_access or case.coc_groups)]
 # The signed-in pages of one's own account, which every person has.
 OWN_PAGES = ["password_change", "password_change_done", "two-factor", "two-factor-setup", "api-keys"]
-COC_GROUPS = ("CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin")
+COC_GROUPS = tuple(CoCGroup.values)
 
 
 def _registration_file(organization):

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import CoCGroup
 from hmis_access.models import HMISAccount
 from onboarding.models import Program, ProgramType
 from tests.factories import MembershipFactory, StaffFactory
@@ -29,8 +30,6 @@ PERSONAS = ["executive_director", "program_manager", "agency_administrator", "st
             "CoC staff in every group"]
 # Those who grant HMIS access: their home lists the grants due first.
 PROVISIONERS = {"CoC provisioning", "CoC system admin", "CoC staff in every group"}
-# The groups of CoC staff, all of them held by the CoC's system administrator (a superuser, as in the demo).
-COC_GROUPS = ["CoC implementation", "CoC training", "CoC provisioning", "CES team", "CoC system admin"]
 
 
 def _person(persona, organization):
@@ -39,7 +38,8 @@ def _person(persona, organization):
     if persona == "CES team":
         return matcher()
     if persona == "CoC staff in every group":
-        return StaffFactory(groups=COC_GROUPS, is_superuser=True)
+        # Every CoC group, as the CoC's system administrator holds them (a superuser, as in the demo).
+        return StaffFactory(groups=CoCGroup.values, is_superuser=True)
     if persona.startswith("CoC "):
         return StaffFactory(groups=[persona])
     user = MembershipFactory(organization=organization, persona=persona).user
