@@ -161,7 +161,7 @@ class HMISLoginBatchView(APIView):
                              "bad_rows": bad}, status=status.HTTP_400_BAD_REQUEST)
         key = request.auth
         with transaction.atomic():
-            # All or nothing: the import's batches are savepoints of this one transaction.
+            # All or nothing: the import (its batches and its audit event) is part of this one transaction.
             result = record_hmis_logins(logins=report.logins, actor=request.user,
                                         report={**report.counts(), "api_key": key.pk})
         return Response({"rows": report.rows, "updated": result.updated, "unchanged": result.unchanged,

@@ -307,3 +307,46 @@ def test_remembering_few_login_times_finds_what_the_row_by_row_reader_finds(name
     assert outcome.report.counts() == expected.counts()
     after = {name: at for name, at in _logins().items() if at != OLD}
     assert after == expected.logins
+
+
+@pytest.mark.parametrize("text", [
+    "HMIS username,Last login time\nmember00000,2026-11-10 08:15\nmember00000,2026-11-12 08:15\n",
+    "HMIS username,Last login time\nmember00000,\nmember00000,2026-11-12 08:15\nmember00001,\n",
+    "HMIS username,Last login time\nmember00000,2026-11-10 08:15\nghost.one,\n",
+    "HMIS username,Last login time\nghost.one,2026-11-10 08:15\nmember00001,\nmember00002,2026-11-10 08:15\n",
+    "HMIS username,Last login time\nmember00000,2026-11-10 08:15\nmember00001,\nmember00002,2026-11-10 08:15\n",
+], ids=["named-twice", "without-then-with-a-login", "unknown-without-a-login", "unknown-first", "clean"])
+def test_a_report_without_a_bad_time_finds_what_the_row_by_row_reader_finds(names, text):
+    """The questions of the whole report that the reading's counts answer
+    (no row bad, every good row a name of its own) are not asked: each case
+    here has no bad time, and either is clean or has what only those
+    questions find."""
+    expected = read_login_report(text.splitlines(), now=NOW)
+    outcome = hmis_logins_import(actor=None, lines=OnceOnly(text), now=NOW, apply_good_rows=True)
+    assert outcome.report.bad_rows == expected.bad_rows
+    assert outcome.report.counts() == expected.counts()
+    after = {name: at for name, at in _logins().items() if at != OLD}
+    assert after == expected.logins
+
+
+def test_an_import_stopped_part_way_changes_nothing_and_is_not_audited(names, monkeypatch):
+    """All or nothing while applying too: the batches and the audit event
+    commit together, so a failure in the second batch (a lost connection, a
+    killed process) leaves the first batch's accounts as they were."""
+    from hmis_accounts import services
+
+    before = _logins()
+    real, calls = services._apply_logins, []
+
+    def failing_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_apply_logins", failing_second)
+    with pytest.raises(RuntimeError):
+        hmis_logins_import(actor=None, lines=OnceOnly(_report(names)), now=NOW, batch_size=1000)
+    assert len(calls) == 2
+    assert _logins() == before
+    assert not AuditEvent.objects.filter(verb="imported the HMIS login report").exists()
