@@ -350,3 +350,27 @@ def test_an_import_stopped_part_way_changes_nothing_and_is_not_audited(names, mo
     assert len(calls) == 2
     assert _logins() == before
     assert not AuditEvent.objects.filter(verb="imported the HMIS login report").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_and_the_sweep_at_once_each_finish_and_the_latest_login_counts(names, policy_rows):
+    """Each import holds its accounts until it commits, taking them in id
+    order as every other writer does: a second import of the same accounts
+    (its report in the other order) waits rather than deadlocks, the sweep
+    (50 days after the accounts' last login) passes over what an import
+    holds, and each account ends with its latest login, whichever went
+    first."""
+    from hmis_accounts import sweep as sweeps
+    from tests.concurrency import race
+
+    first = "HMIS username,Last login time\n" + "".join(f"{n},2026-11-10 08:15\n" for n in names)
+    second = "HMIS username,Last login time\n" + "".join(
+        f"{n},2026-11-{11 if i % 2 else 9:02d} 08:15\n" for i, n in enumerate(reversed(names)))
+    outcomes = race(lambda: hmis_logins_import(actor=None, lines=OnceOnly(first), now=NOW, batch_size=100),
+                    lambda: hmis_logins_import(actor=None, lines=OnceOnly(second), now=NOW, batch_size=100),
+                    lambda: sweeps.run_inactivity_sweep(at=NOW, ids=sweeps.account_ranges(1)[0], batch_size=50))
+    assert outcomes == ["done"] * 3
+    later = {n for i, n in enumerate(reversed(names)) if i % 2}
+    assert _logins() == {n: local(dt.date(2026, 11, 11 if n in later else 10), 8, 15) for n in names}
+    assert AuditEvent.objects.filter(verb="imported the HMIS login report").count() == 2
