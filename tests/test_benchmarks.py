@@ -105,18 +105,35 @@ def test_every_person_the_page_benchmarks_sign_in_is_a_demo_login(seeded_demo):
     assert named - set(User.objects.filter(email__in=named).values_list("email", flat=True)) == set()
 
 
-def test_make_bench_fails_when_a_benchmark_returns_or_raises_a_failure(monkeypatch):
+def test_make_bench_fails_when_a_benchmark_fails(monkeypatch):
     """`python -m benchmarks` (make bench) runs every module and exits 1 when
-    any of them failed, whether its `main` returned the status or raised it."""
+    any of them exited with a failure, returned or raised."""
     import types
 
     from benchmarks import __main__ as every
 
-    outcomes = {"returns_none": lambda: None, "returns_zero": lambda: 0, "raises_zero": lambda: sys.exit(0)}
-    modules = {name: types.SimpleNamespace(main=main) for name, main in outcomes.items()}
-    monkeypatch.setattr(every.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in modules])
-    monkeypatch.setattr(every.importlib, "import_module", lambda name: modules[name.rsplit(".", 1)[1]])
+    outcomes = {"returns_none": "None", "returns_zero": "0", "raises_zero": "sys.exit(0)"}
+    monkeypatch.setattr(every.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in outcomes])
+    monkeypatch.setattr(every, "_command", lambda name: [sys.executable, "-c", f"import sys; {outcomes[name]}"])
     assert every.main() == 0
-    for failing in (lambda: 1, lambda: sys.exit(1)):
-        modules["failing"] = types.SimpleNamespace(main=failing)
+    for failing in ("sys.exit(1)", "raise RuntimeError('the floor wrote other rows')"):
+        outcomes["failing"] = failing
         assert every.main() == 1
+
+
+def test_make_bench_runs_each_benchmark_from_the_environment_it_was_given(monkeypatch):
+    """Each benchmark sets up Django for a scratch database of its own and
+    points DATABASE_URL at it: run one after another in one process, the
+    second found Django set up for the first's database, dropped by then
+    (make bench stopped at the second). Each runs in a process of its own."""
+    import types
+
+    from benchmarks import __main__ as every
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/given")
+    moves = "import os; os.environ['DATABASE_URL'] += '_scratch'"
+    checks = "import os, sys; sys.exit(os.environ['DATABASE_URL'] != 'postgres://postgres@127.0.0.1:5432/given')"
+    scripts = {"a_first": moves, "b_second": checks}
+    monkeypatch.setattr(every.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in scripts])
+    monkeypatch.setattr(every, "_command", lambda name: [sys.executable, "-c", scripts[name]])
+    assert every.main() == 0
