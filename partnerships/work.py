@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.access import (ED, agencies_where, can_see_agency_partnerships, is_coc_staff, own_active_access,
                              sees_every_partnership)
 from hmis_portal.core.addresses import address
-from hmis_portal.core.prepared import Param, Prepared, ask_built, total_n, totals
+from hmis_portal.core.prepared import Param, Prepared, ask_count
 from hmis_portal.core.registry import Link
 from hmis_portal.core.work import OpenTask
 
@@ -39,9 +39,9 @@ def open_tasks(user) -> list[OpenTask]:
     if not user.is_authenticated:
         return []
     if sees_every_partnership(user):
-        overdue = yield ask_built(totals(IntakeBatch.objects.filter(
+        overdue = yield ask_count(IntakeBatch.objects.filter(
             entered_at__isnull=True, due_at__lte=timezone.now(), partnership__status=DataPartnership.Status.ACTIVE,
-            partnership__in=selectors.visible_partnerships(user).values("pk")), n=Count("pk"))).then(total_n)
+            partnership__in=selectors.visible_partnerships(user).values("pk")))
         if not overdue:
             return []
         return [OpenTask(f"{overdue} overdue intake batch{'es' if overdue != 1 else ''} across data partners",

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.access import agencies_where, can_match, is_coc_staff, own_active_access, referral_lead_agency_ids
 from hmis_portal.core.addresses import address
-from hmis_portal.core.prepared import Param, Prepared, ask_built, total_n, totals
+from hmis_portal.core.prepared import Param, Prepared, ask_count
 from hmis_portal.core.work import OpenTask
 
 from . import selectors
@@ -37,9 +37,8 @@ def open_tasks(user) -> list[OpenTask]:
     tasks = []
     if can_match(user):
         # Counted over the referrals the person may see, asked with the other to-dos' (core.work).
-        late = selectors.overdue_referrals(user, now=now).select_related(None)
-        overdue, returned = yield (ask_built(totals(late, n=Count("pk"))).then(total_n),
-                                   ask_built(totals(selectors.returned_for_rereferral(user), n=Count("pk"))).then(total_n))
+        overdue, returned = yield (ask_count(selectors.overdue_referrals(user, now=now).select_related(None)),
+                                   ask_count(selectors.returned_for_rereferral(user)))
         if overdue:
             tasks.append(OpenTask(f"{overdue} overdue referral{'s' if overdue != 1 else ''} across providers",
                                   address("referrals:overdue"), section="CES referrals", overdue=True))

@@ -321,6 +321,14 @@ def ask_built(queryset) -> Ask:
     return Ask(_BuiltNow(queryset), {})
 
 
+def ask_count(queryset) -> Ask:
+    """How many rows `queryset` (built for the person asking) has, as a
+    question answered with the others: `ask_built` of its count."""
+    from django.db.models import Count
+
+    return ask_built(totals(queryset, n=Count("pk"))).then(total_n)
+
+
 def answer(step):
     """`answer_all` of one step: its questions asked as it reaches them."""
     return answer_all([step])[0]
