@@ -43,11 +43,10 @@ import statistics
 import sys
 import time
 
-from benchmarks import _scratch, _workers
+from benchmarks import _scratch, _workers, verdict
 
 ORGANIZATIONS = 1000
-# The sweep's goal is set for a CoC's accounts at this size: at a smaller
-# one a run lasts a few tenths of a second and the ratio is mostly noise.
+# The sweep's goal is set for a CoC's accounts at this size (`verdict`).
 GOAL_SIZE = 1_000_000
 # The scratch database is a migrated copy (benchmarks/_scratch.py): the first
 # size finds it ready.
@@ -614,9 +613,8 @@ def _run(n: int, *, with_import: bool, split: bool, repeat: int) -> tuple[bool, 
         median = statistics.median(seconds[name])
         print(f"  {name:<34} {_spread(seconds[name]):>20} {median / floor_s:8.2f}x {median / one_s:10.2f}x  "
               f"{'yes' if same[name] else 'NO'}")
-    verdict = (("ok" if one_s / floor_s <= 1.5 else "ABOVE GOAL") if n >= GOAL_SIZE
-               else f"set for {GOAL_SIZE:,} accounts")
-    print(f"  ratio one run / floor: {one_s / floor_s:.2f}x (goal <= 1.5x: {verdict})   peak RSS {rss:.0f} MiB")
+    judged = verdict(one_s / floor_s, 1.5, size=n, goal_size=GOAL_SIZE, counted="accounts")
+    print(f"  ratio one run / floor: {one_s / floor_s:.2f}x (goal <= 1.5x: {judged})   peak RSS {rss:.0f} MiB")
     print("  rows (md5 over accounts, audit events, outbox; ids and insertion moments left out):")
     _print_rows(outcomes[one_name][0], floor)
     failed = not all(same.values())

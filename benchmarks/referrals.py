@@ -32,6 +32,8 @@ import statistics
 import sys
 import time
 
+from benchmarks import verdict
+
 DEFAULT_SIZES = [100_000]
 BIG_SIZES = [100_000, 1_000_000]
 
@@ -176,17 +178,15 @@ def _explain(sql, params=None, analyze=False):
         return "\n".join("      " + row[0] for row in cursor.fetchall())
 
 
-# The goals are set for a CoC's referrals at this size: at a smaller one a
-# request's fixed cost is most of the counts page, and the ratio says so.
+# The goals are set for a CoC's referrals at this size (`verdict`).
 GOAL_SIZE = 1_000_000
 
 
 def _line(label, portal, floor, goal, total):
     ratio = portal / floor if floor else float("inf")
-    verdict = (("ok" if ratio <= goal else "ABOVE GOAL") if total >= GOAL_SIZE
-               else f"set for {GOAL_SIZE:,} referrals")
+    judged = verdict(ratio, goal, size=total, goal_size=GOAL_SIZE, counted="referrals")
     print(f"  {label:<34} portal {portal * 1000:9.1f} ms   floor {floor * 1000:8.1f} ms   "
-          f"ratio {ratio:5.2f}x  (goal <= {goal}x: {verdict})", flush=True)
+          f"ratio {ratio:5.2f}x  (goal <= {goal}x: {judged})", flush=True)
 
 
 # --- data ---------------------------------------------------------------------
