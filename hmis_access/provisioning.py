@@ -139,6 +139,23 @@ def provisioning_queue(*, now: dt.datetime | None = None, first: int | None = No
     return entries if first is None else entries[:first]
 
 
+class WaitingQueue:
+    """The whole queue as a `Paginator` reads it, without reading it whole:
+    its length is a count per kind, and a page is the first rows of each
+    kind up to the page's end, merged (`provisioning_queue(first=...)`). A
+    queue grown long (an HMIS outage, a week of holidays) costs a page the
+    same queries as a short one."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def count(self) -> int:
+        return sum(model.awaiting_provisioning().count() for model in queue_models())
+
+    def __getitem__(self, window: slice) -> list[QueueEntry]:
+        return provisioning_queue(now=self.now, first=window.stop)[window]
+
+
 def sweep_deadlines(*, moment: dt.datetime) -> dict:
     """Flag items due later today to the provisioning group; escalate overdue
     ones to the provisioning group and the system admins — each once per item

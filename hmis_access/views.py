@@ -32,6 +32,8 @@ APPROVALS_PAGE_SIZE = 50
 # Granted accounts not yet in the HMIS, under the queue; the HMIS provisioning
 # page lists them all.
 QUEUE_UNSYNCED_SHOWN = 50
+# Rows of the provisioning queue on one page, earliest deadline first.
+QUEUE_PAGE = 50
 
 
 def _require_user_access_viewer(user, organization):
@@ -127,7 +129,8 @@ def provisioning_queue(request):
     now = timezone.now()
     awaiting = restrict(AccessRequest.objects.filter(status=AccessRequest.Status.AWAITING_APPROVAL),
                         request.user).count()
-    entries = provisioning.provisioning_queue(now=now)
+    page = Paginator(provisioning.WaitingQueue(now), QUEUE_PAGE).get_page(request.GET.get("page"))
+    entries = page.object_list
     # Where each person's existing HMIS account stands in the HMIS (a
     # reactivation, or a new grant to someone who had one), read at once.
     accounts = {a.user_id: a for a in HMISAccount.objects.filter(user_id__in={e.item.user_id for e in entries})}
@@ -136,7 +139,7 @@ def provisioning_queue(request):
         entry.hmis_account = accounts.get(entry.item.user_id)
         entry.hmis_state = states.get(str(entry.hmis_account.pk)) if entry.hmis_account else None
     return render(request, "hmis_access/provisioning_queue.html",
-                  {"entries": entries, "today": local_date(now),
+                  {"entries": entries, "page": page, "today": local_date(now),
                    "awaiting_approval": awaiting, "can_approve": access.can_work_access_approvals(request.user),
                    "unsynced": selectors.unsynced_accounts(request.user, limit=QUEUE_UNSYNCED_SHOWN),
                    "can_retry": access.can_retry_hmis_provisioning(request.user)})

@@ -2,6 +2,7 @@
 agency's pages (query counts, clear messages)."""
 
 import datetime as dt
+import re
 import zoneinfo
 
 import pytest
@@ -276,3 +277,61 @@ def test_a_program_manager_s_home_reads_the_access_requests_once(client, agency)
     page = client.get(reverse("home")).content.decode()
     assert "2 users working through the HMIS access checklist" in page
     assert "Finish your HMIS access checklist" in page, own
+
+
+def _waiting(agency, count, *, first_due, kind):
+    """`count` items of `kind` ready for provisioning, due an hour apart from
+    `first_due` on, straight into the tables."""
+    from accounts.models import User
+    from hmis_access.models import HMISAccount
+    from hmis_accounts.models import ReactivationRequest
+
+    now = timezone.now()
+    users = User.objects.bulk_create([User(email=f"{kind}{n}@example.org", full_name=f"Waiting {kind} {n:03d}")
+                                      for n in range(count)])
+    if kind == "access":
+        AccessRequest.objects.bulk_create([
+            AccessRequest(organization=agency, user=user, status=AccessRequest.Status.READY, ready_at=now,
+                          provisioning_due_at=first_due + dt.timedelta(hours=2 * n))
+            for n, user in enumerate(users)])
+        return
+    accounts = HMISAccount.objects.bulk_create([
+        HMISAccount(user=user, organization=agency, hmis_username=f"{kind}{n}", hmis_role="CES_Standard",
+                    status=HMISAccount.Status.INACTIVE, provisioned_at=now, calendar_token=f"{kind}{n}",
+                    inactivity_counted_from=now.date(), retraining_counted_from=now.date())
+        for n, user in enumerate(users)])
+    ReactivationRequest.objects.bulk_create([
+        ReactivationRequest(account=account, user=account.user, organization=agency, requested_by=account.user,
+                            status=ReactivationRequest.Status.READY, ready_at=now,
+                            provisioning_due_at=first_due + dt.timedelta(hours=2 * n))
+        for n, account in enumerate(accounts)])
+
+
+def test_the_provisioning_queue_is_paged_earliest_deadline_first_across_kinds(client, agency):
+    """A queue that has grown (an HMIS outage, a holiday week) is shown a page
+    at a time, both kinds in one order of deadline: the page reads its own
+    rows, not the whole queue."""
+    from hmis_access.views import QUEUE_PAGE
+
+    client.force_login(StaffFactory(groups=["CoC provisioning"]))
+    start = timezone.now() + dt.timedelta(days=3)
+    # Access requests due at start, +2 h, +4 h…; reactivations at +1 h, +3 h…: interleaved.
+    _waiting(agency, QUEUE_PAGE, first_due=start, kind="access")
+    _waiting(agency, 20, first_due=start + dt.timedelta(hours=1), kind="reactivation")
+    total = QUEUE_PAGE + 20
+
+    def people(page):
+        body = client.get(reverse("provisioning-queue"), {"page": page}).content.decode()
+        return body, re.findall(r"Waiting (access|reactivation) (\d{3})", body)
+
+    first, on_first = people(1)
+    # Both kinds, alternating for the first 40 deadlines, then access requests alone.
+    assert len(on_first) == QUEUE_PAGE
+    assert on_first[:4] == [("access", "000"), ("reactivation", "000"), ("access", "001"), ("reactivation", "001")]
+    assert f"1–{QUEUE_PAGE} of {total}" in first
+    second, on_second = people(2)
+    assert on_second == [("access", f"{n:03d}") for n in range(30, QUEUE_PAGE)]
+    assert f"{QUEUE_PAGE + 1}–{total} of {total}" in second
+    # Past the last page: the last page, as every list of the portal answers.
+    assert people(9)[1] == on_second
+    assert people("x")[1] == on_first
