@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+from hmis_portal.core.models import CachedRows
 
 
 class UserManager(BaseUserManager):
@@ -66,7 +67,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
-class Organization(models.Model):
+class Organization(CachedRows):
     """An agency that takes part, or wants to take part, in HMIS for CES."""
 
     name = models.CharField(max_length=200, unique=True)

@@ -162,7 +162,7 @@ class CESOrganizationRole(CachedRows):
         return cached.read(cls.cache_name(), lambda: list(cls.objects.values_list("code", "name")))
 
 
-class OrganizationCESRole(models.Model):
+class OrganizationCESRole(CachedRows):
     """That an organization plays a CES role, as named by its Program Manager."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="ces_roles")
@@ -215,7 +215,7 @@ class OnboardingPolicy(PolicyRow):
         return add_months(executed_on, self.agreement_term_months) - dt.timedelta(days=1)
 
 
-class OrganizationAgreement(models.Model):
+class OrganizationAgreement(CachedRows):
     """An organization's HMIS Organization Agreement (seed 000, step 1).
 
     The Executive Director or Authorized Representative signs their section and
@@ -357,7 +357,7 @@ class AgreementCopy(models.Model):
         return f"Copy {self.version} of agreement #{self.agreement_id}"
 
 
-class Program(models.Model):
+class Program(CachedRows):
     """An agency's HMIS program linked to CES, and its setup request (seed 000,
     step 2.4–2.5): requested by the Program Manager, worked by the CoC's
     implementation team, confirmed by the Program Manager."""

@@ -343,7 +343,7 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
         return Paginator(status_list(organizations=organizations, stage=stage, today=today), per_page).get_page(number)
     organizations = organizations.order_by("name", "pk")
     paginator = Paginator(organizations, per_page)
-    number = _page_number(number)
+    number = page_number(number)
     found = []
     if number > _PAGES_READ // per_page:
         number = 0  # past any list's last page (and any place the database counts to): read nothing, count
@@ -364,7 +364,13 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
 _PAGES_READ = 2**31
 
 
-def _page_number(number) -> int:
+def every_organization(*, organizations: QuerySet, stage: str) -> bool:
+    """Whether the list's filters (`status_filters`) keep every agency: the
+    list most asked for, the same for everyone who may see it."""
+    return not stage and not organizations.query.where
+
+
+def page_number(number) -> int:
     """The page `Paginator.get_page` reads in `number`: a whole number, or
     the first page for anything else (below 1, it gives the last)."""
     try:

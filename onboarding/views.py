@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts import selectors as account_selectors
 from accounts.access import access_organization, require, require_persona
-from accounts.models import Persona
+from accounts.models import Organization, Persona
 from accounts.signin.lockout import client_ip
-from hmis_portal.core import registry
+from hmis_portal.core import cached, registry
 from hmis_portal.core.addresses import configuration, kept
 from hmis_portal.core.audit import agency_history, events_for
 from hmis_portal.core.calendar import local_date
@@ -31,7 +31,8 @@ from . import selectors, services, spreadsheet
 from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
-from .models import JoinRequest, OnboardingPolicy, OrganizationAgreement, Program
+from .models import (CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, Program,
+                     ProgramType)
 
 
 # Programs on one page of an agency's participation page.
@@ -311,19 +312,20 @@ LINE = mark_safe("<br>")
 # lookups, escapes and tests for each of its cells (a page draws a hundred
 # rows). Each value is escaped as Django's `escape` does (`html.escape` of its
 # text: the same five characters, replaced in one pass by `ESCAPED`) without
-# its per-call check for lazy text: the labels are made text first.
-STATUS_ROW = ('\n    <tr>\n      <th scope="row" class="fw-normal">{}</th>\n      <td>{}</td>\n      <td>{}</td>\n'
-              '      <td>{}</td>\n      <td><span class="badge {}">{}</span>\n</td>\n    </tr>\n  ')
+# its per-call check for lazy text: the labels are made text first. The
+# agency's name is linked or not by who is looking; the rest of the row is
+# the same for everyone.
+STATUS_ROW_HEAD = '\n    <tr>\n      <th scope="row" class="fw-normal">'
+STATUS_ROW_REST = ('</th>\n      <td>{}</td>\n      <td>{}</td>\n'
+                   '      <td>{}</td>\n      <td><span class="badge {}">{}</span>\n</td>\n    </tr>\n  ')
 STATUS_PROGRAM = '{} <span class="small text-muted">({}: {})</span>'
 ESCAPED = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
-def _status_row(row, link, labels: dict) -> str:
-    """A row of the list as the table draws it (the agency's name linked to its
-    participation page when `link`), each value escaped; `labels` keeps the
-    page's escaped labels (the same few stages, agreement statuses and setup
-    statuses are written on every row)."""
-    name = row.name.translate(ESCAPED)
+def _status_cells(row, labels: dict) -> tuple:
+    """(pk, slug, escaped name, the rest of the row) of a row of the list as
+    the table draws it; `labels` keeps the page's escaped labels (the same
+    few stages, agreement statuses and setup statuses are written on every row)."""
     programs = []
     for program in row.programs:
         setup_key = ("setup", program.setup_status)
@@ -340,11 +342,33 @@ def _status_row(row, link, labels: dict) -> str:
     stage = labels.get(stage_key)
     if stage is None:
         stage = labels[stage_key] = (row.stage.badge.translate(ESCAPED), str(row.stage_label).translate(ESCAPED))
-    return STATUS_ROW.format(
-        f'<a href="{link.translate(ESCAPED)}">{name}</a>' if link else name,
+    return row.pk, row.slug, row.name.translate(ESCAPED), STATUS_ROW_REST.format(
         LINE.join([role.translate(ESCAPED) for role in row.roles]) if row.roles else NONE,
         LINE.join(programs) if programs else NONE, agreement, *stage)
 
+
+def _status_row(cells: tuple, link: str) -> str:
+    """A row drawn from its `_status_cells`, the agency's name linked to `link` when there is one."""
+    _pk, _slug, name, rest = cells
+    if link:
+        return f'{STATUS_ROW_HEAD}<a href="{link.translate(ESCAPED)}">{name}</a>{rest}'
+    return f"{STATUS_ROW_HEAD}{name}{rest}"
+
+
+def _drawn_status_page(filters: dict, number, today) -> tuple:
+    """(how many agencies the list has, the page's number, its rows as
+    `_status_cells` gives them)."""
+    page = selectors.status_list_page(number=number, per_page=STATUS_LIST_PAGE_SIZE, today=today, **filters)
+    labels = {}
+    return page.paginator.count, page.number, [_status_cells(row, labels) for row in page.object_list]
+
+
+# The unfiltered list's first pages are kept (`core.cached`) until an agency,
+# an agreement, a program or an agency's CES roles change (or the names of
+# program types and roles), and for the day: the stages are as of today.
+STATUS_LIST_KEPT_PAGES = 20
+STATUS_LIST_ROWS = tuple(model.cache_name() for model in (
+    Organization, OrganizationAgreement, Program, OrganizationCESRole, ProgramType, CESOrganizationRole))
 
 # The address of an agency's participation page with "-" for its slug, by URL configuration.
 _PARTICIPATION: dict = {}
@@ -356,16 +380,22 @@ def status_list(request):
     if filters is None:
         return redirect_to_login(request.get_full_path())
     today = local_date()
-    page = selectors.status_list_page(number=request.GET.get("page"), per_page=STATUS_LIST_PAGE_SIZE, today=today,
-                                      **filters)
+    number = request.GET.get("page")
+    kept_number = selectors.page_number(number)
+    if selectors.every_organization(**filters) and 1 <= kept_number <= STATUS_LIST_KEPT_PAGES:
+        count, number, cells = cached.read(
+            "status-list", lambda: _drawn_status_page(filters, kept_number, today), depends=STATUS_LIST_ROWS,
+            part=f"{today.isoformat()}/{kept_number}")
+    else:
+        count, number, cells = _drawn_status_page(filters, number, today)
+    # The pager's figures, from the count the rows were read with.
+    page = Paginator(range(count), STATUS_LIST_PAGE_SIZE).page(number)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    linked = access.seen_among(request.user, [row.pk for row in page.object_list])
+    linked = access.seen_among(request.user, [pk for pk, _slug, _name, _rest in cells])
     # One address reversed (once per process), the others made from it: a slug is the path's only part.
     pattern = kept(_PARTICIPATION, configuration(), lambda: reverse("onboarding:participation", args=["-"]))
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
-    labels = {}
-    rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "", labels)
-                             for row in page.object_list))
+    rows = mark_safe("".join(_status_row(row, f"{head}{row[1]}{tail}" if row[0] in linked else "") for row in cells))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html", {

@@ -89,10 +89,12 @@ def test_the_status_list_is_paged_in_constant_queries_and_the_downloads_keep_eve
     _, at_10 = _get(client, url)
     Organization.objects.bulk_create([Organization(name=f"Paged Agency {n:04d}", slug=f"paged-agency-{n}")
                                       for n in range(10, 1000)])
-    first, at_1000 = _get(client, url)
+    # The first request after a change draws the kept page again: its rows in two round trips more.
+    first, drawn = _get(client, url)
+    assert first.content.decode().count("Paged Agency") == 100
+    assert drawn <= at_10 + 2
+    _, at_1000 = _get(client, url)
     assert at_1000 == at_10
-    page = first.content.decode()
-    assert page.count("Paged Agency") == 100
     second, _ = _get(client, url + "?q=Paged&page=2")
     assert "Paged Agency 0100" in second.content.decode() and "Paged Agency 0099" not in second.content.decode()
     assert "q=Paged&amp;page=3" in second.content.decode()

@@ -26,6 +26,7 @@ change, so `settings.SHARED_CACHE` off keeps the per-request memo and nothing
 between requests. Tests run in one process, with the cache emptied before each.
 """
 
+import hashlib
 import pickle
 import threading
 import time
@@ -127,8 +128,9 @@ def changed(*names: str) -> None:
             del run[name]
     memo = _memo.get()
     if memo is not None:
-        for name in names:
-            memo.pop(name, None)
+        parts = tuple(f"{name}#" for name in names)  # and every part of each (`read`)
+        for key in [key for key in memo if isinstance(key, str) and (key in names or key.startswith(parts))]:
+            del memo[key]
         memo.pop(_VERSIONS, None)
     if not settings.SHARED_CACHE:
         return
@@ -237,26 +239,32 @@ class _Riders:
 _riders = _Riders(size=10_000)
 
 
-def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = False):
+def _part_key(name: str, part: str) -> str:
+    return f"{name}#{part}" if part else name
+
+
+def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = False, part: str = ""):
     """`load()`'s value, read once per request and kept in the cache at the
     current version of `name` (and of the names in `depends`). `per_person`:
     the name is one person's (their standing), so other people's requests do
-    not ask its version."""
+    not ask its version. `part`: one of the name's values (a page of a list,
+    a day), kept and forgotten with the name's version, not a version of
+    its own."""
     memo = _memo.get()
     if memo is None:
         run = _run.get()
         if run is None:
             return load()
-        kept = run.get(name)
+        kept = run.get(_part_key(name, part))
         if kept is None:
-            kept = run[name] = (load(), frozenset((name, *depends, SCHEMA)))
+            kept = run[_part_key(name, part)] = (load(), frozenset((name, *depends, SCHEMA)))
         return kept[0]
-    value = memo.get(name, _MISSING)
+    value = memo.get(_part_key(name, part), _MISSING)
     if value is not _MISSING:
         return value
     names = (name, *depends, SCHEMA)
     if not settings.SHARED_CACHE or _dirty().intersection(names):
-        value = memo[name] = load()
+        value = memo[_part_key(name, part)] = load()
         return value
     version_keys = [_version_key(n) for n in names]
     # The versions this request already read (every name depends on the
@@ -281,7 +289,9 @@ def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = F
         _riders.add(memo[_LEAD], [version_keys[0]])
     # A version the cache could not give (Redis down) names no copy anyone may trust.
     trusted = all(key in known for key in version_keys)
-    data_key = f"{PREFIX}{name}@" + ".".join(known.get(key, "") for key in version_keys)
+    # The versions hashed: a name that depends on many keeps a key of one length.
+    data_key = f"{PREFIX}{_part_key(name, part)}@" + hashlib.blake2b(
+        ".".join(known.get(key, "") for key in version_keys).encode(), digest_size=16).hexdigest()
     value = _copies.get(data_key) if trusted else _MISSING
     if value is _MISSING:
         value = cache.get(data_key, _MISSING)
@@ -290,7 +300,7 @@ def read(name: str, load, *, depends: tuple[str, ...] = (), per_person: bool = F
             cache.set(data_key, value, settings.PER_REQUEST_CACHE_SECONDS)
         if trusted:
             _copies.put(data_key, value)
-    memo[name] = value
+    memo[_part_key(name, part)] = value
     return value
 
 

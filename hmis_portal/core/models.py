@@ -159,8 +159,9 @@ class CachedQuerySet(models.QuerySet):
 
 
 class CachedRows(models.Model):
-    """A table every page reads (a policy, the holidays), kept in
-    `core.cached` and forgotten on every change made through the ORM."""
+    """A table every page reads (a policy, the holidays), or whose rows a
+    kept value is drawn from (the CES Participation Status List's pages),
+    kept in `core.cached` and forgotten on every change made through the ORM."""
 
     objects = CachedQuerySet.as_manager()
 

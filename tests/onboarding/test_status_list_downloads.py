@@ -229,7 +229,7 @@ TEMPLATE_ROW = """
 def test_each_row_is_drawn_as_the_template_drew_it(link):
     from django.template import engines
 
-    from onboarding.views import _status_row
+    from onboarding.views import _status_cells, _status_row
 
     with time_machine.travel(MOMENT, tick=False):
         build_every_stage()
@@ -239,7 +239,7 @@ def test_each_row_is_drawn_as_the_template_drew_it(link):
     assert len(rows) > 5 and any(row.roles for row in rows) and any(row.programs for row in rows)
     labels = {}  # kept across the rows, as a page keeps them
     for row in rows:
-        assert _status_row(row, link, labels) == template.render({"row": _Linked(row, link)})
+        assert _status_row(_status_cells(row, labels), link) == template.render({"row": _Linked(row, link)})
 
 
 class _Linked:
