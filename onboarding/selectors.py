@@ -349,9 +349,10 @@ def status_list_page(*, organizations: QuerySet, number, per_page: int, stage: s
         number = 0  # past any list's last page (and any place the database counts to): read nothing, count
     if number >= 1:
         after, until = (number - 1) * per_page, number * per_page
-        # Filtered (a WHERE of the filters'), the query is built for the filters; else the one kept.
-        found = (list(_page_of(organizations, after, until)) if organizations.query.where else
-                 [tuple(row.values()) for row in _EVERY_ORGANIZATION(after=after, until=until)])
+        # Every agency: the statement kept; filtered, the query is built for the filters.
+        found = ([tuple(row.values()) for row in _EVERY_ORGANIZATION(after=after, until=until)]
+                 if every_organization(organizations=organizations, stage=stage) else
+                 list(_page_of(organizations, after, until)))
         if found or number == 1:
             paginator.count = found[0][3] if found else 0
     page = paginator.get_page(number)

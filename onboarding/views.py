@@ -1,6 +1,8 @@
 """Portal pages for steps 1 and 2. Views parse, check access, and call a
 service; they change nothing themselves (STYLE §2)."""
 
+from typing import NamedTuple
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -31,8 +33,8 @@ from . import selectors, services, spreadsheet
 from .filtersets import StatusListFilter
 from .forms import (AgreementUploadForm, AnswerForm, CESRolesForm, JoinAcceptForm, JoinDeclineForm,
                     JoinRequestForm, ProblemForm, ProgramRequestForm, TerminateForm)
-from .models import (CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole, Program,
-                     ProgramType)
+from .models import (CESOrganizationRole, JoinRequest, OnboardingPolicy, OrganizationAgreement, OrganizationCESRole,
+                     Program, ProgramType)
 
 
 # Programs on one page of an agency's participation page.
@@ -322,10 +324,19 @@ STATUS_PROGRAM = '{} <span class="small text-muted">({}: {})</span>'
 ESCAPED = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
-def _status_cells(row, labels: dict) -> tuple:
-    """(pk, slug, escaped name, the rest of the row) of a row of the list as
-    the table draws it; `labels` keeps the page's escaped labels (the same
-    few stages, agreement statuses and setup statuses are written on every row)."""
+class StatusCells(NamedTuple):
+    """A row of the list as the table draws it, but for its agency's name's link."""
+
+    pk: int
+    slug: str
+    name: str  # escaped
+    rest: str  # the row's markup after the name
+
+
+def _status_cells(row, labels: dict) -> StatusCells:
+    """A row of the list as the table draws it; `labels` keeps the page's
+    escaped labels (the same few stages, agreement statuses and setup
+    statuses are written on every row)."""
     programs = []
     for program in row.programs:
         setup_key = ("setup", program.setup_status)
@@ -342,22 +353,20 @@ def _status_cells(row, labels: dict) -> tuple:
     stage = labels.get(stage_key)
     if stage is None:
         stage = labels[stage_key] = (row.stage.badge.translate(ESCAPED), str(row.stage_label).translate(ESCAPED))
-    return row.pk, row.slug, row.name.translate(ESCAPED), STATUS_ROW_REST.format(
+    return StatusCells(row.pk, row.slug, row.name.translate(ESCAPED), STATUS_ROW_REST.format(
         LINE.join([role.translate(ESCAPED) for role in row.roles]) if row.roles else NONE,
-        LINE.join(programs) if programs else NONE, agreement, *stage)
+        LINE.join(programs) if programs else NONE, agreement, *stage))
 
 
-def _status_row(cells: tuple, link: str) -> str:
-    """A row drawn from its `_status_cells`, the agency's name linked to `link` when there is one."""
-    _pk, _slug, name, rest = cells
+def _status_row(cells: StatusCells, link: str) -> str:
+    """A row drawn from its cells, the agency's name linked to `link` when there is one."""
     if link:
-        return f'{STATUS_ROW_HEAD}<a href="{link.translate(ESCAPED)}">{name}</a>{rest}'
-    return f"{STATUS_ROW_HEAD}{name}{rest}"
+        return f'{STATUS_ROW_HEAD}<a href="{link.translate(ESCAPED)}">{cells.name}</a>{cells.rest}'
+    return f"{STATUS_ROW_HEAD}{cells.name}{cells.rest}"
 
 
 def _drawn_status_page(filters: dict, number, today) -> tuple:
-    """(how many agencies the list has, the page's number, its rows as
-    `_status_cells` gives them)."""
+    """(how many agencies the list has, the page's number, its rows' `StatusCells`)."""
     page = selectors.status_list_page(number=number, per_page=STATUS_LIST_PAGE_SIZE, today=today, **filters)
     labels = {}
     return page.paginator.count, page.number, [_status_cells(row, labels) for row in page.object_list]
@@ -391,11 +400,11 @@ def status_list(request):
     # The pager's figures, from the count the rows were read with.
     page = Paginator(range(count), STATUS_LIST_PAGE_SIZE).page(number)
     # Link the rows of agencies the person may open (their own; all for CoC staff).
-    linked = access.seen_among(request.user, [pk for pk, _slug, _name, _rest in cells])
+    linked = access.seen_among(request.user, [row.pk for row in cells])
     # One address reversed (once per process), the others made from it: a slug is the path's only part.
     pattern = kept(_PARTICIPATION, configuration(), lambda: reverse("onboarding:participation", args=["-"]))
     head, tail = pattern[:pattern.rindex("/-/") + 1], pattern[pattern.rindex("/-/") + 2:]
-    rows = mark_safe("".join(_status_row(row, f"{head}{row[1]}{tail}" if row[0] in linked else "") for row in cells))
+    rows = mark_safe("".join(_status_row(row, f"{head}{row.slug}{tail}" if row.pk in linked else "") for row in cells))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "onboarding/status_list.html", {

@@ -70,7 +70,7 @@ def _drawn_anew():
 
     _count, _number, cells = _drawn_status_page({"organizations": Organization.objects.all(), "stage": ""}, 1,
                                                 local_date())
-    return [(name, rest) for _pk, _slug, name, rest in cells]
+    return [(row.name, row.rest) for row in cells]
 
 
 def _rename_agency(agency):
